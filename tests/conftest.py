@@ -1,0 +1,32 @@
+"""Shared fixtures: small real data sets."""
+
+import numpy as np
+import pytest
+from palmerpenguins import load_penguins
+
+
+@pytest.fixture(scope="session")
+def penguins():
+    """Penguins rows with the measurements and species, NaN rows dropped."""
+    cols = ["flipper_length_mm", "body_mass_g", "bill_length_mm", "bill_depth_mm", "species"]
+    return load_penguins().dropna(subset=cols).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def body_mass(penguins):
+    """Raw flipper length (mm) → body mass (g)."""
+    return penguins[["flipper_length_mm"]].to_numpy(), penguins["body_mass_g"].to_numpy()
+
+
+@pytest.fixture(scope="session")
+def species(penguins):
+    """Raw bill length and depth (mm) → species name."""
+    return (
+        penguins[["bill_length_mm", "bill_depth_mm"]].to_numpy(),
+        penguins["species"].to_numpy(),
+    )
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,208 @@
+"""Inputs and outputs of the estimators: labels, shapes, frames, dtypes, solvers, options."""
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from sklearn.datasets import load_diabetes, load_iris, make_multilabel_classification
+from sklearn.exceptions import DataConversionWarning
+
+from torchsk import TorchClassifier, TorchRegressor
+
+FAST = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=100, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_diabetes(return_X_y=True)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["setosa", "versicolor", "virginica"]),
+        np.array([3, 7, 11]),
+        pd.Categorical(["a", "b", "c"]),
+    ],
+    ids=["str", "int", "categorical"],
+)
+def test_labels_of_any_kind_come_back_from_classes(iris, labels):
+    X, y = iris
+    y_labels = np.asarray(labels)[y] if not isinstance(labels, pd.Categorical) else labels[y]
+    clf = TorchClassifier(**FAST).fit(X, y_labels)
+    pred = clf.predict(X)
+    assert set(np.unique(pred)) <= set(np.asarray(labels))
+    assert list(clf.classes_) == sorted(np.asarray(labels))
+    assert np.mean(pred == np.asarray(y_labels)) > 0.8
+
+
+def test_bool_labels_binary(iris):
+    X, y = iris
+    y_bool = y == 0
+    clf = TorchClassifier(**FAST).fit(X, y_bool)
+    assert clf.predict(X).dtype == bool
+    assert clf.decision_function(X).shape == (len(X),)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    assert clf.score(X, y_bool) > 0.95
+
+
+def test_multiclass_outputs(iris):
+    X, y = iris
+    clf = TorchClassifier(**FAST).fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-6)
+    assert clf.decision_function(X).shape == (len(X), 3)
+    np.testing.assert_array_equal(clf.classes_[clf.decision_function(X).argmax(1)], clf.predict(X))
+    assert clf.n_outputs_ == 3
+
+
+def test_classifier_column_vector_y_warns_and_predicts_1d(iris):
+    X, y = iris
+    with pytest.warns(DataConversionWarning):
+        clf = TorchClassifier(**FAST).fit(X, y[:, None])
+    assert clf.predict(X).shape == (len(X),)
+
+
+def test_multilabel_indicator_targets():
+    X, Y = make_multilabel_classification(n_samples=200, n_classes=4, random_state=0)
+    clf = TorchClassifier(**FAST).fit(X, Y)
+    assert clf.predict(X).shape == Y.shape
+    proba = clf.predict_proba(X)
+    assert proba.shape == Y.shape and ((proba >= 0) & (proba <= 1)).all()
+    assert np.mean(clf.predict(X) == Y) > 0.8
+
+
+@pytest.mark.parametrize("shape", ["1d", "column", "multi"])
+def test_regressor_keeps_y_dimensionality(diabetes, shape):
+    X, y = diabetes
+    target = {"1d": y, "column": y[:, None], "multi": np.column_stack([y, -2 * y + 5])}[shape]
+    reg = TorchRegressor(**FAST).fit(X, target)
+    pred = reg.predict(X)
+    assert pred.shape == target.shape
+    assert reg.n_outputs_ == (2 if shape == "multi" else 1)
+    assert reg.score(X, target) > 0.3
+
+
+def test_dataframes_record_feature_names(diabetes):
+    X, y = diabetes
+    names = [f"f{i}" for i in range(X.shape[1])]
+    for frame in (pd.DataFrame(X, columns=names), pl.DataFrame(X, schema=names)):
+        reg = TorchRegressor(**FAST).fit(frame, y)
+        assert list(reg.feature_names_in_) == names
+        np.testing.assert_allclose(reg.predict(frame), reg.predict(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_x_dtypes(dtype, diabetes):
+    X, y = diabetes
+    Xd = (X * 1000).astype(dtype)
+    reg = TorchRegressor(**FAST).fit(Xd, y)
+    assert reg.predict(Xd).dtype == np.float64
+    assert reg.score(Xd, y) > 0.3
+
+
+def test_lists_are_accepted():
+    X = [[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]]
+    clf = TorchClassifier(**FAST).fit(X, ["a", "b", "a", "b"])
+    assert clf.predict(X).shape == (4,)
+
+
+@pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "lbfgs", "rprop"])
+def test_same_random_state_gives_identical_predictions(diabetes, solver):
+    X, y = diabetes
+    params = dict(solver=solver, dropout=0.1, hidden_layer_sizes=(16,), max_iter=30)
+    a = TorchRegressor(**params, random_state=3).fit(X, y).predict(X)
+    b = TorchRegressor(**params, random_state=3).fit(X, y).predict(X)
+    c = TorchRegressor(**params, random_state=4).fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "lbfgs", "rprop"])
+def test_every_solver_learns(diabetes, solver):
+    X, y = diabetes
+    lr = {"sgd": 1e-2, "rprop": 1e-3}.get(solver, 1e-2)
+    reg = TorchRegressor(solver=solver, learning_rate_init=lr, max_iter=100, random_state=0)
+    assert reg.fit(X, y).score(X, y) > 0.4
+    assert len(reg.loss_curve_) == reg.n_iter_
+    assert reg.best_loss_ == min(reg.loss_curve_)
+
+
+def test_sample_weight_zero_equals_dropping_rows(diabetes):
+    X, y = diabetes
+    w = np.ones(len(y))
+    w[:100] = 0
+    params = dict(solver="lbfgs", hidden_layer_sizes=(8,), max_iter=50, random_state=0)
+    weighted = TorchRegressor(**params).fit(X, y, sample_weight=w).predict(X)
+    dropped = TorchRegressor(**params).fit(X[100:], y[100:]).predict(X)
+    np.testing.assert_allclose(weighted, dropped, rtol=1e-6)
+
+
+def test_class_weight_shifts_predictions(iris):
+    X, y = iris
+    base = TorchClassifier(**FAST).fit(X, y).predict_proba(X)[:, 2].mean()
+    heavy = TorchClassifier(**FAST, class_weight={0: 1, 1: 1, 2: 20}).fit(X, y)
+    assert heavy.predict_proba(X)[:, 2].mean() > base
+
+
+def test_early_stopping_keeps_best_validation_epoch(diabetes):
+    X, y = diabetes
+    reg = TorchRegressor(early_stopping=True, max_iter=300, random_state=0).fit(X, y)
+    assert len(reg.validation_scores_) == reg.n_iter_
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert reg.n_iter_ < 300
+    no_es = TorchRegressor(max_iter=5, random_state=0).fit(X, y)
+    assert no_es.validation_scores_ is None
+
+
+def test_warm_start_continues_training(diabetes):
+    X, y = diabetes
+    reg = TorchRegressor(warm_start=True, max_iter=10, random_state=0)
+    reg.fit(X, y)
+    first = reg.loss_curve_[-1]
+    reg.fit(X, y)
+    assert reg.n_iter_ == 20 and len(reg.loss_curve_) == 20
+    assert reg.loss_curve_[-1] < first
+
+
+def test_partial_fit_streams_chunks(iris):
+    X, y = iris
+    clf = TorchClassifier(hidden_layer_sizes=(16,), learning_rate_init=1e-2, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    order = np.random.default_rng(0).permutation(len(y))
+    for _ in range(20):
+        for chunk in np.array_split(order, 5):
+            clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+    assert clf.score(X, y) > 0.9
+    assert not hasattr(TorchClassifier(solver="lbfgs"), "partial_fit")
+
+
+def test_verbose_prints_loss_per_epoch(diabetes, capsys):
+    X, y = diabetes
+    TorchRegressor(verbose=True, max_iter=3, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("Iteration") == 3 and "loss = " in out
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity", "gelu", "silu"])
+def test_activations(iris, activation):
+    X, y = iris
+    clf = TorchClassifier(activation=activation, **FAST).fit(X, y)
+    assert clf.score(X, y) > 0.8
+
+
+def test_device_auto_resolves_and_unknown_device_is_refused(iris):
+    X, y = iris
+    clf = TorchClassifier(device="auto", **FAST).fit(X, y)
+    assert clf.module_.input_scaling.center.device.type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device"):
+        TorchClassifier(device="nonsense").fit(X, y)

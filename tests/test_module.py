@@ -1,0 +1,103 @@
+"""``module_`` is a self-contained nn.Module that carries its own scaling."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from torchsk import TorchClassifier, TorchRegressor
+
+
+def test_module_maps_raw_float32_x_to_predictions_in_y_units(body_mass):
+    X, y = body_mass
+    reg = TorchRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0).fit(X, y)
+    out = reg.module_(torch.as_tensor(X, dtype=torch.float32)).detach().numpy().ravel()
+    np.testing.assert_allclose(out, reg.predict(X), rtol=1e-6)
+    assert 2500 < out.mean() < 6500  # grams, not standardized units
+
+
+def test_module_returns_logits_on_raw_x(species):
+    X, y = species
+    clf = TorchClassifier(max_iter=50, random_state=0).fit(X, y)
+    logits = clf.module_(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()
+    # float32 input rounding is the only difference from the float64 path
+    np.testing.assert_allclose(logits, clf.decision_function(X), rtol=1e-5, atol=1e-4)
+
+
+def test_scaling_constants_are_buffers_fitted_on_training_data(body_mass):
+    X, y = body_mass
+    reg = TorchRegressor(max_iter=5, random_state=0).fit(X, y)
+    state = reg.module_.state_dict()
+    for key in ["input_scaling.center", "input_scaling.scale"]:
+        assert key in state
+    np.testing.assert_allclose(state["input_scaling.center"].numpy(), X.mean(axis=0))
+    np.testing.assert_allclose(state["input_scaling.scale"].numpy(), X.std(axis=0))
+    np.testing.assert_allclose(state["target_scaling.center"].numpy(), [y.mean()])
+    np.testing.assert_allclose(state["target_scaling.scale"].numpy(), [y.std()])
+    before = {k: v.clone() for k, v in state.items()}
+    reg.predict(X * 10)  # predicting on other data must not refit the scaling
+    for k, v in reg.module_.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+@pytest.mark.parametrize("method", ["standard", "minmax", "robust", None])
+def test_constant_columns_do_not_produce_nan(method, rng):
+    X = np.column_stack([rng.normal(size=60), np.full(60, 7.0)])
+    y = X[:, 0] * 3 + 1
+    reg = TorchRegressor(input_scaling=method, max_iter=20, random_state=0).fit(X, y)
+    assert np.isfinite(reg.module_.input_scaling.scale.numpy()).all()
+    assert np.isfinite(reg.predict(X)).all()
+    const_y = TorchRegressor(solver="lbfgs", random_state=0).fit(X, np.full(60, 2.5))
+    np.testing.assert_allclose(const_y.predict(X), 2.5, atol=0.05)
+
+
+@pytest.mark.parametrize("method", ["minmax", "robust"])
+def test_input_scaling_methods(method, rng):
+    X = rng.normal(5, 100, size=(200, 2))
+    reg = TorchRegressor(input_scaling=method, max_iter=5, random_state=0).fit(X, X[:, 0])
+    scaled = reg.module_.input_scaling(torch.as_tensor(X)).numpy()
+    if method == "minmax":
+        np.testing.assert_allclose(scaled.min(axis=0), 0, atol=1e-12)
+        np.testing.assert_allclose(scaled.max(axis=0), 1, atol=1e-12)
+    else:
+        np.testing.assert_allclose(np.median(scaled, axis=0), 0, atol=0.02)
+
+
+def test_state_dict_and_pickle_carry_the_scaling(body_mass):
+    X, y = body_mass
+    reg = TorchRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0).fit(X, y)
+    buf = io.BytesIO()
+    torch.save(reg.module_.state_dict(), buf)
+    buf.seek(0)
+    clone = pickle.loads(pickle.dumps(reg.module_))
+    clone.load_state_dict(torch.load(buf, weights_only=True))
+    np.testing.assert_allclose(
+        clone(torch.as_tensor(X)).detach().numpy().ravel(), reg.predict(X), rtol=1e-12
+    )
+
+
+def test_user_backbone_module_and_builder_are_wrapped_by_scaling(body_mass):
+    X, y = body_mass
+    built = []
+
+    def builder(n_in, n_out):
+        built.append((n_in, n_out))
+        return nn.Sequential(nn.Linear(n_in, 8), nn.Tanh(), nn.Linear(8, n_out))
+
+    reg = TorchRegressor(module=builder, solver="lbfgs", random_state=0).fit(X, y)
+    assert built == [(1, 1)]
+    assert reg.score(X, y) > 0.7
+    user = nn.Linear(1, 1)
+    weight = user.weight.detach().clone()
+    reg = TorchRegressor(module=user, solver="lbfgs", random_state=0).fit(X, y)
+    assert torch.equal(user.weight, weight)  # the user's object is not trained in place
+    assert reg.score(X, y) > 0.7
+
+
+def test_user_backbone_with_wrong_output_width_is_refused(species):
+    X, y = species
+    with pytest.raises(ValueError, match=r"\(n_samples, 3\) outputs"):
+        TorchClassifier(module=nn.Linear(2, 2)).fit(X, y)

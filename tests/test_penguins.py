@@ -1,0 +1,54 @@
+"""The course's penguins problems on raw, unscaled data (issue acceptance figures)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import cross_val_score
+
+from torchsk import TorchClassifier, TorchRegressor
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_lbfgs_5_units_fits_raw_body_mass_for_every_seed(body_mass, seed):
+    X, y = body_mass
+    reg = TorchRegressor(
+        hidden_layer_sizes=(5,), solver="lbfgs", alpha=0, max_iter=1000, random_state=seed
+    ).fit(X, y)
+    assert reg.score(X, y) >= 0.775
+
+
+def test_no_hidden_layer_reproduces_linear_regression(body_mass):
+    X, y = body_mass
+    linear = LinearRegression().fit(X, y).predict(X)
+    torch_linear = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0)
+    pred = torch_linear.fit(X, y).predict(X)
+    assert np.max(np.abs(pred - linear)) <= 0.01 * np.std(y)
+
+
+def test_classifier_predicts_species_names_with_high_cv_accuracy(species):
+    X, y = species
+    scores = cross_val_score(TorchClassifier(random_state=0), X, y, cv=5)
+    assert scores.mean() >= 0.93
+    labels = TorchClassifier(random_state=0).fit(X, y).predict(X)
+    assert set(labels) == {"Adelie", "Chinstrap", "Gentoo"}
+
+
+def test_demo_prints_table_and_writes_figure(tmp_path, capsys):
+    import penguins as demo
+
+    out = tmp_path / "penguins.png"
+    rows = demo.run(out)
+    assert out.stat().st_size > 10_000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    for _, name, score, _ in rows:
+        assert name in printed
+        assert np.isfinite(score)
+    scores = {name: score for _, name, score, _ in rows}
+    assert scores["TorchRegressor (5,) lbfgs"] > scores["LinearRegression"]
+    assert scores["TorchClassifier"] >= 0.93

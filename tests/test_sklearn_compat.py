@@ -1,0 +1,16 @@
+"""scikit-learn's own estimator suite, run on both estimators with no expected failures."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from torchsk import TorchClassifier, TorchRegressor
+
+# Small CPU configurations keep the suite fast (as scikit-learn does for its MLPs).
+ESTIMATORS = [
+    TorchRegressor(max_iter=100),
+    TorchClassifier(max_iter=100),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)

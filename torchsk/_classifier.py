@@ -1,0 +1,294 @@
+"""``TorchClassifier``: a scikit-learn classifier backed by a PyTorch MLP."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from torch import nn
+
+from ._base import BaseTorchEstimator, as_tensor
+from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
+from ._engine import FULL_BATCH_SOLVERS
+from ._heads import (
+    CLASSIFIER_HEADS,
+    CLASSIFIER_LOSSES,
+    classifier_loss,
+    resolve_classifier_head,
+)
+from ._modules import TabularNet
+from ._validation import ClassificationTarget, ravel_column
+
+
+class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
+    """Classifier backed by a PyTorch MLP that scales its own inputs.
+
+    A drop-in for :class:`sklearn.neural_network.MLPClassifier` that works on raw
+    data. Binary, multiclass and multilabel targets; labels of any kind. Training
+    always feeds logits to a numerically stable loss.
+
+    Parameters
+    ----------
+    {common_parameters}
+    head : {{"auto", "softmax", "log_softmax", "sigmoid"}}, default="auto"
+        Output layer. ``"auto"``: sigmoid for binary and multilabel targets, softmax
+        for multiclass. See ``docs/heads-and-losses.md`` for the table of valid
+        head × loss × target combinations.
+    loss : {{"auto", "log_loss", "nll", "binary_cross_entropy"}} or nn.Module, \
+default="auto"
+        Training loss: cross-entropy (``"log_loss"``, softmax head), negative
+        log-likelihood (``"nll"``, log-softmax head), binary cross-entropy (sigmoid
+        head), or a torch loss module called as ``loss(logits, target)``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy losses.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``arange(n_labels)`` for multilabel targets).
+    {common_attributes}
+
+    See Also
+    --------
+    TorchRegressor : The regressor counterpart.
+    sklearn.neural_network.MLPClassifier : scikit-learn's MLP, which does not scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torchsk import TorchClassifier
+    >>> X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]) * 1000
+    >>> y = np.array(["small"] * 3 + ["large"] * 3)
+    >>> clf = TorchClassifier(solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.predict([[500.0], [11500.0]]).tolist()
+    ['small', 'large']
+    """
+
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "head": [StrOptions({"auto", *CLASSIFIER_HEADS})],
+        "loss": [StrOptions({"auto", *CLASSIFIER_LOSSES}), nn.Module],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+    _y_numeric = False
+    _stratify = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        random_state=None,
+        verbose=False,
+        dropout=0.0,
+        input_scaling="standard",
+        device="cpu",
+        module=None,
+        head="auto",
+        loss="auto",
+        class_weight=None,
+        label_smoothing=0.0,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            dropout=dropout,
+            input_scaling=input_scaling,
+            device=device,
+            module=module,
+        )
+        self.head = head
+        self.loss = loss
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data X and labels y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Raw, unscaled input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; a weight of k counts as k repeated rows.
+
+        Returns
+        -------
+        self : TorchClassifier
+            The fitted estimator.
+        """
+        return self._fit(X, ravel_column(y), sample_weight)
+
+    @available_if(lambda est: est.solver not in FULL_BATCH_SOLVERS)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like of shape (n_classes,), default=None
+            All classes; required on the first call, when ``y`` may not show them all.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : TorchClassifier
+        """
+        if not hasattr(self, "module_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if hasattr(self, "module_") and classes is not None:
+            if not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes={list(classes)} is not the same as on the first call to "
+                    f"partial_fit: {self.classes_.tolist()}."
+                )
+        return self._fit(X, ravel_column(y), sample_weight, incremental=True, classes=classes)
+
+    def decision_function(self, X):
+        """Logits: shape (n_samples,) for a binary sigmoid head, else (n_samples, n_outputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray
+        """
+        z = self._forward(X)
+        return z.ravel() if z.shape[1] == 1 else z
+
+    def predict_proba(self, X):
+        """Class probabilities (rows sum to 1), or per-label probabilities (multilabel).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._forward(X, "predict_proba")
+
+    def predict_log_proba(self, X):
+        """Logarithm of ``predict_proba``, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        z = torch.as_tensor(self._forward(X))
+        return self._head.log_proba(z, self._target.target_type_).numpy()
+
+    def predict(self, X):
+        """Predict labels from ``classes_`` (a 0/1 matrix for multilabel targets).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        return self._labels(self._forward(X))
+
+    def _labels(self, z: np.ndarray) -> np.ndarray:
+        """Labels from logits: the largest logit, or a positive one for sigmoid heads."""
+        if self._target.target_type_ == "multilabel-indicator":
+            return self._target.decode(z > 0)
+        indices = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
+        return self._target.decode(indices)
+
+    # -------------------------------------------------------------- hooks for the base
+    def _new_target(self, classes=None):
+        return ClassificationTarget(classes)
+
+    def _record(self, history, first, incremental):
+        super()._record(history, first, incremental)
+        self.classes_ = self._target.classes_
+
+    @property
+    def _head(self):
+        return resolve_classifier_head(self.head, self.loss, self._target.target_type_)
+
+    def _n_module_outputs(self):
+        return self._head.n_outputs(self._target.target_type_, len(self._target.classes_))
+
+    def _wrap_backbone(self, input_scaling, backbone, y, sw):
+        head = self._head.proba_module(self._target.target_type_)
+        return TabularNet(input_scaling, backbone, head=head)
+
+    def _loss_fn(self):
+        return classifier_loss(self._head, self.loss, self.label_smoothing)
+
+    def _class_weights(self, y_enc):
+        if self.class_weight is None:
+            return 1.0
+        return compute_sample_weight(self.class_weight, self._target.decode(y_enc))
+
+    def _torch_y(self, y_enc):
+        if y_enc.dtype == np.int64 and self._n_module_outputs() == 1:
+            y_enc = y_enc[:, None].astype(np.float64)  # one sigmoid logit: 0/1 target
+        if y_enc.dtype == np.int64:
+            return as_tensor(y_enc, None, self._device)
+        return self._tensor(y_enc)
+
+    def _validation_scorer(self, Xv, yv):
+        def score():
+            return accuracy_score(yv, self._labels(self.module_(Xv).cpu().numpy()))
+
+        return score
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+TorchClassifier.__doc__ = TorchClassifier.__doc__.format(
+    common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
+)

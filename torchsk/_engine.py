@@ -1,0 +1,296 @@
+"""The training loop and batched inference: plain PyTorch, no scikit-learn.
+
+``train`` takes a module, a per-sample loss, resident tensors and settings, and returns
+the training history. Mini-batches are contiguous slices of one shuffled copy of the
+data per epoch (no per-sample ``DataLoader``). The last finite weights are kept so a
+diverging or interrupted run still leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+import torch
+from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+MINI_BATCH_SOLVERS = ("adam", "adamw", "sgd")
+FULL_BATCH_SOLVERS = ("lbfgs", "rprop")
+SOLVERS = MINI_BATCH_SOLVERS + FULL_BATCH_SOLVERS
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train; names and meanings follow scikit-learn's ``MLPRegressor``.
+
+    ``batch_size`` is already resolved to an int; full-batch solvers ignore it.
+    """
+
+    solver: str = "adam"
+    learning_rate_init: float = 1e-3
+    alpha: float = 1e-4
+    batch_size: int = 200
+    max_iter: int = 200
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+    shuffle: bool = True
+    verbose: bool = False
+
+
+@dataclass
+class History:
+    """What happened during training.
+
+    ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"diverged"``,
+    ``"interrupted"``.
+    """
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_validation_score: float = -math.inf
+    n_iter: int = 0
+    t: int = 0
+    stopped: str = "max_iter"
+
+
+@dataclass
+class Data:
+    """Resident training tensors: inputs, targets and per-sample weights."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
+    """The torch optimizer for ``settings.solver`` (L-BFGS runs through scipy instead)."""
+    lr = settings.learning_rate_init
+    if settings.solver == "adam":
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+    if settings.solver == "adamw":
+        return torch.optim.AdamW(params, lr=lr, foreach=True)
+    if settings.solver == "sgd":
+        # scikit-learn's defaults: momentum 0.9 with Nesterov's update
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, foreach=True)
+    if settings.solver == "rprop":
+        return torch.optim.Rprop(params, lr=lr, foreach=True)
+    raise ValueError(f"Unknown solver {settings.solver!r}; expected one of {SOLVERS}.")
+
+
+class _Objective:
+    """Weighted mean loss plus scikit-learn's L2 penalty ``0.5 * alpha * ||W||² / n``."""
+
+    def __init__(self, forward, loss_fn: LossFn, params: list[nn.Parameter], alpha: float):
+        self.forward = forward
+        self.loss_fn = loss_fn
+        self.alpha = alpha
+        # as in scikit-learn, only weight matrices are penalized, not biases
+        self.penalized = [p for p in params if p.ndim >= 2]
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        total = w.sum()
+        loss = (self.loss_fn(self.forward(X), y) * w).sum()
+        if self.alpha:
+            loss = loss + 0.5 * self.alpha * sum(p.pow(2).sum() for p in self.penalized)
+        # a weight k counts as k samples, so the penalty is divided by the weight total
+        return loss / total
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def train(
+    module: nn.Module,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn: LossFn,
+    data: Data,
+    settings: TrainSettings,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    validation_score: Callable[[], float] | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[History, torch.optim.Optimizer]:
+    """Train ``module`` in place and return its history and optimizer.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Holds the trainable parameters; put in train mode while training.
+    forward : callable
+        Maps a batch of inputs to the raw outputs that ``loss_fn`` expects.
+    loss_fn : callable
+        ``loss_fn(outputs, targets)`` → one loss per sample.
+    data : Data
+        Resident tensors on the module's device.
+    settings : TrainSettings
+    optimizer : torch.optim.Optimizer, default=None
+        Continue with this optimizer's state (warm start, ``partial_fit``).
+    validation_score : callable, default=None
+        Returns a score to maximize on held-out data; enables early stopping on it,
+        and the weights of the best epoch are restored at the end.
+    generator : torch.Generator, default=None
+        Source of the shuffling permutations.
+
+    Returns
+    -------
+    history : History
+    optimizer : torch.optim.Optimizer
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    objective = _Objective(forward, loss_fn, params, settings.alpha)
+    if settings.solver == "lbfgs":
+        return _train_lbfgs(module, objective, params, data, settings), None
+    optimizer = optimizer or make_optimizer(params, settings)
+    history = History()
+    last_good = best_state = _snapshot(module)
+    no_improvement = 0
+    module.train()
+    try:
+        for _ in range(settings.max_iter):
+            loss = _epoch(objective, optimizer, data, settings, generator)
+            if not math.isfinite(loss):
+                module.load_state_dict(last_good)
+                history.stopped = "diverged"
+                break
+            last_good = _snapshot(module)
+            _log(history, loss, len(data.X), settings)
+            if validation_score is not None:
+                score = _score(module, validation_score)
+                history.validation_scores.append(score)
+                no_improvement = _count(
+                    score, history.best_validation_score, no_improvement, settings
+                )
+                if score > history.best_validation_score:
+                    history.best_validation_score = score
+                    best_state = last_good
+            else:
+                no_improvement = _count(-loss, -history.best_loss, no_improvement, settings)
+            history.best_loss = min(history.best_loss, loss)
+            if no_improvement > settings.n_iter_no_change:
+                history.stopped = "converged"
+                break
+    except KeyboardInterrupt:
+        if history.n_iter == 0:
+            raise
+        module.load_state_dict(last_good)
+        history.stopped = "interrupted"
+    if validation_score is not None and history.validation_scores:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history, optimizer
+
+
+def _log(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
+    history.n_iter += 1
+    history.t += n_samples
+    history.loss_curve.append(loss)
+    if settings.verbose:
+        print(f"Iteration {history.n_iter}, loss = {loss:.8f}")
+
+
+def _score(module: nn.Module, validation_score: Callable[[], float]) -> float:
+    module.eval()
+    with torch.no_grad():
+        score = float(validation_score())
+    module.train()
+    return score
+
+
+def _count(score: float, best: float, count: int, settings: TrainSettings) -> int:
+    """scikit-learn's rule: an epoch that does not beat the best by ``tol`` counts."""
+    return count + 1 if score < best + settings.tol else 0
+
+
+def _epoch(objective, optimizer, data: Data, settings: TrainSettings, generator):
+    """One pass over the data; returns the weighted mean loss."""
+    n = len(data.X)
+    full_batch = settings.solver in FULL_BATCH_SOLVERS
+    batch = n if full_batch else min(settings.batch_size, n)
+    X, y, w = data.X, data.y, data.w
+    if settings.shuffle and batch < n:
+        # one gather per epoch; the batches are then free contiguous slices
+        perm = torch.randperm(n, generator=generator).to(X.device)
+        X, y, w = X[perm], y[perm], w[perm]
+    total = torch.zeros((), dtype=X.dtype, device=X.device)
+    for start in range(0, n, batch):
+        sl = slice(start, start + batch)
+        wb = w[sl]
+        optimizer.zero_grad(set_to_none=True)
+        loss = objective(X[sl], y[sl], wb)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * wb.sum()
+    return float(total / w.sum())
+
+
+def _train_lbfgs(module, objective, params, data: Data, settings: TrainSettings) -> History:
+    """Full-batch L-BFGS through scipy's L-BFGS-B, as scikit-learn's MLP does.
+
+    scipy does the (cheap, compiled) bookkeeping over a flat float64 vector; torch
+    computes the loss and its gradient. Stops when the largest gradient entry is
+    below ``tol`` (``gtol``), the loss stops changing, or after ``max_iter``
+    iterations. The weights of the last finite iteration are kept.
+    """
+    history = History()
+    state = {"x": parameters_to_vector(params).detach().cpu().double().numpy()}
+    module.train()
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        vector_to_parameters(torch.as_tensor(x).to(params[0]), params)
+        for p in params:
+            p.grad = None
+        loss = objective(data.X, data.y, data.w)
+        loss.backward()
+        grad = torch.cat([p.grad.reshape(-1) for p in params])
+        return loss.item(), grad.detach().cpu().double().numpy()
+
+    def callback(intermediate_result) -> None:
+        loss = float(intermediate_result.fun)
+        if not math.isfinite(loss):
+            history.stopped = "diverged"
+            raise StopIteration
+        state["x"] = intermediate_result.x.copy()
+        _log(history, loss, len(data.X), settings)
+
+    try:
+        result = scipy.optimize.minimize(
+            fun,
+            state["x"],
+            jac=True,
+            method="L-BFGS-B",
+            callback=callback,
+            options={"maxiter": settings.max_iter, "maxfun": 15000, "gtol": settings.tol},
+        )
+        # status 1 is max_iter; 2 ("abnormal line search") means no further progress
+        # is possible at this precision, which we count as converged
+        if history.stopped != "diverged" and result.status != 1:
+            history.stopped = "converged" if math.isfinite(result.fun) else "diverged"
+    except KeyboardInterrupt:
+        if history.n_iter == 0:
+            raise
+        history.stopped = "interrupted"
+    vector_to_parameters(torch.as_tensor(state["x"]).to(params[0]), params)
+    history.best_loss = min(history.loss_curve, default=math.inf)
+    module.eval()
+    return history
+
+
+@torch.inference_mode()
+def predict_in_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    X: torch.Tensor,
+    batch_size: int = 65536,
+) -> torch.Tensor:
+    """Apply ``fn`` to ``X`` in row batches under inference mode."""
+    if len(X) <= batch_size:
+        return fn(X)
+    return torch.cat([fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])

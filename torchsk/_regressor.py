@@ -1,0 +1,242 @@
+"""``TorchRegressor``: a scikit-learn regressor backed by a PyTorch MLP."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from torch import nn
+
+from ._base import BaseTorchEstimator
+from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
+from ._engine import FULL_BATCH_SOLVERS
+from ._heads import (
+    POSITIVE_LINKS,
+    REGRESSION_LINKS,
+    REGRESSION_LOSSES,
+    regression_loss,
+    resolve_regression_link,
+)
+from ._modules import Scaling, TabularNet, scaling_statistics
+from ._validation import RegressionTarget
+
+
+class TorchRegressor(RegressorMixin, BaseTorchEstimator):
+    """Regressor backed by a PyTorch MLP that scales its own inputs and targets.
+
+    A drop-in for :class:`sklearn.neural_network.MLPRegressor` that works on raw data:
+    input and target scaling are buffers inside ``module_``, so the trained module
+    maps raw X to predictions in y's units on its own.
+
+    Parameters
+    ----------
+    {common_parameters}
+    loss : {{"squared_error", "absolute_error", "huber", "poisson", "quantile"}} or \
+nn.Module, default="squared_error"
+        Training loss (scikit-learn's names), or a torch loss module called as
+        ``loss(prediction, target)``.
+    head : {{"auto", "identity", "exp", "softplus"}}, default="auto"
+        Output link. ``"auto"`` is the identity, or ``"exp"`` (log link) for
+        ``loss="poisson"``, which needs a positive link.
+    target_scaling : {{"standard"}} or None, default="standard"
+        Standardize y inside the module (training happens on the scaled target;
+        predictions come back in y's units). With a positive link, y is only divided
+        by its mean so that it stays positive.
+    epsilon : float, default=1.35
+        Threshold of the Huber loss, in units of the scaled target.
+    quantile : float, default=0.5
+        The quantile predicted by ``loss="quantile"``.
+
+    Attributes
+    ----------
+    {common_attributes}
+
+    See Also
+    --------
+    TorchClassifier : The classifier counterpart.
+    sklearn.neural_network.MLPRegressor : scikit-learn's MLP, which does not scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torchsk import TorchRegressor
+    >>> X = np.linspace(0, 1000, 50).reshape(-1, 1)
+    >>> y = 3 * X.ravel() + 7
+    >>> reg = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0).fit(X, y)
+    >>> bool(abs(reg.predict([[500.0]])[0] - 1507) < 1)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES)), nn.Module],
+        "head": [StrOptions({"auto", *REGRESSION_LINKS})],
+        "target_scaling": [StrOptions({"standard"}), None],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
+    }
+    _y_numeric = True
+    _stratify = False
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        random_state=None,
+        verbose=False,
+        dropout=0.0,
+        input_scaling="standard",
+        device="cpu",
+        module=None,
+        loss="squared_error",
+        head="auto",
+        target_scaling="standard",
+        epsilon=1.35,
+        quantile=0.5,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            dropout=dropout,
+            input_scaling=input_scaling,
+            device=device,
+            module=module,
+        )
+        self.loss = loss
+        self.head = head
+        self.target_scaling = target_scaling
+        self.epsilon = epsilon
+        self.quantile = quantile
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Raw, unscaled input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values, in their own units.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; a weight of k counts as k repeated rows.
+
+        Returns
+        -------
+        self : TorchRegressor
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    @available_if(lambda est: est.solver not in FULL_BATCH_SOLVERS)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : TorchRegressor
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict targets in y's units, with the dimensionality of the fitted y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        pred = self._forward(X)  # checks that the model is fitted first
+        return self._target.decode(pred)
+
+    # -------------------------------------------------------------- hooks for the base
+    def _new_target(self, classes=None):
+        return RegressionTarget()
+
+    def _n_module_outputs(self):
+        return self._target.n_outputs_
+
+    def _link(self):
+        return resolve_regression_link(self.head, self.loss)
+
+    def _wrap_backbone(self, input_scaling, backbone, y, sw):
+        link = self._link()
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(
+                "Some value(s) of y are negative which is not allowed for Poisson regression."
+            )
+        method = self.target_scaling
+        if method is not None and link in POSITIVE_LINKS:
+            method = "mean"  # scale only, so that a positive link stays positive
+        center, scale = scaling_statistics(y, method, sw)
+        return TabularNet(
+            input_scaling,
+            backbone,
+            link=REGRESSION_LINKS[link](),
+            target_scaling=Scaling(center, scale),
+        )
+
+    def _loss_fn(self):
+        return regression_loss(
+            self.loss, self._link(), epsilon=self.epsilon, quantile=self.quantile
+        )
+
+    def _torch_y(self, y_enc):
+        scaling = self.module_.target_scaling
+        center, scale = scaling.center.cpu().numpy(), scaling.scale.cpu().numpy()
+        return self._tensor((y_enc - center) / scale)
+
+    def _validation_scorer(self, Xv, yv):
+        def score():
+            pred = self.module_(Xv).cpu().numpy()
+            return r2_score(yv, self._target.decode(pred))
+
+        return score
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+TorchRegressor.__doc__ = TorchRegressor.__doc__.format(
+    common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
+)
