@@ -9,6 +9,7 @@ Losses return one value per sample; the engine applies sample weights.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -220,8 +221,6 @@ def _linked(fn: LossFn, link: str) -> LossFn:
 
 def torch_module_loss(loss: nn.Module) -> LossFn:
     """Wrap a user's torch loss module so it returns one value per sample."""
-    import copy
-
     loss = copy.deepcopy(loss)
     if hasattr(loss, "reduction"):
         loss.reduction = "none"

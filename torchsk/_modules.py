@@ -6,6 +6,7 @@ trained network can be saved, exported and used without scikit-learn.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 
@@ -176,6 +177,33 @@ class MLP(nn.Module):
                 layer.weight.uniform_(-bound, bound, generator=generator)
                 b = 1.0 / math.sqrt(fan_in)
                 layer.bias.uniform_(-b, b, generator=generator)
+
+
+class ReusedBackbone:
+    """Start a new estimator from a fitted one's backbone: ``module=ReusedBackbone(est)``.
+
+    Called by the new estimator as ``builder(n_inputs, n_outputs)``, it returns a copy
+    of the fitted backbone with its trained hidden layers (warm weights) and, when
+    the number of outputs differs, a fresh output layer of the right width — the way
+    to turn a regression network into a classifier, or the other way round.
+
+    Parameters
+    ----------
+    estimator : TorchRegressor or TorchClassifier
+        A fitted estimator whose ``module_.backbone`` is the built-in ``MLP`` (or any
+        module with a final ``nn.Linear`` named ``output``).
+    """
+
+    def __init__(self, estimator) -> None:
+        self.backbone = estimator.module_.backbone
+
+    def __call__(self, n_inputs: int, n_outputs: int) -> nn.Module:
+        """Copy the backbone, re-heading it with ``n_outputs`` outputs if needed."""
+        backbone = copy.deepcopy(self.backbone).cpu()
+        if backbone.output.out_features != n_outputs:
+            old = backbone.output
+            backbone.output = nn.Linear(old.in_features, n_outputs, dtype=old.weight.dtype)
+        return backbone
 
 
 class TabularNet(nn.Module):
