@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -16,7 +17,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
-from ._engine import FULL_BATCH_SOLVERS, SOLVERS, Data, TrainSettings, predict_in_batches, train
+from ._engine import (
+    FULL_BATCH_SOLVERS,
+    SOLVERS,
+    Data,
+    TrainSettings,
+    predict_in_batches,
+    thread_policy,
+    train,
+)
 from ._modules import ACTIVATIONS, MLP, Scaling, scaling_statistics
 from ._validation import check_X, check_X_y
 
@@ -217,7 +226,8 @@ class BaseTorchEstimator(BaseEstimator):
     def _train(self, X, y, y_enc, sw, incremental, seed):
         val_scorer = None
         if self.early_stopping and not incremental:
-            stratify = y if self._stratify else None
+            stratify = y if self._stratify and y.ndim == 1 else None
+            self._check_validation_split(len(X), stratify)
             X, Xv, y_enc, _, sw, _, _, yv = train_test_split(
                 X, y_enc, sw, y,
                 test_size=self.validation_fraction, random_state=seed, stratify=stratify,
@@ -225,17 +235,31 @@ class BaseTorchEstimator(BaseEstimator):
             val_scorer = self._validation_scorer(self._tensor(Xv), yv)
         data = Data(self._tensor(X), self._torch_y(y_enc), self._tensor(sw))
         settings = self._settings(len(X), incremental)
-        history, self._optimizer = train(
-            self.module_,
-            self.module_.raw_output,
-            self._loss_fn(),
-            data,
-            settings,
-            optimizer=self._optimizer,
-            validation_score=val_scorer,
-            generator=torch.Generator().manual_seed(seed),
-        )
+        rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
+        with thread_policy(rows, _n_params(self.module_)):
+            history, self._optimizer = train(
+                self.module_,
+                self.module_.raw_output,
+                self._loss_fn(),
+                data,
+                settings,
+                optimizer=self._optimizer,
+                validation_score=val_scorer,
+                generator=torch.Generator().manual_seed(seed),
+            )
         return history
+
+    def _check_validation_split(self, n_samples: int, stratify) -> None:
+        """Refuse a split that leaves a side too small (one sample per class if stratified)."""
+        n_val = math.ceil(self.validation_fraction * n_samples)  # train_test_split's rule
+        need = 1 if stratify is None else len(np.unique(stratify))
+        if n_val < need or n_samples - n_val < need:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n_samples} samples "
+                f"leaves {n_val} for validation and {n_samples - n_val} for training; early "
+                f"stopping needs at least {need} on each side (one per class). Raise "
+                "validation_fraction, pass more samples, or set early_stopping=False."
+            )
 
     def _record(self, history, first, incremental):
         if history.stopped == "diverged":
@@ -275,7 +299,8 @@ class BaseTorchEstimator(BaseEstimator):
         check_is_fitted(self, "module_")
         X = check_X(self, X, reset=False)
         self.module_.eval()
-        out = predict_in_batches(getattr(self.module_, fn_name), self._tensor(X))
+        with thread_policy(len(X), _n_params(self.module_)):
+            out = predict_in_batches(getattr(self.module_, fn_name), self._tensor(X))
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
         if not np.isfinite(out).all():
             warnings.warn(

@@ -75,7 +75,7 @@ class ClassificationTarget:
         if len(self.classes_) < 2:
             raise ValueError(
                 "The classifier needs samples of at least 2 classes in the data, but the "
-                f"data contains only one class: {self.classes_[0]!r}."
+                f"data contains only one class: '{self.classes_[0]}'."
             )
         if self.target_type_ == "binary" and len(self.classes_) > 2:
             self.target_type_ = "multiclass"  # partial_fit: more classes declared than seen

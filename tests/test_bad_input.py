@@ -1,0 +1,275 @@
+"""A catalogue of bad inputs: each gets scikit-learn's exception type and a message
+that says what to do. Sparse input is refused (dense data is required)."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from torchsk import TorchClassifier, TorchRegressor
+
+FAST = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+rng = np.random.default_rng(0)
+X = rng.normal(size=(40, 3))
+y_reg = X[:, 0] * 2.0
+y_clf = np.array(["a", "b"] * 20)
+
+
+def reg():
+    return TorchRegressor(**FAST)
+
+
+def clf():
+    return TorchClassifier(**FAST)
+
+
+def with_value(a, i, value):
+    a = a.astype(float).copy()
+    a.flat[i] = value
+    return a
+
+
+CASES = {
+    "nan in X": (
+        reg,
+        lambda: (with_value(X, 4, np.nan), y_reg),
+        ValueError,
+        "Input X contains NaN",
+    ),
+    "inf in X": (
+        clf,
+        lambda: (with_value(X, 4, np.inf), y_clf),
+        ValueError,
+        "Input X contains infinity",
+    ),
+    "nan in y": (
+        reg,
+        lambda: (X, with_value(y_reg, 3, np.nan)),
+        ValueError,
+        "Input y contains NaN",
+    ),
+    "inf in y": (
+        reg,
+        lambda: (X, with_value(y_reg, 3, -np.inf)),
+        ValueError,
+        "Input y contains infinity",
+    ),
+    "nan label": (
+        clf,
+        lambda: (X, with_value(np.arange(40) % 2, 3, np.nan)),
+        ValueError,
+        "Input y contains NaN",
+    ),
+    "empty X": (reg, lambda: (X[:0], y_reg[:0]), ValueError, r"Found array with 0 sample\(s\)"),
+    "zero features": (reg, lambda: (X[:, :0], y_reg), ValueError, r"0 feature\(s\)"),
+    "1-D X": (reg, lambda: (X[:, 0], y_reg), ValueError, "Expected 2D array, got 1D array"),
+    "3-D X": (clf, lambda: (X[:, :, None], y_clf), ValueError, "Found array with dim 3"),
+    "strings in X": (
+        reg,
+        lambda: (X.astype(str).astype(object) + "mm", y_reg),
+        ValueError,
+        "could not convert string to float",
+    ),
+    "complex X": (reg, lambda: (X + 1j, y_reg), ValueError, "Complex data not supported"),
+    "ragged lists": (
+        reg,
+        lambda: ([[1.0, 2.0], [3.0]], [1.0, 2.0]),
+        ValueError,
+        "inhomogeneous|sequence",
+    ),
+    "sparse X": (
+        reg,
+        lambda: (sp.csr_matrix(X), y_reg),
+        TypeError,
+        "Sparse data was passed.*dense data is required",
+    ),
+    "X and y lengths differ": (
+        reg,
+        lambda: (X, y_reg[:-1]),
+        ValueError,
+        "inconsistent numbers of samples",
+    ),
+    "single class": (
+        clf,
+        lambda: (X, np.array(["a"] * 40)),
+        ValueError,
+        "at least 2 classes.*only one class: 'a'",
+    ),
+    "one sample classifier": (clf, lambda: (X[:1], y_clf[:1]), ValueError, "at least 2 classes"),
+    "continuous y to classifier": (
+        clf,
+        lambda: (X, y_reg),
+        ValueError,
+        "Unknown label type: continuous",
+    ),
+    "multiclass-multioutput y": (
+        clf,
+        lambda: (X, np.column_stack([np.arange(40) % 3, np.arange(40) % 2])),
+        ValueError,
+        "Multiclass-multioutput targets are not supported",
+    ),
+    "string y to regressor": (
+        reg,
+        lambda: (X, y_clf),
+        ValueError,
+        "could not convert string to float",
+    ),
+    "negative sample weight": (
+        reg,
+        lambda: (X, y_reg, -np.ones(40)),
+        ValueError,
+        "Negative values in data passed to `sample_weight`",
+    ),
+    "sample weight length": (
+        reg,
+        lambda: (X, y_reg, np.ones(39)),
+        ValueError,
+        r"sample_weight.shape == \(39,\), expected \(40,\)",
+    ),
+    "all-zero sample weights": (
+        reg,
+        lambda: (X, y_reg, np.zeros(40)),
+        ValueError,
+        "Sample weights must contain at least one non-zero number",
+    ),
+    "negative counts for poisson": (
+        lambda: TorchRegressor(loss="poisson", **FAST),
+        lambda: (X, y_reg),
+        ValueError,
+        "negative which is not allowed for Poisson",
+    ),
+    "invalid head for poisson": (
+        lambda: TorchRegressor(loss="poisson", head="identity", **FAST),
+        lambda: (X, np.abs(y_reg)),
+        ValueError,
+        "positive output link",
+    ),
+    "invalid head/loss pair": (
+        lambda: TorchClassifier(head="sigmoid", loss="nll", **FAST),
+        lambda: (X, y_clf),
+        ValueError,
+        "Valid combinations",
+    ),
+    "device that does not exist": (
+        lambda: TorchRegressor(device="tpu9", **FAST),
+        lambda: (X, y_reg),
+        ValueError,
+        "not a valid torch device",
+    ),
+    "cuda without a GPU": (
+        lambda: TorchRegressor(device="cuda:7", **FAST),
+        lambda: (X, y_reg),
+        (ValueError,),
+        "CUDA is not available|not a valid",
+    ),
+    "validation split too small": (
+        lambda: TorchClassifier(early_stopping=True, validation_fraction=0.01, **FAST),
+        lambda: (X[:10], y_clf[:10]),
+        ValueError,
+        "validation_fraction=0.01.*early_stopping=False",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_input_is_refused_with_a_clear_error(case):
+    make, data, exc, message = CASES[case]
+    args = data()
+    X_, y_ = args[:2]
+    kwargs = {"sample_weight": args[2]} if len(args) == 3 else {}
+    if case == "cuda without a GPU":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")  # CI machines have none
+    with pytest.raises(exc, match=message):
+        make().fit(X_, y_, **kwargs)
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        TorchRegressor().predict(X)
+    with pytest.raises(NotFittedError):
+        TorchClassifier().predict_proba(X)
+
+
+def test_more_features_at_predict():
+    est = reg().fit(X, y_reg)
+    with pytest.raises(ValueError, match="X has 4 features, but TorchRegressor is expecting 3"):
+        est.predict(np.column_stack([X, X[:, 0]]))
+
+
+def test_dataframe_columns_renamed_or_reordered_at_predict():
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    est = clf().fit(frame, y_clf)
+    with pytest.raises(ValueError, match="Feature names unseen at fit time"):
+        est.predict(frame.rename(columns={"a": "z"}))
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        est.predict(frame[["c", "b", "a"]])
+
+
+def test_partial_fit_with_changing_features_or_unseen_classes():
+    est = TorchClassifier(**FAST).partial_fit(X, y_clf, classes=["a", "b"])
+    with pytest.raises(ValueError, match="X has 2 features, but TorchClassifier is expecting 3"):
+        est.partial_fit(X[:, :2], y_clf)
+    with pytest.raises(
+        ValueError, match=re.escape("y contains labels ['c'] not in classes ['a', 'b']")
+    ):
+        est.partial_fit(X, np.array(["a", "c"] * 20))
+    with pytest.raises(ValueError, match="is not the same as on the first call"):
+        est.partial_fit(X, y_clf, classes=["a", "b", "c"])
+
+
+INVALID_PARAMS = {
+    "hidden_layer_sizes": [(0,), (-3, 4)],
+    "activation": ["softmaxx"],
+    "solver": ["newton"],
+    "alpha": [-1.0],
+    "batch_size": [0, "big"],
+    "learning_rate_init": [0.0, -1e-3],
+    "max_iter": [0, 1.5],
+    "tol": [-1e-4],
+    "n_iter_no_change": [0],
+    "shuffle": ["yes"],
+    "early_stopping": [1.5],
+    "validation_fraction": [0.0, 1.0],
+    "warm_start": ["no"],
+    "random_state": ["seed"],
+    "dropout": [1.0, -0.1],
+    "input_scaling": ["zscore"],
+    "device": [3.5],
+    "module": ["mlp"],
+}
+REGRESSOR_ONLY = {"loss": ["hinge"], "head": ["softmax"], "target_scaling": ["minmax"],
+                  "epsilon": [0.0], "quantile": [1.0]}  # fmt: skip
+CLASSIFIER_ONLY = {"loss": ["squared_error"], "head": ["identity"],
+                   "class_weight": ["even"], "label_smoothing": [1.0]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("est", "param", "value"),
+    [(e, p, v) for e in ("reg", "clf") for p, vs in INVALID_PARAMS.items() for v in vs]
+    + [("reg", p, v) for p, vs in REGRESSOR_ONLY.items() for v in vs]
+    + [("clf", p, v) for p, vs in CLASSIFIER_ONLY.items() for v in vs],
+)
+def test_invalid_parameter_values_are_refused_in_fit(est, param, value):
+    model = (reg if est == "reg" else clf)().set_params(**{param: value})
+    y_ = y_reg if est == "reg" else y_clf
+    with pytest.raises((InvalidParameterError, ValueError), match=param):
+        model.fit(X, y_)
+
+
+def test_batch_size_larger_than_data_is_clipped_with_a_warning():
+    est = TorchRegressor(batch_size=1000, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with pytest.warns(UserWarning, match="clipped to the sample count"):
+        est.fit(X, y_reg)
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_one_sample_regression_is_allowed():
+    est = TorchRegressor(solver="lbfgs", hidden_layer_sizes=(4,), random_state=0).fit(X[:1], [3.0])
+    np.testing.assert_allclose(est.predict(X[:1]), [3.0], atol=1e-3)

@@ -1,0 +1,151 @@
+"""Diverging training, interruption, property-based fuzzing, resources and threads."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from torch import nn
+
+from torchsk import TorchClassifier, TorchRegressor
+
+
+def test_diverging_training_keeps_last_finite_weights_and_says_what_to_change():
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(solver="sgd", learning_rate_init=1e8, max_iter=50, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged.*learning_rate_init.*solver"):
+        est.fit(X, y)
+    assert all(np.isfinite(p.detach()).all() for p in est.module_.parameters())
+    assert np.isfinite(est.predict(X)).all()
+    assert est.n_iter_ < 50
+
+
+def test_hitting_max_iter_warns_like_scikit_learn():
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(3\) reached"):
+        TorchClassifier(max_iter=3, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(2\) reached"):
+        TorchClassifier(solver="lbfgs", max_iter=2, random_state=0).fit(X, y)
+
+
+class InterruptAt(nn.Module):
+    """A backbone that raises KeyboardInterrupt at its ``at``-th training forward pass."""
+
+    def __init__(self, n_in, n_out, at):
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+        return self.linear(x)
+
+
+def test_keyboard_interrupt_leaves_a_usable_estimator():
+    X, y = load_iris(return_X_y=True)
+    est = TorchClassifier(module=lambda i, o: InterruptAt(i, o, at=5), max_iter=50, random_state=0)
+    with pytest.warns(UserWarning, match="interrupted after 4 iterations"):
+        est.fit(X, y)
+    assert est.n_iter_ == 4
+    assert np.isfinite(est.predict_proba(X)).all()
+
+
+def test_keyboard_interrupt_before_any_epoch_is_reraised():
+    X, y = load_iris(return_X_y=True)
+    est = TorchClassifier(module=lambda i, o: InterruptAt(i, o, at=1), random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+
+
+def test_non_finite_predictions_are_announced():
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    with pytest.warns(RuntimeWarning, match="non-finite outputs"):
+        est.predict(np.full((2, X.shape[1]), 1e308))
+
+
+LABELS = {
+    "int": lambda k: np.arange(k) * 3,
+    "str": lambda k: np.array([f"class-{i}" for i in range(k)]),
+    "bool": lambda k: np.array([False, True][:k]),
+}
+
+
+@st.composite
+def problems(draw):
+    n = draw(st.integers(1, 25))
+    d = draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.int32, np.int64]))
+    integer = dtype in (np.int32, np.int64)
+    elements = st.integers(-1000, 1000) if integer else st.floats(-1e6, 1e6, width=32)
+    X = draw(hnp.arrays(dtype, (n, d), elements=elements))
+    kind = draw(
+        st.sampled_from(["regression-1d", "regression-2d", "int", "str", "bool", "multilabel"])
+    )
+    if kind.startswith("regression"):
+        shape = (n,) if kind.endswith("1d") else (n, draw(st.integers(1, 3)))
+        y = draw(hnp.arrays(np.float64, shape, elements=st.floats(-1e4, 1e4)))
+    elif kind == "multilabel":
+        y = draw(hnp.arrays(np.int64, (n, 3), elements=st.integers(0, 1)))
+    else:
+        labels = LABELS[kind](draw(st.integers(1, 4)))
+        y = labels[draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, len(labels) - 1)))]
+    return X, y, kind
+
+
+@settings(max_examples=int(os.environ.get("TORCHSK_FUZZ_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@given(problems(), st.sampled_from(["adam", "lbfgs"]))
+def test_fit_predict_succeed_with_right_outputs_or_raise_value_or_type_error(problem, solver):
+    X, y, kind = problem
+    Est = TorchRegressor if kind.startswith("regression") else TorchClassifier
+    est = Est(hidden_layer_sizes=(4,), max_iter=3, solver=solver, random_state=0)
+    try:
+        est.fit(X, y)
+    except (ValueError, TypeError):
+        return
+    pred = est.predict(X)
+    assert pred.shape == np.shape(y)
+    if Est is TorchRegressor:
+        assert pred.dtype == np.float64 and np.isfinite(pred).all()
+    else:
+        assert set(np.unique(pred)) <= set(np.unique(y)) | {0, 1}
+        proba = est.predict_proba(X)
+        assert proba.shape[0] == len(X) and np.isfinite(proba).all()
+        assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def _rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_repeated_fits_do_not_leak_memory():
+    X, y = load_iris(return_X_y=True)
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=20, random_state=0)
+    for _ in range(20):  # warm up allocators and caches
+        TorchClassifier(**params).fit(X, y).predict(X)
+    before = _rss_mb()
+    for _ in range(200):
+        TorchClassifier(**params).fit(X, y).predict(X)
+    assert _rss_mb() - before < 50
+
+
+def test_predict_from_several_threads_matches_one_thread():
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(hidden_layer_sizes=(32,), max_iter=20, random_state=0).fit(X, y)
+    expected = est.predict(X)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: est.predict(X), range(16)))
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
