@@ -27,6 +27,7 @@ from ._engine import (
     train,
 )
 from ._modules import ACTIVATIONS, MLP, Scaling, scaling_statistics
+from ._objectives import make_objective
 from ._validation import check_X, check_X_y
 
 # Below this many FLOPs per epoch (6 × samples × parameters) a CPU fit is bound by
@@ -64,7 +65,7 @@ class BaseTorchEstimator(BaseEstimator):
     """Shared parameters and the fit/predict pipeline of the torchsk estimators.
 
     Subclasses provide the target handling, the loss and the network's ends
-    (``_new_target``, ``_loss_fn``, ``_wrap_backbone``, ``_n_module_outputs``,
+    (``_new_target``, ``_loss_fn``, ``_output_grad``, ``_wrap_backbone``, ``_n_module_outputs``,
     ``_torch_y``, ``_validation_scorer``).
     """
 
@@ -233,14 +234,16 @@ class BaseTorchEstimator(BaseEstimator):
                 test_size=self.validation_fraction, random_state=seed, stratify=stratify,
             )  # fmt: skip
             val_scorer = self._validation_scorer(self._tensor(Xv), yv)
-        data = Data(self._tensor(X), self._torch_y(y_enc), self._tensor(sw))
+        data = Data(self._scaled_tensor(X), self._torch_y(y_enc), self._tensor(sw))
         settings = self._settings(len(X), incremental)
         rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
+        backbone = self.module_.backbone
+        params = [p for p in backbone.parameters() if p.requires_grad]
+        objective = make_objective(backbone, self._loss_fn(), self._output_grad(), params)
         with thread_policy(rows, _n_params(self.module_)):
             history, self._optimizer = train(
-                self.module_,
-                self.module_.raw_output,
-                self._loss_fn(),
+                backbone,
+                objective,
                 data,
                 settings,
                 optimizer=self._optimizer,
@@ -289,6 +292,20 @@ class BaseTorchEstimator(BaseEstimator):
             self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
             self.best_validation_score_ = max(self.validation_scores_)
         self.n_outputs_ = self._n_module_outputs()
+
+    def _scaled_tensor(self, X: np.ndarray, chunk: int = 65536) -> torch.Tensor:
+        """X through the input scaling, as a tensor of the module's dtype.
+
+        The scaling buffers are constants, so training works on X scaled once. Chunks
+        keep the float64 temporaries small: the only full-size allocation is the
+        result (half the input's size for float32).
+        """
+        scaling = self.module_.input_scaling
+        out = torch.empty(X.shape, dtype=scaling.center.dtype, device=self._device)
+        with torch.no_grad():
+            for i in range(0, len(X), chunk):
+                out[i : i + chunk] = scaling(as_tensor(X[i : i + chunk], None, self._device))
+        return out
 
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return as_tensor(a, self.module_.input_scaling.center.dtype, self._device)

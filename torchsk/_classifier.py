@@ -20,6 +20,7 @@ from ._heads import (
     CLASSIFIER_HEADS,
     CLASSIFIER_LOSSES,
     classifier_loss,
+    classifier_output_grad,
     resolve_classifier_head,
 )
 from ._modules import TabularNet
@@ -261,6 +262,9 @@ default="auto"
     def _wrap_backbone(self, input_scaling, backbone, y, sw):
         head = self._head.proba_module(self._target.target_type_)
         return TabularNet(input_scaling, backbone, head=head)
+
+    def _output_grad(self):
+        return classifier_output_grad(self._head, self.loss, self.label_smoothing)
 
     def _loss_fn(self):
         return classifier_loss(self._head, self.loss, self.label_smoothing)

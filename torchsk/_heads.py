@@ -235,3 +235,67 @@ def torch_module_loss(loss: nn.Module) -> LossFn:
         return out.reshape(len(z), -1).mean(dim=1)
 
     return per_sample
+
+
+# ---------------------------------------------------------------- analytic output gradients
+# (outputs z, targets y) -> (per-sample loss, d loss_i / d z_i), for the hand-written
+# backward pass of the built-in MLP (``_objectives.ManualMLPObjective``). Each must equal
+# the autograd gradient of the per-sample loss above; tests/test_engine.py checks that.
+def _cross_entropy_grad(label_smoothing: float):
+    def grad(z: torch.Tensor, y: torch.Tensor):
+        logp = F.log_softmax(z, dim=1)
+        n_classes = z.shape[1]
+        target = F.one_hot(y, n_classes).to(z.dtype)
+        if label_smoothing:
+            target = target.mul_(1 - label_smoothing).add_(label_smoothing / n_classes)
+        return -(target * logp).sum(dim=1), logp.exp_().sub_(target)
+
+    return grad
+
+
+def _bce_grad(label_smoothing: float):
+    def grad(z: torch.Tensor, y: torch.Tensor):
+        target = _smooth(y, label_smoothing)
+        k = z.shape[1]
+        per = F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1)
+        return per, torch.sigmoid(z).sub_(target).div_(k)
+
+    return grad
+
+
+def classifier_output_grad(spec: ClassifierHead, loss, label_smoothing: float):
+    """Analytic output gradient for a named classification loss, else None."""
+    if not isinstance(loss, str):
+        return None
+    if spec.name == "sigmoid":
+        return _bce_grad(label_smoothing)
+    return _cross_entropy_grad(label_smoothing)
+
+
+def regression_output_grad(loss, link: str, *, epsilon: float, quantile: float):
+    """Analytic output gradient for a named regression loss and link, else None."""
+    if not isinstance(loss, str):
+        return None
+    if loss == "poisson" and link == "exp":
+
+        def poisson(z, y):
+            rate = torch.exp(z)
+            return (rate - y * z).mean(dim=1), rate.sub_(y).div_(z.shape[1])
+
+        return poisson
+    if link != "identity" or loss == "poisson":
+        return None
+
+    def grad(z, y):
+        d, k = z - y, z.shape[1]
+        if loss == "squared_error":
+            return 0.5 * (d * d).mean(dim=1), d / k
+        if loss == "absolute_error":
+            return d.abs().mean(dim=1), torch.sign(d).div_(k)
+        if loss == "huber":
+            per = F.huber_loss(z, y, reduction="none", delta=epsilon).mean(dim=1)
+            return per, d.clamp(-epsilon, epsilon).div_(k)
+        per = torch.maximum(-quantile * d, (1 - quantile) * d).mean(dim=1)
+        return per, (d > 0).to(d.dtype).sub_(quantile).div_(k)
+
+    return grad

@@ -18,6 +18,7 @@ from ._heads import (
     REGRESSION_LINKS,
     REGRESSION_LOSSES,
     regression_loss,
+    regression_output_grad,
     resolve_regression_link,
 )
 from ._modules import Scaling, TabularNet, scaling_statistics
@@ -212,6 +213,11 @@ nn.Module, default="squared_error"
             backbone,
             link=REGRESSION_LINKS[link](),
             target_scaling=Scaling(center, scale),
+        )
+
+    def _output_grad(self):
+        return regression_output_grad(
+            self.loss, self._link(), epsilon=self.epsilon, quantile=self.quantile
         )
 
     def _loss_fn(self):

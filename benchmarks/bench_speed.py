@@ -1,0 +1,243 @@
+"""Speed and memory of torchsk against scikit-learn's MLP and skorch, side by side.
+
+Every case runs the peers in the same process, interleaved, and reports medians of
+several runs as ratios (torchsk / peer: below 1 means torchsk is faster). Exits
+non-zero if a target is missed.
+
+    ./dev bench speed                 # all cases
+    ./dev bench speed --cases T1 T2   # some of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from statistics import median
+
+import numpy as np
+import torch
+from palmerpenguins import load_penguins
+from sklearn.datasets import make_friedman1
+from sklearn.neural_network import MLPRegressor
+
+from torchsk import TorchRegressor
+
+warnings.filterwarnings("ignore")  # ConvergenceWarnings of the fixed-epoch runs
+
+
+def timed(fn):
+    """Run ``fn`` and return (seconds, result)."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def interleaved(runs: dict, repeats: int) -> dict:
+    """Median seconds of each named callable, run in turns ``repeats`` times."""
+    times = {name: [] for name in runs}
+    results = {}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            seconds, results[name] = timed(fn)
+            times[name].append(seconds)
+    return {name: (median(t), results[name]) for name, t in times.items()}
+
+
+# ---------------------------------------------------------------------------- T1
+def t1_tiny(repeats: int) -> dict:
+    """Penguins flipper length → body mass, (5,) lbfgs, alpha=0, raw data."""
+    df = load_penguins().dropna(subset=["flipper_length_mm", "body_mass_g"])
+    X, y = df[["flipper_length_mm"]].to_numpy(), df["body_mass_g"].to_numpy()
+    settings = dict(hidden_layer_sizes=(5,), solver="lbfgs", alpha=0.0, max_iter=1000)
+    out = {}
+    for seed in range(3):
+        res = interleaved(
+            {
+                "sklearn": lambda s=seed: MLPRegressor(**settings, random_state=s).fit(X, y),
+                "torchsk": lambda s=seed: TorchRegressor(**settings, random_state=s).fit(X, y),
+            },
+            repeats,
+        )
+        for name, (sec, model) in res.items():
+            out.setdefault(f"{name}_s", []).append(sec)
+            out.setdefault(f"{name}_r2", []).append(model.score(X, y))
+    fig = {k: float(np.median(v)) for k, v in out.items()}
+    fig["ratio_vs_sklearn"] = fig["torchsk_s"] / fig["sklearn_s"]
+    fig["ok"] = (
+        fig["ratio_vs_sklearn"] <= 1.0
+        and min(out["torchsk_r2"]) >= min(out["sklearn_r2"]) - 0.005
+        and fig["torchsk_r2"] >= fig["sklearn_r2"] - 0.005
+    )
+    fig["target"] = "time <= 1.0x sklearn, R2 >= sklearn - 0.005 (median over seeds 0-2)"
+    return fig
+
+
+# ---------------------------------------------------------------------------- T2
+def _skorch_regressor(n_features: int, epochs: int):
+    from skorch import NeuralNetRegressor
+    from torch import nn
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Linear(n_features, 64),
+                nn.ReLU(),
+                nn.Linear(64, 64),
+                nn.ReLU(),
+                nn.Linear(64, 1),
+            )
+
+        def forward(self, x):
+            return self.net(x)
+
+    return NeuralNetRegressor(
+        MLP, max_epochs=epochs, batch_size=256, optimizer=torch.optim.Adam, lr=1e-3,
+        train_split=None, verbose=0,
+    )  # fmt: skip
+
+
+def t2_minibatch(repeats: int) -> dict:
+    """make_friedman1(100k, 20), (64, 64), Adam, batch 256, 5 epochs."""
+    X, y = make_friedman1(n_samples=120_000, n_features=20, random_state=0)
+    Xtr, ytr, Xte, yte = X[:100_000], y[:100_000], X[100_000:], y[100_000:]
+    common = dict(hidden_layer_sizes=(64, 64), batch_size=256, max_iter=5, random_state=0)
+    X32, y32 = Xtr.astype(np.float32), ytr.astype(np.float32).reshape(-1, 1)
+
+    def skorch_fit():
+        torch.manual_seed(0)
+        return _skorch_regressor(20, 5).fit(X32, y32)
+
+    res = interleaved(
+        {
+            "sklearn": lambda: MLPRegressor(solver="adam", **common).fit(Xtr, ytr),
+            "skorch": skorch_fit,
+            "torchsk": lambda: TorchRegressor(solver="adam", **common).fit(Xtr, ytr),
+        },
+        repeats,
+    )
+    fig = {}
+    for name, (sec, model) in res.items():
+        Xe = Xte.astype(np.float32) if name == "skorch" else Xte
+        pred = np.asarray(model.predict(Xe)).ravel()
+        fig[f"{name}_s"] = sec
+        fig[f"{name}_r2"] = 1 - np.mean((yte - pred) ** 2) / np.var(yte)
+    fig["ratio_vs_sklearn"] = fig["torchsk_s"] / fig["sklearn_s"]
+    fig["ratio_vs_skorch"] = fig["torchsk_s"] / fig["skorch_s"]
+    fig["ok"] = (
+        fig["ratio_vs_sklearn"] <= 0.5
+        and fig["ratio_vs_skorch"] <= 0.33
+        and fig["torchsk_r2"] >= max(fig["sklearn_r2"], fig["skorch_r2"]) - 0.01
+    )
+    fig["target"] = "<= 0.5x sklearn, <= 0.33x skorch, R2 within 0.01 of both (held out)"
+    return fig
+
+
+# ---------------------------------------------------------------------------- T3
+def gemm_rate(size: int = 1024, width: int = 256) -> float:
+    """This machine's fp32 matrix-multiply rate (FLOP/s) on the layer shapes of T3."""
+    a, b = torch.randn(size, width), torch.randn(width, width)
+    torch.mm(a, b)
+    reps = 2000
+    start = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    return 2 * size * width * width * reps / (time.perf_counter() - start)
+
+
+def t3_limit(repeats: int) -> dict:
+    """400k × 50, (256, 256), Adam, batch 1024: epoch time against the GEMM bound."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400_000, 50))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=len(X))
+    settings = dict(hidden_layer_sizes=(256, 256), batch_size=1024, max_iter=1, random_state=0)
+    res = interleaved({"torchsk": lambda: TorchRegressor(**settings).fit(X, y)}, repeats)
+    seconds, model = res["torchsk"]
+    n_params = sum(p.numel() for p in model.module_.parameters())
+    rate = gemm_rate()
+    bound = 6 * len(X) * n_params / rate
+    fig = {"epoch_s": seconds, "gemm_gflops": rate / 1e9, "gemm_bound_s": bound}
+    fig["share_of_gemm_bound"] = bound / seconds
+    fig["ok"] = fig["share_of_gemm_bound"] >= 0.5
+    fig["target"] = ">= 50% of the GEMM-bound speed"
+    return fig
+
+
+# ---------------------------------------------------------------------------- T4
+def t4_predict(repeats: int) -> dict:
+    """predict on 1M rows against MLPRegressor.predict, same network."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1_000_000, 50))
+    y = X[:, 0] - 2 * X[:, 1]
+    settings = dict(hidden_layer_sizes=(64, 64), max_iter=1, random_state=0)
+    sk = MLPRegressor(**settings).fit(X[:20_000], y[:20_000])
+    ts = TorchRegressor(**settings).fit(X[:20_000], y[:20_000])
+    res = interleaved(
+        {"sklearn": lambda: sk.predict(X), "torchsk": lambda: ts.predict(X)}, repeats
+    )
+    fig = {"sklearn_s": res["sklearn"][0], "torchsk_s": res["torchsk"][0]}
+    fig["speedup_vs_sklearn"] = fig["sklearn_s"] / fig["torchsk_s"]
+    fig["fit_memory_ratio"] = fit_memory_ratio()
+    fig["ok"] = fig["speedup_vs_sklearn"] >= 2 and fig["fit_memory_ratio"] <= 0.75
+    fig["target"] = "predict >= 2x faster; fit adds <= 0.75x the float64 input's size"
+    return fig
+
+
+MEMORY_PROBE = """
+import resource, numpy as np, warnings
+warnings.filterwarnings("ignore")
+from torchsk import TorchRegressor
+X = np.random.default_rng(0).normal(size=(1_000_000, 50)); y = X[:, 0].copy()
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+TorchRegressor(hidden_layer_sizes=(8,), max_iter=1).fit(X[:1000], y[:1000])  # warm up
+before = rss()
+TorchRegressor(hidden_layer_sizes=(64, 64), batch_size=1024, max_iter=1, random_state=0).fit(X, y)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print((peak - before) / X.nbytes)
+"""
+
+
+def fit_memory_ratio() -> float:
+    """Peak memory added by ``fit`` on 1M × 50 float64, over the input's size (subprocess)."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+CASES = {"T1": t1_tiny, "T2": t2_minibatch, "T3": t3_limit, "T4": t4_predict}
+
+
+def main(argv=None) -> int:
+    """Run the chosen cases, print their figures; exit 1 if a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, date {time.strftime('%F')}"
+    )
+    figures, ok = {}, True
+    for name in args.cases:
+        repeats = args.repeats if name in ("T1", "T4") else max(1, args.repeats // 2)
+        fig = CASES[name](repeats)
+        figures[name] = fig
+        ok &= fig["ok"]
+        shown = ", ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in fig.items()
+        )
+        print(f"{name}: {'PASS' if fig['ok'] else 'MISS'}  {shown}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2, default=float)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The training engine: the hand-written MLP gradients equal autograd's, solvers, penalty."""
+
+import numpy as np
+import pytest
+import torch
+
+from torchsk._engine import Data, TrainSettings, train
+from torchsk._heads import (
+    CLASSIFIER_HEADS,
+    classifier_loss,
+    classifier_output_grad,
+    regression_loss,
+    regression_output_grad,
+)
+from torchsk._modules import MLP
+from torchsk._objectives import AutogradObjective, ManualMLPObjective, make_objective
+
+
+def _mlp(activation, n_out, seed=0):
+    mlp = MLP(n_inputs=5, n_outputs=n_out, hidden_layer_sizes=(7, 6), activation=activation)
+    mlp.reset_parameters(torch.Generator().manual_seed(seed))
+    return mlp.double()
+
+
+def _grads(objective, mlp, X, y, w):
+    loss = objective(X, y, w)
+    return float(loss), [p.grad.clone() for p in mlp.parameters()]
+
+
+def _check_same_gradients(mlp, loss_fn, output_grad, y):
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(40, 5, generator=gen, dtype=torch.float64)
+    w = torch.rand(40, generator=gen, dtype=torch.float64)
+    params = list(mlp.parameters())
+    manual = _grads(ManualMLPObjective(mlp, output_grad), mlp, X, y, w)
+    auto = _grads(AutogradObjective(mlp, loss_fn, params), mlp, X, y, w)
+    assert manual[0] == pytest.approx(auto[0], rel=1e-10)
+    for gm, ga in zip(manual[1], auto[1], strict=True):
+        torch.testing.assert_close(gm, ga, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize(
+    ("loss", "link"),
+    [("squared_error", "identity"), ("absolute_error", "identity"), ("huber", "identity"),
+     ("quantile", "identity"), ("poisson", "exp")],
+)  # fmt: skip
+def test_manual_regression_gradients_equal_autograd(activation, loss, link):
+    y = torch.rand(40, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 3
+    kw = dict(epsilon=0.7, quantile=0.8)
+    _check_same_gradients(
+        _mlp(activation, 2), regression_loss(loss, link, **kw),
+        regression_output_grad(loss, link, **kw), y,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize(
+    "head", ["softmax", "log_softmax", "sigmoid-binary", "sigmoid-multilabel"]
+)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_manual_classifier_gradients_equal_autograd(activation, head, smoothing):
+    gen = torch.Generator().manual_seed(3)
+    name = head.split("-")[0]
+    spec = CLASSIFIER_HEADS[name]
+    if head == "sigmoid-binary":
+        n_out, y = 1, torch.randint(0, 2, (40, 1), generator=gen).double()
+    elif head == "sigmoid-multilabel":
+        n_out, y = 3, torch.randint(0, 2, (40, 3), generator=gen).double()
+    else:
+        n_out, y = 4, torch.randint(0, 4, (40,), generator=gen)
+    _check_same_gradients(
+        _mlp(activation, n_out), classifier_loss(spec, "auto", smoothing),
+        classifier_output_grad(spec, "auto", smoothing), y,
+    )  # fmt: skip
+
+
+def test_fast_path_is_used_only_where_it_is_exact():
+    grad = regression_output_grad("squared_error", "identity", epsilon=1, quantile=0.5)
+    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
+    mlp = _mlp("relu", 1)
+    assert isinstance(make_objective(mlp, loss, grad, []), ManualMLPObjective)
+    assert isinstance(make_objective(_mlp("gelu", 1), loss, grad, []), AutogradObjective)
+    assert isinstance(make_objective(mlp, loss, None, []), AutogradObjective)
+    dropout = MLP(n_inputs=5, n_outputs=1, hidden_layer_sizes=(4,), dropout=0.5)
+    assert isinstance(make_objective(dropout, loss, grad, []), AutogradObjective)
+    assert isinstance(make_objective(torch.nn.Linear(5, 1), loss, grad, []), AutogradObjective)
+
+
+@pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "rprop", "lbfgs"])
+def test_train_reduces_the_loss_with_every_solver(solver):
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 5, generator=gen, dtype=torch.float64)
+    y = (X[:, :1] * 2 - X[:, 1:2]).clone()
+    mlp = _mlp("tanh", 1)
+    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
+    grad = regression_output_grad("squared_error", "identity", epsilon=1, quantile=0.5)
+    objective = make_objective(mlp, loss, grad, list(mlp.parameters()))
+    lr = {"sgd": 0.05, "rprop": 0.01}.get(solver, 0.01)
+    settings = TrainSettings(solver=solver, learning_rate_init=lr, batch_size=50, max_iter=50)
+    history, _ = train(mlp, objective, Data(X, y, torch.ones(200, dtype=torch.float64)), settings)
+    assert history.loss_curve[-1] < 0.2 * history.loss_curve[0]
+    assert history.n_iter == len(history.loss_curve)
+
+
+def test_l2_penalty_shrinks_weights():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(100, 5, generator=gen, dtype=torch.float64)
+    y = X[:, :1] * 3
+    norms = []
+    for alpha in (0.0, 10.0):
+        mlp = _mlp("relu", 1)
+        loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
+        objective = AutogradObjective(mlp, loss, list(mlp.parameters()))
+        settings = TrainSettings(solver="lbfgs", alpha=alpha, max_iter=100)
+        train(mlp, objective, Data(X, y, torch.ones(100, dtype=torch.float64)), settings)
+        norms.append(sum(float(p.pow(2).sum()) for p in mlp.parameters() if p.ndim == 2))
+    assert norms[1] < 0.5 * norms[0]
+
+
+def test_zero_weight_batches_are_skipped():
+    X = torch.randn(8, 5, dtype=torch.float64)
+    w = torch.tensor([0.0] * 4 + [1.0] * 4, dtype=torch.float64)
+    mlp = _mlp("relu", 1)
+    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
+    settings = TrainSettings(batch_size=4, shuffle=False, max_iter=3)
+    objective = AutogradObjective(mlp, loss, list(mlp.parameters()))
+    history, _ = train(mlp, objective, Data(X, X[:, :1], w), settings)
+    assert np.isfinite(history.loss_curve).all()
