@@ -234,7 +234,8 @@ class BaseTorchEstimator(BaseEstimator):
                 test_size=self.validation_fraction, random_state=seed, stratify=stratify,
             )  # fmt: skip
             val_scorer = self._validation_scorer(self._tensor(Xv), yv)
-        data = Data(self._scaled_tensor(X), self._torch_y(y_enc), self._tensor(sw))
+        w = None if np.all(sw == 1.0) else self._tensor(sw)
+        data = Data(self._scaled_tensor(X), self._torch_y(y_enc), w)
         settings = self._settings(len(X), incremental)
         rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
         backbone = self.module_.backbone

@@ -17,7 +17,6 @@ import numpy as np
 import scipy.optimize
 import torch
 from torch import nn
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 MINI_BATCH_SOLVERS = ("adam", "adamw", "sgd")
 FULL_BATCH_SOLVERS = ("lbfgs", "rprop")
@@ -61,11 +60,18 @@ class History:
 
 @dataclass
 class Data:
-    """Resident training tensors: inputs, targets and per-sample weights."""
+    """Resident training tensors: inputs, targets and per-sample weights.
+
+    ``w`` is None when every weight is 1, which saves a few operations per step.
+    """
 
     X: torch.Tensor
     y: torch.Tensor
-    w: torch.Tensor
+    w: torch.Tensor | None = None
+
+
+def _total(w: torch.Tensor | None, n: int) -> float:
+    return float(n) if w is None else float(w.sum())
 
 
 def make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
@@ -111,6 +117,35 @@ class _Penalty:
         return 0.5 * self.alpha * squares / total_weight
 
 
+def _flatten(params: list[nn.Parameter], flat: nn.Parameter | None = None) -> nn.Parameter:
+    """Make ``params`` (and their grads) views into one flat parameter.
+
+    The optimizer then updates one tensor with one kernel call, and L-BFGS reads and
+    writes the whole model as one vector. ``flat`` is reused when given, so that an
+    optimizer's state carries over to a warm start.
+    """
+    values = torch.cat([p.detach().reshape(-1) for p in params])
+    if flat is None or flat.numel() != values.numel():
+        flat = nn.Parameter(values)
+    else:
+        flat.data.copy_(values)
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset : offset + n].view_as(p)
+        p.grad = flat.grad[offset : offset + n].view_as(p)
+        offset += n
+    return flat
+
+
+def _unflatten(params: list[nn.Parameter]) -> None:
+    """Give each parameter its own storage again (clean ``state_dict``s and pickles)."""
+    for p in params:
+        p.data = p.data.clone()
+        p.grad = None
+
+
 def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -153,9 +188,22 @@ def train(
     """
     params = [p for p in module.parameters() if p.requires_grad]
     penalty = _Penalty(params, settings.alpha)
-    if settings.solver == "lbfgs":
-        return _train_lbfgs(module, objective, penalty, params, data, settings), None
-    optimizer = optimizer or make_optimizer(params, settings)
+    previous = optimizer.param_groups[0]["params"][0] if optimizer is not None else None
+    flat = _flatten(params, previous)
+    try:
+        if settings.solver == "lbfgs":
+            history = _train_lbfgs(module, objective, penalty, flat, data, settings)
+            return history, None
+        optimizer = optimizer or make_optimizer([flat], settings)
+        return _train_epochs(module, objective, penalty, optimizer, data, settings,
+                             validation_score, generator), optimizer  # fmt: skip
+    finally:
+        _unflatten(params)
+
+
+def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
+                  generator) -> History:  # fmt: skip
+    """Epochs of a torch optimizer, with scikit-learn's stopping rules."""
     history = History()
     last_good = best_state = _snapshot(module)
     no_improvement = 0
@@ -191,7 +239,7 @@ def train(
     if validation_score is not None and history.validation_scores:
         module.load_state_dict(best_state)
     module.eval()
-    return history, optimizer
+    return history
 
 
 def _log(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
@@ -224,24 +272,29 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     if settings.shuffle and batch < n:
         # one gather per epoch; the batches are then free contiguous slices
         perm = torch.randperm(n, generator=generator).to(X.device)
-        X, y, w = X[perm], y[perm], w[perm]
+        X, y = X[perm], y[perm]
+        w = None if w is None else w[perm]
+    starts = range(0, n, batch)
     # per-batch weight totals on the host, computed once (no device sync per step)
-    totals = torch.stack([w[i : i + batch].sum() for i in range(0, n, batch)]).tolist()
+    if w is None:
+        totals = [float(min(batch, n - i)) for i in starts]
+    else:
+        totals = torch.stack([w[i : i + batch].sum() for i in starts]).tolist()
     total = torch.zeros((), dtype=torch.float64, device=X.device)
-    for k, start in enumerate(range(0, n, batch)):
-        if totals[k] <= 0:
+    for start, weight in zip(starts, totals, strict=True):
+        if weight <= 0:
             continue  # only zero-weight rows in this batch: nothing to learn from
         sl = slice(start, start + batch)
-        loss = objective(X[sl], y[sl], w[sl])
-        penalty.add_grad(totals[k])
+        loss = objective(X[sl], y[sl], None if w is None else w[sl])
+        penalty.add_grad(weight)
         optimizer.step()
-        total += loss * totals[k]
+        total += loss * weight
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)
     penalties = penalty.value(1.0) * sum(t > 0 for t in totals)
     return (float(total) + penalties) / sum(totals)
 
 
-def _train_lbfgs(module, objective, penalty: _Penalty, params, data: Data, settings) -> History:
+def _train_lbfgs(module, objective, penalty: _Penalty, flat, data: Data, settings) -> History:
     """Full-batch L-BFGS through scipy's L-BFGS-B, as scikit-learn's MLP does.
 
     scipy does the (cheap, compiled) bookkeeping over a flat float64 vector; torch
@@ -250,16 +303,15 @@ def _train_lbfgs(module, objective, penalty: _Penalty, params, data: Data, setti
     iterations. The weights of the last finite iteration are kept.
     """
     history = History()
-    total_weight = float(data.w.sum())
-    state = {"x": parameters_to_vector(params).detach().cpu().double().numpy()}
+    total_weight = _total(data.w, len(data.X))
+    state = {"x": flat.detach().cpu().double().numpy()}
     module.train()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        vector_to_parameters(torch.as_tensor(x).to(params[0]), params)
+        flat.data.copy_(torch.from_numpy(x))
         loss = float(objective(data.X, data.y, data.w)) + penalty.value(total_weight)
         penalty.add_grad(total_weight)
-        grad = torch.cat([p.grad.reshape(-1) for p in params])
-        return loss, grad.cpu().double().numpy()
+        return loss, flat.grad.cpu().double().numpy()
 
     def callback(intermediate_result) -> None:
         loss = float(intermediate_result.fun)
@@ -286,7 +338,7 @@ def _train_lbfgs(module, objective, penalty: _Penalty, params, data: Data, setti
         if history.n_iter == 0:
             raise
         history.stopped = "interrupted"
-    vector_to_parameters(torch.as_tensor(state["x"]).to(params[0]), params)
+    flat.data.copy_(torch.from_numpy(state["x"]))
     history.best_loss = min(history.loss_curve, default=math.inf)
     module.eval()
     return history

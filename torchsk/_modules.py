@@ -49,6 +49,21 @@ def weighted_quantile(x: np.ndarray, q: float, w: np.ndarray) -> np.ndarray:
     return xs[idx, np.arange(x.shape[1])]
 
 
+def _weighted_mean_std(x: np.ndarray, w: np.ndarray, chunk: int = 65536):
+    """Weighted column means and standard deviations in float64, two passes over
+    row chunks: no full-size temporary (the input may be most of the memory)."""
+    total = w.sum()
+    mean = sum(
+        w[i : i + chunk] @ x[i : i + chunk].astype(np.float64) for i in range(0, len(x), chunk)
+    )
+    mean = mean / total
+    var = sum(
+        w[i : i + chunk] @ (x[i : i + chunk].astype(np.float64) - mean) ** 2
+        for i in range(0, len(x), chunk)
+    )
+    return mean, np.sqrt(var / total)
+
+
 def scaling_statistics(
     x: np.ndarray, method: str | None, sample_weight: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -69,14 +84,12 @@ def scaling_statistics(
     -------
     center, scale : ndarray of shape (n_columns,)
     """
-    x = np.asarray(x, dtype=np.float64)
     n_cols = x.shape[1]
     w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     if method is None:
         return np.zeros(n_cols), np.ones(n_cols)
     if method == "standard":
-        center = np.average(x, axis=0, weights=w)
-        scale = np.sqrt(np.average((x - center) ** 2, axis=0, weights=w))
+        center, scale = _weighted_mean_std(x, w)
     elif method == "minmax":
         kept = x[w > 0]
         center, scale = kept.min(axis=0), np.ptp(kept, axis=0)
@@ -84,7 +97,7 @@ def scaling_statistics(
         center = weighted_quantile(x, 0.5, w)
         scale = weighted_quantile(x, 0.75, w) - weighted_quantile(x, 0.25, w)
     elif method == "mean":
-        center, scale = np.zeros(n_cols), np.average(x, axis=0, weights=w)
+        center, scale = np.zeros(n_cols), _weighted_mean_std(np.abs(x), w)[0]
     else:
         raise ValueError(f"Unknown scaling method {method!r}.")
     # A spread of (near) zero relative to the values means a constant column.

@@ -47,11 +47,17 @@ class AutogradObjective:
         self.loss_fn = loss_fn
         self.params = params
 
-    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Return the detached loss; gradients are left in ``p.grad``."""
-        for p in self.params:
-            p.grad = None
-        loss = (self.loss_fn(self.forward(X), y) * w).sum() / w.sum()
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        """Return the detached loss; gradients are left in ``p.grad``.
+
+        Existing ``.grad`` tensors are zeroed in place, not replaced, because autograd
+        then accumulates into them: they stay views of the engine's flat gradient.
+        """
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:
+            torch._foreach_zero_(grads)
+        per_sample = self.loss_fn(self.forward(X), y)
+        loss = per_sample.mean() if w is None else (per_sample * w).sum() / w.sum()
         loss.backward()
         return loss.detach()
 
@@ -60,7 +66,10 @@ class ManualMLPObjective:
     """Hand-written forward and backward pass of the built-in ``MLP``."""
 
     def __init__(self, mlp: MLP, output_grad: OutputGrad) -> None:
-        self.linears = [m for m in mlp.modules() if isinstance(m, nn.Linear)]
+        linears = [m for m in mlp.modules() if isinstance(m, nn.Linear)]
+        # the Parameter objects, not module attribute look-ups, on the hot path
+        self.weights = [m.weight for m in linears]
+        self.biases = [m.bias for m in linears]
         self.forward_act = _FORWARD[mlp.activation]
         self.backward_act = _BACKWARD[mlp.activation]
         self.output_grad = output_grad
@@ -78,24 +87,26 @@ class ManualMLPObjective:
         )
 
     @torch.no_grad()
-    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         """Return the weighted mean loss; gradients are written into ``p.grad``."""
-        *hidden, last = self.linears
+        weights, biases = self.weights, self.biases
         acts, h = [X], X
-        for layer in hidden:
-            h = self.forward_act(torch.addmm(layer.bias, h, layer.weight.t()))
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            h = self.forward_act(torch.addmm(b, h, W.t()))
             acts.append(h)
-        z = torch.addmm(last.bias, h, last.weight.t())
+        z = torch.addmm(biases[-1], h, weights[-1].t())
         per_sample, g = self.output_grad(z, y)
-        wn = w / w.sum()
-        g = g.mul_(wn[:, None])
-        for j in range(len(self.linears) - 1, -1, -1):
-            layer, a = self.linears[j], acts[j]
-            torch.mm(g.t(), a, out=layer.weight.grad)
-            torch.sum(g, 0, out=layer.bias.grad)
+        if w is None:
+            g, loss = g.mul_(1.0 / len(X)), per_sample.mean()
+        else:
+            wn = w / w.sum()
+            g, loss = g.mul_(wn[:, None]), per_sample @ wn
+        for j in range(len(weights) - 1, -1, -1):
+            torch.mm(g.t(), acts[j], out=weights[j].grad)
+            torch.sum(g, 0, out=biases[j].grad)
             if j:
-                g = self.backward_act(torch.mm(g, layer.weight), a)
-        return per_sample @ wn
+                g = self.backward_act(torch.mm(g, weights[j]), acts[j])
+        return loss
 
 
 def make_objective(backbone, loss_fn, output_grad: OutputGrad | None, params):
