@@ -150,20 +150,31 @@ def gemm_rate(size: int = 1024, width: int = 256) -> float:
 
 
 def t3_limit(repeats: int) -> dict:
-    """400k × 50, (256, 256), Adam, batch 1024: epoch time against the GEMM bound."""
+    """400k × 50, (256, 256), Adam, batch 1024: epoch time against the GEMM bound.
+
+    The epoch time is the marginal cost of an epoch, (fit of 3 epochs − fit of 1) / 2,
+    so that validation, scaling and conversion (done once per fit) are not counted.
+    """
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400_000, 50))
     y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=len(X))
-    settings = dict(hidden_layer_sizes=(256, 256), batch_size=1024, max_iter=1, random_state=0)
-    res = interleaved({"torchsk": lambda: TorchRegressor(**settings).fit(X, y)}, repeats)
-    seconds, model = res["torchsk"]
+    settings = dict(hidden_layer_sizes=(256, 256), batch_size=1024, random_state=0)
+    res = interleaved(
+        {
+            "one": lambda: TorchRegressor(**settings, max_iter=1).fit(X, y),
+            "three": lambda: TorchRegressor(**settings, max_iter=3).fit(X, y),
+        },
+        repeats,
+    )
+    seconds = (res["three"][0] - res["one"][0]) / 2
+    model = res["one"][1]
     n_params = sum(p.numel() for p in model.module_.parameters())
     rate = gemm_rate()
     bound = 6 * len(X) * n_params / rate
-    fig = {"epoch_s": seconds, "gemm_gflops": rate / 1e9, "gemm_bound_s": bound}
-    fig["share_of_gemm_bound"] = bound / seconds
+    fig = {"epoch_s": seconds, "setup_s": res["one"][0] - seconds}
+    fig.update(gemm_gflops=rate / 1e9, gemm_bound_s=bound, share_of_gemm_bound=bound / seconds)
     fig["ok"] = fig["share_of_gemm_bound"] >= 0.5
-    fig["target"] = ">= 50% of the GEMM-bound speed"
+    fig["target"] = ">= 50% of the GEMM-bound speed (marginal epoch time)"
     return fig
 
 
@@ -188,17 +199,18 @@ def t4_predict(repeats: int) -> dict:
 
 
 MEMORY_PROBE = """
-import resource, numpy as np, warnings
+import numpy as np, warnings
 warnings.filterwarnings("ignore")
 from torchsk import TorchRegressor
 X = np.random.default_rng(0).normal(size=(1_000_000, 50)); y = X[:, 0].copy()
-def rss():
-    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+def status(key):  # kB lines of /proc/self/status
+    line = next(l for l in open("/proc/self/status") if l.startswith(key))
+    return int(line.split()[1]) * 1024
 TorchRegressor(hidden_layer_sizes=(8,), max_iter=1).fit(X[:1000], y[:1000])  # warm up
-before = rss()
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
+before = status("VmRSS")
 TorchRegressor(hidden_layer_sizes=(64, 64), batch_size=1024, max_iter=1, random_state=0).fit(X, y)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print((peak - before) / X.nbytes)
+print((status("VmHWM") - before) / X.nbytes)
 """
 
 

@@ -57,7 +57,7 @@ COMMON_ATTRIBUTES = """\
 module_ : TabularNet
         The trained ``nn.Module``: input scaling buffers → backbone → head. It runs on
         raw, unscaled float tensors. Small CPU problems are trained in float64
-        (when ``6 × n_samples × n_parameters ≤ 1e9``), larger ones in float32.
+        (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)

@@ -1,9 +1,10 @@
 """The training loop and batched inference: plain PyTorch, no scikit-learn.
 
 ``train`` takes a module, an objective (``_objectives``), resident tensors and
-settings, and returns the training history. Mini-batches are contiguous slices of one
-shuffled copy of the data per epoch (no per-sample ``DataLoader``). The last finite
-weights are kept so a diverging or interrupted run still leaves a usable model.
+settings, and returns the training history. Each mini-batch gathers its rows from the
+resident tensors through a shuffled index (no per-sample ``DataLoader``, no copy of
+the data per epoch). The last finite weights are kept so a diverging or interrupted
+run still leaves a usable model.
 """
 
 from __future__ import annotations
@@ -269,29 +270,27 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     full_batch = settings.solver in FULL_BATCH_SOLVERS
     batch = n if full_batch else min(settings.batch_size, n)
     X, y, w = data.X, data.y, data.w
-    if settings.shuffle and batch < n:
-        # one gather per epoch; the batches are then free contiguous slices
-        perm = torch.randperm(n, generator=generator).to(X.device)
-        X, y = X[perm], y[perm]
-        w = None if w is None else w[perm]
+    # a shuffled order of row indices; each batch gathers its rows (no copy of X)
+    shuffled = settings.shuffle and batch < n
+    order = torch.randperm(n, generator=generator).to(X.device) if shuffled else None
     starts = range(0, n, batch)
+    batches = [slice(i, i + batch) if order is None else order[i : i + batch] for i in starts]
     # per-batch weight totals on the host, computed once (no device sync per step)
     if w is None:
         totals = [float(min(batch, n - i)) for i in starts]
     else:
-        totals = torch.stack([w[i : i + batch].sum() for i in starts]).tolist()
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
-    for start, weight in zip(starts, totals, strict=True):
+        totals = torch.stack([w[b].sum() for b in batches]).tolist()
+    losses = []
+    for b, weight in zip(batches, totals, strict=True):
         if weight <= 0:
             continue  # only zero-weight rows in this batch: nothing to learn from
-        sl = slice(start, start + batch)
-        loss = objective(X[sl], y[sl], None if w is None else w[sl])
+        losses.append(objective(X[b], y[b], None if w is None else w[b]) * weight)
         penalty.add_grad(weight)
         optimizer.step()
-        total += loss * weight
+    total = float(torch.stack(losses).sum()) if losses else 0.0
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)
     penalties = penalty.value(1.0) * sum(t > 0 for t in totals)
-    return (float(total) + penalties) / sum(totals)
+    return (total + penalties) / sum(totals)
 
 
 def _train_lbfgs(module, objective, penalty: _Penalty, flat, data: Data, settings) -> History:
