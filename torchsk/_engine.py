@@ -103,18 +103,19 @@ class _Penalty:
 
     def __init__(self, params: list[nn.Parameter], alpha: float) -> None:
         self.alpha = alpha
-        self.weights = [p for p in params if p.ndim >= 2] if alpha else []
+        penalized = [p for p in params if p.ndim >= 2] if alpha else []
+        # detached views (made after flattening) keep autograd out of the update
+        self.weights = [p.detach() for p in penalized]
+        self.grads = [p.grad for p in penalized]
 
-    @torch.no_grad()
     def add_grad(self, total_weight: float) -> None:
         if self.weights:
-            grads = [p.grad for p in self.weights]
-            torch._foreach_add_(grads, self.weights, alpha=self.alpha / total_weight)
+            torch._foreach_add_(self.grads, self.weights, alpha=self.alpha / total_weight)
 
     def value(self, total_weight: float) -> float:
         if not self.weights:
             return 0.0
-        squares = sum(float(p.detach().pow(2).sum()) for p in self.weights)
+        squares = sum(float(p.pow(2).sum()) for p in self.weights)
         return 0.5 * self.alpha * squares / total_weight
 
 
@@ -188,16 +189,20 @@ def train(
         None for L-BFGS, which keeps no state between fits.
     """
     params = [p for p in module.parameters() if p.requires_grad]
-    penalty = _Penalty(params, settings.alpha)
     previous = optimizer.param_groups[0]["params"][0] if optimizer is not None else None
     flat = _flatten(params, previous)
+    penalty = _Penalty(params, settings.alpha)
     try:
-        if settings.solver == "lbfgs":
-            history = _train_lbfgs(module, objective, penalty, flat, data, settings)
-            return history, None
-        optimizer = optimizer or make_optimizer([flat], settings)
-        return _train_epochs(module, objective, penalty, optimizer, data, settings,
-                             validation_score, generator), optimizer  # fmt: skip
+        # the hand-written objective needs no autograd: disable it once for the fit
+        with torch.set_grad_enabled(objective.needs_autograd):
+            if settings.solver == "lbfgs":
+                history = _train_lbfgs(module, objective, penalty, flat, data, settings)
+                return history, None
+            optimizer = optimizer or make_optimizer([flat], settings)
+            history = _train_epochs(
+                module, objective, penalty, optimizer, data, settings, validation_score, generator
+            )
+            return history, optimizer
     finally:
         _unflatten(params)
 
@@ -310,7 +315,8 @@ def _train_lbfgs(module, objective, penalty: _Penalty, flat, data: Data, setting
         flat.data.copy_(torch.from_numpy(x))
         loss = float(objective(data.X, data.y, data.w)) + penalty.value(total_weight)
         penalty.add_grad(total_weight)
-        return loss, flat.grad.cpu().double().numpy()
+        # a copy: scipy keeps the previous gradient, and flat.grad is overwritten
+        return loss, flat.grad.cpu().double().numpy().copy()
 
     def callback(intermediate_result) -> None:
         loss = float(intermediate_result.fun)
