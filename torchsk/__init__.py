@@ -1,9 +1,29 @@
 """torchsk: scikit-learn estimators backed by PyTorch MLPs that scale their own data."""
 
 from ._classifier import TorchClassifier
+from ._display import LossCurveDisplay
+from ._export import export_onnx
 from ._modules import ReusedBackbone
 from ._regressor import TorchRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["ReusedBackbone", "TorchClassifier", "TorchRegressor", "__version__"]
+# What ``skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)`` needs to load a torchsk
+# model with the built-in network: the estimators and their target encoders. Anything
+# else in a file (a user's module, a torch loss object) is refused until trusted.
+SKOPS_TRUSTED_TYPES = [
+    "torchsk._classifier.TorchClassifier",
+    "torchsk._regressor.TorchRegressor",
+    "torchsk._validation.ClassificationTarget",
+    "torchsk._validation.RegressionTarget",
+]
+
+__all__ = [
+    "SKOPS_TRUSTED_TYPES",
+    "LossCurveDisplay",
+    "ReusedBackbone",
+    "TorchClassifier",
+    "TorchRegressor",
+    "__version__",
+    "export_onnx",
+]

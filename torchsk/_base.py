@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
+from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import (
     FULL_BATCH_SOLVERS,
     SOLVERS,
@@ -28,6 +29,7 @@ from ._engine import (
 )
 from ._modules import ACTIVATIONS, MLP, Scaling, scaling_statistics
 from ._objectives import make_objective
+from ._persistence import available_device, describe, rebuild
 from ._validation import check_X, check_X_y
 
 # Below this many FLOPs per epoch (6 × samples × parameters) a CPU fit is bound by
@@ -62,7 +64,7 @@ def _n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-class BaseTorchEstimator(BaseEstimator):
+class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     """Shared parameters and the fit/predict pipeline of the torchsk estimators.
 
     Subclasses provide the target handling, the loss and the network's ends
@@ -138,6 +140,7 @@ class BaseTorchEstimator(BaseEstimator):
     # ------------------------------------------------------------------ fit pipeline
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
+        X_in, y_in = X, y
         X, y = check_X_y(self, X, y, reset=first, y_numeric=self._y_numeric)
         if first:
             self._target = self._new_target(classes).fit(y)
@@ -154,8 +157,12 @@ class BaseTorchEstimator(BaseEstimator):
                 torch.cuda.manual_seed(seed)
             if first:
                 self._build(X, y_enc, sw, device, seed)
-            history = self._train(X, y, y_enc, sw, incremental, seed)
+            hooks = EpochHooks(
+                self, X_in, y_in, sample_weight, 1 if incremental else self.max_iter
+            )
+            history = self._train(X, y, y_enc, sw, incremental, seed, hooks)
         self._record(history, first, incremental)
+        hooks.close()
         return self
 
     def _build(self, X, y_enc, sw, device, seed):
@@ -229,7 +236,7 @@ class BaseTorchEstimator(BaseEstimator):
             verbose=bool(self.verbose),
         )
 
-    def _train(self, X, y, y_enc, sw, incremental, seed):
+    def _train(self, X, y, y_enc, sw, incremental, seed, hooks):
         val_scorer = None
         if self.early_stopping and not incremental:
             stratify = y if self._stratify and y.ndim == 1 else None
@@ -255,6 +262,7 @@ class BaseTorchEstimator(BaseEstimator):
                 optimizer=self._optimizer,
                 validation_score=val_scorer,
                 generator=torch.Generator().manual_seed(seed),
+                hooks=hooks,
             )
         return history
 
@@ -335,3 +343,29 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _class_weights(self, y_enc):
         return 1.0
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self):
+        """Plain data for pickle/joblib/skops: the network as a description + numpy
+        arrays (see ``_persistence``), the device as a string, no optimizer state (a
+        warm start after loading starts a fresh optimizer)."""
+        state = dict(super().__getstate__())  # a copy: it may be our own __dict__
+        if "module_" in state:
+            description = describe(state["module_"])
+            if description is not None:
+                state["module_"] = description
+            state["_device"] = str(state["_device"])
+            state["_optimizer"] = None
+        return state
+
+    def __setstate__(self, state):
+        """Rebuild the network, on the saved device if this machine has it, else the CPU."""
+        state = dict(state)
+        if "module_" in state:
+            device = available_device(state["_device"])
+            module = state["module_"]
+            state["module_"] = (
+                rebuild(module, device) if isinstance(module, dict) else module.to(device)
+            )
+            state["_device"] = device
+        super().__setstate__(state)

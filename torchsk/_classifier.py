@@ -14,6 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from torch import nn
 
 from ._base import BaseTorchEstimator, as_tensor
+from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
 from ._engine import FULL_BATCH_SOLVERS
 from ._heads import (
@@ -136,6 +137,7 @@ default="auto"
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
 
+    @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data X and labels y.
@@ -157,6 +159,7 @@ default="auto"
         return self._fit(X, ravel_column(y), sample_weight)
 
     @available_if(lambda est: est.solver not in FULL_BATCH_SOLVERS)
+    @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Update the model with one epoch over the given data.

@@ -148,6 +148,17 @@ def _unflatten(params: list[nn.Parameter]) -> None:
         p.grad = None
 
 
+class NoHooks:
+    """Per-epoch hooks that do nothing (see ``_callbacks.EpochHooks`` for real ones)."""
+
+    def begin(self) -> None:
+        """An epoch starts."""
+
+    def end(self) -> bool:
+        """An epoch ended; return True to stop training."""
+        return False
+
+
 def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -161,6 +172,7 @@ def train(
     optimizer: torch.optim.Optimizer | None = None,
     validation_score: Callable[[], float] | None = None,
     generator: torch.Generator | None = None,
+    hooks=None,
 ) -> tuple[History, torch.optim.Optimizer | None]:
     """Train ``module`` in place and return its history and optimizer.
 
@@ -181,6 +193,8 @@ def train(
         and the weights of the best epoch are restored at the end.
     generator : torch.Generator, default=None
         Source of the shuffling permutations.
+    hooks : object with ``begin()`` and ``end() -> bool``, default=None
+        Called around each epoch (L-BFGS: iteration); ``end`` returning True stops.
 
     Returns
     -------
@@ -192,23 +206,25 @@ def train(
     previous = optimizer.param_groups[0]["params"][0] if optimizer is not None else None
     flat = _flatten(params, previous)
     penalty = _Penalty(params, settings.alpha)
+    hooks = hooks or NoHooks()
     try:
         # the hand-written objective needs no autograd: disable it once for the fit
         with torch.set_grad_enabled(objective.needs_autograd):
             if settings.solver == "lbfgs":
-                history = _train_lbfgs(module, objective, penalty, flat, data, settings)
+                history = _train_lbfgs(module, objective, penalty, flat, data, settings, hooks)
                 return history, None
             optimizer = optimizer or make_optimizer([flat], settings)
             history = _train_epochs(
-                module, objective, penalty, optimizer, data, settings, validation_score, generator
-            )
+                module, objective, penalty, optimizer, data, settings, validation_score,
+                generator, hooks,
+            )  # fmt: skip
             return history, optimizer
     finally:
         _unflatten(params)
 
 
 def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
-                  generator) -> History:  # fmt: skip
+                  generator, hooks) -> History:  # fmt: skip
     """Epochs of a torch optimizer, with scikit-learn's stopping rules."""
     history = History()
     last_good = best_state = _snapshot(module)
@@ -216,6 +232,7 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
     module.train()
     try:
         for _ in range(settings.max_iter):
+            hooks.begin()
             loss = _epoch(objective, penalty, optimizer, data, settings, generator)
             if not math.isfinite(loss):
                 module.load_state_dict(last_good)
@@ -234,7 +251,7 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
             else:
                 no_improvement = _count(-loss, -history.best_loss, no_improvement, settings)
             history.best_loss = min(history.best_loss, loss)
-            if no_improvement > settings.n_iter_no_change:
+            if hooks.end() or no_improvement > settings.n_iter_no_change:
                 history.stopped = "converged"
                 break
     except KeyboardInterrupt:
@@ -298,7 +315,7 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     return (total + penalties) / sum(totals)
 
 
-def _train_lbfgs(module, objective, penalty: _Penalty, flat, data: Data, settings) -> History:
+def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) -> History:
     """Full-batch L-BFGS through scipy's L-BFGS-B, as scikit-learn's MLP does.
 
     scipy does the (cheap, compiled) bookkeeping over a flat float64 vector; torch
@@ -325,7 +342,12 @@ def _train_lbfgs(module, objective, penalty: _Penalty, flat, data: Data, setting
             raise StopIteration
         state["x"] = intermediate_result.x.copy()
         _log(history, loss, len(data.X), settings)
+        if hooks.end():
+            history.stopped = "converged"  # a callback asked to stop
+            raise StopIteration
+        hooks.begin()
 
+    hooks.begin()
     try:
         result = scipy.optimize.minimize(
             fun,
@@ -337,7 +359,7 @@ def _train_lbfgs(module, objective, penalty: _Penalty, flat, data: Data, setting
         )
         # status 1 is max_iter; 2 ("abnormal line search") means no further progress
         # is possible at this precision, which we count as converged
-        if history.stopped != "diverged" and result.status != 1:
+        if history.stopped == "max_iter" and result.status != 1:
             history.stopped = "converged" if math.isfinite(result.fun) else "diverged"
     except KeyboardInterrupt:
         if history.n_iter == 0:

@@ -118,8 +118,10 @@ class Scaling(nn.Module):
 
     def __init__(self, center: np.ndarray, scale: np.ndarray) -> None:
         super().__init__()
-        self.register_buffer("center", torch.as_tensor(np.asarray(center, np.float64)))
-        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, np.float64)))
+        # torch.tensor copies: the buffers must own their memory (the arrays may be
+        # memory-mapped files that go away)
+        self.register_buffer("center", torch.tensor(np.asarray(center, np.float64)))
+        self.register_buffer("scale", torch.tensor(np.asarray(scale, np.float64)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale ``x``."""
@@ -167,6 +169,13 @@ class MLP(nn.Module):
         self.hidden = nn.Sequential(*layers)
         self.output = nn.Linear(width, n_outputs)
         self.activation = activation
+        self.config = dict(
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            hidden_layer_sizes=list(hidden_layer_sizes),
+            activation=activation,
+            dropout=float(dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map scaled inputs to raw outputs (logits, or targets in scaled units)."""

@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from torch import nn
 
 from ._base import BaseTorchEstimator
+from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
 from ._engine import FULL_BATCH_SOLVERS
 from ._heads import (
@@ -137,6 +138,7 @@ nn.Module, default="squared_error"
         self.epsilon = epsilon
         self.quantile = quantile
 
+    @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data X and target(s) y.
@@ -158,6 +160,7 @@ nn.Module, default="squared_error"
         return self._fit(X, y, sample_weight)
 
     @available_if(lambda est: est.solver not in FULL_BATCH_SOLVERS)
+    @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.

@@ -1,0 +1,93 @@
+"""scikit-learn's callback API (``sklearn.callback``, scikit-learn >= 1.9) for epochs.
+
+``est.set_callbacks(ProgressBar(), ScoringMonitor(...))`` works on torchsk estimators,
+alone or inside a ``Pipeline`` / ``GridSearchCV``: each epoch (L-BFGS: iteration) is a
+subtask of the fit task. On older scikit-learn the mixin is an empty placeholder and
+the hooks do nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+
+try:
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+
+    HAVE_CALLBACKS = True
+except ImportError:  # scikit-learn < 1.9
+
+    class CallbackSupportMixin:  # type: ignore[no-redef]
+        """Placeholder: scikit-learn's callbacks need scikit-learn >= 1.9."""
+
+    def with_callbacks(method):  # type: ignore[no-redef]
+        """No callbacks to manage before scikit-learn 1.9."""
+        return method
+
+    HAVE_CALLBACKS = False
+
+
+class EpochHooks:
+    """Calls the callbacks' task hooks around a fit and each of its epochs.
+
+    Parameters
+    ----------
+    estimator : TorchRegressor or TorchClassifier
+        The estimator being fitted (must inherit ``CallbackSupportMixin``).
+    X, y : array-like
+        The training data, passed to the hooks (``ScoringMonitor`` scores on them).
+    sample_weight : array-like or None
+        Passed to the hooks as metadata.
+    max_epochs : int
+        The most epochs this fit can run.
+    """
+
+    def __init__(self, estimator, X, y, sample_weight, max_epochs: int) -> None:
+        self.estimator = estimator
+        self.data = dict(X=X, y=y, metadata=None)
+        if sample_weight is not None:
+            self.data["metadata"] = {"sample_weight": sample_weight}
+        self.ctx = self.epoch_ctx = None
+        if HAVE_CALLBACKS:
+            self.ctx = estimator._init_callback_context(max_subtasks=max_epochs + 1)
+            self.ctx.call_on_fit_task_begin(estimator=estimator, **self.data)
+        # per-epoch contexts cost Python time: only when a callback is there to see them
+        self.active = self.ctx is not None and bool(
+            getattr(estimator, "_skl_callbacks", None)
+            or hasattr(estimator, "_parent_callback_ctx")
+        )
+
+    def _fitted(self) -> dict:
+        """The attributes of a copy of the estimator as it is now (built on demand)."""
+        attributes = {"module_": copy.deepcopy(self.estimator.module_).eval()}
+        if hasattr(self.estimator._target, "classes_"):  # classifiers: set only after fit
+            attributes["classes_"] = self.estimator._target.classes_
+        return attributes
+
+    def begin(self) -> None:
+        """An epoch starts."""
+        if self.active:
+            self.epoch_ctx = self.ctx.subcontext(task_name="epoch")
+            self.epoch_ctx.call_on_fit_task_begin(
+                estimator=self.estimator, reconstruction_attributes=self._fitted, **self.data
+            )
+
+    def end(self) -> bool:
+        """An epoch ended; True if a callback asks to stop."""
+        if not self.active or self.epoch_ctx is None:
+            return False
+        ctx, self.epoch_ctx = self.epoch_ctx, None
+        return bool(
+            ctx.call_on_fit_task_end(
+                estimator=self.estimator, reconstruction_attributes=self._fitted, **self.data
+            )
+        )
+
+    def close(self) -> None:
+        """End an epoch that was begun but never ran (L-BFGS's last), then the fit."""
+        if self.epoch_ctx is not None:
+            self.epoch_ctx.call_on_fit_task_end(estimator=self.estimator)
+            self.epoch_ctx = None
+        if self.ctx is not None:
+            self.ctx.call_on_fit_task_end(
+                estimator=self.estimator, reconstruction_attributes=self._fitted, **self.data
+            )

@@ -1,0 +1,115 @@
+"""``LossCurveDisplay``: scikit-learn's Display convention for training curves."""
+
+from __future__ import annotations
+
+from sklearn.utils.validation import check_is_fitted
+
+
+class LossCurveDisplay:
+    """Training loss per epoch, and the held-out score when early stopping was used.
+
+    Build it with :meth:`from_estimator`; ``plot`` draws on a matplotlib axes.
+    matplotlib is an optional dependency (``pip install torchsk[plot]``).
+
+    Parameters
+    ----------
+    loss_curve : list of float
+        Training loss at each epoch (``loss_curve_``).
+    validation_scores : list of float, default=None
+        Held-out score at each epoch (``validation_scores_``).
+    estimator_name : str, default=None
+        Shown in the legend.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        Axes of the loss curve.
+    figure_ : matplotlib Figure
+        Figure holding the axes.
+    line_ : matplotlib Line2D
+        The loss curve.
+    validation_ax_ : matplotlib Axes or None
+        Twin axes of the validation scores.
+    validation_line_ : matplotlib Line2D or None
+        The validation scores.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_diabetes
+    >>> from torchsk import LossCurveDisplay, TorchRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = TorchRegressor(early_stopping=True, max_iter=30, random_state=0).fit(X, y)
+    >>> display = LossCurveDisplay.from_estimator(reg)
+    >>> display.line_.get_label()
+    'TorchRegressor training loss'
+    """
+
+    def __init__(self, *, loss_curve, validation_scores=None, estimator_name=None):
+        self.loss_curve = loss_curve
+        self.validation_scores = validation_scores
+        self.estimator_name = estimator_name
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None, name=None):
+        """Plot the curves of a fitted torchsk estimator.
+
+        Parameters
+        ----------
+        estimator : TorchRegressor or TorchClassifier
+            A fitted estimator.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        name : str, default=None
+            Legend name; the estimator's class name when None.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+        """
+        check_is_fitted(estimator, "loss_curve_")
+        display = cls(
+            loss_curve=estimator.loss_curve_,
+            validation_scores=estimator.validation_scores_,
+            estimator_name=name or type(estimator).__name__,
+        )
+        return display.plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Draw the curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "LossCurveDisplay needs matplotlib: pip install 'torchsk[plot]'."
+            ) from exc
+        if ax is None:
+            _, ax = plt.subplots()
+        name = self.estimator_name or "model"
+        epochs = range(1, len(self.loss_curve) + 1)
+        (self.line_,) = ax.plot(epochs, self.loss_curve, label=f"{name} training loss")
+        ax.set(xlabel="epoch", ylabel="training loss")
+        self.validation_ax_ = self.validation_line_ = None
+        handles = [self.line_]
+        if self.validation_scores:
+            self.validation_ax_ = ax.twinx()
+            (self.validation_line_,) = self.validation_ax_.plot(
+                epochs, self.validation_scores, color="tab:orange",
+                label=f"{name} validation score",
+            )  # fmt: skip
+            self.validation_ax_.set_ylabel("validation score")
+            handles.append(self.validation_line_)
+        ax.legend(handles=handles, loc="best")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
