@@ -52,7 +52,9 @@ class InterruptAt(nn.Module):
 
 def test_keyboard_interrupt_leaves_a_usable_estimator():
     X, y = load_iris(return_X_y=True)
-    est = TorchClassifier(module=lambda i, o: InterruptAt(i, o, at=5), max_iter=50, random_state=0)
+    est = TorchClassifier(
+        module=lambda i, o: InterruptAt(i, o, at=5), batch_size=len(X), max_iter=50, random_state=0
+    )  # one batch per epoch: the 5th forward pass is in the 5th epoch
     with pytest.warns(UserWarning, match="interrupted after 4 iterations"):
         est.fit(X, y)
     assert est.n_iter_ == 4

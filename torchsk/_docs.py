@@ -10,13 +10,15 @@ hidden_layer_sizes : tuple of int, default=(100,)
     solver : {"adam", "adamw", "sgd", "lbfgs", "rprop"}, default="adam"
         Optimizer. ``"lbfgs"`` and ``"rprop"`` are full-batch methods; the others
         use mini-batches of ``batch_size``.
-    alpha : float, default=1e-4
+    alpha : float, default=1.0
         L2 penalty on the weight matrices, ``0.5 * alpha * ||W||² / n_samples``
-        added to the loss, as in scikit-learn's MLP.
+        added to the loss, as in scikit-learn's MLP (whose default is 1e-4; torchsk
+        trains on standardized data, where 1.0 generalizes better, see
+        ``docs/comparison.md``).
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``. Larger values are
-        clipped to the number of samples (with a warning).
-    learning_rate_init : float, default=1e-3
+        Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn: 200).
+        Larger values are clipped to the number of samples (with a warning).
+    learning_rate_init : float, default=2e-3
         Learning rate of ``adam``, ``adamw``, ``sgd`` and ``rprop``.
     max_iter : int, default=200
         Maximum number of epochs (L-BFGS: iterations).
