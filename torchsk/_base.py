@@ -312,12 +312,13 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             self.best_validation_score_ = max(self.validation_scores_)
         self.n_outputs_ = self._n_module_outputs()
 
-    def _scaled_tensor(self, X: np.ndarray, chunk: int = 65536) -> torch.Tensor:
+    def _scaled_tensor(self, X: np.ndarray, chunk: int = 16384) -> torch.Tensor:
         """X through the input scaling, as a tensor of the module's dtype.
 
         The scaling buffers are constants, so training works on X scaled once. Chunks
-        keep the float64 temporaries small: the only full-size allocation is the
-        result (half the input's size for float32).
+        keep the float64 temporaries small (a few MB, below glibc's mmap threshold
+        so they return to the system): the only full-size allocation is the result,
+        half the input's size for float32.
         """
         scaling = self.module_.input_scaling
         out = torch.empty(X.shape, dtype=scaling.center.dtype, device=self._device)
@@ -336,7 +337,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         X = check_X(self, X, reset=False)
         self.module_.eval()
         with thread_policy(len(X), _n_params(self.module_)):
-            out = predict_in_batches(getattr(self.module_, fn_name), self._tensor(X))
+            out = predict_in_batches(getattr(self.module_, fn_name), X, self._tensor)
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
         if not np.isfinite(out).all():
             warnings.warn(

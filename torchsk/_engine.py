@@ -394,10 +394,15 @@ def thread_policy(rows: int, n_params: int):
 @torch.inference_mode()
 def predict_in_batches(
     fn: Callable[[torch.Tensor], torch.Tensor],
-    X: torch.Tensor,
-    batch_size: int = 65536,
+    X: np.ndarray,
+    to_tensor: Callable[[np.ndarray], torch.Tensor],
+    batch_size: int = 16384,
 ) -> torch.Tensor:
-    """Apply ``fn`` to ``X`` in row batches under inference mode."""
-    if len(X) <= batch_size:
-        return fn(X)
-    return torch.cat([fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    """Apply ``fn`` to row batches of ``X``, converting each batch to a tensor on the way.
+
+    Converting per batch (rather than X as a whole) keeps the float32 copy of a large
+    float64 X out of memory and lets the conversion run in cache.
+    """
+    starts = range(0, len(X), batch_size)
+    outs = [fn(to_tensor(X[i : i + batch_size])) for i in starts]
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
