@@ -105,7 +105,11 @@ def t2_minibatch(repeats: int) -> dict:
     """make_friedman1(100k, 20), (64, 64), Adam, batch 256, 5 epochs."""
     X, y = make_friedman1(n_samples=120_000, n_features=20, random_state=0)
     Xtr, ytr, Xte, yte = X[:100_000], y[:100_000], X[100_000:], y[100_000:]
-    common = dict(hidden_layer_sizes=(64, 64), batch_size=256, max_iter=5, random_state=0)
+    # scikit-learn's alpha and learning rate for both (torchsk's own defaults differ)
+    common = dict(
+        hidden_layer_sizes=(64, 64), batch_size=256, max_iter=5, random_state=0,
+        alpha=1e-4, learning_rate_init=1e-3,
+    )  # fmt: skip
     X32, y32 = Xtr.astype(np.float32), ytr.astype(np.float32).reshape(-1, 1)
 
     def skorch_fit():

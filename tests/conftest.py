@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from palmerpenguins import load_penguins
+from sklearn.datasets import load_diabetes, load_iris
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,15 @@ def species(penguins):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def iris():
+    """scikit-learn's iris: 150 × 4, three classes."""
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="session")
+def diabetes():
+    """scikit-learn's diabetes: 442 × 10 regression."""
+    return load_diabetes(return_X_y=True)

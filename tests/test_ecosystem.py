@@ -8,7 +8,6 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -25,16 +24,6 @@ matplotlib.use("Agg")
 callback = pytest.importorskip("sklearn.callback", reason="needs scikit-learn >= 1.9")
 
 FAST = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def iris():
-    return load_iris(return_X_y=True)
-
-
-@pytest.fixture(scope="module")
-def diabetes():
-    return load_diabetes(return_X_y=True)
 
 
 def _epoch_rows(monitor):

@@ -4,22 +4,12 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from sklearn.datasets import load_diabetes, load_iris, make_multilabel_classification
+from sklearn.datasets import make_multilabel_classification
 from sklearn.exceptions import DataConversionWarning
 
 from torchsk import TorchClassifier, TorchRegressor
 
 FAST = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=100, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def iris():
-    return load_iris(return_X_y=True)
-
-
-@pytest.fixture(scope="module")
-def diabetes():
-    return load_diabetes(return_X_y=True)
 
 
 @pytest.mark.parametrize(
