@@ -105,7 +105,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         activation="relu",
         *,
         solver="adam",
-        alpha=1.0,
+        alpha=0.3,
         batch_size="auto",
         learning_rate_init=2e-3,
         max_iter=200,

@@ -10,10 +10,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
     solver : {"adam", "adamw", "sgd", "lbfgs", "rprop"}, default="adam"
         Optimizer. ``"lbfgs"`` and ``"rprop"`` are full-batch methods; the others
         use mini-batches of ``batch_size``.
-    alpha : float, default=1.0
+    alpha : float, default=0.3
         L2 penalty on the weight matrices, ``0.5 * alpha * ||W||² / n_samples``
         added to the loss, as in scikit-learn's MLP (whose default is 1e-4; torchsk
-        trains on standardized data, where 1.0 generalizes better, see
+        trains on standardized data, where 0.3 generalizes better, see
         ``docs/comparison.md``).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn: 200).

@@ -89,7 +89,7 @@ nn.Module, default="squared_error"
         activation="relu",
         *,
         solver="adam",
-        alpha=1.0,
+        alpha=0.3,
         batch_size="auto",
         learning_rate_init=2e-3,
         max_iter=200,
