@@ -233,6 +233,16 @@ def to_markdown(summary: pd.DataFrame, folds: int) -> str:
     ranks = neural.groupby("model")["neural_rank"].mean().sort_values()
     lines += ["", "Mean rank among the neural models (1 = best):", ""]
     lines += [f"- {model}: {rank:.2f}" for model, rank in ranks.items()]
+    lines += ["", "torchsk's defaults against the best model of each data set (within one", ""]
+    lines[-2] += " standard deviation, the larger of the two models' fold deviations):"
+    for dataset, part in summary.groupby("dataset", sort=False):
+        best = part.loc[part["score"].idxmax()]
+        ours = part[part["model"].str.startswith("torchsk")].iloc[0]
+        gap = best["score"] - ours["score"]
+        ok = gap <= max(best["score_std"], ours["score_std"])
+        lines.append(
+            f"- {dataset}: gap {gap:.3f} to {best['model']}: {'within' if ok else 'OUTSIDE'}"
+        )
     return "\n".join(lines) + "\n"
 
 

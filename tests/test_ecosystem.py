@@ -173,3 +173,31 @@ def test_partial_fit_over_chunks_streamed_from_disk(tmp_path, iris):
             chunk = slice(start, start + 50)
             est.partial_fit(X_disk[chunk], y_disk[chunk], classes=[0, 1, 2])
     assert est.score(X, y) > 0.9
+
+
+def test_callback_fallback_without_sklearn_callback_module(monkeypatch, iris):
+    """Before scikit-learn 1.9 there is no sklearn.callback: the hooks do nothing."""
+    import importlib
+    import sys
+
+    import torchsk._callbacks as callbacks_module
+
+    monkeypatch.setitem(sys.modules, "sklearn.callback", None)  # import now fails
+    fallback = importlib.reload(callbacks_module)
+    try:
+        assert not fallback.HAVE_CALLBACKS
+
+        def method(self):
+            return "ran"
+
+        assert fallback.with_callbacks(method) is method
+        X, y = iris
+        est = TorchClassifier(max_iter=2, **FAST).fit(X, y)
+        hooks = fallback.EpochHooks(est, X, y, None, max_epochs=2)
+        hooks.begin()
+        assert hooks.end() is False
+        hooks.close()
+        assert not hasattr(est, "_callback_fit_ctx")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(callbacks_module)
