@@ -178,7 +178,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         net = self._wrap_backbone(Scaling(center, scale), backbone, y_enc, sw)
         flops = 6 * len(X) * _n_params(net)
         small_cpu = device.type == "cpu" and flops <= FLOAT64_FLOP_LIMIT
-        self.module_ = net.to(device=device, dtype=torch.float64 if small_cpu else torch.float32)
+        # built in float64 on the CPU: only move or cast when that is not the target
+        self.module_ = net if small_cpu else net.to(device=device, dtype=torch.float32)
         self._check_module_output(X)
         self._optimizer = None
         self.loss_curve_, self.validation_scores_ = [], None
@@ -187,15 +188,15 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     def _make_backbone(self, n_inputs: int, seed: int) -> nn.Module:
         n_outputs = self._n_module_outputs()
         if self.module is None:
-            mlp = MLP(
+            return MLP(
                 n_inputs=n_inputs,
                 n_outputs=n_outputs,
                 hidden_layer_sizes=tuple(self._hidden_sizes()),
                 activation=self.activation,
                 dropout=self.dropout,
+                generator=torch.Generator().manual_seed(seed),
+                dtype=torch.float64,
             )
-            mlp.reset_parameters(torch.Generator().manual_seed(seed))
-            return mlp.double()
         if isinstance(self.module, nn.Module):
             # the user's (possibly pretrained) weights are kept; their object is not
             return copy.deepcopy(self.module).double()

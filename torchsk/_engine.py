@@ -330,7 +330,7 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) 
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         flat.data.copy_(torch.from_numpy(x))
-        loss = float(objective(data.X, data.y, data.w)) + penalty.value(total_weight)
+        loss = objective(data.X, data.y, data.w).item() + penalty.value(total_weight)
         penalty.add_grad(total_weight)
         # a copy: scipy keeps the previous gradient, and flat.grad is overwritten
         return loss, flat.grad.cpu().double().numpy().copy()

@@ -132,6 +132,11 @@ class Scaling(nn.Module):
         return z * self.scale + self.center
 
 
+def _linear(n_in: int, n_out: int, dtype: torch.dtype | None) -> nn.Linear:
+    """A linear layer without torch's default initialization (``MLP`` draws its own)."""
+    return nn.utils.skip_init(nn.Linear, n_in, n_out, dtype=dtype)
+
+
 class MLP(nn.Module):
     """The built-in backbone: ``Linear → activation → dropout`` blocks, then a linear output.
 
@@ -145,6 +150,10 @@ class MLP(nn.Module):
         A key of ``ACTIVATIONS``.
     dropout : float
         Dropout rate after each hidden activation.
+    generator : torch.Generator, default=None
+        Source of the initial weights; torch's global generator when None.
+    dtype : torch.dtype, default=None
+        Parameter dtype; torch's default when None.
     """
 
     def __init__(
@@ -155,6 +164,8 @@ class MLP(nn.Module):
         hidden_layer_sizes: Sequence[int] = (100,),
         activation: str = "relu",
         dropout: float = 0.0,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -162,12 +173,12 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         width = n_inputs
         for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+            layers += [_linear(width, size, dtype), ACTIVATIONS[activation]()]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
         self.hidden = nn.Sequential(*layers)
-        self.output = nn.Linear(width, n_outputs)
+        self.output = _linear(width, n_outputs, dtype)
         self.activation = activation
         self.config = dict(
             n_inputs=n_inputs,
@@ -176,6 +187,9 @@ class MLP(nn.Module):
             activation=activation,
             dropout=float(dropout),
         )
+        if generator is None:  # like torch's own layers: draw from the global generator
+            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+        self.reset_parameters(generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map scaled inputs to raw outputs (logits, or targets in scaled units)."""
