@@ -292,9 +292,14 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     full_batch = settings.solver in FULL_BATCH_SOLVERS
     batch = n if full_batch else min(settings.batch_size, n)
     X, y, w = data.X, data.y, data.w
-    # a shuffled order of row indices; each batch gathers its rows (no copy of X)
     shuffled = settings.shuffle and batch < n
     order = torch.randperm(n, generator=generator).to(X.device) if shuffled else None
+    if order is not None and X.nbytes <= SMALL_DATA_BYTES:
+        # small data: one shuffled copy per epoch, then batches are free slices
+        X, y = X[order], y[order]
+        w = None if w is None else w[order]
+        order = None
+    # otherwise each batch gathers its rows through the shuffled index (no copy of X)
     starts = range(0, n, batch)
     batches = [slice(i, i + batch) if order is None else order[i : i + batch] for i in starts]
     # per-batch weight totals on the host, computed once (no device sync per step)
@@ -302,14 +307,16 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
         totals = [float(min(batch, n - i)) for i in starts]
     else:
         totals = torch.stack([w[b].sum() for b in batches]).tolist()
-    losses = []
+    losses, used = [], []
     for b, weight in zip(batches, totals, strict=True):
         if weight <= 0:
             continue  # only zero-weight rows in this batch: nothing to learn from
-        losses.append(objective(X[b], y[b], None if w is None else w[b]) * weight)
+        losses.append(objective(X[b], y[b], None if w is None else w[b]))
+        used.append(weight)
         penalty.add_grad(weight)
         optimizer.step()
-    total = float(torch.stack(losses).sum()) if losses else 0.0
+    weights = torch.tensor(used, dtype=torch.float64, device=X.device)
+    total = float(torch.stack(losses).double() @ weights) if losses else 0.0
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)
     penalties = penalty.value(1.0) * sum(t > 0 for t in totals)
     return (total + penalties) / sum(totals)
@@ -370,6 +377,10 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) 
     module.eval()
     return history
 
+
+# Data up to this size is copied in shuffled order once per epoch (contiguous batches);
+# larger data is gathered batch by batch so that no second copy of X is made.
+SMALL_DATA_BYTES = 64 * 2**20
 
 # Below this many multiply-adds per step (rows in a batch × parameters), torch's
 # thread pool costs more than it gains, and its spinning threads fight with scipy's
