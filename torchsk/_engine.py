@@ -1,10 +1,11 @@
 """The training loop and batched inference: plain PyTorch, no scikit-learn.
 
 ``train`` takes a module, an objective (``_objectives``), resident tensors and
-settings, and returns the training history. Each mini-batch gathers its rows from the
-resident tensors through a shuffled index (no per-sample ``DataLoader``, no copy of
-the data per epoch). The last finite weights are kept so a diverging or interrupted
-run still leaves a usable model.
+settings, and returns the training history. Mini-batches come from the resident
+tensors, never a per-sample ``DataLoader``: small data is copied in shuffled order once
+per epoch (contiguous batches), larger data is gathered batch by batch through a
+shuffled index (no second copy of X). The last finite weights are kept so a diverging
+or interrupted run still leaves a usable model.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from torch import nn
 MINI_BATCH_SOLVERS = ("adam", "adamw", "sgd")
 FULL_BATCH_SOLVERS = ("lbfgs", "rprop")
 SOLVERS = MINI_BATCH_SOLVERS + FULL_BATCH_SOLVERS
+
+# Data up to this size is copied in shuffled order once per epoch (contiguous batches);
+# larger data is gathered batch by batch so that no second copy of X is made.
+SMALL_DATA_BYTES = 64 * 2**20
+
+# Below this many multiply-adds per step (rows in a batch × parameters), torch's
+# thread pool costs more than it gains, and its spinning threads fight with scipy's
+# BLAS: one thread made a small L-BFGS fit ~20× faster on 2 cores.
+SINGLE_THREAD_WORK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -318,7 +328,7 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     weights = torch.tensor(used, dtype=torch.float64, device=X.device)
     total = float(torch.stack(losses).double() @ weights) if losses else 0.0
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)
-    penalties = penalty.value(1.0) * sum(t > 0 for t in totals)
+    penalties = penalty.value(1.0) * len(used)
     return (total + penalties) / sum(totals)
 
 
@@ -376,16 +386,6 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) 
     history.best_loss = min(history.loss_curve, default=math.inf)
     module.eval()
     return history
-
-
-# Data up to this size is copied in shuffled order once per epoch (contiguous batches);
-# larger data is gathered batch by batch so that no second copy of X is made.
-SMALL_DATA_BYTES = 64 * 2**20
-
-# Below this many multiply-adds per step (rows in a batch × parameters), torch's
-# thread pool costs more than it gains, and its spinning threads fight with scipy's
-# BLAS: one thread made a small L-BFGS fit ~20× faster on 2 cores.
-SINGLE_THREAD_WORK = 2_000_000
 
 
 @contextlib.contextmanager

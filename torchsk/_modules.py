@@ -52,16 +52,11 @@ def weighted_quantile(x: np.ndarray, q: float, w: np.ndarray) -> np.ndarray:
 def _weighted_mean_std(x: np.ndarray, w: np.ndarray, chunk: int = 16384):
     """Weighted column means and standard deviations in float64, two passes over
     row chunks: no full-size temporary (the input may be most of the memory)."""
-    total = w.sum()
-    mean = sum(
-        w[i : i + chunk] @ x[i : i + chunk].astype(np.float64) for i in range(0, len(x), chunk)
-    )
-    mean = mean / total
-    var = sum(
-        w[i : i + chunk] @ (x[i : i + chunk].astype(np.float64) - mean) ** 2
-        for i in range(0, len(x), chunk)
-    )
-    return mean, np.sqrt(var / total)
+    chunks = [slice(i, i + chunk) for i in range(0, len(x), chunk)]
+    # asarray, not astype: float64 chunks are used as they are, not copied
+    mean = sum(w[c] @ np.asarray(x[c], dtype=np.float64) for c in chunks) / w.sum()
+    var = sum(w[c] @ (np.asarray(x[c], dtype=np.float64) - mean) ** 2 for c in chunks)
+    return mean, np.sqrt(var / w.sum())
 
 
 def scaling_statistics(
@@ -97,7 +92,7 @@ def scaling_statistics(
         center = weighted_quantile(x, 0.5, w)
         scale = weighted_quantile(x, 0.75, w) - weighted_quantile(x, 0.25, w)
     elif method == "mean":
-        center, scale = np.zeros(n_cols), _weighted_mean_std(np.abs(x), w)[0]
+        center, scale = np.zeros(n_cols), (w @ np.abs(x)) / w.sum()
     else:
         raise ValueError(f"Unknown scaling method {method!r}.")
     # A spread of (near) zero relative to the values means a constant column.
