@@ -37,9 +37,14 @@ def timed(fn):
 
 
 def interleaved(runs: dict, repeats: int) -> dict:
-    """Median seconds of each named callable, run in turns ``repeats`` times."""
+    """Median seconds of each named callable, run in turns ``repeats`` times.
+
+    Each runs once untimed first: one-time costs (imports torch does on first use,
+    such as ``torch._dynamo`` when skorch builds its first optimizer; page faults of
+    fresh buffers) are not what a fit costs.
+    """
     times = {name: [] for name in runs}
-    results = {}
+    results = {name: fn() for name, fn in runs.items()}
     for _ in range(repeats):
         for name, fn in runs.items():
             seconds, results[name] = timed(fn)

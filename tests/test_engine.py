@@ -14,6 +14,7 @@ from torchsk._heads import (
 )
 from torchsk._modules import MLP
 from torchsk._objectives import AutogradObjective, ManualMLPObjective, make_objective
+from torchsk._optim import make_optimizer
 
 
 def _mlp(activation, n_out, seed=0):
@@ -128,3 +129,31 @@ def test_zero_weight_batches_are_skipped():
     objective = AutogradObjective(mlp, loss, list(mlp.parameters()))
     history, _ = train(mlp, objective, Data(X, X[:, :1], w), settings)
     assert np.isfinite(history.loss_curve).all()
+
+
+TORCH_OPTIMIZERS = {
+    "adam": lambda p, lr: torch.optim.Adam(p, lr=lr, fused=True),
+    "adamw": lambda p, lr: torch.optim.AdamW(p, lr=lr, fused=True),
+    "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
+    "rprop": lambda p, lr: torch.optim.Rprop(p, lr=lr),
+}
+
+
+@pytest.mark.parametrize("solver", sorted(TORCH_OPTIMIZERS))
+def test_flat_optimizers_match_torch_optim_step_for_step(solver):
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(30, generator=gen, dtype=torch.float64)
+    ours = start.clone()
+    theirs = torch.nn.Parameter(start.clone())
+    ours.grad = torch.zeros_like(ours)
+    optimizer = make_optimizer(solver, ours, 0.01)
+    reference = TORCH_OPTIMIZERS[solver]([theirs], 0.01)
+    for _ in range(25):
+        grad = torch.randn(30, generator=gen, dtype=torch.float64)
+        ours.grad.copy_(grad)
+        theirs.grad = grad.clone()
+        optimizer.step()
+        reference.step()
+    # the same kernels on the same state: equal to the last bit
+    torch.testing.assert_close(ours, theirs.detach(), rtol=0, atol=0)
+    assert not torch.equal(ours, start)

@@ -20,6 +20,8 @@ import scipy.optimize
 import torch
 from torch import nn
 
+from ._optim import FlatOptimizer, make_optimizer
+
 MINI_BATCH_SOLVERS = ("adam", "adamw", "sgd")
 FULL_BATCH_SOLVERS = ("lbfgs", "rprop")
 SOLVERS = MINI_BATCH_SOLVERS + FULL_BATCH_SOLVERS
@@ -83,24 +85,6 @@ class Data:
 
 def _total(w: torch.Tensor | None, n: int) -> float:
     return float(n) if w is None else float(w.sum())
-
-
-def make_optimizer(params: list[nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
-    """The torch optimizer for ``settings.solver`` (L-BFGS runs through scipy instead).
-
-    Adam and AdamW use torch's fused kernels (one call updates every parameter), which
-    matters on small networks where a step is dominated by per-call overhead.
-    """
-    lr = settings.learning_rate_init
-    if settings.solver in ("adam", "adamw"):
-        cls = torch.optim.Adam if settings.solver == "adam" else torch.optim.AdamW
-        return cls(params, lr=lr, fused=True)
-    if settings.solver == "sgd":
-        # scikit-learn's defaults: momentum 0.9 with Nesterov's update
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, foreach=True)
-    if settings.solver == "rprop":
-        return torch.optim.Rprop(params, lr=lr, foreach=True)
-    raise ValueError(f"Unknown solver {settings.solver!r}; expected one of {SOLVERS}.")
 
 
 class _Penalty:
@@ -179,11 +163,11 @@ def train(
     data: Data,
     settings: TrainSettings,
     *,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: FlatOptimizer | None = None,
     validation_score: Callable[[], float] | None = None,
     generator: torch.Generator | None = None,
     hooks=None,
-) -> tuple[History, torch.optim.Optimizer | None]:
+) -> tuple[History, FlatOptimizer | None]:
     """Train ``module`` in place and return its history and optimizer.
 
     Parameters
@@ -196,7 +180,7 @@ def train(
     data : Data
         Resident tensors on the module's device, inputs already scaled.
     settings : TrainSettings
-    optimizer : torch.optim.Optimizer, default=None
+    optimizer : FlatOptimizer, default=None
         Continue with this optimizer's state (warm start, ``partial_fit``).
     validation_score : callable, default=None
         Returns a score to maximize on held-out data; enables early stopping on it,
@@ -209,11 +193,11 @@ def train(
     Returns
     -------
     history : History
-    optimizer : torch.optim.Optimizer or None
+    optimizer : FlatOptimizer or None
         None for L-BFGS, which keeps no state between fits.
     """
     params = [p for p in module.parameters() if p.requires_grad]
-    previous = optimizer.param_groups[0]["params"][0] if optimizer is not None else None
+    previous = optimizer.flat if optimizer is not None else None
     flat = _flatten(params, previous)
     penalty = _Penalty(params, settings.alpha)
     hooks = hooks or NoHooks()
@@ -223,7 +207,8 @@ def train(
             if settings.solver == "lbfgs":
                 history = _train_lbfgs(module, objective, penalty, flat, data, settings, hooks)
                 return history, None
-            optimizer = optimizer or make_optimizer([flat], settings)
+            if optimizer is None or optimizer.flat is not flat:
+                optimizer = make_optimizer(settings.solver, flat, settings.learning_rate_init)
             history = _train_epochs(
                 module, objective, penalty, optimizer, data, settings, validation_score,
                 generator, hooks,
@@ -235,7 +220,7 @@ def train(
 
 def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
                   generator, hooks) -> History:  # fmt: skip
-    """Epochs of a torch optimizer, with scikit-learn's stopping rules."""
+    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules."""
     history = History()
     last_good = best_state = _snapshot(module)
     no_improvement = 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._modules import MLP
@@ -99,9 +100,10 @@ class ManualMLPObjective:
         weights, biases = self.weights, self.biases
         acts, h = [X], X
         for W, b in zip(weights[:-1], biases[:-1], strict=True):
-            h = self.forward_act(torch.addmm(b, h, W.t()))
+            # F.linear transposes W in C++: no Python-level .t() view per layer
+            h = self.forward_act(F.linear(h, W, b))
             acts.append(h)
-        z = torch.addmm(biases[-1], h, weights[-1].t())
+        z = F.linear(h, weights[-1], biases[-1])
         per_sample, g = self.output_grad(z, y)
         if w is None:
             g, loss = g.mul_(1.0 / len(X)), per_sample.mean()
