@@ -313,19 +313,19 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             self.best_validation_score_ = max(self.validation_scores_)
         self.n_outputs_ = self._n_module_outputs()
 
-    def _scaled_tensor(self, X: np.ndarray, chunk: int = 16384) -> torch.Tensor:
+    def _scaled_tensor(self, X: np.ndarray, chunk: int = 4096) -> torch.Tensor:
         """X through the input scaling, as a tensor of the module's dtype.
 
-        The scaling buffers are constants, so training works on X scaled once. Chunks
-        keep the float64 temporaries small (a few MB, below glibc's mmap threshold
-        so they return to the system): the only full-size allocation is the result,
-        half the input's size for float32.
+        The scaling buffers are constants, so training works on X scaled once. Each
+        chunk of rows is scaled straight into its place in the result, so the only
+        full-size allocation is the result (half the input's size for float32).
         """
         scaling = self.module_.input_scaling
         out = torch.empty(X.shape, dtype=scaling.center.dtype, device=self._device)
         with torch.no_grad():
             for i in range(0, len(X), chunk):
-                out[i : i + chunk] = scaling(as_tensor(X[i : i + chunk], None, self._device))
+                rows = as_tensor(X[i : i + chunk], None, self._device)
+                scaling.scale_into(rows, out[i : i + chunk])
         return out
 
     def _tensor(self, a: np.ndarray) -> torch.Tensor:

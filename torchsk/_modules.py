@@ -122,6 +122,10 @@ class Scaling(nn.Module):
         """Scale ``x``."""
         return (x - self.center) / self.scale
 
+    def scale_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Scale ``x`` into ``out`` (same shape, the buffers' dtype): no temporaries."""
+        return torch.sub(x, self.center, out=out).div_(self.scale)
+
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
         """Undo the scaling: ``z * scale + center``."""
         return z * self.scale + self.center
