@@ -313,7 +313,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             self.best_validation_score_ = max(self.validation_scores_)
         self.n_outputs_ = self._n_module_outputs()
 
-    def _scaled_tensor(self, X: np.ndarray, chunk: int = 4096) -> torch.Tensor:
+    def _scaled_tensor(self, X: np.ndarray, chunk: int = 16384) -> torch.Tensor:
         """X through the input scaling, as a tensor of the module's dtype.
 
         The scaling buffers are constants, so training works on X scaled once. Each

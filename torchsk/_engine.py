@@ -393,12 +393,13 @@ def predict_in_batches(
     fn: Callable[[torch.Tensor], torch.Tensor],
     X: np.ndarray,
     to_tensor: Callable[[np.ndarray], torch.Tensor],
-    batch_size: int = 16384,
+    batch_size: int = 65536,
 ) -> torch.Tensor:
     """Apply ``fn`` to row batches of ``X``, converting each batch to a tensor on the way.
 
     Converting per batch (rather than X as a whole) keeps the float32 copy of a large
-    float64 X out of memory and lets the conversion run in cache.
+    float64 X out of memory. 65536 rows (a few tens of MB of activations for a
+    64-wide network) predicted 1M rows ~20% faster than 16384 here; 131072 was slower.
     """
     starts = range(0, len(X), batch_size)
     outs = [fn(to_tensor(X[i : i + batch_size])) for i in starts]

@@ -120,7 +120,7 @@ class Scaling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale ``x``."""
-        return (x - self.center) / self.scale
+        return (x - self.center).div_(self.scale)
 
     def scale_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Scale ``x`` into ``out`` (same shape, the buffers' dtype): no temporaries."""
