@@ -59,7 +59,9 @@ def t1_tiny(repeats: int) -> dict:
     X, y = df[["flipper_length_mm"]].to_numpy(), df["body_mass_g"].to_numpy()
     settings = dict(hidden_layer_sizes=(5,), solver="lbfgs", alpha=0.0, max_iter=1000)
     out = {}
-    for seed in range(3):
+    # ten seeds: the number of L-BFGS evaluations varies 5x from seed to seed on both
+    # sides, so a median over a few seeds is mostly luck
+    for seed in range(10):
         res = interleaved(
             {
                 "sklearn": lambda s=seed: MLPRegressor(**settings, random_state=s).fit(X, y),
@@ -77,7 +79,7 @@ def t1_tiny(repeats: int) -> dict:
         and min(out["torchsk_r2"]) >= min(out["sklearn_r2"]) - 0.005
         and fig["torchsk_r2"] >= fig["sklearn_r2"] - 0.005
     )
-    fig["target"] = "time <= 1.0x sklearn, R2 >= sklearn - 0.005 (median over seeds 0-2)"
+    fig["target"] = "time <= 1.0x sklearn, R2 >= sklearn - 0.005 (medians over seeds 0-9)"
     return fig
 
 

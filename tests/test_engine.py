@@ -13,7 +13,12 @@ from torchsk._heads import (
     regression_output_grad,
 )
 from torchsk._modules import MLP
-from torchsk._objectives import AutogradObjective, ManualMLPObjective, make_objective
+from torchsk._objectives import (
+    AutogradObjective,
+    ManualMLPObjective,
+    NumpyMLPObjective,
+    make_objective,
+)
 from torchsk._optim import make_optimizer
 
 
@@ -34,11 +39,13 @@ def _check_same_gradients(mlp, loss_fn, output_grad, y):
     X = torch.randn(40, 5, generator=gen, dtype=torch.float64)
     w = torch.rand(40, generator=gen, dtype=torch.float64)
     params = list(mlp.parameters())
-    manual = _grads(ManualMLPObjective(mlp, output_grad), mlp, X, y, w)
-    auto = _grads(AutogradObjective(mlp, loss_fn, params), mlp, X, y, w)
-    assert manual[0] == pytest.approx(auto[0], rel=1e-10)
-    for gm, ga in zip(manual[1], auto[1], strict=True):
-        torch.testing.assert_close(gm, ga, rtol=1e-9, atol=1e-12)
+    for weights in (w, None):
+        auto = _grads(AutogradObjective(mlp, loss_fn, params), mlp, X, y, weights)
+        for cls in (ManualMLPObjective, NumpyMLPObjective):
+            manual = _grads(cls(mlp, output_grad), mlp, X, y, weights)
+            assert manual[0] == pytest.approx(auto[0], rel=1e-10)
+            for gm, ga in zip(manual[1], auto[1], strict=True):
+                torch.testing.assert_close(gm, ga, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
@@ -81,7 +88,10 @@ def test_fast_path_is_used_only_where_it_is_exact():
     grad = regression_output_grad("squared_error", "identity", epsilon=1, quantile=0.5)
     loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
     mlp = _mlp("relu", 1)
-    assert isinstance(make_objective(mlp, loss, grad, []), ManualMLPObjective)
+    # float64 on the CPU (the small problems): the numpy version; float32: torch's
+    assert type(make_objective(mlp, loss, grad, [])) is NumpyMLPObjective
+    assert type(make_objective(mlp.float(), loss, grad, [])) is ManualMLPObjective
+    mlp.double()
     assert isinstance(make_objective(_mlp("gelu", 1), loss, grad, []), AutogradObjective)
     assert isinstance(make_objective(mlp, loss, None, []), AutogradObjective)
     dropout = MLP(n_inputs=5, n_outputs=1, hidden_layer_sizes=(4,), dropout=0.5)

@@ -14,6 +14,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.optimize
@@ -328,15 +329,15 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) 
     """
     history = History()
     total_weight = _total(data.w, len(data.X))
-    state = {"x": flat.detach().cpu().double().numpy()}
+    state = {"x": flat.detach().cpu().double().numpy().copy()}
+    load, gradient = _vector_access(flat)
     module.train()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        flat.data.copy_(torch.from_numpy(x))
-        loss = objective(data.X, data.y, data.w).item() + penalty.value(total_weight)
+        load(x)
+        loss = float(objective(data.X, data.y, data.w)) + penalty.value(total_weight)
         penalty.add_grad(total_weight)
-        # a copy: scipy keeps the previous gradient, and flat.grad is overwritten
-        return loss, flat.grad.cpu().double().numpy().copy()
+        return loss, gradient()
 
     def callback(intermediate_result) -> None:
         loss = float(intermediate_result.fun)
@@ -372,6 +373,20 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) 
     history.best_loss = min(history.loss_curve, default=math.inf)
     module.eval()
     return history
+
+
+def _vector_access(flat: torch.Tensor):
+    """``load(x)`` writes scipy's float64 vector into ``flat``; ``gradient()`` returns a
+    float64 copy of its gradient (scipy keeps the previous one; ``flat.grad`` is
+    overwritten). CPU float64 parameters, the small problems, go through numpy views:
+    no torch call per evaluation."""
+    if flat.device.type == "cpu" and flat.dtype == torch.float64:
+        values, grads = flat.detach().numpy(), flat.grad.numpy()
+        return partial(np.copyto, values), grads.copy
+    return (
+        lambda x: flat.data.copy_(torch.from_numpy(x)),
+        lambda: flat.grad.cpu().double().numpy().copy(),
+    )
 
 
 @contextlib.contextmanager

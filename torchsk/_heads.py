@@ -13,8 +13,10 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit, log_softmax
 from torch import nn
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -241,6 +243,19 @@ def torch_module_loss(loss: nn.Module) -> LossFn:
 # (outputs z, targets y) -> (per-sample loss, d loss_i / d z_i), for the hand-written
 # backward pass of the built-in MLP (``_objectives.ManualMLPObjective``). Each must equal
 # the autograd gradient of the per-sample loss above; tests/test_engine.py checks that.
+#
+# The commonest ones also have a numpy twin, attached as ``grad.numpy``, with the same
+# contract on numpy arrays, for ``_objectives.NumpyMLPObjective`` (small float64 CPU
+# fits, where a torch call costs more than the arithmetic).
+def _cross_entropy_numpy(z: np.ndarray, y: np.ndarray):
+    logp = log_softmax(z, axis=1)
+    rows = np.arange(len(z))
+    per = -logp[rows, y]
+    g = np.exp(logp, out=logp)
+    g[rows, y] -= 1.0
+    return per, g
+
+
 def _cross_entropy_grad(label_smoothing: float):
     def grad(z: torch.Tensor, y: torch.Tensor):
         logp = F.log_softmax(z, dim=1)
@@ -250,7 +265,16 @@ def _cross_entropy_grad(label_smoothing: float):
             target = target.mul_(1 - label_smoothing).add_(label_smoothing / n_classes)
         return -(target * logp).sum(dim=1), logp.exp_().sub_(target)
 
+    if not label_smoothing:
+        grad.numpy = _cross_entropy_numpy
     return grad
+
+
+def _bce_numpy(z: np.ndarray, y: np.ndarray):
+    k = z.shape[1]
+    # log(1 + exp(z)) - z*y, written so that no exp overflows
+    per = (np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean(axis=1)
+    return per, (expit(z) - y) / k
 
 
 def _bce_grad(label_smoothing: float):
@@ -260,7 +284,22 @@ def _bce_grad(label_smoothing: float):
         per = F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1)
         return per, torch.sigmoid(z).sub_(target).div_(k)
 
+    if not label_smoothing:
+        grad.numpy = _bce_numpy
     return grad
+
+
+def _squared_error_numpy(z: np.ndarray, y: np.ndarray):
+    d = z - y
+    k = z.shape[1]
+    if k == 1:  # the common case, in fewer calls
+        per = (d * d).ravel()
+        per *= 0.5
+        return per, d
+    per = (d * d).sum(axis=1)
+    per *= 0.5 / k
+    d /= k
+    return per, d
 
 
 def classifier_output_grad(spec: ClassifierHead, loss, label_smoothing: float):
@@ -300,4 +339,6 @@ def regression_output_grad(loss, link: str, *, epsilon: float, quantile: float):
         per = torch.maximum(-quantile * d, (1 - quantile) * d).mean(dim=1)
         return per, (d > 0).to(d.dtype).sub_(quantile).div_(k)
 
+    if loss == "squared_error":
+        grad.numpy = _squared_error_numpy
     return grad
