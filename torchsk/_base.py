@@ -180,7 +180,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         small_cpu = device.type == "cpu" and flops <= FLOAT64_FLOP_LIMIT
         # built in float64 on the CPU: only move or cast when that is not the target
         self.module_ = net if small_cpu else net.to(device=device, dtype=torch.float32)
-        self._check_module_output(X)
+        if self.module is not None:  # the built-in MLP has the right widths by construction
+            self._check_module_output(X)
         self._optimizer = None
         self.loss_curve_, self.validation_scores_ = [], None
         self.t_ = 0
