@@ -1,6 +1,7 @@
 """Diverging training, interruption, property-based fuzzing, resources and threads."""
 
 import os
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -155,3 +156,21 @@ def test_predict_from_several_threads_matches_one_thread():
         results = list(pool.map(lambda _: est.predict(X), range(16)))
     for r in results:
         np.testing.assert_array_equal(r, expected)
+
+
+@pytest.mark.parametrize("fitted_on", ["cpu-float32", "pickled"])
+def test_values_far_from_zero_keep_their_precision_in_float32_networks(fitted_on):
+    # Timestamps, IDs, prices in cents: a spread of 100 around 1e9, where float32 steps
+    # are 64 wide. Scaling happens in float64 before any rounding, so the model
+    # predicts exactly as on the same data centred at zero.
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(20_000, 3)) * 100
+    y = np.sin(Z[:, 0] / 100) + Z[:, 1] / 100
+    settings = dict(hidden_layer_sizes=(64, 64), max_iter=3, random_state=0)
+    far = TorchRegressor(**settings).fit(Z + 1e9, y + 1e9)
+    near = TorchRegressor(**settings).fit(Z, y)
+    assert far.module_.compute_dtype == torch.float32  # the case where it matters
+    if fitted_on == "pickled":
+        far = pickle.loads(pickle.dumps(far))
+    far_pred = far.predict(Z + 1e9) - 1e9
+    np.testing.assert_allclose(far_pred, near.predict(Z), atol=1e-3 * y.std())

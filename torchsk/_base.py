@@ -178,8 +178,11 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         net = self._wrap_backbone(Scaling(center, scale), backbone, y_enc, sw)
         flops = 6 * len(X) * _n_params(net)
         small_cpu = device.type == "cpu" and flops <= FLOAT64_FLOP_LIMIT
-        # built in float64 on the CPU: only move or cast when that is not the target
-        self.module_ = net if small_cpu else net.to(device=device, dtype=torch.float32)
+        # built in float64 on the CPU: only move or cast when that is not the target;
+        # the scaling constants stay float64 (see TabularNet.raw_output)
+        if not small_cpu:
+            net.to(device).backbone.to(torch.float32)
+        self.module_ = net
         if self.module is not None:  # the built-in MLP has the right widths by construction
             self._check_module_output(X)
         self._optimizer = None
@@ -212,7 +215,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
 
     def _check_module_output(self, X):
         expected = self._n_module_outputs()
-        probe = self._tensor(X[:2])
+        probe = self._input_tensor(X[:2])
         with torch.no_grad():
             out = self.module_.raw_output(probe)
         if out.ndim != 2 or out.shape[1] != expected:
@@ -252,7 +255,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 X, y_enc, sw, y,
                 test_size=self.validation_fraction, random_state=seed, stratify=stratify,
             )  # fmt: skip
-            val_scorer = self._validation_scorer(self._tensor(Xv), yv)
+            val_scorer = self._validation_scorer(self._input_tensor(Xv), yv)
         w = None if np.all(sw == 1.0) else self._tensor(sw)
         data = Data(self._scaled_tensor(X), self._torch_y(y_enc), w)
         settings = self._settings(len(X), incremental)
@@ -314,15 +317,18 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             self.best_validation_score_ = max(self.validation_scores_)
         self.n_outputs_ = self._n_module_outputs()
 
-    def _scaled_tensor(self, X: np.ndarray, chunk: int = 16384) -> torch.Tensor:
-        """X through the input scaling, as a tensor of the module's dtype.
+    def _scaled_tensor(self, X: np.ndarray) -> torch.Tensor:
+        """X through the input scaling, as a tensor of the backbone's dtype.
 
         The scaling buffers are constants, so training works on X scaled once. Each
-        chunk of rows is scaled straight into its place in the result, so the only
-        full-size allocation is the result (half the input's size for float32).
+        chunk of rows is scaled straight into its place in the result (computed in
+        float64, rounded on writing), so the only full-size allocation is the result:
+        half the input's size for float32. Chunks of ~1 MB: torch computes a float64
+        temporary per chunk, and larger ones stayed in the allocator's heap.
         """
         scaling = self.module_.input_scaling
-        out = torch.empty(X.shape, dtype=scaling.center.dtype, device=self._device)
+        out = torch.empty(X.shape, dtype=self.module_.compute_dtype, device=self._device)
+        chunk = max(1, 2**20 // (8 * max(1, X.shape[1])))
         with torch.no_grad():
             for i in range(0, len(X), chunk):
                 rows = as_tensor(X[i : i + chunk], None, self._device)
@@ -330,7 +336,13 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         return out
 
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        return as_tensor(a, self.module_.input_scaling.center.dtype, self._device)
+        """Targets and weights, in the backbone's dtype."""
+        return as_tensor(a, self.module_.compute_dtype, self._device)
+
+    def _input_tensor(self, X: np.ndarray) -> torch.Tensor:
+        """Raw inputs for ``module_``, in X's own (validated, float) dtype: the module
+        scales them in float64 before rounding them to the backbone's dtype."""
+        return as_tensor(X, None, self._device)
 
     # ------------------------------------------------------------------ inference
     def _forward(self, X, fn_name: str = "forward") -> np.ndarray:
@@ -339,7 +351,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         X = check_X(self, X, reset=False)
         self.module_.eval()
         with thread_policy(len(X), _n_params(self.module_)):
-            out = predict_in_batches(getattr(self.module_, fn_name), X, self._tensor)
+            out = predict_in_batches(getattr(self.module_, fn_name), X, self._input_tensor)
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
         if not np.isfinite(out).all():
             warnings.warn(

@@ -118,9 +118,13 @@ class Scaling(nn.Module):
         self.register_buffer("center", torch.tensor(np.asarray(center, np.float64)))
         self.register_buffer("scale", torch.tensor(np.asarray(scale, np.float64)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale ``x``."""
-        return (x - self.center).div_(self.scale)
+    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Scale ``x``; with ``dtype``, centre in the buffers' dtype, then round to
+        ``dtype`` (before dividing: one float64 pass less)."""
+        centred = x - self.center
+        if dtype is None or dtype == centred.dtype:
+            return centred.div_(self.scale)
+        return centred.to(dtype).div_(self.scale.to(dtype))
 
     def scale_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Scale ``x`` into ``out`` (same shape, the buffers' dtype): no temporaries."""
@@ -282,11 +286,17 @@ class TabularNet(nn.Module):
         self.target_scaling = target_scaling
         self.head = head
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The backbone's dtype (float64 for small CPU problems, else float32)."""
+        return next(self.backbone.parameters()).dtype
+
     def raw_output(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone output on raw ``x``: logits, or the target in scaled units."""
-        # Cast to the module's own dtype so float32 input works whatever it computes in.
-        x = x.to(self.input_scaling.center.dtype)
-        return self.backbone(self.input_scaling(x))
+        # The scaling constants stay float64 and x is scaled before it is rounded to the
+        # backbone's dtype: a raw feature far from zero (a timestamp, an ID, a price in
+        # cents) would otherwise lose its low digits in float32 before centring.
+        return self.backbone(self.input_scaling(x, self.compute_dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predictions in the target's units (regression) or logits (classification)."""

@@ -35,7 +35,7 @@ def describe(net: TabularNet) -> dict | None:
         "link": type(net.link).__name__,
         "head": head,
         "target_scaling": net.target_scaling is not None,
-        "dtype": str(net.input_scaling.center.dtype).removeprefix("torch."),
+        "dtype": str(net.compute_dtype).removeprefix("torch."),
         "tensors": {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()},
     }
 
@@ -56,7 +56,7 @@ def rebuild(description: dict, device: torch.device) -> TabularNet:
         target_scaling=scaling("target_scaling") if description["target_scaling"] else None,
         head=None if head is None else _PARTS[head](),
     )
-    net = net.to(dtype=getattr(torch, description["dtype"]))
+    net.backbone.to(dtype=getattr(torch, description["dtype"]))  # scaling stays float64
     # copies, not views: loaded arrays may be read-only memory maps
     net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in tensors.items()})
     return net.to(device).eval()
