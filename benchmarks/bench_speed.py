@@ -36,17 +36,22 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
-def interleaved(runs: dict, repeats: int) -> dict:
+def interleaved(runs: dict, repeats: int, warm_each: bool = False) -> dict:
     """Median seconds of each named callable, run in turns ``repeats`` times.
 
     Each runs once untimed first: one-time costs (imports torch does on first use,
     such as ``torch._dynamo`` when skorch builds its first optimizer; page faults of
-    fresh buffers) are not what a fit costs.
+    fresh buffers) are not what a fit costs. With ``warm_each``, every timed call
+    follows an untimed call of the same function: after large matrix products a
+    BLAS thread pool keeps spinning (OpenBLAS for up to ~0.1 s), and on 2 cores the
+    next contestant would share the cores with it.
     """
     times = {name: [] for name in runs}
     results = {name: fn() for name, fn in runs.items()}
     for _ in range(repeats):
         for name, fn in runs.items():
+            if warm_each:
+                fn()
             seconds, results[name] = timed(fn)
             times[name].append(seconds)
     return {name: (median(t), results[name]) for name, t in times.items()}
@@ -199,7 +204,9 @@ def t4_predict(repeats: int) -> dict:
     sk = MLPRegressor(**settings).fit(X[:20_000], y[:20_000])
     ts = TorchRegressor(**settings).fit(X[:20_000], y[:20_000])
     res = interleaved(
-        {"sklearn": lambda: sk.predict(X), "torchsk": lambda: ts.predict(X)}, repeats
+        {"sklearn": lambda: sk.predict(X), "torchsk": lambda: ts.predict(X)},
+        repeats,
+        warm_each=True,
     )
     fig = {"sklearn_s": res["sklearn"][0], "torchsk_s": res["torchsk"][0]}
     fig["speedup_vs_sklearn"] = fig["sklearn_s"] / fig["torchsk_s"]
