@@ -127,7 +127,8 @@ class Scaling(nn.Module):
         return centred.to(dtype).div_(self.scale.to(dtype))
 
     def scale_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Scale ``x`` into ``out`` (same shape, the buffers' dtype): no temporaries."""
+        """Scale ``x`` into ``out`` (same shape; computed in the buffers' float64,
+        rounded to ``out``'s dtype on writing)."""
         return torch.sub(x, self.center, out=out).div_(self.scale)
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:

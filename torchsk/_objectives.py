@@ -12,7 +12,7 @@ the gradients in each parameter's ``.grad``:
   (the small problems, see ``_base.FLOAT64_FLOP_LIMIT``), where even a torch call's
   dispatch costs more than the arithmetic.
 
-The L2 penalty is not part of either; the engine adds it to the gradients.
+The L2 penalty is not part of any of them; the engine adds it to the gradients.
 """
 
 from __future__ import annotations
@@ -143,10 +143,11 @@ class NumpyMLPObjective(ManualMLPObjective):
 
     For float64 networks on the CPU. A small fit calls the objective thousands of
     times with tiny arrays, where numpy's ~1 µs per call beats torch's dispatch: the
-    penguins L-BFGS fit (333 rows, 16 parameters) took half the time. The output
-    gradient is still the torch function (on zero-copy views), so the losses and
-    their gradients are defined once. The views are rebuilt when the engine moves
-    the parameters into new memory (``_engine._flatten``).
+    penguins L-BFGS fit (333 rows, 16 parameters) took half the time. Losses with a
+    numpy twin of their output gradient (``_heads``: squared error, softmax
+    cross-entropy, sigmoid BCE) stay in numpy; the others call the torch function on
+    zero-copy views. The views are rebuilt when the engine moves the parameters into
+    new memory (``_engine._flatten``).
     """
 
     def __init__(self, mlp: MLP, output_grad: OutputGrad) -> None:
