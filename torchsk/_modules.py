@@ -292,20 +292,26 @@ class TabularNet(nn.Module):
         """The backbone's dtype (float64 for small CPU problems, else float32)."""
         return next(self.backbone.parameters()).dtype
 
-    def raw_output(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone output on raw ``x``: logits, or the target in scaled units."""
-        # The scaling constants stay float64 and x is scaled before it is rounded to the
-        # backbone's dtype: a raw feature far from zero (a timestamp, an ID, a price in
-        # cents) would otherwise lose its low digits in float32 before centring.
-        return self.backbone(self.input_scaling(x, self.compute_dtype))
+    def raw_output(self, x: torch.Tensor, *, scaled: bool = False) -> torch.Tensor:
+        """Backbone output on raw ``x``: logits, or the target in scaled units.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ``scaled=True`` takes ``x`` already through ``input_scaling`` (in the backbone's
+        dtype), as the estimators prepare it for training and batched prediction.
+        """
+        if not scaled:
+            # The scaling constants stay float64 and x is scaled before it is rounded to
+            # the backbone's dtype: a raw feature far from zero (a timestamp, an ID, a
+            # price in cents) would otherwise lose its low digits in float32.
+            x = self.input_scaling(x, self.compute_dtype)
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor, *, scaled: bool = False) -> torch.Tensor:
         """Predictions in the target's units (regression) or logits (classification)."""
-        z = self.link(self.raw_output(x))
+        z = self.link(self.raw_output(x, scaled=scaled))
         return z if self.target_scaling is None else self.target_scaling.inverse(z)
 
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+    def predict_proba(self, x: torch.Tensor, *, scaled: bool = False) -> torch.Tensor:
         """Class probabilities through the head (classifiers only)."""
         if self.head is None:
             raise AttributeError("This network has no probability head.")
-        return self.head(self.forward(x))
+        return self.head(self.forward(x, scaled=scaled))
