@@ -27,6 +27,19 @@ def test_module_returns_logits_on_raw_x(species):
     np.testing.assert_allclose(logits, clf.decision_function(X), rtol=1e-5, atol=1e-4)
 
 
+def test_float32_module_on_raw_x_matches_predict():
+    # predict scales in chunks itself (scaled=True); the module scales on its own
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=50.0, scale=10.0, size=(20_000, 6))
+    y = np.sin(X[:, 0] / 10) + X[:, 1] / 10
+    reg = TorchRegressor(hidden_layer_sizes=(64, 64), max_iter=2, random_state=0).fit(X, y)
+    assert reg.module_.compute_dtype == torch.float32
+    assert reg.module_.input_scaling.center.dtype == torch.float64
+    with torch.no_grad():
+        out = reg.module_(torch.as_tensor(X)).numpy().ravel()
+    np.testing.assert_allclose(out, reg.predict(X), rtol=0, atol=1e-5 * y.std())
+
+
 def test_scaling_constants_are_buffers_fitted_on_training_data(body_mass):
     X, y = body_mass
     reg = TorchRegressor(max_iter=5, random_state=0).fit(X, y)
