@@ -211,7 +211,7 @@ default="auto"
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return self._forward(X, "predict_proba")
+        return self._forward(X, proba=True)
 
     def predict_log_proba(self, X):
         """Logarithm of ``predict_proba``, computed stably from the logits.

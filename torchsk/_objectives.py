@@ -25,17 +25,11 @@ import torch.nn.functional as F
 from scipy.special import expit
 from torch import nn
 
-from ._modules import MLP
+from ._modules import IN_PLACE_ACTIVATIONS, MLP
 
 # (outputs, targets) -> (per-sample loss, gradient of the per-sample loss wrt outputs)
 OutputGrad = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-_FORWARD = {
-    "relu": torch.relu_,
-    "tanh": torch.tanh_,
-    "logistic": torch.sigmoid_,
-    "identity": lambda h: h,
-}
 # gradient through the activation, from the activation's *output*
 _BACKWARD = {
     "relu": lambda g, h: torch.ops.aten.threshold_backward(g, h, 0),
@@ -99,7 +93,7 @@ class ManualMLPObjective:
         # the Parameter objects, not module attribute look-ups, on the hot path
         self.weights = [m.weight for m in linears]
         self.biases = [m.bias for m in linears]
-        self.forward_act = _FORWARD[mlp.activation]
+        self.forward_act = IN_PLACE_ACTIVATIONS[mlp.activation]
         self.backward_act = _BACKWARD[mlp.activation]
         self.output_grad = output_grad
         for p in mlp.parameters():
@@ -111,7 +105,7 @@ class ManualMLPObjective:
         return (
             output_grad is not None
             and type(backbone) is MLP
-            and backbone.activation in _FORWARD
+            and backbone.activation in _BACKWARD
             and not any(isinstance(m, nn.Dropout) for m in backbone.modules())
         )
 
