@@ -27,9 +27,9 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "mish": nn.Mish,
     "selu": nn.SELU,
 }
-# The same functions, overwriting their input (inference and the hand-written training
-# pass write every layer's output into memory they already own). GELU has no in-place
-# form in torch; it allocates.
+# The same functions, overwriting their input: applied to a layer's fresh output, which
+# nothing else holds (the hand-written training pass, inference into reused buffers).
+# GELU has no in-place form in torch; it allocates.
 IN_PLACE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "identity": lambda h: h,
     "relu": torch.relu_,
