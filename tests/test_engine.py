@@ -198,7 +198,16 @@ class FirstColumn(nn.Module):
         return x[:, :1]
 
 
-@pytest.mark.parametrize("backbone", [FirstColumn(), MLP(n_inputs=3, n_outputs=1)])
+class ShiftedMLP(MLP):
+    """A subclass with its own forward, which batched inference must call."""
+
+    def forward(self, x):
+        return super().forward(x) + 100.0
+
+
+@pytest.mark.parametrize(
+    "backbone", [FirstColumn(), MLP(n_inputs=3, n_outputs=1), ShiftedMLP(n_inputs=3, n_outputs=1)]
+)
 def test_predict_in_batches_covers_every_row_once(backbone):
     X = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
     copy_in = lambda rows, out: out.copy_(torch.from_numpy(rows))  # noqa: E731

@@ -429,7 +429,7 @@ def predict_in_batches(
     p = next(backbone.parameters())
     rows = min(batch_size, len(X))
     inputs = torch.empty((rows, X.shape[1]), dtype=p.dtype, device=p.device)
-    if isinstance(backbone, MLP):
+    if type(backbone) is MLP:  # not a subclass: its forward may differ
         forward = partial(backbone.forward_reusing, buffers=backbone.inference_buffers(rows))
     else:  # a user's module may return a view of its input, which is overwritten next
         forward = lambda x: backbone(x).clone()  # noqa: E731
