@@ -28,7 +28,7 @@ def test_module_returns_logits_on_raw_x(species):
 
 
 def test_float32_module_on_raw_x_matches_predict():
-    # predict scales in chunks itself (scaled=True); the module scales on its own
+    # predict scales batches itself (_scale_into); the module scales on its own
     rng = np.random.default_rng(0)
     X = rng.normal(loc=50.0, scale=10.0, size=(20_000, 6))
     y = np.sin(X[:, 0] / 10) + X[:, 1] / 10

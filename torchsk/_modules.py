@@ -335,30 +335,24 @@ class TabularNet(nn.Module):
         """The backbone's dtype (float64 for small CPU problems, else float32)."""
         return next(self.backbone.parameters()).dtype
 
-    def raw_output(self, x: torch.Tensor, *, scaled: bool = False) -> torch.Tensor:
-        """Backbone output on raw ``x``: logits, or the target in scaled units.
+    def raw_output(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone output on raw ``x``: logits, or the target in scaled units."""
+        # The scaling constants stay float64 and x is scaled before it is rounded to the
+        # backbone's dtype: a raw feature far from zero (a timestamp, an ID, a price in
+        # cents) would otherwise lose its low digits in float32.
+        return self.backbone(self.input_scaling(x, self.compute_dtype))
 
-        ``scaled=True`` takes ``x`` already through ``input_scaling`` (in the backbone's
-        dtype), as the estimators prepare it for training and batched prediction.
-        """
-        if not scaled:
-            # The scaling constants stay float64 and x is scaled before it is rounded to
-            # the backbone's dtype: a raw feature far from zero (a timestamp, an ID, a
-            # price in cents) would otherwise lose its low digits in float32.
-            x = self.input_scaling(x, self.compute_dtype)
-        return self.backbone(x)
-
-    def forward(self, x: torch.Tensor, *, scaled: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predictions in the target's units (regression) or logits (classification)."""
-        return self.from_raw(self.raw_output(x, scaled=scaled))
+        return self.from_raw(self.raw_output(x))
 
     def from_raw(self, z: torch.Tensor) -> torch.Tensor:
         """``forward``'s result from the backbone's output ``z`` (link, target scaling)."""
         z = self.link(z)
         return z if self.target_scaling is None else self.target_scaling.inverse(z)
 
-    def predict_proba(self, x: torch.Tensor, *, scaled: bool = False) -> torch.Tensor:
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities through the head (classifiers only)."""
         if self.head is None:
             raise AttributeError("This network has no probability head.")
-        return self.head(self.forward(x, scaled=scaled))
+        return self.head(self.forward(x))
