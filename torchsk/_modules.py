@@ -221,13 +221,16 @@ class MLP(nn.Module):
         """Map scaled inputs to raw outputs (logits, or targets in scaled units)."""
         return self.output(self.hidden(x))
 
+    def linears(self) -> list[nn.Linear]:
+        """The ``nn.Linear`` layers from input to output (the last is ``self.output``)."""
+        return [layer for layer in self.hidden if isinstance(layer, nn.Linear)] + [self.output]
+
     def inference_buffers(self, rows: int) -> list[torch.Tensor]:
         """One tensor per hidden layer, for ``forward_reusing`` on up to ``rows`` rows."""
         p = self.output.weight
         return [
             torch.empty(rows, layer.out_features, dtype=p.dtype, device=p.device)
-            for layer in self.hidden
-            if isinstance(layer, nn.Linear)
+            for layer in self.linears()[:-1]
         ]
 
     def forward_reusing(self, x: torch.Tensor, buffers: list[torch.Tensor]) -> torch.Tensor:
@@ -239,9 +242,8 @@ class MLP(nn.Module):
         through a (64, 64) network took ~2x as long with them.
         """
         act = IN_PLACE_ACTIVATIONS[self.activation]
-        linears = (layer for layer in self.hidden if isinstance(layer, nn.Linear))
         h = x
-        for layer, buffer in zip(linears, buffers, strict=True):
+        for layer, buffer in zip(self.linears()[:-1], buffers, strict=True):
             # what nn.Linear computes for 2-d input, into the buffer
             h = act(torch.addmm(layer.bias, h, layer.weight.T, out=buffer[: len(x)]))
         return self.output(h)
@@ -256,14 +258,13 @@ class MLP(nn.Module):
         Glorot, 2 of 30 seeds of the penguins (5,)-unit fit ended with dead units.
         """
         he = self.activation not in ("tanh", "logistic", "identity", "selu")
-        for layer in self.modules():
-            if isinstance(layer, nn.Linear):
-                fan_out, fan_in = layer.weight.shape
-                factor = 2.0 if self.activation == "logistic" else 6.0
-                bound = math.sqrt(6.0 / fan_in) if he else math.sqrt(factor / (fan_in + fan_out))
-                layer.weight.uniform_(-bound, bound, generator=generator)
-                b = 1.0 / math.sqrt(fan_in)
-                layer.bias.uniform_(-b, b, generator=generator)
+        for layer in self.linears():
+            fan_out, fan_in = layer.weight.shape
+            factor = 2.0 if self.activation == "logistic" else 6.0
+            bound = math.sqrt(6.0 / fan_in) if he else math.sqrt(factor / (fan_in + fan_out))
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            b = 1.0 / math.sqrt(fan_in)
+            layer.bias.uniform_(-b, b, generator=generator)
 
 
 class ReusedBackbone:

@@ -89,10 +89,9 @@ class ManualMLPObjective:
     needs_autograd = False
 
     def __init__(self, mlp: MLP, output_grad: OutputGrad) -> None:
-        linears = [m for m in mlp.modules() if isinstance(m, nn.Linear)]
         # the Parameter objects, not module attribute look-ups, on the hot path
-        self.weights = [m.weight for m in linears]
-        self.biases = [m.bias for m in linears]
+        self.weights = [m.weight for m in mlp.linears()]
+        self.biases = [m.bias for m in mlp.linears()]
         self.forward_act = IN_PLACE_ACTIVATIONS[mlp.activation]
         self.backward_act = _BACKWARD[mlp.activation]
         self.output_grad = output_grad
