@@ -1,8 +1,10 @@
 """Speed and memory of torchsk against scikit-learn's MLP and skorch, side by side.
 
 Every case runs the peers in the same process, interleaved, and reports medians of
-several runs as ratios (torchsk / peer: below 1 means torchsk is faster). Exits
-non-zero if a target is missed.
+several rounds as ratios (torchsk / peer: below 1 means torchsk is faster). A ratio is
+the median of the rounds' own ratios: this machine's speed drifts by tens of percent
+within a minute, and contestants timed back to back in one round see the same speed.
+Exits non-zero if a target is missed.
 
     ./dev bench speed                 # all cases
     ./dev bench speed --cases T1 T2   # some of them
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from statistics import median
 
 import numpy as np
@@ -36,8 +39,25 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
-def interleaved(runs: dict, repeats: int, warm_each: bool = False) -> dict:
-    """Median seconds of each named callable, run in turns ``repeats`` times.
+@dataclass
+class Timing:
+    """The seconds of each round of one contestant, and its last result."""
+
+    times: list[float]
+    result: object
+
+    @property
+    def median(self) -> float:
+        return median(self.times)
+
+
+def paired_ratio(a: Timing, b: Timing) -> float:
+    """Median over rounds of ``a``'s time over ``b``'s in the same round."""
+    return median(x / y for x, y in zip(a.times, b.times, strict=True))
+
+
+def interleaved(runs: dict, repeats: int, warm_each: bool = False) -> dict[str, Timing]:
+    """Time each named callable in turns, ``repeats`` rounds, in the order given.
 
     Each runs once untimed first: one-time costs (imports torch does on first use,
     such as ``torch._dynamo`` when skorch builds its first optimizer; page faults of
@@ -54,7 +74,7 @@ def interleaved(runs: dict, repeats: int, warm_each: bool = False) -> dict:
                 fn()
             seconds, results[name] = timed(fn)
             times[name].append(seconds)
-    return {name: (median(t), results[name]) for name, t in times.items()}
+    return {name: Timing(t, results[name]) for name, t in times.items()}
 
 
 # ---------------------------------------------------------------------------- T1
@@ -74,9 +94,9 @@ def t1_tiny(repeats: int) -> dict:
             },
             repeats,
         )
-        for name, (sec, model) in res.items():
-            out.setdefault(f"{name}_s", []).append(sec)
-            out.setdefault(f"{name}_r2", []).append(model.score(X, y))
+        for name, timing in res.items():
+            out.setdefault(f"{name}_s", []).append(timing.median)
+            out.setdefault(f"{name}_r2", []).append(timing.result.score(X, y))
     fig = {k: float(np.median(v)) for k, v in out.items()}
     fig["ratio_vs_sklearn"] = fig["torchsk_s"] / fig["sklearn_s"]
     fig["ok"] = (
@@ -128,22 +148,23 @@ def t2_minibatch(repeats: int) -> dict:
         torch.manual_seed(0)
         return _skorch_regressor(20, 5).fit(X32, y32)
 
+    # torchsk in the middle: timed next to each peer in every round
     res = interleaved(
         {
             "sklearn": lambda: MLPRegressor(solver="adam", **common).fit(Xtr, ytr),
-            "skorch": skorch_fit,
             "torchsk": lambda: TorchRegressor(solver="adam", **common).fit(Xtr, ytr),
+            "skorch": skorch_fit,
         },
         repeats,
     )
     fig = {}
-    for name, (sec, model) in res.items():
+    for name, timing in res.items():
         Xe = Xte.astype(np.float32) if name == "skorch" else Xte
-        pred = np.asarray(model.predict(Xe)).ravel()
-        fig[f"{name}_s"] = sec
+        pred = np.asarray(timing.result.predict(Xe)).ravel()
+        fig[f"{name}_s"] = timing.median
         fig[f"{name}_r2"] = 1 - np.mean((yte - pred) ** 2) / np.var(yte)
-    fig["ratio_vs_sklearn"] = fig["torchsk_s"] / fig["sklearn_s"]
-    fig["ratio_vs_skorch"] = fig["torchsk_s"] / fig["skorch_s"]
+    fig["ratio_vs_sklearn"] = paired_ratio(res["torchsk"], res["sklearn"])
+    fig["ratio_vs_skorch"] = paired_ratio(res["torchsk"], res["skorch"])
     fig["ok"] = (
         fig["ratio_vs_sklearn"] <= 0.5
         and fig["ratio_vs_skorch"] <= 0.33
@@ -168,8 +189,9 @@ def gemm_rate(size: int = 1024, width: int = 256) -> float:
 def t3_limit(repeats: int) -> dict:
     """400k × 50, (256, 256), Adam, batch 1024: epoch time against the GEMM bound.
 
-    The epoch time is the marginal cost of an epoch, (fit of 3 epochs − fit of 1) / 2,
-    so that validation, scaling and conversion (done once per fit) are not counted.
+    The epoch time is the marginal cost of an epoch, (fit of 3 epochs − fit of 1) / 2
+    (median over rounds), so that validation, scaling and conversion (done once per
+    fit) are not counted.
     """
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400_000, 50))
@@ -182,12 +204,15 @@ def t3_limit(repeats: int) -> dict:
         },
         repeats,
     )
-    seconds = (res["three"][0] - res["one"][0]) / 2
-    model = res["one"][1]
+    one, three = res["one"], res["three"]
+    seconds = median((t3 - t1) / 2 for t1, t3 in zip(one.times, three.times, strict=True))
+    model = one.result
     n_params = sum(p.numel() for p in model.module_.parameters())
     rate = gemm_rate()
     bound = 6 * len(X) * n_params / rate
-    fig = {"epoch_s": seconds, "setup_s": res["one"][0] - seconds}
+    # the two medians as measured: noise can make (three − one) / 2 exceed "one", so a
+    # derived "setup" time (one − epoch) was sometimes negative
+    fig = {"epoch_s": seconds, "fit_1_epoch_s": one.median, "fit_3_epochs_s": three.median}
     fig.update(gemm_gflops=rate / 1e9, gemm_bound_s=bound, share_of_gemm_bound=bound / seconds)
     fig["ok"] = fig["share_of_gemm_bound"] >= 0.5
     fig["target"] = ">= 50% of the GEMM-bound speed (marginal epoch time)"
@@ -208,8 +233,8 @@ def t4_predict(repeats: int) -> dict:
         repeats,
         warm_each=True,
     )
-    fig = {"sklearn_s": res["sklearn"][0], "torchsk_s": res["torchsk"][0]}
-    fig["speedup_vs_sklearn"] = fig["sklearn_s"] / fig["torchsk_s"]
+    fig = {"sklearn_s": res["sklearn"].median, "torchsk_s": res["torchsk"].median}
+    fig["speedup_vs_sklearn"] = paired_ratio(res["sklearn"], res["torchsk"])
     fig["fit_memory_ratio"] = fit_memory_ratio()
     fig["ok"] = fig["speedup_vs_sklearn"] >= 2 and fig["fit_memory_ratio"] <= 0.75
     fig["target"] = "predict >= 2x faster; fit adds <= 0.75x the float64 input's size"
