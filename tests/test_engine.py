@@ -1,12 +1,16 @@
 """The engine: the hand-written MLP gradients equal autograd's, solvers, penalty,
-batched inference."""
+batched inference, the thread policy."""
+
+import threading
 
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 from torch import nn
 
-from torchsk._engine import Data, TrainSettings, predict_in_batches, train
+from torchsk import TorchRegressor
+from torchsk._engine import ONE_BLAS_THREAD, Data, TrainSettings, predict_in_batches, train
 from torchsk._heads import (
     CLASSIFIER_HEADS,
     classifier_loss,
@@ -216,3 +220,60 @@ def test_predict_in_batches_covers_every_row_once(backbone):
         expected = backbone(torch.from_numpy(X))
     # (a view of the reused input buffer would hold the last batch's rows)
     torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-7)
+
+
+def _blas_threads():
+    return {
+        lib["filepath"]: lib["num_threads"]
+        for lib in threadpool_info()
+        if lib["user_api"] == "blas"
+    }
+
+
+class RecordsBlasThreads(nn.Module):
+    """A backbone that records the BLAS thread counts it runs under."""
+
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(_blas_threads())
+        return self.linear(x)
+
+
+def test_fit_holds_numpy_and_scipy_blas_at_one_thread_then_restores_them():
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    y = X @ np.arange(4.0)
+    # two threads whatever this machine's default, so that both changes are visible
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        assert before and set(before.values()) == {2}
+        for solver in ("lbfgs", "adam"):
+            est = TorchRegressor(module=RecordsBlasThreads, solver=solver, max_iter=3).fit(X, y)
+            seen = est.module_.backbone.seen
+            assert len(seen) > 3 and all(set(s.values()) == {1} for s in seen)
+            assert _blas_threads() == before
+
+
+def test_blas_limit_is_shared_by_nested_and_concurrent_users():
+    with threadpool_limits(limits=2, user_api="blas"):
+        with ONE_BLAS_THREAD:
+            with ONE_BLAS_THREAD:
+                pass
+            # the inner exit does not restore while the outer fit still runs
+            assert set(_blas_threads().values()) == {1}
+        assert set(_blas_threads().values()) == {2}
+        barrier = threading.Barrier(4)
+
+        def fit_like():
+            with ONE_BLAS_THREAD:
+                barrier.wait()  # all four inside at once, leaving in any order
+
+        threads = [threading.Thread(target=fit_like) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(_blas_threads().values()) == {2}

@@ -20,6 +20,7 @@ from torch import nn
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import (
     FULL_BATCH_SOLVERS,
+    ONE_BLAS_THREAD,
     SOLVERS,
     Data,
     TrainSettings,
@@ -143,6 +144,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.module = module
 
     # ------------------------------------------------------------------ fit pipeline
+    @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
         X_in, y_in = X, y

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,6 +20,7 @@ from functools import partial
 import numpy as np
 import scipy.optimize
 import torch
+from threadpoolctl import ThreadpoolController
 from torch import nn
 
 from ._modules import MLP
@@ -394,6 +396,45 @@ def _vector_access(flat: torch.Tensor):
         lambda x: flat.data.copy_(torch.from_numpy(x)),
         lambda: flat.grad.cpu().double().numpy().copy(),
     )
+
+
+class _OneBlasThread(contextlib.ContextDecorator):
+    """numpy's and scipy's BLAS held at one thread while any fit runs (a context
+    manager and a decorator: ``ONE_BLAS_THREAD``).
+
+    Each of their wheels ships its own OpenBLAS with a pool of threads that spin for a
+    while after each call. Inside a fit, the pools of numpy (the small-problem pass,
+    validation, scaling statistics), scipy (L-BFGS-B's vector work) and torch then
+    fight over the cores. On this 2-core machine, L-BFGS fits took: 2000 × 10 rows
+    through (32,) 1.7 s → 0.16 s; 11000 × 20 through (64,), the largest numpy-pass
+    size, 2.3 s → 1.0 s; 20000 × 20 through (64, 64) 3.4 s → 1.0 s. Their work
+    inside a fit is small or runs in torch, so one thread loses nothing. Nested or
+    concurrent fits (threads) share one limit, and the user's settings come back
+    when the last of them ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._limiter = None
+        self._controller = None  # found once: looking up the libraries takes ~2 ms
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._depth += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._limiter.restore_original_limits()
+
+
+ONE_BLAS_THREAD = _OneBlasThread()
 
 
 @contextlib.contextmanager
