@@ -10,10 +10,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_classification, make_friedman1
 from sklearn.metrics import r2_score
 from torch import nn
 
-from torchsk import TorchClassifier, TorchRegressor
+from torchsk import TorchClassifier, TorchRegressor, _graphs
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 SMALL = dict(hidden_layer_sizes=(32,), random_state=0)
@@ -107,3 +108,28 @@ def test_auto_picks_cuda_when_present(iris):
     clf = TorchClassifier(device="auto", max_iter=5, **SMALL).fit(X, y)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert clf._device.type == expected and tensors_on(clf, expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_cuda_graphs_train_as_the_eager_steps_do(device, monkeypatch):
+    """On CUDA the full batches run as graph replays (never on the CPU), and a fit
+    through them gives the eager fit's model: regression, multiclass and binary."""
+    replays = []
+    run = _graphs.GraphedSteps.run
+    monkeypatch.setattr(_graphs.GraphedSteps, "run", lambda s, o: replays.append(1) or run(s, o))
+    X, y = make_friedman1(n_samples=5000, random_state=0)
+    Xc, yc = make_classification(n_samples=5000, n_classes=3, n_informative=4, random_state=0)
+    params = dict(device=device, batch_size=128, max_iter=4, learning_rate_init=1e-2, **SMALL)
+    fits = {
+        "regression": (TorchRegressor(**params), X, y, "predict"),
+        "multiclass": (TorchClassifier(**params), Xc, yc, "predict_proba"),
+        "binary": (TorchClassifier(**params), Xc, yc == 0, "predict_proba"),
+    }
+    for est, X_, y_, method in fits.values():
+        replays.clear()
+        graphed = getattr(est.fit(X_, y_), method)(X_)
+        assert len(replays) == (4 if device == "cuda" else 0)  # one run per epoch
+        with monkeypatch.context() as eager_only:
+            eager_only.setattr(_graphs, "MIN_GRAPHED_STEPS", 10**9)
+            eager = getattr(est.fit(X_, y_), method)(X_)
+        np.testing.assert_allclose(graphed, eager, rtol=1e-4, atol=1e-4 * np.abs(eager).max())

@@ -10,7 +10,17 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from torch import nn
 
 from torchsk import TorchRegressor
-from torchsk._engine import ONE_BLAS_THREAD, Data, TrainSettings, predict_in_batches, train
+from torchsk._engine import (
+    ONE_BLAS_THREAD,
+    Data,
+    TrainSettings,
+    _epoch,
+    _flatten,
+    _Penalty,
+    predict_in_batches,
+    train,
+)
+from torchsk._graphs import GraphedSteps
 from torchsk._heads import (
     CLASSIFIER_HEADS,
     classifier_loss,
@@ -145,6 +155,40 @@ def test_zero_weight_batches_are_skipped():
     objective = AutogradObjective(mlp, loss, list(mlp.parameters()))
     history, _ = train(mlp, objective, Data(X, X[:, :1], w), settings)
     assert np.isfinite(history.loss_curve).all()
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_graphed_steps_take_the_batches_the_eager_epoch_takes(solver, shuffle):
+    """The CUDA-graph step's device-side batch counter, run uncaptured on the CPU: two
+    epochs from one start give the eager loop's losses and weights (15 full batches
+    through the graph step, the 40 remaining rows eagerly)."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(1000, 5, generator=gen)
+    y = X[:, :1] * 2 - X[:, 1:2]
+    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
+    grad = regression_output_grad("squared_error", "identity", epsilon=1, quantile=0.5)
+    settings = TrainSettings(solver=solver, batch_size=64, shuffle=shuffle)
+    runs = []
+    for graph in (False, True):
+        mlp = _mlp("relu", 1).float()
+        params = list(mlp.parameters())
+        objective = make_objective(mlp, loss, grad, params)
+        flat = _flatten(params)
+        penalty, optimizer = _Penalty(params, 1e-3), make_optimizer(solver, flat, 1e-2)
+        steps = GraphedSteps(objective, penalty, optimizer, X, y, 64, capture=False)
+        order_gen = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            losses = [
+                _epoch(objective, penalty, optimizer, Data(X, y), settings, order_gen,
+                       steps if graph else None)
+                for _ in range(2)
+            ]  # fmt: skip
+        runs.append((losses, flat.detach().clone()))
+    (eager_losses, eager_flat), (graph_losses, graph_flat) = runs
+    assert graph_losses == pytest.approx(eager_losses, rel=1e-6)
+    torch.testing.assert_close(graph_flat, eager_flat, rtol=1e-6, atol=1e-7)
+    assert graph_losses[1] < graph_losses[0]  # it trained
 
 
 TORCH_OPTIMIZERS = {

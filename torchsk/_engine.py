@@ -4,8 +4,9 @@
 settings, and returns the training history. Mini-batches come from the resident
 tensors, never a per-sample ``DataLoader``: small data is copied in shuffled order once
 per epoch (contiguous batches), larger data is gathered batch by batch through a
-shuffled index (no second copy of X). The last finite weights are kept so a diverging
-or interrupted run still leaves a usable model.
+shuffled index (no second copy of X); on a GPU the full batches run as replays of one
+CUDA graph (``_graphs``). The last finite weights are kept so a diverging or interrupted
+run still leaves a usable model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch import nn
 
+from ._graphs import GraphedSteps
 from ._modules import MLP
 from ._optim import FlatOptimizer, make_optimizer
 
@@ -228,11 +230,12 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
     history = History()
     last_good = best_state = _snapshot(module)
     no_improvement = 0
+    graphed = _graphed_steps(objective, penalty, optimizer, data, settings)
     module.train()
     try:
         for _ in range(settings.max_iter):
             hooks.begin()
-            loss = _epoch(objective, penalty, optimizer, data, settings, generator)
+            loss = _epoch(objective, penalty, optimizer, data, settings, generator, graphed)
             if not math.isfinite(loss):
                 module.load_state_dict(last_good)
                 history.stopped = "diverged"
@@ -264,6 +267,16 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
     return history
 
 
+def _graphed_steps(objective, penalty, optimizer, data: Data, settings) -> GraphedSteps | None:
+    """A CUDA graph for the fit's full mini-batches where one pays (see ``_graphs``)."""
+    if settings.solver in FULL_BATCH_SOLVERS:  # Rprop: one step per epoch
+        return None
+    batch = min(settings.batch_size, len(data.X))
+    if not GraphedSteps.supports(objective, data, batch, settings.max_iter):
+        return None
+    return GraphedSteps(objective, penalty, optimizer, data.X, data.y, batch)
+
+
 def _log(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
     history.n_iter += 1
     history.t += n_samples
@@ -291,15 +304,20 @@ def _rows(t: torch.Tensor, rows: slice | torch.Tensor) -> torch.Tensor:
     return t[rows] if isinstance(rows, slice) else t.index_select(0, rows)
 
 
-def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, generator) -> float:
-    """One pass over the data; returns the epoch's weighted mean loss (with penalty)."""
+def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, generator,
+           graphed: GraphedSteps | None = None) -> float:  # fmt: skip
+    """One pass over the data; returns the epoch's weighted mean loss (with penalty).
+
+    With ``graphed``, its CUDA graph runs the full batches and only the last, partial
+    batch runs here.
+    """
     n = len(data.X)
     full_batch = settings.solver in FULL_BATCH_SOLVERS
     batch = n if full_batch else min(settings.batch_size, n)
     X, y, w = data.X, data.y, data.w
     shuffled = settings.shuffle and batch < n
     order = torch.randperm(n, generator=generator).to(X.device) if shuffled else None
-    if order is not None and X.nbytes <= SMALL_DATA_BYTES:
+    if order is not None and X.nbytes <= SMALL_DATA_BYTES and graphed is None:
         # small data: one shuffled copy per epoch, then batches are free slices
         X, y = X.index_select(0, order), y.index_select(0, order)
         w = None if w is None else w.index_select(0, order)
@@ -317,7 +335,11 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     # the heap (on 1M rows the process kept ~50 MB more).
     losses = torch.zeros(len(batches), dtype=torch.float64, device=X.device)
     used = [weight > 0 for weight in totals]  # only zero-weight rows: nothing to learn
-    for k, b in enumerate(batches):
+    done = 0
+    if graphed is not None:
+        done = graphed.n_full
+        losses[:done] = graphed.run(order)
+    for k, b in enumerate(batches[done:], start=done):
         if used[k]:
             losses[k] = objective(_rows(X, b), _rows(y, b), None if w is None else _rows(w, b))
             penalty.add_grad(totals[k])
