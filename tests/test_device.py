@@ -10,8 +10,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from joblib import parallel_backend
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor, _graphs
@@ -133,3 +135,16 @@ def test_cuda_graphs_train_as_the_eager_steps_do(device, monkeypatch):
             eager_only.setattr(_graphs, "MIN_GRAPHED_STEPS", 10**9)
             eager = getattr(est.fit(X_, y_), method)(X_)
         np.testing.assert_allclose(graphed, eager, rtol=1e-4, atol=1e-4 * np.abs(eager).max())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_threaded_search_on_the_device_matches_a_sequential_one(device):
+    """Fits in threads share the device (on CUDA, one thread's graph capture must not
+    break another's fit) and score as they do one after another."""
+    X, y = make_friedman1(n_samples=4000, random_state=0)
+    reg = TorchRegressor(device=device, batch_size=64, max_iter=3, **SMALL)
+    grid = {"alpha": [1e-4, 1e-2, 1e-1, 1.0]}
+    sequential = GridSearchCV(reg, grid, cv=2).fit(X, y).cv_results_["mean_test_score"]
+    with parallel_backend("threading", n_jobs=4):
+        threaded = GridSearchCV(reg, grid, cv=2).fit(X, y).cv_results_["mean_test_score"]
+    np.testing.assert_allclose(threaded, sequential, rtol=1e-5)

@@ -88,15 +88,20 @@ class GraphedSteps:
             return 0
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
+        self.graph = torch.cuda.CUDAGraph()
+        # Fits in other threads (a threaded search) may use the GPU meanwhile, so this
+        # captures on the fit's own stream in thread-local mode, and not through the
+        # ``torch.cuda.graph`` context: it synchronizes the device and empties the
+        # allocator's cache first, which broke the captures of concurrent fits.
         with torch.cuda.stream(stream):
             for _ in range(WARMUP_STEPS):
                 self._step()
+            self.graph.capture_begin(capture_error_mode="thread_local")
+            try:
+                self._step()  # recorded, not run
+            finally:
+                self.graph.capture_end()
         torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        # thread_local: fits running in other threads (a threaded search) may go on
-        # using the GPU while this thread captures
-        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
-            self._step()  # recorded, not run
         self.replay = self.graph.replay
         return WARMUP_STEPS
 
