@@ -109,7 +109,7 @@ def t1_tiny(repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- T2
-def _skorch_regressor(n_features: int, epochs: int):
+def _skorch_regressor(n_features: int, epochs: int, device: str = "cpu"):
     from skorch import NeuralNetRegressor
     from torch import nn
 
@@ -129,24 +129,47 @@ def _skorch_regressor(n_features: int, epochs: int):
 
     return NeuralNetRegressor(
         MLP, max_epochs=epochs, batch_size=256, optimizer=torch.optim.Adam, lr=1e-3,
-        train_split=None, verbose=0,
+        train_split=None, verbose=0, device=device,
     )  # fmt: skip
 
 
-def t2_minibatch(repeats: int) -> dict:
-    """make_friedman1(100k, 20), (64, 64), Adam, batch 256, 5 epochs."""
+def t2_data():
+    """T2's problem: friedman1, 100k training and 20k held-out rows, and the settings
+    (scikit-learn's alpha and learning rate for all: torchsk's own defaults differ)."""
     X, y = make_friedman1(n_samples=120_000, n_features=20, random_state=0)
-    Xtr, ytr, Xte, yte = X[:100_000], y[:100_000], X[100_000:], y[100_000:]
-    # scikit-learn's alpha and learning rate for both (torchsk's own defaults differ)
     common = dict(
         hidden_layer_sizes=(64, 64), batch_size=256, max_iter=5, random_state=0,
         alpha=1e-4, learning_rate_init=1e-3,
     )  # fmt: skip
-    X32, y32 = Xtr.astype(np.float32), ytr.astype(np.float32).reshape(-1, 1)
+    return X[:100_000], y[:100_000], X[100_000:], y[100_000:], common
 
-    def skorch_fit():
+
+def skorch_fitter(X, y, device: str = "cpu"):
+    """A function fitting T2's network with skorch on float32 copies of X and y."""
+    X32, y32 = X.astype(np.float32), y.astype(np.float32).reshape(-1, 1)
+
+    def fit():
         torch.manual_seed(0)
-        return _skorch_regressor(20, 5).fit(X32, y32)
+        return _skorch_regressor(X.shape[1], 5, device).fit(X32, y32)
+
+    return fit
+
+
+def held_out_r2(res: dict[str, Timing], X, y) -> dict:
+    """Each contestant's median time and R² of its last fit on held-out rows."""
+    fig = {}
+    for name, timing in res.items():
+        Xe = X.astype(np.float32) if name.startswith("skorch") else X
+        pred = np.asarray(timing.result.predict(Xe)).ravel()
+        fig[f"{name}_s"] = timing.median
+        fig[f"{name}_r2"] = 1 - np.mean((y - pred) ** 2) / np.var(y)
+    return fig
+
+
+def t2_minibatch(repeats: int) -> dict:
+    """make_friedman1(100k, 20), (64, 64), Adam, batch 256, 5 epochs."""
+    Xtr, ytr, Xte, yte, common = t2_data()
+    skorch_fit = skorch_fitter(Xtr, ytr)
 
     # torchsk in the middle: timed next to each peer in every round
     res = interleaved(
@@ -157,12 +180,7 @@ def t2_minibatch(repeats: int) -> dict:
         },
         repeats,
     )
-    fig = {}
-    for name, timing in res.items():
-        Xe = Xte.astype(np.float32) if name == "skorch" else Xte
-        pred = np.asarray(timing.result.predict(Xe)).ravel()
-        fig[f"{name}_s"] = timing.median
-        fig[f"{name}_r2"] = 1 - np.mean((yte - pred) ** 2) / np.var(yte)
+    fig = held_out_r2(res, Xte, yte)
     fig["ratio_vs_sklearn"] = paired_ratio(res["torchsk"], res["sklearn"])
     fig["ratio_vs_skorch"] = paired_ratio(res["torchsk"], res["skorch"])
     fig["ok"] = (
@@ -263,8 +281,7 @@ def t3_gpu(repeats: int) -> dict:
 
     Not a default case (CI has no GPU): ``--cases T3gpu`` on a machine with CUDA.
     """
-    if not torch.cuda.is_available():
-        raise SystemExit("T3gpu needs a CUDA device; torch sees none here.")
+    require_cuda("T3gpu")
     X, y, settings = t3_data()
     gpu, gpu_one, _ = epoch_times(X, y, dict(settings, device="cuda"), repeats)
     cpu, cpu_one, _ = epoch_times(X, y, settings, repeats)
@@ -283,6 +300,32 @@ def t3_gpu(repeats: int) -> dict:
     fig["ok"] = gpu < cpu
     fig["target"] = "the GPU's epoch faster than the CPU's (reported, no issue target)"
     return fig
+
+
+def t2_gpu(repeats: int) -> dict:
+    """T2 with torchsk and skorch both on CUDA (``--cases T2gpu``, not a default case)."""
+    require_cuda("T2gpu")
+    Xtr, ytr, Xte, yte, common = t2_data()
+    res = interleaved(
+        {
+            "torchsk_gpu": lambda: TorchRegressor(device="cuda", **common).fit(Xtr, ytr),
+            "skorch_gpu": skorch_fitter(Xtr, ytr, "cuda"),
+        },
+        repeats,
+    )
+    fig = held_out_r2(res, Xte, yte)
+    fig["ratio_vs_skorch"] = paired_ratio(res["torchsk_gpu"], res["skorch_gpu"])
+    fig["ok"] = (
+        fig["ratio_vs_skorch"] <= 0.33 and fig["torchsk_gpu_r2"] >= fig["skorch_gpu_r2"] - 0.01
+    )
+    fig["target"] = "<= 0.33x skorch on the same GPU, R2 within 0.01 (as T2 on the CPU)"
+    return fig
+
+
+def require_cuda(case: str) -> None:
+    """Stop with a message where torch sees no CUDA device (the GPU cases)."""
+    if not torch.cuda.is_available():
+        raise SystemExit(f"{case} needs a CUDA device; torch sees none here.")
 
 
 # ---------------------------------------------------------------------------- T4
@@ -332,7 +375,7 @@ def fit_memory_ratio() -> float:
 
 
 CASES = {"T1": t1_tiny, "T2": t2_minibatch, "T3": t3_limit, "T4": t4_predict, "T5": t5_lbfgs_mid}
-EXTRA_CASES = {"T3gpu": t3_gpu}
+EXTRA_CASES = {"T2gpu": t2_gpu, "T3gpu": t3_gpu}  # need a GPU: not run by default
 
 
 def main(argv=None) -> int:
