@@ -4,7 +4,7 @@ On a GPU a small network's training step is bound by launching kernels, not by r
 them: each of its ~20 kernels costs several µs of Python, dispatch and launch. On an
 H100, T3's network (50 → 256 → 256 → 1, batches of 1024) took ~500 µs per step eagerly
 while its kernels ran for ~140 µs. A CUDA graph records the kernels of one step once;
-a replay launches all of them with one call (T3's epoch: 0.28 s → 0.06 s).
+a replay launches all of them with one call (T3's epoch there: 0.20–0.26 s → 0.06–0.08 s).
 
 A graph replays fixed memory, so the step reads its batch through a counter that lives
 on the device: it gathers rows ``order[k * batch : (k + 1) * batch]`` into fixed
@@ -56,7 +56,8 @@ class GraphedSteps:
         self.X_batch = X.new_empty((batch, *X.shape[1:]))
         self.y_batch = y.new_empty((batch, *y.shape[1:]))
         self.losses = torch.zeros(self.n_full, dtype=torch.float64, device=X.device)
-        self.replay = None  # the captured graph's replay, once recorded
+        self.graph = None
+        self.replay = None  # the captured graph's replay (uncaptured: the step), once set
 
     @staticmethod
     def supports(objective, data, batch: int, max_iter: int) -> bool:
