@@ -6,8 +6,9 @@ the median of the rounds' own ratios: this machine's speed drifts by tens of per
 within a minute, and contestants timed back to back in one round see the same speed.
 Exits non-zero if a target is missed.
 
-    ./dev bench speed                 # all cases
-    ./dev bench speed --cases T1 T2   # some of them
+    ./dev bench speed                    # all cases (CPU)
+    ./dev bench speed --cases T1 T2      # some of them
+    ./dev bench speed --cases T2gpu T3gpu  # on a machine with CUDA: GPU vs skorch / CPU
 """
 
 from __future__ import annotations
