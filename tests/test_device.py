@@ -34,7 +34,7 @@ def test_regressor_fits_on_the_device_and_returns_numpy(diabetes, device, solver
     X, y = diabetes
     params = dict(solver=solver, learning_rate_init=1e-2, max_iter=150, **SMALL)
     reg = TorchRegressor(device=device, **params).fit(X, y)
-    assert reg._device.type == device and tensors_on(reg, device)
+    assert reg._plan.device.type == device and tensors_on(reg, device)
     pred = reg.predict(X)
     assert isinstance(pred, np.ndarray) and pred.dtype == np.float64 and pred.shape == y.shape
     # as good as the same fit on the CPU (float32 on a GPU, so not bit for bit)
@@ -101,7 +101,7 @@ def test_pickle_keeps_the_device_and_the_predictions(iris, device):
     X, y = iris
     clf = TorchClassifier(device=device, max_iter=20, **SMALL).fit(X, y)
     loaded = pickle.loads(pickle.dumps(clf))
-    assert loaded._device.type == device and tensors_on(loaded, device)
+    assert loaded._plan.device.type == device and tensors_on(loaded, device)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
@@ -109,7 +109,7 @@ def test_auto_picks_cuda_when_present(iris):
     X, y = iris
     clf = TorchClassifier(device="auto", max_iter=5, **SMALL).fit(X, y)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert clf._device.type == expected and tensors_on(clf, expected)
+    assert clf._plan.device.type == expected and tensors_on(clf, expected)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -2,6 +2,7 @@
 
 import io
 import pickle
+from dataclasses import replace
 
 import joblib
 import matplotlib
@@ -81,20 +82,20 @@ def test_pickle_and_joblib_round_trips(iris, tmp_path, dump):
         joblib.dump(est, tmp_path / "model.joblib")
         loaded = joblib.load(tmp_path / "model.joblib")
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
-    assert loaded.module_.input_scaling.center.dtype == est.module_.input_scaling.center.dtype
+    assert loaded.module_.inputs.scaling.center.dtype == est.module_.inputs.scaling.center.dtype
 
 
 def test_model_saved_on_a_gpu_loads_on_the_cpu(iris):
     X, y = iris
     est = TorchClassifier(max_iter=10, **FAST).fit(X, y)
     proba = est.predict_proba(X)
-    est._device = torch.device("cuda")  # what a model trained on a GPU records
+    est._plan = replace(est._plan, device=torch.device("cuda"))  # a GPU-trained model's
     state = est.__getstate__()
-    assert state["_device"] == "cuda" and isinstance(state["module_"], dict)
+    assert state["_plan"]["device"] == "cuda" and isinstance(state["module_"], dict)
     loaded = TorchClassifier.__new__(TorchClassifier)
     loaded.__setstate__(state)
     expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    assert loaded._device == expected
+    assert loaded._plan.device == expected
     np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=1e-6)
 
 

@@ -11,7 +11,6 @@ from torch import nn
 
 from torchsk import TorchRegressor
 from torchsk._engine import (
-    ONE_BLAS_THREAD,
     Data,
     TrainSettings,
     _epoch,
@@ -21,21 +20,14 @@ from torchsk._engine import (
     train,
 )
 from torchsk._graphs import GraphedSteps
-from torchsk._heads import (
-    CLASSIFIER_HEADS,
-    classifier_loss,
-    classifier_output_grad,
-    regression_loss,
-    regression_output_grad,
-)
+from torchsk._losses import LOSSES, LossOptions, loss_functions
 from torchsk._modules import ACTIVATIONS, MLP
 from torchsk._objectives import (
     AutogradObjective,
-    ManualMLPObjective,
-    NumpyMLPObjective,
     make_objective,
 )
 from torchsk._optim import make_optimizer
+from torchsk._plan import ONE_BLAS_THREAD, make_plan
 
 
 def _mlp(activation, n_out, seed=0):
@@ -44,75 +36,28 @@ def _mlp(activation, n_out, seed=0):
     return mlp.double()
 
 
-def _grads(objective, mlp, X, y, w):
-    with torch.set_grad_enabled(objective.needs_autograd):
-        loss = objective(X, y, w)
-    return float(loss), [p.grad.clone() for p in mlp.parameters()]
+def _squared_error():
+    return loss_functions(LOSSES["squared_error"], "identity", LossOptions(), linked=True)
 
 
-def _check_same_gradients(mlp, loss_fn, output_grad, y):
-    gen = torch.Generator().manual_seed(1)
-    X = torch.randn(40, 5, generator=gen, dtype=torch.float64)
-    w = torch.rand(40, generator=gen, dtype=torch.float64)
-    params = list(mlp.parameters())
-    for weights in (w, None):
-        auto = _grads(AutogradObjective(mlp, loss_fn, params), mlp, X, y, weights)
-        for cls in (ManualMLPObjective, NumpyMLPObjective):
-            manual = _grads(cls(mlp, output_grad), mlp, X, y, weights)
-            assert manual[0] == pytest.approx(auto[0], rel=1e-10)
-            for gm, ga in zip(manual[1], auto[1], strict=True):
-                torch.testing.assert_close(gm, ga, rtol=1e-9, atol=1e-12)
+class _Net(nn.Module):
+    """The one attribute of a network the plan looks at: its backbone."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
-@pytest.mark.parametrize(
-    ("loss", "link"),
-    [("squared_error", "identity"), ("absolute_error", "identity"), ("huber", "identity"),
-     ("quantile", "identity"), ("poisson", "exp")],
-)  # fmt: skip
-def test_manual_regression_gradients_equal_autograd(activation, loss, link):
-    y = torch.rand(40, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 3
-    kw = dict(epsilon=0.7, quantile=0.8)
-    _check_same_gradients(
-        _mlp(activation, 2), regression_loss(loss, link, **kw),
-        regression_output_grad(loss, link, **kw), y,
-    )  # fmt: skip
+def _plan_for(backbone, *, n_rows=10, analytic_grad=True):
+    """The plan of a CPU fit of ``n_rows`` rows (few: float64; many: float32)."""
+    return make_plan(_Net(backbone), torch.device("cpu"), n_rows, analytic_grad=analytic_grad)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
-@pytest.mark.parametrize(
-    "head", ["softmax", "log_softmax", "sigmoid-binary", "sigmoid-multilabel"]
-)
-@pytest.mark.parametrize("smoothing", [0.0, 0.2])
-def test_manual_classifier_gradients_equal_autograd(activation, head, smoothing):
-    gen = torch.Generator().manual_seed(3)
-    name = head.split("-")[0]
-    spec = CLASSIFIER_HEADS[name]
-    if head == "sigmoid-binary":
-        n_out, y = 1, torch.randint(0, 2, (40, 1), generator=gen).double()
-    elif head == "sigmoid-multilabel":
-        n_out, y = 3, torch.randint(0, 2, (40, 3), generator=gen).double()
-    else:
-        n_out, y = 4, torch.randint(0, 4, (40,), generator=gen)
-    _check_same_gradients(
-        _mlp(activation, n_out), classifier_loss(spec, "auto", smoothing),
-        classifier_output_grad(spec, "auto", smoothing), y,
-    )  # fmt: skip
-
-
-def test_fast_path_is_used_only_where_it_is_exact():
-    grad = regression_output_grad("squared_error", "identity", epsilon=1, quantile=0.5)
-    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
-    mlp = _mlp("relu", 1)
-    # float64 on the CPU (the small problems): the numpy version; float32: torch's
-    assert type(make_objective(mlp, loss, grad, [])) is NumpyMLPObjective
-    assert type(make_objective(mlp.float(), loss, grad, [])) is ManualMLPObjective
-    mlp.double()
-    assert isinstance(make_objective(_mlp("gelu", 1), loss, grad, []), AutogradObjective)
-    assert isinstance(make_objective(mlp, loss, None, []), AutogradObjective)
-    dropout = MLP(n_inputs=5, n_outputs=1, hidden_layer_sizes=(4,), dropout=0.5)
-    assert isinstance(make_objective(dropout, loss, grad, []), AutogradObjective)
-    assert isinstance(make_objective(torch.nn.Linear(5, 1), loss, grad, []), AutogradObjective)
+def _fastest(mlp, loss, params):
+    """The objective the plan picks for ``mlp`` in its own dtype."""
+    n_rows = 10 if next(mlp.parameters()).dtype == torch.float64 else 10**9
+    plan = _plan_for(mlp, n_rows=n_rows, analytic_grad=loss.output_grad is not None)
+    return make_objective(plan.objective, mlp, loss, params)
 
 
 @pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "rprop", "lbfgs"])
@@ -121,9 +66,7 @@ def test_train_reduces_the_loss_with_every_solver(solver):
     X = torch.randn(200, 5, generator=gen, dtype=torch.float64)
     y = (X[:, :1] * 2 - X[:, 1:2]).clone()
     mlp = _mlp("tanh", 1)
-    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
-    grad = regression_output_grad("squared_error", "identity", epsilon=1, quantile=0.5)
-    objective = make_objective(mlp, loss, grad, list(mlp.parameters()))
+    objective = _fastest(mlp, _squared_error(), list(mlp.parameters()))
     lr = {"sgd": 0.05, "rprop": 0.01}.get(solver, 0.01)
     settings = TrainSettings(solver=solver, learning_rate_init=lr, batch_size=50, max_iter=50)
     history, _ = train(mlp, objective, Data(X, y, torch.ones(200, dtype=torch.float64)), settings)
@@ -138,8 +81,7 @@ def test_l2_penalty_shrinks_weights():
     norms = []
     for alpha in (0.0, 10.0):
         mlp = _mlp("relu", 1)
-        loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
-        objective = AutogradObjective(mlp, loss, list(mlp.parameters()))
+        objective = AutogradObjective(mlp, _squared_error().per_sample, list(mlp.parameters()))
         settings = TrainSettings(solver="lbfgs", alpha=alpha, max_iter=100)
         train(mlp, objective, Data(X, y, torch.ones(100, dtype=torch.float64)), settings)
         norms.append(sum(float(p.pow(2).sum()) for p in mlp.parameters() if p.ndim == 2))
@@ -150,9 +92,8 @@ def test_zero_weight_batches_are_skipped():
     X = torch.randn(8, 5, dtype=torch.float64)
     w = torch.tensor([0.0] * 4 + [1.0] * 4, dtype=torch.float64)
     mlp = _mlp("relu", 1)
-    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
     settings = TrainSettings(batch_size=4, shuffle=False, max_iter=3)
-    objective = AutogradObjective(mlp, loss, list(mlp.parameters()))
+    objective = AutogradObjective(mlp, _squared_error().per_sample, list(mlp.parameters()))
     history, _ = train(mlp, objective, Data(X, X[:, :1], w), settings)
     assert np.isfinite(history.loss_curve).all()
 
@@ -166,14 +107,12 @@ def test_graphed_steps_take_the_batches_the_eager_epoch_takes(solver, shuffle):
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(1000, 5, generator=gen)
     y = X[:, :1] * 2 - X[:, 1:2]
-    loss = regression_loss("squared_error", "identity", epsilon=1, quantile=0.5)
-    grad = regression_output_grad("squared_error", "identity", epsilon=1, quantile=0.5)
     settings = TrainSettings(solver=solver, batch_size=64, shuffle=shuffle)
     runs = []
     for graph in (False, True):
         mlp = _mlp("relu", 1).float()
         params = list(mlp.parameters())
-        objective = make_objective(mlp, loss, grad, params)
+        objective = _fastest(mlp, _squared_error(), params)
         flat = _flatten(params)
         penalty, optimizer = _Penalty(params, 1e-3), make_optimizer(solver, flat, 1e-2)
         steps = GraphedSteps(objective, penalty, optimizer, X, y, 64, capture=False)
@@ -260,7 +199,8 @@ SEEDED = dict(n_inputs=3, n_outputs=1, generator=torch.Generator().manual_seed(0
 def test_predict_in_batches_covers_every_row_once(backbone):
     X = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
     copy_in = lambda rows, out: out.copy_(torch.from_numpy(rows))  # noqa: E731
-    out = predict_in_batches(backbone, X, copy_in, batch_size=4)
+    plan = _plan_for(backbone, n_rows=10**9)  # float32, as X
+    out = predict_in_batches(backbone, X, copy_in, 3, plan, batch_size=4)
     with torch.no_grad():
         expected = backbone(torch.from_numpy(X))
     # a missing, repeated or overwritten row (a view of the reused input buffer would

@@ -193,6 +193,6 @@ def test_activations(iris, activation):
 def test_device_auto_resolves_and_unknown_device_is_refused(iris):
     X, y = iris
     clf = TorchClassifier(device="auto", **FAST).fit(X, y)
-    assert clf.module_.input_scaling.center.device.type in ("cpu", "cuda")
+    assert clf.module_.inputs.scaling.center.device.type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device"):
         TorchClassifier(device="nonsense").fit(X, y)

@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from torchsk import ReusedBackbone, TorchClassifier, TorchRegressor
-from torchsk._heads import CLASSIFIER_HEADS
+from torchsk._losses import CLASSIFICATION, LOSSES
 
 FAST = dict(hidden_layer_sizes=(32,), learning_rate_init=1e-2, max_iter=60, random_state=0)
 
@@ -29,10 +29,11 @@ def _data(target_type):
 
 
 VALID_CLASSIFIER_COMBOS = [
-    (head.name, loss, target)
-    for head in CLASSIFIER_HEADS.values()
-    for loss in head.losses
-    for target in head.target_types
+    (head, loss.name, target)
+    for loss in LOSSES.values()
+    if loss.task == CLASSIFICATION
+    for head in loss.outputs
+    for target in loss.targets
 ] + [("auto", "auto", t) for t in ("binary", "multiclass", "multilabel-indicator")]
 
 

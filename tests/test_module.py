@@ -34,7 +34,7 @@ def test_float32_module_on_raw_x_matches_predict():
     y = np.sin(X[:, 0] / 10) + X[:, 1] / 10
     reg = TorchRegressor(hidden_layer_sizes=(64, 64), max_iter=2, random_state=0).fit(X, y)
     assert reg.module_.compute_dtype == torch.float32
-    assert reg.module_.input_scaling.center.dtype == torch.float64
+    assert reg.module_.inputs.scaling.center.dtype == torch.float64
     with torch.no_grad():
         out = reg.module_(torch.as_tensor(X)).numpy().ravel()
     np.testing.assert_allclose(out, reg.predict(X), rtol=0, atol=1e-5 * y.std())
@@ -44,10 +44,10 @@ def test_scaling_constants_are_buffers_fitted_on_training_data(body_mass):
     X, y = body_mass
     reg = TorchRegressor(max_iter=5, random_state=0).fit(X, y)
     state = reg.module_.state_dict()
-    for key in ["input_scaling.center", "input_scaling.scale"]:
+    for key in ["inputs.scaling.center", "inputs.scaling.scale"]:
         assert key in state
-    np.testing.assert_allclose(state["input_scaling.center"].numpy(), X.mean(axis=0))
-    np.testing.assert_allclose(state["input_scaling.scale"].numpy(), X.std(axis=0))
+    np.testing.assert_allclose(state["inputs.scaling.center"].numpy(), X.mean(axis=0))
+    np.testing.assert_allclose(state["inputs.scaling.scale"].numpy(), X.std(axis=0))
     np.testing.assert_allclose(state["target_scaling.center"].numpy(), [y.mean()])
     np.testing.assert_allclose(state["target_scaling.scale"].numpy(), [y.std()])
     before = {k: v.clone() for k, v in state.items()}
@@ -61,7 +61,7 @@ def test_constant_columns_do_not_produce_nan(method, rng):
     X = np.column_stack([rng.normal(size=60), np.full(60, 7.0)])
     y = X[:, 0] * 3 + 1
     reg = TorchRegressor(input_scaling=method, max_iter=20, random_state=0).fit(X, y)
-    assert np.isfinite(reg.module_.input_scaling.scale.numpy()).all()
+    assert np.isfinite(reg.module_.inputs.scaling.scale.numpy()).all()
     assert np.isfinite(reg.predict(X)).all()
     const_y = TorchRegressor(solver="lbfgs", random_state=0).fit(X, np.full(60, 2.5))
     np.testing.assert_allclose(const_y.predict(X), 2.5, atol=0.05)
@@ -71,7 +71,7 @@ def test_constant_columns_do_not_produce_nan(method, rng):
 def test_input_scaling_methods(method, rng):
     X = rng.normal(5, 100, size=(200, 2))
     reg = TorchRegressor(input_scaling=method, max_iter=5, random_state=0).fit(X, X[:, 0])
-    scaled = reg.module_.input_scaling(torch.as_tensor(X)).numpy()
+    scaled = reg.module_.inputs.scaling(torch.as_tensor(X)).numpy()
     if method == "minmax":
         np.testing.assert_allclose(scaled.min(axis=0), 0, atol=1e-12)
         np.testing.assert_allclose(scaled.max(axis=0), 1, atol=1e-12)

@@ -59,8 +59,9 @@ class EpochHooks:
     def _fitted(self) -> dict:
         """The attributes of a copy of the estimator as it is now (built on demand)."""
         attributes = {"module_": copy.deepcopy(self.estimator.module_).eval()}
-        if hasattr(self.estimator._target, "classes_"):  # classifiers: set only after fit
-            attributes["classes_"] = self.estimator._target.classes_
+        target = self.estimator._task.target
+        if hasattr(target, "classes_"):  # classifiers: set only after fit
+            attributes["classes_"] = target.classes_
         return attributes
 
     def begin(self) -> None:

@@ -7,25 +7,18 @@ from numbers import Real
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from torch import nn
 
-from ._base import BaseTorchEstimator, as_tensor
+from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
 from ._engine import FULL_BATCH_SOLVERS
-from ._heads import (
-    CLASSIFIER_HEADS,
-    CLASSIFIER_LOSSES,
-    classifier_loss,
-    classifier_output_grad,
-    resolve_classifier_head,
-)
-from ._modules import TabularNet
-from ._validation import ClassificationTarget, ravel_column
+from ._heads import CLASSIFIER_HEADS
+from ._losses import CLASSIFICATION, LOSS_NAMES, LossOptions
+from ._tasks import ClassificationTask
+from ._validation import ravel_column
 
 
 class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
@@ -77,12 +70,10 @@ default="auto"
     _parameter_constraints = {
         **BaseTorchEstimator._parameter_constraints,
         "head": [StrOptions({"auto", *CLASSIFIER_HEADS})],
-        "loss": [StrOptions({"auto", *CLASSIFIER_LOSSES}), nn.Module],
+        "loss": [StrOptions(LOSS_NAMES[CLASSIFICATION]), nn.Module],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
-    _y_numeric = False
-    _stratify = True
 
     def __init__(
         self,
@@ -225,7 +216,7 @@ default="auto"
         log_proba : ndarray of shape (n_samples, n_classes)
         """
         z = torch.as_tensor(self._forward(X))
-        return self._head.log_proba(z, self._target.target_type_).numpy()
+        return self._task.head_spec.log_proba(z, self._task.target_type).numpy()
 
     def predict(self, X):
         """Predict labels from ``classes_`` (a 0/1 matrix for multilabel targets).
@@ -238,57 +229,20 @@ default="auto"
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        return self._labels(self._forward(X))
+        z = self._forward(X)  # checks that the model is fitted first
+        return self._task.labels(z)
 
-    def _labels(self, z: np.ndarray) -> np.ndarray:
-        """Labels from logits: the largest logit, or a positive one for sigmoid heads."""
-        if self._target.target_type_ == "multilabel-indicator":
-            return self._target.decode(z > 0)
-        indices = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
-        return self._target.decode(indices)
-
-    # -------------------------------------------------------------- hooks for the base
-    def _new_target(self, classes=None):
-        return ClassificationTarget(classes)
+    def _new_task(self) -> ClassificationTask:
+        return ClassificationTask(
+            head=self.head,
+            loss=self.loss,
+            class_weight=self.class_weight,
+            options=LossOptions(label_smoothing=self.label_smoothing),
+        )
 
     def _record(self, history, first, incremental):
         super()._record(history, first, incremental)
-        self.classes_ = self._target.classes_
-
-    @property
-    def _head(self):
-        return resolve_classifier_head(self.head, self.loss, self._target.target_type_)
-
-    def _n_module_outputs(self):
-        return self._head.n_outputs(self._target.target_type_, len(self._target.classes_))
-
-    def _wrap_backbone(self, input_scaling, backbone, y, sw):
-        head = self._head.proba_module(self._target.target_type_)
-        return TabularNet(input_scaling, backbone, head=head)
-
-    def _output_grad(self):
-        return classifier_output_grad(self._head, self.loss, self.label_smoothing)
-
-    def _loss_fn(self):
-        return classifier_loss(self._head, self.loss, self.label_smoothing)
-
-    def _class_weights(self, y_enc):
-        if self.class_weight is None:
-            return 1.0
-        return compute_sample_weight(self.class_weight, self._target.decode(y_enc))
-
-    def _torch_y(self, y_enc):
-        if y_enc.dtype == np.int64 and self._n_module_outputs() == 1:
-            y_enc = y_enc[:, None].astype(np.float64)  # one sigmoid logit: 0/1 target
-        if y_enc.dtype == np.int64:
-            return as_tensor(y_enc, None, self._device)
-        return self._tensor(y_enc)
-
-    def _validation_scorer(self, Xv, yv):
-        def score():
-            return accuracy_score(yv, self._labels(self.module_(Xv).cpu().numpy()))
-
-        return score
+        self.classes_ = self._task.target.classes_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

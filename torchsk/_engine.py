@@ -11,9 +11,7 @@ run still leaves a usable model.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,12 +19,11 @@ from functools import partial
 import numpy as np
 import scipy.optimize
 import torch
-from threadpoolctl import ThreadpoolController
 from torch import nn
 
 from ._graphs import GraphedSteps
-from ._modules import MLP
 from ._optim import FlatOptimizer, make_optimizer
+from ._plan import ExecutionPlan
 
 MINI_BATCH_SOLVERS = ("adam", "adamw", "sgd")
 FULL_BATCH_SOLVERS = ("lbfgs", "rprop")
@@ -35,11 +32,6 @@ SOLVERS = MINI_BATCH_SOLVERS + FULL_BATCH_SOLVERS
 # Data up to this size is copied in shuffled order once per epoch (contiguous batches);
 # larger data is gathered batch by batch so that no second copy of X is made.
 SMALL_DATA_BYTES = 64 * 2**20
-
-# Below this many multiply-adds per step (rows in a batch × parameters), torch's
-# thread pool costs more than it gains, and its spinning threads fight with scipy's
-# BLAS: one thread made a small L-BFGS fit ~20× faster on 2 cores.
-SINGLE_THREAD_WORK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -173,6 +165,7 @@ def train(
     validation_score: Callable[[], float] | None = None,
     generator: torch.Generator | None = None,
     hooks=None,
+    plan: ExecutionPlan | None = None,
 ) -> tuple[History, FlatOptimizer | None]:
     """Train ``module`` in place and return its history and optimizer.
 
@@ -195,6 +188,9 @@ def train(
         Source of the shuffling permutations.
     hooks : object with ``begin()`` and ``end() -> bool``, default=None
         Called around each epoch (L-BFGS: iteration); ``end`` returning True stops.
+    plan : ExecutionPlan, default=None
+        Where CUDA graphs and numpy views of the parameters may be used (``_plan``);
+        None uses neither.
 
     Returns
     -------
@@ -211,13 +207,17 @@ def train(
         # the hand-written objective needs no autograd: disable it once for the fit
         with torch.set_grad_enabled(objective.needs_autograd):
             if settings.solver == "lbfgs":
-                history = _train_lbfgs(module, objective, penalty, flat, data, settings, hooks)
+                numpy_views = plan is not None and plan.numpy_views
+                history = _train_lbfgs(
+                    module, objective, penalty, flat, data, settings, hooks, numpy_views
+                )
                 return history, None
             if optimizer is None or optimizer.flat is not flat:
                 optimizer = make_optimizer(settings.solver, flat, settings.learning_rate_init)
+            graphed = _graphed_steps(objective, penalty, optimizer, data, settings, plan)
             history = _train_epochs(
                 module, objective, penalty, optimizer, data, settings, validation_score,
-                generator, hooks,
+                generator, hooks, graphed,
             )  # fmt: skip
             return history, optimizer
     finally:
@@ -225,12 +225,11 @@ def train(
 
 
 def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
-                  generator, hooks) -> History:  # fmt: skip
+                  generator, hooks, graphed) -> History:  # fmt: skip
     """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules."""
     history = History()
     last_good = best_state = _snapshot(module)
     no_improvement = 0
-    graphed = _graphed_steps(objective, penalty, optimizer, data, settings)
     module.train()
     try:
         for _ in range(settings.max_iter):
@@ -267,12 +266,13 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
     return history
 
 
-def _graphed_steps(objective, penalty, optimizer, data: Data, settings) -> GraphedSteps | None:
-    """A CUDA graph for the fit's full mini-batches where one pays (see ``_graphs``)."""
-    if settings.solver in FULL_BATCH_SOLVERS:  # Rprop: one step per epoch
+def _graphed_steps(objective, penalty, optimizer, data: Data, settings,
+                   plan: ExecutionPlan | None) -> GraphedSteps | None:  # fmt: skip
+    """A CUDA graph for the fit's full mini-batches where the plan says one pays."""
+    if plan is None or settings.solver in FULL_BATCH_SOLVERS:  # Rprop: one step per epoch
         return None
     batch = min(settings.batch_size, len(data.X))
-    if not GraphedSteps.supports(objective, data, batch, settings.max_iter):
+    if not plan.graphs_steps(len(data.X), batch, settings.max_iter, data.w is not None):
         return None
     return GraphedSteps(objective, penalty, optimizer, data.X, data.y, batch)
 
@@ -350,7 +350,8 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
     return (total + penalties) / sum(totals)
 
 
-def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) -> History:
+def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
+                 numpy_views: bool) -> History:  # fmt: skip
     """Full-batch L-BFGS through scipy's L-BFGS-B, as scikit-learn's MLP does.
 
     scipy does the (cheap, compiled) bookkeeping over a flat float64 vector; torch
@@ -361,7 +362,7 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) 
     history = History()
     total_weight = _total(data.w, len(data.X))
     state = {"x": flat.detach().cpu().double().numpy().copy()}
-    load, gradient = _vector_access(flat)
+    load, gradient = _vector_access(flat, numpy_views)
     module.train()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -406,12 +407,12 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks) 
     return history
 
 
-def _vector_access(flat: torch.Tensor):
+def _vector_access(flat: torch.Tensor, numpy_views: bool):
     """``load(x)`` writes scipy's float64 vector into ``flat``; ``gradient()`` returns a
     float64 copy of its gradient (scipy keeps the previous one; ``flat.grad`` is
-    overwritten). CPU float64 parameters, the small problems, go through numpy views:
-    no torch call per evaluation."""
-    if flat.device.type == "cpu" and flat.dtype == torch.float64:
+    overwritten). CPU float64 parameters (the plan's ``numpy_views``), the small
+    problems, go through numpy views: no torch call per evaluation."""
+    if numpy_views:
         values, grads = flat.detach().numpy(), flat.grad.numpy()
         return partial(np.copyto, values), grads.copy
     return (
@@ -420,84 +421,33 @@ def _vector_access(flat: torch.Tensor):
     )
 
 
-class _OneBlasThread(contextlib.ContextDecorator):
-    """numpy's and scipy's BLAS held at one thread while any fit runs (a context
-    manager and a decorator: ``ONE_BLAS_THREAD``).
-
-    Each of their wheels ships its own OpenBLAS with a pool of threads that spin for a
-    while after each call. Inside a fit, the pools of numpy (the small-problem pass,
-    validation, scaling statistics), scipy (L-BFGS-B's vector work) and torch then
-    fight over the cores. On this 2-core machine, L-BFGS fits took: 2000 × 10 rows
-    through (32,) 1.7 s → 0.16 s; 11000 × 20 through (64,), the largest numpy-pass
-    size, 2.3 s → 1.0 s; 20000 × 20 through (64, 64) 3.4 s → 1.0 s. Their work
-    inside a fit is small or runs in torch, so one thread loses nothing. Nested or
-    concurrent fits (threads) share one limit, and the user's settings come back
-    when the last of them ends.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._limiter = None
-        self._controller = None  # found once: looking up the libraries takes ~2 ms
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                if self._controller is None:
-                    self._controller = ThreadpoolController()
-                self._limiter = self._controller.limit(limits=1, user_api="blas")
-            self._depth += 1
-
-    def __exit__(self, *exc_info) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0:
-                self._limiter.restore_original_limits()
-
-
-ONE_BLAS_THREAD = _OneBlasThread()
-
-
-@contextlib.contextmanager
-def thread_policy(rows: int, n_params: int):
-    """Use one torch thread for small per-step work, restoring the setting after."""
-    before = torch.get_num_threads()
-    small = rows * n_params < SINGLE_THREAD_WORK
-    if small and before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small and before != 1:
-            torch.set_num_threads(before)
-
-
 @torch.inference_mode()
 def predict_in_batches(
     backbone: nn.Module,
     X: np.ndarray,
-    scale_into: Callable[[np.ndarray, torch.Tensor], torch.Tensor],
+    encode_into: Callable[[np.ndarray, torch.Tensor], torch.Tensor],
+    width: int,
+    plan: ExecutionPlan,
     batch_size: int = 8192,
 ) -> torch.Tensor:
     """The backbone's outputs on raw ``X``, batch by batch, in memory reused across batches.
 
-    Each batch of rows is scaled by ``scale_into(rows, out)`` into one input tensor
-    (no full-size copy of X), and the built-in MLP writes its hidden layers into
-    buffers kept for the whole call (``MLP.forward_reusing``). Fresh tensors per
-    batch cost more than the arithmetic (new pages to fault in): 1M rows through a
-    (64, 64) network took 0.35 s that way and 0.15-0.2 s with reused buffers of
-    8192 rows, which keep a batch's activations near the cache.
+    Each batch of rows is encoded by ``encode_into(rows, out)`` into one input tensor
+    of ``width`` columns in the plan's dtype (no full-size copy of X). The plan's
+    built-in MLP writes its hidden layers into buffers kept for the whole call
+    (``MLP.forward_reusing``). Fresh tensors per batch cost more than the arithmetic
+    (new pages to fault in): 1M rows through a (64, 64) network took 0.35 s that way
+    and 0.15-0.2 s with reused buffers of 8192 rows, which keep a batch's activations
+    near the cache.
     """
-    p = next(backbone.parameters())
     rows = min(batch_size, len(X))
-    inputs = torch.empty((rows, X.shape[1]), dtype=p.dtype, device=p.device)
-    if type(backbone) is MLP:  # not a subclass: its forward may differ
+    inputs = torch.empty((rows, width), dtype=plan.dtype, device=plan.device)
+    if plan.builtin_backbone:
         forward = partial(backbone.forward_reusing, buffers=backbone.inference_buffers(rows))
     else:  # a user's module may return a view of its input, which is overwritten next
         forward = lambda x: backbone(x).clone()  # noqa: E731
     outs = []
     for start in range(0, len(X), rows):
         batch = X[start : start + rows]
-        outs.append(forward(scale_into(batch, inputs[: len(batch)])))
+        outs.append(forward(encode_into(batch, inputs[: len(batch)])))
     return outs[0] if len(outs) == 1 else torch.cat(outs)

@@ -59,18 +59,6 @@ class GraphedSteps:
         self.graph = None
         self.replay = None  # the captured graph's replay (uncaptured: the step), once set
 
-    @staticmethod
-    def supports(objective, data, batch: int, max_iter: int) -> bool:
-        """Whether a fit's mini-batch steps should run as graph replays."""
-        n_full = len(data.X) // batch
-        return (
-            data.X.is_cuda
-            and not objective.needs_autograd  # the hand-written pass of the built-in MLP
-            and data.w is None
-            and n_full > WARMUP_STEPS
-            and n_full * max_iter >= MIN_GRAPHED_STEPS
-        )
-
     def _step(self) -> None:
         objective, penalty, optimizer = self.step_parts
         rows = self.order.index_select(0, self.offsets + self.k * self.batch)

@@ -1,7 +1,8 @@
-"""The ``nn.Module`` pieces: scaling layers with buffers, the MLP backbone, the network.
+"""The ``nn.Module`` pieces: the MLP backbone and the assembled network.
 
-Everything here is plain PyTorch (plus numpy to compute the scaling statistics), so a
-trained network can be saved, exported and used without scikit-learn.
+``TabularNet`` = input stage (``_inputs``) → backbone → output end (link and target
+scaling, or a probability head). Everything here is plain PyTorch, so a trained
+network can be saved, exported and used without scikit-learn.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._inputs import InputStage, Scaling
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "identity": nn.Identity,
@@ -42,116 +44,6 @@ IN_PLACE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "mish": lambda h: F.mish(h, inplace=True),
     "selu": lambda h: F.selu(h, inplace=True),
 }
-
-
-def weighted_quantile(x: np.ndarray, q: float, w: np.ndarray) -> np.ndarray:
-    """Column-wise weighted quantile (inverse of the weighted empirical CDF).
-
-    Parameters
-    ----------
-    x : ndarray of shape (n_samples, n_columns)
-    q : float in [0, 1]
-    w : ndarray of shape (n_samples,), non-negative, positive sum
-
-    Returns
-    -------
-    ndarray of shape (n_columns,)
-    """
-    order = np.argsort(x, axis=0, kind="stable")
-    xs = np.take_along_axis(x, order, axis=0)
-    cw = np.cumsum(w[order], axis=0)
-    # first sorted value whose cumulative weight reaches q of the total
-    idx = (cw < q * cw[-1:]).sum(axis=0).clip(max=len(x) - 1)
-    return xs[idx, np.arange(x.shape[1])]
-
-
-def _weighted_mean_std(x: np.ndarray, w: np.ndarray, chunk: int = 16384):
-    """Weighted column means and standard deviations in float64, two passes over
-    row chunks: no full-size temporary (the input may be most of the memory)."""
-    chunks = [slice(i, i + chunk) for i in range(0, len(x), chunk)]
-    # asarray, not astype: float64 chunks are used as they are, not copied
-    mean = sum(w[c] @ np.asarray(x[c], dtype=np.float64) for c in chunks) / w.sum()
-    var = sum(w[c] @ (np.asarray(x[c], dtype=np.float64) - mean) ** 2 for c in chunks)
-    return mean, np.sqrt(var / w.sum())
-
-
-def scaling_statistics(
-    x: np.ndarray, method: str | None, sample_weight: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ``(center, scale)`` so that ``(x - center) / scale`` is normalized.
-
-    Sample weights are honoured so that a weight of ``k`` equals ``k`` repeated rows
-    (a zero weight removes the row). A column with zero spread gets ``scale = 1`` so
-    constant columns never produce NaN.
-
-    Parameters
-    ----------
-    x : ndarray of shape (n_samples, n_columns)
-    method : {"standard", "minmax", "robust", "mean"} or None
-        ``"mean"`` divides by the mean without centering (for positive targets).
-    sample_weight : ndarray of shape (n_samples,), default=None
-
-    Returns
-    -------
-    center, scale : ndarray of shape (n_columns,)
-    """
-    n_cols = x.shape[1]
-    w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    if method is None:
-        return np.zeros(n_cols), np.ones(n_cols)
-    if method == "standard":
-        center, scale = _weighted_mean_std(x, w)
-    elif method == "minmax":
-        kept = x[w > 0]
-        center, scale = kept.min(axis=0), np.ptp(kept, axis=0)
-    elif method == "robust":
-        center = weighted_quantile(x, 0.5, w)
-        scale = weighted_quantile(x, 0.75, w) - weighted_quantile(x, 0.25, w)
-    elif method == "mean":
-        center, scale = np.zeros(n_cols), (w @ np.abs(x)) / w.sum()
-    else:
-        raise ValueError(f"Unknown scaling method {method!r}.")
-    # A spread of (near) zero relative to the values means a constant column.
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(center), 1.0)
-    scale = np.where(np.isfinite(scale) & (np.abs(scale) > tiny), scale, 1.0)
-    return center, scale
-
-
-class Scaling(nn.Module):
-    """Affine scaling ``(x - center) / scale`` whose constants are registered buffers.
-
-    Parameters
-    ----------
-    center, scale : array-like of shape (n_columns,)
-        Constants fitted on the training data; stored as buffers so that
-        ``state_dict()``, pickling and exports carry them.
-    """
-
-    def __init__(self, center: np.ndarray, scale: np.ndarray) -> None:
-        super().__init__()
-        # torch.tensor copies: the buffers must own their memory (the arrays may be
-        # memory-mapped files that go away)
-        self.register_buffer("center", torch.tensor(np.asarray(center, np.float64)))
-        self.register_buffer("scale", torch.tensor(np.asarray(scale, np.float64)))
-
-    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """Scale ``x``; with ``dtype``, centre in the buffers' dtype, then round to
-        ``dtype`` (before dividing: one float64 pass less)."""
-        centred = x - self.center
-        if dtype is None or dtype == centred.dtype:
-            return centred.div_(self.scale)
-        return centred.to(dtype).div_(self.scale.to(dtype))
-
-    def scale_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Scale ``x`` into ``out`` (same shape): the same numbers as ``forward(x,
-        out.dtype)``, centred in the buffers' float64, rounded to ``out``'s dtype on
-        writing, then divided in that dtype (a float64 division of a float32 tensor
-        took longer than the rest of a batch's scaling)."""
-        return torch.sub(x, self.center, out=out).div_(self.scale.to(out.dtype))
-
-    def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        """Undo the scaling: ``z * scale + center``."""
-        return z * self.scale + self.center
 
 
 def _linear(n_in: int, n_out: int, dtype: torch.dtype | None) -> nn.Linear:
@@ -295,18 +187,18 @@ class ReusedBackbone:
 
 
 class TabularNet(nn.Module):
-    """Input scaling → backbone → output link → target scaling, in one module.
+    """Input stage → backbone → output end, in one module.
 
-    Called on raw, unscaled ``X`` it returns predictions in the target's units
-    (regression) or logits (classification). ``raw_output`` is what training sees:
-    the backbone's output before the link and target scaling.
+    Called on raw ``X`` it returns predictions in the target's units (regression) or
+    logits (classification). ``raw_output`` is what training sees: the backbone's
+    output before the link and target scaling.
 
     Parameters
     ----------
-    input_scaling : Scaling
-        Scaling of the raw inputs.
+    inputs : InputStage
+        The encoders from raw inputs to the backbone's input (scaling, ...).
     backbone : nn.Module
-        Maps scaled inputs to ``n_outputs`` raw outputs.
+        Maps the encoded inputs to ``n_outputs`` raw outputs.
     link : nn.Module, default=None
         Output link (``exp`` for Poisson, ...); identity when None.
     target_scaling : Scaling, default=None
@@ -317,7 +209,7 @@ class TabularNet(nn.Module):
 
     def __init__(
         self,
-        input_scaling: Scaling,
+        inputs: InputStage,
         backbone: nn.Module,
         *,
         link: nn.Module | None = None,
@@ -325,7 +217,7 @@ class TabularNet(nn.Module):
         head: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.input_scaling = input_scaling
+        self.inputs = inputs
         self.backbone = backbone
         self.link = link if link is not None else nn.Identity()
         self.target_scaling = target_scaling
@@ -338,10 +230,10 @@ class TabularNet(nn.Module):
 
     def raw_output(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone output on raw ``x``: logits, or the target in scaled units."""
-        # The scaling constants stay float64 and x is scaled before it is rounded to the
-        # backbone's dtype: a raw feature far from zero (a timestamp, an ID, a price in
-        # cents) would otherwise lose its low digits in float32.
-        return self.backbone(self.input_scaling(x, self.compute_dtype))
+        # The input stage's constants stay float64 and x is encoded before it is rounded
+        # to the backbone's dtype: a raw feature far from zero (a timestamp, an ID, a
+        # price in cents) would otherwise lose its low digits in float32.
+        return self.backbone(self.inputs(x, self.compute_dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predictions in the target's units (regression) or logits (classification)."""

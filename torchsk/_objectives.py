@@ -9,7 +9,7 @@ the gradients in each parameter's ``.grad``:
   with respect to the outputs is known. On small networks it is several times faster:
   autograd's bookkeeping, not arithmetic, dominates a step there;
 - ``NumpyMLPObjective`` is the same pass in numpy, for float64 networks on the CPU
-  (the small problems, see ``_base.FLOAT64_FLOP_LIMIT``), where even a torch call's
+  (the small problems, see ``_plan.FLOAT64_FLOP_LIMIT``), where even a torch call's
   dispatch costs more than the arithmetic.
 
 The L2 penalty is not part of any of them; the engine adds it to the gradients.
@@ -17,18 +17,14 @@ The L2 penalty is not part of any of them; the engine adds it to the gradients.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.special import expit
 from torch import nn
 
+from ._losses import LossFunctions, OutputGrad
 from ._modules import IN_PLACE_ACTIVATIONS, MLP
-
-# (outputs, targets) -> (per-sample loss, gradient of the per-sample loss wrt outputs)
-OutputGrad = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 # gradient through the activation, from the activation's *output*
 _BACKWARD = {
@@ -37,7 +33,8 @@ _BACKWARD = {
     "logistic": torch.ops.aten.sigmoid_backward,
     "identity": lambda g, h: g,
 }
-
+# the activations the hand-written passes differentiate (``_plan`` reads it)
+MANUAL_ACTIVATIONS = tuple(_BACKWARD)
 
 # the same in numpy, in place on numpy arrays
 _NUMPY_FORWARD = {
@@ -98,16 +95,6 @@ class ManualMLPObjective:
         for p in mlp.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
 
-    @staticmethod
-    def supports(backbone: nn.Module, output_grad: OutputGrad | None) -> bool:
-        """Whether ``backbone`` is a built-in MLP this objective can differentiate."""
-        return (
-            output_grad is not None
-            and type(backbone) is MLP
-            and backbone.activation in _BACKWARD
-            and not any(isinstance(m, nn.Dropout) for m in backbone.modules())
-        )
-
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         """Return the weighted mean loss; gradients are written into ``p.grad``."""
         weights, biases = self.weights, self.biases
@@ -137,7 +124,7 @@ class NumpyMLPObjective(ManualMLPObjective):
     For float64 networks on the CPU. A small fit calls the objective thousands of
     times with tiny arrays, where numpy's ~1 µs per call beats torch's dispatch: the
     penguins L-BFGS fit (333 rows, 16 parameters) took half the time. Losses with a
-    numpy twin of their output gradient (``_heads``: squared error, softmax
+    numpy twin of their output gradient (``_losses``: squared error, softmax
     cross-entropy, sigmoid BCE) stay in numpy; the others call the torch function on
     zero-copy views. The views are rebuilt when the engine moves the parameters into
     new memory (``_engine._flatten``).
@@ -145,7 +132,7 @@ class NumpyMLPObjective(ManualMLPObjective):
 
     def __init__(self, mlp: MLP, output_grad: OutputGrad) -> None:
         super().__init__(mlp, output_grad)
-        # the loss's numpy twin where it has one (``_heads``), else torch on views
+        # the loss's numpy twin where it has one (``_losses``), else torch on views
         self.numpy_output_grad = getattr(output_grad, "numpy", None)
         self.numpy_forward = _NUMPY_FORWARD[mlp.activation]
         self.numpy_backward = _NUMPY_BACKWARD[mlp.activation]
@@ -195,11 +182,10 @@ class NumpyMLPObjective(ManualMLPObjective):
         return float(loss)
 
 
-def make_objective(backbone, loss_fn, output_grad: OutputGrad | None, params):
-    """The fastest objective that computes exactly this backbone's loss gradients."""
-    if ManualMLPObjective.supports(backbone, output_grad):
-        p = next(backbone.parameters())
-        on_cpu_float64 = p.device.type == "cpu" and p.dtype == torch.float64
-        cls = NumpyMLPObjective if on_cpu_float64 else ManualMLPObjective
-        return cls(backbone, output_grad)
-    return AutogradObjective(backbone, loss_fn, params)
+def make_objective(kind: str, backbone: nn.Module, loss: LossFunctions, params):
+    """The objective the plan chose (``ExecutionPlan.objective``): ``"numpy"``,
+    ``"manual"`` (the built-in MLP's hand-written passes) or ``"autograd"``."""
+    if kind == "autograd":
+        return AutogradObjective(backbone, loss.per_sample, params)
+    cls = NumpyMLPObjective if kind == "numpy" else ManualMLPObjective
+    return cls(backbone, loss.output_grad)

@@ -1,12 +1,14 @@
 """Plain-data form of a fitted estimator, for pickle, joblib and skops.
 
 A fitted estimator pickles ``module_`` as a description of the built-in network plus
-its tensors as numpy arrays, so that:
+its tensors as numpy arrays, and its execution plan as builtins, so that:
 
 - a model trained on a GPU unpickles on a machine without one (it lands on the CPU);
 - ``skops.io`` can store it: numpy arrays and builtins only, no torch objects.
 
-A user-supplied backbone (``module=``) is pickled as the module object itself.
+The input stage is described step by step from each encoder's ``config``, so a new
+encoder needs no code here. A user-supplied backbone (``module=``) is pickled as the
+module object itself.
 """
 
 from __future__ import annotations
@@ -16,26 +18,43 @@ import torch
 from torch import nn
 
 from ._heads import BinarySigmoid, Exp, Softmax, Softplus
-from ._modules import MLP, Scaling, TabularNet
+from ._inputs import InputEncoder, InputStage, Scaling
+from ._modules import MLP, TabularNet
+from ._plan import ExecutionPlan
 
 _PARTS = {
     cls.__name__: cls for cls in (nn.Identity, Exp, Softplus, BinarySigmoid, Softmax, nn.Sigmoid)
 }
 
 
-def describe(net: TabularNet) -> dict | None:
-    """Builtins-and-numpy description of a network with the built-in MLP, else None."""
-    if type(net.backbone) is not MLP or type(net.link).__name__ not in _PARTS:
+def _encoder_classes() -> dict[str, type[InputEncoder]]:
+    """torchsk's own input encoders by class name (only these are rebuilt from a file)."""
+    found, todo = {}, [InputEncoder]
+    while todo:
+        for cls in todo.pop().__subclasses__():
+            todo.append(cls)
+            if cls.__module__.startswith("torchsk."):
+                found[cls.__name__] = cls
+    return found
+
+
+def describe(net: TabularNet, plan: ExecutionPlan) -> dict | None:
+    """Builtins-and-numpy description of a network with the built-in MLP (the plan's
+    ``builtin_backbone``) and known parts, else None."""
+    parts = [type(net.link).__name__] + ([] if net.head is None else [type(net.head).__name__])
+    encoders = net.inputs.describe()
+    known = _encoder_classes()
+    if not plan.builtin_backbone or any(p not in _PARTS for p in parts):
         return None
-    head = None if net.head is None else type(net.head).__name__
-    if head is not None and head not in _PARTS:
+    if any(cls not in known for _, cls, _ in encoders):
         return None
     return {
+        "inputs": [list(step) for step in encoders],
         "backbone": dict(net.backbone.config),
-        "link": type(net.link).__name__,
-        "head": head,
+        "link": parts[0],
+        "head": parts[1] if net.head is not None else None,
         "target_scaling": net.target_scaling is not None,
-        "dtype": str(net.compute_dtype).removeprefix("torch."),
+        "dtype": str(plan.dtype).removeprefix("torch."),
         "tensors": {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()},
     }
 
@@ -43,28 +62,22 @@ def describe(net: TabularNet) -> dict | None:
 def rebuild(description: dict, device: torch.device) -> TabularNet:
     """The network a ``describe`` output stands for, on ``device``."""
     tensors = description["tensors"]
-    config = description["backbone"]
-
-    def scaling(prefix):
-        return Scaling(tensors[f"{prefix}.center"], tensors[f"{prefix}.scale"])
-
+    known = _encoder_classes()
+    inputs = InputStage(
+        **{name: known[cls].from_config(**config) for name, cls, config in description["inputs"]}
+    )
+    target_scaling = None
+    if description["target_scaling"]:
+        target_scaling = Scaling.from_config(len(tensors["target_scaling.center"]))
     head = description["head"]
     net = TabularNet(
-        scaling("input_scaling"),
-        MLP(**config),
+        inputs,
+        MLP(**description["backbone"]),
         link=_PARTS[description["link"]](),
-        target_scaling=scaling("target_scaling") if description["target_scaling"] else None,
+        target_scaling=target_scaling,
         head=None if head is None else _PARTS[head](),
     )
-    net.backbone.to(dtype=getattr(torch, description["dtype"]))  # scaling stays float64
+    net.backbone.to(dtype=getattr(torch, description["dtype"]))  # the inputs stay float64
     # copies, not views: loaded arrays may be read-only memory maps
     net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in tensors.items()})
     return net.to(device).eval()
-
-
-def available_device(device: str) -> torch.device:
-    """``device`` if this machine has it, else the CPU (a GPU model loaded elsewhere)."""
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return torch.device("cpu")
-    return device

@@ -5,7 +5,6 @@ from __future__ import annotations
 from numbers import Real
 
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from torch import nn
@@ -14,16 +13,9 @@ from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
 from ._engine import FULL_BATCH_SOLVERS
-from ._heads import (
-    POSITIVE_LINKS,
-    REGRESSION_LINKS,
-    REGRESSION_LOSSES,
-    regression_loss,
-    regression_output_grad,
-    resolve_regression_link,
-)
-from ._modules import Scaling, TabularNet, scaling_statistics
-from ._validation import RegressionTarget
+from ._heads import REGRESSION_LINKS
+from ._losses import LOSS_NAMES, REGRESSION, LossOptions
+from ._tasks import RegressionTask
 
 
 class TorchRegressor(RegressorMixin, BaseTorchEstimator):
@@ -74,14 +66,12 @@ nn.Module, default="squared_error"
 
     _parameter_constraints = {
         **BaseTorchEstimator._parameter_constraints,
-        "loss": [StrOptions(set(REGRESSION_LOSSES)), nn.Module],
+        "loss": [StrOptions(LOSS_NAMES[REGRESSION]), nn.Module],
         "head": [StrOptions({"auto", *REGRESSION_LINKS})],
         "target_scaling": [StrOptions({"standard"}), None],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "quantile": [Interval(Real, 0, 1, closed="neither")],
     }
-    _y_numeric = True
-    _stratify = False
 
     def __init__(
         self,
@@ -189,56 +179,13 @@ nn.Module, default="squared_error"
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
         pred = self._forward(X)  # checks that the model is fitted first
-        return self._target.decode(pred)
+        return self._task.decode(pred)
 
-    # -------------------------------------------------------------- hooks for the base
-    def _new_target(self, classes=None):
-        return RegressionTarget()
-
-    def _n_module_outputs(self):
-        return self._target.n_outputs_
-
-    def _link(self):
-        return resolve_regression_link(self.head, self.loss)
-
-    def _wrap_backbone(self, input_scaling, backbone, y, sw):
-        link = self._link()
-        if self.loss == "poisson" and (y < 0).any():
-            raise ValueError(
-                "Some value(s) of y are negative which is not allowed for Poisson regression."
-            )
-        method = self.target_scaling
-        if method is not None and link in POSITIVE_LINKS:
-            method = "mean"  # scale only, so that a positive link stays positive
-        center, scale = scaling_statistics(y, method, sw)
-        return TabularNet(
-            input_scaling,
-            backbone,
-            link=REGRESSION_LINKS[link](),
-            target_scaling=Scaling(center, scale),
+    def _new_task(self) -> RegressionTask:
+        options = LossOptions(epsilon=self.epsilon, quantile=self.quantile)
+        return RegressionTask(
+            loss=self.loss, head=self.head, target_scaling=self.target_scaling, options=options
         )
-
-    def _output_grad(self):
-        return regression_output_grad(
-            self.loss, self._link(), epsilon=self.epsilon, quantile=self.quantile
-        )
-
-    def _loss_fn(self):
-        return regression_loss(
-            self.loss, self._link(), epsilon=self.epsilon, quantile=self.quantile
-        )
-
-    def _torch_y(self, y_enc):
-        scaling = self.module_.target_scaling
-        center, scale = scaling.center.cpu().numpy(), scaling.scale.cpu().numpy()
-        return self._tensor((y_enc - center) / scale)
-
-    def _validation_scorer(self, Xv, yv):
-        def score():
-            pred = self.module_(Xv).cpu().numpy()
-            return r2_score(yv, self._target.decode(pred))
-
-        return score
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

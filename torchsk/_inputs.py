@@ -1,0 +1,194 @@
+"""The network's input stage: the encoders between raw X and the backbone.
+
+An ``InputStage`` is a named sequence of ``InputEncoder`` modules (today: ``Scaling``)
+whose constants are registered buffers fitted on the training data, so the trained
+network maps raw X on its own. A new encoder (imputation, categorical encoding, a
+numeric embedding) is one more ``InputEncoder`` here: batched inference, persistence
+and export go through the stage's generic interface and need no case for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class InputEncoder(nn.Module):
+    """One step of the input stage.
+
+    Subclasses set ``n_outputs`` (their output width) and ``config`` (plain values from
+    which ``from_config`` builds a module of the same shapes, into which a saved
+    ``state_dict`` loads: persistence relies on it), and implement
+    ``forward(x, dtype=None)``.
+    """
+
+    n_outputs: int
+    config: dict
+
+    @classmethod
+    def from_config(cls, **config) -> InputEncoder:
+        """A module of the same shapes as the one ``config`` describes."""
+        return cls(**config)
+
+    def encode_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``forward(x, out.dtype)`` written into ``out``; subclasses may avoid the
+        temporary."""
+        return out.copy_(self(x, out.dtype))
+
+
+def weighted_quantile(x: np.ndarray, q: float, w: np.ndarray) -> np.ndarray:
+    """Column-wise weighted quantile (inverse of the weighted empirical CDF).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, n_columns)
+    q : float in [0, 1]
+    w : ndarray of shape (n_samples,), non-negative, positive sum
+
+    Returns
+    -------
+    ndarray of shape (n_columns,)
+    """
+    order = np.argsort(x, axis=0, kind="stable")
+    xs = np.take_along_axis(x, order, axis=0)
+    cw = np.cumsum(w[order], axis=0)
+    # first sorted value whose cumulative weight reaches q of the total
+    idx = (cw < q * cw[-1:]).sum(axis=0).clip(max=len(x) - 1)
+    return xs[idx, np.arange(x.shape[1])]
+
+
+def _weighted_mean_std(x: np.ndarray, w: np.ndarray, chunk: int = 16384):
+    """Weighted column means and standard deviations in float64, two passes over
+    row chunks: no full-size temporary (the input may be most of the memory)."""
+    chunks = [slice(i, i + chunk) for i in range(0, len(x), chunk)]
+    # asarray, not astype: float64 chunks are used as they are, not copied
+    mean = sum(w[c] @ np.asarray(x[c], dtype=np.float64) for c in chunks) / w.sum()
+    var = sum(w[c] @ (np.asarray(x[c], dtype=np.float64) - mean) ** 2 for c in chunks)
+    return mean, np.sqrt(var / w.sum())
+
+
+def scaling_statistics(
+    x: np.ndarray, method: str | None, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``(center, scale)`` so that ``(x - center) / scale`` is normalized.
+
+    Sample weights are honoured so that a weight of ``k`` equals ``k`` repeated rows
+    (a zero weight removes the row). A column with zero spread gets ``scale = 1`` so
+    constant columns never produce NaN.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, n_columns)
+    method : {"standard", "minmax", "robust", "mean"} or None
+        ``"mean"`` divides by the mean without centering (for positive targets).
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    center, scale : ndarray of shape (n_columns,)
+    """
+    n_cols = x.shape[1]
+    w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if method is None:
+        return np.zeros(n_cols), np.ones(n_cols)
+    if method == "standard":
+        center, scale = _weighted_mean_std(x, w)
+    elif method == "minmax":
+        kept = x[w > 0]
+        center, scale = kept.min(axis=0), np.ptp(kept, axis=0)
+    elif method == "robust":
+        center = weighted_quantile(x, 0.5, w)
+        scale = weighted_quantile(x, 0.75, w) - weighted_quantile(x, 0.25, w)
+    elif method == "mean":
+        center, scale = np.zeros(n_cols), (w @ np.abs(x)) / w.sum()
+    else:
+        raise ValueError(f"Unknown scaling method {method!r}.")
+    # A spread of (near) zero relative to the values means a constant column.
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(center), 1.0)
+    scale = np.where(np.isfinite(scale) & (np.abs(scale) > tiny), scale, 1.0)
+    return center, scale
+
+
+class Scaling(InputEncoder):
+    """Affine scaling ``(x - center) / scale`` whose constants are registered buffers.
+
+    Parameters
+    ----------
+    center, scale : array-like of shape (n_columns,)
+        Constants fitted on the training data; stored as buffers so that
+        ``state_dict()``, pickling and exports carry them.
+    """
+
+    def __init__(self, center: np.ndarray, scale: np.ndarray) -> None:
+        super().__init__()
+        # torch.tensor copies: the buffers must own their memory (the arrays may be
+        # memory-mapped files that go away)
+        self.register_buffer("center", torch.tensor(np.asarray(center, np.float64)))
+        self.register_buffer("scale", torch.tensor(np.asarray(scale, np.float64)))
+        self.config = {"n_columns": len(self.center)}
+        self.n_outputs = len(self.center)
+
+    @classmethod
+    def from_config(cls, n_columns: int) -> Scaling:
+        """An identity scaling of ``n_columns`` columns, to load a state dict into."""
+        return cls(np.zeros(n_columns), np.ones(n_columns))
+
+    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Scale ``x``; with ``dtype``, centre in the buffers' dtype, then round to
+        ``dtype`` (before dividing: one float64 pass less)."""
+        centred = x - self.center
+        if dtype is None or dtype == centred.dtype:
+            return centred.div_(self.scale)
+        return centred.to(dtype).div_(self.scale.to(dtype))
+
+    def encode_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Scale ``x`` into ``out`` (same shape): the same numbers as ``forward(x,
+        out.dtype)``, centred in the buffers' float64, rounded to ``out``'s dtype on
+        writing, then divided in that dtype (a float64 division of a float32 tensor
+        took longer than the rest of a batch's scaling)."""
+        return torch.sub(x, self.center, out=out).div_(self.scale.to(out.dtype))
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        """Undo the scaling: ``z * scale + center``."""
+        return z * self.scale + self.center
+
+
+class InputStage(nn.Module):
+    """Raw X → the backbone's input, through named encoders in order.
+
+    Parameters
+    ----------
+    **encoders : InputEncoder
+        The steps, in order (``InputStage(scaling=Scaling(...))``); each is an
+        attribute of the stage, so its buffers are in the network's ``state_dict``.
+    """
+
+    def __init__(self, **encoders: InputEncoder) -> None:
+        super().__init__()
+        for name, encoder in encoders.items():
+            self.add_module(name, encoder)  # in order: children() gives them back so
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the stage's output (the backbone's input)."""
+        return list(self.children())[-1].n_outputs
+
+    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Encode raw ``x``; the last step rounds to ``dtype`` (earlier ones keep x's)."""
+        *first, last = self.children()
+        for encoder in first:
+            x = encoder(x)
+        return last(x, dtype)
+
+    def encode_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Encode raw ``x`` into ``out`` (training and batched inference fill
+        preallocated tensors chunk by chunk)."""
+        *first, last = self.children()
+        for encoder in first:
+            x = encoder(x)
+        return last.encode_into(x, out)
+
+    def describe(self) -> list[tuple[str, str, dict]]:
+        """``(name, class name, config)`` of each step, for persistence."""
+        return [(name, type(e).__name__, dict(e.config)) for name, e in self.named_children()]

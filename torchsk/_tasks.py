@@ -1,0 +1,205 @@
+"""One task object per problem kind: target encoding, the loss and the network's output end.
+
+An estimator builds its task from its parameters at each fit (``_new_task``) and keeps
+the fitted one for predict. The task owns everything that differs between regression
+and classification: how targets are encoded for training and decoded from the
+network's output, which loss (from the registry, ``_losses``) and which output end
+(link and target scaling, or probability head) the network gets, the class weights,
+and the held-out score of early stopping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.class_weight import compute_sample_weight
+
+from ._heads import AUTO_HEAD, CLASSIFIER_HEADS, POSITIVE_LINKS, REGRESSION_LINKS, ClassifierHead
+from ._inputs import Scaling, scaling_statistics
+from ._losses import (
+    CLASSIFICATION,
+    LOSSES,
+    REGRESSION,
+    LossFunctions,
+    LossOptions,
+    check_pair,
+    loss_functions,
+)
+from ._validation import ClassificationTarget, RegressionTarget
+
+
+class RegressionTask:
+    """Real-valued targets (1-D or multi-output), scaled inside the network.
+
+    Parameters
+    ----------
+    loss : str or nn.Module
+        A regression loss of the registry, or a torch loss module.
+    head : str
+        ``"auto"`` or a link of ``REGRESSION_LINKS``.
+    target_scaling : {"standard"} or None
+    options : LossOptions
+    """
+
+    kind = REGRESSION
+    y_numeric = True  # validate_data's y_numeric
+    stratify = False  # the early-stopping split
+
+    def __init__(self, *, loss, head: str, target_scaling, options: LossOptions) -> None:
+        self.loss, self.head, self.target_scaling = loss, head, target_scaling
+        self.options = options
+        self.target = None
+
+    def fit_target(self, y: np.ndarray, classes=None) -> None:
+        """Record the target's dimensionality."""
+        self.target = RegressionTarget().fit(y)
+
+    @property
+    def n_outputs(self) -> int:
+        """Outputs of the backbone."""
+        return self.target.n_outputs_
+
+    def link(self) -> str:
+        """The output link: ``head``, or for ``"auto"`` the loss's natural one."""
+        if not isinstance(self.loss, str):
+            return "identity" if self.head == "auto" else self.head
+        loss = LOSSES[self.loss]
+        link = loss.outputs[0] if self.head == "auto" else self.head
+        check_pair(loss, link)
+        return link
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """``y`` as a 2-D float64 array, checked against the loss."""
+        y_enc = self.target.encode(y)
+        if isinstance(self.loss, str):
+            LOSSES[self.loss].check_target(y_enc)
+        return y_enc
+
+    def sample_weight(self, y_enc: np.ndarray) -> float:
+        """Per-sample weights the task multiplies in (none for regression)."""
+        return 1.0
+
+    def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
+        """The network's output end (``TabularNet`` keywords), fitted on the targets."""
+        link = self.link()
+        method = self.target_scaling
+        if method is not None and link in POSITIVE_LINKS:
+            method = "mean"  # scale only, so that a positive link stays positive
+        center, scale = scaling_statistics(y_enc, method, sw)
+        return {"link": REGRESSION_LINKS[link](), "target_scaling": Scaling(center, scale)}
+
+    def loss_functions(self) -> LossFunctions:
+        """The training loss on the backbone's raw output."""
+        loss = LOSSES.get(self.loss) if isinstance(self.loss, str) else self.loss
+        return loss_functions(loss, self.link(), self.options, linked=True)
+
+    def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
+        """Targets in the network's scaled units (training compares raw outputs)."""
+        scaling = net.target_scaling
+        return (y_enc - scaling.center.cpu().numpy()) / scaling.scale.cpu().numpy()
+
+    def decode(self, out: np.ndarray) -> np.ndarray:
+        """Predictions from the network's output, with the fitted y's dimensionality."""
+        return self.target.decode(out)
+
+    def score(self, y_true: np.ndarray, out: np.ndarray) -> float:
+        """Held-out score of the network's output (R²)."""
+        return r2_score(y_true, self.decode(out))
+
+
+class ClassificationTask:
+    """Class labels (binary, multiclass) or a multilabel indicator matrix.
+
+    Parameters
+    ----------
+    head : str
+        ``"auto"`` or a key of ``CLASSIFIER_HEADS``.
+    loss : str or nn.Module
+        ``"auto"``, a classification loss of the registry, or a torch loss module.
+    class_weight : dict, "balanced" or None
+    options : LossOptions
+    """
+
+    kind = CLASSIFICATION
+    y_numeric = False
+    stratify = True
+
+    def __init__(self, *, head: str, loss, class_weight, options: LossOptions) -> None:
+        self.head, self.loss, self.class_weight = head, loss, class_weight
+        self.options = options
+        self.target = None
+
+    def fit_target(self, y: np.ndarray, classes=None) -> None:
+        """Record the target type and the classes (``classes``: all of them, known
+        in advance)."""
+        self.target = ClassificationTarget(classes).fit(y)
+
+    @property
+    def target_type(self) -> str:
+        """``type_of_target`` of the fitted labels."""
+        return self.target.target_type_
+
+    @property
+    def head_spec(self) -> ClassifierHead:
+        """The head for ``head``/``loss``/target type, or a ``ValueError`` naming the
+        valid combinations. ``"auto"`` picks the named loss's head, else sigmoid for
+        binary and multilabel targets and softmax for multiclass ones."""
+        head = self.head
+        if head == "auto":
+            named = self.loss if isinstance(self.loss, str) and self.loss != "auto" else None
+            head = LOSSES[named].outputs[0] if named else AUTO_HEAD[self.target_type]
+        check_pair(self._registry_loss(head), head, self.target_type, shown=self.loss)
+        return CLASSIFIER_HEADS[head]
+
+    def _registry_loss(self, head: str):
+        """The registry entry of ``loss``; for ``"auto"`` or a torch loss module (which
+        fit any head), that of the head's natural loss."""
+        if isinstance(self.loss, str) and self.loss != "auto":
+            return LOSSES[self.loss]
+        return next(
+            loss
+            for loss in LOSSES.values()
+            if loss.task == CLASSIFICATION and head in loss.outputs
+        )
+
+    @property
+    def n_outputs(self) -> int:
+        """Logits of the backbone."""
+        return self.head_spec.n_outputs(self.target_type, len(self.target.classes_))
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """Class indices (int64), or 0/1 floats for multilabel targets."""
+        return self.target.encode(y)
+
+    def sample_weight(self, y_enc: np.ndarray):
+        """``class_weight`` as per-sample weights."""
+        if self.class_weight is None:
+            return 1.0
+        return compute_sample_weight(self.class_weight, self.target.decode(y_enc))
+
+    def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
+        """The network's probability head (``TabularNet`` keywords)."""
+        return {"head": self.head_spec.proba_module(self.target_type)}
+
+    def loss_functions(self) -> LossFunctions:
+        """The training loss on the logits."""
+        head = self.head_spec.name
+        loss = self.loss if not isinstance(self.loss, str) else self._registry_loss(head)
+        return loss_functions(loss, head, self.options, linked=False)
+
+    def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
+        """Class indices, or 0/1 columns for sigmoid logits."""
+        if y_enc.dtype == np.int64 and self.n_outputs == 1:
+            return y_enc[:, None].astype(np.float64)  # one sigmoid logit: 0/1 target
+        return y_enc
+
+    def labels(self, z: np.ndarray) -> np.ndarray:
+        """Labels from logits: the largest logit, or a positive one for sigmoid heads."""
+        if self.target_type == "multilabel-indicator":
+            return self.target.decode(z > 0)
+        indices = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
+        return self.target.decode(indices)
+
+    def score(self, y_true: np.ndarray, z: np.ndarray) -> float:
+        """Held-out score of the logits (accuracy)."""
+        return accuracy_score(y_true, self.labels(z))
