@@ -1,0 +1,419 @@
+"""Raw tables → one float64 matrix: numbers as floats, categorical columns as codes.
+
+``TableEncoder`` is the first step of an estimator's input path. It takes what users
+have — pandas and polars DataFrames (numeric, boolean, categorical, string and nullable
+columns), numpy arrays (numeric or object), lists of rows — and returns the matrix the
+network's input stage works on:
+
+- a numeric column as float64, every kind of missing value (``NaN``, ``None``,
+  ``pd.NA``, a polars null) as ``NaN``; ``inf`` is left as it is, for the estimator
+  to refuse with scikit-learn's error;
+- a categorical column as integer codes (stored as floats) into that column's
+  training categories, ``NaN`` where the value is missing and ``UNSEEN`` (-1) for a
+  level that training never saw.
+
+Strings never go further than this file: the network only ever sees the codes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from sklearn.preprocessing import OrdinalEncoder
+from sklearn.utils._missing import is_scalar_nan
+
+try:  # scikit-learn >= 1.9
+    from sklearn.utils._dataframe import is_pandas_df, is_polars_df
+except ImportError:  # scikit-learn 1.6 - 1.8
+    from sklearn.utils.validation import _is_pandas_df as is_pandas_df
+    from sklearn.utils.validation import _is_polars_df as is_polars_df
+
+#: Code of a categorical level that training never saw.
+UNSEEN = -1.0
+
+_SPEC_HELP = (
+    'categorical_features must be "auto", None, or an array-like of column names, '
+    "of column indices, or a boolean mask over the columns"
+)
+
+
+def _column_label(X, j: int) -> str:
+    """How an error message names column ``j``."""
+    if is_pandas_df(X) or is_polars_df(X):
+        return f"{X.columns[j]!r}"
+    return f"at index {j}"
+
+
+def _as_array(X) -> np.ndarray:
+    """A 2-D ndarray for anything that is not a DataFrame.
+
+    A list of mixed rows such as ``[[1, "a"]]`` becomes an object array, not numpy's
+    default unicode array: the numbers must stay numbers.
+    """
+    if "scipy.sparse" in sys.modules and sys.modules["scipy.sparse"].issparse(X):
+        raise TypeError("Sparse input is not supported; pass a dense array or a DataFrame.")
+    array = np.asarray(X)
+    if array.dtype.kind in "US":
+        array = np.asarray(X, dtype=object)
+    if array.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array or a DataFrame, got an array of {array.ndim} dimension(s) "
+            "instead. Reshape your data with array.reshape(-1, 1) if it has a single "
+            "feature, or array.reshape(1, -1) if it contains a single sample."
+        )
+    return array
+
+
+def _columns(X) -> tuple[str, list]:
+    """The kind of container (``"pandas"``, ``"polars"`` or ``"array"``) and its
+    columns by position: pandas Series, polars Series or 1-D ndarrays."""
+    if is_pandas_df(X):
+        return "pandas", [X.iloc[:, j] for j in range(X.shape[1])]
+    if is_polars_df(X):
+        return "polars", X.get_columns()
+    array = _as_array(X)
+    return "array", [array[:, j] for j in range(array.shape[1])]
+
+
+def _auto_mask(kind: str, columns: list) -> np.ndarray:
+    """Which columns ``categorical_features="auto"`` makes categorical.
+
+    pandas ``category``, ``object`` and string columns, polars ``Categorical``,
+    ``Enum`` and ``String`` columns. Arrays and lists have no column types: none
+    (a numpy column of strings then fails its numeric conversion with a message
+    that asks for ``categorical_features``).
+    """
+    if kind == "pandas":
+        from pandas.api.types import is_string_dtype  # pandas is there: X is a DataFrame
+
+        pd = sys.modules["pandas"]
+        flags = [
+            isinstance(c.dtype, pd.CategoricalDtype) or is_string_dtype(c.dtype) for c in columns
+        ]
+    elif kind == "polars":
+        pl = sys.modules["polars"]
+        flags = [
+            isinstance(c.dtype, (pl.Categorical, pl.Enum)) or c.dtype == pl.String for c in columns
+        ]
+    else:
+        flags = [False] * len(columns)
+    return np.array(flags, dtype=bool)
+
+
+def _mask_from_names(names: list, columns) -> np.ndarray:
+    """Boolean mask of the columns named in ``names``."""
+    if columns is None:
+        raise ValueError(
+            "categorical_features can only be given as column names when X is a "
+            "DataFrame; pass column indices or a boolean mask instead."
+        )
+    columns = list(columns)
+    unknown = [name for name in names if name not in columns]
+    if unknown:
+        raise ValueError(
+            f"categorical_features names columns that X does not have: {unknown}. "
+            f"X's columns are {columns}."
+        )
+    return np.isin(np.arange(len(columns)), [columns.index(name) for name in names])
+
+
+def _mask_from_indices(indices: np.ndarray, n_features: int) -> np.ndarray:
+    """Boolean mask of the columns at ``indices`` (in ``[0, n_features - 1]``)."""
+    bad = indices[(indices < 0) | (indices >= n_features)]
+    if bad.size:
+        raise ValueError(
+            f"categorical_features has column indices {bad.tolist()} outside "
+            f"[0, {n_features - 1}] (X has {n_features} columns)."
+        )
+    mask = np.zeros(n_features, dtype=bool)
+    mask[indices] = True
+    return mask
+
+
+def resolve_categorical_features(spec, X) -> np.ndarray:
+    """The boolean mask over ``X``'s columns that ``spec`` stands for.
+
+    Parameters
+    ----------
+    spec : "auto", None, or array-like of str, int or bool
+        ``categorical_features`` with ``HistGradientBoosting*``'s spellings: ``"auto"``
+        (pandas ``category``/``object``/string and polars ``Categorical``/``Enum``/
+        ``String`` columns; no column of a numpy array or list), ``None`` (no column),
+        column names (DataFrames only), column indices, or a boolean mask.
+    X : DataFrame, ndarray or list of rows
+        The training data.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_features,)
+
+    Raises
+    ------
+    ValueError
+        For an unknown spelling, unknown names, out-of-range indices or a mask of
+        the wrong length.
+    """
+    kind, columns = _columns(X)
+    return _resolve(spec, kind, columns, getattr(X, "columns", None))
+
+
+def _resolve(spec, kind: str, columns: list, names) -> np.ndarray:
+    """``resolve_categorical_features`` on ``X`` already split into ``columns``."""
+    n_features = len(columns)
+    if spec is None:
+        return np.zeros(n_features, dtype=bool)
+    if isinstance(spec, str):
+        if spec != "auto":
+            raise ValueError(f"{_SPEC_HELP} (a list, even for one name); got {spec!r}.")
+        return _auto_mask(kind, columns)
+    spec = np.asarray(spec)
+    if spec.ndim != 1:
+        raise ValueError(f"{_SPEC_HELP}; got an array of shape {spec.shape}.")
+    if spec.size == 0:
+        return np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind == "b":
+        if spec.shape[0] != n_features:
+            raise ValueError(
+                f"categorical_features as a boolean mask must have one entry per column "
+                f"of X ({n_features}), got {spec.shape[0]}."
+            )
+        return spec.copy()
+    if spec.dtype.kind in "iu":
+        return _mask_from_indices(spec, n_features)
+    if spec.dtype.kind == "U" or (
+        spec.dtype.kind == "O" and all(isinstance(s, str) for s in spec)
+    ):
+        return _mask_from_names(spec.tolist(), names if kind != "array" else None)
+    raise ValueError(f"{_SPEC_HELP}; got values of dtype {spec.dtype}.")
+
+
+def _object_missing(values: np.ndarray) -> np.ndarray:
+    """Missing-value mask of an object array: ``None``, ``NaN`` and ``pd.NA``."""
+    pd = sys.modules.get("pandas")
+    na = pd.NA if pd is not None else None
+    return np.fromiter(
+        (v is None or v is na or is_scalar_nan(v) for v in values), dtype=bool, count=len(values)
+    )
+
+
+def _array_missing(values: np.ndarray) -> np.ndarray:
+    """Missing-value mask of a numpy column of any dtype."""
+    if values.dtype.kind == "O":
+        return _object_missing(values)
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    return np.zeros(len(values), dtype=bool)
+
+
+def _numeric_array(values: np.ndarray) -> np.ndarray:
+    """A numpy column as float64, missing values as NaN."""
+    if values.dtype.kind == "c":
+        raise ValueError("complex data not supported")
+    if values.dtype.kind != "O":
+        return values.astype(np.float64)  # strings that are not numbers: ValueError
+    missing = _object_missing(values)
+    out = np.full(len(values), np.nan)
+    # astype raises TypeError for non-numbers (dicts, ...), as scikit-learn's checks expect
+    out[~missing] = values[~missing].astype(np.float64)
+    return out
+
+
+def _numeric_column(kind: str, column) -> np.ndarray:
+    """Any column as float64, missing values (NaN, None, pd.NA, nulls) as NaN."""
+    if kind == "pandas":
+        # na_value covers pd.NA in the nullable Int64/Float64/boolean dtypes
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if kind == "polars":
+        pl = sys.modules["polars"]
+        if column.dtype.is_numeric() or column.dtype in (pl.Boolean, pl.Null):
+            return column.cast(pl.Float64).to_numpy()  # nulls become NaN
+        return _numeric_array(column.to_numpy())  # String, Object: ValueError, TypeError
+    return _numeric_array(column)
+
+
+def _categorical_values(kind: str, column) -> tuple[np.ndarray, np.ndarray]:
+    """A column's non-missing values and its missing-value mask.
+
+    Returns
+    -------
+    values : ndarray
+        The values at the non-missing rows, numeric, boolean or object (strings as
+        objects).
+    missing : ndarray of bool
+        ``NaN``, ``None``, ``pd.NA``, polars nulls.
+    """
+    if kind == "pandas":
+        missing = column.isna().to_numpy()
+        values = column[~missing].to_numpy()
+    elif kind == "polars":
+        missing = column.is_null().to_numpy()
+        values = column.filter(~column.is_null()).to_numpy()
+    else:
+        missing = _array_missing(column)
+        values = column[~missing]
+    if values.dtype.kind == "f":
+        # a NaN the library does not count as missing (pandas' Float64 can hold NaN
+        # besides NA, polars floats NaN besides null)
+        nan = np.isnan(values)
+        missing = missing.copy()
+        missing[np.flatnonzero(~missing)[nan]] = True
+        values = values[~nan]
+    if values.dtype.kind in "US":
+        values = values.astype(object)  # the same categories whatever the string storage
+    return values, missing
+
+
+def _fit_categories(values: np.ndarray) -> OrdinalEncoder | None:
+    """An ``OrdinalEncoder`` over one column's non-missing training values; None when
+    training had none (every value is then unseen)."""
+    if len(values) == 0:
+        return None
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=int(UNSEEN), dtype=np.float64
+    )
+    return encoder.fit(values.reshape(-1, 1))
+
+
+def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray):
+    """Codes of one categorical column: NaN where missing, ``UNSEEN`` for new levels.
+
+    Missing values never reach the ``OrdinalEncoder``: it would call a ``None`` at
+    transform an unseen level when training had only ``NaN``.
+    """
+    codes = np.full(len(missing), np.nan)
+    if encoder is None:
+        codes[~missing] = UNSEEN
+    elif len(values):
+        codes[~missing] = encoder.transform(values.reshape(-1, 1)).ravel()
+    return codes
+
+
+class TableEncoder:
+    """Turn a raw table into a float64 matrix: numbers as floats, categories as codes.
+
+    Columns are found by position, so ``transform`` takes any container with the
+    training columns in the training order (a DataFrame, or a numpy array of the same
+    columns). Checking names and the number of features is left to the estimator
+    (scikit-learn's ``validate_data``).
+
+    Categories of a column are the distinct non-missing values seen by
+    ``fit_transform``, sorted as ``OrdinalEncoder`` sorts them — for every input
+    kind, pandas ``category`` and polars ``Enum`` columns included (levels declared
+    by the dtype but absent from the data are not categories: they would be slots
+    that training never fits). Values compare by value: an integer column marked
+    categorical and a float column holding the same numbers give the same codes.
+
+    ``inf`` in a numeric column is passed through; the caller refuses it with
+    ``sklearn.utils.validation.assert_all_finite(out, allow_nan=True)``. Codes are
+    never infinite.
+
+    Attributes
+    ----------
+    is_categorical_ : ndarray of bool, shape (n_features,)
+        Which columns are categorical.
+    categories_ : list of (ndarray or None), length n_features
+        The training categories of each categorical column (code ``k`` stands for
+        ``categories_[j][k]``), None for a numeric column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from torchsk._tables import TableEncoder
+    >>> X = pd.DataFrame({"x": [1.0, None, 3.0], "color": ["red", "blue", None]})
+    >>> enc = TableEncoder()
+    >>> enc.fit_transform(X)
+    array([[ 1.,  1.],
+           [nan,  0.],
+           [ 3., nan]])
+    >>> enc.categories_[1]
+    array(['blue', 'red'], dtype=object)
+    >>> enc.transform(pd.DataFrame({"x": [2.0], "color": ["green"]}))
+    array([[ 2., -1.]])
+    """
+
+    def fit_transform(self, X, categorical_features="auto") -> np.ndarray:
+        """Find the categorical columns and their categories, and encode ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame, ndarray or list of rows, shape (n_samples, n_features)
+            pandas or polars DataFrame, numeric or object numpy array, list of rows.
+        categorical_features : "auto", None, or array-like of str, int or bool, \
+                default="auto"
+            See ``resolve_categorical_features``. With a numpy array or a list,
+            ``"auto"`` makes no column categorical: a column of strings then raises
+            a ``ValueError`` that asks for ``categorical_features``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_features)
+            Numeric columns as floats (missing values NaN, ``inf`` kept), categorical
+            columns as codes into ``categories_`` (NaN where missing).
+        """
+        kind, columns = _columns(X)
+        self.is_categorical_ = _resolve(
+            categorical_features, kind, columns, getattr(X, "columns", None)
+        )
+        self._encoders = [None] * len(columns)
+        self.categories_ = [None] * len(columns)
+        for j in np.flatnonzero(self.is_categorical_):
+            encoder = _fit_categories(_categorical_values(kind, columns[j])[0])
+            self._encoders[j] = encoder
+            self.categories_[j] = (
+                np.array([], dtype=object) if encoder is None else encoder.categories_[0]
+            )
+        return self._encode(X, kind, columns, fitting=True)
+
+    def transform(self, X) -> np.ndarray:
+        """Encode ``X`` with the columns and categories found by ``fit_transform``.
+
+        Parameters
+        ----------
+        X : DataFrame, ndarray or list of rows, shape (n_samples, n_features)
+            The training columns, in the training order.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_features)
+            As ``fit_transform``; a level absent from training gets the code
+            ``UNSEEN`` (-1), never an error.
+        """
+        kind, columns = _columns(X)
+        if len(columns) != len(self.is_categorical_):
+            raise ValueError(
+                f"X has {len(columns)} features, but the encoder was fitted with "
+                f"{len(self.is_categorical_)} features."
+            )
+        return self._encode(X, kind, columns, fitting=False)
+
+    def _encode(self, X, kind: str, columns: list, *, fitting: bool) -> np.ndarray:
+        """Stack the encoded columns into one float64 matrix."""
+        out = np.empty((_num_samples(X), len(columns)), dtype=np.float64)
+        for j, column in enumerate(columns):
+            if self.is_categorical_[j]:
+                out[:, j] = _codes(self._encoders[j], *_categorical_values(kind, column))
+            else:
+                out[:, j] = _numeric(X, j, kind, column, fitting)
+        return out
+
+
+def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
+    """One numeric column, with an error that names it and says what to do."""
+    try:
+        return _numeric_column(kind, column)
+    except ValueError as error:
+        advice = (
+            "Mark it categorical with categorical_features (column names, indices or a "
+            "boolean mask)."
+            if fitting
+            else "It was numeric when the model was fitted."
+        )
+        raise ValueError(
+            f"Column {_column_label(X, j)} of X is not numeric ({error}). {advice}"
+        ) from error
+
+
+def _num_samples(X) -> int:
+    """Rows of ``X`` (a list of rows has no shape)."""
+    return X.shape[0] if hasattr(X, "shape") else len(X)
