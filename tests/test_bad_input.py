@@ -34,11 +34,11 @@ def with_value(a, i, value):
 
 
 CASES = {
-    "nan in X": (
+    "inf in X with NaN elsewhere": (
         reg,
-        lambda: (with_value(X, 4, np.nan), y_reg),
+        lambda: (with_value(with_value(X, 4, np.nan), 7, np.inf), y_reg),
         ValueError,
-        "Input X contains NaN",
+        "Input X contains infinity",
     ),
     "inf in X": (
         clf,

@@ -20,6 +20,7 @@ from torchsk._engine import (
     train,
 )
 from torchsk._graphs import GraphedSteps
+from torchsk._inputs import InputStage, Scaling
 from torchsk._losses import LOSSES, LossOptions, loss_functions
 from torchsk._modules import ACTIVATIONS, MLP
 from torchsk._objectives import (
@@ -41,10 +42,11 @@ def _squared_error():
 
 
 class _Net(nn.Module):
-    """The one attribute of a network the plan looks at: its backbone."""
+    """What the plan looks at: the backbone and the input stage."""
 
     def __init__(self, backbone):
         super().__init__()
+        self.inputs = InputStage(scaling=Scaling.from_config(5))
         self.backbone = backbone
 
 

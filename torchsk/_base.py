@@ -23,7 +23,7 @@ from torch import nn
 
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
-from ._inputs import InputStage, Scaling, scaling_statistics
+from ._inputs import build_input_stage
 from ._modules import ACTIVATIONS, MLP, TabularNet
 from ._persistence import describe, rebuild
 from ._plan import (
@@ -35,7 +35,7 @@ from ._plan import (
     seeded,
 )
 from ._training import FitConfig, encode_into, fit_network
-from ._validation import check_X, check_X_y
+from ._validation import check_X, check_X_y, new_table
 
 
 class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
@@ -65,13 +65,14 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         "input_scaling": [StrOptions({"standard", "minmax", "robust"}), None],
         "device": [str, torch.device],
         "module": [nn.Module, callable, None],
+        "categorical_features": ["array-like", StrOptions({"auto"}), None],
     }
 
     def __init__(
         self, *, hidden_layer_sizes, activation, solver, alpha, batch_size,
         learning_rate_init, max_iter, tol, n_iter_no_change, shuffle, early_stopping,
         validation_fraction, warm_start, random_state, verbose, dropout, input_scaling,
-        device, module,
+        device, module, categorical_features,
     ):  # fmt: skip
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -92,6 +93,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.input_scaling = input_scaling
         self.device = device
         self.module = module
+        self.categorical_features = categorical_features
 
     # ------------------------------------------------------------------ fit pipeline
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
@@ -99,8 +101,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
         task = self._new_task()
         X_in, y_in = X, y
-        X, y = check_X_y(self, X, y, reset=first, y_numeric=task.y_numeric)
+        table = new_table(X, self.categorical_features) if first else self._table
+        X, y = check_X_y(
+            self, X, y, reset=first, y_numeric=task.y_numeric, encode=self._encoder(table, first)
+        )
         if first:
+            self._table = table
             task.fit_target(y, classes)
         else:
             task.target = self._task.target
@@ -131,9 +137,30 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         hooks.close()
         return self
 
+    def _encoder(self, table, first: bool):
+        """What turns raw X into numbers and codes: None for numeric X."""
+        if table is None:
+            return None
+        return (
+            partial(table.fit_transform, categorical_features=self.categorical_features)
+            if first
+            else table.transform
+        )
+
     def _build(self, X, y_enc, sw, task, device, seed):
         """Fit the input stage and assemble ``module_`` (float64 on the CPU while building)."""
-        inputs = InputStage(scaling=Scaling(*scaling_statistics(X, self.input_scaling, sw)))
+        table = self._table
+        self.is_categorical_ = (
+            np.zeros(X.shape[1], dtype=bool) if table is None else table.is_categorical_
+        )
+        self.categories_ = [None] * X.shape[1] if table is None else table.categories_
+        inputs = build_input_stage(
+            X, self.is_categorical_,
+            [len(c) for c in self.categories_ if c is not None],
+            scaling=self.input_scaling,
+            impute=table is not None or bool(np.isnan(X).any()),
+            sample_weight=sw, seed=seed,
+        )  # fmt: skip
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
         self._optimizer = None
@@ -215,8 +242,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     def _forward(self, X, proba: bool = False) -> np.ndarray:
         """Validate ``X`` and return ``module_``'s predictions on it (or, with
         ``proba``, its class probabilities), computed in batches."""
-        check_is_fitted(self, "module_")
-        X = check_X(self, X, reset=False)
+        X = self._module_input_array(X)
         net, plan = self.module_.eval(), self._plan
         with plan.threads(len(X)), torch.inference_mode():
             # X is encoded batch by batch as for training: the same numbers as the
@@ -234,6 +260,35 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 RuntimeWarning,
             )
         return out
+
+    def _module_input_array(self, X) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        return check_X(self, X, reset=False, encode=self._encoder(self._table, False))
+
+    def to_module_input(self, X) -> torch.Tensor:
+        """The float tensor ``module_`` takes for ``X``.
+
+        Numeric columns as given (NaN allowed: the module imputes it), categorical
+        columns as integer codes into ``categories_`` (-1 for a level not seen in
+        training, NaN for a missing one), on the model's device. Strings never enter
+        the module: ``est.module_(est.to_module_input(X))`` gives ``predict``'s numbers
+        (regression) or the logits (classification), and ``export_onnx``'s graph takes
+        the same tensor.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, n_features_in_)
+        """
+        return as_tensor(self._module_input_array(X), None, self._plan.device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self):

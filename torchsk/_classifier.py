@@ -97,6 +97,7 @@ default="auto"
         input_scaling="standard",
         device="cpu",
         module=None,
+        categorical_features="auto",
         head="auto",
         loss="auto",
         class_weight=None,
@@ -122,6 +123,7 @@ default="auto"
             input_scaling=input_scaling,
             device=device,
             module=module,
+            categorical_features=categorical_features,
         )
         self.head = head
         self.loss = loss

@@ -53,15 +53,35 @@ hidden_layer_sizes : tuple of int, default=(100,)
         A backbone used instead of the built-in MLP: an ``nn.Module`` mapping
         ``n_features`` inputs to the model's outputs (its weights are copied and
         trained further), or a callable ``module(n_inputs, n_outputs)`` building one.
-        Input scaling and the head still wrap it."""
+        Input scaling and the head still wrap it.
+    categorical_features : "auto", array-like of str, int or bool, or None, \
+default="auto"
+        Which columns are categorical, with ``HistGradientBoosting*``'s spellings:
+        ``"auto"`` takes pandas ``category``, ``object`` and string columns and polars
+        ``Categorical``, ``Enum`` and ``String`` columns (no column of a numpy array);
+        or a list of column names, of indices, or a boolean mask (for numpy object
+        arrays and integer-coded categories); ``None``: all numeric. Categorical
+        columns are encoded inside ``module_``: one-hot up to 64 slots, else learned
+        8-wide embeddings; levels seen in fewer than 5 training rows share a "rare"
+        slot, which also takes levels never seen in training; missing values get a
+        slot of their own. Missing numeric values (NaN, None, ``pd.NA``, polars null)
+        are imputed inside the module with the training mean, plus a 0/1 indicator
+        input for each column that had missing values in training."""
 
 COMMON_ATTRIBUTES = """\
 module_ : TabularNet
-        The trained ``nn.Module``: input scaling buffers → backbone → head. It runs on
-        raw, unscaled float tensors. Small CPU problems are trained in float64
+        The trained ``nn.Module``: input stage (imputation, scaling, categorical
+        encoding: buffers and embeddings) → backbone → head. It runs on raw, unscaled
+        float tensors (``to_module_input``). Small CPU problems are trained in float64
         (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32.
     n_features_in_ : int
         Number of features seen during fit.
+    is_categorical_ : ndarray of bool of shape (n_features_in_,)
+        Which features are treated as categorical.
+    categories_ : list of (ndarray or None) of length n_features_in_
+        The training categories of each categorical feature (code ``k`` in
+        ``to_module_input``'s output stands for ``categories_[j][k]``), None for
+        numeric features.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features, when X was a DataFrame with string column names.
     n_outputs_ : int

@@ -59,17 +59,42 @@ MIN_COUNT = 5
 EMBEDDING_DIM = 8
 
 
-class _Encoder(nn.Module):
-    """What every input-stage encoder exposes: ``config``, ``n_outputs``, ``trainable``."""
+class InputEncoder(nn.Module):
+    """One step of the network's input stage (``_inputs.InputStage``).
 
-    config: dict
+    Subclasses set ``n_outputs`` (their output width) and ``config`` (plain values from
+    which ``from_config`` builds a module of the same shapes, into which a saved
+    ``state_dict`` loads: persistence relies on it), and implement
+    ``forward(x, dtype=None)``: the encoded ``x``, rounded to ``dtype`` when given.
+    """
+
     n_outputs: int
+    config: dict
 
     @property
     def trainable(self) -> bool:
         """Whether training changes this encoder (it has parameters that need
         gradients); if not, a fit may encode X once before its epochs."""
         return any(p.requires_grad for p in self.parameters())
+
+    @classmethod
+    def from_config(cls, **config) -> InputEncoder:
+        """A module of the same shapes as the one ``config`` describes."""
+        return cls(**config)
+
+    def encode_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``forward(x, out.dtype)`` written into ``out``; subclasses may avoid the
+        temporary."""
+        return out.copy_(self(x, out.dtype))
+
+
+class _Encoder(InputEncoder):
+    """An encoder computing in its input's dtype (``encode``), rounded at the end."""
+
+    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Encode ``x``; the result in ``dtype`` (default: ``x``'s)."""
+        out = self.encode(x)
+        return out if dtype is None else out.to(dtype)
 
 
 def _mask(is_categorical: Sequence[bool]) -> list[bool]:
@@ -195,7 +220,7 @@ class Imputer(_Encoder):
         imputer.fill.copy_(torch.as_tensor(np.where(mask, 0.0, fill)))
         return imputer
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Fill numeric ``NaN`` and append the missing indicators (in ``x``'s dtype)."""
         missing = torch.isnan(x)
         filled = torch.where(missing & self.numeric, self.fill.to(x.dtype), x)
@@ -446,7 +471,7 @@ class CategoricalEncoder(_Encoder):
             self.embedding.weight.normal_(generator=generator)
             self.embedding.weight[0].zero_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Encode the categorical columns (output in ``x``'s dtype)."""
         if not len(self.config["n_categories"]):
             return x

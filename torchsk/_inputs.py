@@ -1,10 +1,11 @@
 """The network's input stage: the encoders between raw X and the backbone.
 
-An ``InputStage`` is a named sequence of ``InputEncoder`` modules (today: ``Scaling``)
-whose constants are registered buffers fitted on the training data, so the trained
-network maps raw X on its own. A new encoder (imputation, categorical encoding, a
-numeric embedding) is one more ``InputEncoder`` here: batched inference, persistence
-and export go through the stage's generic interface and need no case for it.
+An ``InputStage`` is a named sequence of ``InputEncoder`` modules (``_encoders``):
+imputation with missing indicators, ``Scaling``, categorical one-hot/embeddings. Their
+constants are registered buffers fitted on the training data, so the trained network
+maps raw X (numbers, NaN, category codes) on its own. A new encoder is one more
+``InputEncoder``: training, batched inference, persistence and export go through the
+stage's generic interface and need no case for it.
 """
 
 from __future__ import annotations
@@ -13,28 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-class InputEncoder(nn.Module):
-    """One step of the input stage.
-
-    Subclasses set ``n_outputs`` (their output width) and ``config`` (plain values from
-    which ``from_config`` builds a module of the same shapes, into which a saved
-    ``state_dict`` loads: persistence relies on it), and implement
-    ``forward(x, dtype=None)``.
-    """
-
-    n_outputs: int
-    config: dict
-
-    @classmethod
-    def from_config(cls, **config) -> InputEncoder:
-        """A module of the same shapes as the one ``config`` describes."""
-        return cls(**config)
-
-    def encode_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """``forward(x, out.dtype)`` written into ``out``; subclasses may avoid the
-        temporary."""
-        return out.copy_(self(x, out.dtype))
+from ._encoders import CategoricalEncoder, Imputer, InputEncoder
 
 
 def weighted_quantile(x: np.ndarray, q: float, w: np.ndarray) -> np.ndarray:
@@ -157,6 +137,9 @@ class Scaling(InputEncoder):
 class InputStage(nn.Module):
     """Raw X → the backbone's input, through named encoders in order.
 
+    Encoders without trainable parameters at the front form the *static* prefix: a
+    fit encodes X through it once, and trains the rest together with the backbone.
+
     Parameters
     ----------
     **encoders : InputEncoder
@@ -174,6 +157,22 @@ class InputStage(nn.Module):
         """Width of the stage's output (the backbone's input)."""
         return list(self.children())[-1].n_outputs
 
+    @property
+    def n_static(self) -> int:
+        """How many leading encoders training does not change."""
+        steps = list(self.children())
+        return next((i for i, e in enumerate(steps) if e.trainable), len(steps))
+
+    def static_width(self) -> int:
+        """Width of the static prefix's output (what a fit encodes X into)."""
+        return list(self.children())[self.n_static - 1].n_outputs
+
+    def trained_with(self, backbone: nn.Module) -> nn.Module:
+        """The module a fit trains on statically encoded X: the backbone, preceded by
+        the stage's trainable encoders if it has any."""
+        tail = list(self.children())[self.n_static :]
+        return nn.Sequential(*tail, backbone) if tail else backbone
+
     def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Encode raw ``x``; the last step rounds to ``dtype`` (earlier ones keep x's)."""
         *first, last = self.children()
@@ -181,10 +180,13 @@ class InputStage(nn.Module):
             x = encoder(x)
         return last(x, dtype)
 
-    def encode_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Encode raw ``x`` into ``out`` (training and batched inference fill
-        preallocated tensors chunk by chunk)."""
-        *first, last = self.children()
+    def encode_into(
+        self, x: torch.Tensor, out: torch.Tensor, steps: int | None = None
+    ) -> torch.Tensor:
+        """Encode raw ``x`` into ``out`` through the first ``steps`` encoders (all by
+        default): training and batched inference fill preallocated tensors chunk by
+        chunk."""
+        *first, last = list(self.children())[:steps]
         for encoder in first:
             x = encoder(x)
         return last.encode_into(x, out)
@@ -192,3 +194,57 @@ class InputStage(nn.Module):
     def describe(self) -> list[tuple[str, str, dict]]:
         """``(name, class name, config)`` of each step, for persistence."""
         return [(name, type(e).__name__, dict(e.config)) for name, e in self.named_children()]
+
+
+def build_input_stage(
+    X: np.ndarray,
+    is_categorical: np.ndarray,
+    n_categories: list[int],
+    *,
+    scaling: str | None,
+    impute: bool,
+    sample_weight: np.ndarray,
+    seed: int,
+) -> InputStage:
+    """Fit the input stage on validated training data.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Floats, NaN for missing values, categorical columns as codes.
+    is_categorical : ndarray of bool, shape (n_features,)
+    n_categories : list of int
+        Training categories of each categorical column, in column order.
+    scaling : {"standard", "minmax", "robust"} or None
+        How the numeric columns are scaled (categorical and indicator columns are not).
+    impute : bool
+        Add an ``Imputer`` (numeric NaN → the training mean, plus an indicator per
+        column with missing values in training).
+    sample_weight : ndarray of shape (n_samples,)
+    seed : int
+        Seeds the categorical embeddings.
+
+    Returns
+    -------
+    InputStage
+        ``impute`` → ``scaling`` → ``categorical``, the first and last where needed.
+    """
+    steps, n_indicators = {}, 0
+    if impute:
+        steps["impute"] = Imputer.fit(X, is_categorical, sample_weight)
+        with torch.no_grad():
+            X = steps["impute"](torch.as_tensor(X)).numpy()
+        n_indicators = X.shape[1] - len(is_categorical)
+    # the indicator columns the imputer appends are neither scaled (0/1) nor categorical
+    numeric = np.r_[~is_categorical, np.zeros(n_indicators, dtype=bool)]
+    is_categorical = np.r_[is_categorical, np.zeros(n_indicators, dtype=bool)]
+    center, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    if numeric.any():
+        center[numeric], scale[numeric] = scaling_statistics(X[:, numeric], scaling, sample_weight)
+    steps["scaling"] = Scaling(center, scale)
+    if is_categorical.any():
+        generator = torch.Generator().manual_seed(seed)
+        steps["categorical"] = CategoricalEncoder.fit(
+            X, is_categorical, n_categories, sample_weight, generator=generator
+        )
+    return InputStage(**steps)

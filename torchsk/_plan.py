@@ -185,8 +185,10 @@ def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_gra
         dtype = torch.float64 if small else torch.float32
     backbone = net.backbone
     builtin = type(backbone) is MLP  # not a subclass: its forward may differ
+    trained_inputs = net.inputs.n_static < len(list(net.inputs.children()))
     manual = (
         builtin
+        and not trained_inputs  # embeddings train with the backbone: autograd
         and analytic_grad
         and backbone.activation in MANUAL_ACTIVATIONS
         and not any(isinstance(m, nn.Dropout) for m in backbone.modules())

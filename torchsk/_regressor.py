@@ -95,6 +95,7 @@ nn.Module, default="squared_error"
         input_scaling="standard",
         device="cpu",
         module=None,
+        categorical_features="auto",
         loss="squared_error",
         head="auto",
         target_scaling="standard",
@@ -121,6 +122,7 @@ nn.Module, default="squared_error"
             input_scaling=input_scaling,
             device=device,
             module=module,
+            categorical_features=categorical_features,
         )
         self.loss = loss
         self.head = head

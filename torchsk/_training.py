@@ -82,11 +82,13 @@ def check_validation_split(validation_fraction: float, n_samples: int, stratify)
         )
 
 
-def encode_into(net, X: np.ndarray, out: torch.Tensor) -> torch.Tensor:
-    """Encode raw ``X`` through ``net``'s input stage into ``out`` (rows of the same
-    count, the stage's width, the plan's dtype and device).
+def encode_into(net, X: np.ndarray, out: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    """Encode raw ``X`` through ``net``'s input stage (its first ``steps`` encoders)
+    into ``out`` (rows of the same count, the output's width, the plan's dtype and
+    device).
 
-    The stage's constants are fixed, so training works on X encoded once. Each chunk
+    The stage's static constants are fixed, so training works on X encoded once
+    through them. Each chunk
     of rows is encoded straight into its place in ``out`` (computed in float64,
     rounded on writing), so nothing full-size is allocated here. Chunks of ~1 MB:
     torch computes a float64 temporary per chunk, and larger ones stayed in the
@@ -96,13 +98,15 @@ def encode_into(net, X: np.ndarray, out: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         for i in range(0, len(X), chunk):
             rows = as_tensor(X[i : i + chunk], None, out.device)
-            net.inputs.encode_into(rows, out[i : i + chunk])
+            net.inputs.encode_into(rows, out[i : i + chunk], steps)
     return out
 
 
 def _encoded(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor:
-    out = torch.empty((len(X), net.inputs.n_outputs), dtype=plan.dtype, device=plan.device)
-    return encode_into(net, X, out)
+    """X through the input stage's static encoders, once for the whole fit."""
+    width = net.inputs.static_width()
+    out = torch.empty((len(X), width), dtype=plan.dtype, device=plan.device)
+    return encode_into(net, X, out, net.inputs.n_static)
 
 
 def _targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
@@ -166,11 +170,12 @@ def fit_network(
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
     settings = train_settings(config, len(X), incremental)
     rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
-    params = [p for p in net.backbone.parameters() if p.requires_grad]
-    objective = make_objective(plan.objective, net.backbone, loss, params)
+    trained = net.inputs.trained_with(net.backbone)  # embeddings train too
+    params = [p for p in trained.parameters() if p.requires_grad]
+    objective = make_objective(plan.objective, trained, loss, params)
     with plan.threads(rows):
         return train(
-            net.backbone, objective, data, settings,
+            trained, objective, data, settings,
             optimizer=optimizer, validation_score=score,
             generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
         )  # fmt: skip

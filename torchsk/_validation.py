@@ -1,29 +1,64 @@
 """Input checks and target encoding, around scikit-learn's validation utilities.
 
+Numeric X takes scikit-learn's ``validate_data`` as it is (NaN allowed: the network
+imputes it; ``inf`` refused). X with categorical columns goes through a
+``TableEncoder`` (``_tables``) into one float matrix of numbers and category codes,
+after ``validate_data`` has checked its feature names and count.
+
 Targets are handled by two small units that record what they saw at ``fit``
 (classes, target type, dimensionality) and invert predictions back to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_array
+from sklearn.utils import check_X_y as sklearn_check_X_y
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from ._tables import TableEncoder, is_pandas_df, is_polars_df, resolve_categorical_features
+
 FLOAT_DTYPES = (np.float64, np.float32)
+CHECKS = dict(dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
 
 
-def check_X(estimator, X, *, reset: bool) -> np.ndarray:
-    """Validate ``X`` alone (at predict time), keeping float32/float64 as given."""
-    return validate_data(estimator, X, reset=reset, dtype=FLOAT_DTYPES)
+def new_table(X, categorical_features) -> TableEncoder | None:
+    """A ``TableEncoder`` for training data with categorical columns (or an object
+    array), else None: all-numeric X keeps scikit-learn's validation unchanged."""
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        return TableEncoder()
+    if categorical_features is None:
+        return None
+    if isinstance(categorical_features, str) and categorical_features == "auto":
+        frame = is_pandas_df(X) or is_polars_df(X)
+        has_categories = frame and resolve_categorical_features("auto", X).any()
+        return TableEncoder() if has_categories else None
+    return TableEncoder()  # columns named, indexed or masked as categorical
 
 
-def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool):
-    """Validate ``X`` and ``y`` together; ``y`` may be 1-D or 2-D."""
-    return validate_data(
-        estimator, X, y, reset=reset, dtype=FLOAT_DTYPES, multi_output=True, y_numeric=y_numeric
-    )
+def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.ndarray:
+    """Validate ``X`` alone, keeping float32/float64 as given; ``encode`` (a fitted
+    ``TableEncoder``'s ``transform``) turns a table into numbers and codes first."""
+    if encode is None:
+        return validate_data(estimator, X, reset=reset, **CHECKS)
+    validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
+    return check_array(encode(X), input_name="X", **CHECKS)
+
+
+def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable | None = None):
+    """Validate ``X`` and ``y`` together; ``y`` may be 1-D or 2-D. ``encode`` as in
+    ``check_X`` (at a first fit: the table's ``fit_transform``)."""
+    if encode is None:
+        return validate_data(
+            estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
+        )
+    validate_data(estimator, X, reset=reset, skip_check_array=True)
+    return sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric, **CHECKS)
 
 
 class RegressionTarget:
