@@ -30,6 +30,7 @@ def test_no_hidden_layer_reproduces_linear_regression(body_mass):
     assert np.max(np.abs(pred - linear)) <= 0.01 * np.std(y)
 
 
+@pytest.mark.short_fits  # the default 200 epochs, like MLPClassifier's, stop before tol is met
 def test_classifier_predicts_species_names_with_high_cv_accuracy(species):
     X, y = species
     scores = cross_val_score(TorchClassifier(random_state=0), X, y, cv=5)
