@@ -1,9 +1,21 @@
-"""Shared fixtures: small real data sets."""
+"""Shared fixtures (small real data sets) and the ``short_fits`` marker."""
 
 import numpy as np
 import pytest
 from palmerpenguins import load_penguins
 from sklearn.datasets import load_diabetes, load_iris
+
+# Fits cut short on purpose (a few epochs keep the suite fast) end with scikit-learn's
+# "maximum iterations (N) reached" ConvergenceWarning; tests marked ``short_fits`` ignore
+# exactly that one. Other warnings, a diverging fit's ConvergenceWarning included, still show.
+SHORT_FITS = r"ignore:.*maximum iterations \(\d+\) reached:sklearn.exceptions.ConvergenceWarning"
+
+
+def pytest_collection_modifyitems(items):
+    """Give every test marked ``short_fits`` the warning filter ``SHORT_FITS``."""
+    for item in items:
+        if item.get_closest_marker("short_fits"):
+            item.add_marker(pytest.mark.filterwarnings(SHORT_FITS))
 
 
 @pytest.fixture(scope="session")

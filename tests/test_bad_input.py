@@ -12,6 +12,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from torchsk import TorchClassifier, TorchRegressor
 
+pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
+
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
 rng = np.random.default_rng(0)
 X = rng.normal(size=(40, 3))

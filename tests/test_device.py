@@ -18,6 +18,8 @@ from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor, _graphs
 
+pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 SMALL = dict(hidden_layer_sizes=(32,), random_state=0)
 

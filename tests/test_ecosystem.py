@@ -21,6 +21,8 @@ from torchsk import (
     export_onnx,
 )
 
+pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
+
 matplotlib.use("Agg")
 callback = pytest.importorskip("sklearn.callback", reason="needs scikit-learn >= 1.9")
 
@@ -43,6 +45,7 @@ def test_scoring_monitor_records_a_score_per_epoch(iris, solver):
     assert rows["accuracy"].iloc[-1] == pytest.approx(est.score(X, y), abs=0.05)
 
 
+@pytest.mark.filterwarnings("ignore:The estimator FunctionTransformer does not support callbacks")
 def test_progress_bar_and_monitor_inside_pipeline_and_grid_search(iris, capsys):
     X, y = iris
     pipe = make_pipeline(FunctionTransformer(), TorchClassifier(max_iter=3, **FAST))

@@ -10,6 +10,8 @@ from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
 
+pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
+
 
 def test_module_maps_raw_float32_x_to_predictions_in_y_units(body_mass):
     X, y = body_mass
