@@ -30,6 +30,8 @@ from torchsk._objectives import (
 from torchsk._optim import make_optimizer
 from torchsk._plan import ONE_BLAS_THREAD, make_plan
 
+pytestmark = pytest.mark.short_fits  # fits cut short on purpose
+
 
 def _mlp(activation, n_out, seed=0):
     mlp = MLP(n_inputs=5, n_outputs=n_out, hidden_layer_sizes=(7, 6), activation=activation)
@@ -86,7 +88,7 @@ def test_l2_penalty_shrinks_weights():
         objective = AutogradObjective(mlp, _squared_error().per_sample, list(mlp.parameters()))
         settings = TrainSettings(solver="lbfgs", alpha=alpha, max_iter=100)
         train(mlp, objective, Data(X, y, torch.ones(100, dtype=torch.float64)), settings)
-        norms.append(sum(float(p.pow(2).sum()) for p in mlp.parameters() if p.ndim == 2))
+        norms.append(sum(float(p.detach().pow(2).sum()) for p in mlp.parameters() if p.ndim == 2))
     assert norms[1] < 0.5 * norms[0]
 
 

@@ -17,6 +17,8 @@ from torch import nn
 from torchsk import ReusedBackbone, TorchClassifier, TorchRegressor
 from torchsk._losses import CLASSIFICATION, LOSSES
 
+pytestmark = pytest.mark.short_fits  # fits cut short on purpose
+
 FAST = dict(hidden_layer_sizes=(32,), learning_rate_init=1e-2, max_iter=60, random_state=0)
 
 

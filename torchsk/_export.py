@@ -24,8 +24,11 @@ class _Probabilities(nn.Module):
 def export_onnx(estimator, path: str | os.PathLike) -> str:
     """Write an ONNX model of ``estimator.module_`` that runs on raw float32 X.
 
-    The graph holds the input scaling, the backbone, the head and (regressor) the
-    target scaling, so ONNX Runtime's output needs no pre- or post-processing.
+    The graph holds the input stage (imputation, scaling, categorical encoding), the
+    backbone, the head and (regressor) the target scaling, so ONNX Runtime's output
+    needs no post-processing. Its input is ``estimator.to_module_input(X)`` as float32:
+    the numbers of X as they are for all-numeric X, NaN for missing values, category
+    codes for categorical columns (strings never enter the graph).
 
     Parameters
     ----------
@@ -55,6 +58,7 @@ def export_onnx(estimator, path: str | os.PathLike) -> str:
     net = copy.deepcopy(estimator.module_).cpu().float().eval()
     classifier = net.head is not None
     model, output = (_Probabilities(net), "probabilities") if classifier else (net, "prediction")
+    model.eval()  # the wrapper too: exporting in training mode warns
     example = torch.zeros(2, estimator.n_features_in_)
     torch.onnx.export(
         model,
