@@ -131,6 +131,13 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         hooks.close()
         return self
 
+    def _check_partial_fit(self) -> None:
+        """Refuse what one epoch at a time cannot do, with scikit-learn's message."""
+        if self.early_stopping:
+            # scikit-learn's MLP refuses it too: a split of each small batch would hold
+            # out data at every call, and the curves would stop matching
+            raise ValueError("partial_fit does not support early_stopping=True")
+
     def _build(self, X, y_enc, sw, task, device, seed):
         """Fit the input stage and assemble ``module_`` (float64 on the CPU while building)."""
         inputs = InputStage(scaling=Scaling(*scaling_statistics(X, self.input_scaling, sw)))

@@ -1,0 +1,37 @@
+"""No silently wrong model (issue 17): each case used to return a model that looked
+fitted and was wrong; now it is right, refused with a clear error, or warned about."""
+
+import numpy as np
+import pytest
+
+from torchsk import TorchClassifier, TorchRegressor
+
+SMALL = dict(hidden_layer_sizes=(8,), random_state=0)
+
+
+def _linear_problem(n=200, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, X @ np.arange(1.0, d + 1) + 0.1 * rng.normal(size=n)
+
+
+def _binary_problem(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+
+
+# ---------------------------------------------------------------- 14 and 15: partial_fit refusals
+def test_partial_fit_refuses_balanced_class_weight_as_sgd_classifier_does():
+    X, y = _binary_problem()
+    est = TorchClassifier(class_weight="balanced", **SMALL)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        est.partial_fit(X, y, classes=["no", "yes"])
+
+
+def test_partial_fit_refuses_early_stopping_as_scikit_learn_does():
+    X, y = _linear_problem()
+    est = TorchRegressor(early_stopping=True, max_iter=5, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        est.partial_fit(X, y)
+    assert len(est.loss_curve_) == len(est.validation_scores_)
