@@ -3,6 +3,7 @@ fitted and was wrong; now it is right, refused with a clear error, or warned abo
 
 import numpy as np
 import pytest
+from sklearn.model_selection import cross_val_score
 
 from torchsk import TorchClassifier, TorchRegressor
 
@@ -35,3 +36,14 @@ def test_partial_fit_refuses_early_stopping_as_scikit_learn_does():
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         est.partial_fit(X, y)
     assert len(est.loss_curve_) == len(est.validation_scores_)
+
+
+# ---------------------------------------------------------------- 10: binary decision_function
+@pytest.mark.parametrize("head", ["softmax", "log_softmax", "sigmoid"])
+def test_binary_decision_function_is_one_dimensional_whatever_the_head(head):
+    X, y = _binary_problem()
+    est = TorchClassifier(head=head, solver="lbfgs", **SMALL).fit(X, y)
+    scores = est.decision_function(X)
+    assert scores.shape == (len(X),)
+    np.testing.assert_array_equal(est.classes_[(scores > 0).astype(int)], est.predict(X))
+    assert cross_val_score(est, X, y, cv=2, scoring="roc_auc").min() > 0.9

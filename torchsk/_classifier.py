@@ -193,7 +193,8 @@ default="auto"
             )
 
     def decision_function(self, X):
-        """Logits: shape (n_samples,) for a binary sigmoid head, else (n_samples, n_outputs).
+        """Confidence scores: the logits, or for binary targets one score per sample
+        (the log-odds of ``classes_[1]``, whatever the head).
 
         Parameters
         ----------
@@ -201,10 +202,9 @@ default="auto"
 
         Returns
         -------
-        scores : ndarray
+        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        z = self._forward(X)
-        return z.ravel() if z.shape[1] == 1 else z
+        return self._task.decision(self._forward(X))
 
     def predict_proba(self, X):
         """Class probabilities (rows sum to 1), or per-label probabilities (multilabel).

@@ -200,6 +200,14 @@ class ClassificationTask:
         indices = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
         return self.target.decode(indices)
 
+    def decision(self, z: np.ndarray) -> np.ndarray:
+        """``decision_function``'s scores: one column per class, except for binary
+        targets, where scikit-learn expects one score per row (positive means
+        ``classes_[1]``) whatever the head: the log-odds of the two logits."""
+        if self.target_type != "binary":
+            return z
+        return z.ravel() if z.shape[1] == 1 else z[:, 1] - z[:, 0]
+
     def score(self, y_true: np.ndarray, z: np.ndarray) -> float:
         """Held-out score of the logits (accuracy)."""
         return accuracy_score(y_true, self.labels(z))
