@@ -4,6 +4,7 @@ fitted and was wrong; now it is right, refused with a clear error, or warned abo
 import numpy as np
 import pytest
 from sklearn.model_selection import cross_val_score
+from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
 
@@ -47,3 +48,17 @@ def test_binary_decision_function_is_one_dimensional_whatever_the_head(head):
     assert scores.shape == (len(X),)
     np.testing.assert_array_equal(est.classes_[(scores > 0).astype(int)], est.predict(X))
     assert cross_val_score(est, X, y, cv=2, scoring="roc_auc").min() > 0.9
+
+
+# ---------------------------------------------------------------- 11: module loss picks the head
+def test_a_cross_entropy_module_on_a_binary_target_trains_two_logits():
+    X, y = _binary_problem()
+    est = TorchClassifier(loss=nn.CrossEntropyLoss(), max_iter=30, **SMALL).fit(X, y)
+    assert est.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("loss", [nn.CrossEntropyLoss(), nn.NLLLoss()])
+def test_a_class_index_loss_module_with_a_one_logit_head_is_refused(loss):
+    X, y = _binary_problem()
+    with pytest.raises(ValueError, match="sigmoid"):
+        TorchClassifier(loss=loss, head="sigmoid", max_iter=3, **SMALL).fit(X, y)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_sample_weight
+from torch import nn
 
 from ._heads import AUTO_HEAD, CLASSIFIER_HEADS, POSITIVE_LINKS, REGRESSION_LINKS, ClassifierHead
 from ._inputs import Scaling, scaling_statistics
@@ -26,6 +27,9 @@ from ._losses import (
     loss_functions,
 )
 from ._validation import ClassificationTarget, RegressionTarget
+
+# torch loss modules that take one logit per class and class indices
+CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 
 
 class RegressionTask:
@@ -144,12 +148,28 @@ class ClassificationTask:
         """The head for ``head``/``loss``/target type, or a ``ValueError`` naming the
         valid combinations. ``"auto"`` picks the named loss's head, else sigmoid for
         binary and multilabel targets and softmax for multiclass ones."""
-        head = self.head
-        if head == "auto":
-            named = self.loss if isinstance(self.loss, str) and self.loss != "auto" else None
-            head = LOSSES[named].outputs[0] if named else AUTO_HEAD[self.target_type]
+        head = self.head if self.head != "auto" else self._auto_head()
         check_pair(self._registry_loss(head), head, self.target_type, shown=self.loss)
-        return CLASSIFIER_HEADS[head]
+        spec = CLASSIFIER_HEADS[head]
+        if isinstance(self.loss, CLASS_INDEX_LOSSES) and spec.n_outputs(self.target_type, 2) == 1:
+            # one logit trained through a softmax-type loss: its loss is 0 whatever the
+            # weights, so nothing would be learned
+            raise ValueError(
+                f"loss={self.loss!r} needs one logit per class, but head={head!r} gives a "
+                "binary target a single sigmoid logit. Use head='softmax' (or 'auto'), or "
+                "a one-logit loss such as nn.BCEWithLogitsLoss()."
+            )
+        return spec
+
+    def _auto_head(self) -> str:
+        """``head="auto"``: the named loss's head, softmax for a torch loss module that
+        takes class indices, else sigmoid for binary and multilabel targets and
+        softmax for multiclass ones."""
+        if isinstance(self.loss, str) and self.loss != "auto":
+            return LOSSES[self.loss].outputs[0]
+        if isinstance(self.loss, CLASS_INDEX_LOSSES) and self.target_type == "binary":
+            return "softmax"
+        return AUTO_HEAD[self.target_type]
 
     def _registry_loss(self, head: str):
         """The registry entry of ``loss``; for ``"auto"`` or a torch loss module (which
