@@ -3,10 +3,15 @@ fitted and was wrong; now it is right, refused with a clear error, or warned abo
 
 import numpy as np
 import pytest
+import torch
 from sklearn.model_selection import cross_val_score
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
+from torchsk._engine import Data, TrainSettings, train
+from torchsk._losses import LOSSES, LossOptions, loss_functions
+from torchsk._modules import MLP
+from torchsk._objectives import AutogradObjective
 
 SMALL = dict(hidden_layer_sizes=(8,), random_state=0)
 
@@ -62,3 +67,49 @@ def test_a_class_index_loss_module_with_a_one_logit_head_is_refused(loss):
     X, y = _binary_problem()
     with pytest.raises(ValueError, match="sigmoid"):
         TorchClassifier(loss=loss, head="sigmoid", max_iter=3, **SMALL).fit(X, y)
+
+
+# ---------------------------------------------------------------- 1: unusable validation
+def test_early_stopping_refuses_a_validation_set_too_small_to_score():
+    X, y = _linear_problem(20)
+    est = TorchRegressor(early_stopping=True, validation_fraction=0.05, **SMALL)  # 1 row
+    with pytest.raises(ValueError, match="validation set is too small"):
+        est.fit(X, y)
+
+
+def test_a_nan_validation_score_never_selects_weights():
+    X = torch.randn(100, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = X[:, :1] * 2
+    mlp = MLP(n_inputs=5, n_outputs=1, hidden_layer_sizes=(4,), dtype=torch.float64,
+              generator=torch.Generator().manual_seed(0))  # fmt: skip
+    loss = loss_functions(LOSSES["squared_error"], "identity", LossOptions(), linked=True)
+    objective = AutogradObjective(mlp, loss.per_sample, list(mlp.parameters()))
+    settings = TrainSettings(batch_size=20, max_iter=30, learning_rate_init=1e-2)
+    history, _ = train(mlp, objective, Data(X, y), settings, validation_score=lambda: np.nan)
+    with torch.no_grad():
+        final = float(((mlp(X) - y) ** 2).mean())
+    # the weights are the trained ones (last epoch), not the initial ones
+    assert final < 0.5 * history.loss_curve[0]
+
+
+# ---------------------------------------------------------------- 7: lbfgs early stopping
+def test_lbfgs_ignores_early_stopping_as_scikit_learn_does():
+    X, y = _linear_problem()
+    plain = TorchRegressor(solver="lbfgs", max_iter=50, **SMALL).fit(X, y)
+    stopped = TorchRegressor(solver="lbfgs", max_iter=50, early_stopping=True, **SMALL)
+    stopped.fit(X, y)
+    np.testing.assert_array_equal(stopped.predict(X), plain.predict(X))
+    assert stopped.validation_scores_ is None
+
+
+# ---------------------------------------------------------------- 8: weighted validation
+def test_early_stopping_scores_the_validation_split_with_sample_weight():
+    X, y = _binary_problem(400)
+    rng = np.random.default_rng(1)
+    w = np.ones(len(y))
+    noise = rng.random(len(y)) < 0.5  # half the rows: random labels, weight 0
+    y = np.where(noise, rng.choice(["yes", "no"], len(y)), y)
+    w[noise] = 0.0
+    est = TorchClassifier(early_stopping=True, max_iter=30, learning_rate_init=1e-2, **SMALL)
+    est.fit(X, y, sample_weight=w)
+    assert est.best_validation_score_ > 0.9

@@ -241,15 +241,17 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
                 break
             last_good = _snapshot(module)
             _log(history, loss, len(data.X), settings)
+            score = math.nan
             if validation_score is not None:
                 score = _score(module, validation_score)
                 history.validation_scores.append(score)
+            if math.isfinite(score):
                 best = history.best_validation_score
                 no_improvement = _count(score, best, no_improvement, settings)
-                if score > history.best_validation_score:
+                if score > best:
                     history.best_validation_score = score
                     best_state = last_good
-            else:
+            else:  # no split, or a score that cannot judge: the training loss does
                 no_improvement = _count(-loss, -history.best_loss, no_improvement, settings)
             history.best_loss = min(history.best_loss, loss)
             if hooks.end() or no_improvement > settings.n_iter_no_change:
@@ -260,7 +262,7 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
             raise
         module.load_state_dict(last_good)
         history.stopped = "interrupted"
-    if validation_score is not None and history.validation_scores:
+    if math.isfinite(history.best_validation_score):  # only a real score selects weights
         module.load_state_dict(best_state)
     module.eval()
     return history

@@ -106,9 +106,9 @@ class RegressionTask:
         """Predictions from the network's output, with the fitted y's dimensionality."""
         return self.target.decode(out)
 
-    def score(self, y_true: np.ndarray, out: np.ndarray) -> float:
-        """Held-out score of the network's output (R²)."""
-        return r2_score(y_true, self.decode(out))
+    def score(self, y_true: np.ndarray, out: np.ndarray, sample_weight=None) -> float:
+        """Held-out score of the network's output (weighted R²)."""
+        return r2_score(y_true, self.decode(out), sample_weight=sample_weight)
 
 
 class ClassificationTask:
@@ -228,6 +228,6 @@ class ClassificationTask:
             return z
         return z.ravel() if z.shape[1] == 1 else z[:, 1] - z[:, 0]
 
-    def score(self, y_true: np.ndarray, z: np.ndarray) -> float:
-        """Held-out score of the logits (accuracy)."""
-        return accuracy_score(y_true, self.labels(z))
+    def score(self, y_true: np.ndarray, z: np.ndarray, sample_weight=None) -> float:
+        """Held-out score of the logits (weighted accuracy)."""
+        return accuracy_score(y_true, self.labels(z), sample_weight=sample_weight)

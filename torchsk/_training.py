@@ -70,15 +70,18 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
 
 
 def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
-    """Refuse a split that leaves a side too small (one sample per class if stratified)."""
+    """Refuse a split that leaves a side too small to train or score on: two samples
+    to score (scikit-learn's rule: R² of one sample is NaN), and one per class on each
+    side if stratified."""
     n_val = math.ceil(validation_fraction * n_samples)  # train_test_split's rule
     need = 1 if stratify is None else len(np.unique(stratify))
-    if n_val < need or n_samples - n_val < need:
+    if n_val < max(need, 2) or n_samples - n_val < need:
         raise ValueError(
-            f"validation_fraction={validation_fraction} of {n_samples} samples "
-            f"leaves {n_val} for validation and {n_samples - n_val} for training; early "
-            f"stopping needs at least {need} on each side (one per class). Raise "
-            "validation_fraction, pass more samples, or set early_stopping=False."
+            "The validation set is too small. Increase 'validation_fraction' or the size "
+            f"of your dataset: validation_fraction={validation_fraction} of {n_samples} "
+            f"samples leaves {n_val} for validation and {n_samples - n_val} for training; "
+            f"early stopping needs at least {max(need, 2)} to score and {need} to train "
+            "(one per class). Or set early_stopping=False."
         )
 
 
@@ -112,19 +115,29 @@ def _targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
 
 
 def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
-    """Split off the early-stopping share; returns the training rows and a scorer."""
+    """Split off the early-stopping share; returns the training rows and a scorer
+    that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
     stratify = y if task.stratify and y.ndim == 1 else None
     check_validation_split(config.validation_fraction, len(X), stratify)
-    X, Xv, y_enc, _, sw, _, _, yv = train_test_split(
+    X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
         X, y_enc, sw, y,
         test_size=config.validation_fraction, random_state=seed, stratify=stratify,
     )  # fmt: skip
     Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
+    swv = None if np.all(swv == 1.0) else swv
 
     def score() -> float:
-        return task.score(yv, net(Xv).cpu().numpy())
+        if swv is not None and not swv.sum() > 0:
+            return math.nan  # nothing to score: the engine then ignores the split
+        return task.score(yv, net(Xv).cpu().numpy(), sample_weight=swv)
 
     return X, y_enc, sw, score
+
+
+def _early_stopping(config: FitConfig, incremental: bool) -> bool:
+    """Whether to hold out a validation split: as scikit-learn's MLP, not for L-BFGS
+    (it has no epochs to stop between) nor ``partial_fit``."""
+    return config.early_stopping and not incremental and config.solver != "lbfgs"
 
 
 def fit_network(
@@ -160,7 +173,7 @@ def fit_network(
     optimizer : FlatOptimizer or None
     """
     score = None
-    if config.early_stopping and not incremental:
+    if _early_stopping(config, incremental):
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
