@@ -4,11 +4,13 @@ fitted and was wrong; now it is right, refused with a clear error, or warned abo
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_val_score
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
 from torchsk._engine import Data, TrainSettings, train
+from torchsk._inputs import scaling_statistics
 from torchsk._losses import LOSSES, LossOptions, loss_functions
 from torchsk._modules import MLP
 from torchsk._objectives import AutogradObjective
@@ -113,3 +115,27 @@ def test_early_stopping_scores_the_validation_split_with_sample_weight():
     est = TorchClassifier(early_stopping=True, max_iter=30, learning_rate_init=1e-2, **SMALL)
     est.fit(X, y, sample_weight=w)
     assert est.best_validation_score_ > 0.9
+
+
+# ---------------------------------------------------------------- 2: scaling is relative
+@pytest.mark.parametrize("factor", [1e-15, 1e-30, 1e15])
+def test_tiny_and_huge_features_are_scaled_by_their_own_spread(factor):
+    X, y = _linear_problem()
+    center, scale = scaling_statistics(X * factor, "standard")
+    np.testing.assert_allclose(scale, X.std(axis=0) * factor, rtol=1e-12)
+    est = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0)
+    assert est.fit(X * factor, y).score(X * factor, y) > 0.99
+
+
+def test_tiny_targets_come_back_in_their_own_units():
+    X, y = _linear_problem()
+    est = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0)
+    pred = est.fit(X, y * 1e-18).predict(X)
+    assert r2_score(y * 1e-18, pred) > 0.99
+
+
+def test_constant_columns_still_get_scale_one():
+    X = np.column_stack([np.full(50, 1e-300), np.full(50, 7.0), np.zeros(50)])
+    for method in ("standard", "minmax", "robust"):
+        _, scale = scaling_statistics(X, method)
+        np.testing.assert_array_equal(scale, 1.0)
