@@ -139,3 +139,15 @@ def test_constant_columns_still_get_scale_one():
     for method in ("standard", "minmax", "robust"):
         _, scale = scaling_statistics(X, method)
         np.testing.assert_array_equal(scale, 1.0)
+
+
+# ---------------------------------------------------------------- 3: robust losses
+@pytest.mark.parametrize("loss", ["huber", "absolute_error", "quantile"])
+def test_robust_losses_stay_robust_under_the_default_target_scaling(loss):
+    X, y = _linear_problem(100)
+    y_dirty = y.copy()
+    y_dirty[:3] = 1e9
+    est = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", loss=loss, random_state=0)
+    pred = est.fit(X, y_dirty).predict(X[3:])
+    assert np.abs(pred).max() < 2 * np.abs(y).max()  # was ~1e7 everywhere
+    assert r2_score(y[3:], pred) > 0.8

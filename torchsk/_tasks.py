@@ -28,6 +28,9 @@ from ._losses import (
 )
 from ._validation import ClassificationTarget, RegressionTarget
 
+# the interquartile range of a normal distribution, in standard deviations
+IQR_PER_STD = 1.3489795003921634
+
 # torch loss modules that take one logit per class and class indices
 CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 
@@ -86,11 +89,23 @@ class RegressionTask:
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
         """The network's output end (``TabularNet`` keywords), fitted on the targets."""
         link = self.link()
+        center, scale = self._target_statistics(link, y_enc, sw)
+        return {"link": REGRESSION_LINKS[link](), "target_scaling": Scaling(center, scale)}
+
+    def _target_statistics(self, link: str, y_enc: np.ndarray, sw: np.ndarray):
+        """``(center, scale)`` of the target scaling for ``link``."""
         method = self.target_scaling
         if method is not None and link in POSITIVE_LINKS:
             method = "mean"  # scale only, so that a positive link stays positive
-        center, scale = scaling_statistics(y_enc, method, sw)
-        return {"link": REGRESSION_LINKS[link](), "target_scaling": Scaling(center, scale)}
+        robust = isinstance(self.loss, str) and LOSSES[self.loss].robust
+        if method == "standard" and robust:
+            # the mean and standard deviation would let the outliers that the loss
+            # ignores back in (three values at 1e9 among 100 made every prediction
+            # ~1e7); the median and the interquartile range, rescaled to a standard
+            # deviation on normal data (Huber's epsilon keeps its meaning), do not
+            center, scale = scaling_statistics(y_enc, "robust", sw)
+            return center, scale / IQR_PER_STD
+        return scaling_statistics(y_enc, method, sw)
 
     def loss_functions(self) -> LossFunctions:
         """The training loss on the backbone's raw output."""
