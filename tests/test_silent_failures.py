@@ -151,3 +151,17 @@ def test_robust_losses_stay_robust_under_the_default_target_scaling(loss):
     pred = est.fit(X, y_dirty).predict(X[3:])
     assert np.abs(pred).max() < 2 * np.abs(y).max()  # was ~1e7 everywhere
     assert r2_score(y[3:], pred) > 0.8
+
+
+# ---------------------------------------------------------------- 16: constant targets
+@pytest.mark.parametrize(
+    "params", [dict(), dict(loss="poisson"), dict(target_scaling=None), dict(dropout=0.2)]
+)
+def test_a_constant_target_is_predicted_as_that_constant(params):
+    X, _ = _linear_problem()
+    y = np.full(len(X), 3.7)
+    est = TorchRegressor(max_iter=20, **SMALL, **params).fit(X, y)
+    np.testing.assert_allclose(est.predict(X), 3.7, rtol=1e-6)
+    Y = np.column_stack([y, X[:, 0]])  # one constant output among others
+    est = TorchRegressor(max_iter=20, **SMALL).fit(X, Y)
+    np.testing.assert_allclose(est.predict(X)[:, 0], 3.7, rtol=1e-6)

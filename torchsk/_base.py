@@ -143,6 +143,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         inputs = InputStage(scaling=Scaling(*scaling_statistics(X, self.input_scaling, sw)))
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
+        task.start_output(self.module_, y_enc, sw)
         self._optimizer = None
         self.loss_curve_, self.validation_scores_ = [], None
         self.t_ = 0
