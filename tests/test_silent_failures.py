@@ -4,6 +4,7 @@ fitted and was wrong; now it is right, refused with a clear error, or warned abo
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_val_score
 from torch import nn
@@ -165,3 +166,53 @@ def test_a_constant_target_is_predicted_as_that_constant(params):
     Y = np.column_stack([y, X[:, 0]])  # one constant output among others
     est = TorchRegressor(max_iter=20, **SMALL).fit(X, Y)
     np.testing.assert_allclose(est.predict(X)[:, 0], 3.7, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- 9: failed refits
+def test_a_refit_that_fails_validation_leaves_the_fitted_model_as_it_was():
+    X, y = _linear_problem()
+    est = TorchRegressor(max_iter=5, **SMALL).fit(X, y)
+    before, n_iter, curve = est.predict(X), est.n_iter_, list(est.loss_curve_)
+    est.set_params(early_stopping=True, validation_fraction=0.001, hidden_layer_sizes=(3,))
+    with pytest.raises(ValueError):
+        est.fit(X[:, :2], y)
+    np.testing.assert_array_equal(est.predict(X), before)
+    assert est.n_iter_ == n_iter and est.loss_curve_ == curve and est.n_features_in_ == 3
+
+
+class InterruptAt(nn.Module):
+    """A backbone that raises KeyboardInterrupt at its ``at``-th training forward pass."""
+
+    def __init__(self, n_in, n_out, at):
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+        return self.linear(x)
+
+
+def test_a_first_fit_interrupted_in_its_first_epoch_leaves_no_fitted_model():
+    X, y = _binary_problem()
+    est = TorchClassifier(module=lambda i, o: InterruptAt(i, o, at=1), random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("__")]
+
+
+def test_a_warm_refit_interrupted_in_its_first_epoch_keeps_the_weights():
+    X, y = _binary_problem()
+    est = TorchClassifier(module=lambda i, o: InterruptAt(i, o, at=10**9), warm_start=True,
+                          max_iter=3, random_state=0).fit(X, y)  # fmt: skip
+    before = est.predict_proba(X)
+    est.module_.backbone.at = est.module_.backbone.calls + 2  # mid first epoch
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    assert est.n_iter_ == 3

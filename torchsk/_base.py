@@ -23,6 +23,7 @@ from torch import nn
 
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
+from ._fitstate import all_or_nothing
 from ._inputs import InputStage, Scaling, scaling_statistics
 from ._modules import ACTIVATIONS, MLP, TabularNet
 from ._persistence import describe, rebuild
@@ -94,6 +95,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.module = module
 
     # ------------------------------------------------------------------ fit pipeline
+    @all_or_nothing  # a fit that raises leaves the fitted state as it was
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
