@@ -216,3 +216,44 @@ def test_a_warm_refit_interrupted_in_its_first_epoch_keeps_the_weights():
         est.fit(X, y)
     np.testing.assert_array_equal(est.predict_proba(X), before)
     assert est.n_iter_ == 3
+
+
+# ---------------------------------------------------------------- 4: warm start changes
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(hidden_layer_sizes=(5,)),
+        dict(activation="tanh"),
+        dict(dropout=0.5),
+        dict(input_scaling="minmax"),
+        dict(loss="poisson"),
+        dict(target_scaling=None),
+    ],
+)
+def test_warm_start_refuses_a_change_it_cannot_honour(change):
+    X, y = _linear_problem()
+    y = np.abs(y)
+    est = TorchRegressor(warm_start=True, max_iter=5, **SMALL).fit(X, y)
+    before = est.predict(X)
+    est.set_params(**change)
+    with pytest.raises(ValueError, match="warm_start"):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), before)
+    est.set_params(warm_start=False).fit(X, y)  # a cold fit honours it
+
+
+def test_warm_start_refuses_a_new_head_on_a_binary_classifier():
+    X, y = _binary_problem()
+    est = TorchClassifier(warm_start=True, max_iter=5, **SMALL).fit(X, y)
+    est.set_params(head="softmax")
+    with pytest.raises(ValueError, match="warm_start"):
+        est.fit(X, y)
+
+
+def test_warm_start_honours_a_new_solver_and_learning_rate():
+    X, y = _linear_problem()
+    est = TorchRegressor(warm_start=True, max_iter=3, **SMALL).fit(X, y)
+    est.set_params(solver="sgd", learning_rate_init=1e-4).fit(X, y)
+    assert type(est._optimizer).__name__ == "SGD" and est._optimizer.lr == 1e-4
+    est.set_params(learning_rate_init=1e-3).partial_fit(X, y)
+    assert est._optimizer.lr == 1e-3

@@ -39,6 +39,18 @@ from ._training import FitConfig, encode_into, fit_network
 from ._validation import check_X, check_X_y
 
 
+def _same(a, b) -> bool:
+    """Parameter equality; modules (and builders) by identity."""
+    if callable(a) or callable(b):
+        return a is b
+    return a == b
+
+
+def _diff(old: dict, new: dict):
+    """``(key, "old → new")`` for each key whose value changed."""
+    return [(k, f"{old[k]} → {new[k]}") for k in old if old[k] != new[k]]
+
+
 class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     """Shared parameters and the fit/predict pipeline of the torchsk estimators.
 
@@ -106,6 +118,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             task.fit_target(y, classes)
         else:
             task.target = self._task.target
+            self._check_warm_start(task)
         y_enc = task.encode(y)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         sw = sw * task.sample_weight(y_enc)
@@ -133,6 +146,37 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         hooks.close()
         return self
 
+    def _network_params(self) -> dict:
+        """The parameters the built network embodies (a warm start cannot change them)."""
+        return {
+            "hidden_layer_sizes": tuple(self._hidden_sizes()),
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "input_scaling": self.input_scaling,
+            "module": self.module,
+        }
+
+    def _check_warm_start(self, task) -> None:
+        """Refuse, before anything changes, a warm start or ``partial_fit`` that would
+        keep training a network built for other parameters (its layers, input stage,
+        output end or device); the optimizer follows a new ``solver`` or
+        ``learning_rate_init`` on its own (``_engine.train``)."""
+        built = getattr(self, "_build_params", None)
+        changed = [
+            name
+            for name, value in self._network_params().items()
+            if built is not None and not _same(value, built[name])
+        ]
+        changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
+        if resolve_device(self.device) != self._plan.device:
+            changed.append(f"device ({self._plan.device} → {self.device})")
+        if changed:
+            raise ValueError(
+                f"warm_start and partial_fit continue the fitted network, which was built "
+                f"for other values of: {', '.join(changed)}. Set warm_start=False (or "
+                "fit a new estimator) to train a new network with them."
+            )
+
     def _check_partial_fit(self) -> None:
         """Refuse what one epoch at a time cannot do, with scikit-learn's message."""
         if self.early_stopping:
@@ -147,6 +191,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
         task.start_output(self.module_, y_enc, sw)
         self._optimizer = None
+        self._build_params = self._network_params()
         self.loss_curve_, self.validation_scores_ = [], None
         self.t_ = 0
 

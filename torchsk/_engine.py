@@ -212,7 +212,7 @@ def train(
                     module, objective, penalty, flat, data, settings, hooks, numpy_views
                 )
                 return history, None
-            if optimizer is None or optimizer.flat is not flat:
+            if not _continues(optimizer, flat, settings):
                 optimizer = make_optimizer(settings.solver, flat, settings.learning_rate_init)
             graphed = _graphed_steps(objective, penalty, optimizer, data, settings, plan)
             history = _train_epochs(
@@ -222,6 +222,18 @@ def train(
             return history, optimizer
     finally:
         _unflatten(params)
+
+
+def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -> bool:
+    """Whether a warm start or ``partial_fit`` keeps ``optimizer``'s state: not after
+    ``set_params`` changed the solver or the learning rate (scikit-learn then starts
+    a new optimizer too)."""
+    return (
+        optimizer is not None
+        and optimizer.flat is flat
+        and getattr(optimizer, "solver", None) == settings.solver
+        and optimizer.lr == settings.learning_rate_init
+    )
 
 
 def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,

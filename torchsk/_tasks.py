@@ -76,6 +76,18 @@ class RegressionTask:
         check_pair(loss, link)
         return link
 
+    def structure(self) -> dict:
+        """What the network's output end is built for (a warm start keeps it): the
+        link and the target scaling, ``"mean"`` (scale only) for a positive link so
+        that it stays positive, ``"robust"`` for a robust loss."""
+        link = self.link()
+        scaling = self.target_scaling
+        if scaling is not None and link in POSITIVE_LINKS:
+            scaling = "mean"
+        elif scaling == "standard" and isinstance(self.loss, str) and LOSSES[self.loss].robust:
+            scaling = "robust"
+        return {"head": link, "target_scaling": scaling}
+
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array, checked against the loss."""
         y_enc = self.target.encode(y)
@@ -90,20 +102,18 @@ class RegressionTask:
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
         """The network's output end (``TabularNet`` keywords), fitted on the targets."""
         link = self.link()
-        center, scale = self._target_statistics(link, y_enc, sw)
+        center, scale = self._target_statistics(y_enc, sw)
         return {"link": REGRESSION_LINKS[link](), "target_scaling": Scaling(center, scale)}
 
-    def _target_statistics(self, link: str, y_enc: np.ndarray, sw: np.ndarray):
-        """``(center, scale)`` of the target scaling for ``link``."""
-        method = self.target_scaling
-        if method is not None and link in POSITIVE_LINKS:
-            method = "mean"  # scale only, so that a positive link stays positive
-        robust = isinstance(self.loss, str) and LOSSES[self.loss].robust
-        if method == "standard" and robust:
-            # the mean and standard deviation would let the outliers that the loss
-            # ignores back in (three values at 1e9 among 100 made every prediction
-            # ~1e7); the median and the interquartile range, rescaled to a standard
-            # deviation on normal data (Huber's epsilon keeps its meaning), do not
+    def _target_statistics(self, y_enc: np.ndarray, sw: np.ndarray):
+        """``(center, scale)`` of the target scaling ``structure`` names."""
+        method = self.structure()["target_scaling"]
+        if method == "robust":
+            # the mean and standard deviation would let the outliers that a robust
+            # loss ignores back in (three values at 1e9 among 100 made every
+            # prediction ~1e7); the median and the interquartile range, rescaled to a
+            # standard deviation on normal data (Huber's epsilon keeps its meaning),
+            # do not
             center, scale = scaling_statistics(y_enc, "robust", sw)
             return center, scale / IQR_PER_STD
         return scaling_statistics(y_enc, method, sw)
@@ -228,6 +238,10 @@ class ClassificationTask:
     def n_outputs(self) -> int:
         """Logits of the backbone."""
         return self.head_spec.n_outputs(self.target_type, len(self.target.classes_))
+
+    def structure(self) -> dict:
+        """What the network's output end was built for: a warm start keeps it."""
+        return {"head": self.head_spec.name}
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Class indices (int64), or 0/1 floats for multilabel targets."""
