@@ -1,6 +1,12 @@
 """No silently wrong model (issue 17): each case used to return a model that looked
 fitted and was wrong; now it is right, refused with a clear error, or warned about."""
 
+import copy
+import io
+import json
+import pickle
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -257,3 +263,69 @@ def test_warm_start_honours_a_new_solver_and_learning_rate():
     assert type(est._optimizer).__name__ == "SGD" and est._optimizer.lr == 1e-4
     est.set_params(learning_rate_init=1e-3).partial_fit(X, y)
     assert est._optimizer.lr == 1e-3
+
+
+# ---------------------------------------------------------------- 6: loading draws nothing
+def test_unpickling_and_copying_leave_torchs_global_rng_alone():
+    X, y = _linear_problem()
+    est = TorchRegressor(max_iter=3, **SMALL).fit(X, y)
+    blob = pickle.dumps(est)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    pickle.loads(blob)
+    copy.deepcopy(est)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------- 13: loading checks shapes
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["backbone"].update(hidden_layer_sizes=[10**7, 10**7]),
+        lambda d: d["backbone"].update(n_inputs=10**13),
+        lambda d: d["inputs"][0][2].update(n_columns=10**13),
+        lambda d: d.update(dtype="float64; import os"),
+        lambda d: d.update(link="Sequential"),
+    ],
+)
+def test_a_tampered_description_fails_cleanly_before_allocating(edit):
+    X, y = _linear_problem()
+    est = TorchRegressor(max_iter=3, **SMALL).fit(X, y)
+    state = est.__getstate__()
+    edit(state["module_"])
+    with pytest.raises(ValueError, match="stored network"):
+        TorchRegressor.__new__(TorchRegressor).__setstate__(state)
+
+
+def _widen_stored_layers(node):
+    """Make every stored list ``hidden_layer_sizes`` (the network's) two layers of 10**7."""
+    if isinstance(node, dict):
+        content = node.get("content")
+        layers = content.get("hidden_layer_sizes") if isinstance(content, dict) else None
+        if isinstance(layers, dict) and layers.get("__class__") == "list":
+            item = layers["content"][0]
+            layers["content"] = [{**item, "content": str(10**7)} for _ in range(2)]
+        for value in node.values():
+            _widen_stored_layers(value)
+    elif isinstance(node, list):
+        for value in node:
+            _widen_stored_layers(value)
+
+
+def test_a_tampered_skops_file_fails_cleanly():
+    sio = pytest.importorskip("skops.io")
+    X, y = _linear_problem()
+    est = TorchRegressor(max_iter=3, **SMALL).fit(X, y)
+    source, tampered = zipfile.ZipFile(io.BytesIO(sio.dumps(est))), io.BytesIO()
+    with zipfile.ZipFile(tampered, "w") as out:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "schema.json":
+                schema = json.loads(data)
+                _widen_stored_layers(schema)
+                data = json.dumps(schema).encode()
+            out.writestr(name, data)
+    blob = tampered.getvalue()
+    with pytest.raises(ValueError, match="stored network"):
+        sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))

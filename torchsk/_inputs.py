@@ -158,8 +158,17 @@ class Scaling(InputEncoder):
 
     @classmethod
     def from_config(cls, n_columns: int) -> Scaling:
-        """An identity scaling of ``n_columns`` columns, to load a state dict into."""
-        return cls(np.zeros(n_columns), np.ones(n_columns))
+        """An identity scaling of ``n_columns`` columns, to load a state dict into.
+
+        Its buffers come from torch's factories, so that under ``torch.device("meta")``
+        (persistence checks a stored configuration that way) nothing is allocated.
+        """
+        scaling = cls(np.zeros(0), np.zeros(0))
+        scaling.center = torch.zeros(n_columns, dtype=torch.float64)
+        scaling.scale = torch.ones(n_columns, dtype=torch.float64)
+        scaling.config = {"n_columns": len(scaling.center)}
+        scaling.n_outputs = len(scaling.center)
+        return scaling
 
     def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Scale ``x``; with ``dtype``, centre in the buffers' dtype, then round to
