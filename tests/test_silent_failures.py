@@ -6,10 +6,12 @@ import io
 import json
 import pickle
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_val_score
@@ -329,3 +331,23 @@ def test_a_tampered_skops_file_fails_cleanly():
     blob = tampered.getvalue()
     with pytest.raises(ValueError, match="stored network"):
         sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
+
+
+# ---------------------------------------------------------------- 5: threaded fits
+def test_threaded_fits_with_dropout_are_reproducible_and_keep_the_callers_rng():
+    X, y = _linear_problem(300)
+    est = TorchRegressor(hidden_layer_sizes=(16,), dropout=0.3, max_iter=15,
+                         batch_size=16, tol=0.0)  # fmt: skip
+
+    def fit_predict(seed):
+        return clone(est).set_params(random_state=seed).fit(X, y).predict(X)
+
+    expected = [fit_predict(seed) for seed in range(4)]
+    torch.manual_seed(123)
+    draws = torch.rand(5)
+    torch.manual_seed(123)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(fit_predict, range(4)))
+    torch.testing.assert_close(torch.rand(5), draws)
+    for got, want in zip(threaded, expected, strict=True):
+        np.testing.assert_array_equal(got, want)

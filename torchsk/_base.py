@@ -134,10 +134,11 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             )  # fmt: skip
             if first:
                 self._place(X, task)
-            self._task = task
-            hooks = EpochHooks(
-                self, X_in, y_in, sample_weight, 1 if incremental else self.max_iter
-            )
+        self._task = task
+        hooks = EpochHooks(self, X_in, y_in, sample_weight, 1 if incremental else self.max_iter)
+        # the built-in network trains on its own generators; a user's module may draw
+        # from the global one
+        with seeded(device, seed, needed=not self._plan.builtin_backbone):
             history, self._optimizer = fit_network(
                 self.module_, task, self._plan, loss, self._fit_config(), X, y, y_enc, sw,
                 incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,

@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from ._engine import FULL_BATCH_SOLVERS, Data, History, TrainSettings, train
 from ._losses import LossFunctions
+from ._modules import use_generators
 from ._objectives import make_objective
 from ._optim import FlatOptimizer
 from ._plan import ExecutionPlan, as_tensor
@@ -181,7 +182,8 @@ def fit_network(
     rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     params = [p for p in net.backbone.parameters() if p.requires_grad]
     objective = make_objective(plan.objective, net.backbone, loss, params)
-    with plan.threads(rows):
+    # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
+    with plan.threads(rows), use_generators(net.backbone, seed + 1, plan.device):
         return train(
             net.backbone, objective, data, settings,
             optimizer=optimizer, validation_score=score,
