@@ -204,7 +204,8 @@ default="auto"
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        return self._task.decision(self._forward(X))
+        z = self._forward(X)  # checks that the model is fitted first
+        return self._task.decision(z)
 
     def predict_proba(self, X):
         """Class probabilities (rows sum to 1), or per-label probabilities (multilabel).
