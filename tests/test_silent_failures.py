@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_val_score
 from torch import nn
@@ -351,3 +351,32 @@ def test_threaded_fits_with_dropout_are_reproducible_and_keep_the_callers_rng():
     torch.testing.assert_close(torch.rand(5), draws)
     for got, want in zip(threaded, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------- 12: target checks every call
+def test_poisson_refuses_negative_targets_on_every_call():
+    X, y = _linear_problem()
+    y = np.abs(y)
+    est = TorchRegressor(loss="poisson", warm_start=True, max_iter=3, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="negative"):
+        est.partial_fit(X, -y)
+    with pytest.raises(ValueError, match="negative"):
+        est.fit(X, -y)
+
+
+# ---------------------------------------------------------------- 17: worse than at the start
+def test_a_rising_loss_is_not_called_converged():
+    X, y = _linear_problem()
+    est = TorchRegressor(solver="rprop", learning_rate_init=10.0, max_iter=200, **SMALL)
+    with pytest.warns(ConvergenceWarning, match="rose"):
+        est.fit(X, y)
+    assert est.score(X, y) > -10  # the lowest-loss weights, not the last (R² ~ -4e4)
+
+
+def test_a_fit_worse_than_predicting_a_constant_warns():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 10_000))
+    y = X[:, 0] + 0.1 * rng.normal(size=20)
+    est = TorchRegressor(random_state=0)
+    with pytest.warns(ConvergenceWarning, match="constant"):
+        est.fit(X, y)

@@ -15,7 +15,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -35,7 +34,7 @@ from ._plan import (
     resolve_device,
     seeded,
 )
-from ._training import FitConfig, encode_into, fit_network
+from ._training import FitConfig, encode_into, fit_network, warn_about
 from ._validation import check_X, check_X_y
 
 
@@ -239,25 +238,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         return FitConfig(**{name: getattr(self, name) for name in FitConfig.__dataclass_fields__})
 
     def _record(self, history, first, incremental):
-        if history.stopped == "diverged":
-            warnings.warn(
-                f"Training diverged (non-finite loss) after {history.n_iter} iterations; "
-                "the last finite weights were kept. Lower learning_rate_init, raise alpha "
-                "or try another solver (e.g. solver='lbfgs').",
-                ConvergenceWarning,
-            )
-        elif history.stopped == "interrupted":
-            warnings.warn(
-                f"Training interrupted after {history.n_iter} iterations; the model keeps "
-                "the best weights so far.",
-                UserWarning,
-            )
-        elif history.stopped == "max_iter" and not incremental:
-            warnings.warn(
-                f"{self.solver}: maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
+        warn_about(history, self._fit_config(), incremental)
         self.n_iter_ = history.n_iter if first else self.n_iter_ + history.n_iter
         self.t_ += history.t
         self.loss_curve_ = self.loss_curve_ + history.loss_curve

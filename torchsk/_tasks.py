@@ -118,6 +118,11 @@ class RegressionTask:
             return center, scale / IQR_PER_STD
         return scaling_statistics(y_enc, method, sw)
 
+    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """The raw output of the constant that predicts the (weighted) mean of the
+        training targets ``t`` (in the network's scaled units)."""
+        return _unlink(self.link(), np.average(t, axis=0, weights=w))
+
     def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
         """Start each constant target column at its value: zero output weights and
         the bias the link maps to it, a minimum of every loss, so training leaves it
@@ -256,6 +261,15 @@ class ClassificationTask:
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
         """The network's probability head (``TabularNet`` keywords)."""
         return {"head": self.head_spec.proba_module(self.target_type)}
+
+    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """The logits of the (weighted) class frequencies of the training targets
+        ``t`` (class indices, or 0/1 columns for sigmoid logits)."""
+        if t.ndim == 1:  # class indices: log-frequencies, softmax's logits
+            counts = np.bincount(t, weights=w, minlength=self.n_outputs)
+            return np.log(np.maximum(counts / counts.sum(), 1e-12))
+        p = np.clip(np.average(t, axis=0, weights=w), 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)  # sigmoid logits
 
     def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
         """Nothing to do: a target needs two classes."""

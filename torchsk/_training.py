@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from ._engine import FULL_BATCH_SOLVERS, Data, History, TrainSettings, train
@@ -184,8 +185,85 @@ def fit_network(
     objective = make_objective(plan.objective, net.backbone, loss, params)
     # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
     with plan.threads(rows), use_generators(net.backbone, seed + 1, plan.device):
-        return train(
+        history, optimizer = train(
             net.backbone, objective, data, settings,
             optimizer=optimizer, validation_score=score,
             generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
         )  # fmt: skip
+        if not incremental and history.n_iter:  # one epoch on one batch says little
+            history.worse_than_constant = _worse_than_constant(task, net, loss, data)
+    return history, optimizer
+
+
+def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
+    """The warnings a fit that ended as ``history`` says deserves."""
+    if history.worse_than_constant is not None:
+        model, constant = history.worse_than_constant
+        warnings.warn(
+            f"The fitted network's training loss ({model:.4g}) is worse than that of "
+            f"predicting a constant ({constant:.4g}): the model is no better than the "
+            "mean (or the class frequencies). Try another learning_rate_init, more "
+            "max_iter, a smaller alpha or network, or solver='lbfgs'.",
+            ConvergenceWarning,
+        )
+    message = _stop_message(history, config, incremental)
+    if message is not None:
+        warnings.warn(*message)
+
+
+def _stop_message(history: History, config: FitConfig, incremental: bool):
+    """``(text, category)`` of the warning for how training stopped, or None."""
+    n = history.n_iter
+    if history.stopped == "diverged":
+        return (
+            f"Training diverged (non-finite loss) after {n} iterations; the last finite "
+            "weights were kept. Lower learning_rate_init, raise alpha or try another "
+            "solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "rose":
+        return (
+            f"Training stopped after {n} iterations because the loss rose from its best "
+            f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
+            "converging; the weights of the lowest loss were kept. Lower "
+            "learning_rate_init or try another solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "interrupted":
+        return (
+            f"Training interrupted after {n} iterations; the model keeps the best weights so far.",
+            UserWarning,
+        )
+    if history.stopped == "max_iter" and not incremental:
+        return (
+            f"{config.solver}: maximum iterations ({config.max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    return None
+
+
+def _worse_than_constant(task, net, loss: LossFunctions, data: Data):
+    """``(model loss, constant's loss)`` on the training data when the trained
+    network does worse than the task's best constant output, else None.
+
+    One inference pass over the (encoded) training rows, after training.
+    """
+    with torch.inference_mode():
+        net.backbone.eval()
+        z = torch.cat([net.backbone(data.X[i : i + 8192]) for i in range(0, len(data.X), 8192)])
+        z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
+        z0 = z0.to(z.dtype).to(z.device).expand_as(z)
+        model, constant = (_mean(loss.per_sample(out, data.y), data.w) for out in (z, z0))
+    # a margin for rounding: an exact constant target is fitted exactly by both
+    if model > constant + 1e-9 * max(abs(constant), 1e-12):
+        return model, constant
+    return None
+
+
+def _weights(data: Data):
+    return None if data.w is None else data.w.cpu().numpy()
+
+
+def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:
+    return float(per_sample.mean() if w is None else (per_sample * w).sum() / w.sum())
