@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
@@ -176,3 +178,112 @@ def test_values_far_from_zero_keep_their_precision_in_float32_networks(fitted_on
         far = pickle.loads(pickle.dumps(far))
     far_pred = far.predict(Z + 1e9) - 1e9
     np.testing.assert_allclose(far_pred, near.predict(Z), atol=1e-3 * y.std())
+
+
+# ---------------------------------------------------------------- set_params + refit, threads
+_FUZZ = settings(
+    max_examples=int(os.environ.get("TORCHSK_FUZZ_EXAMPLES", 40)) // 3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=bool(os.environ.get("CI")),
+)
+_CHANGES = {
+    "hidden_layer_sizes": st.sampled_from([(), (4,), (3, 2)]),
+    "activation": st.sampled_from(["relu", "tanh"]),
+    "solver": st.sampled_from(["adam", "sgd", "rprop", "lbfgs"]),
+    "learning_rate_init": st.sampled_from([1e-3, 1e-2]),
+    "dropout": st.sampled_from([0.0, 0.2]),
+    "input_scaling": st.sampled_from(["standard", "minmax", None]),
+    "warm_start": st.booleans(),
+    "early_stopping": st.booleans(),
+    "random_state": st.sampled_from([0, 1]),
+}
+_RNG = np.random.default_rng(0)
+_X = _RNG.normal(size=(40, 3))
+_TARGETS = {
+    TorchRegressor: _X @ [1.0, -1.0, 0.5],
+    TorchClassifier: np.where(_X[:, 0] > 0, "a", "b"),
+}
+
+
+def _network_matches(est):
+    config = est.module_.backbone.config
+    sizes = list(np.atleast_1d(est.hidden_layer_sizes)) if est.hidden_layer_sizes != () else []
+    return (config["hidden_layer_sizes"], config["activation"], config["dropout"]) == (
+        sizes,
+        est.activation,
+        est.dropout,
+    )
+
+
+@_FUZZ
+@given(
+    st.sampled_from([TorchRegressor, TorchClassifier]),
+    st.lists(st.fixed_dictionaries({}, optional=_CHANGES), min_size=1, max_size=4),
+)
+def test_set_params_and_refits_give_the_parameters_model_or_change_nothing(Est, steps):
+    """Warm or cold, a refit after set_params either trains the network the parameters
+    describe (a cold one exactly as a fresh estimator would) or raises a ValueError and
+    leaves the fitted model as it was."""
+    X, y = _X, _TARGETS[Est]
+    est = Est(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+        for change in steps:
+            before = est.predict(X)
+            est.set_params(**change)
+            try:
+                est.fit(X, y)
+            except ValueError:
+                np.testing.assert_array_equal(est.predict(X), before)
+                continue
+            pred = est.predict(X)
+            assert pred.shape == np.shape(y) and _network_matches(est)
+            if not est.warm_start:
+                np.testing.assert_array_equal(pred, clone(est).fit(X, y).predict(X))
+
+
+class _DropoutNet(nn.Module):
+    """A user backbone that draws from torch's global generator while training."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_in, 8), nn.Tanh(), nn.Dropout(0.3), nn.Linear(8, n_out)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+_FIT = st.fixed_dictionaries(
+    {
+        "solver": st.sampled_from(["adam", "sgd", "lbfgs"]),
+        "dropout": st.sampled_from([0.0, 0.3]),
+        "random_state": st.integers(0, 3),
+        "module": st.sampled_from([None, _DropoutNet]),
+    }
+)
+
+
+@_FUZZ
+@given(st.lists(_FIT, min_size=2, max_size=4))
+def test_threaded_fits_match_sequential_fits_and_keep_the_callers_rng(configs):
+    X, y = _X, _TARGETS[TorchRegressor]
+
+    def fit_predict(params):
+        est = TorchRegressor(hidden_layer_sizes=(6,), max_iter=5, batch_size=8, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return est.fit(X, y).predict(X)
+
+    expected = [fit_predict(c) for c in configs]
+    torch.manual_seed(7)
+    draws = torch.rand(3)
+    torch.manual_seed(7)
+    with ThreadPoolExecutor(max_workers=len(configs)) as pool:
+        threaded = list(pool.map(fit_predict, configs))
+    torch.testing.assert_close(torch.rand(3), draws)
+    for got, want in zip(threaded, expected, strict=True):
+        np.testing.assert_array_equal(got, want)

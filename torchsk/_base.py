@@ -15,7 +15,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -23,6 +22,7 @@ from torch import nn
 
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
+from ._fitstate import all_or_nothing
 from ._inputs import build_input_stage
 from ._modules import ACTIVATIONS, MLP, TabularNet
 from ._persistence import describe, rebuild
@@ -34,8 +34,20 @@ from ._plan import (
     resolve_device,
     seeded,
 )
-from ._training import FitConfig, encode_into, fit_network
+from ._training import FitConfig, encode_into, fit_network, warn_about
 from ._validation import check_X, check_X_y, new_table
+
+
+def _same(a, b) -> bool:
+    """Parameter equality; modules (and builders) by identity."""
+    if callable(a) or callable(b):
+        return a is b
+    return a == b
+
+
+def _diff(old: dict, new: dict):
+    """``(key, "old → new")`` for each key whose value changed."""
+    return [(k, f"{old[k]} → {new[k]}") for k in old if old[k] != new[k]]
 
 
 class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
@@ -96,6 +108,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.categorical_features = categorical_features
 
     # ------------------------------------------------------------------ fit pipeline
+    @all_or_nothing  # a fit that raises leaves the fitted state as it was
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
@@ -110,6 +123,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             task.fit_target(y, classes)
         else:
             task.target = self._task.target
+            self._check_warm_start(task)
         y_enc = task.encode(y)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         sw = sw * task.sample_weight(y_enc)
@@ -125,10 +139,11 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             )  # fmt: skip
             if first:
                 self._place(X, task)
-            self._task = task
-            hooks = EpochHooks(
-                self, X_in, y_in, sample_weight, 1 if incremental else self.max_iter
-            )
+        self._task = task
+        hooks = EpochHooks(self, X_in, y_in, sample_weight, 1 if incremental else self.max_iter)
+        # the built-in network trains on its own generators; a user's module may draw
+        # from the global one
+        with seeded(device, seed, needed=not self._plan.builtin_backbone):
             history, self._optimizer = fit_network(
                 self.module_, task, self._plan, loss, self._fit_config(), X, y, y_enc, sw,
                 incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,
@@ -147,6 +162,44 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             else table.transform
         )
 
+    def _network_params(self) -> dict:
+        """The parameters the built network embodies (a warm start cannot change them)."""
+        return {
+            "hidden_layer_sizes": tuple(self._hidden_sizes()),
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "input_scaling": self.input_scaling,
+            "module": self.module,
+        }
+
+    def _check_warm_start(self, task) -> None:
+        """Refuse, before anything changes, a warm start or ``partial_fit`` that would
+        keep training a network built for other parameters (its layers, input stage,
+        output end or device); the optimizer follows a new ``solver`` or
+        ``learning_rate_init`` on its own (``_engine.train``)."""
+        built = getattr(self, "_build_params", None)
+        changed = [
+            name
+            for name, value in self._network_params().items()
+            if built is not None and not _same(value, built[name])
+        ]
+        changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
+        if resolve_device(self.device) != self._plan.device:
+            changed.append(f"device ({self._plan.device} → {self.device})")
+        if changed:
+            raise ValueError(
+                f"warm_start and partial_fit continue the fitted network, which was built "
+                f"for other values of: {', '.join(changed)}. Set warm_start=False (or "
+                "fit a new estimator) to train a new network with them."
+            )
+
+    def _check_partial_fit(self) -> None:
+        """Refuse what one epoch at a time cannot do, with scikit-learn's message."""
+        if self.early_stopping:
+            # scikit-learn's MLP refuses it too: a split of each small batch would hold
+            # out data at every call, and the curves would stop matching
+            raise ValueError("partial_fit does not support early_stopping=True")
+
     def _build(self, X, y_enc, sw, task, device, seed):
         """Fit the input stage and assemble ``module_`` (float64 on the CPU while building)."""
         table = self._table
@@ -163,7 +216,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         )  # fmt: skip
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
+        task.start_output(self.module_, y_enc, sw)
         self._optimizer = None
+        self._build_params = self._network_params()
         self.loss_curve_, self.validation_scores_ = [], None
         self.t_ = 0
 
@@ -210,25 +265,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         return FitConfig(**{name: getattr(self, name) for name in FitConfig.__dataclass_fields__})
 
     def _record(self, history, first, incremental):
-        if history.stopped == "diverged":
-            warnings.warn(
-                f"Training diverged (non-finite loss) after {history.n_iter} iterations; "
-                "the last finite weights were kept. Lower learning_rate_init, raise alpha "
-                "or try another solver (e.g. solver='lbfgs').",
-                ConvergenceWarning,
-            )
-        elif history.stopped == "interrupted":
-            warnings.warn(
-                f"Training interrupted after {history.n_iter} iterations; the model keeps "
-                "the best weights so far.",
-                UserWarning,
-            )
-        elif history.stopped == "max_iter" and not incremental:
-            warnings.warn(
-                f"{self.solver}: maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
+        warn_about(history, self._fit_config(), incremental)
         self.n_iter_ = history.n_iter if first else self.n_iter_ + history.n_iter
         self.t_ += history.t
         self.loss_curve_ = self.loss_curve_ + history.loss_curve

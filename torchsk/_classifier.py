@@ -169,6 +169,7 @@ default="auto"
         -------
         self : TorchClassifier
         """
+        self._check_partial_fit()
         if not hasattr(self, "module_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if hasattr(self, "module_") and classes is not None:
@@ -179,8 +180,23 @@ default="auto"
                 )
         return self._fit(X, ravel_column(y), sample_weight, incremental=True, classes=classes)
 
+    def _check_partial_fit(self) -> None:
+        super()._check_partial_fit()
+        if self.class_weight == "balanced":
+            # scikit-learn's SGDClassifier's message: per-call class frequencies are
+            # those of one batch (no weight at all on a single-class batch)
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. In order to "
+                "use 'balanced' weights, use compute_class_weight('balanced', "
+                "classes=classes, y=y). In place of y you can use a large enough sample "
+                "of the full training set target to properly estimate the class "
+                "frequency distributions. Pass the resulting weights as the class_weight "
+                "parameter."
+            )
+
     def decision_function(self, X):
-        """Logits: shape (n_samples,) for a binary sigmoid head, else (n_samples, n_outputs).
+        """Confidence scores: the logits, or for binary targets one score per sample
+        (the log-odds of ``classes_[1]``, whatever the head).
 
         Parameters
         ----------
@@ -188,10 +204,10 @@ default="auto"
 
         Returns
         -------
-        scores : ndarray
+        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        z = self._forward(X)
-        return z.ravel() if z.shape[1] == 1 else z
+        z = self._forward(X)  # checks that the model is fitted first
+        return self._task.decision(z)
 
     def predict_proba(self, X):
         """Class probabilities (rows sum to 1), or per-label probabilities (multilabel).

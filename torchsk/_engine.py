@@ -57,7 +57,9 @@ class History:
     """What happened during training.
 
     ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"diverged"``,
-    ``"interrupted"``.
+    ``"interrupted"``, ``"rose"`` (the loss ended well above its best).
+    ``worse_than_constant``: ``(model loss, constant's loss)`` when the trained
+    network fits its training data worse than the best constant prediction.
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -67,6 +69,7 @@ class History:
     n_iter: int = 0
     t: int = 0
     stopped: str = "max_iter"
+    worse_than_constant: tuple[float, float] | None = None
 
 
 @dataclass
@@ -212,7 +215,7 @@ def train(
                     module, objective, penalty, flat, data, settings, hooks, numpy_views
                 )
                 return history, None
-            if optimizer is None or optimizer.flat is not flat:
+            if not _continues(optimizer, flat, settings):
                 optimizer = make_optimizer(settings.solver, flat, settings.learning_rate_init)
             graphed = _graphed_steps(objective, penalty, optimizer, data, settings, plan)
             history = _train_epochs(
@@ -224,11 +227,28 @@ def train(
         _unflatten(params)
 
 
+def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -> bool:
+    """Whether a warm start or ``partial_fit`` keeps ``optimizer``'s state: not after
+    ``set_params`` changed the solver or the learning rate (scikit-learn then starts
+    a new optimizer too)."""
+    return (
+        optimizer is not None
+        and optimizer.flat is flat
+        and getattr(optimizer, "solver", None) == settings.solver
+        and optimizer.lr == settings.learning_rate_init
+    )
+
+
 def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
                   generator, hooks, graphed) -> History:  # fmt: skip
-    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules."""
+    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules.
+
+    Kept weights: the best validation epoch's with a usable score; the lowest-loss
+    epoch's when the loss rose instead of levelling off (``stopped="rose"``); else the
+    last finite ones.
+    """
     history = History()
-    last_good = best_state = _snapshot(module)
+    last_good = best_state = lowest_state = _snapshot(module)
     no_improvement = 0
     module.train()
     try:
@@ -239,31 +259,59 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
                 module.load_state_dict(last_good)
                 history.stopped = "diverged"
                 break
-            last_good = _snapshot(module)
+            start, last_good = last_good, _snapshot(module)
+            if loss < history.best_loss:
+                # a full-batch epoch's loss is that of the weights it started from
+                lowest_state = start if settings.solver in FULL_BATCH_SOLVERS else last_good
             _log(history, loss, len(data.X), settings)
-            if validation_score is not None:
-                score = _score(module, validation_score)
-                history.validation_scores.append(score)
-                best = history.best_validation_score
-                no_improvement = _count(score, best, no_improvement, settings)
-                if score > history.best_validation_score:
-                    history.best_validation_score = score
-                    best_state = last_good
-            else:
-                no_improvement = _count(-loss, -history.best_loss, no_improvement, settings)
+            score = _score(module, validation_score, history)
+            no_improvement, best = _judge(score, loss, history, no_improvement, settings)
+            best_state = last_good if best else best_state
             history.best_loss = min(history.best_loss, loss)
-            if hooks.end() or no_improvement > settings.n_iter_no_change:
-                history.stopped = "converged"
+            history.stopped = _stop(hooks, history, no_improvement, settings)
+            if history.stopped != "max_iter":
                 break
     except KeyboardInterrupt:
         if history.n_iter == 0:
             raise
         module.load_state_dict(last_good)
         history.stopped = "interrupted"
-    if validation_score is not None and history.validation_scores:
+    if math.isfinite(history.best_validation_score):  # only a real score selects weights
         module.load_state_dict(best_state)
+    elif history.stopped == "rose":
+        module.load_state_dict(lowest_state)
     module.eval()
     return history
+
+
+def _judge(score: float, loss: float, history: History, no_improvement: int,
+           settings: TrainSettings) -> tuple[int, bool]:  # fmt: skip
+    """Epochs without improvement after this one, and whether its score is the best
+    so far. Without a split, or with a score that cannot judge (NaN: one held-out
+    row, zero weights), the training loss judges and no score is best."""
+    if not math.isfinite(score):
+        return _count(-loss, -history.best_loss, no_improvement, settings), False
+    best = history.best_validation_score
+    history.best_validation_score = max(best, score)
+    return _count(score, best, no_improvement, settings), score > best
+
+
+def _stop(hooks, history: History, no_improvement: int, settings: TrainSettings) -> str:
+    """Why to stop after this epoch (``"max_iter"``: go on).
+
+    scikit-learn calls ``n_iter_no_change`` epochs without improvement convergence;
+    a loss that ended well above its best (a step size too large) did not converge
+    but rose: ``"rose"``.
+    """
+    if hooks.end():
+        return "converged"  # a callback asked to stop
+    if no_improvement <= settings.n_iter_no_change:
+        return "max_iter"
+    last, best = history.loss_curve[-1], history.best_loss
+    rose = not math.isfinite(history.best_validation_score) and last - best > max(
+        settings.tol, 0.1 * abs(best)
+    )
+    return "rose" if rose else "converged"
 
 
 def _graphed_steps(objective, penalty, optimizer, data: Data, settings,
@@ -285,11 +333,16 @@ def _log(history: History, loss: float, n_samples: int, settings: TrainSettings)
         print(f"Iteration {history.n_iter}, loss = {loss:.8f}")
 
 
-def _score(module: nn.Module, validation_score: Callable[[], float]) -> float:
+def _score(module: nn.Module, validation_score: Callable[[], float] | None,
+           history: History) -> float:  # fmt: skip
+    """The held-out score, recorded in ``history`` (NaN without a split)."""
+    if validation_score is None:
+        return math.nan
     module.eval()
     with torch.no_grad():
         score = float(validation_score())
     module.train()
+    history.validation_scores.append(score)
     return score
 
 

@@ -54,8 +54,9 @@ def scaling_statistics(
     """Fit ``(center, scale)`` so that ``(x - center) / scale`` is normalized.
 
     Sample weights are honoured so that a weight of ``k`` equals ``k`` repeated rows
-    (a zero weight removes the row). A column with zero spread gets ``scale = 1`` so
-    constant columns never produce NaN.
+    (a zero weight removes the row). A constant column gets ``scale = 1`` so it never
+    produces NaN; any other column is scaled by its own spread, however small or large
+    its values.
 
     Parameters
     ----------
@@ -84,10 +85,36 @@ def scaling_statistics(
         center, scale = np.zeros(n_cols), (w @ np.abs(x)) / w.sum()
     else:
         raise ValueError(f"Unknown scaling method {method!r}.")
-    # A spread of (near) zero relative to the values means a constant column.
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(center), 1.0)
-    scale = np.where(np.isfinite(scale) & (np.abs(scale) > tiny), scale, 1.0)
-    return center, scale
+    if method == "mean":  # a magnitude, not a spread: only zero is unusable
+        return center, np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return center, _usable_spread(x, w, scale)
+
+
+def _column_ranges(x: np.ndarray, w: np.ndarray, chunk: int = 16384):
+    """Column minima and maxima over the rows of positive weight (chunk by chunk: no
+    full-size copy); None when no row has weight."""
+    lo = hi = None
+    for i in range(0, len(x), chunk):
+        rows = np.asarray(x[i : i + chunk], dtype=np.float64)[w[i : i + chunk] > 0]
+        if len(rows):
+            lo = rows.min(axis=0) if lo is None else np.minimum(lo, rows.min(axis=0))
+            hi = rows.max(axis=0) if hi is None else np.maximum(hi, rows.max(axis=0))
+    return lo, hi
+
+
+def _usable_spread(x: np.ndarray, w: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``scale`` where it can divide: 1 for constant columns (exactly: no threshold,
+    so a column of values ~1e-15 keeps its spread of ~1e-15), the range where a
+    non-constant column's statistic is 0 or not finite (an interquartile range of 0,
+    an underflowing variance)."""
+    lo, hi = _column_ranges(x, w)
+    if lo is None:
+        return np.ones_like(scale)
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = hi - lo
+    fallback = np.where(np.isfinite(span) & (span > 0), span, 1.0)
+    usable = np.isfinite(scale) & (scale > 0) & (span > 0)
+    return np.where(usable, scale, fallback)
 
 
 class Scaling(InputEncoder):
@@ -111,8 +138,17 @@ class Scaling(InputEncoder):
 
     @classmethod
     def from_config(cls, n_columns: int) -> Scaling:
-        """An identity scaling of ``n_columns`` columns, to load a state dict into."""
-        return cls(np.zeros(n_columns), np.ones(n_columns))
+        """An identity scaling of ``n_columns`` columns, to load a state dict into.
+
+        Its buffers come from torch's factories, so that under ``torch.device("meta")``
+        (persistence checks a stored configuration that way) nothing is allocated.
+        """
+        scaling = cls(np.zeros(0), np.zeros(0))
+        scaling.center = torch.zeros(n_columns, dtype=torch.float64)
+        scaling.scale = torch.ones(n_columns, dtype=torch.float64)
+        scaling.config = {"n_columns": len(scaling.center)}
+        scaling.n_outputs = len(scaling.center)
+        return scaling
 
     def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Scale ``x``; with ``dtype``, centre in the buffers' dtype, then round to

@@ -72,6 +72,9 @@ class Loss:
         as its ``numpy`` attribute (same contract on arrays).
     title : str
         How messages name it.
+    robust : bool
+        Outliers must not drive it: the regressor's default target scaling then uses
+        the median and interquartile range, not the mean and standard deviation.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Loss:
     per_sample: Callable[..., torch.Tensor]
     gradient: Callable[[str, LossOptions], OutputGrad | None]
     title: str = ""
+    robust: bool = False
 
     def check_target(self, y: np.ndarray) -> None:
         """Refuse targets this loss cannot train on (scikit-learn's message)."""
@@ -280,19 +284,19 @@ for _loss in (
     Loss(
         "absolute_error", REGRESSION, LINKS, ("real",),
         elementwise(lambda p, y, o: (p - y).abs()),
-        identity_link_only(_absolute_error_grad), "absolute error",
+        identity_link_only(_absolute_error_grad), "absolute error", robust=True,
     ),
     Loss(
         "huber", REGRESSION, LINKS, ("real",),
         elementwise(lambda p, y, o: F.huber_loss(p, y, reduction="none", delta=o.epsilon)),
-        identity_link_only(_huber_grad), "the Huber loss",
+        identity_link_only(_huber_grad), "the Huber loss", robust=True,
     ),
     Loss(
         "quantile", REGRESSION, LINKS, ("real",),
         elementwise(
             lambda p, y, o: torch.maximum(o.quantile * (y - p), (o.quantile - 1) * (y - p))
         ),
-        identity_link_only(_quantile_grad), "the quantile loss",
+        identity_link_only(_quantile_grad), "the quantile loss", robust=True,
     ),
     Loss(
         "poisson", REGRESSION, POSITIVE_LINKS, ("non-negative",),

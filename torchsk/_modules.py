@@ -7,6 +7,7 @@ network can be saved, exported and used without scikit-learn.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable, Sequence
@@ -46,13 +47,57 @@ IN_PLACE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def _linear(n_in: int, n_out: int, dtype: torch.dtype | None) -> nn.Linear:
-    """A linear layer; ``MLP`` overwrites torch's initialization with its own draw.
+class _Linear(nn.Linear):
+    """``nn.Linear`` without torch's own initialization: ``MLP`` draws the weights
+    from its generator, so building one draws nothing from torch's global generator
+    (concurrent fits and the caller's seed share that one)."""
 
-    Plain construction, not ``nn.utils.skip_init``: skipping goes through the meta
-    device and costs ~5x more than the default init it saves on small layers.
+    def reset_parameters(self) -> None:
+        """Nothing: ``MLP.reset_parameters`` initializes the layer."""
+
+
+def _linear(n_in: int, n_out: int, dtype: torch.dtype | None) -> nn.Linear:
+    """A linear layer, left uninitialized for ``MLP`` to draw.
+
+    Not ``nn.utils.skip_init``: skipping goes through the meta device and costs ~5x
+    more than the default init it saves on small layers.
     """
-    return nn.Linear(n_in, n_out, dtype=dtype)
+    return _Linear(n_in, n_out, dtype=dtype)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` that draws its masks from ``generator`` when one is set.
+
+    A fit sets it (``use_generators``) so that its masks come from its own seeded
+    generator, not torch's global one: concurrent fits in threads then neither race
+    on the global generator nor change the caller's random state. Without a
+    generator (the module used outside a fit) it is ``nn.Dropout``.
+    """
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero each element with probability ``p`` and rescale the others (training)."""
+        if not self.training or self.p == 0 or self.generator is None:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator)
+        return x * mask.div_(keep)
+
+
+@contextlib.contextmanager
+def use_generators(module: nn.Module, seed: int, device: torch.device):
+    """``module``'s ``Dropout`` layers draw from one generator seeded with ``seed``
+    on ``device`` while the context lasts."""
+    layers = [m for m in module.modules() if isinstance(m, Dropout)]
+    generator = torch.Generator(device=device).manual_seed(seed) if layers else None
+    for layer in layers:
+        layer.generator = generator
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.generator = None
 
 
 class MLP(nn.Module):
@@ -93,7 +138,7 @@ class MLP(nn.Module):
         for size in hidden_layer_sizes:
             layers += [_linear(width, size, dtype), ACTIVATIONS[activation]()]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = size
         self.hidden = nn.Sequential(*layers)
         self.output = _linear(width, n_outputs, dtype)

@@ -108,9 +108,12 @@ def make_optimizer(solver: str, flat: torch.Tensor, lr: float) -> FlatOptimizer:
     """The optimizer for a mini-batch ``solver`` (``"adam"``, ``"adamw"``, ``"sgd"``) or
     ``"rprop"``; L-BFGS runs through scipy instead (``_engine``)."""
     if solver in ("adam", "adamw"):
-        return Adam(flat, lr, decoupled=solver == "adamw")
-    if solver == "sgd":
-        return SGD(flat, lr)
-    if solver == "rprop":
-        return Rprop(flat, lr)
-    raise ValueError(f"Unknown solver {solver!r}; expected adam, adamw, sgd or rprop.")
+        optimizer = Adam(flat, lr, decoupled=solver == "adamw")
+    elif solver == "sgd":
+        optimizer = SGD(flat, lr)
+    elif solver == "rprop":
+        optimizer = Rprop(flat, lr)
+    else:
+        raise ValueError(f"Unknown solver {solver!r}; expected adam, adamw, sgd or rprop.")
+    optimizer.solver = solver  # a warm start with another solver needs a new one
+    return optimizer

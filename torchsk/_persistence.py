@@ -22,6 +22,7 @@ from ._inputs import InputEncoder, InputStage, Scaling
 from ._modules import MLP, TabularNet
 from ._plan import ExecutionPlan
 
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _PARTS = {
     cls.__name__: cls for cls in (nn.Identity, Exp, Softplus, BinarySigmoid, Softmax, nn.Sigmoid)
 }
@@ -60,8 +61,29 @@ def describe(net: TabularNet, plan: ExecutionPlan) -> dict | None:
 
 
 def rebuild(description: dict, device: torch.device) -> TabularNet:
-    """The network a ``describe`` output stands for, on ``device``."""
+    """The network a ``describe`` output stands for, on ``device``.
+
+    The network is first built on the meta device (no memory, no random draws: loading
+    leaves torch's global generator alone), and its tensor shapes checked against the
+    stored tensors, so an edited file (``hidden_layer_sizes`` of 10**6 in a skops file)
+    fails with a ``ValueError`` before anything is allocated. Only then does the
+    network get memory, filled from the stored tensors.
+    """
     tensors = description["tensors"]
+    try:
+        with torch.device("meta"):
+            net = _assemble(description, tensors)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ValueError(f"The stored network's description is not valid: {exc!r}") from None
+    _check_shapes(net, tensors)
+    net = net.to_empty(device="cpu")
+    # copies, not views: loaded arrays may be read-only memory maps
+    net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in tensors.items()})
+    return net.to(device).eval()
+
+
+def _assemble(description: dict, tensors: dict) -> TabularNet:
+    """The described network, tensors uninitialized (built on the meta device)."""
     known = _encoder_classes()
     inputs = InputStage(
         **{name: known[cls].from_config(**config) for name, cls, config in description["inputs"]}
@@ -70,14 +92,30 @@ def rebuild(description: dict, device: torch.device) -> TabularNet:
     if description["target_scaling"]:
         target_scaling = Scaling.from_config(len(tensors["target_scaling.center"]))
     head = description["head"]
+    if description["dtype"] not in _DTYPES:
+        raise ValueError(f"unknown dtype {description['dtype']!r}")
     net = TabularNet(
         inputs,
-        MLP(**description["backbone"]),
+        MLP(**description["backbone"], generator=torch.Generator()),
         link=_PARTS[description["link"]](),
         target_scaling=target_scaling,
         head=None if head is None else _PARTS[head](),
     )
-    net.backbone.to(dtype=getattr(torch, description["dtype"]))  # the inputs stay float64
-    # copies, not views: loaded arrays may be read-only memory maps
-    net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in tensors.items()})
-    return net.to(device).eval()
+    net.backbone.to(dtype=_DTYPES[description["dtype"]])  # the inputs stay float64
+    return net
+
+
+def _check_shapes(net: TabularNet, tensors: dict) -> None:
+    """Refuse stored tensors that are not exactly the ones the configuration makes."""
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    stored = {k: tuple(np.shape(v)) for k, v in tensors.items()}
+    if expected != stored:
+        wrong = sorted(
+            f"{k}: {stored.get(k, 'missing')} stored, {expected.get(k, 'none')} configured"
+            for k in expected.keys() | stored.keys()
+            if expected.get(k) != stored.get(k)
+        )
+        raise ValueError(
+            "The stored network does not match its configuration (an edited or damaged "
+            f"file?): {'; '.join(wrong[:5])}."
+        )

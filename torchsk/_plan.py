@@ -67,11 +67,22 @@ def available_device(device: str) -> torch.device:
     return dev if _available(dev) else torch.device("cpu")
 
 
+# torch has one global CPU generator (and one per GPU): fits that draw from it (to build
+# a network, or to train a user's module) take turns, so that concurrent fits in
+# threads neither race on it nor leave the caller's random state changed.
+_GLOBAL_RNG = threading.RLock()
+
+
 @contextlib.contextmanager
-def seeded(device: torch.device, seed: int):
-    """torch's global generators seeded for a fit (dropout and user-built modules draw
-    from them), inside ``fork_rng`` so the user's own random state is kept."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+def seeded(device: torch.device, seed: int, needed: bool = True):
+    """torch's global generators seeded for a fit (building a network, and a user's
+    module while training draw from them), inside ``fork_rng`` so the user's own
+    random state is kept, and held by one fit at a time. ``needed=False``: nothing
+    (the built-in network trains on its own generators)."""
+    if not needed:
+        yield
+        return
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.default_generator.manual_seed(seed)  # not torch.manual_seed: CPU only,
         if device.type == "cuda":  # without its lazy CUDA call (~1 ms per fit)
             torch.cuda.manual_seed(seed)

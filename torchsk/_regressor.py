@@ -167,6 +167,7 @@ nn.Module, default="squared_error"
         -------
         self : TorchRegressor
         """
+        self._check_partial_fit()
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):

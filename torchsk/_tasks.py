@@ -11,8 +11,10 @@ and the held-out score of early stopping.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_sample_weight
+from torch import nn
 
 from ._heads import AUTO_HEAD, CLASSIFIER_HEADS, POSITIVE_LINKS, REGRESSION_LINKS, ClassifierHead
 from ._inputs import Scaling, scaling_statistics
@@ -26,6 +28,12 @@ from ._losses import (
     loss_functions,
 )
 from ._validation import ClassificationTarget, RegressionTarget
+
+# the interquartile range of a normal distribution, in standard deviations
+IQR_PER_STD = 1.3489795003921634
+
+# torch loss modules that take one logit per class and class indices
+CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 
 
 class RegressionTask:
@@ -68,6 +76,18 @@ class RegressionTask:
         check_pair(loss, link)
         return link
 
+    def structure(self) -> dict:
+        """What the network's output end is built for (a warm start keeps it): the
+        link and the target scaling, ``"mean"`` (scale only) for a positive link so
+        that it stays positive, ``"robust"`` for a robust loss."""
+        link = self.link()
+        scaling = self.target_scaling
+        if scaling is not None and link in POSITIVE_LINKS:
+            scaling = "mean"
+        elif scaling == "standard" and isinstance(self.loss, str) and LOSSES[self.loss].robust:
+            scaling = "robust"
+        return {"head": link, "target_scaling": scaling}
+
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array, checked against the loss."""
         y_enc = self.target.encode(y)
@@ -82,11 +102,44 @@ class RegressionTask:
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
         """The network's output end (``TabularNet`` keywords), fitted on the targets."""
         link = self.link()
-        method = self.target_scaling
-        if method is not None and link in POSITIVE_LINKS:
-            method = "mean"  # scale only, so that a positive link stays positive
-        center, scale = scaling_statistics(y_enc, method, sw)
+        center, scale = self._target_statistics(y_enc, sw)
         return {"link": REGRESSION_LINKS[link](), "target_scaling": Scaling(center, scale)}
+
+    def _target_statistics(self, y_enc: np.ndarray, sw: np.ndarray):
+        """``(center, scale)`` of the target scaling ``structure`` names."""
+        method = self.structure()["target_scaling"]
+        if method == "robust":
+            # the mean and standard deviation would let the outliers that a robust
+            # loss ignores back in (three values at 1e9 among 100 made every
+            # prediction ~1e7); the median and the interquartile range, rescaled to a
+            # standard deviation on normal data (Huber's epsilon keeps its meaning),
+            # do not
+            center, scale = scaling_statistics(y_enc, "robust", sw)
+            return center, scale / IQR_PER_STD
+        return scaling_statistics(y_enc, method, sw)
+
+    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """The raw output of the constant that predicts the (weighted) mean of the
+        training targets ``t`` (in the network's scaled units)."""
+        return _unlink(self.link(), np.average(t, axis=0, weights=w))
+
+    def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
+        """Start each constant target column at its value: zero output weights and
+        the bias the link maps to it, a minimum of every loss, so training leaves it
+        there (from a random output layer, 20 epochs of adam ended ±0.6 off).
+
+        Only for a backbone whose last layer is an ``nn.Linear`` named ``output``
+        (the built-in MLP)."""
+        out = getattr(net.backbone, "output", None)
+        t = self.training_targets(y_enc, net)[sw > 0]
+        if not isinstance(out, nn.Linear) or not len(t):
+            return
+        constant = (t == t[0]).all(axis=0)
+        if constant.any():
+            value = torch.as_tensor(_unlink(self.link(), t[0, constant]), dtype=out.bias.dtype)
+            with torch.no_grad():
+                out.weight[constant] = 0.0
+                out.bias[constant] = value
 
     def loss_functions(self) -> LossFunctions:
         """The training loss on the backbone's raw output."""
@@ -102,9 +155,17 @@ class RegressionTask:
         """Predictions from the network's output, with the fitted y's dimensionality."""
         return self.target.decode(out)
 
-    def score(self, y_true: np.ndarray, out: np.ndarray) -> float:
-        """Held-out score of the network's output (R²)."""
-        return r2_score(y_true, self.decode(out))
+    def score(self, y_true: np.ndarray, out: np.ndarray, sample_weight=None) -> float:
+        """Held-out score of the network's output (weighted R²)."""
+        return r2_score(y_true, self.decode(out), sample_weight=sample_weight)
+
+
+def _unlink(link: str, value: np.ndarray) -> np.ndarray:
+    """The raw output that ``link`` maps to ``value``."""
+    if link == "identity":
+        return value
+    value = np.maximum(value, 1e-12)  # a positive link never reaches 0: come close
+    return np.log(value) if link == "exp" else np.log(np.expm1(value))  # softplus
 
 
 class ClassificationTask:
@@ -144,12 +205,28 @@ class ClassificationTask:
         """The head for ``head``/``loss``/target type, or a ``ValueError`` naming the
         valid combinations. ``"auto"`` picks the named loss's head, else sigmoid for
         binary and multilabel targets and softmax for multiclass ones."""
-        head = self.head
-        if head == "auto":
-            named = self.loss if isinstance(self.loss, str) and self.loss != "auto" else None
-            head = LOSSES[named].outputs[0] if named else AUTO_HEAD[self.target_type]
+        head = self.head if self.head != "auto" else self._auto_head()
         check_pair(self._registry_loss(head), head, self.target_type, shown=self.loss)
-        return CLASSIFIER_HEADS[head]
+        spec = CLASSIFIER_HEADS[head]
+        if isinstance(self.loss, CLASS_INDEX_LOSSES) and spec.n_outputs(self.target_type, 2) == 1:
+            # one logit trained through a softmax-type loss: its loss is 0 whatever the
+            # weights, so nothing would be learned
+            raise ValueError(
+                f"loss={self.loss!r} needs one logit per class, but head={head!r} gives a "
+                "binary target a single sigmoid logit. Use head='softmax' (or 'auto'), or "
+                "a one-logit loss such as nn.BCEWithLogitsLoss()."
+            )
+        return spec
+
+    def _auto_head(self) -> str:
+        """``head="auto"``: the named loss's head, softmax for a torch loss module that
+        takes class indices, else sigmoid for binary and multilabel targets and
+        softmax for multiclass ones."""
+        if isinstance(self.loss, str) and self.loss != "auto":
+            return LOSSES[self.loss].outputs[0]
+        if isinstance(self.loss, CLASS_INDEX_LOSSES) and self.target_type == "binary":
+            return "softmax"
+        return AUTO_HEAD[self.target_type]
 
     def _registry_loss(self, head: str):
         """The registry entry of ``loss``; for ``"auto"`` or a torch loss module (which
@@ -167,6 +244,10 @@ class ClassificationTask:
         """Logits of the backbone."""
         return self.head_spec.n_outputs(self.target_type, len(self.target.classes_))
 
+    def structure(self) -> dict:
+        """What the network's output end was built for: a warm start keeps it."""
+        return {"head": self.head_spec.name}
+
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Class indices (int64), or 0/1 floats for multilabel targets."""
         return self.target.encode(y)
@@ -180,6 +261,18 @@ class ClassificationTask:
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
         """The network's probability head (``TabularNet`` keywords)."""
         return {"head": self.head_spec.proba_module(self.target_type)}
+
+    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """The logits of the (weighted) class frequencies of the training targets
+        ``t`` (class indices, or 0/1 columns for sigmoid logits)."""
+        if t.ndim == 1:  # class indices: log-frequencies, softmax's logits
+            counts = np.bincount(t, weights=w, minlength=self.n_outputs)
+            return np.log(np.maximum(counts / counts.sum(), 1e-12))
+        p = np.clip(np.average(t, axis=0, weights=w), 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)  # sigmoid logits
+
+    def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
+        """Nothing to do: a target needs two classes."""
 
     def loss_functions(self) -> LossFunctions:
         """The training loss on the logits."""
@@ -200,6 +293,14 @@ class ClassificationTask:
         indices = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
         return self.target.decode(indices)
 
-    def score(self, y_true: np.ndarray, z: np.ndarray) -> float:
-        """Held-out score of the logits (accuracy)."""
-        return accuracy_score(y_true, self.labels(z))
+    def decision(self, z: np.ndarray) -> np.ndarray:
+        """``decision_function``'s scores: one column per class, except for binary
+        targets, where scikit-learn expects one score per row (positive means
+        ``classes_[1]``) whatever the head: the log-odds of the two logits."""
+        if self.target_type != "binary":
+            return z
+        return z.ravel() if z.shape[1] == 1 else z[:, 1] - z[:, 0]
+
+    def score(self, y_true: np.ndarray, z: np.ndarray, sample_weight=None) -> float:
+        """Held-out score of the logits (weighted accuracy)."""
+        return accuracy_score(y_true, self.labels(z), sample_weight=sample_weight)

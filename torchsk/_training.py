@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from ._engine import FULL_BATCH_SOLVERS, Data, History, TrainSettings, train
 from ._losses import LossFunctions
+from ._modules import use_generators
 from ._objectives import make_objective
 from ._optim import FlatOptimizer
 from ._plan import ExecutionPlan, as_tensor
@@ -70,15 +72,18 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
 
 
 def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
-    """Refuse a split that leaves a side too small (one sample per class if stratified)."""
+    """Refuse a split that leaves a side too small to train or score on: two samples
+    to score (scikit-learn's rule: R² of one sample is NaN), and one per class on each
+    side if stratified."""
     n_val = math.ceil(validation_fraction * n_samples)  # train_test_split's rule
     need = 1 if stratify is None else len(np.unique(stratify))
-    if n_val < need or n_samples - n_val < need:
+    if n_val < max(need, 2) or n_samples - n_val < need:
         raise ValueError(
-            f"validation_fraction={validation_fraction} of {n_samples} samples "
-            f"leaves {n_val} for validation and {n_samples - n_val} for training; early "
-            f"stopping needs at least {need} on each side (one per class). Raise "
-            "validation_fraction, pass more samples, or set early_stopping=False."
+            "The validation set is too small. Increase 'validation_fraction' or the size "
+            f"of your dataset: validation_fraction={validation_fraction} of {n_samples} "
+            f"samples leaves {n_val} for validation and {n_samples - n_val} for training; "
+            f"early stopping needs at least {max(need, 2)} to score and {need} to train "
+            "(one per class). Or set early_stopping=False."
         )
 
 
@@ -116,19 +121,29 @@ def _targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
 
 
 def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
-    """Split off the early-stopping share; returns the training rows and a scorer."""
+    """Split off the early-stopping share; returns the training rows and a scorer
+    that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
     stratify = y if task.stratify and y.ndim == 1 else None
     check_validation_split(config.validation_fraction, len(X), stratify)
-    X, Xv, y_enc, _, sw, _, _, yv = train_test_split(
+    X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
         X, y_enc, sw, y,
         test_size=config.validation_fraction, random_state=seed, stratify=stratify,
     )  # fmt: skip
     Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
+    swv = None if np.all(swv == 1.0) else swv
 
     def score() -> float:
-        return task.score(yv, net(Xv).cpu().numpy())
+        if swv is not None and not swv.sum() > 0:
+            return math.nan  # nothing to score: the engine then ignores the split
+        return task.score(yv, net(Xv).cpu().numpy(), sample_weight=swv)
 
     return X, y_enc, sw, score
+
+
+def _early_stopping(config: FitConfig, incremental: bool) -> bool:
+    """Whether to hold out a validation split: as scikit-learn's MLP, not for L-BFGS
+    (it has no epochs to stop between) nor ``partial_fit``."""
+    return config.early_stopping and not incremental and config.solver != "lbfgs"
 
 
 def fit_network(
@@ -164,7 +179,7 @@ def fit_network(
     optimizer : FlatOptimizer or None
     """
     score = None
-    if config.early_stopping and not incremental:
+    if _early_stopping(config, incremental):
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
@@ -173,9 +188,88 @@ def fit_network(
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     params = [p for p in trained.parameters() if p.requires_grad]
     objective = make_objective(plan.objective, trained, loss, params)
-    with plan.threads(rows):
-        return train(
+    # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
+    with plan.threads(rows), use_generators(net.backbone, seed + 1, plan.device):
+        history, optimizer = train(
             trained, objective, data, settings,
             optimizer=optimizer, validation_score=score,
             generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
         )  # fmt: skip
+        if not incremental and history.n_iter:  # one epoch on one batch says little
+            history.worse_than_constant = _worse_than_constant(task, trained, loss, data)
+    return history, optimizer
+
+
+def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
+    """The warnings a fit that ended as ``history`` says deserves."""
+    if history.worse_than_constant is not None:
+        model, constant = history.worse_than_constant
+        warnings.warn(
+            f"The fitted network's training loss ({model:.4g}) is worse than that of "
+            f"predicting a constant ({constant:.4g}): the model is no better than the "
+            "mean (or the class frequencies). Try another learning_rate_init, more "
+            "max_iter, a smaller alpha or network, or solver='lbfgs'.",
+            ConvergenceWarning,
+        )
+    message = _stop_message(history, config, incremental)
+    if message is not None:
+        warnings.warn(*message)
+
+
+def _stop_message(history: History, config: FitConfig, incremental: bool):
+    """``(text, category)`` of the warning for how training stopped, or None."""
+    n = history.n_iter
+    if history.stopped == "diverged":
+        return (
+            f"Training diverged (non-finite loss) after {n} iterations; the last finite "
+            "weights were kept. Lower learning_rate_init, raise alpha or try another "
+            "solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "rose":
+        return (
+            f"Training stopped after {n} iterations because the loss rose from its best "
+            f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
+            "converging; the weights of the lowest loss were kept. Lower "
+            "learning_rate_init or try another solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "interrupted":
+        return (
+            f"Training interrupted after {n} iterations; the model keeps the best weights so far.",
+            UserWarning,
+        )
+    if history.stopped == "max_iter" and not incremental:
+        return (
+            f"{config.solver}: maximum iterations ({config.max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    return None
+
+
+def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
+    """``(model loss, constant's loss)`` on the training data when the trained
+    module (the backbone, after any trainable input encoders) does worse than the
+    task's best constant output, else None.
+
+    One inference pass over the (statically encoded) training rows, after training.
+    """
+    with torch.inference_mode():
+        trained.eval()
+        z = torch.cat([trained(data.X[i : i + 8192]) for i in range(0, len(data.X), 8192)])
+        z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
+        z0 = z0.to(z.dtype).to(z.device).expand_as(z)
+        model, constant = (_mean(loss.per_sample(out, data.y), data.w) for out in (z, z0))
+    # a margin for rounding: an exact constant target is fitted exactly by both
+    if model > constant + 1e-9 * max(abs(constant), 1e-12):
+        return model, constant
+    return None
+
+
+def _weights(data: Data):
+    return None if data.w is None else data.w.cpu().numpy()
+
+
+def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:
+    return float(per_sample.mean() if w is None else (per_sample * w).sum() / w.sum())

@@ -1,0 +1,52 @@
+"""A fit changes the fitted state completely or not at all.
+
+``all_or_nothing`` wraps an estimator's ``_fit``: if anything raises (a check that
+fails late, a user's module or loss that errors, ``KeyboardInterrupt`` before the
+first epoch ended), the fitted attributes are put back as they were before the call
+(none, for a first fit), and weights trained in place (warm start, ``partial_fit``)
+are restored. A model is then never left half-refitted and looking fitted.
+"""
+
+from __future__ import annotations
+
+import functools
+
+# Fitted attributes whose names do not end in "_" (the others are found by the name).
+FITTED_PRIVATE = frozenset({"_task", "_plan", "_optimizer", "_build_params", "_table"})
+
+
+def _fitted_keys(estimator) -> list[str]:
+    return [
+        k
+        for k in vars(estimator)
+        if (k.endswith("_") and not k.startswith("__")) or k in FITTED_PRIVATE
+    ]
+
+
+def _weights(estimator) -> dict | None:
+    """A copy of ``module_``'s tensors (a warm fit trains that very module)."""
+    module = vars(estimator).get("module_")
+    if module is None:
+        return None
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def all_or_nothing(fit):
+    """Decorate ``_fit`` so that on any exception the fitted state is as before."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        saved = {k: vars(self)[k] for k in _fitted_keys(self)}
+        weights = _weights(self)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:  # KeyboardInterrupt too: it is re-raised
+            for k in _fitted_keys(self):
+                if k not in saved:
+                    delattr(self, k)
+            vars(self).update(saved)
+            if weights is not None:
+                self.module_.load_state_dict(weights)
+            raise
+
+    return wrapper
