@@ -236,6 +236,7 @@ def test_a_warm_refit_interrupted_in_its_first_epoch_keeps_the_weights():
         dict(input_scaling="minmax"),
         dict(loss="poisson"),
         dict(target_scaling=None),
+        dict(categorical_features=[0]),  # the fitted input stage has no categories
     ],
 )
 def test_warm_start_refuses_a_change_it_cannot_honour(change):

@@ -39,10 +39,12 @@ from ._validation import check_X, check_X_y, new_table
 
 
 def _same(a, b) -> bool:
-    """Parameter equality; modules (and builders) by identity."""
+    """Parameter equality; modules (and builders) by identity, lists and masks by value."""
     if callable(a) or callable(b):
         return a is b
-    return a == b
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        return a == b
+    return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
 
 
 def _diff(old: dict, new: dict):
@@ -170,6 +172,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             "dropout": self.dropout,
             "input_scaling": self.input_scaling,
             "module": self.module,
+            "categorical_features": self.categorical_features,
         }
 
     def _check_warm_start(self, task) -> None:

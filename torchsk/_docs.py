@@ -35,7 +35,12 @@ hidden_layer_sizes : tuple of int, default=(100,)
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state.
+        Continue from the previous fit's weights and optimizer state. A new
+        ``solver`` or ``learning_rate_init`` starts a new optimizer; a change the
+        fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
+        ``dropout``, ``input_scaling``, ``module``, ``categorical_features``, a
+        ``loss``/``head``/``target_scaling`` that changes the output end, the
+        ``device``) raises a ``ValueError`` before anything changes.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, shuffling, dropout and validation split.
         The same value gives identical predictions.
