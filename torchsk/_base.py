@@ -186,8 +186,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             )
         if isinstance(self.module, nn.Module):
             # the user's (possibly pretrained) weights are kept; their object is not
-            return copy.deepcopy(self.module).double()
-        return self.module(n_inputs, n_outputs).double()
+            return _trainable(copy.deepcopy(self.module).double())
+        return _trainable(self.module(n_inputs, n_outputs).double())
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -312,6 +312,24 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             plan = ExecutionPlan.from_state(state["_plan"])
             module = state["module_"]
             as_dict = isinstance(module, dict)
-            state["module_"] = rebuild(module, plan.device) if as_dict else module.to(plan.device)
+            module = rebuild(module, plan.device) if as_dict else module.to(plan.device)
+            state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
             state["_plan"] = plan
         super().__setstate__(state)
+
+
+def _trainable(backbone: nn.Module) -> nn.Module:
+    """A user's backbone, refused when none of its parameters requires gradients.
+
+    Parameters with ``requires_grad=False`` stay fixed in every fit; a backbone with
+    all of them fixed (a fitted ``module_``'s, whose parameters are frozen) would train
+    nothing.
+    """
+    params = list(backbone.parameters())
+    if params and not any(p.requires_grad for p in params):
+        raise ValueError(
+            "None of the module's parameters requires gradients, so the fit would train "
+            "nothing (a fitted estimator's module_ is frozen that way). Pass "
+            "ReusedBackbone(estimator), or call module.requires_grad_() first."
+        )
+    return backbone

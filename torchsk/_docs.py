@@ -73,7 +73,10 @@ module_ : TabularNet
         The trained ``nn.Module``: input stage (imputation, scaling, categorical
         encoding: buffers and embeddings) → backbone → head. It runs on raw, unscaled
         float tensors (``to_module_input``). Small CPU problems are trained in float64
-        (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32.
+        (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32. It is
+        in eval mode and its parameters do not require gradients (after ``fit`` and
+        after loading), so calling it builds no autograd graph; to train it in your
+        own loop, call ``module_.train().requires_grad_()``.
     n_features_in_ : int
         Number of features seen during fit.
     is_categorical_ : ndarray of bool of shape (n_features_in_,)

@@ -80,4 +80,4 @@ def rebuild(description: dict, device: torch.device) -> TabularNet:
     net.backbone.to(dtype=getattr(torch, description["dtype"]))  # the inputs stay float64
     # copies, not views: loaded arrays may be read-only memory maps
     net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in tensors.items()})
-    return net.to(device).eval()
+    return net.to(device).freeze()
