@@ -251,7 +251,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 net.backbone, X, partial(encode_into, net), net.inputs.n_outputs, plan
             )
             out = net.from_raw(raw)
-            out = net.head(out) if proba else out
+            out = _probabilities(net.head, out) if proba else out
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
         if not np.isfinite(out).all():
             warnings.warn(
@@ -316,6 +316,16 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
             state["_plan"] = plan
         super().__setstate__(state)
+
+
+def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """The head's probabilities computed in float64, rows renormalized where they are
+    distributions: a float32 model's rows would sum to 1 only within ~1e-7, which
+    scikit-learn's metrics (``log_loss``) warn about."""
+    proba = head(logits.to(torch.float64))
+    if getattr(head, "rows_sum_to_one", False):
+        proba /= proba.sum(dim=1, keepdim=True)
+    return proba
 
 
 def _trainable(backbone: nn.Module) -> nn.Module:
