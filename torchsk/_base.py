@@ -8,7 +8,6 @@ regression and classification lives in the task objects (``_tasks``).
 from __future__ import annotations
 
 import copy
-import warnings
 from functools import partial
 from numbers import Integral, Real
 
@@ -36,6 +35,7 @@ from ._plan import (
 )
 from ._training import FitConfig, encode_into, fit_network
 from ._validation import check_X, check_X_y, new_table
+from ._warnings import warn
 
 
 class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
@@ -211,20 +211,20 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
 
     def _record(self, history, first, incremental):
         if history.stopped == "diverged":
-            warnings.warn(
+            warn(
                 f"Training diverged (non-finite loss) after {history.n_iter} iterations; "
                 "the last finite weights were kept. Lower learning_rate_init, raise alpha "
                 "or try another solver (e.g. solver='lbfgs').",
                 ConvergenceWarning,
             )
         elif history.stopped == "interrupted":
-            warnings.warn(
+            warn(
                 f"Training interrupted after {history.n_iter} iterations; the model keeps "
                 "the best weights so far.",
                 UserWarning,
             )
         elif history.stopped == "max_iter" and not incremental:
-            warnings.warn(
+            warn(
                 f"{self.solver}: maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
@@ -254,7 +254,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             out = _probabilities(net.head, out) if proba else out
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
         if not np.isfinite(out).all():
-            warnings.warn(
+            warn(
                 "The model produced non-finite outputs for some rows; check those inputs "
                 "for values far outside the training range.",
                 RuntimeWarning,

@@ -9,7 +9,6 @@ through the network's input stage, picks the objective the plan chose, and runs
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ from ._losses import LossFunctions
 from ._objectives import make_objective
 from ._optim import FlatOptimizer
 from ._plan import ExecutionPlan, as_tensor
+from ._warnings import warn
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -51,7 +51,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
         batch_size = min(AUTO_BATCH_SIZE, n_samples)
     else:
         if config.batch_size > n_samples and config.solver not in FULL_BATCH_SOLVERS:
-            warnings.warn(
+            warn(
                 f"Got batch_size={config.batch_size} larger than the {n_samples} "
                 "samples; it is clipped to the sample count."
             )
