@@ -16,7 +16,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
@@ -51,13 +51,21 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         "solver": [StrOptions(set(SOLVERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -69,8 +77,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     }
 
     def __init__(
-        self, *, hidden_layer_sizes, activation, solver, alpha, batch_size,
-        learning_rate_init, max_iter, tol, n_iter_no_change, shuffle, early_stopping,
+        self, *, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+        learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
+        max_iter, max_fun, tol, n_iter_no_change, shuffle, early_stopping,
         validation_fraction, warm_start, random_state, verbose, dropout, input_scaling,
         device, module, categorical_features,
     ):  # fmt: skip
@@ -79,8 +88,16 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.max_iter = max_iter
+        self.max_fun = max_fun
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.shuffle = shuffle
@@ -132,6 +149,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             history, self._optimizer = fit_network(
                 self.module_, task, self._plan, loss, self._fit_config(), X, y, y_enc, sw,
                 incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,
+                samples_seen=self.t_,
             )  # fmt: skip
         self._record(history, first, incremental)
         hooks.close()
@@ -222,6 +240,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 f"Training interrupted after {history.n_iter} iterations; the model keeps "
                 "the best weights so far.",
                 UserWarning,
+            )
+        elif history.stopped == "max_fun":
+            warn(
+                f"lbfgs: maximum function evaluations (max_fun={self.max_fun}) reached "
+                "and the optimization hasn't converged yet.",
+                ConvergenceWarning,
             )
         elif history.stopped == "max_iter" and not incremental:
             warn(

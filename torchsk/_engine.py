@@ -38,7 +38,9 @@ SMALL_DATA_BYTES = 64 * 2**20
 class TrainSettings:
     """How to train; names and meanings follow scikit-learn's ``MLPRegressor``.
 
-    ``batch_size`` is already resolved to an int; full-batch solvers ignore it.
+    ``batch_size`` is already resolved to an int; full-batch solvers ignore it. Each
+    solver reads the settings scikit-learn's reads and ignores the others
+    (``_optim.make_optimizer``; ``max_fun``: L-BFGS).
     """
 
     solver: str = "adam"
@@ -47,17 +49,38 @@ class TrainSettings:
     batch_size: int = 200
     max_iter: int = 200
     tol: float = 1e-4
-    n_iter_no_change: int = 10
+    n_iter_no_change: int | float = 10
     shuffle: bool = True
     verbose: bool = False
+    learning_rate: str = "constant"
+    power_t: float = 0.5
+    momentum: float = 0.9
+    nesterovs_momentum: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    max_fun: int = 15000
+
+    def optimizer(self, flat: torch.Tensor) -> FlatOptimizer:
+        """A new optimizer over ``flat`` for these settings (not L-BFGS)."""
+        return make_optimizer(
+            self.solver, flat, self.learning_rate_init,
+            **{name: getattr(self, name) for name in OPTIMIZER_SETTINGS},
+        )  # fmt: skip
+
+
+# the settings the mini-batch optimizers read (scikit-learn's names)
+OPTIMIZER_SETTINGS = (
+    "learning_rate", "power_t", "momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon",
+)  # fmt: skip
 
 
 @dataclass
 class History:
     """What happened during training.
 
-    ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"diverged"``,
-    ``"interrupted"``.
+    ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"max_fun"`` (L-BFGS's
+    function evaluations), ``"diverged"``, ``"interrupted"``.
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -166,6 +189,7 @@ def train(
     generator: torch.Generator | None = None,
     hooks=None,
     plan: ExecutionPlan | None = None,
+    samples_seen: int = 0,
 ) -> tuple[History, FlatOptimizer | None]:
     """Train ``module`` in place and return its history and optimizer.
 
@@ -191,6 +215,9 @@ def train(
     plan : ExecutionPlan, default=None
         Where CUDA graphs and numpy views of the parameters may be used (``_plan``);
         None uses neither.
+    samples_seen : int, default=0
+        Training samples seen by earlier fits of this model (scikit-learn's ``t_``),
+        for the ``"invscaling"`` schedule.
 
     Returns
     -------
@@ -213,11 +240,11 @@ def train(
                 )
                 return history, None
             if optimizer is None or optimizer.flat is not flat:
-                optimizer = make_optimizer(settings.solver, flat, settings.learning_rate_init)
+                optimizer = settings.optimizer(flat)
             graphed = _graphed_steps(objective, penalty, optimizer, data, settings, plan)
             history = _train_epochs(
                 module, objective, penalty, optimizer, data, settings, validation_score,
-                generator, hooks, graphed,
+                generator, hooks, graphed, samples_seen,
             )  # fmt: skip
             return history, optimizer
     finally:
@@ -225,8 +252,9 @@ def train(
 
 
 def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
-                  generator, hooks, graphed) -> History:  # fmt: skip
-    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules."""
+                  generator, hooks, graphed, samples_seen=0) -> History:  # fmt: skip
+    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules and
+    learning-rate schedules."""
     history = History()
     last_good = best_state = _snapshot(module)
     no_improvement = 0
@@ -252,7 +280,9 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
             else:
                 no_improvement = _count(-loss, -history.best_loss, no_improvement, settings)
             history.best_loss = min(history.best_loss, loss)
-            if hooks.end() or no_improvement > settings.n_iter_no_change:
+            optimizer.iteration_ends(samples_seen + history.t)
+            stop, no_improvement = _plateau(no_improvement, optimizer, settings)
+            if hooks.end() or stop:
                 history.stopped = "converged"
                 break
     except KeyboardInterrupt:
@@ -266,10 +296,24 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
     return history
 
 
+def _plateau(no_improvement: int, optimizer: FlatOptimizer, settings) -> tuple[bool, int]:
+    """scikit-learn's rule once more than ``n_iter_no_change`` epochs did not improve:
+    stop, unless the optimizer's schedule lowers the learning rate instead
+    (``"adaptive"``), which starts the count again. Returns (stop, count)."""
+    if no_improvement <= settings.n_iter_no_change:
+        return False, no_improvement
+    if optimizer.trigger_stopping():
+        return True, no_improvement
+    return False, 0
+
+
 def _graphed_steps(objective, penalty, optimizer, data: Data, settings,
                    plan: ExecutionPlan | None) -> GraphedSteps | None:  # fmt: skip
-    """A CUDA graph for the fit's full mini-batches where the plan says one pays."""
+    """A CUDA graph for the fit's full mini-batches where the plan says one pays (and
+    the learning rate is constant: a captured step holds it as a constant)."""
     if plan is None or settings.solver in FULL_BATCH_SOLVERS:  # Rprop: one step per epoch
+        return None
+    if not optimizer.fixed_lr:
         return None
     batch = min(settings.batch_size, len(data.X))
     if not plan.graphs_steps(len(data.X), batch, settings.max_iter, data.w is not None):
@@ -356,8 +400,10 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
 
     scipy does the (cheap, compiled) bookkeeping over a flat float64 vector; torch
     computes the loss and its gradient. Stops when the largest gradient entry is
-    below ``tol`` (``gtol``), the loss stops changing, or after ``max_iter``
-    iterations. The weights of the last finite iteration are kept.
+    below ``tol`` (``gtol``), the loss stops changing, after ``max_iter`` iterations
+    or after ``max_fun`` function evaluations (scipy checks after each iteration, so
+    its last line search may pass it by a few). The weights of the last finite
+    iteration are kept.
     """
     history = History()
     total_weight = _total(data.w, len(data.X))
@@ -391,12 +437,16 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
             jac=True,
             method="L-BFGS-B",
             callback=callback,
-            options={"maxiter": settings.max_iter, "maxfun": 15000, "gtol": settings.tol},
-        )
-        # status 1 is max_iter; 2 ("abnormal line search") means no further progress
-        # is possible at this precision, which we count as converged
+            options={
+                "maxiter": settings.max_iter, "maxfun": settings.max_fun, "gtol": settings.tol
+            },
+        )  # fmt: skip
+        # status 1 is max_iter or max_fun; 2 ("abnormal line search") means no further
+        # progress is possible at this precision, which we count as converged
         if history.stopped == "max_iter" and result.status != 1:
             history.stopped = "converged" if math.isfinite(result.fun) else "diverged"
+        elif history.stopped == "max_iter" and result.nit < settings.max_iter:
+            history.stopped = "max_fun"
     except KeyboardInterrupt:
         if history.n_iter == 0:
             raise

@@ -38,11 +38,19 @@ class FitConfig:
     batch_size: int | str
     max_iter: int
     tol: float
-    n_iter_no_change: int
+    n_iter_no_change: int | float
     shuffle: bool
     verbose: bool
     early_stopping: bool
     validation_fraction: float
+    learning_rate: str
+    power_t: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    max_fun: int
 
 
 def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> TrainSettings:
@@ -66,6 +74,14 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
         n_iter_no_change=config.n_iter_no_change,
         shuffle=config.shuffle,
         verbose=bool(config.verbose),
+        learning_rate=config.learning_rate,
+        power_t=config.power_t,
+        momentum=config.momentum,
+        nesterovs_momentum=config.nesterovs_momentum,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+        max_fun=config.max_fun,
     )
 
 
@@ -135,6 +151,7 @@ def fit_network(
     net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
     X: np.ndarray, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, *,
     incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
+    samples_seen: int = 0,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """Train ``net``'s backbone in place on validated data.
 
@@ -157,6 +174,8 @@ def fit_network(
     hooks : object with ``begin()`` and ``end() -> bool``
     optimizer : FlatOptimizer or None
         The previous fit's optimizer (warm start, ``partial_fit``).
+    samples_seen : int, default=0
+        Training samples seen by the model's earlier fits (``t_``).
 
     Returns
     -------
@@ -180,6 +199,7 @@ def fit_network(
                 trained, objective, data, settings,
                 optimizer=optimizer, validation_score=score,
                 generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
+                samples_seen=samples_seen,
             )  # fmt: skip
     finally:
         net.freeze()  # eval mode, no gradients: what users call after fit
