@@ -33,7 +33,7 @@ from ._plan import (
     resolve_device,
     seeded,
 )
-from ._training import FitConfig, encode_into, fit_network
+from ._training import FitConfig, encode_into, epoch_limit, fit_network
 from ._validation import check_X, check_X_y, new_table
 from ._warnings import warn
 
@@ -143,11 +143,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             if first:
                 self._place(X, task)
             self._task = task
-            hooks = EpochHooks(
-                self, X_in, y_in, sample_weight, 1 if incremental else self.max_iter
-            )
+            config = self._fit_config()
+            hooks = EpochHooks(self, X_in, y_in, sample_weight, epoch_limit(config, incremental))
             history, self._optimizer = fit_network(
-                self.module_, task, self._plan, loss, self._fit_config(), X, y, y_enc, sw,
+                self.module_, task, self._plan, loss, config, X, y, y_enc, sw,
                 incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,
                 samples_seen=self.t_,
             )  # fmt: skip
@@ -247,7 +246,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
-        elif history.stopped == "max_iter" and not incremental:
+        elif history.stopped == "max_iter" and (not incremental or self.solver == "lbfgs"):
             warn(
                 f"{self.solver}: maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",

@@ -6,13 +6,11 @@ from numbers import Real
 
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from torch import nn
 
 from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
-from ._engine import FULL_BATCH_SOLVERS
 from ._heads import REGRESSION_LINKS
 from ._losses import LOSS_NAMES, REGRESSION, LossOptions
 from ._tasks import RegressionTask
@@ -169,11 +167,16 @@ nn.Module, default="squared_error"
         """
         return self._fit(X, y, sample_weight)
 
-    @available_if(lambda est: est.solver not in FULL_BATCH_SOLVERS)
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
+
+        With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
+        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
+        call runs L-BFGS on the given data from the current weights for up to
+        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
+        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
 
         Parameters
         ----------

@@ -53,6 +53,12 @@ class FitConfig:
     max_fun: int
 
 
+def epoch_limit(config: FitConfig, incremental: bool) -> int:
+    """The most epochs (L-BFGS: iterations) a fit runs: ``partial_fit`` runs one, but
+    L-BFGS runs on to ``max_iter`` as ``MLPRegressor.partial_fit``'s does."""
+    return 1 if incremental and config.solver != "lbfgs" else config.max_iter
+
+
 def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> TrainSettings:
     """The engine's settings, with the batch size resolved for ``n_samples``."""
     if config.batch_size == "auto":
@@ -69,7 +75,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
         learning_rate_init=config.learning_rate_init,
         alpha=config.alpha,
         batch_size=batch_size,
-        max_iter=1 if incremental else config.max_iter,
+        max_iter=epoch_limit(config, incremental),
         tol=config.tol,
         n_iter_no_change=config.n_iter_no_change,
         shuffle=config.shuffle,
