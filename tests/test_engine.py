@@ -1,6 +1,7 @@
 """The engine: the hand-written MLP gradients equal autograd's, solvers, penalty,
 batched inference, the thread policy."""
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -15,6 +16,7 @@ from torchsk._engine import (
     TrainSettings,
     _epoch,
     _flatten,
+    _graphed_steps,
     _Penalty,
     predict_in_batches,
     train,
@@ -135,6 +137,24 @@ def test_graphed_steps_take_the_batches_the_eager_epoch_takes(solver, shuffle):
 
 
 # (solver, our settings, torch.optim's counterpart)
+@pytest.mark.parametrize("schedule", ["constant", "invscaling", "adaptive"])
+def test_only_a_constant_learning_rate_runs_as_a_cuda_graph(schedule):
+    """A captured step holds the learning rate as a constant, so a schedule that
+    changes it runs eagerly (the decision, checked without a GPU)."""
+    X = torch.randn(1000, 5)
+    mlp = _mlp("relu", 1).float()
+    params = list(mlp.parameters())
+    flat = _flatten(params)
+    settings = TrainSettings(solver="sgd", batch_size=64, learning_rate=schedule)
+    plan = _plan_for(mlp, n_rows=10**9)
+    plan = dataclasses.replace(plan, device=torch.device("cuda"))  # what graphs need
+    objective = _fastest(mlp, _squared_error(), params)
+    optimizer = settings.optimizer(flat)
+    graphed = _graphed_steps(objective, _Penalty(params, 0.0), optimizer, Data(X, X[:, :1]),
+                             settings, plan)  # fmt: skip
+    assert (graphed is not None) == (schedule == "constant")
+
+
 TORCH_OPTIMIZERS = {
     "adam": ("adam", {}, lambda p, lr: torch.optim.Adam(p, lr=lr, fused=True)),
     "adam, betas and eps": (
