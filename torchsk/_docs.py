@@ -29,6 +29,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         as the training loss (with ``early_stopping``, the validation score) keeps
         improving; each time ``n_iter_no_change`` epochs fail to improve it by
         ``tol``, the rate is divided by 5, and training stops once it is at most 1e-6.
+        The count runs within one ``fit``; unlike scikit-learn's, it does not carry
+        over from one ``partial_fit`` call to the next.
     learning_rate_init : float, default=2e-3
         Initial learning rate of ``adam``, ``adamw`` and ``sgd``; the initial step
         size of ``rprop``. Not used by ``lbfgs`` (scikit-learn's default: 1e-3).
