@@ -190,22 +190,31 @@ def fit_network(
     """
     net.unfreeze()  # a fitted network's parameters do not require gradients
     try:
-        score = None
-        if config.early_stopping and not incremental:
-            X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
-        w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
-        data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
-        settings = train_settings(config, len(X), incremental)
-        rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
-        trained = net.inputs.trained_with(net.backbone)  # embeddings train too
-        params = [p for p in trained.parameters() if p.requires_grad]
-        objective = make_objective(plan.objective, trained, loss, params)
-        with plan.threads(rows):
-            return train(
-                trained, objective, data, settings,
-                optimizer=optimizer, validation_score=score,
-                generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
-                samples_seen=samples_seen,
-            )  # fmt: skip
+        return _fit_unfrozen(
+            net, task, plan, loss, config, X, y, y_enc, sw, incremental=incremental,
+            seed=seed, hooks=hooks, optimizer=optimizer, samples_seen=samples_seen,
+        )  # fmt: skip
     finally:
         net.freeze()  # eval mode, no gradients: what users call after fit
+
+
+def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
+                  optimizer, samples_seen):  # fmt: skip
+    """``fit_network``'s work, on the unfrozen network."""
+    score = None
+    if config.early_stopping and not incremental:
+        X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
+    w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
+    data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
+    settings = train_settings(config, len(X), incremental)
+    rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
+    trained = net.inputs.trained_with(net.backbone)  # embeddings train too
+    params = [p for p in trained.parameters() if p.requires_grad]
+    objective = make_objective(plan.objective, trained, loss, params)
+    with plan.threads(rows):
+        return train(
+            trained, objective, data, settings,
+            optimizer=optimizer, validation_score=score,
+            generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
+            samples_seen=samples_seen,
+        )  # fmt: skip
