@@ -232,13 +232,21 @@ INVALID_PARAMS = {
     "solver": ["newton"],
     "alpha": [-1.0],
     "batch_size": [0, "big"],
+    "learning_rate": ["cosine"],
     "learning_rate_init": [0.0, -1e-3],
+    "power_t": [-0.5],
+    "momentum": [-0.1, 1.5],
+    "nesterovs_momentum": ["yes"],
+    "beta_1": [1.0, -0.1],
+    "beta_2": [1.0],
+    "epsilon": [0.0],
     "max_iter": [0, 1.5],
+    "max_fun": [0],
     "tol": [-1e-4],
-    "n_iter_no_change": [0],
+    "n_iter_no_change": [0, 2.5],
     "shuffle": ["yes"],
     "early_stopping": [1.5],
-    "validation_fraction": [0.0, 1.0],
+    "validation_fraction": [-0.1, 1.0],
     "warm_start": ["no"],
     "random_state": ["seed"],
     "dropout": [1.0, -0.1],
@@ -247,7 +255,7 @@ INVALID_PARAMS = {
     "module": ["mlp"],
 }
 REGRESSOR_ONLY = {"loss": ["hinge"], "head": ["softmax"], "target_scaling": ["minmax"],
-                  "epsilon": [0.0], "quantile": [1.0]}  # fmt: skip
+                  "huber_delta": [0.0], "quantile": [1.0]}  # fmt: skip
 CLASSIFIER_ONLY = {"loss": ["squared_error"], "head": ["identity"],
                    "class_weight": ["even"], "label_smoothing": [1.0]}  # fmt: skip
 

@@ -37,20 +37,32 @@ def test_every_python_fence_is_collected():
     assert len(BLOCKS) == fences >= 15
 
 
-@pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[n for n, _ in BLOCKS])
-def test_code_block_runs_alone_as_a_script(code, request, tmp_path):
-    name = request.node.callspec.id
-    script = tmp_path / (re.sub(r"\W", "_", name) + ".py")
+def _run(code: str, name: str, folder: Path) -> subprocess.CompletedProcess:
+    script = folder / (re.sub(r"\W", "_", name) + ".py")
     script.write_text(code)
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, script.name],
-        cwd=tmp_path,  # files the examples write land in a temporary folder
+        cwd=folder,  # files the examples write land in a temporary folder
         env={**os.environ, "MPLBACKEND": "Agg"},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[n for n, _ in BLOCKS])
+def test_code_block_runs_alone_as_a_script(code, request, tmp_path):
+    name = request.node.callspec.id
+    done = _run(code, name, tmp_path)
     assert done.returncode == 0, f"{name} failed when run alone:\n{done.stderr[-4000:]}"
+
+
+def test_readme_quick_start_runs_clean(tmp_path):
+    """The first code a new user runs prints no warning (a ConvergenceWarning did)."""
+    use = (ROOT / "README.md").read_text().split("\n## Use\n", 1)[1]
+    done = _run(BLOCK.search(use).group(1), "readme_use", tmp_path)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Warning" not in done.stderr, done.stderr[-4000:]
 
 
 def test_docs_site_builds_without_warnings(tmp_path):

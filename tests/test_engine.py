@@ -1,6 +1,7 @@
 """The engine: the hand-written MLP gradients equal autograd's, solvers, penalty,
 batched inference, the thread policy."""
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -15,6 +16,7 @@ from torchsk._engine import (
     TrainSettings,
     _epoch,
     _flatten,
+    _graphed_steps,
     _Penalty,
     predict_in_batches,
     train,
@@ -134,32 +136,133 @@ def test_graphed_steps_take_the_batches_the_eager_epoch_takes(solver, shuffle):
     assert graph_losses[1] < graph_losses[0]  # it trained
 
 
+# (solver, our settings, torch.optim's counterpart)
+@pytest.mark.parametrize("schedule", ["constant", "invscaling", "adaptive"])
+def test_only_a_constant_learning_rate_runs_as_a_cuda_graph(schedule):
+    """A captured step holds the learning rate as a constant, so a schedule that
+    changes it runs eagerly (the decision, checked without a GPU)."""
+    X = torch.randn(1000, 5)
+    mlp = _mlp("relu", 1).float()
+    params = list(mlp.parameters())
+    flat = _flatten(params)
+    settings = TrainSettings(solver="sgd", batch_size=64, learning_rate=schedule)
+    plan = _plan_for(mlp, n_rows=10**9)
+    plan = dataclasses.replace(plan, device=torch.device("cuda"))  # what graphs need
+    objective = _fastest(mlp, _squared_error(), params)
+    optimizer = settings.optimizer(flat)
+    graphed = _graphed_steps(objective, _Penalty(params, 0.0), optimizer, Data(X, X[:, :1]),
+                             settings, plan)  # fmt: skip
+    assert (graphed is not None) == (schedule == "constant")
+
+
 TORCH_OPTIMIZERS = {
-    "adam": lambda p, lr: torch.optim.Adam(p, lr=lr, fused=True),
-    "adamw": lambda p, lr: torch.optim.AdamW(p, lr=lr, fused=True),
-    "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
-    "rprop": lambda p, lr: torch.optim.Rprop(p, lr=lr),
-}
+    "adam": ("adam", {}, lambda p, lr: torch.optim.Adam(p, lr=lr, fused=True)),
+    "adam, betas and eps": (
+        "adam", dict(beta_1=0.5, beta_2=0.9, epsilon=1e-3),
+        lambda p, lr: torch.optim.Adam(p, lr=lr, betas=(0.5, 0.9), eps=1e-3, fused=True),
+    ),
+    "adamw": ("adamw", {}, lambda p, lr: torch.optim.AdamW(p, lr=lr, fused=True)),
+    "adamw, betas and eps": (
+        "adamw", dict(beta_1=0.8, beta_2=0.99, epsilon=1e-6),
+        lambda p, lr: torch.optim.AdamW(p, lr=lr, betas=(0.8, 0.99), eps=1e-6, fused=True),
+    ),
+    "sgd": (
+        "sgd", {}, lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True)
+    ),
+    "sgd, momentum 0.5": (
+        "sgd", dict(momentum=0.5, nesterovs_momentum=False),
+        lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.5, nesterov=False),
+    ),
+    "sgd, no momentum": (
+        "sgd", dict(momentum=0.0), lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.0)
+    ),
+    "rprop": ("rprop", {}, lambda p, lr: torch.optim.Rprop(p, lr=lr)),
+    # parameters of other solvers are ignored, as scikit-learn ignores them
+    "rprop, sgd's and adam's settings": (
+        "rprop", dict(momentum=0.1, beta_2=0.5, learning_rate="adaptive"),
+        lambda p, lr: torch.optim.Rprop(p, lr=lr),
+    ),
+}  # fmt: skip
 
 
-@pytest.mark.parametrize("solver", sorted(TORCH_OPTIMIZERS))
-def test_flat_optimizers_match_torch_optim_step_for_step(solver):
+def _steps(optimizer, param, grads):
+    for grad in grads:
+        param.grad.copy_(grad)
+        optimizer.step()
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_OPTIMIZERS))
+def test_flat_optimizers_match_torch_optim_step_for_step(case):
+    solver, settings, torch_optimizer = TORCH_OPTIMIZERS[case]
     gen = torch.Generator().manual_seed(0)
     start = torch.randn(30, generator=gen, dtype=torch.float64)
     ours = start.clone()
     theirs = torch.nn.Parameter(start.clone())
     ours.grad = torch.zeros_like(ours)
-    optimizer = make_optimizer(solver, ours, 0.01)
-    reference = TORCH_OPTIMIZERS[solver]([theirs], 0.01)
-    for _ in range(25):
-        grad = torch.randn(30, generator=gen, dtype=torch.float64)
-        ours.grad.copy_(grad)
-        theirs.grad = grad.clone()
-        optimizer.step()
-        reference.step()
+    theirs.grad = torch.zeros_like(theirs)
+    grads = [torch.randn(30, generator=gen, dtype=torch.float64) for _ in range(25)]
+    _steps(make_optimizer(solver, ours, 0.01, **settings), ours, grads)
+    _steps(torch_optimizer([theirs], 0.01), theirs, grads)
     # the same kernels on the same state: equal to the last bit
     torch.testing.assert_close(ours, theirs.detach(), rtol=0, atol=0)
     assert not torch.equal(ours, start)
+
+
+SKLEARN_RULES = {
+    "sgd": (dict(momentum=0.9, nesterovs_momentum=True), dict(momentum=0.9, nesterov=True)),
+    "sgd, momentum 0.5": (
+        dict(momentum=0.5, nesterovs_momentum=False), dict(momentum=0.5, nesterov=False)
+    ),
+    "sgd, no momentum": (dict(momentum=0.0), dict(momentum=0.0)),
+    "adam": ({}, {}),
+    "adam, betas": (dict(beta_1=0.5, beta_2=0.9), dict(beta_1=0.5, beta_2=0.9)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(SKLEARN_RULES))
+def test_flat_optimizers_follow_scikit_learn_update_rules(case):
+    """Given the same gradients, our steps move the parameters as scikit-learn's MLP
+    optimizers do (Adam: up to where the two place epsilon, 1e-8 here)."""
+    from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+
+    ours_settings, sklearn_settings = SKLEARN_RULES[case]
+    solver = case.split(",")[0]
+    gen = torch.Generator().manual_seed(0)
+    ours = torch.randn(30, generator=gen, dtype=torch.float64)
+    theirs = [ours.numpy().copy()]
+    ours.grad = torch.zeros_like(ours)
+    optimizer = make_optimizer(solver, ours, 0.01, **ours_settings)
+    sklearn_class = SGDOptimizer if solver == "sgd" else AdamOptimizer
+    reference = sklearn_class(theirs, 0.01, **sklearn_settings)
+    for _ in range(25):
+        grad = torch.randn(30, generator=gen, dtype=torch.float64)
+        _steps(optimizer, ours, [grad])
+        reference.update_params(theirs, [grad.numpy().copy()])
+    np.testing.assert_allclose(ours.numpy(), theirs[0], rtol=1e-6 if solver == "adam" else 1e-12)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "invscaling", "adaptive"])
+def test_learning_rate_schedules_are_scikit_learn_s(schedule):
+    """Driven by the same epochs (samples seen) and plateaus, our SGD's learning rate
+    and its stopping decisions are scikit-learn's ``SGDOptimizer``'s."""
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+
+    flat = torch.zeros(3, dtype=torch.float64)
+    ours = make_optimizer("sgd", flat, 0.1, learning_rate=schedule, power_t=0.3)
+    theirs = SGDOptimizer([flat.numpy()], 0.1, lr_schedule=schedule, power_t=0.3)
+    rates, stops = [], []
+    for epoch in range(1, 19):
+        ours.iteration_ends(epoch * 70)
+        theirs.iteration_ends(epoch * 70)
+        if epoch % 2 == 0:  # a plateau every other epoch
+            stops.append((ours.trigger_stopping(), theirs.trigger_stopping("", False)))
+        rates.append((ours.lr, theirs.learning_rate))
+    assert [a for a, _ in rates] == pytest.approx([b for _, b in rates], rel=1e-15)
+    assert [a for a, _ in stops] == [b for _, b in stops]
+    assert ours.fixed_lr == (schedule == "constant")
+    if schedule == "adaptive":  # divided by 5 until at most 1e-6, then a stop
+        assert [a for a, _ in stops] == [False] * 8 + [True]
+        assert ours.lr == pytest.approx(0.1 / 5**8)
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))

@@ -176,7 +176,38 @@ def test_partial_fit_streams_chunks(iris):
         for chunk in np.array_split(order, 5):
             clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
     assert clf.score(X, y) > 0.9
-    assert not hasattr(TorchClassifier(solver="lbfgs"), "partial_fit")
+
+
+@pytest.mark.parametrize("cls", [TorchRegressor, TorchClassifier])
+def test_lbfgs_partial_fit_runs_lbfgs_from_the_current_weights_as_mlp_regressor(diabetes, cls):
+    """MLPRegressor(solver="lbfgs").partial_fit runs L-BFGS for up to max_iter iterations
+    from the current weights: a first call is ``fit``, a later one a warm start."""
+    X, y = diabetes
+    y = y if cls is TorchRegressor else y > 140
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30, random_state=0)
+    extra = {} if cls is TorchRegressor else {"classes": [False, True]}
+    fitted = cls(**kw).fit(X, y)
+    streamed = cls(**kw).partial_fit(X, y, **extra)
+    np.testing.assert_array_equal(streamed.predict(X), fitted.predict(X))
+    assert streamed.n_iter_ == fitted.n_iter_ > 1
+    warm = cls(**kw, warm_start=True).fit(X, y).fit(X, y)
+    streamed.partial_fit(X, y)
+    np.testing.assert_array_equal(streamed.predict(X), warm.predict(X))
+
+
+@pytest.mark.parametrize("cls", [TorchRegressor, TorchClassifier])
+def test_rprop_partial_fit_is_one_full_batch_step_per_call(diabetes, cls):
+    X, y = diabetes
+    y = y if cls is TorchRegressor else y > 140
+    extra = {} if cls is TorchRegressor else {"classes": [False, True]}
+    est = cls(hidden_layer_sizes=(8,), solver="rprop", random_state=0)
+    for _ in range(30):
+        est.partial_fit(X, y, **extra)
+    assert est.n_iter_ == len(est.loss_curve_) == 30
+    assert est.loss_curve_[-1] < 0.5 * est.loss_curve_[0]
+    # the step sizes carry over: 30 calls are 30 epochs of one fit
+    fit = cls(hidden_layer_sizes=(8,), solver="rprop", max_iter=30, tol=0, random_state=0)
+    np.testing.assert_allclose(est.loss_curve_, fit.fit(X, y).loss_curve_, rtol=1e-9)
 
 
 def test_verbose_prints_loss_per_epoch(diabetes, capsys):

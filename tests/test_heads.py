@@ -1,5 +1,7 @@
 """Every head × loss × target combination trains, invalid ones are refused, numerics are safe."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,10 +9,11 @@ from sklearn.datasets import (
     load_breast_cancer,
     load_diabetes,
     load_wine,
+    make_classification,
     make_multilabel_classification,
 )
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.metrics import mean_poisson_deviance
+from sklearn.metrics import log_loss, mean_poisson_deviance
 from sklearn.model_selection import train_test_split
 from torch import nn
 
@@ -208,3 +211,23 @@ def test_reused_backbone_keeps_the_trained_hidden_weights():
     built = ReusedBackbone(reg)(X.shape[1], 3)
     assert torch.equal(built.hidden[0].weight, reg.module_.backbone.hidden[0].weight)
     assert built.output.out_features == 3
+
+
+@pytest.mark.parametrize(
+    "n_classes, head", [(2, "sigmoid"), (2, "softmax"), (5, "softmax"), (5, "log_softmax")]
+)
+def test_float32_model_probabilities_sum_to_one_in_float64(n_classes, head):
+    """A model large enough to train in float32 (over 1e8 FLOPs per epoch) still gives
+    rows that sum to 1 to float64 precision: log_loss does not warn."""
+    X, y = make_classification(
+        n_samples=3000, n_features=20, n_informative=10, n_classes=n_classes, random_state=0
+    )
+    clf = TorchClassifier(hidden_layer_sizes=(512,), head=head, max_iter=2, random_state=0)
+    clf.fit(X, y)
+    assert clf._plan.dtype == torch.float32
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=4 * np.finfo(np.float64).eps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_loss(y, proba)

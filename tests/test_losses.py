@@ -33,7 +33,7 @@ from torchsk._objectives import (
 )
 from torchsk._tasks import ClassificationTask, RegressionTask
 
-OPTIONS = [LossOptions(epsilon=0.7, quantile=0.8), LossOptions(label_smoothing=0.2)]
+OPTIONS = [LossOptions(huber_delta=0.7, quantile=0.8), LossOptions(label_smoothing=0.2)]
 TARGET_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
 

@@ -116,3 +116,58 @@ def test_user_backbone_with_wrong_output_width_is_refused(species):
     X, y = species
     with pytest.raises(ValueError, match=r"\(n_samples, 3\) outputs"):
         TorchClassifier(module=nn.Linear(2, 2)).fit(X, y)
+
+
+def _frozen(net):
+    """In eval mode throughout, and no parameter requires gradients."""
+    return not any(m.training for m in net.modules()) and not any(
+        p.requires_grad for p in net.parameters()
+    )
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_fitted_module_is_in_eval_mode_and_builds_no_autograd_graph(solver, species):
+    X, y = species
+    clf = TorchClassifier(hidden_layer_sizes=(8,), dropout=0.2, solver=solver, max_iter=5)
+    clf.fit(X, y)
+    assert clf.module_.training is False and _frozen(clf.module_)
+    logits = clf.module_(torch.as_tensor(X, dtype=torch.float32))
+    assert logits.grad_fn is None and not logits.requires_grad
+    # deterministic: dropout is off without a predict call first
+    torch.testing.assert_close(logits, clf.module_(torch.as_tensor(X, dtype=torch.float32)))
+    for loaded in (pickle.loads(pickle.dumps(clf)), pickle.loads(pickle.dumps(clf.module_))):
+        net = getattr(loaded, "module_", loaded)
+        assert _frozen(net) and net(torch.as_tensor(X)).grad_fn is None
+
+
+def test_warm_start_and_partial_fit_still_train_the_frozen_module(body_mass):
+    X, y = body_mass
+    reg = TorchRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    for refit in (
+        lambda: reg.set_params(warm_start=True).fit(X, y),
+        lambda: reg.partial_fit(X, y),
+    ):
+        before = [p.detach().clone() for p in reg.module_.parameters()]
+        refit()
+        after = list(reg.module_.parameters())
+        assert all(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
+        assert _frozen(reg.module_)
+
+
+def test_frozen_layers_of_a_user_backbone_stay_fixed_in_every_fit(body_mass):
+    X, y = body_mass
+    user = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    user[0].requires_grad_(False)  # a pretrained first layer
+    reg = TorchRegressor(module=user, max_iter=3, warm_start=True, random_state=0)
+    for _ in range(2):  # the first fit, then a warm start from the frozen module_
+        reg.fit(X, y)
+        assert torch.equal(reg.module_.backbone[0].weight.float(), user[0].weight)
+        assert not torch.equal(reg.module_.backbone[2].weight.float(), user[2].weight)
+    assert reg.module_.fixed_parameters == {"backbone.0.weight", "backbone.0.bias"}
+
+
+def test_a_fitted_module_as_backbone_asks_for_reused_backbone(body_mass):
+    X, y = body_mass
+    reg = TorchRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="ReusedBackbone"):
+        TorchRegressor(module=reg.module_.backbone, max_iter=3).fit(X, y)

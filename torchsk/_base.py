@@ -8,7 +8,6 @@ regression and classification lives in the task objects (``_tasks``).
 from __future__ import annotations
 
 import copy
-import warnings
 from functools import partial
 from numbers import Integral, Real
 
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
@@ -34,8 +33,9 @@ from ._plan import (
     resolve_device,
     seeded,
 )
-from ._training import FitConfig, encode_into, fit_network, warn_about
+from ._training import FitConfig, encode_into, epoch_limit, fit_network, warn_about
 from ._validation import check_X, check_X_y, new_table
+from ._warnings import warn
 
 
 def _same(a, b) -> bool:
@@ -65,13 +65,21 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         "solver": [StrOptions(set(SOLVERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -83,8 +91,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     }
 
     def __init__(
-        self, *, hidden_layer_sizes, activation, solver, alpha, batch_size,
-        learning_rate_init, max_iter, tol, n_iter_no_change, shuffle, early_stopping,
+        self, *, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+        learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
+        max_iter, max_fun, tol, n_iter_no_change, shuffle, early_stopping,
         validation_fraction, warm_start, random_state, verbose, dropout, input_scaling,
         device, module, categorical_features,
     ):  # fmt: skip
@@ -93,8 +102,16 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.max_iter = max_iter
+        self.max_fun = max_fun
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.shuffle = shuffle
@@ -142,13 +159,15 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             if first:
                 self._place(X, task)
         self._task = task
-        hooks = EpochHooks(self, X_in, y_in, sample_weight, 1 if incremental else self.max_iter)
+        config = self._fit_config()
+        hooks = EpochHooks(self, X_in, y_in, sample_weight, epoch_limit(config, incremental))
         # the built-in network trains on its own generators; a user's module may draw
         # from the global one
         with seeded(device, seed, needed=not self._plan.builtin_backbone):
             history, self._optimizer = fit_network(
-                self.module_, task, self._plan, loss, self._fit_config(), X, y, y_enc, sw,
+                self.module_, task, self._plan, loss, config, X, y, y_enc, sw,
                 incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,
+                samples_seen=self.t_,
             )  # fmt: skip
         self._record(history, first, incremental)
         hooks.close()
@@ -244,8 +263,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             )
         if isinstance(self.module, nn.Module):
             # the user's (possibly pretrained) weights are kept; their object is not
-            return copy.deepcopy(self.module).double()
-        return self.module(n_inputs, n_outputs).double()
+            return _trainable(copy.deepcopy(self.module).double())
+        return _trainable(self.module(n_inputs, n_outputs).double())
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -291,10 +310,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 net.backbone, X, partial(encode_into, net), net.inputs.n_outputs, plan
             )
             out = net.from_raw(raw)
-            out = net.head(out) if proba else out
+            out = _probabilities(net.head, out) if proba else out
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
         if not np.isfinite(out).all():
-            warnings.warn(
+            warn(
                 "The model produced non-finite outputs for some rows; check those inputs "
                 "for values far outside the training range.",
                 RuntimeWarning,
@@ -352,6 +371,34 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             plan = ExecutionPlan.from_state(state["_plan"])
             module = state["module_"]
             as_dict = isinstance(module, dict)
-            state["module_"] = rebuild(module, plan.device) if as_dict else module.to(plan.device)
+            module = rebuild(module, plan.device) if as_dict else module.to(plan.device)
+            state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
             state["_plan"] = plan
         super().__setstate__(state)
+
+
+def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """The head's probabilities computed in float64, rows renormalized where they are
+    distributions: a float32 model's rows would sum to 1 only within ~1e-7, which
+    scikit-learn's metrics (``log_loss``) warn about."""
+    proba = head(logits.to(torch.float64))
+    if getattr(head, "rows_sum_to_one", False):
+        proba /= proba.sum(dim=1, keepdim=True)
+    return proba
+
+
+def _trainable(backbone: nn.Module) -> nn.Module:
+    """A user's backbone, refused when none of its parameters requires gradients.
+
+    Parameters with ``requires_grad=False`` stay fixed in every fit; a backbone with
+    all of them fixed (a fitted ``module_``'s, whose parameters are frozen) would train
+    nothing.
+    """
+    params = list(backbone.parameters())
+    if params and not any(p.requires_grad for p in params):
+        raise ValueError(
+            "None of the module's parameters requires gradients, so the fit would train "
+            "nothing (a fitted estimator's module_ is frozen that way). Pass "
+            "ReusedBackbone(estimator), or call module.requires_grad_() first."
+        )
+    return backbone

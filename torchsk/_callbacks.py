@@ -58,7 +58,7 @@ class EpochHooks:
 
     def _fitted(self) -> dict:
         """The attributes of a copy of the estimator as it is now (built on demand)."""
-        attributes = {"module_": copy.deepcopy(self.estimator.module_).eval()}
+        attributes = {"module_": copy.deepcopy(self.estimator.module_).freeze()}
         target = self.estimator._task.target
         if hasattr(target, "classes_"):  # classifiers: set only after fit
             attributes["classes_"] = target.classes_

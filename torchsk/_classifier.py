@@ -8,13 +8,11 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from torch import nn
 
 from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
-from ._engine import FULL_BATCH_SOLVERS
 from ._heads import CLASSIFIER_HEADS
 from ._losses import CLASSIFICATION, LOSS_NAMES, LossOptions
 from ._tasks import ClassificationTask
@@ -83,8 +81,16 @@ default="auto"
         solver="adam",
         alpha=0.3,
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=2e-3,
+        power_t=0.5,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
         max_iter=200,
+        max_fun=15000,
         tol=1e-4,
         n_iter_no_change=10,
         shuffle=True,
@@ -109,8 +115,16 @@ default="auto"
             solver=solver,
             alpha=alpha,
             batch_size=batch_size,
+            learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
             max_iter=max_iter,
+            max_fun=max_fun,
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             shuffle=shuffle,
@@ -151,11 +165,16 @@ default="auto"
         """
         return self._fit(X, ravel_column(y), sample_weight)
 
-    @available_if(lambda est: est.solver not in FULL_BATCH_SOLVERS)
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Update the model with one epoch over the given data.
+
+        With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
+        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
+        call runs L-BFGS on the given data from the current weights for up to
+        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
+        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
 
         Parameters
         ----------

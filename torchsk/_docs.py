@@ -9,24 +9,60 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``"gelu"``, ``"silu"``, ``"elu"``, ``"leaky_relu"``, ``"mish"``, ``"selu"``.
     solver : {"adam", "adamw", "sgd", "lbfgs", "rprop"}, default="adam"
         Optimizer. ``"lbfgs"`` and ``"rprop"`` are full-batch methods; the others
-        use mini-batches of ``batch_size``.
+        use mini-batches of ``batch_size``. ``"adamw"`` is Adam with torch's decoupled
+        weight decay (0.01) on top of ``alpha``. Each solver reads the parameters
+        scikit-learn's reads and ignores the others, as scikit-learn does.
     alpha : float, default=0.3
         L2 penalty on the weight matrices, ``0.5 * alpha * ||W||² / n_samples``
         added to the loss, as in scikit-learn's MLP (whose default is 1e-4; torchsk
         trains on standardized data, where 0.3 generalizes better, see
         ``docs/comparison.md``).
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn: 200).
-        Larger values are clipped to the number of samples (with a warning).
+        Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
+        ``min(200, n_samples)``). Larger values are clipped to the number of samples
+        (with a warning). Not used by the full-batch ``lbfgs`` and ``rprop``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule, as in scikit-learn; only used when ``solver="sgd"``.
+        ``"constant"``: ``learning_rate_init`` throughout. ``"invscaling"``: after
+        each epoch, ``learning_rate_init / (t + 1) ** power_t``, ``t`` the number of
+        training samples seen so far. ``"adaptive"``: ``learning_rate_init`` as long
+        as the training loss (with ``early_stopping``, the validation score) keeps
+        improving; each time ``n_iter_no_change`` epochs fail to improve it by
+        ``tol``, the rate is divided by 5, and training stops once it is at most 1e-6.
+        The count runs within one ``fit``; unlike scikit-learn's, it does not carry
+        over from one ``partial_fit`` call to the next.
     learning_rate_init : float, default=2e-3
-        Learning rate of ``adam``, ``adamw``, ``sgd`` and ``rprop``.
+        Initial learning rate of ``adam``, ``adamw`` and ``sgd``; the initial step
+        size of ``rprop``. Not used by ``lbfgs`` (scikit-learn's default: 1e-3).
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule. Only used when ``solver="sgd"``
+        and ``learning_rate="invscaling"``.
+    momentum : float, default=0.9
+        Momentum of ``sgd``, between 0 and 1. Only used when ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum. Only used when ``solver="sgd"`` and ``momentum > 0``.
+    beta_1 : float, default=0.9
+        Decay rate of Adam's first-moment estimates, in [0, 1). Only used when
+        ``solver`` is ``"adam"`` or ``"adamw"``.
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second-moment estimates, in [0, 1). Only used when
+        ``solver`` is ``"adam"`` or ``"adamw"``.
+    epsilon : float, default=1e-8
+        Adam's term for numerical stability (torch's ``eps``: added to the
+        bias-corrected root of the second moment). Only used when ``solver`` is
+        ``"adam"`` or ``"adamw"``.
     max_iter : int, default=200
         Maximum number of epochs (L-BFGS: iterations).
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of ``lbfgs`` (checked after each
+        iteration, so its last line search may pass it by a few). Only used when
+        ``solver="lbfgs"``.
     tol : float, default=1e-4
         Improvement below which an epoch counts as no improvement; for L-BFGS, the
         largest gradient entry at which it has converged.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of ``tol`` before stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without an improvement of ``tol`` before stopping (``"adaptive"``:
+        before dividing the learning rate). Not used by ``lbfgs``.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False
@@ -78,7 +114,10 @@ module_ : TabularNet
         The trained ``nn.Module``: input stage (imputation, scaling, categorical
         encoding: buffers and embeddings) → backbone → head. It runs on raw, unscaled
         float tensors (``to_module_input``). Small CPU problems are trained in float64
-        (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32.
+        (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32. It is
+        in eval mode and its parameters do not require gradients (after ``fit`` and
+        after loading), so calling it builds no autograd graph; to train it in your
+        own loop, call ``module_.train().requires_grad_()``.
     n_features_in_ : int
         Number of features seen during fit.
     is_categorical_ : ndarray of bool of shape (n_features_in_,)

@@ -73,9 +73,11 @@ class InputEncoder(nn.Module):
 
     @property
     def trainable(self) -> bool:
-        """Whether training changes this encoder (it has parameters that need
-        gradients); if not, a fit may encode X once before its epochs."""
-        return any(p.requires_grad for p in self.parameters())
+        """Whether training changes this encoder (it has parameters, which every fit
+        trains); if not, a fit may encode X once before its epochs. Not read from
+        ``requires_grad``: a fitted network's parameters do not require gradients
+        between fits (``TabularNet.freeze``)."""
+        return any(True for _ in self.parameters())
 
     @classmethod
     def from_config(cls, **config) -> InputEncoder:

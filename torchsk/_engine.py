@@ -38,7 +38,9 @@ SMALL_DATA_BYTES = 64 * 2**20
 class TrainSettings:
     """How to train; names and meanings follow scikit-learn's ``MLPRegressor``.
 
-    ``batch_size`` is already resolved to an int; full-batch solvers ignore it.
+    ``batch_size`` is already resolved to an int; full-batch solvers ignore it. Each
+    solver reads the settings scikit-learn's reads and ignores the others
+    (``_optim.make_optimizer``; ``max_fun``: L-BFGS).
     """
 
     solver: str = "adam"
@@ -47,19 +49,49 @@ class TrainSettings:
     batch_size: int = 200
     max_iter: int = 200
     tol: float = 1e-4
-    n_iter_no_change: int = 10
+    n_iter_no_change: int | float = 10
     shuffle: bool = True
     verbose: bool = False
+    learning_rate: str = "constant"
+    power_t: float = 0.5
+    momentum: float = 0.9
+    nesterovs_momentum: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    max_fun: int = 15000
+
+    def optimizer(self, flat: torch.Tensor) -> FlatOptimizer:
+        """A new optimizer over ``flat`` for these settings (not L-BFGS)."""
+        optimizer = make_optimizer(
+            self.solver, flat, self.learning_rate_init,
+            **{name: getattr(self, name) for name in OPTIMIZER_SETTINGS},
+        )  # fmt: skip
+        optimizer.made_for = self.optimizer_key()
+        return optimizer
+
+    def optimizer_key(self) -> tuple:
+        """The settings an optimizer is made for: a warm start or ``partial_fit`` with
+        other ones (``set_params``) needs a new optimizer, as in scikit-learn."""
+        settings = (getattr(self, name) for name in OPTIMIZER_SETTINGS)
+        return (self.solver, self.learning_rate_init, *settings)
+
+
+# the settings the mini-batch optimizers read (scikit-learn's names)
+OPTIMIZER_SETTINGS = (
+    "learning_rate", "power_t", "momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon",
+)  # fmt: skip
 
 
 @dataclass
 class History:
     """What happened during training.
 
-    ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"diverged"``,
-    ``"interrupted"``, ``"rose"`` (the loss ended well above its best).
-    ``worse_than_constant``: ``(model loss, constant's loss)`` when the trained
-    network fits its training data worse than the best constant prediction.
+    ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"max_fun"`` (L-BFGS's
+    function evaluations), ``"diverged"``, ``"interrupted"``, ``"rose"`` (the loss ended
+    well above its best). ``worse_than_constant``: ``(model loss, constant's loss)``
+    when the trained network fits its training data worse than the best constant
+    prediction.
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -169,6 +201,7 @@ def train(
     generator: torch.Generator | None = None,
     hooks=None,
     plan: ExecutionPlan | None = None,
+    samples_seen: int = 0,
 ) -> tuple[History, FlatOptimizer | None]:
     """Train ``module`` in place and return its history and optimizer.
 
@@ -194,6 +227,9 @@ def train(
     plan : ExecutionPlan, default=None
         Where CUDA graphs and numpy views of the parameters may be used (``_plan``);
         None uses neither.
+    samples_seen : int, default=0
+        Training samples seen by earlier fits of this model (scikit-learn's ``t_``),
+        for the ``"invscaling"`` schedule.
 
     Returns
     -------
@@ -216,11 +252,11 @@ def train(
                 )
                 return history, None
             if not _continues(optimizer, flat, settings):
-                optimizer = make_optimizer(settings.solver, flat, settings.learning_rate_init)
+                optimizer = settings.optimizer(flat)
             graphed = _graphed_steps(objective, penalty, optimizer, data, settings, plan)
             history = _train_epochs(
                 module, objective, penalty, optimizer, data, settings, validation_score,
-                generator, hooks, graphed,
+                generator, hooks, graphed, samples_seen,
             )  # fmt: skip
             return history, optimizer
     finally:
@@ -234,14 +270,14 @@ def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -
     return (
         optimizer is not None
         and optimizer.flat is flat
-        and getattr(optimizer, "solver", None) == settings.solver
-        and optimizer.lr == settings.learning_rate_init
+        and getattr(optimizer, "made_for", None) == settings.optimizer_key()
     )
 
 
 def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
-                  generator, hooks, graphed) -> History:  # fmt: skip
-    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules.
+                  generator, hooks, graphed, samples_seen=0) -> History:  # fmt: skip
+    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules and
+    learning-rate schedules.
 
     Kept weights: the best validation epoch's with a usable score; the lowest-loss
     epoch's when the loss rose instead of levelling off (``stopped="rose"``); else the
@@ -268,7 +304,10 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
             no_improvement, best = _judge(score, loss, history, no_improvement, settings)
             best_state = last_good if best else best_state
             history.best_loss = min(history.best_loss, loss)
-            history.stopped = _stop(hooks, history, no_improvement, settings)
+            optimizer.iteration_ends(samples_seen + history.t)
+            history.stopped, no_improvement = _stop(
+                hooks, history, no_improvement, optimizer, settings
+            )
             if history.stopped != "max_iter":
                 break
     except KeyboardInterrupt:
@@ -296,28 +335,36 @@ def _judge(score: float, loss: float, history: History, no_improvement: int,
     return _count(score, best, no_improvement, settings), score > best
 
 
-def _stop(hooks, history: History, no_improvement: int, settings: TrainSettings) -> str:
-    """Why to stop after this epoch (``"max_iter"``: go on).
+def _stop(hooks, history: History, no_improvement: int, optimizer: FlatOptimizer,
+          settings: TrainSettings) -> tuple[str, int]:  # fmt: skip
+    """Why to stop after this epoch (``"max_iter"``: go on), and the count of epochs
+    without improvement from here.
 
-    scikit-learn calls ``n_iter_no_change`` epochs without improvement convergence;
-    a loss that ended well above its best (a step size too large) did not converge
-    but rose: ``"rose"``.
+    scikit-learn calls ``n_iter_no_change`` epochs without improvement convergence,
+    unless the optimizer's schedule lowers the learning rate instead (``"adaptive"``),
+    which starts the count again; a loss that ended well above its best (a step size
+    too large) did not converge but rose: ``"rose"``.
     """
     if hooks.end():
-        return "converged"  # a callback asked to stop
+        return "converged", no_improvement  # a callback asked to stop
     if no_improvement <= settings.n_iter_no_change:
-        return "max_iter"
+        return "max_iter", no_improvement
+    if not optimizer.trigger_stopping():
+        return "max_iter", 0
     last, best = history.loss_curve[-1], history.best_loss
     rose = not math.isfinite(history.best_validation_score) and last - best > max(
         settings.tol, 0.1 * abs(best)
     )
-    return "rose" if rose else "converged"
+    return ("rose" if rose else "converged"), no_improvement
 
 
 def _graphed_steps(objective, penalty, optimizer, data: Data, settings,
                    plan: ExecutionPlan | None) -> GraphedSteps | None:  # fmt: skip
-    """A CUDA graph for the fit's full mini-batches where the plan says one pays."""
+    """A CUDA graph for the fit's full mini-batches where the plan says one pays (and
+    the learning rate is constant: a captured step holds it as a constant)."""
     if plan is None or settings.solver in FULL_BATCH_SOLVERS:  # Rprop: one step per epoch
+        return None
+    if not optimizer.fixed_lr:
         return None
     batch = min(settings.batch_size, len(data.X))
     if not plan.graphs_steps(len(data.X), batch, settings.max_iter, data.w is not None):
@@ -409,8 +456,10 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
 
     scipy does the (cheap, compiled) bookkeeping over a flat float64 vector; torch
     computes the loss and its gradient. Stops when the largest gradient entry is
-    below ``tol`` (``gtol``), the loss stops changing, or after ``max_iter``
-    iterations. The weights of the last finite iteration are kept.
+    below ``tol`` (``gtol``), the loss stops changing, after ``max_iter`` iterations
+    or after ``max_fun`` function evaluations (scipy checks after each iteration, so
+    its last line search may pass it by a few). The weights of the last finite
+    iteration are kept.
     """
     history = History()
     total_weight = _total(data.w, len(data.X))
@@ -444,12 +493,16 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
             jac=True,
             method="L-BFGS-B",
             callback=callback,
-            options={"maxiter": settings.max_iter, "maxfun": 15000, "gtol": settings.tol},
-        )
-        # status 1 is max_iter; 2 ("abnormal line search") means no further progress
-        # is possible at this precision, which we count as converged
+            options={
+                "maxiter": settings.max_iter, "maxfun": settings.max_fun, "gtol": settings.tol
+            },
+        )  # fmt: skip
+        # status 1 is max_iter or max_fun; 2 ("abnormal line search") means no further
+        # progress is possible at this precision, which we count as converged
         if history.stopped == "max_iter" and result.status != 1:
             history.stopped = "converged" if math.isfinite(result.fun) else "diverged"
+        elif history.stopped == "max_iter" and result.nit < settings.max_iter:
+            history.stopped = "max_fun"
     except KeyboardInterrupt:
         if history.n_iter == 0:
             raise

@@ -51,7 +51,7 @@ def export_onnx(estimator, path: str | os.PathLike) -> str:
     >>> import numpy as np, onnxruntime
     >>> from torchsk import TorchRegressor, export_onnx
     >>> X = np.random.default_rng(0).normal(size=(40, 3))
-    >>> reg = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5).fit(X, X[:, 0])
+    >>> reg = TorchRegressor(hidden_layer_sizes=(8,), solver="lbfgs").fit(X, X[:, 0])
     >>> path = export_onnx(reg, "reg.onnx")  # doctest: +SKIP
     """
     check_is_fitted(estimator, "module_")

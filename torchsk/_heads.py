@@ -20,6 +20,8 @@ from torch import nn
 class BinarySigmoid(nn.Module):
     """One logit → probabilities of both classes, ``[sigmoid(-z), sigmoid(z)]``."""
 
+    rows_sum_to_one = True  # ``predict_proba`` renormalizes its rows (``_base``)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Return an ``(n, 2)`` tensor of class probabilities."""
         return torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=1)
@@ -27,6 +29,8 @@ class BinarySigmoid(nn.Module):
 
 class Softmax(nn.Softmax):
     """Softmax over the class dimension."""
+
+    rows_sum_to_one = True
 
     def __init__(self) -> None:
         super().__init__(dim=1)

@@ -41,7 +41,7 @@ CLASSIFICATION = "classification"
 class LossOptions:
     """The loss-shaping hyperparameters (Huber threshold, quantile, label smoothing)."""
 
-    epsilon: float = 1.35
+    huber_delta: float = 1.35
     quantile: float = 0.5
     label_smoothing: float = 0.0
 
@@ -237,11 +237,11 @@ def _absolute_error_grad(options: LossOptions) -> OutputGrad:
 
 
 def _huber_grad(options: LossOptions) -> OutputGrad:
-    eps = options.epsilon
+    delta = options.huber_delta
 
     def grad(z, y):
-        per = F.huber_loss(z, y, reduction="none", delta=eps).mean(dim=1)
-        return per, (z - y).clamp_(-eps, eps).div_(z.shape[1])
+        per = F.huber_loss(z, y, reduction="none", delta=delta).mean(dim=1)
+        return per, (z - y).clamp_(-delta, delta).div_(z.shape[1])
 
     return grad
 
@@ -288,7 +288,7 @@ for _loss in (
     ),
     Loss(
         "huber", REGRESSION, LINKS, ("real",),
-        elementwise(lambda p, y, o: F.huber_loss(p, y, reduction="none", delta=o.epsilon)),
+        elementwise(lambda p, y, o: F.huber_loss(p, y, reduction="none", delta=o.huber_delta)),
         identity_link_only(_huber_grad), "the Huber loss", robust=True,
     ),
     Loss(

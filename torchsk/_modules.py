@@ -220,11 +220,20 @@ class ReusedBackbone:
     """
 
     def __init__(self, estimator) -> None:
-        self.backbone = estimator.module_.backbone
+        net = estimator.module_
+        self.backbone = net.backbone
+        # what the fitted network never trained stays fixed; the rest trains again
+        self.fixed = {
+            name.removeprefix("backbone.")
+            for name in getattr(net, "fixed_parameters", ())
+            if name.startswith("backbone.")
+        }
 
     def __call__(self, n_inputs: int, n_outputs: int) -> nn.Module:
         """Copy the backbone, re-heading it with ``n_outputs`` outputs if needed."""
         backbone = copy.deepcopy(self.backbone).cpu()
+        for name, p in backbone.named_parameters():  # a fitted module's are frozen
+            p.requires_grad_(name not in self.fixed)
         if backbone.output.out_features != n_outputs:
             old = backbone.output
             backbone.output = nn.Linear(old.in_features, n_outputs, dtype=old.weight.dtype)
@@ -250,6 +259,17 @@ class TabularNet(nn.Module):
         Maps the linked output back to the target's units; identity when None.
     head : nn.Module, default=None
         Turns logits into probabilities (softmax, sigmoid, ...); classifiers only.
+
+    Attributes
+    ----------
+    fixed_parameters : frozenset of str
+        Names of the parameters that did not require gradients when the network was
+        assembled (layers a user's backbone froze): no fit trains them.
+
+    A fitted network is frozen (``freeze``): in eval mode, no parameter requiring
+    gradients, so calling it builds no autograd graph. A fit unfreezes it for its
+    duration (``unfreeze``); to train it in your own loop, call
+    ``net.train().requires_grad_()``.
     """
 
     def __init__(
@@ -267,6 +287,23 @@ class TabularNet(nn.Module):
         self.link = link if link is not None else nn.Identity()
         self.target_scaling = target_scaling
         self.head = head
+        self.fixed_parameters = frozenset(
+            name for name, p in self.named_parameters() if not p.requires_grad
+        )
+
+    def unfreeze(self) -> TabularNet:
+        """Train mode, and gradients for every parameter but ``fixed_parameters``:
+        the state a fit trains in."""
+        fixed = getattr(self, "fixed_parameters", frozenset())  # older pickles lack it
+        for name, p in self.named_parameters():
+            p.requires_grad_(name not in fixed)
+        return self.train()
+
+    def freeze(self) -> TabularNet:
+        """Eval mode, no parameter requiring gradients: the fitted network as users
+        get it (after ``fit`` and after loading)."""
+        self.requires_grad_(False)
+        return self.eval()
 
     @property
     def compute_dtype(self) -> torch.dtype:

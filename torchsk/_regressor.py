@@ -6,13 +6,11 @@ from numbers import Real
 
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from torch import nn
 
 from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
-from ._engine import FULL_BATCH_SOLVERS
 from ._heads import REGRESSION_LINKS
 from ._losses import LOSS_NAMES, REGRESSION, LossOptions
 from ._tasks import RegressionTask
@@ -39,8 +37,10 @@ nn.Module, default="squared_error"
         Standardize y inside the module (training happens on the scaled target;
         predictions come back in y's units). With a positive link, y is only divided
         by its mean so that it stays positive.
-    epsilon : float, default=1.35
-        Threshold of the Huber loss, in units of the scaled target.
+    huber_delta : float, default=1.35
+        Threshold of the Huber loss (``loss="huber"``), in units of the scaled
+        target: quadratic within ``huber_delta`` of the target, linear beyond (torch's
+        and Keras' ``delta``; ``epsilon`` is Adam's, as in ``MLPRegressor``).
     quantile : float, default=0.5
         The quantile predicted by ``loss="quantile"``.
 
@@ -69,7 +69,7 @@ nn.Module, default="squared_error"
         "loss": [StrOptions(LOSS_NAMES[REGRESSION]), nn.Module],
         "head": [StrOptions({"auto", *REGRESSION_LINKS})],
         "target_scaling": [StrOptions({"standard"}), None],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
         "quantile": [Interval(Real, 0, 1, closed="neither")],
     }
 
@@ -81,8 +81,16 @@ nn.Module, default="squared_error"
         solver="adam",
         alpha=0.3,
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=2e-3,
+        power_t=0.5,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
         max_iter=200,
+        max_fun=15000,
         tol=1e-4,
         n_iter_no_change=10,
         shuffle=True,
@@ -99,7 +107,7 @@ nn.Module, default="squared_error"
         loss="squared_error",
         head="auto",
         target_scaling="standard",
-        epsilon=1.35,
+        huber_delta=1.35,
         quantile=0.5,
     ):
         super().__init__(
@@ -108,8 +116,16 @@ nn.Module, default="squared_error"
             solver=solver,
             alpha=alpha,
             batch_size=batch_size,
+            learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
             max_iter=max_iter,
+            max_fun=max_fun,
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             shuffle=shuffle,
@@ -127,7 +143,7 @@ nn.Module, default="squared_error"
         self.loss = loss
         self.head = head
         self.target_scaling = target_scaling
-        self.epsilon = epsilon
+        self.huber_delta = huber_delta
         self.quantile = quantile
 
     @with_callbacks
@@ -151,11 +167,16 @@ nn.Module, default="squared_error"
         """
         return self._fit(X, y, sample_weight)
 
-    @available_if(lambda est: est.solver not in FULL_BATCH_SOLVERS)
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
+
+        With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
+        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
+        call runs L-BFGS on the given data from the current weights for up to
+        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
+        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
 
         Parameters
         ----------
@@ -185,7 +206,7 @@ nn.Module, default="squared_error"
         return self._task.decode(pred)
 
     def _new_task(self) -> RegressionTask:
-        options = LossOptions(epsilon=self.epsilon, quantile=self.quantile)
+        options = LossOptions(huber_delta=self.huber_delta, quantile=self.quantile)
         return RegressionTask(
             loss=self.loss, head=self.head, target_scaling=self.target_scaling, options=options
         )

@@ -9,7 +9,6 @@ through the network's input stage, picks the objective the plan chose, and runs
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +22,7 @@ from ._modules import use_generators
 from ._objectives import make_objective
 from ._optim import FlatOptimizer
 from ._plan import ExecutionPlan, as_tensor
+from ._warnings import warn
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -40,11 +40,25 @@ class FitConfig:
     batch_size: int | str
     max_iter: int
     tol: float
-    n_iter_no_change: int
+    n_iter_no_change: int | float
     shuffle: bool
     verbose: bool
     early_stopping: bool
     validation_fraction: float
+    learning_rate: str
+    power_t: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    max_fun: int
+
+
+def epoch_limit(config: FitConfig, incremental: bool) -> int:
+    """The most epochs (L-BFGS: iterations) a fit runs: ``partial_fit`` runs one, but
+    L-BFGS runs on to ``max_iter`` as ``MLPRegressor.partial_fit``'s does."""
+    return 1 if incremental and config.solver != "lbfgs" else config.max_iter
 
 
 def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> TrainSettings:
@@ -53,7 +67,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
         batch_size = min(AUTO_BATCH_SIZE, n_samples)
     else:
         if config.batch_size > n_samples and config.solver not in FULL_BATCH_SOLVERS:
-            warnings.warn(
+            warn(
                 f"Got batch_size={config.batch_size} larger than the {n_samples} "
                 "samples; it is clipped to the sample count."
             )
@@ -63,11 +77,19 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
         learning_rate_init=config.learning_rate_init,
         alpha=config.alpha,
         batch_size=batch_size,
-        max_iter=1 if incremental else config.max_iter,
+        max_iter=epoch_limit(config, incremental),
         tol=config.tol,
         n_iter_no_change=config.n_iter_no_change,
         shuffle=config.shuffle,
         verbose=bool(config.verbose),
+        learning_rate=config.learning_rate,
+        power_t=config.power_t,
+        momentum=config.momentum,
+        nesterovs_momentum=config.nesterovs_momentum,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+        max_fun=config.max_fun,
     )
 
 
@@ -150,6 +172,7 @@ def fit_network(
     net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
     X: np.ndarray, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, *,
     incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
+    samples_seen: int = 0,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """Train ``net``'s backbone in place on validated data.
 
@@ -172,12 +195,27 @@ def fit_network(
     hooks : object with ``begin()`` and ``end() -> bool``
     optimizer : FlatOptimizer or None
         The previous fit's optimizer (warm start, ``partial_fit``).
+    samples_seen : int, default=0
+        Training samples seen by the model's earlier fits (``t_``).
 
     Returns
     -------
     history : History
     optimizer : FlatOptimizer or None
     """
+    net.unfreeze()  # a fitted network's parameters do not require gradients
+    try:
+        return _fit_unfrozen(
+            net, task, plan, loss, config, X, y, y_enc, sw, incremental=incremental,
+            seed=seed, hooks=hooks, optimizer=optimizer, samples_seen=samples_seen,
+        )  # fmt: skip
+    finally:
+        net.freeze()  # eval mode, no gradients: what users call after fit
+
+
+def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
+                  optimizer, samples_seen):  # fmt: skip
+    """``fit_network``'s work, on the unfrozen network."""
     score = None
     if _early_stopping(config, incremental):
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
@@ -194,6 +232,7 @@ def fit_network(
             trained, objective, data, settings,
             optimizer=optimizer, validation_score=score,
             generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
+            samples_seen=samples_seen,
         )  # fmt: skip
         if not incremental and history.n_iter:  # one epoch on one batch says little
             history.worse_than_constant = _worse_than_constant(task, trained, loss, data)
@@ -204,7 +243,7 @@ def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
     """The warnings a fit that ended as ``history`` says deserves."""
     if history.worse_than_constant is not None:
         model, constant = history.worse_than_constant
-        warnings.warn(
+        warn(
             f"The fitted network's training loss ({model:.4g}) is worse than that of "
             f"predicting a constant ({constant:.4g}): the model is no better than the "
             "mean (or the class frequencies). Try another learning_rate_init, more "
@@ -213,7 +252,7 @@ def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
         )
     message = _stop_message(history, config, incremental)
     if message is not None:
-        warnings.warn(*message)
+        warn(*message)
 
 
 def _stop_message(history: History, config: FitConfig, incremental: bool):
@@ -239,7 +278,14 @@ def _stop_message(history: History, config: FitConfig, incremental: bool):
             f"Training interrupted after {n} iterations; the model keeps the best weights so far.",
             UserWarning,
         )
-    if history.stopped == "max_iter" and not incremental:
+    if history.stopped == "max_fun":
+        return (
+            f"lbfgs: maximum function evaluations (max_fun={config.max_fun}) reached "
+            "and the optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    # partial_fit with lbfgs runs a whole L-BFGS fit, which can end unconverged
+    if history.stopped == "max_iter" and (not incremental or config.solver == "lbfgs"):
         return (
             f"{config.solver}: maximum iterations ({config.max_iter}) reached and the "
             "optimization hasn't converged yet.",

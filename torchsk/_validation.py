@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array
 from sklearn.utils import check_X_y as sklearn_check_X_y
@@ -21,6 +22,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._tables import TableEncoder, is_pandas_df, is_polars_df, resolve_categorical_features
+from ._warnings import warn
 
 FLOAT_DTYPES = (np.float64, np.float32)
 CHECKS = dict(dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
@@ -154,5 +156,11 @@ def ravel_column(y):
     """A column vector ``y`` becomes 1-D with scikit-learn's ``DataConversionWarning``."""
     y_arr = np.asarray(y) if not hasattr(y, "shape") else y
     if getattr(y_arr, "ndim", 1) == 2 and y_arr.shape[1] == 1:
-        return column_or_1d(y_arr, warn=True)
+        # scikit-learn's message, attributed to the user's call rather than this line
+        warn(
+            "A column-vector y was passed when a 1d array was expected. Please change "
+            "the shape of y to (n_samples, ), for example using ravel().",
+            DataConversionWarning,
+        )
+        return column_or_1d(y_arr)
     return y
