@@ -88,6 +88,20 @@ def test_pickle_and_joblib_round_trips(iris, tmp_path, dump):
     assert loaded.module_.inputs.scaling.center.dtype == est.module_.inputs.scaling.center.dtype
 
 
+def test_pickled_embedding_keeps_its_trained_dtype():
+    """A small fit trains in float64, embeddings included; the rebuilt network must
+    not round them to nn.Embedding's default float32 (predictions changed at 1e-8)."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=600), np.repeat(np.arange(100), 6)]).astype(object)
+    y = X[:, 0].astype(float) + (X[:, 1].astype(int) % 7)
+    est = TorchRegressor(max_iter=5, categorical_features=[1], **FAST).fit(X, y)
+    weight = est.module_.inputs.categorical.embedding.weight
+    assert est._plan.dtype == weight.dtype == torch.float64
+    loaded = pickle.loads(pickle.dumps(est))
+    assert loaded.module_.inputs.categorical.embedding.weight.dtype == torch.float64
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
 def test_model_saved_on_a_gpu_loads_on_the_cpu(iris):
     X, y = iris
     est = TorchClassifier(max_iter=10, **FAST).fit(X, y)

@@ -10,12 +10,14 @@ __version__ = "0.1.0"
 
 # What ``skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)`` needs to load a torchsk
 # model with the built-in network: the estimators, their task objects and target
-# encoders. Anything else in a file (a user's module, a torch loss object) is refused
-# until trusted.
+# encoders, and the table encoder of a model fitted on categorical columns (its
+# per-column OrdinalEncoders are scikit-learn's, which skops trusts). Anything else in
+# a file (a user's module, a torch loss object) is refused until trusted.
 SKOPS_TRUSTED_TYPES = [
     "torchsk._classifier.TorchClassifier",
     "torchsk._losses.LossOptions",
     "torchsk._regressor.TorchRegressor",
+    "torchsk._tables.TableEncoder",
     "torchsk._tasks.ClassificationTask",
     "torchsk._tasks.RegressionTask",
     "torchsk._validation.ClassificationTarget",

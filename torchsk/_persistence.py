@@ -78,8 +78,13 @@ def rebuild(description: dict, device: torch.device) -> TabularNet:
     _check_shapes(net, tensors)
     net = net.to_empty(device="cpu")
     # copies, not views: loaded arrays may be read-only memory maps
-    net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in tensors.items()})
-    return net.to(device).eval()
+    state = {k: torch.tensor(np.asarray(v)) for k, v in tensors.items()}
+    for name, param in net.named_parameters():
+        # parameters take the saved dtype before loading, else load_state_dict rounds
+        # them: an embedding trained in float64 is rebuilt as float32 by nn.Embedding
+        param.data = param.data.to(state[name].dtype)
+    net.load_state_dict(state)
+    return net.to(device).freeze()
 
 
 def _assemble(description: dict, tensors: dict) -> TabularNet:
