@@ -12,6 +12,7 @@ source: a rerun refits only what changed. Writes ``docs/comparison.md`` and
     ./dev compare --datasets titanic digits     # a few data sets (name or slug substrings)
     ./dev compare --time-limit 600              # start no fit after 10 minutes
     ./dev compare --doc-only                    # rebuild the doc from the cache, fit nothing
+    ./dev compare --models hgb --refit          # time again what the cache has
 """
 
 from __future__ import annotations
@@ -198,7 +199,9 @@ def plan(suite: dict, specs: list, n_folds: int = FOLDS):
                 yield data, spec, fold, train, test, config, fold_key(config, fps[fold])
 
 
-def run(suite: dict, specs: list, cache: ResultCache, time_limit=None, log=print) -> int:
+def run(
+    suite: dict, specs: list, cache: ResultCache, time_limit=None, log=print, refit=False
+) -> int:
     """Fit every (data set, model, fold) the cache lacks; store each result as it comes.
 
     Parameters
@@ -210,6 +213,8 @@ def run(suite: dict, specs: list, cache: ResultCache, time_limit=None, log=print
     time_limit : float, optional
         Seconds after which no new fit starts.
     log : callable
+    refit : bool
+        Fit even what the cache has (to time it again on a quieter machine).
 
     Returns
     -------
@@ -218,7 +223,7 @@ def run(suite: dict, specs: list, cache: ResultCache, time_limit=None, log=print
     """
     start, done = time.perf_counter(), 0
     for data, spec, fold, train, test, config, key in plan(suite, specs):
-        if cache.get(data.slug, spec.slug, fold, key) is not None:
+        if not refit and cache.get(data.slug, spec.slug, fold, key) is not None:
             continue
         if time_limit is not None and time.perf_counter() - start > time_limit:
             log(f"time limit reached after {done} fits")
@@ -270,6 +275,7 @@ def main(argv=None) -> None:
     parser.add_argument("--datasets", nargs="*", help="name or slug substrings (default: all)")
     parser.add_argument("--time-limit", type=float, help="start no fit after this many seconds")
     parser.add_argument("--doc-only", action="store_true", help="rebuild the doc, fit nothing")
+    parser.add_argument("--refit", action="store_true", help="refit even what the cache has")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
@@ -278,7 +284,7 @@ def main(argv=None) -> None:
     if not args.doc_only:
         suite = load_suite(args.datasets)
         run(suite, _select_models(args.models), cache, args.time_limit,
-            log=lambda m: print(m, flush=True))  # fmt: skip
+            log=lambda m: print(m, flush=True), refit=args.refit)  # fmt: skip
     import compare_report
 
     full = load_suite()

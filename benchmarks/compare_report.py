@@ -78,7 +78,9 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         Indexed by model name, in ``MODELS`` order: ``datasets`` (count), ``mean_rank`` (over
         its data sets), ``common_rank`` (over the data sets every model has, ranked among
         all models), ``median_fit_s`` (median over its data sets of the mean fit time per
-        fold), ``total_s``.
+        fold), ``total_s``, and ``within_linear``, ``within_hgb``, ``within_log_loss``: on how
+        many of its data sets it is within one std of the linear model, of HGB, and of the
+        logistic regression's log-loss (see :func:`gaps`).
     """
     common = common_datasets(table, table["slug"].unique())
     on_common = table[table["dataset"].isin(common)]
@@ -93,6 +95,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
             "datasets": len(part), "mean_rank": part["rank"].mean(),
             "common_rank": ranks.mean() if len(ranks) else np.nan,
             "median_fit_s": part["fit_s"].median(), "total_s": part["total_s"].sum(),
+            **_counts(table, spec.slug),
         })  # fmt: skip
     out = pd.DataFrame(rows).set_index("model")
     out.attrs["common"] = common
@@ -107,22 +110,29 @@ def _within(a: pd.Series, b: pd.Series, col: str, higher_is_better: bool = True)
     return gap, bool(gap <= tolerance)
 
 
-def torchsk_gaps(table: pd.DataFrame) -> pd.DataFrame:
-    """Per data set: how far torchsk is behind the linear model and HGB, and if within 1 std.
+def gaps(table: pd.DataFrame, slug: str = TORCHSK) -> pd.DataFrame:
+    """Per data set: how far a model is behind the linear model and HGB, and if within 1 std.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`per_dataset`'s output.
+    slug : str
+        The model (torchsk by default).
 
     Returns
     -------
     pandas.DataFrame
         Indexed by data set: ``score``, ``gap_linear``, ``ok_linear``, ``gap_hgb``,
-        ``ok_hgb``, and for classification ``gap_log_loss`` (torchsk's log-loss minus the
-        logistic regression's) and ``ok_log_loss``; positive gaps are torchsk behind.
+        ``ok_hgb``, and for classification ``gap_log_loss`` (the model's log-loss minus the
+        logistic regression's) and ``ok_log_loss``; positive gaps are the model behind.
     """
     rows = {}
     for dataset, part in table.groupby("dataset", sort=False):
         by = part.set_index("slug")
-        if TORCHSK not in by.index:
+        if slug not in by.index:
             continue
-        ours, row = by.loc[TORCHSK], {"score": by.loc[TORCHSK, "score"]}
+        ours, row = by.loc[slug], {"score": by.loc[slug, "score"]}
         for peer, label in ((LINEAR, "linear"), (HGB, "hgb")):
             if peer in by.index:
                 row[f"gap_{label}"], row[f"ok_{label}"] = _within(by.loc[peer], ours, "score")
@@ -131,6 +141,15 @@ def torchsk_gaps(table: pd.DataFrame) -> pd.DataFrame:
             row["gap_log_loss"], row["ok_log_loss"] = gap, ok
         rows[dataset] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _counts(table: pd.DataFrame, slug: str) -> dict:
+    """``"k/n"`` data sets within 1 std of linear, of HGB, and on log-loss, for one model."""
+    g, out = gaps(table, slug), {}
+    for label in ("linear", "hgb", "log_loss"):
+        ok = g[f"ok_{label}"].dropna().astype(bool) if f"ok_{label}" in g else []
+        out[f"within_{label}"] = f"{int(sum(ok))}/{len(ok)}" if len(ok) else ""
+    return out
 
 
 def neural_ranks(table: pd.DataFrame) -> tuple[pd.Series, list]:
@@ -152,7 +171,7 @@ def _time_ratio(table: pd.DataFrame):
 
 def acceptance(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
     """Issue 16's acceptance criteria: (criterion, measured, holds) per line."""
-    gaps = torchsk_gaps(table)
+    ours = gaps(table)
     ranks, common = neural_ranks(table)
     lines = []
     if len(ranks):
@@ -175,7 +194,7 @@ def acceptance(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
         ("log_loss", 1.0, "log-loss never worse than the logistic regression's by > 1 std"),
     ):
         column = f"ok_{label}"
-        ok = gaps[column].dropna().astype(bool) if column in gaps else []
+        ok = ours[column].dropna().astype(bool) if column in ours else []
         if len(ok):
             lines.append((what, f"{int(ok.sum())} of {len(ok)}", bool(ok.mean() >= need)))
     return lines
@@ -209,27 +228,31 @@ def _summary_section(summ: pd.DataFrame) -> list[str]:
     common = summ.attrs["common"]
     rows = [
         [model, r["datasets"], _fmt(r["mean_rank"], 2), _fmt(r["common_rank"], 2),
-         _fmt(r["median_fit_s"], 2), f"{r['total_s'] / 60:.1f}"]
+         _fmt(r["median_fit_s"], 2), f"{r['total_s'] / 60:.1f}", r["within_linear"],
+         r["within_hgb"], r["within_log_loss"]]
         for model, r in summ.iterrows()
     ]  # fmt: skip
     header = ["model", "data sets", "mean rank (its data sets)",
               f"mean rank ({len(common)} common data sets)", "median fit time per fold (s)",
-              "measured time, all folds (min)"]  # fmt: skip
+              "measured time, all folds (min)", "within 1 std of linear", "within 1 std of HGB",
+              "log-loss within 1 std of LogReg"]  # fmt: skip
     return [
         "## Summary", "",
         "Rank 1 is the best score on a data set. The first rank column averages over the data "
         "sets the model has (ranked among the models that ran there); the second over the data "
         "sets every model has. Median fit time: the median over data sets of the mean fit time "
-        "per fold.", "", *_md_table(header, rows), "",
+        "per fold. The last three columns count the data sets where the model's score is "
+        "within one standard deviation of the linear model's and of HGB's, and where its "
+        "log-loss is within one of the logistic regression's (classification only).", "",
+        *_md_table(header, rows), "",
     ]  # fmt: skip
 
 
 def _acceptance_section(table: pd.DataFrame) -> list[str]:
     rows = [[what, measured, "yes" if ok else "**no**"] for what, measured, ok in
             acceptance(table)]  # fmt: skip
-    gaps = torchsk_gaps(table)
     detail = []
-    for dataset, g in gaps.iterrows():
+    for dataset, g in gaps(table).iterrows():
         cells = [dataset, _fmt(g["score"])]
         for label in ("linear", "hgb", "log_loss"):
             ok = g.get(f"ok_{label}")

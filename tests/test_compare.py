@@ -46,6 +46,7 @@ def test_unchanged_model_is_not_refitted(table, tmp_path):
     cache, suite = compare.ResultCache(tmp_path), {table.name: table}
     assert compare.run(suite, [_dummy()], cache, log=lambda m: None) == compare.FOLDS
     assert compare.run(suite, [_dummy()], cache, log=lambda m: None) == 0
+    assert compare.run(suite, [_dummy()], cache, log=lambda m: None, refit=True) == compare.FOLDS
     folds = compare.collect(suite, [_dummy()], cache)
     assert sorted(folds["fold"]) == list(range(compare.FOLDS))
     assert (tmp_path / "tiny-table" / "dummy.json").exists()
@@ -147,12 +148,12 @@ def test_summary_ranks_times_and_common_data_sets(synthetic):
     assert summ.loc["hgb", "total_s"] == pytest.approx(200.0)
 
 
-def test_torchsk_gaps_and_acceptance(synthetic):
+def test_gaps_and_acceptance(synthetic):
     table = compare_report.per_dataset(synthetic)
-    gaps = compare_report.torchsk_gaps(table)
-    assert gaps.loc["A", "ok_linear"] and gaps.loc["A", "ok_hgb"]  # 0.01 behind, std 0.022
-    assert not gaps.loc["B", "ok_linear"] and not gaps.loc["B", "ok_log_loss"]
-    assert gaps.loc["B", "gap_log_loss"] == pytest.approx(0.21)
+    ours = compare_report.gaps(table)
+    assert ours.loc["A", "ok_linear"] and ours.loc["A", "ok_hgb"]  # 0.01 behind, std 0.022
+    assert not ours.loc["B", "ok_linear"] and not ours.loc["B", "ok_log_loss"]
+    assert ours.loc["B", "gap_log_loss"] == pytest.approx(0.21)
     verdicts = {what.split(" (")[0]: (measured, ok) for what, measured, ok in
                 compare_report.acceptance(table)}  # fmt: skip
     assert verdicts["best mean rank among the neural models"][1]
@@ -166,3 +167,11 @@ def test_markdown_lists_what_is_missing(synthetic):
              for name in ("A", "B")}  # fmt: skip
     text = compare_report.to_markdown(suite, synthetic)
     assert "- RealMLP-TD: B" in text and "## Issue 16's acceptance criteria" in text
+
+
+def test_summary_counts_data_sets_within_one_std(synthetic):
+    summ = compare_report.summary(compare_report.per_dataset(synthetic)).set_index("slug")
+    assert summ.loc["torchsk", ["within_linear", "within_hgb", "within_log_loss"]].tolist() == [
+        "1/2", "1/2", "0/1",
+    ]  # fmt: skip
+    assert summ.loc["hgb", "within_linear"] == "2/2"
