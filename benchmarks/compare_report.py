@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -356,32 +357,44 @@ def to_markdown(suite: dict, folds: pd.DataFrame) -> str:
 
 
 # ------------------------------------------------------------------------------ figure
-def _panel(ax, summ: pd.DataFrame, rank_col: str, title: str) -> None:
+def _panel(ax, summ: pd.DataFrame, title: str) -> None:
     colors = {"linear": "tab:gray", "trees": "tab:green", "neural": "tab:blue"}
-    for model, r in summ.dropna(subset=[rank_col]).iterrows():
+    for model, r in summ.iterrows():
         color = "tab:red" if r["slug"] == TORCHSK else colors[r["family"]]
-        ax.scatter(r["median_fit_s"], r[rank_col], s=70, color=color, zorder=3)
-        ax.annotate(model, (r["median_fit_s"], r[rank_col]), textcoords="offset points",
+        ax.scatter(r["median_fit_s"], r["mean_rank"], s=70, color=color, zorder=3)
+        ax.annotate(model, (r["median_fit_s"], r["mean_rank"]), textcoords="offset points",
                     xytext=(6, 4), fontsize=8)  # fmt: skip
     ax.set_xscale("log")
-    ax.invert_yaxis()
-    ax.grid(True, which="both", alpha=0.3)
+    low, high = summ["median_fit_s"].min(), summ["median_fit_s"].max()
+    ax.set_xlim(low / 2, high * 8)  # room for the labels on the right
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylim(len(summ) + 0.5, 0.5)  # rank 1 at the top
+    ax.grid(True, which="major", alpha=0.3)
     ax.set(xlabel="median fit time per fold (s, log scale)", ylabel="mean rank (1 = best)")
     ax.set_title(title, fontsize=10)
 
 
 def plot(folds: pd.DataFrame, out: Path) -> None:
-    """Mean rank against median fit time per model; a second panel when coverage differs."""
-    summ = summary(per_dataset(folds))
-    n_common = len(summ.attrs["common"])
-    full = summ[summ["datasets"] == summ["datasets"].max()]
-    panels = [(summ, "common_rank", f"all models, the {n_common} data sets every model has")]
-    if len(full) < len(summ):
-        panels.append((full, "mean_rank", f"models with all {full['datasets'].max()} data sets"))
+    """Mean rank against median fit time per model, log time.
+
+    The first panel ranks every model on the data sets all of them have; when some models
+    lack data sets, a second panel ranks the models that have all of them on all of them.
+    """
+    table = per_dataset(folds)
+    common = common_datasets(table, table["slug"].unique())
+    panels = [(folds[folds["dataset"].isin(common)],
+               f"all models, on the {len(common)} data sets every model has")]  # fmt: skip
+    counts = table.groupby("slug")["dataset"].nunique()
+    complete = counts[counts == counts.max()].index
+    if len(complete) < len(counts):
+        panels.append((folds[folds["slug"].isin(complete)],
+                       f"the models that have all {counts.max()} data sets"))  # fmt: skip
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
-    for ax, (part, col, title) in zip(axes[0], panels, strict=True):
-        _panel(ax, part, col, title)
-    fig.suptitle("Better is up, faster is left; torchsk in red")
+    for ax, (part, title) in zip(axes[0], panels, strict=True):
+        _panel(ax, summary(per_dataset(part)), title)
+    fig.suptitle("Better is up, faster is left: torchsk red, neural peers blue, "
+                 "gradient boosting green, linear grey")  # fmt: skip
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
