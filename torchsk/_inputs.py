@@ -276,7 +276,9 @@ def build_input_stage(
     is_categorical = np.r_[is_categorical, np.zeros(n_indicators, dtype=bool)]
     center, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if numeric.any():
-        center[numeric], scale[numeric] = scaling_statistics(X[:, numeric], scaling, sample_weight)
+        # all-numeric X as it is: a masked copy would be a second X in memory
+        columns = X if numeric.all() else X[:, numeric]
+        center[numeric], scale[numeric] = scaling_statistics(columns, scaling, sample_weight)
     steps["scaling"] = Scaling(center, scale)
     if is_categorical.any():
         generator = torch.Generator().manual_seed(seed)

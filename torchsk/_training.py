@@ -294,19 +294,28 @@ def _stop_message(history: History, config: FitConfig, incremental: bool):
     return None
 
 
+CHECK_ROWS = 65536
+
+
 def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
     """``(model loss, constant's loss)`` on the training data when the trained
     module (the backbone, after any trainable input encoders) does worse than the
     task's best constant output, else None.
 
-    One inference pass over the (statically encoded) training rows, after training.
+    One inference pass after training over the (statically encoded) training rows, at
+    most ``CHECK_ROWS`` of them evenly spaced: an estimate of both losses on the same
+    rows is enough to tell, and a pass over a million rows cost a second copy of X in
+    peak memory (the allocator's heap kept the batches' activations).
     """
+    rows = slice(None, None, -(-len(data.X) // CHECK_ROWS))  # ceil: at most CHECK_ROWS
+    X, y = data.X[rows], data.y[rows]
+    w = None if data.w is None else data.w[rows]
     with torch.inference_mode():
         trained.eval()
-        z = torch.cat([trained(data.X[i : i + 8192]) for i in range(0, len(data.X), 8192)])
+        z = torch.cat([trained(X[i : i + 8192]) for i in range(0, len(X), 8192)])
         z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
         z0 = z0.to(z.dtype).to(z.device).expand_as(z)
-        model, constant = (_mean(loss.per_sample(out, data.y), data.w) for out in (z, z0))
+        model, constant = (_mean(loss.per_sample(out, y), w) for out in (z, z0))
     # a margin for rounding: an exact constant target is fitted exactly by both
     if model > constant + 1e-9 * max(abs(constant), 1e-12):
         return model, constant
