@@ -15,6 +15,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_val_score
+from test_reliability import InterruptAt  # the same interrupting backbone
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
@@ -186,22 +187,6 @@ def test_a_refit_that_fails_validation_leaves_the_fitted_model_as_it_was():
         est.fit(X[:, :2], y)
     np.testing.assert_array_equal(est.predict(X), before)
     assert est.n_iter_ == n_iter and est.loss_curve_ == curve and est.n_features_in_ == 3
-
-
-class InterruptAt(nn.Module):
-    """A backbone that raises KeyboardInterrupt at its ``at``-th training forward pass."""
-
-    def __init__(self, n_in, n_out, at):
-        super().__init__()
-        self.linear = nn.Linear(n_in, n_out)
-        self.at, self.calls = at, 0
-
-    def forward(self, x):
-        if torch.is_grad_enabled():
-            self.calls += 1
-            if self.calls == self.at:
-                raise KeyboardInterrupt
-        return self.linear(x)
 
 
 def test_a_first_fit_interrupted_in_its_first_epoch_leaves_no_fitted_model():
