@@ -47,15 +47,13 @@ class ClassifierHead:
     Attributes
     ----------
     name : str
-        The ``head`` parameter value.
-    target_types : tuple of str
-        ``type_of_target`` values this head handles.
+        The ``head`` parameter value. Which targets it fits is the loss registry's
+        business (``_losses``: each loss lists its heads and target kinds).
     proba_module : callable
         Builds the ``nn.Module`` that maps logits to probabilities for a target type.
     """
 
     name: str
-    target_types: tuple[str, ...]
     proba_module: Callable[[str], nn.Module]
 
     def n_outputs(self, target_type: str, n_classes: int) -> int:
@@ -75,9 +73,9 @@ def _sigmoid_module(target_type: str) -> nn.Module:
 
 
 CLASSIFIER_HEADS = {
-    "softmax": ClassifierHead("softmax", ("binary", "multiclass"), lambda t: Softmax()),
-    "log_softmax": ClassifierHead("log_softmax", ("binary", "multiclass"), lambda t: Softmax()),
-    "sigmoid": ClassifierHead("sigmoid", ("binary", "multilabel-indicator"), _sigmoid_module),
+    "softmax": ClassifierHead("softmax", lambda t: Softmax()),
+    "log_softmax": ClassifierHead("log_softmax", lambda t: Softmax()),
+    "sigmoid": ClassifierHead("sigmoid", _sigmoid_module),
 }
 AUTO_HEAD = {"binary": "sigmoid", "multiclass": "softmax", "multilabel-indicator": "sigmoid"}
 
