@@ -23,6 +23,7 @@ from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
 from ._fitstate import all_or_nothing
 from ._inputs import build_input_stage
+from ._ensemble import EnsembleMLP
 from ._modules import ACTIVATIONS, MLP, TabularNet
 from ._persistence import describe, rebuild
 from ._plan import (
@@ -84,6 +85,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "input_scaling": [StrOptions({"standard", "minmax", "robust"}), None],
         "device": [str, torch.device],
         "module": [nn.Module, callable, None],
@@ -94,8 +96,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self, *, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
         learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
         max_iter, max_fun, tol, n_iter_no_change, shuffle, early_stopping,
-        validation_fraction, warm_start, random_state, verbose, dropout, input_scaling,
-        device, module, categorical_features,
+        validation_fraction, warm_start, random_state, verbose, dropout, n_ensemble,
+        input_scaling, device, module, categorical_features,
     ):  # fmt: skip
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -121,6 +123,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.dropout = dropout
+        self.n_ensemble = n_ensemble
         self.input_scaling = input_scaling
         self.device = device
         self.module = module
@@ -189,6 +192,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             "hidden_layer_sizes": tuple(self._hidden_sizes()),
             "activation": self.activation,
             "dropout": self.dropout,
+            "n_ensemble": self.n_ensemble,
             "input_scaling": self.input_scaling,
             "module": self.module,
             "categorical_features": self.categorical_features,
@@ -252,7 +256,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
 
     def _make_backbone(self, n_inputs: int, n_outputs: int, seed: int) -> nn.Module:
         if self.module is None:
-            return MLP(
+            shape = dict(
                 n_inputs=n_inputs,
                 n_outputs=n_outputs,
                 hidden_layer_sizes=tuple(self._hidden_sizes()),
@@ -261,6 +265,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 generator=torch.Generator().manual_seed(seed),
                 dtype=torch.float64,
             )
+            if self.n_ensemble > 1:
+                return EnsembleMLP(**shape, n_members=self.n_ensemble)
+            return MLP(**shape)
         if isinstance(self.module, nn.Module):
             # the user's (possibly pretrained) weights are kept; their object is not
             return _trainable(copy.deepcopy(self.module).double())

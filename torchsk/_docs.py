@@ -84,6 +84,12 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Print the loss at every epoch.
     dropout : float, default=0.0
         Dropout rate after each hidden activation of the built-in MLP.
+    n_ensemble : int, default=1
+        Number of built-in MLPs trained side by side on the same batches, each from
+        its own random start, whose outputs (regression values, or logits) are
+        averaged. Averaging cuts the variance of a single fit on small, noisy
+        tables; the cost is about ``n_ensemble`` times the arithmetic, in batched
+        matrix products. Ignored with ``module``.
     input_scaling : {"standard", "minmax", "robust"} or None, default="standard"
         How X is scaled *inside* ``module_``; the constants are registered buffers
         fitted on the training data, so the module works on raw X.

@@ -70,10 +70,20 @@ class AutogradObjective:
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads:
             torch._foreach_zero_(grads)
-        per_sample = self.loss_fn(self.forward(X), y)
+        per_sample = _per_sample(self.loss_fn, self.forward(X), y)
         loss = per_sample.mean() if w is None else (per_sample * w).sum() / w.sum()
         loss.backward()
         return loss.detach()
+
+
+def _per_sample(loss_fn, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-row loss of outputs ``z``; an ensemble's ``(members, rows, outputs)`` gets
+    each member's loss, averaged over the members (``EnsembleMLP``)."""
+    if z.ndim < 3:
+        return loss_fn(z, y)
+    k = z.shape[0]
+    repeated = y.repeat(k, *([1] * (y.ndim - 1)))
+    return loss_fn(z.flatten(0, 1), repeated).view(k, -1).mean(dim=0)
 
 
 class ManualMLPObjective:

@@ -19,9 +19,11 @@ from torch import nn
 
 from ._heads import BinarySigmoid, Exp, Softmax, Softplus
 from ._inputs import InputEncoder, InputStage, Scaling
+from ._ensemble import EnsembleMLP
 from ._modules import MLP, TabularNet
 from ._plan import ExecutionPlan
 
+_BACKBONES = {cls.__name__: cls for cls in (MLP, EnsembleMLP)}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _PARTS = {
     cls.__name__: cls for cls in (nn.Identity, Exp, Softplus, BinarySigmoid, Softmax, nn.Sigmoid)
@@ -40,18 +42,19 @@ def _encoder_classes() -> dict[str, type[InputEncoder]]:
 
 
 def describe(net: TabularNet, plan: ExecutionPlan) -> dict | None:
-    """Builtins-and-numpy description of a network with the built-in MLP (the plan's
-    ``builtin_backbone``) and known parts, else None."""
+    """Builtins-and-numpy description of a network with a built-in backbone (``MLP``,
+    ``EnsembleMLP``; not a subclass) and known parts, else None."""
     parts = [type(net.link).__name__] + ([] if net.head is None else [type(net.head).__name__])
     encoders = net.inputs.describe()
     known = _encoder_classes()
-    if not plan.builtin_backbone or any(p not in _PARTS for p in parts):
+    if type(net.backbone) not in _BACKBONES.values() or any(p not in _PARTS for p in parts):
         return None
     if any(cls not in known for _, cls, _ in encoders):
         return None
     return {
         "inputs": [list(step) for step in encoders],
         "backbone": dict(net.backbone.config),
+        "backbone_class": type(net.backbone).__name__,
         "link": parts[0],
         "head": parts[1] if net.head is not None else None,
         "target_scaling": net.target_scaling is not None,
@@ -101,7 +104,10 @@ def _assemble(description: dict, tensors: dict) -> TabularNet:
         raise ValueError(f"unknown dtype {description['dtype']!r}")
     net = TabularNet(
         inputs,
-        MLP(**description["backbone"], generator=torch.Generator()),
+        # files written before ensembles existed name no class: the MLP
+        _BACKBONES[description.get("backbone_class", "MLP")](
+            **description["backbone"], generator=torch.Generator()
+        ),
         link=_PARTS[description["link"]](),
         target_scaling=target_scaling,
         head=None if head is None else _PARTS[head](),
