@@ -10,6 +10,7 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from ._arrays import follows_input
 from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
@@ -213,6 +214,7 @@ default="auto"
                 "parameter."
             )
 
+    @follows_input
     def decision_function(self, X):
         """Confidence scores: the logits, or for binary targets one score per sample
         (the log-odds of ``classes_[1]``, whatever the head).
@@ -228,6 +230,7 @@ default="auto"
         z = self._forward(X)  # checks that the model is fitted first
         return self._task.decision(z)
 
+    @follows_input
     def predict_proba(self, X):
         """Class probabilities (rows sum to 1), or per-label probabilities (multilabel).
 
@@ -241,6 +244,7 @@ default="auto"
         """
         return self._forward(X, proba=True)
 
+    @follows_input
     def predict_log_proba(self, X):
         """Logarithm of ``predict_proba``, computed stably from the logits.
 
@@ -255,6 +259,7 @@ default="auto"
         z = torch.as_tensor(self._forward(X))
         return self._task.head_spec.log_proba(z, self._task.target_type).numpy()
 
+    @follows_input
     def predict(self, X):
         """Predict labels from ``classes_`` (a 0/1 matrix for multilabel targets).
 

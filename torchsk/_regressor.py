@@ -8,6 +8,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from ._arrays import follows_input
 from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
@@ -191,6 +192,7 @@ nn.Module, default="squared_error"
         self._check_partial_fit()
         return self._fit(X, y, sample_weight, incremental=True)
 
+    @follows_input
     def predict(self, X):
         """Predict targets in y's units, with the dimensionality of the fitted y.
 
