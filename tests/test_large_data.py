@@ -254,3 +254,13 @@ def test_a_worker_with_less_memory_than_the_data_completes_the_fit():
         est.fit(X, y)
         Xs, ys = X[:20_000].compute(), y[:20_000].compute()
     assert est.n_iter_ == 1 and est.score(Xs, ys) > 0.9
+
+
+def test_a_first_partial_fit_on_dask_gives_exact_statistics_for_later_chunks():
+    X, y = _data(n=2000)
+    est = TorchRegressor(**SMALL).partial_fit(da.from_array(X, chunks=500), y)
+    est.partial_fit(X[:100], y[:100])  # a later chunk keeps the constants
+    ref = TorchRegressor(**SMALL).fit(X, y)
+    for key in ("inputs.scaling.center", "inputs.scaling.scale"):
+        torch.testing.assert_close(_constants(est)[key], _constants(ref)[key], rtol=1e-12, atol=0)
+    assert est.n_iter_ == 2

@@ -152,8 +152,9 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Raw, unscaled input data.
+        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
+            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
+            place), Dask arrays and DataFrames (streamed block by block).
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -176,6 +177,14 @@ default="auto"
         call runs L-BFGS on the given data from the current weights for up to
         ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
         refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
+
+        The first call fits the input stage's constants (scaling, imputation values,
+        categories) on the data it is given, and later calls keep them. For constants
+        exact over data that arrives in chunks, make the first call on all of it as a
+        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
+        statistics are computed by Dask over every row, and it trains one epoch
+        streamed block by block; later calls then continue chunk by chunk (see the
+        "Large data" page).
 
         Parameters
         ----------
