@@ -9,6 +9,7 @@ Exits non-zero if a target is missed.
     ./dev bench speed                    # all cases (CPU)
     ./dev bench speed --cases T1 T2      # some of them
     ./dev bench speed --cases T2gpu T3gpu  # on a machine with CUDA: GPU vs skorch / CPU
+    ./dev bench speed --cases T3setup Dstream  # set-up cost; Dask streaming vs in memory
 """
 
 from __future__ import annotations
@@ -303,6 +304,49 @@ def t3_gpu(repeats: int) -> dict:
     return fig
 
 
+def t3_setup(repeats: int) -> dict:
+    """T3's one-epoch fit against its marginal epoch: what a fit costs besides its
+    epochs (validation, scaling statistics, moving X to the device). On the CPU here;
+    on CUDA too where there is one (the issue's target: within 1.5x on T3gpu).
+    """
+    X, y, settings = t3_data()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    fig, ok = {}, True
+    for device in devices:
+        seconds, one, _ = epoch_times(X, y, dict(settings, device=device), repeats)
+        fig[f"{device}_fit_1_epoch_s"], fig[f"{device}_epoch_s"] = one.median, seconds
+        fig[f"{device}_setup_ratio"] = one.median / seconds
+        ok &= device == "cpu" or one.median / seconds <= 1.5
+    fig["ok"] = ok
+    fig["target"] = "one-epoch fit <= 1.5x the marginal epoch on CUDA (the CPU's: reported)"
+    return fig
+
+
+def dask_stream(repeats: int) -> dict:
+    """Rows per second of a fit streamed from a Dask array (8 blocks) against the
+    in-memory fit of the same data, same run: friedman1 200k x 20, (64, 64), Adam,
+    batch 1024, 3 epochs."""
+    import dask.array as da
+
+    X, y = make_friedman1(n_samples=200_000, n_features=20, random_state=0)
+    Xd, yd = da.from_array(X, chunks=(25_000, 20)), da.from_array(y, chunks=25_000)
+    settings = dict(hidden_layer_sizes=(64, 64), batch_size=1024, max_iter=3, random_state=0)
+    res = interleaved(
+        {
+            "memory": lambda: TorchRegressor(**settings).fit(X, y),
+            "dask": lambda: TorchRegressor(**settings).fit(Xd, yd),
+        },
+        repeats,
+    )
+    rows = len(X) * settings["max_iter"]
+    fig = {f"{k}_rows_per_s": rows / t.median for k, t in res.items()}
+    fig.update({f"{k}_r2": t.result.score(X[:20_000], y[:20_000]) for k, t in res.items()})
+    fig["dask_over_memory"] = paired_ratio(res["memory"], res["dask"])  # rows/s ratio
+    fig["ok"] = fig["dask_over_memory"] >= 0.5 and fig["dask_r2"] >= fig["memory_r2"] - 0.01
+    fig["target"] = ">= 0.5x the in-memory fit's rows/s, R2 within 0.01 (training rows)"
+    return fig
+
+
 def t2_gpu(repeats: int) -> dict:
     """T2 with torchsk and skorch both on CUDA (``--cases T2gpu``, not a default case)."""
     require_cuda("T2gpu")
@@ -377,6 +421,8 @@ def fit_memory_ratio() -> float:
 
 CASES = {"T1": t1_tiny, "T2": t2_minibatch, "T3": t3_limit, "T4": t4_predict, "T5": t5_lbfgs_mid}
 EXTRA_CASES = {"T2gpu": t2_gpu, "T3gpu": t3_gpu}  # need a GPU: not run by default
+# large-data cases (issue 19): run on request, next to T3 / T3gpu
+EXTRA_CASES |= {"T3setup": t3_setup, "Dstream": dask_stream}
 
 
 def main(argv=None) -> int:

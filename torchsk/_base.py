@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
+from ._arrays import host_array, is_tensor
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
 from ._fitstate import all_or_nothing
@@ -34,6 +35,7 @@ from ._plan import (
     resolve_device,
     seeded,
 )
+from ._streaming import fit_streamed, is_dask, stage_from_tensor, stream_blocks
 from ._training import FitConfig, encode_into, epoch_limit, fit_network, warn_about
 from ._validation import check_X, check_X_y, new_table
 from ._warnings import warn
@@ -134,6 +136,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
+        if is_dask(X):  # larger than memory: streamed block by block
+            return fit_streamed(self, X, y, sample_weight, first=first,
+                                incremental=incremental, classes=classes)  # fmt: skip
         task = self._new_task()
         X_in, y_in = X, y
         table = new_table(X, self.categorical_features) if first else self._table
@@ -147,6 +152,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             task.target = self._task.target
             self._check_warm_start(task)
         y_enc = task.encode(y)
+        sample_weight = host_array(sample_weight)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         sw = sw * task.sample_weight(y_enc)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -226,20 +232,18 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             # out data at every call, and the curves would stop matching
             raise ValueError("partial_fit does not support early_stopping=True")
 
-    def _build(self, X, y_enc, sw, task, device, seed):
-        """Fit the input stage and assemble ``module_`` (float64 on the CPU while building)."""
+    def _build(self, X, y_enc, sw, task, device, seed, *, n_features=None, inputs=None):
+        """Fit the input stage (unless given: ``inputs``, fitted on ``n_features``
+        columns elsewhere) and assemble ``module_`` (float64 on the CPU while
+        building)."""
         table = self._table
+        n_features = X.shape[1] if n_features is None else n_features
         self.is_categorical_ = (
-            np.zeros(X.shape[1], dtype=bool) if table is None else table.is_categorical_
+            np.zeros(n_features, dtype=bool) if table is None else table.is_categorical_
         )
-        self.categories_ = [None] * X.shape[1] if table is None else table.categories_
-        inputs = build_input_stage(
-            X, self.is_categorical_,
-            [len(c) for c in self.categories_ if c is not None],
-            scaling=self.input_scaling,
-            impute=table is not None or bool(np.isnan(X.min())),  # min: NaN spreads, no temporary
-            sample_weight=sw, seed=seed,
-        )  # fmt: skip
+        self.categories_ = [None] * n_features if table is None else table.categories_
+        if inputs is None:
+            inputs = self._input_stage(X, sw, seed)
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
         task.start_output(self.module_, y_enc, sw)
@@ -247,6 +251,20 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self._build_params = self._network_params()
         self.loss_curve_, self.validation_scores_ = [], None
         self.t_ = 0
+
+    def _input_stage(self, X, sw, seed):
+        """The input stage fitted on validated X: a tensor off the CPU (CUDA) with
+        torch's reductions on its device, anything else with numpy."""
+        if is_tensor(X):
+            return stage_from_tensor(X, sw, self.input_scaling, seed)
+        table = self._table
+        return build_input_stage(
+            X, self.is_categorical_,
+            [len(c) for c in self.categories_ if c is not None],
+            scaling=self.input_scaling,
+            impute=table is not None or bool(np.isnan(X.min())),  # min: NaN spreads, no temporary
+            sample_weight=sw, seed=seed,
+        )  # fmt: skip
 
     def _place(self, X, task):
         """Put the new network where the plan says, then check a user's backbone."""
@@ -307,7 +325,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _forward(self, X, proba: bool = False) -> np.ndarray:
         """Validate ``X`` and return ``module_``'s predictions on it (or, with
-        ``proba``, its class probabilities), computed in batches."""
+        ``proba``, its class probabilities), computed in batches (a Dask
+        collection: block by block)."""
+        if is_dask(X):
+            check_is_fitted(self, "module_")
+            blocks = stream_blocks(X)
+            return np.concatenate([self._forward(block, proba) for block in blocks])
         X = self._module_input_array(X)
         net, plan = self.module_.eval(), self._plan
         with plan.threads(len(X)), torch.inference_mode():

@@ -10,6 +10,7 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from ._arrays import follows_input
 from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
@@ -153,8 +154,9 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Raw, unscaled input data.
+        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
+            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
+            place), Dask arrays and DataFrames (streamed block by block).
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -177,6 +179,14 @@ default="auto"
         call runs L-BFGS on the given data from the current weights for up to
         ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
         refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
+
+        The first call fits the input stage's constants (scaling, imputation values,
+        categories) on the data it is given, and later calls keep them. For constants
+        exact over data that arrives in chunks, make the first call on all of it as a
+        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
+        statistics are computed by Dask over every row, and it trains one epoch
+        streamed block by block; later calls then continue chunk by chunk (see the
+        "Large data" page).
 
         Parameters
         ----------
@@ -215,6 +225,7 @@ default="auto"
                 "parameter."
             )
 
+    @follows_input
     def decision_function(self, X):
         """Confidence scores: the logits, or for binary targets one score per sample
         (the log-odds of ``classes_[1]``, whatever the head).
@@ -230,6 +241,7 @@ default="auto"
         z = self._forward(X)  # checks that the model is fitted first
         return self._task.decision(z)
 
+    @follows_input
     def predict_proba(self, X):
         """Class probabilities (rows sum to 1), or per-label probabilities (multilabel).
 
@@ -243,6 +255,7 @@ default="auto"
         """
         return self._forward(X, proba=True)
 
+    @follows_input
     def predict_log_proba(self, X):
         """Logarithm of ``predict_proba``, computed stably from the logits.
 
@@ -257,6 +270,7 @@ default="auto"
         z = torch.as_tensor(self._forward(X))
         return self._task.head_spec.log_proba(z, self._task.target_type).numpy()
 
+    @follows_input
     def predict(self, X):
         """Predict labels from ``classes_`` (a 0/1 matrix for multilabel targets).
 

@@ -433,9 +433,50 @@ class CategoricalEncoder(_Encoder):
                 f"n_categories must have one entry per categorical column "
                 f"({codes.shape[1]}), got {len(n_categories)}."
             )
+        counts = [_counts(codes[:, k], n) for k, n in enumerate(n_categories)]
+        has_missing = [bool(np.isnan(codes[:, k]).any()) for k in range(len(n_categories))]
+        return cls.from_counts(
+            mask, n_categories, counts, has_missing, max_onehot=max_onehot,
+            min_count=min_count, embedding_dim=embedding_dim, generator=generator,
+        )  # fmt: skip
+
+    @classmethod
+    def from_counts(
+        cls,
+        is_categorical: Sequence[bool],
+        n_categories: Sequence[int],
+        counts: Sequence[np.ndarray],
+        has_missing: Sequence[bool],
+        *,
+        max_onehot: int = MAX_ONEHOT,
+        min_count: int = MIN_COUNT,
+        embedding_dim: int = EMBEDDING_DIM,
+        generator: torch.Generator | None = None,
+    ) -> CategoricalEncoder:
+        """A ``CategoricalEncoder`` fitted on counts computed elsewhere (over data too
+        large to hold: ``_streaming``); ``fit`` computes them from X.
+
+        Parameters
+        ----------
+        is_categorical, n_categories
+            As in ``fit``.
+        counts : sequence of ndarray
+            For each categorical column, the training rows (of positive weight) per
+            code ``0 .. n_categories[k] - 1``.
+        has_missing : sequence of bool
+            For each categorical column, whether a training row (of positive weight)
+            misses its value.
+        max_onehot, min_count, embedding_dim, generator
+            As in ``fit``.
+
+        Returns
+        -------
+        CategoricalEncoder
+        """
+        mask = _mask(is_categorical)
         plans = [
-            _slots(_counts(codes[:, k], n), bool(np.isnan(codes[:, k]).any()), min_count)
-            for k, n in enumerate(n_categories)
+            _slots(np.asarray(c), bool(m), min_count)
+            for c, m in zip(counts, has_missing, strict=True)
         ]
         n_slots = [s for _, s in plans]
         encoder = cls(

@@ -110,6 +110,12 @@ def _usable_spread(x: np.ndarray, w: np.ndarray, scale: np.ndarray) -> np.ndarra
     lo, hi = _column_ranges(x, w)
     if lo is None:
         return np.ones_like(scale)
+    return usable_spread(lo, hi, scale)
+
+
+def usable_spread(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``_usable_spread`` from the columns' ranges over the rows of positive weight
+    (computed elsewhere for data too large to hold: ``_streaming``)."""
     with np.errstate(over="ignore", invalid="ignore"):
         span = hi - lo
     fallback = np.where(np.isfinite(span) & (span > 0), span, 1.0)

@@ -8,6 +8,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from ._arrays import follows_input
 from ._base import BaseTorchEstimator
 from ._callbacks import with_callbacks
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
@@ -155,8 +156,9 @@ nn.Module, default="squared_error"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Raw, unscaled input data.
+        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
+            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
+            place), Dask arrays and DataFrames (streamed block by block).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values, in their own units.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -180,6 +182,14 @@ nn.Module, default="squared_error"
         ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
         refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
 
+        The first call fits the input stage's constants (scaling, imputation values,
+        categories) on the data it is given, and later calls keep them. For constants
+        exact over data that arrives in chunks, make the first call on all of it as a
+        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
+        statistics are computed by Dask over every row, and it trains one epoch
+        streamed block by block; later calls then continue chunk by chunk (see the
+        "Large data" page).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -193,6 +203,7 @@ nn.Module, default="squared_error"
         self._check_partial_fit()
         return self._fit(X, y, sample_weight, incremental=True)
 
+    @follows_input
     def predict(self, X):
         """Predict targets in y's units, with the dimensionality of the fitted y.
 

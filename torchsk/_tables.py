@@ -365,6 +365,35 @@ class TableEncoder:
             )
         return self._encode(X, kind, columns, fitting=True)
 
+    @classmethod
+    def from_values(cls, is_categorical: np.ndarray, values: list) -> TableEncoder:
+        """A fitted encoder whose categories are the distinct values given per column
+        (found elsewhere, e.g. partition by partition over data too large to hold:
+        ``_streaming``): the same categories ``fit_transform`` finds in the data.
+
+        Parameters
+        ----------
+        is_categorical : ndarray of bool, shape (n_features,)
+        values : list of (ndarray or None), length n_features
+            The non-missing values (``column_values``) of each categorical column;
+            None for a numeric column.
+
+        Returns
+        -------
+        TableEncoder
+        """
+        table = cls()
+        table.is_categorical_ = np.asarray(is_categorical, dtype=bool)
+        table._encoders = [None] * len(values)
+        table.categories_ = [None] * len(values)
+        for j in np.flatnonzero(table.is_categorical_):
+            encoder = _fit_categories(values[j])
+            table._encoders[j] = encoder
+            table.categories_[j] = (
+                np.array([], dtype=object) if encoder is None else encoder.categories_[0]
+            )
+        return table
+
     def transform(self, X) -> np.ndarray:
         """Encode ``X`` with the columns and categories found by ``fit_transform``.
 
@@ -396,6 +425,22 @@ class TableEncoder:
             else:
                 out[:, j] = _numeric(X, j, kind, column, fitting)
         return out
+
+
+def column_values(X, is_categorical: np.ndarray) -> list:
+    """The distinct non-missing values of each categorical column of ``X`` (None for
+    the others), as ``fit_transform`` finds its categories: what one partition of a
+    larger table contributes to ``TableEncoder.from_values``."""
+    kind, columns = _columns(X)
+    return [
+        _distinct(_categorical_values(kind, column)[0]) if flag else None
+        for flag, column in zip(is_categorical, columns, strict=True)
+    ]
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Distinct values (an ``OrdinalEncoder`` fitted on them finds the same categories)."""
+    return OrdinalEncoder().fit(values.reshape(-1, 1)).categories_[0] if len(values) else values
 
 
 def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:

@@ -21,7 +21,7 @@ from ._losses import LossFunctions
 from ._modules import use_generators
 from ._objectives import make_objective
 from ._optim import FlatOptimizer
-from ._plan import ExecutionPlan, as_tensor
+from ._plan import ExecutionPlan, HostToDevice, as_tensor, transfer_rows
 from ._warnings import warn
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
@@ -121,10 +121,11 @@ def encode_into(net, X: np.ndarray, out: torch.Tensor, steps: int | None = None)
     torch computes a float64 temporary per chunk, and larger ones stayed in the
     allocator's heap.
     """
-    chunk = max(1, 2**20 // (8 * max(1, X.shape[1])))
+    chunk = transfer_rows(X.shape[1], out.device)  # ~1 MB on the CPU, more to a GPU
+    to_device = HostToDevice(out.device, X.nbytes)  # on CUDA: through a pinned buffer
     with torch.no_grad():
         for i in range(0, len(X), chunk):
-            rows = as_tensor(X[i : i + chunk], None, out.device)
+            rows = to_device(X[i : i + chunk])
             net.inputs.encode_into(rows, out[i : i + chunk], steps)
     return out
 

@@ -19,8 +19,14 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array
 from sklearn.utils import check_X_y as sklearn_check_X_y
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import (
+    _check_y,
+    check_consistent_length,
+    column_or_1d,
+    validate_data,
+)
 
+from ._arrays import check_tensor, host_array, is_tensor
 from ._tables import TableEncoder, is_pandas_df, is_polars_df, resolve_categorical_features
 from ._warnings import warn
 
@@ -45,7 +51,10 @@ def new_table(X, categorical_features) -> TableEncoder | None:
 
 def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.ndarray:
     """Validate ``X`` alone, keeping float32/float64 as given; ``encode`` (a fitted
-    ``TableEncoder``'s ``transform``) turns a table into numbers and codes first."""
+    ``TableEncoder``'s ``transform``) turns a table into numbers and codes first. A
+    tensor is checked on its device (``_arrays.check_tensor``)."""
+    if is_tensor(X) and encode is None:
+        return check_tensor(estimator, X, reset=reset)
     if encode is None:
         return validate_data(estimator, X, reset=reset, **CHECKS)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
@@ -54,7 +63,13 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.
 
 def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable | None = None):
     """Validate ``X`` and ``y`` together; ``y`` may be 1-D or 2-D. ``encode`` as in
-    ``check_X`` (at a first fit: the table's ``fit_transform``)."""
+    ``check_X`` (at a first fit: the table's ``fit_transform``); a tensor ``X`` as
+    in ``check_X``, its targets copied to the host (one value per row)."""
+    if is_tensor(X) and encode is None:
+        X = check_tensor(estimator, X, reset=reset)
+        y = _check_y(host_array(y), multi_output=True, y_numeric=y_numeric, estimator=estimator)
+        check_consistent_length(X, y)
+        return X, y
     if encode is None:
         return validate_data(
             estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS

@@ -1,0 +1,111 @@
+"""Torch tensors as inputs, and outputs that follow scikit-learn's array-API convention.
+
+A tensor ``X`` is validated with torch operations on its own device, never through a
+numpy round trip: a CPU tensor becomes a numpy *view* of its storage (the rest of the
+fit reads it as any numpy array, and the tensors made from it share its memory); a
+tensor on another device (CUDA) stays a tensor, and the fit and batched inference
+move nothing to the host but the statistics of its columns.
+
+Outputs are numpy arrays, as for any input, unless scikit-learn's
+``array_api_dispatch`` is on: then ``predict``, ``predict_proba``, ... return arrays of
+``X``'s namespace on ``X``'s device (scikit-learn's rule for estimators that support
+the array API).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.utils._array_api import get_namespace_and_device
+from sklearn.utils.validation import validate_data
+
+#: Tensor dtypes kept as they are; any other real dtype becomes float64
+#: (scikit-learn's ``check_array(dtype=(float64, float32))`` rule).
+KEPT_DTYPES = (torch.float32, torch.float64)
+
+
+def is_tensor(X) -> bool:
+    """Whether ``X`` is a torch tensor."""
+    return isinstance(X, torch.Tensor)
+
+
+def check_tensor(estimator, X: torch.Tensor, *, reset: bool):
+    """Validate a tensor ``X`` as ``validate_data`` validates an array, on its device.
+
+    Feature count (``n_features_in_``), dimensions, emptiness, the dtype (float32 and
+    float64 kept; other real dtypes become float64; complex refused) and ``inf``
+    (refused; NaN allowed: the network imputes it) get scikit-learn's messages.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    X : torch.Tensor
+    reset : bool
+        Set ``n_features_in_`` (a first fit) or check against it.
+
+    Returns
+    -------
+    ndarray or torch.Tensor
+        A CPU tensor as a numpy view of its memory (no copy when its dtype is kept);
+        a tensor on another device as a detached tensor there.
+    """
+    X = X.detach()
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data either "
+            "using array.reshape(-1, 1) if your data has a single feature or "
+            "array.reshape(1, -1) if it contains a single sample."
+        )
+    if X.is_complex():
+        raise ValueError("Complex data not supported")
+    if X.dtype not in KEPT_DTYPES:
+        X = X.to(torch.float64)
+    for size, name in ((X.shape[0], "sample"), (X.shape[1], "feature")):
+        if size < 1:
+            raise ValueError(
+                f"Found array with {size} {name}(s) (shape={tuple(X.shape)}) while a "
+                f"minimum of 1 is required by {type(estimator).__name__}."
+            )
+    validate_data(estimator, X, reset=reset, skip_check_array=True)  # feature count
+    if bool(torch.isinf(X).any()):
+        raise ValueError(
+            f"Input X contains infinity or a value too large for dtype('{_name(X.dtype)}')."
+        )
+    return X.resolve_conj().resolve_neg().numpy() if X.device.type == "cpu" else X
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def host_array(a):
+    """A tensor (targets, weights: one value per row) as a numpy array; anything else
+    as it is."""
+    return a.detach().cpu().numpy() if is_tensor(a) else a
+
+
+def follows_input(method):
+    """Decorate a method ``f(self, X, ...)`` whose result is a numpy array so that,
+    under ``sklearn.config_context(array_api_dispatch=True)``, it returns an array of
+    ``X``'s namespace on ``X``'s device (numbers only: string labels stay numpy)."""
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        out = method(self, X, *args, **kwargs)
+        return as_namespace_of(out, X)
+
+    return wrapper
+
+
+def as_namespace_of(out: np.ndarray, X):
+    """``out`` in ``X``'s array namespace and on its device when array-API dispatch
+    is on and ``X`` is not a numpy array; ``out`` otherwise."""
+    if not sklearn.get_config()["array_api_dispatch"] or isinstance(X, np.ndarray):
+        return out
+    if out.dtype.kind not in "biuf":
+        return out
+    xp, _, device = get_namespace_and_device(X)
+    return xp.asarray(out, device=device)
