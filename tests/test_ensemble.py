@@ -41,7 +41,9 @@ def test_each_member_gets_the_gradient_it_would_get_alone():
     for k in range(2):
         mlp = MLP(n_inputs=3, n_outputs=1, hidden_layer_sizes=(5,), dtype=torch.float64)
         with torch.no_grad():
-            for layer, (w, b) in zip(mlp.linears(), zip(ens.weights, ens.biases)):
+            for layer, (w, b) in zip(
+                mlp.linears(), zip(ens.weights, ens.biases, strict=True), strict=True
+            ):
                 layer.weight.copy_(w[k].T)
                 layer.bias.copy_(b.view(2, -1)[k])
         singles.append(mlp)
@@ -119,4 +121,6 @@ def test_onnx_export_of_an_ensemble(tmp_path, diabetes):
     session = ort.InferenceSession(export_onnx(reg, tmp_path / "ens.onnx"))
     (out,) = session.run(None, {"X": X.astype(np.float32)})
     expected = reg.predict(X)
-    np.testing.assert_allclose(out.ravel(), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        out.ravel(), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()
+    )

@@ -22,9 +22,9 @@ from torch import nn
 from ._arrays import host_array, is_tensor
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
+from ._ensemble import EnsembleMLP
 from ._fitstate import all_or_nothing
 from ._inputs import build_input_stage
-from ._ensemble import EnsembleMLP
 from ._modules import ACTIVATIONS, MLP, TabularNet
 from ._persistence import describe, rebuild
 from ._plan import (
@@ -66,7 +66,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions(set(SOLVERS))],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],

@@ -12,11 +12,13 @@ hidden_layer_sizes : tuple of int, default=(100,)
         use mini-batches of ``batch_size``. ``"adamw"`` is Adam with torch's decoupled
         weight decay (0.01) on top of ``alpha``. Each solver reads the parameters
         scikit-learn's reads and ignores the others, as scikit-learn does.
-    alpha : float, default=0.3
+    alpha : float or "auto", default="auto" (regressor), 0.3 (classifier)
         L2 penalty on the weight matrices, ``0.5 * alpha * ||W||² / n_samples``
-        added to the loss, as in scikit-learn's MLP (whose default is 1e-4; torchsk
-        trains on standardized data, where 0.3 generalizes better, see
-        ``docs/comparison.md``).
+        added to each batch's loss, as in scikit-learn's MLP (whose default is 1e-4;
+        torchsk trains on standardized data, where stronger penalties generalize
+        better, see ``docs/comparison.md``). ``"auto"`` is ``min(1, 400 / n)`` for a
+        fit on ``n`` training rows: scikit-learn's penalty pulls as hard on 20,000
+        rows as on 300, where a prior's pull should weaken as the data grow.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
         ``min(200, n_samples)``). Larger values are clipped to the number of samples
@@ -31,7 +33,7 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``tol``, the rate is divided by 5, and training stops once it is at most 1e-6.
         The count runs within one ``fit``; unlike scikit-learn's, it does not carry
         over from one ``partial_fit`` call to the next.
-    learning_rate_init : float, default=2e-3
+    learning_rate_init : float, default=1e-3 (regressor), 2e-3 (classifier)
         Initial learning rate of ``adam``, ``adamw`` and ``sgd``; the initial step
         size of ``rprop``. Not used by ``lbfgs`` (scikit-learn's default: 1e-3).
     power_t : float, default=0.5
@@ -84,7 +86,7 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Print the loss at every epoch.
     dropout : float, default=0.0
         Dropout rate after each hidden activation of the built-in MLP.
-    n_ensemble : int, default=1
+    n_ensemble : int, default=4 (regressor), 1 (classifier)
         Number of built-in MLPs trained side by side on the same batches, each from
         its own random start, whose outputs (regression values, or logits) are
         averaged. Averaging cuts the variance of a single fit on small, noisy

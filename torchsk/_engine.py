@@ -170,9 +170,7 @@ class _Penalty:
             torch._foreach_add_(grads, weights, alpha=self.alpha / (k * total_weight))
 
     def value(self, total_weight: float) -> float:
-        squares = sum(
-            float(p.pow(2).sum()) / k for weights, _, k in self.groups for p in weights
-        )
+        squares = sum(float(p.pow(2).sum()) / k for weights, _, k in self.groups for p in weights)
         return 0.5 * self.alpha * squares / total_weight
 
 

@@ -64,7 +64,7 @@ class EnsembleMLP(nn.Module):
         widths = [n_inputs, *hidden_layer_sizes, n_outputs]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(n_members, a, b, dtype=dtype))
-            for a, b in zip(widths, widths[1:])
+            for a, b in zip(widths, widths[1:], strict=False)
         )
         # 1-d, viewed as (members, 1, out) in forward: the L2 penalty (``alpha``) takes
         # the matrices only, and skips biases by their shape
@@ -91,7 +91,7 @@ class EnsembleMLP(nn.Module):
         """Every member's output on ``x``: shape ``(n_members, rows, n_outputs)``."""
         last = len(self.weights) - 1
         h = x
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             bias = bias.view(self.n_members, 1, -1)
             # the first layer broadcasts the shared input over the members
             h = torch.baddbmm(bias, h, weight) if h.ndim == 3 else torch.matmul(h, weight) + bias
@@ -107,7 +107,7 @@ class EnsembleMLP(nn.Module):
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:
         """Each member initialized as ``MLP`` initializes its layers (``init_bound``)."""
-        for weight, bias in zip(self.weights, self.biases):
+        for weight, bias in zip(self.weights, self.biases, strict=True):
             _, fan_in, fan_out = weight.shape
             bound = init_bound(self.activation, fan_in, fan_out)
             weight.uniform_(-bound, bound, generator=generator)

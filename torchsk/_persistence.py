@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._ensemble import EnsembleMLP
 from ._heads import BinarySigmoid, Exp, Softmax, Softplus
 from ._inputs import InputEncoder, InputStage, Scaling
-from ._ensemble import EnsembleMLP
 from ._modules import MLP, TabularNet
 from ._plan import ExecutionPlan
 

@@ -23,7 +23,7 @@ Dask collection.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from ._modules import use_generators
 from ._objectives import make_objective
 from ._plan import make_plan, resolve_device, seeded
 from ._tables import TableEncoder, column_values, resolve_categorical_features
-from ._training import _encoded, _targets, epoch_limit, train_settings
+from ._training import _encoded, _targets, epoch_limit, resolve_alpha, train_settings
 from ._validation import new_table
 
 
@@ -470,7 +470,11 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
         return Data(X, y_all[rows], None if w_all is None else w_all[rows])
 
     blocks = Blocks(load, len(source.blocks), source.n_samples)
-    settings = train_settings(config, min(source.lengths), incremental)
+    # batches come from the smallest block; the penalty's "auto" follows all the rows
+    settings = replace(
+        train_settings(config, min(source.lengths), incremental),
+        alpha=resolve_alpha(config.alpha, source.n_samples),
+    )
     net.unfreeze()
     try:
         trained = net.inputs.trained_with(net.backbone)
