@@ -68,7 +68,8 @@ def test_non_contiguous_and_integer_tensors():
     assert not wide.is_contiguous()
     est = TorchRegressor(**SMALL).fit(wide, y)
     ref = TorchRegressor(**SMALL).fit(X, y)
-    np.testing.assert_allclose(est.predict(wide), ref.predict(X), rtol=1e-12)
+    # a strided read may sum in another order: equal to rounding, not bit for bit
+    np.testing.assert_allclose(est.predict(wide), ref.predict(X), rtol=1e-9)
     ints = torch.as_tensor(np.round(X * 10), dtype=torch.int64)
     pred = TorchRegressor(**SMALL).fit(ints, y).predict(ints)
     ref = TorchRegressor(**SMALL).fit(np.round(X * 10), y).predict(np.round(X * 10))

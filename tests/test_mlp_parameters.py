@@ -155,3 +155,33 @@ def test_max_fun_caps_lbfgs_loss_evaluations():
     mlp = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_fun=10, random_state=0)
     with pytest.warns(ConvergenceWarning, match="EVALUATIONS EXCEEDS LIMIT"):
         mlp.fit(X, Y)  # scikit-learn: the same cap, the same warning
+
+
+@pytest.mark.parametrize(("n", "alpha"), [(200, 1.0), (1000, 0.4)])
+def test_alpha_auto_is_400_over_the_training_rows_at_most_1(n, alpha):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=n)
+    common = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        auto = TorchRegressor(alpha="auto", **common).fit(X, y).predict(X)
+        fixed = TorchRegressor(alpha=alpha, **common).fit(X, y).predict(X)
+        other = TorchRegressor(alpha=alpha / 2, **common).fit(X, y).predict(X)
+    np.testing.assert_array_equal(auto, fixed)
+    assert not np.array_equal(auto, other)
+
+
+def test_alpha_auto_counts_a_weight_of_2_as_two_rows():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=300)
+    common = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = TorchRegressor(**common).fit(X, y, sample_weight=np.full(300, 2.0))
+        repeated = TorchRegressor(**common).fit(np.repeat(X, 2, axis=0), np.repeat(y, 2))
+        by_rows = TorchRegressor(**common, alpha=1.0).fit(X, y, sample_weight=np.full(300, 2.0))
+    # 600 samples' worth: alpha 400/600, not the 1.0 that 300 rows would give
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
+    assert not np.allclose(weighted.predict(X), by_rows.predict(X), rtol=1e-6)

@@ -86,7 +86,7 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Print the loss at every epoch.
     dropout : float, default=0.0
         Dropout rate after each hidden activation of the built-in MLP.
-    n_ensemble : int, default=4 (regressor), 1 (classifier)
+    n_ensemble : int, default=1
         Number of built-in MLPs trained side by side on the same batches, each from
         its own random start, whose outputs (regression values, or logits) are
         averaged. Averaging cuts the variance of a single fit on small, noisy

@@ -473,7 +473,7 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
     # batches come from the smallest block; the penalty's "auto" follows all the rows
     settings = replace(
         train_settings(config, min(source.lengths), incremental),
-        alpha=resolve_alpha(config.alpha, source.n_samples),
+        alpha=resolve_alpha(config.alpha, float(sw.sum())),
     )
     net.unfreeze()
     try:

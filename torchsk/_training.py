@@ -63,9 +63,10 @@ def epoch_limit(config: FitConfig, incremental: bool) -> int:
     return 1 if incremental and config.solver != "lbfgs" else config.max_iter
 
 
-def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> TrainSettings:
-    """The engine's settings, with the batch size and ``alpha`` resolved for
-    ``n_samples``."""
+def train_settings(config: FitConfig, n_samples: int, incremental: bool,
+                   weight_total: float | None = None) -> TrainSettings:  # fmt: skip
+    """The engine's settings, with the batch size resolved for ``n_samples`` and
+    ``alpha`` for ``weight_total`` (the sample weights' sum; ``n_samples`` when None)."""
     if config.batch_size == "auto":
         batch_size = min(AUTO_BATCH_SIZE, n_samples)
     else:
@@ -78,7 +79,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
     return TrainSettings(
         solver=config.solver,
         learning_rate_init=config.learning_rate_init,
-        alpha=resolve_alpha(config.alpha, n_samples),
+        alpha=resolve_alpha(config.alpha, n_samples if weight_total is None else weight_total),
         batch_size=batch_size,
         max_iter=epoch_limit(config, incremental),
         tol=config.tol,
@@ -96,8 +97,9 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool) -> Trai
     )
 
 
-def resolve_alpha(alpha: float | str, n_samples: int) -> float:
-    """``alpha``, with ``"auto"`` resolved to ``min(1, AUTO_ALPHA_ROWS / n_samples)``.
+def resolve_alpha(alpha: float | str, n_samples: float) -> float:
+    """``alpha``, with ``"auto"`` resolved to ``min(1, AUTO_ALPHA_ROWS / n_samples)``,
+    where a sample of weight k counts k times (as in the penalty, ``_engine``).
 
     scikit-learn's penalty weighs ``0.5 * alpha * ||W||²`` against each batch's mean
     loss, so a fixed ``alpha`` pulls as hard on 20,000 rows as on 300. A prior's pull
@@ -107,7 +109,9 @@ def resolve_alpha(alpha: float | str, n_samples: int) -> float:
     +0.05 R², CPS1985 +0.06) but cost the large ones (txhousing -0.05), 0.1 the other
     way round; ``"auto"`` kept both gains.
     """
-    return min(1.0, AUTO_ALPHA_ROWS / max(n_samples, 1)) if alpha == "auto" else alpha
+    if alpha != "auto":
+        return alpha
+    return min(1.0, AUTO_ALPHA_ROWS / n_samples) if n_samples > 0 else 1.0
 
 
 def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
@@ -239,7 +243,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
-    settings = train_settings(config, len(X), incremental)
+    settings = train_settings(config, len(X), incremental, float(sw.sum()))
     rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     params = [p for p in trained.parameters() if p.requires_grad]
