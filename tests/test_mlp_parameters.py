@@ -157,8 +157,8 @@ def test_max_fun_caps_lbfgs_loss_evaluations():
         mlp.fit(X, Y)  # scikit-learn: the same cap, the same warning
 
 
-@pytest.mark.parametrize(("n", "alpha"), [(200, 1.0), (1000, 0.4)])
-def test_alpha_auto_is_400_over_the_training_rows_at_most_1(n, alpha):
+@pytest.mark.parametrize(("n", "alpha"), [(200, 1.0), (1000, 0.4), (2000, 0.3)])
+def test_alpha_auto_is_400_over_the_training_rows_clipped_to_0_3_and_1(n, alpha):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(n, 3))
     y = X @ [1.0, -2.0, 0.5] + rng.normal(size=n)

@@ -16,9 +16,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         L2 penalty on the weight matrices, ``0.5 * alpha * ||W||² / n_samples``
         added to each batch's loss, as in scikit-learn's MLP (whose default is 1e-4;
         torchsk trains on standardized data, where stronger penalties generalize
-        better, see ``docs/comparison.md``). ``"auto"`` is ``min(1, 400 / n)`` for a
-        fit on ``n`` training rows: scikit-learn's penalty pulls as hard on 20,000
-        rows as on 300, where a prior's pull should weaken as the data grow.
+        better, see ``docs/comparison.md``). ``"auto"`` is ``400 / n`` for a fit on
+        ``n`` training rows, clipped to ``[0.3, 1]``: stronger on small tables, which
+        overfit more (measured on the comparison suite).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
         ``min(200, n_samples)``). Larger values are clipped to the number of samples

@@ -27,8 +27,10 @@ from ._warnings import warn
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
 AUTO_BATCH_SIZE = 64
-# alpha="auto" is AUTO_ALPHA_ROWS / n_samples, at most 1 (see ``resolve_alpha``)
+# alpha="auto" is AUTO_ALPHA_ROWS / n_samples, clipped to [AUTO_ALPHA_FLOOR, 1]
+# (see ``resolve_alpha``)
 AUTO_ALPHA_ROWS = 400
+AUTO_ALPHA_FLOOR = 0.3
 
 
 @dataclass(frozen=True)
@@ -98,20 +100,23 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
 
 
 def resolve_alpha(alpha: float | str, n_samples: float) -> float:
-    """``alpha``, with ``"auto"`` resolved to ``min(1, AUTO_ALPHA_ROWS / n_samples)``,
-    where a sample of weight k counts k times (as in the penalty, ``_engine``).
+    """``alpha``, with ``"auto"`` resolved to ``AUTO_ALPHA_ROWS / n_samples`` clipped to
+    ``[AUTO_ALPHA_FLOOR, 1]``, where a sample of weight k counts k times (as in the
+    penalty, ``_engine``).
 
     scikit-learn's penalty weighs ``0.5 * alpha * ||W||²`` against each batch's mean
-    loss, so a fixed ``alpha`` pulls as hard on 20,000 rows as on 300. A prior's pull
-    should weaken as the data grow (in a MAP fit it is divided by the sample count):
-    ``"auto"`` divides it so. The constants were measured on the comparison suite
-    (``docs/comparison.md``): a fixed 1.0 lifted the small noisy regressions (diabetes
-    +0.05 R², CPS1985 +0.06) but cost the large ones (txhousing -0.05), 0.1 the other
-    way round; ``"auto"`` kept both gains.
+    loss, so a fixed ``alpha`` pulls as hard on 300 rows as on 20,000, where the small
+    table needs it more. Measured on the comparison suite (``docs/comparison.md``): 1.0
+    instead of 0.3 lifted the small noisy regressions (diabetes +0.05 R², CPS1985
+    +0.06); below 0.3 the narrow large tables gained a little (txhousing +0.016 at
+    0.06) but the wide one with embeddings overfit (loans 0.447 -> 0.370), hence the
+    floor.
     """
     if alpha != "auto":
         return alpha
-    return min(1.0, AUTO_ALPHA_ROWS / n_samples) if n_samples > 0 else 1.0
+    if n_samples <= 0:
+        return 1.0  # all-zero weights: nothing trains (the engine refuses them)
+    return min(1.0, max(AUTO_ALPHA_FLOOR, AUTO_ALPHA_ROWS / n_samples))
 
 
 def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
