@@ -161,6 +161,29 @@ def neural_ranks(table: pd.DataFrame) -> tuple[pd.Series, list]:
     return part.groupby("model")["neural_rank"].mean().sort_values(), common
 
 
+def head_to_head(table: pd.DataFrame, slug: str = TORCHSK) -> list[tuple[str, int, int, int]]:
+    """torchsk against each other neural model on the data sets both have.
+
+    Returns
+    -------
+    list of tuple
+        ``(model, data sets, torchsk better, torchsk worse)`` per neural peer; a data set
+        where the two mean scores are equal counts as neither.
+    """
+    neural = table[table["family"] == "neural"]
+    scores = neural.pivot_table(index="dataset", columns="slug", values="score")
+    names = dict(zip(neural["slug"], neural["model"], strict=False))
+    out = []
+    if slug not in scores.columns:
+        return out
+    for peer in (p for p in scores.columns if p != slug):
+        both = scores[[slug, peer]].dropna()
+        if len(both):
+            diff = both[slug] - both[peer]
+            out.append((names[peer], len(both), int((diff > 0).sum()), int((diff < 0).sum())))
+    return out
+
+
 def _time_ratio(table: pd.DataFrame):
     """torchsk's median fit time over RealMLP-TD's, on the data sets where both ran."""
     both = common_datasets(table, [TORCHSK, REALMLP])
@@ -182,6 +205,13 @@ def acceptance(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
             "best mean rank among the neural models "
             f"(on the {len(common)} data sets all of them have)",
             measured, best.startswith("torchsk"),
+        ))  # fmt: skip
+    duels = head_to_head(table)
+    if duels:
+        measured = "; ".join(f"{m}: better on {w}, worse on {lo} of {n}" for m, n, w, lo in duels)
+        lines.append((
+            "the same, head to head: better than each neural model on more of the data sets "
+            "both have than worse", measured, all(w > lo for _, _, w, lo in duels),
         ))  # fmt: skip
     ratio, n = _time_ratio(table)
     if n:
