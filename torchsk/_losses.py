@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit, log_softmax
+from scipy.special import expit
 from torch import nn
 
 from ._heads import POSITIVE_LINKS, REGRESSION_LINKS
@@ -327,8 +327,17 @@ def _bce(z, y, head, options):
     return F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1)
 
 
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """Rows' log-softmax in a new array. By hand, not ``scipy.special.log_softmax``,
+    whose array-API dispatch cost a quarter of a small classifier's fit (wine: 0.1 s of
+    0.39 s over 600 steps)."""
+    shifted = z - z.max(axis=1, keepdims=True)  # exp cannot overflow
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
+
+
 def _cross_entropy_numpy(z: np.ndarray, y: np.ndarray):
-    logp = log_softmax(z, axis=1)
+    logp = _log_softmax(z)
     rows = np.arange(len(z))
     per = -logp[rows, y]
     g = np.exp(logp, out=logp)
