@@ -8,9 +8,9 @@ import torch
 from sklearn.datasets import make_regression
 
 from torchsk import TorchClassifier, TorchRegressor, export_onnx
-from torchsk._engine import _Penalty
+from torchsk._engine import Data, TrainSettings, _Penalty, train
 from torchsk._ensemble import EnsembleMLP
-from torchsk._modules import MLP
+from torchsk._modules import MLP, ReusedBackbone
 from torchsk._objectives import AutogradObjective
 
 pytestmark = pytest.mark.short_fits
@@ -60,8 +60,8 @@ def test_each_member_gets_the_gradient_it_would_get_alone():
     ens_grad = grads(ens)[0].grad  # first layer, (members, in, out)
     for k, mlp in enumerate(singles):
         alone = grads(mlp)[0].grad.T
-        # the ensemble's objective is the members' mean: half of each one's own
-        torch.testing.assert_close(ens_grad[k], alone / 2)
+        # the ensemble's objective sums the members': each gets its own gradient
+        torch.testing.assert_close(ens_grad[k], alone)
 
 
 def test_averaging_members_cuts_the_variance_between_seeds():
@@ -124,3 +124,37 @@ def test_onnx_export_of_an_ensemble(tmp_path, diabetes):
     np.testing.assert_allclose(
         out.ravel(), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()
     )
+
+
+def test_sgd_moves_each_member_as_far_as_it_would_alone():
+    """SGD's step scales with the gradient: a member must get its lone gradient."""
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 3, dtype=torch.float64), torch.randn(64, 1, dtype=torch.float64)
+    ens = EnsembleMLP(n_inputs=3, n_outputs=1, hidden_layer_sizes=(5,), n_members=3,
+                      dtype=torch.float64)  # fmt: skip
+    mlp = MLP(n_inputs=3, n_outputs=1, hidden_layer_sizes=(5,), dtype=torch.float64)
+    with torch.no_grad():
+        for layer, w, b in zip(mlp.linears(), ens.weights, ens.biases, strict=True):
+            layer.weight.copy_(w[0].T)
+            layer.bias.copy_(b.view(3, -1)[0])
+    settings = TrainSettings(solver="sgd", learning_rate_init=0.05, alpha=0.5, batch_size=16,
+                             max_iter=3, shuffle=False)  # fmt: skip
+    for module in (ens, mlp):
+        params = list(module.parameters())
+        objective = AutogradObjective(module, lambda z, t: (z - t).pow(2).sum(-1), params)
+        train(module, objective, Data(X, y), settings)
+    torch.testing.assert_close(ens.weights[0][0], mlp.linears()[0].weight.T)
+
+
+def test_constant_target_columns_stay_constant_in_every_member(diabetes):
+    X, y = diabetes
+    Y = np.column_stack([y, np.full_like(y, 5.0)])
+    reg = TorchRegressor(n_ensemble=3, **FAST).fit(X, Y)
+    np.testing.assert_allclose(reg.predict(X)[:, 1], 5.0, rtol=1e-9)
+
+
+def test_reused_backbone_refuses_an_ensemble_clearly(diabetes):
+    X, y = diabetes
+    reg = TorchRegressor(n_ensemble=2, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="n_ensemble=1"):
+        ReusedBackbone(reg)

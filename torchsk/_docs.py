@@ -16,9 +16,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         L2 penalty on the weight matrices, ``0.5 * alpha * ||W||² / n_samples``
         added to each batch's loss, as in scikit-learn's MLP (whose default is 1e-4;
         torchsk trains on standardized data, where stronger penalties generalize
-        better, see ``docs/comparison.md``). ``"auto"`` is ``400 / n`` for a fit on
-        ``n`` training rows, clipped to ``[0.3, 1]``: stronger on small tables, which
-        overfit more (measured on the comparison suite).
+        better, see ``docs/comparison.md``). ``"auto"`` is ``400 / n`` clipped to
+        ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
+        included; for ``partial_fit``, the call's rows): stronger on small tables,
+        which overfit more (measured on the comparison suite).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
         ``min(200, n_samples)``). Larger values are clipped to the number of samples
@@ -91,7 +92,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         its own random start, whose outputs (regression values, or logits) are
         averaged. Averaging cuts the variance of a single fit on small, noisy
         tables; the cost is about ``n_ensemble`` times the arithmetic, in batched
-        matrix products. Ignored with ``module``.
+        matrix products. Each member trains as it would alone (its own loss and
+        penalty); ``loss_curve_`` and ``best_loss_`` are the members' sum. Ignored
+        with ``module``.
     input_scaling : {"standard", "minmax", "robust"} or None, default="standard"
         How X is scaled *inside* ``module_``; the constants are registered buffers
         fitted on the training data, so the module works on raw X.

@@ -157,28 +157,19 @@ class _Penalty:
     def __init__(self, params: list[nn.Parameter], alpha: float) -> None:
         self.alpha = alpha
         penalized = [p for p in params if p.ndim >= 2] if alpha else []
-        # grouped by members per tensor (one fused call each); detached views (made
-        # after flattening) keep autograd out of the update
-        self.groups = [
-            ([p.detach() for p in penalized if _members(p) == k],
-             [p.grad for p in penalized if _members(p) == k], k)
-            for k in sorted({_members(p) for p in penalized})
-        ]  # fmt: skip
+        # detached views (made after flattening) keep autograd out of the update
+        self.weights = [p.detach() for p in penalized]
+        self.grads = [p.grad for p in penalized]
 
     def add_grad(self, total_weight: float) -> None:
-        for weights, grads, k in self.groups:
-            torch._foreach_add_(grads, weights, alpha=self.alpha / (k * total_weight))
+        if self.weights:
+            torch._foreach_add_(self.grads, self.weights, alpha=self.alpha / total_weight)
 
     def value(self, total_weight: float) -> float:
-        squares = sum(float(p.pow(2).sum()) / k for weights, _, k in self.groups for p in weights)
+        if not self.weights:
+            return 0.0
+        squares = sum(float(p.pow(2).sum()) for p in self.weights)
         return 0.5 * self.alpha * squares / total_weight
-
-
-def _members(p: torch.Tensor) -> int:
-    """A 3-d weight stacks the matrices of an ensemble's members (``EnsembleMLP``),
-    whose loss is their mean: each member's penalty takes the same share, so that a
-    member is regularized as one network alone would be."""
-    return p.shape[0] if p.ndim == 3 else 1
 
 
 def _flatten(params: list[nn.Parameter], flat: nn.Parameter | None = None) -> nn.Parameter:

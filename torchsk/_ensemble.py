@@ -25,7 +25,8 @@ class EnsembleMLP(nn.Module):
 
     In training mode ``forward`` returns every member's output, shape
     ``(n_members, rows, n_outputs)``: the objective trains each member on its own
-    loss (``_objectives``). In eval mode it returns their mean, ``(rows, n_outputs)``,
+    loss (``_objectives`` sums them, so each gets the gradient it would get alone).
+    In eval mode it returns their mean, ``(rows, n_outputs)``,
     like any backbone: the mean of the regression outputs, or of the logits.
 
     Parameters
@@ -103,6 +104,15 @@ class EnsembleMLP(nn.Module):
         """Members' outputs while training; their mean otherwise."""
         z = self.members(x)
         return z if self.training else z.mean(dim=0)
+
+    @torch.no_grad()
+    def hold_constant(self, columns: torch.Tensor, value: torch.Tensor) -> None:
+        """Make every member output ``value`` on the boolean mask ``columns``, whatever
+        the input: zero output weights, the bias at the value (a constant target
+        column, which training then leaves there)."""
+        self.weights[-1][:, :, columns] = 0.0
+        bias = self.biases[-1].view(self.n_members, -1)
+        bias[:, columns] = value.to(bias.dtype)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:

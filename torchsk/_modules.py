@@ -227,6 +227,12 @@ class ReusedBackbone:
 
     def __init__(self, estimator) -> None:
         net = estimator.module_
+        if not isinstance(getattr(net.backbone, "output", None), nn.Linear):
+            raise ValueError(
+                f"ReusedBackbone needs a backbone whose last layer is an nn.Linear named "
+                f"'output' (the built-in MLP); {type(net.backbone).__name__} has none "
+                "(an n_ensemble > 1 network: reuse needs n_ensemble=1)."
+            )
         self.backbone = net.backbone
         # what the fitted network never trained stays fixed; the rest trains again
         self.fixed = {

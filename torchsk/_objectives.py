@@ -78,12 +78,17 @@ class AutogradObjective:
 
 def _per_sample(loss_fn, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-row loss of outputs ``z``; an ensemble's ``(members, rows, outputs)`` gets
-    each member's loss, averaged over the members (``EnsembleMLP``)."""
+    the sum of its members' losses (``EnsembleMLP``).
+
+    The sum, not the mean: each member then gets the gradient it would get alone, and
+    its L2 penalty the same weight, so that SGD's and L-BFGS's steps (which, unlike
+    Adam's, scale with the gradient) are a lone network's.
+    """
     if z.ndim < 3:
         return loss_fn(z, y)
     k = z.shape[0]
     repeated = y.repeat(k, *([1] * (y.ndim - 1)))
-    return loss_fn(z.flatten(0, 1), repeated).view(k, -1).mean(dim=0)
+    return loss_fn(z.flatten(0, 1), repeated).view(k, -1).sum(dim=0)
 
 
 class ManualMLPObjective:

@@ -177,7 +177,7 @@ class ExecutionPlan:
         Which ``_objectives`` class computes the gradients.
     builtin_backbone : bool
         The backbone is the built-in ``MLP`` (not a subclass): inference reuses its
-        buffers (``MLP.forward_reusing``) and persistence describes it as plain data.
+        buffers (``MLP.forward_reusing``) and the fit draws from its own generators.
     n_params : int
         Parameters of the whole network, for the thread policy.
     """

@@ -129,17 +129,22 @@ class RegressionTask:
         there (from a random output layer, 20 epochs of adam ended ±0.6 off).
 
         Only for a backbone whose last layer is an ``nn.Linear`` named ``output``
-        (the built-in MLP)."""
+        (the built-in MLP), or one that says how (``EnsembleMLP.hold_constant``)."""
         out = getattr(net.backbone, "output", None)
+        hold = getattr(net.backbone, "hold_constant", None)  # EnsembleMLP
         t = self.training_targets(y_enc, net)[sw > 0]
-        if not isinstance(out, nn.Linear) or not len(t):
+        if not (isinstance(out, nn.Linear) or hold is not None) or not len(t):
             return
         constant = (t == t[0]).all(axis=0)
-        if constant.any():
-            value = torch.as_tensor(_unlink(self.link(), t[0, constant]), dtype=out.bias.dtype)
-            with torch.no_grad():
-                out.weight[constant] = 0.0
-                out.bias[constant] = value
+        if not constant.any():
+            return
+        value = torch.as_tensor(_unlink(self.link(), t[0, constant]), dtype=torch.float64)
+        if hold is not None:
+            hold(torch.as_tensor(constant), value)
+            return
+        with torch.no_grad():
+            out.weight[constant] = 0.0
+            out.bias[constant] = value.to(out.bias.dtype)
 
     def loss_functions(self) -> LossFunctions:
         """The training loss on the backbone's raw output."""
