@@ -246,17 +246,20 @@ class NumericImputer(TransformerMixin, BaseEstimator):
     """
 
     def fit(self, X: pd.DataFrame, y=None):
-        """Learn the medians of the numeric columns that have missing values."""
+        """Learn the numeric columns' medians, and which of them had missing values."""
         numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
-        missing = [c for c in numeric if X[c].isna().any()]
-        self.medians_ = {c: float(X[c].median()) for c in missing}
+        self.medians_ = {c: float(X[c].median()) for c in numeric}
+        self.indicated_ = [c for c in numeric if X[c].isna().any()]
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Fill the learnt columns with their median and append ``<col>_missing`` 0/1."""
+        """Append ``<col>_missing`` 0/1 for the columns missing in training, and fill
+        every numeric column with its median (a test fold can miss a value where the
+        training rows missed none)."""
         X = X.copy()
-        for col, median in self.medians_.items():
+        for col in self.indicated_:
             X[f"{col}_missing"] = X[col].isna().astype("float64")
+        for col, median in self.medians_.items():
             X[col] = X[col].fillna(median)
         return X
 

@@ -12,7 +12,7 @@ from sklearn.model_selection import KFold, cross_val_score
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import compare  # noqa: E402
 import compare_report  # noqa: E402
-from compare_suite import Dataset, ModelSpec, prepare  # noqa: E402
+from compare_suite import Dataset, ModelSpec, NumericImputer, prepare  # noqa: E402
 
 
 def _spec(slug):
@@ -175,3 +175,12 @@ def test_summary_counts_data_sets_within_one_std(synthetic):
         "1/2", "1/2", "0/1",
     ]  # fmt: skip
     assert summ.loc["hgb", "within_linear"] == "2/2"
+
+
+def test_numeric_imputer_fills_a_test_fold_missing_what_training_did_not():
+    train = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.0, None, 3.0]})
+    test = pd.DataFrame({"a": [None, 5.0], "b": [None, 1.0]})
+    out = NumericImputer().fit(train).transform(test)
+    assert not out.isna().any().any()
+    assert list(out.columns) == ["a", "b", "b_missing"]  # indicators: training's only
+    assert out["a"].tolist() == [2.0, 5.0] and out["b_missing"].tolist() == [1.0, 0.0]
