@@ -23,7 +23,7 @@ Dask collection.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from ._modules import use_generators
 from ._objectives import make_objective
 from ._plan import make_plan, resolve_device, seeded
 from ._tables import TableEncoder, column_values, resolve_categorical_features
-from ._training import _encoded, _targets, epoch_limit, resolve_alpha, train_settings
+from ._training import _encoded, _targets, epoch_limit, train_settings
 from ._validation import new_table
 
 
@@ -471,10 +471,7 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
 
     blocks = Blocks(load, len(source.blocks), source.n_samples)
     # batches come from the smallest block; the penalty's "auto" follows all the rows
-    settings = replace(
-        train_settings(config, min(source.lengths), incremental),
-        alpha=resolve_alpha(config.alpha, float(sw.sum())),
-    )
+    settings = train_settings(config, min(source.lengths), incremental, float(sw.sum()))
     net.unfreeze()
     try:
         trained = net.inputs.trained_with(net.backbone)
