@@ -194,7 +194,8 @@ def test_label_smoothing_softens_probabilities():
 
 def test_regression_backbone_starts_a_classifier_and_back():
     X, y = load_wine(return_X_y=True)
-    reg = TorchRegressor(hidden_layer_sizes=(32,), max_iter=60, random_state=0).fit(X, X[:, 0])
+    reg = TorchRegressor(hidden_layer_sizes=(32,), max_iter=60, random_state=0, numeric_bins=None)
+    reg.fit(X, X[:, 0])
     clf = TorchClassifier(module=ReusedBackbone(reg), max_iter=30, random_state=0).fit(X, y)
     hidden = clf.module_.backbone.hidden[0].weight
     assert clf.module_.backbone.output.out_features == 3
@@ -208,9 +209,13 @@ def test_regression_backbone_starts_a_classifier_and_back():
 def test_reused_backbone_keeps_the_trained_hidden_weights():
     X, y = load_wine(return_X_y=True)
     reg = TorchRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, X[:, 0])
-    built = ReusedBackbone(reg)(X.shape[1], 3)
+    width = reg.module_.inputs.n_outputs  # the numeric columns and their bins
+    built = ReusedBackbone(reg)(width, 3)
     assert torch.equal(built.hidden[0].weight, reg.module_.backbone.hidden[0].weight)
     assert built.output.out_features == 3
+    # an estimator encoding X otherwise (no bins: the classifier's default) is told why
+    with pytest.raises(ValueError, match=f"takes {width} inputs.*numeric_bins"):
+        TorchClassifier(module=ReusedBackbone(reg), max_iter=5).fit(X, y)
 
 
 @pytest.mark.parametrize(

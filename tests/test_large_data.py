@@ -144,9 +144,12 @@ def test_statistics_on_a_tensor_match_the_numpy_stage():
     sw = np.random.default_rng(1).uniform(0, 2, len(X))
     sw[:5] = 0
     mask = np.zeros(X.shape[1], dtype=bool)
-    for method in ("standard", "minmax", None):
-        ref = build_input_stage(X, mask, [], scaling=method, impute=True, sample_weight=sw, seed=0)
-        got = stage_from_tensor(torch.as_tensor(X), sw, method, seed=0)
+    for method, bins in (("standard", None), ("minmax", None), (None, None), ("standard", 8)):
+        ref = build_input_stage(
+            X, mask, [], scaling=method, impute=True, sample_weight=sw, seed=0, numeric_bins=bins
+        )
+        got = stage_from_tensor(torch.as_tensor(X), sw, method, seed=0, numeric_bins=bins)
+        assert got.state_dict().keys() == ref.state_dict().keys()
         for key, value in ref.state_dict().items():
             torch.testing.assert_close(got.state_dict()[key], value, rtol=1e-12, atol=1e-12)
 
@@ -174,7 +177,8 @@ def test_dask_array_fit_matches_the_in_memory_fit():
     X[::11, 2] = np.nan
     sw = np.random.default_rng(2).uniform(0.5, 2, len(X))
     Xd, yd = da.from_array(X, chunks=(700, 2)), da.from_array(y, chunks=700)
-    settings = dict(hidden_layer_sizes=(16,), max_iter=8, random_state=0)
+    # numeric_bins="auto" bins data in memory only: the same stage needs None here
+    settings = dict(hidden_layer_sizes=(16,), max_iter=8, random_state=0, numeric_bins=None)
     streamed = TorchRegressor(**settings).fit(Xd, yd, sample_weight=sw)
     ref = TorchRegressor(**settings).fit(X, y, sample_weight=sw)
     for key, value in _constants(ref).items():
@@ -183,6 +187,16 @@ def test_dask_array_fit_matches_the_in_memory_fit():
     # the same model trained on rows in another order: scores agree within noise
     assert abs(streamed.score(Xd, yd) - ref.score(X, y)) < 0.02
     assert isinstance(streamed.predict(Xd), np.ndarray) and streamed.predict(Xd).shape == y.shape
+
+
+def test_streamed_fits_bin_nothing_by_default_and_refuse_explicit_bins():
+    X, y = _data(n=1000)
+    Xd = da.from_array(X, chunks=(250, 4))
+    reg = TorchRegressor(**SMALL).fit(Xd, y)  # numeric_bins="auto"
+    assert "bins" not in dict(reg.module_.inputs.named_children())
+    assert "bins" in dict(TorchRegressor(**SMALL).fit(X, y).module_.inputs.named_children())
+    with pytest.raises(ValueError, match="numeric_bins=8 needs the data sorted"):
+        TorchRegressor(numeric_bins=8, **SMALL).fit(Xd, y)
 
 
 def test_each_epoch_streams_every_block_once_in_a_shuffled_order(monkeypatch):

@@ -170,10 +170,17 @@ def test_values_far_from_zero_keep_their_precision_in_float32_networks(fitted_on
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(20_000, 3)) * 100
     y = np.sin(Z[:, 0] / 100) + Z[:, 1] / 100
-    settings = dict(hidden_layer_sizes=(64, 64), max_iter=3, random_state=0)
+    # without bins: their codes amplify the inputs' last digits (3e-8 here) through
+    # three float32 epochs past this tolerance; the binned stage is checked below
+    settings = dict(hidden_layer_sizes=(64, 64), max_iter=3, random_state=0, numeric_bins=None)
     far = TorchRegressor(**settings).fit(Z + 1e9, y + 1e9)
     near = TorchRegressor(**settings).fit(Z, y)
     assert far.module_.compute_dtype == torch.float32  # the case where it matters
+    binned = [TorchRegressor(numeric_bins=16, max_iter=1).fit(Z + d, y) for d in (1e9, 0)]
+    with torch.no_grad():  # the stage's output, float64: the same numbers far or near
+        far_in = binned[0].module_.inputs(torch.tensor(Z[:500] + 1e9))
+        near_in = binned[1].module_.inputs(torch.tensor(Z[:500]))
+    np.testing.assert_allclose(far_in.numpy(), near_in.numpy(), atol=1e-6)
     if fitted_on == "pickled":
         far = pickle.loads(pickle.dumps(far))
     far_pred = far.predict(Z + 1e9) - 1e9

@@ -20,6 +20,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
 from ._arrays import host_array, is_tensor
+from ._bins import auto_bins
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
 from ._ensemble import EnsembleMLP
@@ -89,6 +90,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "input_scaling": [StrOptions({"standard", "minmax", "robust"}), None],
+        "numeric_bins": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
         "device": [str, torch.device],
         "module": [nn.Module, callable, None],
         "categorical_features": ["array-like", StrOptions({"auto"}), None],
@@ -99,7 +101,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
         max_iter, max_fun, tol, n_iter_no_change, shuffle, early_stopping,
         validation_fraction, warm_start, random_state, verbose, dropout, n_ensemble,
-        input_scaling, device, module, categorical_features,
+        input_scaling, numeric_bins, device, module, categorical_features,
     ):  # fmt: skip
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -127,6 +129,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.dropout = dropout
         self.n_ensemble = n_ensemble
         self.input_scaling = input_scaling
+        self.numeric_bins = numeric_bins
         self.device = device
         self.module = module
         self.categorical_features = categorical_features
@@ -200,6 +203,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             "dropout": self.dropout,
             "n_ensemble": self.n_ensemble,
             "input_scaling": self.input_scaling,
+            "numeric_bins": self.numeric_bins,
             "module": self.module,
             "categorical_features": self.categorical_features,
         }
@@ -255,13 +259,18 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     def _input_stage(self, X, sw, seed):
         """The input stage fitted on validated X: a tensor off the CPU (CUDA) with
         torch's reductions on its device, anything else with numpy."""
+        bins = self.numeric_bins
+        if bins == "auto":  # the built-in MLP only, and not a linear one (see _docs)
+            n_numeric = int((~self.is_categorical_).sum())
+            mlp = self.module is None and len(self._hidden_sizes()) > 0
+            bins = auto_bins(X.shape[0], n_numeric) if mlp else None
         if is_tensor(X):
-            return stage_from_tensor(X, sw, self.input_scaling, seed)
+            return stage_from_tensor(X, sw, self.input_scaling, seed, numeric_bins=bins)
         table = self._table
         return build_input_stage(
             X, self.is_categorical_,
             [len(c) for c in self.categories_ if c is not None],
-            scaling=self.input_scaling,
+            scaling=self.input_scaling, numeric_bins=bins,
             impute=table is not None or bool(np.isnan(X.min())),  # min: NaN spreads, no temporary
             sample_weight=sw, seed=seed,
         )  # fmt: skip

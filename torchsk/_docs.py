@@ -98,6 +98,22 @@ hidden_layer_sizes : tuple of int, default=(100,)
     input_scaling : {"standard", "minmax", "robust"} or None, default="standard"
         How X is scaled *inside* ``module_``; the constants are registered buffers
         fitted on the training data, so the module works on raw X.
+    numeric_bins : int, "auto" or None, default="auto" (regressor), None (classifier)
+        Also feed each numeric column (not the missing indicators) to the network as
+        its piecewise-linear code over at most this many bins at the column's
+        training quantiles (Gorishniy et al. 2022), computed *inside* ``module_``
+        (the edges are registered buffers). The first layer can then bend its
+        response at those edges, as a tree splits, instead of spending hidden units
+        on it; the codes are scaled down so that the L2 penalty pulls towards the
+        plain network. ``"auto"``: 16 bins while the codes add at most 2**24 values
+        to the training data (rows × numeric columns × 16: e.g. 100,000 rows of 10
+        numeric columns), none beyond (the codes would multiply the memory and the
+        first layer's work by 17), none for a fit that streams a Dask collection
+        (which does not sort its data), and none for ``hidden_layer_sizes=()`` (a
+        linear model stays linear) or a ``module`` of your own (which expects
+        ``n_features`` inputs). None: numbers go
+        in as they are. Regressions gained on average on the comparison suite,
+        classifiers did not (``docs/defaults.md``).
     device : str or torch.device, default="cpu"
         Where to train and predict: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``
         (CUDA when available).

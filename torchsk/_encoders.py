@@ -491,6 +491,20 @@ class CategoricalEncoder(_Encoder):
         return encoder
 
     @torch.no_grad()
+    def widened(self, n_extra: int) -> CategoricalEncoder:
+        """This encoder for inputs with ``n_extra`` more numeric columns at the end
+        (an earlier step appended them: ``_bins.PiecewiseLinear``); they pass through
+        after the other numeric columns."""
+        if not n_extra:
+            return self
+        mask = self.config["is_categorical"] + [False] * n_extra
+        wide = type(self)(**{**self.config, "is_categorical": mask})
+        wide.table.copy_(self.table)
+        if self.embedding is not None:
+            wide.embedding.weight.copy_(self.embedding.weight)
+        return wide
+
+    @torch.no_grad()
     def _fill_table(self, locals_: list[np.ndarray]) -> None:
         """Turn each column's local slots (1-based, 0 = none) into global positions."""
         onehot_start, embed_start = 0, 1  # embedding row 0 is the zero row

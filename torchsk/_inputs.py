@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._bins import PiecewiseLinear
 from ._encoders import CategoricalEncoder, Imputer, InputEncoder
 
 
@@ -247,6 +248,7 @@ def build_input_stage(
     impute: bool,
     sample_weight: np.ndarray,
     seed: int,
+    numeric_bins: int | None = None,
 ) -> InputStage:
     """Fit the input stage on validated training data.
 
@@ -265,11 +267,15 @@ def build_input_stage(
     sample_weight : ndarray of shape (n_samples,)
     seed : int
         Seeds the categorical embeddings.
+    numeric_bins : int or None, default=None
+        Also enter each numeric column (not the indicators) as its piecewise-linear
+        code over at most this many quantile bins (``_bins.PiecewiseLinear``).
 
     Returns
     -------
     InputStage
-        ``impute`` → ``scaling`` → ``categorical``, the first and last where needed.
+        ``impute`` → ``scaling`` → ``bins`` → ``categorical``, the first and the last
+        two where needed.
     """
     steps, n_indicators = {}, 0
     if impute:
@@ -286,9 +292,19 @@ def build_input_stage(
         columns = X if numeric.all() else X[:, numeric]
         center[numeric], scale[numeric] = scaling_statistics(columns, scaling, sample_weight)
     steps["scaling"] = Scaling(center, scale)
+    n_codes = 0
+    if numeric_bins is not None and numeric.any():
+        # the numeric columns, not the missing indicators (0/1: nothing to bin)
+        columns = np.flatnonzero(numeric[: len(numeric) - n_indicators])
+        steps["bins"] = PiecewiseLinear.fit(X, columns, numeric_bins, sample_weight)
+        steps["bins"].rescale(center, scale)
+        n_codes = steps["bins"].n_outputs - X.shape[1]
     if is_categorical.any():
         generator = torch.Generator().manual_seed(seed)
-        steps["categorical"] = CategoricalEncoder.fit(
+        categorical = CategoricalEncoder.fit(
             X, is_categorical, n_categories, sample_weight, generator=generator
         )
+        # after the bins (which have no parameters: the fit encodes X through them
+        # once), so it also passes their codes through with the numeric columns
+        steps["categorical"] = categorical.widened(n_codes)
     return InputStage(**steps)

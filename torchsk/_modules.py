@@ -243,6 +243,16 @@ class ReusedBackbone:
 
     def __call__(self, n_inputs: int, n_outputs: int) -> nn.Module:
         """Copy the backbone, re-heading it with ``n_outputs`` outputs if needed."""
+        width = (
+            self.backbone.linears()[0].in_features if hasattr(self.backbone, "linears") else None
+        )
+        if width is not None and width != n_inputs:
+            raise ValueError(
+                f"The reused backbone takes {width} inputs, but this estimator's input "
+                f"stage makes {n_inputs}: encode X as the fitted estimator did (the same "
+                "columns, categorical_features and numeric_bins; the regressor's default "
+                "numeric_bins='auto' bins the numeric columns, the classifier's does not)."
+            )
         backbone = copy.deepcopy(self.backbone).cpu()
         for name, p in backbone.named_parameters():  # a fitted module's are frozen
             p.requires_grad_(name not in self.fixed)

@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._bins import PiecewiseLinear
 from ._callbacks import EpochHooks
 from ._encoders import CategoricalEncoder, Imputer
 from ._engine import FULL_BATCH_SOLVERS, Blocks, Data, train
@@ -230,7 +231,8 @@ def stage_from_statistics(stats: ColumnStatistics, is_categorical, n_categories,
     return InputStage(**steps)
 
 
-def stage_from_tensor(X: torch.Tensor, sw: np.ndarray, method, seed: int) -> InputStage:
+def stage_from_tensor(X: torch.Tensor, sw: np.ndarray, method, seed: int,
+                      numeric_bins: int | None = None) -> InputStage:  # fmt: skip
     """The input stage fitted on an all-numeric tensor, with torch's reductions on its
     device (a CUDA tensor: nothing but the per-column results reach the host)."""
     w = torch.as_tensor(sw, dtype=torch.float64, device=X.device)
@@ -240,7 +242,14 @@ def stage_from_tensor(X: torch.Tensor, sw: np.ndarray, method, seed: int) -> Inp
 
     cat = np.zeros(X.shape[1], dtype=bool)
     stats = column_statistics(X, w, cat, [], method, ops=_TorchOps, compute=compute)
-    return stage_from_statistics(stats, cat, [], seed)
+    stage = stage_from_statistics(stats, cat, [], seed)
+    if numeric_bins is None:
+        return stage
+    # quantiles of the imputed values, as build_input_stage takes them (sorted on X's device)
+    imputed = stage.impute(X) if hasattr(stage, "impute") else X
+    bins = PiecewiseLinear.fit(imputed, range(X.shape[1]), numeric_bins, sw)
+    bins.rescale(stats.center[: X.shape[1]], stats.scale[: X.shape[1]])
+    return InputStage(**dict(stage.named_children()), bins=bins)
 
 
 # ---------------------------------------------------------------- Dask sources
@@ -391,6 +400,12 @@ def _check_streamable(est, incremental: bool) -> None:
         raise ValueError(
             "input_scaling='robust' needs the data sorted, which a fit on a Dask "
             "collection does not do; use 'standard' or 'minmax'."
+        )
+    if est.numeric_bins not in ("auto", None):
+        raise ValueError(
+            f"numeric_bins={est.numeric_bins!r} needs the data sorted (bins at its "
+            "quantiles), which a fit on a Dask collection does not do; use "
+            "numeric_bins=None ('auto' bins data in memory only)."
         )
 
 
