@@ -164,10 +164,11 @@ def test_auto_bins_small_data_in_memory_only(monkeypatch):
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(100, 5)), rng.normal(size=100)
-    monkeypatch.setattr(torchsk._bins, "AUTO_BUDGET", 100 * 5 * 16)
+    bins = torchsk._bins.AUTO_BINS
+    monkeypatch.setattr(torchsk._bins, "AUTO_BUDGET", 100 * 5 * bins)
     stage = TorchRegressor(**FAST).fit(X, y).module_.inputs
-    assert stage.bins.config["n_bins"] == [16] * 5
-    monkeypatch.setattr(torchsk._bins, "AUTO_BUDGET", 100 * 5 * 16 - 1)
+    assert stage.bins.config["n_bins"] == [bins] * 5
+    monkeypatch.setattr(torchsk._bins, "AUTO_BUDGET", 100 * 5 * bins - 1)
     stage = TorchRegressor(**FAST).fit(X, y).module_.inputs
     assert "bins" not in dict(stage.named_children())
     # the classifier's default feeds the numbers alone

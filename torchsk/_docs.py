@@ -105,10 +105,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         (the edges are registered buffers). The first layer can then bend its
         response at those edges, as a tree splits, instead of spending hidden units
         on it; the codes are scaled down so that the L2 penalty pulls towards the
-        plain network. ``"auto"``: 16 bins while the codes add at most 2**24 values
-        to the training data (rows × numeric columns × 16: e.g. 100,000 rows of 10
+        plain network. ``"auto"``: 32 bins while the codes add at most 2**24 values
+        to the training data (rows × numeric columns × 32: e.g. 50,000 rows of 10
         numeric columns), none beyond (the codes would multiply the memory and the
-        first layer's work by 17), none for a fit that streams a Dask collection
+        first layer's work by 33), none for a fit that streams a Dask collection
         (which does not sort its data), and none for ``hidden_layer_sizes=()`` (a
         linear model stays linear) or a ``module`` of your own (which expects
         ``n_features`` inputs). None: numbers go
