@@ -174,3 +174,27 @@ def test_auto_bins_small_data_in_memory_only(monkeypatch):
     # the classifier's default feeds the numbers alone
     clf = TorchClassifier(**FAST).fit(X, y > 0)
     assert "bins" not in dict(clf.module_.inputs.named_children())
+
+
+def test_huge_numeric_bins_cost_no_more_than_the_rows_allow():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 2)), rng.normal(size=50)
+    reg = TorchRegressor(numeric_bins=10**12, **FAST).fit(X, y)
+    # 50 distinct values make 49 bins, however many were asked for
+    assert reg.module_.inputs.bins.config["n_bins"] == [49, 49]
+
+
+def test_a_model_pickled_before_numeric_bins_existed_loads_and_refits():
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 2)), rng.normal(size=60)
+    reg = TorchRegressor(numeric_bins=None, warm_start=True, **FAST).fit(X, y)
+    state = reg.__getstate__()
+    del state["numeric_bins"], state["_build_params"]["numeric_bins"]  # as saved then
+    old = TorchRegressor.__new__(TorchRegressor)
+    old.__setstate__(state)
+    assert old.get_params()["numeric_bins"] is None
+    np.testing.assert_array_equal(old.predict(X), reg.predict(X))
+    old.fit(X, y)  # a warm start continues the same network
+    assert clone(old).numeric_bins is None

@@ -194,8 +194,7 @@ def test_label_smoothing_softens_probabilities():
 
 def test_regression_backbone_starts_a_classifier_and_back():
     X, y = load_wine(return_X_y=True)
-    reg = TorchRegressor(hidden_layer_sizes=(32,), max_iter=60, random_state=0, numeric_bins=None)
-    reg.fit(X, X[:, 0])
+    reg = TorchRegressor(hidden_layer_sizes=(32,), max_iter=60, random_state=0).fit(X, X[:, 0])
     clf = TorchClassifier(module=ReusedBackbone(reg), max_iter=30, random_state=0).fit(X, y)
     hidden = clf.module_.backbone.hidden[0].weight
     assert clf.module_.backbone.output.out_features == 3
@@ -213,9 +212,14 @@ def test_reused_backbone_keeps_the_trained_hidden_weights():
     built = ReusedBackbone(reg)(width, 3)
     assert torch.equal(built.hidden[0].weight, reg.module_.backbone.hidden[0].weight)
     assert built.output.out_features == 3
-    # an estimator encoding X otherwise (no bins: the classifier's default) is told why
-    with pytest.raises(ValueError, match=f"takes {width} inputs.*numeric_bins"):
-        TorchClassifier(module=ReusedBackbone(reg), max_iter=5).fit(X, y)
+    # the new estimator repeats the donor's bins, whatever its own numeric_bins
+    clf = TorchClassifier(module=ReusedBackbone(reg), max_iter=5, random_state=0).fit(X, y)
+    assert clf.module_.inputs.bins.config == reg.module_.inputs.bins.config
+    again = TorchRegressor(module=ReusedBackbone(clf), numeric_bins=4, max_iter=5).fit(X, X[:, 0])
+    assert again.module_.inputs.n_outputs == width
+    # other columns are told why they do not fit
+    with pytest.raises(ValueError, match=f"takes {width} inputs.*categorical_features"):
+        TorchClassifier(module=ReusedBackbone(reg), max_iter=5).fit(X[:, :5], y)
 
 
 @pytest.mark.parametrize(

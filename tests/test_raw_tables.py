@@ -334,9 +334,18 @@ def test_sample_weight_of_two_is_a_repeated_row_with_categorical_columns():
     y = y + np.random.default_rng(5).normal(size=200)
     weight = np.where(np.arange(200) < 60, 2.0, 1.0)
     repeated = np.repeat(np.arange(200), weight.astype(int))
+    # the bins' edges are weighted quantiles: a weight of 2 is two rows there too
+    binned = [
+        TorchRegressor(numeric_bins=8, max_iter=1).fit(X, y, sample_weight=weight),
+        TorchRegressor(numeric_bins=8, max_iter=1).fit(X.iloc[repeated], y[repeated]),
+    ]
+    for name in ("left", "width"):
+        torch.testing.assert_close(*(getattr(b.module_.inputs.bins, name) for b in binned))
+    # without bins the network is small enough for L-BFGS to land on the same minimum
     settings = dict(
-        hidden_layer_sizes=(4,), solver="lbfgs", alpha=1.0, tol=1e-7, max_iter=500, random_state=0
-    )
+        hidden_layer_sizes=(4,), solver="lbfgs", alpha=1.0, tol=1e-7, max_iter=500,
+        random_state=0, numeric_bins=None,
+    )  # fmt: skip
     weighted = TorchRegressor(**settings).fit(X, y, sample_weight=weight)
     copies = TorchRegressor(**settings).fit(X.iloc[repeated], y[repeated])
     assert weighted.n_iter_ < 500 and copies.n_iter_ < 500  # converged

@@ -26,7 +26,7 @@ from ._engine import SOLVERS, predict_in_batches
 from ._ensemble import EnsembleMLP
 from ._fitstate import all_or_nothing
 from ._inputs import build_input_stage
-from ._modules import ACTIVATIONS, MLP, TabularNet
+from ._modules import ACTIVATIONS, MLP, ReusedBackbone, TabularNet
 from ._persistence import describe, rebuild
 from ._plan import (
     ONE_BLAS_THREAD,
@@ -260,7 +260,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         """The input stage fitted on validated X: a tensor off the CPU (CUDA) with
         torch's reductions on its device, anything else with numpy."""
         bins = self.numeric_bins
-        if bins == "auto":  # the built-in MLP only, and not a linear one (see _docs)
+        if isinstance(self.module, ReusedBackbone):
+            bins = self.module.numeric_bins  # repeat the encoding the backbone learned on
+        elif bins == "auto":  # the built-in MLP only, and not a linear one (see _docs)
             n_numeric = int((~self.is_categorical_).sum())
             mlp = self.module is None and len(self._hidden_sizes()) > 0
             bins = auto_bins(X.shape[0], n_numeric) if mlp else None
@@ -406,6 +408,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     def __setstate__(self, state):
         """Rebuild the network, on the saved device if this machine has it, else the CPU."""
         state = dict(state)
+        # saved before numeric_bins existed: those networks had no bins
+        state.setdefault("numeric_bins", None)
+        if isinstance(state.get("_build_params"), dict):
+            state["_build_params"].setdefault("numeric_bins", None)
         if "module_" in state:
             plan = ExecutionPlan.from_state(state["_plan"])
             module = state["module_"]

@@ -40,7 +40,7 @@ from ._encoders import InputEncoder
 AUTO_BINS = 32
 #: ``"auto"`` bins only while the codes add at most this many values to the training
 #: matrix (about 130 MB in float64): a fit encodes X once, and 32 codes per column
-#: would make a large X 33 times its size (1M x 50: 13 GB in float32), and its
+#: would make a large X 33 times its size (1M x 50: 6.6 GB in float32), and its
 #: first layer 33 times the work, where the suite's tables needed a few MB.
 AUTO_BUDGET = 2**24
 
@@ -108,20 +108,25 @@ class PiecewiseLinear(InputEncoder):
             raise ValueError(f"columns must be positions in 0..{n_inputs - 1}, got {columns}.")
         total = sum(self.config["n_bins"])
         self.n_outputs = self.config["n_inputs"] + total
-        self.register_buffer(
-            "column", torch.tensor(np.repeat(columns, n_bins).astype(np.int64), dtype=torch.long)
-        )
-        # until fit sets the edges: unit bins from 0, the bounds already right
-        counts = np.repeat(self.config["n_bins"], self.config["n_bins"]).astype(np.float64)
+        # torch factories only: under torch.device("meta") (persistence checks a stored,
+        # possibly edited, configuration so) nothing of a huge ``total`` is allocated
+        for name in ("column", "left", "width", "low", "high"):
+            dtype = torch.long if name == "column" else torch.float64
+            self.register_buffer(name, torch.zeros(total, dtype=dtype))
+        if self.column.device.type != "meta":
+            self._lay_out()
+
+    @torch.no_grad()
+    def _lay_out(self) -> None:
+        """Each bin's column and clip bounds; unit bins from 0 until ``fit`` sets edges."""
+        columns, n_bins = self.config["columns"], self.config["n_bins"]
+        counts = np.repeat(n_bins, n_bins).astype(np.float64)
+        self.column.copy_(torch.as_tensor(np.repeat(columns, n_bins).astype(np.int64)))
+        self.width.copy_(torch.as_tensor(np.sqrt(counts)))
+        self.high.copy_(torch.as_tensor(1.0 / np.sqrt(counts)))
         firsts = np.cumsum([0, *n_bins])[:-1].astype(np.int64)
         lasts = firsts + np.asarray(n_bins, dtype=np.int64) - 1
-        high = torch.as_tensor(1.0 / np.sqrt(counts))
-        low = torch.zeros(total, dtype=torch.float64)
-        low[firsts], high[lasts] = -torch.inf, torch.inf
-        self.register_buffer("left", torch.zeros(total, dtype=torch.float64))
-        self.register_buffer("width", torch.as_tensor(np.sqrt(counts)))
-        self.register_buffer("low", low)
-        self.register_buffer("high", high)
+        self.low[firsts], self.high[lasts] = -torch.inf, torch.inf
 
     @classmethod
     def fit(
@@ -150,7 +155,9 @@ class PiecewiseLinear(InputEncoder):
         w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
         kept = w > 0
         w = torch.as_tensor(w[kept], device=device)
-        q = torch.linspace(0.0, 1.0, max_bins + 1, dtype=torch.float64, device=device)
+        # more bins than rows would only merge: do not build a grid of max_bins points
+        n_bins = max(1, min(max_bins, int(kept.sum()) - 1))
+        q = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64, device=device)
         edges = {}
         for c in columns:
             values = torch.unique(_weighted_quantiles(_column(X, kept, c), q, w)).cpu().numpy()

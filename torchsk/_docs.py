@@ -111,8 +111,11 @@ hidden_layer_sizes : tuple of int, default=(100,)
         first layer's work by 33), none for a fit that streams a Dask collection
         (which does not sort its data), and none for ``hidden_layer_sizes=()`` (a
         linear model stays linear) or a ``module`` of your own (which expects
-        ``n_features`` inputs). None: numbers go
-        in as they are. Regressions gained on average on the comparison suite,
+        ``n_features`` inputs). Ignored with ``module=ReusedBackbone(est)``, which
+        repeats ``est``'s bins: its hidden layers learned on them. Under
+        ``partial_fit`` the first call's rows fix the edges and the ``"auto"``
+        decision, as they fix the scaling constants. None: numbers go in as they
+        are. Regressions gained on average on the comparison suite,
         classifiers did not (``docs/defaults.md``).
     device : str or torch.device, default="cpu"
         Where to train and predict: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``

@@ -294,8 +294,8 @@ def build_input_stage(
     steps["scaling"] = Scaling(center, scale)
     n_codes = 0
     if numeric_bins is not None and numeric.any():
-        # the numeric columns, not the missing indicators (0/1: nothing to bin)
-        columns = np.flatnonzero(numeric[: len(numeric) - n_indicators])
+        # the numeric columns; ``numeric`` leaves out the missing indicators (0/1)
+        columns = np.flatnonzero(numeric)
         steps["bins"] = PiecewiseLinear.fit(X, columns, numeric_bins, sample_weight)
         steps["bins"].rescale(center, scale)
         n_codes = steps["bins"].n_outputs - X.shape[1]

@@ -234,6 +234,10 @@ class ReusedBackbone:
                 "(an n_ensemble > 1 network: reuse needs n_ensemble=1)."
             )
         self.backbone = net.backbone
+        # the donor's numeric bins, which the new stage repeats: at most as many per
+        # column as its widest column got (the same edges on the same data)
+        bins = getattr(net.inputs, "bins", None)
+        self.numeric_bins = max(bins.config["n_bins"], default=None) if bins else None
         # what the fitted network never trained stays fixed; the rest trains again
         self.fixed = {
             name.removeprefix("backbone.")
@@ -250,8 +254,7 @@ class ReusedBackbone:
             raise ValueError(
                 f"The reused backbone takes {width} inputs, but this estimator's input "
                 f"stage makes {n_inputs}: encode X as the fitted estimator did (the same "
-                "columns, categorical_features and numeric_bins; the regressor's default "
-                "numeric_bins='auto' bins the numeric columns, the classifier's does not)."
+                "columns and categorical_features)."
             )
         backbone = copy.deepcopy(self.backbone).cpu()
         for name, p in backbone.named_parameters():  # a fitted module's are frozen
