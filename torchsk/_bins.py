@@ -43,6 +43,8 @@ AUTO_BINS = 32
 #: would make a large X 33 times its size (1M x 50: 6.6 GB in float32), and its
 #: first layer 33 times the work, where the suite's tables needed a few MB.
 AUTO_BUDGET = 2**24
+#: Bins per column at most, whatever ``numeric_bins`` asks for.
+MAX_BINS = 2**16
 
 
 def auto_bins(n_samples: int, n_numeric: int) -> int | None:
@@ -143,7 +145,8 @@ class PiecewiseLinear(InputEncoder):
             Candidate columns. A column whose quantiles give fewer than two distinct
             bins (a constant or binary one) is left out: one bin is the value itself.
         max_bins : int
-            Bins per column at most; repeated quantiles (many equal values) merge.
+            Bins per column at most (and at most ``MAX_BINS``); repeated quantiles
+            (many equal values) merge.
         sample_weight : ndarray of shape (n_samples,), default=None
             Quantiles of the weighted distribution; zero-weight rows do not count.
 
@@ -155,9 +158,11 @@ class PiecewiseLinear(InputEncoder):
         w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
         kept = w > 0
         w = torch.as_tensor(w[kept], device=device)
-        # more bins than rows would only merge: do not build a grid of max_bins points
-        n_bins = max(1, min(max_bins, int(kept.sum()) - 1))
-        q = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64, device=device)
+        # a grid of a billion quantiles would only merge into the distinct values; the
+        # cap is a constant, not the row count, so a weight of 2 stays two rows here
+        q = torch.linspace(
+            0.0, 1.0, min(max_bins, MAX_BINS) + 1, dtype=torch.float64, device=device
+        )
         edges = {}
         for c in columns:
             values = torch.unique(_weighted_quantiles(_column(X, kept, c), q, w)).cpu().numpy()
