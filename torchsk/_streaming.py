@@ -248,8 +248,7 @@ def stage_from_tensor(X: torch.Tensor, sw: np.ndarray, method, seed: int,
     # quantiles of the imputed values, as build_input_stage takes them (sorted on X's device)
     imputed = stage.impute(X) if hasattr(stage, "impute") else X
     bins = PiecewiseLinear.fit(imputed, range(X.shape[1]), numeric_bins, sw)
-    bins.rescale(stats.center[: X.shape[1]], stats.scale[: X.shape[1]])
-    return InputStage(**dict(stage.named_children()), bins=bins)
+    return InputStage(**dict(stage.named_children()), bins=bins.rescale(stats.center, stats.scale))
 
 
 # ---------------------------------------------------------------- Dask sources
