@@ -166,14 +166,14 @@ def test_auto_bins_small_data_in_memory_only(monkeypatch):
     X, y = rng.normal(size=(100, 5)), rng.normal(size=100)
     bins = torchsk._bins.AUTO_BINS
     monkeypatch.setattr(torchsk._bins, "AUTO_BUDGET", 100 * 5 * bins)
-    stage = TorchRegressor(**FAST).fit(X, y).module_.inputs
+    stage = TorchRegressor(numeric_bins="auto", **FAST).fit(X, y).module_.inputs
     assert stage.bins.config["n_bins"] == [bins] * 5
     monkeypatch.setattr(torchsk._bins, "AUTO_BUDGET", 100 * 5 * bins - 1)
-    stage = TorchRegressor(**FAST).fit(X, y).module_.inputs
+    stage = TorchRegressor(numeric_bins="auto", **FAST).fit(X, y).module_.inputs
     assert "bins" not in dict(stage.named_children())
-    # the classifier's default feeds the numbers alone
-    clf = TorchClassifier(**FAST).fit(X, y > 0)
-    assert "bins" not in dict(clf.module_.inputs.named_children())
+    # the defaults feed the numbers alone, as scikit-learn's MLP takes them
+    for est in (TorchRegressor(**FAST).fit(X, y), TorchClassifier(**FAST).fit(X, y > 0)):
+        assert "bins" not in dict(est.module_.inputs.named_children())
 
 
 def test_huge_numeric_bins_cost_no_more_than_the_rows_allow():

@@ -207,7 +207,8 @@ def test_regression_backbone_starts_a_classifier_and_back():
 
 def test_reused_backbone_keeps_the_trained_hidden_weights():
     X, y = load_wine(return_X_y=True)
-    reg = TorchRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, X[:, 0])
+    reg = TorchRegressor(hidden_layer_sizes=(8,), numeric_bins=8, max_iter=20, random_state=0)
+    reg.fit(X, X[:, 0])
     width = reg.module_.inputs.n_outputs  # the numeric columns and their bins
     built = ReusedBackbone(reg)(width, 3)
     assert torch.equal(built.hidden[0].weight, reg.module_.backbone.hidden[0].weight)

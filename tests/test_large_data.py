@@ -192,9 +192,10 @@ def test_dask_array_fit_matches_the_in_memory_fit():
 def test_streamed_fits_bin_nothing_by_default_and_refuse_explicit_bins():
     X, y = _data(n=1000)
     Xd = da.from_array(X, chunks=(250, 4))
-    reg = TorchRegressor(**SMALL).fit(Xd, y)  # numeric_bins="auto"
+    reg = TorchRegressor(numeric_bins="auto", **SMALL).fit(Xd, y)
     assert "bins" not in dict(reg.module_.inputs.named_children())
-    assert "bins" in dict(TorchRegressor(**SMALL).fit(X, y).module_.inputs.named_children())
+    binned = TorchRegressor(numeric_bins="auto", **SMALL).fit(X, y)
+    assert "bins" in dict(binned.module_.inputs.named_children())
     with pytest.raises(ValueError, match="numeric_bins=8 needs the data sorted"):
         TorchRegressor(numeric_bins=8, **SMALL).fit(Xd, y)
 

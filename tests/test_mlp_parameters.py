@@ -18,7 +18,7 @@ pytestmark = pytest.mark.short_fits  # a few epochs show what a parameter change
 
 README = Path(__file__).parents[1] / "README.md"
 # defaults that differ from scikit-learn's, each with its reason in the README's table
-DIFFERENT_DEFAULTS = {"alpha", "learning_rate_init", "batch_size", "numeric_bins"}
+DIFFERENT_DEFAULTS = {"alpha", "learning_rate_init", "batch_size"}
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(120, 3))

@@ -98,7 +98,7 @@ hidden_layer_sizes : tuple of int, default=(100,)
     input_scaling : {"standard", "minmax", "robust"} or None, default="standard"
         How X is scaled *inside* ``module_``; the constants are registered buffers
         fitted on the training data, so the module works on raw X.
-    numeric_bins : int, "auto" or None, default="auto" (regressor), None (classifier)
+    numeric_bins : int, "auto" or None, default=None
         Also feed each numeric column (not the missing indicators) to the network as
         its piecewise-linear code over at most this many bins at the column's
         training quantiles (Gorishniy et al. 2022), computed *inside* ``module_``
@@ -114,9 +114,11 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``n_features`` inputs). Ignored with ``module=ReusedBackbone(est)``, which
         repeats ``est``'s bins: its hidden layers learned on them. Under
         ``partial_fit`` the first call's rows fix the edges and the ``"auto"``
-        decision, as they fix the scaling constants. None: numbers go in as they
-        are. Regressions gained on average on the comparison suite,
-        classifiers did not (``docs/defaults.md``).
+        decision, as they fix the scaling constants. ``"auto"`` depends on the
+        data's size, so in a search over folds pass a number. None: numbers go in as they
+        are: the network ``MLPRegressor`` / ``MLPClassifier`` build. Opt-in, because
+        bins are flat outside the training range (nothing extrapolates) and, with
+        ``alpha=0``, they let a small network zig-zag (``docs/defaults.md``).
     device : str or torch.device, default="cpu"
         Where to train and predict: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``
         (CUDA when available).
