@@ -280,7 +280,7 @@ def test_unpickling_and_copying_leave_torchs_global_rng_alone():
 )
 def test_a_tampered_description_fails_cleanly_before_allocating(edit):
     X, y = _linear_problem()
-    est = TorchRegressor(max_iter=3, **SMALL).fit(X, y)
+    est = TorchRegressor(max_iter=3, numeric_bins=4, **SMALL).fit(X, y)  # inputs[1]: bins
     state = est.__getstate__()
     edit(state["module_"])
     with pytest.raises(ValueError, match="stored network"):
