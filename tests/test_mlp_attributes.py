@@ -175,3 +175,11 @@ def test_a_column_y_predicts_a_1d_array_as_mlp_regressor():
     ref = _fit(MLPRegressor, Y[:, None])
     assert mine.predict(X).shape == ref.predict(X).shape == (80,)
     assert mine.n_outputs_ == ref.n_outputs_ == 1
+
+
+def test_an_older_pickle_gets_best_validation_score_none():
+    state = _fit(TorchRegressor, Y).__getstate__()
+    del state["best_validation_score_"]  # saved before it was set without early stopping
+    old = TorchRegressor.__new__(TorchRegressor)
+    old.__setstate__(state)
+    assert old.best_validation_score_ is None

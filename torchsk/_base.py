@@ -449,6 +449,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         if isinstance(state.get("_build_params"), dict):
             state["_build_params"].setdefault("numeric_bins", None)
         if "module_" in state:
+            # saved before best_validation_score_ was None without early stopping
+            state.setdefault("best_validation_score_", None)
             plan = ExecutionPlan.from_state(state["_plan"])
             module = state["module_"]
             as_dict = isinstance(module, dict)
