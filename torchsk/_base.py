@@ -20,6 +20,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
 from ._arrays import host_array, is_tensor
+from ._attributes import n_layers, raw_layers
 from ._bins import auto_bins
 from ._callbacks import CallbackSupportMixin, EpochHooks
 from ._engine import SOLVERS, predict_in_batches
@@ -327,11 +328,46 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.n_iter_ = history.n_iter if first else self.n_iter_ + history.n_iter
         self.t_ += history.t
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else np.inf
         if history.validation_scores:
             self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
-            self.best_validation_score_ = max(self.validation_scores_)
+        # as scikit-learn's MLP: best_loss_ without early stopping, best_validation_score_
+        # with it, None for the other
+        scores = self.validation_scores_
+        self.best_validation_score_ = max(scores) if scores else None
+        self.best_loss_ = None if scores else min(self.loss_curve_, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
+
+    # ------------------------------------------------------------------ MLP attributes
+    # scikit-learn's MLP attributes, computed from the fitted state at each access
+    @property
+    def loss_(self) -> float:
+        """The training loss at the last epoch: ``loss_curve_[-1]``."""
+        check_is_fitted(self, "loss_curve_")
+        return self.loss_curve_[-1] if self.loss_curve_ else np.inf
+
+    @property
+    def n_layers_(self) -> int:
+        """``len(hidden_layer_sizes) + 2``: input, hidden and output layers."""
+        check_is_fitted(self, "module_")
+        return n_layers(self.module_)
+
+    @property
+    def out_activation_(self) -> str:
+        """The output function, with scikit-learn's names (see the class docstring)."""
+        check_is_fitted(self, "module_")
+        return self._task.out_activation()
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices of the built-in MLP on raw X (see the class docstring)."""
+        check_is_fitted(self, "module_")
+        return raw_layers(self.module_)[0]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors of the built-in MLP on raw X (see the class docstring)."""
+        check_is_fitted(self, "module_")
+        return raw_layers(self.module_)[1]
 
     # ------------------------------------------------------------------ inference
     def _forward(self, X, proba: bool = False) -> np.ndarray:
@@ -413,6 +449,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         if isinstance(state.get("_build_params"), dict):
             state["_build_params"].setdefault("numeric_bins", None)
         if "module_" in state:
+            # saved before best_validation_score_ was None without early stopping
+            state.setdefault("best_validation_score_", None)
             plan = ExecutionPlan.from_state(state["_plan"])
             module = state["module_"]
             as_dict = isinstance(module, dict)

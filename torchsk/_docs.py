@@ -162,14 +162,44 @@ module_ : TabularNet
         Names of the features, when X was a DataFrame with string column names.
     n_outputs_ : int
         Number of outputs of the network.
+    coefs_ : list of ndarray, length n_layers_ - 1
+        ``coefs_[i]`` is the weight matrix of layer ``i``, of shape ``(n_in, n_out)``,
+        as in scikit-learn's MLP, and ``intercepts_[i]`` its bias vector: the built-in
+        MLP's layers acting on raw X, with the input scaling folded into the first
+        layer and (regression) the target scaling into the last, so that for
+        ``hidden_layer_sizes=()`` ``X @ coefs_[0] + intercepts_[0]`` is ``predict(X)``
+        (classification: ``decision_function(X)``'s logits; ``loss="poisson"``: their
+        ``exp``). Missing values: the coefficients hold for rows without them (the
+        missing indicators' weights are left out). Computed from ``module_`` at each
+        access (float64 copies: editing them changes nothing). An ``AttributeError``
+        where no such layers exist: with ``n_ensemble > 1`` or a ``module`` of your own
+        (read ``module_.backbone``), and where the input stage is not affine
+        (categorical columns, ``numeric_bins``: the weights on the encoded inputs are
+        ``module_.backbone.linears()``) or the target scaling cannot be folded (a
+        ``softplus`` head).
+    intercepts_ : list of ndarray, length n_layers_ - 1
+        Bias vectors, ``intercepts_[i]`` of shape ``(n_out,)`` (see ``coefs_``).
+    n_layers_ : int
+        ``len(hidden_layer_sizes) + 2`` (the input and output layers counted, as
+        scikit-learn counts them); an ``AttributeError`` for a ``module`` of your own.
+    out_activation_ : str
+        The output function, named as in scikit-learn: ``"identity"`` (regression;
+        ``"exp"`` or ``"softplus"`` for those heads), ``"logistic"`` (binary and
+        multilabel targets, one sigmoid logit per class), ``"softmax"``.
     loss_curve_ : list of float
-        Training loss at each epoch.
-    best_loss_ : float
-        Lowest training loss reached.
+        Training loss at each epoch (L-BFGS: iteration), on the network's scaled
+        target for regression (standardized y, not y's units as ``MLPRegressor``
+        reports it).
+    loss_ : float
+        The last entry of ``loss_curve_``.
+    best_loss_ : float or None
+        Lowest training loss reached; None under early stopping (as in scikit-learn:
+        ``early_stopping=True``, a solver other than ``lbfgs``), where
+        ``best_validation_score_`` counts.
     validation_scores_ : list of float or None
         Held-out score at each epoch when ``early_stopping=True``, else None.
-    best_validation_score_ : float
-        Best held-out score (only with ``early_stopping=True``).
+    best_validation_score_ : float or None
+        Best held-out score under early stopping, else None.
     n_iter_ : int
         Number of epochs (L-BFGS iterations) run.
     t_ : int

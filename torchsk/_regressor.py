@@ -207,7 +207,7 @@ nn.Module, default="squared_error"
 
     @follows_input
     def predict(self, X):
-        """Predict targets in y's units, with the dimensionality of the fitted y.
+        """Predict targets in y's units.
 
         Parameters
         ----------
@@ -216,6 +216,8 @@ nn.Module, default="squared_error"
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One output (y of shape (n,) or (n, 1)) gives a 1-D array, as
+            ``MLPRegressor.predict`` does.
         """
         pred = self._forward(X)  # checks that the model is fitted first
         return self._task.decode(pred)

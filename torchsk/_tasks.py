@@ -88,6 +88,10 @@ class RegressionTask:
             scaling = "robust"
         return {"head": link, "target_scaling": scaling}
 
+    def out_activation(self) -> str:
+        """``out_activation_``: the output link (``"identity"`` as in ``MLPRegressor``)."""
+        return self.structure()["head"]
+
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array, checked against the loss."""
         y_enc = self.target.encode(y)
@@ -252,6 +256,11 @@ class ClassificationTask:
     def structure(self) -> dict:
         """What the network's output end was built for: a warm start keeps it."""
         return {"head": self.head_spec.name}
+
+    def out_activation(self) -> str:
+        """``out_activation_`` with ``MLPClassifier``'s names: ``"logistic"`` for
+        sigmoid logits, ``"softmax"`` for one logit per class."""
+        return "logistic" if self.head_spec.name == "sigmoid" else "softmax"
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Class indices (int64), or 0/1 floats for multilabel targets."""

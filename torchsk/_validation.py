@@ -99,8 +99,9 @@ class RegressionTarget:
         return y
 
     def decode(self, pred: np.ndarray) -> np.ndarray:
-        """Predictions with the dimensionality of the ``y`` seen at fit."""
-        return pred.ravel() if self.ndim_ == 1 else pred
+        """Predictions with the dimensionality of the ``y`` seen at fit; one column
+        as a 1-D array, as ``MLPRegressor`` returns it for a y of shape (n, 1)."""
+        return pred.ravel() if pred.shape[1] == 1 else pred
 
 
 class ClassificationTarget:

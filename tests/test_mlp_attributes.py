@@ -1,0 +1,185 @@
+"""scikit-learn's MLP fitted attributes: the same names, types, shapes and None-ness as
+``MLPRegressor`` / ``MLPClassifier`` on the same problem, and ``coefs_`` /
+``intercepts_`` that act on raw X."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from torch import nn
+
+from torchsk import TorchClassifier, TorchRegressor
+
+pytestmark = pytest.mark.short_fits  # a few epochs give every attribute
+
+rng = np.random.default_rng(0)
+# columns of very different scales and offsets: a fold that forgot one would show
+X = rng.normal(size=(80, 3)) * [1.0, 100.0, 0.01] + [0.0, 500.0, -3.0]
+Z = (X - X.mean(axis=0)) / X.std(axis=0)
+Y = 1000 + 50 * (Z @ [1.0, -2.0, 0.5]) + rng.normal(size=80)
+TARGETS = {
+    "regression": Y,
+    "binary": Y > 1000,
+    "multiclass": np.digitize(Y, [950, 1050]),
+    "multilabel": np.c_[Y > 1000, Z[:, 0] > 0],
+}
+SCALARS = ["loss_", "best_loss_", "best_validation_score_", "n_layers_", "n_outputs_",
+            "out_activation_", "n_iter_", "t_"]  # fmt: skip
+
+
+def _fit(cls, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cls(hidden_layer_sizes=(5, 4), max_iter=12, random_state=0, **params).fit(X, y)
+
+
+def _kind(value):
+    """What MLP code can rely on: None, a float, an int, a str, or a list of floats."""
+    if value is None or isinstance(value, str):
+        return value and "str"
+    if isinstance(value, list):
+        return ("list", {_kind(v) for v in value})
+    return "int" if isinstance(value, int | np.integer) else "float"
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_attributes_are_scikit_learn_s(target, early_stopping):
+    y = TARGETS[target]
+    regression = target == "regression"
+    ours = TorchRegressor if regression else TorchClassifier
+    theirs = MLPRegressor if regression else MLPClassifier
+    mine = _fit(ours, y, early_stopping=early_stopping)
+    ref = _fit(theirs, y, early_stopping=early_stopping)
+    for name in [*SCALARS, "loss_curve_", "validation_scores_"]:
+        assert _kind(getattr(mine, name)) == _kind(getattr(ref, name)), name
+    for name in ["n_layers_", "n_outputs_", "out_activation_"]:
+        assert getattr(mine, name) == getattr(ref, name), name
+    for name in ["coefs_", "intercepts_"]:
+        assert [a.shape for a in getattr(mine, name)] == [a.shape for a in getattr(ref, name)]
+        assert all(a.dtype == np.float64 for a in getattr(mine, name))
+    assert mine.loss_ == mine.loss_curve_[-1]
+    assert mine.predict(X).shape == ref.predict(X).shape
+
+
+def test_unfitted_estimators_have_none_of_them():
+    for name in [*SCALARS, "coefs_", "intercepts_"]:
+        assert not hasattr(TorchRegressor(), name), name
+
+
+@pytest.mark.parametrize("scaling", ["standard", "minmax", "robust", None])
+def test_a_linear_model_s_coefs_reproduce_predict_on_raw_x(scaling):
+    Y2 = np.c_[Y, -3 * Y + 7]
+    for y in (Y, Y2):
+        reg = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", input_scaling=scaling,
+                             random_state=0).fit(X, y)  # fmt: skip
+        (coef,), (intercept,) = reg.coefs_, reg.intercepts_
+        linear = X @ coef + intercept
+        np.testing.assert_allclose(linear.reshape(reg.predict(X).shape), reg.predict(X),
+                                   rtol=1e-6, atol=1e-6)  # fmt: skip
+    clf = TorchClassifier(hidden_layer_sizes=(), random_state=0, max_iter=50).fit(X, Y > 1000)
+    logit = X @ clf.coefs_[0] + clf.intercepts_[0]
+    np.testing.assert_allclose(logit.ravel(), clf.decision_function(X), rtol=1e-6, atol=1e-6)
+
+
+def _forward(est, X, activation):
+    """scikit-learn's forward pass through ``coefs_`` and ``intercepts_``."""
+    h = X
+    for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_, strict=True)):
+        h = h @ w + b
+        if i < len(est.coefs_) - 1:
+            h = activation(h)
+    return h
+
+
+def test_a_hidden_network_s_coefs_reproduce_predict_on_raw_x():
+    reg = _fit(TorchRegressor, Y)
+    out = _forward(reg, X, lambda h: np.maximum(h, 0)).ravel()
+    np.testing.assert_allclose(out, reg.predict(X), rtol=1e-6)
+    clf = _fit(TorchClassifier, TARGETS["multiclass"], activation="tanh")
+    np.testing.assert_allclose(_forward(clf, X, np.tanh), clf.decision_function(X), atol=1e-9)
+
+
+def test_a_log_link_folds_the_target_scale_into_the_last_bias():
+    reg = TorchRegressor(hidden_layer_sizes=(), loss="poisson", solver="lbfgs", random_state=0)
+    reg.fit(X, Y / 100)
+    np.testing.assert_allclose(np.exp(X @ reg.coefs_[0] + reg.intercepts_[0]).ravel(),
+                               reg.predict(X), rtol=1e-6)  # fmt: skip
+
+
+def test_imputed_inputs_coefs_hold_on_rows_without_missing_values():
+    Xm = X.copy()
+    Xm[::7, 1] = np.nan  # a missing indicator for column 1
+    frame = pd.DataFrame(Xm, columns=["a", "b", "c"])
+    reg = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0).fit(frame, Y)
+    assert reg.coefs_[0].shape == (3, 1)
+    complete = ~np.isnan(Xm).any(axis=1)
+    np.testing.assert_allclose((Xm[complete] @ reg.coefs_[0] + reg.intercepts_[0]).ravel(),
+                               reg.predict(frame[complete]), rtol=1e-6)  # fmt: skip
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+@pytest.mark.parametrize(
+    ("params", "names", "message"),
+    [
+        ({"n_ensemble": 3}, ["coefs_", "intercepts_"], "n_ensemble=1"),
+        ({"module": Tiny()}, ["coefs_", "n_layers_"], "Tiny"),
+        ({"numeric_bins": 4}, ["coefs_"], "PiecewiseLinear"),
+        ({"categorical_features": [0]}, ["intercepts_"], "CategoricalEncoder"),
+        ({"head": "softplus"}, ["coefs_"], "target_scaling=None"),
+    ],
+)
+def test_what_is_not_an_mlp_on_raw_x_says_so(params, names, message):
+    y = np.abs(Y) if "head" in params else Y
+    Xc = np.c_[rng.integers(0, 3, 80), X[:, 1:]] if "categorical_features" in params else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = TorchRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0, **params)
+        reg.fit(Xc, y)
+    for name in names:
+        with pytest.raises(AttributeError, match=message):
+            getattr(reg, name)
+    assert reg.out_activation_ in ("identity", "softplus")
+
+
+def test_n_layers_of_an_ensemble_is_its_members():
+    assert _fit(TorchRegressor, Y, n_ensemble=2).n_layers_ == 4
+
+
+def test_coefs_follow_the_network_through_warm_starts_and_pickles():
+    reg = _fit(TorchRegressor, Y, warm_start=True)
+    first = reg.coefs_[0].copy()
+    loaded = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(loaded.coefs_[0], first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, Y)
+    assert not np.array_equal(reg.coefs_[0], first)
+    assert reg.loss_ == reg.loss_curve_[-1] and len(reg.loss_curve_) == 24
+
+
+def test_a_column_y_predicts_a_1d_array_as_mlp_regressor():
+    mine = _fit(TorchRegressor, Y[:, None])
+    ref = _fit(MLPRegressor, Y[:, None])
+    assert mine.predict(X).shape == ref.predict(X).shape == (80,)
+    assert mine.n_outputs_ == ref.n_outputs_ == 1
+
+
+def test_an_older_pickle_gets_best_validation_score_none():
+    state = _fit(TorchRegressor, Y).__getstate__()
+    del state["best_validation_score_"]  # saved before it was set without early stopping
+    old = TorchRegressor.__new__(TorchRegressor)
+    old.__setstate__(state)
+    assert old.best_validation_score_ is None
