@@ -268,12 +268,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             bins = auto_bins(X.shape[0], n_numeric) if mlp else None
         if is_tensor(X):
             return stage_from_tensor(X, sw, self.input_scaling, seed, numeric_bins=bins)
-        table = self._table
+        # always an imputer: NaN at predict time (or in a later partial_fit) gets the
+        # training mean even where training had none
         return build_input_stage(
             X, self.is_categorical_,
             [len(c) for c in self.categories_ if c is not None],
-            scaling=self.input_scaling, numeric_bins=bins,
-            impute=table is not None or bool(np.isnan(X.min())),  # min: NaN spreads, no temporary
+            scaling=self.input_scaling, numeric_bins=bins, impute=True,
             sample_weight=sw, seed=seed,
         )  # fmt: skip
 

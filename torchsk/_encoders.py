@@ -203,7 +203,7 @@ class Imputer(_Encoder):
         -------
         Imputer
         """
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)  # float32 stays: the sums below are in float64, chunk by chunk
         mask = np.asarray(_mask(is_categorical))
         if X.ndim != 2 or X.shape[1] != len(mask):
             raise ValueError(
@@ -212,24 +212,48 @@ class Imputer(_Encoder):
             )
         kept = _kept_rows(len(X), sample_weight)
         w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        present = ~np.isnan(X) & kept[:, None]
-        weight = w @ present
-        total = w @ np.where(present, X, 0.0)
+        weight, total, missing = _present_sums(X, np.where(kept, w, 0.0))
         # no warning and no NaN for a column never present: fill with 0
         fill = np.divide(total, weight, out=np.zeros(len(mask)), where=weight > 0)
-        had_missing = (np.isnan(X) & kept[:, None]).any(axis=0) & ~mask
+        had_missing = missing & ~mask
         imputer = cls(is_categorical=mask, indicator_columns=np.flatnonzero(had_missing))
         imputer.fill.copy_(torch.as_tensor(np.where(mask, 0.0, fill)))
         return imputer
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Fill numeric ``NaN`` and append the missing indicators (in ``x``'s dtype)."""
+        if not self.config["indicator_columns"] and _complete(x):
+            return x  # nothing to fill or append: one sum, not a pass writing a copy
         missing = torch.isnan(x)
         filled = torch.where(missing & self.numeric, self.fill.to(x.dtype), x)
         if not self.config["indicator_columns"]:
             return filled
         indicators = missing.index_select(1, self.indicator_index).to(x.dtype)
         return torch.cat([filled, indicators], dim=1)
+
+
+def _complete(x: torch.Tensor) -> bool:
+    """Whether ``x`` surely has no ``NaN``: its sum is ``NaN`` if any entry is (an
+    overflow to ``inf - inf`` only sends ``x`` the general way). Compiled and exported
+    graphs always take the general way (no branch on data)."""
+    if torch.compiler.is_compiling():
+        return False
+    return not bool(torch.isnan(x.sum()))
+
+
+def _present_sums(X: np.ndarray, w: np.ndarray, chunk: int = 16384):
+    """Per column: the weight of the rows where it is present, the weighted sum of its
+    values there, and whether a row of positive weight misses it. In float64, over row
+    chunks: no full-size temporary (X may be most of the memory, and complete)."""
+    weight, total = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    missing = np.zeros(X.shape[1], dtype=bool)
+    for i in range(0, len(X), chunk):
+        rows, wc = np.asarray(X[i : i + chunk], dtype=np.float64), w[i : i + chunk]
+        nan = np.isnan(rows)
+        weight += wc @ ~nan
+        total += wc @ np.where(nan, 0.0, rows)
+        missing |= (nan & (wc > 0)[:, None]).any(axis=0)
+    return weight, total, missing
 
 
 def _slots(counts: np.ndarray, has_missing: bool, min_count: int) -> tuple[np.ndarray, int]:

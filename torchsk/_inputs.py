@@ -280,9 +280,10 @@ def build_input_stage(
     steps, n_indicators = {}, 0
     if impute:
         steps["impute"] = Imputer.fit(X, is_categorical, sample_weight)
-        with torch.no_grad():
-            X = steps["impute"](torch.as_tensor(X)).numpy()
-        n_indicators = X.shape[1] - len(is_categorical)
+        if np.isnan(X.min()):  # X without NaN passes the imputer unchanged: no copy
+            with torch.no_grad():
+                X = steps["impute"](torch.as_tensor(X)).numpy()
+        n_indicators = steps["impute"].n_outputs - len(is_categorical)
     # the indicator columns the imputer appends are neither scaled (0/1) nor categorical
     numeric = np.r_[~is_categorical, np.zeros(n_indicators, dtype=bool)]
     is_categorical = np.r_[is_categorical, np.zeros(n_indicators, dtype=bool)]
