@@ -196,6 +196,24 @@ def test_nan_at_predict_after_a_fit_on_complete_data_gets_the_training_mean(kind
     np.testing.assert_allclose(proba, clf.predict_proba(filled))
 
 
+@pytest.mark.parametrize("kind", ["numpy", "frame", "tensor"])
+def test_a_column_missing_throughout_training_is_ignored_and_named(kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    X[:, 1] = np.nan  # a sensor offline all through training
+    fit_X = {"numpy": X, "frame": pd.DataFrame(X, columns=["a", "sensor", "c"]),
+             "tensor": torch.as_tensor(X)}[kind]  # fmt: skip
+    name = "'sensor'" if kind == "frame" else "column 1"
+    reg = TorchRegressor(hidden_layer_sizes=(8,), solver="lbfgs", alpha=1e-4, random_state=0)
+    with pytest.warns(UserWarning, match=f"{name} had no values in training"):
+        reg.fit(fit_X, y)
+    back = X.copy()
+    back[:, 1] = rng.normal(scale=100.0, size=len(X))  # back online
+    back = pd.DataFrame(back, columns=fit_X.columns) if kind == "frame" else back
+    np.testing.assert_array_equal(reg.predict(back), reg.predict(fit_X))
+
+
 def test_a_partial_fit_chunk_with_nan_trains_after_complete_chunks(diabetes):
     X, y = diabetes
     reg = TorchRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y)

@@ -128,7 +128,10 @@ class Imputer(_Encoder):
     ``forward`` maps ``(n, n_inputs)`` to ``(n, n_inputs + len(indicator_columns))``:
     the input columns in place (numeric ``NaN`` replaced by ``fill``, categorical
     columns untouched, ``NaN`` included), then one 0/1 column per entry of
-    ``indicator_columns``, in that order. Build it with ``Imputer.fit``.
+    ``indicator_columns``, in that order. The ``empty_columns`` (numeric, never present
+    in training) always read as their fill value: the network learned nothing about
+    them, so their values cannot move its output (``SimpleImputer`` drops them). Build
+    it with ``Imputer.fit``.
 
     Parameters
     ----------
@@ -136,11 +139,14 @@ class Imputer(_Encoder):
         One entry per input column; categorical columns pass through.
     indicator_columns : sequence of int
         Numeric input columns that get a missing indicator.
+    empty_columns : sequence of int, default=()
+        Numeric input columns replaced by their fill value whatever they hold.
 
     Attributes
     ----------
     config : dict
-        ``{"is_categorical": [...], "indicator_columns": [...]}``, plain Python.
+        ``{"is_categorical": [...], "indicator_columns": [...]}``, plain Python, with
+        ``"empty_columns"`` where there are any.
     n_inputs, n_outputs : int
         Input and output widths.
     fill : Tensor, float64, shape (n_inputs,)
@@ -162,15 +168,19 @@ class Imputer(_Encoder):
     """
 
     def __init__(
-        self, *, is_categorical: Sequence[bool], indicator_columns: Sequence[int] = ()
-    ) -> None:
+        self, *, is_categorical: Sequence[bool], indicator_columns: Sequence[int] = (),
+        empty_columns: Sequence[int] = (),
+    ) -> None:  # fmt: skip
         super().__init__()
         mask = _mask(is_categorical)
-        indicators = [int(j) for j in indicator_columns]
-        bad = [j for j in indicators if not 0 <= j < len(mask) or mask[j]]
-        if bad:
-            raise ValueError(f"indicator_columns {bad} are not numeric input columns.")
+        indicators, empty = [int(j) for j in indicator_columns], [int(j) for j in empty_columns]
+        for name, columns in (("indicator_columns", indicators), ("empty_columns", empty)):
+            bad = [j for j in columns if not 0 <= j < len(mask) or mask[j]]
+            if bad:
+                raise ValueError(f"{name} {bad} are not numeric input columns.")
         self.config = {"is_categorical": mask, "indicator_columns": indicators}
+        if empty:  # only then: the configurations saved before it existed stay valid
+            self.config["empty_columns"] = empty
         self.n_inputs = len(mask)
         self.n_outputs = len(mask) + len(indicators)
         self.register_buffer("fill", torch.zeros(len(mask), dtype=torch.float64))
@@ -213,19 +223,26 @@ class Imputer(_Encoder):
         kept = _kept_rows(len(X), sample_weight)
         w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
         weight, total, missing = _present_sums(X, np.where(kept, w, 0.0))
-        # no warning and no NaN for a column never present: fill with 0
+        # no warning and no NaN for a column never present: fill with 0, for good
         fill = np.divide(total, weight, out=np.zeros(len(mask)), where=weight > 0)
-        had_missing = missing & ~mask
-        imputer = cls(is_categorical=mask, indicator_columns=np.flatnonzero(had_missing))
+        empty = (weight == 0) & ~mask
+        imputer = cls(
+            is_categorical=mask, indicator_columns=np.flatnonzero(missing & ~mask & ~empty),
+            empty_columns=np.flatnonzero(empty),
+        )  # fmt: skip
         imputer.fill.copy_(torch.as_tensor(np.where(mask, 0.0, fill)))
         return imputer
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Fill numeric ``NaN`` and append the missing indicators (in ``x``'s dtype)."""
-        if not self.config["indicator_columns"] and _complete(x):
+        empty = self.config.get("empty_columns")
+        if not self.config["indicator_columns"] and not empty and _complete(x):
             return x  # nothing to fill or append: one sum, not a pass writing a copy
         missing = torch.isnan(x)
-        filled = torch.where(missing & self.numeric, self.fill.to(x.dtype), x)
+        replaced = missing & self.numeric
+        if empty:
+            replaced[:, empty] = True
+        filled = torch.where(replaced, self.fill.to(x.dtype), x)
         if not self.config["indicator_columns"]:
             return filled
         indicators = missing.index_select(1, self.indicator_index).to(x.dtype)

@@ -109,7 +109,8 @@ class ColumnStatistics:
 
     ``fill``: the imputer's values (None: no imputer); ``indicator_columns``: numeric
     columns with missing values; ``center``, ``scale``: over the imputed columns plus
-    the indicators; ``counts``, ``has_missing``: per categorical column.
+    the indicators; ``counts``, ``has_missing``: per categorical column;
+    ``empty_columns``: numeric columns never present.
     """
 
     fill: np.ndarray | None
@@ -118,6 +119,7 @@ class ColumnStatistics:
     scale: np.ndarray
     counts: list
     has_missing: list
+    empty_columns: np.ndarray
 
 
 def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
@@ -165,7 +167,8 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
     # always an imputer (as in memory): NaN at predict time gets the training mean
     fill = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
     fill[cat] = 0.0
-    indicators = np.flatnonzero(missing & ~cat)
+    empty = (weights == 0) & ~cat  # never present: held at the fill value (Imputer)
+    indicators = np.flatnonzero(missing & ~cat & ~empty)
     # the imputed columns: missing weighted rows hold the fill value
     mean = (sums + fill * (total - weights)) / total
     lo = np.where(missing, np.minimum(lo, fill), lo)
@@ -181,6 +184,7 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
         scale=np.r_[scale, np.ones(n_ind)],
         counts=[np.asarray(c)[:n] for c, n in zip(counts, n_categories, strict=True)],
         has_missing=list(missing[cat]),
+        empty_columns=np.flatnonzero(empty),
     )
 
 
@@ -216,7 +220,10 @@ def stage_from_statistics(stats: ColumnStatistics, is_categorical, n_categories,
     cat = np.asarray(is_categorical, dtype=bool)
     steps = {}
     if stats.fill is not None:
-        imputer = Imputer(is_categorical=cat, indicator_columns=stats.indicator_columns)
+        imputer = Imputer(
+            is_categorical=cat, indicator_columns=stats.indicator_columns,
+            empty_columns=stats.empty_columns,
+        )  # fmt: skip
         imputer.fill.copy_(torch.as_tensor(stats.fill))
         steps["impute"] = imputer
     steps["scaling"] = Scaling(stats.center, stats.scale)
