@@ -65,6 +65,7 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
     """Validate ``X`` and ``y`` together; ``y`` may be 1-D or 2-D. ``encode`` as in
     ``check_X`` (at a first fit: the table's ``fit_transform``); a tensor ``X`` as
     in ``check_X``, its targets copied to the host (one value per row)."""
+    y = host_array(y)  # a tensor detached first, whatever X is (requires_grad)
     if is_tensor(X) and encode is None:
         X = check_tensor(estimator, X, reset=reset)
         y = _check_y(host_array(y), multi_output=True, y_numeric=y_numeric, estimator=estimator)
