@@ -54,6 +54,12 @@ CASES = {
         ValueError,
         "Input y contains NaN",
     ),
+    "None among string labels": (
+        clf,
+        lambda: (X, np.array(["a", None] + ["a", "b"] * 19, dtype=object)),
+        ValueError,
+        r"Input y contains NaN or None",
+    ),
     "inf in y": (
         reg,
         lambda: (X, with_value(y_reg, 3, -np.inf)),
@@ -222,6 +228,8 @@ def test_partial_fit_with_changing_features_or_unseen_classes():
         ValueError, match=re.escape("y contains labels ['c'] not in classes ['a', 'b']")
     ):
         est.partial_fit(X, np.array(["a", "c"] * 20))
+    with pytest.raises(ValueError, match="Input y contains NaN or None"):
+        est.partial_fit(X, np.array(["a", None] * 20, dtype=object))
     with pytest.raises(ValueError, match="is not the same as on the first call"):
         est.partial_fit(X, y_clf, classes=["a", "b", "c"])
 

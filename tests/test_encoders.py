@@ -86,11 +86,15 @@ def test_imputer_indicators_only_for_columns_missing_in_training():
     assert Imputer.fit(np.ones((3, 2)), [False, False]).n_outputs == 2
 
 
-def test_imputer_column_never_present_fills_zero_without_warning():
+def test_imputer_holds_a_column_never_present_at_zero_without_warning():
     X = np.array([[nan, 1.0], [nan, 2.0]])
     with np.errstate(all="raise"):
         imp = Imputer.fit(X, [False, False])
-    np.testing.assert_array_equal(run(imp, X), [[0, 1, 1], [0, 2, 1]])
+    assert imp.config["empty_columns"] == [0] and imp.config["indicator_columns"] == []
+    np.testing.assert_array_equal(run(imp, X), [[0, 1], [0, 2]])
+    np.testing.assert_array_equal(run(imp, [[5.0, 1.0]]), [[0, 1]])  # whatever it holds
+    with pytest.raises(ValueError, match=r"empty_columns \[1\] are not numeric"):
+        Imputer(is_categorical=[False, True], empty_columns=[1])
 
 
 def test_imputer_keeps_the_input_dtype():

@@ -1,9 +1,12 @@
 """Inputs and outputs of the estimators: labels, shapes, frames, dtypes, solvers, options."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+import torch
 from sklearn.datasets import make_multilabel_classification
 from sklearn.exceptions import DataConversionWarning
 
@@ -176,6 +179,52 @@ def test_partial_fit_streams_chunks(iris):
         for chunk in np.array_split(order, 5):
             clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
     assert clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("kind", ["numpy", "tensor"])
+def test_nan_at_predict_after_a_fit_on_complete_data_gets_the_training_mean(kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = np.where(X[:, 0] > 0, "a", "b")
+    fit_X = torch.as_tensor(X) if kind == "tensor" else X
+    clf = TorchClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(fit_X, y)
+    gaps, filled = X[:5].copy(), X[:5].copy()
+    gaps[:, 1], filled[:, 1] = np.nan, X[:, 1].mean()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "non-finite outputs"
+        proba = clf.predict_proba(gaps)
+    np.testing.assert_allclose(proba, clf.predict_proba(filled))
+
+
+@pytest.mark.parametrize("kind", ["numpy", "frame", "tensor"])
+def test_a_column_missing_throughout_training_is_ignored_and_named(kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    X[:, 1] = np.nan  # a sensor offline all through training
+    fit_X = {"numpy": X, "frame": pd.DataFrame(X, columns=["a", "sensor", "c"]),
+             "tensor": torch.as_tensor(X)}[kind]  # fmt: skip
+    name = "'sensor'" if kind == "frame" else "column 1"
+    reg = TorchRegressor(hidden_layer_sizes=(8,), solver="lbfgs", alpha=1e-4, random_state=0)
+    with pytest.warns(UserWarning, match=f"{name} had no values in training"):
+        reg.fit(fit_X, y)
+    back = X.copy()
+    back[:, 1] = rng.normal(scale=100.0, size=len(X))  # back online
+    back = pd.DataFrame(back, columns=fit_X.columns) if kind == "frame" else back
+    np.testing.assert_array_equal(reg.predict(back), reg.predict(fit_X))
+
+
+def test_a_partial_fit_chunk_with_nan_trains_after_complete_chunks(diabetes):
+    X, y = diabetes
+    reg = TorchRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y)
+    before = reg.predict(X)
+    gaps = X.copy()
+    gaps[::3, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "training diverged"
+        reg.partial_fit(gaps, y)
+    assert np.isfinite(reg.loss_curve_).all() and len(reg.loss_curve_) == 2
+    assert np.isfinite(reg.predict(gaps)).all() and not np.allclose(reg.predict(X), before)
 
 
 @pytest.mark.parametrize("cls", [TorchRegressor, TorchClassifier])

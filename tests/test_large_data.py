@@ -76,6 +76,20 @@ def test_non_contiguous_and_integer_tensors():
     np.testing.assert_array_equal(pred, ref)
 
 
+def test_tensors_requiring_grad_are_detached_on_every_path():
+    X, y = _data()
+    X[:, 0] = np.arange(len(X)) % 3  # codes
+    Xg, yg = (torch.tensor(a, requires_grad=True) for a in (X, y))
+    ref = TorchRegressor(**SMALL, categorical_features=[0]).fit(X, y).predict(X)
+    est = TorchRegressor(**SMALL, categorical_features=[0]).fit(Xg, y)  # through the table
+    np.testing.assert_array_equal(est.predict(Xg), ref)
+    numeric = TorchRegressor(**SMALL).fit(X, y).predict(X)
+    for X_in in (X, Xg):  # a tensor y beside numpy X too
+        np.testing.assert_array_equal(TorchRegressor(**SMALL).fit(X_in, yg).predict(X), numeric)
+    labels = torch.tensor((y > y.mean()).astype(float), requires_grad=True)
+    assert TorchClassifier(**SMALL).fit(X, labels).classes_.tolist() == [0.0, 1.0]
+
+
 def test_bad_tensors_get_scikit_learns_errors():
     X, y = _data()
     bad = torch.as_tensor(X).clone()

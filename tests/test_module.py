@@ -81,6 +81,31 @@ def test_input_scaling_methods(method, rng):
         np.testing.assert_allclose(np.median(scaled, axis=0), 0, atol=0.02)
 
 
+def _zero_inflated(rng, n=400):
+    """85% zeros, 15% near 10, three readings of 1e9: a zero interquartile range."""
+    x = np.zeros(n)
+    x[3 : 3 + 3 * n // 20] = 10.0 + rng.normal(size=3 * n // 20)
+    x[:3] = 1e9
+    return rng.permutation(x)
+
+
+@pytest.mark.filterwarnings("ignore:.*predicting a constant")  # 2 epochs, inputs of 3e8
+def test_robust_input_scaling_of_a_zero_inflated_column_ignores_its_outliers(rng):
+    X = np.column_stack([_zero_inflated(rng), rng.normal(size=400)])
+    reg = TorchRegressor(input_scaling="robust", max_iter=2, random_state=0).fit(X, X[:, 1])
+    scale = reg.module_.inputs.scaling.scale.numpy()
+    assert 1 < scale[0] < 10  # the spread of the 0s and 10s (the range: 1e9)
+
+
+def test_robust_losses_fit_ordinary_rows_of_a_zero_inflated_target(rng):
+    X = rng.normal(size=(400, 2))
+    y = _zero_inflated(rng)
+    reg = TorchRegressor(loss="absolute_error", solver="lbfgs", random_state=0).fit(X, y)
+    assert 1 < reg.module_.target_scaling.scale.item() < 10  # not 7e8
+    ordinary = y < 1e9
+    assert np.median(np.abs(reg.predict(X[ordinary]) - y[ordinary])) < 1  # 1e6 or more before
+
+
 def test_state_dict_and_pickle_carry_the_scaling(body_mass):
     X, y = body_mass
     reg = TorchRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0).fit(X, y)

@@ -31,6 +31,19 @@ def test_diverging_training_keeps_last_finite_weights_and_says_what_to_change():
     assert est.n_iter_ < 50
 
 
+def test_a_fit_stopped_on_a_rising_loss_keeps_the_lowest_loss_weights():
+    """24 rows, batches of 64: each epoch is one step, and its loss is that of the
+    weights it started from, which are the ones to keep (R² -434 with the next ones)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 8000))
+    y = X[:, 0] + 0.1 * rng.normal(size=24)
+    est = TorchRegressor(numeric_bins="auto", random_state=0)
+    with pytest.warns(ConvergenceWarning, match="rose"):
+        est.fit(X, y)
+    # the lowest epoch loss adds the penalty to the kept weights' squared error
+    assert 0.5 * np.mean((est.predict(X) - y) ** 2) <= min(est.loss_curve_)
+
+
 def test_hitting_max_iter_warns_like_scikit_learn():
     X, y = load_iris(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(3\) reached"):

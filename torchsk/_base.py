@@ -249,6 +249,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.categories_ = [None] * n_features if table is None else table.categories_
         if inputs is None:
             inputs = self._input_stage(X, sw, seed)
+        _warn_empty_columns(inputs, getattr(self, "feature_names_in_", None))
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
         task.start_output(self.module_, y_enc, sw)
@@ -269,12 +270,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             bins = auto_bins(X.shape[0], n_numeric) if mlp else None
         if is_tensor(X):
             return stage_from_tensor(X, sw, self.input_scaling, seed, numeric_bins=bins)
-        table = self._table
+        # always an imputer: NaN at predict time (or in a later partial_fit) gets the
+        # training mean even where training had none
         return build_input_stage(
             X, self.is_categorical_,
             [len(c) for c in self.categories_ if c is not None],
-            scaling=self.input_scaling, numeric_bins=bins,
-            impute=table is not None or bool(np.isnan(X.min())),  # min: NaN spreads, no temporary
+            scaling=self.input_scaling, numeric_bins=bins, impute=True,
             sample_weight=sw, seed=seed,
         )  # fmt: skip
 
@@ -458,6 +459,20 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
             state["_plan"] = plan
         super().__setstate__(state)
+
+
+def _warn_empty_columns(inputs, names) -> None:
+    """Name the numeric columns that had no value in training: the imputer holds them
+    at their fill value, so what they hold later cannot change a prediction."""
+    imputer = getattr(inputs, "impute", None)
+    empty = [] if imputer is None else imputer.config.get("empty_columns", [])
+    if empty:
+        named = [repr(names[j]) if names is not None else f"column {j}" for j in empty]
+        warn(
+            f"{', '.join(named)} had no values in training (all missing): the model "
+            "ignores them, as SimpleImputer drops such columns; values they hold at "
+            "predict time do not change its predictions."
+        )
 
 
 def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:

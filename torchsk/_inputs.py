@@ -82,6 +82,7 @@ def scaling_statistics(
     elif method == "robust":
         center = weighted_quantile(x, 0.5, w)
         scale = weighted_quantile(x, 0.75, w) - weighted_quantile(x, 0.25, w)
+        scale = _robust_fallback(x, w, scale)
     elif method == "mean":
         center, scale = np.zeros(n_cols), (w @ np.abs(x)) / w.sum()
     else:
@@ -89,6 +90,30 @@ def scaling_statistics(
     if method == "mean":  # a magnitude, not a spread: only zero is unusable
         return center, np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     return center, _usable_spread(x, w, scale)
+
+
+#: The interquartile range of a normal distribution, in standard deviations.
+IQR_PER_STD = 1.3489795003921634
+
+
+def _robust_fallback(x: np.ndarray, w: np.ndarray, iqr: np.ndarray) -> np.ndarray:
+    """``iqr`` where it is positive; elsewhere (half the weight on one value: a
+    zero-inflated count) a spread that a few outliers cannot set, as the range they
+    set did (three targets of 1e9 among 0s and 10s: a scale of 7e8). In the
+    interquartile range's units: the standard deviation of the rows between the 5th
+    and 95th percentiles times ``IQR_PER_STD``, else 1. (The median absolute
+    deviation is no fallback: it is 0 wherever the interquartile range is.)"""
+    zero = ~(iqr > 0)
+    if not zero.any():
+        return iqr
+    x = x[:, zero]
+    lo, hi = weighted_quantile(x, 0.05, w), weighted_quantile(x, 0.95, w)
+    central = w[:, None] * ((x >= lo) & (x <= hi))
+    mean = (central * x).sum(axis=0) / central.sum(axis=0)
+    std = np.sqrt((central * (x - mean) ** 2).sum(axis=0) / central.sum(axis=0))
+    iqr = iqr.copy()
+    iqr[zero] = np.where(std > 0, IQR_PER_STD * std, 1.0)
+    return iqr
 
 
 def _column_ranges(x: np.ndarray, w: np.ndarray, chunk: int = 16384):
@@ -106,8 +131,8 @@ def _column_ranges(x: np.ndarray, w: np.ndarray, chunk: int = 16384):
 def _usable_spread(x: np.ndarray, w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``scale`` where it can divide: 1 for constant columns (exactly: no threshold,
     so a column of values ~1e-15 keeps its spread of ~1e-15), the range where a
-    non-constant column's statistic is 0 or not finite (an interquartile range of 0,
-    an underflowing variance)."""
+    non-constant column's statistic is 0 or not finite (an underflowing variance;
+    a zero interquartile range has its own fallback, ``_robust_fallback``)."""
     lo, hi = _column_ranges(x, w)
     if lo is None:
         return np.ones_like(scale)
@@ -280,9 +305,10 @@ def build_input_stage(
     steps, n_indicators = {}, 0
     if impute:
         steps["impute"] = Imputer.fit(X, is_categorical, sample_weight)
-        with torch.no_grad():
-            X = steps["impute"](torch.as_tensor(X)).numpy()
-        n_indicators = X.shape[1] - len(is_categorical)
+        if np.isnan(X.min()):  # X without NaN passes the imputer unchanged: no copy
+            with torch.no_grad():
+                X = steps["impute"](torch.as_tensor(X)).numpy()
+        n_indicators = steps["impute"].n_outputs - len(is_categorical)
     # the indicator columns the imputer appends are neither scaled (0/1) nor categorical
     numeric = np.r_[~is_categorical, np.zeros(n_indicators, dtype=bool)]
     is_categorical = np.r_[is_categorical, np.zeros(n_indicators, dtype=bool)]

@@ -109,7 +109,8 @@ class ColumnStatistics:
 
     ``fill``: the imputer's values (None: no imputer); ``indicator_columns``: numeric
     columns with missing values; ``center``, ``scale``: over the imputed columns plus
-    the indicators; ``counts``, ``has_missing``: per categorical column.
+    the indicators; ``counts``, ``has_missing``: per categorical column;
+    ``empty_columns``: numeric columns never present.
     """
 
     fill: np.ndarray | None
@@ -118,10 +119,11 @@ class ColumnStatistics:
     scale: np.ndarray
     counts: list
     has_missing: list
+    empty_columns: np.ndarray
 
 
-def column_statistics(X, w, is_categorical, n_categories, method, *, ops, compute,
-                      impute: bool = False) -> ColumnStatistics:  # fmt: skip
+def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
+                      compute) -> ColumnStatistics:  # fmt: skip
     """The input stage's constants over all rows of ``X``, in two passes.
 
     The in-memory fit's formulas (``_encoders.Imputer.fit``, ``_inputs.
@@ -142,8 +144,6 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops, comput
     ops : _ArrayOps or _TorchOps
     compute : callable
         Evaluates a tuple of lazy results into numpy arrays (``dask.compute``).
-    impute : bool, default=False
-        Add an imputer even without missing values (tables do).
 
     Returns
     -------
@@ -158,16 +158,17 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops, comput
     first = compute(
         (wide * ops.where(present, X, 0.0)).sum(0), (wide * present).sum(0), w.sum(),
         ops.colmin(ops.where(present, X, np.inf)), ops.colmax(ops.where(present, X, -np.inf)),
-        (nan & kept[:, None]).any(0), nan.any(), ops.isinf(X).any(),
+        (nan & kept[:, None]).any(0), ops.isinf(X).any(),
         *[_code_counts(c, kept, n, ops) for c, n in zip(codes, n_categories, strict=True)],
     )  # fmt: skip
-    sums, weights, total, lo, hi, missing, any_nan, any_inf, *counts = first
+    sums, weights, total, lo, hi, missing, any_inf, *counts = first
     if any_inf:
         raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
-    impute = impute or bool(any_nan)
+    # always an imputer (as in memory): NaN at predict time gets the training mean
     fill = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
     fill[cat] = 0.0
-    indicators = np.flatnonzero(missing & ~cat) if impute else np.zeros(0, dtype=np.int64)
+    empty = (weights == 0) & ~cat  # never present: held at the fill value (Imputer)
+    indicators = np.flatnonzero(missing & ~cat & ~empty)
     # the imputed columns: missing weighted rows hold the fill value
     mean = (sums + fill * (total - weights)) / total
     lo = np.where(missing, np.minimum(lo, fill), lo)
@@ -177,12 +178,13 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops, comput
     center, scale = np.where(numeric, center, 0.0), np.where(numeric, scale, 1.0)
     n_ind = len(indicators)
     return ColumnStatistics(
-        fill=fill if impute else None,
+        fill=fill,
         indicator_columns=indicators,
         center=np.r_[center, np.zeros(n_ind)],
         scale=np.r_[scale, np.ones(n_ind)],
         counts=[np.asarray(c)[:n] for c, n in zip(counts, n_categories, strict=True)],
         has_missing=list(missing[cat]),
+        empty_columns=np.flatnonzero(empty),
     )
 
 
@@ -218,7 +220,10 @@ def stage_from_statistics(stats: ColumnStatistics, is_categorical, n_categories,
     cat = np.asarray(is_categorical, dtype=bool)
     steps = {}
     if stats.fill is not None:
-        imputer = Imputer(is_categorical=cat, indicator_columns=stats.indicator_columns)
+        imputer = Imputer(
+            is_categorical=cat, indicator_columns=stats.indicator_columns,
+            empty_columns=stats.empty_columns,
+        )  # fmt: skip
         imputer.fill.copy_(torch.as_tensor(stats.fill))
         steps["impute"] = imputer
     steps["scaling"] = Scaling(stats.center, stats.scale)
@@ -345,8 +350,7 @@ class DaskSource:
         w = da.from_array(sw, chunks=(tuple(self.lengths),))
         cat, n_categories = _categorical(self)
         return column_statistics(
-            X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute,
-            impute=self.table is not None,
+            X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute
         )  # fmt: skip
 
 

@@ -23,6 +23,8 @@ import numpy as np
 from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils._missing import is_scalar_nan
 
+from ._arrays import host_array
+
 try:  # scikit-learn >= 1.9
     from sklearn.utils._dataframe import is_pandas_df, is_polars_df
 except ImportError:  # scikit-learn 1.6 - 1.8
@@ -53,7 +55,7 @@ def _as_array(X) -> np.ndarray:
     """
     if "scipy.sparse" in sys.modules and sys.modules["scipy.sparse"].issparse(X):
         raise TypeError("Sparse input is not supported; pass a dense array or a DataFrame.")
-    array = np.asarray(X)
+    array = np.asarray(host_array(X))  # a tensor detached first (requires_grad)
     if array.dtype.kind in "US":
         array = np.asarray(X, dtype=object)
     if array.ndim != 2:

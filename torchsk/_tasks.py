@@ -17,7 +17,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from torch import nn
 
 from ._heads import AUTO_HEAD, CLASSIFIER_HEADS, POSITIVE_LINKS, REGRESSION_LINKS, ClassifierHead
-from ._inputs import Scaling, scaling_statistics
+from ._inputs import IQR_PER_STD, Scaling, scaling_statistics
 from ._losses import (
     CLASSIFICATION,
     LOSSES,
@@ -28,9 +28,6 @@ from ._losses import (
     loss_functions,
 )
 from ._validation import ClassificationTarget, RegressionTarget
-
-# the interquartile range of a normal distribution, in standard deviations
-IQR_PER_STD = 1.3489795003921634
 
 # torch loss modules that take one logit per class and class indices
 CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)

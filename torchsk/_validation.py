@@ -65,6 +65,7 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
     """Validate ``X`` and ``y`` together; ``y`` may be 1-D or 2-D. ``encode`` as in
     ``check_X`` (at a first fit: the table's ``fit_transform``); a tensor ``X`` as
     in ``check_X``, its targets copied to the host (one value per row)."""
+    y = host_array(y)  # a tensor detached first, whatever X is (requires_grad)
     if is_tensor(X) and encode is None:
         X = check_tensor(estimator, X, reset=reset)
         y = _check_y(host_array(y), multi_output=True, y_numeric=y_numeric, estimator=estimator)
@@ -137,6 +138,7 @@ class ClassificationTarget:
     @staticmethod
     def target_type(y: np.ndarray) -> str:
         """``type_of_target`` restricted to what torchsk supports, else ``ValueError``."""
+        _refuse_missing_labels(y)
         check_classification_targets(y)
         kind = type_of_target(y, input_name="y")
         if kind == "multiclass-multioutput":
@@ -154,6 +156,7 @@ class ClassificationTarget:
                     f"y must be a multilabel indicator with {len(self.classes_)} columns."
                 )
             return np.asarray(y, dtype=np.float64)
+        _refuse_missing_labels(y)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
             raise ValueError(
@@ -166,6 +169,17 @@ class ClassificationTarget:
         if self.target_type_ == "multilabel-indicator":
             return indices.astype(int)
         return self.classes_[indices]
+
+
+def _refuse_missing_labels(y: np.ndarray) -> None:
+    """scikit-learn's ``ValueError`` for a missing label: ``None`` among labels held
+    as objects (NaN is refused already) would otherwise fail in sorting the classes
+    with a ``TypeError`` comparing ``None`` and a string."""
+    y = np.asarray(y)
+    if y.dtype == object and any(v is None for v in y.flat):
+        raise ValueError(
+            "Input y contains NaN or None (a missing label); drop those rows or give them a label."
+        )
 
 
 def ravel_column(y):
