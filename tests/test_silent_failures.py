@@ -267,13 +267,18 @@ def test_unpickling_and_copying_leave_torchs_global_rng_alone():
 
 
 # ---------------------------------------------------------------- 13: loading checks shapes
+def _step(description: dict, cls: str) -> dict:
+    """The stored config of the input stage's encoder of class ``cls``."""
+    return next(config for _, name, config in description["inputs"] if name == cls)
+
+
 @pytest.mark.parametrize(
     "edit",
     [
         lambda d: d["backbone"].update(hidden_layer_sizes=[10**7, 10**7]),
         lambda d: d["backbone"].update(n_inputs=10**13),
         lambda d: d["inputs"][0][2].update(n_columns=10**13),
-        lambda d: d["inputs"][1][2].update(n_bins=[10**12] * len(d["inputs"][1][2]["n_bins"])),
+        lambda d: _step(d, "PiecewiseLinear").update(n_bins=[10**12] * 3),
         lambda d: d.update(dtype="float64; import os"),
         lambda d: d.update(link="Sequential"),
     ],
