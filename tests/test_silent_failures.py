@@ -267,20 +267,27 @@ def test_unpickling_and_copying_leave_torchs_global_rng_alone():
 
 
 # ---------------------------------------------------------------- 13: loading checks shapes
+def _step(description, kind: str) -> dict:
+    """The stored configuration of the input stage's step of class ``kind``."""
+    return next(config for _, cls, config in description["inputs"] if cls == kind)
+
+
 @pytest.mark.parametrize(
     "edit",
     [
         lambda d: d["backbone"].update(hidden_layer_sizes=[10**7, 10**7]),
         lambda d: d["backbone"].update(n_inputs=10**13),
-        lambda d: d["inputs"][0][2].update(n_columns=10**13),
-        lambda d: d["inputs"][1][2].update(n_bins=[10**12] * len(d["inputs"][1][2]["n_bins"])),
+        lambda d: _step(d, "Scaling").update(n_columns=10**13),
+        lambda d: _step(d, "PiecewiseLinear").update(
+            n_bins=[10**12] * len(_step(d, "PiecewiseLinear")["n_bins"])
+        ),
         lambda d: d.update(dtype="float64; import os"),
         lambda d: d.update(link="Sequential"),
     ],
 )
 def test_a_tampered_description_fails_cleanly_before_allocating(edit):
     X, y = _linear_problem()
-    est = TorchRegressor(max_iter=3, **SMALL).fit(X, y)
+    est = TorchRegressor(max_iter=3, numeric_bins=8, **SMALL).fit(X, y)  # every kind of step
     state = est.__getstate__()
     edit(state["module_"])
     with pytest.raises(ValueError, match="stored network"):
