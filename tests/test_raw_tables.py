@@ -8,6 +8,7 @@ dtypes, integer-coded categories, ...) or one thing they do with the fitted mode
 """
 
 import pickle
+from decimal import Decimal
 
 import joblib
 import numpy as np
@@ -399,6 +400,28 @@ def test_pandas_nullable_dtypes_give_the_model_of_classic_dtypes():
     np.testing.assert_array_equal(ours.is_categorical_, [False, False, False, True])
     np.testing.assert_array_equal(ours.predict(nullable), theirs.predict(classic))
     np.testing.assert_array_equal(ours.predict(classic), theirs.predict(nullable))
+
+
+@pytest.mark.short_fits
+def test_numbers_held_as_objects_are_read_as_numbers():
+    """Decimal values (read_sql), Python ints and floats in an object column, None
+    among them, are numbers under categorical_features="auto", as in a float column."""
+    rng = np.random.default_rng(0)
+    n = 300
+    price = np.round(rng.uniform(0, 100, n), 2)
+    price[::25] = np.nan
+    floats = pd.DataFrame({"price": price, "city": rng.choice(["Oslo", "Lima"], n)})
+    y = np.sin(np.nan_to_num(price) / 15)
+    decimals = [None if np.isnan(v) else Decimal(str(v)) for v in price]
+    numbers = [None if np.isnan(v) else (int(v) if v == int(v) else float(v)) for v in price]
+    for held in (decimals, numbers):
+        objects = floats.assign(price=pd.Series(held, dtype=object))
+        ours = TorchRegressor(max_iter=20, **SMALL).fit(objects, y)
+        np.testing.assert_array_equal(ours.is_categorical_, [False, True])
+        theirs = TorchRegressor(max_iter=20, **SMALL).fit(floats, y)
+        np.testing.assert_array_equal(ours.predict(objects), theirs.predict(floats))
+    alone = TorchRegressor(max_iter=20, **SMALL).fit(objects[["price"]], y)  # no string column
+    np.testing.assert_array_equal(alone.is_categorical_, [False])
 
 
 @pytest.mark.short_fits

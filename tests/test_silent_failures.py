@@ -267,9 +267,9 @@ def test_unpickling_and_copying_leave_torchs_global_rng_alone():
 
 
 # ---------------------------------------------------------------- 13: loading checks shapes
-def _step(description: dict, cls: str) -> dict:
-    """The stored config of the input stage's encoder of class ``cls``."""
-    return next(config for _, name, config in description["inputs"] if name == cls)
+def _step(description, kind: str) -> dict:
+    """The stored configuration of the input stage's step of class ``kind``."""
+    return next(config for _, cls, config in description["inputs"] if cls == kind)
 
 
 @pytest.mark.parametrize(
@@ -277,15 +277,17 @@ def _step(description: dict, cls: str) -> dict:
     [
         lambda d: d["backbone"].update(hidden_layer_sizes=[10**7, 10**7]),
         lambda d: d["backbone"].update(n_inputs=10**13),
-        lambda d: d["inputs"][0][2].update(n_columns=10**13),
-        lambda d: _step(d, "PiecewiseLinear").update(n_bins=[10**12] * 3),
+        lambda d: _step(d, "Scaling").update(n_columns=10**13),
+        lambda d: _step(d, "PiecewiseLinear").update(
+            n_bins=[10**12] * len(_step(d, "PiecewiseLinear")["n_bins"])
+        ),
         lambda d: d.update(dtype="float64; import os"),
         lambda d: d.update(link="Sequential"),
     ],
 )
 def test_a_tampered_description_fails_cleanly_before_allocating(edit):
     X, y = _linear_problem()
-    est = TorchRegressor(max_iter=3, numeric_bins=4, **SMALL).fit(X, y)  # inputs[1]: bins
+    est = TorchRegressor(max_iter=3, numeric_bins=8, **SMALL).fit(X, y)  # every kind of step
     state = est.__getstate__()
     edit(state["module_"])
     with pytest.raises(ValueError, match="stored network"):

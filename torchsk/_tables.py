@@ -82,16 +82,19 @@ def _auto_mask(kind: str, columns: list) -> np.ndarray:
     """Which columns ``categorical_features="auto"`` makes categorical.
 
     pandas ``category``, ``object`` and string columns, polars ``Categorical``,
-    ``Enum`` and ``String`` columns. Arrays and lists have no column types: none
-    (a numpy column of strings then fails its numeric conversion with a message
-    that asks for ``categorical_features``).
+    ``Enum`` and ``String`` columns; but not an ``object`` column of numbers only
+    (``Decimal`` from ``read_sql``, Python ints and floats), which is read as numbers.
+    Arrays and lists have no column types: none (a numpy column of strings then fails
+    its numeric conversion with a message that asks for ``categorical_features``).
     """
     if kind == "pandas":
         from pandas.api.types import is_string_dtype  # pandas is there: X is a DataFrame
 
         pd = sys.modules["pandas"]
         flags = [
-            isinstance(c.dtype, pd.CategoricalDtype) or is_string_dtype(c.dtype) for c in columns
+            isinstance(c.dtype, pd.CategoricalDtype)
+            or (is_string_dtype(c.dtype) and not holds_numbers(c))
+            for c in columns
         ]
     elif kind == "polars":
         pl = sys.modules["polars"]
@@ -101,6 +104,21 @@ def _auto_mask(kind: str, columns: list) -> np.ndarray:
     else:
         flags = [False] * len(columns)
     return np.array(flags, dtype=bool)
+
+
+#: What ``pandas.api.types.infer_dtype`` calls an object column of numbers.
+NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
+
+
+def holds_numbers(column) -> bool:
+    """Whether a pandas column is of ``object`` dtype and holds numbers only, missing
+    values aside (as one of 397 distinct ``Decimal`` prices, each level was rare and
+    the whole column pooled into one slot)."""
+    if column.dtype != object:
+        return False
+    from pandas.api.types import infer_dtype
+
+    return infer_dtype(column, skipna=True) in NUMBER_KINDS
 
 
 def _mask_from_names(names: list, columns) -> np.ndarray:
