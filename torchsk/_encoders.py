@@ -585,6 +585,19 @@ class CategoricalEncoder(_Encoder):
             parts.append(vectors.flatten(1).to(x.dtype))
         return torch.cat(parts, dim=1)
 
+    def pooled_columns(self) -> list[int]:
+        """Input columns whose every training level shares the rare slot (each seen in
+        fewer than ``MIN_COUNT`` rows): the network cannot tell their levels apart."""
+        table, starts, c = self.table.tolist(), self.offsets.tolist(), self.config
+        pooled = []
+        for k, j in enumerate(self.cat_index.tolist()):
+            n, start = c["n_categories"][k], starts[k]
+            unseen = table[start + n + 1]  # the rare slot, if the column has one
+            no_slot = 0 if c["embedded"][k] else self.onehot_width
+            if n and unseen != no_slot and set(table[start : start + n]) == {unseen}:
+                pooled.append(j)
+        return pooled
+
     def _slot(self, codes: torch.Tensor) -> torch.Tensor:
         """The ``table`` entry of each code: its own, the missing or the unseen one."""
         n = self.n_categories.to(codes.dtype)
