@@ -266,6 +266,9 @@ def _present_sums(X: np.ndarray, w: np.ndarray, chunk: int = 16384):
     missing = np.zeros(X.shape[1], dtype=bool)
     for i in range(0, len(X), chunk):
         rows, wc = np.asarray(X[i : i + chunk], dtype=np.float64), w[i : i + chunk]
+        if not np.isnan(rows.min()):  # complete rows (the usual case): no masks
+            weight, total = weight + wc.sum(), total + wc @ rows
+            continue
         nan = np.isnan(rows)
         weight += wc @ ~nan
         total += wc @ np.where(nan, 0.0, rows)
