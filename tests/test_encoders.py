@@ -97,6 +97,15 @@ def test_imputer_holds_a_column_never_present_at_zero_without_warning():
         Imputer(is_categorical=[False, True], empty_columns=[1])
 
 
+@pytest.mark.parametrize("n_levels", [5, 100])  # one-hot, embedded
+def test_categorical_encoder_names_the_columns_whose_levels_all_pool_as_rare(n_levels):
+    codes = np.arange(2 * n_levels) % n_levels  # every level twice: all rare
+    frequent = np.arange(2 * n_levels) % 2  # two levels, n_levels rows each
+    X = np.column_stack([frequent, np.zeros(2 * n_levels), codes]).astype(float)
+    encoder = CategoricalEncoder.fit(X, [True, False, True], [2, n_levels])
+    assert encoder.pooled_columns() == [2]
+
+
 def test_imputer_keeps_the_input_dtype():
     X = np.array([[1.0, nan], [2.0, 3.0]])
     imp = Imputer.fit(X, [False, False])

@@ -425,6 +425,23 @@ def test_numbers_held_as_objects_are_read_as_numbers():
 
 
 @pytest.mark.short_fits
+def test_a_column_whose_levels_are_all_rare_is_named_in_a_warning():
+    """Numbers read as text: every value a level of its own, all pooled as rare."""
+    rng = np.random.default_rng(0)
+    n = 200
+    X = pd.DataFrame(
+        {
+            "amount": [f"{v:.2f}" for v in rng.uniform(0, 100, n)],
+            "city": rng.choice(["Oslo", "Lima"], n),
+            "x": rng.normal(size=n),
+        }
+    )
+    with pytest.warns(UserWarning, match=r"Every level of 'amount' was seen in fewer") as seen:
+        TorchRegressor(max_iter=2, **SMALL).fit(X, rng.normal(size=n))
+    assert not any("'city'" in str(w.message) for w in seen)
+
+
+@pytest.mark.short_fits
 def test_high_cardinality_column_trains_its_embedding():
     """Thousands of job titles, most seen once, 150 frequent: the frequent ones get
     embedding rows (the rest pool into the rare slot), training runs through autograd

@@ -23,6 +23,7 @@ from ._arrays import host_array, is_tensor
 from ._attributes import n_layers, raw_layers
 from ._bins import auto_bins
 from ._callbacks import CallbackSupportMixin, EpochHooks
+from ._encoders import MIN_COUNT
 from ._engine import SOLVERS, predict_in_batches
 from ._ensemble import EnsembleMLP
 from ._fitstate import all_or_nothing
@@ -249,7 +250,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.categories_ = [None] * n_features if table is None else table.categories_
         if inputs is None:
             inputs = self._input_stage(X, sw, seed)
-        _warn_empty_columns(inputs, getattr(self, "feature_names_in_", None))
+        _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None))
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
         task.start_output(self.module_, y_enc, sw)
@@ -461,17 +462,29 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         super().__setstate__(state)
 
 
-def _warn_empty_columns(inputs, names) -> None:
-    """Name the numeric columns that had no value in training: the imputer holds them
-    at their fill value, so what they hold later cannot change a prediction."""
-    imputer = getattr(inputs, "impute", None)
+def _warn_lost_columns(inputs, names) -> None:
+    """Name the columns the network learns nothing from: numeric ones with no value in
+    training (the imputer holds them at their fill value, so what they hold later
+    cannot change a prediction), categorical ones whose levels all pool as rare."""
+
+    def named(columns) -> str:
+        return ", ".join(repr(names[j]) if names is not None else f"column {j}" for j in columns)
+
+    imputer, categorical = getattr(inputs, "impute", None), getattr(inputs, "categorical", None)
     empty = [] if imputer is None else imputer.config.get("empty_columns", [])
     if empty:
-        named = [repr(names[j]) if names is not None else f"column {j}" for j in empty]
         warn(
-            f"{', '.join(named)} had no values in training (all missing): the model "
+            f"{named(empty)} had no values in training (all missing): the model "
             "ignores them, as SimpleImputer drops such columns; values they hold at "
             "predict time do not change its predictions."
+        )
+    pooled = [] if categorical is None else categorical.pooled_columns()
+    if pooled:
+        warn(
+            f"Every level of {named(pooled)} was seen in fewer than {MIN_COUNT} training "
+            "rows, so all share one 'rare' slot and the model cannot tell them apart. "
+            "If the column holds numbers, convert it to a numeric dtype (e.g. "
+            "pd.to_numeric); else leave it out or group its levels."
         )
 
 

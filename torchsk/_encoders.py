@@ -266,6 +266,9 @@ def _present_sums(X: np.ndarray, w: np.ndarray, chunk: int = 16384):
     missing = np.zeros(X.shape[1], dtype=bool)
     for i in range(0, len(X), chunk):
         rows, wc = np.asarray(X[i : i + chunk], dtype=np.float64), w[i : i + chunk]
+        if not np.isnan(rows.min()):  # complete rows (the usual case): no masks
+            weight, total = weight + wc.sum(), total + wc @ rows
+            continue
         nan = np.isnan(rows)
         weight += wc @ ~nan
         total += wc @ np.where(nan, 0.0, rows)
@@ -584,6 +587,19 @@ class CategoricalEncoder(_Encoder):
             vectors = self.embedding(slot.index_select(1, self.embed_index))
             parts.append(vectors.flatten(1).to(x.dtype))
         return torch.cat(parts, dim=1)
+
+    def pooled_columns(self) -> list[int]:
+        """Input columns whose every training level shares the rare slot (each seen in
+        fewer than ``MIN_COUNT`` rows): the network cannot tell their levels apart."""
+        table, starts, c = self.table.tolist(), self.offsets.tolist(), self.config
+        pooled = []
+        for k, j in enumerate(self.cat_index.tolist()):
+            n, start = c["n_categories"][k], starts[k]
+            unseen = table[start + n + 1]  # the rare slot, if the column has one
+            no_slot = 0 if c["embedded"][k] else self.onehot_width
+            if n and unseen != no_slot and set(table[start : start + n]) == {unseen}:
+                pooled.append(j)
+        return pooled
 
     def _slot(self, codes: torch.Tensor) -> torch.Tensor:
         """The ``table`` entry of each code: its own, the missing or the unseen one."""
