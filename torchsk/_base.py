@@ -27,6 +27,7 @@ from ._engine import SOLVERS, predict_in_batches
 from ._ensemble import EnsembleMLP
 from ._fitstate import all_or_nothing
 from ._inputs import build_input_stage
+from ._losses import CLASSIFICATION
 from ._modules import ACTIVATIONS, MLP, ReusedBackbone, TabularNet
 from ._persistence import describe, rebuild
 from ._plan import (
@@ -39,6 +40,14 @@ from ._plan import (
 )
 from ._streaming import fit_streamed, is_dask, stage_from_tensor, stream_blocks
 from ._training import FitConfig, encode_into, epoch_limit, fit_network, warn_about
+from ._user_modules import (
+    PREFIX,
+    build_module,
+    check_module_params,
+    module_params,
+    refuse_probability_layer,
+    refuse_probability_output,
+)
 from ._validation import check_X, check_X_y, new_table
 from ._warnings import warn
 
@@ -102,7 +111,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
         max_iter, max_fun, tol, n_iter_no_change, shuffle, early_stopping,
         validation_fraction, warm_start, random_state, verbose, dropout, n_ensemble,
-        input_scaling, numeric_bins, device, module, categorical_features,
+        input_scaling, numeric_bins, device, module, categorical_features, **module__,
     ):  # fmt: skip
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -134,6 +143,22 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.device = device
         self.module = module
         self.categorical_features = categorical_features
+        # skorch's module__* parameters (see _user_modules), stored under their names
+        check_module_params(type(self).__name__, module__)
+        for name, value in module__.items():
+            setattr(self, name, value)
+
+    def get_params(self, deep=True):
+        """The estimator's parameters, with the ``module__*`` ones given at
+        construction or by ``set_params``."""
+        return {**super().get_params(deep=deep), **module_params(self)}
+
+    def set_params(self, **params):
+        """Set parameters; ``module__*`` ones (new ones too) are arguments of a
+        ``module`` class or builder."""
+        for name in [name for name in params if name.startswith(PREFIX)]:
+            setattr(self, name, params.pop(name))
+        return super().set_params(**params)
 
     # ------------------------------------------------------------------ fit pipeline
     @all_or_nothing  # a fit that raises leaves the fitted state as it was
@@ -207,6 +232,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             "numeric_bins": self.numeric_bins,
             "module": self.module,
             "categorical_features": self.categorical_features,
+            **module_params(self),
         }
 
     def _check_warm_start(self, task) -> None:
@@ -218,7 +244,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         changed = [
             name
             for name, value in self._network_params().items()
-            if built is not None and not _same(value, built[name])
+            if built is not None and not _same(value, built.get(name))
         ]
         changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
         if resolve_device(self.device) != self._plan.device:
@@ -281,10 +307,22 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     def _place(self, X, task):
         """Put the new network where the plan says, then check a user's backbone."""
         self._plan.place(self.module_)
-        if self.module is not None:  # the built-in MLP has the right widths by construction
-            self._check_module_output(X, task.n_outputs)
+        if self.module is None:  # the built-in MLP has the right widths by construction
+            return
+        classifier = task.kind == CLASSIFICATION
+        if classifier:  # before the widths: a module ending in softmax has 2 for binary
+            refuse_probability_layer(self.module_.backbone)
+        out = self._check_module_output(X, task.n_outputs)
+        if classifier:
+            refuse_probability_output(out)
 
     def _make_backbone(self, n_inputs: int, n_outputs: int, seed: int) -> nn.Module:
+        params = module_params(self)
+        if params and (self.module is None or isinstance(self.module, nn.Module)):
+            raise ValueError(
+                f"module__* parameters ({', '.join(params)}) are arguments for a module "
+                f"class or builder, but module is {_what_module(self.module)}."
+            )
         if self.module is None:
             shape = dict(
                 n_inputs=n_inputs,
@@ -301,7 +339,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         if isinstance(self.module, nn.Module):
             # the user's (possibly pretrained) weights are kept; their object is not
             return _trainable(copy.deepcopy(self.module).double())
-        return _trainable(self.module(n_inputs, n_outputs).double())
+        return _trainable(build_module(self.module, n_inputs, n_outputs, params).double())
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -319,6 +357,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 f"The module must map (n_samples, {n_inputs}) inputs to "
                 f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}."
             )
+        return out
 
     def _fit_config(self) -> FitConfig:
         return FitConfig(**{name: getattr(self, name) for name in FitConfig.__dataclass_fields__})
@@ -468,6 +507,12 @@ def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     if getattr(head, "rows_sum_to_one", False):
         proba /= proba.sum(dim=1, keepdim=True)
     return proba
+
+
+def _what_module(module) -> str:
+    if module is None:
+        return "None (the built-in MLP: set module=MyModule, or drop them)"
+    return "an nn.Module instance, built already: pass its class instead (module=MyModule)"
 
 
 def _trainable(backbone: nn.Module) -> nn.Module:

@@ -111,6 +111,7 @@ default="auto"
         loss="auto",
         class_weight=None,
         label_smoothing=0.0,
+        **module__,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -143,6 +144,7 @@ default="auto"
             device=device,
             module=module,
             categorical_features=categorical_features,
+            **module__,
         )
         self.head = head
         self.loss = loss

@@ -112,6 +112,7 @@ nn.Module, default="squared_error"
         target_scaling="standard",
         huber_delta=1.35,
         quantile=0.5,
+        **module__,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -144,6 +145,7 @@ nn.Module, default="squared_error"
             device=device,
             module=module,
             categorical_features=categorical_features,
+            **module__,
         )
         self.loss = loss
         self.head = head
