@@ -16,7 +16,12 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _check_y,
+    check_consistent_length,
+    check_is_fitted,
+)
 from torch import nn
 
 from ._arrays import host_array, is_tensor
@@ -163,8 +168,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit pipeline
     @all_or_nothing  # a fit that raises leaves the fitted state as it was
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
-    def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None, X_val=None,
+             y_val=None, sample_weight_val=None):  # fmt: skip
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
+        self._check_validation_args(X, X_val, y_val, sample_weight_val)
         if is_dask(X):  # larger than memory: streamed block by block
             return fit_streamed(self, X, y, sample_weight, first=first,
                                 incremental=incremental, classes=classes)  # fmt: skip
@@ -184,6 +191,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         sample_weight = host_array(sample_weight)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         sw = sw * task.sample_weight(y_enc)
+        validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         loss = task.loss_functions()
         device = resolve_device(self.device) if first else self._plan.device
@@ -205,11 +213,51 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             history, self._optimizer = fit_network(
                 self.module_, task, self._plan, loss, config, X, y, y_enc, sw,
                 incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,
-                samples_seen=self.t_,
+                samples_seen=self.t_, validation=validation,
             )  # fmt: skip
         self._record(history, first, incremental)
         hooks.close()
         return self
+
+    def _check_validation_args(self, X, X_val, y_val, sample_weight_val) -> None:
+        """Refuse a validation set ``fit`` would not use, with
+        ``HistGradientBoosting*.fit``'s messages where it has them."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is provided, but X_val and y_val were not.")
+            return
+        if y_val is None:
+            raise ValueError("X_val is provided, but y_val was not provided.")
+        if X_val is None:
+            raise ValueError("y_val is provided, but X_val was not provided.")
+        if not self.early_stopping or self.solver == "lbfgs":
+            why = "early_stopping is False" if not self.early_stopping else "solver='lbfgs'"
+            raise ValueError(
+                f"X_val and y_val are passed to fit while {why}: they are used for early "
+                "stopping only, which needs early_stopping=True and a solver other than "
+                "'lbfgs' (as in MLPRegressor / MLPClassifier)."
+            )
+        if is_dask(X):
+            raise ValueError(
+                "X_val and y_val are not supported for a fit on a Dask collection (it does "
+                "not early stop); score a held-out set yourself."
+            )
+
+    def _validation_set(self, X_val, y_val, sample_weight_val, task):
+        """``(X_val, y_val, weights)`` validated as the training data are (X_val
+        against the fitted columns, ``reset=False``; ``class_weight`` multiplied into
+        the weights), or None without a validation set."""
+        if X_val is None:
+            return None
+        X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
+        y_val = _check_y(
+            host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
+        )
+        check_consistent_length(X_val, y_val)
+        sw = _check_sample_weight(
+            host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
+        )
+        return X_val, y_val, sw * task.sample_weight(task.encode(y_val))
 
     def _encoder(self, table, first: bool):
         """What turns raw X into numbers and codes: None for numeric X."""

@@ -69,10 +69,12 @@ hidden_layer_sizes : tuple of int, default=(100,)
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its score stops
-        improving, and keep the weights of the best epoch.
+        Hold out ``validation_fraction`` of the data (or score ``fit``'s ``X_val``,
+        ``y_val`` when given), stop when its score stops improving, and keep the
+        weights of the best epoch.
     validation_fraction : float, default=0.1
-        Share of the training data held out when ``early_stopping=True``.
+        Share of the training data held out when ``early_stopping=True`` and ``fit``
+        is given no ``X_val``.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state. A new
         ``solver`` or ``learning_rate_init`` starts a new optimizer; a change the
@@ -213,7 +215,8 @@ module_ : TabularNet
         ``early_stopping=True``, a solver other than ``lbfgs``), where
         ``best_validation_score_`` counts.
     validation_scores_ : list of float or None
-        Held-out score at each epoch when ``early_stopping=True``, else None.
+        Held-out score at each epoch when ``early_stopping=True`` (on ``fit``'s
+        ``X_val``, ``y_val`` when given), else None.
     best_validation_score_ : float or None
         Best held-out score under early stopping, else None.
     n_iter_ : int
