@@ -149,3 +149,14 @@ def test_pipeline_transforms_x_val_with_transform_input(sets):
         pipe.fit(X * 100, y, X_val=Xv * 100, y_val=yv)
     best = pipe.named_steps["reg"].best_validation_score_
     assert pipe.score(Xv * 100, yv) == pytest.approx(best, rel=1e-9)  # X_val was scaled too
+
+
+def test_a_streamed_fit_early_stops_on_a_given_set_only(sets):
+    da = pytest.importorskip("dask.array")
+    (X, y), (Xv, yv) = sets
+    Xd = da.from_array(X, chunks=(50, 3))
+    reg = _stopping(max_iter=8, n_iter_no_change=8).fit(Xd, y, X_val=Xv, y_val=yv)
+    assert len(reg.validation_scores_) == reg.n_iter_ == 8
+    assert reg.score(Xv, yv) == pytest.approx(reg.best_validation_score_, rel=1e-9)
+    with pytest.raises(ValueError, match="pass one as fit's X_val and y_val"):
+        _stopping(max_iter=2).fit(Xd, y)

@@ -171,10 +171,11 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None, X_val=None,
              y_val=None, sample_weight_val=None):  # fmt: skip
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
-        self._check_validation_args(X, X_val, y_val, sample_weight_val)
+        self._check_validation_args(X_val, y_val, sample_weight_val)
         if is_dask(X):  # larger than memory: streamed block by block
             return fit_streamed(self, X, y, sample_weight, first=first,
-                                incremental=incremental, classes=classes)  # fmt: skip
+                                incremental=incremental, classes=classes,
+                                val=(X_val, y_val, sample_weight_val))  # fmt: skip
         task = self._new_task()
         X_in, y_in = X, y
         table = new_table(X, self.categorical_features) if first else self._table
@@ -219,7 +220,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         hooks.close()
         return self
 
-    def _check_validation_args(self, X, X_val, y_val, sample_weight_val) -> None:
+    def _check_validation_args(self, X_val, y_val, sample_weight_val) -> None:
         """Refuse a validation set ``fit`` would not use, with
         ``HistGradientBoosting*.fit``'s messages where it has them."""
         if X_val is None and y_val is None:
@@ -237,16 +238,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 "stopping only, which needs early_stopping=True and a solver other than "
                 "'lbfgs' (as in MLPRegressor / MLPClassifier)."
             )
-        if is_dask(X):
-            raise ValueError(
-                "X_val and y_val are not supported for a fit on a Dask collection (it does "
-                "not early stop); score a held-out set yourself."
-            )
 
     def _validation_set(self, X_val, y_val, sample_weight_val, task):
         """``(X_val, y_val, weights)`` validated as the training data are (X_val
         against the fitted columns, ``reset=False``; ``class_weight`` multiplied into
-        the weights), or None without a validation set."""
+        the weights), or None without a validation set. Held in memory, also for a
+        fit that streams X from a Dask collection."""
         if X_val is None:
             return None
         X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
