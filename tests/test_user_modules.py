@@ -74,6 +74,12 @@ def test_skorch_readme_grid_over_module_params_runs(twenty_features):
     assert widths == {10, 20}
 
 
+def test_a_two_logit_binary_module_is_told_about_the_softmax_head(twenty_features):
+    X, y = twenty_features
+    with pytest.raises(ValueError, match=r"\(n_samples, 1\) outputs.*head='softmax'"):
+        TorchClassifier(module=MyModule, max_iter=2).fit(X, y)
+
+
 def test_module_params_in_get_params_set_params_clone_and_pickle(twenty_features):
     X, y = twenty_features
     net = TorchClassifier(module=MyModule, head="softmax", module__num_units=7, max_iter=2)

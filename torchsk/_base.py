@@ -357,7 +357,13 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         classifier = task.kind == CLASSIFICATION
         if classifier:  # before the widths: a module ending in softmax has 2 for binary
             refuse_probability_layer(self.module_.backbone)
-        out = self._check_module_output(X, task.n_outputs)
+        hint = ""
+        if classifier and task.target_type == "binary" and task.n_outputs == 1:
+            hint = (
+                " A binary target takes one logit under the default sigmoid head; with "
+                "head='softmax' it takes two (one per class)."
+            )
+        out = self._check_module_output(X, task.n_outputs, hint)
         if classifier:
             refuse_probability_output(out)
 
@@ -393,14 +399,14 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
         return [int(s) for s in sizes]
 
-    def _check_module_output(self, X, expected: int):
+    def _check_module_output(self, X, expected: int, hint: str = ""):
         n_inputs = self.module_.inputs.n_outputs
         with torch.no_grad():
             out = self.module_.raw_output(as_tensor(X[:2], None, self._plan.device))
         if out.ndim != 2 or out.shape[1] != expected:
             raise ValueError(
                 f"The module must map (n_samples, {n_inputs}) inputs to "
-                f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}."
+                f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}.{hint}"
             )
         return out
 
