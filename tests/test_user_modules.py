@@ -3,12 +3,14 @@ that get_params / set_params / clone / GridSearchCV see; modules that already ou
 probabilities are refused."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from torch import nn
 
@@ -228,3 +230,22 @@ def test_softmax_applied_in_forward_is_refused_from_its_outputs(log):
         TorchClassifier(module=SoftmaxInForward, module__log=log, max_iter=2).fit(X, y)
     # logits of the same module train
     TorchClassifier(module=nn.Linear, max_iter=2).fit(X, y)
+
+
+class SigmoidInForward(nn.Module):
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear(x))
+
+
+def test_sigmoid_applied_in_forward_is_warned_about_after_training(twenty_features):
+    X, y = twenty_features
+    with pytest.warns(UserWarning, match=r"stayed within \[0, 1\].*Remove the final activation"):
+        TorchClassifier(module=SigmoidInForward, max_iter=20, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # logits: no such warning
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        TorchClassifier(module=nn.Linear, max_iter=20, random_state=0).fit(X, y)

@@ -52,6 +52,7 @@ from ._user_modules import (
     module_params,
     refuse_probability_layer,
     refuse_probability_output,
+    warn_if_bounded,
 )
 from ._validation import check_X, check_X_y, new_table
 from ._warnings import warn
@@ -217,8 +218,19 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                 samples_seen=self.t_, validation=validation,
             )  # fmt: skip
         self._record(history, first, incremental)
+        self._check_trained_module(X, task)
         hooks.close()
         return self
+
+    def _check_trained_module(self, X, task) -> None:
+        """Warn when a classifier's own module never output a logit outside [0, 1]
+        on (up to 256) training rows: a sigmoid in its ``forward`` that the check of
+        its layers (``_place``) cannot see."""
+        if self.module is None or task.kind != CLASSIFICATION:
+            return
+        with torch.no_grad():
+            out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
+        warn_if_bounded(out)
 
     def _check_validation_args(self, X_val, y_val, sample_weight_val) -> None:
         """Refuse a validation set ``fit`` would not use, with

@@ -13,6 +13,8 @@ import inspect
 import torch
 from torch import nn
 
+from ._warnings import warn
+
 PREFIX = "module__"
 
 # keyword names under which a module class gets the input and output widths: torchsk's
@@ -105,6 +107,17 @@ def refuse_probability_output(out: torch.Tensor) -> None:
         _refuse("The module's outputs are rows of probabilities (softmax)")
     if (out <= 0).all() and torch.allclose(out.logsumexp(dim=1), ones - 1, **tol):
         _refuse("The module's outputs are rows of log-probabilities (log-softmax)")
+
+
+def warn_if_bounded(out: torch.Tensor) -> None:
+    """A trained classifier's logits all in [0, 1]: its module squashes them."""
+    if len(out) >= 8 and bool(((out >= 0) & (out <= 1)).all()):
+        warn(
+            "The module's outputs stayed within [0, 1] on the training rows after "
+            "training: they look like probabilities (a sigmoid in its forward?), but "
+            "torchsk applies the classifier's head to them as logits, a second "
+            "activation. Remove the final activation: the module must return logits."
+        )
 
 
 def _refuse(what: str) -> None:
