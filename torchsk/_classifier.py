@@ -43,6 +43,9 @@ default="auto"
         Weights of the classes, multiplied into ``sample_weight``.
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy losses.
+    **module__ : keyword arguments ``module__<name>=value``
+        Arguments of a ``module`` class or builder, passed to it as ``<name>=value``
+        (see ``module``); ``get_params``, ``set_params`` and ``GridSearchCV`` see them.
 
     Attributes
     ----------

@@ -44,6 +44,9 @@ nn.Module, default="squared_error"
         and Keras' ``delta``; ``epsilon`` is Adam's, as in ``MLPRegressor``).
     quantile : float, default=0.5
         The quantile predicted by ``loss="quantile"``.
+    **module__ : keyword arguments ``module__<name>=value``
+        Arguments of a ``module`` class or builder, passed to it as ``<name>=value``
+        (see ``module``); ``get_params``, ``set_params`` and ``GridSearchCV`` see them.
 
     Attributes
     ----------
