@@ -249,3 +249,22 @@ def test_sigmoid_applied_in_forward_is_warned_about_after_training(twenty_featur
         warnings.simplefilter("error", UserWarning)  # logits: no such warning
         warnings.simplefilter("ignore", ConvergenceWarning)
         TorchClassifier(module=nn.Linear, max_iter=20, random_state=0).fit(X, y)
+
+
+class SoftmaxInsideThenLinear(nn.Module):
+    """Registers a softmax last (attention-like weights) but returns a linear layer's
+    logits: not a probability output."""
+
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.output = nn.Linear(n_inputs, n_outputs)
+        self.gate = nn.Linear(n_inputs, n_inputs)
+        self.weights = nn.Softmax(dim=1)
+
+    def forward(self, x):
+        return self.output(x * self.weights(self.gate(x)))
+
+
+def test_a_softmax_inside_the_module_is_not_mistaken_for_its_last_layer(twenty_features):
+    X, y = twenty_features
+    TorchClassifier(module=SoftmaxInsideThenLinear, max_iter=2).fit(X, y)

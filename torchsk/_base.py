@@ -52,6 +52,7 @@ from ._user_modules import (
     module_params,
     refuse_probability_layer,
     refuse_probability_output,
+    run_recording_last_layer,
     warn_if_bounded,
 )
 from ._validation import check_X, check_X_y, new_table
@@ -367,17 +368,13 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         if self.module is None:  # the built-in MLP has the right widths by construction
             return
         classifier = task.kind == CLASSIFICATION
-        if classifier:  # before the widths: a module ending in softmax has 2 for binary
-            refuse_probability_layer(self.module_.backbone)
         hint = ""
         if classifier and task.target_type == "binary" and task.n_outputs == 1:
             hint = (
                 " A binary target takes one logit under the default sigmoid head; with "
                 "head='softmax' it takes two (one per class)."
             )
-        out = self._check_module_output(X, task.n_outputs, hint)
-        if classifier:
-            refuse_probability_output(out)
+        self._check_module_output(X, task.n_outputs, hint, classifier)
 
     def _make_backbone(self, n_inputs: int, n_outputs: int, seed: int) -> nn.Module:
         params = module_params(self)
@@ -411,16 +408,25 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
         return [int(s) for s in sizes]
 
-    def _check_module_output(self, X, expected: int, hint: str = ""):
+    def _check_module_output(self, X, expected: int, hint: str, classifier: bool):
+        """A probe batch through a user's backbone: its widths, and for a classifier,
+        no probabilities (checked first: a module ending in softmax has two outputs
+        for a binary target)."""
         n_inputs = self.module_.inputs.n_outputs
+        x = as_tensor(X[:2], None, self._plan.device)
         with torch.no_grad():
-            out = self.module_.raw_output(as_tensor(X[:2], None, self._plan.device))
+            out, last = run_recording_last_layer(
+                self.module_.backbone, lambda: self.module_.raw_output(x)
+            )
+        if classifier:
+            refuse_probability_layer(*last, out)
         if out.ndim != 2 or out.shape[1] != expected:
             raise ValueError(
                 f"The module must map (n_samples, {n_inputs}) inputs to "
                 f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}.{hint}"
             )
-        return out
+        if classifier:
+            refuse_probability_output(out)
 
     def _fit_config(self) -> FitConfig:
         return FitConfig(**{name: getattr(self, name) for name in FitConfig.__dataclass_fields__})

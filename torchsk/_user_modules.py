@@ -88,11 +88,24 @@ def _with_widths(names, widths: tuple, kwargs: dict):
     return (widths if len(required) >= 2 else ()), kwargs
 
 
-def refuse_probability_layer(backbone: nn.Module) -> None:
-    """A classifier's backbone whose last layer turns logits into probabilities."""
+def run_recording_last_layer(backbone: nn.Module, run):
+    """``(run(), (module, output))``: what ``run`` returns, and the last leaf module of
+    ``backbone`` it called with that call's output (``(None, None)`` if none ran)."""
+    calls = []
     leaves = [m for m in backbone.modules() if not list(m.children())]
-    last = leaves[-1] if leaves else backbone
-    if isinstance(last, PROBABILITY_LAYERS):
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.append((m, o))) for m in leaves]
+    try:
+        out = run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return out, (calls[-1] if calls else (None, None))
+
+
+def refuse_probability_layer(last: nn.Module | None, last_out, out: torch.Tensor) -> None:
+    """A classifier's backbone whose output is that of a layer turning logits into
+    probabilities: the last leaf module its forward ran, returned as it is."""
+    if isinstance(last, PROBABILITY_LAYERS) and last_out is out:
         _refuse(f"The module's last layer is nn.{type(last).__name__}")
 
 
