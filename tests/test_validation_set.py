@@ -99,6 +99,8 @@ def test_x_val_is_validated_as_x_is():
         reg.fit(X[:40], y[:40], X_val=X[40:, :2], y_val=y[40:])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         reg.fit(X[:40], y[:40], X_val=X[40:], y_val=y[41:])
+    with pytest.raises(ValueError, match="X_val has 1 sample"):
+        reg.fit(X[:40], y[:40], X_val=X[40:41], y_val=y[40:41])
     with pytest.raises(ValueError, match="[Ii]nput y_val? contains infinity|infinity"):
         reg.fit(X[:40], y[:40], X_val=X[40:], y_val=np.r_[np.inf, y[41:]])
 

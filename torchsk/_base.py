@@ -264,6 +264,11 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
         )
         check_consistent_length(X_val, y_val)
+        if len(X_val) < 2:  # as for a split (_training.check_validation_split)
+            raise ValueError(
+                f"The validation set is too small: X_val has {len(X_val)} sample; early "
+                "stopping needs at least 2 to score."
+            )
         sw = _check_sample_weight(
             host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
         )
