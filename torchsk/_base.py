@@ -16,7 +16,12 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _check_y,
+    check_consistent_length,
+    check_is_fitted,
+)
 from torch import nn
 
 from ._arrays import host_array, is_tensor
@@ -28,6 +33,7 @@ from ._engine import SOLVERS, predict_in_batches
 from ._ensemble import EnsembleMLP
 from ._fitstate import all_or_nothing
 from ._inputs import build_input_stage
+from ._losses import CLASSIFICATION
 from ._modules import ACTIVATIONS, MLP, ReusedBackbone, TabularNet
 from ._persistence import describe, rebuild
 from ._plan import (
@@ -40,6 +46,16 @@ from ._plan import (
 )
 from ._streaming import fit_streamed, is_dask, stage_from_tensor, stream_blocks
 from ._training import FitConfig, encode_into, epoch_limit, fit_network, warn_about
+from ._user_modules import (
+    PREFIX,
+    build_module,
+    check_module_params,
+    module_params,
+    refuse_probability_layer,
+    refuse_probability_output,
+    run_recording_last_layer,
+    warn_if_bounded,
+)
 from ._validation import check_X, check_X_y, new_table
 from ._warnings import warn
 
@@ -103,7 +119,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
         max_iter, max_fun, tol, n_iter_no_change, shuffle, early_stopping,
         validation_fraction, warm_start, random_state, verbose, dropout, n_ensemble,
-        input_scaling, numeric_bins, device, module, categorical_features,
+        input_scaling, numeric_bins, device, module, categorical_features, **module__,
     ):  # fmt: skip
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -135,15 +151,34 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.device = device
         self.module = module
         self.categorical_features = categorical_features
+        # skorch's module__* parameters (see _user_modules), stored under their names
+        check_module_params(type(self).__name__, module__)
+        for name, value in module__.items():
+            setattr(self, name, value)
+
+    def get_params(self, deep=True):
+        """The estimator's parameters, with the ``module__*`` ones given at
+        construction or by ``set_params``."""
+        return {**super().get_params(deep=deep), **module_params(self)}
+
+    def set_params(self, **params):
+        """Set parameters; ``module__*`` ones (new ones too) are arguments of a
+        ``module`` class or builder."""
+        for name in [name for name in params if name.startswith(PREFIX)]:
+            setattr(self, name, params.pop(name))
+        return super().set_params(**params)
 
     # ------------------------------------------------------------------ fit pipeline
     @all_or_nothing  # a fit that raises leaves the fitted state as it was
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
-    def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None, X_val=None,
+             y_val=None, sample_weight_val=None):  # fmt: skip
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
+        self._check_validation_args(X_val, y_val, sample_weight_val)
         if is_dask(X):  # larger than memory: streamed block by block
             return fit_streamed(self, X, y, sample_weight, first=first,
-                                incremental=incremental, classes=classes)  # fmt: skip
+                                incremental=incremental, classes=classes,
+                                val=(X_val, y_val, sample_weight_val))  # fmt: skip
         task = self._new_task()
         X_in, y_in = X, y
         table = new_table(X, self.categorical_features) if first else self._table
@@ -160,6 +195,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         sample_weight = host_array(sample_weight)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         sw = sw * task.sample_weight(y_enc)
+        validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         loss = task.loss_functions()
         device = resolve_device(self.device) if first else self._plan.device
@@ -181,11 +217,63 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             history, self._optimizer = fit_network(
                 self.module_, task, self._plan, loss, config, X, y, y_enc, sw,
                 incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,
-                samples_seen=self.t_,
+                samples_seen=self.t_, validation=validation,
             )  # fmt: skip
         self._record(history, first, incremental)
+        self._check_trained_module(X, task)
         hooks.close()
         return self
+
+    def _check_trained_module(self, X, task) -> None:
+        """Warn when a classifier's own module never output a logit outside [0, 1]
+        on (up to 256) training rows: a sigmoid in its ``forward`` that the check of
+        its layers (``_place``) cannot see."""
+        if self.module is None or task.kind != CLASSIFICATION:
+            return
+        with torch.no_grad():
+            out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
+        warn_if_bounded(out)
+
+    def _check_validation_args(self, X_val, y_val, sample_weight_val) -> None:
+        """Refuse a validation set ``fit`` would not use, with
+        ``HistGradientBoosting*.fit``'s messages where it has them."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is provided, but X_val and y_val were not.")
+            return
+        if y_val is None:
+            raise ValueError("X_val is provided, but y_val was not provided.")
+        if X_val is None:
+            raise ValueError("y_val is provided, but X_val was not provided.")
+        if not self.early_stopping or self.solver == "lbfgs":
+            why = "early_stopping is False" if not self.early_stopping else "solver='lbfgs'"
+            raise ValueError(
+                f"X_val and y_val are passed to fit while {why}: they are used for early "
+                "stopping only, which needs early_stopping=True and a solver other than "
+                "'lbfgs' (as in MLPRegressor / MLPClassifier)."
+            )
+
+    def _validation_set(self, X_val, y_val, sample_weight_val, task):
+        """``(X_val, y_val, weights)`` validated as the training data are (X_val
+        against the fitted columns, ``reset=False``; ``class_weight`` multiplied into
+        the weights), or None without a validation set. Held in memory, also for a
+        fit that streams X from a Dask collection."""
+        if X_val is None:
+            return None
+        X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
+        y_val = _check_y(
+            host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
+        )
+        check_consistent_length(X_val, y_val)
+        if len(X_val) < 2:  # as for a split (_training.check_validation_split)
+            raise ValueError(
+                f"The validation set is too small: X_val has {len(X_val)} sample; early "
+                "stopping needs at least 2 to score."
+            )
+        sw = _check_sample_weight(
+            host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
+        )
+        return X_val, y_val, sw * task.sample_weight(task.encode(y_val))
 
     def _encoder(self, table, first: bool):
         """What turns raw X into numbers and codes: None for numeric X."""
@@ -208,6 +296,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             "numeric_bins": self.numeric_bins,
             "module": self.module,
             "categorical_features": self.categorical_features,
+            **module_params(self),
         }
 
     def _check_warm_start(self, task) -> None:
@@ -219,7 +308,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         changed = [
             name
             for name, value in self._network_params().items()
-            if built is not None and not _same(value, built[name])
+            if built is not None and not _same(value, built.get(name))
         ]
         changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
         if resolve_device(self.device) != self._plan.device:
@@ -283,10 +372,24 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
     def _place(self, X, task):
         """Put the new network where the plan says, then check a user's backbone."""
         self._plan.place(self.module_)
-        if self.module is not None:  # the built-in MLP has the right widths by construction
-            self._check_module_output(X, task.n_outputs)
+        if self.module is None:  # the built-in MLP has the right widths by construction
+            return
+        classifier = task.kind == CLASSIFICATION
+        hint = ""
+        if classifier and task.target_type == "binary" and task.n_outputs == 1:
+            hint = (
+                " A binary target takes one logit under the default sigmoid head; with "
+                "head='softmax' it takes two (one per class)."
+            )
+        self._check_module_output(X, task.n_outputs, hint, classifier)
 
     def _make_backbone(self, n_inputs: int, n_outputs: int, seed: int) -> nn.Module:
+        params = module_params(self)
+        if params and (self.module is None or isinstance(self.module, nn.Module)):
+            raise ValueError(
+                f"module__* parameters ({', '.join(params)}) are arguments for a module "
+                f"class or builder, but module is {_what_module(self.module)}."
+            )
         if self.module is None:
             shape = dict(
                 n_inputs=n_inputs,
@@ -303,7 +406,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         if isinstance(self.module, nn.Module):
             # the user's (possibly pretrained) weights are kept; their object is not
             return _trainable(copy.deepcopy(self.module).double())
-        return _trainable(self.module(n_inputs, n_outputs).double())
+        return _trainable(build_module(self.module, n_inputs, n_outputs, params).double())
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -312,15 +415,25 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
         return [int(s) for s in sizes]
 
-    def _check_module_output(self, X, expected: int):
+    def _check_module_output(self, X, expected: int, hint: str, classifier: bool):
+        """A probe batch through a user's backbone: its widths, and for a classifier,
+        no probabilities (checked first: a module ending in softmax has two outputs
+        for a binary target)."""
         n_inputs = self.module_.inputs.n_outputs
+        x = as_tensor(X[:2], None, self._plan.device)
         with torch.no_grad():
-            out = self.module_.raw_output(as_tensor(X[:2], None, self._plan.device))
+            out, last = run_recording_last_layer(
+                self.module_.backbone, lambda: self.module_.raw_output(x)
+            )
+        if classifier:
+            refuse_probability_layer(*last, out)
         if out.ndim != 2 or out.shape[1] != expected:
             raise ValueError(
                 f"The module must map (n_samples, {n_inputs}) inputs to "
-                f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}."
+                f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}.{hint}"
             )
+        if classifier:
+            refuse_probability_output(out)
 
     def _fit_config(self) -> FitConfig:
         return FitConfig(**{name: getattr(self, name) for name in FitConfig.__dataclass_fields__})
@@ -496,6 +609,12 @@ def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     if getattr(head, "rows_sum_to_one", False):
         proba /= proba.sum(dim=1, keepdim=True)
     return proba
+
+
+def _what_module(module) -> str:
+    if module is None:
+        return "None (the built-in MLP: set module=MyModule, or drop them)"
+    return "an nn.Module instance, built already: pass its class instead (module=MyModule)"
 
 
 def _trainable(backbone: nn.Module) -> nn.Module:

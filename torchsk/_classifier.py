@@ -43,6 +43,9 @@ default="auto"
         Weights of the classes, multiplied into ``sample_weight``.
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy losses.
+    **module__ : keyword arguments ``module__<name>=value``
+        Arguments of a ``module`` class or builder, passed to it as ``<name>=value``
+        (see ``module``); ``get_params``, ``set_params`` and ``GridSearchCV`` see them.
 
     Attributes
     ----------
@@ -111,6 +114,7 @@ default="auto"
         loss="auto",
         class_weight=None,
         label_smoothing=0.0,
+        **module__,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -143,6 +147,7 @@ default="auto"
             device=device,
             module=module,
             categorical_features=categorical_features,
+            **module__,
         )
         self.head = head
         self.loss = loss
@@ -151,7 +156,7 @@ default="auto"
 
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data X and labels y.
 
         Parameters
@@ -163,13 +168,31 @@ default="auto"
             Class labels, or a 0/1 multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; a weight of k counts as k repeated rows.
+        X_val : array-like of shape (n_val, n_features), default=None
+            A validation set for early stopping, used instead of holding out
+            ``validation_fraction`` of X (as ``HistGradientBoosting*.fit``'s):
+            ``validation_scores_`` are the scores on it, and the weights of the best
+            epoch are kept. Validated as X is (the fitted columns, categories and
+            feature names). Needs ``early_stopping=True`` and a solver other than
+            ``"lbfgs"``, else a ``ValueError``; not for a Dask X.
+        y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
+            Labels of ``X_val``, of the classes seen in y.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows in the score (``class_weight`` multiplied in).
 
         Returns
         -------
         self : TorchClassifier
             The fitted estimator.
         """
-        return self._fit(X, ravel_column(y), sample_weight)
+        return self._fit(
+            X,
+            ravel_column(y),
+            sample_weight,
+            X_val=X_val,
+            y_val=ravel_column(y_val),
+            sample_weight_val=sample_weight_val,
+        )
 
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)

@@ -69,10 +69,12 @@ hidden_layer_sizes : tuple of int, default=(100,)
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its score stops
-        improving, and keep the weights of the best epoch.
+        Hold out ``validation_fraction`` of the data (or score ``fit``'s ``X_val``,
+        ``y_val`` when given), stop when its score stops improving, and keep the
+        weights of the best epoch.
     validation_fraction : float, default=0.1
-        Share of the training data held out when ``early_stopping=True``.
+        Share of the training data held out when ``early_stopping=True`` and ``fit``
+        is given no ``X_val``.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state. A new
         ``solver`` or ``learning_rate_init`` starts a new optimizer; a change the
@@ -122,11 +124,27 @@ hidden_layer_sizes : tuple of int, default=(100,)
     device : str or torch.device, default="cpu"
         Where to train and predict: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``
         (CUDA when available).
-    module : nn.Module or callable, default=None
-        A backbone used instead of the built-in MLP: an ``nn.Module`` mapping
-        ``n_features`` inputs to the model's outputs (its weights are copied and
-        trained further), or a callable ``module(n_inputs, n_outputs)`` building one.
-        Input scaling and the head still wrap it.
+    module : nn.Module, nn.Module class or callable, default=None
+        A backbone used instead of the built-in MLP, mapping ``n_inputs`` inputs
+        (``n_features``, unless ``numeric_bins`` or categorical columns widen them) to
+        ``n_outputs`` outputs: the regressor's targets, or the classifier's logits
+        (one per class; one for a binary target under the default sigmoid head).
+        Input scaling and the head still wrap it, so the module must return logits,
+        not probabilities: a classifier's module whose last layer is ``nn.Sigmoid``,
+        ``nn.Softmax`` or ``nn.LogSoftmax``, or whose outputs are rows of
+        (log-)probabilities, raises a ``ValueError`` at fit. Either an ``nn.Module``
+        instance (its weights are copied and trained further); or, as in skorch, an
+        ``nn.Module`` class, built at fit with the estimator's ``module__<name>=value``
+        keyword arguments as ``<name>=value`` (``get_params``, ``set_params`` and
+        ``GridSearchCV`` see them: a grid over ``module__num_units``), plus the widths
+        as keywords under the first of these pairs its ``__init__`` names:
+        ``n_inputs``/``n_outputs``, ``in_features``/``out_features`` (``nn.Linear``),
+        ``input_units``/``output_units`` (``skorch.toy.MLPModule``),
+        ``input_dim``/``output_dim`` (those of the pair it names, unless a
+        ``module__`` argument sets them); a class naming none of them gets the widths
+        as its first two positional arguments when two of its required arguments
+        are left, else not at all (it fixes its widths itself); or any other
+        callable, called as ``module(n_inputs, n_outputs, **module__params)``.
     categorical_features : "auto", array-like of str, int or bool, or None, \
 default="auto"
         Which columns are categorical, with ``HistGradientBoosting*``'s spellings:
@@ -198,7 +216,8 @@ module_ : TabularNet
         ``early_stopping=True``, a solver other than ``lbfgs``), where
         ``best_validation_score_`` counts.
     validation_scores_ : list of float or None
-        Held-out score at each epoch when ``early_stopping=True``, else None.
+        Held-out score at each epoch when ``early_stopping=True`` (on ``fit``'s
+        ``X_val``, ``y_val`` when given), else None.
     best_validation_score_ : float or None
         Best held-out score under early stopping, else None.
     n_iter_ : int

@@ -44,6 +44,9 @@ nn.Module, default="squared_error"
         and Keras' ``delta``; ``epsilon`` is Adam's, as in ``MLPRegressor``).
     quantile : float, default=0.5
         The quantile predicted by ``loss="quantile"``.
+    **module__ : keyword arguments ``module__<name>=value``
+        Arguments of a ``module`` class or builder, passed to it as ``<name>=value``
+        (see ``module``); ``get_params``, ``set_params`` and ``GridSearchCV`` see them.
 
     Attributes
     ----------
@@ -112,6 +115,7 @@ nn.Module, default="squared_error"
         target_scaling="standard",
         huber_delta=1.35,
         quantile=0.5,
+        **module__,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -144,6 +148,7 @@ nn.Module, default="squared_error"
             device=device,
             module=module,
             categorical_features=categorical_features,
+            **module__,
         )
         self.loss = loss
         self.head = head
@@ -153,7 +158,7 @@ nn.Module, default="squared_error"
 
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data X and target(s) y.
 
         Parameters
@@ -165,13 +170,31 @@ nn.Module, default="squared_error"
             Target values, in their own units.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; a weight of k counts as k repeated rows.
+        X_val : array-like of shape (n_val, n_features), default=None
+            A validation set for early stopping, used instead of holding out
+            ``validation_fraction`` of X (as ``HistGradientBoosting*.fit``'s):
+            ``validation_scores_`` are the scores on it, and the weights of the best
+            epoch are kept. Validated as X is (the fitted columns, categories and
+            feature names). Needs ``early_stopping=True`` and a solver other than
+            ``"lbfgs"``, else a ``ValueError``; not for a Dask X.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``, in y's units.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows in the score.
 
         Returns
         -------
         self : TorchRegressor
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(
+            X,
+            y,
+            sample_weight,
+            X_val=X_val,
+            y_val=y_val,
+            sample_weight_val=sample_weight_val,
+        )
 
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)

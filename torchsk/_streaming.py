@@ -43,7 +43,7 @@ from ._modules import use_generators
 from ._objectives import make_objective
 from ._plan import make_plan, resolve_device, seeded
 from ._tables import TableEncoder, column_values, resolve_categorical_features
-from ._training import _encoded, _targets, epoch_limit, train_settings
+from ._training import _encoded, _scorer, _targets, epoch_limit, train_settings
 from ._validation import new_table
 
 
@@ -385,7 +385,7 @@ def _frame_floats(part) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the fit
-def _check_streamable(est, incremental: bool) -> None:
+def _check_streamable(est, incremental: bool, given_val: bool = False) -> None:
     """Refuse what a fit that streams its data cannot do."""
     if est.solver in FULL_BATCH_SOLVERS:
         raise ValueError(
@@ -393,11 +393,11 @@ def _check_streamable(est, incremental: bool) -> None:
             "a Dask collection streams its rows, so use a mini-batch solver ('adam', "
             "'adamw' or 'sgd')."
         )
-    if est.early_stopping and not incremental:
+    if est.early_stopping and not incremental and not given_val:
         raise ValueError(
-            "early_stopping=True is not supported for a fit on a Dask collection (its "
-            "validation split would be held in memory); hold out a validation set "
-            "yourself and score on it, or set early_stopping=False."
+            "early_stopping=True needs a validation set for a fit on a Dask collection "
+            "(a split of it would be held in memory): pass one as fit's X_val and "
+            "y_val, or set early_stopping=False."
         )
     if est.input_scaling == "robust":
         raise ValueError(
@@ -419,10 +419,12 @@ def _host(values):
     return np.asarray(values.compute())
 
 
-def fit_streamed(est, X, y, sample_weight, *, first: bool, incremental: bool, classes=None):
+def fit_streamed(est, X, y, sample_weight, *, first: bool, incremental: bool, classes=None,
+                 val=(None, None, None)):  # fmt: skip
     """``fit`` / ``partial_fit`` of ``est`` on a Dask collection ``X`` (see the module's
-    docstring); the estimator's ``_fit`` calls it."""
-    _check_streamable(est, incremental)
+    docstring); the estimator's ``_fit`` calls it. ``val``: ``fit``'s ``X_val``,
+    ``y_val``, ``sample_weight_val`` (in memory), the only early stopping it does."""
+    _check_streamable(est, incremental, given_val=val[0] is not None)
     X_in, y_in = X, y
     source = DaskSource(X, None if first else est._table, est.categorical_features, fit=first)
     validate_data(est, source.meta, reset=first, skip_check_array=True)
@@ -457,11 +459,13 @@ def fit_streamed(est, X, y, sample_weight, *, first: bool, incremental: bool, cl
         if first:
             est._place(source.load(0)[:2] if est.module is not None else None, task)
     est._task = task
+    validation = est._validation_set(*val, task)
     config = est._fit_config()
     hooks = EpochHooks(est, X_in, y_in, sample_weight, epoch_limit(config, incremental))
     with seeded(device, seed, needed=not est._plan.builtin_backbone):
         history, est._optimizer = _train_streamed(est, task, loss, config, source, y_enc, sw,
-                                                  incremental, seed, hooks)  # fmt: skip
+                                                  incremental, seed, hooks,
+                                                  validation)  # fmt: skip
     est._record(history, first, incremental)
     hooks.close()
     return est
@@ -473,9 +477,11 @@ def _stage(stats: ColumnStatistics, source: DaskSource, seed: int) -> InputStage
 
 
 def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incremental,
-                    seed, hooks):  # fmt: skip
-    """``_training.fit_network`` for blocks: targets and weights resident, X streamed."""
+                    seed, hooks, validation):  # fmt: skip
+    """``_training.fit_network`` for blocks: targets and weights resident, X streamed;
+    early stopping on ``validation`` (``X_val``, ``y_val``, weights) only."""
     net, plan = est.module_, est._plan
+    score = None if validation is None else _scorer(task, net, plan, *validation)
     y_all = _targets(task, net, plan, y_enc)
     w_all = None
     if not np.all(sw == 1.0):
@@ -499,8 +505,8 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
         with plan.threads(settings.batch_size), generators:
             return train(
                 trained, objective, blocks, settings, optimizer=est._optimizer,
-                generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
-                samples_seen=est.t_,
+                validation_score=score, generator=torch.Generator().manual_seed(seed),
+                hooks=hooks, plan=plan, samples_seen=est.t_,
             )  # fmt: skip
     finally:
         net.freeze()

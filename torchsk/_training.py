@@ -178,6 +178,11 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
         X, y_enc, sw, y,
         test_size=config.validation_fraction, random_state=seed, stratify=stratify,
     )  # fmt: skip
+    return X, y_enc, sw, _scorer(task, net, plan, Xv, yv, swv)
+
+
+def _scorer(task, net, plan, Xv, yv, swv):
+    """The score of ``net`` on validated ``Xv``, ``yv`` (as given) weighted by ``swv``."""
     Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
     swv = None if np.all(swv == 1.0) else swv
 
@@ -186,7 +191,7 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
             return math.nan  # nothing to score: the engine then ignores the split
         return task.score(yv, net(Xv).cpu().numpy(), sample_weight=swv)
 
-    return X, y_enc, sw, score
+    return score
 
 
 def _early_stopping(config: FitConfig, incremental: bool) -> bool:
@@ -199,7 +204,7 @@ def fit_network(
     net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
     X: np.ndarray, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, *,
     incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
-    samples_seen: int = 0,
+    samples_seen: int = 0, validation: tuple | None = None,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """Train ``net``'s backbone in place on validated data.
 
@@ -224,6 +229,10 @@ def fit_network(
         The previous fit's optimizer (warm start, ``partial_fit``).
     samples_seen : int, default=0
         Training samples seen by the model's earlier fits (``t_``).
+    validation : tuple or None, default=None
+        A given validation set ``(X_val, y_val, sample_weights)``, validated as
+        ``X``, ``y``, ``sw`` are, scored for early stopping instead of a held-out
+        split of ``X``.
 
     Returns
     -------
@@ -235,16 +244,19 @@ def fit_network(
         return _fit_unfrozen(
             net, task, plan, loss, config, X, y, y_enc, sw, incremental=incremental,
             seed=seed, hooks=hooks, optimizer=optimizer, samples_seen=samples_seen,
+            validation=validation,
         )  # fmt: skip
     finally:
         net.freeze()  # eval mode, no gradients: what users call after fit
 
 
 def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
-                  optimizer, samples_seen):  # fmt: skip
+                  optimizer, samples_seen, validation):  # fmt: skip
     """``fit_network``'s work, on the unfrozen network."""
     score = None
-    if _early_stopping(config, incremental):
+    if validation is not None:  # the caller checked that it early stops
+        score = _scorer(task, net, plan, *validation)
+    elif _early_stopping(config, incremental):
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)

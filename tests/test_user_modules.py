@@ -1,0 +1,270 @@
+"""skorch-style modules: ``module=MyModule`` (a class) built with ``module__*`` parameters
+that get_params / set_params / clone / GridSearchCV see; modules that already output
+probabilities are refused."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from torch import nn
+
+from torchsk import TorchClassifier, TorchRegressor
+
+pytestmark = [
+    pytest.mark.short_fits,  # tiny max_iter keeps the fits fast
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
+
+class MyModule(nn.Module):
+    """skorch's README module, without its final softmax (torchsk applies the head)."""
+
+    def __init__(self, num_units=10, nonlin=nn.ReLU()):  # noqa: B008 (skorch's README)
+        super().__init__()
+        self.dense0 = nn.Linear(20, num_units)
+        self.nonlin = nonlin
+        self.dropout = nn.Dropout(0.5)
+        self.dense1 = nn.Linear(num_units, num_units)
+        self.output = nn.Linear(num_units, 2)
+
+    def forward(self, X, **kwargs):
+        X = self.nonlin(self.dense0(X))
+        X = self.dropout(X)
+        X = self.nonlin(self.dense1(X))
+        return self.output(X)
+
+
+class ReadmeModule(MyModule):
+    """skorch's README module as written: it ends in a softmax."""
+
+    def __init__(self, num_units=10, nonlin=nn.ReLU()):  # noqa: B008 (skorch's README)
+        super().__init__(num_units, nonlin)
+        self.softmax = nn.Softmax(dim=-1)
+
+    def forward(self, X, **kwargs):
+        return self.softmax(super().forward(X))
+
+
+@pytest.fixture
+def twenty_features():
+    X, y = make_classification(300, 20, n_informative=10, random_state=0)
+    return X.astype(np.float32), y
+
+
+def test_skorch_readme_grid_over_module_params_runs(twenty_features):
+    X, y = twenty_features
+    net = TorchClassifier(module=MyModule, head="softmax", max_iter=10, random_state=0)
+    params = {
+        "learning_rate_init": [0.01, 0.02],
+        "max_iter": [5, 10],
+        "module__num_units": [10, 20],
+    }
+    gs = GridSearchCV(net, params, refit=True, cv=3, scoring="accuracy")
+    gs.fit(X, y)
+    assert set(gs.best_params_) == set(params)
+    units = gs.best_params_["module__num_units"]
+    assert gs.best_estimator_.module_.backbone.dense0.out_features == units
+    assert gs.best_score_ > 0.6
+    # each candidate was built with its own width
+    widths = {p["module__num_units"] for p in gs.cv_results_["params"]}
+    assert widths == {10, 20}
+
+
+def test_a_two_logit_binary_module_is_told_about_the_softmax_head(twenty_features):
+    X, y = twenty_features
+    with pytest.raises(ValueError, match=r"\(n_samples, 1\) outputs.*head='softmax'"):
+        TorchClassifier(module=MyModule, max_iter=2).fit(X, y)
+
+
+def test_module_params_in_get_params_set_params_clone_and_pickle(twenty_features):
+    X, y = twenty_features
+    net = TorchClassifier(module=MyModule, head="softmax", module__num_units=7, max_iter=2)
+    assert net.get_params()["module__num_units"] == 7
+    copy = clone(net)
+    assert copy.get_params()["module__num_units"] == 7
+    copy.set_params(module__num_units=5, module__nonlin=nn.Tanh(), max_iter=3)
+    assert copy.module__num_units == 5 and copy.max_iter == 3
+    assert net.module__num_units == 7  # the clone is independent
+    copy.fit(X, y)
+    assert copy.module_.backbone.dense0.out_features == 5
+    assert isinstance(copy.module_.backbone.nonlin, nn.Tanh)
+    assert "module__num_units=5" in repr(copy)
+    again = pickle.loads(pickle.dumps(copy))
+    assert again.module__num_units == 5
+    np.testing.assert_array_equal(again.predict(X), copy.predict(X))
+
+
+def test_unknown_keyword_is_refused_as_python_would():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hidden_size'"):
+        TorchRegressor(hidden_size=3)
+    with pytest.raises(ValueError, match="Invalid parameter 'hidden_size'"):
+        TorchRegressor().set_params(hidden_size=3)
+
+
+def test_changed_module_param_refuses_a_warm_start(twenty_features):
+    X, y = twenty_features
+    net = TorchClassifier(module=MyModule, head="softmax", warm_start=True, max_iter=2)
+    net.fit(X, y)
+    net.set_params(module__num_units=4)
+    with pytest.raises(ValueError, match="module__num_units"):
+        net.fit(X, y)
+
+
+class Widths(nn.Module):
+    def __init__(self, n_inputs, n_outputs, hidden=3):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_inputs, hidden), nn.Tanh(), nn.Linear(hidden, n_outputs)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class PositionalWidths(Widths):
+    def __init__(self, a, b, hidden=3):
+        super().__init__(a, b, hidden)
+
+
+class DimWidths(Widths):
+    def __init__(self, input_dim=1, output_dim=1, hidden=3):
+        super().__init__(input_dim, output_dim, hidden)
+
+
+@pytest.mark.parametrize("cls", [Widths, PositionalWidths, DimWidths, nn.Linear])
+def test_module_class_gets_the_widths_under_the_documented_names(cls):
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    y = np.stack([X[:, 0], X[:, 1]], axis=1)
+    extra = {} if cls is nn.Linear else {"module__hidden": 6}
+    reg = TorchRegressor(module=cls, max_iter=2, random_state=0, **extra).fit(X, y)
+    backbone = reg.module_.backbone
+    first = backbone if cls is nn.Linear else backbone.net[0]
+    assert (first.in_features, first.out_features) == ((4, 2) if cls is nn.Linear else (4, 6))
+
+
+def test_skorch_toy_mlp_module_gets_input_and_output_units():
+    toy = pytest.importorskip("skorch.toy")
+    X, y = make_classification(100, 6, random_state=0)
+    clf = TorchClassifier(module=toy.MLPModule, module__hidden_units=7, max_iter=2).fit(X, y)
+    assert clf.module_.backbone.sequential[0].in_features == 6
+    assert clf.module_.backbone.sequential[-1].out_features == 1  # one logit: binary
+
+
+def test_module_param_overrides_a_width_and_a_builder_gets_module_params():
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    y = X[:, 0]
+    with pytest.raises(ValueError, match=r"\(n_samples, 1\) outputs"):
+        TorchRegressor(module=Widths, module__n_outputs=3, max_iter=2).fit(X, y)
+    seen = []
+
+    def build(n_in, n_out, width):
+        seen.append((n_in, n_out, width))
+        return nn.Linear(n_in, n_out)
+
+    TorchRegressor(module=build, module__width=9, max_iter=2).fit(X, y)
+    assert seen == [(4, 1, 9)]
+
+
+def test_module_params_with_a_built_module_or_a_wrong_name_say_what_to_do():
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    y = X[:, 0]
+    with pytest.raises(ValueError, match="pass its class instead"):
+        TorchRegressor(module=nn.Linear(4, 1), module__bias=False).fit(X, y)
+    with pytest.raises(ValueError, match="module is None"):
+        TorchRegressor(module__bias=False).fit(X, y)
+    with pytest.raises(TypeError, match="module__\\* parameters.*n_inputs/n_outputs"):
+        TorchRegressor(module=Widths, module__depth=2, max_iter=2).fit(X, y)
+
+
+def test_skorch_readme_module_ending_in_softmax_is_refused(twenty_features):
+    X, y = twenty_features
+    clf = TorchClassifier(module=ReadmeModule, head="softmax", max_iter=2)
+    with pytest.raises(ValueError, match="last layer is nn.Softmax.*Remove the final activation"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "module_")
+
+
+class EndsInSigmoid(nn.Module):
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_inputs, 8), nn.ReLU(), nn.Linear(8, n_outputs))
+        self.out = nn.Sigmoid()
+
+    def forward(self, x):
+        return self.out(self.net(x))
+
+
+def test_binary_classifier_whose_module_ends_in_sigmoid_is_refused(twenty_features):
+    X, y = twenty_features
+    for module in (EndsInSigmoid, EndsInSigmoid(20, 1)):
+        with pytest.raises(ValueError, match="nn.Sigmoid.*Remove the final activation"):
+            TorchClassifier(module=module, max_iter=2).fit(X, y)
+    seq = nn.Sequential(nn.Linear(20, 1), nn.Sigmoid())
+    with pytest.raises(ValueError, match="nn.Sigmoid"):
+        TorchClassifier(module=seq, max_iter=2).fit(X, y)
+    # a regressor may bound its output with a sigmoid
+    TorchRegressor(module=EndsInSigmoid, max_iter=2).fit(X, y.astype(float))
+
+
+class SoftmaxInForward(nn.Module):
+    def __init__(self, n_inputs, n_outputs, log=False):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+        self.log = log
+
+    def forward(self, x):
+        z = self.linear(x)
+        return torch.log_softmax(z, dim=1) if self.log else torch.softmax(z, dim=1)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_applied_in_forward_is_refused_from_its_outputs(log):
+    X, y = make_classification(100, 5, n_informative=3, n_classes=3, random_state=0)
+    with pytest.raises(ValueError, match="rows of (log-)?probabilities.*Remove the final"):
+        TorchClassifier(module=SoftmaxInForward, module__log=log, max_iter=2).fit(X, y)
+    # logits of the same module train
+    TorchClassifier(module=nn.Linear, max_iter=2).fit(X, y)
+
+
+class SigmoidInForward(nn.Module):
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear(x))
+
+
+def test_sigmoid_applied_in_forward_is_warned_about_after_training(twenty_features):
+    X, y = twenty_features
+    with pytest.warns(UserWarning, match=r"stayed within \[0, 1\].*Remove the final activation"):
+        TorchClassifier(module=SigmoidInForward, max_iter=20, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # logits: no such warning
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        TorchClassifier(module=nn.Linear, max_iter=20, random_state=0).fit(X, y)
+
+
+class SoftmaxInsideThenLinear(nn.Module):
+    """Registers a softmax last (attention-like weights) but returns a linear layer's
+    logits: not a probability output."""
+
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.output = nn.Linear(n_inputs, n_outputs)
+        self.gate = nn.Linear(n_inputs, n_inputs)
+        self.weights = nn.Softmax(dim=1)
+
+    def forward(self, x):
+        return self.output(x * self.weights(self.gate(x)))
+
+
+def test_a_softmax_inside_the_module_is_not_mistaken_for_its_last_layer(twenty_features):
+    X, y = twenty_features
+    TorchClassifier(module=SoftmaxInsideThenLinear, max_iter=2).fit(X, y)

@@ -1,0 +1,164 @@
+"""``fit(X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None)``:
+a given validation set for early stopping, as in ``HistGradientBoosting*.fit``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from torchsk import TorchClassifier, TorchRegressor
+
+pytestmark = [
+    pytest.mark.short_fits,  # tiny max_iter keeps the fits fast
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
+
+def _regression(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    return X, X[:, 0] - 2 * X[:, 1] ** 2 + 0.3 * rng.normal(size=n)
+
+
+@pytest.fixture
+def sets():
+    return _regression(200, 0), _regression(80, 1)
+
+
+def _stopping(**params):
+    return TorchRegressor(hidden_layer_sizes=(8,), early_stopping=True, random_state=0, **params)
+
+
+def test_scores_are_those_of_the_given_set_at_each_epoch(sets):
+    (X, y), (Xv, yv) = sets
+    reg = _stopping(max_iter=1, warm_start=True)
+    seen = []
+    for _ in range(4):  # one epoch per fit: the model after it is that epoch's
+        reg.fit(X, y, X_val=Xv, y_val=yv)
+        seen.append(reg.score(Xv, yv))
+    np.testing.assert_allclose(reg.validation_scores_, seen, rtol=1e-9)
+    assert reg.t_ == 4 * len(X)  # all of X trains: nothing held out
+
+
+def test_best_epoch_on_the_given_set_is_kept(sets):
+    (X, y), (Xv, yv) = sets
+    reg = _stopping(max_iter=30, n_iter_no_change=30, learning_rate_init=0.05)
+    reg.fit(X, y, X_val=Xv, y_val=yv)
+    assert reg.n_iter_ == 30 and len(reg.validation_scores_) == 30
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert reg.score(Xv, yv) == pytest.approx(reg.best_validation_score_, rel=1e-9)
+    assert reg.best_loss_ is None  # as under early stopping on a split
+    # the split of X is not what was scored: the same settings without X_val differ
+    split = _stopping(max_iter=30, n_iter_no_change=30, learning_rate_init=0.05).fit(X, y)
+    assert split.validation_scores_ != reg.validation_scores_
+
+
+def test_sample_weight_val_weighs_the_score(sets):
+    (X, y), (Xv, yv) = sets
+    w = np.r_[np.ones(40), np.zeros(40)]
+    reg = _stopping(max_iter=10, n_iter_no_change=10)
+    reg.fit(X, y, X_val=Xv, y_val=yv, sample_weight_val=w)
+    best = r2_score(yv[:40], reg.predict(Xv[:40]))
+    assert reg.best_validation_score_ == pytest.approx(best, rel=1e-9)
+
+
+def test_classifier_scores_labels_of_the_given_set_with_class_weight():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    labels = np.array(["a", "b", "c"])
+    y = labels[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
+    weights = {"a": 1.0, "b": 2.0, "c": 3.0}
+    clf = TorchClassifier(
+        hidden_layer_sizes=(8,), early_stopping=True, max_iter=10, n_iter_no_change=10,
+        class_weight=weights, random_state=0,
+    )  # fmt: skip
+    with pytest.warns(DataConversionWarning):  # as for y
+        clf.fit(X[:200], y[:200], X_val=X[200:], y_val=y[200:].reshape(-1, 1))
+    w = np.vectorize(weights.get)(y[200:])
+    best = accuracy_score(y[200:], clf.predict(X[200:]), sample_weight=w)
+    assert clf.best_validation_score_ == pytest.approx(best)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    with pytest.raises(ValueError, match="previously unseen labels|not in|unseen"):
+        clf.fit(X[:200], y[:200], X_val=X[200:202], y_val=["a", "z"])
+
+
+def test_x_val_is_validated_as_x_is():
+    frame = pd.DataFrame({"x": np.arange(60.0), "c": pd.Categorical(["u", "v", "w"] * 20)})
+    y = frame["x"].to_numpy() + (frame["c"] == "v")
+    reg = _stopping(max_iter=3)
+    reg.fit(frame[:40], y[:40], X_val=frame[40:], y_val=y[40:])
+    assert reg.validation_scores_ is not None
+    with pytest.raises(ValueError, match="feature names"):
+        reg.fit(frame[:40], y[:40], X_val=frame[40:][["c", "x"]], y_val=y[40:])
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    with pytest.raises(ValueError, match="features"):
+        reg.fit(X[:40], y[:40], X_val=X[40:, :2], y_val=y[40:])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        reg.fit(X[:40], y[:40], X_val=X[40:], y_val=y[41:])
+    with pytest.raises(ValueError, match="X_val has 1 sample"):
+        reg.fit(X[:40], y[:40], X_val=X[40:41], y_val=y[40:41])
+    with pytest.raises(ValueError, match="[Ii]nput y_val? contains infinity|infinity"):
+        reg.fit(X[:40], y[:40], X_val=X[40:], y_val=np.r_[np.inf, y[41:]])
+
+
+@pytest.mark.parametrize(
+    "params, given, match",
+    [
+        ({}, dict(X_val=1), "X_val is provided, but y_val was not provided"),
+        ({}, dict(y_val=1), "y_val is provided, but X_val was not provided"),
+        ({}, dict(sample_weight_val=1), "sample_weight_val is provided"),
+        (dict(early_stopping=False), dict(X_val=1, y_val=1), "while early_stopping is False"),
+        (dict(solver="lbfgs"), dict(X_val=1, y_val=1), "while solver='lbfgs'"),
+    ],
+)
+def test_a_validation_set_fit_would_not_use_is_refused(sets, params, given, match):
+    (X, y), (Xv, yv) = sets
+    data = {"X_val": Xv, "y_val": yv, "sample_weight_val": np.ones(len(Xv))}
+    reg = _stopping(max_iter=2).set_params(**params).fit(X, y)
+    before = reg.predict(X)
+    with pytest.raises(ValueError, match=match):
+        reg.fit(X, y, **{k: data[k] for k in given})
+    np.testing.assert_array_equal(reg.predict(X), before)  # the fitted state is kept
+
+
+def test_partial_fit_takes_no_validation_set(sets):
+    (X, y), (Xv, yv) = sets
+    with pytest.raises(TypeError, match="X_val"):
+        TorchRegressor().partial_fit(X, y, X_val=Xv, y_val=yv)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        _stopping().partial_fit(X, y)
+
+
+def test_fit_signature_is_histgradientboostings():
+    import inspect
+
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    hgb = inspect.signature(HistGradientBoostingRegressor.fit)
+    for est in (TorchRegressor, TorchClassifier):
+        assert inspect.signature(est.fit) == hgb
+
+
+def test_pipeline_transforms_x_val_with_transform_input(sets):
+    (X, y), (Xv, yv) = sets
+    with sklearn.config_context(enable_metadata_routing=True):
+        reg = _stopping(max_iter=5, n_iter_no_change=5).set_fit_request(X_val=True, y_val=True)
+        pipe = Pipeline([("scale", StandardScaler()), ("reg", reg)], transform_input=["X_val"])
+        pipe.fit(X * 100, y, X_val=Xv * 100, y_val=yv)
+    best = pipe.named_steps["reg"].best_validation_score_
+    assert pipe.score(Xv * 100, yv) == pytest.approx(best, rel=1e-9)  # X_val was scaled too
+
+
+def test_a_streamed_fit_early_stops_on_a_given_set_only(sets):
+    da = pytest.importorskip("dask.array")
+    (X, y), (Xv, yv) = sets
+    Xd = da.from_array(X, chunks=(50, 3))
+    reg = _stopping(max_iter=8, n_iter_no_change=8).fit(Xd, y, X_val=Xv, y_val=yv)
+    assert len(reg.validation_scores_) == reg.n_iter_ == 8
+    assert reg.score(Xv, yv) == pytest.approx(reg.best_validation_score_, rel=1e-9)
+    with pytest.raises(ValueError, match="pass one as fit's X_val and y_val"):
+        _stopping(max_iter=2).fit(Xd, y)
