@@ -253,6 +253,23 @@ def test_dask_dataframe_vocabularies_and_imputation_are_exact():
     assert abs(streamed.score(ddf, y) - ref.score(df, y)) < 0.05
 
 
+def test_streamed_level_counts_weigh_rows_as_in_memory():
+    # level "a" is 2 rows of weight 3 (kept), "b" 10 rows of weight 0.3 (rare), "c"
+    # rows of weight 0 (unseen, so rare too); Dask counts as numpy does
+    df = pd.DataFrame({"level": list("aa" + "b" * 10 + "ccccc"), "x": np.arange(17.0)})
+    df["level"] = df["level"].astype("category")
+    w = np.r_[3.0, 3.0, np.full(10, 0.3), np.zeros(5)]
+    y = np.arange(17.0)
+    streamed = TorchRegressor(**SMALL).fit(dd.from_pandas(df, npartitions=3), y, sample_weight=w)
+    ref = TorchRegressor(**SMALL).fit(df, y, sample_weight=w)
+    # codes a, b, c, missing, unseen -> one-hot slot 0 (a), 1 (rare), 2 (no slot)
+    assert ref.module_.inputs.categorical.table.tolist() == [0, 1, 1, 2, 1]
+    assert streamed.module_.inputs.categorical.config == ref.module_.inputs.categorical.config
+    torch.testing.assert_close(
+        streamed.module_.inputs.categorical.table, ref.module_.inputs.categorical.table
+    )
+
+
 @pytest.mark.parametrize(
     "params, match",
     [

@@ -482,7 +482,8 @@ def _warn_lost_columns(inputs, names) -> None:
     if pooled:
         warn(
             f"Every level of {named(pooled)} was seen in fewer than {MIN_COUNT} training "
-            "rows, so all share one 'rare' slot and the model cannot tell them apart. "
+            "rows (a sample weight of k counting as k rows), so all share one 'rare' "
+            "slot and the model cannot tell them apart. "
             "If the column holds numbers, convert it to a numeric dtype (e.g. "
             "pd.to_numeric); else leave it out or group its levels."
         )

@@ -73,8 +73,8 @@ class _ArrayOps:
         return x.max(axis=0)
 
     @staticmethod
-    def bincount(codes, n: int):
-        return np.bincount(codes.astype(np.int64), minlength=n)
+    def bincount(codes, n: int, weights=None):
+        return np.bincount(codes.astype(np.int64), weights, minlength=n)
 
     @staticmethod
     def float64(x):
@@ -95,8 +95,8 @@ class _TorchOps:
         return x.amax(0)
 
     @staticmethod
-    def bincount(codes, n: int):
-        return torch.bincount(codes.long(), minlength=n)
+    def bincount(codes, n: int, weights=None):
+        return torch.bincount(codes.long(), weights, minlength=n)
 
     @staticmethod
     def float64(x):
@@ -159,7 +159,7 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
         (wide * ops.where(present, X, 0.0)).sum(0), (wide * present).sum(0), w.sum(),
         ops.colmin(ops.where(present, X, np.inf)), ops.colmax(ops.where(present, X, -np.inf)),
         (nan & kept[:, None]).any(0), ops.isinf(X).any(),
-        *[_code_counts(c, kept, n, ops) for c, n in zip(codes, n_categories, strict=True)],
+        *[_code_counts(c, w, n, ops) for c, n in zip(codes, n_categories, strict=True)],
     )  # fmt: skip
     sums, weights, total, lo, hi, missing, any_inf, *counts = first
     if any_inf:
@@ -188,10 +188,11 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
     )
 
 
-def _code_counts(codes, kept, n: int, ops):
-    """Rows of positive weight per valid code ``0 .. n - 1`` (index ``n``: the rest)."""
+def _code_counts(codes, w, n: int, ops):
+    """The weight per valid code ``0 .. n - 1`` (index ``n``: the rest), as
+    ``_encoders._counts``: a row of weight k counts k times, of weight 0 not at all."""
     valid = (codes >= 0) & (codes < n) & (codes == np.floor(codes))  # numpy, Dask: no tensor
-    return ops.bincount(ops.where(valid & kept, codes, float(n)), n + 1)
+    return ops.bincount(ops.where(valid, codes, float(n)), n + 1, w)
 
 
 def _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total):
