@@ -225,6 +225,25 @@ def test_each_epoch_streams_every_block_once_in_a_shuffled_order(monkeypatch):
     assert epochs[0] != epochs[1] != epochs[2]
 
 
+def test_batches_are_drawn_across_blocks_not_sized_by_the_smallest():
+    # 1,001 rows in blocks of 100 leave a block of one row: an epoch still takes the
+    # ceil(1001 / batch_size) steps of the data in memory, each row seen once
+    X, y = _data(n=1001)
+    Xd = da.from_array(X, chunks=(100, 4))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*larger than")  # "... the 1 samples"
+        for batch_size, steps in (("auto", 16), (256, 4), (64, 16), (1001, 1)):
+            est = TorchRegressor(**{**SMALL, "max_iter": 2}, batch_size=batch_size).fit(Xd, y)
+            assert int(est._optimizer.steps) == 2 * steps and est.t_ == 2 * 1001
+    # without shuffling, with weights: the batches of the data in memory (those of
+    # zero weight only, the first 4, take no step)
+    sw = np.r_[np.zeros(300), np.ones(701)]
+    est = TorchRegressor(**SMALL, shuffle=False).fit(Xd, y, sample_weight=sw)
+    ref = TorchRegressor(**SMALL, shuffle=False).fit(X, y, sample_weight=sw)
+    assert int(est._optimizer.steps) == int(ref._optimizer.steps) == 3 * 12
+    np.testing.assert_allclose(est.predict(X), ref.predict(X), rtol=1e-5, atol=1e-5)
+
+
 def test_dask_dataframe_vocabularies_and_imputation_are_exact():
     rng = np.random.default_rng(0)
     n = 3000

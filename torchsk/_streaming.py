@@ -9,7 +9,8 @@ A fit on a Dask collection never holds X whole. It
    levels;
 2. streams the blocks (a Dask array's row chunks, a DataFrame's partitions) through
    the engine each epoch, in a shuffled order, shuffling within each block, the next
-   block computed while the current one trains (``_engine.Blocks``).
+   block computed while the current one trains (``_engine.Blocks``); batches are
+   drawn across blocks, so small blocks add no small steps.
 
 y and sample weights (one value per row) are computed into memory. Full-batch
 solvers (``lbfgs``, ``rprop``), ``early_stopping`` and ``input_scaling="robust"``
@@ -489,8 +490,8 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
         return Data(X, y_all[rows], None if w_all is None else w_all[rows])
 
     blocks = Blocks(load, len(source.blocks), source.n_samples)
-    # batches come from the smallest block; the penalty's "auto" follows all the rows
-    settings = train_settings(config, min(source.lengths), incremental, float(sw.sum()))
+    # batches are drawn across blocks (``_engine._run_epoch``): sized for all the rows
+    settings = train_settings(config, source.n_samples, incremental, float(sw.sum()))
     net.unfreeze()
     try:
         trained = net.inputs.trained_with(net.backbone)
