@@ -244,6 +244,28 @@ def test_batches_are_drawn_across_blocks_not_sized_by_the_smallest():
     np.testing.assert_allclose(est.predict(X), ref.predict(X), rtol=1e-5, atol=1e-5)
 
 
+def test_blocks_a_filter_left_empty_are_skipped_in_fit_and_predict():
+    X, y = _data(n=1000)
+    X[:, 0] = np.arange(1000) / 100
+    Xd, yd = da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=100)
+    keep = (Xd[:, 0] < 2) | (Xd[:, 0] >= 9.5)  # blocks 2 to 8 hold no row
+    est = TorchRegressor(**SMALL).fit(Xd[keep], yd[keep])
+    ref = TorchRegressor(**SMALL, shuffle=False).fit(Xd[keep], yd[keep])
+    rows = (X[:, 0] < 2) | (X[:, 0] >= 9.5)
+    assert est.predict(Xd[keep]).shape == (250,) and est.t_ == 3 * 250
+    np.testing.assert_allclose(ref.predict(Xd[keep]), ref.predict(X[rows]), rtol=1e-6)
+    assert TorchRegressor(**SMALL).fit(X, y).predict(Xd[keep]).shape == (250,)
+    df = pd.DataFrame(X, columns=list("abcd")).assign(
+        color=pd.Categorical(np.resize(["red", "blue"], 1000))
+    )
+    ddf = dd.from_pandas(df, npartitions=10)
+    frame = TorchRegressor(**SMALL).fit(ddf[ddf["a"] < 2], y[:200])
+    assert frame.predict(ddf[ddf["a"] < 2]).shape == (200,)
+    # no row at all: scikit-learn's error, as in memory
+    with pytest.raises(ValueError, match="0 sample"):
+        est.predict(Xd[Xd[:, 0] > 100])
+
+
 def test_dask_dataframe_vocabularies_and_imputation_are_exact():
     rng = np.random.default_rng(0)
     n = 3000

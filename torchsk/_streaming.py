@@ -289,8 +289,9 @@ class DaskSource:
             mask = resolve_categorical_features(categorical_features, self.meta)
             self.table = TableEncoder.from_values(mask, _merge(values, mask))
         encode = self.table.transform if self.table is not None else _frame_floats
-        self.lengths = lengths
-        self.blocks = [dask.delayed(encode)(p) for p in parts]
+        keep = _nonempty(lengths)  # a filter leaves partitions without rows: skipped
+        self.lengths = [lengths[k] for k in keep]
+        self.blocks = [dask.delayed(encode)(parts[k]) for k in keep]
         self.n_features = self.meta.shape[1]
 
     def _init_array(self, X, categorical_features) -> None:
@@ -306,6 +307,8 @@ class DaskSource:
         X = X.rechunk({1: -1})
         if any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
+        if 0 in X.chunks[0] and any(X.chunks[0]):  # a filter's empty blocks: skipped
+            X = X.rechunk({0: tuple(n for n in X.chunks[0] if n)})
         self.meta, self.array = X, X
         self.lengths = list(X.chunks[0])
         self.blocks = list(X.to_delayed().ravel())
@@ -354,6 +357,12 @@ class DaskSource:
         return column_statistics(
             X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute
         )  # fmt: skip
+
+
+def _nonempty(lengths: list[int]) -> list[int]:
+    """The blocks with rows (all of them where none has any: the fit then refuses
+    X with 0 samples, as in memory)."""
+    return [k for k, n in enumerate(lengths) if n] or list(range(len(lengths)))
 
 
 def _categorical(source: DaskSource) -> tuple[np.ndarray, list[int]]:
@@ -509,9 +518,18 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
 
 
 def stream_blocks(X):
-    """The blocks of a Dask collection, computed one at a time (predict)."""
+    """The blocks of a Dask collection, computed one at a time (predict); blocks
+    without rows are skipped, unless all are (predict then refuses X with 0 samples,
+    as in memory)."""
     parts = X.to_delayed() if _is_frame(X) else X.rechunk({1: -1}).to_delayed().ravel()
     dask = sys.modules["dask"]
+    any_rows, empty = False, None
     for part in parts:
         (block,) = dask.compute(part)
-        yield block
+        if len(block):
+            any_rows = True
+            yield block
+        elif empty is None:
+            empty = block
+    if not any_rows and empty is not None:
+        yield empty
