@@ -266,6 +266,18 @@ def test_blocks_a_filter_left_empty_are_skipped_in_fit_and_predict():
         est.predict(Xd[Xd[:, 0] > 100])
 
 
+def test_a_boolean_dask_array_fits_and_predicts_as_its_0_1_values():
+    X = np.random.default_rng(0).random((400, 3)) < 0.5
+    y = X[:, 0] * 2.0 - X[:, 1]
+    Xd = da.from_array(X, chunks=(100, 3))
+    est = TorchRegressor(**SMALL).fit(Xd, y)
+    ref = TorchRegressor(**SMALL).fit(da.from_array(X.astype(float), chunks=(100, 3)), y)
+    np.testing.assert_array_equal(est.predict(Xd), ref.predict(X.astype(float)))
+    np.testing.assert_array_equal(est.predict(X), est.predict(torch.as_tensor(X)))
+    clf = TorchClassifier(**SMALL).fit(Xd, X[:, 0])
+    assert clf.predict_proba(Xd).shape == (400, 2)
+
+
 def test_dask_dataframe_vocabularies_and_imputation_are_exact():
     rng = np.random.default_rng(0)
     n = 3000

@@ -304,6 +304,8 @@ class DaskSource:
             )
         if X.dtype.kind not in "biuf":
             raise ValueError(f"A Dask array of dtype {X.dtype} is not numeric.")
+        if X.dtype.kind == "b":  # 0 and 1, as numpy and torch booleans read (exact)
+            X = X.astype(np.float32)
         X = X.rechunk({1: -1})
         if any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
