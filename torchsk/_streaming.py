@@ -40,7 +40,7 @@ from ._callbacks import EpochHooks
 from ._encoders import CategoricalEncoder, Imputer
 from ._engine import FULL_BATCH_SOLVERS, Blocks, Data, train
 from ._inputs import InputStage, Scaling, usable_spread
-from ._modules import use_generators
+from ._modules import reuses_encoding, use_generators
 from ._objectives import make_objective
 from ._plan import make_plan, resolve_device, seeded
 from ._tables import TableEncoder, column_values, resolve_categorical_features
@@ -437,7 +437,9 @@ def fit_streamed(est, X, y, sample_weight, *, first: bool, incremental: bool, cl
     docstring); the estimator's ``_fit`` calls it."""
     _check_streamable(est, incremental)
     X_in, y_in = X, y
-    source = DaskSource(X, None if first else est._table, est.categorical_features, fit=first)
+    reuse = first and reuses_encoding(est.module)  # the donor's table, as in memory
+    table = est._first_table(X) if reuse else None if first else est._table
+    source = DaskSource(X, table, est.categorical_features, fit=first and not reuse)
     validate_data(est, source.meta, reset=first, skip_check_array=True)
     task = est._new_task()
     y = _check_y(_host(y), multi_output=True, y_numeric=task.y_numeric, estimator=est)
