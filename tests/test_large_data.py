@@ -278,6 +278,15 @@ def test_a_boolean_dask_array_fits_and_predicts_as_its_0_1_values():
     assert clf.predict_proba(Xd).shape == (400, 2)
 
 
+@pytest.mark.parametrize("strings", [False, True])
+def test_a_dask_dataframe_refuses_the_columns_pandas_does(strings):
+    df = pd.DataFrame({"x": np.arange(20.0), "c": pd.date_range("2020", periods=20)})
+    if strings:
+        df["s"] = np.resize(["a", "b"], 20)
+    with pytest.raises(ValueError, match="Column 'c' of X holds dates"):
+        TorchRegressor(**SMALL).fit(dd.from_pandas(df, npartitions=2), np.arange(20.0))
+
+
 def test_dask_dataframe_vocabularies_and_imputation_are_exact():
     rng = np.random.default_rng(0)
     n = 3000

@@ -43,7 +43,12 @@ from ._inputs import InputStage, Scaling, usable_spread
 from ._modules import reuses_encoding, use_generators
 from ._objectives import make_objective
 from ._plan import make_plan, resolve_device, seeded
-from ._tables import TableEncoder, column_values, resolve_categorical_features
+from ._tables import (
+    TableEncoder,
+    check_frame_columns,
+    column_values,
+    resolve_categorical_features,
+)
 from ._training import _encoded, _targets, epoch_limit, train_settings
 from ._validation import new_table
 
@@ -288,6 +293,8 @@ class DaskSource:
         if fit and self.table is not None:
             mask = resolve_categorical_features(categorical_features, self.meta)
             self.table = TableEncoder.from_values(mask, _merge(values, mask))
+        if self.table is None:  # read as numbers without a table: the same refusals
+            check_frame_columns(self.meta)
         encode = self.table.transform if self.table is not None else _frame_floats
         keep = _nonempty(lengths)  # a filter leaves partitions without rows: skipped
         self.lengths = [lengths[k] for k in keep]
