@@ -159,14 +159,22 @@ def test_levels_without_training_rows_are_unseen():
     np.testing.assert_array_equal(run(enc, [[0], [1], [2], [3]]), [[1, 0], [0, 1], [0, 1], [0, 1]])
 
 
-def test_sample_weight_counts_rows_not_weights():
+def test_sample_weight_counts_as_repeated_rows_in_the_level_counts():
+    # one row per level weighted by its count (an aggregated table): the levels the
+    # expanded rows keep; a zero weight counts nothing
+    X, w = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([7.0, 5.0, 2.0, 0.0])
+    expanded = CategoricalEncoder.fit(np.repeat(X, [7, 5, 2, 0], axis=0), [True], [4])
+    aggregated = CategoricalEncoder.fit(X, [True], [4], sample_weight=w)
+    assert aggregated.config == expanded.config and aggregated.config["n_slots"] == [3]
+    torch.testing.assert_close(aggregated.table, expanded.table)
+    # many rows of a small weight are few rows' worth: rare
     X = np.array([[0.0]] * 5 + [[1.0]] * 5)
-    assert CategoricalEncoder.fit(X, [True], [2], sample_weight=np.full(10, 0.01)).config[
-        "n_slots"
-    ] == [2]
-    w = np.r_[np.ones(5), [1, 0, 0, 0, 0]]  # level 1 in one positive-weight row: rare
-    assert CategoricalEncoder.fit(X, [True], [2], sample_weight=w).config["n_slots"] == [2]
+    w = np.r_[np.ones(5), np.full(5, 0.5)]
     assert run(CategoricalEncoder.fit(X, [True], [2], sample_weight=w), [[1]]).tolist() == [[0, 1]]
+    # float sums landing a hair below MIN_COUNT still keep the level
+    X = np.zeros((10 * MIN_COUNT, 1))
+    w = np.full(len(X), 0.1)
+    assert CategoricalEncoder.fit(X, [True], [1], sample_weight=w).config["n_slots"] == [1]
 
 
 def test_high_cardinality_column_gets_an_embedding(codes):

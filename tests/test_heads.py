@@ -14,7 +14,7 @@ from sklearn.datasets import (
 )
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import log_loss, mean_poisson_deviance
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import cross_val_score, train_test_split
 from torch import nn
 
 from torchsk import ReusedBackbone, TorchClassifier, TorchRegressor
@@ -219,8 +219,27 @@ def test_reused_backbone_keeps_the_trained_hidden_weights():
     again = TorchRegressor(module=ReusedBackbone(clf), numeric_bins=4, max_iter=5).fit(X, X[:, 0])
     assert again.module_.inputs.n_outputs == width
     # other columns are told why they do not fit
-    with pytest.raises(ValueError, match=f"takes {width} inputs.*categorical_features"):
+    with pytest.raises(ValueError, match="takes 13 columns, but X has 5.*categorical_features"):
         TorchClassifier(module=ReusedBackbone(reg), max_iter=5).fit(X[:, :5], y)
+
+
+def test_reused_backbone_cross_validates_on_its_donors_data_with_its_encoding():
+    """Every fold reuses the donor's input encoding whole (bin edges, scaling, missing
+    indicators, categories and their slots), the one its backbone learned on; a fold's
+    own edges would give another width (the fit then failed on 3 folds of 5)."""
+    pd = pytest.importorskip("pandas")
+    X, y = load_diabetes(return_X_y=True)
+    X = pd.DataFrame(X).assign(level=pd.Categorical(np.resize(list("abcdefgh"), len(X))))
+    X.columns = X.columns.astype(str)
+    X.iloc[::7, 0] = np.nan
+    reg = TorchRegressor(hidden_layer_sizes=(16,), numeric_bins=8, max_iter=30, random_state=0)
+    reg.fit(X, y)
+    reused = TorchRegressor(module=ReusedBackbone(reg), max_iter=5, random_state=0)
+    assert np.isfinite(cross_val_score(reused, X, y)).all()
+    part = reused.fit(X[X["level"] != "a"][:100], y[X["level"] != "a"][:100])
+    assert part.categories_[-1].tolist() == reg.categories_[-1].tolist()
+    for name, value in reg.module_.inputs.state_dict().items():
+        torch.testing.assert_close(part.module_.inputs.state_dict()[name], value)
 
 
 @pytest.mark.parametrize(

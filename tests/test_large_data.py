@@ -225,6 +225,68 @@ def test_each_epoch_streams_every_block_once_in_a_shuffled_order(monkeypatch):
     assert epochs[0] != epochs[1] != epochs[2]
 
 
+def test_batches_are_drawn_across_blocks_not_sized_by_the_smallest():
+    # 1,001 rows in blocks of 100 leave a block of one row: an epoch still takes the
+    # ceil(1001 / batch_size) steps of the data in memory, each row seen once
+    X, y = _data(n=1001)
+    Xd = da.from_array(X, chunks=(100, 4))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*larger than")  # "... the 1 samples"
+        for batch_size, steps in (("auto", 16), (256, 4), (64, 16), (1001, 1)):
+            est = TorchRegressor(**{**SMALL, "max_iter": 2}, batch_size=batch_size).fit(Xd, y)
+            assert int(est._optimizer.steps) == 2 * steps and est.t_ == 2 * 1001
+    # without shuffling, with weights: the batches of the data in memory (those of
+    # zero weight only, the first 4, take no step)
+    sw = np.r_[np.zeros(300), np.ones(701)]
+    est = TorchRegressor(**SMALL, shuffle=False).fit(Xd, y, sample_weight=sw)
+    ref = TorchRegressor(**SMALL, shuffle=False).fit(X, y, sample_weight=sw)
+    assert int(est._optimizer.steps) == int(ref._optimizer.steps) == 3 * 12
+    np.testing.assert_allclose(est.predict(X), ref.predict(X), rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_a_filter_left_empty_are_skipped_in_fit_and_predict():
+    X, y = _data(n=1000)
+    X[:, 0] = np.arange(1000) / 100
+    Xd, yd = da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=100)
+    keep = (Xd[:, 0] < 2) | (Xd[:, 0] >= 9.5)  # blocks 2 to 8 hold no row
+    est = TorchRegressor(**SMALL).fit(Xd[keep], yd[keep])
+    ref = TorchRegressor(**SMALL, shuffle=False).fit(Xd[keep], yd[keep])
+    rows = (X[:, 0] < 2) | (X[:, 0] >= 9.5)
+    assert est.predict(Xd[keep]).shape == (250,) and est.t_ == 3 * 250
+    np.testing.assert_allclose(ref.predict(Xd[keep]), ref.predict(X[rows]), rtol=1e-6)
+    assert TorchRegressor(**SMALL).fit(X, y).predict(Xd[keep]).shape == (250,)
+    df = pd.DataFrame(X, columns=list("abcd")).assign(
+        color=pd.Categorical(np.resize(["red", "blue"], 1000))
+    )
+    ddf = dd.from_pandas(df, npartitions=10)
+    frame = TorchRegressor(**SMALL).fit(ddf[ddf["a"] < 2], y[:200])
+    assert frame.predict(ddf[ddf["a"] < 2]).shape == (200,)
+    # no row at all: scikit-learn's error, as in memory
+    with pytest.raises(ValueError, match="0 sample"):
+        est.predict(Xd[Xd[:, 0] > 100])
+
+
+def test_a_boolean_dask_array_fits_and_predicts_as_its_0_1_values():
+    X = np.random.default_rng(0).random((400, 3)) < 0.5
+    y = X[:, 0] * 2.0 - X[:, 1]
+    Xd = da.from_array(X, chunks=(100, 3))
+    est = TorchRegressor(**SMALL).fit(Xd, y)
+    ref = TorchRegressor(**SMALL).fit(da.from_array(X.astype(float), chunks=(100, 3)), y)
+    np.testing.assert_array_equal(est.predict(Xd), ref.predict(X.astype(float)))
+    np.testing.assert_array_equal(est.predict(X), est.predict(torch.as_tensor(X)))
+    clf = TorchClassifier(**SMALL).fit(Xd, X[:, 0])
+    assert clf.predict_proba(Xd).shape == (400, 2)
+
+
+@pytest.mark.parametrize("strings", [False, True])
+def test_a_dask_dataframe_refuses_the_columns_pandas_does(strings):
+    df = pd.DataFrame({"x": np.arange(20.0), "c": pd.date_range("2020", periods=20)})
+    if strings:
+        df["s"] = np.resize(["a", "b"], 20)
+    with pytest.raises(ValueError, match="Column 'c' of X holds dates"):
+        TorchRegressor(**SMALL).fit(dd.from_pandas(df, npartitions=2), np.arange(20.0))
+
+
 def test_dask_dataframe_vocabularies_and_imputation_are_exact():
     rng = np.random.default_rng(0)
     n = 3000
@@ -251,6 +313,23 @@ def test_dask_dataframe_vocabularies_and_imputation_are_exact():
         torch.testing.assert_close(_constants(streamed)[key], value, rtol=1e-12, atol=1e-12)
     assert streamed.predict_proba(ddf).shape == (n, 2)
     assert abs(streamed.score(ddf, y) - ref.score(df, y)) < 0.05
+
+
+def test_streamed_level_counts_weigh_rows_as_in_memory():
+    # level "a" is 2 rows of weight 3 (kept), "b" 10 rows of weight 0.3 (rare), "c"
+    # rows of weight 0 (unseen, so rare too); Dask counts as numpy does
+    df = pd.DataFrame({"level": list("aa" + "b" * 10 + "ccccc"), "x": np.arange(17.0)})
+    df["level"] = df["level"].astype("category")
+    w = np.r_[3.0, 3.0, np.full(10, 0.3), np.zeros(5)]
+    y = np.arange(17.0)
+    streamed = TorchRegressor(**SMALL).fit(dd.from_pandas(df, npartitions=3), y, sample_weight=w)
+    ref = TorchRegressor(**SMALL).fit(df, y, sample_weight=w)
+    # codes a, b, c, missing, unseen -> one-hot slot 0 (a), 1 (rare), 2 (no slot)
+    assert ref.module_.inputs.categorical.table.tolist() == [0, 1, 1, 2, 1]
+    assert streamed.module_.inputs.categorical.config == ref.module_.inputs.categorical.config
+    torch.testing.assert_close(
+        streamed.module_.inputs.categorical.table, ref.module_.inputs.categorical.table
+    )
 
 
 @pytest.mark.parametrize(

@@ -325,12 +325,36 @@ def test_partial_fit_and_warm_start_keep_the_first_categories():
     assert np.mean((after - y_later) ** 2) < np.mean((before - y_later) ** 2)
 
 
+def test_an_aggregated_table_weighted_by_counts_fits_as_its_expanded_rows():
+    """One row per combination, weight = its count: the levels the expanded rows keep
+    (a, b) and pool (c, d) as rare are kept and pooled alike, and L-BFGS lands on the
+    same model. A row of zero weight (level e) counts nothing."""
+    shifts = {"a": -2.0, "b": 2.0, "c": 6.0, "d": 0.0, "e": 100.0}
+    agg = pd.DataFrame(
+        [(level, x, shift + x) for level, shift in shifts.items() for x in (0.0, 1.0)],
+        columns=["level", "x", "y"],
+    )
+    agg["level"] = agg["level"].astype("category")
+    weight = np.repeat([4.0, 3.0, 1.0, 2.0, 0.0], 2)
+    expanded = agg.loc[agg.index.repeat(weight.astype(int))]
+    settings = dict(
+        hidden_layer_sizes=(4,), solver="lbfgs", alpha=1e-3, tol=1e-10, max_iter=2000,
+        random_state=0,
+    )  # fmt: skip
+    X = agg[["level", "x"]]
+    weighted = TorchRegressor(**settings).fit(X, agg["y"], sample_weight=weight)
+    copies = TorchRegressor(**settings).fit(expanded[["level", "x"]], expanded["y"])
+    assert weighted.module_.inputs.categorical.config["n_slots"] == [3]  # a, b, rare
+    assert copies.module_.inputs.categorical.config["n_slots"] == [3]
+    np.testing.assert_allclose(weighted.predict(X[:8]), copies.predict(X[:8]), atol=1e-6)
+    np.testing.assert_allclose(weighted.predict(X[:4]), agg["y"][:4], atol=0.1)
+
+
 def test_sample_weight_of_two_is_a_repeated_row_with_categorical_columns():
     """With a full-batch solver run to convergence, weighting rows by 2 fits the model
     that repeating them does: imputation means, scaling, the loss and the penalty all
     count a weight of 2 twice. The target is noisy, so the weights matter: without
-    them the model is far off. (Every level has at least 5 rows either way: which
-    levels are pooled as rare is decided by row counts, not weights.)"""
+    them the model is far off. (Every level has at least 5 rows either way.)"""
     X, y = mixed_table(n=200)
     y = y + np.random.default_rng(5).normal(size=200)
     weight = np.where(np.arange(200) < 60, 2.0, 1.0)

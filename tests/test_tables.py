@@ -243,8 +243,48 @@ def test_string_in_a_numeric_column_at_transform_is_refused():
 
 def test_mixed_types_in_a_categorical_column_get_sklearns_error():
     X = pd.DataFrame({"c": pd.Series(["a", 1, "b"], dtype=object)})
-    with pytest.raises(TypeError, match="uniformly strings or numbers"):
+    with pytest.raises(TypeError, match="Column 'c' .*uniformly strings or numbers"):
         TableEncoder().fit_transform(X)
+
+
+_N = 12
+_KINDS = {  # a column no path reads as numbers, and the error it gets everywhere
+    "complex": (lambda: pd.Series(np.arange(_N) + 1j), ValueError, "complex numbers"),
+    "datetime": (lambda: pd.Series(pd.date_range("2020", periods=_N)), ValueError, "dates"),
+    "timedelta": (lambda: pd.Series(pd.to_timedelta(np.arange(_N), "s")), ValueError, "dur"),
+    "period": (
+        lambda: pd.Series(pd.period_range("2020-01", periods=_N, freq="M")),
+        ValueError,
+        "periods",
+    ),  # fmt: skip
+    "mixed": (lambda: pd.Series([1, "a"] * (_N // 2), dtype=object), TypeError, "mixes"),
+    "polars date": (
+        lambda: pl.Series(pd.date_range("2020", periods=_N)).dt.date(),
+        ValueError,
+        "dates",
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("neighbours", ["numbers", "numbers and strings"])
+@pytest.mark.parametrize("kind", list(_KINDS))
+def test_a_columns_reading_does_not_depend_on_its_neighbours(kind, neighbours):
+    """The same refusal, naming the column, with or without a string column beside it
+    (which sends the table through the categorical path), at fit and predict."""
+    from torchsk import TorchRegressor
+
+    make, error, message = _KINDS[kind]
+    columns = {"x": np.linspace(0, 1, _N), "c": make()}
+    if neighbours != "numbers":
+        columns["s"] = np.resize(["a", "b"], _N)
+    frame = pl.DataFrame if kind.startswith("polars") else pd.DataFrame
+    X, y = frame(columns), np.linspace(0, 1, _N)
+    with pytest.raises(error, match=f"Column 'c' of X .*{message}"):
+        TorchRegressor(max_iter=1).fit(X, y)
+    if kind != "mixed":  # a numeric column getting such values at predict time
+        fitted = TorchRegressor(max_iter=1).fit(frame({**columns, "c": np.arange(_N)}), y)
+        with pytest.raises(error, match=f"Column 'c' of X .*{message}"):
+            fitted.predict(X)
 
 
 def test_transform_finds_columns_by_position():

@@ -34,7 +34,7 @@ from ._ensemble import EnsembleMLP
 from ._fitstate import all_or_nothing
 from ._inputs import build_input_stage
 from ._losses import CLASSIFICATION
-from ._modules import ACTIVATIONS, MLP, ReusedBackbone, TabularNet
+from ._modules import ACTIVATIONS, MLP, ReusedBackbone, TabularNet, reuses_encoding
 from ._persistence import describe, rebuild
 from ._plan import (
     ONE_BLAS_THREAD,
@@ -181,7 +181,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
                                 val=(X_val, y_val, sample_weight_val))  # fmt: skip
         task = self._new_task()
         X_in, y_in = X, y
-        table = new_table(X, self.categorical_features) if first else self._table
+        table = self._first_table(X) if first else self._table
         X, y = check_X_y(
             self, X, y, reset=first, y_numeric=task.y_numeric, encode=self._encoder(table, first)
         )
@@ -275,13 +275,20 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         )
         return X_val, y_val, sw * task.sample_weight(task.encode(y_val))
 
+    def _first_table(self, X):
+        """A new fit's ``TableEncoder`` (None: numeric X): the donor's, fitted, under
+        ``module=ReusedBackbone(est)`` (its encoding is reused whole)."""
+        if reuses_encoding(self.module):
+            return copy.deepcopy(self.module.table)
+        return new_table(X, self.categorical_features)
+
     def _encoder(self, table, first: bool):
         """What turns raw X into numbers and codes: None for numeric X."""
         if table is None:
             return None
         return (
             partial(table.fit_transform, categorical_features=self.categorical_features)
-            if first
+            if first and not reuses_encoding(self.module)
             else table.transform
         )
 
@@ -337,7 +344,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
             np.zeros(n_features, dtype=bool) if table is None else table.is_categorical_
         )
         self.categories_ = [None] * n_features if table is None else table.categories_
-        if inputs is None:
+        if reuses_encoding(self.module):  # the encoding its backbone learned on
+            inputs = self.module.input_stage(n_features)
+        elif inputs is None:
             inputs = self._input_stage(X, sw, seed)
         _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None))
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
@@ -595,7 +604,8 @@ def _warn_lost_columns(inputs, names) -> None:
     if pooled:
         warn(
             f"Every level of {named(pooled)} was seen in fewer than {MIN_COUNT} training "
-            "rows, so all share one 'rare' slot and the model cannot tell them apart. "
+            "rows (a sample weight of k counting as k rows), so all share one 'rare' "
+            "slot and the model cannot tell them apart. "
             "If the column holds numbers, convert it to a numeric dtype (e.g. "
             "pd.to_numeric); else leave it out or group its levels."
         )

@@ -114,7 +114,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         (which does not sort its data), and none for ``hidden_layer_sizes=()`` (a
         linear model stays linear) or a ``module`` of your own (which expects
         ``n_features`` inputs). Ignored with ``module=ReusedBackbone(est)``, which
-        repeats ``est``'s bins: its hidden layers learned on them. Under
+        reuses ``est``'s input encoding whole (its bin edges, scaling and categories,
+        on every fold of a search): its hidden layers learned on it. Under
         ``partial_fit`` the first call's rows fix the edges and the ``"auto"``
         decision, as they fix the scaling constants. ``"auto"`` depends on the
         data's size, so in a search over folds pass a number. None: numbers go in as they

@@ -289,7 +289,9 @@ def _slots(counts: np.ndarray, has_missing: bool, min_count: int) -> tuple[np.nd
     n_slots : int
     """
     n = len(counts)
-    kept = counts >= min_count
+    # weighted counts are sums of floats: a level at min_count stays kept whatever
+    # the summation order (in memory, Dask)
+    kept = counts >= min_count * (1 - 1e-9)
     rare = (counts > 0) & ~kept
     local = np.zeros(n + 2, dtype=np.int64)
     local[:n][kept] = np.arange(1, kept.sum() + 1)
@@ -447,9 +449,9 @@ class CategoricalEncoder(_Encoder):
         n_categories : sequence of int
             ``len(categories_[j])`` of each categorical column, in column order.
         sample_weight : ndarray of shape (n_samples,), default=None
-            Rows with zero weight do not count; the others count once each (the
-            counts decide which levels are rare, so they must not depend on how the
-            weights are scaled).
+            A weight of k counts as k rows in deciding which levels are rare (an
+            aggregated table, one row per combination weighted by its count, keeps
+            the levels its expanded rows keep); rows with zero weight do not count.
         max_onehot : int, default=MAX_ONEHOT
             Columns with at most this many slots are one-hot, wider ones embedded.
         min_count : int, default=MIN_COUNT
@@ -471,13 +473,15 @@ class CategoricalEncoder(_Encoder):
                 f"X must have shape (n_samples, {len(mask)}), one column per "
                 f"is_categorical entry; got {X.shape}."
             )
-        codes = X[_kept_rows(len(X), sample_weight)][:, mask]
+        kept = _kept_rows(len(X), sample_weight)
+        codes = X[kept][:, mask]
+        w = None if sample_weight is None else np.asarray(sample_weight, np.float64)[kept]
         if len(n_categories) != codes.shape[1]:
             raise ValueError(
                 f"n_categories must have one entry per categorical column "
                 f"({codes.shape[1]}), got {len(n_categories)}."
             )
-        counts = [_counts(codes[:, k], n) for k, n in enumerate(n_categories)]
+        counts = [_counts(codes[:, k], n, w) for k, n in enumerate(n_categories)]
         has_missing = [bool(np.isnan(codes[:, k]).any()) for k in range(len(n_categories))]
         return cls.from_counts(
             mask, n_categories, counts, has_missing, max_onehot=max_onehot,
@@ -505,8 +509,8 @@ class CategoricalEncoder(_Encoder):
         is_categorical, n_categories
             As in ``fit``.
         counts : sequence of ndarray
-            For each categorical column, the training rows (of positive weight) per
-            code ``0 .. n_categories[k] - 1``.
+            For each categorical column, the training rows per code ``0 ..
+            n_categories[k] - 1``, a row of weight k counting k times.
         has_missing : sequence of bool
             For each categorical column, whether a training row (of positive weight)
             misses its value.
@@ -590,7 +594,8 @@ class CategoricalEncoder(_Encoder):
 
     def pooled_columns(self) -> list[int]:
         """Input columns whose every training level shares the rare slot (each seen in
-        fewer than ``MIN_COUNT`` rows): the network cannot tell their levels apart."""
+        fewer than ``MIN_COUNT`` rows, weights counted): the network cannot tell their
+        levels apart."""
         table, starts, c = self.table.tolist(), self.offsets.tolist(), self.config
         pooled = []
         for k, j in enumerate(self.cat_index.tolist()):
@@ -611,7 +616,9 @@ class CategoricalEncoder(_Encoder):
         return self.table[position.long() + self.offsets]
 
 
-def _counts(codes: np.ndarray, n_categories: int) -> np.ndarray:
-    """Training rows per valid code of one column (missing and unseen not counted)."""
+def _counts(codes: np.ndarray, n_categories: int, weight=None) -> np.ndarray:
+    """Training rows per valid code of one column (missing and unseen not counted), a
+    row of weight k counting k times."""
     valid = (codes >= 0) & (codes < n_categories) & (codes == np.floor(codes))
-    return np.bincount(codes[valid].astype(np.int64), minlength=n_categories)
+    weight = None if weight is None else weight[valid]
+    return np.bincount(codes[valid].astype(np.int64), weight, minlength=n_categories)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -442,25 +442,74 @@ def _rows(t: torch.Tensor, rows: slice | torch.Tensor) -> torch.Tensor:
 
 def _run_epoch(objective, penalty, optimizer, data: Data | Blocks, settings, generator,
                graphed: GraphedSteps | None = None) -> float:  # fmt: skip
-    """One epoch over resident ``Data``, or over ``Blocks`` one block at a time."""
+    """One epoch over resident ``Data``, or over ``Blocks`` one block at a time.
+
+    Batches of ``Blocks`` are drawn across blocks: the rows a block leaves over (fewer
+    than a batch, drawn at random when shuffling) join the next block's, so a small
+    block (the last one, a filtered one) adds no small step, and an epoch takes the
+    steps of resident data (``ceil(n_samples / batch_size)``).
+    """
     if not isinstance(data, Blocks):
         return _epoch(objective, penalty, optimizer, data, settings, generator, graphed)
     order = range(data.n_blocks)
     if settings.shuffle:
         order = torch.randperm(data.n_blocks, generator=generator).tolist()
+    in_order = replace(settings, shuffle=False)  # the rows are shuffled here
     total = weight = 0.0
+    rest = None
     # the next block loads (from disk, a cluster) while this one trains
     with ThreadPoolExecutor(max_workers=1) as loader:
         upcoming = loader.submit(data.load, order[0])
         for i in range(len(order)):
             block = upcoming.result()
-            if i + 1 < len(order):
+            last = i + 1 == len(order)
+            if not last:
                 upcoming = loader.submit(data.load, order[i + 1])
+            block, rest = _full_batches(_joined(rest, block), settings, generator, last)
             block_weight = _total(block.w, len(block.X))
             if block_weight > 0:  # rows of zero weight only: nothing to learn
-                loss = _epoch(objective, penalty, optimizer, block, settings, generator)
+                loss = _epoch(objective, penalty, optimizer, block, in_order, generator)
                 total, weight = total + loss * block_weight, weight + block_weight
     return total / weight if weight > 0 else math.nan
+
+
+def _joined(rest: Data | None, block: Data) -> Data:
+    """The rows an earlier block left over, then ``block``'s."""
+    if rest is None or not len(rest.X):
+        return block
+    w = None
+    if rest.w is not None or block.w is not None:
+        w = torch.cat([_weights(rest), _weights(block)])
+    return Data(torch.cat([rest.X, block.X]), torch.cat([rest.y, block.y]), w)
+
+
+def _weights(data: Data) -> torch.Tensor:
+    if data.w is not None:
+        return data.w
+    return torch.ones(len(data.X), dtype=data.X.dtype, device=data.X.device)
+
+
+def _full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Data | None]:
+    """``data`` shuffled (``settings.shuffle``), split into whole batches and the rows
+    left over for the next block (none after the last block)."""
+    n = len(data.X)
+    if settings.shuffle and n > 1:
+        order = torch.randperm(n, generator=generator).to(data.X.device)
+        w = None if data.w is None else data.w.index_select(0, order)
+        data = Data(data.X.index_select(0, order), data.y.index_select(0, order), w)
+    cut = n if last else n - n % settings.batch_size
+    if cut == n:
+        return data, None
+    head, tail = slice(0, cut), slice(cut, n)
+    return (
+        Data(data.X[head], data.y[head], None if data.w is None else data.w[head]),
+        # copied: a view would hold this whole block until the next one joins it
+        Data(
+            data.X[tail].clone(),
+            data.y[tail].clone(),
+            None if data.w is None else data.w[tail].clone(),
+        ),
+    )
 
 
 def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, generator,

@@ -216,7 +216,10 @@ class ReusedBackbone:
     Called by the new estimator as ``builder(n_inputs, n_outputs)``, it returns a copy
     of the fitted backbone with its trained hidden layers (warm weights) and, when
     the number of outputs differs, a fresh output layer of the right width — the way
-    to turn a regression network into a classifier, or the other way round.
+    to turn a regression network into a classifier, or the other way round. The new
+    estimator encodes X as ``estimator`` does (``input_stage``, ``table``: the same
+    bin edges, scaling, categories and slots, on every fold of a search), whatever
+    its own ``input_scaling``, ``numeric_bins`` and ``categorical_features``.
 
     Parameters
     ----------
@@ -234,9 +237,13 @@ class ReusedBackbone:
                 "(an n_ensemble > 1 network: reuse needs n_ensemble=1)."
             )
         self.backbone = net.backbone
-        # the donor's numeric bins, which the new stage repeats: at most as many per
-        # column as its widest column got (the same edges on the same data)
-        bins = getattr(net.inputs, "bins", None)
+        # the donor's input encoding, which the new estimator reuses whole (``input_stage``,
+        # ``table``): its backbone learned on these bin edges, categorical slots and
+        # missing indicators, which a refit on other rows (a CV fold) would change
+        self.inputs = copy.deepcopy(net.inputs).cpu()
+        self.table = copy.deepcopy(getattr(estimator, "_table", None))
+        self.n_features = estimator.n_features_in_
+        bins = getattr(net.inputs, "bins", None)  # read by pickles made before the above
         self.numeric_bins = max(bins.config["n_bins"], default=None) if bins else None
         # what the fitted network never trained stays fixed; the rest trains again
         self.fixed = {
@@ -244,6 +251,16 @@ class ReusedBackbone:
             for name in getattr(net, "fixed_parameters", ())
             if name.startswith("backbone.")
         }
+
+    def input_stage(self, n_features: int) -> nn.Module:
+        """A copy of the donor's fitted input stage, for ``n_features`` columns."""
+        if n_features != self.n_features:
+            raise ValueError(
+                f"The reused backbone's input stage takes {self.n_features} columns, but X "
+                f"has {n_features}: encode X as the fitted estimator did (the same columns "
+                "and categorical_features)."
+            )
+        return copy.deepcopy(self.inputs)
 
     def __call__(self, n_inputs: int, n_outputs: int) -> nn.Module:
         """Copy the backbone, re-heading it with ``n_outputs`` outputs if needed."""
@@ -263,6 +280,12 @@ class ReusedBackbone:
             old = backbone.output
             backbone.output = nn.Linear(old.in_features, n_outputs, dtype=old.weight.dtype)
         return backbone
+
+
+def reuses_encoding(module) -> bool:
+    """``module=ReusedBackbone(est)`` holding ``est``'s input stage (not one pickled
+    before it kept it)."""
+    return isinstance(module, ReusedBackbone) and getattr(module, "inputs", None) is not None
 
 
 class TabularNet(nn.Module):

@@ -9,7 +9,8 @@ A fit on a Dask collection never holds X whole. It
    levels;
 2. streams the blocks (a Dask array's row chunks, a DataFrame's partitions) through
    the engine each epoch, in a shuffled order, shuffling within each block, the next
-   block computed while the current one trains (``_engine.Blocks``).
+   block computed while the current one trains (``_engine.Blocks``); batches are
+   drawn across blocks, so small blocks add no small steps.
 
 y and sample weights (one value per row) are computed into memory. Full-batch
 solvers (``lbfgs``, ``rprop``), ``early_stopping`` and ``input_scaling="robust"``
@@ -39,10 +40,15 @@ from ._callbacks import EpochHooks
 from ._encoders import CategoricalEncoder, Imputer
 from ._engine import FULL_BATCH_SOLVERS, Blocks, Data, train
 from ._inputs import InputStage, Scaling, usable_spread
-from ._modules import use_generators
+from ._modules import reuses_encoding, use_generators
 from ._objectives import make_objective
 from ._plan import make_plan, resolve_device, seeded
-from ._tables import TableEncoder, column_values, resolve_categorical_features
+from ._tables import (
+    TableEncoder,
+    check_frame_columns,
+    column_values,
+    resolve_categorical_features,
+)
 from ._training import _encoded, _scorer, _targets, epoch_limit, train_settings
 from ._validation import new_table
 
@@ -73,8 +79,8 @@ class _ArrayOps:
         return x.max(axis=0)
 
     @staticmethod
-    def bincount(codes, n: int):
-        return np.bincount(codes.astype(np.int64), minlength=n)
+    def bincount(codes, n: int, weights=None):
+        return np.bincount(codes.astype(np.int64), weights, minlength=n)
 
     @staticmethod
     def float64(x):
@@ -95,8 +101,8 @@ class _TorchOps:
         return x.amax(0)
 
     @staticmethod
-    def bincount(codes, n: int):
-        return torch.bincount(codes.long(), minlength=n)
+    def bincount(codes, n: int, weights=None):
+        return torch.bincount(codes.long(), weights, minlength=n)
 
     @staticmethod
     def float64(x):
@@ -159,7 +165,7 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
         (wide * ops.where(present, X, 0.0)).sum(0), (wide * present).sum(0), w.sum(),
         ops.colmin(ops.where(present, X, np.inf)), ops.colmax(ops.where(present, X, -np.inf)),
         (nan & kept[:, None]).any(0), ops.isinf(X).any(),
-        *[_code_counts(c, kept, n, ops) for c, n in zip(codes, n_categories, strict=True)],
+        *[_code_counts(c, w, n, ops) for c, n in zip(codes, n_categories, strict=True)],
     )  # fmt: skip
     sums, weights, total, lo, hi, missing, any_inf, *counts = first
     if any_inf:
@@ -188,10 +194,11 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
     )
 
 
-def _code_counts(codes, kept, n: int, ops):
-    """Rows of positive weight per valid code ``0 .. n - 1`` (index ``n``: the rest)."""
+def _code_counts(codes, w, n: int, ops):
+    """The weight per valid code ``0 .. n - 1`` (index ``n``: the rest), as
+    ``_encoders._counts``: a row of weight k counts k times, of weight 0 not at all."""
     valid = (codes >= 0) & (codes < n) & (codes == np.floor(codes))  # numpy, Dask: no tensor
-    return ops.bincount(ops.where(valid & kept, codes, float(n)), n + 1)
+    return ops.bincount(ops.where(valid, codes, float(n)), n + 1, w)
 
 
 def _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total):
@@ -286,9 +293,12 @@ class DaskSource:
         if fit and self.table is not None:
             mask = resolve_categorical_features(categorical_features, self.meta)
             self.table = TableEncoder.from_values(mask, _merge(values, mask))
+        if self.table is None:  # read as numbers without a table: the same refusals
+            check_frame_columns(self.meta)
         encode = self.table.transform if self.table is not None else _frame_floats
-        self.lengths = lengths
-        self.blocks = [dask.delayed(encode)(p) for p in parts]
+        keep = _nonempty(lengths)  # a filter leaves partitions without rows: skipped
+        self.lengths = [lengths[k] for k in keep]
+        self.blocks = [dask.delayed(encode)(parts[k]) for k in keep]
         self.n_features = self.meta.shape[1]
 
     def _init_array(self, X, categorical_features) -> None:
@@ -301,9 +311,13 @@ class DaskSource:
             )
         if X.dtype.kind not in "biuf":
             raise ValueError(f"A Dask array of dtype {X.dtype} is not numeric.")
+        if X.dtype.kind == "b":  # 0 and 1, as numpy and torch booleans read (exact)
+            X = X.astype(np.float32)
         X = X.rechunk({1: -1})
         if any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
+        if 0 in X.chunks[0] and any(X.chunks[0]):  # a filter's empty blocks: skipped
+            X = X.rechunk({0: tuple(n for n in X.chunks[0] if n)})
         self.meta, self.array = X, X
         self.lengths = list(X.chunks[0])
         self.blocks = list(X.to_delayed().ravel())
@@ -352,6 +366,12 @@ class DaskSource:
         return column_statistics(
             X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute
         )  # fmt: skip
+
+
+def _nonempty(lengths: list[int]) -> list[int]:
+    """The blocks with rows (all of them where none has any: the fit then refuses
+    X with 0 samples, as in memory)."""
+    return [k for k, n in enumerate(lengths) if n] or list(range(len(lengths)))
 
 
 def _categorical(source: DaskSource) -> tuple[np.ndarray, list[int]]:
@@ -426,7 +446,9 @@ def fit_streamed(est, X, y, sample_weight, *, first: bool, incremental: bool, cl
     ``y_val``, ``sample_weight_val`` (in memory), the only early stopping it does."""
     _check_streamable(est, incremental, given_val=val[0] is not None)
     X_in, y_in = X, y
-    source = DaskSource(X, None if first else est._table, est.categorical_features, fit=first)
+    reuse = first and reuses_encoding(est.module)  # the donor's table, as in memory
+    table = est._first_table(X) if reuse else None if first else est._table
+    source = DaskSource(X, table, est.categorical_features, fit=first and not reuse)
     validate_data(est, source.meta, reset=first, skip_check_array=True)
     task = est._new_task()
     y = _check_y(_host(y), multi_output=True, y_numeric=task.y_numeric, estimator=est)
@@ -494,8 +516,8 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
         return Data(X, y_all[rows], None if w_all is None else w_all[rows])
 
     blocks = Blocks(load, len(source.blocks), source.n_samples)
-    # batches come from the smallest block; the penalty's "auto" follows all the rows
-    settings = train_settings(config, min(source.lengths), incremental, float(sw.sum()))
+    # batches are drawn across blocks (``_engine._run_epoch``): sized for all the rows
+    settings = train_settings(config, source.n_samples, incremental, float(sw.sum()))
     net.unfreeze()
     try:
         trained = net.inputs.trained_with(net.backbone)
@@ -513,9 +535,18 @@ def _train_streamed(est, task, loss, config, source: DaskSource, y_enc, sw, incr
 
 
 def stream_blocks(X):
-    """The blocks of a Dask collection, computed one at a time (predict)."""
+    """The blocks of a Dask collection, computed one at a time (predict); blocks
+    without rows are skipped, unless all are (predict then refuses X with 0 samples,
+    as in memory)."""
     parts = X.to_delayed() if _is_frame(X) else X.rechunk({1: -1}).to_delayed().ravel()
     dask = sys.modules["dask"]
+    any_rows, empty = False, None
     for part in parts:
         (block,) = dask.compute(part)
-        yield block
+        if len(block):
+            any_rows = True
+            yield block
+        elif empty is None:
+            empty = block
+    if not any_rows and empty is not None:
+        yield empty

@@ -378,7 +378,14 @@ class TableEncoder:
         self._encoders = [None] * len(columns)
         self.categories_ = [None] * len(columns)
         for j in np.flatnonzero(self.is_categorical_):
-            encoder = _fit_categories(_categorical_values(kind, columns[j])[0])
+            try:
+                encoder = _fit_categories(_categorical_values(kind, columns[j])[0])
+            except TypeError as error:  # sorting levels of mixed kinds: 1 < "a"
+                raise TypeError(
+                    f"Column {_column_label(X, j)} of X mixes levels of different kinds "
+                    f"({error}); convert it to one kind first, e.g. strings "
+                    "(.astype(str))."
+                ) from error
             self._encoders[j] = encoder
             self.categories_[j] = (
                 np.array([], dtype=object) if encoder is None else encoder.categories_[0]
@@ -463,8 +470,43 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return OrdinalEncoder().fit(values.reshape(-1, 1)).categories_[0] if len(values) else values
 
 
+#: dtypes (by the start of their name) read as numbers by no path, whatever the other
+#: columns: numpy would cut complex numbers to their real part, dates to counts of an
+#: arbitrary unit, and refuse periods and intervals in a message naming no column
+_UNREADABLE = {
+    "complex": "complex numbers (pass the real and imaginary parts as two columns)",
+    "timedelta": "durations (convert them to numbers, e.g. .dt.total_seconds())",
+    "duration": "durations (convert them to numbers, e.g. .dt.total_seconds())",
+    "date": "dates or times (convert them to numbers, e.g. days since a date)",
+    "time": "dates or times (convert them to numbers, e.g. days since a date)",
+    "period": "periods (convert them to numbers, e.g. their start's year and month)",
+    "interval": "intervals (pass their bounds as two numeric columns)",
+}
+
+
+def check_readable(X, j: int, column) -> None:
+    """Refuse a column read as numbers whose dtype holds something else, naming it:
+    the same error whatever the other columns (with or without a table)."""
+    name = str(getattr(column, "dtype", "")).lower()
+    for prefix, what in _UNREADABLE.items():
+        if name.startswith(prefix):
+            raise ValueError(
+                f"Column {_column_label(X, j)} of X holds {what}: the network reads "
+                "numbers, and categorical columns (categorical_features)."
+            )
+
+
+def check_frame_columns(X) -> None:
+    """``check_readable`` on every column of a pandas or polars DataFrame read as
+    numbers without a table (all-numeric X)."""
+    if is_pandas_df(X) or is_polars_df(X):
+        for j, column in enumerate(_columns(X)[1]):
+            check_readable(X, j, column)
+
+
 def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
     """One numeric column, with an error that names it and says what to do."""
+    check_readable(X, j, column)
     try:
         return _numeric_column(kind, column)
     except ValueError as error:

@@ -27,7 +27,13 @@ from sklearn.utils.validation import (
 )
 
 from ._arrays import check_tensor, host_array, is_tensor
-from ._tables import TableEncoder, is_pandas_df, is_polars_df, resolve_categorical_features
+from ._tables import (
+    TableEncoder,
+    check_frame_columns,
+    is_pandas_df,
+    is_polars_df,
+    resolve_categorical_features,
+)
 from ._warnings import warn
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -58,6 +64,7 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.
     if is_tensor(X) and encode is None:
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
+        check_frame_columns(X)
         return validate_data(estimator, X, reset=reset, **CHECKS)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
     return check_array(encode(X), input_name="X", **CHECKS)
@@ -74,6 +81,7 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         check_consistent_length(X, y)
         return X, y
     if encode is None:
+        check_frame_columns(X)
         return validate_data(
             estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
         )
