@@ -1,10 +1,10 @@
 """torchsk: scikit-learn estimators backed by PyTorch MLPs that scale their own data."""
 
-from ._classifier import TorchClassifier
-from ._display import LossCurveDisplay
-from ._export import export_onnx
-from ._modules import ReusedBackbone
-from ._regressor import TorchRegressor
+from torchsk.estimators.classifier import TorchClassifier
+from torchsk.estimators.display import LossCurveDisplay
+from torchsk.estimators.regressor import TorchRegressor
+from torchsk.io.export import export_onnx
+from torchsk.nn.reuse import ReusedBackbone
 
 __version__ = "0.1.0"
 
@@ -14,14 +14,14 @@ __version__ = "0.1.0"
 # per-column OrdinalEncoders are scikit-learn's, which skops trusts). Anything else in
 # a file (a user's module, a torch loss object) is refused until trusted.
 SKOPS_TRUSTED_TYPES = [
-    "torchsk._classifier.TorchClassifier",
-    "torchsk._losses.LossOptions",
-    "torchsk._regressor.TorchRegressor",
-    "torchsk._tables.TableEncoder",
-    "torchsk._tasks.ClassificationTask",
-    "torchsk._tasks.RegressionTask",
-    "torchsk._validation.ClassificationTarget",
-    "torchsk._validation.RegressionTarget",
+    "torchsk.estimators.classifier.TorchClassifier",
+    "torchsk.training.losses.LossOptions",
+    "torchsk.estimators.regressor.TorchRegressor",
+    "torchsk.data.tables.TableEncoder",
+    "torchsk.estimators.tasks.ClassificationTask",
+    "torchsk.estimators.tasks.RegressionTask",
+    "torchsk.estimators.targets.ClassificationTarget",
+    "torchsk.estimators.targets.RegressionTarget",
 ]
 
 __all__ = [

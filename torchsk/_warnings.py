@@ -1,6 +1,6 @@
 """Warnings attributed to the user's line, not to torchsk's.
 
-A warning from deep inside a fit (``_base._record``) reached the user through
+A warning from deep inside a fit (``estimators.base._record``) reached the user through
 torchsk's own frames and scikit-learn's wrappers (``_fit_context``, the callbacks'
 ``with_callbacks``, ``available_if``, pipelines and cross-validation, which dispatch
 through joblib even without workers) and a ``contextlib`` decorator. How many of them

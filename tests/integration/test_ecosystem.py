@@ -1,0 +1,221 @@
+"""scikit-learn callbacks, plots, persistence, ONNX export and distributed search."""
+
+import io
+import pickle
+from dataclasses import replace
+
+import joblib
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from torchsk import (
+    SKOPS_TRUSTED_TYPES,
+    LossCurveDisplay,
+    TorchClassifier,
+    TorchRegressor,
+    export_onnx,
+)
+
+pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
+
+matplotlib.use("Agg")
+callback = pytest.importorskip("sklearn.callback", reason="needs scikit-learn >= 1.9")
+
+FAST = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, random_state=0)
+
+
+def _epoch_rows(monitor):
+    frame = monitor.get_logs().data_as_pandas
+    return frame[frame["task_name"] == "epoch"]
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_scoring_monitor_records_a_score_per_epoch(iris, solver):
+    X, y = iris
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    est = TorchClassifier(max_iter=6, solver=solver, **FAST).set_callbacks(monitor).fit(X, y)
+    rows = _epoch_rows(monitor)
+    assert len(rows) == est.n_iter_
+    assert rows["accuracy"].between(0, 1).all()
+    assert rows["accuracy"].iloc[-1] == pytest.approx(est.score(X, y), abs=0.05)
+
+
+@pytest.mark.filterwarnings("ignore:The estimator FunctionTransformer does not support callbacks")
+def test_progress_bar_and_monitor_inside_pipeline_and_grid_search(iris, capsys):
+    X, y = iris
+    pipe = make_pipeline(FunctionTransformer(), TorchClassifier(max_iter=3, **FAST))
+    pipe.set_callbacks(callback.ProgressBar()).fit(X, y)
+    assert "TorchClassifier - fit" in capsys.readouterr().out
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    inner = TorchClassifier(max_iter=3, **FAST).set_callbacks(monitor)
+    GridSearchCV(inner, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    frames = [log.data_as_pandas for log in monitor.get_logs(select="all")]
+    epochs = sum((f["task_name"] == "epoch").sum() for f in frames)
+    assert epochs == 3 * (2 * 2 + 1)  # 2 candidates x 2 folds + the refit, 3 epochs each
+
+
+def test_loss_curve_display(diabetes):
+    X, y = diabetes
+    reg = TorchRegressor(early_stopping=True, max_iter=20, **FAST).fit(X, y)
+    display = LossCurveDisplay.from_estimator(reg)
+    np.testing.assert_allclose(display.line_.get_ydata(), reg.loss_curve_)
+    np.testing.assert_allclose(display.validation_line_.get_ydata(), reg.validation_scores_)
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    plain = TorchRegressor(max_iter=5, **FAST).fit(X, y)
+    display = LossCurveDisplay.from_estimator(plain, ax=ax, name="mine")
+    assert display.ax_ is ax and display.validation_line_ is None
+    assert display.line_.get_label() == "mine training loss"
+    plt.close("all")
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_and_joblib_round_trips(iris, tmp_path, dump):
+    X, y = iris
+    est = TorchClassifier(max_iter=10, **FAST).fit(X, y)
+    if dump == "pickle":
+        loaded = pickle.loads(pickle.dumps(est))
+    else:
+        joblib.dump(est, tmp_path / "model.joblib")
+        loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    assert loaded.module_.inputs.scaling.center.dtype == est.module_.inputs.scaling.center.dtype
+
+
+def test_pickled_embedding_keeps_its_trained_dtype():
+    """A small fit trains in float64, embeddings included; the rebuilt network must
+    not round them to nn.Embedding's default float32 (predictions changed at 1e-8)."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=600), np.repeat(np.arange(100), 6)]).astype(object)
+    y = X[:, 0].astype(float) + (X[:, 1].astype(int) % 7)
+    est = TorchRegressor(max_iter=5, categorical_features=[1], **FAST).fit(X, y)
+    weight = est.module_.inputs.categorical.embedding.weight
+    assert est._plan.dtype == weight.dtype == torch.float64
+    loaded = pickle.loads(pickle.dumps(est))
+    assert loaded.module_.inputs.categorical.embedding.weight.dtype == torch.float64
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_model_saved_on_a_gpu_loads_on_the_cpu(iris):
+    X, y = iris
+    est = TorchClassifier(max_iter=10, **FAST).fit(X, y)
+    proba = est.predict_proba(X)
+    est._plan = replace(est._plan, device=torch.device("cuda"))  # a GPU-trained model's
+    state = est.__getstate__()
+    assert state["_plan"]["device"] == "cuda" and isinstance(state["module_"], dict)
+    loaded = TorchClassifier.__new__(TorchClassifier)
+    loaded.__setstate__(state)
+    expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert loaded._plan.device == expected
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=1e-6)
+
+
+def test_skops_loads_with_the_documented_trusted_types_only(diabetes, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    X, y = diabetes
+    est = TorchRegressor(max_iter=10, **FAST).fit(X, y)
+    path = tmp_path / "model.skops"
+    sio.dump(est, path)
+    assert set(sio.get_untrusted_types(file=path)) <= set(SKOPS_TRUSTED_TYPES)
+    loaded = sio.load(path, trusted=SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    with pytest.raises(Exception, match="[Uu]ntrusted"):
+        sio.load(path)  # nothing trusted: refused
+
+
+def test_torch_save_of_module_and_state_dict(diabetes, tmp_path):
+    X, y = diabetes
+    est = TorchRegressor(max_iter=10, **FAST).fit(X, y)
+    torch.save(est.module_, tmp_path / "module.pt")
+    module = torch.load(tmp_path / "module.pt", weights_only=False)
+    buffer = io.BytesIO()
+    torch.save(est.module_.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = pickle.loads(pickle.dumps(est)).module_
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    for m in (module, fresh):
+        out = m(torch.as_tensor(X)).detach().numpy().ravel()
+        np.testing.assert_allclose(out, est.predict(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "binary", "multiclass", "multilabel"])
+def test_onnx_runtime_matches_predict_and_predict_proba(tmp_path, kind, iris, diabetes):
+    ort = pytest.importorskip("onnxruntime")
+    if kind == "regressor":
+        X, y = diabetes
+        est = TorchRegressor(max_iter=10, **FAST).fit(X, np.column_stack([y, -y]))
+        expected = est.predict(X)
+    else:
+        X, y = iris
+        y = {"binary": y == 0, "multiclass": y, "multilabel": np.eye(3)[y].astype(int)}[kind]
+        est = TorchClassifier(max_iter=10, **FAST).fit(X, y)
+        expected = est.predict_proba(X)
+    session = ort.InferenceSession(export_onnx(est, tmp_path / "model.onnx"))
+    (out,) = session.run(None, {"X": X.astype(np.float32)})
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+def test_grid_search_on_a_dask_local_cluster(iris):
+    distributed = pytest.importorskip("distributed")
+    X, y = iris
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_backend("dask"),
+    ):
+        search = GridSearchCV(
+            TorchClassifier(max_iter=20, **FAST), {"alpha": [1e-4, 1e-1]}, cv=3, n_jobs=-1
+        ).fit(X, y)
+    assert search.best_score_ > 0.8
+    assert len(search.cv_results_["mean_test_score"]) == 2
+
+
+def test_partial_fit_over_chunks_streamed_from_disk(tmp_path, iris):
+    X, y = iris
+    order = np.random.default_rng(0).permutation(len(y))
+    np.save(tmp_path / "X.npy", X[order])
+    np.save(tmp_path / "y.npy", y[order])
+    X_disk = np.load(tmp_path / "X.npy", mmap_mode="r")  # never loaded whole
+    y_disk = np.load(tmp_path / "y.npy", mmap_mode="r")
+    est = TorchClassifier(**FAST)
+    for _ in range(15):
+        for start in range(0, len(X_disk), 50):
+            chunk = slice(start, start + 50)
+            est.partial_fit(X_disk[chunk], y_disk[chunk], classes=[0, 1, 2])
+    assert est.score(X, y) > 0.9
+
+
+def test_callback_fallback_without_sklearn_callback_module(monkeypatch, iris):
+    """Before scikit-learn 1.9 there is no sklearn.callback: the hooks do nothing."""
+    import importlib
+    import sys
+
+    import torchsk.estimators.callbacks as callbacks_module
+
+    monkeypatch.setitem(sys.modules, "sklearn.callback", None)  # import now fails
+    fallback = importlib.reload(callbacks_module)
+    try:
+        assert not fallback.HAVE_CALLBACKS
+
+        def method(self):
+            return "ran"
+
+        assert fallback.with_callbacks(method) is method
+        X, y = iris
+        est = TorchClassifier(max_iter=2, **FAST).fit(X, y)
+        hooks = fallback.EpochHooks(est, X, y, None, max_epochs=2)
+        hooks.begin()
+        assert hooks.end() is False
+        hooks.close()
+        assert not hasattr(est, "_callback_fit_ctx")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(callbacks_module)

@@ -1,0 +1,262 @@
+"""Every head × loss × target combination trains, invalid ones are refused, numerics are safe."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_wine,
+    make_classification,
+    make_multilabel_classification,
+)
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.metrics import log_loss, mean_poisson_deviance
+from sklearn.model_selection import cross_val_score, train_test_split
+from torch import nn
+
+from torchsk import ReusedBackbone, TorchClassifier, TorchRegressor
+from torchsk.training.losses import CLASSIFICATION, LOSSES
+
+pytestmark = pytest.mark.short_fits  # fits cut short on purpose
+
+FAST = dict(hidden_layer_sizes=(32,), learning_rate_init=1e-2, max_iter=60, random_state=0)
+
+
+def _data(target_type):
+    if target_type == "binary":
+        return load_breast_cancer(return_X_y=True)
+    if target_type == "multiclass":
+        return load_wine(return_X_y=True)
+    return make_multilabel_classification(n_samples=300, n_classes=4, random_state=0)
+
+
+VALID_CLASSIFIER_COMBOS = [
+    (head, loss.name, target)
+    for loss in LOSSES.values()
+    if loss.task == CLASSIFICATION
+    for head in loss.outputs
+    for target in loss.targets
+] + [("auto", "auto", t) for t in ("binary", "multiclass", "multilabel-indicator")]
+
+
+@pytest.mark.parametrize(("head", "loss", "target"), VALID_CLASSIFIER_COMBOS)
+def test_valid_classifier_combination_beats_dummy(head, loss, target):
+    X, y = _data(target)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)
+    clf = TorchClassifier(head=head, loss=loss, **FAST).fit(Xtr, ytr)
+    dummy = DummyClassifier().fit(Xtr, ytr)
+    assert clf.score(Xte, yte) > dummy.score(Xte, yte) + 0.1
+    proba = clf.predict_proba(Xte)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    if target != "multilabel-indicator":
+        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("head", "loss_module", "target"),
+    [
+        ("softmax", nn.CrossEntropyLoss(), "multiclass"),
+        ("log_softmax", nn.CrossEntropyLoss(), "multiclass"),
+        ("sigmoid", nn.BCEWithLogitsLoss(), "binary"),
+        ("sigmoid", nn.BCEWithLogitsLoss(), "multilabel-indicator"),
+    ],
+)
+def test_torch_loss_modules_fit_any_head(head, loss_module, target):
+    X, y = _data(target)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)
+    clf = TorchClassifier(head=head, loss=loss_module, **FAST).fit(Xtr, ytr)
+    assert clf.score(Xte, yte) > DummyClassifier().fit(Xtr, ytr).score(Xte, yte) + 0.1
+
+
+INVALID_CLASSIFIER_COMBOS = [
+    ("sigmoid", "auto", "multiclass"),
+    ("softmax", "auto", "multilabel-indicator"),
+    ("log_softmax", "auto", "multilabel-indicator"),
+    ("softmax", "nll", "multiclass"),
+    ("softmax", "binary_cross_entropy", "binary"),
+    ("log_softmax", "log_loss", "multiclass"),
+    ("sigmoid", "log_loss", "binary"),
+    ("sigmoid", "nll", "multilabel-indicator"),
+    ("auto", "binary_cross_entropy", "multiclass"),
+    ("auto", "nll", "multilabel-indicator"),
+]
+
+
+@pytest.mark.parametrize(("head", "loss", "target"), INVALID_CLASSIFIER_COMBOS)
+def test_invalid_classifier_combination_names_valid_choices(head, loss, target):
+    X, y = _data(target)
+    with pytest.raises(
+        ValueError, match="Valid combinations: head='softmax' with loss='log_loss'"
+    ):
+        TorchClassifier(head=head, loss=loss, **FAST).fit(X, y)
+
+
+REGRESSION_COMBOS = [
+    (loss, head)
+    for loss in ("squared_error", "absolute_error", "huber", "quantile", "poisson")
+    for head in ("auto", "identity", "exp", "softplus")
+    if not (loss == "poisson" and head == "identity")
+]
+
+
+@pytest.mark.parametrize(("loss", "head"), REGRESSION_COMBOS)
+def test_valid_regression_combination_beats_dummy(loss, head):
+    X, y = load_diabetes(return_X_y=True)  # positive targets: every link fits
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)
+    # a linear backbone: diabetes is small and noisy, and the point here is the head/loss
+    params = dict(hidden_layer_sizes=(), batch_size=32, learning_rate_init=1e-2, random_state=0)
+    reg = TorchRegressor(loss=loss, head=head, max_iter=60, **params).fit(Xtr, ytr)
+    assert reg.score(Xte, yte) > DummyRegressor().fit(Xtr, ytr).score(Xte, yte) + 0.2
+
+
+def test_torch_loss_module_for_regression():
+    X, y = load_diabetes(return_X_y=True)
+    reg = TorchRegressor(loss=nn.SmoothL1Loss(), **FAST).fit(X, y)
+    assert reg.score(X, y) > 0.3
+
+
+def test_poisson_needs_positive_link_and_nonnegative_targets():
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match="positive output link.*'exp', 'softplus'"):
+        TorchRegressor(loss="poisson", head="identity").fit(X, y)
+    with pytest.raises(ValueError, match="negative"):
+        TorchRegressor(loss="poisson").fit(X, y - 200)
+
+
+def _counts():
+    """Counts whose log-rate is linear in diabetes' features (heteroscedastic)."""
+    X, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    rate = np.exp(1.0 + 8 * X[:, 2] + 6 * X[:, 8])
+    return X, rng.poisson(rate)
+
+
+def test_poisson_beats_squared_error_in_poisson_deviance():
+    X, y = _counts()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", alpha=1.0, random_state=0)
+    poisson = TorchRegressor(loss="poisson", **params).fit(Xtr, ytr).predict(Xte)
+    squared = TorchRegressor(**params).fit(Xtr, ytr).predict(Xte)
+    assert (poisson > 0).all()
+    assert mean_poisson_deviance(yte, poisson) < mean_poisson_deviance(
+        yte, np.clip(squared, 1e-3, None)
+    )
+
+
+def test_quantile_loss_covers_the_requested_share():
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.4, random_state=0)
+    params = dict(hidden_layer_sizes=(), batch_size=32, learning_rate_init=1e-2, max_iter=100)
+    reg = TorchRegressor(loss="quantile", quantile=0.9, random_state=0, **params)
+    below = np.mean(yte <= reg.fit(Xtr, ytr).predict(Xte))
+    assert 0.85 <= below <= 0.95
+
+
+class Times1e7(nn.Module):
+    """A backbone whose logits are as large as ±1e7."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+
+    def forward(self, x):
+        return self.linear(x) * 1e7
+
+
+@pytest.mark.parametrize(
+    ("head", "target"),
+    [("softmax", "multiclass"), ("log_softmax", "multiclass"), ("sigmoid", "binary"),
+     ("sigmoid", "multilabel-indicator")],
+)  # fmt: skip
+def test_huge_logits_stay_finite(head, target):
+    X, y = _data(target)
+    clf = TorchClassifier(head=head, module=Times1e7, max_iter=5, random_state=0).fit(X, y)
+    assert np.isfinite(clf.loss_curve_).all()
+    assert np.abs(clf.decision_function(X)).max() > 1e5
+    for method in ("predict_proba", "predict_log_proba", "decision_function"):
+        out = getattr(clf, method)(X)
+        assert np.isfinite(out).all(), method
+    proba = clf.predict_proba(X)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    if target == "multiclass":
+        np.testing.assert_allclose(proba.sum(axis=1), 1)
+
+
+def test_label_smoothing_softens_probabilities():
+    X, y = load_wine(return_X_y=True)
+    sharp = TorchClassifier(**FAST).fit(X, y).predict_proba(X).max(axis=1).mean()
+    smooth = TorchClassifier(label_smoothing=0.3, **FAST).fit(X, y).predict_proba(X)
+    assert smooth.max(axis=1).mean() < sharp
+
+
+def test_regression_backbone_starts_a_classifier_and_back():
+    X, y = load_wine(return_X_y=True)
+    reg = TorchRegressor(hidden_layer_sizes=(32,), max_iter=60, random_state=0).fit(X, X[:, 0])
+    clf = TorchClassifier(module=ReusedBackbone(reg), max_iter=30, random_state=0).fit(X, y)
+    hidden = clf.module_.backbone.hidden[0].weight
+    assert clf.module_.backbone.output.out_features == 3
+    assert not torch.equal(hidden, reg.module_.backbone.hidden[0].weight)  # trained further
+    assert clf.score(X, y) > 0.9
+    back = TorchRegressor(module=ReusedBackbone(clf), max_iter=30, random_state=0).fit(X, X[:, 0])
+    assert back.module_.backbone.output.out_features == 1
+    assert back.score(X, X[:, 0]) > 0.5
+
+
+def test_reused_backbone_keeps_the_trained_hidden_weights():
+    X, y = load_wine(return_X_y=True)
+    reg = TorchRegressor(hidden_layer_sizes=(8,), numeric_bins=8, max_iter=20, random_state=0)
+    reg.fit(X, X[:, 0])
+    width = reg.module_.inputs.n_outputs  # the numeric columns and their bins
+    built = ReusedBackbone(reg)(width, 3)
+    assert torch.equal(built.hidden[0].weight, reg.module_.backbone.hidden[0].weight)
+    assert built.output.out_features == 3
+    # the new estimator repeats the donor's bins, whatever its own numeric_bins
+    clf = TorchClassifier(module=ReusedBackbone(reg), max_iter=5, random_state=0).fit(X, y)
+    assert clf.module_.inputs.bins.config == reg.module_.inputs.bins.config
+    again = TorchRegressor(module=ReusedBackbone(clf), numeric_bins=4, max_iter=5).fit(X, X[:, 0])
+    assert again.module_.inputs.n_outputs == width
+    # other columns are told why they do not fit
+    with pytest.raises(ValueError, match="takes 13 columns, but X has 5.*categorical_features"):
+        TorchClassifier(module=ReusedBackbone(reg), max_iter=5).fit(X[:, :5], y)
+
+
+def test_reused_backbone_cross_validates_on_its_donors_data_with_its_encoding():
+    """Every fold reuses the donor's input encoding whole (bin edges, scaling, missing
+    indicators, categories and their slots), the one its backbone learned on; a fold's
+    own edges would give another width (the fit then failed on 3 folds of 5)."""
+    pd = pytest.importorskip("pandas")
+    X, y = load_diabetes(return_X_y=True)
+    X = pd.DataFrame(X).assign(level=pd.Categorical(np.resize(list("abcdefgh"), len(X))))
+    X.columns = X.columns.astype(str)
+    X.iloc[::7, 0] = np.nan
+    reg = TorchRegressor(hidden_layer_sizes=(16,), numeric_bins=8, max_iter=30, random_state=0)
+    reg.fit(X, y)
+    reused = TorchRegressor(module=ReusedBackbone(reg), max_iter=5, random_state=0)
+    assert np.isfinite(cross_val_score(reused, X, y)).all()
+    part = reused.fit(X[X["level"] != "a"][:100], y[X["level"] != "a"][:100])
+    assert part.categories_[-1].tolist() == reg.categories_[-1].tolist()
+    for name, value in reg.module_.inputs.state_dict().items():
+        torch.testing.assert_close(part.module_.inputs.state_dict()[name], value)
+
+
+@pytest.mark.parametrize(
+    "n_classes, head", [(2, "sigmoid"), (2, "softmax"), (5, "softmax"), (5, "log_softmax")]
+)
+def test_float32_model_probabilities_sum_to_one_in_float64(n_classes, head):
+    """A model large enough to train in float32 (over 1e8 FLOPs per epoch) still gives
+    rows that sum to 1 to float64 precision: log_loss does not warn."""
+    X, y = make_classification(
+        n_samples=3000, n_features=20, n_informative=10, n_classes=n_classes, random_state=0
+    )
+    clf = TorchClassifier(hidden_layer_sizes=(512,), head=head, max_iter=2, random_state=0)
+    clf.fit(X, y)
+    assert clf._plan.dtype == torch.float32
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=4 * np.finfo(np.float64).eps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_loss(y, proba)

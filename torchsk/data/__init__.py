@@ -1,0 +1,1 @@
+"""Data sources and X's checks: arrays, tensors, raw tables, Dask collections."""

@@ -1,0 +1,78 @@
+"""X's checks around scikit-learn's ``validate_data``: numbers, or a table's numbers and codes.
+
+Numeric X takes scikit-learn's ``validate_data`` as it is (NaN allowed: the network
+imputes it; ``inf`` refused). X with categorical columns goes through a
+``TableEncoder`` (``data.tables``) into one float matrix of numbers and category codes,
+after ``validate_data`` has checked its feature names and count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils import check_X_y as sklearn_check_X_y
+from sklearn.utils.validation import (
+    _check_y,
+    check_consistent_length,
+    validate_data,
+)
+
+from torchsk.data.columns import is_pandas_df, is_polars_df, resolve_categorical_features
+from torchsk.data.tables import TableEncoder, check_frame_columns
+from torchsk.data.tensors import check_tensor, host_array, is_tensor
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+CHECKS = dict(dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
+
+
+def new_table(X, categorical_features) -> TableEncoder | None:
+    """A ``TableEncoder`` for training data with categorical columns (or an object
+    array), else None: all-numeric X keeps scikit-learn's validation unchanged."""
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        return TableEncoder()
+    if categorical_features is None:
+        return None
+    if isinstance(categorical_features, str) and categorical_features == "auto":
+        frame = is_pandas_df(X) or is_polars_df(X)
+        # object columns of numbers too: the table reads them (and their None) as numbers
+        objects = is_pandas_df(X) and any(dtype == np.dtype(object) for dtype in X.dtypes)
+        has_categories = frame and (objects or resolve_categorical_features("auto", X).any())
+        return TableEncoder() if has_categories else None
+    return TableEncoder()  # columns named, indexed or masked as categorical
+
+
+def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.ndarray:
+    """Validate ``X`` alone, keeping float32/float64 as given; ``encode`` (a fitted
+    ``TableEncoder``'s ``transform``) turns a table into numbers and codes first. A
+    tensor is checked on its device (``data.tensors.check_tensor``)."""
+    if is_tensor(X) and encode is None:
+        return check_tensor(estimator, X, reset=reset)
+    if encode is None:
+        check_frame_columns(X)
+        return validate_data(estimator, X, reset=reset, **CHECKS)
+    validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
+    return check_array(encode(X), input_name="X", **CHECKS)
+
+
+def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable | None = None):
+    """Validate ``X`` and ``y`` together; ``y`` may be 1-D or 2-D. ``encode`` as in
+    ``check_X`` (at a first fit: the table's ``fit_transform``); a tensor ``X`` as
+    in ``check_X``, its targets copied to the host (one value per row)."""
+    y = host_array(y)  # a tensor detached first, whatever X is (requires_grad)
+    if is_tensor(X) and encode is None:
+        X = check_tensor(estimator, X, reset=reset)
+        y = _check_y(host_array(y), multi_output=True, y_numeric=y_numeric, estimator=estimator)
+        check_consistent_length(X, y)
+        return X, y
+    if encode is None:
+        check_frame_columns(X)
+        return validate_data(
+            estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
+        )
+    validate_data(estimator, X, reset=reset, skip_check_array=True)
+    return sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric, **CHECKS)

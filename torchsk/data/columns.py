@@ -1,0 +1,194 @@
+"""A table's columns: their labels, and which are categorical (``categorical_features``)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from torchsk.data.tensors import host_array
+
+try:  # scikit-learn >= 1.9
+    from sklearn.utils._dataframe import is_pandas_df, is_polars_df
+except ImportError:  # scikit-learn 1.6 - 1.8
+    from sklearn.utils.validation import _is_pandas_df as is_pandas_df
+    from sklearn.utils.validation import _is_polars_df as is_polars_df
+
+
+_SPEC_HELP = (
+    'categorical_features must be "auto", None, or an array-like of column names, '
+    "of column indices, or a boolean mask over the columns"
+)
+
+
+def _column_label(X, j: int) -> str:
+    """How an error message names column ``j``."""
+    if is_pandas_df(X) or is_polars_df(X):
+        return f"{X.columns[j]!r}"
+    return f"at index {j}"
+
+
+def _as_array(X) -> np.ndarray:
+    """A 2-D ndarray for anything that is not a DataFrame.
+
+    A list of mixed rows such as ``[[1, "a"]]`` becomes an object array, not numpy's
+    default unicode array: the numbers must stay numbers.
+    """
+    if "scipy.sparse" in sys.modules and sys.modules["scipy.sparse"].issparse(X):
+        raise TypeError("Sparse input is not supported; pass a dense array or a DataFrame.")
+    array = np.asarray(host_array(X))  # a tensor detached first (requires_grad)
+    if array.dtype.kind in "US":
+        array = np.asarray(X, dtype=object)
+    if array.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array or a DataFrame, got an array of {array.ndim} dimension(s) "
+            "instead. Reshape your data with array.reshape(-1, 1) if it has a single "
+            "feature, or array.reshape(1, -1) if it contains a single sample."
+        )
+    return array
+
+
+def _columns(X) -> tuple[str, list]:
+    """The kind of container (``"pandas"``, ``"polars"`` or ``"array"``) and its
+    columns by position: pandas Series, polars Series or 1-D ndarrays."""
+    if is_pandas_df(X):
+        return "pandas", [X.iloc[:, j] for j in range(X.shape[1])]
+    if is_polars_df(X):
+        return "polars", X.get_columns()
+    array = _as_array(X)
+    return "array", [array[:, j] for j in range(array.shape[1])]
+
+
+def _auto_mask(kind: str, columns: list) -> np.ndarray:
+    """Which columns ``categorical_features="auto"`` makes categorical.
+
+    pandas ``category``, ``object`` and string columns, polars ``Categorical``,
+    ``Enum`` and ``String`` columns; but not an ``object`` column of numbers only
+    (``Decimal`` from ``read_sql``, Python ints and floats), which is read as numbers.
+    Arrays and lists have no column types: none (a numpy column of strings then fails
+    its numeric conversion with a message that asks for ``categorical_features``).
+    """
+    if kind == "pandas":
+        from pandas.api.types import is_string_dtype  # pandas is there: X is a DataFrame
+
+        pd = sys.modules["pandas"]
+        flags = [
+            isinstance(c.dtype, pd.CategoricalDtype)
+            or (is_string_dtype(c.dtype) and not holds_numbers(c))
+            for c in columns
+        ]
+    elif kind == "polars":
+        pl = sys.modules["polars"]
+        flags = [
+            isinstance(c.dtype, (pl.Categorical, pl.Enum)) or c.dtype == pl.String for c in columns
+        ]
+    else:
+        flags = [False] * len(columns)
+    return np.array(flags, dtype=bool)
+
+
+#: What ``pandas.api.types.infer_dtype`` calls an object column of numbers.
+NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
+
+
+def holds_numbers(column) -> bool:
+    """Whether a pandas column is of ``object`` dtype and holds numbers only, missing
+    values aside (as one of 397 distinct ``Decimal`` prices, each level was rare and
+    the whole column pooled into one slot)."""
+    if column.dtype != object:
+        return False
+    from pandas.api.types import infer_dtype
+
+    return infer_dtype(column, skipna=True) in NUMBER_KINDS
+
+
+def _mask_from_names(names: list, columns) -> np.ndarray:
+    """Boolean mask of the columns named in ``names``."""
+    if columns is None:
+        raise ValueError(
+            "categorical_features can only be given as column names when X is a "
+            "DataFrame; pass column indices or a boolean mask instead."
+        )
+    columns = list(columns)
+    unknown = [name for name in names if name not in columns]
+    if unknown:
+        raise ValueError(
+            f"categorical_features names columns that X does not have: {unknown}. "
+            f"X's columns are {columns}."
+        )
+    return np.isin(np.arange(len(columns)), [columns.index(name) for name in names])
+
+
+def _mask_from_indices(indices: np.ndarray, n_features: int) -> np.ndarray:
+    """Boolean mask of the columns at ``indices`` (in ``[0, n_features - 1]``)."""
+    bad = indices[(indices < 0) | (indices >= n_features)]
+    if bad.size:
+        raise ValueError(
+            f"categorical_features has column indices {bad.tolist()} outside "
+            f"[0, {n_features - 1}] (X has {n_features} columns)."
+        )
+    mask = np.zeros(n_features, dtype=bool)
+    mask[indices] = True
+    return mask
+
+
+def resolve_categorical_features(spec, X) -> np.ndarray:
+    """The boolean mask over ``X``'s columns that ``spec`` stands for.
+
+    Parameters
+    ----------
+    spec : "auto", None, or array-like of str, int or bool
+        ``categorical_features`` with ``HistGradientBoosting*``'s spellings: ``"auto"``
+        (pandas ``category``/``object``/string and polars ``Categorical``/``Enum``/
+        ``String`` columns; no column of a numpy array or list), ``None`` (no column),
+        column names (DataFrames only), column indices, or a boolean mask.
+    X : DataFrame, ndarray or list of rows
+        The training data.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_features,)
+
+    Raises
+    ------
+    ValueError
+        For an unknown spelling, unknown names, out-of-range indices or a mask of
+        the wrong length.
+    """
+    kind, columns = _columns(X)
+    return _resolve(spec, kind, columns, getattr(X, "columns", None))
+
+
+def _resolve(spec, kind: str, columns: list, names) -> np.ndarray:
+    """``resolve_categorical_features`` on ``X`` already split into ``columns``."""
+    n_features = len(columns)
+    if spec is None:
+        return np.zeros(n_features, dtype=bool)
+    if isinstance(spec, str):
+        if spec != "auto":
+            raise ValueError(f"{_SPEC_HELP} (a list, even for one name); got {spec!r}.")
+        return _auto_mask(kind, columns)
+    spec = np.asarray(spec)
+    if spec.ndim != 1:
+        raise ValueError(f"{_SPEC_HELP}; got an array of shape {spec.shape}.")
+    if spec.size == 0:
+        return np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind == "b":
+        if spec.shape[0] != n_features:
+            raise ValueError(
+                f"categorical_features as a boolean mask must have one entry per column "
+                f"of X ({n_features}), got {spec.shape[0]}."
+            )
+        return spec.copy()
+    if spec.dtype.kind in "iu":
+        return _mask_from_indices(spec, n_features)
+    if spec.dtype.kind == "U" or (
+        spec.dtype.kind == "O" and all(isinstance(s, str) for s in spec)
+    ):
+        return _mask_from_names(spec.tolist(), names if kind != "array" else None)
+    raise ValueError(f"{_SPEC_HELP}; got values of dtype {spec.dtype}.")
+
+
+def _num_samples(X) -> int:
+    """Rows of ``X`` (a list of rows has no shape)."""
+    return X.shape[0] if hasattr(X, "shape") else len(X)

@@ -1,0 +1,188 @@
+"""Data larger than memory: Dask arrays and DataFrames as blocks of encoded rows.
+
+``DaskSource`` computes with Dask over all the data what the input stage is fitted on
+(``inputs.statistics``: categorical vocabularies, imputation means and missing
+indicators, scaling constants, category counts) and hands the blocks (a Dask array's
+row chunks, a DataFrame's partitions) to training one at a time. Dask is imported only
+when X is a Dask collection.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from torchsk.data.checks import new_table
+from torchsk.data.columns import resolve_categorical_features
+from torchsk.data.tables import TableEncoder, check_frame_columns, column_values
+from torchsk.inputs.statistics import ColumnStatistics, _ArrayOps, column_statistics
+
+
+def is_dask(X) -> bool:
+    """Whether ``X`` is a Dask collection (checked without importing Dask)."""
+    return type(X).__module__.startswith("dask") and hasattr(X, "__dask_graph__")
+
+
+def _is_frame(X) -> bool:
+    """A Dask DataFrame (else a Dask array)."""
+    return "dataframe" in type(X).__module__
+
+
+# ---------------------------------------------------------------- Dask sources
+class DaskSource:
+    """A Dask array or DataFrame as encoded float64 blocks of rows.
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame
+    table : TableEncoder or None
+        A fitted table (later fits, predict); None at a first fit, where one is
+        fitted here when the DataFrame has categorical columns.
+    categorical_features
+        The estimator's parameter (a first fit).
+    """
+
+    def __init__(self, X, table=None, categorical_features=None, *, fit: bool = False) -> None:
+        import dask
+
+        self._dask = dask
+        self.frame = _is_frame(X)
+        if not self.frame:
+            self._init_array(X, categorical_features)
+            self.table = None
+            return
+        self.meta = X._meta
+        parts = X.to_delayed()
+        self.table = new_table(self.meta, categorical_features) if fit else table
+        lengths, values = self._scan(parts, categorical_features if fit else None)
+        if fit and self.table is not None:
+            mask = resolve_categorical_features(categorical_features, self.meta)
+            self.table = TableEncoder.from_values(mask, _merge(values, mask))
+        if self.table is None:  # read as numbers without a table: the same refusals
+            check_frame_columns(self.meta)
+        encode = self.table.transform if self.table is not None else _frame_floats
+        keep = _nonempty(lengths)  # a filter leaves partitions without rows: skipped
+        self.lengths = [lengths[k] for k in keep]
+        self.blocks = [dask.delayed(encode)(parts[k]) for k in keep]
+        self.n_features = self.meta.shape[1]
+
+    def _init_array(self, X, categorical_features) -> None:
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2D Dask array, got {X.ndim} dimension(s).")
+        if not (categorical_features is None or isinstance(categorical_features, str)):
+            raise ValueError(
+                "categorical_features with a Dask array: pass a Dask DataFrame with "
+                "categorical columns instead."
+            )
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"A Dask array of dtype {X.dtype} is not numeric.")
+        if X.dtype.kind == "b":  # 0 and 1, as numpy and torch booleans read (exact)
+            X = X.astype(np.float32)
+        X = X.rechunk({1: -1})
+        if any(np.isnan(c) for c in X.chunks[0]):
+            X = X.compute_chunk_sizes()
+        if 0 in X.chunks[0] and any(X.chunks[0]):  # a filter's empty blocks: skipped
+            X = X.rechunk({0: tuple(n for n in X.chunks[0] if n)})
+        self.meta, self.array = X, X
+        self.lengths = list(X.chunks[0])
+        self.blocks = list(X.to_delayed().ravel())
+        self.n_features = X.shape[1]
+
+    def _scan(self, parts, categorical_features):
+        """Partition lengths and, where a new table needs them, the distinct values
+        of each categorical column, in one pass."""
+        dask = self._dask
+        mask = None
+        if categorical_features is not None and self.table is not None:
+            mask = resolve_categorical_features(categorical_features, self.meta)
+        tasks = [dask.delayed(_scan_partition)(p, mask) for p in parts]
+        results = dask.compute(*tasks)
+        return [n for n, _ in results], [v for _, v in results]
+
+    @property
+    def n_samples(self) -> int:
+        return int(sum(self.lengths))
+
+    def encoded(self):
+        """The encoded data as one lazy float64 Dask array (row chunks = blocks)."""
+        if not self.frame:
+            return self.array
+        import dask.array as da
+
+        return da.concatenate(
+            [
+                da.from_delayed(b, shape=(n, self.n_features), dtype=np.float64)
+                for b, n in zip(self.blocks, self.lengths, strict=True)
+            ]
+        )
+
+    def load(self, k: int) -> np.ndarray:
+        """Block ``k`` computed (by the active scheduler) into memory."""
+        (block,) = self._dask.compute(self.blocks[k])
+        return block
+
+    def statistics(self, sw: np.ndarray, method) -> ColumnStatistics:
+        """``column_statistics`` computed by Dask over all the data."""
+        import dask.array as da
+
+        X = self.encoded()
+        w = da.from_array(sw, chunks=(tuple(self.lengths),))
+        cat, n_categories = _categorical(self)
+        return column_statistics(
+            X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute
+        )  # fmt: skip
+
+
+def _nonempty(lengths: list[int]) -> list[int]:
+    """The blocks with rows (all of them where none has any: the fit then refuses
+    X with 0 samples, as in memory)."""
+    return [k for k, n in enumerate(lengths) if n] or list(range(len(lengths)))
+
+
+def _categorical(source: DaskSource) -> tuple[np.ndarray, list[int]]:
+    """The categorical mask and the categories per categorical column."""
+    table = source.table
+    if table is None:
+        return np.zeros(source.n_features, dtype=bool), []
+    return table.is_categorical_, [len(c) for c in table.categories_ if c is not None]
+
+
+def _scan_partition(part, mask):
+    """A partition's length and its categorical columns' distinct values."""
+    return len(part), None if mask is None else column_values(part, mask)
+
+
+def _merge(values: list, mask: np.ndarray) -> list:
+    """Per column, the distinct values over all partitions."""
+    merged = []
+    for j, flag in enumerate(mask):
+        if not flag:
+            merged.append(None)
+            continue
+        parts = [v[j] for v in values if len(v[j])]
+        merged.append(np.concatenate(parts) if parts else np.array([], dtype=object))
+    return merged
+
+
+def _frame_floats(part) -> np.ndarray:
+    """A numeric pandas partition as float64, missing values as NaN."""
+    return part.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def stream_blocks(X):
+    """The blocks of a Dask collection, computed one at a time (predict); blocks
+    without rows are skipped, unless all are (predict then refuses X with 0 samples,
+    as in memory)."""
+    parts = X.to_delayed() if _is_frame(X) else X.rechunk({1: -1}).to_delayed().ravel()
+    dask = sys.modules["dask"]
+    any_rows, empty = False, None
+    for part in parts:
+        (block,) = dask.compute(part)
+        if len(block):
+            any_rows = True
+            yield block
+        elif empty is None:
+            empty = block
+    if not any_rows and empty is not None:
+        yield empty

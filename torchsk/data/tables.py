@@ -1,0 +1,349 @@
+"""Raw tables → one float64 matrix: numbers as floats, categorical columns as codes.
+
+``TableEncoder`` is the first step of an estimator's input path. It takes what users
+have — pandas and polars DataFrames (numeric, boolean, categorical, string and nullable
+columns), numpy arrays (numeric or object), lists of rows — and returns the matrix the
+network's input stage works on:
+
+- a numeric column as float64, every kind of missing value (``NaN``, ``None``,
+  ``pd.NA``, a polars null) as ``NaN``; ``inf`` is left as it is, for the estimator
+  to refuse with scikit-learn's error;
+- a categorical column as integer codes (stored as floats) into that column's
+  training categories, ``NaN`` where the value is missing and ``UNSEEN`` (-1) for a
+  level that training never saw.
+
+Strings never go further than this file: the network only ever sees the codes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from sklearn.preprocessing import OrdinalEncoder
+from sklearn.utils._missing import is_scalar_nan
+
+from torchsk.data.columns import (
+    _column_label,
+    _columns,
+    _num_samples,
+    _resolve,
+    is_pandas_df,
+    is_polars_df,
+)
+
+#: Code of a categorical level that training never saw.
+UNSEEN = -1.0
+
+
+def _object_missing(values: np.ndarray) -> np.ndarray:
+    """Missing-value mask of an object array: ``None``, ``NaN`` and ``pd.NA``."""
+    pd = sys.modules.get("pandas")
+    na = pd.NA if pd is not None else None
+    return np.fromiter(
+        (v is None or v is na or is_scalar_nan(v) for v in values), dtype=bool, count=len(values)
+    )
+
+
+def _array_missing(values: np.ndarray) -> np.ndarray:
+    """Missing-value mask of a numpy column of any dtype."""
+    if values.dtype.kind == "O":
+        return _object_missing(values)
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    return np.zeros(len(values), dtype=bool)
+
+
+def _numeric_array(values: np.ndarray) -> np.ndarray:
+    """A numpy column as float64, missing values as NaN."""
+    if values.dtype.kind == "c":
+        raise ValueError("complex data not supported")
+    if values.dtype.kind != "O":
+        return values.astype(np.float64)  # strings that are not numbers: ValueError
+    missing = _object_missing(values)
+    out = np.full(len(values), np.nan)
+    # astype raises TypeError for non-numbers (dicts, ...), as scikit-learn's checks expect
+    out[~missing] = values[~missing].astype(np.float64)
+    return out
+
+
+def _numeric_column(kind: str, column) -> np.ndarray:
+    """Any column as float64, missing values (NaN, None, pd.NA, nulls) as NaN."""
+    if kind == "pandas":
+        # na_value covers pd.NA in the nullable Int64/Float64/boolean dtypes
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if kind == "polars":
+        pl = sys.modules["polars"]
+        if column.dtype.is_numeric() or column.dtype in (pl.Boolean, pl.Null):
+            return column.cast(pl.Float64).to_numpy()  # nulls become NaN
+        return _numeric_array(column.to_numpy())  # String, Object: ValueError, TypeError
+    return _numeric_array(column)
+
+
+def _categorical_values(kind: str, column) -> tuple[np.ndarray, np.ndarray]:
+    """A column's non-missing values and its missing-value mask.
+
+    Returns
+    -------
+    values : ndarray
+        The values at the non-missing rows, numeric, boolean or object (strings as
+        objects).
+    missing : ndarray of bool
+        ``NaN``, ``None``, ``pd.NA``, polars nulls.
+    """
+    if kind == "pandas":
+        missing = column.isna().to_numpy()
+        values = column[~missing].to_numpy()
+    elif kind == "polars":
+        missing = column.is_null().to_numpy()
+        values = column.filter(~column.is_null()).to_numpy()
+    else:
+        missing = _array_missing(column)
+        values = column[~missing]
+    if values.dtype.kind == "f":
+        # a NaN the library does not count as missing (pandas' Float64 can hold NaN
+        # besides NA, polars floats NaN besides null)
+        nan = np.isnan(values)
+        missing = missing.copy()
+        missing[np.flatnonzero(~missing)[nan]] = True
+        values = values[~nan]
+    if values.dtype.kind in "US":
+        values = values.astype(object)  # the same categories whatever the string storage
+    return values, missing
+
+
+def _fit_categories(values: np.ndarray) -> OrdinalEncoder | None:
+    """An ``OrdinalEncoder`` over one column's non-missing training values; None when
+    training had none (every value is then unseen)."""
+    if len(values) == 0:
+        return None
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=int(UNSEEN), dtype=np.float64
+    )
+    return encoder.fit(values.reshape(-1, 1))
+
+
+def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray):
+    """Codes of one categorical column: NaN where missing, ``UNSEEN`` for new levels.
+
+    Missing values never reach the ``OrdinalEncoder``: it would call a ``None`` at
+    transform an unseen level when training had only ``NaN``.
+    """
+    codes = np.full(len(missing), np.nan)
+    if encoder is None:
+        codes[~missing] = UNSEEN
+    elif len(values):
+        codes[~missing] = encoder.transform(values.reshape(-1, 1)).ravel()
+    return codes
+
+
+class TableEncoder:
+    """Turn a raw table into a float64 matrix: numbers as floats, categories as codes.
+
+    Columns are found by position, so ``transform`` takes any container with the
+    training columns in the training order (a DataFrame, or a numpy array of the same
+    columns). Checking names and the number of features is left to the estimator
+    (scikit-learn's ``validate_data``).
+
+    Categories of a column are the distinct non-missing values seen by
+    ``fit_transform``, sorted as ``OrdinalEncoder`` sorts them — for every input
+    kind, pandas ``category`` and polars ``Enum`` columns included (levels declared
+    by the dtype but absent from the data are not categories: they would be slots
+    that training never fits). Values compare by value: an integer column marked
+    categorical and a float column holding the same numbers give the same codes.
+
+    ``inf`` in a numeric column is passed through; the caller refuses it with
+    ``sklearn.utils.validation.assert_all_finite(out, allow_nan=True)``. Codes are
+    never infinite.
+
+    Attributes
+    ----------
+    is_categorical_ : ndarray of bool, shape (n_features,)
+        Which columns are categorical.
+    categories_ : list of (ndarray or None), length n_features
+        The training categories of each categorical column (code ``k`` stands for
+        ``categories_[j][k]``), None for a numeric column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from torchsk.data.tables import TableEncoder
+    >>> X = pd.DataFrame({"x": [1.0, None, 3.0], "color": ["red", "blue", None]})
+    >>> enc = TableEncoder()
+    >>> enc.fit_transform(X)
+    array([[ 1.,  1.],
+           [nan,  0.],
+           [ 3., nan]])
+    >>> enc.categories_[1]
+    array(['blue', 'red'], dtype=object)
+    >>> enc.transform(pd.DataFrame({"x": [2.0], "color": ["green"]}))
+    array([[ 2., -1.]])
+    """
+
+    def fit_transform(self, X, categorical_features="auto") -> np.ndarray:
+        """Find the categorical columns and their categories, and encode ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame, ndarray or list of rows, shape (n_samples, n_features)
+            pandas or polars DataFrame, numeric or object numpy array, list of rows.
+        categorical_features : "auto", None, or array-like of str, int or bool, \
+                default="auto"
+            See ``resolve_categorical_features``. With a numpy array or a list,
+            ``"auto"`` makes no column categorical: a column of strings then raises
+            a ``ValueError`` that asks for ``categorical_features``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_features)
+            Numeric columns as floats (missing values NaN, ``inf`` kept), categorical
+            columns as codes into ``categories_`` (NaN where missing).
+        """
+        kind, columns = _columns(X)
+        self.is_categorical_ = _resolve(
+            categorical_features, kind, columns, getattr(X, "columns", None)
+        )
+        self._encoders = [None] * len(columns)
+        self.categories_ = [None] * len(columns)
+        for j in np.flatnonzero(self.is_categorical_):
+            try:
+                encoder = _fit_categories(_categorical_values(kind, columns[j])[0])
+            except TypeError as error:  # sorting levels of mixed kinds: 1 < "a"
+                raise TypeError(
+                    f"Column {_column_label(X, j)} of X mixes levels of different kinds "
+                    f"({error}); convert it to one kind first, e.g. strings "
+                    "(.astype(str))."
+                ) from error
+            self._encoders[j] = encoder
+            self.categories_[j] = (
+                np.array([], dtype=object) if encoder is None else encoder.categories_[0]
+            )
+        return self._encode(X, kind, columns, fitting=True)
+
+    @classmethod
+    def from_values(cls, is_categorical: np.ndarray, values: list) -> TableEncoder:
+        """A fitted encoder whose categories are the distinct values given per column
+        (found elsewhere, e.g. partition by partition over data too large to hold:
+        ``data.dask``): the same categories ``fit_transform`` finds in the data.
+
+        Parameters
+        ----------
+        is_categorical : ndarray of bool, shape (n_features,)
+        values : list of (ndarray or None), length n_features
+            The non-missing values (``column_values``) of each categorical column;
+            None for a numeric column.
+
+        Returns
+        -------
+        TableEncoder
+        """
+        table = cls()
+        table.is_categorical_ = np.asarray(is_categorical, dtype=bool)
+        table._encoders = [None] * len(values)
+        table.categories_ = [None] * len(values)
+        for j in np.flatnonzero(table.is_categorical_):
+            encoder = _fit_categories(values[j])
+            table._encoders[j] = encoder
+            table.categories_[j] = (
+                np.array([], dtype=object) if encoder is None else encoder.categories_[0]
+            )
+        return table
+
+    def transform(self, X) -> np.ndarray:
+        """Encode ``X`` with the columns and categories found by ``fit_transform``.
+
+        Parameters
+        ----------
+        X : DataFrame, ndarray or list of rows, shape (n_samples, n_features)
+            The training columns, in the training order.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_features)
+            As ``fit_transform``; a level absent from training gets the code
+            ``UNSEEN`` (-1), never an error.
+        """
+        kind, columns = _columns(X)
+        if len(columns) != len(self.is_categorical_):
+            raise ValueError(
+                f"X has {len(columns)} features, but the encoder was fitted with "
+                f"{len(self.is_categorical_)} features."
+            )
+        return self._encode(X, kind, columns, fitting=False)
+
+    def _encode(self, X, kind: str, columns: list, *, fitting: bool) -> np.ndarray:
+        """Stack the encoded columns into one float64 matrix."""
+        out = np.empty((_num_samples(X), len(columns)), dtype=np.float64)
+        for j, column in enumerate(columns):
+            if self.is_categorical_[j]:
+                out[:, j] = _codes(self._encoders[j], *_categorical_values(kind, column))
+            else:
+                out[:, j] = _numeric(X, j, kind, column, fitting)
+        return out
+
+
+def column_values(X, is_categorical: np.ndarray) -> list:
+    """The distinct non-missing values of each categorical column of ``X`` (None for
+    the others), as ``fit_transform`` finds its categories: what one partition of a
+    larger table contributes to ``TableEncoder.from_values``."""
+    kind, columns = _columns(X)
+    return [
+        _distinct(_categorical_values(kind, column)[0]) if flag else None
+        for flag, column in zip(is_categorical, columns, strict=True)
+    ]
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Distinct values (an ``OrdinalEncoder`` fitted on them finds the same categories)."""
+    return OrdinalEncoder().fit(values.reshape(-1, 1)).categories_[0] if len(values) else values
+
+
+#: dtypes (by the start of their name) read as numbers by no path, whatever the other
+#: columns: numpy would cut complex numbers to their real part, dates to counts of an
+#: arbitrary unit, and refuse periods and intervals in a message naming no column
+_UNREADABLE = {
+    "complex": "complex numbers (pass the real and imaginary parts as two columns)",
+    "timedelta": "durations (convert them to numbers, e.g. .dt.total_seconds())",
+    "duration": "durations (convert them to numbers, e.g. .dt.total_seconds())",
+    "date": "dates or times (convert them to numbers, e.g. days since a date)",
+    "time": "dates or times (convert them to numbers, e.g. days since a date)",
+    "period": "periods (convert them to numbers, e.g. their start's year and month)",
+    "interval": "intervals (pass their bounds as two numeric columns)",
+}
+
+
+def check_readable(X, j: int, column) -> None:
+    """Refuse a column read as numbers whose dtype holds something else, naming it:
+    the same error whatever the other columns (with or without a table)."""
+    name = str(getattr(column, "dtype", "")).lower()
+    for prefix, what in _UNREADABLE.items():
+        if name.startswith(prefix):
+            raise ValueError(
+                f"Column {_column_label(X, j)} of X holds {what}: the network reads "
+                "numbers, and categorical columns (categorical_features)."
+            )
+
+
+def check_frame_columns(X) -> None:
+    """``check_readable`` on every column of a pandas or polars DataFrame read as
+    numbers without a table (all-numeric X)."""
+    if is_pandas_df(X) or is_polars_df(X):
+        for j, column in enumerate(_columns(X)[1]):
+            check_readable(X, j, column)
+
+
+def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
+    """One numeric column, with an error that names it and says what to do."""
+    check_readable(X, j, column)
+    try:
+        return _numeric_column(kind, column)
+    except ValueError as error:
+        advice = (
+            "Mark it categorical with categorical_features (column names, indices or a "
+            "boolean mask)."
+            if fitting
+            else "It was numeric when the model was fitted."
+        )
+        raise ValueError(
+            f"Column {_column_label(X, j)} of X is not numeric ({error}). {advice}"
+        ) from error

@@ -1,0 +1,2 @@
+"""The scikit-learn layer: estimator classes, tasks and targets, the fit
+pipeline, docs, callbacks."""

@@ -1,0 +1,93 @@
+"""scikit-learn's MLP attributes read off a fitted ``TabularNet``.
+
+``coefs_`` and ``intercepts_`` are the built-in MLP's layers expressed on raw X and
+in y's units: the input stage's scaling is folded into the first layer and the
+target scaling into the last, which is exact where both are affine. They are
+computed from ``module_`` at each access, so they never drift from the network
+(warm starts, ``partial_fit``, pickles).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from torchsk.inputs.impute import Imputer
+from torchsk.inputs.scaling import Scaling
+from torchsk.nn.ensemble import EnsembleMLP
+from torchsk.nn.heads import Exp
+from torchsk.nn.mlp import MLP
+
+
+def _numpy(t) -> np.ndarray:
+    return t.detach().cpu().double().numpy().copy()
+
+
+def n_layers(net) -> int:
+    """Layers as scikit-learn counts them: input, hidden layers, output."""
+    backbone = net.backbone
+    if not isinstance(backbone, MLP | EnsembleMLP):
+        raise AttributeError(
+            f"n_layers_ is defined for the built-in MLP; this module_'s backbone is a "
+            f"{type(backbone).__name__}."
+        )
+    return len(backbone.config["hidden_layer_sizes"]) + 2
+
+
+def raw_layers(net) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``(coefs_, intercepts_)``: weight matrices of shape ``(n_in, n_out)`` and bias
+    vectors of the built-in MLP, acting on raw X (without missing values) and giving
+    y in its own units (regression) or the logits (classification)."""
+    if not isinstance(net.backbone, MLP):
+        raise AttributeError(
+            "coefs_ and intercepts_ are defined for the built-in MLP with n_ensemble=1; "
+            f"this module_'s backbone is a {type(net.backbone).__name__}. Its weights are "
+            "in module_.backbone.state_dict()."
+        )
+    layers = net.backbone.linears()
+    coefs = [_numpy(layer.weight).T for layer in layers]
+    intercepts = [_numpy(layer.bias) for layer in layers]
+    center, scale, n_raw = _input_affine(net.inputs)
+    # (x - c) / s @ W + b == x @ (W / s) + (b - (c / s) @ W)
+    intercepts[0] = intercepts[0] - (center / scale) @ coefs[0]
+    # the missing indicators' rows are left out: they are 0 on X without missing values
+    coefs[0] = (coefs[0] / scale[:, None])[:n_raw]
+    _fold_output(net, coefs, intercepts)
+    return coefs, intercepts
+
+
+def _input_affine(stage) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(center, scale, n_raw)`` of an input stage that is a scaling (after an
+    imputer, which is the identity on X without missing values); ``AttributeError``
+    for any other encoder (categorical encoding, numeric bins), which is not affine."""
+    steps = list(stage.children())
+    others = [type(s).__name__ for s in steps if not isinstance(s, Imputer | Scaling)]
+    if others:
+        raise AttributeError(
+            "coefs_ and intercepts_ act on raw X, which needs an affine input stage; this "
+            f"one also has {', '.join(others)} (categorical encoding, numeric_bins), which "
+            "are not. The first layer's weights on the encoded inputs are "
+            "module_.backbone.linears()[0].weight."
+        )
+    scaling = next(s for s in steps if isinstance(s, Scaling))
+    n_raw = steps[0].n_inputs if isinstance(steps[0], Imputer) else scaling.n_outputs
+    return _numpy(scaling.center), _numpy(scaling.scale), n_raw
+
+
+def _fold_output(net, coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> None:
+    """Fold the target scaling (regression) into the last layer, in place."""
+    scaling = net.target_scaling
+    if scaling is None:
+        return
+    center, scale = _numpy(scaling.center), _numpy(scaling.scale)
+    if isinstance(net.link, nn.Identity):  # y = z * s + c
+        coefs[-1] *= scale
+        intercepts[-1] = intercepts[-1] * scale + center
+    elif isinstance(net.link, Exp) and not center.any():  # y = exp(z) * s = exp(z + log s)
+        intercepts[-1] = intercepts[-1] + np.log(scale)
+    elif center.any() or (scale != 1).any():
+        raise AttributeError(
+            f"coefs_ and intercepts_ cannot absorb the target scaling after a "
+            f"{type(net.link).__name__} link; use target_scaling=None, or read "
+            "module_.backbone's layers (in the scaled target's units)."
+        )

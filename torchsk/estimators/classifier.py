@@ -1,0 +1,333 @@
+"""``TorchClassifier``: a scikit-learn classifier backed by a PyTorch MLP."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from torchsk.data.tensors import follows_input
+from torchsk.estimators.base import BaseTorchEstimator
+from torchsk.estimators.callbacks import with_callbacks
+from torchsk.estimators.docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
+from torchsk.estimators.targets import ravel_column
+from torchsk.estimators.tasks import ClassificationTask
+from torchsk.nn.heads import CLASSIFIER_HEADS
+from torchsk.training.losses import CLASSIFICATION, LOSS_NAMES, LossOptions
+
+
+class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
+    """Classifier backed by a PyTorch MLP that scales its own inputs.
+
+    A drop-in for :class:`sklearn.neural_network.MLPClassifier` that works on raw
+    data. Binary, multiclass and multilabel targets; labels of any kind. Training
+    always feeds logits to a numerically stable loss.
+
+    Parameters
+    ----------
+    {common_parameters}
+    head : {{"auto", "softmax", "log_softmax", "sigmoid"}}, default="auto"
+        Output layer. ``"auto"``: sigmoid for binary and multilabel targets, softmax
+        for multiclass. See ``docs/heads-and-losses.md`` for the table of valid
+        head × loss × target combinations.
+    loss : {{"auto", "log_loss", "nll", "binary_cross_entropy"}} or nn.Module, \
+default="auto"
+        Training loss: cross-entropy (``"log_loss"``, softmax head), negative
+        log-likelihood (``"nll"``, log-softmax head), binary cross-entropy (sigmoid
+        head), or a torch loss module called as ``loss(logits, target)``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy losses.
+    **module__ : keyword arguments ``module__<name>=value``
+        Arguments of a ``module`` class or builder, passed to it as ``<name>=value``
+        (see ``module``); ``get_params``, ``set_params`` and ``GridSearchCV`` see them.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``arange(n_labels)`` for multilabel targets).
+    {common_attributes}
+
+    See Also
+    --------
+    TorchRegressor : The regressor counterpart.
+    sklearn.neural_network.MLPClassifier : scikit-learn's MLP, which does not scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torchsk import TorchClassifier
+    >>> X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]) * 1000
+    >>> y = np.array(["small"] * 3 + ["large"] * 3)
+    >>> clf = TorchClassifier(solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.predict([[500.0], [11500.0]]).tolist()
+    ['small', 'large']
+    """
+
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "head": [StrOptions({"auto", *CLASSIFIER_HEADS})],
+        "loss": [StrOptions(LOSS_NAMES[CLASSIFICATION]), nn.Module],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.3,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=2e-3,
+        power_t=0.5,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        max_iter=200,
+        max_fun=15000,
+        tol=1e-4,
+        n_iter_no_change=10,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        random_state=None,
+        verbose=False,
+        dropout=0.0,
+        n_ensemble=1,
+        input_scaling="standard",
+        numeric_bins=None,
+        device="cpu",
+        module=None,
+        categorical_features="auto",
+        head="auto",
+        loss="auto",
+        class_weight=None,
+        label_smoothing=0.0,
+        **module__,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            max_iter=max_iter,
+            max_fun=max_fun,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            dropout=dropout,
+            n_ensemble=n_ensemble,
+            input_scaling=input_scaling,
+            numeric_bins=numeric_bins,
+            device=device,
+            module=module,
+            categorical_features=categorical_features,
+            **module__,
+        )
+        self.head = head
+        self.loss = loss
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+
+    @with_callbacks
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
+        """Fit the model to data X and labels y.
+
+        Parameters
+        ----------
+        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
+            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
+            place), Dask arrays and DataFrames (streamed block by block).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; a weight of k counts as k repeated rows.
+        X_val : array-like of shape (n_val, n_features), default=None
+            A validation set for early stopping, used instead of holding out
+            ``validation_fraction`` of X (as ``HistGradientBoosting*.fit``'s):
+            ``validation_scores_`` are the scores on it, and the weights of the best
+            epoch are kept. Validated as X is (the fitted columns, categories and
+            feature names). Needs ``early_stopping=True`` and a solver other than
+            ``"lbfgs"``, else a ``ValueError``; not for a Dask X.
+        y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
+            Labels of ``X_val``, of the classes seen in y.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows in the score (``class_weight`` multiplied in).
+
+        Returns
+        -------
+        self : TorchClassifier
+            The fitted estimator.
+        """
+        return self._fit(
+            X,
+            ravel_column(y),
+            sample_weight,
+            X_val=X_val,
+            y_val=ravel_column(y_val),
+            sample_weight_val=sample_weight_val,
+        )
+
+    @with_callbacks
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Update the model with one epoch over the given data.
+
+        With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
+        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
+        call runs L-BFGS on the given data from the current weights for up to
+        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
+        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
+
+        The first call fits the input stage's constants (scaling, imputation values,
+        categories) on the data it is given, and later calls keep them. For constants
+        exact over data that arrives in chunks, make the first call on all of it as a
+        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
+        statistics are computed by Dask over every row, and it trains one epoch
+        streamed block by block; later calls then continue chunk by chunk (see the
+        "Large data" page).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like of shape (n_classes,), default=None
+            All classes; required on the first call, when ``y`` may not show them all.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : TorchClassifier
+        """
+        self._check_partial_fit()
+        if not hasattr(self, "module_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if hasattr(self, "module_") and classes is not None:
+            if not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes={list(classes)} is not the same as on the first call to "
+                    f"partial_fit: {self.classes_.tolist()}."
+                )
+        return self._fit(X, ravel_column(y), sample_weight, incremental=True, classes=classes)
+
+    def _check_partial_fit(self) -> None:
+        super()._check_partial_fit()
+        if self.class_weight == "balanced":
+            # scikit-learn's SGDClassifier's message: per-call class frequencies are
+            # those of one batch (no weight at all on a single-class batch)
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. In order to "
+                "use 'balanced' weights, use compute_class_weight('balanced', "
+                "classes=classes, y=y). In place of y you can use a large enough sample "
+                "of the full training set target to properly estimate the class "
+                "frequency distributions. Pass the resulting weights as the class_weight "
+                "parameter."
+            )
+
+    @follows_input
+    def decision_function(self, X):
+        """Confidence scores: the logits, or for binary targets one score per sample
+        (the log-odds of ``classes_[1]``, whatever the head).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        z = self._forward(X)  # checks that the model is fitted first
+        return self._task.decision(z)
+
+    @follows_input
+    def predict_proba(self, X):
+        """Class probabilities (rows sum to 1), or per-label probabilities (multilabel).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._forward(X, proba=True)
+
+    @follows_input
+    def predict_log_proba(self, X):
+        """Logarithm of ``predict_proba``, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        z = torch.as_tensor(self._forward(X))
+        return self._task.head_spec.log_proba(z, self._task.target_type).numpy()
+
+    @follows_input
+    def predict(self, X):
+        """Predict labels from ``classes_`` (a 0/1 matrix for multilabel targets).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        z = self._forward(X)  # checks that the model is fitted first
+        return self._task.labels(z)
+
+    def _new_task(self) -> ClassificationTask:
+        return ClassificationTask(
+            head=self.head,
+            loss=self.loss,
+            class_weight=self.class_weight,
+            options=LossOptions(label_smoothing=self.label_smoothing),
+        )
+
+    def _record(self, history, first, incremental):
+        super()._record(history, first, incremental)
+        self.classes_ = self._task.target.classes_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+TorchClassifier.__doc__ = TorchClassifier.__doc__.format(
+    common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
+)

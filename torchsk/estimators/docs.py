@@ -1,0 +1,228 @@
+"""Parameter documentation shared by both estimators' numpydoc docstrings."""
+
+COMMON_PARAMETERS = """\
+hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the hidden layers. ``()`` gives a linear model (a single-layer
+        network).
+    activation : str, default="relu"
+        Hidden activation: ``"relu"``, ``"tanh"``, ``"logistic"``, ``"identity"``,
+        ``"gelu"``, ``"silu"``, ``"elu"``, ``"leaky_relu"``, ``"mish"``, ``"selu"``.
+    solver : {"adam", "adamw", "sgd", "lbfgs", "rprop"}, default="adam"
+        Optimizer. ``"lbfgs"`` and ``"rprop"`` are full-batch methods; the others
+        use mini-batches of ``batch_size``. ``"adamw"`` is Adam with torch's decoupled
+        weight decay (0.01) on top of ``alpha``. Each solver reads the parameters
+        scikit-learn's reads and ignores the others, as scikit-learn does.
+    alpha : float or "auto", default="auto" (regressor), 0.3 (classifier)
+        L2 penalty on the weight matrices, ``0.5 * alpha * ||W||² / n_samples``
+        added to each batch's loss, as in scikit-learn's MLP (whose default is 1e-4;
+        torchsk trains on standardized data, where stronger penalties generalize
+        better, see ``docs/comparison.md``). ``"auto"`` is ``400 / n`` clipped to
+        ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
+        included; for ``partial_fit``, the call's rows): stronger on small tables,
+        which overfit more (measured on the comparison suite).
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
+        ``min(200, n_samples)``). Larger values are clipped to the number of samples
+        (with a warning). Not used by the full-batch ``lbfgs`` and ``rprop``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule, as in scikit-learn; only used when ``solver="sgd"``.
+        ``"constant"``: ``learning_rate_init`` throughout. ``"invscaling"``: after
+        each epoch, ``learning_rate_init / (t + 1) ** power_t``, ``t`` the number of
+        training samples seen so far. ``"adaptive"``: ``learning_rate_init`` as long
+        as the training loss (with ``early_stopping``, the validation score) keeps
+        improving; each time ``n_iter_no_change`` epochs fail to improve it by
+        ``tol``, the rate is divided by 5, and training stops once it is at most 1e-6.
+        The count runs within one ``fit``; unlike scikit-learn's, it does not carry
+        over from one ``partial_fit`` call to the next.
+    learning_rate_init : float, default=1e-3 (regressor), 2e-3 (classifier)
+        Initial learning rate of ``adam``, ``adamw`` and ``sgd``; the initial step
+        size of ``rprop``. Not used by ``lbfgs`` (scikit-learn's default: 1e-3).
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule. Only used when ``solver="sgd"``
+        and ``learning_rate="invscaling"``.
+    momentum : float, default=0.9
+        Momentum of ``sgd``, between 0 and 1. Only used when ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum. Only used when ``solver="sgd"`` and ``momentum > 0``.
+    beta_1 : float, default=0.9
+        Decay rate of Adam's first-moment estimates, in [0, 1). Only used when
+        ``solver`` is ``"adam"`` or ``"adamw"``.
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second-moment estimates, in [0, 1). Only used when
+        ``solver`` is ``"adam"`` or ``"adamw"``.
+    epsilon : float, default=1e-8
+        Adam's term for numerical stability (torch's ``eps``: added to the
+        bias-corrected root of the second moment). Only used when ``solver`` is
+        ``"adam"`` or ``"adamw"``.
+    max_iter : int, default=200
+        Maximum number of epochs (L-BFGS: iterations).
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of ``lbfgs`` (checked after each
+        iteration, so its last line search may pass it by a few). Only used when
+        ``solver="lbfgs"``.
+    tol : float, default=1e-4
+        Improvement below which an epoch counts as no improvement; for L-BFGS, the
+        largest gradient entry at which it has converged.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without an improvement of ``tol`` before stopping (``"adaptive"``:
+        before dividing the learning rate). Not used by ``lbfgs``.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (or score ``fit``'s ``X_val``,
+        ``y_val`` when given), stop when its score stops improving, and keep the
+        weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping=True`` and ``fit``
+        is given no ``X_val``.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimizer state. A new
+        ``solver`` or ``learning_rate_init`` starts a new optimizer; a change the
+        fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
+        ``dropout``, ``input_scaling``, ``module``, ``categorical_features``, a
+        ``loss``/``head``/``target_scaling`` that changes the output end, the
+        ``device``) raises a ``ValueError`` before anything changes.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialization, shuffling, dropout and validation split.
+        The same value gives identical predictions.
+    verbose : bool, default=False
+        Print the loss at every epoch.
+    dropout : float, default=0.0
+        Dropout rate after each hidden activation of the built-in MLP.
+    n_ensemble : int, default=1
+        Number of built-in MLPs trained side by side on the same batches, each from
+        its own random start, whose outputs (regression values, or logits) are
+        averaged. Averaging cuts the variance of a single fit on small, noisy
+        tables; the cost is about ``n_ensemble`` times the arithmetic, in batched
+        matrix products. Each member trains as it would alone (its own loss and
+        penalty); ``loss_curve_`` and ``best_loss_`` are the members' sum. Ignored
+        with ``module``.
+    input_scaling : {"standard", "minmax", "robust"} or None, default="standard"
+        How X is scaled *inside* ``module_``; the constants are registered buffers
+        fitted on the training data, so the module works on raw X.
+    numeric_bins : int, "auto" or None, default=None
+        Also feed each numeric column (not the missing indicators) to the network as
+        its piecewise-linear code over at most this many bins at the column's
+        training quantiles (Gorishniy et al. 2022), computed *inside* ``module_``
+        (the edges are registered buffers). The first layer can then bend its
+        response at those edges, as a tree splits, instead of spending hidden units
+        on it; the codes are scaled down so that the L2 penalty pulls towards the
+        plain network. ``"auto"``: 32 bins while the codes add at most 2**24 values
+        to the training data (rows × numeric columns × 32: e.g. 50,000 rows of 10
+        numeric columns), none beyond (the codes would multiply the memory and the
+        first layer's work by 33), none for a fit that streams a Dask collection
+        (which does not sort its data), and none for ``hidden_layer_sizes=()`` (a
+        linear model stays linear) or a ``module`` of your own (which expects
+        ``n_features`` inputs). Ignored with ``module=ReusedBackbone(est)``, which
+        reuses ``est``'s input encoding whole (its bin edges, scaling and categories,
+        on every fold of a search): its hidden layers learned on it. Under
+        ``partial_fit`` the first call's rows fix the edges and the ``"auto"``
+        decision, as they fix the scaling constants. ``"auto"`` depends on the
+        data's size, so in a search over folds pass a number. None: numbers go in as they
+        are: the network ``MLPRegressor`` / ``MLPClassifier`` build. Opt-in, because
+        bins are flat outside the training range (nothing extrapolates) and, with
+        ``alpha=0``, they let a small network zig-zag (``docs/defaults.md``).
+    device : str or torch.device, default="cpu"
+        Where to train and predict: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``
+        (CUDA when available).
+    module : nn.Module, nn.Module class or callable, default=None
+        A backbone used instead of the built-in MLP, mapping ``n_inputs`` inputs
+        (``n_features``, unless ``numeric_bins`` or categorical columns widen them) to
+        ``n_outputs`` outputs: the regressor's targets, or the classifier's logits
+        (one per class; one for a binary target under the default sigmoid head).
+        Input scaling and the head still wrap it, so the module must return logits,
+        not probabilities: a classifier's module whose last layer is ``nn.Sigmoid``,
+        ``nn.Softmax`` or ``nn.LogSoftmax``, or whose outputs are rows of
+        (log-)probabilities, raises a ``ValueError`` at fit. Either an ``nn.Module``
+        instance (its weights are copied and trained further); or, as in skorch, an
+        ``nn.Module`` class, built at fit with the estimator's ``module__<name>=value``
+        keyword arguments as ``<name>=value`` (``get_params``, ``set_params`` and
+        ``GridSearchCV`` see them: a grid over ``module__num_units``), plus the widths
+        as keywords under the first of these pairs its ``__init__`` names:
+        ``n_inputs``/``n_outputs``, ``in_features``/``out_features`` (``nn.Linear``),
+        ``input_units``/``output_units`` (``skorch.toy.MLPModule``),
+        ``input_dim``/``output_dim`` (those of the pair it names, unless a
+        ``module__`` argument sets them); a class naming none of them gets the widths
+        as its first two positional arguments when two of its required arguments
+        are left, else not at all (it fixes its widths itself); or any other
+        callable, called as ``module(n_inputs, n_outputs, **module__params)``.
+    categorical_features : "auto", array-like of str, int or bool, or None, \
+default="auto"
+        Which columns are categorical, with ``HistGradientBoosting*``'s spellings:
+        ``"auto"`` takes pandas ``category``, ``object`` and string columns and polars
+        ``Categorical``, ``Enum`` and ``String`` columns (not an ``object`` column of
+        numbers only, such as ``Decimal``: numbers; no column of a numpy array);
+        or a list of column names, of indices, or a boolean mask (for numpy object
+        arrays and integer-coded categories); ``None``: all numeric. Categorical
+        columns are encoded inside ``module_``: one-hot up to 64 slots, else learned
+        8-wide embeddings; levels seen in fewer than 5 training rows share a "rare"
+        slot, which also takes levels never seen in training; missing values get a
+        slot of their own. Missing numeric values (NaN, None, ``pd.NA``, polars null)
+        are imputed inside the module with the training mean, plus a 0/1 indicator
+        input for each column that had missing values in training."""
+
+
+COMMON_ATTRIBUTES = """\
+module_ : TabularNet
+        The trained ``nn.Module``: input stage (imputation, scaling, categorical
+        encoding: buffers and embeddings) → backbone → head. It runs on raw, unscaled
+        float tensors (``to_module_input``). Small CPU problems are trained in float64
+        (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32. It is
+        in eval mode and its parameters do not require gradients (after ``fit`` and
+        after loading), so calling it builds no autograd graph; to train it in your
+        own loop, call ``module_.train().requires_grad_()``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    is_categorical_ : ndarray of bool of shape (n_features_in_,)
+        Which features are treated as categorical.
+    categories_ : list of (ndarray or None) of length n_features_in_
+        The training categories of each categorical feature (code ``k`` in
+        ``to_module_input``'s output stands for ``categories_[j][k]``), None for
+        numeric features.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X was a DataFrame with string column names.
+    n_outputs_ : int
+        Number of outputs of the network.
+    coefs_ : list of ndarray, length n_layers_ - 1
+        ``coefs_[i]`` is the weight matrix of layer ``i``, of shape ``(n_in, n_out)``,
+        as in scikit-learn's MLP, and ``intercepts_[i]`` its bias vector: the built-in
+        MLP's layers acting on raw X, with the input scaling folded into the first
+        layer and (regression) the target scaling into the last, so that for
+        ``hidden_layer_sizes=()`` ``X @ coefs_[0] + intercepts_[0]`` is ``predict(X)``
+        (classification: ``decision_function(X)``'s logits; ``loss="poisson"``: their
+        ``exp``). Missing values: the coefficients hold for rows without them (the
+        missing indicators' weights are left out). Computed from ``module_`` at each
+        access (float64 copies: editing them changes nothing). An ``AttributeError``
+        where no such layers exist: with ``n_ensemble > 1`` or a ``module`` of your own
+        (read ``module_.backbone``), and where the input stage is not affine
+        (categorical columns, ``numeric_bins``: the weights on the encoded inputs are
+        ``module_.backbone.linears()``) or the target scaling cannot be folded (a
+        ``softplus`` head).
+    intercepts_ : list of ndarray, length n_layers_ - 1
+        Bias vectors, ``intercepts_[i]`` of shape ``(n_out,)`` (see ``coefs_``).
+    n_layers_ : int
+        ``len(hidden_layer_sizes) + 2`` (the input and output layers counted, as
+        scikit-learn counts them); an ``AttributeError`` for a ``module`` of your own.
+    out_activation_ : str
+        The output function, named as in scikit-learn: ``"identity"`` (regression;
+        ``"exp"`` or ``"softplus"`` for those heads), ``"logistic"`` (binary and
+        multilabel targets, one sigmoid logit per class), ``"softmax"``.
+    loss_curve_ : list of float
+        Training loss at each epoch (L-BFGS: iteration), on the network's scaled
+        target for regression (standardized y, not y's units as ``MLPRegressor``
+        reports it).
+    loss_ : float
+        The last entry of ``loss_curve_``.
+    best_loss_ : float or None
+        Lowest training loss reached; None under early stopping (as in scikit-learn:
+        ``early_stopping=True``, a solver other than ``lbfgs``), where
+        ``best_validation_score_`` counts.
+    validation_scores_ : list of float or None
+        Held-out score at each epoch when ``early_stopping=True`` (on ``fit``'s
+        ``X_val``, ``y_val`` when given), else None.
+    best_validation_score_ : float or None
+        Best held-out score under early stopping, else None.
+    n_iter_ : int
+        Number of epochs (L-BFGS iterations) run.
+    t_ : int
+        Number of training samples seen."""

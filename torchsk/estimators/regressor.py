@@ -1,0 +1,262 @@
+"""``TorchRegressor``: a scikit-learn regressor backed by a PyTorch MLP."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from torchsk.data.tensors import follows_input
+from torchsk.estimators.base import BaseTorchEstimator
+from torchsk.estimators.callbacks import with_callbacks
+from torchsk.estimators.docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
+from torchsk.estimators.tasks import RegressionTask
+from torchsk.nn.heads import REGRESSION_LINKS
+from torchsk.training.losses import LOSS_NAMES, REGRESSION, LossOptions
+
+
+class TorchRegressor(RegressorMixin, BaseTorchEstimator):
+    """Regressor backed by a PyTorch MLP that scales its own inputs and targets.
+
+    A drop-in for :class:`sklearn.neural_network.MLPRegressor` that works on raw data:
+    input and target scaling are buffers inside ``module_``, so the trained module
+    maps raw X to predictions in y's units on its own.
+
+    Parameters
+    ----------
+    {common_parameters}
+    loss : {{"squared_error", "absolute_error", "huber", "poisson", "quantile"}} or \
+nn.Module, default="squared_error"
+        Training loss (scikit-learn's names), or a torch loss module called as
+        ``loss(prediction, target)``.
+    head : {{"auto", "identity", "exp", "softplus"}}, default="auto"
+        Output link. ``"auto"`` is the identity, or ``"exp"`` (log link) for
+        ``loss="poisson"``, which needs a positive link.
+    target_scaling : {{"standard"}} or None, default="standard"
+        Standardize y inside the module (training happens on the scaled target;
+        predictions come back in y's units). With a positive link, y is only divided
+        by its mean so that it stays positive.
+    huber_delta : float, default=1.35
+        Threshold of the Huber loss (``loss="huber"``), in units of the scaled
+        target: quadratic within ``huber_delta`` of the target, linear beyond (torch's
+        and Keras' ``delta``; ``epsilon`` is Adam's, as in ``MLPRegressor``).
+    quantile : float, default=0.5
+        The quantile predicted by ``loss="quantile"``.
+    **module__ : keyword arguments ``module__<name>=value``
+        Arguments of a ``module`` class or builder, passed to it as ``<name>=value``
+        (see ``module``); ``get_params``, ``set_params`` and ``GridSearchCV`` see them.
+
+    Attributes
+    ----------
+    {common_attributes}
+
+    See Also
+    --------
+    TorchClassifier : The classifier counterpart.
+    sklearn.neural_network.MLPRegressor : scikit-learn's MLP, which does not scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torchsk import TorchRegressor
+    >>> X = np.linspace(0, 1000, 50).reshape(-1, 1)
+    >>> y = 3 * X.ravel() + 7
+    >>> reg = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0).fit(X, y)
+    >>> bool(abs(reg.predict([[500.0]])[0] - 1507) < 1)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "loss": [StrOptions(LOSS_NAMES[REGRESSION]), nn.Module],
+        "head": [StrOptions({"auto", *REGRESSION_LINKS})],
+        "target_scaling": [StrOptions({"standard"}), None],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha="auto",
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        power_t=0.5,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        max_iter=200,
+        max_fun=15000,
+        tol=1e-4,
+        n_iter_no_change=10,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        random_state=None,
+        verbose=False,
+        dropout=0.0,
+        n_ensemble=1,
+        input_scaling="standard",
+        numeric_bins=None,
+        device="cpu",
+        module=None,
+        categorical_features="auto",
+        loss="squared_error",
+        head="auto",
+        target_scaling="standard",
+        huber_delta=1.35,
+        quantile=0.5,
+        **module__,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            max_iter=max_iter,
+            max_fun=max_fun,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            dropout=dropout,
+            n_ensemble=n_ensemble,
+            input_scaling=input_scaling,
+            numeric_bins=numeric_bins,
+            device=device,
+            module=module,
+            categorical_features=categorical_features,
+            **module__,
+        )
+        self.loss = loss
+        self.head = head
+        self.target_scaling = target_scaling
+        self.huber_delta = huber_delta
+        self.quantile = quantile
+
+    @with_callbacks
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
+        """Fit the model to data X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
+            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
+            place), Dask arrays and DataFrames (streamed block by block).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values, in their own units.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; a weight of k counts as k repeated rows.
+        X_val : array-like of shape (n_val, n_features), default=None
+            A validation set for early stopping, used instead of holding out
+            ``validation_fraction`` of X (as ``HistGradientBoosting*.fit``'s):
+            ``validation_scores_`` are the scores on it, and the weights of the best
+            epoch are kept. Validated as X is (the fitted columns, categories and
+            feature names). Needs ``early_stopping=True`` and a solver other than
+            ``"lbfgs"``, else a ``ValueError``; not for a Dask X.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``, in y's units.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows in the score.
+
+        Returns
+        -------
+        self : TorchRegressor
+            The fitted estimator.
+        """
+        return self._fit(
+            X,
+            y,
+            sample_weight,
+            X_val=X_val,
+            y_val=y_val,
+            sample_weight_val=sample_weight_val,
+        )
+
+    @with_callbacks
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over the given data.
+
+        With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
+        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
+        call runs L-BFGS on the given data from the current weights for up to
+        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
+        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
+
+        The first call fits the input stage's constants (scaling, imputation values,
+        categories) on the data it is given, and later calls keep them. For constants
+        exact over data that arrives in chunks, make the first call on all of it as a
+        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
+        statistics are computed by Dask over every row, and it trains one epoch
+        streamed block by block; later calls then continue chunk by chunk (see the
+        "Large data" page).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : TorchRegressor
+        """
+        self._check_partial_fit()
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    @follows_input
+    def predict(self, X):
+        """Predict targets in y's units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One output (y of shape (n,) or (n, 1)) gives a 1-D array, as
+            ``MLPRegressor.predict`` does.
+        """
+        pred = self._forward(X)  # checks that the model is fitted first
+        return self._task.decode(pred)
+
+    def _new_task(self) -> RegressionTask:
+        options = LossOptions(huber_delta=self.huber_delta, quantile=self.quantile)
+        return RegressionTask(
+            loss=self.loss, head=self.head, target_scaling=self.target_scaling, options=options
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+TorchRegressor.__doc__ = TorchRegressor.__doc__.format(
+    common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
+)

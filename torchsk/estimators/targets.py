@@ -1,0 +1,131 @@
+"""Targets: two small units that record what they saw at ``fit`` (classes, target
+type, dimensionality) and map predictions back to it."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.exceptions import DataConversionWarning
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import (
+    column_or_1d,
+)
+
+from torchsk._warnings import warn
+
+
+class RegressionTarget:
+    """Remembers the target's dimensionality and gives it back at predict time."""
+
+    def fit(self, y: np.ndarray) -> RegressionTarget:
+        """Record ``y``'s number of dimensions and outputs."""
+        self.ndim_ = y.ndim
+        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        return self
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """``y`` as a 2-D float64 array."""
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}."
+            )
+        return y
+
+    def decode(self, pred: np.ndarray) -> np.ndarray:
+        """Predictions with the dimensionality of the ``y`` seen at fit; one column
+        as a 1-D array, as ``MLPRegressor`` returns it for a y of shape (n, 1)."""
+        return pred.ravel() if pred.shape[1] == 1 else pred
+
+
+class ClassificationTarget:
+    """Encodes class labels (any kind scikit-learn accepts) and multilabel indicators.
+
+    Parameters
+    ----------
+    classes : array-like, default=None
+        All classes, when known in advance (``partial_fit``'s ``classes``).
+    """
+
+    def __init__(self, classes=None) -> None:
+        self.classes = classes
+
+    def fit(self, y: np.ndarray) -> ClassificationTarget:
+        """Record the target type and the classes."""
+        self.target_type_ = self.target_type(y)
+        if self.target_type_ == "multilabel-indicator":
+            self.classes_ = np.arange(y.shape[1])
+            return self
+        labels = y if self.classes is None else np.asarray(self.classes)
+        self._encoder = LabelEncoder().fit(labels)
+        self.classes_ = self._encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "The classifier needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: '{self.classes_[0]}'."
+            )
+        if self.target_type_ == "binary" and len(self.classes_) > 2:
+            self.target_type_ = "multiclass"  # partial_fit: more classes declared than seen
+        return self
+
+    @staticmethod
+    def target_type(y: np.ndarray) -> str:
+        """``type_of_target`` restricted to what torchsk supports, else ``ValueError``."""
+        _refuse_missing_labels(y)
+        check_classification_targets(y)
+        kind = type_of_target(y, input_name="y")
+        if kind == "multiclass-multioutput":
+            raise ValueError(
+                "Multiclass-multioutput targets are not supported; use a 1-D label array, "
+                "a 0/1 multilabel indicator matrix, or MultiOutputClassifier."
+            )
+        return kind
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """Class indices (int64) for single-label targets, 0/1 floats for multilabel."""
+        if self.target_type_ == "multilabel-indicator":
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y must be a multilabel indicator with {len(self.classes_)} columns."
+                )
+            return np.asarray(y, dtype=np.float64)
+        _refuse_missing_labels(y)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} not in classes {self.classes_.tolist()}."
+            )
+        return self._encoder.transform(y).astype(np.int64)
+
+    def decode(self, indices: np.ndarray) -> np.ndarray:
+        """Labels from class indices (or the 0/1 matrix itself for multilabel)."""
+        if self.target_type_ == "multilabel-indicator":
+            return indices.astype(int)
+        return self.classes_[indices]
+
+
+def _refuse_missing_labels(y: np.ndarray) -> None:
+    """scikit-learn's ``ValueError`` for a missing label: ``None`` among labels held
+    as objects (NaN is refused already) would otherwise fail in sorting the classes
+    with a ``TypeError`` comparing ``None`` and a string."""
+    y = np.asarray(y)
+    if y.dtype == object and any(v is None for v in y.flat):
+        raise ValueError(
+            "Input y contains NaN or None (a missing label); drop those rows or give them a label."
+        )
+
+
+def ravel_column(y):
+    """A column vector ``y`` becomes 1-D with scikit-learn's ``DataConversionWarning``."""
+    y_arr = np.asarray(y) if not hasattr(y, "shape") else y
+    if getattr(y_arr, "ndim", 1) == 2 and y_arr.shape[1] == 1:
+        # scikit-learn's message, attributed to the user's call rather than this line
+        warn(
+            "A column-vector y was passed when a 1d array was expected. Please change "
+            "the shape of y to (n_samples, ), for example using ravel().",
+            DataConversionWarning,
+        )
+        return column_or_1d(y_arr)
+    return y

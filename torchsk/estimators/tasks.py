@@ -1,0 +1,323 @@
+"""One task object per problem kind: target encoding, the loss and the network's output end.
+
+An estimator builds its task from its parameters at each fit (``_new_task``) and keeps
+the fitted one for predict. The task owns everything that differs between regression
+and classification: how targets are encoded for training and decoded from the
+network's output, which loss (from the registry, ``training.losses``) and which output end
+(link and target scaling, or probability head) the network gets, the class weights,
+and the held-out score of early stopping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.class_weight import compute_sample_weight
+from torch import nn
+
+from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
+from torchsk.inputs.scaling import IQR_PER_STD, Scaling, scaling_statistics
+from torchsk.nn.heads import (
+    AUTO_HEAD,
+    CLASSIFIER_HEADS,
+    POSITIVE_LINKS,
+    REGRESSION_LINKS,
+    ClassifierHead,
+)
+from torchsk.training.losses import (
+    CLASSIFICATION,
+    LOSSES,
+    REGRESSION,
+    LossFunctions,
+    LossOptions,
+    check_pair,
+    loss_functions,
+)
+
+# torch loss modules that take one logit per class and class indices
+CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+class RegressionTask:
+    """Real-valued targets (1-D or multi-output), scaled inside the network.
+
+    Parameters
+    ----------
+    loss : str or nn.Module
+        A regression loss of the registry, or a torch loss module.
+    head : str
+        ``"auto"`` or a link of ``REGRESSION_LINKS``.
+    target_scaling : {"standard"} or None
+    options : LossOptions
+    """
+
+    kind = REGRESSION
+    y_numeric = True  # validate_data's y_numeric
+    stratify = False  # the early-stopping split
+
+    def __init__(self, *, loss, head: str, target_scaling, options: LossOptions) -> None:
+        self.loss, self.head, self.target_scaling = loss, head, target_scaling
+        self.options = options
+        self.target = None
+
+    def fit_target(self, y: np.ndarray, classes=None) -> None:
+        """Record the target's dimensionality."""
+        self.target = RegressionTarget().fit(y)
+
+    @property
+    def n_outputs(self) -> int:
+        """Outputs of the backbone."""
+        return self.target.n_outputs_
+
+    def link(self) -> str:
+        """The output link: ``head``, or for ``"auto"`` the loss's natural one."""
+        if not isinstance(self.loss, str):
+            return "identity" if self.head == "auto" else self.head
+        loss = LOSSES[self.loss]
+        link = loss.outputs[0] if self.head == "auto" else self.head
+        check_pair(loss, link)
+        return link
+
+    def structure(self) -> dict:
+        """What the network's output end is built for (a warm start keeps it): the
+        link and the target scaling, ``"mean"`` (scale only) for a positive link so
+        that it stays positive, ``"robust"`` for a robust loss."""
+        link = self.link()
+        scaling = self.target_scaling
+        if scaling is not None and link in POSITIVE_LINKS:
+            scaling = "mean"
+        elif scaling == "standard" and isinstance(self.loss, str) and LOSSES[self.loss].robust:
+            scaling = "robust"
+        return {"head": link, "target_scaling": scaling}
+
+    def out_activation(self) -> str:
+        """``out_activation_``: the output link (``"identity"`` as in ``MLPRegressor``)."""
+        return self.structure()["head"]
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """``y`` as a 2-D float64 array, checked against the loss."""
+        y_enc = self.target.encode(y)
+        if isinstance(self.loss, str):
+            LOSSES[self.loss].check_target(y_enc)
+        return y_enc
+
+    def sample_weight(self, y_enc: np.ndarray) -> float:
+        """Per-sample weights the task multiplies in (none for regression)."""
+        return 1.0
+
+    def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
+        """The network's output end (``TabularNet`` keywords), fitted on the targets."""
+        link = self.link()
+        center, scale = self._target_statistics(y_enc, sw)
+        return {"link": REGRESSION_LINKS[link](), "target_scaling": Scaling(center, scale)}
+
+    def _target_statistics(self, y_enc: np.ndarray, sw: np.ndarray):
+        """``(center, scale)`` of the target scaling ``structure`` names."""
+        method = self.structure()["target_scaling"]
+        if method == "robust":
+            # the mean and standard deviation would let the outliers that a robust
+            # loss ignores back in (three values at 1e9 among 100 made every
+            # prediction ~1e7); the median and the interquartile range, rescaled to a
+            # standard deviation on normal data (Huber's epsilon keeps its meaning),
+            # do not
+            center, scale = scaling_statistics(y_enc, "robust", sw)
+            return center, scale / IQR_PER_STD
+        return scaling_statistics(y_enc, method, sw)
+
+    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """The raw output of the constant that predicts the (weighted) mean of the
+        training targets ``t`` (in the network's scaled units)."""
+        return _unlink(self.link(), np.average(t, axis=0, weights=w))
+
+    def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
+        """Start each constant target column at its value: zero output weights and
+        the bias the link maps to it, a minimum of every loss, so training leaves it
+        there (from a random output layer, 20 epochs of adam ended ±0.6 off).
+
+        Only for a backbone whose last layer is an ``nn.Linear`` named ``output``
+        (the built-in MLP), or one that says how (``EnsembleMLP.hold_constant``)."""
+        out = getattr(net.backbone, "output", None)
+        hold = getattr(net.backbone, "hold_constant", None)  # EnsembleMLP
+        t = self.training_targets(y_enc, net)[sw > 0]
+        if not (isinstance(out, nn.Linear) or hold is not None) or not len(t):
+            return
+        constant = (t == t[0]).all(axis=0)
+        if not constant.any():
+            return
+        value = torch.as_tensor(_unlink(self.link(), t[0, constant]), dtype=torch.float64)
+        if hold is not None:
+            hold(torch.as_tensor(constant), value)
+            return
+        with torch.no_grad():
+            out.weight[constant] = 0.0
+            out.bias[constant] = value.to(out.bias.dtype)
+
+    def loss_functions(self) -> LossFunctions:
+        """The training loss on the backbone's raw output."""
+        loss = LOSSES.get(self.loss) if isinstance(self.loss, str) else self.loss
+        return loss_functions(loss, self.link(), self.options, linked=True)
+
+    def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
+        """Targets in the network's scaled units (training compares raw outputs)."""
+        scaling = net.target_scaling
+        return (y_enc - scaling.center.cpu().numpy()) / scaling.scale.cpu().numpy()
+
+    def decode(self, out: np.ndarray) -> np.ndarray:
+        """Predictions from the network's output, with the fitted y's dimensionality."""
+        return self.target.decode(out)
+
+    def score(self, y_true: np.ndarray, out: np.ndarray, sample_weight=None) -> float:
+        """Held-out score of the network's output (weighted R²)."""
+        return r2_score(y_true, self.decode(out), sample_weight=sample_weight)
+
+
+def _unlink(link: str, value: np.ndarray) -> np.ndarray:
+    """The raw output that ``link`` maps to ``value``."""
+    if link == "identity":
+        return value
+    value = np.maximum(value, 1e-12)  # a positive link never reaches 0: come close
+    return np.log(value) if link == "exp" else np.log(np.expm1(value))  # softplus
+
+
+class ClassificationTask:
+    """Class labels (binary, multiclass) or a multilabel indicator matrix.
+
+    Parameters
+    ----------
+    head : str
+        ``"auto"`` or a key of ``CLASSIFIER_HEADS``.
+    loss : str or nn.Module
+        ``"auto"``, a classification loss of the registry, or a torch loss module.
+    class_weight : dict, "balanced" or None
+    options : LossOptions
+    """
+
+    kind = CLASSIFICATION
+    y_numeric = False
+    stratify = True
+
+    def __init__(self, *, head: str, loss, class_weight, options: LossOptions) -> None:
+        self.head, self.loss, self.class_weight = head, loss, class_weight
+        self.options = options
+        self.target = None
+
+    def fit_target(self, y: np.ndarray, classes=None) -> None:
+        """Record the target type and the classes (``classes``: all of them, known
+        in advance)."""
+        self.target = ClassificationTarget(classes).fit(y)
+
+    @property
+    def target_type(self) -> str:
+        """``type_of_target`` of the fitted labels."""
+        return self.target.target_type_
+
+    @property
+    def head_spec(self) -> ClassifierHead:
+        """The head for ``head``/``loss``/target type, or a ``ValueError`` naming the
+        valid combinations. ``"auto"`` picks the named loss's head, else sigmoid for
+        binary and multilabel targets and softmax for multiclass ones."""
+        head = self.head if self.head != "auto" else self._auto_head()
+        check_pair(self._registry_loss(head), head, self.target_type, shown=self.loss)
+        spec = CLASSIFIER_HEADS[head]
+        if isinstance(self.loss, CLASS_INDEX_LOSSES) and spec.n_outputs(self.target_type, 2) == 1:
+            # one logit trained through a softmax-type loss: its loss is 0 whatever the
+            # weights, so nothing would be learned
+            raise ValueError(
+                f"loss={self.loss!r} needs one logit per class, but head={head!r} gives a "
+                "binary target a single sigmoid logit. Use head='softmax' (or 'auto'), or "
+                "a one-logit loss such as nn.BCEWithLogitsLoss()."
+            )
+        return spec
+
+    def _auto_head(self) -> str:
+        """``head="auto"``: the named loss's head, softmax for a torch loss module that
+        takes class indices, else sigmoid for binary and multilabel targets and
+        softmax for multiclass ones."""
+        if isinstance(self.loss, str) and self.loss != "auto":
+            return LOSSES[self.loss].outputs[0]
+        if isinstance(self.loss, CLASS_INDEX_LOSSES) and self.target_type == "binary":
+            return "softmax"
+        return AUTO_HEAD[self.target_type]
+
+    def _registry_loss(self, head: str):
+        """The registry entry of ``loss``; for ``"auto"`` or a torch loss module (which
+        fit any head), that of the head's natural loss."""
+        if isinstance(self.loss, str) and self.loss != "auto":
+            return LOSSES[self.loss]
+        return next(
+            loss
+            for loss in LOSSES.values()
+            if loss.task == CLASSIFICATION and head in loss.outputs
+        )
+
+    @property
+    def n_outputs(self) -> int:
+        """Logits of the backbone."""
+        return self.head_spec.n_outputs(self.target_type, len(self.target.classes_))
+
+    def structure(self) -> dict:
+        """What the network's output end was built for: a warm start keeps it."""
+        return {"head": self.head_spec.name}
+
+    def out_activation(self) -> str:
+        """``out_activation_`` with ``MLPClassifier``'s names: ``"logistic"`` for
+        sigmoid logits, ``"softmax"`` for one logit per class."""
+        return "logistic" if self.head_spec.name == "sigmoid" else "softmax"
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """Class indices (int64), or 0/1 floats for multilabel targets."""
+        return self.target.encode(y)
+
+    def sample_weight(self, y_enc: np.ndarray):
+        """``class_weight`` as per-sample weights."""
+        if self.class_weight is None:
+            return 1.0
+        return compute_sample_weight(self.class_weight, self.target.decode(y_enc))
+
+    def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
+        """The network's probability head (``TabularNet`` keywords)."""
+        return {"head": self.head_spec.proba_module(self.target_type)}
+
+    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """The logits of the (weighted) class frequencies of the training targets
+        ``t`` (class indices, or 0/1 columns for sigmoid logits)."""
+        if t.ndim == 1:  # class indices: log-frequencies, softmax's logits
+            counts = np.bincount(t, weights=w, minlength=self.n_outputs)
+            return np.log(np.maximum(counts / counts.sum(), 1e-12))
+        p = np.clip(np.average(t, axis=0, weights=w), 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)  # sigmoid logits
+
+    def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
+        """Nothing to do: a target needs two classes."""
+
+    def loss_functions(self) -> LossFunctions:
+        """The training loss on the logits."""
+        head = self.head_spec.name
+        loss = self.loss if not isinstance(self.loss, str) else self._registry_loss(head)
+        return loss_functions(loss, head, self.options, linked=False)
+
+    def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
+        """Class indices, or 0/1 columns for sigmoid logits."""
+        if y_enc.dtype == np.int64 and self.n_outputs == 1:
+            return y_enc[:, None].astype(np.float64)  # one sigmoid logit: 0/1 target
+        return y_enc
+
+    def labels(self, z: np.ndarray) -> np.ndarray:
+        """Labels from logits: the largest logit, or a positive one for sigmoid heads."""
+        if self.target_type == "multilabel-indicator":
+            return self.target.decode(z > 0)
+        indices = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
+        return self.target.decode(indices)
+
+    def decision(self, z: np.ndarray) -> np.ndarray:
+        """``decision_function``'s scores: one column per class, except for binary
+        targets, where scikit-learn expects one score per row (positive means
+        ``classes_[1]``) whatever the head: the log-odds of the two logits."""
+        if self.target_type != "binary":
+            return z
+        return z.ravel() if z.shape[1] == 1 else z[:, 1] - z[:, 0]
+
+    def score(self, y_true: np.ndarray, z: np.ndarray, sample_weight=None) -> float:
+        """Held-out score of the logits (weighted accuracy)."""
+        return accuracy_score(y_true, self.labels(z), sample_weight=sample_weight)

@@ -1,0 +1,80 @@
+"""The input-stage encoder contract: ``InputEncoder``, a module rebuilt from its ``config``.
+
+Encoders work on the float matrix ``TableEncoder`` (``data.tables``) produces — floats,
+``NaN`` for missing values, categorical columns as integer codes — so the trained
+network needs no scikit-learn, pandas or strings to run. Every constant is a registered
+buffer, and every encoder is rebuilt from its plain ``config`` dict: ``type(m)(**m.config)``
+has the same shapes as ``m``, and its ``load_state_dict(m.state_dict())`` restores it
+exactly (persistence relies on this). All export to ONNX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class InputEncoder(nn.Module):
+    """One step of the network's input stage (``inputs.stage.InputStage``).
+
+    Subclasses set ``n_outputs`` (their output width) and ``config`` (plain values from
+    which ``from_config`` builds a module of the same shapes, into which a saved
+    ``state_dict`` loads: persistence relies on it), and implement
+    ``forward(x, dtype=None)``: the encoded ``x``, rounded to ``dtype`` when given.
+    """
+
+    n_outputs: int
+    config: dict
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training changes this encoder (it has parameters, which every fit
+        trains); if not, a fit may encode X once before its epochs. Not read from
+        ``requires_grad``: a fitted network's parameters do not require gradients
+        between fits (``TabularNet.freeze``)."""
+        return any(True for _ in self.parameters())
+
+    @classmethod
+    def from_config(cls, **config) -> InputEncoder:
+        """A module of the same shapes as the one ``config`` describes."""
+        return cls(**config)
+
+    def encode_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``forward(x, out.dtype)`` written into ``out``; subclasses may avoid the
+        temporary."""
+        return out.copy_(self(x, out.dtype))
+
+
+class _Encoder(InputEncoder):
+    """An encoder computing in its input's dtype (``encode``), rounded at the end."""
+
+    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Encode ``x``; the result in ``dtype`` (default: ``x``'s)."""
+        out = self.encode(x)
+        return out if dtype is None else out.to(dtype)
+
+
+def _mask(is_categorical: Sequence[bool]) -> list[bool]:
+    """``is_categorical`` as a list of Python bools, refusing anything but a flat mask."""
+    mask = np.asarray(is_categorical)
+    if mask.size == 0:
+        return []
+    if mask.ndim != 1 or mask.dtype.kind != "b":
+        raise ValueError(f"is_categorical must be a 1-D boolean mask, got {is_categorical!r}.")
+    return [bool(b) for b in mask]
+
+
+def _kept_rows(n_samples: int, sample_weight) -> np.ndarray:
+    """Rows that count as training data: all, or those with a positive weight (a
+    zero weight removes a row, as scikit-learn means it)."""
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=bool)
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {sample_weight.shape}, expected ({n_samples},)."
+        )
+    return sample_weight > 0

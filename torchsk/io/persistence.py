@@ -1,0 +1,139 @@
+"""Plain-data form of a fitted estimator, for pickle, joblib and skops.
+
+A fitted estimator pickles ``module_`` as a description of the built-in network plus
+its tensors as numpy arrays, and its execution plan as builtins, so that:
+
+- a model trained on a GPU unpickles on a machine without one (it lands on the CPU);
+- ``skops.io`` can store it: numpy arrays and builtins only, no torch objects.
+
+The input stage is described step by step from each encoder's ``config``, so a new
+encoder needs no code here. A user-supplied backbone (``module=``) is pickled as the
+module object itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from torchsk.inputs.encoder import InputEncoder
+from torchsk.inputs.scaling import Scaling
+from torchsk.inputs.stage import InputStage
+from torchsk.nn.ensemble import EnsembleMLP
+from torchsk.nn.heads import BinarySigmoid, Exp, Softmax, Softplus
+from torchsk.nn.mlp import MLP
+from torchsk.nn.net import TabularNet
+from torchsk.training.plan import ExecutionPlan
+
+_BACKBONES = {cls.__name__: cls for cls in (MLP, EnsembleMLP)}
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+_PARTS = {
+    cls.__name__: cls for cls in (nn.Identity, Exp, Softplus, BinarySigmoid, Softmax, nn.Sigmoid)
+}
+
+
+def _encoder_classes() -> dict[str, type[InputEncoder]]:
+    """torchsk's own input encoders by class name (only these are rebuilt from a file)."""
+    found, todo = {}, [InputEncoder]
+    while todo:
+        for cls in todo.pop().__subclasses__():
+            todo.append(cls)
+            if cls.__module__.startswith("torchsk."):
+                found[cls.__name__] = cls
+    return found
+
+
+def describe(net: TabularNet, plan: ExecutionPlan) -> dict | None:
+    """Builtins-and-numpy description of a network with a built-in backbone (``MLP``,
+    ``EnsembleMLP``; not a subclass) and known parts, else None."""
+    parts = [type(net.link).__name__] + ([] if net.head is None else [type(net.head).__name__])
+    encoders = net.inputs.describe()
+    known = _encoder_classes()
+    if type(net.backbone) not in _BACKBONES.values() or any(p not in _PARTS for p in parts):
+        return None
+    if any(cls not in known for _, cls, _ in encoders):
+        return None
+    return {
+        "inputs": [list(step) for step in encoders],
+        "backbone": dict(net.backbone.config),
+        "backbone_class": type(net.backbone).__name__,
+        "link": parts[0],
+        "head": parts[1] if net.head is not None else None,
+        "target_scaling": net.target_scaling is not None,
+        "dtype": str(plan.dtype).removeprefix("torch."),
+        "tensors": {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()},
+    }
+
+
+def rebuild(description: dict, device: torch.device) -> TabularNet:
+    """The network a ``describe`` output stands for, on ``device``.
+
+    The network is first built on the meta device (no memory, no random draws: loading
+    leaves torch's global generator alone), and its tensor shapes checked against the
+    stored tensors, so an edited file (``hidden_layer_sizes`` of 10**6 in a skops file)
+    fails with a ``ValueError`` before anything is allocated. Only then does the
+    network get memory, filled from the stored tensors.
+    """
+    tensors = description["tensors"]
+    try:
+        with torch.device("meta"):
+            net = _assemble(description, tensors)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ValueError(f"The stored network's description is not valid: {exc!r}") from None
+    _check_shapes(net, tensors)
+    net = net.to_empty(device="cpu")
+    # copies, not views: loaded arrays may be read-only memory maps
+    state = {k: torch.tensor(np.asarray(v)) for k, v in tensors.items()}
+    for name, param in net.named_parameters():
+        # parameters take the saved dtype before loading, else load_state_dict rounds
+        # them: an embedding trained in float64 is rebuilt as float32 by nn.Embedding
+        param.data = param.data.to(state[name].dtype)
+    net.load_state_dict(state)
+    return net.to(device).freeze()
+
+
+def _assemble(description: dict, tensors: dict) -> TabularNet:
+    """The described network, tensors uninitialized (built on the meta device)."""
+    known = _encoder_classes()
+    inputs = InputStage(
+        **{name: known[cls].from_config(**config) for name, cls, config in description["inputs"]}
+    )
+    target_scaling = None
+    if description["target_scaling"]:
+        target_scaling = Scaling.from_config(len(tensors["target_scaling.center"]))
+    head = description["head"]
+    if description["dtype"] not in _DTYPES:
+        raise ValueError(f"unknown dtype {description['dtype']!r}")
+    net = TabularNet(
+        inputs,
+        # files written before ensembles existed name no class: the MLP
+        _BACKBONES[description.get("backbone_class", "MLP")](
+            **description["backbone"], generator=torch.Generator()
+        ),
+        link=_PARTS[description["link"]](),
+        target_scaling=target_scaling,
+        head=None if head is None else _PARTS[head](),
+    )
+    net.backbone.to(dtype=_DTYPES[description["dtype"]])  # the inputs stay float64
+    return net
+
+
+def _check_shapes(net: TabularNet, tensors: dict) -> None:
+    """Refuse stored tensors that are not exactly the ones the configuration makes."""
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    stored = {k: tuple(np.shape(v)) for k, v in tensors.items()}
+    if expected != stored:
+        wrong = sorted(
+            f"{k}: {stored.get(k, 'missing')} stored, {expected.get(k, 'none')} configured"
+            for k in expected.keys() | stored.keys()
+            if expected.get(k) != stored.get(k)
+        )
+        raise ValueError(
+            "The stored network does not match its configuration (an edited or damaged "
+            f"file?): {'; '.join(wrong[:5])}."
+        )

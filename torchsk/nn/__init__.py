@@ -1,0 +1,1 @@
+"""The networks: backbones (MLP, ensemble), heads, the assembled TabularNet, reuse."""

@@ -1,0 +1,125 @@
+"""``EnsembleMLP``: several MLPs of one shape trained side by side, outputs averaged.
+
+What ``n_ensemble`` builds. The members see the same mini-batches (one shuffle, one
+step for all) but start from their own random weights, so they end in different
+minima; averaging them removes much of the variance a single network's fit has on
+small, noisy tables (TabM, Gorishniy et al. 2024, measured the same with BatchEnsemble
+heads). Each layer holds the members' weights as one ``(members, in, out)`` tensor, so
+a step is a few batched matrix products instead of a loop over networks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from torchsk.nn.mlp import ACTIVATIONS, Dropout, init_bound
+
+
+class EnsembleMLP(nn.Module):
+    """``n_members`` MLPs (``Linear → activation → dropout`` blocks, then a linear
+    output) of the same widths, trained on the same batches and averaged.
+
+    In training mode ``forward`` returns every member's output, shape
+    ``(n_members, rows, n_outputs)``: the objective trains each member on its own
+    loss (``training.objectives`` sums them, so each gets the gradient it would get alone).
+    In eval mode it returns their mean, ``(rows, n_outputs)``,
+    like any backbone: the mean of the regression outputs, or of the logits.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : int
+        Widths of the input and of the output layer.
+    hidden_layer_sizes : sequence of int
+        Widths of the hidden layers; ``()`` gives linear members.
+    activation : str
+        A key of ``ACTIVATIONS``.
+    dropout : float
+        Dropout rate after each hidden activation.
+    n_members : int
+        Number of networks.
+    generator : torch.Generator, default=None
+        Source of the initial weights; torch's global generator when None.
+    dtype : torch.dtype, default=None
+        Parameter dtype; torch's default when None.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_inputs: int,
+        n_outputs: int,
+        hidden_layer_sizes: Sequence[int] = (100,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        n_members: int = 4,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} is not one of {sorted(ACTIVATIONS)}.")
+        widths = [n_inputs, *hidden_layer_sizes, n_outputs]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(n_members, a, b, dtype=dtype))
+            for a, b in zip(widths, widths[1:], strict=False)
+        )
+        # 1-d, viewed as (members, 1, out) in forward: the L2 penalty (``alpha``) takes
+        # the matrices only, and skips biases by their shape
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.empty(n_members * b, dtype=dtype)) for b in widths[1:]
+        )
+        self.act = ACTIVATIONS[activation]()
+        self.drop = Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.n_members = n_members
+        self.activation = activation
+        self.config = dict(
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            hidden_layer_sizes=list(hidden_layer_sizes),
+            activation=activation,
+            dropout=float(dropout),
+            n_members=int(n_members),
+        )
+        if generator is None:  # like torch's own layers: draw from the global generator
+            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+        self.reset_parameters(generator)
+
+    def members(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member's output on ``x``: shape ``(n_members, rows, n_outputs)``."""
+        last = len(self.weights) - 1
+        h = x
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            bias = bias.view(self.n_members, 1, -1)
+            # the first layer broadcasts the shared input over the members
+            h = torch.baddbmm(bias, h, weight) if h.ndim == 3 else torch.matmul(h, weight) + bias
+            if i < last:
+                h = self.drop(self.act(h))
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Members' outputs while training; their mean otherwise."""
+        z = self.members(x)
+        return z if self.training else z.mean(dim=0)
+
+    @torch.no_grad()
+    def hold_constant(self, columns: torch.Tensor, value: torch.Tensor) -> None:
+        """Make every member output ``value`` on the boolean mask ``columns``, whatever
+        the input: zero output weights, the bias at the value (a constant target
+        column, which training then leaves there)."""
+        self.weights[-1][:, :, columns] = 0.0
+        bias = self.biases[-1].view(self.n_members, -1)
+        bias[:, columns] = value.to(bias.dtype)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Each member initialized as ``MLP`` initializes its layers (``init_bound``)."""
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            _, fan_in, fan_out = weight.shape
+            bound = init_bound(self.activation, fan_in, fan_out)
+            weight.uniform_(-bound, bound, generator=generator)
+            b = 1.0 / math.sqrt(fan_in)
+            bias.uniform_(-b, b, generator=generator)

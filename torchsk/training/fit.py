@@ -1,0 +1,376 @@
+"""Assembling a fit for the engine: settings, the validation split, tensors, objective.
+
+``fit_network`` is what an estimator calls once it has validated the data and built
+the network and its plan: it holds out the early-stopping split, encodes X once
+through the network's input stage, picks the objective the plan chose, and runs
+``training.loop.train`` under the plan's thread policy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from torchsk._warnings import warn
+from torchsk.nn.mlp import use_generators
+from torchsk.training.batches import Data
+from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
+from torchsk.training.loop import train
+from torchsk.training.losses import LossFunctions
+from torchsk.training.objectives import make_objective
+from torchsk.training.optim import FlatOptimizer
+from torchsk.training.plan import ExecutionPlan
+from torchsk.training.settings import FULL_BATCH_SOLVERS, History, TrainSettings
+
+# Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
+# than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
+AUTO_BATCH_SIZE = 64
+
+
+# alpha="auto" is AUTO_ALPHA_ROWS / n_samples, clipped to [AUTO_ALPHA_FLOOR, 1]
+# (see ``resolve_alpha``)
+AUTO_ALPHA_ROWS = 400
+
+
+AUTO_ALPHA_FLOOR = 0.3
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The estimator's training hyperparameters, as given (``batch_size`` may be
+    ``"auto"``)."""
+
+    solver: str
+    learning_rate_init: float
+    alpha: float | str
+    batch_size: int | str
+    max_iter: int
+    tol: float
+    n_iter_no_change: int | float
+    shuffle: bool
+    verbose: bool
+    early_stopping: bool
+    validation_fraction: float
+    learning_rate: str
+    power_t: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    max_fun: int
+
+
+def epoch_limit(config: FitConfig, incremental: bool) -> int:
+    """The most epochs (L-BFGS: iterations) a fit runs: ``partial_fit`` runs one, but
+    L-BFGS runs on to ``max_iter`` as ``MLPRegressor.partial_fit``'s does."""
+    return 1 if incremental and config.solver != "lbfgs" else config.max_iter
+
+
+def train_settings(config: FitConfig, n_samples: int, incremental: bool,
+                   weight_total: float | None = None) -> TrainSettings:  # fmt: skip
+    """The engine's settings, with the batch size resolved for ``n_samples`` and
+    ``alpha`` for ``weight_total`` (the sample weights' sum; ``n_samples`` when None)."""
+    if config.batch_size == "auto":
+        batch_size = min(AUTO_BATCH_SIZE, n_samples)
+    else:
+        if config.batch_size > n_samples and config.solver not in FULL_BATCH_SOLVERS:
+            warn(
+                f"Got batch_size={config.batch_size} larger than the {n_samples} "
+                "samples; it is clipped to the sample count."
+            )
+        batch_size = min(config.batch_size, n_samples)
+    return TrainSettings(
+        solver=config.solver,
+        learning_rate_init=config.learning_rate_init,
+        alpha=resolve_alpha(config.alpha, n_samples if weight_total is None else weight_total),
+        batch_size=batch_size,
+        max_iter=epoch_limit(config, incremental),
+        tol=config.tol,
+        n_iter_no_change=config.n_iter_no_change,
+        shuffle=config.shuffle,
+        verbose=bool(config.verbose),
+        learning_rate=config.learning_rate,
+        power_t=config.power_t,
+        momentum=config.momentum,
+        nesterovs_momentum=config.nesterovs_momentum,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+        max_fun=config.max_fun,
+    )
+
+
+def resolve_alpha(alpha: float | str, n_samples: float) -> float:
+    """``alpha``, with ``"auto"`` resolved to ``AUTO_ALPHA_ROWS / n_samples`` clipped to
+    ``[AUTO_ALPHA_FLOOR, 1]``, where a sample of weight k counts k times (as in the
+    penalty, ``training.loop``).
+
+    scikit-learn's penalty weighs ``0.5 * alpha * ||W||²`` against each batch's mean
+    loss, so a fixed ``alpha`` pulls as hard on 300 rows as on 20,000, where the small
+    table needs it more. Measured on the comparison suite (``docs/comparison.md``): 1.0
+    instead of 0.3 lifted the small noisy regressions (diabetes +0.05 R², CPS1985
+    +0.06); below 0.3 the narrow large tables gained a little (txhousing +0.016 at
+    0.06) but the wide one with embeddings overfit (loans 0.447 -> 0.370), hence the
+    floor.
+    """
+    if alpha != "auto":
+        return alpha
+    if n_samples <= 0:
+        return 1.0  # all-zero weights: nothing trains (the engine refuses them)
+    return min(1.0, max(AUTO_ALPHA_FLOOR, AUTO_ALPHA_ROWS / n_samples))
+
+
+def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
+    """Refuse a split that leaves a side too small to train or score on: two samples
+    to score (scikit-learn's rule: R² of one sample is NaN), and one per class on each
+    side if stratified."""
+    n_val = math.ceil(validation_fraction * n_samples)  # train_test_split's rule
+    need = 1 if stratify is None else len(np.unique(stratify))
+    if n_val < max(need, 2) or n_samples - n_val < need:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' or the size "
+            f"of your dataset: validation_fraction={validation_fraction} of {n_samples} "
+            f"samples leaves {n_val} for validation and {n_samples - n_val} for training; "
+            f"early stopping needs at least {max(need, 2)} to score and {need} to train "
+            "(one per class). Or set early_stopping=False."
+        )
+
+
+def encode_into(net, X: np.ndarray, out: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    """Encode raw ``X`` through ``net``'s input stage (its first ``steps`` encoders)
+    into ``out`` (rows of the same count, the output's width, the plan's dtype and
+    device).
+
+    The stage's static constants are fixed, so training works on X encoded once
+    through them. Each chunk
+    of rows is encoded straight into its place in ``out`` (computed in float64,
+    rounded on writing), so nothing full-size is allocated here. Chunks of ~1 MB:
+    torch computes a float64 temporary per chunk, and larger ones stayed in the
+    allocator's heap.
+    """
+    chunk = transfer_rows(X.shape[1], out.device)  # ~1 MB on the CPU, more to a GPU
+    to_device = HostToDevice(out.device, X.nbytes)  # on CUDA: through a pinned buffer
+    with torch.no_grad():
+        for i in range(0, len(X), chunk):
+            rows = to_device(X[i : i + chunk])
+            net.inputs.encode_into(rows, out[i : i + chunk], steps)
+    return out
+
+
+def _encoded(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor:
+    """X through the input stage's static encoders, once for the whole fit."""
+    width = net.inputs.static_width()
+    out = torch.empty((len(X), width), dtype=plan.dtype, device=plan.device)
+    return encode_into(net, X, out, net.inputs.n_static)
+
+
+def _targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
+    """Training targets on the device: class indices stay int64, the rest the plan's dtype."""
+    y = task.training_targets(y_enc, net)
+    return as_tensor(y, None if y.dtype == np.int64 else plan.dtype, plan.device)
+
+
+def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
+    """Split off the early-stopping share; returns the training rows and a scorer
+    that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
+    stratify = y if task.stratify and y.ndim == 1 else None
+    check_validation_split(config.validation_fraction, len(X), stratify)
+    X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
+        X, y_enc, sw, y,
+        test_size=config.validation_fraction, random_state=seed, stratify=stratify,
+    )  # fmt: skip
+    return X, y_enc, sw, _scorer(task, net, plan, Xv, yv, swv)
+
+
+def _scorer(task, net, plan, Xv, yv, swv):
+    """The score of ``net`` on validated ``Xv``, ``yv`` (as given) weighted by ``swv``."""
+    Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
+    swv = None if np.all(swv == 1.0) else swv
+
+    def score() -> float:
+        if swv is not None and not swv.sum() > 0:
+            return math.nan  # nothing to score: the engine then ignores the split
+        return task.score(yv, net(Xv).cpu().numpy(), sample_weight=swv)
+
+    return score
+
+
+def _early_stopping(config: FitConfig, incremental: bool) -> bool:
+    """Whether to hold out a validation split: as scikit-learn's MLP, not for L-BFGS
+    (it has no epochs to stop between) nor ``partial_fit``."""
+    return config.early_stopping and not incremental and config.solver != "lbfgs"
+
+
+def fit_network(
+    net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
+    X: np.ndarray, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, *,
+    incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
+    samples_seen: int = 0, validation: tuple | None = None,
+) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
+    """Train ``net``'s backbone in place on validated data.
+
+    Parameters
+    ----------
+    net : TabularNet
+        The network, already on the plan's device and dtype.
+    task : RegressionTask or ClassificationTask
+        Encodes the training targets and scores the held-out split.
+    plan : ExecutionPlan
+    loss : LossFunctions
+        The task's loss (``task.loss_functions()``).
+    config : FitConfig
+    X, y, y_enc, sw : ndarray
+        Validated inputs, targets as given, encoded targets, sample weights.
+    incremental : bool
+        One epoch, no validation split (``partial_fit``).
+    seed : int
+        Seeds the split and the shuffling.
+    hooks : object with ``begin()`` and ``end() -> bool``
+    optimizer : FlatOptimizer or None
+        The previous fit's optimizer (warm start, ``partial_fit``).
+    samples_seen : int, default=0
+        Training samples seen by the model's earlier fits (``t_``).
+    validation : tuple or None, default=None
+        A given validation set ``(X_val, y_val, sample_weights)``, validated as
+        ``X``, ``y``, ``sw`` are, scored for early stopping instead of a held-out
+        split of ``X``.
+
+    Returns
+    -------
+    history : History
+    optimizer : FlatOptimizer or None
+    """
+    net.unfreeze()  # a fitted network's parameters do not require gradients
+    try:
+        return _fit_unfrozen(
+            net, task, plan, loss, config, X, y, y_enc, sw, incremental=incremental,
+            seed=seed, hooks=hooks, optimizer=optimizer, samples_seen=samples_seen,
+            validation=validation,
+        )  # fmt: skip
+    finally:
+        net.freeze()  # eval mode, no gradients: what users call after fit
+
+
+def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
+                  optimizer, samples_seen, validation):  # fmt: skip
+    """``fit_network``'s work, on the unfrozen network."""
+    score = None
+    if validation is not None:  # the caller checked that it early stops
+        score = _scorer(task, net, plan, *validation)
+    elif _early_stopping(config, incremental):
+        X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
+    w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
+    data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
+    settings = train_settings(config, len(X), incremental, float(sw.sum()))
+    rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
+    trained = net.inputs.trained_with(net.backbone)  # embeddings train too
+    params = [p for p in trained.parameters() if p.requires_grad]
+    objective = make_objective(plan.objective, trained, loss, params)
+    # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
+    with plan.threads(rows), use_generators(net.backbone, seed + 1, plan.device):
+        history, optimizer = train(
+            trained, objective, data, settings,
+            optimizer=optimizer, validation_score=score,
+            generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
+            samples_seen=samples_seen,
+        )  # fmt: skip
+        if not incremental and history.n_iter:  # one epoch on one batch says little
+            history.worse_than_constant = _worse_than_constant(task, trained, loss, data)
+    return history, optimizer
+
+
+def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
+    """The warnings a fit that ended as ``history`` says deserves."""
+    if history.worse_than_constant is not None:
+        model, constant = history.worse_than_constant
+        warn(
+            f"The fitted network's training loss ({model:.4g}) is worse than that of "
+            f"predicting a constant ({constant:.4g}): the model is no better than the "
+            "mean (or the class frequencies). Try another learning_rate_init, more "
+            "max_iter, a smaller alpha or network, or solver='lbfgs'.",
+            ConvergenceWarning,
+        )
+    message = _stop_message(history, config, incremental)
+    if message is not None:
+        warn(*message)
+
+
+def _stop_message(history: History, config: FitConfig, incremental: bool):
+    """``(text, category)`` of the warning for how training stopped, or None."""
+    n = history.n_iter
+    if history.stopped == "diverged":
+        return (
+            f"Training diverged (non-finite loss) after {n} iterations; the last finite "
+            "weights were kept. Lower learning_rate_init, raise alpha or try another "
+            "solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "rose":
+        return (
+            f"Training stopped after {n} iterations because the loss rose from its best "
+            f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
+            "converging; the weights of the lowest loss were kept. Lower "
+            "learning_rate_init or try another solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "interrupted":
+        return (
+            f"Training interrupted after {n} iterations; the model keeps the best weights so far.",
+            UserWarning,
+        )
+    if history.stopped == "max_fun":
+        return (
+            f"lbfgs: maximum function evaluations (max_fun={config.max_fun}) reached "
+            "and the optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    # partial_fit with lbfgs runs a whole L-BFGS fit, which can end unconverged
+    if history.stopped == "max_iter" and (not incremental or config.solver == "lbfgs"):
+        return (
+            f"{config.solver}: maximum iterations ({config.max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    return None
+
+
+CHECK_ROWS = 65536
+
+
+def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
+    """``(model loss, constant's loss)`` on the training data when the trained
+    module (the backbone, after any trainable input encoders) does worse than the
+    task's best constant output, else None.
+
+    One inference pass after training over the (statically encoded) training rows, at
+    most ``CHECK_ROWS`` of them evenly spaced: an estimate of both losses on the same
+    rows is enough to tell, and a pass over a million rows cost a second copy of X in
+    peak memory (the allocator's heap kept the batches' activations).
+    """
+    rows = slice(None, None, -(-len(data.X) // CHECK_ROWS))  # ceil: at most CHECK_ROWS
+    X, y = data.X[rows], data.y[rows]
+    w = None if data.w is None else data.w[rows]
+    with torch.inference_mode():
+        trained.eval()
+        z = torch.cat([trained(X[i : i + 8192]) for i in range(0, len(X), 8192)])
+        z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
+        z0 = z0.to(z.dtype).to(z.device).expand_as(z)
+        model, constant = (_mean(loss.per_sample(out, y), w) for out in (z, z0))
+    # a margin for rounding: an exact constant target is fitted exactly by both
+    if model > constant + 1e-9 * max(abs(constant), 1e-12):
+        return model, constant
+    return None
+
+
+def _weights(data: Data):
+    return None if data.w is None else data.w.cpu().numpy()
+
+
+def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:
+    return float(per_sample.mean() if w is None else (per_sample * w).sum() / w.sum())

@@ -1,0 +1,90 @@
+"""Full-batch L-BFGS through scipy's L-BFGS-B, torch computing the loss and gradient."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from torchsk.training.batches import Data, _total
+from torchsk.training.settings import History, _log
+
+
+def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
+                 numpy_views: bool) -> History:  # fmt: skip
+    """Full-batch L-BFGS through scipy's L-BFGS-B, as scikit-learn's MLP does.
+
+    scipy does the (cheap, compiled) bookkeeping over a flat float64 vector; torch
+    computes the loss and its gradient. Stops when the largest gradient entry is
+    below ``tol`` (``gtol``), the loss stops changing, after ``max_iter`` iterations
+    or after ``max_fun`` function evaluations (scipy checks after each iteration, so
+    its last line search may pass it by a few). The weights of the last finite
+    iteration are kept.
+    """
+    history = History()
+    total_weight = _total(data.w, len(data.X))
+    state = {"x": flat.detach().cpu().double().numpy().copy()}
+    load, gradient = _vector_access(flat, numpy_views)
+    module.train()
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        load(x)
+        loss = float(objective(data.X, data.y, data.w)) + penalty.value(total_weight)
+        penalty.add_grad(total_weight)
+        return loss, gradient()
+
+    def callback(intermediate_result) -> None:
+        loss = float(intermediate_result.fun)
+        if not math.isfinite(loss):
+            history.stopped = "diverged"
+            raise StopIteration
+        state["x"] = intermediate_result.x.copy()
+        _log(history, loss, len(data.X), settings)
+        if hooks.end():
+            history.stopped = "converged"  # a callback asked to stop
+            raise StopIteration
+        hooks.begin()
+
+    hooks.begin()
+    try:
+        result = scipy.optimize.minimize(
+            fun,
+            state["x"],
+            jac=True,
+            method="L-BFGS-B",
+            callback=callback,
+            options={
+                "maxiter": settings.max_iter, "maxfun": settings.max_fun, "gtol": settings.tol
+            },
+        )  # fmt: skip
+        # status 1 is max_iter or max_fun; 2 ("abnormal line search") means no further
+        # progress is possible at this precision, which we count as converged
+        if history.stopped == "max_iter" and result.status != 1:
+            history.stopped = "converged" if math.isfinite(result.fun) else "diverged"
+        elif history.stopped == "max_iter" and result.nit < settings.max_iter:
+            history.stopped = "max_fun"
+    except KeyboardInterrupt:
+        if history.n_iter == 0:
+            raise
+        history.stopped = "interrupted"
+    flat.data.copy_(torch.from_numpy(state["x"]))
+    history.best_loss = min(history.loss_curve, default=math.inf)
+    module.eval()
+    return history
+
+
+def _vector_access(flat: torch.Tensor, numpy_views: bool):
+    """``load(x)`` writes scipy's float64 vector into ``flat``; ``gradient()`` returns a
+    float64 copy of its gradient (scipy keeps the previous one; ``flat.grad`` is
+    overwritten). CPU float64 parameters (the plan's ``numpy_views``), the small
+    problems, go through numpy views: no torch call per evaluation."""
+    if numpy_views:
+        values, grads = flat.detach().numpy(), flat.grad.numpy()
+        return partial(np.copyto, values), grads.copy
+    return (
+        lambda x: flat.data.copy_(torch.from_numpy(x)),
+        lambda: flat.grad.cpu().double().numpy().copy(),
+    )

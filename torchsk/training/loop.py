@@ -1,0 +1,431 @@
+"""The training loop: plain PyTorch, no scikit-learn.
+
+``train`` takes a module, an objective (``training.objectives``), resident tensors or
+blocks (``training.batches``) and settings, and returns the training history.
+Mini-batches come from the resident tensors, never a per-sample ``DataLoader``: small
+data is copied in shuffled order once per epoch (contiguous batches), larger data is
+gathered batch by batch through a shuffled index (no second copy of X); on a GPU the
+full batches run as replays of one CUDA graph (``training.graphs``). The last finite
+weights are kept so a diverging or interrupted run still leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from torchsk.training.batches import Blocks, Data, _n_rows, _rows, _total
+from torchsk.training.graphs import GraphedSteps
+from torchsk.training.lbfgs import _train_lbfgs
+from torchsk.training.optim import FlatOptimizer
+from torchsk.training.plan import ExecutionPlan
+from torchsk.training.settings import (
+    FULL_BATCH_SOLVERS,
+    SMALL_DATA_BYTES,
+    History,
+    TrainSettings,
+    _log,
+)
+
+
+class _Penalty:
+    """scikit-learn's L2 penalty ``0.5 * alpha * ||W||² / n`` on the weight matrices.
+
+    Added to the gradients after the objective rather than put in the autograd graph:
+    one fused call per step instead of a few ops per matrix, forward and backward.
+    A weight of k counts as k samples, so ``n`` is the batch's weight total.
+    """
+
+    def __init__(self, params: list[nn.Parameter], alpha: float) -> None:
+        self.alpha = alpha
+        penalized = [p for p in params if p.ndim >= 2] if alpha else []
+        # detached views (made after flattening) keep autograd out of the update
+        self.weights = [p.detach() for p in penalized]
+        self.grads = [p.grad for p in penalized]
+
+    def add_grad(self, total_weight: float) -> None:
+        if self.weights:
+            torch._foreach_add_(self.grads, self.weights, alpha=self.alpha / total_weight)
+
+    def value(self, total_weight: float) -> float:
+        if not self.weights:
+            return 0.0
+        squares = sum(float(p.pow(2).sum()) for p in self.weights)
+        return 0.5 * self.alpha * squares / total_weight
+
+
+def _flatten(params: list[nn.Parameter], flat: nn.Parameter | None = None) -> nn.Parameter:
+    """Make ``params`` (and their grads) views into one flat parameter.
+
+    The optimizer then updates one tensor with one kernel call, and L-BFGS reads and
+    writes the whole model as one vector. ``flat`` is reused when given, so that an
+    optimizer's state carries over to a warm start.
+    """
+    values = torch.cat([p.detach().reshape(-1) for p in params])
+    if flat is None or flat.numel() != values.numel():
+        flat = nn.Parameter(values)
+    else:
+        flat.data.copy_(values)
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset : offset + n].view_as(p)
+        p.grad = flat.grad[offset : offset + n].view_as(p)
+        offset += n
+    return flat
+
+
+def _unflatten(params: list[nn.Parameter]) -> None:
+    """Give each parameter its own storage again (clean ``state_dict``s and pickles)."""
+    for p in params:
+        p.data = p.data.clone()
+        p.grad = None
+
+
+class NoHooks:
+    """Per-epoch hooks that do nothing (see ``estimators.callbacks.EpochHooks`` for real ones)."""
+
+    def begin(self) -> None:
+        """An epoch starts."""
+
+    def end(self) -> bool:
+        """An epoch ended; return True to stop training."""
+        return False
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def train(
+    module: nn.Module,
+    objective: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    data: Data,
+    settings: TrainSettings,
+    *,
+    optimizer: FlatOptimizer | None = None,
+    validation_score: Callable[[], float] | None = None,
+    generator: torch.Generator | None = None,
+    hooks=None,
+    plan: ExecutionPlan | None = None,
+    samples_seen: int = 0,
+) -> tuple[History, FlatOptimizer | None]:
+    """Train ``module`` in place and return its history and optimizer.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Holds the trainable parameters; put in train mode while training.
+    objective : callable
+        ``objective(X, y, w)`` → weighted mean loss of a batch, leaving the gradients
+        in ``.grad`` (see ``training.objectives``).
+    data : Data
+        Resident tensors on the module's device, inputs already scaled.
+    settings : TrainSettings
+    optimizer : FlatOptimizer, default=None
+        Continue with this optimizer's state (warm start, ``partial_fit``).
+    validation_score : callable, default=None
+        Returns a score to maximize on held-out data; enables early stopping on it,
+        and the weights of the best epoch are restored at the end.
+    generator : torch.Generator, default=None
+        Source of the shuffling permutations.
+    hooks : object with ``begin()`` and ``end() -> bool``, default=None
+        Called around each epoch (L-BFGS: iteration); ``end`` returning True stops.
+    plan : ExecutionPlan, default=None
+        Where CUDA graphs and numpy views of the parameters may be used (``training.plan``);
+        None uses neither.
+    samples_seen : int, default=0
+        Training samples seen by earlier fits of this model (scikit-learn's ``t_``),
+        for the ``"invscaling"`` schedule.
+
+    Returns
+    -------
+    history : History
+    optimizer : FlatOptimizer or None
+        None for L-BFGS, which keeps no state between fits.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    previous = optimizer.flat if optimizer is not None else None
+    flat = _flatten(params, previous)
+    penalty = _Penalty(params, settings.alpha)
+    hooks = hooks or NoHooks()
+    try:
+        # the hand-written objective needs no autograd: disable it once for the fit
+        with torch.set_grad_enabled(objective.needs_autograd):
+            if settings.solver == "lbfgs":
+                numpy_views = plan is not None and plan.numpy_views
+                history = _train_lbfgs(
+                    module, objective, penalty, flat, data, settings, hooks, numpy_views
+                )
+                return history, None
+            if not _continues(optimizer, flat, settings):
+                optimizer = settings.optimizer(flat)
+            graphed = _graphed_steps(objective, penalty, optimizer, data, settings, plan)
+            history = _train_epochs(
+                module, objective, penalty, optimizer, data, settings, validation_score,
+                generator, hooks, graphed, samples_seen,
+            )  # fmt: skip
+            return history, optimizer
+    finally:
+        _unflatten(params)
+
+
+def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -> bool:
+    """Whether a warm start or ``partial_fit`` keeps ``optimizer``'s state: not after
+    ``set_params`` changed the solver or the learning rate (scikit-learn then starts
+    a new optimizer too)."""
+    return (
+        optimizer is not None
+        and optimizer.flat is flat
+        and getattr(optimizer, "made_for", None) == settings.optimizer_key()
+    )
+
+
+def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
+                  generator, hooks, graphed, samples_seen=0) -> History:  # fmt: skip
+    """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules and
+    learning-rate schedules.
+
+    Kept weights: the best validation epoch's with a usable score; the lowest-loss
+    epoch's when the loss rose instead of levelling off (``stopped="rose"``); else the
+    last finite ones.
+    """
+    history = History()
+    last_good = best_state = lowest_state = _snapshot(module)
+    no_improvement = 0
+    module.train()
+    try:
+        for _ in range(settings.max_iter):
+            hooks.begin()
+            loss = _run_epoch(objective, penalty, optimizer, data, settings, generator, graphed)
+            if not math.isfinite(loss):
+                module.load_state_dict(last_good)
+                history.stopped = "diverged"
+                break
+            start, last_good = last_good, _snapshot(module)
+            if loss < history.best_loss:
+                lowest_state = start if _one_step(settings, data) else last_good
+            _log(history, loss, _n_rows(data), settings)
+            score = _score(module, validation_score, history)
+            no_improvement, best = _judge(score, loss, history, no_improvement, settings)
+            best_state = last_good if best else best_state
+            history.best_loss = min(history.best_loss, loss)
+            optimizer.iteration_ends(samples_seen + history.t)
+            history.stopped, no_improvement = _stop(
+                hooks, history, no_improvement, optimizer, settings
+            )
+            if history.stopped != "max_iter":
+                break
+    except KeyboardInterrupt:
+        if history.n_iter == 0:
+            raise
+        module.load_state_dict(last_good)
+        history.stopped = "interrupted"
+    if math.isfinite(history.best_validation_score):  # only a real score selects weights
+        module.load_state_dict(best_state)
+    elif history.stopped == "rose":
+        module.load_state_dict(lowest_state)
+    module.eval()
+    return history
+
+
+def _one_step(settings: TrainSettings, data: Data | Blocks) -> bool:
+    """Whether an epoch is one step, whose loss is that of the weights it started
+    from: a full-batch solver's, or one batch holding every row (24 rows, batches of
+    64: the weights after the lowest-loss step were those of a loss 45x as high)."""
+    if settings.solver in FULL_BATCH_SOLVERS:
+        return True
+    return getattr(data, "n_blocks", 1) == 1 and settings.batch_size >= _n_rows(data)
+
+
+def _judge(score: float, loss: float, history: History, no_improvement: int,
+           settings: TrainSettings) -> tuple[int, bool]:  # fmt: skip
+    """Epochs without improvement after this one, and whether its score is the best
+    so far. Without a split, or with a score that cannot judge (NaN: one held-out
+    row, zero weights), the training loss judges and no score is best."""
+    if not math.isfinite(score):
+        return _count(-loss, -history.best_loss, no_improvement, settings), False
+    best = history.best_validation_score
+    history.best_validation_score = max(best, score)
+    return _count(score, best, no_improvement, settings), score > best
+
+
+def _stop(hooks, history: History, no_improvement: int, optimizer: FlatOptimizer,
+          settings: TrainSettings) -> tuple[str, int]:  # fmt: skip
+    """Why to stop after this epoch (``"max_iter"``: go on), and the count of epochs
+    without improvement from here.
+
+    scikit-learn calls ``n_iter_no_change`` epochs without improvement convergence,
+    unless the optimizer's schedule lowers the learning rate instead (``"adaptive"``),
+    which starts the count again; a loss that ended well above its best (a step size
+    too large) did not converge but rose: ``"rose"``.
+    """
+    if hooks.end():
+        return "converged", no_improvement  # a callback asked to stop
+    if no_improvement <= settings.n_iter_no_change:
+        return "max_iter", no_improvement
+    if not optimizer.trigger_stopping():
+        return "max_iter", 0
+    last, best = history.loss_curve[-1], history.best_loss
+    rose = not math.isfinite(history.best_validation_score) and last - best > max(
+        settings.tol, 0.1 * abs(best)
+    )
+    return ("rose" if rose else "converged"), no_improvement
+
+
+def _graphed_steps(objective, penalty, optimizer, data: Data, settings,
+                   plan: ExecutionPlan | None) -> GraphedSteps | None:  # fmt: skip
+    """A CUDA graph for the fit's full mini-batches where the plan says one pays (and
+    the learning rate is constant: a captured step holds it as a constant)."""
+    if plan is None or settings.solver in FULL_BATCH_SOLVERS:  # Rprop: one step per epoch
+        return None
+    if isinstance(data, Blocks):  # a graph replays batches of one resident tensor
+        return None
+    if not optimizer.fixed_lr:
+        return None
+    batch = min(settings.batch_size, len(data.X))
+    if not plan.graphs_steps(len(data.X), batch, settings.max_iter, data.w is not None):
+        return None
+    return GraphedSteps(objective, penalty, optimizer, data.X, data.y, batch)
+
+
+def _score(module: nn.Module, validation_score: Callable[[], float] | None,
+           history: History) -> float:  # fmt: skip
+    """The held-out score, recorded in ``history`` (NaN without a split)."""
+    if validation_score is None:
+        return math.nan
+    module.eval()
+    with torch.no_grad():
+        score = float(validation_score())
+    module.train()
+    history.validation_scores.append(score)
+    return score
+
+
+def _count(score: float, best: float, count: int, settings: TrainSettings) -> int:
+    """scikit-learn's rule: an epoch that does not beat the best by ``tol`` counts."""
+    return count + 1 if score < best + settings.tol else 0
+
+
+def _run_epoch(objective, penalty, optimizer, data: Data | Blocks, settings, generator,
+               graphed: GraphedSteps | None = None) -> float:  # fmt: skip
+    """One epoch over resident ``Data``, or over ``Blocks`` one block at a time.
+
+    Batches of ``Blocks`` are drawn across blocks: the rows a block leaves over (fewer
+    than a batch, drawn at random when shuffling) join the next block's, so a small
+    block (the last one, a filtered one) adds no small step, and an epoch takes the
+    steps of resident data (``ceil(n_samples / batch_size)``).
+    """
+    if not isinstance(data, Blocks):
+        return _epoch(objective, penalty, optimizer, data, settings, generator, graphed)
+    order = range(data.n_blocks)
+    if settings.shuffle:
+        order = torch.randperm(data.n_blocks, generator=generator).tolist()
+    in_order = replace(settings, shuffle=False)  # the rows are shuffled here
+    total = weight = 0.0
+    rest = None
+    # the next block loads (from disk, a cluster) while this one trains
+    with ThreadPoolExecutor(max_workers=1) as loader:
+        upcoming = loader.submit(data.load, order[0])
+        for i in range(len(order)):
+            block = upcoming.result()
+            last = i + 1 == len(order)
+            if not last:
+                upcoming = loader.submit(data.load, order[i + 1])
+            block, rest = _full_batches(_joined(rest, block), settings, generator, last)
+            block_weight = _total(block.w, len(block.X))
+            if block_weight > 0:  # rows of zero weight only: nothing to learn
+                loss = _epoch(objective, penalty, optimizer, block, in_order, generator)
+                total, weight = total + loss * block_weight, weight + block_weight
+    return total / weight if weight > 0 else math.nan
+
+
+def _joined(rest: Data | None, block: Data) -> Data:
+    """The rows an earlier block left over, then ``block``'s."""
+    if rest is None or not len(rest.X):
+        return block
+    w = None
+    if rest.w is not None or block.w is not None:
+        w = torch.cat([_weights(rest), _weights(block)])
+    return Data(torch.cat([rest.X, block.X]), torch.cat([rest.y, block.y]), w)
+
+
+def _weights(data: Data) -> torch.Tensor:
+    if data.w is not None:
+        return data.w
+    return torch.ones(len(data.X), dtype=data.X.dtype, device=data.X.device)
+
+
+def _full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Data | None]:
+    """``data`` shuffled (``settings.shuffle``), split into whole batches and the rows
+    left over for the next block (none after the last block)."""
+    n = len(data.X)
+    if settings.shuffle and n > 1:
+        order = torch.randperm(n, generator=generator).to(data.X.device)
+        w = None if data.w is None else data.w.index_select(0, order)
+        data = Data(data.X.index_select(0, order), data.y.index_select(0, order), w)
+    cut = n if last else n - n % settings.batch_size
+    if cut == n:
+        return data, None
+    head, tail = slice(0, cut), slice(cut, n)
+    return (
+        Data(data.X[head], data.y[head], None if data.w is None else data.w[head]),
+        # copied: a view would hold this whole block until the next one joins it
+        Data(
+            data.X[tail].clone(),
+            data.y[tail].clone(),
+            None if data.w is None else data.w[tail].clone(),
+        ),
+    )
+
+
+def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, generator,
+           graphed: GraphedSteps | None = None) -> float:  # fmt: skip
+    """One pass over the data; returns the epoch's weighted mean loss (with penalty).
+
+    With ``graphed``, its CUDA graph runs the full batches and only the last, partial
+    batch runs here.
+    """
+    n = len(data.X)
+    full_batch = settings.solver in FULL_BATCH_SOLVERS
+    batch = n if full_batch else min(settings.batch_size, n)
+    X, y, w = data.X, data.y, data.w
+    shuffled = settings.shuffle and batch < n
+    order = torch.randperm(n, generator=generator).to(X.device) if shuffled else None
+    if order is not None and X.nbytes <= SMALL_DATA_BYTES and graphed is None:
+        # small data: one shuffled copy per epoch, then batches are free slices
+        X, y = X.index_select(0, order), y.index_select(0, order)
+        w = None if w is None else w.index_select(0, order)
+        order = None
+    # otherwise each batch gathers its rows through the shuffled index (no copy of X)
+    starts = range(0, n, batch)
+    batches = [slice(i, i + batch) if order is None else order[i : i + batch] for i in starts]
+    # per-batch weight totals on the host, computed once (no device sync per step)
+    if w is None:
+        totals = [float(min(batch, n - i)) for i in starts]
+    else:
+        totals = torch.stack([_rows(w, b).sum() for b in batches]).tolist()
+    # Batch losses go into one preallocated vector, not a list of scalar tensors: small
+    # allocations that live all epoch between the steps' large temporaries fragment
+    # the heap (on 1M rows the process kept ~50 MB more).
+    losses = torch.zeros(len(batches), dtype=torch.float64, device=X.device)
+    used = [weight > 0 for weight in totals]  # only zero-weight rows: nothing to learn
+    done = 0
+    if graphed is not None:
+        done = graphed.n_full
+        losses[:done] = graphed.run(order)
+    for k, b in enumerate(batches[done:], start=done):
+        if used[k]:
+            losses[k] = objective(_rows(X, b), _rows(y, b), None if w is None else _rows(w, b))
+            penalty.add_grad(totals[k])
+            optimizer.step()
+    total = float(losses @ torch.tensor(totals, dtype=torch.float64, device=X.device))
+    # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)
+    penalties = penalty.value(1.0) * sum(used)
+    return (total + penalties) / sum(totals)

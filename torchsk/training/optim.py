@@ -1,0 +1,209 @@
+"""The mini-batch optimizers: torch's own update rules over one flat parameter tensor.
+
+The arithmetic is torch's: each class holds the state tensors that the matching
+``torch.optim`` class would hold and calls torch's implementation with them (the
+fused Adam/AdamW kernels, the functional ``sgd`` and ``rprop``). What it leaves
+out is the ``torch.optim.Optimizer`` object around that call, for two measured costs:
+
+- constructing the first ``Optimizer`` in a process imports ``torch._dynamo`` (about
+  1 s here), which every session's first ``fit`` paid;
+- ``Optimizer.step`` spends about as long in its Python wrapper (hooks, profiler
+  records, regrouping) as the fused Adam kernel takes on a small network (~17 µs).
+
+The learning-rate schedules are scikit-learn's (``SGDOptimizer``), for ``sgd`` only as
+there: ``iteration_ends`` after each epoch (``"invscaling"``) and ``trigger_stopping``
+when ``n_iter_no_change`` epochs did not improve (``"adaptive"``). The rate is a Python
+float passed to each step, so a schedule costs no tensor work per step.
+
+``tests/test_engine.py`` checks that each class matches its ``torch.optim``
+counterpart step for step, and scikit-learn's update rules and schedules.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.optim.rprop import rprop
+from torch.optim.sgd import sgd
+
+
+class FlatOptimizer:
+    """Updates ``flat`` in place from ``flat.grad``; subclasses hold the state.
+
+    Parameters
+    ----------
+    flat : torch.Tensor
+        The one parameter tensor (every model parameter is a view into it).
+    lr : float
+        Learning rate (``learning_rate_init``).
+
+    Attributes
+    ----------
+    lr : float
+        The current learning rate.
+    """
+
+    def __init__(self, flat: torch.Tensor, lr: float) -> None:
+        self.flat = flat
+        # updated through a detached view: no autograd error with grad mode on, as
+        # torch.optim's no_grad wrapper ensures, without a context per step
+        self.values = flat.detach()
+        self.lr_init = float(lr)
+        self.lr = float(lr)
+
+    @property
+    def fixed_lr(self) -> bool:
+        """Whether the learning rate stays ``lr_init`` throughout (a CUDA graph may
+        then hold it as a constant)."""
+        return True
+
+    def step(self) -> None:
+        """One update from the current gradient."""
+        raise NotImplementedError
+
+    def iteration_ends(self, time_step: int) -> None:
+        """An epoch ended, after ``time_step`` training samples in all (scikit-learn's
+        ``t_``); schedules update the learning rate here."""
+
+    def trigger_stopping(self) -> bool:
+        """``n_iter_no_change`` epochs did not improve: True to stop training, False
+        when the schedule lowered the learning rate instead."""
+        return True
+
+
+class Adam(FlatOptimizer):
+    """``torch.optim.Adam(fused=True)`` (``decoupled``: ``torch.optim.AdamW``, with its
+    default decoupled weight decay of 0.01).
+
+    Calls the fused kernel itself (``torch._fused_adam_``/``_fused_adamw_``, what
+    ``torch.optim.adam.adam(fused=True)`` calls after ~8 µs of regrouping one tensor).
+    ``beta_1``, ``beta_2`` and ``epsilon`` are scikit-learn's names for torch's
+    ``betas`` and ``eps``. torch adds ``eps`` to the bias-corrected ``sqrt(v)``, where
+    scikit-learn adds it before correcting: the same up to a factor
+    ``sqrt(1 - beta_2**t)`` on ``eps``.
+    """
+
+    def __init__(
+        self, flat: torch.Tensor, lr: float, *, decoupled: bool = False,
+        beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+    ) -> None:  # fmt: skip
+        super().__init__(flat, lr)
+        self.update = torch._fused_adamw_ if decoupled else torch._fused_adam_
+        self.weight_decay = 1e-2 if decoupled else 0.0
+        self.betas = (float(beta_1), float(beta_2))
+        self.eps = float(epsilon)
+        self.exp_avg = torch.zeros_like(flat)
+        self.exp_avg_sq = torch.zeros_like(flat)
+        # fused kernels keep the step count as a float32 tensor on the parameter's device
+        self.steps = torch.zeros((), dtype=torch.float32, device=flat.device)
+
+    def step(self) -> None:
+        """One fused Adam update."""
+        self.steps.add_(1)  # the kernel reads the incremented count (bias correction)
+        beta1, beta2 = self.betas
+        self.update(
+            [self.values], [self.flat.grad], [self.exp_avg], [self.exp_avg_sq], [], [self.steps],
+            lr=self.lr, beta1=beta1, beta2=beta2, weight_decay=self.weight_decay,
+            eps=self.eps, amsgrad=False, maximize=False,
+        )  # fmt: skip
+
+
+class SGD(FlatOptimizer):
+    """``torch.optim.SGD`` with momentum, and scikit-learn's learning-rate schedules.
+
+    torch's momentum update equals scikit-learn's (``velocity = momentum * velocity -
+    lr * grad``) while the rate is constant; when a schedule changes it, torch applies
+    the new rate to the whole momentum buffer.
+
+    Parameters
+    ----------
+    flat, lr
+        As ``FlatOptimizer``.
+    momentum : float, default=0.9
+    nesterov : bool, default=True
+        Nesterov's momentum (``nesterovs_momentum``); no effect without momentum.
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        scikit-learn's ``learning_rate``.
+    power_t : float, default=0.5
+        Exponent of ``"invscaling"``: ``lr = learning_rate_init / (t + 1) ** power_t``
+        after each epoch, ``t`` the training samples seen so far.
+    """
+
+    def __init__(
+        self, flat: torch.Tensor, lr: float, *, momentum: float = 0.9, nesterov: bool = True,
+        schedule: str = "constant", power_t: float = 0.5,
+    ) -> None:  # fmt: skip
+        super().__init__(flat, lr)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov) and self.momentum > 0  # torch requires momentum
+        self.schedule = schedule
+        self.power_t = float(power_t)
+        self.momentum_buffers: list[torch.Tensor | None] = [None]  # created by the first step
+
+    @property
+    def fixed_lr(self) -> bool:
+        """Only ``"constant"`` keeps the rate."""
+        return self.schedule == "constant"
+
+    def step(self) -> None:
+        """One momentum step."""
+        sgd(
+            [self.values], [self.flat.grad], self.momentum_buffers, foreach=True,
+            weight_decay=0.0, momentum=self.momentum, lr=self.lr, dampening=0.0,
+            nesterov=self.nesterov, maximize=False,
+        )  # fmt: skip
+
+    def iteration_ends(self, time_step: int) -> None:
+        """``"invscaling"``: ``lr = learning_rate_init / (time_step + 1) ** power_t``."""
+        if self.schedule == "invscaling":
+            self.lr = self.lr_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self) -> bool:
+        """``"adaptive"``: divide the rate by 5, or stop once it is at most 1e-6."""
+        if self.schedule != "adaptive" or self.lr <= 1e-6:
+            return True
+        self.lr /= 5.0
+        return False
+
+
+class Rprop(FlatOptimizer):
+    """``torch.optim.Rprop`` with torch's defaults (``lr``: the initial step size)."""
+
+    def __init__(self, flat: torch.Tensor, lr: float) -> None:
+        super().__init__(flat, lr)
+        self.prev = torch.zeros_like(flat)
+        self.step_sizes = torch.full_like(flat, lr)
+        self.steps = torch.zeros(())
+
+    def step(self) -> None:
+        """One resilient-propagation step."""
+        rprop(
+            [self.values], [self.flat.grad], [self.prev], [self.step_sizes], [self.steps],
+            foreach=True, step_size_min=1e-6, step_size_max=50.0, etaminus=0.5, etaplus=1.2,
+        )  # fmt: skip
+
+
+def make_optimizer(
+    solver: str, flat: torch.Tensor, lr: float, *, learning_rate: str = "constant",
+    power_t: float = 0.5, momentum: float = 0.9, nesterovs_momentum: bool = True,
+    beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+) -> FlatOptimizer:  # fmt: skip
+    """The optimizer for a mini-batch ``solver`` (``"adam"``, ``"adamw"``, ``"sgd"``) or
+    ``"rprop"``; L-BFGS runs through scipy instead (``training.loop``).
+
+    The keywords are scikit-learn's ``MLPRegressor`` parameters; each solver takes the
+    ones scikit-learn's uses and ignores the others, as scikit-learn does
+    (``learning_rate``, ``power_t``, ``momentum``, ``nesterovs_momentum``: ``sgd``;
+    ``beta_1``, ``beta_2``, ``epsilon``: ``adam`` and ``adamw``; ``rprop``: none).
+    """
+    if solver in ("adam", "adamw"):
+        return Adam(
+            flat, lr, decoupled=solver == "adamw", beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
+        )
+    if solver == "sgd":
+        return SGD(
+            flat, lr, momentum=momentum, nesterov=nesterovs_momentum,
+            schedule=learning_rate, power_t=power_t,
+        )  # fmt: skip
+    if solver == "rprop":
+        return Rprop(flat, lr)
+    raise ValueError(f"Unknown solver {solver!r}; expected adam, adamw, sgd or rprop.")

@@ -1,0 +1,102 @@
+"""What one run of the training loop is told (``TrainSettings``) and what it
+reports (``History``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from torchsk.training.optim import FlatOptimizer, make_optimizer
+
+MINI_BATCH_SOLVERS = ("adam", "adamw", "sgd")
+
+
+FULL_BATCH_SOLVERS = ("lbfgs", "rprop")
+
+
+SOLVERS = MINI_BATCH_SOLVERS + FULL_BATCH_SOLVERS
+
+
+# Data up to this size is copied in shuffled order once per epoch (contiguous batches);
+# larger data is gathered batch by batch so that no second copy of X is made.
+SMALL_DATA_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train; names and meanings follow scikit-learn's ``MLPRegressor``.
+
+    ``batch_size`` is already resolved to an int; full-batch solvers ignore it. Each
+    solver reads the settings scikit-learn's reads and ignores the others
+    (``training.optim.make_optimizer``; ``max_fun``: L-BFGS).
+    """
+
+    solver: str = "adam"
+    learning_rate_init: float = 1e-3
+    alpha: float = 1e-4
+    batch_size: int = 200
+    max_iter: int = 200
+    tol: float = 1e-4
+    n_iter_no_change: int | float = 10
+    shuffle: bool = True
+    verbose: bool = False
+    learning_rate: str = "constant"
+    power_t: float = 0.5
+    momentum: float = 0.9
+    nesterovs_momentum: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    max_fun: int = 15000
+
+    def optimizer(self, flat: torch.Tensor) -> FlatOptimizer:
+        """A new optimizer over ``flat`` for these settings (not L-BFGS)."""
+        optimizer = make_optimizer(
+            self.solver, flat, self.learning_rate_init,
+            **{name: getattr(self, name) for name in OPTIMIZER_SETTINGS},
+        )  # fmt: skip
+        optimizer.made_for = self.optimizer_key()
+        return optimizer
+
+    def optimizer_key(self) -> tuple:
+        """The settings an optimizer is made for: a warm start or ``partial_fit`` with
+        other ones (``set_params``) needs a new optimizer, as in scikit-learn."""
+        settings = (getattr(self, name) for name in OPTIMIZER_SETTINGS)
+        return (self.solver, self.learning_rate_init, *settings)
+
+
+# the settings the mini-batch optimizers read (scikit-learn's names)
+OPTIMIZER_SETTINGS = (
+    "learning_rate", "power_t", "momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon",
+)  # fmt: skip
+
+
+@dataclass
+class History:
+    """What happened during training.
+
+    ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"max_fun"`` (L-BFGS's
+    function evaluations), ``"diverged"``, ``"interrupted"``, ``"rose"`` (the loss ended
+    well above its best). ``worse_than_constant``: ``(model loss, constant's loss)``
+    when the trained network fits its training data worse than the best constant
+    prediction.
+    """
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_validation_score: float = -math.inf
+    n_iter: int = 0
+    t: int = 0
+    stopped: str = "max_iter"
+    worse_than_constant: tuple[float, float] | None = None
+
+
+def _log(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
+    history.n_iter += 1
+    history.t += n_samples
+    history.loss_curve.append(loss)
+    if settings.verbose:
+        print(f"Iteration {history.n_iter}, loss = {loss:.8f}")
