@@ -4,15 +4,19 @@ from torchsk.estimators.classifier import TorchClassifier
 from torchsk.estimators.display import LossCurveDisplay
 from torchsk.estimators.regressor import TorchRegressor
 from torchsk.io.export import export_onnx
+from torchsk.io.legacy import TRUSTED_BEFORE, install
 from torchsk.nn.reuse import ReusedBackbone
 
 __version__ = "0.1.0"
+
+install()  # models saved before the layers name the flat modules (torchsk._regressor, ...)
 
 # What ``skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)`` needs to load a torchsk
 # model with the built-in network: the estimators, their task objects and target
 # encoders, and the table encoder of a model fitted on categorical columns (its
 # per-column OrdinalEncoders are scikit-learn's, which skops trusts). Anything else in
-# a file (a user's module, a torch loss object) is refused until trusted.
+# a file (a user's module, a torch loss object) is refused until trusted. Each type is
+# listed under its module and under the flat module that held it before the layers.
 SKOPS_TRUSTED_TYPES = [
     "torchsk.estimators.classifier.TorchClassifier",
     "torchsk.training.losses.LossOptions",
@@ -22,6 +26,7 @@ SKOPS_TRUSTED_TYPES = [
     "torchsk.estimators.tasks.RegressionTask",
     "torchsk.estimators.targets.ClassificationTarget",
     "torchsk.estimators.targets.RegressionTarget",
+    *TRUSTED_BEFORE,
 ]
 
 __all__ = [
