@@ -10,6 +10,7 @@ computed from ``module_`` at each access, so they never drift from the network
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from torchsk.inputs.impute import Imputer
@@ -91,3 +92,38 @@ def _fold_output(net, coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> 
             f"{type(net.link).__name__} link; use target_scaling=None, or read "
             "module_.backbone's layers (in the scaled target's units)."
         )
+
+
+class MLPAttributes:
+    """scikit-learn's MLP attributes of a fitted estimator, computed from its fitted
+    state (``module_``, ``loss_curve_``, the task) at each access."""
+
+    @property
+    def loss_(self) -> float:
+        """The training loss at the last epoch: ``loss_curve_[-1]``."""
+        check_is_fitted(self, "loss_curve_")
+        return self.loss_curve_[-1] if self.loss_curve_ else np.inf
+
+    @property
+    def n_layers_(self) -> int:
+        """``len(hidden_layer_sizes) + 2``: input, hidden and output layers."""
+        check_is_fitted(self, "module_")
+        return n_layers(self.module_)
+
+    @property
+    def out_activation_(self) -> str:
+        """The output function, with scikit-learn's names (see the class docstring)."""
+        check_is_fitted(self, "module_")
+        return self._task.out_activation()
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices of the built-in MLP on raw X (see the class docstring)."""
+        check_is_fitted(self, "module_")
+        return raw_layers(self.module_)[0]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors of the built-in MLP on raw X (see the class docstring)."""
+        check_is_fitted(self, "module_")
+        return raw_layers(self.module_)[1]

@@ -28,7 +28,7 @@ from torchsk._warnings import warn
 from torchsk.data.checks import check_X, check_X_y, new_table
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.tensors import host_array, is_tensor
-from torchsk.estimators.attributes import n_layers, raw_layers
+from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.streamed import fit_streamed
@@ -46,7 +46,7 @@ from torchsk.inputs.bins import auto_bins
 from torchsk.inputs.categorical import MIN_COUNT
 from torchsk.inputs.stage import build_input_stage
 from torchsk.inputs.statistics import stage_from_tensor
-from torchsk.io.persistence import describe, rebuild
+from torchsk.io.persistence import PicklesPlainData
 from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.mlp import ACTIVATIONS, MLP
 from torchsk.nn.net import TabularNet
@@ -55,7 +55,7 @@ from torchsk.training.devices import as_tensor, resolve_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit, fit_network, warn_about
 from torchsk.training.inference import predict_in_batches
 from torchsk.training.losses import CLASSIFICATION
-from torchsk.training.plan import ONE_BLAS_THREAD, ExecutionPlan, make_plan
+from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.settings import SOLVERS
 
 
@@ -73,7 +73,7 @@ def _diff(old: dict, new: dict):
     return [(k, f"{old[k]} → {new[k]}") for k in old if old[k] != new[k]]
 
 
-class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
+class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, BaseEstimator):
     """Shared parameters and the fit/predict pipeline of the torchsk estimators.
 
     Subclasses declare their own parameters (with defaults, for ``help()``) and build
@@ -460,38 +460,6 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         self.best_loss_ = None if scores else min(self.loss_curve_, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
 
-    # ------------------------------------------------------------------ MLP attributes
-    # scikit-learn's MLP attributes, computed from the fitted state at each access
-    @property
-    def loss_(self) -> float:
-        """The training loss at the last epoch: ``loss_curve_[-1]``."""
-        check_is_fitted(self, "loss_curve_")
-        return self.loss_curve_[-1] if self.loss_curve_ else np.inf
-
-    @property
-    def n_layers_(self) -> int:
-        """``len(hidden_layer_sizes) + 2``: input, hidden and output layers."""
-        check_is_fitted(self, "module_")
-        return n_layers(self.module_)
-
-    @property
-    def out_activation_(self) -> str:
-        """The output function, with scikit-learn's names (see the class docstring)."""
-        check_is_fitted(self, "module_")
-        return self._task.out_activation()
-
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices of the built-in MLP on raw X (see the class docstring)."""
-        check_is_fitted(self, "module_")
-        return raw_layers(self.module_)[0]
-
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors of the built-in MLP on raw X (see the class docstring)."""
-        check_is_fitted(self, "module_")
-        return raw_layers(self.module_)[1]
-
     # ------------------------------------------------------------------ inference
     def _forward(self, X, proba: bool = False) -> np.ndarray:
         """Validate ``X`` and return ``module_``'s predictions on it (or, with
@@ -548,39 +516,6 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
-    # ------------------------------------------------------------------ persistence
-    def __getstate__(self):
-        """Plain data for pickle/joblib/skops: the network as a description + numpy
-        arrays (see ``io.persistence``), the plan as builtins, no optimizer state (a
-        warm start after loading starts a fresh optimizer)."""
-        state = dict(super().__getstate__())  # a copy: it may be our own __dict__
-        if "module_" in state:
-            plan = state["_plan"]
-            description = describe(state["module_"], plan)
-            if description is not None:
-                state["module_"] = description
-            state["_plan"] = plan.to_state()
-            state["_optimizer"] = None
-        return state
-
-    def __setstate__(self, state):
-        """Rebuild the network, on the saved device if this machine has it, else the CPU."""
-        state = dict(state)
-        # saved before numeric_bins existed: those networks had no bins
-        state.setdefault("numeric_bins", None)
-        if isinstance(state.get("_build_params"), dict):
-            state["_build_params"].setdefault("numeric_bins", None)
-        if "module_" in state:
-            # saved before best_validation_score_ was None without early stopping
-            state.setdefault("best_validation_score_", None)
-            plan = ExecutionPlan.from_state(state["_plan"])
-            module = state["module_"]
-            as_dict = isinstance(module, dict)
-            module = rebuild(module, plan.device) if as_dict else module.to(plan.device)
-            state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
-            state["_plan"] = plan
-        super().__setstate__(state)
 
 
 def _warn_lost_columns(inputs, names) -> None:

@@ -137,3 +137,40 @@ def _check_shapes(net: TabularNet, tensors: dict) -> None:
             "The stored network does not match its configuration (an edited or damaged "
             f"file?): {'; '.join(wrong[:5])}."
         )
+
+
+class PicklesPlainData:
+    """``__getstate__`` / ``__setstate__`` of the estimators: their fitted network as
+    plain data (``describe``), rebuilt on loading (``rebuild``)."""
+
+    def __getstate__(self):
+        """Plain data for pickle/joblib/skops: the network as a description + numpy
+        arrays (see ``io.persistence``), the plan as builtins, no optimizer state (a
+        warm start after loading starts a fresh optimizer)."""
+        state = dict(super().__getstate__())  # a copy: it may be our own __dict__
+        if "module_" in state:
+            plan = state["_plan"]
+            description = describe(state["module_"], plan)
+            if description is not None:
+                state["module_"] = description
+            state["_plan"] = plan.to_state()
+            state["_optimizer"] = None
+        return state
+
+    def __setstate__(self, state):
+        """Rebuild the network, on the saved device if this machine has it, else the CPU."""
+        state = dict(state)
+        # saved before numeric_bins existed: those networks had no bins
+        state.setdefault("numeric_bins", None)
+        if isinstance(state.get("_build_params"), dict):
+            state["_build_params"].setdefault("numeric_bins", None)
+        if "module_" in state:
+            # saved before best_validation_score_ was None without early stopping
+            state.setdefault("best_validation_score_", None)
+            plan = ExecutionPlan.from_state(state["_plan"])
+            module = state["module_"]
+            as_dict = isinstance(module, dict)
+            module = rebuild(module, plan.device) if as_dict else module.to(plan.device)
+            state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
+            state["_plan"] = plan
+        super().__setstate__(state)
