@@ -9,6 +9,7 @@ import sklearn
 import torch
 
 import torchsk.estimators.base as base
+import torchsk.estimators.fitdata as fitdata
 from torchsk import TorchClassifier, TorchRegressor
 from torchsk.data.dask import DaskSource
 from torchsk.inputs.stage import build_input_stage
@@ -32,13 +33,14 @@ class Spy:
     """Records the X each call of a wrapped function received."""
 
     def __init__(self, monkeypatch, name):
-        self.seen, original = [], getattr(base, name)
+        module = fitdata if name == "fit_network" else base  # where each is called from
+        self.seen, original = [], getattr(module, name)
 
         def spy(*args, **kwargs):
             self.seen.append(args[1] if name == "predict_in_batches" else args[5])
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(base, name, spy)
+        monkeypatch.setattr(module, name, spy)
 
 
 def _address(a) -> int:

@@ -25,13 +25,14 @@ from sklearn.utils.validation import (
 from torch import nn
 
 from torchsk._warnings import warn
-from torchsk.data.checks import check_X, check_X_y, new_table
+from torchsk.data.checks import check_X, new_table
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.tensors import host_array, is_tensor
 from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
+from torchsk.estimators.fitdata import InMemoryFit
 from torchsk.estimators.fitstate import all_or_nothing
-from torchsk.estimators.streamed import fit_streamed
+from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import (
     PREFIX,
     build_module,
@@ -52,7 +53,7 @@ from torchsk.nn.mlp import ACTIVATIONS, MLP
 from torchsk.nn.net import TabularNet
 from torchsk.nn.reuse import ReusedBackbone, reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, seeded
-from torchsk.training.fit import FitConfig, encode_into, epoch_limit, fit_network, warn_about
+from torchsk.training.fit import FitConfig, encode_into, epoch_limit, warn_about
 from torchsk.training.inference import predict_in_batches
 from torchsk.training.losses import CLASSIFICATION
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
@@ -174,25 +175,20 @@ class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, 
              y_val=None, sample_weight_val=None):  # fmt: skip
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
         self._check_validation_args(X_val, y_val, sample_weight_val)
-        if is_dask(X):  # larger than memory: streamed block by block
-            return fit_streamed(self, X, y, sample_weight, first=first,
-                                incremental=incremental, classes=classes,
-                                val=(X_val, y_val, sample_weight_val))  # fmt: skip
         task = self._new_task()
-        X_in, y_in = X, y
-        table = self._first_table(X) if first else self._table
-        X, y = check_X_y(
-            self, X, y, reset=first, y_numeric=task.y_numeric, encode=self._encoder(table, first)
+        # the one place the sources differ (estimators.fitdata): Dask is streamed
+        rows = (StreamedFit if is_dask(X) else InMemoryFit)(
+            self, X, y, task, first=first, incremental=incremental, validated=X_val is not None
         )
         if first:
-            self._table = table
-            task.fit_target(y, classes)
+            self._table = rows.table
+            task.fit_target(rows.y, classes)
         else:
             task.target = self._task.target
             self._check_warm_start(task)
-        y_enc = task.encode(y)
-        sample_weight = host_array(sample_weight)
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        y_enc = task.encode(rows.y)
+        sw = rows.host(sample_weight)
+        sw = _check_sample_weight(sw, rows.y, dtype=np.float64, ensure_non_negative=True)
         sw = sw * task.sample_weight(y_enc)
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -200,26 +196,25 @@ class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, 
         device = resolve_device(self.device) if first else self._plan.device
         with seeded(device, seed):
             if first:
-                self._build(X, y_enc, sw, task, device, seed)
+                self._build(rows, y_enc, sw, task, seed)
             self._plan = make_plan(
-                self.module_, device, len(X), analytic_grad=loss.output_grad is not None,
+                self.module_, device, rows.n_samples, analytic_grad=loss.output_grad is not None,
                 previous=None if first else self._plan,
             )  # fmt: skip
             if first:
-                self._place(X, task)
+                self._place(rows.probe(self), task)
         self._task = task
         config = self._fit_config()
-        hooks = EpochHooks(self, X_in, y_in, sample_weight, epoch_limit(config, incremental))
+        hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental))
         # the built-in network trains on its own generators; a user's module may draw
         # from the global one
         with seeded(device, seed, needed=not self._plan.builtin_backbone):
-            history, self._optimizer = fit_network(
-                self.module_, task, self._plan, loss, config, X, y, y_enc, sw,
-                incremental=incremental, seed=seed, hooks=hooks, optimizer=self._optimizer,
-                samples_seen=self.t_, validation=validation,
+            history, self._optimizer = rows.train(
+                self, task, loss, config, y_enc, sw, incremental=incremental, seed=seed,
+                hooks=hooks, validation=validation,
             )  # fmt: skip
         self._record(history, first, incremental)
-        self._check_trained_module(X, task)
+        self._check_trained_module(rows.probe(self), task)
         hooks.close()
         return self
 
@@ -333,20 +328,18 @@ class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, 
             # out data at every call, and the curves would stop matching
             raise ValueError("partial_fit does not support early_stopping=True")
 
-    def _build(self, X, y_enc, sw, task, device, seed, *, n_features=None, inputs=None):
-        """Fit the input stage (unless given: ``inputs``, fitted on ``n_features``
-        columns elsewhere) and assemble ``module_`` (float64 on the CPU while
-        building)."""
-        table = self._table
-        n_features = X.shape[1] if n_features is None else n_features
+    def _build(self, rows, y_enc, sw, task, seed):
+        """Fit the input stage on ``rows`` (``estimators.fitdata``) and assemble
+        ``module_`` (float64 on the CPU while building)."""
+        table, n_features = self._table, rows.n_features
         self.is_categorical_ = (
             np.zeros(n_features, dtype=bool) if table is None else table.is_categorical_
         )
         self.categories_ = [None] * n_features if table is None else table.categories_
         if reuses_encoding(self.module):  # the encoding its backbone learned on
             inputs = self.module.input_stage(n_features)
-        elif inputs is None:
-            inputs = self._input_stage(X, sw, seed)
+        else:
+            inputs = rows.input_stage(self, sw, seed)
         _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None))
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))

@@ -9,6 +9,7 @@ through the network's input stage, picks the objective the plan chose, and runs
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
-from torchsk.training.batches import Data
+from torchsk.training.batches import Blocks, Data
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
@@ -270,19 +271,66 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     settings = train_settings(config, len(X), incremental, float(sw.sum()))
     rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
-    params = [p for p in trained.parameters() if p.requires_grad]
-    objective = make_objective(plan.objective, trained, loss, params)
-    # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
-    with plan.threads(rows), use_generators(net.backbone, seed + 1, plan.device):
-        history, optimizer = train(
-            trained, objective, data, settings,
-            optimizer=optimizer, validation_score=score,
-            generator=torch.Generator().manual_seed(seed), hooks=hooks, plan=plan,
-            samples_seen=samples_seen,
+    with plan.threads(rows):
+        history, optimizer = _run(
+            net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
+            validation_score=score, hooks=hooks, samples_seen=samples_seen,
         )  # fmt: skip
         if not incremental and history.n_iter:  # one epoch on one batch says little
             history.worse_than_constant = _worse_than_constant(task, trained, loss, data)
     return history, optimizer
+
+
+def fit_blocks(
+    net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
+    load: Callable[[int], np.ndarray], lengths: list[int], y_enc: np.ndarray, sw: np.ndarray,
+    *, incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
+    samples_seen: int = 0, validation: tuple | None = None,
+) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
+    """``fit_network`` for rows that arrive in blocks (a Dask collection).
+
+    The targets and weights stay resident; block ``k``'s raw rows (``load(k)``, of
+    ``lengths[k]`` rows, in order) are encoded through the stage's static encoders
+    each time an epoch reaches them (``training.batches.Blocks``). No split of the
+    blocks: early stopping scores the given ``validation`` set (in memory) only.
+    """
+    score = None if validation is None else _scorer(task, net, plan, *validation)
+    y_all = _targets(task, net, plan, y_enc)
+    w_all = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
+    starts = np.r_[0, np.cumsum(lengths)]
+
+    def block(k: int) -> Data:
+        rows = slice(int(starts[k]), int(starts[k + 1]))
+        X = _encoded(net, plan, load(k))
+        return Data(X, y_all[rows], None if w_all is None else w_all[rows])
+
+    blocks = Blocks(block, len(lengths), int(starts[-1]))
+    # batches are drawn across blocks (``training.loop._run_epoch``): sized for all the rows
+    settings = train_settings(config, int(starts[-1]), incremental, float(sw.sum()))
+    net.unfreeze()
+    try:
+        trained = net.inputs.trained_with(net.backbone)
+        with plan.threads(settings.batch_size):
+            return _run(
+                net, trained, plan, loss, blocks, settings, seed=seed, optimizer=optimizer,
+                validation_score=score, hooks=hooks, samples_seen=samples_seen,
+            )  # fmt: skip
+    finally:
+        net.freeze()
+
+
+def _run(net, trained, plan: ExecutionPlan, loss: LossFunctions, data: Data | Blocks,
+         settings: TrainSettings, *, seed: int, **train_args):  # fmt: skip
+    """``training.loop.train`` on ``trained`` (the backbone and the stage's trainable
+    encoders) with the objective the plan chose; the one place both fits meet."""
+    params = [p for p in trained.parameters() if p.requires_grad]
+    objective = make_objective(plan.objective, trained, loss, params)
+    # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
+    with use_generators(net.backbone, seed + 1, plan.device):
+        return train(
+            trained, objective, data, settings, generator=torch.Generator().manual_seed(seed),
+            plan=plan, **train_args,
+        )  # fmt: skip
 
 
 def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
