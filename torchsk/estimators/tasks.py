@@ -18,6 +18,7 @@ from torch import nn
 
 from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
 from torchsk.inputs.scaling import IQR_PER_STD, Scaling, scaling_statistics
+from torchsk.nn.backbone import constant_holder
 from torchsk.nn.heads import (
     AUTO_HEAD,
     CLASSIFIER_HEADS,
@@ -135,23 +136,15 @@ class RegressionTask:
         the bias the link maps to it, a minimum of every loss, so training leaves it
         there (from a random output layer, 20 epochs of adam ended ±0.6 off).
 
-        Only for a backbone whose last layer is an ``nn.Linear`` named ``output``
-        (the built-in MLP), or one that says how (``EnsembleMLP.hold_constant``)."""
-        out = getattr(net.backbone, "output", None)
-        hold = getattr(net.backbone, "hold_constant", None)  # EnsembleMLP
+        Only for a backbone that says how (``nn.backbone.constant_holder``)."""
+        hold = constant_holder(net.backbone)
         t = self.training_targets(y_enc, net)[sw > 0]
-        if not (isinstance(out, nn.Linear) or hold is not None) or not len(t):
+        if hold is None or not len(t):
             return
         constant = (t == t[0]).all(axis=0)
-        if not constant.any():
-            return
-        value = torch.as_tensor(_unlink(self.link(), t[0, constant]), dtype=torch.float64)
-        if hold is not None:
-            hold(torch.as_tensor(constant), value)
-            return
-        with torch.no_grad():
-            out.weight[constant] = 0.0
-            out.bias[constant] = value.to(out.bias.dtype)
+        if constant.any():
+            value = _unlink(self.link(), t[0, constant])
+            hold(torch.as_tensor(constant), torch.as_tensor(value, dtype=torch.float64))
 
     def loss_functions(self) -> LossFunctions:
         """The training loss on the backbone's raw output."""

@@ -20,14 +20,10 @@ from torch import nn
 from torchsk.inputs.encoder import InputEncoder
 from torchsk.inputs.scaling import Scaling
 from torchsk.inputs.stage import InputStage
-from torchsk.nn.ensemble import EnsembleMLP
+from torchsk.nn.backbone import backbone_class, is_built_in
 from torchsk.nn.heads import BinarySigmoid, Exp, Softmax, Softplus
-from torchsk.nn.mlp import MLP
 from torchsk.nn.net import TabularNet
 from torchsk.training.plan import ExecutionPlan
-
-_BACKBONES = {cls.__name__: cls for cls in (MLP, EnsembleMLP)}
-
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -54,7 +50,7 @@ def describe(net: TabularNet, plan: ExecutionPlan) -> dict | None:
     parts = [type(net.link).__name__] + ([] if net.head is None else [type(net.head).__name__])
     encoders = net.inputs.describe()
     known = _encoder_classes()
-    if type(net.backbone) not in _BACKBONES.values() or any(p not in _PARTS for p in parts):
+    if not is_built_in(net.backbone) or any(p not in _PARTS for p in parts):
         return None
     if any(cls not in known for _, cls, _ in encoders):
         return None
@@ -112,7 +108,7 @@ def _assemble(description: dict, tensors: dict) -> TabularNet:
     net = TabularNet(
         inputs,
         # files written before ensembles existed name no class: the MLP
-        _BACKBONES[description.get("backbone_class", "MLP")](
+        backbone_class(description.get("backbone_class", "MLP"))(
             **description["backbone"], generator=torch.Generator()
         ),
         link=_PARTS[description["link"]](),

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from torchsk.nn.mlp import ACTIVATIONS, Dropout, init_bound
+from torchsk.nn.backbone import ACTIVATIONS, Backbone
+from torchsk.nn.mlp import Dropout, init_bound
 
 
-class EnsembleMLP(nn.Module):
+class EnsembleMLP(Backbone):
     """``n_members`` MLPs (``Linear → activation → dropout`` blocks, then a linear
     output) of the same widths, trained on the same batches and averaged.
 
@@ -59,9 +60,10 @@ class EnsembleMLP(nn.Module):
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not one of {sorted(ACTIVATIONS)}.")
+        super().__init__(
+            n_inputs=n_inputs, n_outputs=n_outputs, hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation, dropout=dropout, n_members=int(n_members),
+        )  # fmt: skip
         widths = [n_inputs, *hidden_layer_sizes, n_outputs]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(n_members, a, b, dtype=dtype))
@@ -75,18 +77,7 @@ class EnsembleMLP(nn.Module):
         self.act = ACTIVATIONS[activation]()
         self.drop = Dropout(dropout) if dropout > 0 else nn.Identity()
         self.n_members = n_members
-        self.activation = activation
-        self.config = dict(
-            n_inputs=n_inputs,
-            n_outputs=n_outputs,
-            hidden_layer_sizes=list(hidden_layer_sizes),
-            activation=activation,
-            dropout=float(dropout),
-            n_members=int(n_members),
-        )
-        if generator is None:  # like torch's own layers: draw from the global generator
-            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
-        self.reset_parameters(generator)
+        self.initialize(generator)
 
     def members(self, x: torch.Tensor) -> torch.Tensor:
         """Every member's output on ``x``: shape ``(n_members, rows, n_outputs)``."""

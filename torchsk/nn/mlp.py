@@ -4,41 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "identity": nn.Identity,
-    "relu": lambda: nn.ReLU(inplace=True),  # in place: saves a pass over memory
-    "tanh": nn.Tanh,
-    "logistic": nn.Sigmoid,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "elu": nn.ELU,
-    "leaky_relu": nn.LeakyReLU,
-    "mish": nn.Mish,
-    "selu": nn.SELU,
-}
-
-
-# The same functions, overwriting their input: applied to a layer's fresh output, which
-# nothing else holds (the hand-written training pass, inference into reused buffers).
-# GELU has no in-place form in torch; it allocates.
-IN_PLACE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "identity": lambda h: h,
-    "relu": torch.relu_,
-    "tanh": torch.tanh_,
-    "logistic": torch.sigmoid_,
-    "gelu": F.gelu,
-    "silu": lambda h: F.silu(h, inplace=True),
-    "elu": lambda h: F.elu(h, inplace=True),
-    "leaky_relu": lambda h: F.leaky_relu(h, inplace=True),
-    "mish": lambda h: F.mish(h, inplace=True),
-    "selu": lambda h: F.selu(h, inplace=True),
-}
+from torchsk.nn.backbone import ACTIVATIONS, IN_PLACE_ACTIVATIONS, Backbone, hold_output
 
 
 class _Linear(nn.Linear):
@@ -107,7 +78,7 @@ def init_bound(activation: str, fan_in: int, fan_out: int) -> float:
     return math.sqrt(factor / (fan_in + fan_out))
 
 
-class MLP(nn.Module):
+class MLP(Backbone):
     """The built-in backbone: ``Linear → activation → dropout`` blocks, then a linear output.
 
     Parameters
@@ -126,6 +97,8 @@ class MLP(nn.Module):
         Parameter dtype; torch's default when None.
     """
 
+    HAND_WRITTEN = True  # its hand-written passes (training.objectives) and forward_reusing
+
     def __init__(
         self,
         *,
@@ -137,9 +110,10 @@ class MLP(nn.Module):
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not one of {sorted(ACTIVATIONS)}.")
+        super().__init__(
+            n_inputs=n_inputs, n_outputs=n_outputs, hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation, dropout=dropout,
+        )  # fmt: skip
         layers: list[nn.Module] = []
         width = n_inputs
         for size in hidden_layer_sizes:
@@ -149,21 +123,15 @@ class MLP(nn.Module):
             width = size
         self.hidden = nn.Sequential(*layers)
         self.output = _linear(width, n_outputs, dtype)
-        self.activation = activation
-        self.config = dict(
-            n_inputs=n_inputs,
-            n_outputs=n_outputs,
-            hidden_layer_sizes=list(hidden_layer_sizes),
-            activation=activation,
-            dropout=float(dropout),
-        )
-        if generator is None:  # like torch's own layers: draw from the global generator
-            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
-        self.reset_parameters(generator)
+        self.initialize(generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map scaled inputs to raw outputs (logits, or targets in scaled units)."""
         return self.output(self.hidden(x))
+
+    def hold_constant(self, columns: torch.Tensor, value: torch.Tensor) -> None:
+        """Output ``value`` on the boolean mask ``columns``, whatever the input."""
+        hold_output(self.output, columns, value)
 
     def linears(self) -> list[nn.Linear]:
         """The ``nn.Linear`` layers from input to output (the last is ``self.output``)."""

@@ -18,7 +18,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch import nn
 
-from torchsk.nn.mlp import MLP
+from torchsk.nn.backbone import hand_written
 from torchsk.training.devices import available_device
 from torchsk.training.graphs import MIN_GRAPHED_STEPS, WARMUP_STEPS
 from torchsk.training.objectives import MANUAL_ACTIVATIONS
@@ -134,7 +134,7 @@ def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_gra
         small = device.type == "cpu" and 6 * n_rows * n_params <= FLOAT64_FLOP_LIMIT
         dtype = torch.float64 if small else torch.float32
     backbone = net.backbone
-    builtin = type(backbone) is MLP  # not a subclass: its forward may differ
+    builtin = hand_written(backbone)  # declared on its own class: a subclass may differ
     trained_inputs = net.inputs.n_static < len(list(net.inputs.children()))
     manual = (
         builtin
