@@ -12,9 +12,10 @@ from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.mlp import MLP
 from torchsk.nn.reuse import ReusedBackbone
 from torchsk.training.batches import Data
-from torchsk.training.loop import _Penalty, train
+from torchsk.training.loop import train
 from torchsk.training.objectives import AutogradObjective
 from torchsk.training.settings import TrainSettings
+from torchsk.training.step import Penalty
 
 pytestmark = pytest.mark.short_fits
 
@@ -57,7 +58,7 @@ def test_each_member_gets_the_gradient_it_would_get_alone():
         for p in params:
             p.grad = torch.zeros_like(p)
         AutogradObjective(module, lambda z, t: (z - t).pow(2).sum(1), params)(X, y, None)
-        _Penalty(params, alpha=0.7).add_grad(len(X))
+        Penalty(params, alpha=0.7).add_grad(len(X))
         return params
 
     ens_grad = grads(ens)[0].grad  # first layer, (members, in, out)

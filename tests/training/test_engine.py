@@ -17,12 +17,13 @@ from torchsk.nn.mlp import ACTIVATIONS, MLP
 from torchsk.training.batches import Data
 from torchsk.training.graphs import GraphedSteps
 from torchsk.training.inference import predict_in_batches
-from torchsk.training.loop import _epoch, _flatten, _graphed_steps, _Penalty, train
+from torchsk.training.loop import _epoch, _flatten, _graphed_steps, train
 from torchsk.training.losses import LOSSES, LossOptions, loss_functions
 from torchsk.training.objectives import AutogradObjective, make_objective
 from torchsk.training.optim import make_optimizer
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.settings import TrainSettings
+from torchsk.training.step import Penalty, Step
 
 pytestmark = pytest.mark.short_fits  # fits cut short on purpose
 
@@ -112,12 +113,12 @@ def test_graphed_steps_take_the_batches_the_eager_epoch_takes(solver, shuffle):
         params = list(mlp.parameters())
         objective = _fastest(mlp, _squared_error(), params)
         flat = _flatten(params)
-        penalty, optimizer = _Penalty(params, 1e-3), make_optimizer(solver, flat, 1e-2)
+        penalty, optimizer = Penalty(params, 1e-3), make_optimizer(solver, flat, 1e-2)
         steps = GraphedSteps(objective, penalty, optimizer, X, y, 64, capture=False)
         order_gen = torch.Generator().manual_seed(1)
         with torch.no_grad():
             losses = [
-                _epoch(objective, penalty, optimizer, Data(X, y), settings, order_gen,
+                _epoch(Step(objective, penalty, optimizer), Data(X, y), settings, order_gen,
                        steps if graph else None)
                 for _ in range(2)
             ]  # fmt: skip
@@ -142,8 +143,8 @@ def test_only_a_constant_learning_rate_runs_as_a_cuda_graph(schedule):
     plan = dataclasses.replace(plan, device=torch.device("cuda"))  # what graphs need
     objective = _fastest(mlp, _squared_error(), params)
     optimizer = settings.optimizer(flat)
-    graphed = _graphed_steps(objective, _Penalty(params, 0.0), optimizer, Data(X, X[:, :1]),
-                             settings, plan)  # fmt: skip
+    step = Step(objective, Penalty(params, 0.0), optimizer)
+    graphed = _graphed_steps(step, Data(X, X[:, :1]), settings, plan)
     assert (graphed is not None) == (schedule == "constant")
 
 

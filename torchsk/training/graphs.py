@@ -35,7 +35,7 @@ class GraphedSteps:
     Parameters
     ----------
     objective, penalty, optimizer
-        The engine's step parts (``training.objectives``, ``training.loop._Penalty``,
+        The engine's step parts (``training.objectives``, ``training.step.Penalty``,
         ``training.optim``);
         the objective must not need autograd.
     X, y : torch.Tensor

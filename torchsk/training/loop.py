@@ -31,32 +31,7 @@ from torchsk.training.settings import (
     TrainSettings,
     _log,
 )
-
-
-class _Penalty:
-    """scikit-learn's L2 penalty ``0.5 * alpha * ||W||² / n`` on the weight matrices.
-
-    Added to the gradients after the objective rather than put in the autograd graph:
-    one fused call per step instead of a few ops per matrix, forward and backward.
-    A weight of k counts as k samples, so ``n`` is the batch's weight total.
-    """
-
-    def __init__(self, params: list[nn.Parameter], alpha: float) -> None:
-        self.alpha = alpha
-        penalized = [p for p in params if p.ndim >= 2] if alpha else []
-        # detached views (made after flattening) keep autograd out of the update
-        self.weights = [p.detach() for p in penalized]
-        self.grads = [p.grad for p in penalized]
-
-    def add_grad(self, total_weight: float) -> None:
-        if self.weights:
-            torch._foreach_add_(self.grads, self.weights, alpha=self.alpha / total_weight)
-
-    def value(self, total_weight: float) -> float:
-        if not self.weights:
-            return 0.0
-        squares = sum(float(p.pow(2).sum()) for p in self.weights)
-        return 0.5 * self.alpha * squares / total_weight
+from torchsk.training.step import Penalty, Step
 
 
 def _flatten(params: list[nn.Parameter], flat: nn.Parameter | None = None) -> nn.Parameter:
@@ -153,7 +128,7 @@ def train(
     params = [p for p in module.parameters() if p.requires_grad]
     previous = optimizer.flat if optimizer is not None else None
     flat = _flatten(params, previous)
-    penalty = _Penalty(params, settings.alpha)
+    penalty = Penalty(params, settings.alpha)
     hooks = hooks or NoHooks()
     try:
         # the hand-written objective needs no autograd: disable it once for the fit
@@ -166,9 +141,10 @@ def train(
                 return history, None
             if not _continues(optimizer, flat, settings):
                 optimizer = settings.optimizer(flat)
-            graphed = _graphed_steps(objective, penalty, optimizer, data, settings, plan)
+            step = Step(objective, penalty, optimizer)  # the plan may replay it as a graph
+            graphed = _graphed_steps(step, data, settings, plan)
             history = _train_epochs(
-                module, objective, penalty, optimizer, data, settings, validation_score,
+                module, step, data, settings, validation_score,
                 generator, hooks, graphed, samples_seen,
             )  # fmt: skip
             return history, optimizer
@@ -187,7 +163,7 @@ def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -
     )
 
 
-def _train_epochs(module, objective, penalty, optimizer, data, settings, validation_score,
+def _train_epochs(module, step: Step, data, settings, validation_score,
                   generator, hooks, graphed, samples_seen=0) -> History:  # fmt: skip
     """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules and
     learning-rate schedules.
@@ -203,7 +179,7 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
     try:
         for _ in range(settings.max_iter):
             hooks.begin()
-            loss = _run_epoch(objective, penalty, optimizer, data, settings, generator, graphed)
+            loss = _run_epoch(step, data, settings, generator, graphed)
             if not math.isfinite(loss):
                 module.load_state_dict(last_good)
                 history.stopped = "diverged"
@@ -216,9 +192,9 @@ def _train_epochs(module, objective, penalty, optimizer, data, settings, validat
             no_improvement, best = _judge(score, loss, history, no_improvement, settings)
             best_state = last_good if best else best_state
             history.best_loss = min(history.best_loss, loss)
-            optimizer.iteration_ends(samples_seen + history.t)
+            step.optimizer.iteration_ends(samples_seen + history.t)
             history.stopped, no_improvement = _stop(
-                hooks, history, no_improvement, optimizer, settings
+                hooks, history, no_improvement, step.optimizer, settings
             )
             if history.stopped != "max_iter":
                 break
@@ -279,7 +255,7 @@ def _stop(hooks, history: History, no_improvement: int, optimizer: FlatOptimizer
     return ("rose" if rose else "converged"), no_improvement
 
 
-def _graphed_steps(objective, penalty, optimizer, data: Data, settings,
+def _graphed_steps(step: Step, data: Data, settings,
                    plan: ExecutionPlan | None) -> GraphedSteps | None:  # fmt: skip
     """A CUDA graph for the fit's full mini-batches where the plan says one pays (and
     the learning rate is constant: a captured step holds it as a constant)."""
@@ -287,12 +263,12 @@ def _graphed_steps(objective, penalty, optimizer, data: Data, settings,
         return None
     if isinstance(data, Blocks):  # a graph replays batches of one resident tensor
         return None
-    if not optimizer.fixed_lr:
+    if not step.optimizer.fixed_lr:
         return None
     batch = min(settings.batch_size, len(data.X))
     if not plan.graphs_steps(len(data.X), batch, settings.max_iter, data.w is not None):
         return None
-    return GraphedSteps(objective, penalty, optimizer, data.X, data.y, batch)
+    return GraphedSteps(step.objective, step.penalty, step.optimizer, data.X, data.y, batch)
 
 
 def _score(module: nn.Module, validation_score: Callable[[], float] | None,
@@ -313,7 +289,7 @@ def _count(score: float, best: float, count: int, settings: TrainSettings) -> in
     return count + 1 if score < best + settings.tol else 0
 
 
-def _run_epoch(objective, penalty, optimizer, data: Data | Blocks, settings, generator,
+def _run_epoch(step: Step, data: Data | Blocks, settings, generator,
                graphed: GraphedSteps | None = None) -> float:  # fmt: skip
     """One epoch over resident ``Data``, or over ``Blocks`` one block at a time.
 
@@ -323,7 +299,7 @@ def _run_epoch(objective, penalty, optimizer, data: Data | Blocks, settings, gen
     steps of resident data (``ceil(n_samples / batch_size)``).
     """
     if not isinstance(data, Blocks):
-        return _epoch(objective, penalty, optimizer, data, settings, generator, graphed)
+        return _epoch(step, data, settings, generator, graphed)
     order = range(data.n_blocks)
     if settings.shuffle:
         order = torch.randperm(data.n_blocks, generator=generator).tolist()
@@ -341,7 +317,7 @@ def _run_epoch(objective, penalty, optimizer, data: Data | Blocks, settings, gen
             block, rest = _full_batches(_joined(rest, block), settings, generator, last)
             block_weight = _total(block.w, len(block.X))
             if block_weight > 0:  # rows of zero weight only: nothing to learn
-                loss = _epoch(objective, penalty, optimizer, block, in_order, generator)
+                loss = _epoch(step, block, in_order, generator)
                 total, weight = total + loss * block_weight, weight + block_weight
     return total / weight if weight > 0 else math.nan
 
@@ -385,7 +361,7 @@ def _full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Da
     )
 
 
-def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, generator,
+def _epoch(step: Step, data: Data, settings, generator,
            graphed: GraphedSteps | None = None) -> float:  # fmt: skip
     """One pass over the data; returns the epoch's weighted mean loss (with penalty).
 
@@ -422,10 +398,10 @@ def _epoch(objective, penalty: _Penalty, optimizer, data: Data, settings, genera
         losses[:done] = graphed.run(order)
     for k, b in enumerate(batches[done:], start=done):
         if used[k]:
-            losses[k] = objective(_rows(X, b), _rows(y, b), None if w is None else _rows(w, b))
-            penalty.add_grad(totals[k])
-            optimizer.step()
+            losses[k] = step(
+                _rows(X, b), _rows(y, b), None if w is None else _rows(w, b), totals[k]
+            )
     total = float(losses @ torch.tensor(totals, dtype=torch.float64, device=X.device))
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)
-    penalties = penalty.value(1.0) * sum(used)
+    penalties = step.penalty.value(1.0) * sum(used)
     return (total + penalties) / sum(totals)

@@ -1,0 +1,68 @@
+"""One training step: objective → penalty → optimizer, the seam a plan chooses from.
+
+``Step`` computes a batch's loss and gradients (``training.objectives``), adds the L2
+penalty's gradient, and has the optimizer update the one flat parameter tensor
+(``training.optim``). ``training.graphs.GraphedSteps`` replays the same three as a CUDA
+graph where the plan says it pays. A distributed step would all-reduce the flat
+gradient between the penalty and the update: one call, the parameters being one tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from torchsk.training.optim import FlatOptimizer
+
+
+class Penalty:
+    """scikit-learn's L2 penalty ``0.5 * alpha * ||W||² / n`` on the weight matrices.
+
+    Added to the gradients after the objective rather than put in the autograd graph:
+    one fused call per step instead of a few ops per matrix, forward and backward.
+    A weight of k counts as k samples, so ``n`` is the batch's weight total.
+    """
+
+    def __init__(self, params: list[nn.Parameter], alpha: float) -> None:
+        self.alpha = alpha
+        penalized = [p for p in params if p.ndim >= 2] if alpha else []
+        # detached views (made after flattening) keep autograd out of the update
+        self.weights = [p.detach() for p in penalized]
+        self.grads = [p.grad for p in penalized]
+
+    def add_grad(self, total_weight: float) -> None:
+        if self.weights:
+            torch._foreach_add_(self.grads, self.weights, alpha=self.alpha / total_weight)
+
+    def value(self, total_weight: float) -> float:
+        if not self.weights:
+            return 0.0
+        squares = sum(float(p.pow(2).sum()) for p in self.weights)
+        return 0.5 * self.alpha * squares / total_weight
+
+
+class Step:
+    """One mini-batch step of ``objective``, ``penalty`` and ``optimizer``.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(X, y, w)`` → the batch's weighted mean loss, leaving the gradients
+        in ``.grad``.
+    penalty : Penalty
+    optimizer : FlatOptimizer
+    """
+
+    def __init__(self, objective: Callable, penalty: Penalty, optimizer: FlatOptimizer) -> None:
+        self.objective, self.penalty, self.optimizer = objective, penalty, optimizer
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None,
+                 total_weight: float) -> torch.Tensor:  # fmt: skip
+        """Train on one batch of weight ``total_weight``; returns its loss (a tensor:
+        reading it would wait for the device)."""
+        loss = self.objective(X, y, w)
+        self.penalty.add_grad(total_weight)
+        self.optimizer.step()
+        return loss
