@@ -198,3 +198,22 @@ def test_a_model_pickled_before_numeric_bins_existed_loads_and_refits():
     np.testing.assert_array_equal(old.predict(X), reg.predict(X))
     old.fit(X, y)  # a warm start continues the same network
     assert clone(old).numeric_bins is None
+
+
+def test_the_defaults_build_one_kind_of_network_on_every_fold_and_the_refit(monkeypatch):
+    """No default depends on the data's size: with the budget of "auto" bins between
+    a fold's rows and all the rows, GridSearchCV's fold models and its refit still
+    share one input stage (a default of "auto" would bin the folds only)."""
+    from sklearn.model_selection import GridSearchCV, cross_validate
+
+    import torchsk.inputs.bins as bins_module
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 5)), rng.normal(size=200)
+    monkeypatch.setattr(bins_module, "AUTO_BUDGET", 150 * 5 * bins_module.AUTO_BINS)
+    settings = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    folds = cross_validate(TorchRegressor(**settings), X, y, cv=2, return_estimator=True)
+    search = GridSearchCV(TorchRegressor(**settings), {"alpha": [0.1, 1.0]}, cv=2).fit(X, y)
+    models = [*folds["estimator"], search.best_estimator_]
+    assert len({tuple(dict(m.module_.inputs.named_children())) for m in models}) == 1
+    assert {m.module_.inputs.n_outputs for m in models} == {5}
