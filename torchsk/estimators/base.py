@@ -18,8 +18,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
-    _check_y,
-    check_consistent_length,
     check_is_fitted,
 )
 from torch import nn
@@ -27,35 +25,23 @@ from torch import nn
 from torchsk._warnings import warn
 from torchsk.data.checks import check_X, new_table
 from torchsk.data.dask import is_dask, stream_blocks
-from torchsk.data.tensors import host_array, is_tensor
 from torchsk.estimators.attributes import MLPAttributes
+from torchsk.estimators.build import NetworkBuilder
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
-from torchsk.estimators.fitdata import InMemoryFit
+from torchsk.estimators.fitdata import InMemoryFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import (
-    PREFIX,
-    build_module,
+    ModuleParams,
     check_module_params,
     module_params,
-    refuse_probability_layer,
-    refuse_probability_output,
-    run_recording_last_layer,
-    warn_if_bounded,
 )
-from torchsk.inputs.bins import auto_bins
-from torchsk.inputs.categorical import MIN_COUNT
-from torchsk.inputs.stage import build_input_stage
-from torchsk.inputs.statistics import stage_from_tensor
 from torchsk.io.persistence import PicklesPlainData
-from torchsk.nn.ensemble import EnsembleMLP
-from torchsk.nn.mlp import ACTIVATIONS, MLP
-from torchsk.nn.net import TabularNet
-from torchsk.nn.reuse import ReusedBackbone, reuses_encoding
+from torchsk.nn.mlp import ACTIVATIONS
+from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit, warn_about
 from torchsk.training.inference import predict_in_batches
-from torchsk.training.losses import CLASSIFICATION
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.settings import SOLVERS
 
@@ -74,7 +60,10 @@ def _diff(old: dict, new: dict):
     return [(k, f"{old[k]} → {new[k]}") for k in old if old[k] != new[k]]
 
 
-class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, BaseEstimator):
+class BaseTorchEstimator(
+    NetworkBuilder, ValidationSet, ModuleParams, MLPAttributes, PicklesPlainData,
+    CallbackSupportMixin, BaseEstimator,
+):  # fmt: skip
     """Shared parameters and the fit/predict pipeline of the torchsk estimators.
 
     Subclasses declare their own parameters (with defaults, for ``help()``) and build
@@ -156,18 +145,6 @@ class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, 
         for name, value in module__.items():
             setattr(self, name, value)
 
-    def get_params(self, deep=True):
-        """The estimator's parameters, with the ``module__*`` ones given at
-        construction or by ``set_params``."""
-        return {**super().get_params(deep=deep), **module_params(self)}
-
-    def set_params(self, **params):
-        """Set parameters; ``module__*`` ones (new ones too) are arguments of a
-        ``module`` class or builder."""
-        for name in [name for name in params if name.startswith(PREFIX)]:
-            setattr(self, name, params.pop(name))
-        return super().set_params(**params)
-
     # ------------------------------------------------------------------ fit pipeline
     @all_or_nothing  # a fit that raises leaves the fitted state as it was
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
@@ -217,57 +194,6 @@ class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, 
         self._check_trained_module(rows.probe(self), task)
         hooks.close()
         return self
-
-    def _check_trained_module(self, X, task) -> None:
-        """Warn when a classifier's own module never output a logit outside [0, 1]
-        on (up to 256) training rows: a sigmoid in its ``forward`` that the check of
-        its layers (``_place``) cannot see."""
-        if self.module is None or task.kind != CLASSIFICATION:
-            return
-        with torch.no_grad():
-            out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
-        warn_if_bounded(out)
-
-    def _check_validation_args(self, X_val, y_val, sample_weight_val) -> None:
-        """Refuse a validation set ``fit`` would not use, with
-        ``HistGradientBoosting*.fit``'s messages where it has them."""
-        if X_val is None and y_val is None:
-            if sample_weight_val is not None:
-                raise ValueError("sample_weight_val is provided, but X_val and y_val were not.")
-            return
-        if y_val is None:
-            raise ValueError("X_val is provided, but y_val was not provided.")
-        if X_val is None:
-            raise ValueError("y_val is provided, but X_val was not provided.")
-        if not self.early_stopping or self.solver == "lbfgs":
-            why = "early_stopping is False" if not self.early_stopping else "solver='lbfgs'"
-            raise ValueError(
-                f"X_val and y_val are passed to fit while {why}: they are used for early "
-                "stopping only, which needs early_stopping=True and a solver other than "
-                "'lbfgs' (as in MLPRegressor / MLPClassifier)."
-            )
-
-    def _validation_set(self, X_val, y_val, sample_weight_val, task):
-        """``(X_val, y_val, weights)`` validated as the training data are (X_val
-        against the fitted columns, ``reset=False``; ``class_weight`` multiplied into
-        the weights), or None without a validation set. Held in memory, also for a
-        fit that streams X from a Dask collection."""
-        if X_val is None:
-            return None
-        X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
-        y_val = _check_y(
-            host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
-        )
-        check_consistent_length(X_val, y_val)
-        if len(X_val) < 2:  # as for a split (_training.check_validation_split)
-            raise ValueError(
-                f"The validation set is too small: X_val has {len(X_val)} sample; early "
-                "stopping needs at least 2 to score."
-            )
-        sw = _check_sample_weight(
-            host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
-        )
-        return X_val, y_val, sw * task.sample_weight(task.encode(y_val))
 
     def _first_table(self, X):
         """A new fit's ``TableEncoder`` (None: numeric X): the donor's, fitted, under
@@ -327,114 +253,6 @@ class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, 
             # scikit-learn's MLP refuses it too: a split of each small batch would hold
             # out data at every call, and the curves would stop matching
             raise ValueError("partial_fit does not support early_stopping=True")
-
-    def _build(self, rows, y_enc, sw, task, seed):
-        """Fit the input stage on ``rows`` (``estimators.fitdata``) and assemble
-        ``module_`` (float64 on the CPU while building)."""
-        table, n_features = self._table, rows.n_features
-        self.is_categorical_ = (
-            np.zeros(n_features, dtype=bool) if table is None else table.is_categorical_
-        )
-        self.categories_ = [None] * n_features if table is None else table.categories_
-        if reuses_encoding(self.module):  # the encoding its backbone learned on
-            inputs = self.module.input_stage(n_features)
-        else:
-            inputs = rows.input_stage(self, sw, seed)
-        _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None))
-        backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
-        self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
-        task.start_output(self.module_, y_enc, sw)
-        self._optimizer = None
-        self._build_params = self._network_params()
-        self.loss_curve_, self.validation_scores_ = [], None
-        self.t_ = 0
-
-    def _input_stage(self, X, sw, seed):
-        """The input stage fitted on validated X: a tensor off the CPU (CUDA) with
-        torch's reductions on its device, anything else with numpy."""
-        bins = self.numeric_bins
-        if isinstance(self.module, ReusedBackbone):
-            bins = self.module.numeric_bins  # repeat the encoding the backbone learned on
-        elif bins == "auto":  # the built-in MLP only, and not a linear one (see _docs)
-            n_numeric = int((~self.is_categorical_).sum())
-            mlp = self.module is None and len(self._hidden_sizes()) > 0
-            bins = auto_bins(X.shape[0], n_numeric) if mlp else None
-        if is_tensor(X):
-            return stage_from_tensor(X, sw, self.input_scaling, seed, numeric_bins=bins)
-        # always an imputer: NaN at predict time (or in a later partial_fit) gets the
-        # training mean even where training had none
-        return build_input_stage(
-            X, self.is_categorical_,
-            [len(c) for c in self.categories_ if c is not None],
-            scaling=self.input_scaling, numeric_bins=bins, impute=True,
-            sample_weight=sw, seed=seed,
-        )  # fmt: skip
-
-    def _place(self, X, task):
-        """Put the new network where the plan says, then check a user's backbone."""
-        self._plan.place(self.module_)
-        if self.module is None:  # the built-in MLP has the right widths by construction
-            return
-        classifier = task.kind == CLASSIFICATION
-        hint = ""
-        if classifier and task.target_type == "binary" and task.n_outputs == 1:
-            hint = (
-                " A binary target takes one logit under the default sigmoid head; with "
-                "head='softmax' it takes two (one per class)."
-            )
-        self._check_module_output(X, task.n_outputs, hint, classifier)
-
-    def _make_backbone(self, n_inputs: int, n_outputs: int, seed: int) -> nn.Module:
-        params = module_params(self)
-        if params and (self.module is None or isinstance(self.module, nn.Module)):
-            raise ValueError(
-                f"module__* parameters ({', '.join(params)}) are arguments for a module "
-                f"class or builder, but module is {_what_module(self.module)}."
-            )
-        if self.module is None:
-            shape = dict(
-                n_inputs=n_inputs,
-                n_outputs=n_outputs,
-                hidden_layer_sizes=tuple(self._hidden_sizes()),
-                activation=self.activation,
-                dropout=self.dropout,
-                generator=torch.Generator().manual_seed(seed),
-                dtype=torch.float64,
-            )
-            if self.n_ensemble > 1:
-                return EnsembleMLP(**shape, n_members=self.n_ensemble)
-            return MLP(**shape)
-        if isinstance(self.module, nn.Module):
-            # the user's (possibly pretrained) weights are kept; their object is not
-            return _trainable(copy.deepcopy(self.module).double())
-        return _trainable(build_module(self.module, n_inputs, n_outputs, params).double())
-
-    def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if np.ndim(sizes) == 0 else list(sizes)
-        if any(int(s) != s or s < 1 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
-        return [int(s) for s in sizes]
-
-    def _check_module_output(self, X, expected: int, hint: str, classifier: bool):
-        """A probe batch through a user's backbone: its widths, and for a classifier,
-        no probabilities (checked first: a module ending in softmax has two outputs
-        for a binary target)."""
-        n_inputs = self.module_.inputs.n_outputs
-        x = as_tensor(X[:2], None, self._plan.device)
-        with torch.no_grad():
-            out, last = run_recording_last_layer(
-                self.module_.backbone, lambda: self.module_.raw_output(x)
-            )
-        if classifier:
-            refuse_probability_layer(*last, out)
-        if out.ndim != 2 or out.shape[1] != expected:
-            raise ValueError(
-                f"The module must map (n_samples, {n_inputs}) inputs to "
-                f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}.{hint}"
-            )
-        if classifier:
-            refuse_probability_output(out)
 
     def _fit_config(self) -> FitConfig:
         return FitConfig(**{name: getattr(self, name) for name in FitConfig.__dataclass_fields__})
@@ -511,33 +329,6 @@ class BaseTorchEstimator(MLPAttributes, PicklesPlainData, CallbackSupportMixin, 
         return tags
 
 
-def _warn_lost_columns(inputs, names) -> None:
-    """Name the columns the network learns nothing from: numeric ones with no value in
-    training (the imputer holds them at their fill value, so what they hold later
-    cannot change a prediction), categorical ones whose levels all pool as rare."""
-
-    def named(columns) -> str:
-        return ", ".join(repr(names[j]) if names is not None else f"column {j}" for j in columns)
-
-    imputer, categorical = getattr(inputs, "impute", None), getattr(inputs, "categorical", None)
-    empty = [] if imputer is None else imputer.config.get("empty_columns", [])
-    if empty:
-        warn(
-            f"{named(empty)} had no values in training (all missing): the model "
-            "ignores them, as SimpleImputer drops such columns; values they hold at "
-            "predict time do not change its predictions."
-        )
-    pooled = [] if categorical is None else categorical.pooled_columns()
-    if pooled:
-        warn(
-            f"Every level of {named(pooled)} was seen in fewer than {MIN_COUNT} training "
-            "rows (a sample weight of k counting as k rows), so all share one 'rare' "
-            "slot and the model cannot tell them apart. "
-            "If the column holds numbers, convert it to a numeric dtype (e.g. "
-            "pd.to_numeric); else leave it out or group its levels."
-        )
-
-
 def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     """The head's probabilities computed in float64, rows renormalized where they are
     distributions: a float32 model's rows would sum to 1 only within ~1e-7, which
@@ -546,26 +337,3 @@ def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     if getattr(head, "rows_sum_to_one", False):
         proba /= proba.sum(dim=1, keepdim=True)
     return proba
-
-
-def _what_module(module) -> str:
-    if module is None:
-        return "None (the built-in MLP: set module=MyModule, or drop them)"
-    return "an nn.Module instance, built already: pass its class instead (module=MyModule)"
-
-
-def _trainable(backbone: nn.Module) -> nn.Module:
-    """A user's backbone, refused when none of its parameters requires gradients.
-
-    Parameters with ``requires_grad=False`` stay fixed in every fit; a backbone with
-    all of them fixed (a fitted ``module_``'s, whose parameters are frozen) would train
-    nothing.
-    """
-    params = list(backbone.parameters())
-    if params and not any(p.requires_grad for p in params):
-        raise ValueError(
-            "None of the module's parameters requires gradients, so the fit would train "
-            "nothing (a fitted estimator's module_ is frozen that way). Pass "
-            "ReusedBackbone(estimator), or call module.requires_grad_() first."
-        )
-    return backbone

@@ -21,8 +21,9 @@ A new source (a torch ``DataLoader``, say) is one more class with these methods.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils.validation import _check_sample_weight, _check_y, check_consistent_length
 
-from torchsk.data.checks import check_X_y
+from torchsk.data.checks import check_X, check_X_y
 from torchsk.data.tensors import host_array
 from torchsk.training.fit import fit_network
 
@@ -59,3 +60,49 @@ class InMemoryFit:
             est.module_, task, est._plan, loss, config, self.X, self.y, y_enc, sw,
             optimizer=est._optimizer, samples_seen=est.t_, **fit_args,
         )  # fmt: skip
+
+
+class ValidationSet:
+    """``fit``'s ``X_val``, ``y_val``, ``sample_weight_val`` (a mixin of
+    ``BaseTorchEstimator``), as ``HistGradientBoosting*.fit`` spells them."""
+
+    def _check_validation_args(self, X_val, y_val, sample_weight_val) -> None:
+        """Refuse a validation set ``fit`` would not use, with
+        ``HistGradientBoosting*.fit``'s messages where it has them."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is provided, but X_val and y_val were not.")
+            return
+        if y_val is None:
+            raise ValueError("X_val is provided, but y_val was not provided.")
+        if X_val is None:
+            raise ValueError("y_val is provided, but X_val was not provided.")
+        if not self.early_stopping or self.solver == "lbfgs":
+            why = "early_stopping is False" if not self.early_stopping else "solver='lbfgs'"
+            raise ValueError(
+                f"X_val and y_val are passed to fit while {why}: they are used for early "
+                "stopping only, which needs early_stopping=True and a solver other than "
+                "'lbfgs' (as in MLPRegressor / MLPClassifier)."
+            )
+
+    def _validation_set(self, X_val, y_val, sample_weight_val, task):
+        """``(X_val, y_val, weights)`` validated as the training data are (X_val
+        against the fitted columns, ``reset=False``; ``class_weight`` multiplied into
+        the weights), or None without a validation set. Held in memory, also for a
+        fit that streams X from a Dask collection."""
+        if X_val is None:
+            return None
+        X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
+        y_val = _check_y(
+            host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
+        )
+        check_consistent_length(X_val, y_val)
+        if len(X_val) < 2:  # as for a split (_training.check_validation_split)
+            raise ValueError(
+                f"The validation set is too small: X_val has {len(X_val)} sample; early "
+                "stopping needs at least 2 to score."
+            )
+        sw = _check_sample_weight(
+            host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
+        )
+        return X_val, y_val, sw * task.sample_weight(task.encode(y_val))

@@ -143,3 +143,20 @@ def _refuse(what: str) -> None:
         "module must return logits (one per class, or one for a binary target with the "
         "default sigmoid head)."
     )
+
+
+class ModuleParams:
+    """skorch's ``module__*`` parameters in ``get_params`` / ``set_params`` (a mixin of
+    ``BaseTorchEstimator``): arguments of a ``module`` class or builder."""
+
+    def get_params(self, deep=True):
+        """The estimator's parameters, with the ``module__*`` ones given at
+        construction or by ``set_params``."""
+        return {**super().get_params(deep=deep), **module_params(self)}
+
+    def set_params(self, **params):
+        """Set parameters; ``module__*`` ones (new ones too) are arguments of a
+        ``module`` class or builder."""
+        for name in [name for name in params if name.startswith(PREFIX)]:
+            setattr(self, name, params.pop(name))
+        return super().set_params(**params)

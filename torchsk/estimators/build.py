@@ -1,0 +1,206 @@
+"""Building the network: the input stage, the backbone factory, and the checks of a
+user's module (its widths, no probability output)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from torchsk._warnings import warn
+from torchsk.data.tensors import is_tensor
+from torchsk.estimators.user_modules import (
+    build_module,
+    module_params,
+    refuse_probability_layer,
+    refuse_probability_output,
+    run_recording_last_layer,
+    warn_if_bounded,
+)
+from torchsk.inputs.bins import auto_bins
+from torchsk.inputs.categorical import MIN_COUNT
+from torchsk.inputs.stage import build_input_stage
+from torchsk.inputs.statistics import stage_from_tensor
+from torchsk.nn.ensemble import EnsembleMLP
+from torchsk.nn.mlp import MLP
+from torchsk.nn.net import TabularNet
+from torchsk.nn.reuse import ReusedBackbone, reuses_encoding
+from torchsk.training.devices import as_tensor
+from torchsk.training.losses import CLASSIFICATION
+
+
+class NetworkBuilder:
+    """The estimators' network assembly (a mixin of ``BaseTorchEstimator``): the input
+    stage fitted on the rows, the backbone (the built-in ``MLP`` / ``EnsembleMLP`` or
+    the user's ``module``), ``module_`` placed where the plan says, and the user's
+    module checked."""
+
+    def _build(self, rows, y_enc, sw, task, seed):
+        """Fit the input stage on ``rows`` (``estimators.fitdata``) and assemble
+        ``module_`` (float64 on the CPU while building)."""
+        table, n_features = self._table, rows.n_features
+        self.is_categorical_ = (
+            np.zeros(n_features, dtype=bool) if table is None else table.is_categorical_
+        )
+        self.categories_ = [None] * n_features if table is None else table.categories_
+        if reuses_encoding(self.module):  # the encoding its backbone learned on
+            inputs = self.module.input_stage(n_features)
+        else:
+            inputs = rows.input_stage(self, sw, seed)
+        _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None))
+        backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
+        self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
+        task.start_output(self.module_, y_enc, sw)
+        self._optimizer = None
+        self._build_params = self._network_params()
+        self.loss_curve_, self.validation_scores_ = [], None
+        self.t_ = 0
+
+    def _input_stage(self, X, sw, seed):
+        """The input stage fitted on validated X: a tensor off the CPU (CUDA) with
+        torch's reductions on its device, anything else with numpy."""
+        bins = self.numeric_bins
+        if isinstance(self.module, ReusedBackbone):
+            bins = self.module.numeric_bins  # repeat the encoding the backbone learned on
+        elif bins == "auto":  # the built-in MLP only, and not a linear one (see _docs)
+            n_numeric = int((~self.is_categorical_).sum())
+            mlp = self.module is None and len(self._hidden_sizes()) > 0
+            bins = auto_bins(X.shape[0], n_numeric) if mlp else None
+        if is_tensor(X):
+            return stage_from_tensor(X, sw, self.input_scaling, seed, numeric_bins=bins)
+        # always an imputer: NaN at predict time (or in a later partial_fit) gets the
+        # training mean even where training had none
+        return build_input_stage(
+            X, self.is_categorical_,
+            [len(c) for c in self.categories_ if c is not None],
+            scaling=self.input_scaling, numeric_bins=bins, impute=True,
+            sample_weight=sw, seed=seed,
+        )  # fmt: skip
+
+    def _place(self, X, task):
+        """Put the new network where the plan says, then check a user's backbone."""
+        self._plan.place(self.module_)
+        if self.module is None:  # the built-in MLP has the right widths by construction
+            return
+        classifier = task.kind == CLASSIFICATION
+        hint = ""
+        if classifier and task.target_type == "binary" and task.n_outputs == 1:
+            hint = (
+                " A binary target takes one logit under the default sigmoid head; with "
+                "head='softmax' it takes two (one per class)."
+            )
+        self._check_module_output(X, task.n_outputs, hint, classifier)
+
+    def _make_backbone(self, n_inputs: int, n_outputs: int, seed: int) -> nn.Module:
+        params = module_params(self)
+        if params and (self.module is None or isinstance(self.module, nn.Module)):
+            raise ValueError(
+                f"module__* parameters ({', '.join(params)}) are arguments for a module "
+                f"class or builder, but module is {_what_module(self.module)}."
+            )
+        if self.module is None:
+            shape = dict(
+                n_inputs=n_inputs,
+                n_outputs=n_outputs,
+                hidden_layer_sizes=tuple(self._hidden_sizes()),
+                activation=self.activation,
+                dropout=self.dropout,
+                generator=torch.Generator().manual_seed(seed),
+                dtype=torch.float64,
+            )
+            if self.n_ensemble > 1:
+                return EnsembleMLP(**shape, n_members=self.n_ensemble)
+            return MLP(**shape)
+        if isinstance(self.module, nn.Module):
+            # the user's (possibly pretrained) weights are kept; their object is not
+            return _trainable(copy.deepcopy(self.module).double())
+        return _trainable(build_module(self.module, n_inputs, n_outputs, params).double())
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if np.ndim(sizes) == 0 else list(sizes)
+        if any(int(s) != s or s < 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _check_module_output(self, X, expected: int, hint: str, classifier: bool):
+        """A probe batch through a user's backbone: its widths, and for a classifier,
+        no probabilities (checked first: a module ending in softmax has two outputs
+        for a binary target)."""
+        n_inputs = self.module_.inputs.n_outputs
+        x = as_tensor(X[:2], None, self._plan.device)
+        with torch.no_grad():
+            out, last = run_recording_last_layer(
+                self.module_.backbone, lambda: self.module_.raw_output(x)
+            )
+        if classifier:
+            refuse_probability_layer(*last, out)
+        if out.ndim != 2 or out.shape[1] != expected:
+            raise ValueError(
+                f"The module must map (n_samples, {n_inputs}) inputs to "
+                f"(n_samples, {expected}) outputs; it returned shape {tuple(out.shape)}.{hint}"
+            )
+        if classifier:
+            refuse_probability_output(out)
+
+    def _check_trained_module(self, X, task) -> None:
+        """Warn when a classifier's own module never output a logit outside [0, 1]
+        on (up to 256) training rows: a sigmoid in its ``forward`` that the check of
+        its layers (``_place``) cannot see."""
+        if self.module is None or task.kind != CLASSIFICATION:
+            return
+        with torch.no_grad():
+            out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
+        warn_if_bounded(out)
+
+
+def _warn_lost_columns(inputs, names) -> None:
+    """Name the columns the network learns nothing from: numeric ones with no value in
+    training (the imputer holds them at their fill value, so what they hold later
+    cannot change a prediction), categorical ones whose levels all pool as rare."""
+
+    def named(columns) -> str:
+        return ", ".join(repr(names[j]) if names is not None else f"column {j}" for j in columns)
+
+    imputer, categorical = getattr(inputs, "impute", None), getattr(inputs, "categorical", None)
+    empty = [] if imputer is None else imputer.config.get("empty_columns", [])
+    if empty:
+        warn(
+            f"{named(empty)} had no values in training (all missing): the model "
+            "ignores them, as SimpleImputer drops such columns; values they hold at "
+            "predict time do not change its predictions."
+        )
+    pooled = [] if categorical is None else categorical.pooled_columns()
+    if pooled:
+        warn(
+            f"Every level of {named(pooled)} was seen in fewer than {MIN_COUNT} training "
+            "rows (a sample weight of k counting as k rows), so all share one 'rare' "
+            "slot and the model cannot tell them apart. "
+            "If the column holds numbers, convert it to a numeric dtype (e.g. "
+            "pd.to_numeric); else leave it out or group its levels."
+        )
+
+
+def _what_module(module) -> str:
+    if module is None:
+        return "None (the built-in MLP: set module=MyModule, or drop them)"
+    return "an nn.Module instance, built already: pass its class instead (module=MyModule)"
+
+
+def _trainable(backbone: nn.Module) -> nn.Module:
+    """A user's backbone, refused when none of its parameters requires gradients.
+
+    Parameters with ``requires_grad=False`` stay fixed in every fit; a backbone with
+    all of them fixed (a fitted ``module_``'s, whose parameters are frozen) would train
+    nothing.
+    """
+    params = list(backbone.parameters())
+    if params and not any(p.requires_grad for p in params):
+        raise ValueError(
+            "None of the module's parameters requires gradients, so the fit would train "
+            "nothing (a fitted estimator's module_ is frozen that way). Pass "
+            "ReusedBackbone(estimator), or call module.requires_grad_() first."
+        )
+    return backbone
