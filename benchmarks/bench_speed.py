@@ -407,6 +407,31 @@ def t4_predict(repeats: int) -> dict:
     return fig
 
 
+def t6_predict_small(repeats: int) -> dict:
+    """predict on 10 rows against MLPRegressor.predict: the fixed cost per call that
+    partial dependence, permutation importance and SHAP-style loops pay."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    settings = dict(max_iter=20, random_state=0)  # the defaults otherwise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPRegressor(**settings).fit(X, y)
+        ts = TorchRegressor(**settings).fit(X, y)
+    rows = X[:10]
+    # one round: 200 calls of each, in turns (a call lasts ~0.1 ms)
+    runs = {
+        "sklearn": lambda: [sk.predict(rows) for _ in range(200)],
+        "torchsk": lambda: [ts.predict(rows) for _ in range(200)],
+    }
+    res = interleaved(runs, repeats * 3)
+    fig = {f"{k}_us_per_call": v.median / 200 * 1e6 for k, v in res.items()}
+    fig["ratio_vs_sklearn"] = paired_ratio(res["torchsk"], res["sklearn"])
+    fig["ok"] = fig["ratio_vs_sklearn"] <= 1.0
+    fig["target"] = "predict of 10 rows <= 1.0x MLPRegressor.predict's time"
+    return fig
+
+
 MEMORY_PROBE = """
 import numpy as np, warnings
 warnings.filterwarnings("ignore")
@@ -432,6 +457,7 @@ def fit_memory_ratio() -> float:
 
 
 CASES = {"T1": t1_tiny, "T2": t2_minibatch, "T3": t3_limit, "T4": t4_predict, "T5": t5_lbfgs_mid}
+CASES |= {"T6": t6_predict_small}
 EXTRA_CASES = {"T2gpu": t2_gpu, "T3gpu": t3_gpu}  # need a GPU: not run by default
 # large-data cases (issue 19): run on request, next to T3 / T3gpu
 EXTRA_CASES |= {"T3setup": t3_setup, "Dstream": dask_stream}

@@ -281,3 +281,24 @@ def test_device_auto_resolves_and_unknown_device_is_refused(iris):
     assert clf.module_.inputs.scaling.center.device.type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device"):
         TorchClassifier(device="nonsense").fit(X, y)
+
+
+@pytest.mark.short_fits
+@pytest.mark.parametrize(
+    ("hidden", "dtype"), [((8,), torch.float64), ((8192,), torch.float32)]
+)  # the plan computes a small fit in float64, a large one in float32
+def test_a_few_rows_predict_as_they_do_among_many(hidden, dtype):
+    """predict sends a few rows straight through module_ and many in batches into
+    reused buffers: the same numbers either way."""
+    import torchsk.estimators.base as base
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6)) * [1, 10, 100, 1, 1, 1e4]
+    X[::7, 1] = np.nan
+    y = (X[:, 0] > 0).astype(int) + (np.nan_to_num(X[:, 1]) > 5)
+    clf = TorchClassifier(hidden_layer_sizes=hidden, max_iter=3, random_state=0).fit(X, y)
+    assert len(X) > base.SMALL_PREDICT_ROWS >= 10
+    assert clf._plan.dtype == dtype
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    np.testing.assert_allclose(clf.predict_proba(X[:10]), clf.predict_proba(X)[:10], atol=tol)
+    assert (clf.predict(X[:10]) == clf.predict(X)[:10]).all()

@@ -60,6 +60,11 @@ def _diff(old: dict, new: dict):
     return [(k, f"{old[k]} → {new[k]}") for k in old if old[k] != new[k]]
 
 
+#: Rows that ``predict`` sends through ``module_`` in one call, without the batched
+#: path's buffers: on 10 rows those cost more than the arithmetic.
+SMALL_PREDICT_ROWS = 256
+
+
 class BaseTorchEstimator(
     NetworkBuilder, ValidationSet, ModuleParams, MLPAttributes, PicklesPlainData,
     CallbackSupportMixin, BaseEstimator,
@@ -281,14 +286,11 @@ class BaseTorchEstimator(
             blocks = stream_blocks(X)
             return np.concatenate([self._forward(block, proba) for block in blocks])
         X = self._module_input_array(X)
-        net, plan = self.module_.eval(), self._plan
+        net, plan = self.module_, self._plan
+        if net.training:  # after fit it is in eval mode: .eval() walks every submodule
+            net.eval()
         with plan.threads(len(X)), torch.inference_mode():
-            # X is encoded batch by batch as for training: the same numbers as the
-            # module's own input stage, without a full-size copy of X
-            raw = predict_in_batches(
-                net.backbone, X, partial(encode_into, net), net.inputs.n_outputs, plan
-            )
-            out = net.from_raw(raw)
+            out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
         if not np.isfinite(out).all():
@@ -298,6 +300,17 @@ class BaseTorchEstimator(
                 RuntimeWarning,
             )
         return out
+
+    def _raw_output(self, X) -> torch.Tensor:
+        """The backbone's output on validated ``X``: a few rows (a partial-dependence
+        or SHAP loop's call) straight through ``module_``; more, batch by batch into
+        reused buffers (``training.inference``), encoded as for training: the same
+        numbers as the module's own input stage, without a full-size copy of X."""
+        net = self.module_
+        if len(X) <= SMALL_PREDICT_ROWS:
+            return net.raw_output(as_tensor(X, None, self._plan.device))
+        encode = partial(encode_into, net)
+        return predict_in_batches(net.backbone, X, encode, net.inputs.n_outputs, self._plan)
 
     def _module_input_array(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
