@@ -12,6 +12,7 @@ from test_engine import _fastest, _mlp, _plan_for, _squared_error
 
 from torchsk import TorchRegressor
 from torchsk.estimators.tasks import ClassificationTask, RegressionTask
+from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.heads import CLASSIFIER_HEADS, REGRESSION_LINKS
 from torchsk.nn.mlp import MLP
 from torchsk.training.losses import (
@@ -29,6 +30,7 @@ from torchsk.training.losses import (
 from torchsk.training.objectives import (
     AutogradObjective,
     ManualMLPObjective,
+    NumpyEnsembleObjective,
     NumpyMLPObjective,
     make_objective,
 )
@@ -69,6 +71,24 @@ def _sample_targets(loss: Loss, output: str, target: str):
     return n_out, torch.randint(0, n_out, (40,), generator=gen)
 
 
+def _check_ensemble_gradients(activation: str, n_out: int, loss, y):
+    """The members' numpy pass against autograd through the stacked ensemble."""
+    ens = EnsembleMLP(
+        n_inputs=5, n_outputs=n_out, hidden_layer_sizes=(7, 6), activation=activation,
+        n_members=3, generator=torch.Generator().manual_seed(0), dtype=torch.float64,
+    ).train()  # fmt: skip
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(40, 5, generator=gen, dtype=torch.float64)
+    w = torch.rand(40, generator=gen, dtype=torch.float64)
+    params = list(ens.parameters())
+    for weights in (w, None):
+        auto = _grads(AutogradObjective(ens, loss.per_sample, params), ens, X, y, weights)
+        ours = _grads(NumpyEnsembleObjective(ens, loss.output_grad), ens, X, y, weights)
+        assert ours[0] == pytest.approx(auto[0], rel=1e-10)
+        for go, ga in zip(ours[1], auto[1], strict=True):
+            torch.testing.assert_close(go, ga, rtol=1e-9, atol=1e-12)
+
+
 def check_registry_gradients(activation: str) -> list[tuple[str, str]]:
     """Check every registered analytic gradient against autograd; returns what ran."""
     checked = []
@@ -80,6 +100,7 @@ def check_registry_gradients(activation: str) -> list[tuple[str, str]]:
                     continue  # trained through autograd: nothing hand-written to check
                 n_out, y = _sample_targets(loss, output, loss.targets[-1])
                 _check_same_gradients(_mlp(activation, n_out), functions, y)
+                _check_ensemble_gradients(activation, n_out, functions, y)
                 checked.append((loss.name, output))
     return checked
 

@@ -11,8 +11,10 @@ does so works (a user's ``module``) and trains through autograd. A built-in one 
 - ``hold_constant(columns, value)``: outputs ``value`` on the boolean mask ``columns``
   whatever the input (a constant target column, ``estimators.tasks``);
 - ``HAND_WRITTEN``, declared on the class itself (a subclass that changes ``forward``
-  does not inherit it): the hand-written training passes (``training.objectives``)
-  and inference into reused buffers (``forward_reusing``) apply (``training.plan``).
+  does not inherit it): the hand-written training passes that
+  ``training.objectives.HAND_WRITTEN`` lists for the class apply, and so does
+  inference into reused buffers where the class has ``forward_reusing``
+  (``training.plan``).
 
 A new backbone is one file in ``nn/`` with a ``Backbone`` subclass and one line in
 ``BACKBONES`` (so that a saved model names it).

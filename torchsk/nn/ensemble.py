@@ -48,6 +48,8 @@ class EnsembleMLP(Backbone):
         Parameter dtype; torch's default when None.
     """
 
+    HAND_WRITTEN = True  # its numpy pass: training.objectives.NumpyEnsembleObjective
+
     def __init__(
         self,
         *,

@@ -21,7 +21,7 @@ from torch import nn
 from torchsk.nn.backbone import hand_written
 from torchsk.training.devices import available_device
 from torchsk.training.graphs import MIN_GRAPHED_STEPS, WARMUP_STEPS
-from torchsk.training.objectives import MANUAL_ACTIVATIONS
+from torchsk.training.objectives import MANUAL_ACTIVATIONS, hand_written_kinds
 
 # Below this many FLOPs per epoch (6 × samples × parameters) a CPU fit is bound by
 # Python overhead, not arithmetic, so float64 costs nothing and removes float32
@@ -131,20 +131,27 @@ def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_gra
     if previous is not None:
         dtype = previous.dtype
     else:
-        small = device.type == "cpu" and 6 * n_rows * n_params <= FLOAT64_FLOP_LIMIT
+        # an ensemble's members each count once: its numpy pass (a batched product per
+        # layer) stays overhead-bound where one member is (friedman1 5,000 x 20, 8
+        # members of (100,): 2.8x one network's time in float64 numpy, 4.2x in float32)
+        per_member = n_params / getattr(net.backbone, "n_members", 1)
+        small = device.type == "cpu" and 6 * n_rows * per_member <= FLOAT64_FLOP_LIMIT
         dtype = torch.float64 if small else torch.float32
     backbone = net.backbone
-    builtin = hand_written(backbone)  # declared on its own class: a subclass may differ
+    own = hand_written(backbone)  # declared on its own class: a subclass may differ
+    builtin = own and hasattr(backbone, "forward_reusing")
     trained_inputs = net.inputs.n_static < len(list(net.inputs.children()))
-    manual = (
-        builtin
+    passes = set()
+    if (
+        own
         and not trained_inputs  # embeddings train with the backbone: autograd
         and analytic_grad
         and backbone.activation in MANUAL_ACTIVATIONS
         and not any(isinstance(m, nn.Dropout) for m in backbone.modules())
-    )
-    numpy = device.type == "cpu" and dtype == torch.float64
-    objective = ("numpy" if numpy else "manual") if manual else "autograd"
+    ):
+        passes = hand_written_kinds(backbone)
+    numpy = device.type == "cpu" and dtype == torch.float64 and "numpy" in passes
+    objective = "numpy" if numpy else "manual" if "manual" in passes else "autograd"
     return ExecutionPlan(device, dtype, objective, builtin, n_params)
 
 
