@@ -1,6 +1,6 @@
 """The estimators on each device this machine has: the CPU always, CUDA when present.
 
-CI has no GPU and runs the CPU cases; on a GPU machine ``./dev test tests/test_device.py``
+CI has no GPU and runs the CPU cases; on a GPU machine ``./dev test tests/training/test_device.py``
 runs the same assertions on CUDA: the module and its data on the device, every result
 back as numpy, the fitted model as good as one fitted on the CPU.
 """

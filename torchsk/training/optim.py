@@ -15,7 +15,7 @@ there: ``iteration_ends`` after each epoch (``"invscaling"``) and ``trigger_stop
 when ``n_iter_no_change`` epochs did not improve (``"adaptive"``). The rate is a Python
 float passed to each step, so a schedule costs no tensor work per step.
 
-``tests/test_engine.py`` checks that each class matches its ``torch.optim``
+``tests/training/test_engine.py`` checks that each class matches its ``torch.optim``
 counterpart step for step, and scikit-learn's update rules and schedules.
 """
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "torchsk"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # each layer may import the layers after it, never those before it
@@ -70,7 +70,7 @@ def test_no_module_is_over_the_size_limit():
 def test_every_module_says_what_it_owns_and_the_architecture_page_lists_it():
     assert all(summary(path) for path in _modules())
     text = ARCHITECTURE.read_text()
-    assert text.endswith(module_table()), "regenerate: python tests/test_layout.py"
+    assert text.endswith(module_table()), "regenerate: python tests/integration/test_layout.py"
 
 
 def test_a_model_pickled_before_the_layers_loads_and_predicts_as_it_did():
