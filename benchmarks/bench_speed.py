@@ -432,6 +432,29 @@ def t6_predict_small(repeats: int) -> dict:
     return fig
 
 
+def t7_ensemble(repeats: int) -> dict:
+    """n_ensemble=8 against one network, the defaults otherwise, 100 epochs: diabetes
+    (442 x 10) and friedman1 (5,000 x 20), what an ensemble default would cost."""
+    from sklearn.datasets import load_diabetes
+
+    problems = {"diabetes": load_diabetes(return_X_y=True)}
+    problems["friedman1"] = make_friedman1(n_samples=5000, n_features=20, random_state=0)
+    fig = {}
+    for name, (X, y) in problems.items():
+        fits = {
+            str(k): lambda k=k, X=X, y=y: TorchRegressor(
+                n_ensemble=k, max_iter=100, random_state=0
+            ).fit(X, y)
+            for k in (1, 8)
+        }
+        res = interleaved(fits, repeats)
+        fig[f"{name}_one_s"] = res["1"].median
+        fig[f"{name}_ratio"] = paired_ratio(res["8"], res["1"])
+    fig["ok"] = max(fig["diabetes_ratio"], fig["friedman1_ratio"]) <= 1.5
+    fig["target"] = "n_ensemble=8 <= 1.5x one network's fit time (both problems)"
+    return fig
+
+
 MEMORY_PROBE = """
 import numpy as np, warnings
 warnings.filterwarnings("ignore")
@@ -457,7 +480,7 @@ def fit_memory_ratio() -> float:
 
 
 CASES = {"T1": t1_tiny, "T2": t2_minibatch, "T3": t3_limit, "T4": t4_predict, "T5": t5_lbfgs_mid}
-CASES |= {"T6": t6_predict_small}
+CASES |= {"T6": t6_predict_small, "T7": t7_ensemble}
 EXTRA_CASES = {"T2gpu": t2_gpu, "T3gpu": t3_gpu}  # need a GPU: not run by default
 # large-data cases (issue 19): run on request, next to T3 / T3gpu
 EXTRA_CASES |= {"T3setup": t3_setup, "Dstream": dask_stream}
