@@ -302,3 +302,18 @@ def test_a_few_rows_predict_as_they_do_among_many(hidden, dtype):
     tol = 1e-12 if dtype == torch.float64 else 1e-6
     np.testing.assert_allclose(clf.predict_proba(X[:10]), clf.predict_proba(X)[:10], atol=tol)
     assert (clf.predict(X[:10]) == clf.predict(X)[:10]).all()
+
+
+@pytest.mark.short_fits
+def test_predict_is_deterministic_after_a_submodule_is_put_in_train_mode():
+    """predict puts every submodule in eval mode, not only module_ itself: a backbone
+    left in train mode (a user's own fine-tuning loop) does not apply dropout."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = X.sum(axis=1)
+    reg = TorchRegressor(hidden_layer_sizes=(32,), dropout=0.5, max_iter=2, random_state=0)
+    reg.fit(X, y)
+    before = reg.predict(X[:5])
+    reg.module_.backbone.train()
+    np.testing.assert_array_equal(reg.predict(X[:5]), before)
+    np.testing.assert_allclose(reg.predict(X)[:5], before, rtol=1e-12)

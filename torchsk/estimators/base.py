@@ -287,8 +287,7 @@ class BaseTorchEstimator(
             return np.concatenate([self._forward(block, proba) for block in blocks])
         X = self._module_input_array(X)
         net, plan = self.module_, self._plan
-        if net.training:  # after fit it is in eval mode: .eval() walks every submodule
-            net.eval()
+        net.eval()  # every submodule: a user may have put only module_.backbone in train mode
         with plan.threads(len(X)), torch.inference_mode():
             out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
