@@ -13,6 +13,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
+from torchsk.nn.mlp import MLP
 
 pytestmark = pytest.mark.short_fits  # a few epochs give every attribute
 
@@ -183,3 +184,24 @@ def test_an_older_pickle_gets_best_validation_score_none():
     old = TorchRegressor.__new__(TorchRegressor)
     old.__setstate__(state)
     assert old.best_validation_score_ is None
+
+
+class _ShiftedMLP(MLP):
+    """A user's MLP subclass whose forward is not the layers' own."""
+
+    def forward(self, x):
+        return super().forward(x) + 1.0
+
+
+def test_an_mlp_subclass_that_changes_forward_has_no_coefs():
+    """coefs_ / intercepts_ describe the built-in MLP's passes; a subclass that changes
+    forward computes something else, so they are refused (as for any user module)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    reg = TorchRegressor(module=_ShiftedMLP, module__hidden_layer_sizes=(4,), max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, X.sum(axis=1))
+    for name in ["coefs_", "intercepts_"]:
+        with pytest.raises(AttributeError, match="built-in MLP"):
+            getattr(reg, name)

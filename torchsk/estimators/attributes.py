@@ -15,6 +15,7 @@ from torch import nn
 
 from torchsk.inputs.impute import Imputer
 from torchsk.inputs.scaling import Scaling
+from torchsk.nn.backbone import hand_written
 from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.heads import Exp
 from torchsk.nn.mlp import MLP
@@ -39,7 +40,8 @@ def raw_layers(net) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``(coefs_, intercepts_)``: weight matrices of shape ``(n_in, n_out)`` and bias
     vectors of the built-in MLP, acting on raw X (without missing values) and giving
     y in its own units (regression) or the logits (classification)."""
-    if not isinstance(net.backbone, MLP):
+    # a subclass may change forward: only the MLP's own passes are these layers
+    if not (isinstance(net.backbone, MLP) and hand_written(net.backbone)):
         raise AttributeError(
             "coefs_ and intercepts_ are defined for the built-in MLP with n_ensemble=1; "
             f"this module_'s backbone is a {type(net.backbone).__name__}. Its weights are "
