@@ -287,7 +287,10 @@ class BaseTorchEstimator(
             return np.concatenate([self._forward(block, proba) for block in blocks])
         X = self._module_input_array(X)
         net, plan = self.module_, self._plan
-        net.eval()  # every submodule: a user may have put only module_.backbone in train mode
+        # every submodule: a user may have put only module_.backbone in train mode
+        # (looking costs a tenth of .eval()'s walk, which sets every module's flag)
+        if any(m.training for m in net.modules()):
+            net.eval()
         with plan.threads(len(X)), torch.inference_mode():
             out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
