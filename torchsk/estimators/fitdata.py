@@ -47,15 +47,20 @@ class InMemoryFit:
 
     @staticmethod
     def host(values):
+        """Per-row values (sample weights) as a numpy array (a tensor's, copied)."""
         return host_array(values)
 
     def input_stage(self, est, sw: np.ndarray, seed: int):
+        """The input stage fitted on the validated rows (numpy, or torch on a tensor's
+        device)."""
         return est._input_stage(self.X, sw, seed)
 
     def probe(self, est):
+        """The rows a user's module is checked on (the first few are used)."""
         return self.X
 
     def train(self, est, task, loss, config, y_enc, sw, **fit_args):
+        """``training.fit.fit_network`` on the resident rows."""
         return fit_network(
             est.module_, task, est._plan, loss, config, self.X, self.y, y_enc, sw,
             optimizer=est._optimizer, samples_seen=est.t_, **fit_args,

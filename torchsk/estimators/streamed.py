@@ -79,14 +79,18 @@ class StreamedFit:
     host = staticmethod(_host)
 
     def input_stage(self, est, sw: np.ndarray, seed: int) -> InputStage:
+        """The input stage from statistics Dask computes over all blocks."""
         stats = self.source.statistics(sw, est.input_scaling)
         cat, n_categories = _categorical(self.source)
         return stage_from_statistics(stats, cat, n_categories, seed)
 
     def probe(self, est):
+        """Two rows of the first block for a user's module to be checked on (none to
+        load for the built-in MLP, whose widths are right by construction)."""
         return self.source.load(0)[:2] if est.module is not None else None
 
     def train(self, est, task, loss, config, y_enc, sw, **fit_args):
+        """``training.fit.fit_blocks`` on the blocks, loaded one at a time."""
         source = self.source
         return fit_blocks(
             est.module_, task, est._plan, loss, config, source.load, source.lengths, y_enc, sw,
