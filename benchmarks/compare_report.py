@@ -194,7 +194,7 @@ def _time_ratio(table: pd.DataFrame):
 
 
 def acceptance(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
-    """Issue 16's acceptance criteria: (criterion, measured, holds) per line."""
+    """torchsk's goals on the suite: (criterion, measured, holds) per line."""
     ours = gaps(table)
     ranks, common = neural_ranks(table)
     lines = []
@@ -293,7 +293,7 @@ def _acceptance_section(table: pd.DataFrame) -> list[str]:
     header = ["data set", "torchsk score", "behind linear", "behind HGB",
               "log-loss above LogReg"]  # fmt: skip
     return [
-        "## Issue 16's acceptance criteria", "",
+        "## How torchsk stands against its goals", "",
         "Computed from the table below; torchsk is `TorchRegressor` / `TorchClassifier` with "
         "default parameters on the prepared DataFrame. A gap is within one standard deviation "
         "(✓) when it is at most the larger of the two models' standard deviations over folds; "
