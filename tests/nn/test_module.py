@@ -196,3 +196,40 @@ def test_a_fitted_module_as_backbone_asks_for_reused_backbone(body_mass):
     reg = TorchRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="ReusedBackbone"):
         TorchRegressor(module=reg.module_.backbone, max_iter=3).fit(X, y)
+
+
+def test_scaling_constants_given_by_hand_are_the_modules_buffers(body_mass):
+    """The penguins document's hand-picked constants, as its register_buffer layers
+    hold them: input_scaling=(200, 10) and target_scaling=(4200, 800)."""
+    X, y = body_mass
+    settings = dict(hidden_layer_sizes=(5,), solver="lbfgs", alpha=0, random_state=0)
+    reg = TorchRegressor(input_scaling=(200, 10), target_scaling=(4200, 800), **settings)
+    reg.fit(X, y)
+    scaling, target = reg.module_.inputs.scaling, reg.module_.target_scaling
+    assert scaling.center.tolist() == [200.0] and scaling.scale.tolist() == [10.0]
+    assert target.center.tolist() == [4200.0] and target.scale.tolist() == [800.0]
+    assert reg.score(X, y) > 0.75
+    raw = reg.module_(torch.as_tensor(X, dtype=torch.float32)).numpy().ravel()
+    np.testing.assert_allclose(raw, reg.predict(X), rtol=1e-4)
+    # the same constants on a tensor, one value per column, and a warm start keeps them
+    two = np.c_[X, X / 10]
+    per_column = dict(input_scaling=([200.0, 20.0], [10.0, 1.0]), max_iter=3, random_state=0)
+    tensor = TorchRegressor(**per_column).fit(torch.as_tensor(two), y)
+    assert tensor.module_.inputs.scaling.center.tolist() == [200.0, 20.0]
+    warm = TorchRegressor(warm_start=True, **per_column).fit(two, y)
+    warm.set_params(input_scaling=([200.0, 20.0], [10.0, 2.0]))
+    with pytest.raises(ValueError, match="input_scaling"):
+        warm.fit(two, y)
+
+
+@pytest.mark.parametrize(
+    ("constants", "message"),
+    [((1.0,), "a pair"), ((0.0, 0.0), "positive scale"), ((0.0, np.nan), "finite"),
+     (([1.0, 2.0, 3.0], 1.0), "one value per scaled column")],
+)  # fmt: skip
+def test_bad_scaling_constants_are_refused_before_fitting(body_mass, constants, message):
+    X, y = body_mass
+    with pytest.raises(ValueError, match=message):
+        TorchRegressor(input_scaling=constants, max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        TorchRegressor(target_scaling=constants, max_iter=1).fit(X, y)

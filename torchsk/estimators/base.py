@@ -57,7 +57,7 @@ def _same(a, b) -> bool:
 
 def _diff(old: dict, new: dict):
     """``(key, "old → new")`` for each key whose value changed."""
-    return [(k, f"{old[k]} → {new[k]}") for k in old if old[k] != new[k]]
+    return [(k, f"{old[k]} → {new[k]}") for k in old if not _same(old[k], new[k])]
 
 
 #: Rows that ``predict`` sends through ``module_`` in one call, without the batched
@@ -101,7 +101,7 @@ class BaseTorchEstimator(
         "verbose": ["verbose"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
-        "input_scaling": [StrOptions({"standard", "minmax", "robust"}), None],
+        "input_scaling": [StrOptions({"standard", "minmax", "robust"}), tuple, None],
         "numeric_bins": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
         "device": [str, torch.device],
         "module": [nn.Module, callable, None],

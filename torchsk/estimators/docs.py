@@ -97,9 +97,13 @@ hidden_layer_sizes : tuple of int, default=(100,)
         matrix products. Each member trains as it would alone (its own loss and
         penalty); ``loss_curve_`` and ``best_loss_`` are the members' sum. Ignored
         with ``module``.
-    input_scaling : {"standard", "minmax", "robust"} or None, default="standard"
+    input_scaling : {"standard", "minmax", "robust"}, (center, scale) or None, \
+default="standard"
         How X is scaled *inside* ``module_``; the constants are registered buffers
-        fitted on the training data, so the module works on raw X.
+        fitted on the training data, so the module works on raw X. A pair
+        ``(center, scale)`` (scalars, or one value per numeric column) gives the
+        constants themselves, as a hand-written ``register_buffer`` layer would hold
+        them: ``input_scaling=(200, 10)`` for flipper lengths in millimetres.
     numeric_bins : int, "auto" or None, default=None
         Also feed each numeric column (not the missing indicators) to the network as
         its piecewise-linear code over at most this many bins at the column's

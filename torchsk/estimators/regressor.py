@@ -34,10 +34,12 @@ nn.Module, default="squared_error"
     head : {{"auto", "identity", "exp", "softplus"}}, default="auto"
         Output link. ``"auto"`` is the identity, or ``"exp"`` (log link) for
         ``loss="poisson"``, which needs a positive link.
-    target_scaling : {{"standard"}} or None, default="standard"
+    target_scaling : {{"standard"}}, (center, scale) or None, default="standard"
         Standardize y inside the module (training happens on the scaled target;
         predictions come back in y's units). With a positive link, y is only divided
-        by its mean so that it stays positive.
+        by its mean so that it stays positive. A pair ``(center, scale)`` (scalars, or
+        one value per output) gives the constants themselves, kept as the same
+        buffers (``target_scaling=(4200, 800)`` for grams of body mass).
     huber_delta : float, default=1.35
         Threshold of the Huber loss (``loss="huber"``), in units of the scaled
         target: quadratic within ``huber_delta`` of the target, linear beyond (torch's
@@ -72,7 +74,7 @@ nn.Module, default="squared_error"
         **BaseTorchEstimator._parameter_constraints,
         "loss": [StrOptions(LOSS_NAMES[REGRESSION]), nn.Module],
         "head": [StrOptions({"auto", *REGRESSION_LINKS})],
-        "target_scaling": [StrOptions({"standard"}), None],
+        "target_scaling": [StrOptions({"standard"}), tuple, None],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
         "quantile": [Interval(Real, 0, 1, closed="neither")],
     }

@@ -86,6 +86,8 @@ class RegressionTask:
         that it stays positive, ``"robust"`` for a robust loss."""
         link = self.link()
         scaling = self.target_scaling
+        if isinstance(scaling, tuple):  # given: used as it is
+            return {"head": link, "target_scaling": scaling}
         if scaling is not None and link in POSITIVE_LINKS:
             scaling = "mean"
         elif scaling == "standard" and isinstance(self.loss, str) and LOSSES[self.loss].robust:

@@ -52,8 +52,9 @@ def scaling_statistics(
     Parameters
     ----------
     x : ndarray of shape (n_samples, n_columns)
-    method : {"standard", "minmax", "robust", "mean"} or None
-        ``"mean"`` divides by the mean without centering (for positive targets).
+    method : {"standard", "minmax", "robust", "mean"}, (center, scale) or None
+        ``"mean"`` divides by the mean without centering (for positive targets); a
+        pair gives the constants themselves (``explicit_constants``).
     sample_weight : ndarray of shape (n_samples,), default=None
 
     Returns
@@ -61,6 +62,8 @@ def scaling_statistics(
     center, scale : ndarray of shape (n_columns,)
     """
     n_cols = x.shape[1]
+    if isinstance(method, tuple):
+        return explicit_constants(method, n_cols)
     w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     if method is None:
         return np.zeros(n_cols), np.ones(n_cols)
@@ -80,6 +83,33 @@ def scaling_statistics(
     if method == "mean":  # a magnitude, not a spread: only zero is unusable
         return center, np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     return center, _usable_spread(x, w, scale)
+
+
+def explicit_constants(pair: tuple, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` given by a user (``input_scaling=(200, 10)``, as hand-picked
+    constants in a ``register_buffer`` layer): scalars, or one value per column.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong: not a pair, a length other than the columns', a
+        non-finite value, a scale that is not positive.
+    """
+    if len(pair) != 2:
+        raise ValueError(f"Scaling constants are a pair (center, scale); got {pair!r}.")
+    center, scale = (np.broadcast_to(np.asarray(v, np.float64), (n_cols,)).copy()
+                     if np.ndim(v) == 0 or np.size(v) == n_cols
+                     else _wrong_length(v, n_cols) for v in pair)  # fmt: skip
+    if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"Scaling constants must be finite with a positive scale; got {pair!r}.")
+    return center, scale
+
+
+def _wrong_length(values, n_cols: int):
+    raise ValueError(
+        f"Scaling constants take a scalar or one value per scaled column ({n_cols}); "
+        f"got {np.size(values)} values."
+    )
 
 
 #: The interquartile range of a normal distribution, in standard deviations.

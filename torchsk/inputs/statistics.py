@@ -16,7 +16,7 @@ import torch
 from torchsk.inputs.bins import PiecewiseLinear
 from torchsk.inputs.categorical import CategoricalEncoder
 from torchsk.inputs.impute import Imputer
-from torchsk.inputs.scaling import Scaling, usable_spread
+from torchsk.inputs.scaling import Scaling, explicit_constants, usable_spread
 from torchsk.inputs.stage import InputStage
 
 
@@ -136,8 +136,8 @@ def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
     mean = (sums + fill * (total - weights)) / total
     lo = np.where(missing, np.minimum(lo, fill), lo)
     hi = np.where(missing, np.maximum(hi, fill), hi)
-    center, scale = _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total)
     numeric = ~cat
+    center, scale = _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total, numeric)
     center, scale = np.where(numeric, center, 0.0), np.where(numeric, scale, 1.0)
     n_ind = len(indicators)
     return ColumnStatistics(
@@ -158,10 +158,14 @@ def _code_counts(codes, w, n: int, ops):
     return ops.bincount(ops.where(valid, codes, float(n)), n + 1, w)
 
 
-def _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total):
+def _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total, numeric):
     """``(center, scale)`` of the imputed columns (a second pass for ``"standard"``)."""
     if method is None:
         return np.zeros_like(mean), np.ones_like(mean)
+    if isinstance(method, tuple):  # given: one value per numeric column, as in memory
+        center, scale = np.zeros_like(mean), np.ones_like(mean)
+        center[numeric], scale[numeric] = explicit_constants(method, int(numeric.sum()))
+        return center, scale
     if method == "minmax":
         return lo, usable_spread(lo, hi, hi - lo)
     if method != "standard":
