@@ -109,18 +109,19 @@ class Backbone(nn.Module):
     ----------
     n_inputs, n_outputs : int
         Widths of the input and of the output layer.
-    hidden_layer_sizes : sequence of int
+    hidden_layer_sizes : sequence of int, default=(100,)
         Widths of the hidden layers; ``()`` gives a linear model.
-    activation : str
+    activation : str, default="relu"
         A key of ``ACTIVATIONS``.
-    dropout : float
+    dropout : float, default=0.0
         Dropout rate after each hidden activation.
     **extra
         The subclass's own settings, recorded in ``config`` too.
     """
 
-    def __init__(self, *, n_inputs: int, n_outputs: int, hidden_layer_sizes: Sequence[int],
-                 activation: str, dropout: float, **extra) -> None:  # fmt: skip
+    def __init__(self, *, n_inputs: int, n_outputs: int,
+                 hidden_layer_sizes: Sequence[int] = (100,), activation: str = "relu",
+                 dropout: float = 0.0, **extra) -> None:  # fmt: skip
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation={activation!r} is not one of {sorted(ACTIVATIONS)}.")

@@ -11,7 +11,6 @@ a step is a few batched matrix products instead of a loop over networks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -32,20 +31,15 @@ class EnsembleMLP(Backbone):
 
     Parameters
     ----------
-    n_inputs, n_outputs : int
-        Widths of the input and of the output layer.
-    hidden_layer_sizes : sequence of int
-        Widths of the hidden layers; ``()`` gives linear members.
-    activation : str
-        A key of ``ACTIVATIONS``.
-    dropout : float
-        Dropout rate after each hidden activation.
     n_members : int
         Number of networks.
     generator : torch.Generator, default=None
         Source of the initial weights; torch's global generator when None.
     dtype : torch.dtype, default=None
         Parameter dtype; torch's default when None.
+    **shape
+        ``n_inputs``, ``n_outputs``, ``hidden_layer_sizes`` (``()``: linear members),
+        ``activation``, ``dropout``: each member's, as ``Backbone`` takes them.
     """
 
     HAND_WRITTEN = True  # its numpy pass: training.objectives.NumpyEnsembleObjective
@@ -53,20 +47,15 @@ class EnsembleMLP(Backbone):
     def __init__(
         self,
         *,
-        n_inputs: int,
-        n_outputs: int,
-        hidden_layer_sizes: Sequence[int] = (100,),
-        activation: str = "relu",
-        dropout: float = 0.0,
         n_members: int = 4,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
+        **shape,
     ) -> None:
-        super().__init__(
-            n_inputs=n_inputs, n_outputs=n_outputs, hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation, dropout=dropout, n_members=int(n_members),
-        )  # fmt: skip
-        widths = [n_inputs, *hidden_layer_sizes, n_outputs]
+        # the shape (widths, activation, dropout) is checked and recorded by Backbone
+        super().__init__(n_members=int(n_members), **shape)
+        config = self.config
+        widths = [config["n_inputs"], *config["hidden_layer_sizes"], config["n_outputs"]]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(n_members, a, b, dtype=dtype))
             for a, b in zip(widths, widths[1:], strict=False)
@@ -76,7 +65,8 @@ class EnsembleMLP(Backbone):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.empty(n_members * b, dtype=dtype)) for b in widths[1:]
         )
-        self.act = ACTIVATIONS[activation]()
+        self.act = ACTIVATIONS[self.activation]()
+        dropout = config["dropout"]
         self.drop = Dropout(dropout) if dropout > 0 else nn.Identity()
         self.n_members = n_members
         self.initialize(generator)
