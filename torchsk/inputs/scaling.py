@@ -97,19 +97,20 @@ def explicit_constants(pair: tuple, n_cols: int) -> tuple[np.ndarray, np.ndarray
     """
     if len(pair) != 2:
         raise ValueError(f"Scaling constants are a pair (center, scale); got {pair!r}.")
-    center, scale = (np.broadcast_to(np.asarray(v, np.float64), (n_cols,)).copy()
-                     if np.ndim(v) == 0 or np.size(v) == n_cols
-                     else _wrong_length(v, n_cols) for v in pair)  # fmt: skip
+    center, scale = (_per_column(values, n_cols) for values in pair)
     if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
         raise ValueError(f"Scaling constants must be finite with a positive scale; got {pair!r}.")
     return center, scale
 
 
-def _wrong_length(values, n_cols: int):
-    raise ValueError(
-        f"Scaling constants take a scalar or one value per scaled column ({n_cols}); "
-        f"got {np.size(values)} values."
-    )
+def _per_column(values, n_cols: int) -> np.ndarray:
+    """A scalar repeated, or one value per column, as a float64 array of ``n_cols``."""
+    if np.ndim(values) != 0 and np.size(values) != n_cols:
+        raise ValueError(
+            f"Scaling constants take a scalar or one value per scaled column ({n_cols}); "
+            f"got {np.size(values)} values."
+        )
+    return np.broadcast_to(np.ravel(np.asarray(values, np.float64)), (n_cols,)).copy()
 
 
 #: The interquartile range of a normal distribution, in standard deviations.
