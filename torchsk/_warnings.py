@@ -12,6 +12,7 @@ matches the user's module.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 
@@ -35,3 +36,13 @@ def stacklevel() -> int:
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn`` attributed to the user's line (see the module docstring)."""
     warnings.warn(message, category, stacklevel=stacklevel())
+
+
+@contextlib.contextmanager
+def reading_only():
+    """Silence torch's warning about a non-writable numpy array for the duration:
+    torchsk reads its inputs (memmaps, pandas' read-only views) and never writes to
+    them, so the warning does not apply and a copy would only cost memory."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        yield

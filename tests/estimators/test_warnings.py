@@ -1,5 +1,7 @@
 """Warnings point at the user's line (here: this file), through scikit-learn's wrappers."""
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -67,3 +69,20 @@ def test_filtering_by_the_callers_module_works():
         warnings.filterwarnings("error", category=ConvergenceWarning, module=__name__)
         with pytest.raises(ConvergenceWarning):
             TorchRegressor(**SHORT).fit(X, Y)
+
+
+def test_a_read_only_x_with_missing_values_fits_without_torchs_writability_warning():
+    """torch warns that a non-writable array cannot back a writable tensor; torchsk
+    only reads X, so the warning says nothing true. torch warns once per process,
+    hence a fresh interpreter."""
+    code = (
+        "import warnings, numpy as np\n"
+        "from torchsk import TorchRegressor\n"
+        "X = np.tile([[1.0, 2.0], [np.nan, 1.0], [3.0, 0.5], [4.0, 3.0]], (10, 1))\n"
+        "X.setflags(write=False)\n"
+        "warnings.simplefilter('ignore')\n"
+        "warnings.filterwarnings('error', message='.*not writable')\n"
+        "TorchRegressor(max_iter=2, random_state=0).fit(X, np.arange(40.0))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from torchsk._warnings import reading_only
 from torchsk.inputs.bins import PiecewiseLinear
 from torchsk.inputs.categorical import CategoricalEncoder
 from torchsk.inputs.encoder import InputEncoder
@@ -125,7 +126,7 @@ def build_input_stage(
     if impute:
         steps["impute"] = Imputer.fit(X, is_categorical, sample_weight)
         if np.isnan(X.min()):  # X without NaN passes the imputer unchanged: no copy
-            with torch.no_grad():
+            with torch.no_grad(), reading_only():  # a read-only X is only read
                 X = steps["impute"](torch.as_tensor(X)).numpy()
         n_indicators = steps["impute"].n_outputs - len(is_categorical)
     # the indicator columns the imputer appends are neither scaled (0/1) nor categorical

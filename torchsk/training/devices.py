@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import warnings
 
 import numpy as np
 import torch
+
+from torchsk._warnings import reading_only
 
 
 # ---------------------------------------------------------------- devices
@@ -66,8 +67,7 @@ def seeded(device: torch.device, seed: int, needed: bool = True):
 def as_tensor(a: np.ndarray, dtype: torch.dtype | None, device: torch.device) -> torch.Tensor:
     """``torch.as_tensor`` without copying read-only arrays (memmaps): we never write
     to the input, so torch's warning about non-writable arrays does not apply."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+    with reading_only():
         return torch.as_tensor(a, dtype=dtype, device=device)
 
 
