@@ -154,10 +154,14 @@ class NumpyMLPObjective(ManualMLPObjective):
 
     def __init__(self, mlp: MLP, output_grad: OutputGrad) -> None:
         super().__init__(mlp, output_grad)
+        self._numpy_state(mlp.activation, output_grad)
+
+    def _numpy_state(self, activation: str, output_grad: OutputGrad) -> None:
+        """What the numpy pass keeps besides the parameters (the ensemble's too)."""
         # the loss's numpy twin where it has one (``training.losses``), else torch on views
         self.numpy_output_grad = getattr(output_grad, "numpy", None)
-        self.numpy_forward = _NUMPY_FORWARD[mlp.activation]
-        self.numpy_backward = _NUMPY_BACKWARD[mlp.activation]
+        self.numpy_forward = _NUMPY_FORWARD[activation]
+        self.numpy_backward = _NUMPY_BACKWARD[activation]
         self._memory, self._views = None, None
         self._data = (None, None, None)  # the last (X, X's array, y's array)
 
@@ -219,11 +223,7 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
         self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
         self.k = ensemble.n_members
         self.output_grad = output_grad
-        self.numpy_output_grad = getattr(output_grad, "numpy", None)
-        self.numpy_forward = _NUMPY_FORWARD[ensemble.activation]
-        self.numpy_backward = _NUMPY_BACKWARD[ensemble.activation]
-        self._memory, self._views = None, None
-        self._data = (None, None, None)
+        self._numpy_state(ensemble.activation, output_grad)
         for p in ensemble.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
 
@@ -270,7 +270,7 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
 
 
 #: The hand-written objectives by backbone class name: (torch pass, numpy pass).
-HAND_WRITTEN = {
+HAND_WRITTEN_PASSES = {
     "MLP": (ManualMLPObjective, NumpyMLPObjective),
     "EnsembleMLP": (None, NumpyEnsembleObjective),
 }
@@ -278,7 +278,7 @@ HAND_WRITTEN = {
 
 def hand_written_kinds(backbone: nn.Module) -> set[str]:
     """The hand-written objectives ``backbone``'s class has: ``"manual"``, ``"numpy"``."""
-    torch_pass, numpy_pass = HAND_WRITTEN.get(type(backbone).__name__, (None, None))
+    torch_pass, numpy_pass = HAND_WRITTEN_PASSES.get(type(backbone).__name__, (None, None))
     return {kind for kind, cls in (("manual", torch_pass), ("numpy", numpy_pass)) if cls}
 
 
@@ -287,6 +287,6 @@ def make_objective(kind: str, backbone: nn.Module, loss: LossFunctions, params):
     ``"manual"`` (a built-in backbone's hand-written passes) or ``"autograd"``."""
     if kind == "autograd":
         return AutogradObjective(backbone, loss.per_sample, params)
-    torch_pass, numpy_pass = HAND_WRITTEN[type(backbone).__name__]
+    torch_pass, numpy_pass = HAND_WRITTEN_PASSES[type(backbone).__name__]
     cls = numpy_pass if kind == "numpy" else torch_pass
     return cls(backbone, loss.output_grad)
