@@ -13,7 +13,6 @@ import torchsk.estimators.fitdata as fitdata
 from torchsk import TorchClassifier, TorchRegressor
 from torchsk.data.dask import DaskSource
 from torchsk.inputs.stage import build_input_stage
-from torchsk.inputs.statistics import stage_from_tensor
 from torchsk.training.devices import HostToDevice, transfer_rows
 
 da = pytest.importorskip("dask.array")
@@ -161,11 +160,15 @@ def test_statistics_on_a_tensor_match_the_numpy_stage():
     sw = np.random.default_rng(1).uniform(0, 2, len(X))
     sw[:5] = 0
     mask = np.zeros(X.shape[1], dtype=bool)
-    for method, bins in (("standard", None), ("minmax", None), (None, None), ("standard", 8)):
+    for method, bins in (("standard", None), ("minmax", None), (None, None), ("standard", 8),
+                         ("robust", None)):  # fmt: skip
         ref = build_input_stage(
             X, mask, [], scaling=method, impute=True, sample_weight=sw, seed=0, numeric_bins=bins
         )
-        got = stage_from_tensor(torch.as_tensor(X), sw, method, seed=0, numeric_bins=bins)
+        got = build_input_stage(
+            torch.as_tensor(X), mask, [], scaling=method, impute=True, sample_weight=sw,
+            seed=0, numeric_bins=bins,
+        )  # fmt: skip
         assert got.state_dict().keys() == ref.state_dict().keys()
         for key, value in ref.state_dict().items():
             torch.testing.assert_close(got.state_dict()[key], value, rtol=1e-12, atol=1e-12)

@@ -19,7 +19,7 @@ from test_reliability import InterruptAt  # the same interrupting backbone
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
-from torchsk.inputs.scaling import scaling_statistics
+from torchsk.inputs.statistics import scaling_statistics
 from torchsk.nn.mlp import MLP
 from torchsk.training.batches import Data
 from torchsk.training.loop import train

@@ -16,7 +16,6 @@ import numpy as np
 from torchsk.data.checks import new_table
 from torchsk.data.columns import resolve_categorical_features
 from torchsk.data.tables import TableEncoder, check_frame_columns, column_values
-from torchsk.inputs.statistics import ColumnStatistics, _ArrayOps, column_statistics
 
 
 def is_dask(X) -> bool:
@@ -122,30 +121,30 @@ class DaskSource:
         (block,) = self._dask.compute(self.blocks[k])
         return block
 
-    def statistics(self, sw: np.ndarray, method) -> ColumnStatistics:
-        """``column_statistics`` computed by Dask over all the data."""
+    def statistics_blocks(self, sw: np.ndarray) -> LazyBlocks:
+        """All the data as one lazy block for ``inputs.statistics``: Dask reduces over
+        the partitions, and each pass is one ``dask.compute``."""
         import dask.array as da
 
-        X = self.encoded()
         w = da.from_array(sw, chunks=(tuple(self.lengths),))
-        cat, n_categories = _categorical(self)
-        return column_statistics(
-            X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute
-        )  # fmt: skip
+        return LazyBlocks(self.encoded(), w, self._dask.compute)
+
+
+class LazyBlocks:
+    """A Dask array and its weights as the one block of ``inputs.statistics``'s
+    ``Blocks`` protocol; no ``column``: a fit that streams cannot sort."""
+
+    def __init__(self, X, w, compute) -> None:
+        self.X, self.w, self.compute = X, w, compute
+
+    def __iter__(self):
+        yield self.X, self.w
 
 
 def _nonempty(lengths: list[int]) -> list[int]:
     """The blocks with rows (all of them where none has any: the fit then refuses
     X with 0 samples, as in memory)."""
     return [k for k, n in enumerate(lengths) if n] or list(range(len(lengths)))
-
-
-def _categorical(source: DaskSource) -> tuple[np.ndarray, list[int]]:
-    """The categorical mask and the categories per categorical column."""
-    table = source.table
-    if table is None:
-        return np.zeros(source.n_features, dtype=bool), []
-    return table.is_categorical_, [len(c) for c in table.categories_ if c is not None]
 
 
 def _scan_partition(part, mask):

@@ -30,6 +30,7 @@ from torchsk.estimators.build import NetworkBuilder
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
+from torchsk.estimators.iterable import IterableFit, is_batches
 from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import (
     ModuleParams,
@@ -63,6 +64,11 @@ def _diff(old: dict, new: dict):
 #: Rows that ``predict`` sends through ``module_`` in one call, without the batched
 #: path's buffers: on 10 rows those cost more than the arithmetic.
 SMALL_PREDICT_ROWS = 256
+
+
+#: Where a fit reads X from, other than memory: ``(test, fit-data class)`` in turn
+#: (``estimators.fitdata`` lists what such a class provides).
+SOURCES = ((is_dask, StreamedFit), (is_batches, IterableFit))
 
 
 class BaseTorchEstimator(
@@ -158,8 +164,9 @@ class BaseTorchEstimator(
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
         self._check_validation_args(X_val, y_val, sample_weight_val)
         task = self._new_task()
-        # the one place the sources differ (estimators.fitdata): Dask is streamed
-        rows = (StreamedFit if is_dask(X) else InMemoryFit)(
+        # the one place the sources differ (estimators.fitdata)
+        source = next((cls for test, cls in SOURCES if test(X)), InMemoryFit)
+        rows = source(
             self, X, y, task, first=first, incremental=incremental, validated=X_val is not None
         )
         if first:

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from torchsk._warnings import warn
-from torchsk.data.tensors import is_tensor
 from torchsk.estimators.user_modules import (
     build_module,
     module_params,
@@ -21,8 +20,8 @@ from torchsk.estimators.user_modules import (
 )
 from torchsk.inputs.bins import auto_bins
 from torchsk.inputs.categorical import MIN_COUNT
-from torchsk.inputs.stage import build_input_stage
-from torchsk.inputs.statistics import stage_from_tensor
+from torchsk.inputs.encoder import StageOptions
+from torchsk.inputs.statistics import Layout
 from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.mlp import MLP
 from torchsk.nn.net import TabularNet
@@ -58,26 +57,23 @@ class NetworkBuilder:
         self.loss_curve_, self.validation_scores_ = [], None
         self.t_ = 0
 
-    def _input_stage(self, X, sw, seed):
-        """The input stage fitted on validated X: a tensor off the CPU (CUDA) with
-        torch's reductions on its device, anything else with numpy."""
+    def _layout(self) -> Layout:
+        """The categorical columns and their training categories, for the input stage."""
+        return Layout(self.is_categorical_, [len(c) for c in self.categories_ if c is not None])
+
+    def _stage_options(self, n_samples: int | None, seed: int) -> StageOptions:
+        """What the input stage is asked for, ``numeric_bins="auto"`` resolved for
+        ``n_samples`` rows in memory (None: a source it streams, which bins nothing)."""
         bins = self.numeric_bins
         if isinstance(self.module, ReusedBackbone):
             bins = self.module.numeric_bins  # repeat the encoding the backbone learned on
-        elif bins == "auto":  # the built-in MLP only, and not a linear one (see _docs)
+        elif bins == "auto":  # the built-in MLP only, and not a linear one (see docs)
             n_numeric = int((~self.is_categorical_).sum())
             mlp = self.module is None and len(self._hidden_sizes()) > 0
-            bins = auto_bins(X.shape[0], n_numeric) if mlp else None
-        if is_tensor(X):
-            return stage_from_tensor(X, sw, self.input_scaling, seed, numeric_bins=bins)
+            bins = auto_bins(n_samples, n_numeric) if mlp and n_samples else None
         # always an imputer: NaN at predict time (or in a later partial_fit) gets the
         # training mean even where training had none
-        return build_input_stage(
-            X, self.is_categorical_,
-            [len(c) for c in self.categories_ if c is not None],
-            scaling=self.input_scaling, numeric_bins=bins, impute=True,
-            sample_weight=sw, seed=seed,
-        )  # fmt: skip
+        return StageOptions(self.input_scaling, True, bins, seed)
 
     def _place(self, X, task):
         """Put the new network where the plan says, then check a user's backbone."""

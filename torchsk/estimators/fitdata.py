@@ -25,6 +25,8 @@ from sklearn.utils.validation import _check_sample_weight, _check_y, check_consi
 
 from torchsk.data.checks import check_X, check_X_y
 from torchsk.data.tensors import host_array
+from torchsk.inputs.stage import fit_input_stage
+from torchsk.inputs.statistics import Blocks
 from torchsk.training.fit import fit_network
 
 
@@ -53,7 +55,8 @@ class InMemoryFit:
     def input_stage(self, est, sw: np.ndarray, seed: int):
         """The input stage fitted on the validated rows (numpy, or torch on a tensor's
         device)."""
-        return est._input_stage(self.X, sw, seed)
+        options = est._stage_options(self.n_samples, seed)
+        return fit_input_stage(Blocks(self.X, sw), est._layout(), options)
 
     def probe(self, est):
         """The rows a user's module is checked on (the first few are used)."""

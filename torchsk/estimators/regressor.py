@@ -160,15 +160,19 @@ nn.Module, default="squared_error"
 
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
+    def fit(self, X, y=None, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):  # fmt: skip
         """Fit the model to data X and target(s) y.
 
         Parameters
         ----------
-        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
-            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
-            place), Dask arrays and DataFrames (streamed block by block).
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        X : array-like, tensor, Dask collection or iterable of batches
+            Raw, unscaled input data of shape (n_samples, n_features): arrays,
+            DataFrames, torch tensors (read in place), Dask arrays and DataFrames
+            (streamed block by block); or an iterable of ``(X, y)`` or ``(X, y,
+            sample_weight)`` batches, such as a torch ``DataLoader`` (read in passes,
+            never whole; y and sample_weight then come with the batches).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
             Target values, in their own units.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; a weight of k counts as k repeated rows.
@@ -178,7 +182,8 @@ nn.Module, default="squared_error"
             ``validation_scores_`` are the scores on it, and the weights of the best
             epoch are kept. Validated as X is (the fitted columns, categories and
             feature names). Needs ``early_stopping=True`` and a solver other than
-            ``"lbfgs"``, else a ``ValueError``; not for a Dask X.
+            ``"lbfgs"``, else a ``ValueError``; the only way to stop early on a Dask X
+            or on batches.
         y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
             Targets of ``X_val``, in y's units.
         sample_weight_val : array-like of shape (n_val,), default=None

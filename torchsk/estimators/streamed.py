@@ -14,37 +14,37 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import _check_y, validate_data
 
-from torchsk.data.dask import DaskSource, _categorical, is_dask
-from torchsk.inputs.stage import InputStage
-from torchsk.inputs.statistics import stage_from_statistics
+from torchsk.data.dask import DaskSource, is_dask
+from torchsk.inputs.stage import InputStage, fit_input_stage
 from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.fit import fit_blocks
 from torchsk.training.settings import FULL_BATCH_SOLVERS
 
 
-def _check_streamable(est, incremental: bool, validated: bool) -> None:
-    """Refuse what a fit that streams its data cannot do."""
+def check_streamable(est, incremental: bool, validated: bool,
+                     source: str = "a Dask collection") -> None:  # fmt: skip
+    """Refuse what a fit that streams its data from ``source`` cannot do."""
     if est.solver in FULL_BATCH_SOLVERS:
         raise ValueError(
             f"solver={est.solver!r} computes each step over all rows at once; a fit on "
-            "a Dask collection streams its rows, so use a mini-batch solver ('adam', "
+            f"{source} streams its rows, so use a mini-batch solver ('adam', "
             "'adamw' or 'sgd')."
         )
     if est.early_stopping and not incremental and not validated:
         raise ValueError(
-            "early_stopping=True needs a validation set for a fit on a Dask collection "
+            f"early_stopping=True needs a validation set for a fit on {source} "
             "(a split of it would be held in memory): pass one as fit's X_val and "
             "y_val, or set early_stopping=False."
         )
     if est.input_scaling == "robust":
         raise ValueError(
-            "input_scaling='robust' needs the data sorted, which a fit on a Dask "
-            "collection does not do; use 'standard' or 'minmax'."
+            f"input_scaling='robust' needs the data sorted, which a fit on {source} "
+            "does not do; use 'standard' or 'minmax'."
         )
     if est.numeric_bins not in ("auto", None):
         raise ValueError(
             f"numeric_bins={est.numeric_bins!r} needs the data sorted (bins at its "
-            "quantiles), which a fit on a Dask collection does not do; use "
+            f"quantiles), which a fit on {source} does not do; use "
             "numeric_bins=None ('auto' bins data in memory only)."
         )
 
@@ -62,7 +62,7 @@ class StreamedFit:
 
     def __init__(self, est, X, y, task, *, first: bool, incremental: bool,
                  validated: bool = False) -> None:  # fmt: skip
-        _check_streamable(est, incremental, validated)
+        check_streamable(est, incremental, validated)
         reuse = first and reuses_encoding(est.module)  # the donor's table, as in memory
         table = est._first_table(X) if reuse else None if first else est._table
         self.source = DaskSource(X, table, est.categorical_features, fit=first and not reuse)
@@ -80,9 +80,8 @@ class StreamedFit:
 
     def input_stage(self, est, sw: np.ndarray, seed: int) -> InputStage:
         """The input stage from statistics Dask computes over all blocks."""
-        stats = self.source.statistics(sw, est.input_scaling)
-        cat, n_categories = _categorical(self.source)
-        return stage_from_statistics(stats, cat, n_categories, seed)
+        blocks = self.source.statistics_blocks(sw)
+        return fit_input_stage(blocks, est._layout(), est._stage_options(None, seed))
 
     def probe(self, est):
         """Two rows of the first block for a user's module to be checked on (none to
@@ -92,7 +91,13 @@ class StreamedFit:
     def train(self, est, task, loss, config, y_enc, sw, **fit_args):
         """``training.fit.fit_blocks`` on the blocks, loaded one at a time."""
         source = self.source
+        starts = np.r_[0, np.cumsum(source.lengths)]
+
+        def load(k: int) -> tuple:
+            rows = slice(int(starts[k]), int(starts[k + 1]))
+            return source.load(k), y_enc[rows], sw[rows]
+
         return fit_blocks(
-            est.module_, task, est._plan, loss, config, source.load, source.lengths, y_enc, sw,
+            est.module_, task, est._plan, loss, config, load, source.lengths, float(sw.sum()),
             optimizer=est._optimizer, samples_seen=est.t_, **fit_args,
         )  # fmt: skip

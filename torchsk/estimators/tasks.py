@@ -17,7 +17,9 @@ from sklearn.utils.class_weight import compute_sample_weight
 from torch import nn
 
 from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
-from torchsk.inputs.scaling import IQR_PER_STD, Scaling, scaling_statistics
+from torchsk.inputs.quantiles import IQR_PER_STD
+from torchsk.inputs.scaling import Scaling
+from torchsk.inputs.statistics import scaling_statistics
 from torchsk.nn.backbone import constant_holder
 from torchsk.nn.heads import (
     AUTO_HEAD,

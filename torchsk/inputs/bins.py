@@ -33,6 +33,8 @@ import numpy as np
 import torch
 
 from torchsk.inputs.encoder import InputEncoder
+from torchsk.inputs.quantiles import bin_edges
+from torchsk.inputs.statistics import Blocks
 
 #: Bins per numeric column under ``numeric_bins="auto"``. Measured on the comparison
 #: suite's regressions (``docs/defaults.md``): 32 lost less than 16 where bins did not
@@ -45,10 +47,6 @@ AUTO_BINS = 32
 #: would make a large X 33 times its size (1M x 50: 6.6 GB in float32), and its
 #: first layer 33 times the work, where the suite's tables needed a few MB.
 AUTO_BUDGET = 2**24
-
-
-#: Bins per column at most, whatever ``numeric_bins`` asks for.
-MAX_BINS = 2**16
 
 
 def auto_bins(n_samples: int, n_numeric: int) -> int | None:
@@ -149,7 +147,7 @@ class PiecewiseLinear(InputEncoder):
             Candidate columns. A column whose quantiles give fewer than two distinct
             bins (a constant or binary one) is left out: one bin is the value itself.
         max_bins : int
-            Bins per column at most (and at most ``MAX_BINS``); repeated quantiles
+            Bins per column at most (and at most ``inputs.quantiles.MAX_BINS``); repeated quantiles
             (many equal values) merge.
         sample_weight : ndarray of shape (n_samples,), default=None
             Quantiles of the weighted distribution; zero-weight rows do not count.
@@ -158,22 +156,27 @@ class PiecewiseLinear(InputEncoder):
         -------
         PiecewiseLinear
         """
-        device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
         w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        kept = w > 0
-        w = torch.as_tensor(w[kept], device=device)
-        # a grid of a billion quantiles would only merge into the distinct values; the
-        # cap is a constant, not the row count, so a weight of 2 stays two rows here
-        q = torch.linspace(
-            0.0, 1.0, min(max_bins, MAX_BINS) + 1, dtype=torch.float64, device=device
-        )
-        edges = {}
+        blocks, edges = Blocks(X, w), {}
         for c in columns:
-            values = torch.unique(_weighted_quantiles(_column(X, kept, c), q, w)).cpu().numpy()
-            if len(values) >= 3:
-                edges[int(c)] = values
+            found = bin_edges(*blocks.column(c), max_bins)
+            if found is not None:
+                edges[int(c)] = found
+        return cls._from_edges(X.shape[1], edges)
+
+    @classmethod
+    def from_statistics(cls, stats, options, n_inputs: int) -> PiecewiseLinear | None:
+        """The bins of ``stats.edges`` (``inputs.statistics``) on the scaled columns,
+        or None without ``options.numeric_bins`` or numeric columns."""
+        if options.numeric_bins is None or not stats.layout.numeric.any():
+            return None
+        return cls._from_edges(n_inputs, stats.edges).rescale(stats.center, stats.scale)
+
+    @classmethod
+    def _from_edges(cls, n_inputs: int, edges: dict) -> PiecewiseLinear:
+        """The encoder of the columns in ``edges`` (column → its increasing edges)."""
         encoder = cls(
-            n_inputs=X.shape[1], columns=list(edges), n_bins=[len(e) - 1 for e in edges.values()]
+            n_inputs=n_inputs, columns=list(edges), n_bins=[len(e) - 1 for e in edges.values()]
         )
         if edges:
             flat = [(e[:-1], np.diff(e)) for e in edges.values()]
@@ -199,21 +202,3 @@ class PiecewiseLinear(InputEncoder):
         codes = torch.maximum(torch.minimum(codes, self.high.to(x.dtype)), self.low.to(x.dtype))
         out = torch.cat([x, codes], dim=1)
         return out if dtype is None else out.to(dtype)
-
-
-def _column(X, kept: np.ndarray, c: int) -> torch.Tensor:
-    """Column ``c`` of ``X``'s kept rows as a float64 tensor, on a tensor's device (a
-    CUDA tensor's quantiles are computed there); a copy, so read-only arrays are fine."""
-    if isinstance(X, torch.Tensor):
-        return X[torch.as_tensor(kept, device=X.device), c].to(torch.float64)
-    return torch.from_numpy(np.asarray(X[kept, c], dtype=np.float64).copy())
-
-
-def _weighted_quantiles(x: torch.Tensor, q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """The weighted quantiles ``q`` of 1-d ``x``: the first sorted value whose
-    cumulative weight reaches each fraction of the total (``inputs.scaling.weighted_quantile``
-    for many ``q`` at once, on x's device)."""
-    sorted_x, order = torch.sort(x, stable=True)
-    cw = torch.cumsum(w[order], dim=0)
-    idx = torch.searchsorted(cw, q * cw[-1], side="left").clamp(max=len(x) - 1)
-    return sorted_x[idx]

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchsk.inputs.encoder import _Encoder, _kept_rows, _mask
+from torchsk.inputs.encoder import _check_width, _Encoder, _kept_rows, _mask
+from torchsk.inputs.statistics import Blocks, Layout, column_statistics
 
 #: A categorical column with at most this many slots (kept levels, plus the rare and
 #: missing slots) is one-hot encoded; a wider one gets an embedding. One-hot into the
@@ -226,26 +227,37 @@ class CategoricalEncoder(_Encoder):
         -------
         CategoricalEncoder
         """
-        X = np.asarray(X, dtype=np.float64)
-        mask = _mask(is_categorical)
-        if X.ndim != 2 or X.shape[1] != len(mask):
-            raise ValueError(
-                f"X must have shape (n_samples, {len(mask)}), one column per "
-                f"is_categorical entry; got {X.shape}."
-            )
-        kept = _kept_rows(len(X), sample_weight)
-        codes = X[kept][:, mask]
-        w = None if sample_weight is None else np.asarray(sample_weight, np.float64)[kept]
-        if len(n_categories) != codes.shape[1]:
+        X, mask = np.asarray(X, dtype=np.float64), np.asarray(_mask(is_categorical), dtype=bool)
+        _check_width(X, mask)
+        if len(n_categories) != mask.sum():
             raise ValueError(
                 f"n_categories must have one entry per categorical column "
-                f"({codes.shape[1]}), got {len(n_categories)}."
+                f"({mask.sum()}), got {len(n_categories)}."
             )
-        counts = [_counts(codes[:, k], n, w) for k, n in enumerate(n_categories)]
-        has_missing = [bool(np.isnan(codes[:, k]).any()) for k in range(len(n_categories))]
+        w = np.where(_kept_rows(len(X), sample_weight), 1.0, 0.0)
+        if sample_weight is not None:
+            w = w * np.asarray(sample_weight, np.float64)
+        # codes only (the numeric columns' sums are not needed); an infinite code is
+        # an invalid one, like -1, not an error here
+        codes = np.where(mask, np.where(np.isinf(X), -1.0, X), 0.0)
+        stats = column_statistics(Blocks(codes, w), Layout(mask, list(n_categories)))
         return cls.from_counts(
-            mask, n_categories, counts, has_missing, max_onehot=max_onehot,
+            mask, n_categories, stats.counts, stats.has_missing, max_onehot=max_onehot,
             min_count=min_count, embedding_dim=embedding_dim, generator=generator,
+        )  # fmt: skip
+
+    @classmethod
+    def from_statistics(cls, stats, options, n_inputs: int) -> CategoricalEncoder | None:
+        """The encoder of the categorical columns in ``stats`` (``inputs.statistics``),
+        or None where there are none. The columns earlier steps appended (missing
+        indicators, bin codes) pass through with the numeric ones."""
+        cat = np.asarray(stats.layout.is_categorical, dtype=bool)
+        if not cat.any():
+            return None
+        wide = np.r_[cat, np.zeros(n_inputs - len(cat), dtype=bool)]
+        return cls.from_counts(
+            wide, stats.layout.n_categories, stats.counts, stats.has_missing,
+            generator=torch.Generator().manual_seed(options.seed),
         )  # fmt: skip
 
     @classmethod
@@ -374,11 +386,3 @@ class CategoricalEncoder(_Encoder):
         # invalid codes are replaced before the integer cast (1e30 or inf would overflow)
         position = torch.where(valid, codes, torch.where(torch.isnan(codes), n, n + 1))
         return self.table[position.long() + self.offsets]
-
-
-def _counts(codes: np.ndarray, n_categories: int, weight=None) -> np.ndarray:
-    """Training rows per valid code of one column (missing and unseen not counted), a
-    row of weight k counting k times."""
-    valid = (codes >= 0) & (codes < n_categories) & (codes == np.floor(codes))
-    weight = None if weight is None else weight[valid]
-    return np.bincount(codes[valid].astype(np.int64), weight, minlength=n_categories)

@@ -11,10 +11,33 @@ exactly (persistence relies on this). All export to ONNX.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """What the estimator asks of its input stage.
+
+    Attributes
+    ----------
+    scaling : {"standard", "minmax", "robust"}, (center, scale) or None
+        ``input_scaling``.
+    impute : bool
+        Whether the stage has an ``Imputer`` (always, for the estimators).
+    numeric_bins : int or None
+        Bins per numeric column (``inputs.bins``), resolved from ``"auto"``.
+    seed : int
+        Seeds the encoders' initial parameters (the categorical embeddings).
+    """
+
+    scaling: str | tuple | None = "standard"
+    impute: bool = True
+    numeric_bins: int | None = None
+    seed: int = 0
 
 
 class InputEncoder(nn.Module):
@@ -24,10 +47,31 @@ class InputEncoder(nn.Module):
     which ``from_config`` builds a module of the same shapes, into which a saved
     ``state_dict`` loads: persistence relies on it), and implement
     ``forward(x, dtype=None)``: the encoded ``x``, rounded to ``dtype`` when given.
+    A step of the stage (``inputs.stage.STEPS``) is fitted by ``from_statistics``;
+    one that needs sums the stage's statistics lack declares ``block_sums``.
     """
 
     n_outputs: int
     config: dict
+
+    @classmethod
+    def from_statistics(cls, stats, options: StageOptions, n_inputs: int) -> InputEncoder | None:
+        """The step fitted on the training data's column statistics, or None where the
+        stage does not need it.
+
+        Parameters
+        ----------
+        stats : inputs.statistics.ColumnStatistics
+            Over all training rows, of the raw columns (numbers, NaN, category codes).
+        options : StageOptions
+        n_inputs : int
+            The width of this step's input (the previous step's output).
+        """
+        raise NotImplementedError(f"{cls.__name__} is not fitted from column statistics.")
+
+    #: ``f(X_block, w_block, ops) -> tuple`` of arrays added over the blocks of the
+    #: training data into ``stats.sums[name]`` (``inputs.statistics``), or None.
+    block_sums = None
 
     @property
     def trainable(self) -> bool:
@@ -78,3 +122,12 @@ def _kept_rows(n_samples: int, sample_weight) -> np.ndarray:
             f"sample_weight has shape {sample_weight.shape}, expected ({n_samples},)."
         )
     return sample_weight > 0
+
+
+def _check_width(X: np.ndarray, mask: Sequence[bool]) -> None:
+    """Refuse an X that is not 2-D with one column per ``is_categorical`` entry."""
+    if X.ndim != 2 or X.shape[1] != len(mask):
+        raise ValueError(
+            f"X must have shape (n_samples, {len(mask)}), one column per "
+            f"is_categorical entry; got {X.shape}."
+        )

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from torchsk.inputs.encoder import _Encoder, _kept_rows, _mask
+from torchsk.inputs.encoder import StageOptions, _check_width, _Encoder, _kept_rows, _mask
+from torchsk.inputs.statistics import Blocks, Layout, column_statistics
 
 
 class Imputer(_Encoder):
@@ -76,15 +77,30 @@ class Imputer(_Encoder):
         self.register_buffer("indicator_index", torch.tensor(indicators, dtype=torch.long))
 
     @classmethod
-    def fit(cls, X: np.ndarray, is_categorical: Sequence[bool], sample_weight=None) -> Imputer:
-        """An ``Imputer`` fitted on training data.
+    def from_statistics(cls, stats, options, n_inputs: int) -> Imputer | None:
+        """The imputer of ``stats`` (``inputs.statistics``), or None where the stage
+        has none (``options.impute`` false).
 
-        Each numeric column's fill value is its (weighted) mean over the rows where
-        it is present; 0 when it is never present. The mean, not the median: it is
-        ``SimpleImputer``'s default (the pipeline users compare against), it lands
-        on 0 after standard scaling, the centre of the network's inputs, and the
-        missing indicator — not the fill value — carries the fact that a value was
-        missing, so the fill need not be robust.
+        Each numeric column's fill value is its weighted mean over the rows where it
+        is present; 0 when it is never present. The mean, not the median: it is
+        ``SimpleImputer``'s default (the pipeline users compare against), it lands on
+        0 after standard scaling, the centre of the network's inputs, and the missing
+        indicator — not the fill value — carries the fact that a value was missing,
+        so the fill need not be robust. A column missing only in rows of zero weight
+        gets no indicator.
+        """
+        if not options.impute:
+            return None
+        imputer = cls(
+            is_categorical=np.asarray(stats.layout.is_categorical, dtype=bool),
+            indicator_columns=stats.indicator_columns, empty_columns=stats.empty_columns,
+        )  # fmt: skip
+        imputer.fill.copy_(torch.as_tensor(stats.fill))
+        return imputer
+
+    @classmethod
+    def fit(cls, X: np.ndarray, is_categorical: Sequence[bool], sample_weight=None) -> Imputer:
+        """An ``Imputer`` fitted on training data (``from_statistics`` on X's).
 
         Parameters
         ----------
@@ -94,32 +110,20 @@ class Imputer(_Encoder):
         is_categorical : sequence of bool
             One entry per column.
         sample_weight : ndarray of shape (n_samples,), default=None
-            Weights of the mean; rows with zero weight do not count as training data
-            (a column missing only there gets no indicator).
+            Weights of the mean; rows with zero weight do not count as training data.
 
         Returns
         -------
         Imputer
         """
-        X = np.asarray(X)  # float32 stays: the sums below are in float64, chunk by chunk
-        mask = np.asarray(_mask(is_categorical))
-        if X.ndim != 2 or X.shape[1] != len(mask):
-            raise ValueError(
-                f"X must have shape (n_samples, {len(mask)}), one column per "
-                f"is_categorical entry; got {X.shape}."
-            )
-        kept = _kept_rows(len(X), sample_weight)
-        w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        weight, total, missing = _present_sums(X, np.where(kept, w, 0.0))
-        # no warning and no NaN for a column never present: fill with 0, for good
-        fill = np.divide(total, weight, out=np.zeros(len(mask)), where=weight > 0)
-        empty = (weight == 0) & ~mask
-        imputer = cls(
-            is_categorical=mask, indicator_columns=np.flatnonzero(missing & ~mask & ~empty),
-            empty_columns=np.flatnonzero(empty),
-        )  # fmt: skip
-        imputer.fill.copy_(torch.as_tensor(np.where(mask, 0.0, fill)))
-        return imputer
+        X, mask = np.asarray(X), np.asarray(_mask(is_categorical), dtype=bool)
+        _check_width(X, mask)
+        w = np.where(_kept_rows(len(X), sample_weight), 1.0, 0.0)
+        if sample_weight is not None:
+            w = w * np.asarray(sample_weight, np.float64)
+        layout = Layout(mask, [0] * int(mask.sum()))
+        stats = column_statistics(Blocks(X, w), layout)
+        return cls.from_statistics(stats, StageOptions(scaling=None), X.shape[1])
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Fill numeric ``NaN`` and append the missing indicators (in ``x``'s dtype)."""
@@ -144,21 +148,3 @@ def _complete(x: torch.Tensor) -> bool:
     if torch.compiler.is_compiling():
         return False
     return not bool(torch.isnan(x.sum()))
-
-
-def _present_sums(X: np.ndarray, w: np.ndarray, chunk: int = 16384):
-    """Per column: the weight of the rows where it is present, the weighted sum of its
-    values there, and whether a row of positive weight misses it. In float64, over row
-    chunks: no full-size temporary (X may be most of the memory, and complete)."""
-    weight, total = np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    missing = np.zeros(X.shape[1], dtype=bool)
-    for i in range(0, len(X), chunk):
-        rows, wc = np.asarray(X[i : i + chunk], dtype=np.float64), w[i : i + chunk]
-        if not np.isnan(rows.min()):  # complete rows (the usual case): no masks
-            weight, total = weight + wc.sum(), total + wc @ rows
-            continue
-        nan = np.isnan(rows)
-        weight += wc @ ~nan
-        total += wc @ np.where(nan, 0.0, rows)
-        missing |= (nan & (wc > 0)[:, None]).any(axis=0)
-    return weight, total, missing

@@ -4,8 +4,9 @@ An ``InputStage`` is a named sequence of ``InputEncoder`` modules (``inputs.cate
 imputation with missing indicators, ``Scaling``, categorical one-hot/embeddings. Their
 constants are registered buffers fitted on the training data, so the trained network
 maps raw X (numbers, NaN, category codes) on its own. A new encoder is one more
-``InputEncoder``: training, batched inference, persistence and export go through the
-stage's generic interface and need no case for it.
+``InputEncoder`` with its ``from_statistics`` and a line in ``STEPS``: its statistics
+come from every source's blocks (``inputs.statistics``), and training, batched
+inference, persistence and export go through the stage's generic interface.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchsk._warnings import reading_only
 from torchsk.inputs.bins import PiecewiseLinear
 from torchsk.inputs.categorical import CategoricalEncoder
-from torchsk.inputs.encoder import InputEncoder
+from torchsk.inputs.encoder import InputEncoder, StageOptions
 from torchsk.inputs.impute import Imputer
-from torchsk.inputs.scaling import Scaling, scaling_statistics
+from torchsk.inputs.scaling import Scaling
+from torchsk.inputs.statistics import Blocks, ColumnStatistics, Layout, column_statistics
 
 
 class InputStage(nn.Module):
@@ -84,27 +85,75 @@ class InputStage(nn.Module):
         return [(name, type(e).__name__, dict(e.config)) for name, e in self.named_children()]
 
 
+#: The input stage's steps, in order: each is fitted ``from_statistics`` and left out
+#: where that gives None. A new encoder is its class plus one line here.
+STEPS: dict[str, type[InputEncoder]] = {
+    "impute": Imputer,
+    "scaling": Scaling,
+    # after the scaling: its codes are of the scaled values (edges rescaled)
+    "bins": PiecewiseLinear,
+    # last: it passes the indicators and the bins' codes through with the numeric columns
+    "categorical": CategoricalEncoder,
+}
+
+
+def fit_input_stage(blocks, layout: Layout, options: StageOptions) -> InputStage:
+    """The input stage fitted on a source's rows: its column statistics accumulated
+    over ``blocks`` (``inputs.statistics``), then each step ``from_statistics``.
+
+    Parameters
+    ----------
+    blocks : inputs.statistics.Blocks or a source with its protocol
+        The training rows (raw numbers, NaN for missing values, category codes) and
+        their sample weights.
+    layout : inputs.statistics.Layout
+        The categorical columns and their training categories.
+    options : StageOptions
+
+    Returns
+    -------
+    InputStage
+    """
+    sums = {name: cls.block_sums for name, cls in STEPS.items() if cls.block_sums is not None}
+    stats = column_statistics(
+        blocks, layout, options.scaling, numeric_bins=options.numeric_bins, block_sums=sums
+    )
+    return stage_from_statistics(stats, options)
+
+
+def stage_from_statistics(stats: ColumnStatistics, options: StageOptions) -> InputStage:
+    """The steps of ``STEPS`` the statistics call for, each fitted on them."""
+    steps, width = {}, len(stats.layout.is_categorical)
+    for name, cls in STEPS.items():
+        step = cls.from_statistics(stats, options, width)
+        if step is not None:
+            steps[name], width = step, step.n_outputs
+    return InputStage(**steps)
+
+
 def build_input_stage(
-    X: np.ndarray,
+    X,
     is_categorical: np.ndarray,
     n_categories: list[int],
     *,
-    scaling: str | None,
+    scaling,
     impute: bool,
     sample_weight: np.ndarray,
     seed: int,
     numeric_bins: int | None = None,
 ) -> InputStage:
-    """Fit the input stage on validated training data.
+    """Fit the input stage on validated training data held in memory.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Floats, NaN for missing values, categorical columns as codes.
+    X : ndarray or Tensor of shape (n_samples, n_features)
+        Floats, NaN for missing values, categorical columns as codes. A tensor's
+        statistics are computed on its device (a CUDA tensor sends only per-column
+        results to the host).
     is_categorical : ndarray of bool, shape (n_features,)
     n_categories : list of int
         Training categories of each categorical column, in column order.
-    scaling : {"standard", "minmax", "robust"} or None
+    scaling : {"standard", "minmax", "robust"}, (center, scale) or None
         How the numeric columns are scaled (categorical and indicator columns are not).
     impute : bool
         Add an ``Imputer`` (numeric NaN → the training mean, plus an indicator per
@@ -122,35 +171,6 @@ def build_input_stage(
         ``impute`` → ``scaling`` → ``bins`` → ``categorical``, the first and the last
         two where needed.
     """
-    steps, n_indicators = {}, 0
-    if impute:
-        steps["impute"] = Imputer.fit(X, is_categorical, sample_weight)
-        if np.isnan(X.min()):  # X without NaN passes the imputer unchanged: no copy
-            with torch.no_grad(), reading_only():  # a read-only X is only read
-                X = steps["impute"](torch.as_tensor(X)).numpy()
-        n_indicators = steps["impute"].n_outputs - len(is_categorical)
-    # the indicator columns the imputer appends are neither scaled (0/1) nor categorical
-    numeric = np.r_[~is_categorical, np.zeros(n_indicators, dtype=bool)]
-    is_categorical = np.r_[is_categorical, np.zeros(n_indicators, dtype=bool)]
-    center, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
-    if numeric.any():
-        # all-numeric X as it is: a masked copy would be a second X in memory
-        columns = X if numeric.all() else X[:, numeric]
-        center[numeric], scale[numeric] = scaling_statistics(columns, scaling, sample_weight)
-    steps["scaling"] = Scaling(center, scale)
-    n_codes = 0
-    if numeric_bins is not None and numeric.any():
-        # the numeric columns; ``numeric`` leaves out the missing indicators (0/1)
-        columns = np.flatnonzero(numeric)
-        steps["bins"] = PiecewiseLinear.fit(X, columns, numeric_bins, sample_weight)
-        steps["bins"].rescale(center, scale)
-        n_codes = steps["bins"].n_outputs - X.shape[1]
-    if is_categorical.any():
-        generator = torch.Generator().manual_seed(seed)
-        categorical = CategoricalEncoder.fit(
-            X, is_categorical, n_categories, sample_weight, generator=generator
-        )
-        # after the bins (which have no parameters: the fit encodes X through them
-        # once), so it also passes their codes through with the numeric columns
-        steps["categorical"] = categorical.widened(n_codes)
-    return InputStage(**steps)
+    layout = Layout(np.asarray(is_categorical, dtype=bool), list(n_categories))
+    options = StageOptions(scaling, impute, numeric_bins, seed)
+    return fit_input_stage(Blocks(X, sample_weight), layout, options)

@@ -1,31 +1,39 @@
-"""The input stage's column statistics accumulated over blocks, and the stage built from them.
+"""Column statistics of the input stage, accumulated block by block: one route for every source.
 
-One formula for every source that cannot be sorted in memory: a Dask collection
-(lazily, ``dask.compute``) and a tensor on its device (torch's reductions; a CUDA
-tensor sends only per-column results to the host). Weighted float64 sums in two
-passes, the in-memory fit's formulas, so the constants match it to rounding.
+A source hands its rows to ``column_statistics`` as ``Blocks``: row chunks of an array
+in memory, chunks of a tensor on its device (torch's reductions; a CUDA tensor sends
+only per-column results to the host), a Dask collection as one lazy block (Dask
+reduces over its partitions), or the batches of an iterable. Every block gives the
+same sums, added over the blocks:
+
+- first pass: per column, the weight and the weighted sum of its present values,
+  its minimum and maximum, whether a row misses it; the weighted level counts of
+  each categorical column; any extra sums an encoder declares (``block_sums``);
+- second pass (standard scaling only): the weighted squares about the imputed mean.
+
+All in float64, weights counted as repeated rows (a weight of 0 removes a row).
+What needs a column sorted — robust scaling, bin edges (``inputs.quantiles``) — is
+taken only from a source that holds its rows (``Blocks.column``). Each encoder is
+then built ``from_statistics`` (``inputs.stage``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from torchsk.inputs.bins import PiecewiseLinear
-from torchsk.inputs.categorical import CategoricalEncoder
-from torchsk.inputs.impute import Imputer
-from torchsk.inputs.scaling import Scaling, explicit_constants, usable_spread
-from torchsk.inputs.stage import InputStage
+from torchsk.inputs.quantiles import bin_edges, robust_constants
 
 
-# ---------------------------------------------------------------- column statistics
-class _ArrayOps:
+# ---------------------------------------------------------------- reductions per kind
+class ArrayOps:
     """The reductions the statistics need, on numpy arrays and (through numpy's
     dispatch) lazily on Dask arrays."""
 
-    where, isnan, isinf, minimum = np.where, np.isnan, np.isinf, np.minimum
+    where, isnan, isinf, floor = np.where, np.isnan, np.isinf, np.floor
 
     @staticmethod
     def colmin(x):
@@ -41,13 +49,17 @@ class _ArrayOps:
 
     @staticmethod
     def float64(x):
-        return x.astype(np.float64)
+        return x.astype(np.float64, copy=False)
+
+    @staticmethod
+    def constant(values, like):
+        return values
 
 
-class _TorchOps:
+class TorchOps:
     """The same reductions on a tensor, on its device."""
 
-    where, isnan, isinf, minimum = torch.where, torch.isnan, torch.isinf, torch.minimum
+    where, isnan, isinf, floor = torch.where, torch.isnan, torch.isinf, torch.floor
 
     @staticmethod
     def colmin(x):
@@ -65,160 +77,356 @@ class _TorchOps:
     def float64(x):
         return x.to(torch.float64)
 
+    @staticmethod
+    def constant(values, like):
+        return torch.as_tensor(values, dtype=torch.float64, device=like.device)
+
+
+def to_numpy(*values) -> tuple:
+    """Evaluate a block's results into numpy arrays (a tensor's copied to the host)."""
+    return tuple(v.cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for v in values)
+
+
+# ---------------------------------------------------------------- sources of blocks
+class Blocks:
+    """Rows held in memory — a numpy array or a tensor — read in row chunks.
+
+    The protocol ``column_statistics`` reads (a Dask collection and an iterable of
+    batches provide it too, in ``data``): iterating gives ``(X_block, w_block)``
+    pairs and may be repeated (one pass per iteration); ``compute(*values)`` turns
+    a block's results into numpy arrays; ``column(j)`` is column ``j`` over the rows
+    of positive weight and their weights, as float64 tensors, or None where the
+    source cannot hold a column (then nothing that sorts is computed).
+
+    Parameters
+    ----------
+    X : ndarray or Tensor of shape (n_samples, n_features)
+    w : ndarray of shape (n_samples,)
+        Sample weights.
+    rows : int, default=16384
+        Rows per block: float64 temporaries of a block, not of X (which may be most
+        of the memory).
+    """
+
+    def __init__(self, X, w: np.ndarray, rows: int = 16384) -> None:
+        self.X, self.rows = X, rows
+        self.w = np.asarray(w, dtype=np.float64)
+        if isinstance(X, torch.Tensor):
+            self.w = torch.as_tensor(self.w, device=X.device)
+        self.compute = to_numpy
+
+    def __iter__(self) -> Iterator:
+        for i in range(0, len(self.X), self.rows):
+            yield self.X[i : i + self.rows], self.w[i : i + self.rows]
+
+    def column(self, j: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Column ``j`` over the rows of positive weight, and their weights."""
+        w = torch.as_tensor(self.w)
+        kept = w > 0
+        if isinstance(self.X, torch.Tensor):
+            x = self.X[:, j].to(torch.float64)
+        else:  # one column copied (X may be read-only, strided, memory-mapped)
+            x = torch.from_numpy(np.array(self.X[:, j], dtype=np.float64))
+        return x[kept], w[kept]
+
+
+# ---------------------------------------------------------------- the statistics
+@dataclass
+class Layout:
+    """Which columns are categorical, and the training categories of each."""
+
+    is_categorical: np.ndarray
+    n_categories: list[int] = field(default_factory=list)
+
+    @property
+    def numeric(self) -> np.ndarray:
+        return ~np.asarray(self.is_categorical, dtype=bool)
+
 
 @dataclass
 class ColumnStatistics:
     """What the input stage is fitted on, computed over all rows.
 
-    ``fill``: the imputer's values (None: no imputer); ``indicator_columns``: numeric
-    columns with missing values; ``center``, ``scale``: over the imputed columns plus
-    the indicators; ``counts``, ``has_missing``: per categorical column;
-    ``empty_columns``: numeric columns never present.
+    Attributes
+    ----------
+    layout : Layout
+    fill : ndarray of shape (n_features,)
+        The imputer's values: each numeric column's weighted mean where present (0
+        where never present, and for categorical columns).
+    indicator_columns : ndarray of int
+        Numeric columns that miss values in rows of positive weight.
+    empty_columns : ndarray of int
+        Numeric columns never present.
+    center, scale : ndarray of shape (n_features + len(indicator_columns),)
+        The input scaling of the imputed columns, then of the indicators (0 and 1).
+    counts : list of ndarray
+        Per categorical column, the weight of each training category.
+    has_missing : list of bool
+        Per categorical column, whether a row of positive weight misses it.
+    edges : dict of int to ndarray
+        The bin edges of each numeric column that has at least two bins (with
+        ``numeric_bins``; in raw units).
+    sums : dict of str to tuple
+        The extra sums each encoder declared, added over the blocks.
     """
 
-    fill: np.ndarray | None
+    layout: Layout
+    fill: np.ndarray
     indicator_columns: np.ndarray
+    empty_columns: np.ndarray
     center: np.ndarray
     scale: np.ndarray
     counts: list
     has_missing: list
-    empty_columns: np.ndarray
+    edges: dict = field(default_factory=dict)
+    sums: dict = field(default_factory=dict)
 
 
-def column_statistics(X, w, is_categorical, n_categories, method, *, ops,
-                      compute) -> ColumnStatistics:  # fmt: skip
-    """The input stage's constants over all rows of ``X``, in two passes.
+#: How the first pass's results of two blocks combine, in the order ``_first_pass``
+#: returns them: weights, weighted sums, total weight, minima, maxima, missing, inf.
+_COMBINE = (np.add, np.add, np.add, np.minimum, np.maximum, np.logical_or, np.logical_or)
 
-    The in-memory fit's formulas (``inputs.impute.Imputer.fit``, ``inputs.stage.
-    scaling_statistics``, ``CategoricalEncoder.fit``): weighted float64 sums, the
-    imputed columns' weighted mean, then their weighted variance about it; so the
-    constants agree with it to rounding (summation order).
+
+def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_bins=None,
+                      block_sums: dict | None = None) -> ColumnStatistics:  # fmt: skip
+    """The input stage's statistics over all blocks of a source.
 
     Parameters
     ----------
-    X : Dask array, tensor or ndarray of shape (n_samples, n_features)
-        Numbers, NaN for missing values, categorical columns as codes.
-    w : same kind, shape (n_samples,)
-        Sample weights.
-    is_categorical : ndarray of bool
-    n_categories : list of int
-        Per categorical column.
-    method : {"standard", "minmax"} or None
-    ops : _ArrayOps or _TorchOps
-    compute : callable
-        Evaluates a tuple of lazy results into numpy arrays (``dask.compute``).
+    blocks : Blocks or a source with its protocol
+    layout : Layout
+    method : {"standard", "minmax", "robust"}, (center, scale) or None
+        The input scaling of the numeric columns ("robust" needs ``blocks.column``).
+    numeric_bins : int or None, default=None
+        Bins per numeric column (edges at its weighted quantiles; needs ``blocks.column``).
+    block_sums : dict of str to callable, default=None
+        Extra additive sums per encoder: ``f(X_block, w_block, ops)`` returns a tuple
+        of arrays, added over the blocks into ``ColumnStatistics.sums``.
 
     Returns
     -------
     ColumnStatistics
+
+    Raises
+    ------
+    ValueError
+        X holds infinity; or the scaling or bins need the data sorted and the source
+        cannot sort it.
     """
-    cat = np.asarray(is_categorical, dtype=bool)
+    block_sums = block_sums or {}
+    first, counts, sums = _accumulate(blocks, layout, block_sums)
+    weight, total, rows, lo, hi, missing, _ = first
+    cat = np.asarray(layout.is_categorical, dtype=bool)
+    # the imputer's fill value; the imputed columns' weighted mean and range
+    fill = np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
+    fill[cat] = 0.0
+    empty = (weight == 0) & ~cat  # never present: held at the fill value (Imputer)
+    mean = (total + fill * (rows - weight)) / rows
+    lo = np.where(missing, np.minimum(lo, fill), lo)
+    hi = np.where(missing, np.maximum(hi, fill), hi)
+    center, scale = _scaling(blocks, method, layout, fill, mean, lo, hi, rows)
+    indicators = np.flatnonzero(missing & ~cat & ~empty)
+    n_ind = len(indicators)
+    return ColumnStatistics(
+        layout=layout,
+        fill=fill,
+        indicator_columns=indicators,
+        empty_columns=np.flatnonzero(empty),
+        center=np.r_[np.where(cat, 0.0, center), np.zeros(n_ind)],
+        scale=np.r_[np.where(cat, 1.0, scale), np.ones(n_ind)],
+        counts=[c[:n] for c, n in zip(counts, layout.n_categories, strict=True)],
+        has_missing=list(missing[cat]),
+        edges=_edges(blocks, numeric_bins, layout, fill),
+        sums=sums,
+    )
+
+
+def _accumulate(blocks, layout: Layout, block_sums: dict):
+    """The first pass's results, the level counts and the encoders' sums, over all blocks."""
+    first = counts = sums = None
+    n_codes = len(layout.n_categories)
+    for X, w in blocks:
+        ops = TorchOps if isinstance(X, torch.Tensor) else ArrayOps
+        extra = {name: f(X, w, ops) for name, f in block_sums.items()}
+        lengths = [len(v) for v in extra.values()]
+        values = blocks.compute(*_first_pass(X, w, layout, ops), *_flat(extra))
+        block, codes, rest = values[:7], values[7 : 7 + n_codes], values[7 + n_codes :]
+        if first is None:
+            first, counts, sums = list(block), list(codes), list(rest)
+            continue
+        first = [f(a, b) for f, a, b in zip(_COMBINE, first, block, strict=True)]
+        counts = [a + b for a, b in zip(counts, codes, strict=True)]
+        sums = [a + b for a, b in zip(sums, rest, strict=True)]
+    if first[6]:
+        raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
+    return first, counts, _unflat(block_sums, lengths, sums)
+
+
+def _flat(extra: dict) -> list:
+    return [v for values in extra.values() for v in values]
+
+
+def _unflat(block_sums: dict, lengths: list[int], values: list) -> dict:
+    out, i = {}, 0
+    for name, n in zip(block_sums, lengths, strict=True):
+        out[name], i = tuple(values[i : i + n]), i + n
+    return out
+
+
+def _first_pass(X, w, layout: Layout, ops) -> tuple:
+    """One block's sums (lazy on Dask, on the device for a tensor)."""
     X = ops.float64(X)
     nan, kept = ops.isnan(X), w > 0
     present = ~nan & kept[:, None]
     wide = w[:, None]
-    codes = [X[:, j] for j in np.flatnonzero(cat)]
-    first = compute(
-        (wide * ops.where(present, X, 0.0)).sum(0), (wide * present).sum(0), w.sum(),
+    codes = [
+        _level_counts(X[:, j], w, n, ops)
+        for j, n in zip(np.flatnonzero(layout.is_categorical), layout.n_categories, strict=True)
+    ]
+    return (
+        (wide * present).sum(0), (wide * ops.where(present, X, 0.0)).sum(0), w.sum(),
         ops.colmin(ops.where(present, X, np.inf)), ops.colmax(ops.where(present, X, -np.inf)),
-        (nan & kept[:, None]).any(0), ops.isinf(X).any(),
-        *[_code_counts(c, w, n, ops) for c, n in zip(codes, n_categories, strict=True)],
+        (nan & kept[:, None]).any(0), ops.isinf(X).any(), *codes,
     )  # fmt: skip
-    sums, weights, total, lo, hi, missing, any_inf, *counts = first
-    if any_inf:
-        raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
-    # always an imputer (as in memory): NaN at predict time gets the training mean
-    fill = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
-    fill[cat] = 0.0
-    empty = (weights == 0) & ~cat  # never present: held at the fill value (Imputer)
-    indicators = np.flatnonzero(missing & ~cat & ~empty)
-    # the imputed columns: missing weighted rows hold the fill value
-    mean = (sums + fill * (total - weights)) / total
-    lo = np.where(missing, np.minimum(lo, fill), lo)
-    hi = np.where(missing, np.maximum(hi, fill), hi)
-    numeric = ~cat
-    center, scale = _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total, numeric)
-    center, scale = np.where(numeric, center, 0.0), np.where(numeric, scale, 1.0)
-    n_ind = len(indicators)
-    return ColumnStatistics(
-        fill=fill,
-        indicator_columns=indicators,
-        center=np.r_[center, np.zeros(n_ind)],
-        scale=np.r_[scale, np.ones(n_ind)],
-        counts=[np.asarray(c)[:n] for c, n in zip(counts, n_categories, strict=True)],
-        has_missing=list(missing[cat]),
-        empty_columns=np.flatnonzero(empty),
-    )
 
 
-def _code_counts(codes, w, n: int, ops):
-    """The weight per valid code ``0 .. n - 1`` (index ``n``: the rest), as
-    ``inputs.categorical._counts``: a row of weight k counts k times, of weight 0 not at all."""
-    valid = (codes >= 0) & (codes < n) & (codes == np.floor(codes))  # numpy, Dask: no tensor
+def _level_counts(codes, w, n: int, ops):
+    """The weight per valid code ``0 .. n - 1`` of one column (index ``n``: the
+    missing and unseen rest); a row of weight k counts k times, of weight 0 not at all."""
+    valid = (codes >= 0) & (codes < n) & (codes == ops.floor(codes))  # NaN: never valid
     return ops.bincount(ops.where(valid, codes, float(n)), n + 1, w)
 
 
-def _scaling(X, w, ops, compute, method, mean, lo, hi, fill, total, numeric):
+def _scaling(blocks, method, layout: Layout, fill, mean, lo, hi, rows):
     """``(center, scale)`` of the imputed columns (a second pass for ``"standard"``)."""
+    n = len(mean)
     if method is None:
-        return np.zeros_like(mean), np.ones_like(mean)
-    if isinstance(method, tuple):  # given: one value per numeric column, as in memory
-        center, scale = np.zeros_like(mean), np.ones_like(mean)
+        return np.zeros(n), np.ones(n)
+    if isinstance(method, tuple):  # given: one value per numeric column
+        center, scale = np.zeros(n), np.ones(n)
+        numeric = layout.numeric
         center[numeric], scale[numeric] = explicit_constants(method, int(numeric.sum()))
         return center, scale
     if method == "minmax":
         return lo, usable_spread(lo, hi, hi - lo)
-    if method != "standard":
-        raise ValueError(
-            f"input_scaling={method!r} needs the data sorted, which a fit that streams "
-            "its data does not do; use 'standard' or 'minmax'."
-        )
-    nan = ops.isnan(X)
-    fill_t = fill if ops is _ArrayOps else torch.as_tensor(fill, device=X.device)
-    mean_t = mean if ops is _ArrayOps else torch.as_tensor(mean, device=X.device)
-    (squares,) = compute(
-        (w[:, None] * (ops.where(nan, fill_t, X) - mean_t) ** 2).sum(0),
-    )
-    return mean, usable_spread(lo, hi, np.sqrt(squares / total))
+    if method == "standard":
+        squares = _second_pass(blocks, fill, mean)
+        return mean, usable_spread(lo, hi, np.sqrt(squares / rows))
+    if method == "robust":
+        return _robust(blocks, layout, fill, lo, hi)
+    raise ValueError(f"Unknown scaling method {method!r}.")
 
 
-def stage_from_statistics(stats: ColumnStatistics, is_categorical, n_categories,
-                          seed: int) -> InputStage:  # fmt: skip
-    """The input stage ``build_input_stage`` would fit, from computed statistics."""
-    cat = np.asarray(is_categorical, dtype=bool)
-    steps = {}
-    if stats.fill is not None:
-        imputer = Imputer(
-            is_categorical=cat, indicator_columns=stats.indicator_columns,
-            empty_columns=stats.empty_columns,
-        )  # fmt: skip
-        imputer.fill.copy_(torch.as_tensor(stats.fill))
-        steps["impute"] = imputer
-    steps["scaling"] = Scaling(stats.center, stats.scale)
-    if cat.any():
-        wide = np.r_[cat, np.zeros(len(stats.indicator_columns), dtype=bool)]
-        steps["categorical"] = CategoricalEncoder.from_counts(
-            wide, n_categories, stats.counts, stats.has_missing,
-            generator=torch.Generator().manual_seed(seed),
-        )  # fmt: skip
-    return InputStage(**steps)
+def _second_pass(blocks, fill: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Per column, the weighted squares of the imputed values about ``mean``."""
+    squares = 0.0
+    for X, w in blocks:
+        ops = TorchOps if isinstance(X, torch.Tensor) else ArrayOps
+        X = ops.float64(X)
+        imputed = ops.where(ops.isnan(X), ops.constant(fill, X), X)
+        (block,) = blocks.compute((w[:, None] * (imputed - ops.constant(mean, X)) ** 2).sum(0))
+        squares = squares + block
+    return squares
 
 
-def stage_from_tensor(X: torch.Tensor, sw: np.ndarray, method, seed: int,
-                      numeric_bins: int | None = None) -> InputStage:  # fmt: skip
-    """The input stage fitted on an all-numeric tensor, with torch's reductions on its
-    device (a CUDA tensor: nothing but the per-column results reach the host)."""
-    w = torch.as_tensor(sw, dtype=torch.float64, device=X.device)
+def _robust(blocks, layout: Layout, fill, lo, hi):
+    """Median and interquartile range of each imputed numeric column (sorted)."""
+    center, scale = np.zeros(len(fill)), np.ones(len(fill))
+    for j in np.flatnonzero(layout.numeric):
+        x, w = _sorted_column(blocks, j, fill, "input_scaling='robust'")
+        center[j], scale[j] = robust_constants(x, w)
+    return center, usable_spread(lo, hi, scale)
 
-    def compute(*values):
-        return tuple(v.cpu().numpy() for v in values)
 
-    cat = np.zeros(X.shape[1], dtype=bool)
-    stats = column_statistics(X, w, cat, [], method, ops=_TorchOps, compute=compute)
-    stage = stage_from_statistics(stats, cat, [], seed)
+def _edges(blocks, numeric_bins, layout: Layout, fill) -> dict:
+    """The bin edges of each numeric column with at least two bins."""
     if numeric_bins is None:
-        return stage
-    # quantiles of the imputed values, as build_input_stage takes them (sorted on X's device)
-    imputed = stage.impute(X) if hasattr(stage, "impute") else X
-    bins = PiecewiseLinear.fit(imputed, range(X.shape[1]), numeric_bins, sw)
-    return InputStage(**dict(stage.named_children()), bins=bins.rescale(stats.center, stats.scale))
+        return {}
+    edges = {}
+    for j in np.flatnonzero(layout.numeric):
+        x, w = _sorted_column(blocks, j, fill, f"numeric_bins={numeric_bins!r}")
+        found = bin_edges(x, w, numeric_bins)
+        if found is not None:
+            edges[int(j)] = found
+    return edges
+
+
+def _sorted_column(blocks, j: int, fill, what: str):
+    """Column ``j`` imputed, over the rows of positive weight, with their weights."""
+    column = getattr(blocks, "column", None)
+    if column is None:
+        raise ValueError(
+            f"{what} needs the data sorted, which a fit on a source it streams (a "
+            "Dask collection, batches) cannot do; use 'standard' or 'minmax' scaling "
+            "and numeric_bins=None."
+        )
+    x, w = column(j)
+    return torch.where(torch.isnan(x), float(fill[j]), x), w
+
+
+# ---------------------------------------------------------------- spreads and constants
+def usable_spread(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``scale`` where it can divide: 1 for constant columns (exactly: no threshold,
+    so a column of values ~1e-15 keeps its spread of ~1e-15), the column's range
+    (``hi - lo`` over the rows of positive weight) where a non-constant column's
+    statistic is 0 or not finite (an underflowing variance)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = hi - lo
+    fallback = np.where(np.isfinite(span) & (span > 0), span, 1.0)
+    usable = np.isfinite(scale) & (scale > 0) & (span > 0)
+    return np.where(usable, scale, fallback)
+
+
+def explicit_constants(pair: tuple, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` given by a user (``input_scaling=(200, 10)``, as hand-picked
+    constants in a ``register_buffer`` layer): scalars, or one value per column.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong: not a pair, a length other than the columns', a
+        non-finite value, a scale that is not positive.
+    """
+    if len(pair) != 2:
+        raise ValueError(f"Scaling constants are a pair (center, scale); got {pair!r}.")
+    center, scale = (_per_column(values, n_cols) for values in pair)
+    if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"Scaling constants must be finite with a positive scale; got {pair!r}.")
+    return center, scale
+
+
+def _per_column(values, n_cols: int) -> np.ndarray:
+    """A scalar repeated, or one value per column, as a float64 array of ``n_cols``."""
+    if np.ndim(values) != 0 and np.size(values) != n_cols:
+        raise ValueError(
+            f"Scaling constants take a scalar or one value per scaled column ({n_cols}); "
+            f"got {np.size(values)} values."
+        )
+    return np.broadcast_to(np.ravel(np.asarray(values, np.float64)), (n_cols,)).copy()
+
+
+def scaling_statistics(x, method, sample_weight=None) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``(center, scale)`` so that ``(x - center) / scale`` is normalized (the
+    target scaling; the input stage's numeric columns get the same constants).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, n_columns)
+        Finite values.
+    method : {"standard", "minmax", "robust", "mean"}, (center, scale) or None
+        ``"mean"`` divides by the weighted mean of ``|x|`` without centring (for
+        positive targets).
+    sample_weight : ndarray of shape (n_samples,), default=None
+        A weight of ``k`` counts as ``k`` repeated rows (0 removes the row).
+
+    Returns
+    -------
+    center, scale : ndarray of shape (n_columns,)
+    """
+    w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if method == "mean":  # a magnitude, not a spread: only zero is unusable
+        scale = (w @ np.abs(x)) / w.sum()
+        return np.zeros(x.shape[1]), np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    layout = Layout(np.zeros(x.shape[1], dtype=bool))
+    stats = column_statistics(Blocks(x, w), layout, method)
+    return stats.center, stats.scale

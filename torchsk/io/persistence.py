@@ -7,8 +7,8 @@ its tensors as numpy arrays, and its execution plan as builtins, so that:
 - ``skops.io`` can store it: numpy arrays and builtins only, no torch objects.
 
 The input stage is described step by step from each encoder's ``config``, so a new
-encoder needs no code here. A user-supplied backbone (``module=``) is pickled as the
-module object itself.
+encoder needs no code here (its line in ``inputs.stage.STEPS`` names it). A
+user-supplied backbone (``module=``) is pickled as the module object itself.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 
 from torchsk.inputs.encoder import InputEncoder
 from torchsk.inputs.scaling import Scaling
-from torchsk.inputs.stage import InputStage
+from torchsk.inputs.stage import STEPS, InputStage
 from torchsk.nn.backbone import backbone_class, is_built_in
 from torchsk.nn.heads import BinarySigmoid, Exp, Softmax, Softplus
 from torchsk.nn.net import TabularNet
@@ -34,14 +34,9 @@ _PARTS = {
 
 
 def _encoder_classes() -> dict[str, type[InputEncoder]]:
-    """torchsk's own input encoders by class name (only these are rebuilt from a file)."""
-    found, todo = {}, [InputEncoder]
-    while todo:
-        for cls in todo.pop().__subclasses__():
-            todo.append(cls)
-            if cls.__module__.startswith("torchsk."):
-                found[cls.__name__] = cls
-    return found
+    """The input stage's registered encoders by class name (only these are rebuilt
+    from a file: ``inputs.stage.STEPS``)."""
+    return {cls.__name__: cls for cls in STEPS.values()}
 
 
 def describe(net: TabularNet, plan: ExecutionPlan) -> dict | None:

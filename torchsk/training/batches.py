@@ -24,8 +24,9 @@ class Data:
 class Blocks:
     """Training data visited block by block, for data too large to hold at once.
 
-    Each epoch visits the blocks in a new shuffled order (``shuffle``), shuffles the
-    rows within each block, and loads the next block while the current one trains.
+    Each epoch visits the blocks in a new shuffled order (with the settings'
+    ``shuffle``, unless the source orders them itself), shuffles the rows within each
+    block, and loads the next block while the current one trains.
 
     Parameters
     ----------
@@ -34,11 +35,15 @@ class Blocks:
     n_blocks : int
     n_samples : int
         Rows over all blocks.
+    shuffle : bool, default=True
+        Whether an epoch may visit the blocks in any order; if not, ``load`` is
+        called with ``0, 1, ...`` in turn (an iterable source reads them so).
     """
 
     load: Callable[[int], Data]
     n_blocks: int
     n_samples: int
+    shuffle: bool = True
 
 
 def _n_rows(data: Data | Blocks) -> int:

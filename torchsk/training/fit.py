@@ -283,30 +283,30 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
 
 def fit_blocks(
     net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
-    load: Callable[[int], np.ndarray], lengths: list[int], y_enc: np.ndarray, sw: np.ndarray,
+    load: Callable[[int], tuple], lengths: list[int], total_weight: float,
     *, incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
-    samples_seen: int = 0, validation: tuple | None = None,
+    samples_seen: int = 0, validation: tuple | None = None, in_order: bool = False,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
-    """``fit_network`` for rows that arrive in blocks (a Dask collection).
+    """``fit_network`` for rows that arrive in blocks (a Dask collection, batches).
 
-    The targets and weights stay resident; block ``k``'s raw rows (``load(k)``, of
-    ``lengths[k]`` rows, in order) are encoded through the stage's static encoders
-    each time an epoch reaches them (``training.batches.Blocks``). No split of the
-    blocks: early stopping scores the given ``validation`` set (in memory) only.
+    ``load(k)`` gives block ``k`` — ``lengths[k]`` rows — as ``(X, y_enc, sw)``: raw
+    rows, encoded targets, sample weights. Its rows are encoded through the stage's
+    static encoders each time an epoch reaches them (``training.batches.Blocks``),
+    in a shuffled order of blocks, or in ``in_order`` where the source orders them
+    itself (the batches of a ``DataLoader``). No split of the blocks: early stopping
+    scores the given ``validation`` set (in memory) only.
     """
     score = None if validation is None else _scorer(task, net, plan, *validation)
-    y_all = _targets(task, net, plan, y_enc)
-    w_all = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
-    starts = np.r_[0, np.cumsum(lengths)]
 
     def block(k: int) -> Data:
-        rows = slice(int(starts[k]), int(starts[k + 1]))
-        X = _encoded(net, plan, load(k))
-        return Data(X, y_all[rows], None if w_all is None else w_all[rows])
+        X, y_enc, sw = load(k)
+        w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
+        return Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
 
-    blocks = Blocks(block, len(lengths), int(starts[-1]))
+    n_samples = int(sum(lengths))
+    blocks = Blocks(block, len(lengths), n_samples, shuffle=not in_order)
     # batches are drawn across blocks (``training.loop._run_epoch``): sized for all the rows
-    settings = train_settings(config, int(starts[-1]), incremental, float(sw.sum()))
+    settings = train_settings(config, n_samples, incremental, total_weight)
     net.unfreeze()
     try:
         trained = net.inputs.trained_with(net.backbone)

@@ -301,7 +301,7 @@ def _run_epoch(step: Step, data: Data | Blocks, settings, generator,
     if not isinstance(data, Blocks):
         return _epoch(step, data, settings, generator, graphed)
     order = range(data.n_blocks)
-    if settings.shuffle:
+    if settings.shuffle and data.shuffle:
         order = torch.randperm(data.n_blocks, generator=generator).tolist()
     in_order = replace(settings, shuffle=False)  # the rows are shuffled here
     total = weight = 0.0

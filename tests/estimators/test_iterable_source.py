@@ -1,0 +1,146 @@
+"""A fit on an iterable of batches (a torch DataLoader): read in passes, the input
+stage's statistics exact, trained in the iterable's order, refused where it cannot be
+done right."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes, load_iris
+from torch.utils.data import DataLoader, TensorDataset
+
+from torchsk import TorchClassifier, TorchRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _regression():
+    X, y = load_diabetes(return_X_y=True)
+    X[::5, 3] = np.nan  # the imputer's statistics too
+    return X, y
+
+
+def _loader(X, y, *extra, batch_size=64, shuffle=True):
+    tensors = [torch.as_tensor(a) for a in (X, y, *extra)]
+    generator = torch.Generator().manual_seed(0)
+    return DataLoader(TensorDataset(*tensors), batch_size, shuffle=shuffle, generator=generator)
+
+
+class Batches:
+    """Batches from numpy arrays, iterated afresh each time, counting its passes."""
+
+    def __init__(self, X, y, size=30, w=None):
+        self.X, self.y, self.w, self.size, self.passes = X, y, w, size, 0
+
+    def __iter__(self):
+        self.passes += 1
+        for i in range(0, len(self.X), self.size):
+            rows = slice(i, i + self.size)
+            batch = (self.X[rows], self.y[rows])
+            yield batch if self.w is None else (*batch, self.w[rows])
+
+
+def _constants(est):
+    return {k: v for k, v in est.module_.state_dict().items() if not k.startswith("backbone")}
+
+
+def test_a_dataloader_fit_has_the_in_memory_fits_input_statistics_and_quality():
+    X, y = _regression()
+    loaded = TorchRegressor(max_iter=40, random_state=0).fit(_loader(X, y))
+    memory = TorchRegressor(max_iter=40, random_state=0).fit(X, y)
+    assert loaded.n_features_in_ == X.shape[1]
+    for key, value in _constants(memory).items():  # imputer, scaling, target scaling
+        torch.testing.assert_close(_constants(loaded)[key], value, rtol=1e-9, atol=1e-12)
+    assert loaded.score(X, y) > memory.score(X, y) - 0.05
+    assert loaded.n_iter_ == 40 and len(loaded.loss_curve_) == 40
+
+
+def test_batches_are_read_in_passes_never_held_and_in_their_own_order():
+    X, y = _regression()
+    batches = Batches(X, y)
+    TorchRegressor(max_iter=3, random_state=0).fit(batches)
+    # a first pass (targets), two for the statistics (sums, then squares), one per epoch
+    assert batches.passes == 1 + 2 + 3
+    minmax = Batches(X, y)
+    TorchRegressor(max_iter=3, random_state=0, input_scaling="minmax").fit(minmax)
+    assert minmax.passes == 1 + 1 + 3  # no second pass without standard scaling
+
+
+def test_weighted_batches_train_as_the_same_blocks_streamed_from_dask():
+    da = pytest.importorskip("dask.array")
+    X, y = load_iris(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))
+    X, y = X[order], y[order]
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    settings = dict(max_iter=20, random_state=0, class_weight={0: 2.0}, shuffle=False)
+    batched = TorchClassifier(**settings).fit(Batches(X, y, 30, w))
+    dask = TorchClassifier(**settings).fit(da.from_array(X, chunks=(30, 4)), y, sample_weight=w)
+    np.testing.assert_array_equal(batched.classes_, dask.classes_)
+    # the same blocks in the same order, the same weights: the same training
+    np.testing.assert_allclose(batched.loss_curve_, dask.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(batched.predict_proba(X), dask.predict_proba(X), atol=1e-10)
+
+
+def test_balanced_class_weights_are_refused_as_partial_fit_refuses_them():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="balanced"):
+        TorchClassifier(class_weight="balanced").fit(Batches(X, y))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(solver="lbfgs"), "mini-batch solver"),
+        (dict(early_stopping=True), "validation set"),
+        (dict(input_scaling="robust"), "sorted"),
+        (dict(numeric_bins=8), "sorted"),
+        (dict(categorical_features=[0]), "encode categories"),
+    ],
+)
+def test_what_needs_the_rows_at_once_is_refused_before_fitting(params, message):
+    X, y = _regression()
+    est = TorchRegressor(max_iter=2, **params)
+    with pytest.raises(ValueError, match=message):
+        est.fit(_loader(X, y))
+    assert not hasattr(est, "module_")
+
+
+def test_bad_batches_get_clear_errors():
+    X, y = _regression()
+    with pytest.raises(ValueError, match="read once"):
+        TorchRegressor(max_iter=1).fit(iter(Batches(X, y)))
+    with pytest.raises(ValueError, match="without y"):
+        TorchRegressor(max_iter=1).fit(Batches(X, y), y)
+    with pytest.raises(ValueError, match=r"\(X, y, sample_weight\) batches"):
+        TorchRegressor(max_iter=1).fit(Batches(X, y), sample_weight=np.ones(len(y)))
+    with pytest.raises(ValueError, match="features"):
+        TorchRegressor(max_iter=1).fit(_Ragged(X, y))
+    with pytest.raises(ValueError, match="infinity"):
+        TorchRegressor(max_iter=1).fit(Batches(np.where(X > 0.1, np.inf, X), y))
+
+
+class _Ragged:
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __iter__(self):
+        yield self.X[:30], self.y[:30]
+        yield self.X[30:60, :5], self.y[30:60]
+
+
+def test_an_iterable_whose_batches_change_between_passes_is_refused():
+    X, y = _regression()
+
+    class Shrinking(Batches):
+        def __iter__(self):
+            self.size -= 1
+            yield from super().__iter__()
+
+    with pytest.raises(ValueError, match="keep their sizes|fewer batches"):
+        TorchRegressor(max_iter=2, input_scaling="minmax").fit(Shrinking(X, y, 40))
+
+
+def test_a_dataloader_fit_takes_a_validation_set_for_early_stopping():
+    X, y = _regression()
+    est = TorchRegressor(max_iter=200, early_stopping=True, n_iter_no_change=3, random_state=0)
+    est.fit(_loader(X[:350], y[:350]), X_val=X[350:], y_val=y[350:])
+    assert est.best_validation_score_ is not None and est.n_iter_ < 200

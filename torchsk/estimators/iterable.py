@@ -1,0 +1,190 @@
+"""``IterableFit``: a fit on an iterable of ``(X, y)`` or ``(X, y, sample_weight)`` batches.
+
+A torch ``DataLoader`` (or any object iterated afresh each time, yielding batches of
+arrays or tensors) is read in passes, never held whole: a first pass checks the
+batches and keeps the targets (to fit the task: classes, target scaling), one or two
+more accumulate the input stage's exact statistics (``inputs.statistics``), then each
+epoch reads the batches in the order the iterable gives them (a ``DataLoader`` with
+``shuffle=True`` reshuffles every epoch) and trains on them as on a Dask collection's
+blocks (``training.fit.fit_blocks``). What needs the rows sorted or all at once is
+refused as for Dask (``estimators.streamed.check_streamable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import torch
+
+from torchsk.data.checks import check_X
+from torchsk.data.tensors import host_array
+from torchsk.estimators.streamed import check_streamable
+from torchsk.inputs.stage import InputStage, fit_input_stage
+from torchsk.inputs.statistics import to_numpy
+from torchsk.training.fit import fit_blocks
+
+_SOURCE = "an iterable of batches"
+
+
+def is_batches(X) -> bool:
+    """Whether ``X`` is an iterable of batches (a ``DataLoader``, ...), not data."""
+    if isinstance(X, torch.utils.data.DataLoader):
+        return True
+    data_like = (str, bytes, Mapping, list, tuple, np.ndarray, torch.Tensor)
+    return (
+        isinstance(X, Iterable)
+        and not isinstance(X, data_like)
+        and not any(hasattr(X, a) for a in ("shape", "__array__", "columns", "dtype"))
+    )
+
+
+class IterableFit:
+    """Batches of an iterable, read in passes: the source ``BaseTorchEstimator._fit``
+    reads, as ``estimators.fitdata`` describes (see the module's docstring)."""
+
+    def __init__(self, est, X, y, task, *, first: bool, incremental: bool,
+                 validated: bool = False) -> None:  # fmt: skip
+        check_streamable(est, incremental, validated, _SOURCE)
+        if y is not None:
+            raise ValueError(
+                "y is given with the batches of an iterable: each batch is (X, y) or "
+                "(X, y, sample_weight); call fit(batches) without y."
+            )
+        if iter(X) is X:
+            raise ValueError(
+                "An iterator is read once, and a fit reads its batches several times: "
+                "pass an object iterated afresh each time (a torch DataLoader, or a "
+                "class whose __iter__ starts over)."
+            )
+        if est.categorical_features not in (None, "auto"):
+            raise ValueError(
+                f"categorical_features={est.categorical_features!r}: a fit on {_SOURCE} "
+                "takes numeric arrays or tensors; encode categories before batching."
+            )
+        if getattr(est, "class_weight", None) == "balanced":
+            # per-batch class frequencies would weigh each batch its own way
+            raise ValueError(
+                f"class_weight='balanced' is not supported for a fit on {_SOURCE}, as "
+                "for partial_fit; pass the class weights as a dict."
+            )
+        self.batches, self.task, self.first = X, task, first
+        self.table = None if first else est._table
+        self._first_pass(est)
+
+    def _first_pass(self, est) -> None:
+        """Check every batch and keep the targets, weights and batch lengths."""
+        ys, ws, self.lengths = [], [], []
+        for k, batch in enumerate(self.batches):
+            X, y, w = _parts(batch, k)
+            if k == 0:
+                X = check_X(est, X, reset=self.first)
+                self.n_features, self._probe = X.shape[1], X[:2]
+            elif X.ndim != 2 or X.shape[1] != self.n_features:
+                raise ValueError(
+                    f"Batch {k} has X of shape {tuple(X.shape)}; the first batch had "
+                    f"{self.n_features} features."
+                )
+            ys.append(host_array(y))
+            ws.append(np.ones(len(X)) if w is None else host_array(w))
+            self.lengths.append(len(X))
+        if not self.lengths:
+            raise ValueError(f"Found {_SOURCE} without batches: there is nothing to fit.")
+        self.y, self._weights = np.concatenate(ys), np.concatenate(ws)
+        self.n_samples = len(self.y)
+
+    def host(self, values):
+        """The batches' own sample weights: fit's ``sample_weight`` must be None."""
+        if values is not None:
+            raise ValueError(
+                "sample_weight is given with the batches of an iterable: yield "
+                "(X, y, sample_weight) batches instead."
+            )
+        return self._weights
+
+    def input_stage(self, est, sw: np.ndarray, seed: int) -> InputStage:
+        """The input stage from exact statistics over all batches (two passes)."""
+        return fit_input_stage(_Passes(self), est._layout(), est._stage_options(None, seed))
+
+    def probe(self, est):
+        """The first batch's first rows, for a user's module to be checked on."""
+        return self._probe if est.module is not None else None
+
+    def train(self, est, task, loss, config, y_enc, sw, **fit_args):
+        """``training.fit.fit_blocks`` on the batches, in the iterable's order."""
+        return fit_blocks(
+            est.module_, task, est._plan, loss, config, _InOrder(self), self.lengths,
+            float(sw.sum()), optimizer=est._optimizer, samples_seen=est.t_, in_order=True,
+            **fit_args,
+        )  # fmt: skip
+
+    def rows(self):
+        """Each batch as ``(X, y_enc, sw)``: X as floats (a tensor stays one), its
+        targets encoded by the task, the weights with the task's (``class_weight``)
+        multiplied in."""
+        for k, batch in enumerate(self.batches):
+            X, y, w = _parts(batch, k)
+            X = _floats(X)
+            y_enc = self.task.encode(host_array(y))
+            w = np.ones(len(X)) if w is None else host_array(w).astype(np.float64)
+            yield X, y_enc, w * self.task.sample_weight(y_enc)
+
+
+def _parts(batch, k: int) -> tuple:
+    """``(X, y, sample_weight or None)`` of one batch."""
+    if not isinstance(batch, list | tuple) or len(batch) not in (2, 3):
+        raise ValueError(
+            f"Batch {k} is a {type(batch).__name__}; a batch is (X, y) or (X, y, sample_weight)."
+        )
+    X, y, *w = batch
+    if len(X) != len(y) or (w and len(w[0]) != len(X)):
+        raise ValueError(f"Batch {k} has X, y (and sample_weight) of different lengths.")
+    return X, y, w[0] if w else None
+
+
+def _floats(X):
+    """A batch's X as float32/float64 (a tensor on its device, anything else numpy)."""
+    if isinstance(X, torch.Tensor):
+        return X.detach() if X.is_floating_point() else X.detach().double()
+    X = np.asarray(X)
+    return X if X.dtype.kind == "f" else X.astype(np.float64)
+
+
+class _Passes:
+    """The batches as ``inputs.statistics``'s ``Blocks``: numbers and weights per
+    batch, as many passes as it needs; no ``column`` (nothing is sorted)."""
+
+    compute = staticmethod(to_numpy)
+
+    def __init__(self, fit: IterableFit) -> None:
+        self.fit = fit
+
+    def __iter__(self):
+        for X, _, w in self.fit.rows():
+            yield X, (torch.as_tensor(w, device=X.device) if isinstance(X, torch.Tensor) else w)
+
+
+class _InOrder:
+    """``load(k)`` for ``fit_blocks``: the batches of one pass, asked for in turn."""
+
+    def __init__(self, fit: IterableFit) -> None:
+        self.fit, self.rows, self.next = fit, None, 0
+
+    def __call__(self, k: int) -> tuple:
+        if k == 0:
+            self.rows, self.next = self.fit.rows(), 0
+        if k != self.next:
+            raise RuntimeError(f"Batch {k} asked for out of order (expected {self.next}).")
+        self.next += 1
+        try:
+            X, y_enc, w = next(self.rows)
+        except StopIteration:
+            raise ValueError(
+                f"The iterable gave fewer batches than its first pass ({len(self.fit.lengths)})."
+            ) from None
+        if len(X) != self.fit.lengths[k]:
+            raise ValueError(
+                f"Batch {k} has {len(X)} rows where the first pass had "
+                f"{self.fit.lengths[k]}: the batches must keep their sizes between passes."
+            )
+        return X, y_enc, w
