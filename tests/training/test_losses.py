@@ -51,7 +51,11 @@ def _check_same_gradients(module, loss, y, classes=(ManualMLPObjective, NumpyMLP
     X = torch.randn(40, 5, generator=gen, dtype=torch.float64)
     w = torch.rand(40, generator=gen, dtype=torch.float64)
     params = list(module.parameters())
-    for weights in (w, None):
+    cases = [w, None]
+    if isinstance(module, EnsembleMLP):  # each member its own rows (training.members)
+        folds = torch.arange(40) % module.n_members
+        cases.append(w[:, None] * (folds[:, None] != torch.arange(module.n_members)))
+    for weights in cases:
         auto = _grads(AutogradObjective(module, loss.per_sample, params), module, X, y, weights)
         for cls in classes:
             manual = _grads(cls(module, loss.output_grad), module, X, y, weights)

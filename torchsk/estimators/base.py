@@ -107,6 +107,7 @@ class BaseTorchEstimator(
         "verbose": ["verbose"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
+        "member_rows": [StrOptions({"all", "folds"})],
         "input_scaling": [StrOptions({"standard", "minmax", "robust"}), tuple, None],
         "numeric_bins": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
         "device": [str, torch.device],
@@ -119,7 +120,8 @@ class BaseTorchEstimator(
         learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
         max_iter, max_fun, tol, n_iter_no_change, shuffle, early_stopping,
         validation_fraction, warm_start, random_state, verbose, dropout, n_ensemble,
-        input_scaling, numeric_bins, device, module, categorical_features, **module__,
+        member_rows, input_scaling, numeric_bins, device, module, categorical_features,
+        **module__,
     ):  # fmt: skip
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -146,6 +148,7 @@ class BaseTorchEstimator(
         self.verbose = verbose
         self.dropout = dropout
         self.n_ensemble = n_ensemble
+        self.member_rows = member_rows
         self.input_scaling = input_scaling
         self.numeric_bins = numeric_bins
         self.device = device
@@ -169,6 +172,7 @@ class BaseTorchEstimator(
         rows = source(
             self, X, y, task, first=first, incremental=incremental, validated=X_val is not None
         )
+        self._check_member_rows(source, incremental, X_val is not None)
         if first:
             self._table = rows.table
             task.fit_target(rows.y, classes)
@@ -203,6 +207,7 @@ class BaseTorchEstimator(
                 hooks=hooks, validation=validation,
             )  # fmt: skip
         self._record(history, first, incremental)
+        self._record_members(history.members, rows.y, rows.host(sample_weight))
         self._check_trained_module(rows.probe(self), task)
         hooks.close()
         return self
@@ -282,6 +287,36 @@ class BaseTorchEstimator(
         self.best_validation_score_ = max(scores) if scores else None
         self.best_loss_ = None if scores else min(self.loss_curve_, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
+
+    def _check_member_rows(self, source, incremental: bool, validated: bool) -> None:
+        """Refuse ``member_rows="folds"`` where members cannot have rows of their own."""
+        if self.member_rows != "folds":
+            return
+        why = None
+        if self.n_ensemble < 2 or self.module is not None:
+            why = "needs the built-in ensemble (n_ensemble >= 2, module=None)"
+        elif incremental:
+            why = "is for fit: partial_fit trains every member on every row"
+        elif validated:
+            why = "holds out each member's fold for early stopping; X_val is not used"
+        elif source is not InMemoryFit:
+            why = "needs the rows in memory (not a Dask collection or batches)"
+        if why:
+            raise ValueError(f"member_rows='folds' {why}.")
+
+    def _record_members(self, members: dict | None, y, sample_weight) -> None:
+        """Cross-fitted members' best epochs and out-of-fold predictions (``member_rows
+        ="folds"``); the attributes are removed otherwise (a refit without folds)."""
+        for name in ("best_epochs_", "oof_prediction_", "oof_score_"):
+            self.__dict__.pop(name, None)
+        if members is None:
+            return
+        if members["best_epochs"] is not None:
+            self.best_epochs_ = list(members["best_epochs"])
+        with torch.inference_mode():
+            out = self.module_.from_raw(members["oof_raw"]).cpu().numpy().astype(np.float64)
+        self.oof_prediction_ = self._predictions(out)
+        self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))
 
     # ------------------------------------------------------------------ inference
     def _forward(self, X, proba: bool = False) -> np.ndarray:

@@ -105,6 +105,7 @@ default="auto"
         verbose=False,
         dropout=0.0,
         n_ensemble=1,
+        member_rows="all",
         input_scaling="standard",
         numeric_bins=None,
         device="cpu",
@@ -142,6 +143,7 @@ default="auto"
             verbose=verbose,
             dropout=dropout,
             n_ensemble=n_ensemble,
+            member_rows=member_rows,
             input_scaling=input_scaling,
             numeric_bins=numeric_bins,
             device=device,
@@ -313,6 +315,10 @@ default="auto"
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
         z = self._forward(X)  # checks that the model is fitted first
+        return self._predictions(z)
+
+    def _predictions(self, z):
+        """``predict``'s result from the network's output (logits on raw X)."""
         return self._task.labels(z)
 
     def _new_task(self) -> ClassificationTask:

@@ -97,6 +97,21 @@ hidden_layer_sizes : tuple of int, default=(100,)
         matrix products. Each member trains as it would alone (its own loss and
         penalty); ``loss_curve_`` and ``best_loss_`` are the members' sum. Ignored
         with ``module``.
+    member_rows : {"all", "folds"}, default="all"
+        Which rows each of the ``n_ensemble`` members trains on. ``"all"``: every
+        row. ``"folds"``: the rows are split into ``n_ensemble`` folds (stratified
+        for a classifier) and member ``m`` trains on all but fold ``m`` (cross-fitted
+        members; still one stacked network on shared batches). With
+        ``early_stopping=True`` each member is scored on its own fold after every
+        epoch and keeps the weights of its best epoch (``best_epochs_``; no
+        ``validation_fraction`` is held out, so no row is lost to validation);
+        training stops once no member has improved for ``n_iter_no_change``
+        epochs, and ``validation_scores_`` is then the sum of the members' best
+        scores so far (minus their held-out training loss). Either way, each row's
+        prediction by the member that never trained on it is kept
+        (``oof_prediction_``, ``oof_score_``): an honest validation score for free.
+        Needs ``n_ensemble >= 2``, the built-in network, ``fit`` (not
+        ``partial_fit``) and rows in memory.
     input_scaling : {"standard", "minmax", "robust"}, (center, scale) or None, \
 default="standard"
         How X is scaled *inside* ``module_``; the constants are registered buffers
@@ -226,6 +241,16 @@ module_ : TabularNet
         ``X_val``, ``y_val`` when given), else None.
     best_validation_score_ : float or None
         Best held-out score under early stopping, else None.
+    best_epochs_ : list of int
+        With ``member_rows="folds"`` and early stopping: each member's best epoch on
+        its own fold (1-based), whose weights it kept.
+    oof_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        With ``member_rows="folds"``: each training row's prediction by the member
+        that held it out (as ``predict`` gives it), in the rows' order.
+    oof_score_ : float
+        With ``member_rows="folds"``: ``score`` of ``oof_prediction_`` against y
+        (R² or accuracy), weighted by ``sample_weight``: an estimate of the score
+        on new data that costs no held-out set.
     n_iter_ : int
         Number of epochs (L-BFGS iterations) run.
     t_ : int

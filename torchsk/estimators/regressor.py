@@ -107,6 +107,7 @@ nn.Module, default="squared_error"
         verbose=False,
         dropout=0.0,
         n_ensemble=1,
+        member_rows="all",
         input_scaling="standard",
         numeric_bins=None,
         device="cpu",
@@ -145,6 +146,7 @@ nn.Module, default="squared_error"
             verbose=verbose,
             dropout=dropout,
             n_ensemble=n_ensemble,
+            member_rows=member_rows,
             input_scaling=input_scaling,
             numeric_bins=numeric_bins,
             device=device,
@@ -250,7 +252,11 @@ nn.Module, default="squared_error"
             ``MLPRegressor.predict`` does.
         """
         pred = self._forward(X)  # checks that the model is fitted first
-        return self._task.decode(pred)
+        return self._predictions(pred)
+
+    def _predictions(self, out):
+        """``predict``'s result from the network's output (``module_`` on raw X)."""
+        return self._task.decode(out)
 
     def _new_task(self) -> RegressionTask:
         options = LossOptions(huber_delta=self.huber_delta, quantile=self.quantile)

@@ -51,7 +51,13 @@ def _n_rows(data: Data | Blocks) -> int:
 
 
 def _total(w: torch.Tensor | None, n: int) -> float:
-    return float(n) if w is None else float(w.sum())
+    return float(n) if w is None else float(row_weights(w).sum())
+
+
+def row_weights(w: torch.Tensor) -> torch.Tensor:
+    """One weight per row: ``w``, or the members' mean where each member has its own
+    column (``training.members``): what a batch's loss and the penalty are scaled by."""
+    return w if w.ndim == 1 else w.mean(dim=1)
 
 
 def _rows(t: torch.Tensor, rows: slice | torch.Tensor) -> torch.Tensor:

@@ -19,10 +19,11 @@ from sklearn.model_selection import train_test_split
 
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
-from torchsk.training.batches import Blocks, Data
+from torchsk.training.batches import Blocks, Data, row_weights
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
+from torchsk.training.members import MemberScorer, assign_folds, member_weights, out_of_fold
 from torchsk.training.objectives import make_objective
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
@@ -31,7 +32,6 @@ from torchsk.training.settings import FULL_BATCH_SOLVERS, History, TrainSettings
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
 AUTO_BATCH_SIZE = 64
-
 
 # alpha="auto" is AUTO_ALPHA_ROWS / n_samples, clipped to [AUTO_ALPHA_FLOOR, 1]
 # (see ``resolve_alpha``)
@@ -65,6 +65,7 @@ class FitConfig:
     beta_2: float
     epsilon: float
     max_fun: int
+    member_rows: str = "all"
 
 
 def epoch_limit(config: FitConfig, incremental: bool) -> int:
@@ -261,24 +262,42 @@ def fit_network(
 def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
                   optimizer, samples_seen, validation):  # fmt: skip
     """``fit_network``'s work, on the unfrozen network."""
-    score = None
-    if validation is not None:  # the caller checked that it early stops
+    score, folds = None, None
+    if config.member_rows == "folds" and not incremental:  # each member its own rows
+        k = net.backbone.n_members
+        folds = assign_folds(k, y, task.stratify, seed)
+        sw = member_weights(sw, folds, k)
+    elif validation is not None:  # the caller checked that it early stops
         score = _scorer(task, net, plan, *validation)
     elif _early_stopping(config, incremental):
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
-    settings = train_settings(config, len(X), incremental, float(sw.sum()))
+    total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
+    settings = train_settings(config, len(X), incremental, float(total))
     rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
+    if folds is not None and _early_stopping(config, incremental):
+        score = MemberScorer(trained, data, folds, loss.per_sample)
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
             validation_score=score, hooks=hooks, samples_seen=samples_seen,
         )  # fmt: skip
+        if folds is not None:
+            history.members = _members_record(trained, data, folds, score)
         if not incremental and history.n_iter:  # one epoch on one batch says little
             history.worse_than_constant = _worse_than_constant(task, trained, loss, data)
     return history, optimizer
+
+
+def _members_record(trained, data: Data, folds: np.ndarray, scorer) -> dict:
+    """Cross-fitted members: each back at its best epoch (early stopping), and what
+    the estimator records of them."""
+    if isinstance(scorer, MemberScorer):
+        scorer.restore()
+    best = scorer.best_epochs if isinstance(scorer, MemberScorer) else None
+    return {"best_epochs": best, "oof_raw": out_of_fold(trained, data, folds)}
 
 
 def fit_blocks(
@@ -403,7 +422,7 @@ def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
     """
     rows = slice(None, None, -(-len(data.X) // CHECK_ROWS))  # ceil: at most CHECK_ROWS
     X, y = data.X[rows], data.y[rows]
-    w = None if data.w is None else data.w[rows]
+    w = None if data.w is None else row_weights(data.w[rows])
     with torch.inference_mode():
         trained.eval()
         z = torch.cat([trained(X[i : i + 8192]) for i in range(0, len(X), 8192)])
@@ -417,7 +436,7 @@ def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
 
 
 def _weights(data: Data):
-    return None if data.w is None else data.w.cpu().numpy()
+    return None if data.w is None else row_weights(data.w).cpu().numpy()
 
 
 def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:

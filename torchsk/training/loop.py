@@ -19,7 +19,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from torchsk.training.batches import Blocks, Data, _n_rows, _rows, _total
+from torchsk.training.batches import Blocks, Data, _n_rows, _rows, _total, row_weights
 from torchsk.training.graphs import GraphedSteps
 from torchsk.training.lbfgs import _train_lbfgs
 from torchsk.training.optim import FlatOptimizer
@@ -386,7 +386,7 @@ def _epoch(step: Step, data: Data, settings, generator,
     if w is None:
         totals = [float(min(batch, n - i)) for i in starts]
     else:
-        totals = torch.stack([_rows(w, b).sum() for b in batches]).tolist()
+        totals = torch.stack([row_weights(_rows(w, b)).sum() for b in batches]).tolist()
     # Batch losses go into one preallocated vector, not a list of scalar tensors: small
     # allocations that live all epoch between the steps' large temporaries fragment
     # the heap (on 1M rows the process kept ~50 MB more).

@@ -77,25 +77,39 @@ class AutogradObjective:
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads:
             torch._foreach_zero_(grads)
-        per_sample = _per_sample(self.loss_fn, self.forward(X), y)
-        loss = per_sample.mean() if w is None else (per_sample * w).sum() / w.sum()
+        loss = _weighted_loss(self.loss_fn, self.forward(X), y, w)
         loss.backward()
         return loss.detach()
 
 
-def _per_sample(loss_fn, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-row loss of outputs ``z``; an ensemble's ``(members, rows, outputs)`` gets
-    the sum of its members' losses (``EnsembleMLP``).
+def _weighted_loss(loss_fn, z: torch.Tensor, y: torch.Tensor, w) -> torch.Tensor:
+    """The weighted mean loss of outputs ``z``; an ensemble's ``(members, rows,
+    outputs)`` gets the sum of its members' weighted mean losses (``EnsembleMLP``),
+    each over its own rows where ``w`` has a column per member (``training.members``).
 
     The sum, not the mean: each member then gets the gradient it would get alone, and
     its L2 penalty the same weight, so that SGD's and L-BFGS's steps (which, unlike
     Adam's, scale with the gradient) are a lone network's.
     """
     if z.ndim < 3:
-        return loss_fn(z, y)
+        per_sample = loss_fn(z, y)
+        return per_sample.mean() if w is None else (per_sample * w).sum() / w.sum()
     k = z.shape[0]
     repeated = y.repeat(k, *([1] * (y.ndim - 1)))
-    return loss_fn(z.flatten(0, 1), repeated).view(k, -1).sum(dim=0)
+    per_member = loss_fn(z.flatten(0, 1), repeated).view(k, -1)
+    if w is None:
+        return per_member.mean(dim=1).sum()
+    w = w.T if w.ndim == 2 else w.expand(k, -1)
+    return ((per_member * w).sum(dim=1) / member_totals(w)).sum()
+
+
+def member_totals(w):
+    """Each member's total weight in a batch (a member may have none there: its
+    held-out fold's rows only; it then learns nothing from the batch)."""
+    totals = w.sum(-1)
+    return (
+        totals.clip(min=1e-300) if isinstance(totals, torch.Tensor) else np.maximum(totals, 1e-300)
+    )
 
 
 class ManualMLPObjective:
@@ -214,7 +228,7 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
     The members' weights are stacked ``(members, in, out)``, so each layer is one
     batched ``np.matmul`` for all of them, and the input broadcasts over the members.
     The loss is the sum of the members' weighted mean losses and each member gets the
-    gradient of its own (as ``AutogradObjective`` computes it through ``_per_sample``):
+    gradient of its own (as ``AutogradObjective`` computes it through ``_weighted_loss``):
     8 members cost a few times one network's arithmetic, not 8 times its Python.
     """
 
@@ -248,10 +262,11 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
         if w is None:
             g *= 1.0 / rows
             loss = per_sample.sum() / rows
-        else:
-            wn = w.numpy() / w.numpy().sum()
-            g *= wn[:, None]
-            loss = (per_sample.reshape(k, rows) @ wn).sum()
+        else:  # one weight per row, or per row and member (``training.members``)
+            wm = w.numpy().T if w.ndim == 2 else np.broadcast_to(w.numpy(), (k, rows))
+            wn = wm / member_totals(wm)[:, None]
+            g *= wn[:, :, None]
+            loss = (per_sample.reshape(k, rows) * wn).sum()
         for j in range(len(weights) - 1, -1, -1):
             a = acts[j]
             np.matmul(np.swapaxes(a, -1, -2), g, out=weight_grads[j])

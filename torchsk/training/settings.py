@@ -81,7 +81,8 @@ class History:
     function evaluations), ``"diverged"``, ``"interrupted"``, ``"rose"`` (the loss ended
     well above its best). ``worse_than_constant``: ``(model loss, constant's loss)``
     when the trained network fits its training data worse than the best constant
-    prediction.
+    prediction. ``members``: what cross-fitted members leave (``training.members``),
+    their best epochs and out-of-fold raw outputs, else None.
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -92,6 +93,7 @@ class History:
     t: int = 0
     stopped: str = "max_iter"
     worse_than_constant: tuple[float, float] | None = None
+    members: dict | None = None
 
 
 def _log(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:

@@ -1,0 +1,115 @@
+"""Cross-fitted members (``member_rows="folds"``): each member trains without its own
+fold, early-stops on it and keeps its own best epoch; the out-of-fold predictions give
+an honest score for free."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.metrics import accuracy_score, r2_score
+
+from torchsk import TorchClassifier, TorchRegressor
+from torchsk.training.members import assign_folds
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+K = 4
+
+
+def _folds(y, random_state=0, stratify=False):
+    """The folds a fit with ``random_state`` assigns (its seed, as ``_fit`` draws it)."""
+    seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)
+    return assign_folds(K, y, stratify, seed)
+
+
+def _members(**params):
+    settings = dict(n_ensemble=K, member_rows="folds", hidden_layer_sizes=(16,), random_state=0)
+    return settings | params
+
+
+def test_a_member_never_learns_from_the_rows_of_its_own_fold():
+    X, y = load_diabetes(return_X_y=True)
+    folds = _folds(y)
+    changed = np.where(folds == 0, -y, y)  # member 0's fold gets other targets
+    a = TorchRegressor(**_members(max_iter=20, target_scaling=None)).fit(X, y)
+    b = TorchRegressor(**_members(max_iter=20, target_scaling=None)).fit(X, changed)
+    first_a, first_b = a.module_.backbone.weights[0], b.module_.backbone.weights[0]
+    np.testing.assert_array_equal(first_a[0].numpy(), first_b[0].numpy())  # member 0: same
+    assert not np.allclose(first_a[1].numpy(), first_b[1].numpy())  # the others learned it
+
+
+def test_out_of_fold_predictions_are_each_rows_held_out_members_and_honest():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8))
+    noise = rng.normal(size=300)  # nothing to learn: only an overfit scores above 0
+    est = TorchRegressor(**_members(max_iter=150, alpha=0.0, hidden_layer_sizes=(64,)))
+    est.fit(X, noise)
+    assert est.oof_prediction_.shape == (300,)
+    assert est.oof_score_ == pytest.approx(r2_score(noise, est.oof_prediction_))
+    assert est.score(X, noise) > 0.2  # the ensemble fits the noise it trained on
+    assert est.oof_score_ < 0.0  # the rows each member never saw tell the truth
+    assert not np.allclose(est.oof_prediction_, est.predict(X))
+
+
+def test_each_member_keeps_its_own_best_epoch_under_early_stopping():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8))
+    y = X[:, 0] + rng.normal(size=300)  # a large network soon fits the noise
+    overfits = dict(hidden_layer_sizes=(128,), alpha=0.0, learning_rate_init=0.01)
+    est = TorchRegressor(**_members(early_stopping=True, max_iter=300, n_iter_no_change=5,
+                                    **overfits))  # fmt: skip
+    est.fit(X, y)
+    assert len(est.best_epochs_) == K and len(set(est.best_epochs_)) > 1
+    assert all(1 <= e <= est.n_iter_ for e in est.best_epochs_)
+    assert est.n_iter_ < 300  # it stopped once no member improved
+    late = TorchRegressor(**_members(max_iter=est.n_iter_, **overfits)).fit(X, y)
+    assert est.oof_score_ > late.oof_score_  # the best epochs, not the last ones
+    assert not hasattr(late, "best_epochs_")  # no early stopping: every member's last
+
+
+def test_a_classifiers_members_are_stratified_and_score_out_of_fold_accuracy():
+    X, y = load_iris(return_X_y=True)
+    folds = _folds(y, stratify=True)
+    for m in range(K):  # every class in every fold
+        assert set(y[folds == m]) == {0, 1, 2}
+    est = TorchClassifier(**_members(early_stopping=True, max_iter=200)).fit(X, y)
+    assert est.oof_score_ == pytest.approx(accuracy_score(y, est.oof_prediction_))
+    assert est.oof_score_ > 0.85
+
+
+def test_a_refit_without_folds_drops_the_members_attributes():
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**_members(max_iter=3)).fit(X, y)
+    assert hasattr(est, "oof_prediction_")
+    est.set_params(member_rows="all").fit(X, y)
+    assert not hasattr(est, "oof_prediction_") and not hasattr(est, "oof_score_")
+
+
+@pytest.mark.parametrize(
+    "params, call, message",
+    [
+        (dict(n_ensemble=1), "fit", "n_ensemble >= 2"),
+        (dict(), "partial_fit", "partial_fit"),
+        (dict(early_stopping=True), "fit_val", "X_val"),
+        (dict(), "dask", "in memory"),
+    ],
+)
+def test_folds_are_refused_where_members_cannot_have_their_own_rows(params, call, message):
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**(_members(max_iter=2) | params))
+    with pytest.raises(ValueError, match=message):
+        if call == "fit":
+            est.fit(X, y)
+        elif call == "partial_fit":
+            est.partial_fit(X, y)
+        elif call == "fit_val":
+            est.fit(X, y, X_val=X[:50], y_val=y[:50])
+        else:
+            da = pytest.importorskip("dask.array")
+            est.fit(da.from_array(X, chunks=(100, 10)), y)
+    assert not hasattr(est, "module_")
+
+
+def test_too_few_rows_for_the_folds_are_refused():
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match="at least 8 rows"):
+        TorchRegressor(**_members()).fit(X[:7], y[:7])

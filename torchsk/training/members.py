@@ -1,0 +1,159 @@
+"""Cross-fitted members: each member of an ``EnsembleMLP`` trains on its own rows.
+
+With ``member_rows="folds"`` the training rows are split into as many folds as there
+are members; member ``m`` trains on every fold but fold ``m``, which it holds out. So
+every row trains all members but one, none is lost to a validation split (as bagging
+over folds: TabArena fits every model so), and each member has held-out rows of its
+own:
+
+- for early stopping: after each epoch every member is scored on its fold (the
+  training loss, weighted as training weights the rows), and each keeps the weights of
+  its own best epoch; training stops once no member has improved for
+  ``n_iter_no_change`` epochs (``MemberScorer``);
+- for an honest validation score for free: each row's prediction by the member that
+  did not train on it (the out-of-fold predictions).
+
+The members still share every mini-batch (one stacked network, the hand-written
+passes); a member's rows are its column of per-member sample weights ``(rows,
+members)`` (0 on its fold), which the objectives read (``training.objectives``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from torchsk.training.batches import Data
+
+
+def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np.ndarray:
+    """The fold (the member holding it out) of each training row.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two rows per member.
+    """
+    n = len(y)
+    if n < 2 * n_members:
+        raise ValueError(
+            f"member_rows='folds' splits the rows into n_ensemble={n_members} folds, "
+            f"which needs at least {2 * n_members} rows; got {n}."
+        )
+    labels = y if stratify and y.ndim == 1 else None
+    folds = np.empty(n, dtype=np.int64)
+    if labels is not None and np.unique(labels, return_counts=True)[1].min() >= n_members:
+        splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
+    else:  # a class rarer than the folds cannot be spread over them
+        splitter = KFold(n_members, shuffle=True, random_state=seed)
+    for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
+        folds[held_out] = m
+    return folds
+
+
+def member_weights(sw: np.ndarray, folds: np.ndarray, n_members: int) -> np.ndarray:
+    """Per-member sample weights ``(rows, members)``: ``sw``, 0 on a member's fold."""
+    return sw[:, None] * (folds[:, None] != np.arange(n_members))
+
+
+class MemberScorer:
+    """The early-stopping score of cross-fitted members, and their best weights.
+
+    Called after each epoch (in eval mode), it scores every member on its own fold
+    (minus its weighted mean training loss there), keeps a copy of each member's
+    weights at its best epoch, and returns the sum of the members' best scores so far:
+    it rises while any member improves, so the loop's rule (``n_iter_no_change``
+    epochs without a rise of ``tol``) stops training once none does. ``restore``
+    then puts each member's best weights back.
+
+    Parameters
+    ----------
+    trained : nn.Module
+        The module trained: the input stage's trainable encoders, then the
+        ``EnsembleMLP``.
+    data : Data
+        The training rows, encoded, with the per-member weights as ``w``.
+    folds : ndarray of int
+        Each row's fold.
+    per_sample : callable
+        The loss per row, ``per_sample(outputs, targets)``.
+    """
+
+    def __init__(self, trained, data: Data, folds: np.ndarray, per_sample) -> None:
+        self.trained, self.data, self.per_sample = trained, data, per_sample
+        self.ensemble = _ensemble(trained)
+        k = self.ensemble.n_members
+        held_out = torch.as_tensor(folds[:, None] == np.arange(k), device=data.X.device)
+        w = torch.ones_like(data.X[:, 0]) if data.w is None else data.w.sum(dim=1)
+        # the fold's rows weighted as training weights them (``w``: the members'
+        # weights add up to (k - 1) times each row's own)
+        self.held_out = held_out.to(data.X.dtype) * (w / (k - 1))[:, None]
+        self.best = torch.full((k,), -torch.inf, dtype=torch.float64)
+        self.best_epochs = [0] * k
+        self.epoch = 0
+        self.best_weights = [p.detach().clone() for p in self.ensemble.parameters()]
+
+    def __call__(self) -> float:
+        self.epoch += 1
+        z = member_outputs(self.trained, self.data.X)
+        k, rows = z.shape[:2]
+        y = self.data.y.repeat(k, *([1] * (self.data.y.ndim - 1)))
+        losses = self.per_sample(z.flatten(0, 1), y).view(k, rows)
+        scores = -(losses * self.held_out.T).sum(1) / self.held_out.sum(0)
+        scores = scores.to(torch.float64).cpu()
+        improved = scores > self.best
+        for m in torch.nonzero(improved).flatten().tolist():
+            self.best_epochs[m] = self.epoch
+            for copy, p in zip(self.best_weights, self.ensemble.parameters(), strict=True):
+                _member(copy, m, k).copy_(_member(p.detach(), m, k))
+        self.best = torch.where(improved, scores, self.best)
+        return float(self.best.sum())
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Each member's weights of its best epoch (where it had one)."""
+        k = self.ensemble.n_members
+        for m in range(k):
+            if self.best_epochs[m]:
+                for copy, p in zip(self.best_weights, self.ensemble.parameters(), strict=True):
+                    _member(p, m, k).copy_(_member(copy, m, k))
+
+
+def member_outputs(trained, X: torch.Tensor, rows: int = 8192) -> torch.Tensor:
+    """Every member's raw output on encoded ``X``: ``(members, rows, outputs)``, in
+    chunks of ``rows`` (the members' activations of all rows at once would be
+    ``members`` times a network's)."""
+    ensemble, before = _ensemble(trained), _before_ensemble(trained)
+    parts = []
+    for i in range(0, len(X), rows):
+        x = X[i : i + rows]
+        for layer in before:
+            x = layer(x)
+        parts.append(ensemble.members(x))
+    return torch.cat(parts, dim=1)
+
+
+@torch.no_grad()
+def out_of_fold(trained, data: Data, folds: np.ndarray) -> torch.Tensor:
+    """Each row's raw output by the member that held it out: ``(rows, outputs)``."""
+    trained.eval()
+    z = member_outputs(trained, data.X)
+    index = torch.as_tensor(folds, device=z.device)
+    return z[index, torch.arange(z.shape[1], device=z.device)]
+
+
+def _ensemble(trained):
+    """The ``EnsembleMLP`` at the end of the trained module."""
+    return trained[-1] if isinstance(trained, torch.nn.Sequential) else trained
+
+
+def _before_ensemble(trained) -> list:
+    """The trainable input encoders the trained module runs before the ensemble."""
+    return list(trained)[:-1] if isinstance(trained, torch.nn.Sequential) else []
+
+
+def _member(p: torch.Tensor, m: int, k: int) -> torch.Tensor:
+    """Member ``m``'s slice of a stacked parameter: ``(members, ...)`` weights, or
+    the flat ``(members * width,)`` biases."""
+    return p[m] if p.ndim > 1 else p.view(k, -1)[m]
