@@ -8,6 +8,7 @@ regression and classification lives in the task objects (``estimators.tasks``).
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from functools import partial
 from numbers import Integral, Real
 
@@ -186,7 +187,8 @@ class BaseTorchEstimator(
             if first:
                 self._place(rows.probe(self), task)
         self._task = task
-        config = self._fit_config()
+        units = task.loss_units(self.module_, y_enc, sw)
+        config = replace(self._fit_config(), loss_units=units)
         hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental))
         # the built-in network trains on its own generators; a user's module may draw
         # from the global one
@@ -195,7 +197,7 @@ class BaseTorchEstimator(
                 self, task, loss, config, y_enc, sw, incremental=incremental, seed=seed,
                 hooks=hooks, validation=validation,
             )  # fmt: skip
-        self._record(history, first, incremental)
+        self._record(history, first, incremental, units)
         self._check_trained_module(rows.probe(self), task)
         hooks.close()
         return self
@@ -260,9 +262,12 @@ class BaseTorchEstimator(
             raise ValueError("partial_fit does not support early_stopping=True")
 
     def _fit_config(self) -> FitConfig:
-        return FitConfig(**{name: getattr(self, name) for name in FitConfig.__dataclass_fields__})
+        names = FitConfig.__dataclass_fields__.keys() - {"loss_units"}  # not a parameter
+        return FitConfig(**{name: getattr(self, name) for name in names})
 
-    def _record(self, history, first, incremental):
+    def _record(self, history, first, incremental, units):
+        # the fitted attributes and the warnings give the losses in y's units
+        history = in_y_units(history, units)
         warn_about(history, self._fit_config(), incremental)
         self.n_iter_ = history.n_iter if first else self.n_iter_ + history.n_iter
         self.t_ += history.t
@@ -342,6 +347,17 @@ class BaseTorchEstimator(
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def in_y_units(history, units):
+    """``history`` with its losses in y's units (``units``: a ``LossUnits``)."""
+    worse = history.worse_than_constant
+    return replace(
+        history,
+        loss_curve=[units(loss) for loss in history.loss_curve],
+        best_loss=units(history.best_loss),
+        worse_than_constant=None if worse is None else tuple(map(units, worse)),
+    )
 
 
 def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torchsk.training.losses import LossFunctions
 from torchsk.training.objectives import make_objective
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
-from torchsk.training.settings import FULL_BATCH_SOLVERS, History, TrainSettings
+from torchsk.training.settings import FULL_BATCH_SOLVERS, History, LossUnits, TrainSettings
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -44,7 +44,8 @@ AUTO_ALPHA_FLOOR = 0.3
 @dataclass(frozen=True)
 class FitConfig:
     """The estimator's training hyperparameters, as given (``batch_size`` may be
-    ``"auto"``)."""
+    ``"auto"``), and how its losses read in y's units (``loss_units``, for
+    ``verbose``)."""
 
     solver: str
     learning_rate_init: float
@@ -65,6 +66,7 @@ class FitConfig:
     beta_2: float
     epsilon: float
     max_fun: int
+    loss_units: LossUnits = LossUnits()
 
 
 def epoch_limit(config: FitConfig, incremental: bool) -> int:
@@ -104,6 +106,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
         beta_2=config.beta_2,
         epsilon=config.epsilon,
         max_fun=config.max_fun,
+        loss_units=config.loss_units,
     )
 
 
