@@ -267,3 +267,23 @@ def test_the_penalty_is_converted_with_the_loss():
     error = 0.5 * np.mean((Y - reg.predict(X)) ** 2)
     assert reg.loss_ == pytest.approx(error + scale**2 * penalty, rel=1e-6)
     assert scale**2 * penalty > 0.01 * reg.loss_  # the penalty counts in this check
+
+
+# ---------------------------------------------------------------- n_iter_ across calls
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):
+    """n_iter_ is the last call's epochs (iterations): a warm start and each
+    partial_fit start again; t_ and loss_curve_ go on."""
+    kw = dict(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for cls in (TorchRegressor, MLPRegressor):
+            warm = cls(**kw, warm_start=True).fit(X, Y).fit(X, Y)
+            calls = cls(**kw)
+            for _ in range(3):
+                calls.partial_fit(X, Y)
+            assert warm.n_iter_ == 5, cls
+            assert calls.n_iter_ == (5 if solver == "lbfgs" else 1), cls
+            if solver == "adam":  # scikit-learn keeps no curve for L-BFGS
+                assert len(warm.loss_curve_) == 10 and len(calls.loss_curve_) == 3, cls
+                assert warm.t_ == 10 * len(X) and calls.t_ == 3 * len(X), cls

@@ -269,7 +269,8 @@ class BaseTorchEstimator(
         # the fitted attributes and the warnings give the losses in y's units
         history = in_y_units(history, units)
         warn_about(history, self._fit_config(), incremental)
-        self.n_iter_ = history.n_iter if first else self.n_iter_ + history.n_iter
+        # as scikit-learn counts it: this call's epochs (all of them: len(loss_curve_))
+        self.n_iter_ = history.n_iter
         self.t_ += history.t
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
         if history.validation_scores:

@@ -237,6 +237,9 @@ module_ : TabularNet
     best_validation_score_ : float or None
         Best held-out score under early stopping, else None.
     n_iter_ : int
-        Number of epochs (L-BFGS iterations) run.
+        Number of epochs (L-BFGS iterations) run by the last call to ``fit`` or
+        ``partial_fit``, as scikit-learn counts them: a warm start or a later
+        ``partial_fit`` starts the count again (``partial_fit``: 1). The epochs of
+        all calls are ``len(loss_curve_)``.
     t_ : int
         Number of training samples seen."""
