@@ -393,4 +393,4 @@ def test_a_first_partial_fit_on_dask_gives_exact_statistics_for_later_chunks():
     ref = TorchRegressor(**SMALL).fit(X, y)
     for key in ("inputs.scaling.center", "inputs.scaling.scale"):
         torch.testing.assert_close(_constants(est)[key], _constants(ref)[key], rtol=1e-12, atol=0)
-    assert est.n_iter_ == 2
+    assert len(est.loss_curve_) == 2

@@ -8,12 +8,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import xlogy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
 from torchsk.nn.mlp import MLP
+from torchsk.training.losses import LOSSES, REGRESSION
 
 pytestmark = pytest.mark.short_fits  # a few epochs give every attribute
 
@@ -205,3 +207,83 @@ def test_an_mlp_subclass_that_changes_forward_has_no_coefs():
     for name in ["coefs_", "intercepts_"]:
         with pytest.raises(AttributeError, match="built-in MLP"):
             getattr(reg, name)
+
+
+# ---------------------------------------------------------------- losses in y's units
+def _huber(err, delta):
+    a = np.abs(err)
+    return np.where(a <= delta, 0.5 * err**2, delta * (a - 0.5 * delta))
+
+
+def _pinball(err, q):  # err = y - prediction
+    return np.maximum(q * err, (q - 1) * err)
+
+
+# each regression loss of the registry in y's units, from y, the prediction and the
+# fitted target scale (Huber's threshold is huber_delta in the scaled target's units)
+LOSSES_IN_Y_UNITS = {
+    "squared_error": lambda y, p, s: 0.5 * np.mean((y - p) ** 2),
+    "absolute_error": lambda y, p, s: np.mean(np.abs(y - p)),
+    "huber": lambda y, p, s: np.mean(_huber(y - p, 1.35 * s)),
+    "quantile": lambda y, p, s: np.mean(_pinball(y - p, 0.5)),
+    "poisson": lambda y, p, s: np.mean(xlogy(y, y / p) - y + p),  # half deviance
+}
+
+
+def test_every_regression_loss_is_reported_in_y_s_units():
+    """With alpha=0, L-BFGS's last loss is that of the final weights, which predict
+    uses: loss_ is the loss of predict's numbers, in y's units (y ~ 1000 ± 100)."""
+    assert set(LOSSES_IN_Y_UNITS) == {n for n, loss in LOSSES.items() if loss.task == REGRESSION}
+    for name, in_y_units in LOSSES_IN_Y_UNITS.items():
+        reg = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", alpha=0, loss=name,
+                             max_iter=15, random_state=0)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            reg.fit(X, Y)
+        scale = reg.module_.target_scaling.scale.item()
+        assert reg.loss_ == pytest.approx(in_y_units(Y, reg.predict(X), scale), rel=1e-6), name
+        assert reg.best_loss_ == min(reg.loss_curve_)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_a_linear_model_s_loss_is_mlp_regressor_s(diabetes, loss):
+    """Both solve the same convex problem to convergence (diabetes: MLPRegressor's
+    squared error is ~1430, where the scaled target's is ~0.24)."""
+    X, y = diabetes
+    kw = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=0, max_iter=2000, loss=loss)
+    mine = TorchRegressor(**kw, random_state=0).fit(X, y)
+    ref = MLPRegressor(**kw).fit(X, y)
+    assert mine.loss_ == pytest.approx(ref.loss_, rel=1e-3)
+
+
+def test_the_penalty_is_converted_with_the_loss():
+    """loss_curve_ is the objective training minimized, in y's units: the squared
+    error of the predictions plus scale² times the penalty on the trained weights."""
+    reg = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", alpha=10.0, max_iter=15,
+                         random_state=0).fit(X, Y)  # fmt: skip
+    scale = reg.module_.target_scaling.scale.item()
+    weights = reg.module_.backbone.linears()[0].weight.detach().numpy()
+    penalty = 0.5 * 10.0 * np.sum(weights**2) / len(X)
+    error = 0.5 * np.mean((Y - reg.predict(X)) ** 2)
+    assert reg.loss_ == pytest.approx(error + scale**2 * penalty, rel=1e-6)
+    assert scale**2 * penalty > 0.01 * reg.loss_  # the penalty counts in this check
+
+
+# ---------------------------------------------------------------- n_iter_ across calls
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):
+    """n_iter_ is the last call's epochs (iterations): a warm start and each
+    partial_fit start again; t_ and loss_curve_ go on."""
+    kw = dict(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for cls in (TorchRegressor, MLPRegressor):
+            warm = cls(**kw, warm_start=True).fit(X, Y).fit(X, Y)
+            calls = cls(**kw)
+            for _ in range(3):
+                calls.partial_fit(X, Y)
+            assert warm.n_iter_ == 5, cls
+            assert calls.n_iter_ == (5 if solver == "lbfgs" else 1), cls
+            if solver == "adam":  # scikit-learn keeps no curve for L-BFGS
+                assert len(warm.loss_curve_) == 10 and len(calls.loss_curve_) == 3, cls
+                assert warm.t_ == 10 * len(X) and calls.t_ == 3 * len(X), cls

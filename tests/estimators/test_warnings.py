@@ -86,3 +86,19 @@ def test_a_read_only_x_with_missing_values_fits_without_torchs_writability_warni
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_documented_filter_for_mlp_code_silences_our_convergence_warning():
+    """The gallery's filter names scikit-learn's module, which our warnings (at the
+    user's line) are not attributed to; the README's equivalent leaves it out."""
+    gallery = dict(category=ConvergenceWarning, module="sklearn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", **gallery)
+        with pytest.raises(ConvergenceWarning):
+            TorchRegressor(**SHORT).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # anything the filter let through would raise
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)  # the README's
+        TorchRegressor(**SHORT).fit(X, Y)
+        TorchClassifier(solver="lbfgs", **SHORT).fit(X, LABELS)

@@ -167,6 +167,9 @@ def test_markdown_lists_what_is_missing(synthetic):
              for name in ("A", "B")}  # fmt: skip
     text = compare_report.to_markdown(suite, synthetic)
     assert "- RealMLP-TD: B" in text and "## How torchsk stands against its goals" in text
+    # narrow enough for a docs page: the summary's nine columns come as two tables
+    widths = [line.count("|") - 1 for line in text.splitlines() if line.startswith("|---")]
+    assert max(widths) <= 7 and "issue" not in text.lower()
 
 
 def test_summary_counts_data_sets_within_one_std(synthetic):

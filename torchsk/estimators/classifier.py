@@ -329,8 +329,8 @@ default="auto"
             options=LossOptions(label_smoothing=self.label_smoothing),
         )
 
-    def _record(self, history, first, incremental):
-        super()._record(history, first, incremental)
+    def _record(self, history, first, incremental, units):
+        super()._record(history, first, incremental, units)
         self.classes_ = self._task.target.classes_
 
     def __sklearn_tags__(self):

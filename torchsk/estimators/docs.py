@@ -62,7 +62,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``solver="lbfgs"``.
     tol : float, default=1e-4
         Improvement below which an epoch counts as no improvement; for L-BFGS, the
-        largest gradient entry at which it has converged.
+        largest gradient entry at which it has converged. The regressor compares it
+        with the loss (and gradient) on the scaled target, as training computes them,
+        not in y's units as ``MLPRegressor`` does: one ``tol`` then suits y in any
+        units.
     n_iter_no_change : int or np.inf, default=10
         Epochs without an improvement of ``tol`` before stopping (``"adaptive"``:
         before dividing the learning rate). Not used by ``lbfgs``.
@@ -227,9 +230,16 @@ module_ : TabularNet
         ``"exp"`` or ``"softplus"`` for those heads), ``"logistic"`` (binary and
         multilabel targets, one sigmoid logit per class), ``"softmax"``.
     loss_curve_ : list of float
-        Training loss at each epoch (L-BFGS: iteration), on the network's scaled
-        target for regression (standardized y, not y's units as ``MLPRegressor``
-        reports it).
+        Training loss at each epoch (L-BFGS: iteration), plus the L2 penalty. For
+        regression it is in y's units, as ``MLPRegressor`` reports it: training
+        computes it on the scaled target, and the record converts it with the target
+        scaling's ``scale`` (squared error and Huber: times ``scale²``, Huber's
+        threshold then being ``scale * huber_delta`` in y's units; absolute error and
+        quantile: times ``scale``; Poisson: scikit-learn's half deviance, summed over
+        outputs). The penalty is converted with the same factor, so the curve is the
+        objective training minimized. Exact for one output, or outputs scaled alike
+        (else the mean factor); a torch loss module's loss has no conversion and
+        stays on the scaled target.
     loss_ : float
         The last entry of ``loss_curve_``.
     best_loss_ : float or None
@@ -252,6 +262,9 @@ module_ : TabularNet
         (R² or accuracy), weighted by ``sample_weight``: an estimate of the score
         on new data that costs no held-out set.
     n_iter_ : int
-        Number of epochs (L-BFGS iterations) run.
+        Number of epochs (L-BFGS iterations) run by the last call to ``fit`` or
+        ``partial_fit``, as scikit-learn counts them: a warm start or a later
+        ``partial_fit`` starts the count again (``partial_fit``: 1). The epochs of
+        all calls are ``len(loss_curve_)``.
     t_ : int
         Number of training samples seen."""

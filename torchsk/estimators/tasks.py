@@ -37,6 +37,7 @@ from torchsk.training.losses import (
     check_pair,
     loss_functions,
 )
+from torchsk.training.settings import LossUnits
 
 # torch loss modules that take one logit per class and class indices
 CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
@@ -154,6 +155,21 @@ class RegressionTask:
         """The training loss on the backbone's raw output."""
         loss = LOSSES.get(self.loss) if isinstance(self.loss, str) else self.loss
         return loss_functions(loss, self.link(), self.options, linked=True)
+
+    def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
+        """How the training loss on the scaled target reads in y's units (the
+        registry's ``y_units``; none for a torch loss module, which stays in the
+        scaled target's units)."""
+        loss = LOSSES[self.loss] if isinstance(self.loss, str) else None
+        if loss is None or loss.y_units is None:
+            return LossUnits()
+        scaling = net.target_scaling
+        scale = np.ones(y_enc.shape[1]) if scaling is None else scaling.scale.cpu().numpy()
+        t = y_enc if scaling is None else self.training_targets(y_enc, net)
+        factor, offset = loss.y_units(scale.astype(np.float64), t, sw)
+        # an ensemble's loss is its members' sum: each brings its own offset
+        members = getattr(net.backbone, "n_members", 1)
+        return LossUnits(factor, offset * members)
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
         """Targets in the network's scaled units (training compares raw outputs)."""
@@ -293,6 +309,10 @@ class ClassificationTask:
         head = self.head_spec.name
         loss = self.loss if not isinstance(self.loss, str) else self._registry_loss(head)
         return loss_functions(loss, head, self.options, linked=False)
+
+    def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
+        """Classification losses have no units: as training computes them."""
+        return LossUnits()
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
         """Class indices, or 0/1 columns for sigmoid logits."""

@@ -27,7 +27,7 @@ from torchsk.training.members import MemberScorer, assign_folds, member_weights,
 from torchsk.training.objectives import make_objective
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
-from torchsk.training.settings import FULL_BATCH_SOLVERS, History, TrainSettings
+from torchsk.training.settings import FULL_BATCH_SOLVERS, History, LossUnits, TrainSettings
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -44,7 +44,8 @@ AUTO_ALPHA_FLOOR = 0.3
 @dataclass(frozen=True)
 class FitConfig:
     """The estimator's training hyperparameters, as given (``batch_size`` may be
-    ``"auto"``)."""
+    ``"auto"``), and how its losses read in y's units (``loss_units``, for
+    ``verbose``)."""
 
     solver: str
     learning_rate_init: float
@@ -66,6 +67,7 @@ class FitConfig:
     epsilon: float
     max_fun: int
     member_rows: str = "all"
+    loss_units: LossUnits = LossUnits()
 
 
 def epoch_limit(config: FitConfig, incremental: bool) -> int:
@@ -105,6 +107,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
         beta_2=config.beta_2,
         epsilon=config.epsilon,
         max_fun=config.max_fun,
+        loss_units=config.loss_units,
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit
+from scipy.special import expit, xlogy
 from torch import nn
 
 from torchsk.nn.heads import POSITIVE_LINKS, REGRESSION_LINKS
@@ -80,6 +80,10 @@ class Loss:
     robust : bool
         Outliers must not drive it: the regressor's default target scaling then uses
         the median and interquartile range, not the mean and standard deviation.
+    y_units : callable or None
+        ``y_units(scale, t, w)`` → ``(factor, offset)`` such that ``factor * loss +
+        offset`` is the loss in y's units, for a target scaled as ``t = (y - center) /
+        scale`` (per output) with sample weights ``w``; None where no conversion exists.
     """
 
     name: str
@@ -90,6 +94,7 @@ class Loss:
     gradient: Callable[[str, LossOptions], OutputGrad | None]
     title: str = ""
     robust: bool = False
+    y_units: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, float]] | None = None
 
     def check_target(self, y: np.ndarray) -> None:
         """Refuse targets this loss cannot train on (scikit-learn's message)."""
@@ -196,6 +201,23 @@ def torch_module_loss(loss: nn.Module) -> LossFn:
 LINKS = tuple(REGRESSION_LINKS)
 
 
+def scale_power(power: int):
+    """``y_units`` of a loss homogeneous of degree ``power`` in the error: a target
+    error ``scale`` times larger costs ``scale ** power`` times more. With outputs of
+    different scales the factor is the mean of their powers, exact when their scaled
+    losses are equal (the loss of each output is not kept apart)."""
+    return lambda scale, t, w: (float(np.mean(scale**power)), 0.0)
+
+
+def _poisson_y_units(scale: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """scikit-learn's half Poisson deviance in y's units, summed over outputs as its
+    ``poisson_loss`` does. With ``y = scale * t`` (a positive link scales only),
+    ``rate_y - y log rate_y = scale (rate - t log rate) - y log scale``; the deviance
+    adds ``y log y - y``; together ``scale * loss + mean(scale (t log t - t))``."""
+    offset = np.average(scale * (xlogy(t, t) - t), axis=0, weights=w).sum()
+    return float(np.sum(scale)), float(offset)
+
+
 def elementwise(fn: Callable[[torch.Tensor, torch.Tensor, LossOptions], torch.Tensor]):
     """A regression ``per_sample`` from an element-wise loss of the *linked* output."""
 
@@ -286,17 +308,21 @@ for _loss in (
     Loss(
         "squared_error", REGRESSION, LINKS, ("real",),
         elementwise(lambda p, y, o: 0.5 * (p - y) ** 2),
-        identity_link_only(_squared_error_grad), "squared error",
+        identity_link_only(_squared_error_grad), "squared error", y_units=scale_power(2),
     ),
     Loss(
         "absolute_error", REGRESSION, LINKS, ("real",),
         elementwise(lambda p, y, o: (p - y).abs()),
         identity_link_only(_absolute_error_grad), "absolute error", robust=True,
+        y_units=scale_power(1),
     ),
     Loss(
         "huber", REGRESSION, LINKS, ("real",),
         elementwise(lambda p, y, o: F.huber_loss(p, y, reduction="none", delta=o.huber_delta)),
         identity_link_only(_huber_grad), "the Huber loss", robust=True,
+        # huber_delta is in scaled units: in y's, the Huber loss of threshold
+        # scale * huber_delta, which is exactly scale² times the scaled one
+        y_units=scale_power(2),
     ),
     Loss(
         "quantile", REGRESSION, LINKS, ("real",),
@@ -304,10 +330,12 @@ for _loss in (
             lambda p, y, o: torch.maximum(o.quantile * (y - p), (o.quantile - 1) * (y - p))
         ),
         identity_link_only(_quantile_grad), "the quantile loss", robust=True,
+        y_units=scale_power(1),
     ),
     Loss(
         "poisson", REGRESSION, POSITIVE_LINKS, ("non-negative",),
         _poisson_per_sample, _poisson_gradient, "Poisson regression",
+        y_units=_poisson_y_units,
     ),
 ):  # fmt: skip
     register_loss(_loss)

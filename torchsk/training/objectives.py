@@ -42,7 +42,7 @@ MANUAL_ACTIVATIONS = tuple(_BACKWARD)
 
 
 # the same in numpy, in place on numpy arrays
-_NUMPY_FORWARD = {
+NUMPY_FORWARD = {
     "relu": lambda h: np.maximum(h, 0.0, out=h),
     "tanh": lambda h: np.tanh(h, out=h),
     "logistic": lambda h: expit(h, out=h),
@@ -174,7 +174,7 @@ class NumpyMLPObjective(ManualMLPObjective):
         """What the numpy pass keeps besides the parameters (the ensemble's too)."""
         # the loss's numpy twin where it has one (``training.losses``), else torch on views
         self.numpy_output_grad = getattr(output_grad, "numpy", None)
-        self.numpy_forward = _NUMPY_FORWARD[activation]
+        self.numpy_forward = NUMPY_FORWARD[activation]
         self.numpy_backward = _NUMPY_BACKWARD[activation]
         self._memory, self._views = None, None
         self._data = (None, None, None)  # the last (X, X's array, y's array)

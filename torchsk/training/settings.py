@@ -25,12 +25,27 @@ SMALL_DATA_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
+class LossUnits:
+    """How a training loss, computed on the network's scaled target, reads in y's
+    units: ``factor * loss + offset`` (``training.losses.Loss.y_units``). The identity
+    for classification and for losses without a conversion."""
+
+    factor: float = 1.0
+    offset: float = 0.0
+
+    def __call__(self, loss: float) -> float:
+        return self.factor * loss + self.offset
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """How to train; names and meanings follow scikit-learn's ``MLPRegressor``.
 
     ``batch_size`` is already resolved to an int; full-batch solvers ignore it. Each
     solver reads the settings scikit-learn's reads and ignores the others
-    (``training.optim.make_optimizer``; ``max_fun``: L-BFGS).
+    (``training.optim.make_optimizer``; ``max_fun``: L-BFGS). ``loss_units`` only
+    converts the losses ``verbose`` prints: the stopping rules compare the losses as
+    training computes them.
     """
 
     solver: str = "adam"
@@ -50,6 +65,7 @@ class TrainSettings:
     beta_2: float = 0.999
     epsilon: float = 1e-8
     max_fun: int = 15000
+    loss_units: LossUnits = LossUnits()
 
     def optimizer(self, flat: torch.Tensor) -> FlatOptimizer:
         """A new optimizer over ``flat`` for these settings (not L-BFGS)."""
@@ -101,4 +117,4 @@ def _log(history: History, loss: float, n_samples: int, settings: TrainSettings)
     history.t += n_samples
     history.loss_curve.append(loss)
     if settings.verbose:
-        print(f"Iteration {history.n_iter}, loss = {loss:.8f}")
+        print(f"Iteration {history.n_iter}, loss = {settings.loss_units(loss):.8f}")
