@@ -70,7 +70,7 @@ class DaskSource:
     def _init_array(self, X, categorical_features) -> None:
         if X.ndim != 2:
             raise ValueError(f"Expected a 2D Dask array, got {X.ndim} dimension(s).")
-        if not (categorical_features is None or isinstance(categorical_features, str)):
+        if _marks_columns(categorical_features):
             raise ValueError(
                 "categorical_features with a Dask array: pass a Dask DataFrame with "
                 "categorical columns instead."
@@ -132,6 +132,15 @@ class DaskSource:
         return column_statistics(
             X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute
         )  # fmt: skip
+
+
+def _marks_columns(spec) -> bool:
+    """Whether ``categorical_features`` marks some column (an empty list or an
+    all-False mask marks none, as for a numpy array)."""
+    if spec is None or isinstance(spec, str):
+        return False
+    spec = np.asarray(spec)
+    return bool(spec.any()) if spec.dtype.kind == "b" else spec.size > 0
 
 
 def _nonempty(lengths: list[int]) -> list[int]:
