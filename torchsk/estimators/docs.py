@@ -20,6 +20,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
         included; for ``partial_fit``, the call's rows): stronger on small tables,
         which overfit more (measured on the comparison suite).
+        It penalises every trained parameter of two or more dimensions: the layers'
+        weights (a user module's too) and the categorical columns' embedding tables
+        (a one-hot column's weights are part of the first layer's, so both encodings
+        are penalised alike); not the biases.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
         ``min(200, n_samples)``). Larger values are clipped to the number of samples
