@@ -235,3 +235,21 @@ module_ : TabularNet
         Number of epochs (L-BFGS iterations) run.
     t_ : int
         Number of training samples seen."""
+
+
+#: What both estimators' ``partial_fit`` docstrings say of an epoch and of the
+#: constants (indented for a method's docstring).
+PARTIAL_FIT_NOTES = """\
+With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
+        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
+        call runs L-BFGS on the given data from the current weights for up to
+        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
+        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
+
+        The first call fits the input stage's constants (scaling, imputation values,
+        categories) on the data it is given, and later calls keep them. For constants
+        exact over data that arrives in chunks, make the first call on all of it as a
+        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
+        statistics are computed by Dask over every row, and it trains one epoch
+        streamed block by block; later calls then continue chunk by chunk (see the
+        "Large data" page)."""
