@@ -27,8 +27,9 @@ What each container cannot hold (its entry is absent from ``KINDS``), and why:
   tested as the object kinds of numpy); numbers from a database come as its
   ``Decimal`` dtype.
 - Dask DataFrames convert ``object`` columns to strings before torchsk sees them
-  (``dataframe.convert-string``): numbers held as objects become strings (a
-  categorical column) and a mixed column strings only. A Dask *array* is numeric:
+  (``dataframe.convert-string``, on by default): numbers held as objects become
+  strings (a categorical column) and a mixed column strings only, so the object kinds
+  are held in Dask with that setting off ("dask objects"). A Dask *array* is numeric:
   it holds the all-missing numeric column.
 """
 
@@ -45,6 +46,7 @@ import torch
 
 from torchsk import TorchRegressor
 
+dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 
@@ -72,6 +74,7 @@ KINDS = {
             "pandas": lambda: pd.Series(_NUMBERS, dtype=object),  # Decimal from read_sql
             "polars": lambda: pl.Series(_NUMBERS),  # polars' Decimal dtype
             "numpy": lambda: np.array(_NUMBERS, dtype=object),
+            "dask objects": lambda: pd.Series(_NUMBERS, dtype=object),
         },
         False,
         ("accepted", [k / 4 for k in range(N - 1)] + [np.nan]),
@@ -89,11 +92,14 @@ KINDS = {
     "all missing": (
         {
             "pandas": lambda: pd.Series(np.full(N, np.nan)),
+            "pandas objects": lambda: pd.Series([None] * N, dtype=object),
             "polars": lambda: pl.Series([None] * N, dtype=pl.Float64),
+            "polars nulls": lambda: pl.Series([None] * N),  # the Null dtype
             "numpy": lambda: np.array([None] * N, dtype=object),
             "tensor": lambda: np.full(N, np.nan),
             "dask": lambda: pd.Series(np.full(N, np.nan)),
             "dask array": lambda: np.full(N, np.nan),
+            "dask objects": lambda: pd.Series([None] * N, dtype=object),
         },
         False,
         ("ignored", np.full(N, np.nan)),
@@ -116,6 +122,7 @@ KINDS = {
             "polars": lambda: pl.Series(_DATES),
             "polars objects": lambda: pl.Series(_DATES, dtype=pl.Object),
             "numpy": lambda: np.array(_DATES, dtype=object),
+            "dask objects": lambda: pd.Series(_DATES, dtype=object),
             "dask": lambda: pd.Series(pd.to_datetime(_DATES)),
         },
         False,
@@ -127,6 +134,7 @@ KINDS = {
             "pandas objects": lambda: pd.Series(_COMPLEX, dtype=object),
             "polars objects": lambda: pl.Series(_COMPLEX, dtype=pl.Object),
             "numpy": lambda: np.array(_COMPLEX, dtype=object),
+            "dask objects": lambda: pd.Series(_COMPLEX, dtype=object),
             "dask": lambda: pd.Series(_COMPLEX),
         },
         False,
@@ -138,6 +146,7 @@ KINDS = {
             "pandas objects": lambda: pd.Series(_PERIODS, dtype=object),
             "polars objects": lambda: pl.Series(_PERIODS, dtype=pl.Object),
             "numpy": lambda: np.array(_PERIODS, dtype=object),
+            "dask objects": lambda: pd.Series(_PERIODS, dtype=object),
             "dask": lambda: pd.Series(_PERIODS),
         },
         False,
@@ -148,6 +157,7 @@ KINDS = {
             "pandas": lambda: pd.Series(_MIXED, dtype=object),
             "polars objects": lambda: pl.Series(_MIXED, dtype=pl.Object),
             "numpy": lambda: np.array(_MIXED, dtype=object),
+            "dask objects": lambda: pd.Series(_MIXED, dtype=object),
         },
         True,
         (TypeError, "mixes levels of different kinds"),
@@ -157,11 +167,14 @@ KINDS = {
 
 def _container(where: str, column, strings: bool):
     """X with the numeric neighbour 'x', the column 'c' and maybe the strings 's'."""
-    if where.startswith("pandas") or where == "dask":
+    if where.startswith("pandas") or where in ("dask", "dask objects"):
         frame = pd.DataFrame({"x": X0, "c": column})
         if strings:
             frame["s"] = STRINGS
-        return dd.from_pandas(frame, npartitions=2) if where == "dask" else frame
+        if where.startswith("pandas"):
+            return frame
+        with dask.config.set({"dataframe.convert-string": where == "dask"}):
+            return dd.from_pandas(frame, npartitions=2)
     if where.startswith("polars"):
         extra = [pl.Series("s", STRINGS.astype(str))] if strings else []
         return pl.DataFrame([pl.Series("x", X0), column.alias("c"), *extra])

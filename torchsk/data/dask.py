@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from torchsk.data.checks import new_table
-from torchsk.data.columns import resolve_categorical_features
+from torchsk.data.columns import holds_numbers, resolve_categorical_features
 from torchsk.data.tables import TableEncoder, check_frame_columns, column_values
 from torchsk.inputs.statistics import ColumnStatistics, _ArrayOps, column_statistics
 
@@ -58,7 +58,10 @@ class DaskSource:
         lengths, values = self._scan(parts, categorical_features if fit else None)
         if fit and self.table is not None:
             mask = resolve_categorical_features(categorical_features, self.meta)
-            self.table = TableEncoder.from_values(mask, _merge(values, mask))
+            merged = _merge(values, mask)
+            if isinstance(categorical_features, str):  # "auto": object columns as in memory
+                mask = mask & ~_objects_of_numbers(self.meta, merged)
+            self.table = TableEncoder.from_values(mask, merged, self.meta)
         if self.table is None:  # read as numbers without a table: the same refusals
             check_frame_columns(self.meta)
         encode = self.table.transform if self.table is not None else _frame_floats
@@ -132,6 +135,22 @@ class DaskSource:
         return column_statistics(
             X, w, cat, n_categories, method, ops=_ArrayOps, compute=self._dask.compute
         )  # fmt: skip
+
+
+def _objects_of_numbers(meta, merged: list) -> np.ndarray:
+    """The ``object`` columns that ``"auto"`` reads as numbers in memory
+    (``data.columns.holds_numbers``: numbers only, or nothing but missing values),
+    told by their distinct values over all partitions, since the meta has no rows
+    (with ``dataframe.convert-string`` off; on, Dask makes them strings)."""
+    return np.array(
+        [
+            values is not None
+            and str(meta.dtypes.iloc[j]) == "object"
+            and (len(values) == 0 or holds_numbers(np.asarray(values, dtype=object)))
+            for j, values in enumerate(merged)
+        ],
+        dtype=bool,
+    )
 
 
 def _marks_columns(spec) -> bool:

@@ -124,6 +124,17 @@ def _fit_categories(values: np.ndarray) -> OrdinalEncoder | None:
     return encoder.fit(values.reshape(-1, 1))
 
 
+def _fit_column(X, j: int, values: np.ndarray) -> OrdinalEncoder | None:
+    """``_fit_categories`` of column ``j``, with an error that names it."""
+    try:
+        return _fit_categories(values)
+    except TypeError as error:  # sorting levels of mixed kinds: 1 < "a"
+        raise TypeError(
+            f"Column {_column_label(X, j)} of X mixes levels of different kinds "
+            f"({error}); convert it to one kind first, e.g. strings (.astype(str))."
+        ) from error
+
+
 def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray):
     """Codes of one categorical column: NaN where missing, ``UNSEEN`` for new levels.
 
@@ -208,14 +219,7 @@ class TableEncoder:
         self._encoders = [None] * len(columns)
         self.categories_ = [None] * len(columns)
         for j in np.flatnonzero(self.is_categorical_):
-            try:
-                encoder = _fit_categories(_categorical_values(kind, columns[j])[0])
-            except TypeError as error:  # sorting levels of mixed kinds: 1 < "a"
-                raise TypeError(
-                    f"Column {_column_label(X, j)} of X mixes levels of different kinds "
-                    f"({error}); convert it to one kind first, e.g. strings "
-                    "(.astype(str))."
-                ) from error
+            encoder = _fit_column(X, j, _categorical_values(kind, columns[j])[0])
             self._encoders[j] = encoder
             self.categories_[j] = (
                 np.array([], dtype=object) if encoder is None else encoder.categories_[0]
@@ -223,7 +227,7 @@ class TableEncoder:
         return self._encode(X, kind, columns, fitting=True)
 
     @classmethod
-    def from_values(cls, is_categorical: np.ndarray, values: list) -> TableEncoder:
+    def from_values(cls, is_categorical: np.ndarray, values: list, X=None) -> TableEncoder:
         """A fitted encoder whose categories are the distinct values given per column
         (found elsewhere, e.g. partition by partition over data too large to hold:
         ``data.dask``): the same categories ``fit_transform`` finds in the data.
@@ -234,6 +238,8 @@ class TableEncoder:
         values : list of (ndarray or None), length n_features
             The non-missing values (``column_values``) of each categorical column;
             None for a numeric column.
+        X : DataFrame, default=None
+            Names the columns in errors (e.g. a Dask DataFrame's meta).
 
         Returns
         -------
@@ -244,7 +250,7 @@ class TableEncoder:
         table._encoders = [None] * len(values)
         table.categories_ = [None] * len(values)
         for j in np.flatnonzero(table.is_categorical_):
-            encoder = _fit_categories(values[j])
+            encoder = _fit_column(X, j, values[j])
             table._encoders[j] = encoder
             table.categories_[j] = (
                 np.array([], dtype=object) if encoder is None else encoder.categories_[0]
@@ -298,8 +304,15 @@ def column_values(X, is_categorical: np.ndarray) -> list:
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
-    """Distinct values (an ``OrdinalEncoder`` fitted on them finds the same categories)."""
-    return OrdinalEncoder().fit(values.reshape(-1, 1)).categories_[0] if len(values) else values
+    """Distinct values (an ``OrdinalEncoder`` fitted on them finds the same categories).
+    Values that do not sort (mixed kinds, complex numbers) are kept unsorted, for the
+    merged table to refuse naming the column, or to read as numbers and refuse so."""
+    if not len(values):
+        return values
+    try:
+        return OrdinalEncoder().fit(values.reshape(-1, 1)).categories_[0]
+    except TypeError:
+        return np.array(list(dict.fromkeys(values.tolist())), dtype=object)
 
 
 def check_readable(X, j: int, column) -> None:
