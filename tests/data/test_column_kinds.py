@@ -23,9 +23,8 @@ What each container cannot hold (its entry is absent from ``KINDS``), and why:
   periods; a complex or bool column would make the float neighbour complex or bool
   too (a complex tensor is refused as a whole, a bool one read as 0/1 — tested in
   ``test_large_data``). It holds the all-missing columns (NaN).
-- polars has no complex and no period dtype (they would be ``Object`` columns,
-  tested as the object kinds of numpy); numbers from a database come as its
-  ``Decimal`` dtype.
+- polars has no complex, no period and no mixed dtype: they are ``Object`` columns
+  ("polars objects"); numbers from a database come as its ``Decimal`` dtype.
 - Dask DataFrames convert ``object`` columns to strings before torchsk sees them
   (``dataframe.convert-string``, on by default): numbers held as objects become
   strings (a categorical column) and a mixed column strings only, so the object kinds
@@ -82,9 +81,12 @@ KINDS = {
     "bool": (
         {
             "pandas": lambda: pd.Series(_BOOLS),
+            "pandas objects": lambda: pd.Series(_BOOLS, dtype=object),
             "polars": lambda: pl.Series(_BOOLS),
+            "polars objects": lambda: pl.Series(_BOOLS, dtype=pl.Object),
             "numpy": lambda: np.array(_BOOLS, dtype=object),
             "dask": lambda: pd.Series(_BOOLS),
+            "dask objects": lambda: pd.Series(_BOOLS, dtype=object),
         },
         False,
         ("accepted", np.arange(N) % 2),

@@ -95,19 +95,20 @@ def _auto_mask(kind: str, columns: list) -> np.ndarray:
 
 def holds_numbers(column) -> bool:
     """Whether ``categorical_features="auto"`` reads a pandas ``object`` or polars
-    ``Object`` column as numbers: it holds numbers only (Python or numpy ints and
-    floats, ``Decimal``: as one of 397 distinct ``Decimal`` prices, each level was rare
-    and the whole column pooled into one slot), or nothing but missing values (an
+    ``Object`` column as numbers: it holds numbers only (Python or numpy ints, floats
+    and booleans, ``Decimal``: as one of 397 distinct ``Decimal`` prices, each level was
+    rare and the whole column pooled into one slot), or nothing but missing values (an
     all-missing numeric column, as in an array), or values no path reads as numbers
     (dates, complex numbers, ...: refused, as the dtype holding them is). A column
     without rows (a Dask DataFrame's meta) tells nothing: no."""
     if not _is_object(column) or len(column) == 0:
         return False
-    kinds = _value_types(column)
-    numbers_only = all(
-        issubclass(t, (numbers.Real, Decimal)) and not issubclass(t, bool) for t in kinds
-    )
+    numbers_only = all(issubclass(t, _NUMBER_TYPES) for t in _value_types(column))
     return numbers_only or unreadable(column) is not None
+
+
+#: Values read as numbers in an ``object`` column (``True`` as 1, as the bool dtypes)
+_NUMBER_TYPES = (numbers.Real, Decimal, np.bool_)
 
 
 #: dtypes and types of values (by the start of their name) read as numbers by no path,

@@ -159,8 +159,8 @@ default="auto"
         Which columns are categorical, with ``HistGradientBoosting*``'s spellings:
         ``"auto"`` takes pandas ``category``, ``object`` and string columns and polars
         ``Categorical``, ``Enum`` and ``String`` columns (not an ``object`` column of
-        numbers only, such as ``Decimal``, or of missing values only: numbers; no
-        column of a numpy array);
+        numbers or booleans only, such as ``Decimal``, or of missing values only:
+        numbers; no column of a numpy array);
         or a list of column names, of indices, or a boolean mask (for numpy object
         arrays and integer-coded categories); ``None``: all numeric. Categorical
         columns are encoded inside ``module_``: one-hot up to 64 slots, else learned
