@@ -497,3 +497,21 @@ def test_high_cardinality_column_trains_its_embedding():
     without = TorchRegressor(hidden_layer_sizes=(32,), max_iter=20, random_state=0)
     without.fit(X[["x"]][train], y[train])
     assert reg.score(X[test], y[test]) > 0.9 > without.score(X[["x"]][test], y[test]) + 0.3
+
+
+@pytest.mark.short_fits  # the unpenalised fit stops at max_iter
+def test_alpha_penalises_the_embedding_tables_as_the_layers_weights():
+    """An embedded column's table is a weight matrix to the penalty, as a one-hot
+    column's weights in the first layer are: under a strong alpha it shrinks to zero
+    with them (unpenalised, it would keep its initial values, its gradient vanishing
+    with the first layer's weights)."""
+    rng = np.random.default_rng(0)
+    levels = np.repeat([f"level {i}" for i in range(70)], 5)  # 70 kept levels: embedded
+    X = pd.DataFrame({"x": rng.normal(size=350), "level": levels})
+    y = X["x"].to_numpy() + rng.normal(size=350)
+    settings = dict(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=200, random_state=0)
+    free = TorchRegressor(alpha=0.0, **settings).fit(X, y)
+    held = TorchRegressor(alpha=1e4, **settings).fit(X, y)
+    assert held.module_.inputs.categorical.config["embedded"] == [True]
+    norm = [e.module_.inputs.categorical.embedding.weight.norm() for e in (free, held)]
+    assert norm[1] < 1e-3 * norm[0]

@@ -312,12 +312,35 @@ def test_inf_is_kept_for_the_caller_to_refuse():
         assert_all_finite(out, allow_nan=True, input_name="X")
 
 
-def test_categorical_column_all_missing_in_training():
+def test_categorical_column_all_missing_in_training_stays_missing_later():
+    """No level in training: what the column holds later is read as missing, as in
+    training, so that it cannot move a prediction (as SimpleImputer drops it)."""
     X = pd.DataFrame({"c": pd.Series([None, None], dtype=object), "x": [1.0, 2.0]})
     enc = TableEncoder()
-    assert_codes(enc.fit_transform(X)[:, 0], [nan, nan])
+    assert_codes(enc.fit_transform(X, categorical_features=["c"])[:, 0], [nan, nan])
     assert len(enc.categories_[0]) == 0
-    assert_codes(enc.transform(pd.DataFrame({"c": ["a", None], "x": [0.0, 0.0]}))[:, 0], [-1, nan])
+    later = enc.transform(pd.DataFrame({"c": ["a", None], "x": [0.0, 0.0]}))
+    assert_codes(later[:, 0], [nan, nan])
+
+
+def test_auto_reads_an_object_column_of_only_missing_values_as_numbers():
+    """As a numpy object array or a polars null column is read: nothing says it is
+    categorical."""
+    X = pd.DataFrame({"c": pd.Series([None, pd.NA], dtype=object), "s": ["a", "b"]})
+    enc = TableEncoder()
+    assert_codes(enc.fit_transform(X)[:, 0], [nan, nan])
+    assert enc.is_categorical_.tolist() == [False, True]
+
+
+def test_auto_refuses_object_columns_of_dates_or_periods_as_their_dtypes_are_refused():
+    """Dates held as Python objects are not levels under "auto" when datetime64 is
+    refused: the same reading whatever holds the values (categorical by name still)."""
+    dates = pd.Series([pd.Timestamp("2020"), None], dtype=object)
+    for column in (dates, pd.Series([pd.Period("2020-01", "M")] * 2, dtype=object)):
+        X = pd.DataFrame({"c": column, "s": ["a", "b"]})
+        with pytest.raises(ValueError, match="Column 'c' of X holds"):
+            TableEncoder().fit_transform(X)
+        assert_codes(TableEncoder().fit_transform(X, categorical_features=[0, 1])[:, 1], [0, 1])
 
 
 def test_pickle_round_trip(mixed_pandas):

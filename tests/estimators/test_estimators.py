@@ -216,6 +216,20 @@ def test_a_column_missing_throughout_training_is_ignored_and_named(kind):
     np.testing.assert_array_equal(reg.predict(back), reg.predict(fit_X))
 
 
+def test_a_categorical_column_missing_throughout_training_is_ignored_and_named():
+    """As a numeric one: no level to learn, so the levels it holds later (read as
+    missing, as in training) do not move predictions (before: they left the missing
+    slot that training fitted)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "plan": pd.Categorical([None] * 300)})
+    y = 2 * X["a"].to_numpy()
+    reg = TorchRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    with pytest.warns(UserWarning, match="'plan' had no values in training"):
+        reg.fit(X, y)
+    back = X.assign(plan=rng.choice(["basic", "pro"], size=300))  # levels at last
+    np.testing.assert_array_equal(reg.predict(back), reg.predict(X))
+
+
 def test_a_partial_fit_chunk_with_nan_trains_after_complete_chunks(diabetes):
     X, y = diabetes
     reg = TorchRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y)

@@ -308,3 +308,18 @@ def test_threaded_fits_match_sequential_fits_and_keep_the_callers_rng(configs):
     torch.testing.assert_close(torch.rand(3), draws)
     for got, want in zip(threaded, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n_ensemble", [1, 4])
+def test_a_diverging_fit_is_reported_in_our_words_without_numpys_overflow_warnings(n_ensemble):
+    """The numpy pass (float64 on the CPU) overflows as the fit diverges: the
+    ConvergenceWarning says so and what to change; numpy's RuntimeWarnings named nothing."""
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(solver="sgd", learning_rate_init=1e8, max_iter=5,
+                         n_ensemble=n_ensemble, random_state=0)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    assert est._plan.objective == "numpy"
+    assert any("diverged" in str(w.message) for w in caught if w.category is ConvergenceWarning)
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []

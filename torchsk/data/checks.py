@@ -40,7 +40,7 @@ def new_table(X, categorical_features) -> TableEncoder | None:
     if isinstance(categorical_features, str) and categorical_features == "auto":
         frame = is_pandas_df(X) or is_polars_df(X)
         # object columns of numbers too: the table reads them (and their None) as numbers
-        objects = is_pandas_df(X) and any(dtype == np.dtype(object) for dtype in X.dtypes)
+        objects = frame and any(str(dtype).lower() == "object" for dtype in X.dtypes)
         has_categories = frame and (objects or resolve_categorical_features("auto", X).any())
         return TableEncoder() if has_categories else None
     return TableEncoder()  # columns named, indexed or masked as categorical

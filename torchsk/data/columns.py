@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import numbers
 import sys
+from decimal import Decimal
 
 import numpy as np
 
@@ -80,26 +83,84 @@ def _auto_mask(kind: str, columns: list) -> np.ndarray:
     elif kind == "polars":
         pl = sys.modules["polars"]
         flags = [
-            isinstance(c.dtype, (pl.Categorical, pl.Enum)) or c.dtype == pl.String for c in columns
+            isinstance(c.dtype, (pl.Categorical, pl.Enum))
+            or c.dtype == pl.String
+            or (c.dtype == pl.Object and not holds_numbers(c))
+            for c in columns
         ]
     else:
         flags = [False] * len(columns)
     return np.array(flags, dtype=bool)
 
 
-#: What ``pandas.api.types.infer_dtype`` calls an object column of numbers.
-NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
-
-
 def holds_numbers(column) -> bool:
-    """Whether a pandas column is of ``object`` dtype and holds numbers only, missing
-    values aside (as one of 397 distinct ``Decimal`` prices, each level was rare and
-    the whole column pooled into one slot)."""
-    if column.dtype != object:
+    """Whether ``categorical_features="auto"`` reads a pandas ``object`` or polars
+    ``Object`` column as numbers: it holds numbers only (Python or numpy ints, floats
+    and booleans, ``Decimal``: as one of 397 distinct ``Decimal`` prices, each level was
+    rare and the whole column pooled into one slot), or nothing but missing values (an
+    all-missing numeric column, as in an array), or values no path reads as numbers
+    (dates, complex numbers, ...: refused, as the dtype holding them is). A column
+    without rows (a Dask DataFrame's meta) tells nothing: no."""
+    if not _is_object(column) or len(column) == 0:
         return False
-    from pandas.api.types import infer_dtype
+    numbers_only = all(issubclass(t, _NUMBER_TYPES) for t in _value_types(column))
+    return numbers_only or unreadable(column) is not None
 
-    return infer_dtype(column, skipna=True) in NUMBER_KINDS
+
+#: Values read as numbers in an ``object`` column (``True`` as 1, as the bool dtypes)
+_NUMBER_TYPES = (numbers.Real, Decimal, np.bool_)
+
+
+#: dtypes and types of values (by the start of their name) read as numbers by no path,
+#: whatever the other columns: numpy would cut complex numbers to their real part,
+#: dates to counts of an arbitrary unit, and refuse periods and intervals in a message
+#: naming no column
+UNREADABLE = {
+    "complex": "complex numbers (pass the real and imaginary parts as two columns)",
+    "timedelta": "durations (convert them to numbers, e.g. .dt.total_seconds())",
+    "duration": "durations (convert them to numbers, e.g. .dt.total_seconds())",
+    "date": "dates or times (convert them to numbers, e.g. days since a date)",
+    "time": "dates or times (convert them to numbers, e.g. days since a date)",
+    "period": "periods (convert them to numbers, e.g. their start's year and month)",
+    "interval": "intervals (pass their bounds as two numeric columns)",
+}
+
+
+def unreadable(column) -> str | None:
+    """What a column (pandas, polars, numpy) holds that no path reads as numbers, as
+    ``UNREADABLE`` says it, from its dtype or, in an ``object`` column, from its
+    values' types (``datetime.date``, ``pd.Timestamp``, ``pd.Period``, ``complex``, ...);
+    None for anything else."""
+    if _is_object(column):
+        names = [_type_name(t) for t in _value_types(column)]
+    else:
+        names = [str(getattr(column, "dtype", "")).lower()]
+    for prefix, what in UNREADABLE.items():
+        if any(name.startswith(prefix) for name in names):
+            return what
+    return None
+
+
+def _is_object(column) -> bool:
+    """An ``object`` column: pandas, polars (``Object``) or numpy."""
+    return str(getattr(column, "dtype", "")).lower() == "object"
+
+
+def _value_types(column) -> set:
+    """The types of an ``object`` column's values, missing values (None, ``pd.NA``)
+    left out."""
+    values = column if isinstance(column, np.ndarray) else column.to_numpy()
+    pd = sys.modules.get("pandas")
+    missing = {type(None)} | ({type(pd.NA)} if pd is not None else set())
+    return set(map(type, values)) - missing
+
+
+def _type_name(kind: type) -> str:
+    """A value's type named as ``UNREADABLE`` names dtypes: ``datetime.date``,
+    ``pd.Timestamp`` and ``np.datetime64`` are dates, ``pd.Period`` a period, ..."""
+    if issubclass(kind, (datetime.date, datetime.time, np.datetime64)):
+        return "date"
+    return kind.__name__.lower()
 
 
 def _mask_from_names(names: list, columns) -> np.ndarray:

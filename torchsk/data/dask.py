@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from torchsk.data.checks import new_table
-from torchsk.data.columns import resolve_categorical_features
+from torchsk.data.columns import holds_numbers, resolve_categorical_features
 from torchsk.data.tables import TableEncoder, check_frame_columns, column_values
 
 
@@ -57,7 +57,10 @@ class DaskSource:
         lengths, values = self._scan(parts, categorical_features if fit else None)
         if fit and self.table is not None:
             mask = resolve_categorical_features(categorical_features, self.meta)
-            self.table = TableEncoder.from_values(mask, _merge(values, mask))
+            merged = _merge(values, mask)
+            if isinstance(categorical_features, str):  # "auto": object columns as in memory
+                mask = mask & ~_objects_of_numbers(self.meta, merged)
+            self.table = TableEncoder.from_values(mask, merged, self.meta)
         if self.table is None:  # read as numbers without a table: the same refusals
             check_frame_columns(self.meta)
         encode = self.table.transform if self.table is not None else _frame_floats
@@ -69,7 +72,7 @@ class DaskSource:
     def _init_array(self, X, categorical_features) -> None:
         if X.ndim != 2:
             raise ValueError(f"Expected a 2D Dask array, got {X.ndim} dimension(s).")
-        if not (categorical_features is None or isinstance(categorical_features, str)):
+        if _marks_columns(categorical_features):
             raise ValueError(
                 "categorical_features with a Dask array: pass a Dask DataFrame with "
                 "categorical columns instead."
@@ -139,6 +142,31 @@ class LazyBlocks:
 
     def __iter__(self):
         yield self.X, self.w
+
+
+def _objects_of_numbers(meta, merged: list) -> np.ndarray:
+    """The ``object`` columns that ``"auto"`` reads as numbers in memory
+    (``data.columns.holds_numbers``: numbers only, or nothing but missing values),
+    told by their distinct values over all partitions, since the meta has no rows
+    (with ``dataframe.convert-string`` off; on, Dask makes them strings)."""
+    return np.array(
+        [
+            values is not None
+            and str(meta.dtypes.iloc[j]) == "object"
+            and (len(values) == 0 or holds_numbers(np.asarray(values, dtype=object)))
+            for j, values in enumerate(merged)
+        ],
+        dtype=bool,
+    )
+
+
+def _marks_columns(spec) -> bool:
+    """Whether ``categorical_features`` marks some column (an empty list or an
+    all-False mask marks none, as for a numpy array)."""
+    if spec is None or isinstance(spec, str):
+        return False
+    spec = np.asarray(spec)
+    return bool(spec.any()) if spec.dtype.kind == "b" else spec.size > 0
 
 
 def _nonempty(lengths: list[int]) -> list[int]:

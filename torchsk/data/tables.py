@@ -30,6 +30,7 @@ from torchsk.data.columns import (
     _resolve,
     is_pandas_df,
     is_polars_df,
+    unreadable,
 )
 
 #: Code of a categorical level that training never saw.
@@ -114,7 +115,7 @@ def _categorical_values(kind: str, column) -> tuple[np.ndarray, np.ndarray]:
 
 def _fit_categories(values: np.ndarray) -> OrdinalEncoder | None:
     """An ``OrdinalEncoder`` over one column's non-missing training values; None when
-    training had none (every value is then unseen)."""
+    training had none (every value is then read as missing)."""
     if len(values) == 0:
         return None
     encoder = OrdinalEncoder(
@@ -123,16 +124,28 @@ def _fit_categories(values: np.ndarray) -> OrdinalEncoder | None:
     return encoder.fit(values.reshape(-1, 1))
 
 
+def _fit_column(X, j: int, values: np.ndarray) -> OrdinalEncoder | None:
+    """``_fit_categories`` of column ``j``, with an error that names it."""
+    try:
+        return _fit_categories(values)
+    except TypeError as error:  # sorting levels of mixed kinds: 1 < "a"
+        raise TypeError(
+            f"Column {_column_label(X, j)} of X mixes levels of different kinds "
+            f"({error}); convert it to one kind first, e.g. strings (.astype(str))."
+        ) from error
+
+
 def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray):
     """Codes of one categorical column: NaN where missing, ``UNSEEN`` for new levels.
 
     Missing values never reach the ``OrdinalEncoder``: it would call a ``None`` at
-    transform an unseen level when training had only ``NaN``.
+    transform an unseen level when training had only ``NaN``. A column with no
+    training category is missing throughout.
     """
     codes = np.full(len(missing), np.nan)
-    if encoder is None:
-        codes[~missing] = UNSEEN
-    elif len(values):
+    # no category in training (all missing): every later value is held as missing too,
+    # as training saw the column, so that it cannot move a prediction (fit names it)
+    if encoder is not None and len(values):
         codes[~missing] = encoder.transform(values.reshape(-1, 1)).ravel()
     return codes
 
@@ -206,14 +219,7 @@ class TableEncoder:
         self._encoders = [None] * len(columns)
         self.categories_ = [None] * len(columns)
         for j in np.flatnonzero(self.is_categorical_):
-            try:
-                encoder = _fit_categories(_categorical_values(kind, columns[j])[0])
-            except TypeError as error:  # sorting levels of mixed kinds: 1 < "a"
-                raise TypeError(
-                    f"Column {_column_label(X, j)} of X mixes levels of different kinds "
-                    f"({error}); convert it to one kind first, e.g. strings "
-                    "(.astype(str))."
-                ) from error
+            encoder = _fit_column(X, j, _categorical_values(kind, columns[j])[0])
             self._encoders[j] = encoder
             self.categories_[j] = (
                 np.array([], dtype=object) if encoder is None else encoder.categories_[0]
@@ -221,7 +227,7 @@ class TableEncoder:
         return self._encode(X, kind, columns, fitting=True)
 
     @classmethod
-    def from_values(cls, is_categorical: np.ndarray, values: list) -> TableEncoder:
+    def from_values(cls, is_categorical: np.ndarray, values: list, X=None) -> TableEncoder:
         """A fitted encoder whose categories are the distinct values given per column
         (found elsewhere, e.g. partition by partition over data too large to hold:
         ``data.dask``): the same categories ``fit_transform`` finds in the data.
@@ -232,6 +238,8 @@ class TableEncoder:
         values : list of (ndarray or None), length n_features
             The non-missing values (``column_values``) of each categorical column;
             None for a numeric column.
+        X : DataFrame, default=None
+            Names the columns in errors (e.g. a Dask DataFrame's meta).
 
         Returns
         -------
@@ -242,7 +250,7 @@ class TableEncoder:
         table._encoders = [None] * len(values)
         table.categories_ = [None] * len(values)
         for j in np.flatnonzero(table.is_categorical_):
-            encoder = _fit_categories(values[j])
+            encoder = _fit_column(X, j, values[j])
             table._encoders[j] = encoder
             table.categories_[j] = (
                 np.array([], dtype=object) if encoder is None else encoder.categories_[0]
@@ -276,7 +284,9 @@ class TableEncoder:
         out = np.empty((_num_samples(X), len(columns)), dtype=np.float64)
         for j, column in enumerate(columns):
             if self.is_categorical_[j]:
-                out[:, j] = _codes(self._encoders[j], *_categorical_values(kind, column))
+                values, missing = _categorical_values(kind, column)
+                _check_one_kind(X, j, values)
+                out[:, j] = _codes(self._encoders[j], values, missing)
             else:
                 out[:, j] = _numeric(X, j, kind, column, fitting)
         return out
@@ -294,34 +304,41 @@ def column_values(X, is_categorical: np.ndarray) -> list:
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
-    """Distinct values (an ``OrdinalEncoder`` fitted on them finds the same categories)."""
-    return OrdinalEncoder().fit(values.reshape(-1, 1)).categories_[0] if len(values) else values
-
-
-#: dtypes (by the start of their name) read as numbers by no path, whatever the other
-#: columns: numpy would cut complex numbers to their real part, dates to counts of an
-#: arbitrary unit, and refuse periods and intervals in a message naming no column
-_UNREADABLE = {
-    "complex": "complex numbers (pass the real and imaginary parts as two columns)",
-    "timedelta": "durations (convert them to numbers, e.g. .dt.total_seconds())",
-    "duration": "durations (convert them to numbers, e.g. .dt.total_seconds())",
-    "date": "dates or times (convert them to numbers, e.g. days since a date)",
-    "time": "dates or times (convert them to numbers, e.g. days since a date)",
-    "period": "periods (convert them to numbers, e.g. their start's year and month)",
-    "interval": "intervals (pass their bounds as two numeric columns)",
-}
+    """Distinct values (an ``OrdinalEncoder`` fitted on them finds the same categories).
+    Values that do not sort (mixed kinds, complex numbers) are kept unsorted, for the
+    merged table to refuse naming the column, or to read as numbers and refuse so."""
+    if not len(values):
+        return values
+    try:
+        return OrdinalEncoder().fit(values.reshape(-1, 1)).categories_[0]
+    except TypeError:
+        return np.array(list(dict.fromkeys(values.tolist())), dtype=object)
 
 
 def check_readable(X, j: int, column) -> None:
     """Refuse a column read as numbers whose dtype holds something else, naming it:
-    the same error whatever the other columns (with or without a table)."""
-    name = str(getattr(column, "dtype", "")).lower()
-    for prefix, what in _UNREADABLE.items():
-        if name.startswith(prefix):
-            raise ValueError(
-                f"Column {_column_label(X, j)} of X holds {what}: the network reads "
-                "numbers, and categorical columns (categorical_features)."
-            )
+    the same error whatever the other columns (with or without a table) and whatever
+    holds the values (a dtype, or Python objects in an ``object`` column)."""
+    what = unreadable(column)
+    if what is not None:
+        raise ValueError(
+            f"Column {_column_label(X, j)} of X holds {what}: the network reads "
+            "numbers, and categorical columns (categorical_features)."
+        )
+
+
+def _check_one_kind(X, j: int, values: np.ndarray) -> None:
+    """Refuse, naming the column, a categorical column mixing strings and other
+    values at predict time (a fit refuses it in sorting its levels): an ``1`` beside
+    ``"a"`` where training had ``"1"`` would silently be an unseen level."""
+    if values.dtype.kind != "O":
+        return
+    strings = [issubclass(t, str) for t in set(map(type, values))]
+    if any(strings) and not all(strings):
+        raise TypeError(
+            f"Column {_column_label(X, j)} of X mixes levels of different kinds (strings "
+            "and other values); convert it to one kind first, e.g. strings (.astype(str))."
+        )
 
 
 def check_frame_columns(X) -> None:

@@ -153,15 +153,21 @@ class NetworkBuilder:
 
 
 def _warn_lost_columns(inputs, names) -> None:
-    """Name the columns the network learns nothing from: numeric ones with no value in
-    training (the imputer holds them at their fill value, so what they hold later
-    cannot change a prediction), categorical ones whose levels all pool as rare."""
+    """Name the columns the network learns nothing from: those with no value in
+    training (the imputer holds a numeric one at its fill value, the table reads a
+    categorical one as missing throughout, so what they hold later cannot change a
+    prediction), categorical ones whose levels all pool as rare."""
 
     def named(columns) -> str:
         return ", ".join(repr(names[j]) if names is not None else f"column {j}" for j in columns)
 
     imputer, categorical = getattr(inputs, "impute", None), getattr(inputs, "categorical", None)
-    empty = [] if imputer is None else imputer.config.get("empty_columns", [])
+    empty = [] if imputer is None else list(imputer.config.get("empty_columns", []))
+    if categorical is not None:  # no level: missing throughout, then and later (data.tables)
+        config = categorical.config
+        columns = np.flatnonzero(config["is_categorical"])
+        levels = zip(columns, config["n_categories"], strict=True)
+        empty = sorted(empty + [int(j) for j, n in levels if n == 0])
     if empty:
         warn(
             f"{named(empty)} had no values in training (all missing): the model "

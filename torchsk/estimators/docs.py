@@ -20,6 +20,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
         included; for ``partial_fit``, the call's rows): stronger on small tables,
         which overfit more (measured on the comparison suite).
+        It penalises every trained parameter of two or more dimensions: the layers'
+        weights (a user module's too) and the categorical columns' embedding tables
+        (a one-hot column's weights are part of the first layer's, so both encodings
+        are penalised alike); not the biases.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
         ``min(200, n_samples)``). Larger values are clipped to the number of samples
@@ -173,7 +177,8 @@ default="auto"
         Which columns are categorical, with ``HistGradientBoosting*``'s spellings:
         ``"auto"`` takes pandas ``category``, ``object`` and string columns and polars
         ``Categorical``, ``Enum`` and ``String`` columns (not an ``object`` column of
-        numbers only, such as ``Decimal``: numbers; no column of a numpy array);
+        numbers or booleans only, such as ``Decimal``, or of missing values only:
+        numbers; no column of a numpy array);
         or a list of column names, of indices, or a boolean mask (for numpy object
         arrays and integer-coded categories); ``None``: all numeric. Categorical
         columns are encoded inside ``module_``: one-hot up to 64 slots, else learned
@@ -268,3 +273,21 @@ module_ : TabularNet
         all calls are ``len(loss_curve_)``.
     t_ : int
         Number of training samples seen."""
+
+
+#: What both estimators' ``partial_fit`` docstrings say of an epoch and of the
+#: constants (indented for a method's docstring).
+PARTIAL_FIT_NOTES = """\
+With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
+        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
+        call runs L-BFGS on the given data from the current weights for up to
+        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
+        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
+
+        The first call fits the input stage's constants (scaling, imputation values,
+        categories) on the data it is given, and later calls keep them. For constants
+        exact over data that arrives in chunks, make the first call on all of it as a
+        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
+        statistics are computed by Dask over every row, and it trains one epoch
+        streamed block by block; later calls then continue chunk by chunk (see the
+        "Large data" page)."""

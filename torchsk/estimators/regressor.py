@@ -11,7 +11,7 @@ from torch import nn
 from torchsk.data.tensors import follows_input
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
-from torchsk.estimators.docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS
+from torchsk.estimators.docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, PARTIAL_FIT_NOTES
 from torchsk.estimators.tasks import RegressionTask
 from torchsk.nn.heads import REGRESSION_LINKS
 from torchsk.training.losses import LOSS_NAMES, REGRESSION, LossOptions
@@ -210,19 +210,7 @@ nn.Module, default="squared_error"
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
 
-        With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
-        over between calls). With ``solver="lbfgs"``, as in ``MLPRegressor``, each
-        call runs L-BFGS on the given data from the current weights for up to
-        ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
-        refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
-
-        The first call fits the input stage's constants (scaling, imputation values,
-        categories) on the data it is given, and later calls keep them. For constants
-        exact over data that arrives in chunks, make the first call on all of it as a
-        Dask collection (e.g. ``dask.array.concatenate`` of the chunks): its
-        statistics are computed by Dask over every row, and it trains one epoch
-        streamed block by block; later calls then continue chunk by chunk (see the
-        "Large data" page).
+        {partial_fit_notes}
 
         Parameters
         ----------
@@ -272,4 +260,7 @@ nn.Module, default="squared_error"
 
 TorchRegressor.__doc__ = TorchRegressor.__doc__.format(
     common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
+)
+TorchRegressor.partial_fit.__doc__ = TorchRegressor.partial_fit.__doc__.format(
+    partial_fit_notes=PARTIAL_FIT_NOTES
 )
