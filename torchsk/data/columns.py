@@ -24,7 +24,7 @@ _SPEC_HELP = (
 )
 
 
-def _column_label(X, j: int) -> str:
+def column_label(X, j: int) -> str:
     """How an error message names column ``j``."""
     if is_pandas_df(X) or is_polars_df(X):
         return f"{X.columns[j]!r}"
@@ -51,7 +51,7 @@ def _as_array(X) -> np.ndarray:
     return array
 
 
-def _columns(X) -> tuple[str, list]:
+def column_names(X) -> tuple[str, list]:
     """The kind of container (``"pandas"``, ``"polars"`` or ``"array"``) and its
     columns by position: pandas Series, polars Series or 1-D ndarrays."""
     if is_pandas_df(X):
@@ -216,11 +216,11 @@ def resolve_categorical_features(spec, X) -> np.ndarray:
         For an unknown spelling, unknown names, out-of-range indices or a mask of
         the wrong length.
     """
-    kind, columns = _columns(X)
-    return _resolve(spec, kind, columns, getattr(X, "columns", None))
+    kind, columns = column_names(X)
+    return resolve_columns(spec, kind, columns, getattr(X, "columns", None))
 
 
-def _resolve(spec, kind: str, columns: list, names) -> np.ndarray:
+def resolve_columns(spec, kind: str, columns: list, names) -> np.ndarray:
     """``resolve_categorical_features`` on ``X`` already split into ``columns``."""
     n_features = len(columns)
     if spec is None:
@@ -250,6 +250,6 @@ def _resolve(spec, kind: str, columns: list, names) -> np.ndarray:
     raise ValueError(f"{_SPEC_HELP}; got values of dtype {spec.dtype}.")
 
 
-def _num_samples(X) -> int:
+def num_samples(X) -> int:
     """Rows of ``X`` (a list of rows has no shape)."""
     return X.shape[0] if hasattr(X, "shape") else len(X)

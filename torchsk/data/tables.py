@@ -24,12 +24,12 @@ from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils._missing import is_scalar_nan
 
 from torchsk.data.columns import (
-    _column_label,
-    _columns,
-    _num_samples,
-    _resolve,
+    column_label,
+    column_names,
     is_pandas_df,
     is_polars_df,
+    num_samples,
+    resolve_columns,
     unreadable,
 )
 
@@ -130,7 +130,7 @@ def _fit_column(X, j: int, values: np.ndarray) -> OrdinalEncoder | None:
         return _fit_categories(values)
     except TypeError as error:  # sorting levels of mixed kinds: 1 < "a"
         raise TypeError(
-            f"Column {_column_label(X, j)} of X mixes levels of different kinds "
+            f"Column {column_label(X, j)} of X mixes levels of different kinds "
             f"({error}); convert it to one kind first, e.g. strings (.astype(str))."
         ) from error
 
@@ -212,8 +212,8 @@ class TableEncoder:
             Numeric columns as floats (missing values NaN, ``inf`` kept), categorical
             columns as codes into ``categories_`` (NaN where missing).
         """
-        kind, columns = _columns(X)
-        self.is_categorical_ = _resolve(
+        kind, columns = column_names(X)
+        self.is_categorical_ = resolve_columns(
             categorical_features, kind, columns, getattr(X, "columns", None)
         )
         self._encoders = [None] * len(columns)
@@ -271,7 +271,7 @@ class TableEncoder:
             As ``fit_transform``; a level absent from training gets the code
             ``UNSEEN`` (-1), never an error.
         """
-        kind, columns = _columns(X)
+        kind, columns = column_names(X)
         if len(columns) != len(self.is_categorical_):
             raise ValueError(
                 f"X has {len(columns)} features, but the encoder was fitted with "
@@ -281,7 +281,7 @@ class TableEncoder:
 
     def _encode(self, X, kind: str, columns: list, *, fitting: bool) -> np.ndarray:
         """Stack the encoded columns into one float64 matrix."""
-        out = np.empty((_num_samples(X), len(columns)), dtype=np.float64)
+        out = np.empty((num_samples(X), len(columns)), dtype=np.float64)
         for j, column in enumerate(columns):
             if self.is_categorical_[j]:
                 values, missing = _categorical_values(kind, column)
@@ -296,7 +296,7 @@ def column_values(X, is_categorical: np.ndarray) -> list:
     """The distinct non-missing values of each categorical column of ``X`` (None for
     the others), as ``fit_transform`` finds its categories: what one partition of a
     larger table contributes to ``TableEncoder.from_values``."""
-    kind, columns = _columns(X)
+    kind, columns = column_names(X)
     return [
         _distinct(_categorical_values(kind, column)[0]) if flag else None
         for flag, column in zip(is_categorical, columns, strict=True)
@@ -322,7 +322,7 @@ def check_readable(X, j: int, column) -> None:
     what = unreadable(column)
     if what is not None:
         raise ValueError(
-            f"Column {_column_label(X, j)} of X holds {what}: the network reads "
+            f"Column {column_label(X, j)} of X holds {what}: the network reads "
             "numbers, and categorical columns (categorical_features)."
         )
 
@@ -336,7 +336,7 @@ def _check_one_kind(X, j: int, values: np.ndarray) -> None:
     strings = [issubclass(t, str) for t in set(map(type, values))]
     if any(strings) and not all(strings):
         raise TypeError(
-            f"Column {_column_label(X, j)} of X mixes levels of different kinds (strings "
+            f"Column {column_label(X, j)} of X mixes levels of different kinds (strings "
             "and other values); convert it to one kind first, e.g. strings (.astype(str))."
         )
 
@@ -345,7 +345,7 @@ def check_frame_columns(X) -> None:
     """``check_readable`` on every column of a pandas or polars DataFrame read as
     numbers without a table (all-numeric X)."""
     if is_pandas_df(X) or is_polars_df(X):
-        for j, column in enumerate(_columns(X)[1]):
+        for j, column in enumerate(column_names(X)[1]):
             check_readable(X, j, column)
 
 
@@ -362,5 +362,5 @@ def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
             else "It was numeric when the model was fitted."
         )
         raise ValueError(
-            f"Column {_column_label(X, j)} of X is not numeric ({error}). {advice}"
+            f"Column {column_label(X, j)} of X is not numeric ({error}). {advice}"
         ) from error

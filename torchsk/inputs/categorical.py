@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchsk.inputs.encoder import _check_width, _Encoder, _kept_rows, _mask
+from torchsk.inputs.encoder import CastingEncoder, categorical_mask, check_width, kept_rows
 from torchsk.inputs.statistics import Blocks, Layout, column_statistics
 
 #: A categorical column with at most this many slots (kept levels, plus the rare and
@@ -68,7 +68,7 @@ def _slots(counts: np.ndarray, has_missing: bool, min_count: int) -> tuple[np.nd
     return local, n_slots
 
 
-class CategoricalEncoder(_Encoder):
+class CategoricalEncoder(CastingEncoder):
     """Replace categorical code columns by one-hot blocks or learned embeddings.
 
     ``forward`` maps ``(n, n_inputs)`` to ``(n, n_outputs)``: the numeric input
@@ -135,7 +135,7 @@ class CategoricalEncoder(_Encoder):
         embedding_dim: int = EMBEDDING_DIM,
     ) -> None:
         super().__init__()
-        mask = _mask(is_categorical)
+        mask = categorical_mask(is_categorical)
         self.config = {
             "is_categorical": mask,
             "n_categories": [int(n) for n in n_categories],
@@ -227,14 +227,15 @@ class CategoricalEncoder(_Encoder):
         -------
         CategoricalEncoder
         """
-        X, mask = np.asarray(X, dtype=np.float64), np.asarray(_mask(is_categorical), dtype=bool)
-        _check_width(X, mask)
+        X = np.asarray(X, dtype=np.float64)
+        mask = np.asarray(categorical_mask(is_categorical), dtype=bool)
+        check_width(X, mask)
         if len(n_categories) != mask.sum():
             raise ValueError(
                 f"n_categories must have one entry per categorical column "
                 f"({mask.sum()}), got {len(n_categories)}."
             )
-        w = np.where(_kept_rows(len(X), sample_weight), 1.0, 0.0)
+        w = np.where(kept_rows(len(X), sample_weight), 1.0, 0.0)
         if sample_weight is not None:
             w = w * np.asarray(sample_weight, np.float64)
         # codes only (the numeric columns' sums are not needed); an infinite code is
@@ -293,7 +294,7 @@ class CategoricalEncoder(_Encoder):
         -------
         CategoricalEncoder
         """
-        mask = _mask(is_categorical)
+        mask = categorical_mask(is_categorical)
         plans = [
             _slots(np.asarray(c), bool(m), min_count)
             for c, m in zip(counts, has_missing, strict=True)

@@ -92,7 +92,7 @@ class InputEncoder(nn.Module):
         return out.copy_(self(x, out.dtype))
 
 
-class _Encoder(InputEncoder):
+class CastingEncoder(InputEncoder):
     """An encoder computing in its input's dtype (``encode``), rounded at the end."""
 
     def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -101,7 +101,7 @@ class _Encoder(InputEncoder):
         return out if dtype is None else out.to(dtype)
 
 
-def _mask(is_categorical: Sequence[bool]) -> list[bool]:
+def categorical_mask(is_categorical: Sequence[bool]) -> list[bool]:
     """``is_categorical`` as a list of Python bools, refusing anything but a flat mask."""
     mask = np.asarray(is_categorical)
     if mask.size == 0:
@@ -111,7 +111,7 @@ def _mask(is_categorical: Sequence[bool]) -> list[bool]:
     return [bool(b) for b in mask]
 
 
-def _kept_rows(n_samples: int, sample_weight) -> np.ndarray:
+def kept_rows(n_samples: int, sample_weight) -> np.ndarray:
     """Rows that count as training data: all, or those with a positive weight (a
     zero weight removes a row, as scikit-learn means it)."""
     if sample_weight is None:
@@ -124,7 +124,7 @@ def _kept_rows(n_samples: int, sample_weight) -> np.ndarray:
     return sample_weight > 0
 
 
-def _check_width(X: np.ndarray, mask: Sequence[bool]) -> None:
+def check_width(X: np.ndarray, mask: Sequence[bool]) -> None:
     """Refuse an X that is not 2-D with one column per ``is_categorical`` entry."""
     if X.ndim != 2 or X.shape[1] != len(mask):
         raise ValueError(

@@ -7,11 +7,17 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from torchsk.inputs.encoder import StageOptions, _check_width, _Encoder, _kept_rows, _mask
+from torchsk.inputs.encoder import (
+    CastingEncoder,
+    StageOptions,
+    categorical_mask,
+    check_width,
+    kept_rows,
+)
 from torchsk.inputs.statistics import Blocks, Layout, column_statistics
 
 
-class Imputer(_Encoder):
+class Imputer(CastingEncoder):
     """Fill ``NaN`` in numeric columns; append missing indicators; leave categories be.
 
     ``forward`` maps ``(n, n_inputs)`` to ``(n, n_inputs + len(indicator_columns))``:
@@ -61,7 +67,7 @@ class Imputer(_Encoder):
         empty_columns: Sequence[int] = (),
     ) -> None:  # fmt: skip
         super().__init__()
-        mask = _mask(is_categorical)
+        mask = categorical_mask(is_categorical)
         indicators, empty = [int(j) for j in indicator_columns], [int(j) for j in empty_columns]
         for name, columns in (("indicator_columns", indicators), ("empty_columns", empty)):
             bad = [j for j in columns if not 0 <= j < len(mask) or mask[j]]
@@ -116,9 +122,9 @@ class Imputer(_Encoder):
         -------
         Imputer
         """
-        X, mask = np.asarray(X), np.asarray(_mask(is_categorical), dtype=bool)
-        _check_width(X, mask)
-        w = np.where(_kept_rows(len(X), sample_weight), 1.0, 0.0)
+        X, mask = np.asarray(X), np.asarray(categorical_mask(is_categorical), dtype=bool)
+        check_width(X, mask)
+        w = np.where(kept_rows(len(X), sample_weight), 1.0, 0.0)
         if sample_weight is not None:
             w = w * np.asarray(sample_weight, np.float64)
         layout = Layout(mask, [0] * int(mask.sum()))

@@ -9,11 +9,11 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from torchsk.training.batches import Data, _total
-from torchsk.training.settings import History, _log
+from torchsk.training.batches import Data, weight_of
+from torchsk.training.settings import History, log_epoch
 
 
-def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
+def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
                  numpy_views: bool) -> History:  # fmt: skip
     """Full-batch L-BFGS through scipy's L-BFGS-B, as scikit-learn's MLP does.
 
@@ -25,7 +25,7 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     iteration are kept.
     """
     history = History()
-    total_weight = _total(data.w, len(data.X))
+    total_weight = weight_of(data.w, len(data.X))
     state = {"x": flat.detach().cpu().double().numpy().copy()}
     load, gradient = _vector_access(flat, numpy_views)
     module.train()
@@ -42,7 +42,7 @@ def _train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
             history.stopped = "diverged"
             raise StopIteration
         state["x"] = intermediate_result.x.copy()
-        _log(history, loss, len(data.X), settings)
+        log_epoch(history, loss, len(data.X), settings)
         if hooks.end():
             history.stopped = "converged"  # a callback asked to stop
             raise StopIteration

@@ -19,9 +19,9 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from torchsk.training.batches import Blocks, Data, _n_rows, _rows, _total, row_weights
+from torchsk.training.batches import Blocks, Data, n_rows, row_weights, take_rows, weight_of
 from torchsk.training.graphs import GraphedSteps
-from torchsk.training.lbfgs import _train_lbfgs
+from torchsk.training.lbfgs import train_lbfgs
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.settings import (
@@ -29,7 +29,7 @@ from torchsk.training.settings import (
     SMALL_DATA_BYTES,
     History,
     TrainSettings,
-    _log,
+    log_epoch,
 )
 from torchsk.training.step import Penalty, Step
 
@@ -135,7 +135,7 @@ def train(
         with torch.set_grad_enabled(objective.needs_autograd):
             if settings.solver == "lbfgs":
                 numpy_views = plan is not None and plan.numpy_views
-                history = _train_lbfgs(
+                history = train_lbfgs(
                     module, objective, penalty, flat, data, settings, hooks, numpy_views
                 )
                 return history, None
@@ -187,7 +187,7 @@ def _train_epochs(module, step: Step, data, settings, validation_score,
             start, last_good = last_good, _snapshot(module)
             if loss < history.best_loss:
                 lowest_state = start if _one_step(settings, data) else last_good
-            _log(history, loss, _n_rows(data), settings)
+            log_epoch(history, loss, n_rows(data), settings)
             score = _score(module, validation_score, history)
             no_improvement, best = _judge(score, loss, history, no_improvement, settings)
             best_state = last_good if best else best_state
@@ -217,7 +217,7 @@ def _one_step(settings: TrainSettings, data: Data | Blocks) -> bool:
     64: the weights after the lowest-loss step were those of a loss 45x as high)."""
     if settings.solver in FULL_BATCH_SOLVERS:
         return True
-    return getattr(data, "n_blocks", 1) == 1 and settings.batch_size >= _n_rows(data)
+    return getattr(data, "n_blocks", 1) == 1 and settings.batch_size >= n_rows(data)
 
 
 def _judge(score: float, loss: float, history: History, no_improvement: int,
@@ -315,7 +315,7 @@ def _run_epoch(step: Step, data: Data | Blocks, settings, generator,
             if not last:
                 upcoming = loader.submit(data.load, order[i + 1])
             block, rest = _full_batches(_joined(rest, block), settings, generator, last)
-            block_weight = _total(block.w, len(block.X))
+            block_weight = weight_of(block.w, len(block.X))
             if block_weight > 0:  # rows of zero weight only: nothing to learn
                 loss = _epoch(step, block, in_order, generator)
                 total, weight = total + loss * block_weight, weight + block_weight
@@ -386,7 +386,7 @@ def _epoch(step: Step, data: Data, settings, generator,
     if w is None:
         totals = [float(min(batch, n - i)) for i in starts]
     else:
-        totals = torch.stack([row_weights(_rows(w, b)).sum() for b in batches]).tolist()
+        totals = torch.stack([row_weights(take_rows(w, b)).sum() for b in batches]).tolist()
     # Batch losses go into one preallocated vector, not a list of scalar tensors: small
     # allocations that live all epoch between the steps' large temporaries fragment
     # the heap (on 1M rows the process kept ~50 MB more).
@@ -399,7 +399,7 @@ def _epoch(step: Step, data: Data, settings, generator,
     for k, b in enumerate(batches[done:], start=done):
         if used[k]:
             losses[k] = step(
-                _rows(X, b), _rows(y, b), None if w is None else _rows(w, b), totals[k]
+                take_rows(X, b), take_rows(y, b), None if w is None else take_rows(w, b), totals[k]
             )
     total = float(losses @ torch.tensor(totals, dtype=torch.float64, device=X.device))
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)

@@ -112,7 +112,7 @@ class History:
     members: dict | None = None
 
 
-def _log(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
+def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
     history.n_iter += 1
     history.t += n_samples
     history.loss_curve.append(loss)
