@@ -25,10 +25,11 @@ from torch import nn
 from torchsk._warnings import warn
 from torchsk.data.checks import check_X, new_table
 from torchsk.data.dask import is_dask, stream_blocks
+from torchsk.data.sparse import is_sparse
 from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
-from torchsk.estimators.fitdata import InMemoryFit, ValidationSet
+from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import (
@@ -42,6 +43,7 @@ from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit, warn_about
 from torchsk.training.inference import predict_in_batches
+from torchsk.training.sparse import chunk_rows
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.settings import SOLVERS
 
@@ -159,7 +161,8 @@ class BaseTorchEstimator(
         self._check_validation_args(X_val, y_val, sample_weight_val)
         task = self._new_task()
         # the one place the sources differ (estimators.fitdata): Dask is streamed
-        rows = (StreamedFit if is_dask(X) else InMemoryFit)(
+        source = StreamedFit if is_dask(X) else SparseFit if is_sparse(X) else InMemoryFit
+        rows = source(
             self, X, y, task, first=first, incremental=incremental, validated=X_val is not None
         )
         if first:
@@ -291,7 +294,7 @@ class BaseTorchEstimator(
         # (looking costs a tenth of .eval()'s walk, which sets every module's flag)
         if any(m.training for m in net.modules()):
             net.eval()
-        with plan.threads(len(X)), torch.inference_mode():
+        with plan.threads(X.shape[0]), torch.inference_mode():
             out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
         out = out.detach().cpu().numpy().astype(np.float64, copy=False)
@@ -309,8 +312,14 @@ class BaseTorchEstimator(
         reused buffers (``training.inference``), encoded as for training: the same
         numbers as the module's own input stage, without a full-size copy of X."""
         net = self.module_
-        if len(X) <= SMALL_PREDICT_ROWS:
-            return net.raw_output(as_tensor(X, None, self._plan.device))
+        if X.shape[0] <= SMALL_PREDICT_ROWS:
+            return net.raw_output(as_tensor(_dense(X), None, self._plan.device))
+        if is_sparse(X):  # densified a batch at a time, in batches of a few MB
+            encode = partial(_encode_sparse, net)
+            return predict_in_batches(
+                net.backbone, X, encode, net.inputs.n_outputs, self._plan,
+                batch_size=min(8192, chunk_rows(X.shape[1])),
+            )  # fmt: skip
         encode = partial(encode_into, net)
         return predict_in_batches(net.backbone, X, encode, net.inputs.n_outputs, self._plan)
 
@@ -336,12 +345,23 @@ class BaseTorchEstimator(
         -------
         torch.Tensor of shape (n_samples, n_features_in_)
         """
-        return as_tensor(self._module_input_array(X), None, self._plan.device)
+        return as_tensor(_dense(self._module_input_array(X)), None, self._plan.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
         return tags
+
+
+def _dense(X):
+    """Validated X as a dense array (sparse X: a few rows, or at a user's request)."""
+    return X.toarray() if is_sparse(X) else X
+
+
+def _encode_sparse(net, rows, out: torch.Tensor) -> torch.Tensor:
+    """A batch of sparse rows, densified, encoded into ``out``."""
+    return encode_into(net, rows.toarray(), out)
 
 
 def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:

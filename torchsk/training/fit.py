@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
-from torchsk.training.batches import Blocks, Data
+from torchsk.training.batches import Blocks, Data, _rows
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
@@ -27,6 +28,7 @@ from torchsk.training.objectives import make_objective
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.settings import FULL_BATCH_SOLVERS, History, TrainSettings
+from torchsk.training.sparse import ChunkedObjective, SparseRows, dense_chunks, is_sparse_rows
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -164,9 +166,13 @@ def encode_into(net, X: np.ndarray, out: torch.Tensor, steps: int | None = None)
     return out
 
 
-def _encoded(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor:
-    """X through the input stage's static encoders, once for the whole fit."""
+def _encoded(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor | SparseRows:
+    """X through the input stage's static encoders, once for the whole fit; sparse X
+    as ``SparseRows``, encoded a batch at a time (no dense copy of it)."""
     width = net.inputs.static_width()
+    if is_sparse_rows(X):
+        encode = partial(encode_into, net, steps=net.inputs.n_static)
+        return SparseRows(X, encode, width, plan.dtype, plan.device)
     out = torch.empty((len(X), width), dtype=plan.dtype, device=plan.device)
     return encode_into(net, X, out, net.inputs.n_static)
 
@@ -181,7 +187,7 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
     """Split off the early-stopping share; returns the training rows and a scorer
     that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
     stratify = y if task.stratify and y.ndim == 1 else None
-    check_validation_split(config.validation_fraction, len(X), stratify)
+    check_validation_split(config.validation_fraction, X.shape[0], stratify)
     X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
         X, y_enc, sw, y,
         test_size=config.validation_fraction, random_state=seed, stratify=stratify,
@@ -191,13 +197,21 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
 
 def _scorer(task, net, plan, Xv, yv, swv):
     """The score of ``net`` on validated ``Xv``, ``yv`` (as given) weighted by ``swv``."""
-    Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
     swv = None if np.all(swv == 1.0) else swv
+    if is_sparse_rows(Xv):  # densified a chunk at a time, for each score
+
+        def outputs() -> np.ndarray:
+            return torch.cat([net(x) for x in dense_chunks(Xv, plan.device)]).cpu().numpy()
+    else:
+        Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
+
+        def outputs() -> np.ndarray:
+            return net(Xv).cpu().numpy()
 
     def score() -> float:
         if swv is not None and not swv.sum() > 0:
             return math.nan  # nothing to score: the engine then ignores the split
-        return task.score(yv, net(Xv).cpu().numpy(), sample_weight=swv)
+        return task.score(yv, outputs(), sample_weight=swv)
 
     return score
 
@@ -268,8 +282,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
-    settings = train_settings(config, len(X), incremental, float(sw.sum()))
-    rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
+    n = X.shape[0]
+    settings = train_settings(config, n, incremental, float(sw.sum()))
+    rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     with plan.threads(rows):
         history, optimizer = _run(
@@ -325,6 +340,8 @@ def _run(net, trained, plan: ExecutionPlan, loss: LossFunctions, data: Data | Bl
     encoders) with the objective the plan chose; the one place both fits meet."""
     params = [p for p in trained.parameters() if p.requires_grad]
     objective = make_objective(plan.objective, trained, loss, params)
+    if isinstance(data, Data) and not isinstance(data.X, torch.Tensor):
+        objective = ChunkedObjective(objective, params)  # sparse X's full batches
     # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
     with use_generators(net.backbone, seed + 1, plan.device):
         return train(
@@ -401,12 +418,15 @@ def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
     rows is enough to tell, and a pass over a million rows cost a second copy of X in
     peak memory (the allocator's heap kept the batches' activations).
     """
-    rows = slice(None, None, -(-len(data.X) // CHECK_ROWS))  # ceil: at most CHECK_ROWS
-    X, y = data.X[rows], data.y[rows]
-    w = None if data.w is None else data.w[rows]
+    n = len(data.X)
+    every = -(-n // CHECK_ROWS)  # ceil: at most CHECK_ROWS
+    rows = slice(None, None, every)
+    y, w = data.y[rows], None if data.w is None else data.w[rows]
+    # 8192 of the checked rows at a time (sparse rows: densified then)
+    chunks = [slice(i, min(i + 8192 * every, n), every) for i in range(0, n, 8192 * every)]
     with torch.inference_mode():
         trained.eval()
-        z = torch.cat([trained(X[i : i + 8192]) for i in range(0, len(X), 8192)])
+        z = torch.cat([trained(_rows(data.X, r)) for r in chunks])
         z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
         z0 = z0.to(z.dtype).to(z.device).expand_as(z)
         model, constant = (_mean(loss.per_sample(out, y), w) for out in (z, z0))
