@@ -106,7 +106,10 @@ def sparse_statistics(X, w: np.ndarray, method) -> ColumnStatistics:
     empty = weights <= 0
     indicators = np.flatnonzero(missing & ~empty)
     mean = (sums + fill * (total - weights)) / total  # the imputed columns'
-    lo, hi = np.where(missing, np.minimum(lo, fill), lo), np.where(missing, np.maximum(hi, fill), hi)
+    lo, hi = (
+        np.where(missing, np.minimum(lo, fill), lo),
+        np.where(missing, np.maximum(hi, fill), hi),
+    )
     if method == "standard":
         # sum of w (x - mean)^2 over the stored values, the imputed NaN and the zeros
         imputed = np.where(nan, fill[cols], values)

@@ -43,9 +43,9 @@ from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit, warn_about
 from torchsk.training.inference import predict_in_batches
-from torchsk.training.sparse import chunk_rows
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.settings import SOLVERS
+from torchsk.training.sparse import chunk_rows
 
 
 def _same(a, b) -> bool:
