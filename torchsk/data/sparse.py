@@ -90,20 +90,22 @@ def sparse_statistics(X, w: np.ndarray, method) -> ColumnStatistics:
         rounding (the sums are grouped differently).
     """
     X = canonical_csr(X)
-    n, d = X.shape
-    cols = X.indices
+    d, cols = X.shape[1], X.indices
     values = X.data.astype(np.float64)
     we = np.repeat(np.asarray(w, dtype=np.float64), np.diff(X.indptr))  # each entry's row weight
     kept, nan = we > 0, np.isnan(values)
     total = float(np.sum(w))
-    stored_w = np.bincount(cols, we, minlength=d)  # the rest of the weight: implicit zeros
-    nan_w = np.bincount(cols[nan], we[nan], minlength=d)
-    weights = total - nan_w  # present: every row of positive weight but a NaN's
-    sums = np.bincount(cols[~nan], (we * np.where(nan, 0.0, values))[~nan], minlength=d)
-    lo, hi = _column_range(cols, values, kept & ~nan, implicit=stored_w < total, d=d)
+    # per column, rows of positive weight holding an implicit zero, counted exactly
+    # (a difference of weight sums would leave rounding where there are none)
+    implicit = int(np.count_nonzero(w > 0)) - np.bincount(cols[kept], minlength=d)
+    zeros_w = np.where(implicit > 0, total - np.bincount(cols, we, minlength=d), 0.0)
+    present_w = np.bincount(cols[~nan], we[~nan], minlength=d)
+    weights = zeros_w + present_w  # present: every row of positive weight but a NaN's
+    sums = np.bincount(cols[~nan], (we * values)[~nan], minlength=d)
+    lo, hi = _column_range(cols, values, kept & ~nan, implicit=implicit > 0, d=d)
+    empty = (implicit == 0) & (np.bincount(cols[kept & ~nan], minlength=d) == 0)
     missing = np.bincount(cols[nan & kept], minlength=d) > 0
-    fill = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
-    empty = weights <= 0
+    fill = np.divide(sums, weights, out=np.zeros_like(sums), where=~empty)
     indicators = np.flatnonzero(missing & ~empty)
     mean = (sums + fill * (total - weights)) / total  # the imputed columns'
     lo, hi = (
@@ -114,7 +116,7 @@ def sparse_statistics(X, w: np.ndarray, method) -> ColumnStatistics:
         # sum of w (x - mean)^2 over the stored values, the imputed NaN and the zeros
         imputed = np.where(nan, fill[cols], values)
         squares = np.bincount(cols, we * (imputed - mean[cols]) ** 2, minlength=d)
-        squares += (total - stored_w).clip(min=0) * mean**2
+        squares += zeros_w * mean**2
         center, scale = mean, usable_spread(lo, hi, np.sqrt(squares / total))
     else:
         center, scale = _other_scaling(method, lo, hi, d)

@@ -28,6 +28,7 @@ from torchsk.data.checks import check_X, check_X_y
 from torchsk.data.sparse import canonical_csr, check_sparse_options, sparse_input_stage
 from torchsk.data.tensors import host_array
 from torchsk.training.fit import fit_network
+from torchsk.training.sparse import chunk_rows
 
 
 class InMemoryFit:
@@ -87,8 +88,11 @@ class SparseFit(InMemoryFit):
         return sparse_input_stage(self.X, sw, est.input_scaling, seed)
 
     def probe(self, est):
-        """The first rows, dense (a user's module is checked on at most 256)."""
-        return self.X[:256].toarray()
+        """The first rows, dense, for a user's module to be checked on (at most 256,
+        fewer where they would take over 32 MB); none for the built-in MLP."""
+        if est.module is None:
+            return None
+        return self.X[: min(256, chunk_rows(self.n_features))].toarray()
 
 
 class ValidationSet:

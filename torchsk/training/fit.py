@@ -422,8 +422,9 @@ def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
     every = -(-n // CHECK_ROWS)  # ceil: at most CHECK_ROWS
     rows = slice(None, None, every)
     y, w = data.y[rows], None if data.w is None else data.w[rows]
-    # 8192 of the checked rows at a time (sparse rows: densified then)
-    chunks = [slice(i, min(i + 8192 * every, n), every) for i in range(0, n, 8192 * every)]
+    # 8192 of the checked rows at a time (sparse rows: a chunk of a few MB, densified)
+    per = 8192 * every if isinstance(data.X, torch.Tensor) else data.X.chunk_rows * every
+    chunks = [slice(i, min(i + per, n), every) for i in range(0, n, per)]
     with torch.inference_mode():
         trained.eval()
         z = torch.cat([trained(_rows(data.X, r)) for r in chunks])

@@ -64,9 +64,14 @@ class SparseRows:
         out = torch.empty((dense.shape[0], self.width), dtype=self.dtype, device=self.device)
         return self.encode(dense, out)
 
+    @property
+    def chunk_rows(self) -> int:
+        """Rows whose dense form is about ``DENSE_CHUNK_BYTES``."""
+        return chunk_rows(self.X.shape[1])
+
     def chunks(self) -> Iterator[slice]:
-        """Slices of rows whose dense form is about ``DENSE_CHUNK_BYTES``."""
-        n, step = len(self), chunk_rows(self.X.shape[1])
+        """Slices of ``chunk_rows`` rows, in order."""
+        n, step = len(self), self.chunk_rows
         return (slice(i, min(i + step, n)) for i in range(0, n, step))
 
 
