@@ -161,9 +161,10 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
-            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
-            place), Dask arrays and DataFrames (streamed block by block).
+        X : array-like, sparse matrix, tensor or Dask collection of shape (n_samples, n_features)
+            Raw, unscaled input data: arrays, DataFrames, ``scipy.sparse`` matrices
+            and arrays (kept sparse: densified a batch at a time), torch tensors
+            (read in place), Dask arrays and DataFrames (streamed block by block).
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -215,7 +216,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
         classes : array-like of shape (n_classes,), default=None
             All classes; required on the first call, when ``y`` may not show them all.
@@ -257,7 +258,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -272,7 +273,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -286,7 +287,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -301,7 +302,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------

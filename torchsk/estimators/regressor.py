@@ -165,9 +165,10 @@ nn.Module, default="squared_error"
 
         Parameters
         ----------
-        X : array-like, tensor or Dask collection of shape (n_samples, n_features)
-            Raw, unscaled input data: arrays, DataFrames, torch tensors (read in
-            place), Dask arrays and DataFrames (streamed block by block).
+        X : array-like, sparse matrix, tensor or Dask collection of shape (n_samples, n_features)
+            Raw, unscaled input data: arrays, DataFrames, ``scipy.sparse`` matrices
+            and arrays (kept sparse: densified a batch at a time), torch tensors
+            (read in place), Dask arrays and DataFrames (streamed block by block).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values, in their own units.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -219,7 +220,7 @@ nn.Module, default="squared_error"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -236,7 +237,7 @@ nn.Module, default="squared_error"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
