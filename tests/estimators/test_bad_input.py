@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -88,12 +87,6 @@ CASES = {
         lambda: ([[1.0, 2.0], [3.0]], [1.0, 2.0]),
         ValueError,
         "inhomogeneous|sequence",
-    ),
-    "sparse X": (
-        reg,
-        lambda: (sp.csr_matrix(X), y_reg),
-        TypeError,
-        "Sparse data was passed.*dense data is required",
     ),
     "X and y lengths differ": (
         reg,

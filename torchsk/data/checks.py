@@ -1,7 +1,8 @@
 """X's checks around scikit-learn's ``validate_data``: numbers, or a table's numbers and codes.
 
 Numeric X takes scikit-learn's ``validate_data`` as it is (NaN allowed: the network
-imputes it; ``inf`` refused). X with categorical columns goes through a
+imputes it; ``inf`` refused); a ``scipy.sparse`` X comes back as CSR, still sparse
+(``data.sparse``). X with categorical columns goes through a
 ``TableEncoder`` (``data.tables``) into one float matrix of numbers and category codes,
 after ``validate_data`` has checked its feature names and count.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.utils import check_array
 from sklearn.utils import check_X_y as sklearn_check_X_y
 from sklearn.utils.validation import (
@@ -26,7 +28,8 @@ from torchsk.data.tensors import check_tensor, host_array, is_tensor
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-CHECKS = dict(dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
+# sparse X of any format as CSR (rows are what training and inference slice)
+CHECKS = dict(dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan", accept_sparse="csr")
 
 
 def new_table(X, categorical_features) -> TableEncoder | None:
@@ -55,6 +58,7 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.
     if encode is None:
         check_frame_columns(X)
         return validate_data(estimator, X, reset=reset, **CHECKS)
+    _refuse_sparse_table(X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
     return check_array(encode(X), input_name="X", **CHECKS)
 
@@ -74,5 +78,15 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         return validate_data(
             estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
         )
+    _refuse_sparse_table(X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)
     return sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric, **CHECKS)
+
+
+def _refuse_sparse_table(X) -> None:
+    """Sparse X for a model fitted on a table with categorical columns: refused."""
+    if issparse(X):
+        raise ValueError(
+            "Sparse X was passed to a model fitted on a table with categorical columns; "
+            "pass the same kind of table (or a dense array of its columns)."
+        )

@@ -26,12 +26,14 @@ from torch import nn
 from torchsk._warnings import warn
 from torchsk.data.checks import check_X, new_table
 from torchsk.data.dask import is_dask, stream_blocks
+from torchsk.data.sparse import is_sparse
 from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
-from torchsk.estimators.fitdata import InMemoryFit, ValidationSet
+from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.iterable import IterableFit, is_batches
+from torchsk.estimators.members import CrossFittedMembers
 from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import (
     ModuleParams,
@@ -42,10 +44,12 @@ from torchsk.io.persistence import PicklesPlainData
 from torchsk.nn.mlp import ACTIVATIONS
 from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, seeded
-from torchsk.training.fit import FitConfig, encode_into, epoch_limit, warn_about
+from torchsk.training.fit import FitConfig, encode_into, epoch_limit
 from torchsk.training.inference import numpy_forward, predict_in_batches
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
+from torchsk.training.report import warn_about
 from torchsk.training.settings import SOLVERS
+from torchsk.training.sparse import chunk_rows
 
 
 def _same(a, b) -> bool:
@@ -69,12 +73,12 @@ SMALL_PREDICT_ROWS = 256
 
 #: Where a fit reads X from, other than memory: ``(test, fit-data class)`` in turn
 #: (``estimators.fitdata`` lists what such a class provides).
-SOURCES = ((is_dask, StreamedFit), (is_batches, IterableFit))
+SOURCES = ((is_dask, StreamedFit), (is_batches, IterableFit), (is_sparse, SparseFit))
 
 
 class BaseTorchEstimator(
-    NetworkBuilder, ValidationSet, ModuleParams, MLPAttributes, PicklesPlainData,
-    CallbackSupportMixin, BaseEstimator,
+    NetworkBuilder, ValidationSet, ModuleParams, MLPAttributes, CrossFittedMembers,
+    PicklesPlainData, CallbackSupportMixin, BaseEstimator,
 ):  # fmt: skip
     """Shared parameters and the fit/predict pipeline of the torchsk estimators.
 
@@ -294,36 +298,6 @@ class BaseTorchEstimator(
         self.best_loss_ = None if scores else min(self.loss_curve_, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
 
-    def _check_member_rows(self, source, incremental: bool, validated: bool) -> None:
-        """Refuse ``member_rows="folds"`` where members cannot have rows of their own."""
-        if self.member_rows != "folds":
-            return
-        why = None
-        if self.n_ensemble < 2 or self.module is not None:
-            why = "needs the built-in ensemble (n_ensemble >= 2, module=None)"
-        elif incremental:
-            why = "is for fit: partial_fit trains every member on every row"
-        elif validated:
-            why = "holds out each member's fold for early stopping; X_val is not used"
-        elif source is not InMemoryFit:
-            why = "needs the rows in memory (not a Dask collection or batches)"
-        if why:
-            raise ValueError(f"member_rows='folds' {why}.")
-
-    def _record_members(self, members: dict | None, y, sample_weight) -> None:
-        """Cross-fitted members' best epochs and out-of-fold predictions (``member_rows
-        ="folds"``); the attributes are removed otherwise (a refit without folds)."""
-        for name in ("best_epochs_", "oof_prediction_", "oof_score_"):
-            self.__dict__.pop(name, None)
-        if members is None:
-            return
-        if members["best_epochs"] is not None:
-            self.best_epochs_ = list(members["best_epochs"])
-        with torch.inference_mode():
-            out = self.module_.from_raw(members["oof_raw"]).cpu().numpy().astype(np.float64)
-        self.oof_prediction_ = self._predictions(out)
-        self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))
-
     # ------------------------------------------------------------------ inference
     def _forward(self, X, proba: bool = False) -> np.ndarray:
         """Validate ``X`` and return ``module_``'s predictions on it (or, with
@@ -355,7 +329,7 @@ class BaseTorchEstimator(
         # (looking costs a tenth of .eval()'s walk, which sets every module's flag)
         if any(m.training for m in net.modules()):
             net.eval()
-        with plan.threads(len(X)), torch.inference_mode():
+        with plan.threads(X.shape[0]), torch.inference_mode():
             out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
         return out.detach().cpu().numpy().astype(np.float64, copy=False)
@@ -386,8 +360,14 @@ class BaseTorchEstimator(
         reused buffers (``training.inference``), encoded as for training: the same
         numbers as the module's own input stage, without a full-size copy of X."""
         net = self.module_
-        if len(X) <= SMALL_PREDICT_ROWS:
-            return net.raw_output(as_tensor(X, None, self._plan.device))
+        if X.shape[0] <= SMALL_PREDICT_ROWS:
+            return net.raw_output(as_tensor(_dense(X), None, self._plan.device))
+        if is_sparse(X):  # densified a batch at a time, in batches of a few MB
+            encode = partial(_encode_sparse, net)
+            return predict_in_batches(
+                net.backbone, X, encode, net.inputs.n_outputs, self._plan,
+                batch_size=min(8192, chunk_rows(X.shape[1])),
+            )  # fmt: skip
         encode = partial(encode_into, net)
         return predict_in_batches(net.backbone, X, encode, net.inputs.n_outputs, self._plan)
 
@@ -413,11 +393,12 @@ class BaseTorchEstimator(
         -------
         torch.Tensor of shape (n_samples, n_features_in_)
         """
-        return as_tensor(self._module_input_array(X), None, self._plan.device)
+        return as_tensor(_dense(self._module_input_array(X)), None, self._plan.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -430,6 +411,16 @@ def in_y_units(history, units):
         best_loss=units(history.best_loss),
         worse_than_constant=None if worse is None else tuple(map(units, worse)),
     )
+
+
+def _dense(X):
+    """Validated X as a dense array (sparse X: a few rows, or at a user's request)."""
+    return X.toarray() if is_sparse(X) else X
+
+
+def _encode_sparse(net, rows, out: torch.Tensor) -> torch.Tensor:
+    """A batch of sparse rows, densified, encoded into ``out``."""
+    return encode_into(net, rows.toarray(), out)
 
 
 def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:

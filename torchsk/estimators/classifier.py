@@ -166,8 +166,9 @@ default="auto"
         ----------
         X : array-like, tensor, Dask collection or iterable of batches
             Raw, unscaled input data of shape (n_samples, n_features): arrays,
-            DataFrames, torch tensors (read in place), Dask arrays and DataFrames
-            (streamed block by block); or an iterable of ``(X, y)`` or ``(X, y,
+            DataFrames, ``scipy.sparse`` matrices and arrays (kept sparse:
+            densified a batch at a time), torch tensors (read in place), Dask arrays
+            and DataFrames (streamed block by block); or an iterable of ``(X, y)`` or ``(X, y,
             sample_weight)`` batches, such as a torch ``DataLoader`` (read in passes,
             never whole; y and sample_weight then come with the batches).
         y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
@@ -210,7 +211,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
         classes : array-like of shape (n_classes,), default=None
             All classes; required on the first call, when ``y`` may not show them all.
@@ -252,7 +253,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -267,7 +268,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -281,7 +282,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -296,7 +297,7 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------

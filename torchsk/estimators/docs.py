@@ -126,6 +126,9 @@ default="standard"
         ``(center, scale)`` (scalars, or one value per numeric column) gives the
         constants themselves, as a hand-written ``register_buffer`` layer would hold
         them: ``input_scaling=(200, 10)`` for flipper lengths in millimetres.
+        With sparse X the constants come from its stored entries and implicit
+        zeros, without a dense copy (each batch is densified, then scaled, as it
+        enters training); ``"robust"`` (quantiles) is refused there.
     numeric_bins : int, "auto" or None, default=None
         Also feed each numeric column (not the missing indicators) to the network as
         its piecewise-linear code over at most this many bins at the column's
@@ -147,7 +150,8 @@ default="standard"
         data's size, so in a search over folds pass a number. None: numbers go in as they
         are: the network ``MLPRegressor`` / ``MLPClassifier`` build. Opt-in, because
         bins are flat outside the training range (nothing extrapolates) and, with
-        ``alpha=0``, they let a small network zig-zag (``docs/defaults.md``).
+        ``alpha=0``, they let a small network zig-zag (``docs/defaults.md``). Sparse X
+        gets no bins under ``"auto"`` (a number is refused there: quantiles).
     device : str or torch.device, default="cpu"
         Where to train and predict: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``
         (CUDA when available).

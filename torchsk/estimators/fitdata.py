@@ -1,5 +1,6 @@
-"""Where a fit reads its rows: ``InMemoryFit`` (arrays, tables, tensors) and, in
-``estimators.streamed``, ``StreamedFit`` (Dask collections).
+"""Where a fit reads its rows: ``InMemoryFit`` (arrays, tables, tensors),
+``SparseFit`` (``scipy.sparse``, kept sparse) and, in ``estimators.streamed``,
+``StreamedFit`` (Dask collections).
 
 ``BaseTorchEstimator._fit`` is one pipeline for every source: validate → build →
 plan → train → record. The sources differ only in the steps below, which each of
@@ -24,10 +25,12 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight, _check_y, check_consistent_length
 
 from torchsk.data.checks import check_X, check_X_y
+from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array
 from torchsk.inputs.stage import fit_input_stage
 from torchsk.inputs.statistics import Blocks
 from torchsk.training.fit import fit_network
+from torchsk.training.sparse import chunk_rows
 
 
 class InMemoryFit:
@@ -70,6 +73,32 @@ class InMemoryFit:
         )  # fmt: skip
 
 
+class SparseFit(InMemoryFit):
+    """A ``scipy.sparse`` X, kept sparse (CSR): the input stage is fitted on its
+    column statistics (``data.sparse``), and training densifies one batch at a time
+    (``training.sparse``). Categorical columns, robust scaling and explicit bins are
+    refused, with the option named."""
+
+    def __init__(self, est, X, y, task, *, first: bool, incremental: bool,
+                 validated: bool = False) -> None:  # fmt: skip
+        check_sparse_options(est)
+        super().__init__(est, X, y, task, first=first, incremental=incremental)
+        self.X = canonical_csr(self.X)
+
+    def input_stage(self, est, sw: np.ndarray, seed: int):
+        """The input stage from the stored entries' statistics (no bins: ``"auto"``
+        bins dense data only)."""
+        options = est._stage_options(None, seed)
+        return fit_input_stage(SparseBlocks(self.X, sw), est._layout(), options)
+
+    def probe(self, est):
+        """The first rows, dense, for a user's module to be checked on (at most 256,
+        fewer where they would take over 32 MB); none for the built-in MLP."""
+        if est.module is None:
+            return None
+        return self.X[: min(256, chunk_rows(self.n_features))].toarray()
+
+
 class ValidationSet:
     """``fit``'s ``X_val``, ``y_val``, ``sample_weight_val`` (a mixin of
     ``BaseTorchEstimator``), as ``HistGradientBoosting*.fit`` spells them."""
@@ -105,9 +134,9 @@ class ValidationSet:
             host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
         )
         check_consistent_length(X_val, y_val)
-        if len(X_val) < 2:  # as for a split (_training.check_validation_split)
+        if X_val.shape[0] < 2:  # as for a split (_training.check_validation_split)
             raise ValueError(
-                f"The validation set is too small: X_val has {len(X_val)} sample; early "
+                f"The validation set is too small: X_val has {X_val.shape[0]} sample; early "
                 "stopping needs at least 2 to score."
             )
         sw = _check_sample_weight(

@@ -170,8 +170,9 @@ nn.Module, default="squared_error"
         ----------
         X : array-like, tensor, Dask collection or iterable of batches
             Raw, unscaled input data of shape (n_samples, n_features): arrays,
-            DataFrames, torch tensors (read in place), Dask arrays and DataFrames
-            (streamed block by block); or an iterable of ``(X, y)`` or ``(X, y,
+            DataFrames, ``scipy.sparse`` matrices and arrays (kept sparse:
+            densified a batch at a time), torch tensors (read in place), Dask arrays
+            and DataFrames (streamed block by block); or an iterable of ``(X, y)`` or ``(X, y,
             sample_weight)`` batches, such as a torch ``DataLoader`` (read in passes,
             never whole; y and sample_weight then come with the batches).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
@@ -214,7 +215,7 @@ nn.Module, default="squared_error"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -231,7 +232,7 @@ nn.Module, default="squared_error"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------

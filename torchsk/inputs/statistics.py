@@ -94,9 +94,10 @@ class Blocks:
     The protocol ``column_statistics`` reads (a Dask collection and an iterable of
     batches provide it too, in ``data``): iterating gives ``(X_block, w_block)``
     pairs and may be repeated (one pass per iteration); ``compute(*values)`` turns
-    a block's results into numpy arrays; ``column(j)`` is column ``j`` over the rows
-    of positive weight and their weights, as float64 tensors, or None where the
-    source cannot hold a column (then nothing that sorts is computed).
+    a block's results into numpy arrays; ``ops``, if given, reduces the blocks (a
+    class with ``first_pass`` and ``squares``: sparse X's); ``column(j)`` is column
+    ``j`` over the rows of positive weight and their weights, as float64 tensors, or
+    None where the source cannot hold a column (then nothing that sorts is computed).
 
     Parameters
     ----------
@@ -246,7 +247,7 @@ def _accumulate(blocks, layout: Layout, block_sums: dict):
     first = counts = sums = None
     n_codes = len(layout.n_categories)
     for X, w in blocks:
-        ops = TorchOps if isinstance(X, torch.Tensor) else ArrayOps
+        ops = _ops(blocks, X)
         extra = {name: f(X, w, ops) for name, f in block_sums.items()}
         lengths = [len(v) for v in extra.values()]
         values = blocks.compute(*_first_pass(X, w, layout, ops), *_flat(extra))
@@ -273,8 +274,17 @@ def _unflat(block_sums: dict, lengths: list[int], values: list) -> dict:
     return out
 
 
+def _ops(blocks, X):
+    """The reductions for a block: the source's own (``blocks.ops``: sparse X's), or
+    torch's on a tensor, numpy's (dispatched to Dask) otherwise."""
+    ops = getattr(blocks, "ops", None)
+    return ops or (TorchOps if isinstance(X, torch.Tensor) else ArrayOps)
+
+
 def _first_pass(X, w, layout: Layout, ops) -> tuple:
     """One block's sums (lazy on Dask, on the device for a tensor)."""
+    if hasattr(ops, "first_pass"):  # a source's own kernel (sparse X: stored entries)
+        return ops.first_pass(X, w, layout)
     X = ops.float64(X)
     nan, kept = ops.isnan(X), w > 0
     present = ~nan & kept[:, None]
@@ -321,7 +331,10 @@ def _second_pass(blocks, fill: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Per column, the weighted squares of the imputed values about ``mean``."""
     squares = 0.0
     for X, w in blocks:
-        ops = TorchOps if isinstance(X, torch.Tensor) else ArrayOps
+        ops = _ops(blocks, X)
+        if hasattr(ops, "squares"):  # a source's own kernel
+            squares = squares + ops.squares(X, w, fill, mean)
+            continue
         X = ops.float64(X)
         imputed = ops.where(ops.isnan(X), ops.constant(fill, X), X)
         (block,) = blocks.compute((w[:, None] * (imputed - ops.constant(mean, X)) ** 2).sum(0))

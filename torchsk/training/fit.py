@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
-from torchsk.training.batches import Blocks, Data, row_weights
+from torchsk.training.batches import Blocks, Data
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
@@ -27,7 +27,9 @@ from torchsk.training.members import MemberScorer, assign_folds, member_weights,
 from torchsk.training.objectives import make_objective
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
+from torchsk.training.report import worse_than_constant
 from torchsk.training.settings import FULL_BATCH_SOLVERS, History, LossUnits, TrainSettings
+from torchsk.training.sparse import ChunkedObjective, SparseRows, dense_chunks, is_sparse_rows
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -168,9 +170,13 @@ def encode_into(net, X: np.ndarray, out: torch.Tensor, steps: int | None = None)
     return out
 
 
-def _encoded(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor:
-    """X through the input stage's static encoders, once for the whole fit."""
+def _encoded(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor | SparseRows:
+    """X through the input stage's static encoders, once for the whole fit; sparse X
+    as ``SparseRows``, encoded a batch at a time (no dense copy of it)."""
     width = net.inputs.static_width()
+    if is_sparse_rows(X):
+        encode = partial(encode_into, net, steps=net.inputs.n_static)
+        return SparseRows(X, encode, width, plan.dtype, plan.device)
     out = torch.empty((len(X), width), dtype=plan.dtype, device=plan.device)
     return encode_into(net, X, out, net.inputs.n_static)
 
@@ -185,7 +191,7 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
     """Split off the early-stopping share; returns the training rows and a scorer
     that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
     stratify = y if task.stratify and y.ndim == 1 else None
-    check_validation_split(config.validation_fraction, len(X), stratify)
+    check_validation_split(config.validation_fraction, X.shape[0], stratify)
     X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
         X, y_enc, sw, y,
         test_size=config.validation_fraction, random_state=seed, stratify=stratify,
@@ -195,13 +201,21 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
 
 def _scorer(task, net, plan, Xv, yv, swv):
     """The score of ``net`` on validated ``Xv``, ``yv`` (as given) weighted by ``swv``."""
-    Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
     swv = None if np.all(swv == 1.0) else swv
+    if is_sparse_rows(Xv):  # densified a chunk at a time, for each score
+
+        def outputs() -> np.ndarray:
+            return torch.cat([net(x) for x in dense_chunks(Xv, plan.device)]).cpu().numpy()
+    else:
+        Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
+
+        def outputs() -> np.ndarray:
+            return net(Xv).cpu().numpy()
 
     def score() -> float:
         if swv is not None and not swv.sum() > 0:
             return math.nan  # nothing to score: the engine then ignores the split
-        return task.score(yv, net(Xv).cpu().numpy(), sample_weight=swv)
+        return task.score(yv, outputs(), sample_weight=swv)
 
     return score
 
@@ -276,9 +290,10 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
+    n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
-    settings = train_settings(config, len(X), incremental, float(total))
-    rows = len(X) if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
+    settings = train_settings(config, n, incremental, float(total))
+    rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     if folds is not None and _early_stopping(config, incremental):
         score = MemberScorer(trained, data, folds, loss.per_sample)
@@ -290,7 +305,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         if folds is not None:
             history.members = _members_record(trained, data, folds, score)
         if not incremental and history.n_iter:  # one epoch on one batch says little
-            history.worse_than_constant = _worse_than_constant(task, trained, loss, data)
+            history.worse_than_constant = worse_than_constant(task, trained, loss, data)
     return history, optimizer
 
 
@@ -347,100 +362,11 @@ def _run(net, trained, plan: ExecutionPlan, loss: LossFunctions, data: Data | Bl
     encoders) with the objective the plan chose; the one place both fits meet."""
     params = [p for p in trained.parameters() if p.requires_grad]
     objective = make_objective(plan.objective, trained, loss, params)
+    if isinstance(data, Data) and not isinstance(data.X, torch.Tensor):
+        objective = ChunkedObjective(objective, params)  # sparse X's full batches
     # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
     with use_generators(net.backbone, seed + 1, plan.device):
         return train(
             trained, objective, data, settings, generator=torch.Generator().manual_seed(seed),
             plan=plan, **train_args,
         )  # fmt: skip
-
-
-def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
-    """The warnings a fit that ended as ``history`` says deserves."""
-    if history.worse_than_constant is not None:
-        model, constant = history.worse_than_constant
-        warn(
-            f"The fitted network's training loss ({model:.4g}) is worse than that of "
-            f"predicting a constant ({constant:.4g}): the model is no better than the "
-            "mean (or the class frequencies). Try another learning_rate_init, more "
-            "max_iter, a smaller alpha or network, or solver='lbfgs'.",
-            ConvergenceWarning,
-        )
-    message = _stop_message(history, config, incremental)
-    if message is not None:
-        warn(*message)
-
-
-def _stop_message(history: History, config: FitConfig, incremental: bool):
-    """``(text, category)`` of the warning for how training stopped, or None."""
-    n = history.n_iter
-    if history.stopped == "diverged":
-        return (
-            f"Training diverged (non-finite loss) after {n} iterations; the last finite "
-            "weights were kept. Lower learning_rate_init, raise alpha or try another "
-            "solver (e.g. solver='lbfgs').",
-            ConvergenceWarning,
-        )
-    if history.stopped == "rose":
-        return (
-            f"Training stopped after {n} iterations because the loss rose from its best "
-            f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
-            "converging; the weights of the lowest loss were kept. Lower "
-            "learning_rate_init or try another solver (e.g. solver='lbfgs').",
-            ConvergenceWarning,
-        )
-    if history.stopped == "interrupted":
-        return (
-            f"Training interrupted after {n} iterations; the model keeps the best weights so far.",
-            UserWarning,
-        )
-    if history.stopped == "max_fun":
-        return (
-            f"lbfgs: maximum function evaluations (max_fun={config.max_fun}) reached "
-            "and the optimization hasn't converged yet.",
-            ConvergenceWarning,
-        )
-    # partial_fit with lbfgs runs a whole L-BFGS fit, which can end unconverged
-    if history.stopped == "max_iter" and (not incremental or config.solver == "lbfgs"):
-        return (
-            f"{config.solver}: maximum iterations ({config.max_iter}) reached and the "
-            "optimization hasn't converged yet.",
-            ConvergenceWarning,
-        )
-    return None
-
-
-CHECK_ROWS = 65536
-
-
-def _worse_than_constant(task, trained, loss: LossFunctions, data: Data):
-    """``(model loss, constant's loss)`` on the training data when the trained
-    module (the backbone, after any trainable input encoders) does worse than the
-    task's best constant output, else None.
-
-    One inference pass after training over the (statically encoded) training rows, at
-    most ``CHECK_ROWS`` of them evenly spaced: an estimate of both losses on the same
-    rows is enough to tell, and a pass over a million rows cost a second copy of X in
-    peak memory (the allocator's heap kept the batches' activations).
-    """
-    rows = slice(None, None, -(-len(data.X) // CHECK_ROWS))  # ceil: at most CHECK_ROWS
-    X, y = data.X[rows], data.y[rows]
-    w = None if data.w is None else row_weights(data.w[rows])
-    with torch.inference_mode():
-        trained.eval()
-        z = torch.cat([trained(X[i : i + 8192]) for i in range(0, len(X), 8192)])
-        z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
-        z0 = z0.to(z.dtype).to(z.device).expand_as(z)
-        model, constant = (_mean(loss.per_sample(out, y), w) for out in (z, z0))
-    # a margin for rounding: an exact constant target is fitted exactly by both
-    if model > constant + 1e-9 * max(abs(constant), 1e-12):
-        return model, constant
-    return None
-
-
-def _weights(data: Data):
-    return None if data.w is None else row_weights(data.w).cpu().numpy()
-
-
-def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:
-    return float(per_sample.mean() if w is None else (per_sample * w).sum() / w.sum())

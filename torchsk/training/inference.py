@@ -38,16 +38,17 @@ def predict_in_batches(
     and 0.15-0.2 s with reused buffers of 8192 rows, which keep a batch's activations
     near the cache.
     """
-    rows = min(batch_size, len(X))
+    n = X.shape[0]  # X may be sparse (``len`` is ambiguous there)
+    rows = min(batch_size, n)
     inputs = torch.empty((rows, width), dtype=plan.dtype, device=plan.device)
     if plan.builtin_backbone:
         forward = partial(backbone.forward_reusing, buffers=backbone.inference_buffers(rows))
     else:  # a user's module may return a view of its input, which is overwritten next
         forward = lambda x: backbone(x).clone()  # noqa: E731
     outs = []
-    for start in range(0, len(X), rows):
+    for start in range(0, n, rows):
         batch = X[start : start + rows]
-        outs.append(forward(encode_into(batch, inputs[: len(batch)])))
+        outs.append(forward(encode_into(batch, inputs[: batch.shape[0]])))
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 

@@ -261,8 +261,8 @@ def _graphed_steps(step: Step, data: Data, settings,
     the learning rate is constant: a captured step holds it as a constant)."""
     if plan is None or settings.solver in FULL_BATCH_SOLVERS:  # Rprop: one step per epoch
         return None
-    if isinstance(data, Blocks):  # a graph replays batches of one resident tensor
-        return None
+    if isinstance(data, Blocks) or not isinstance(data.X, torch.Tensor):
+        return None  # a graph replays batches of one resident tensor
     if not step.optimizer.fixed_lr:
         return None
     batch = min(settings.batch_size, len(data.X))
@@ -374,7 +374,8 @@ def _epoch(step: Step, data: Data, settings, generator,
     X, y, w = data.X, data.y, data.w
     shuffled = settings.shuffle and batch < n
     order = torch.randperm(n, generator=generator).to(X.device) if shuffled else None
-    if order is not None and X.nbytes <= SMALL_DATA_BYTES and graphed is None:
+    resident = isinstance(X, torch.Tensor)  # sparse rows are densified a batch at a time
+    if order is not None and resident and X.nbytes <= SMALL_DATA_BYTES and graphed is None:
         # small data: one shuffled copy per epoch, then batches are free slices
         X, y = X.index_select(0, order), y.index_select(0, order)
         w = None if w is None else w.index_select(0, order)
@@ -398,9 +399,11 @@ def _epoch(step: Step, data: Data, settings, generator,
         losses[:done] = graphed.run(order)
     for k, b in enumerate(batches[done:], start=done):
         if used[k]:
+            # a full batch is X itself (sparse rows: the objective goes over it in chunks)
             losses[k] = step(
-                take_rows(X, b), take_rows(y, b), None if w is None else take_rows(w, b), totals[k]
-            )
+                X if full_batch else take_rows(X, b), take_rows(y, b),
+                None if w is None else take_rows(w, b), totals[k],
+            )  # fmt: skip
     total = float(losses @ torch.tensor(totals, dtype=torch.float64, device=X.device))
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)
     penalties = step.penalty.value(1.0) * sum(used)

@@ -1,0 +1,43 @@
+"""``member_rows="folds"`` at the estimator: what it refuses, and what it records
+(a mixin of ``BaseTorchEstimator``; the training is ``training.members``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from torchsk.estimators.fitdata import InMemoryFit
+
+
+class CrossFittedMembers:
+    """Checks and fitted attributes of cross-fitted members."""
+
+    def _check_member_rows(self, source, incremental: bool, validated: bool) -> None:
+        """Refuse ``member_rows="folds"`` where members cannot have rows of their own."""
+        if self.member_rows != "folds":
+            return
+        why = None
+        if self.n_ensemble < 2 or self.module is not None:
+            why = "needs the built-in ensemble (n_ensemble >= 2, module=None)"
+        elif incremental:
+            why = "is for fit: partial_fit trains every member on every row"
+        elif validated:
+            why = "holds out each member's fold for early stopping; X_val is not used"
+        elif source is not InMemoryFit:  # nor SparseFit, a subclass
+            why = "needs dense rows in memory (not sparse X, a Dask collection or batches)"
+        if why:
+            raise ValueError(f"member_rows='folds' {why}.")
+
+    def _record_members(self, members: dict | None, y, sample_weight) -> None:
+        """Cross-fitted members' best epochs and out-of-fold predictions (``member_rows
+        ="folds"``); the attributes are removed otherwise (a refit without folds)."""
+        for name in ("best_epochs_", "oof_prediction_", "oof_score_"):
+            self.__dict__.pop(name, None)
+        if members is None:
+            return
+        if members["best_epochs"] is not None:
+            self.best_epochs_ = list(members["best_epochs"])
+        with torch.inference_mode():
+            out = self.module_.from_raw(members["oof_raw"]).cpu().numpy().astype(np.float64)
+        self.oof_prediction_ = self._predictions(out)
+        self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))

@@ -1,0 +1,112 @@
+"""What a fit reports when it ends: why it stopped (scikit-learn's warnings), and
+whether the trained network does worse on its training data than a constant."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from torchsk._warnings import warn
+from torchsk.training.batches import Data, row_weights, take_rows
+from torchsk.training.losses import LossFunctions
+from torchsk.training.settings import History
+
+if TYPE_CHECKING:  # only for annotations: training.fit imports this module
+    from torchsk.training.fit import FitConfig
+
+
+def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
+    """The warnings a fit that ended as ``history`` says deserves."""
+    if history.worse_than_constant is not None:
+        model, constant = history.worse_than_constant
+        warn(
+            f"The fitted network's training loss ({model:.4g}) is worse than that of "
+            f"predicting a constant ({constant:.4g}): the model is no better than the "
+            "mean (or the class frequencies). Try another learning_rate_init, more "
+            "max_iter, a smaller alpha or network, or solver='lbfgs'.",
+            ConvergenceWarning,
+        )
+    message = _stop_message(history, config, incremental)
+    if message is not None:
+        warn(*message)
+
+
+def _stop_message(history: History, config: FitConfig, incremental: bool):
+    """``(text, category)`` of the warning for how training stopped, or None."""
+    n = history.n_iter
+    if history.stopped == "diverged":
+        return (
+            f"Training diverged (non-finite loss) after {n} iterations; the last finite "
+            "weights were kept. Lower learning_rate_init, raise alpha or try another "
+            "solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "rose":
+        return (
+            f"Training stopped after {n} iterations because the loss rose from its best "
+            f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
+            "converging; the weights of the lowest loss were kept. Lower "
+            "learning_rate_init or try another solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
+    if history.stopped == "interrupted":
+        return (
+            f"Training interrupted after {n} iterations; the model keeps the best weights so far.",
+            UserWarning,
+        )
+    if history.stopped == "max_fun":
+        return (
+            f"lbfgs: maximum function evaluations (max_fun={config.max_fun}) reached "
+            "and the optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    # partial_fit with lbfgs runs a whole L-BFGS fit, which can end unconverged
+    if history.stopped == "max_iter" and (not incremental or config.solver == "lbfgs"):
+        return (
+            f"{config.solver}: maximum iterations ({config.max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    return None
+
+
+CHECK_ROWS = 65536
+
+
+def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
+    """``(model loss, constant's loss)`` on the training data when the trained
+    module (the backbone, after any trainable input encoders) does worse than the
+    task's best constant output, else None.
+
+    One inference pass after training over the (statically encoded) training rows, at
+    most ``CHECK_ROWS`` of them evenly spaced: an estimate of both losses on the same
+    rows is enough to tell, and a pass over a million rows cost a second copy of X in
+    peak memory (the allocator's heap kept the batches' activations).
+    """
+    n = len(data.X)
+    every = -(-n // CHECK_ROWS)  # ceil: at most CHECK_ROWS
+    rows = slice(None, None, every)
+    y, w = data.y[rows], None if data.w is None else row_weights(data.w[rows])
+    # 8192 of the checked rows at a time (sparse rows: a chunk of a few MB, densified)
+    per = 8192 * every if isinstance(data.X, torch.Tensor) else data.X.chunk_rows * every
+    chunks = [slice(i, min(i + per, n), every) for i in range(0, n, per)]
+    with torch.inference_mode():
+        trained.eval()
+        z = torch.cat([trained(take_rows(data.X, r)) for r in chunks])
+        z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
+        z0 = z0.to(z.dtype).to(z.device).expand_as(z)
+        model, constant = (_mean(loss.per_sample(out, y), w) for out in (z, z0))
+    # a margin for rounding: an exact constant target is fitted exactly by both
+    if model > constant + 1e-9 * max(abs(constant), 1e-12):
+        return model, constant
+    return None
+
+
+def _weights(data: Data):
+    return None if data.w is None else row_weights(data.w).cpu().numpy()
+
+
+def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:
+    return float(per_sample.mean() if w is None else (per_sample * w).sum() / w.sum())
