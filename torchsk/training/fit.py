@@ -24,7 +24,7 @@ from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
 from torchsk.training.members import MemberScorer, assign_folds, member_weights, out_of_fold
-from torchsk.training.objectives import make_objective
+from torchsk.training.objectives import make_objective, quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.report import worse_than_constant
@@ -365,7 +365,7 @@ def _run(net, trained, plan: ExecutionPlan, loss: LossFunctions, data: Data | Bl
     if isinstance(data, Data) and not isinstance(data.X, torch.Tensor):
         objective = ChunkedObjective(objective, params)  # sparse X's full batches
     # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
-    with use_generators(net.backbone, seed + 1, plan.device):
+    with use_generators(net.backbone, seed + 1, plan.device), quiet_numpy(plan.objective):
         return train(
             trained, objective, data, settings, generator=torch.Generator().manual_seed(seed),
             plan=plan, **train_args,
