@@ -83,6 +83,17 @@ class EnsembleMLP(Backbone):
                 h = self.drop(self.act(h))
         return h
 
+    def member(self, m: int, x: torch.Tensor) -> torch.Tensor:
+        """Member ``m``'s output on ``x`` alone: shape ``(rows, n_outputs)`` (a
+        cross-fitted member's held-out rows are its own: ``training.members``)."""
+        last = len(self.weights) - 1
+        h = x
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.addmm(bias.view(self.n_members, -1)[m], h, weight[m])
+            if i < last:
+                h = self.drop(self.act(h))
+        return h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Members' outputs while training; their mean otherwise."""
         z = self.members(x)

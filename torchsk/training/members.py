@@ -81,14 +81,17 @@ class MemberScorer:
     """
 
     def __init__(self, trained, data: Data, folds: np.ndarray, per_sample) -> None:
-        self.trained, self.data, self.per_sample = trained, data, per_sample
+        self.trained, self.data, self.folds, self.per_sample = trained, data, folds, per_sample
         self.ensemble = _ensemble(trained)
         k = self.ensemble.n_members
-        held_out = torch.as_tensor(folds[:, None] == np.arange(k), device=data.X.device)
-        w = torch.ones_like(data.X[:, 0]) if data.w is None else data.w.sum(dim=1)
-        # the fold's rows weighted as training weights them (``w``: the members'
-        # weights add up to (k - 1) times each row's own)
-        self.held_out = held_out.to(data.X.dtype) * (w / (k - 1))[:, None]
+        # each row weighted as training weights it (the members' weights of a row add
+        # up to k - 1 times its own)
+        w = torch.ones_like(data.X[:, 0]) if data.w is None else data.w.sum(dim=1) / (k - 1)
+        self.fold_index = torch.as_tensor(folds, device=data.X.device)
+        self.row_weights = w
+        self.fold_weights = torch.zeros(k, dtype=w.dtype, device=w.device).index_add_(
+            0, self.fold_index, w
+        )
         self.best = torch.full((k,), -torch.inf, dtype=torch.float64)
         self.best_epochs = [0] * k
         self.epoch = 0
@@ -96,11 +99,11 @@ class MemberScorer:
 
     def __call__(self) -> float:
         self.epoch += 1
-        z = member_outputs(self.trained, self.data.X)
-        k, rows = z.shape[:2]
-        y = self.data.y.repeat(k, *([1] * (self.data.y.ndim - 1)))
-        losses = self.per_sample(z.flatten(0, 1), y).view(k, rows)
-        scores = -(losses * self.held_out.T).sum(1) / self.held_out.sum(0)
+        z = held_out_outputs(self.trained, self.data.X, self.folds)
+        weighted = self.per_sample(z, self.data.y) * self.row_weights
+        k = self.ensemble.n_members
+        sums = torch.zeros(k, dtype=weighted.dtype, device=weighted.device)
+        scores = -(sums.index_add_(0, self.fold_index, weighted) / self.fold_weights)
         scores = scores.to(torch.float64).cpu()
         improved = scores > self.best
         for m in torch.nonzero(improved).flatten().tolist():
@@ -120,27 +123,28 @@ class MemberScorer:
                     _member(p, m, k).copy_(_member(copy, m, k))
 
 
-def member_outputs(trained, X: torch.Tensor, rows: int = 8192) -> torch.Tensor:
-    """Every member's raw output on encoded ``X``: ``(members, rows, outputs)``, in
-    chunks of ``rows`` (the members' activations of all rows at once would be
-    ``members`` times a network's)."""
+def held_out_outputs(trained, X: torch.Tensor, folds: np.ndarray) -> torch.Tensor:
+    """Each row's raw output by the member that held it out, ``(rows, outputs)``: member
+    ``m`` runs on its own fold's rows only (each row once, not once per member)."""
     ensemble, before = _ensemble(trained), _before_ensemble(trained)
-    parts = []
-    for i in range(0, len(X), rows):
-        x = X[i : i + rows]
+    out = None
+    for m in range(ensemble.n_members):
+        rows = torch.as_tensor(np.flatnonzero(folds == m), device=X.device)
+        x = X.index_select(0, rows)
         for layer in before:
             x = layer(x)
-        parts.append(ensemble.members(x))
-    return torch.cat(parts, dim=1)
+        z = ensemble.member(m, x)
+        if out is None:
+            out = z.new_empty((len(X), z.shape[1]))
+        out[rows] = z
+    return out
 
 
 @torch.no_grad()
 def out_of_fold(trained, data: Data, folds: np.ndarray) -> torch.Tensor:
     """Each row's raw output by the member that held it out: ``(rows, outputs)``."""
     trained.eval()
-    z = member_outputs(trained, data.X)
-    index = torch.as_tensor(folds, device=z.device)
-    return z[index, torch.arange(z.shape[1], device=z.device)]
+    return held_out_outputs(trained, data.X, folds)
 
 
 def _ensemble(trained):
