@@ -3,6 +3,7 @@ stage's statistics exact, trained in the iterable's order, refused where it cann
 done right."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
@@ -135,7 +136,7 @@ def test_an_iterable_whose_batches_change_between_passes_is_refused():
             self.size -= 1
             yield from super().__iter__()
 
-    with pytest.raises(ValueError, match="keep their sizes|fewer batches"):
+    with pytest.raises(ValueError, match="same batch"):
         TorchRegressor(max_iter=2, input_scaling="minmax").fit(Shrinking(X, y, 40))
 
 
@@ -144,3 +145,28 @@ def test_a_dataloader_fit_takes_a_validation_set_for_early_stopping():
     est = TorchRegressor(max_iter=200, early_stopping=True, n_iter_no_change=3, random_state=0)
     est.fit(_loader(X[:350], y[:350]), X_val=X[350:], y_val=y[350:])
     assert est.best_validation_score_ is not None and est.n_iter_ < 200
+
+
+def test_every_batch_is_checked_as_fit_checks_x_and_y():
+    X, y = _regression()
+    as_lists = [(X[i : i + 50].tolist(), y[i : i + 50].tolist()) for i in range(0, 400, 50)]
+
+    class Lists:
+        def __iter__(self):
+            return iter(as_lists)
+
+    est = TorchRegressor(max_iter=2, random_state=0).fit(Lists())  # lists are arrays
+    assert est.n_features_in_ == X.shape[1]
+    bad_y = y.copy()
+    bad_y[100] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        TorchRegressor(max_iter=1).fit(Batches(X, bad_y))
+
+
+def test_only_iterables_of_batches_are_taken_for_batches():
+    from torchsk.estimators.iterable import is_batches
+
+    X, y = _regression()
+    assert is_batches(_loader(X, y)) and is_batches(Batches(X, y))
+    for data in (X, X.tolist(), range(10), {1, 2}, torch.as_tensor(X), pd.DataFrame(X)):
+        assert not is_batches(data)

@@ -3,7 +3,9 @@ fold, early-stops on it and keeps its own best epoch; the out-of-fold prediction
 an honest score for free."""
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.metrics import accuracy_score, r2_score
 
@@ -113,3 +115,34 @@ def test_too_few_rows_for_the_folds_are_refused():
     X, y = load_diabetes(return_X_y=True)
     with pytest.raises(ValueError, match="at least 8 rows"):
         TorchRegressor(**_members()).fit(X[:7], y[:7])
+
+
+def test_float32_members_train_through_batches_without_a_members_rows():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(301, 8)), rng.normal(size=301)
+    # wide enough for a float32 plan; the last batch of 1 row lacks all but one member's
+    est = TorchRegressor(**_members(hidden_layer_sizes=(256, 256), batch_size=100, max_iter=3,
+                                    shuffle=False))  # fmt: skip
+    est.fit(X, y)
+    assert est.module_.backbone.weights[0].dtype == torch.float32
+    assert len(est.loss_curve_) == 3 and np.isfinite(est.loss_curve_).all()
+
+
+def test_validation_scores_are_the_out_of_fold_scores_of_each_epoch():
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**_members(early_stopping=True, max_iter=30)).fit(X, y)
+    scores = est.validation_scores_
+    assert len(scores) == est.n_iter_ and all(s < 1.0 for s in scores)  # R², not losses
+    assert est.best_validation_score_ == max(scores)
+    assert scores[-1] > scores[0]  # it learned
+
+
+def test_a_warm_start_and_shared_embeddings_are_refused_with_folds():
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**_members(max_iter=2, warm_start=True)).fit(X, y)
+    with pytest.raises(ValueError, match="fresh fit"):
+        est.fit(X, y)
+    # 70 levels of 6 rows or more: more than MAX_ONEHOT slots, so an embedding
+    frame = pd.DataFrame({"a": X[:, 0], "id": [f"c{i % 70}" for i in range(len(y))]})
+    with pytest.raises(ValueError, match="embeddings"):
+        TorchRegressor(**_members(max_iter=2)).fit(frame, y)

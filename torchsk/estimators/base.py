@@ -174,10 +174,9 @@ class BaseTorchEstimator(
         task = self._new_task()
         # the one place the sources differ (estimators.fitdata)
         source = next((cls for test, cls in SOURCES if test(X)), InMemoryFit)
-        rows = source(
-            self, X, y, task, first=first, incremental=incremental, validated=X_val is not None
-        )
-        self._check_member_rows(source, incremental, X_val is not None)
+        validated = X_val is not None
+        self._check_member_rows(source, first=first, incremental=incremental, validated=validated)
+        rows = source(self, X, y, task, first=first, incremental=incremental, validated=validated)
         if first:
             self._table = rows.table
             task.fit_target(rows.y, classes)

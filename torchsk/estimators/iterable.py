@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
+from sklearn.utils.validation import _check_y
 
 from torchsk.data.checks import check_X
 from torchsk.data.tensors import host_array
@@ -28,13 +29,16 @@ _SOURCE = "an iterable of batches"
 
 
 def is_batches(X) -> bool:
-    """Whether ``X`` is an iterable of batches (a ``DataLoader``, ...), not data."""
+    """Whether ``X`` is an iterable of batches (a ``DataLoader``, ...), not data: not
+    an array, tensor, sequence, set, mapping, or a pandas / polars / Dask object."""
     if isinstance(X, torch.utils.data.DataLoader):
         return True
-    data_like = (str, bytes, Mapping, list, tuple, np.ndarray, torch.Tensor)
+    data_like = (str, bytes, Mapping, list, tuple, range, set, frozenset, np.ndarray, torch.Tensor)
+    library = type(X).__module__.split(".")[0]
     return (
         isinstance(X, Iterable)
         and not isinstance(X, data_like)
+        and library not in ("pandas", "polars", "dask", "xarray", "pyarrow", "scipy")
         and not any(hasattr(X, a) for a in ("shape", "__array__", "columns", "dtype"))
     )
 
@@ -51,7 +55,7 @@ class IterableFit:
                 "y is given with the batches of an iterable: each batch is (X, y) or "
                 "(X, y, sample_weight); call fit(batches) without y."
             )
-        if iter(X) is X:
+        if not isinstance(X, torch.utils.data.DataLoader) and iter(X) is X:
             raise ValueError(
                 "An iterator is read once, and a fit reads its batches several times: "
                 "pass an object iterated afresh each time (a torch DataLoader, or a "
@@ -68,29 +72,34 @@ class IterableFit:
                 f"class_weight='balanced' is not supported for a fit on {_SOURCE}, as "
                 "for partial_fit; pass the class weights as a dict."
             )
+        if not first and est._table is not None:
+            raise ValueError(
+                f"The model was fitted on a table with categorical columns; a fit on "
+                f"{_SOURCE} takes numeric batches. Refit from scratch (warm_start=False)."
+            )
         self.batches, self.task, self.first = X, task, first
-        self.table = None if first else est._table
+        self.table = None
         self._first_pass(est)
 
     def _first_pass(self, est) -> None:
-        """Check every batch and keep the targets, weights and batch lengths."""
+        """Check every batch (as ``fit`` checks X and y) and keep the targets, weights
+        and batch lengths."""
         ys, ws, self.lengths = [], [], []
         for k, batch in enumerate(self.batches):
             X, y, w = _parts(batch, k)
+            X = check_X(est, X, reset=self.first and k == 0)
+            if not len(X):
+                raise ValueError(f"Batch {k} has no rows.")
             if k == 0:
-                X = check_X(est, X, reset=self.first)
                 self.n_features, self._probe = X.shape[1], X[:2]
-            elif X.ndim != 2 or X.shape[1] != self.n_features:
-                raise ValueError(
-                    f"Batch {k} has X of shape {tuple(X.shape)}; the first batch had "
-                    f"{self.n_features} features."
-                )
             ys.append(host_array(y))
             ws.append(np.ones(len(X)) if w is None else host_array(w))
             self.lengths.append(len(X))
         if not self.lengths:
             raise ValueError(f"Found {_SOURCE} without batches: there is nothing to fit.")
-        self.y, self._weights = np.concatenate(ys), np.concatenate(ws)
+        y = _check_y(np.concatenate(ys), multi_output=True, y_numeric=self.task.y_numeric,
+                     estimator=est)  # fmt: skip
+        self.y, self._weights = y, np.concatenate(ws)
         self.n_samples = len(self.y)
 
     def host(self, values):
@@ -121,13 +130,26 @@ class IterableFit:
     def rows(self):
         """Each batch as ``(X, y_enc, sw)``: X as floats (a tensor stays one), its
         targets encoded by the task, the weights with the task's (``class_weight``)
-        multiplied in."""
+        multiplied in; a pass whose batches differ from the first pass's in number or
+        size is refused (the statistics and the targets were taken from that one)."""
+        k = -1
         for k, batch in enumerate(self.batches):
             X, y, w = _parts(batch, k)
+            if k >= len(self.lengths) or len(X) != self.lengths[k]:
+                raise ValueError(
+                    f"Batch {k} differs from the first pass's batches (their sizes: "
+                    f"{len(self.lengths)} batches); the iterable must give the same "
+                    "batch sizes on every pass."
+                )
             X = _floats(X)
             y_enc = self.task.encode(host_array(y))
             w = np.ones(len(X)) if w is None else host_array(w).astype(np.float64)
             yield X, y_enc, w * self.task.sample_weight(y_enc)
+        if k + 1 != len(self.lengths):
+            raise ValueError(
+                f"The iterable gave {k + 1} batches where its first pass gave "
+                f"{len(self.lengths)}; it must give the same batches on every pass."
+            )
 
 
 def _parts(batch, k: int) -> tuple:
@@ -176,15 +198,7 @@ class _InOrder:
         if k != self.next:
             raise RuntimeError(f"Batch {k} asked for out of order (expected {self.next}).")
         self.next += 1
-        try:
-            X, y_enc, w = next(self.rows)
-        except StopIteration:
-            raise ValueError(
-                f"The iterable gave fewer batches than its first pass ({len(self.fit.lengths)})."
-            ) from None
-        if len(X) != self.fit.lengths[k]:
-            raise ValueError(
-                f"Batch {k} has {len(X)} rows where the first pass had "
-                f"{self.fit.lengths[k]}: the batches must keep their sizes between passes."
-            )
-        return X, y_enc, w
+        batch = next(self.rows)
+        if self.next == len(self.fit.lengths):
+            next(self.rows, None)  # the end of the pass: checks that no batch is left
+        return batch

@@ -12,8 +12,10 @@ from torchsk.estimators.fitdata import InMemoryFit
 class CrossFittedMembers:
     """Checks and fitted attributes of cross-fitted members."""
 
-    def _check_member_rows(self, source, incremental: bool, validated: bool) -> None:
-        """Refuse ``member_rows="folds"`` where members cannot have rows of their own."""
+    def _check_member_rows(self, source, *, first: bool, incremental: bool,
+                           validated: bool) -> None:  # fmt: skip
+        """Refuse ``member_rows="folds"`` where members cannot have rows of their own
+        (before anything is read)."""
         if self.member_rows != "folds":
             return
         why = None
@@ -21,6 +23,11 @@ class CrossFittedMembers:
             why = "needs the built-in ensemble (n_ensemble >= 2, module=None)"
         elif incremental:
             why = "is for fit: partial_fit trains every member on every row"
+        elif not first:
+            why = (
+                "needs a fresh fit: a warm start would train members on rows they "
+                "held out before (set warm_start=False)"
+            )
         elif validated:
             why = "holds out each member's fold for early stopping; X_val is not used"
         elif source is not InMemoryFit:  # nor SparseFit, a subclass

@@ -281,7 +281,8 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     """``fit_network``'s work, on the unfrozen network."""
     score, folds = None, None
     if config.member_rows == "folds" and not incremental:  # each member its own rows
-        k = net.backbone.n_members
+        _check_static_inputs(net)
+        k, row_sw = net.backbone.n_members, sw
         folds = assign_folds(k, y, task.stratify, seed)
         sw = member_weights(sw, folds, k)
     elif validation is not None:  # the caller checked that it early stops
@@ -296,26 +297,52 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     if folds is not None and _early_stopping(config, incremental):
-        score = MemberScorer(trained, data, folds, loss.per_sample)
+        score = MemberScorer(
+            trained, data, folds, loss.per_sample, _oof_scorer(task, net, y, row_sw)
+        )
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
             validation_score=score, hooks=hooks, samples_seen=samples_seen,
         )  # fmt: skip
         if folds is not None:
-            history.members = _members_record(trained, data, folds, score)
+            history.members = _members_record(history, trained, data, folds, score)
         if not incremental and history.n_iter:  # one epoch on one batch says little
             history.worse_than_constant = worse_than_constant(task, trained, loss, data)
     return history, optimizer
 
 
-def _members_record(trained, data: Data, folds: np.ndarray, scorer) -> dict:
+def _members_record(history, trained, data: Data, folds: np.ndarray, scorer) -> dict:
     """Cross-fitted members: each back at its best epoch (early stopping), and what
-    the estimator records of them."""
+    the estimator records of them; ``validation_scores_`` become the out-of-fold
+    scores of each epoch (the loop recorded its stopping signal there)."""
+    best = None
     if isinstance(scorer, MemberScorer):
         scorer.restore()
-    best = scorer.best_epochs if isinstance(scorer, MemberScorer) else None
+        best, history.validation_scores = scorer.best_epochs, scorer.oof_scores
     return {"best_epochs": best, "oof_raw": out_of_fold(trained, data, folds)}
+
+
+def _oof_scorer(task, net, y: np.ndarray, sw: np.ndarray):
+    """The task's score (R², accuracy) of raw out-of-fold outputs against ``y``."""
+    weights = None if np.all(sw == 1.0) else sw
+
+    def score(z: torch.Tensor) -> float:
+        return task.score(y, net.from_raw(z).cpu().numpy(), sample_weight=weights)
+
+    return score
+
+
+def _check_static_inputs(net) -> None:
+    """Refuse cross-fitted members behind trainable input encoders: shared by every
+    member and trained on every row, they would carry each fold's targets to the
+    member that holds it out."""
+    if net.inputs.n_static < len(list(net.inputs.children())):
+        raise ValueError(
+            "member_rows='folds' with categorical columns wide enough for embeddings: "
+            "the embeddings are shared by the members and would learn from every fold. "
+            "Use member_rows='all', or fewer levels per column (one-hot columns are fine)."
+        )
 
 
 def fit_blocks(

@@ -62,7 +62,8 @@ class MemberScorer:
 
     Called after each epoch (in eval mode), it scores every member on its own fold
     (minus its weighted mean training loss there), keeps a copy of each member's
-    weights at its best epoch, and returns the sum of the members' best scores so far:
+    weights at its best epoch, and returns the sum of the members' best scores so far
+    (an internal signal, not a score to report):
     it rises while any member improves, so the loop's rule (``n_iter_no_change``
     epochs without a rise of ``tol``) stops training once none does. ``restore``
     then puts each member's best weights back.
@@ -78,10 +79,14 @@ class MemberScorer:
         Each row's fold.
     per_sample : callable
         The loss per row, ``per_sample(outputs, targets)``.
+    oof_score : callable
+        The task's score of the raw out-of-fold outputs: recorded each epoch in
+        ``oof_scores`` (what ``validation_scores_`` then holds), not used to stop.
     """
 
-    def __init__(self, trained, data: Data, folds: np.ndarray, per_sample) -> None:
+    def __init__(self, trained, data: Data, folds: np.ndarray, per_sample, oof_score) -> None:
         self.trained, self.data, self.folds, self.per_sample = trained, data, folds, per_sample
+        self.oof_score, self.oof_scores = oof_score, []
         self.ensemble = _ensemble(trained)
         k = self.ensemble.n_members
         # each row weighted as training weights it (the members' weights of a row add
@@ -100,6 +105,7 @@ class MemberScorer:
     def __call__(self) -> float:
         self.epoch += 1
         z = held_out_outputs(self.trained, self.data.X, self.folds)
+        self.oof_scores.append(float(self.oof_score(z)))
         weighted = self.per_sample(z, self.data.y) * self.row_weights
         k = self.ensemble.n_members
         sums = torch.zeros(k, dtype=weighted.dtype, device=weighted.device)

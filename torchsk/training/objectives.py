@@ -121,12 +121,13 @@ def _weighted_loss(loss_fn, z: torch.Tensor, y: torch.Tensor, w) -> torch.Tensor
 
 
 def member_totals(w):
-    """Each member's total weight in a batch (a member may have none there: its
-    held-out fold's rows only; it then learns nothing from the batch)."""
+    """Each member's total weight in a batch, 1 where a member has none there (its
+    held-out fold's rows only: its loss and gradient are then 0, not 0 / 0; a floor
+    such as 1e-300 would round to 0 in float32)."""
     totals = w.sum(-1)
-    return (
-        totals.clip(min=1e-300) if isinstance(totals, torch.Tensor) else np.maximum(totals, 1e-300)
-    )
+    if isinstance(totals, torch.Tensor):
+        return torch.where(totals > 0, totals, torch.ones_like(totals))
+    return np.where(totals > 0, totals, 1.0)
 
 
 class ManualMLPObjective:
