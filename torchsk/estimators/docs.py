@@ -112,13 +112,16 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``early_stopping=True`` each member is scored on its own fold after every
         epoch and keeps the weights of its best epoch (``best_epochs_``; no
         ``validation_fraction`` is held out, so no row is lost to validation);
-        training stops once no member has improved for ``n_iter_no_change``
-        epochs, and ``validation_scores_`` is then the sum of the members' best
-        scores so far (minus their held-out training loss). Either way, each row's
+        training stops once no member has improved (its held-out training loss) for
+        ``n_iter_no_change`` epochs, and ``validation_scores_`` holds each epoch's
+        out-of-fold score (R² or accuracy of every row by the member holding it
+        out). Either way, each row's
         prediction by the member that never trained on it is kept
         (``oof_prediction_``, ``oof_score_``): an honest validation score for free.
-        Needs ``n_ensemble >= 2``, the built-in network, ``fit`` (not
-        ``partial_fit``) and rows in memory.
+        Needs ``n_ensemble >= 2``, the built-in network, a fresh ``fit`` (not
+        ``partial_fit`` or a warm start), dense rows in memory, and no categorical
+        column wide enough for an embedding (shared by the members, it would learn
+        from every fold).
     input_scaling : {"standard", "minmax", "robust"}, (center, scale) or None, \
 default="standard"
         How X is scaled *inside* ``module_``; the constants are registered buffers

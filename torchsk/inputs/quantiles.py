@@ -1,7 +1,7 @@
 """The statistics that need a column sorted: weighted quantiles, robust scaling, bin edges.
 
 Computed one column at a time with torch (on a tensor's device; a numpy column is
-viewed, not copied, where it is float64), over the rows of positive weight. A
+copied, one column at a time), over the rows of positive weight. A
 source that cannot sort its rows (a Dask collection, an iterable of batches) has
 none of them (``inputs.statistics``).
 """
