@@ -1,4 +1,5 @@
-"""``Scaling``: the input (and target) scaling constants as registered buffers."""
+"""``Scaling``: the input (and target) scaling constants as registered buffers, and the
+rules for usable constants (a spread that can divide; constants a user gives)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,46 @@ import numpy as np
 import torch
 
 from torchsk.inputs.encoder import InputEncoder
+
+
+def usable_spread(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``scale`` where it can divide: 1 for constant columns (exactly: no threshold,
+    so a column of values ~1e-15 keeps its spread of ~1e-15), the column's range
+    (``hi - lo`` over the rows of positive weight) where a non-constant column's
+    statistic is 0 or not finite (an underflowing variance)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = hi - lo
+    fallback = np.where(np.isfinite(span) & (span > 0), span, 1.0)
+    usable = np.isfinite(scale) & (scale > 0) & (span > 0)
+    return np.where(usable, scale, fallback)
+
+
+def explicit_constants(pair: tuple, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` given by a user (``input_scaling=(200, 10)``, as hand-picked
+    constants in a ``register_buffer`` layer): scalars, or one value per column.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong: not a pair, a length other than the columns', a
+        non-finite value, a scale that is not positive.
+    """
+    if len(pair) != 2:
+        raise ValueError(f"Scaling constants are a pair (center, scale); got {pair!r}.")
+    center, scale = (_per_column(values, n_cols) for values in pair)
+    if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"Scaling constants must be finite with a positive scale; got {pair!r}.")
+    return center, scale
+
+
+def _per_column(values, n_cols: int) -> np.ndarray:
+    """A scalar repeated, or one value per column, as a float64 array of ``n_cols``."""
+    if np.ndim(values) != 0 and np.size(values) != n_cols:
+        raise ValueError(
+            f"Scaling constants take a scalar or one value per scaled column ({n_cols}); "
+            f"got {np.size(values)} values."
+        )
+    return np.broadcast_to(np.ravel(np.asarray(values, np.float64)), (n_cols,)).copy()
 
 
 class Scaling(InputEncoder):

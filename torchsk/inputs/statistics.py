@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from torchsk.inputs.quantiles import bin_edges, robust_constants
+from torchsk.inputs.scaling import explicit_constants, usable_spread
 
 
 # ---------------------------------------------------------------- reductions per kind
@@ -375,47 +376,6 @@ def _sorted_column(blocks, j: int, fill, what: str):
         )
     x, w = column(j)
     return torch.where(torch.isnan(x), float(fill[j]), x), w
-
-
-# ---------------------------------------------------------------- spreads and constants
-def usable_spread(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``scale`` where it can divide: 1 for constant columns (exactly: no threshold,
-    so a column of values ~1e-15 keeps its spread of ~1e-15), the column's range
-    (``hi - lo`` over the rows of positive weight) where a non-constant column's
-    statistic is 0 or not finite (an underflowing variance)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        span = hi - lo
-    fallback = np.where(np.isfinite(span) & (span > 0), span, 1.0)
-    usable = np.isfinite(scale) & (scale > 0) & (span > 0)
-    return np.where(usable, scale, fallback)
-
-
-def explicit_constants(pair: tuple, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(center, scale)`` given by a user (``input_scaling=(200, 10)``, as hand-picked
-    constants in a ``register_buffer`` layer): scalars, or one value per column.
-
-    Raises
-    ------
-    ValueError
-        Naming what is wrong: not a pair, a length other than the columns', a
-        non-finite value, a scale that is not positive.
-    """
-    if len(pair) != 2:
-        raise ValueError(f"Scaling constants are a pair (center, scale); got {pair!r}.")
-    center, scale = (_per_column(values, n_cols) for values in pair)
-    if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
-        raise ValueError(f"Scaling constants must be finite with a positive scale; got {pair!r}.")
-    return center, scale
-
-
-def _per_column(values, n_cols: int) -> np.ndarray:
-    """A scalar repeated, or one value per column, as a float64 array of ``n_cols``."""
-    if np.ndim(values) != 0 and np.size(values) != n_cols:
-        raise ValueError(
-            f"Scaling constants take a scalar or one value per scaled column ({n_cols}); "
-            f"got {np.size(values)} values."
-        )
-    return np.broadcast_to(np.ravel(np.asarray(values, np.float64)), (n_cols,)).copy()
 
 
 def scaling_statistics(x, method, sample_weight=None) -> tuple[np.ndarray, np.ndarray]:
