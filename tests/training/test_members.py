@@ -146,3 +146,14 @@ def test_a_warm_start_and_shared_embeddings_are_refused_with_folds():
     frame = pd.DataFrame({"a": X[:, 0], "id": [f"c{i % 70}" for i in range(len(y))]})
     with pytest.raises(ValueError, match="embeddings"):
         TorchRegressor(**_members(max_iter=2)).fit(frame, y)
+
+
+def test_each_member_is_penalised_by_its_own_rows_in_the_batch():
+    from torchsk.training.step import Penalty
+
+    weight = torch.nn.Parameter(torch.ones(2, 3, 4, dtype=torch.float64))
+    weight.grad = torch.zeros_like(weight)
+    penalty = Penalty([weight], alpha=0.6)
+    penalty.add_member_grad(torch.tensor([3.0, 0.0], dtype=torch.float64))
+    np.testing.assert_allclose(weight.grad[0].numpy(), 0.6 / 3.0)  # alpha * W / its rows
+    np.testing.assert_array_equal(weight.grad[1].numpy(), 0.0)  # no rows: no pull either

@@ -26,6 +26,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     """
     history = History()
     total_weight = weight_of(data.w, len(data.X))
+    member_totals = data.w.sum(0) if data.w is not None and data.w.ndim == 2 else None
     state = {"x": flat.detach().cpu().double().numpy().copy()}
     load, gradient = _vector_access(flat, numpy_views)
     module.train()
@@ -33,7 +34,10 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         load(x)
         loss = float(objective(data.X, data.y, data.w)) + penalty.value(total_weight)
-        penalty.add_grad(total_weight)
+        if member_totals is not None:  # members with rows of their own
+            penalty.add_member_grad(member_totals)
+        else:
+            penalty.add_grad(total_weight)
         return loss, gradient()
 
     def callback(intermediate_result) -> None:

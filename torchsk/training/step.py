@@ -36,6 +36,20 @@ class Penalty:
         if self.weights:
             torch._foreach_add_(self.grads, self.weights, alpha=self.alpha / total_weight)
 
+    def add_member_grad(self, totals: torch.Tensor) -> None:
+        """``add_grad`` for members with rows of their own (``training.members``):
+        each member's stacked weights ``(members, in, out)`` by its own batch weight
+        ``totals[m]``, and not at all where the member has no rows in the batch (it
+        learns nothing from it, not even its penalty's pull)."""
+        if not self.weights:
+            return
+        inverse = torch.where(totals > 0, 1.0 / totals, torch.zeros_like(totals))
+        for p, g in zip(self.weights, self.grads, strict=True):
+            if p.ndim == 3 and p.shape[0] == len(totals):
+                g.add_(p * (self.alpha * inverse.to(p.dtype)).view(-1, 1, 1))
+            else:  # a matrix the members share: by their mean weight
+                g.add_(p, alpha=self.alpha / float(totals.mean()))
+
     def value(self, total_weight: float) -> float:
         if not self.weights:
             return 0.0
@@ -63,6 +77,9 @@ class Step:
         """Train on one batch of weight ``total_weight``; returns its loss (a tensor:
         reading it would wait for the device)."""
         loss = self.objective(X, y, w)
-        self.penalty.add_grad(total_weight)
+        if w is not None and w.ndim == 2:  # members with rows of their own
+            self.penalty.add_member_grad(w.sum(0))
+        else:
+            self.penalty.add_grad(total_weight)
         self.optimizer.step()
         return loss
