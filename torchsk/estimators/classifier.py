@@ -13,7 +13,13 @@ from torch import nn
 from torchsk.data.tensors import follows_input
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
-from torchsk.estimators.docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, PARTIAL_FIT_NOTES
+from torchsk.estimators.docs import (
+    COMMON_ATTRIBUTES,
+    COMMON_PARAMETERS,
+    FIT_X,
+    FIT_X_VAL,
+    PARTIAL_FIT_NOTES,
+)
 from torchsk.estimators.targets import ravel_column
 from torchsk.estimators.tasks import ClassificationTask
 from torchsk.nn.heads import CLASSIFIER_HEADS
@@ -164,25 +170,12 @@ default="auto"
 
         Parameters
         ----------
-        X : array-like, tensor, Dask collection or iterable of batches
-            Raw, unscaled input data of shape (n_samples, n_features): arrays,
-            DataFrames, ``scipy.sparse`` matrices and arrays (kept sparse:
-            densified a batch at a time), torch tensors (read in place), Dask arrays
-            and DataFrames (streamed block by block); or an iterable of ``(X, y)`` or ``(X, y,
-            sample_weight)`` batches, such as a torch ``DataLoader`` (read in passes,
-            never whole; y and sample_weight then come with the batches).
+        {fit_x}
         y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
             Class labels, or a 0/1 multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; a weight of k counts as k repeated rows.
-        X_val : array-like of shape (n_val, n_features), default=None
-            A validation set for early stopping, used instead of holding out
-            ``validation_fraction`` of X (as ``HistGradientBoosting*.fit``'s):
-            ``validation_scores_`` are the scores on it, and the weights of the best
-            epoch are kept. Validated as X is (the fitted columns, categories and
-            feature names). Needs ``early_stopping=True`` and a solver other than
-            ``"lbfgs"``, else a ``ValueError``; the only way to stop early on a Dask X
-            or on batches.
+        {fit_x_val}
         y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
             Labels of ``X_val``, of the classes seen in y.
         sample_weight_val : array-like of shape (n_val,), default=None
@@ -334,3 +327,4 @@ TorchClassifier.__doc__ = TorchClassifier.__doc__.format(
 TorchClassifier.partial_fit.__doc__ = TorchClassifier.partial_fit.__doc__.format(
     partial_fit_notes=PARTIAL_FIT_NOTES
 )
+TorchClassifier.fit.__doc__ = TorchClassifier.fit.__doc__.format(fit_x=FIT_X, fit_x_val=FIT_X_VAL)

@@ -298,3 +298,25 @@ With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
         statistics are computed by Dask over every row, and it trains one epoch
         streamed block by block; later calls then continue chunk by chunk (see the
         "Large data" page)."""
+
+
+#: ``fit``'s X and X_val entries, the same in both estimators (indented for a
+#: method's docstring).
+FIT_X = """\
+X : array-like, sparse matrix, tensor, Dask collection or iterable of batches
+            Raw, unscaled input data of shape (n_samples, n_features): arrays,
+            DataFrames, ``scipy.sparse`` matrices and arrays (kept sparse: densified
+            a batch at a time), torch tensors (read in place), Dask arrays and
+            DataFrames (streamed block by block); or an iterable of ``(X, y)`` or
+            ``(X, y, sample_weight)`` batches, such as a torch ``DataLoader`` (read in
+            passes, never whole; y and sample_weight then come with the batches)."""
+
+FIT_X_VAL = """\
+X_val : array-like of shape (n_val, n_features), default=None
+            A validation set for early stopping, used instead of holding out
+            ``validation_fraction`` of X (as ``HistGradientBoosting*.fit``'s):
+            ``validation_scores_`` are the scores on it, and the weights of the best
+            epoch are kept. Validated as X is (the fitted columns, categories and
+            feature names). Needs ``early_stopping=True`` and a solver other than
+            ``"lbfgs"``, else a ``ValueError``; the only way to stop early on a Dask X
+            or on batches."""

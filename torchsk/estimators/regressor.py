@@ -11,7 +11,13 @@ from torch import nn
 from torchsk.data.tensors import follows_input
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
-from torchsk.estimators.docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, PARTIAL_FIT_NOTES
+from torchsk.estimators.docs import (
+    COMMON_ATTRIBUTES,
+    COMMON_PARAMETERS,
+    FIT_X,
+    FIT_X_VAL,
+    PARTIAL_FIT_NOTES,
+)
 from torchsk.estimators.tasks import RegressionTask
 from torchsk.nn.heads import REGRESSION_LINKS
 from torchsk.training.losses import LOSS_NAMES, REGRESSION, LossOptions
@@ -168,25 +174,12 @@ nn.Module, default="squared_error"
 
         Parameters
         ----------
-        X : array-like, tensor, Dask collection or iterable of batches
-            Raw, unscaled input data of shape (n_samples, n_features): arrays,
-            DataFrames, ``scipy.sparse`` matrices and arrays (kept sparse:
-            densified a batch at a time), torch tensors (read in place), Dask arrays
-            and DataFrames (streamed block by block); or an iterable of ``(X, y)`` or ``(X, y,
-            sample_weight)`` batches, such as a torch ``DataLoader`` (read in passes,
-            never whole; y and sample_weight then come with the batches).
+        {fit_x}
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
             Target values, in their own units.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; a weight of k counts as k repeated rows.
-        X_val : array-like of shape (n_val, n_features), default=None
-            A validation set for early stopping, used instead of holding out
-            ``validation_fraction`` of X (as ``HistGradientBoosting*.fit``'s):
-            ``validation_scores_`` are the scores on it, and the weights of the best
-            epoch are kept. Validated as X is (the fitted columns, categories and
-            feature names). Needs ``early_stopping=True`` and a solver other than
-            ``"lbfgs"``, else a ``ValueError``; the only way to stop early on a Dask X
-            or on batches.
+        {fit_x_val}
         y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
             Targets of ``X_val``, in y's units.
         sample_weight_val : array-like of shape (n_val,), default=None
@@ -265,3 +258,4 @@ TorchRegressor.__doc__ = TorchRegressor.__doc__.format(
 TorchRegressor.partial_fit.__doc__ = TorchRegressor.partial_fit.__doc__.format(
     partial_fit_notes=PARTIAL_FIT_NOTES
 )
+TorchRegressor.fit.__doc__ = TorchRegressor.fit.__doc__.format(fit_x=FIT_X, fit_x_val=FIT_X_VAL)
