@@ -78,7 +78,7 @@ class SparseOps:
     @staticmethod
     def first_pass(X, w: np.ndarray, layout) -> tuple:
         """Per column: present weight, weighted sum, min, max, missing; the total
-        weight; whether any entry is infinite (``inputs.statistics._first_pass``)."""
+        weight; whether any entry is infinite (``inputs.statistics.DenseOps.first_pass``)."""
         d, cols, values, we = _entries(X, w)
         kept, nan = we > 0, np.isnan(values)
         total = float(np.sum(w))

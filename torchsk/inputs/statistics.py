@@ -30,7 +30,42 @@ from torchsk.inputs.scaling import explicit_constants, usable_spread
 
 
 # ---------------------------------------------------------------- reductions per kind
-class ArrayOps:
+class DenseOps:
+    """The two passes' sums of one dense block, from the elementwise operations and
+    reductions a subclass names (numpy's, torch's). A source with its own kernels
+    (sparse X: ``data.sparse.SparseOps``) gives the same two methods."""
+
+    @classmethod
+    def first_pass(cls, X, w, layout: Layout) -> tuple:
+        """One block's first-pass sums (lazy on Dask, on the device for a tensor):
+        per column its present weight, weighted sum, minimum, maximum, and whether a
+        row misses it; the total weight; whether any value is infinite; then each
+        categorical column's weighted level counts."""
+        X = cls.float64(X)
+        nan, kept = cls.isnan(X), w > 0
+        present = ~nan & kept[:, None]
+        wide = w[:, None]
+        codes = [
+            _level_counts(X[:, j], w, n, cls)
+            for j, n in zip(
+                np.flatnonzero(layout.is_categorical), layout.n_categories, strict=True
+            )  # fmt: skip
+        ]
+        return (
+            (wide * present).sum(0), (wide * cls.where(present, X, 0.0)).sum(0), w.sum(),
+            cls.colmin(cls.where(present, X, np.inf)), cls.colmax(cls.where(present, X, -np.inf)),
+            (nan & kept[:, None]).any(0), cls.isinf(X).any(), *codes,
+        )  # fmt: skip
+
+    @classmethod
+    def squares(cls, X, w, fill: np.ndarray, mean: np.ndarray):
+        """Per column, the weighted squares of the imputed values about ``mean``."""
+        X = cls.float64(X)
+        imputed = cls.where(cls.isnan(X), cls.constant(fill, X), X)
+        return (w[:, None] * (imputed - cls.constant(mean, X)) ** 2).sum(0)
+
+
+class ArrayOps(DenseOps):
     """The reductions the statistics need, on numpy arrays and (through numpy's
     dispatch) lazily on Dask arrays."""
 
@@ -57,7 +92,7 @@ class ArrayOps:
         return values
 
 
-class TorchOps:
+class TorchOps(DenseOps):
     """The same reductions on a tensor, on its device."""
 
     where, isnan, isinf, floor = torch.where, torch.isnan, torch.isinf, torch.floor
@@ -184,7 +219,7 @@ class ColumnStatistics:
     sums: dict = field(default_factory=dict)
 
 
-#: How the first pass's results of two blocks combine, in the order ``_first_pass``
+#: How the first pass's results of two blocks combine, in the order ``DenseOps.first_pass``
 #: returns them: weights, weighted sums, total weight, minima, maxima, missing, inf.
 _COMBINE = (np.add, np.add, np.add, np.minimum, np.maximum, np.logical_or, np.logical_or)
 
@@ -251,7 +286,7 @@ def _accumulate(blocks, layout: Layout, block_sums: dict):
         ops = _ops(blocks, X)
         extra = {name: f(X, w, ops) for name, f in block_sums.items()}
         lengths = [len(v) for v in extra.values()]
-        values = blocks.compute(*_first_pass(X, w, layout, ops), *_flat(extra))
+        values = blocks.compute(*ops.first_pass(X, w, layout), *_flat(extra))
         block, codes, rest = values[:7], values[7 : 7 + n_codes], values[7 + n_codes :]
         if first is None:
             first, counts, sums = list(block), list(codes), list(rest)
@@ -280,25 +315,6 @@ def _ops(blocks, X):
     torch's on a tensor, numpy's (dispatched to Dask) otherwise."""
     ops = getattr(blocks, "ops", None)
     return ops or (TorchOps if isinstance(X, torch.Tensor) else ArrayOps)
-
-
-def _first_pass(X, w, layout: Layout, ops) -> tuple:
-    """One block's sums (lazy on Dask, on the device for a tensor)."""
-    if hasattr(ops, "first_pass"):  # a source's own kernel (sparse X: stored entries)
-        return ops.first_pass(X, w, layout)
-    X = ops.float64(X)
-    nan, kept = ops.isnan(X), w > 0
-    present = ~nan & kept[:, None]
-    wide = w[:, None]
-    codes = [
-        _level_counts(X[:, j], w, n, ops)
-        for j, n in zip(np.flatnonzero(layout.is_categorical), layout.n_categories, strict=True)
-    ]
-    return (
-        (wide * present).sum(0), (wide * ops.where(present, X, 0.0)).sum(0), w.sum(),
-        ops.colmin(ops.where(present, X, np.inf)), ops.colmax(ops.where(present, X, -np.inf)),
-        (nan & kept[:, None]).any(0), ops.isinf(X).any(), *codes,
-    )  # fmt: skip
 
 
 def _level_counts(codes, w, n: int, ops):
@@ -332,13 +348,7 @@ def _second_pass(blocks, fill: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Per column, the weighted squares of the imputed values about ``mean``."""
     squares = 0.0
     for X, w in blocks:
-        ops = _ops(blocks, X)
-        if hasattr(ops, "squares"):  # a source's own kernel
-            squares = squares + ops.squares(X, w, fill, mean)
-            continue
-        X = ops.float64(X)
-        imputed = ops.where(ops.isnan(X), ops.constant(fill, X), X)
-        (block,) = blocks.compute((w[:, None] * (imputed - ops.constant(mean, X)) ** 2).sum(0))
+        (block,) = blocks.compute(_ops(blocks, X).squares(X, w, fill, mean))
         squares = squares + block
     return squares
 
