@@ -3,6 +3,7 @@
 from torchsk.estimators.classifier import TorchClassifier
 from torchsk.estimators.display import LossCurveDisplay
 from torchsk.estimators.regressor import TorchRegressor
+from torchsk.estimators.search import BatchedSearchCV
 from torchsk.io.export import export_onnx
 from torchsk.io.legacy import TRUSTED_BEFORE, install
 from torchsk.nn.reuse import ReusedBackbone
@@ -30,6 +31,7 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 __all__ = [
+    "BatchedSearchCV",
     "SKOPS_TRUSTED_TYPES",
     "LossCurveDisplay",
     "ReusedBackbone",

@@ -168,7 +168,7 @@ class BaseTorchEstimator(
     @all_or_nothing  # a fit that raises leaves the fitted state as it was
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None, X_val=None,
-             y_val=None, sample_weight_val=None):  # fmt: skip
+             y_val=None, sample_weight_val=None, members=None):  # fmt: skip
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
         self._check_validation_args(X_val, y_val, sample_weight_val)
         task = self._new_task()
@@ -176,6 +176,7 @@ class BaseTorchEstimator(
         source = next((cls for test, cls in SOURCES if test(X)), InMemoryFit)
         validated = X_val is not None
         self._check_member_rows(source, first=first, incremental=incremental, validated=validated)
+        given = {} if members is None else {"members": members}  # estimators.search's
         rows = source(self, X, y, task, first=first, incremental=incremental, validated=validated)
         if first:
             self._table = rows.table
@@ -209,7 +210,7 @@ class BaseTorchEstimator(
         with seeded(device, seed, needed=not self._plan.builtin_backbone):
             history, self._optimizer = rows.train(
                 self, task, loss, config, y_enc, sw, incremental=incremental, seed=seed,
-                hooks=hooks, validation=validation,
+                hooks=hooks, validation=validation, **given,
             )  # fmt: skip
         self._record(history, first, incremental, units)
         self._record_members(history.members, rows.y, rows.host(sample_weight))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -23,7 +23,13 @@ from torchsk.training.batches import Blocks, Data
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
-from torchsk.training.members import MemberScorer, assign_folds, member_weights, out_of_fold
+from torchsk.training.members import (
+    MemberRows,
+    MemberScorer,
+    assign_folds,
+    member_weights,
+    out_of_fold,
+)
 from torchsk.training.objectives import make_objective, quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
@@ -230,7 +236,7 @@ def fit_network(
     net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
     X: np.ndarray, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, *,
     incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
-    samples_seen: int = 0, validation: tuple | None = None,
+    samples_seen: int = 0, validation: tuple | None = None, members: MemberRows | None = None,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """Train ``net``'s backbone in place on validated data.
 
@@ -259,6 +265,9 @@ def fit_network(
         A given validation set ``(X_val, y_val, sample_weights)``, validated as
         ``X``, ``y``, ``sw`` are, scored for early stopping instead of a held-out
         split of ``X``.
+    members : MemberRows or None, default=None
+        The rows, ``alpha`` and learning rate of each member of the built-in
+        ensemble (a batched search's candidates and folds); no early stopping.
 
     Returns
     -------
@@ -270,17 +279,20 @@ def fit_network(
         return _fit_unfrozen(
             net, task, plan, loss, config, X, y, y_enc, sw, incremental=incremental,
             seed=seed, hooks=hooks, optimizer=optimizer, samples_seen=samples_seen,
-            validation=validation,
+            validation=validation, members=members,
         )  # fmt: skip
     finally:
         net.freeze()  # eval mode, no gradients: what users call after fit
 
 
 def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
-                  optimizer, samples_seen, validation):  # fmt: skip
+                  optimizer, samples_seen, validation, members):  # fmt: skip
     """``fit_network``'s work, on the unfrozen network."""
     score, folds = None, None
-    if config.member_rows == "folds" and not incremental:  # each member its own rows
+    if members is not None:  # a search's candidates x folds: rows given
+        _check_static_inputs(net, "A batched search", "")
+        sw = sw[:, None] * members.train
+    elif config.member_rows == "folds" and not incremental:  # each member its own rows
         _check_static_inputs(net)
         k, row_sw = net.backbone.n_members, sw
         folds = assign_folds(k, y, task.stratify, seed)
@@ -294,6 +306,8 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
     settings = train_settings(config, n, incremental, float(total))
+    if members is not None:
+        settings = _member_settings(settings, members, sw)
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     if folds is not None and _early_stopping(config, incremental):
@@ -333,15 +347,28 @@ def _oof_scorer(task, net, y: np.ndarray, sw: np.ndarray):
     return score
 
 
-def _check_static_inputs(net) -> None:
-    """Refuse cross-fitted members behind trainable input encoders: shared by every
-    member and trained on every row, they would carry each fold's targets to the
-    member that holds it out."""
+def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray):
+    """``settings`` with each member's ``alpha`` (``"auto"`` resolved on its own rows'
+    weight) and learning rate (kept scalar where all are equal: no per-member step)."""
+    alpha = tuple(
+        resolve_alpha(a, float(t)) for a, t in zip(members.alpha, sw.sum(0), strict=True)
+    )
+    rates = tuple(float(r) for r in members.learning_rate_init)
+    if len(set(rates)) == 1:
+        return replace(settings, member_alpha=alpha, learning_rate_init=rates[0])
+    return replace(settings, member_alpha=alpha, member_lr=rates, learning_rate_init=rates[0])
+
+
+def _check_static_inputs(net, what: str = "member_rows='folds'",
+                         instead: str = "member_rows='all', or ") -> None:  # fmt: skip
+    """Refuse members with rows of their own behind trainable input encoders: shared
+    by every member and trained on every row, they would carry each fold's targets to
+    the member that holds it out."""
     if net.inputs.n_static < len(list(net.inputs.children())):
         raise ValueError(
-            "member_rows='folds' with categorical columns wide enough for embeddings: "
-            "the embeddings are shared by the members and would learn from every fold. "
-            "Use member_rows='all', or fewer levels per column (one-hot columns are fine)."
+            f"{what} with categorical columns wide enough for embeddings: the embeddings "
+            "are shared by the members and would learn from every fold. Use "
+            f"{instead}fewer levels per column (one-hot columns are fine)."
         )
 
 

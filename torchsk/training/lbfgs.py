@@ -33,10 +33,12 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         load(x)
-        loss = float(objective(data.X, data.y, data.w)) + penalty.value(total_weight)
+        loss = float(objective(data.X, data.y, data.w))
         if member_totals is not None:  # members with rows of their own
+            loss += penalty.member_value(member_totals)  # the value of the gradient below
             penalty.add_member_grad(member_totals)
         else:
+            loss += penalty.value(total_weight)
             penalty.add_grad(total_weight)
         return loss, gradient()
 

@@ -22,7 +22,8 @@ from torch import nn
 from torchsk.training.batches import Blocks, Data, n_rows, row_weights, take_rows, weight_of
 from torchsk.training.graphs import GraphedSteps
 from torchsk.training.lbfgs import train_lbfgs
-from torchsk.training.optim import FlatOptimizer
+from torchsk.training.members import member_scale
+from torchsk.training.optim import FlatOptimizer, MemberRates
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
@@ -128,7 +129,7 @@ def train(
     params = [p for p in module.parameters() if p.requires_grad]
     previous = optimizer.flat if optimizer is not None else None
     flat = _flatten(params, previous)
-    penalty = Penalty(params, settings.alpha)
+    penalty = Penalty(params, settings.alpha, settings.member_alpha)
     hooks = hooks or NoHooks()
     try:
         # the hand-written objective needs no autograd: disable it once for the fit
@@ -141,6 +142,9 @@ def train(
                 return history, None
             if not _continues(optimizer, flat, settings):
                 optimizer = settings.optimizer(flat)
+                if settings.member_lr is not None:  # each member its own rate
+                    scale = member_scale(params, settings.member_lr, settings.learning_rate_init)
+                    optimizer = MemberRates(optimizer, scale.to(flat))
             step = Step(objective, penalty, optimizer)  # the plan may replay it as a graph
             graphed = _graphed_steps(step, data, settings, plan)
             history = _train_epochs(

@@ -20,11 +20,49 @@ members)`` (0 on its fold), which the objectives read (``training.objectives``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from torchsk.training.batches import Data
+
+
+@dataclass(frozen=True)
+class MemberRows:
+    """Members given their rows and settings by the caller (a batched search's
+    candidates crossed with its folds, ``estimators.search``).
+
+    Attributes
+    ----------
+    train : ndarray of bool, shape (rows, members)
+        Which rows train each member (the others are its held-out rows).
+    alpha : tuple of (float or "auto")
+        Each member's ``alpha``; ``"auto"`` resolves on the member's own rows.
+    learning_rate_init : tuple of float
+        Each member's learning rate (mini-batch solvers).
+    """
+
+    train: np.ndarray
+    alpha: tuple
+    learning_rate_init: tuple
+
+
+def member_scale(params, rates: tuple[float, ...], base: float) -> torch.Tensor:
+    """One factor per entry of the flat parameter that ``params`` are flattened into
+    (``training.loop``): its member's rate / ``base``. Each parameter is an
+    ``EnsembleMLP``'s stacked weights ``(members, in, out)`` or flat biases
+    ``(members * width,)``."""
+    factors = torch.tensor(rates, dtype=torch.float64) / base
+    k = len(rates)
+    parts = []
+    for p in params:
+        per_member = p.numel() // k
+        if p.shape[0] != k and p.ndim > 1 or per_member * k != p.numel():
+            raise ValueError("Per-member learning rates need the built-in ensemble's parameters.")
+        parts.append(factors.repeat_interleave(per_member))
+    return torch.cat(parts)
 
 
 def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np.ndarray:

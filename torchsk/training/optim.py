@@ -182,6 +182,56 @@ class Rprop(FlatOptimizer):
         )  # fmt: skip
 
 
+class MemberRates(FlatOptimizer):
+    """Each member of a stacked ensemble at its own learning rate, over ``inner``.
+
+    adam's, adamw's and sgd's updates are proportional to the learning rate (their
+    moment and momentum buffers do not depend on it), so member ``m``'s update at rate
+    ``inner.lr * scale[m]`` is ``inner``'s update scaled by ``scale[m]``: computed here
+    from the parameters before and after ``inner``'s step. A schedule (``sgd``'s
+    ``"invscaling"``, ``"adaptive"``) moves every member's rate by the same factor.
+
+    Parameters
+    ----------
+    inner : Adam or SGD
+        The optimizer at the base rate.
+    scale : torch.Tensor
+        One factor per entry of the flat parameter (its member's rate / the base rate).
+    """
+
+    def __init__(self, inner: FlatOptimizer, scale: torch.Tensor) -> None:
+        if isinstance(inner, Rprop):
+            raise ValueError("Per-member learning rates need adam, adamw or sgd, not rprop.")
+        self.inner, self.scale = inner, scale
+        self.flat, self.values = inner.flat, inner.values
+        self.before = torch.empty_like(self.values)
+        self.made_for = getattr(inner, "made_for", None)
+
+    @property
+    def lr(self) -> float:
+        """The base rate (``inner``'s)."""
+        return self.inner.lr
+
+    @property
+    def fixed_lr(self) -> bool:
+        """False: the scaling is not part of a captured CUDA graph's step."""
+        return False
+
+    def step(self) -> None:
+        """``inner``'s update, each member's share scaled by its factor."""
+        self.before.copy_(self.values)
+        self.inner.step()
+        self.values.sub_(self.before).mul_(self.scale).add_(self.before)
+
+    def iteration_ends(self, time_step: int) -> None:
+        """As ``inner``."""
+        self.inner.iteration_ends(time_step)
+
+    def trigger_stopping(self) -> bool:
+        """As ``inner``."""
+        return self.inner.trigger_stopping()
+
+
 def make_optimizer(
     solver: str, flat: torch.Tensor, lr: float, *, learning_rate: str = "constant",
     power_t: float = 0.5, momentum: float = 0.9, nesterovs_momentum: bool = True,

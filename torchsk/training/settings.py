@@ -66,6 +66,10 @@ class TrainSettings:
     epsilon: float = 1e-8
     max_fun: int = 15000
     loss_units: LossUnits = LossUnits()
+    # one alpha and one learning rate per member of a stacked ensemble whose members
+    # are separate candidates (``estimators.search``); None: the scalars above
+    member_alpha: tuple[float, ...] | None = None
+    member_lr: tuple[float, ...] | None = None
 
     def optimizer(self, flat: torch.Tensor) -> FlatOptimizer:
         """A new optimizer over ``flat`` for these settings (not L-BFGS)."""
@@ -80,7 +84,7 @@ class TrainSettings:
         """The settings an optimizer is made for: a warm start or ``partial_fit`` with
         other ones (``set_params``) needs a new optimizer, as in scikit-learn."""
         settings = (getattr(self, name) for name in OPTIMIZER_SETTINGS)
-        return (self.solver, self.learning_rate_init, *settings)
+        return (self.solver, self.learning_rate_init, self.member_lr, *settings)
 
 
 # the settings the mini-batch optimizers read (scikit-learn's names)

@@ -1,0 +1,166 @@
+"""``BatchedSearchCV``: a grid's candidates × folds trained as members of one stacked
+network, each member on its own rows with its own ``alpha`` and learning rate, and
+reported as ``GridSearchCV`` reports."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GridSearchCV, KFold
+
+from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
+from torchsk.estimators.search import member_outputs
+from torchsk.training.members import MemberRows
+from torchsk.training.step import Penalty
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_diabetes(return_X_y=True)
+
+
+def test_results_read_as_gridsearchcvs_and_pick_the_same_candidate(diabetes):
+    X, y = diabetes
+    # a clear best: the others barely move (lr 1e-5) or are flattened (alpha 1e3)
+    grid = {"alpha": [1e-4, 1e3], "learning_rate_init": [1e-5, 1e-2]}
+    est = TorchRegressor(hidden_layer_sizes=(16,), max_iter=30, random_state=0)
+    search = BatchedSearchCV(est, grid, cv=3).fit(X, y)
+    reference = GridSearchCV(est, grid, cv=3).fit(X, y)
+    assert set(search.cv_results_) == set(reference.cv_results_)
+    assert (
+        search.best_params_
+        == reference.best_params_
+        == {"alpha": 1e-4, "learning_rate_init": 1e-2}
+    )
+    table = pd.DataFrame(search.cv_results_)  # reports read it as GridSearchCV's
+    assert table.loc[search.best_index_, "rank_test_score"] == 1
+    assert search.best_score_ == pytest.approx(table["mean_test_score"].max())
+    assert abs(search.best_score_ - reference.best_score_) < 0.05
+    assert search.n_groups_ == 1  # every candidate a member of one network
+    np.testing.assert_allclose(search.predict(X[:5]), search.best_estimator_.predict(X[:5]))
+    assert search.score(X, y) == pytest.approx(search.best_estimator_.score(X, y))
+
+
+def _fit_members(est, X, y, alpha, rates, train):
+    est = clone(est).set_params(n_ensemble=len(alpha))
+    est._validate_params()
+    return est._fit(X, y, members=MemberRows(train, tuple(alpha), tuple(rates)))
+
+
+def _member(est, m):
+    return [w[m].numpy() for w in est.module_.backbone.weights]
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_each_member_trains_at_its_own_rate_and_penalty(diabetes, solver):
+    # members only share batches: member 0 ends where it ends whatever member 1's settings
+    X, y = diabetes
+    est = TorchRegressor(
+        hidden_layer_sizes=(8,), max_iter=5, solver=solver, random_state=0, n_iter_no_change=99
+    )
+    train = np.ones((len(X), 2), dtype=bool)
+    same = _fit_members(est, X, y, [1e-3, 1e-3], [1e-3, 1e-3], train)
+    rate = _fit_members(est, X, y, [1e-3, 1e-3], [1e-3, 4e-3], train)
+    alpha = _fit_members(est, X, y, [1e-3, 30.0], [1e-3, 1e-3], train)
+    for other in (rate, alpha):
+        assert other.n_iter_ == 5  # members stop together: none may stop the others here
+        for a, b in zip(_member(same, 0), _member(other, 0), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        assert not np.allclose(_member(same, 1)[0], _member(other, 1)[0])
+    # the larger penalty pulls member 1's weights in
+    assert np.linalg.norm(_member(alpha, 1)[0]) < np.linalg.norm(_member(same, 1)[0])
+
+
+def test_a_member_never_learns_from_its_held_out_rows():
+    X, y = load_breast_cancer(return_X_y=True)
+    held_out = np.arange(len(X)) % 3 == 0
+    train = np.stack([~held_out, held_out | (np.arange(len(X)) % 3 == 1)], axis=1)
+    changed = np.where(held_out, 1 - y, y)  # member 0's held-out rows get other labels
+    est = TorchClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    a = _fit_members(est, X, y, [1e-4, 1e-4], [1e-3, 1e-3], train)
+    b = _fit_members(est, X, changed, [1e-4, 1e-4], [1e-3, 1e-3], train)
+    for wa, wb in zip(_member(a, 0), _member(b, 0), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.allclose(_member(a, 1)[0], _member(b, 1)[0])  # it trained on them
+
+
+def test_member_outputs_average_to_the_ensembles_prediction(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=3, n_ensemble=3, random_state=0)
+    est.fit(X, y)
+    outputs = member_outputs(est, X)
+    assert outputs.shape == (3, len(X), 1)
+    np.testing.assert_allclose(outputs.mean(0)[:, 0].numpy(), est.predict(X), rtol=1e-9)
+
+
+def test_a_scorer_sees_each_members_probabilities():
+    X, y = load_breast_cancer(return_X_y=True)
+    cv = KFold(2, shuffle=True, random_state=0)
+    est = TorchClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-4]}, scoring="neg_log_loss", cv=cv).fit(X, y)
+    # the same members, refitted as the search builds them: member f held out fold f
+    splits = list(cv.split(X, y))
+    train = np.stack([np.isin(np.arange(len(X)), tr) for tr, _ in splits], axis=1)
+    rate = [est.learning_rate_init] * 2
+    members = _fit_members(est.set_params(member_rows="all"), X, y, [1e-4] * 2, rate, train)
+    for f, (_, te) in enumerate(splits):
+        proba = members.module_.head(member_outputs(members, X[te])[f]).numpy()
+        expected = -log_loss(y[te], proba)
+        assert search.cv_results_[f"split{f}_test_score"][0] == pytest.approx(expected)
+
+
+def test_other_parameters_group_candidates_and_chunks_bound_the_members(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(max_iter=3, random_state=0)
+    grid = {"hidden_layer_sizes": [(4,), (8,)], "alpha": [1e-4, 1e-2, 1.0]}
+    assert BatchedSearchCV(est, grid, cv=2).fit(X, y).n_groups_ == 2
+    search = BatchedSearchCV(est, grid, cv=2, max_members=4, refit=False).fit(X, y)
+    assert search.n_groups_ == 4  # 3 candidates x 2 folds per group: chunks of 2 and 1
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert not hasattr(search, "best_estimator_")
+    with pytest.raises(AttributeError):
+        search.predict(X)
+
+
+@pytest.mark.parametrize(
+    ("params", "grid", "match"),
+    [
+        ({"n_ensemble": 2}, {}, "n_ensemble=1"),
+        ({"early_stopping": True}, {}, "early stop"),
+        ({"warm_start": True}, {}, "warm_start=False"),
+        ({"module": torch.nn.Linear(10, 1)}, {}, "module=None"),
+        ({}, {"n_ensemble": [1, 2]}, "cannot be searched"),
+    ],
+)
+def test_what_members_cannot_be_is_refused(diabetes, params, grid, match):
+    X, y = diabetes
+    est = TorchRegressor(max_iter=2, **params)
+    with pytest.raises(ValueError, match=match):
+        BatchedSearchCV(est, {"alpha": [1e-4], **grid}, cv=2).fit(X, y)
+
+
+def test_sparse_rows_are_refused(diabetes):
+    X, y = diabetes
+    with pytest.raises(ValueError, match="dense rows in memory"):
+        BatchedSearchCV(TorchRegressor(), {"alpha": [1e-4]}).fit(sp.csr_matrix(X), y)
+
+
+def test_the_member_penalty_value_is_what_its_gradient_differentiates():
+    # L-BFGS reads both: a value of another penalty misleads its line search
+    torch.manual_seed(0)
+    weight = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+    weight.grad = torch.zeros_like(weight)
+    penalty = Penalty([weight], alpha=1.0, member_alpha=(0.5, 2.0, 0.0))
+    totals = torch.tensor([10.0, 4.0, 0.0], dtype=torch.float64)
+    penalty.add_member_grad(totals)
+    x = weight.detach().clone().requires_grad_()
+    expected = 0.5 * (0.5 * x[0].pow(2).sum() / 10 + 2.0 * x[1].pow(2).sum() / 4)
+    expected.backward()
+    assert penalty.member_value(totals) == pytest.approx(expected.item())
+    torch.testing.assert_close(weight.grad, x.grad)

@@ -1,0 +1,366 @@
+"""``BatchedSearchCV``: a grid search whose candidates and folds train side by side.
+
+``GridSearchCV`` fits every (candidate, fold) on its own: 24 candidates and 5 folds are
+120 fits, each paying the per-step overhead of a small network. Here the candidates
+that differ only in what members of one stacked network can differ in
+(``MEMBER_PARAMS``: ``alpha`` and ``learning_rate_init``) are crossed with the folds and
+trained as the members of one ``EnsembleMLP`` (``n_ensemble`` = candidates × folds):
+each member on its fold's training rows (its held-out rows weigh 0 in its loss and in
+its penalty's scale), with its own ``alpha`` and learning rate, one shuffle and one
+step for all. Candidates that differ in anything else (``hidden_layer_sizes``,
+``solver``, ``random_state``, ...) are grouped: one stacked network per group, in
+chunks of at most ``max_members`` members. Each member is then scored on its fold's
+held-out rows, and the results take ``GridSearchCV``'s shape (``cv_results_``,
+``best_params_``, ...), so reports and plots work unchanged.
+
+Where this is not a separate fit per (candidate, fold), and what that means:
+
+- the members share the network's input stage and target scaling, fitted on all the
+  rows given (the columns' statistics, and the target's mean and scale), not on each
+  fold's training rows;
+- they see the same sequence of mini-batches (a member skips its held-out rows in
+  each) and stop together: after ``n_iter_no_change`` epochs without improvement of
+  their summed training loss;
+- a candidate's initial weights depend on its place in the group.
+
+So a candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from numbers import Integral
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import ParameterGrid, check_cv
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from torchsk.data.dask import is_dask
+from torchsk.data.sparse import is_sparse
+from torchsk.estimators.base import BaseTorchEstimator, _probabilities
+from torchsk.estimators.iterable import is_batches
+from torchsk.training.devices import as_tensor
+from torchsk.training.members import MemberRows
+
+#: The parameters that members of one stacked network can hold each their own.
+MEMBER_PARAMS = ("alpha", "learning_rate_init")
+#: Parameters the search sets itself on each group's network.
+_SEARCH_OWNED = ("n_ensemble", "member_rows", "warm_start", "module", "early_stopping")
+#: Rows encoded and run through every member at once when scoring.
+_SCORE_ROWS = 1024
+
+
+def _has(name: str):
+    """``available_if``'s check: a refitted best candidate that has ``name``."""
+
+    def check(search) -> bool:
+        return search.refit and hasattr(search.estimator, name)
+
+    return check
+
+
+class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
+    """Exhaustive search over a grid of a torchsk estimator's parameters, the
+    candidates × folds of each group trained as one stacked network.
+
+    Takes ``GridSearchCV``'s arguments and gives its fitted attributes; see the
+    module's notes (``torchsk.estimators.search``) for how a member's fit differs from
+    a separate one.
+
+    Parameters
+    ----------
+    estimator : TorchRegressor or TorchClassifier
+        The estimator to tune: the built-in network (``module=None``), one network per
+        candidate (``n_ensemble=1``), no early stopping and no warm start.
+    param_grid : dict or list of dicts
+        Parameter names to lists of values, as ``GridSearchCV`` takes it. ``alpha`` and
+        ``learning_rate_init`` vary between members of one network; any other
+        parameter starts a group of its own.
+    scoring : str, callable or None, default=None
+        One scikit-learn scorer (``"neg_log_loss"``, ``make_scorer(...)``, ...); None:
+        the estimator's ``score`` (R², accuracy).
+    cv : int, cross-validation generator or iterable, default=5
+        As ``GridSearchCV``'s: ``StratifiedKFold`` for classifiers, ``KFold`` otherwise.
+    refit : bool, default=True
+        Refit the best candidate on all the rows (``best_estimator_``), a separate fit.
+    max_members : int, default=256
+        The most members one stacked network holds; a larger group trains in chunks
+        of whole candidates (all their folds), which bounds memory.
+
+    Attributes
+    ----------
+    cv_results_ : dict of numpy (masked) ndarrays
+        ``GridSearchCV``'s keys: ``params``, ``param_<name>``, ``split<k>_test_score``,
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score``, ``mean_fit_time``,
+        ``std_fit_time``, ``mean_score_time``, ``std_score_time``. A member's fit time
+        is its network's fit time divided by its member count.
+    best_estimator_ : estimator
+        The best candidate refitted on all rows (``refit=True``).
+    best_score_ : float
+        Mean cross-validated score of the best candidate.
+    best_params_ : dict
+    best_index_ : int
+        The best candidate's index into ``cv_results_``.
+    scorer_ : callable
+    n_splits_ : int
+    refit_time_ : float
+        Seconds the refit took (``refit=True``).
+    multimetric_ : bool
+        False: one scorer.
+    n_groups_ : int
+        Stacked networks trained (groups and their chunks).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from torchsk import BatchedSearchCV, TorchRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> search = BatchedSearchCV(
+    ...     TorchRegressor(max_iter=30, random_state=0),
+    ...     {"alpha": [1e-4, 1.0], "learning_rate_init": [1e-3, 1e-2]},
+    ... ).fit(X, y)
+    >>> sorted(search.best_params_)
+    ['alpha', 'learning_rate_init']
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [BaseTorchEstimator],
+        "param_grid": [dict, list],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+        "cv": ["cv_object"],
+        "refit": ["boolean"],
+        "max_members": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, estimator, param_grid, *, scoring=None, cv=5, refit=True,
+                 max_members=256):  # fmt: skip
+        self.estimator = estimator
+        self.param_grid = param_grid
+        self.scoring = scoring
+        self.cv = cv
+        self.refit = refit
+        self.max_members = max_members
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Score every candidate on every fold; refit the best on all rows.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Dense rows in memory (not sparse X, a Dask collection or batches).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the training rows (the scores are unweighted, as
+            ``GridSearchCV``'s by default).
+
+        Returns
+        -------
+        self : BatchedSearchCV
+        """
+        candidates = list(ParameterGrid(self.param_grid))
+        self._check_search(X, candidates)
+        splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
+        self.scorer_ = check_scoring(self.estimator, self.scoring)
+        self.n_splits_, self.multimetric_ = len(splits), False
+        shape = (len(candidates), len(splits))
+        scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
+        chunks = _groups(candidates, max(1, self.max_members // len(splits)))
+        for chunk in chunks:
+            est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk, candidates)
+            fit_times[chunk] = seconds / (len(chunk) * len(splits))
+            self._score_chunk(est, X, y, splits, chunk, scores, score_times)
+        self.n_groups_ = len(chunks)
+        self.cv_results_ = _results(candidates, scores, fit_times, score_times)
+        self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        self.best_params_ = candidates[self.best_index_]
+        if self.refit:
+            start = time.perf_counter()
+            best = clone(self.estimator).set_params(**self.best_params_)
+            self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
+            self.refit_time_ = time.perf_counter() - start
+        return self
+
+    def _check_search(self, X, candidates: list[dict]) -> None:
+        """Refuse what the members cannot be, before anything is fitted."""
+        est = self.estimator
+        why = None
+        if est.module is not None:
+            why = "needs the built-in network (module=None)"
+        elif est.n_ensemble != 1:
+            why = "trains one network per candidate (n_ensemble=1); members are its own"
+        elif est.early_stopping:
+            why = "does not early stop yet (early_stopping=False): the members stop together"
+        elif est.warm_start:
+            why = "starts every candidate afresh (warm_start=False)"
+        elif any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
+            why = "needs dense rows in memory (not sparse, Dask, batches or a tensor)"
+        elif owned := sorted({k for c in candidates for k in c} & set(_SEARCH_OWNED)):
+            why = f"sets {owned} itself; they cannot be searched over"
+        if why:
+            raise ValueError(f"BatchedSearchCV {why}.")
+
+    def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], candidates):
+        """One stacked network for the candidates ``chunk`` (same non-member
+        parameters) × the folds; returns it and its fit time."""
+        shared = {k: v for k, v in candidates[chunk[0]].items() if k not in MEMBER_PARAMS}
+        est = clone(self.estimator).set_params(
+            **shared, n_ensemble=len(chunk) * len(splits), member_rows="all"
+        )
+        train = np.zeros((_num_samples(X), len(chunk) * len(splits)), dtype=bool)
+        alpha, rates = [], []
+        for c in chunk:
+            params = candidates[c]
+            for rows, _ in splits:
+                train[rows, len(alpha)] = True
+                alpha.append(params.get("alpha", est.alpha))
+                rates.append(params.get("learning_rate_init", est.learning_rate_init))
+        est._validate_params()
+        start = time.perf_counter()
+        est._fit(X, y, sample_weight, members=MemberRows(train, tuple(alpha), tuple(rates)))
+        return est, time.perf_counter() - start
+
+    def _score_chunk(self, est, X, y, splits, chunk, scores, score_times) -> None:
+        """Score each member of ``est`` on its fold's held-out rows."""
+        n_folds = len(splits)
+        for f, (_, held_out) in enumerate(splits):
+            start = time.perf_counter()
+            X_test, y_test = _safe_indexing(X, held_out), _safe_indexing(y, held_out)
+            outputs = member_outputs(est, X_test)
+            for i, c in enumerate(chunk):
+                view = _MemberOutputs(est, outputs[i * n_folds + f])
+                scores[c, f] = self.scorer_(view, X_test, y_test)
+            score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
+
+    def _best(self):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_
+
+    @available_if(_has("predict"))
+    def predict(self, X):
+        """``best_estimator_.predict``."""
+        return self._best().predict(X)
+
+    @available_if(_has("predict_proba"))
+    def predict_proba(self, X):
+        """``best_estimator_.predict_proba``."""
+        return self._best().predict_proba(X)
+
+    @available_if(_has("decision_function"))
+    def decision_function(self, X):
+        """``best_estimator_.decision_function``."""
+        return self._best().decision_function(X)
+
+    @available_if(_has("score"))
+    def score(self, X, y, sample_weight=None):
+        """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``)."""
+        return self.scorer_(self._best(), X, y, sample_weight=sample_weight)
+
+    @property
+    def classes_(self):
+        """``best_estimator_.classes_``."""
+        return self._best().classes_
+
+    @property
+    def n_features_in_(self):
+        """``best_estimator_.n_features_in_``."""
+        return self._best().n_features_in_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator.__sklearn_tags__()
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags, tags.regressor_tags = inner.classifier_tags, inner.regressor_tags
+        tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
+        return tags
+
+
+def _groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
+    """Candidate indices grouped by their non-member parameters, each group cut into
+    chunks of at most ``per_chunk`` candidates."""
+    groups = defaultdict(list)
+    for i, params in enumerate(candidates):
+        key = repr(sorted((k, v) for k, v in params.items() if k not in MEMBER_PARAMS))
+        groups[key].append(i)
+    return [g[i : i + per_chunk] for g in groups.values() for i in range(0, len(g), per_chunk)]
+
+
+@torch.inference_mode()
+def member_outputs(est: BaseTorchEstimator, X) -> torch.Tensor:
+    """Every member's output on ``X`` (validated as ``predict`` validates it), in the
+    target's units (regression) or logits: shape ``(members, rows, outputs)``."""
+    X = est._module_input_array(X)
+    net, plan = est.module_, est._plan
+    net.eval()
+    parts = []
+    with plan.threads(min(len(X), _SCORE_ROWS)):
+        for i in range(0, len(X), _SCORE_ROWS):
+            x = as_tensor(X[i : i + _SCORE_ROWS], None, plan.device)
+            parts.append(net.from_raw(net.backbone.members(net.inputs(x, net.compute_dtype))))
+    return torch.cat(parts, dim=1).to(torch.float64).cpu()
+
+
+class _MemberOutputs:
+    """A scorer's stand-in for one member: ``predict`` (and the classifier's
+    ``predict_proba``, ``decision_function``) return that member's outputs on the rows
+    being scored, computed beforehand."""
+
+    def __init__(self, est: BaseTorchEstimator, out: torch.Tensor) -> None:
+        self.est, self.out = est, out
+
+    def _classifier(self) -> bool:
+        return is_classifier(self.est)
+
+    def __sklearn_tags__(self):
+        return self.est.__sklearn_tags__()
+
+    @property
+    def classes_(self):
+        return self.est.classes_
+
+    def predict(self, X):
+        return self.est._predictions(self.out.numpy())
+
+    def score(self, X, y, sample_weight=None):
+        """The estimator's own score (R², accuracy) of these outputs."""
+        return self.est._task.score(y, self.out.numpy(), sample_weight=sample_weight)
+
+    @available_if(_classifier)
+    def predict_proba(self, X):
+        return _probabilities(self.est.module_.head, self.out).numpy()
+
+    @available_if(_classifier)
+    def decision_function(self, X):
+        return self.est._task.decision(self.out.numpy())
+
+
+def _results(candidates, scores, fit_times, score_times) -> dict:
+    """``cv_results_`` in ``GridSearchCV``'s layout."""
+    results = {}
+    for name, times in (("fit_time", fit_times), ("score_time", score_times)):
+        results[f"mean_{name}"], results[f"std_{name}"] = times.mean(1), times.std(1)
+    for name in sorted({k for c in candidates for k in c}):
+        column = np.ma.MaskedArray(np.empty(len(candidates), dtype=object), mask=True)
+        for i, params in enumerate(candidates):
+            if name in params:
+                column[i] = params[name]
+        results[f"param_{name}"] = column
+    results["params"] = candidates
+    for f in range(scores.shape[1]):
+        results[f"split{f}_test_score"] = scores[:, f]
+    mean = scores.mean(1)
+    results["mean_test_score"], results["std_test_score"] = mean, scores.std(1)
+    # GridSearchCV's ranking: ties share the best rank, NaN ranks last
+    worst = np.nanmin(mean) - 1 if np.isfinite(mean).any() else 0.0
+    filled = np.where(np.isnan(mean), worst, mean)
+    results["rank_test_score"] = rankdata(-filled, method="min").astype(np.int32)
+    return results
