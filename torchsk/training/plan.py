@@ -34,11 +34,6 @@ FLOAT64_FLOP_LIMIT = 1e8
 # thread pool costs more than it gains, and its spinning threads fight with scipy's
 # BLAS: one thread made a small L-BFGS fit ~20× faster on 2 cores.
 SINGLE_THREAD_WORK = 2_000_000
-# The numpy pass multiplies in numpy (its BLAS held at one thread): torch only runs
-# the optimizer's elementwise update over the parameters, which a thread pool slows
-# below this many parameters (a batched search's 30 stacked members, 36k parameters:
-# 12 µs per update op on one thread, milliseconds on two while the cores are busy).
-SINGLE_THREAD_PARAMS = 262_144
 
 
 def n_parameters(module: nn.Module) -> int:
@@ -94,9 +89,11 @@ class ExecutionPlan:
         """One torch thread for small per-step work (``rows`` per step), restoring the
         setting after."""
         before = torch.get_num_threads()
-        small = rows * self.n_params < SINGLE_THREAD_WORK or (
-            self.objective == "numpy" and self.n_params < SINGLE_THREAD_PARAMS
-        )
+        # the numpy pass multiplies in numpy (its BLAS held at one thread): torch only
+        # runs the optimizer's elementwise update, which two threads slowed (a batched
+        # search's 30 stacked members, 36k parameters: 12 µs per op on one thread,
+        # milliseconds on two while the cores were busy)
+        small = rows * self.n_params < SINGLE_THREAD_WORK or self.objective == "numpy"
         if small and before != 1:
             torch.set_num_threads(1)
         try:
