@@ -2,18 +2,20 @@
 network, each member on its own rows with its own ``alpha`` and learning rate, and
 reported as ``GridSearchCV`` reports."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.metrics import log_loss
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.metrics import log_loss, r2_score
+from sklearn.model_selection import GridSearchCV, KFold, ShuffleSplit
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
-from torchsk.estimators.search import member_outputs
+from torchsk.estimators.selection import greedy_weights, member_outputs
 from torchsk.training.members import MemberRows
 from torchsk.training.step import Penalty
 
@@ -164,3 +166,54 @@ def test_the_member_penalty_value_is_what_its_gradient_differentiates():
     expected.backward()
     assert penalty.member_value(totals) == pytest.approx(expected.item())
     torch.testing.assert_close(weight.grad, x.grad)
+
+
+def test_greedy_selection_mixes_candidates_whose_errors_cancel():
+    truth = np.linspace(0, 1, 50)[:, None]
+    oof = np.stack([truth + 0.2, truth - 0.2, truth + 0.5, np.full_like(truth, np.nan)])
+
+    def score(averaged):
+        return -float(((averaged - truth) ** 2).mean())
+
+    weights = greedy_weights(oof, score)
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[0] == pytest.approx(0.5) and weights[1] == pytest.approx(0.5)
+    assert weights[3] == 0  # non-finite predictions are never picked
+    assert score(np.tensordot(weights[:3], oof[:3], axes=1)) > max(score(o) for o in oof[:3])
+
+
+def test_the_selected_ensemble_predicts_its_members_weighted_mean(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    grid = {"alpha": [1e-4, 1.0, 100.0], "learning_rate_init": [1e-3, 1e-2]}
+    search = BatchedSearchCV(est, grid, cv=3, ensemble="greedy", refit=False).fit(X, y)
+    assert search.ensemble_weights_.sum() == pytest.approx(1.0)
+    expected = sum(
+        weight * member_outputs(member_net, X[:20])[members].mean(0)[:, 0].numpy()
+        for member_net, members, weight in search.ensemble_.parts
+    )
+    np.testing.assert_allclose(search.predict(X[:20]), expected, rtol=1e-9)
+    assert search.score(X, y) == pytest.approx(r2_score(y, search.predict(X)))
+    again = pickle.loads(pickle.dumps(search))
+    np.testing.assert_array_equal(again.predict(X[:20]), search.predict(X[:20]))
+
+
+def test_a_selected_classifier_ensemble_gives_probabilities():
+    X, y = load_wine(return_X_y=True)
+    est = TorchClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    search = BatchedSearchCV(
+        est, {"alpha": [1e-3, 1.0, 10.0]}, scoring="neg_log_loss", ensemble="greedy"
+    ).fit(X, y)
+    proba = search.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(search.predict(X), search.classes_[proba.argmax(axis=1)])
+    # never worse than its best candidate (its first pick), and far from chance's log(3)
+    assert search.ensemble_score_ >= search.best_score_ - 0.01
+    assert search.ensemble_score_ > -np.log(3) / 2
+
+
+def test_selection_needs_folds_that_hold_out_each_row_once(diabetes):
+    X, y = diabetes
+    cv = ShuffleSplit(3, test_size=0.2, random_state=0)
+    with pytest.raises(ValueError, match="hold out every row exactly once"):
+        BatchedSearchCV(TorchRegressor(), {"alpha": [1e-4]}, cv=cv, ensemble="greedy").fit(X, y)

@@ -47,21 +47,31 @@ from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import BaseTorchEstimator, _probabilities
 from torchsk.estimators.iterable import is_batches
-from torchsk.training.devices import as_tensor
+from torchsk.estimators.selection import (
+    Averaged,
+    Blend,
+    check_partition,
+    greedy_weights,
+    member_outputs,
+    to_output_scale,
+)
 from torchsk.training.members import MemberRows
 
 #: The parameters that members of one stacked network can hold each their own.
 MEMBER_PARAMS = ("alpha", "learning_rate_init")
 #: Parameters the search sets itself on each group's network.
 _SEARCH_OWNED = ("n_ensemble", "member_rows", "warm_start", "module", "early_stopping")
-#: Rows encoded and run through every member at once when scoring.
-_SCORE_ROWS = 1024
 
 
 def _has(name: str):
-    """``available_if``'s check: a refitted best candidate that has ``name``."""
+    """``available_if``'s check: a refitted best candidate or a selected ensemble that
+    has ``name``."""
 
     def check(search) -> bool:
+        if search.ensemble:
+            return name in ("predict", "score") or (
+                name == "predict_proba" and is_classifier(search.estimator)
+            )
         return search.refit and hasattr(search.estimator, name)
 
     return check
@@ -94,6 +104,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     max_members : int, default=256
         The most members one stacked network holds; a larger group trains in chunks
         of whole candidates (all their folds), which bounds memory.
+    ensemble : {None, "greedy"}, default=None
+        ``"greedy"``: Caruana's ensemble selection over the candidates' out-of-fold
+        predictions (``torchsk.estimators.selection``); ``predict`` then averages the
+        selected candidates' fold members, weighted (``ensemble_weights_``), instead
+        of calling ``best_estimator_``. Needs folds that hold out each row once.
 
     Attributes
     ----------
@@ -117,6 +132,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         False: one scorer.
     n_groups_ : int
         Stacked networks trained (groups and their chunks).
+    ensemble_weights_ : ndarray of shape (n_candidates,)
+        Each candidate's weight in the selected ensemble (``ensemble="greedy"``).
+    ensemble_score_ : float
+        The selected ensemble's out-of-fold score (``ensemble="greedy"``).
 
     Examples
     --------
@@ -138,16 +157,18 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         "cv": ["cv_object"],
         "refit": ["boolean"],
         "max_members": [Interval(Integral, 1, None, closed="left")],
+        "ensemble": [StrOptions({"greedy"}), None],
     }
 
     def __init__(self, estimator, param_grid, *, scoring=None, cv=5, refit=True,
-                 max_members=256):  # fmt: skip
+                 max_members=256, ensemble=None):  # fmt: skip
         self.estimator = estimator
         self.param_grid = param_grid
         self.scoring = scoring
         self.cv = cv
         self.refit = refit
         self.max_members = max_members
+        self.ensemble = ensemble
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
@@ -169,16 +190,24 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         candidates = list(ParameterGrid(self.param_grid))
         self._check_search(X, candidates)
         splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
+        if self.ensemble:
+            check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
         self.n_splits_, self.multimetric_ = len(splits), False
         shape = (len(candidates), len(splits))
         scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
         chunks = _groups(candidates, max(1, self.max_members // len(splits)))
+        fitted, oof = [], {}
         for chunk in chunks:
             est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk, candidates)
             fit_times[chunk] = seconds / (len(chunk) * len(splits))
-            self._score_chunk(est, X, y, splits, chunk, scores, score_times)
+            self._score_chunk(est, X, y, splits, chunk, scores, score_times, oof)
+            fitted.append((est, chunk))
         self.n_groups_ = len(chunks)
+        for name in ("ensemble_", "ensemble_weights_", "ensemble_score_"):
+            self.__dict__.pop(name, None)  # a refit without ensemble has none
+        if self.ensemble:
+            self._select(fitted, X, y, len(splits), oof)
         self.cv_results_ = _results(candidates, scores, fit_times, score_times)
         self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
@@ -229,8 +258,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         est._fit(X, y, sample_weight, members=MemberRows(train, tuple(alpha), tuple(rates)))
         return est, time.perf_counter() - start
 
-    def _score_chunk(self, est, X, y, splits, chunk, scores, score_times) -> None:
-        """Score each member of ``est`` on its fold's held-out rows."""
+    def _score_chunk(self, est, X, y, splits, chunk, scores, score_times, oof: dict) -> None:
+        """Score each member of ``est`` on its fold's held-out rows; with
+        ``ensemble``, keep each candidate's out-of-fold predictions in ``oof``."""
         n_folds = len(splits)
         for f, (_, held_out) in enumerate(splits):
             start = time.perf_counter()
@@ -240,8 +270,35 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 view = _MemberOutputs(est, outputs[i * n_folds + f])
                 scores[c, f] = self.scorer_(view, X_test, y_test)
             score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
+            if self.ensemble:
+                scaled = to_output_scale(est, outputs)
+                for i, c in enumerate(chunk):
+                    oof.setdefault(c, np.empty((_num_samples(X), scaled.shape[-1])))
+                    oof[c][held_out] = scaled[i * n_folds + f]
+
+    def _select(self, fitted: list, X, y, n_folds: int, oof: dict) -> None:
+        """Greedy ensemble selection over the candidates' out-of-fold predictions."""
+        template = fitted[0][0]
+        stacked = np.stack([oof[c] for c in range(len(oof))])
+
+        def score(averaged: np.ndarray) -> float:
+            return self.scorer_(Averaged(template, averaged), X, y)
+
+        weights = greedy_weights(stacked, score)
+        parts = [
+            (est, [i * n_folds + f for f in range(n_folds)], float(weights[c]))
+            for est, chunk in fitted
+            for i, c in enumerate(chunk)
+            if weights[c] > 0
+        ]
+        self.ensemble_ = Blend(parts)
+        self.ensemble_weights_ = weights
+        self.ensemble_score_ = score(np.tensordot(weights, stacked, axes=1))
 
     def _best(self):
+        """What predicts: the selected ensemble, else the refitted best candidate."""
+        if "ensemble_" in self.__dict__:
+            return self.ensemble_
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_
 
@@ -267,13 +324,17 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     @property
     def classes_(self):
-        """``best_estimator_.classes_``."""
-        return self._best().classes_
+        """The fitted classes (classifiers)."""
+        return self._fitted_estimator().classes_
 
     @property
     def n_features_in_(self):
-        """``best_estimator_.n_features_in_``."""
-        return self._best().n_features_in_
+        """Number of features seen in fit."""
+        return self._fitted_estimator().n_features_in_
+
+    def _fitted_estimator(self):
+        best = self._best()
+        return best.est if isinstance(best, Blend) else best
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -292,21 +353,6 @@ def _groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
         key = repr(sorted((k, v) for k, v in params.items() if k not in MEMBER_PARAMS))
         groups[key].append(i)
     return [g[i : i + per_chunk] for g in groups.values() for i in range(0, len(g), per_chunk)]
-
-
-@torch.inference_mode()
-def member_outputs(est: BaseTorchEstimator, X) -> torch.Tensor:
-    """Every member's output on ``X`` (validated as ``predict`` validates it), in the
-    target's units (regression) or logits: shape ``(members, rows, outputs)``."""
-    X = est._module_input_array(X)
-    net, plan = est.module_, est._plan
-    net.eval()
-    parts = []
-    with plan.threads(min(len(X), _SCORE_ROWS)):
-        for i in range(0, len(X), _SCORE_ROWS):
-            x = as_tensor(X[i : i + _SCORE_ROWS], None, plan.device)
-            parts.append(net.from_raw(net.backbone.members(net.inputs(x, net.compute_dtype))))
-    return torch.cat(parts, dim=1).to(torch.float64).cpu()
 
 
 class _MemberOutputs:

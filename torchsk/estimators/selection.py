@@ -1,0 +1,174 @@
+"""Greedy ensemble selection over a batched search's candidates (Caruana et al., 2004).
+
+Each candidate's out-of-fold prediction is assembled from its fold members: every row
+predicted by the member that held it out. Starting from nothing, each of ``ROUNDS``
+rounds adds (with replacement) the candidate whose addition gives the best score of
+the running average of out-of-fold predictions; a candidate's weight is the share of
+rounds that picked it. TabArena builds its ensembles so (40 rounds), over
+configurations that are each an 8-fold bag. Predictions average on the output scale:
+regression outputs, class probabilities.
+
+The selected model is ``Blend``: every selected candidate's fold members (their mean),
+weighted by the candidate's share.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import is_classifier
+from sklearn.metrics import accuracy_score, r2_score
+
+from torchsk.estimators.base import _probabilities
+from torchsk.training.devices import as_tensor
+
+#: Rounds of selection (TabArena's).
+ROUNDS = 40
+#: Rows encoded and run through every member at once.
+_CHUNK_ROWS = 1024
+
+
+@torch.inference_mode()
+def member_outputs(est, X) -> torch.Tensor:
+    """Every member's output on ``X`` (validated as ``predict`` validates it), in the
+    target's units (regression) or logits: shape ``(members, rows, outputs)``."""
+    X = est._module_input_array(X)
+    net, plan = est.module_, est._plan
+    net.eval()
+    parts = []
+    with plan.threads(min(len(X), _CHUNK_ROWS)):
+        for i in range(0, len(X), _CHUNK_ROWS):
+            x = as_tensor(X[i : i + _CHUNK_ROWS], None, plan.device)
+            parts.append(net.from_raw(net.backbone.members(net.inputs(x, net.compute_dtype))))
+    return torch.cat(parts, dim=1).to(torch.float64).cpu()
+
+
+def check_partition(splits: list, n_rows: int) -> None:
+    """Refuse folds whose held-out rows are not each row once (out-of-fold
+    predictions need every row held out by exactly one fold)."""
+    counts = np.zeros(n_rows, dtype=np.int64)
+    for _, held_out in splits:
+        np.add.at(counts, held_out, 1)
+    if not (counts == 1).all():
+        raise ValueError(
+            "ensemble='greedy' needs folds that hold out every row exactly once (KFold, "
+            "StratifiedKFold, GroupKFold); this cv holds out some rows "
+            f"{'never' if (counts == 0).any() else 'more than once'}."
+        )
+
+
+def to_output_scale(est, out) -> np.ndarray:
+    """A member's outputs (``training`` scale after the link, ``search.member_outputs``)
+    on the scale ensembles average: probabilities for a classifier, else as they are."""
+    if is_classifier(est):  # the head takes (rows, outputs): every member's rows at once
+        flat = _probabilities(est.module_.head, out.reshape(-1, out.shape[-1]))
+        return flat.reshape(*out.shape[:-1], -1).numpy()
+    return out.numpy()
+
+
+class _StandIn:
+    """What scikit-learn's scorers read of an estimator: its tags and classes."""
+
+    est = None
+
+    def __sklearn_tags__(self):
+        return self.est.__sklearn_tags__()
+
+    @property
+    def classes_(self):
+        return self.est.classes_
+
+
+class Blend(_StandIn):
+    """Predictions averaged over selected members of fitted stacked networks.
+
+    Parameters
+    ----------
+    parts : list of (estimator, list of int, float)
+        A fitted group's network, the members of one candidate in it, and that
+        candidate's weight (the weights sum to 1).
+    """
+
+    def __init__(self, parts: list) -> None:
+        self.parts = parts
+        self.est = parts[0][0]
+
+    def outputs(self, X) -> np.ndarray:
+        """The weighted average on the output scale (``to_output_scale``)."""
+        total, cache = 0.0, {}
+        for est, members, weight in self.parts:
+            if id(est) not in cache:
+                cache[id(est)] = to_output_scale(est, member_outputs(est, X))
+            total = total + weight * cache[id(est)][members].mean(axis=0)
+        return total
+
+    def predict(self, X) -> np.ndarray:
+        """Labels of the largest averaged probability, or the averaged outputs."""
+        return predictions(self.est, self.outputs(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The averaged class probabilities."""
+        return self.outputs(X)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² or accuracy, as the estimators' ``score``."""
+        return _score(self.est, y, self.predict(X), sample_weight)
+
+
+def _score(est, y, predicted, sample_weight) -> float:
+    metric = accuracy_score if is_classifier(est) else r2_score
+    return metric(y, predicted, sample_weight=sample_weight)
+
+
+def predictions(est, averaged: np.ndarray) -> np.ndarray:
+    """``predict``'s result from outputs averaged on the output scale."""
+    if is_classifier(est):
+        return est.classes_[averaged.argmax(axis=1)]
+    return est._predictions(averaged)
+
+
+class Averaged(_StandIn):
+    """A scorer's stand-in for an average of out-of-fold predictions."""
+
+    def __init__(self, est, averaged: np.ndarray) -> None:
+        self.est, self.averaged = est, averaged
+
+    def predict(self, X):
+        return predictions(self.est, self.averaged)
+
+    def predict_proba(self, X):
+        return self.averaged
+
+    def score(self, X, y, sample_weight=None):
+        """R² or accuracy, as the estimators' ``score``."""
+        return _score(self.est, y, self.predict(X), sample_weight)
+
+
+def greedy_weights(oof: np.ndarray, score, rounds: int = ROUNDS) -> np.ndarray:
+    """Caruana's selection with replacement: each candidate's share of ``rounds``.
+
+    Parameters
+    ----------
+    oof : ndarray of shape (candidates, rows, outputs)
+        Out-of-fold predictions on the output scale (NaN rows: a candidate that
+        diverged; it is never picked).
+    score : callable
+        ``score(averaged) -> float``, higher is better.
+    rounds : int
+
+    Returns
+    -------
+    ndarray of shape (candidates,)
+    """
+    usable = np.isfinite(oof).all(axis=(1, 2))
+    if not usable.any():
+        raise ValueError("Every candidate's out-of-fold predictions are non-finite.")
+    counts = np.zeros(len(oof))
+    total = np.zeros(oof.shape[1:])
+    for r in range(rounds):
+        trials = [score((total + oof[c]) / (r + 1)) if usable[c] else -np.inf
+                  for c in range(len(oof))]  # fmt: skip
+        best = int(np.argmax(trials))
+        counts[best] += 1
+        total += oof[best]
+    return counts / rounds
