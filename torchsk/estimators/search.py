@@ -41,7 +41,7 @@ from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
 
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
@@ -189,6 +189,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         """
         candidates = list(ParameterGrid(self.param_grid))
         self._check_search(X, candidates)
+        X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
         if self.ensemble:
             check_partition(splits, _num_samples(X))
@@ -342,6 +343,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.estimator_type = inner.estimator_type
         tags.classifier_tags, tags.regressor_tags = inner.classifier_tags, inner.regressor_tags
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
+        tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
 
 
