@@ -36,8 +36,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         as the training loss (with ``early_stopping``, the validation score) keeps
         improving; each time ``n_iter_no_change`` epochs fail to improve it by
         ``tol``, the rate is divided by 5, and training stops once it is at most 1e-6.
-        The count runs within one ``fit``; unlike scikit-learn's, it does not carry
-        over from one ``partial_fit`` call to the next.
+        As in scikit-learn, the count goes on across ``partial_fit`` calls and warm
+        starts (a warm start after convergence stops after one epoch); only a new
+        network starts it again.
     learning_rate_init : float, default=1e-3 (regressor), 2e-3 (classifier)
         Initial learning rate of ``adam``, ``adamw`` and ``sgd``; the initial step
         size of ``rprop``. Not used by ``lbfgs`` (scikit-learn's default: 1e-3).
@@ -72,7 +73,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         units.
     n_iter_no_change : int or np.inf, default=10
         Epochs without an improvement of ``tol`` before stopping (``"adaptive"``:
-        before dividing the learning rate). Not used by ``lbfgs``.
+        before dividing the learning rate), counted on across ``partial_fit`` calls
+        and warm starts as scikit-learn counts them. Not used by ``lbfgs``.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False

@@ -28,7 +28,13 @@ from torchsk.training.objectives import make_objective, quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.report import worse_than_constant
-from torchsk.training.settings import FULL_BATCH_SOLVERS, History, LossUnits, TrainSettings
+from torchsk.training.settings import (
+    FULL_BATCH_SOLVERS,
+    History,
+    LossUnits,
+    Stopping,
+    TrainSettings,
+)
 from torchsk.training.sparse import ChunkedObjective, SparseRows, dense_chunks, is_sparse_rows
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
@@ -230,7 +236,7 @@ def fit_network(
     net, task, plan: ExecutionPlan, loss: LossFunctions, config: FitConfig,
     X: np.ndarray, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, *,
     incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
-    samples_seen: int = 0, validation: tuple | None = None,
+    samples_seen: int = 0, validation: tuple | None = None, stopping: Stopping | None = None,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """Train ``net``'s backbone in place on validated data.
 
@@ -259,6 +265,8 @@ def fit_network(
         A given validation set ``(X_val, y_val, sample_weights)``, validated as
         ``X``, ``y``, ``sw`` are, scored for early stopping instead of a held-out
         split of ``X``.
+    stopping : Stopping or None, default=None
+        The no-improvement count of the model's earlier fits, to go on from.
 
     Returns
     -------
@@ -270,14 +278,14 @@ def fit_network(
         return _fit_unfrozen(
             net, task, plan, loss, config, X, y, y_enc, sw, incremental=incremental,
             seed=seed, hooks=hooks, optimizer=optimizer, samples_seen=samples_seen,
-            validation=validation,
+            validation=validation, stopping=stopping,
         )  # fmt: skip
     finally:
         net.freeze()  # eval mode, no gradients: what users call after fit
 
 
 def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
-                  optimizer, samples_seen, validation):  # fmt: skip
+                  optimizer, samples_seen, validation, stopping):  # fmt: skip
     """``fit_network``'s work, on the unfrozen network."""
     score, folds = None, None
     if config.member_rows == "folds" and not incremental:  # each member its own rows
@@ -303,7 +311,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
-            validation_score=score, hooks=hooks, samples_seen=samples_seen,
+            validation_score=score, hooks=hooks, samples_seen=samples_seen, stopping=stopping,
         )  # fmt: skip
         if folds is not None:
             history.members = _members_record(history, trained, data, folds, score)
@@ -350,6 +358,7 @@ def fit_blocks(
     load: Callable[[int], tuple], lengths: list[int], total_weight: float,
     *, incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
     samples_seen: int = 0, validation: tuple | None = None, in_order: bool = False,
+    stopping: Stopping | None = None,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """``fit_network`` for rows that arrive in blocks (a Dask collection, batches).
 
@@ -378,6 +387,7 @@ def fit_blocks(
             return _run(
                 net, trained, plan, loss, blocks, settings, seed=seed, optimizer=optimizer,
                 validation_score=score, hooks=hooks, samples_seen=samples_seen,
+                stopping=stopping,
             )  # fmt: skip
     finally:
         net.freeze()
