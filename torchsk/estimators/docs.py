@@ -313,6 +313,15 @@ X : array-like, sparse matrix, tensor, Dask collection or iterable of batches
             ``(X, y, sample_weight)`` batches, such as a torch ``DataLoader`` (read in
             passes, never whole; y and sample_weight then come with the batches)."""
 
+#: ``partial_fit``'s X entry, the same in both estimators (indented for a method's
+#: docstring).
+PARTIAL_FIT_X = """\
+X : array-like, sparse matrix, tensor, Dask collection or iterable of batches
+            Raw input data of shape (n_samples, n_features), taken as ``fit`` takes
+            it. An iterable of ``(X, y)`` or ``(X, y, sample_weight)`` batches (a
+            torch ``DataLoader``) is one epoch over all its batches, given with
+            ``y=None``: for one batch at a time, pass its arrays as X and y."""
+
 FIT_X_VAL = """\
 X_val : array-like of shape (n_val, n_features), default=None
             A validation set for early stopping, used instead of holding out
