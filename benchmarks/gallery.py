@@ -199,6 +199,7 @@ def run_twice(script: Path, logs: Path) -> dict:
 
 
 def mlp_scores(result: dict) -> list[float]:
+    """The scores a run's MLP (or torchsk) estimators computed, in order."""
     return [value for name, value in result["scores"] if name in MLP_NAMES]
 
 
@@ -220,6 +221,7 @@ def report(name: str, results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the scripts (all, or those named) twice each and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("examples", type=Path, help="scikit-learn's examples/ directory")
     parser.add_argument("names", nargs="*", help="only the scripts whose path has one")
