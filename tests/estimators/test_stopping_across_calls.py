@@ -118,3 +118,23 @@ def test_switching_early_stopping_on_a_warm_start_counts_afresh():
     reg.set_params(early_stopping=False).fit(X, Y)
     assert reg.n_iter_ == 4 and reg._no_improvement_count == 3  # a fresh count of 4 epochs
     assert not reg._stopping["on_score"]
+
+
+def test_an_early_stopped_warm_start_keeps_the_best_weights_of_all_fits():
+    """The best validation score carries over too: a refit whose epochs never beat
+    it (a learning rate far too high) keeps the earlier fit's best weights, and stops
+    as soon as the carried count allows. (scikit-learn means the same, but its
+    optimizer updates its saved best weights in place, so it returns the last ones.)"""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    Y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
+    reg = TorchRegressor(hidden_layer_sizes=(8,), early_stopping=True, warm_start=True,
+                         n_iter_no_change=3, max_iter=300, random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, Y)
+        before, best = reg.predict(X), reg.best_validation_score_
+        reg.set_params(learning_rate_init=5.0).fit(X, Y)
+    assert max(reg.validation_scores_[-reg.n_iter_ :]) < best  # no epoch beat it
+    assert reg.n_iter_ <= 4 and reg.best_validation_score_ == best
+    np.testing.assert_array_equal(reg.predict(X), before)

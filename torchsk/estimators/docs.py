@@ -90,7 +90,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
         ``dropout``, ``input_scaling``, ``module``, ``categorical_features``, a
         ``loss``/``head``/``target_scaling`` that changes the output end, the
-        ``device``) raises a ``ValueError`` before anything changes.
+        ``device``) raises a ``ValueError`` before anything changes. As in
+        scikit-learn, the count of epochs without improvement and the best loss (or,
+        with early stopping, the best validation score) go on from the previous
+        fit: a refit that never beats that score keeps the previous best weights.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, shuffling, dropout and validation split.
         The same value gives identical predictions.
