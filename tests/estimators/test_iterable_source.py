@@ -170,3 +170,34 @@ def test_only_iterables_of_batches_are_taken_for_batches():
     assert is_batches(_loader(X, y)) and is_batches(Batches(X, y))
     for data in (X, X.tolist(), range(10), {1, 2}, torch.as_tensor(X), pd.DataFrame(X)):
         assert not is_batches(data)
+
+
+def test_partial_fit_on_batches_is_an_epoch_of_fit_on_them():
+    """partial_fit(loader) takes the loader as fit does (y=None): each call one
+    epoch over all its batches; without shuffling, three calls give fit's three
+    epochs exactly (the optimizer and the stopping count carry over)."""
+    X, y = _regression()
+    loader = _loader(X, y, shuffle=False)
+    fitted = TorchRegressor(max_iter=3, shuffle=False, random_state=0).fit(loader)
+    calls = TorchRegressor(shuffle=False, random_state=0)
+    for k in range(1, 4):
+        calls.partial_fit(loader)
+        assert calls.n_iter_ == 1 and calls.t_ == k * len(X)
+    assert calls.loss_curve_ == fitted.loss_curve_
+    np.testing.assert_array_equal(calls.predict(X), fitted.predict(X))
+    for key, value in _constants(fitted).items():  # statistics over every batch
+        torch.testing.assert_close(_constants(calls)[key], value)
+
+
+def test_partial_fit_on_batches_mixes_with_arrays_and_names_what_to_do():
+    X, y = load_iris(return_X_y=True)
+    clf = TorchClassifier(random_state=0).partial_fit(Batches(X, y), classes=[0, 1, 2])
+    clf.partial_fit(X[:50], y[:50])  # then one batch at a time, as arrays
+    clf.partial_fit(Batches(X, y))
+    assert clf.t_ == 2 * len(X) + 50 and len(clf.loss_curve_) == 3
+    with pytest.raises(ValueError, match=r"partial_fit\(batches\) without y"):
+        clf.partial_fit(Batches(X, y), y)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.partial_fit(X)  # arrays need their y
+    with pytest.raises(ValueError, match="classes must be passed"):
+        TorchClassifier().partial_fit(Batches(X, y))

@@ -107,6 +107,14 @@ class MLPAttributes:
         return self.loss_curve_[-1] if self.loss_curve_ else np.inf
 
     @property
+    def _no_improvement_count(self) -> int:
+        """scikit-learn's private count of epochs without improvement, which goes on
+        across ``partial_fit`` calls and warm starts (client code reads it to tell
+        how near a fit is to stopping)."""
+        check_is_fitted(self, "loss_curve_")
+        return (getattr(self, "_stopping", None) or {}).get("no_improvement", 0)
+
+    @property
     def n_layers_(self) -> int:
         """``len(hidden_layer_sizes) + 2``: input, hidden and output layers."""
         check_is_fitted(self, "module_")

@@ -48,7 +48,7 @@ from torchsk.training.fit import FitConfig, encode_into, epoch_limit
 from torchsk.training.inference import numpy_forward, predict_in_batches
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.report import warn_about
-from torchsk.training.settings import SOLVERS
+from torchsk.training.settings import SOLVERS, Stopping
 from torchsk.training.sparse import chunk_rows
 
 
@@ -211,6 +211,7 @@ class BaseTorchEstimator(
             history, self._optimizer = rows.train(
                 self, task, loss, config, y_enc, sw, incremental=incremental, seed=seed,
                 hooks=hooks, validation=validation, **given,
+                stopping=Stopping.from_state(getattr(self, "_stopping", None)),
             )  # fmt: skip
         self._record(history, first, incremental, units)
         self._record_members(history.members, rows.y, rows.host(sample_weight))
@@ -287,6 +288,9 @@ class BaseTorchEstimator(
         warn_about(history, self._fit_config(), incremental)
         # as scikit-learn counts it: this call's epochs (all of them: len(loss_curve_))
         self.n_iter_ = history.n_iter
+        # scikit-learn's no-improvement count and best loss go on across partial_fit
+        # calls and warm starts (training.settings.Stopping)
+        self._stopping = history.stopping.to_state()
         self.t_ += history.t
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
         if history.validation_scores:

@@ -56,6 +56,7 @@ class NetworkBuilder:
         self._build_params = self._network_params()
         self.loss_curve_, self.validation_scores_ = [], None
         self.t_ = 0
+        self._stopping = None  # a new network counts epochs without improvement afresh
 
     def _layout(self) -> Layout:
         """The categorical columns and their training categories, for the input stage."""

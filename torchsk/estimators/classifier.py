@@ -19,6 +19,7 @@ from torchsk.estimators.docs import (
     FIT_X,
     FIT_X_VAL,
     PARTIAL_FIT_NOTES,
+    PARTIAL_FIT_X,
 )
 from torchsk.estimators.targets import ravel_column
 from torchsk.estimators.tasks import ClassificationTask
@@ -197,15 +198,16 @@ default="auto"
 
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
         """Update the model with one epoch over the given data.
 
         {partial_fit_notes}
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        {partial_fit_x}
+        y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
+            Target values; None only with an iterable of batches, which carry them.
         classes : array-like of shape (n_classes,), default=None
             All classes; required on the first call, when ``y`` may not show them all.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -325,6 +327,6 @@ TorchClassifier.__doc__ = TorchClassifier.__doc__.format(
     common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
 )
 TorchClassifier.partial_fit.__doc__ = TorchClassifier.partial_fit.__doc__.format(
-    partial_fit_notes=PARTIAL_FIT_NOTES
+    partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
 )
 TorchClassifier.fit.__doc__ = TorchClassifier.fit.__doc__.format(fit_x=FIT_X, fit_x_val=FIT_X_VAL)

@@ -36,8 +36,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         as the training loss (with ``early_stopping``, the validation score) keeps
         improving; each time ``n_iter_no_change`` epochs fail to improve it by
         ``tol``, the rate is divided by 5, and training stops once it is at most 1e-6.
-        The count runs within one ``fit``; unlike scikit-learn's, it does not carry
-        over from one ``partial_fit`` call to the next.
+        As in scikit-learn, the count goes on across ``partial_fit`` calls and warm
+        starts (a warm start after convergence stops after one epoch); only a new
+        network starts it again.
     learning_rate_init : float, default=1e-3 (regressor), 2e-3 (classifier)
         Initial learning rate of ``adam``, ``adamw`` and ``sgd``; the initial step
         size of ``rprop``. Not used by ``lbfgs`` (scikit-learn's default: 1e-3).
@@ -72,7 +73,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         units.
     n_iter_no_change : int or np.inf, default=10
         Epochs without an improvement of ``tol`` before stopping (``"adaptive"``:
-        before dividing the learning rate). Not used by ``lbfgs``.
+        before dividing the learning rate), counted on across ``partial_fit`` calls
+        and warm starts as scikit-learn counts them. Not used by ``lbfgs``.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False
@@ -88,7 +90,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
         ``dropout``, ``input_scaling``, ``module``, ``categorical_features``, a
         ``loss``/``head``/``target_scaling`` that changes the output end, the
-        ``device``) raises a ``ValueError`` before anything changes.
+        ``device``) raises a ``ValueError`` before anything changes. As in
+        scikit-learn, the count of epochs without improvement and the best loss (or,
+        with early stopping, the best validation score) go on from the previous
+        fit: a refit that never beats that score keeps the previous best weights.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, shuffling, dropout and validation split.
         The same value gives identical predictions.
@@ -310,6 +315,15 @@ X : array-like, sparse matrix, tensor, Dask collection or iterable of batches
             DataFrames (streamed block by block); or an iterable of ``(X, y)`` or
             ``(X, y, sample_weight)`` batches, such as a torch ``DataLoader`` (read in
             passes, never whole; y and sample_weight then come with the batches)."""
+
+#: ``partial_fit``'s X entry, the same in both estimators (indented for a method's
+#: docstring).
+PARTIAL_FIT_X = """\
+X : array-like, sparse matrix, tensor, Dask collection or iterable of batches
+            Raw input data of shape (n_samples, n_features), taken as ``fit`` takes
+            it. An iterable of ``(X, y)`` or ``(X, y, sample_weight)`` batches (a
+            torch ``DataLoader``) is one epoch over all its batches, given with
+            ``y=None``: for one batch at a time, pass its arrays as X and y."""
 
 FIT_X_VAL = """\
 X_val : array-like of shape (n_val, n_features), default=None

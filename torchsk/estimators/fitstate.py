@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 
 # Fitted attributes whose names do not end in "_" (the others are found by the name).
-FITTED_PRIVATE = frozenset({"_task", "_plan", "_optimizer", "_build_params", "_table"})
+FITTED_PRIVATE = frozenset(
+    {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping"}
+)
 
 
 def _fitted_keys(estimator) -> list[str]:

@@ -53,7 +53,7 @@ class IterableFit:
         if y is not None:
             raise ValueError(
                 "y is given with the batches of an iterable: each batch is (X, y) or "
-                "(X, y, sample_weight); call fit(batches) without y."
+                "(X, y, sample_weight); call fit(batches) or partial_fit(batches) without y."
             )
         if not isinstance(X, torch.utils.data.DataLoader) and iter(X) is X:
             raise ValueError(

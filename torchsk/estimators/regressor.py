@@ -17,6 +17,7 @@ from torchsk.estimators.docs import (
     FIT_X,
     FIT_X_VAL,
     PARTIAL_FIT_NOTES,
+    PARTIAL_FIT_X,
 )
 from torchsk.estimators.tasks import RegressionTask
 from torchsk.nn.heads import REGRESSION_LINKS
@@ -201,15 +202,16 @@ nn.Module, default="squared_error"
 
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one epoch over the given data.
 
         {partial_fit_notes}
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        {partial_fit_x}
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Target values; None only with an iterable of batches, which carry them.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -256,6 +258,6 @@ TorchRegressor.__doc__ = TorchRegressor.__doc__.format(
     common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
 )
 TorchRegressor.partial_fit.__doc__ = TorchRegressor.partial_fit.__doc__.format(
-    partial_fit_notes=PARTIAL_FIT_NOTES
+    partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
 )
 TorchRegressor.fit.__doc__ = TorchRegressor.fit.__doc__.format(fit_x=FIT_X, fit_x_val=FIT_X_VAL)

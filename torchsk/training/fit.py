@@ -34,7 +34,13 @@ from torchsk.training.objectives import make_objective, quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.report import worse_than_constant
-from torchsk.training.settings import FULL_BATCH_SOLVERS, History, LossUnits, TrainSettings
+from torchsk.training.settings import (
+    FULL_BATCH_SOLVERS,
+    History,
+    LossUnits,
+    Stopping,
+    TrainSettings,
+)
 from torchsk.training.sparse import ChunkedObjective, SparseRows, dense_chunks, is_sparse_rows
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
@@ -237,6 +243,7 @@ def fit_network(
     X: np.ndarray, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, *,
     incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
     samples_seen: int = 0, validation: tuple | None = None, members: MemberRows | None = None,
+    stopping: Stopping | None = None,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """Train ``net``'s backbone in place on validated data.
 
@@ -268,6 +275,8 @@ def fit_network(
     members : MemberRows or None, default=None
         The rows, ``alpha`` and learning rate of each member of the built-in
         ensemble (a batched search's candidates and folds); no early stopping.
+    stopping : Stopping or None, default=None
+        The no-improvement count of the model's earlier fits, to go on from.
 
     Returns
     -------
@@ -279,14 +288,14 @@ def fit_network(
         return _fit_unfrozen(
             net, task, plan, loss, config, X, y, y_enc, sw, incremental=incremental,
             seed=seed, hooks=hooks, optimizer=optimizer, samples_seen=samples_seen,
-            validation=validation, members=members,
+            validation=validation, members=members, stopping=stopping,
         )  # fmt: skip
     finally:
         net.freeze()  # eval mode, no gradients: what users call after fit
 
 
 def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
-                  optimizer, samples_seen, validation, members):  # fmt: skip
+                  optimizer, samples_seen, validation, members, stopping):  # fmt: skip
     """``fit_network``'s work, on the unfrozen network."""
     score, folds = None, None
     if members is not None:  # a search's candidates x folds: rows given
@@ -317,7 +326,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
-            validation_score=score, hooks=hooks, samples_seen=samples_seen,
+            validation_score=score, hooks=hooks, samples_seen=samples_seen, stopping=stopping,
         )  # fmt: skip
         if folds is not None:
             history.members = _members_record(history, trained, data, folds, score)
@@ -377,6 +386,7 @@ def fit_blocks(
     load: Callable[[int], tuple], lengths: list[int], total_weight: float,
     *, incremental: bool, seed: int, hooks, optimizer: FlatOptimizer | None,
     samples_seen: int = 0, validation: tuple | None = None, in_order: bool = False,
+    stopping: Stopping | None = None,
 ) -> tuple[History, FlatOptimizer | None]:  # fmt: skip
     """``fit_network`` for rows that arrive in blocks (a Dask collection, batches).
 
@@ -405,6 +415,7 @@ def fit_blocks(
             return _run(
                 net, trained, plan, loss, blocks, settings, seed=seed, optimizer=optimizer,
                 validation_score=score, hooks=hooks, samples_seen=samples_seen,
+                stopping=stopping,
             )  # fmt: skip
     finally:
         net.freeze()

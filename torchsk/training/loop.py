@@ -29,6 +29,7 @@ from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
     SMALL_DATA_BYTES,
     History,
+    Stopping,
     TrainSettings,
     log_epoch,
 )
@@ -91,6 +92,7 @@ def train(
     hooks=None,
     plan: ExecutionPlan | None = None,
     samples_seen: int = 0,
+    stopping: Stopping | None = None,
 ) -> tuple[History, FlatOptimizer | None]:
     """Train ``module`` in place and return its history and optimizer.
 
@@ -119,6 +121,9 @@ def train(
     samples_seen : int, default=0
         Training samples seen by earlier fits of this model (scikit-learn's ``t_``),
         for the ``"invscaling"`` schedule.
+    stopping : Stopping, default=None
+        The no-improvement rule's memory from earlier fits of this model (warm
+        start, ``partial_fit``), to go on counting from; None starts afresh.
 
     Returns
     -------
@@ -147,9 +152,10 @@ def train(
                     optimizer = MemberRates(optimizer, scale.to(flat))
             step = Step(objective, penalty, optimizer)  # the plan may replay it as a graph
             graphed = _graphed_steps(step, data, settings, plan)
+            judge = (stopping or Stopping()).resumed(on_score=validation_score is not None)
             history = _train_epochs(
                 module, step, data, settings, validation_score,
-                generator, hooks, graphed, samples_seen,
+                generator, hooks, graphed, samples_seen, judge,
             )  # fmt: skip
             return history, optimizer
     finally:
@@ -167,18 +173,19 @@ def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -
     )
 
 
-def _train_epochs(module, step: Step, data, settings, validation_score,
-                  generator, hooks, graphed, samples_seen=0) -> History:  # fmt: skip
+def _train_epochs(module, step: Step, data, settings, validation_score, generator, hooks,
+                  graphed, samples_seen=0, judge: Stopping | None = None) -> History:  # fmt: skip
     """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules and
-    learning-rate schedules.
+    learning-rate schedules; ``judge`` counts on from earlier fits (and is updated).
 
-    Kept weights: the best validation epoch's with a usable score; the lowest-loss
-    epoch's when the loss rose instead of levelling off (``stopped="rose"``); else the
-    last finite ones.
+    Kept weights: the best validation epoch's with a usable score (the weights it
+    started from when an earlier fit's best is not beaten, as scikit-learn's warm
+    start keeps them); the lowest-loss epoch's when the loss rose instead of
+    levelling off (``stopped="rose"``); else the last finite ones.
     """
     history = History()
+    history.stopping = judge = judge or Stopping()
     last_good = best_state = lowest_state = _snapshot(module)
-    no_improvement = 0
     module.train()
     try:
         for _ in range(settings.max_iter):
@@ -193,13 +200,10 @@ def _train_epochs(module, step: Step, data, settings, validation_score,
                 lowest_state = start if _one_step(settings, data) else last_good
             log_epoch(history, loss, n_rows(data), settings)
             score = _score(module, validation_score, history)
-            no_improvement, best = _judge(score, loss, history, no_improvement, settings)
-            best_state = last_good if best else best_state
+            best_state = last_good if judge.update(loss, score, settings.tol) else best_state
             history.best_loss = min(history.best_loss, loss)
             step.optimizer.iteration_ends(samples_seen + history.t)
-            history.stopped, no_improvement = _stop(
-                hooks, history, no_improvement, step.optimizer, settings
-            )
+            history.stopped = _stop(hooks, history, judge, step.optimizer, settings)
             if history.stopped != "max_iter":
                 break
     except KeyboardInterrupt:
@@ -207,7 +211,7 @@ def _train_epochs(module, step: Step, data, settings, validation_score,
             raise
         module.load_state_dict(last_good)
         history.stopped = "interrupted"
-    if math.isfinite(history.best_validation_score):  # only a real score selects weights
+    if math.isfinite(judge.best_score):  # only a real score selects weights
         module.load_state_dict(best_state)
     elif history.stopped == "rose":
         module.load_state_dict(lowest_state)
@@ -224,39 +228,25 @@ def _one_step(settings: TrainSettings, data: Data | Blocks) -> bool:
     return getattr(data, "n_blocks", 1) == 1 and settings.batch_size >= n_rows(data)
 
 
-def _judge(score: float, loss: float, history: History, no_improvement: int,
-           settings: TrainSettings) -> tuple[int, bool]:  # fmt: skip
-    """Epochs without improvement after this one, and whether its score is the best
-    so far. Without a split, or with a score that cannot judge (NaN: one held-out
-    row, zero weights), the training loss judges and no score is best."""
-    if not math.isfinite(score):
-        return _count(-loss, -history.best_loss, no_improvement, settings), False
-    best = history.best_validation_score
-    history.best_validation_score = max(best, score)
-    return _count(score, best, no_improvement, settings), score > best
-
-
-def _stop(hooks, history: History, no_improvement: int, optimizer: FlatOptimizer,
-          settings: TrainSettings) -> tuple[str, int]:  # fmt: skip
-    """Why to stop after this epoch (``"max_iter"``: go on), and the count of epochs
-    without improvement from here.
+def _stop(hooks, history: History, judge: Stopping, optimizer: FlatOptimizer,
+          settings: TrainSettings) -> str:  # fmt: skip
+    """Why to stop after this epoch (``"max_iter"``: go on).
 
     scikit-learn calls ``n_iter_no_change`` epochs without improvement convergence,
     unless the optimizer's schedule lowers the learning rate instead (``"adaptive"``),
-    which starts the count again; a loss that ended well above its best (a step size
-    too large) did not converge but rose: ``"rose"``.
+    which starts the count again; a loss that ended well above this fit's best (a step
+    size too large) did not converge but rose: ``"rose"``.
     """
     if hooks.end():
-        return "converged", no_improvement  # a callback asked to stop
-    if no_improvement <= settings.n_iter_no_change:
-        return "max_iter", no_improvement
+        return "converged"  # a callback asked to stop
+    if judge.no_improvement <= settings.n_iter_no_change:
+        return "max_iter"
     if not optimizer.trigger_stopping():
-        return "max_iter", 0
+        judge.no_improvement = 0
+        return "max_iter"
     last, best = history.loss_curve[-1], history.best_loss
-    rose = not math.isfinite(history.best_validation_score) and last - best > max(
-        settings.tol, 0.1 * abs(best)
-    )
-    return ("rose" if rose else "converged"), no_improvement
+    rose = not math.isfinite(judge.best_score) and last - best > max(settings.tol, 0.1 * abs(best))
+    return "rose" if rose else "converged"
 
 
 def _graphed_steps(step: Step, data: Data, settings,
@@ -286,11 +276,6 @@ def _score(module: nn.Module, validation_score: Callable[[], float] | None,
     module.train()
     history.validation_scores.append(score)
     return score
-
-
-def _count(score: float, best: float, count: int, settings: TrainSettings) -> int:
-    """scikit-learn's rule: an epoch that does not beat the best by ``tol`` counts."""
-    return count + 1 if score < best + settings.tol else 0
 
 
 def _run_epoch(step: Step, data: Data | Blocks, settings, generator,

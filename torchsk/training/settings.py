@@ -4,7 +4,7 @@ reports (``History``)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -94,9 +94,63 @@ OPTIMIZER_SETTINGS = (
 
 
 @dataclass
+class Stopping:
+    """What scikit-learn's no-improvement rule remembers, which outlives one fit.
+
+    ``MLPRegressor`` resets ``best_loss_``, its best validation score and
+    ``_no_improvement_count`` only when it builds a new network: ``partial_fit`` calls
+    and warm starts go on counting, so a run of ``partial_fit`` calls lowers an
+    ``"adaptive"`` rate as one long fit would, and a warm start after convergence
+    stops at once. The losses are in training's units (``TrainSettings``).
+    ``on_score``: whether the count is of held-out scores (else training losses).
+    """
+
+    best_loss: float = math.inf
+    best_score: float = -math.inf
+    no_improvement: int = 0
+    on_score: bool = False
+
+    def resumed(self, on_score: bool) -> Stopping:
+        """A copy for the next fit to go on from; a fit that judges on the other
+        signal (early stopping switched on or off) starts afresh, where
+        scikit-learn would fail."""
+        if on_score != self.on_score:
+            return Stopping(on_score=on_score)
+        return replace(self)
+
+    def update(self, loss: float, score: float, tol: float) -> bool:
+        """Count an epoch as scikit-learn does (not beating the best by ``tol``
+        counts); return whether its score is the best so far. A score that cannot
+        judge (NaN: one held-out row, zero weights) lets the loss judge, and is never
+        best."""
+        best_loss, self.best_loss = self.best_loss, min(self.best_loss, loss)
+        if not math.isfinite(score):
+            self._count(loss > best_loss - tol)
+            return False
+        best, self.best_score = self.best_score, max(self.best_score, score)
+        self._count(score < best + tol)
+        return score > best
+
+    def _count(self, no_improvement: bool) -> None:
+        self.no_improvement = self.no_improvement + 1 if no_improvement else 0
+
+    def to_state(self) -> dict:
+        """Builtins, for the estimator's fitted state (pickles, skops)."""
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> Stopping:
+        """``to_state``'s inverse; None (a new network, a model saved before this
+        was kept) gives a fresh count."""
+        return cls(**state) if state else cls()
+
+
+@dataclass
 class History:
     """What happened during training.
 
+    ``best_loss`` is this fit's lowest loss; ``stopping``, the no-improvement rule's
+    memory for the next fit (``Stopping``).
     ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"max_fun"`` (L-BFGS's
     function evaluations), ``"diverged"``, ``"interrupted"``, ``"rose"`` (the loss ended
     well above its best). ``worse_than_constant``: ``(model loss, constant's loss)``
@@ -108,7 +162,7 @@ class History:
     loss_curve: list[float] = field(default_factory=list)
     validation_scores: list[float] = field(default_factory=list)
     best_loss: float = math.inf
-    best_validation_score: float = -math.inf
+    stopping: Stopping = field(default_factory=Stopping)
     n_iter: int = 0
     t: int = 0
     stopped: str = "max_iter"

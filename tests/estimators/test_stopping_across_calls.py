@@ -1,0 +1,140 @@
+"""scikit-learn's no-improvement rule across calls: ``MLPRegressor`` / ``MLPClassifier``
+keep their count of epochs without improvement (and the best loss it is counted
+against) through ``partial_fit`` calls and warm starts, and reset them only with a new
+network. The same sequence of calls must behave the same way with torchsk's estimators
+(the numbers differ; when the count grows, resets, lowers a rate or stops must not).
+
+``tol`` is huge in these tests so that every epoch after the first counts as one
+without improvement, for both libraries: the counts are then known in advance.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from torchsk import TorchClassifier, TorchRegressor
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(60, 3))
+Y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=60)
+PAIRS = [(TorchRegressor, MLPRegressor), (TorchClassifier, MLPClassifier)]
+# every epoch after the first counts; a rate at which 4 epochs learn something
+NEVER_BETTER = dict(tol=1e6, n_iter_no_change=2, learning_rate_init=0.01)
+
+
+def _target(cls):
+    return Y if cls in (TorchRegressor, MLPRegressor) else Y > 0
+
+
+def _lr(est) -> float:
+    """The optimizer's current learning rate (scikit-learn's and torchsk's names)."""
+    optimizer = est._optimizer
+    return getattr(optimizer, "learning_rate", getattr(optimizer, "lr", None))
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS)
+def test_a_warm_start_after_convergence_stops_after_one_epoch(ours, theirs):
+    """The count goes on into the warm start: already past n_iter_no_change, the
+    refit stops after its first epoch (scikit-learn's maintainers: a no-op refit)."""
+    seen = {}
+    for cls in (ours, theirs):
+        est = cls(hidden_layer_sizes=(4,), warm_start=True, random_state=0, **NEVER_BETTER)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            est.fit(X, _target(cls))
+            first = (est.n_iter_, est._no_improvement_count, len(est.loss_curve_))
+            est.fit(X, _target(cls))
+        # both fits converged: neither reached max_iter
+        assert not [w for w in caught if "maximum iterations" in str(w.message)], cls
+        seen[cls] = [first, (est.n_iter_, est._no_improvement_count, len(est.loss_curve_))]
+    assert seen[ours] == seen[theirs] == [(4, 3, 4), (1, 4, 5)]
+
+
+def test_partial_fit_calls_count_on_and_lower_an_adaptive_rate_alike():
+    """sgd with learning_rate="adaptive": each call past n_iter_no_change divides the
+    rate by 5 and starts the count again, as over the epochs of one fit."""
+    seen = {}
+    for cls in (TorchRegressor, MLPRegressor):
+        est = cls(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
+                  random_state=0, **NEVER_BETTER)  # fmt: skip
+        steps = []
+        for _ in range(7):
+            est.partial_fit(X, Y)
+            steps.append((est._no_improvement_count, round(_lr(est) / 0.01, 6), est.n_iter_))
+        seen[cls] = steps
+    expected = [(0, 1, 1), (1, 1, 1), (2, 1, 1), (0, 0.2, 1), (1, 0.2, 1), (2, 0.2, 1),
+                (0, 0.04, 1)]  # fmt: skip
+    assert seen[TorchRegressor] == seen[MLPRegressor] == expected
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS)
+def test_partial_fit_past_the_count_keeps_training_without_warnings(ours, theirs):
+    """adam has no rate to lower: the count grows past n_iter_no_change call after
+    call, and each call still trains one epoch, with no warning; best_loss_ is the
+    lowest loss of all calls."""
+    for cls in (ours, theirs):
+        est = cls(hidden_layer_sizes=(4,), random_state=0, **NEVER_BETTER)
+        kw = {"classes": [False, True]} if cls in (TorchClassifier, MLPClassifier) else {}
+        counts, changed = [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no ConvergenceWarning, no "loss rose"
+            for _ in range(6):
+                before = [c.copy() for c in est.coefs_] if hasattr(est, "loss_curve_") else None
+                est.partial_fit(X, _target(cls), **kw)
+                counts.append(est._no_improvement_count)
+                if before is not None:
+                    changed.append(not np.allclose(before[0], est.coefs_[0]))
+        assert counts == [0, 1, 2, 3, 4, 5], cls
+        assert all(changed) and len(changed) == 5, cls
+        assert len(est.loss_curve_) == 6 and est.best_loss_ == min(est.loss_curve_), cls
+
+
+def test_a_new_network_counts_afresh_and_a_failed_call_changes_nothing():
+    reg = TorchRegressor(hidden_layer_sizes=(4,), random_state=0, **NEVER_BETTER)
+    for _ in range(3):
+        reg.partial_fit(X, Y)
+    assert reg._no_improvement_count == 2
+    with pytest.raises(ValueError, match="features"):
+        reg.partial_fit(X[:, :2], Y)
+    assert reg._no_improvement_count == 2  # the fit's state is all or nothing
+    assert pickle.loads(pickle.dumps(reg))._no_improvement_count == 2
+    reg.partial_fit(X, Y)
+    assert reg._no_improvement_count == 3
+    reg.fit(X, Y)  # not a warm start: a new network
+    assert reg.n_iter_ == 4 and reg._no_improvement_count == 3
+
+
+def test_switching_early_stopping_on_a_warm_start_counts_afresh():
+    """scikit-learn fails on this switch (its best loss is None with early stopping);
+    torchsk starts a new count on the other signal and trains."""
+    reg = TorchRegressor(hidden_layer_sizes=(4,), warm_start=True, random_state=0,
+                         early_stopping=True, **NEVER_BETTER)  # fmt: skip
+    reg.fit(X, Y)
+    assert reg.best_loss_ is None and reg._stopping["on_score"]
+    reg.set_params(early_stopping=False).fit(X, Y)
+    assert reg.n_iter_ == 4 and reg._no_improvement_count == 3  # a fresh count of 4 epochs
+    assert not reg._stopping["on_score"]
+
+
+def test_an_early_stopped_warm_start_keeps_the_best_weights_of_all_fits():
+    """The best validation score carries over too: a refit whose epochs never beat
+    it (a learning rate far too high) keeps the earlier fit's best weights, and stops
+    as soon as the carried count allows. (scikit-learn means the same, but its
+    optimizer updates its saved best weights in place, so it returns the last ones.)"""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    Y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
+    reg = TorchRegressor(hidden_layer_sizes=(8,), early_stopping=True, warm_start=True,
+                         n_iter_no_change=3, max_iter=300, random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, Y)
+        before, best = reg.predict(X), reg.best_validation_score_
+        reg.set_params(learning_rate_init=5.0).fit(X, Y)
+    assert max(reg.validation_scores_[-reg.n_iter_ :]) < best  # no epoch beat it
+    assert reg.n_iter_ <= 4 and reg.best_validation_score_ == best
+    np.testing.assert_array_equal(reg.predict(X), before)
