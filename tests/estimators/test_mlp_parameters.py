@@ -185,3 +185,13 @@ def test_alpha_auto_counts_a_weight_of_2_as_two_rows():
     # 600 samples' worth: alpha 400/600, not the 1.0 that 300 rows would give
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
     assert not np.allclose(weighted.predict(X), by_rows.predict(X), rtol=1e-6)
+
+
+def test_automatic_batches_are_scikit_learns_for_sgd_only():
+    # sgd's learning_rate_init comes from MLP code tuned for scikit-learn's 200 rows
+    from torchsk.training.fit import train_settings
+
+    for solver, size in (("sgd", 200), ("adam", 64), ("adamw", 64)):
+        config = TorchRegressor(solver=solver)._fit_config()
+        assert train_settings(config, 1000, incremental=False).batch_size == size
+        assert train_settings(config, 50, incremental=False).batch_size == 50

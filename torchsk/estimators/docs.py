@@ -25,9 +25,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         (a one-hot column's weights are part of the first layer's, so both encodings
         are penalised alike); not the biases.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (scikit-learn:
-        ``min(200, n_samples)``). Larger values are clipped to the number of samples
-        (with a warning). Not used by the full-batch ``lbfgs`` and ``rprop``.
+        Mini-batch size; ``"auto"`` is ``min(64, n_samples)``, and scikit-learn's
+        ``min(200, n_samples)`` for ``solver="sgd"`` (whose ``learning_rate_init`` MLP
+        code tunes for those batches). Larger values are clipped to the number of
+        samples (with a warning). Not used by the full-batch ``lbfgs`` and ``rprop``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Learning-rate schedule, as in scikit-learn; only used when ``solver="sgd"``.
         ``"constant"``: ``learning_rate_init`` throughout. ``"invscaling"``: after
