@@ -60,23 +60,35 @@ def _member(est, m):
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_each_member_trains_at_its_own_rate_and_penalty(diabetes, solver):
-    # members only share batches: member 0 ends where it ends whatever member 1's settings
+def test_each_member_trains_and_stops_as_if_alone(diabetes, solver):
+    # members only share batches: member 0 ends where it ends whatever member 1's
+    # rate, penalty or stopping point (each stops on its own: training.members)
     X, y = diabetes
-    est = TorchRegressor(
-        hidden_layer_sizes=(8,), max_iter=5, solver=solver, random_state=0, n_iter_no_change=99
-    )
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=60, solver=solver, random_state=0)
     train = np.ones((len(X), 2), dtype=bool)
     same = _fit_members(est, X, y, [1e-3, 1e-3], [1e-3, 1e-3], train)
-    rate = _fit_members(est, X, y, [1e-3, 1e-3], [1e-3, 4e-3], train)
+    rate = _fit_members(est, X, y, [1e-3, 1e-3], [1e-3, 3e-2], train)
     alpha = _fit_members(est, X, y, [1e-3, 30.0], [1e-3, 1e-3], train)
-    for other in (rate, alpha):
-        assert other.n_iter_ == 5  # members stop together: none may stop the others here
+    diverged = _fit_members(est, X, y, [1e-3, 1e-3], [1e-3, 1e3], train)
+    for other in (rate, alpha, diverged):
         for a, b in zip(_member(same, 0), _member(other, 0), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
         assert not np.allclose(_member(same, 1)[0], _member(other, 1)[0])
-    # the larger penalty pulls member 1's weights in
+    # the larger penalty pulls member 1's weights in; the diverged one kept finite ones
     assert np.linalg.norm(_member(alpha, 1)[0]) < np.linalg.norm(_member(same, 1)[0])
+    assert all(np.isfinite(w).all() for w in _member(diverged, 1))
+
+
+def test_a_diverging_candidate_leaves_the_others_scores_alone(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=30, solver="sgd", random_state=0)
+    scores = {}
+    for third in (1.1e-2, 50.0):  # 50: sgd's weights explode within a few epochs
+        grid = {"learning_rate_init": [1e-3, 1e-2, third]}
+        search = BatchedSearchCV(est, grid, cv=3, refit=False).fit(X, y)
+        scores[third] = search.cv_results_["mean_test_score"]
+    np.testing.assert_allclose(scores[50.0][:2], scores[1.1e-2][:2], rtol=1e-9)
+    assert scores[50.0][2] < 0 < scores[50.0][0]
 
 
 def test_a_member_never_learns_from_its_held_out_rows():

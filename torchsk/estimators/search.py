@@ -19,8 +19,8 @@ Where this is not a separate fit per (candidate, fold), and what that means:
   rows given (the columns' statistics, and the target's mean and scale), not on each
   fold's training rows;
 - they see the same sequence of mini-batches (a member skips its held-out rows in
-  each) and stop together: after ``n_iter_no_change`` epochs without improvement of
-  their summed training loss;
+  each); each stops on its own (``training.members.MemberGuard``), except under the
+  full-batch solvers, where they stop together;
 - a candidate's initial weights depend on its place in the group.
 
 So a candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
@@ -229,7 +229,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         elif est.n_ensemble != 1:
             why = "trains one network per candidate (n_ensemble=1); members are its own"
         elif est.early_stopping:
-            why = "does not early stop yet (early_stopping=False): the members stop together"
+            why = "does not early stop on held-out rows yet (early_stopping=False)"
         elif est.warm_start:
             why = "starts every candidate afresh (warm_start=False)"
         elif any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):

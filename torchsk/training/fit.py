@@ -24,6 +24,7 @@ from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
 from torchsk.training.members import (
+    MemberGuard,
     MemberRows,
     MemberScorer,
     assign_folds,
@@ -315,7 +316,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         score = _scorer(task, net, plan, *validation)
     elif _early_stopping(config, incremental):
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
-    w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
+    # members given their rows keep their columns (each member's own stopping reads them)
+    plain = members is None and np.all(sw == 1.0)
+    w = None if plain else as_tensor(sw, plan.dtype, plan.device)
     data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
@@ -328,10 +331,14 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         score = MemberScorer(
             trained, data, folds, loss.per_sample, _oof_scorer(task, net, y, row_sw)
         )
+    guard = None
+    if members is not None and settings.solver not in FULL_BATCH_SOLVERS:
+        guard = MemberGuard(trained, data, loss.per_sample, settings)
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
             validation_score=score, hooks=hooks, samples_seen=samples_seen, stopping=stopping,
+            guard=guard,
         )  # fmt: skip
         if folds is not None:
             history.members = _members_record(history, trained, data, folds, score)

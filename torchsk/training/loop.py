@@ -93,6 +93,7 @@ def train(
     plan: ExecutionPlan | None = None,
     samples_seen: int = 0,
     stopping: Stopping | None = None,
+    guard=None,
 ) -> tuple[History, FlatOptimizer | None]:
     """Train ``module`` in place and return its history and optimizer.
 
@@ -124,6 +125,9 @@ def train(
     stopping : Stopping, default=None
         The no-improvement rule's memory from earlier fits of this model (warm
         start, ``partial_fit``), to go on counting from; None starts afresh.
+    guard : training.members.MemberGuard, default=None
+        Members given their rows: each stops on its own (the guard's rules replace
+        the loop's).
 
     Returns
     -------
@@ -153,6 +157,11 @@ def train(
             step = Step(objective, penalty, optimizer)  # the plan may replay it as a graph
             graphed = _graphed_steps(step, data, settings, plan)
             judge = (stopping or Stopping()).resumed(on_score=validation_score is not None)
+            if guard is not None:  # members given their rows: each stops on its own
+                history = _member_epochs(
+                    module, step, data, settings, generator, hooks, graphed, samples_seen, guard
+                )
+                return history, optimizer
             history = _train_epochs(
                 module, step, data, settings, validation_score,
                 generator, hooks, graphed, samples_seen, judge,
@@ -215,6 +224,29 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
         module.load_state_dict(best_state)
     elif history.stopped == "rose":
         module.load_state_dict(lowest_state)
+    module.eval()
+    return history
+
+
+def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, graphed,
+                   samples_seen: int, guard) -> History:  # fmt: skip
+    """Epochs of members that each stop on their own: ``guard``'s rules
+    (``training.members.MemberGuard``) replace the loop's; the loss logged is that of
+    the members still training."""
+    history = History()
+    last_good = _snapshot(module)
+    module.train()
+    for _ in range(settings.max_iter):
+        hooks.begin()
+        _run_epoch(step, data, settings, generator, graphed)
+        loss = guard.after_epoch(last_good, step.optimizer)
+        last_good = _snapshot(module)
+        log_epoch(history, loss, n_rows(data), settings)
+        history.best_loss = min(history.best_loss, loss)
+        step.optimizer.iteration_ends(samples_seen + history.t)
+        if hooks.end() or guard.done:
+            history.stopped = "converged"
+            break
     module.eval()
     return history
 

@@ -65,6 +65,119 @@ def member_scale(params, rates: tuple[float, ...], base: float) -> torch.Tensor:
     return torch.cat(parts)
 
 
+class MemberGuard:
+    """Each member given its rows (a batched search's candidates, ``MemberRows``)
+    stops on its own, as a separate fit would.
+
+    The members' computations are independent, but the training loop sees only
+    their summed loss: one member whose loss explodes (a learning rate far too large)
+    would stop every member at its last good weights, and the sum's no-improvement
+    rule would stop them all at once. After each epoch, ``after_epoch`` scores every
+    member on its own training rows (its weighted mean loss, one pass in eval mode)
+    and retires a member that broke (non-finite loss or weights: back to its last
+    finite weights) or converged (no improvement of ``tol`` for more than
+    ``n_iter_no_change`` epochs, scikit-learn's rule). A retired member's rows weigh 0
+    from then on (no loss, no gradient, no penalty) and its optimizer state is
+    cleared (no momentum moves it); training ends when every member is retired.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The trained module (``training.loop``'s): the ensemble.
+    data : Data
+        The encoded training rows, the per-member weights ``(rows, members)`` as
+        ``w`` (zeroed in place for a retired member).
+    per_sample : callable
+        The loss per row, ``per_sample(outputs, targets)``.
+    settings : TrainSettings
+        ``tol`` and ``n_iter_no_change``.
+    """
+
+    def __init__(self, module, data: Data, per_sample, settings) -> None:
+        self.module, self.data, self.per_sample = module, data, per_sample
+        self.tol, self.patience = settings.tol, settings.n_iter_no_change
+        self.weights = data.w.clone()  # each member's rows, for its own loss
+        k = self.weights.shape[1]
+        self.retired = np.zeros(k, dtype=bool)
+        self.best = np.full(k, np.inf)
+        self.count = np.zeros(k, dtype=np.int64)
+
+    @property
+    def done(self) -> bool:
+        """Every member is retired."""
+        return bool(self.retired.all())
+
+    def after_epoch(self, last_good: dict, optimizer) -> float:
+        """Retire the members that broke or converged; returns the summed loss of
+        the members still training (0 once none is)."""
+        losses = self._losses()
+        active = ~self.retired
+        broken = active & (~np.isfinite(losses) | self._non_finite())
+        if broken.any():
+            self._restore(broken, last_good)
+        improved = losses < self.best - self.tol
+        self.count = np.where(improved, 0, self.count + 1)
+        self.best = np.where(improved, losses, self.best)
+        converged = active & ~broken & (self.count > self.patience)
+        self._retire(broken | converged, optimizer)
+        still = ~self.retired
+        return float(losses[still].sum()) if still.any() else 0.0
+
+    @torch.no_grad()
+    def _losses(self) -> np.ndarray:
+        """Each member's weighted mean loss on its own rows, in eval mode."""
+        self.module.eval()
+        X, y, w = self.data.X, self.data.y, self.weights
+        totals = torch.zeros(w.shape[1], dtype=torch.float64, device=X.device)
+        for i in range(0, len(X), _LOSS_ROWS):
+            z = self.module.members(X[i : i + _LOSS_ROWS])
+            for m in np.flatnonzero(~self.retired):
+                per_row = self.per_sample(z[m], y[i : i + _LOSS_ROWS]).to(torch.float64)
+                totals[m] += (per_row * w[i : i + _LOSS_ROWS, m]).sum()
+        self.module.train()
+        return (totals / w.sum(0).to(torch.float64)).cpu().numpy()
+
+    def _non_finite(self) -> np.ndarray:
+        k = len(self.retired)
+        bad = np.zeros(k, dtype=bool)
+        for p in self.module.parameters():
+            bad |= ~torch.isfinite(p.detach().reshape(k, -1)).all(dim=1).cpu().numpy()
+        return bad
+
+    @torch.no_grad()
+    def _restore(self, members: np.ndarray, last_good: dict) -> None:
+        k = len(self.retired)
+        for name, p in self.module.named_parameters():
+            good = last_good[name].reshape(k, -1)
+            for m in np.flatnonzero(members):
+                p.view(k, -1)[m].copy_(good[m])
+
+    def _retire(self, members: np.ndarray, optimizer) -> None:
+        if members.any():
+            self.data.w[:, torch.as_tensor(members, device=self.data.w.device)] = 0.0
+            _clear_state(optimizer, self.module, members)
+            self.retired |= members
+
+
+#: Rows scored at once by ``MemberGuard``.
+_LOSS_ROWS = 2048
+
+
+def _clear_state(optimizer, ensemble, members: np.ndarray) -> None:
+    """Zero ``members``' entries of the optimizer's state (Adam's moments, SGD's
+    momentum): with no gradient they then take no step."""
+    inner = getattr(optimizer, "inner", optimizer)  # under MemberRates
+    states = [getattr(inner, name, None) for name in ("exp_avg", "exp_avg_sq")]
+    states += list(getattr(inner, "momentum_buffers", []))
+    k = ensemble.n_members
+    index = torch.cat([torch.arange(k).repeat_interleave(p.numel() // k)
+                       for p in ensemble.parameters()])  # fmt: skip
+    mask = torch.as_tensor(np.isin(index.numpy(), np.flatnonzero(members)))
+    for state in states:
+        if state is not None:
+            state[mask.to(state.device)] = 0.0
+
+
 def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np.ndarray:
     """The fold (the member holding it out) of each training row.
 
