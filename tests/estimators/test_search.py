@@ -142,11 +142,45 @@ def test_other_parameters_group_candidates_and_chunks_bound_the_members(diabetes
         search.predict(X)
 
 
+def test_early_stopping_members_hold_out_a_share_of_their_own_rows(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=40, random_state=0)
+    grid = {"learning_rate_init": [1e-3, 3e-2]}
+    plain = BatchedSearchCV(est, grid, cv=3, refit=False).fit(X, y)
+    stopped = BatchedSearchCV(est.set_params(early_stopping=True), grid, cv=3).fit(X, y)
+    assert np.isfinite(stopped.cv_results_["mean_test_score"]).all()
+    assert not np.allclose(stopped.cv_results_["mean_test_score"],
+                           plain.cv_results_["mean_test_score"])  # fmt: skip
+    assert stopped.best_estimator_.early_stopping  # the refit stops as the members did
+    with pytest.raises(ValueError, match="validation set is too small"):
+        BatchedSearchCV(est.set_params(validation_fraction=0.001), grid, cv=3).fit(X, y)
+
+
+def test_an_early_stopping_member_keeps_its_best_epoch(diabetes):
+    # the weights kept are those of the epoch whose loss on the member's early-stopping
+    # rows was lowest: the same fit cut after each epoch shows every epoch's weights
+    X, y = diabetes
+    held = np.arange(len(X)) % 5 == 0
+    rows = MemberRows(np.stack([~held] * 2, 1), (1e-4,) * 2, (0.05,) * 2, np.stack([held] * 2, 1))
+
+    def fit(max_iter):
+        est = TorchRegressor(hidden_layer_sizes=(8,), solver="sgd", max_iter=max_iter,
+                             n_ensemble=2, random_state=0)  # fmt: skip
+        est._validate_params()
+        est._fit(X, y, members=rows)
+        errors = ((member_outputs(est, X[held])[:, :, 0].numpy() - y[held]) ** 2).mean(1)
+        return est, errors
+
+    stopped, kept = fit(40)
+    assert stopped.n_iter_ < 40  # the members stopped on their own
+    each = np.array([fit(e)[1] for e in range(1, stopped.n_iter_ + 1)])
+    np.testing.assert_allclose(kept, each.min(axis=0), rtol=1e-9)
+
+
 @pytest.mark.parametrize(
     ("params", "grid", "match"),
     [
         ({"n_ensemble": 2}, {}, "n_ensemble=1"),
-        ({"early_stopping": True}, {}, "early stop"),
         ({"warm_start": True}, {}, "warm_start=False"),
         ({"module": torch.nn.Linear(10, 1)}, {}, "module=None"),
         ({}, {"n_ensemble": [1, 2]}, "cannot be searched"),

@@ -1,8 +1,7 @@
-"""scikit-learn's own estimator suite, run on both estimators with no expected failures,
-and on the batched search with one, named below."""
+"""scikit-learn's own estimator suite, run on both estimators and on the batched search
+with no expected failures."""
 
 import pytest
-from sklearn.base import is_classifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
@@ -19,16 +18,6 @@ ESTIMATORS = [
 ]
 
 
-def expected_failures(estimator) -> dict:
-    """The search's folds are drawn over the rows given: a row repeated in place of a
-    weight moves rows between folds, so weights and repeats fit other members (as
-    they do in GridSearchCV)."""
-    if not isinstance(estimator, BatchedSearchCV) or is_classifier(estimator):
-        return {}  # the classifier's weighted and repeated searches pick the same alpha
-    why = "repeated rows move between folds: other members are fitted, as in GridSearchCV"
-    return {"check_sample_weight_equivalence_on_dense_data": why}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -37,8 +37,8 @@ import torch
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
 from sklearn.metrics import check_scoring, get_scorer_names
-from sklearn.model_selection import ParameterGrid, check_cv
-from sklearn.utils import _safe_indexing
+from sklearn.model_selection import ParameterGrid, check_cv, train_test_split
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
@@ -55,6 +55,7 @@ from torchsk.estimators.selection import (
     member_outputs,
     to_output_scale,
 )
+from torchsk.training.fit import check_validation_split
 from torchsk.training.members import MemberRows
 
 #: The parameters that members of one stacked network can hold each their own.
@@ -89,7 +90,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     ----------
     estimator : TorchRegressor or TorchClassifier
         The estimator to tune: the built-in network (``module=None``), one network per
-        candidate (``n_ensemble=1``), no early stopping and no warm start.
+        candidate (``n_ensemble=1``), no warm start. With ``early_stopping=True`` each
+        member holds out ``validation_fraction`` of its fold's training rows (the same
+        rows for every candidate of the fold), stops on its loss there and keeps the
+        weights of its best epoch.
     param_grid : dict or list of dicts
         Parameter names to lists of values, as ``GridSearchCV`` takes it. ``alpha`` and
         ``learning_rate_init`` vary between members of one network; any other
@@ -228,8 +232,6 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             why = "needs the built-in network (module=None)"
         elif est.n_ensemble != 1:
             why = "trains one network per candidate (n_ensemble=1); members are its own"
-        elif est.early_stopping:
-            why = "does not early stop on held-out rows yet (early_stopping=False)"
         elif est.warm_start:
             why = "starts every candidate afresh (warm_start=False)"
         elif any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
@@ -246,18 +248,37 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         est = clone(self.estimator).set_params(
             **shared, n_ensemble=len(chunk) * len(splits), member_rows="all"
         )
-        train = np.zeros((_num_samples(X), len(chunk) * len(splits)), dtype=bool)
+        est._validate_params()
+        folds = [self._member_rows(est, rows, y, f) for f, (rows, _) in enumerate(splits)]
+        shape = (_num_samples(X), len(chunk) * len(splits))
+        train, validation = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
         alpha, rates = [], []
         for c in chunk:
             params = candidates[c]
-            for rows, _ in splits:
-                train[rows, len(alpha)] = True
+            for rows, held in folds:
+                train[rows, len(alpha)], validation[held, len(alpha)] = True, True
                 alpha.append(params.get("alpha", est.alpha))
                 rates.append(params.get("learning_rate_init", est.learning_rate_init))
-        est._validate_params()
+        given = MemberRows(train, tuple(alpha), tuple(rates),
+                           validation if est.early_stopping else None)  # fmt: skip
         start = time.perf_counter()
-        est._fit(X, y, sample_weight, members=MemberRows(train, tuple(alpha), tuple(rates)))
+        est._fit(X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
+
+    @staticmethod
+    def _member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """A fold's training rows, and with ``early_stopping`` the share of them that
+        its members hold out to stop on (the same for every candidate of the fold,
+        stratified for classifiers where each class allows it)."""
+        if not est.early_stopping or est.solver in ("lbfgs", "rprop"):
+            return rows, rows[:0]
+        labels = np.asarray(_safe_indexing(y, rows)) if is_classifier(est) else None
+        if labels is not None and np.unique(labels, return_counts=True)[1].min() < 2:
+            labels = None  # a class with one row cannot be on both sides
+        check_validation_split(est.validation_fraction, len(rows), labels)
+        seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max) + fold
+        return tuple(train_test_split(rows, test_size=est.validation_fraction,
+                                      random_state=seed, stratify=labels))  # fmt: skip
 
     def _score_chunk(self, est, X, y, splits, chunk, scores, score_times, oof: dict) -> None:
         """Score each member of ``est`` on its fold's held-out rows; with

@@ -28,6 +28,7 @@ from torchsk.training.members import (
     MemberRows,
     MemberScorer,
     assign_folds,
+    check_static_inputs,
     member_weights,
     out_of_fold,
 )
@@ -305,10 +306,10 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     """``fit_network``'s work, on the unfrozen network."""
     score, folds = None, None
     if members is not None:  # a search's candidates x folds: rows given
-        _check_static_inputs(net, "A batched search", "")
-        sw = sw[:, None] * members.train
+        check_static_inputs(net, "A batched search", "")
+        row_sw, sw = sw, sw[:, None] * members.train
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
-        _check_static_inputs(net)
+        check_static_inputs(net)
         k, row_sw = net.backbone.n_members, sw
         folds = assign_folds(k, y, task.stratify, seed)
         sw = member_weights(sw, folds, k)
@@ -333,7 +334,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         )
     guard = None
     if members is not None and settings.solver not in FULL_BATCH_SOLVERS:
-        guard = MemberGuard(trained, data, loss.per_sample, settings)
+        held = None if members.validation is None else row_sw[:, None] * members.validation
+        held = None if held is None else as_tensor(held, plan.dtype, plan.device)
+        guard = MemberGuard(trained, data, loss.per_sample, settings, held)
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
@@ -378,19 +381,6 @@ def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarra
     if len(set(rates)) == 1:
         return replace(settings, member_alpha=alpha, learning_rate_init=rates[0])
     return replace(settings, member_alpha=alpha, member_lr=rates, learning_rate_init=rates[0])
-
-
-def _check_static_inputs(net, what: str = "member_rows='folds'",
-                         instead: str = "member_rows='all', or ") -> None:  # fmt: skip
-    """Refuse members with rows of their own behind trainable input encoders: shared
-    by every member and trained on every row, they would carry each fold's targets to
-    the member that holds it out."""
-    if net.inputs.n_static < len(list(net.inputs.children())):
-        raise ValueError(
-            f"{what} with categorical columns wide enough for embeddings: the embeddings "
-            "are shared by the members and would learn from every fold. Use "
-            f"{instead}fewer levels per column (one-hot columns are fine)."
-        )
 
 
 def fit_blocks(

@@ -239,7 +239,8 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
     for _ in range(settings.max_iter):
         hooks.begin()
         _run_epoch(step, data, settings, generator, graphed)
-        loss = guard.after_epoch(last_good, step.optimizer)
+        take = getattr(step.objective, "take_member_losses", None)
+        loss = guard.after_epoch(last_good, step.optimizer, take and take())
         last_good = _snapshot(module)
         log_epoch(history, loss, n_rows(data), settings)
         history.best_loss = min(history.best_loss, loss)
@@ -247,6 +248,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
         if hooks.end() or guard.done:
             history.stopped = "converged"
             break
+    guard.finish()
     module.eval()
     return history
 

@@ -42,11 +42,15 @@ class MemberRows:
         Each member's ``alpha``; ``"auto"`` resolves on the member's own rows.
     learning_rate_init : tuple of float
         Each member's learning rate (mini-batch solvers).
+    validation : ndarray of bool, shape (rows, members), optional
+        Each member's early-stopping rows (none of its training rows): it stops on
+        its loss there and keeps the weights of its best epoch.
     """
 
     train: np.ndarray
     alpha: tuple
     learning_rate_init: tuple
+    validation: np.ndarray | None = None
 
 
 def member_scale(params, rates: tuple[float, ...], base: float) -> torch.Tensor:
@@ -91,37 +95,63 @@ class MemberGuard:
         The loss per row, ``per_sample(outputs, targets)``.
     settings : TrainSettings
         ``tol`` and ``n_iter_no_change``.
+    validation : torch.Tensor, optional
+        Per-member weights ``(rows, members)`` of early-stopping rows: each member is
+        judged by its loss there instead, and ``finish`` gives it back the weights of
+        its best epoch.
     """
 
-    def __init__(self, module, data: Data, per_sample, settings) -> None:
+    def __init__(self, module, data: Data, per_sample, settings, validation=None) -> None:
         self.module, self.data, self.per_sample = module, data, per_sample
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
-        self.weights = data.w.clone()  # each member's rows, for its own loss
+        self.train_weights = data.w.clone()  # zeroed in data.w as members retire
+        # the rows each member is judged on: its own training rows, or its held-out ones
+        self.weights = self.train_weights if validation is None else validation
+        self.keeps_best = validation is not None
+        self.best_weights = [p.detach().clone() for p in module.parameters()]
         k = self.weights.shape[1]
         self.retired = np.zeros(k, dtype=bool)
         self.best = np.full(k, np.inf)
         self.count = np.zeros(k, dtype=np.int64)
+        self.best_epochs = np.zeros(k, dtype=np.int64)
+        self.epoch = 0
 
     @property
     def done(self) -> bool:
         """Every member is retired."""
         return bool(self.retired.all())
 
-    def after_epoch(self, last_good: dict, optimizer) -> float:
+    def after_epoch(self, last_good: dict, optimizer, epoch_losses=None) -> float:
         """Retire the members that broke or converged; returns the summed loss of
-        the members still training (0 once none is)."""
-        losses = self._losses()
+        the members still training (0 once none is). ``epoch_losses``: each member's
+        mean batch loss over the epoch (the numpy pass keeps them), which judges it
+        where it has no early-stopping rows (else a pass over its rows does)."""
+        self.epoch += 1
+        if epoch_losses is None or self.keeps_best:
+            losses = self._losses()
+        else:
+            losses = np.where(self.retired, np.inf, epoch_losses)
         active = ~self.retired
         broken = active & (~np.isfinite(losses) | self._non_finite())
         if broken.any():
             self._restore(broken, last_good)
-        improved = losses < self.best - self.tol
+        improved = active & ~broken & (losses < self.best - self.tol)
         self.count = np.where(improved, 0, self.count + 1)
         self.best = np.where(improved, losses, self.best)
+        if self.keeps_best and improved.any():
+            self.best_epochs[improved] = self.epoch
+            _copy_members(list(self.module.parameters()), self.best_weights, improved)
         converged = active & ~broken & (self.count > self.patience)
         self._retire(broken | converged, optimizer)
         still = ~self.retired
         return float(losses[still].sum()) if still.any() else 0.0
+
+    def finish(self) -> None:
+        """The training weights back in place (for what reads them after training);
+        with early-stopping rows, each member back at its best epoch's weights."""
+        self.data.w.copy_(self.train_weights)
+        if self.keeps_best:
+            _copy_members(self.best_weights, list(self.module.parameters()), self.best_epochs > 0)
 
     @torch.no_grad()
     def _losses(self) -> np.ndarray:
@@ -161,6 +191,15 @@ class MemberGuard:
 
 #: Rows scored at once by ``MemberGuard``.
 _LOSS_ROWS = 2048
+
+
+@torch.no_grad()
+def _copy_members(source: list, target: list, members: np.ndarray) -> None:
+    """Copy ``members``' slices of stacked parameters ``source`` into ``target``."""
+    k = len(members)
+    for src, dst in zip(source, target, strict=True):
+        for m in np.flatnonzero(members):
+            dst.detach().view(k, -1)[m].copy_(src.detach().reshape(k, -1)[m])
 
 
 def _clear_state(optimizer, ensemble, members: np.ndarray) -> None:
@@ -318,3 +357,16 @@ def _member(p: torch.Tensor, m: int, k: int) -> torch.Tensor:
     """Member ``m``'s slice of a stacked parameter: ``(members, ...)`` weights, or
     the flat ``(members * width,)`` biases."""
     return p[m] if p.ndim > 1 else p.view(k, -1)[m]
+
+
+def check_static_inputs(net, what: str = "member_rows='folds'",
+                         instead: str = "member_rows='all', or ") -> None:  # fmt: skip
+    """Refuse members with rows of their own behind trainable input encoders: shared
+    by every member and trained on every row, they would carry each fold's targets to
+    the member that holds it out."""
+    if net.inputs.n_static < len(list(net.inputs.children())):
+        raise ValueError(
+            f"{what} with categorical columns wide enough for embeddings: the embeddings "
+            "are shared by the members and would learn from every fold. Use "
+            f"{instead}fewer levels per column (one-hot columns are fine)."
+        )

@@ -258,6 +258,9 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
         self._numpy_state(ensemble.activation, output_grad)
         for p in ensemble.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
+        # members with rows of their own: each one's weighted loss sum and weight over
+        # the batches since the last ``take_member_losses``
+        self.member_sums = np.zeros((2, self.k))
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> float:
         """Return the members' summed loss; gradients are written into ``p.grad``."""
@@ -285,6 +288,8 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
             wn = wm / member_totals(wm)[:, None]
             g *= wn[:, :, None]
             loss = (per_sample.reshape(k, rows) * wn).sum()
+            if w.ndim == 2:
+                self.member_sums += ((per_sample.reshape(k, rows) * wm).sum(1), wm.sum(1))
         for j in range(len(weights) - 1, -1, -1):
             a = acts[j]
             np.matmul(np.swapaxes(a, -1, -2), g, out=weight_grads[j])
@@ -292,6 +297,13 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
             if j:
                 g = self.numpy_backward(np.matmul(g, np.swapaxes(weights[j], 1, 2)), a)
         return float(loss)
+
+    def take_member_losses(self) -> np.ndarray:
+        """Each member's weighted mean loss over the batches since the last call (as
+        scikit-learn's epoch loss averages them), then start again."""
+        sums, weights = self.member_sums
+        self.member_sums = np.zeros_like(self.member_sums)
+        return sums / np.where(weights > 0, weights, np.nan)
 
     def _output_grad(self, z: np.ndarray, ys: np.ndarray):
         """Per-row loss and its gradient on the stacked outputs (numpy twin, or the
