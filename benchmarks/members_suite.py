@@ -34,13 +34,14 @@ from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor  # noqa: E4
 GRID = {"alpha": [0.03, 0.3, 1.0, 3.0], "learning_rate_init": [1e-3, 3e-3]}
 
 
-def _search(**search_params):
-    """A variant that searches ``GRID`` (5 folds) around the defaults; classifiers
-    select on log-loss."""
+def _search(estimator_params=None, **search_params):
+    """A variant that searches ``GRID`` (5 folds) around the defaults (with
+    ``estimator_params`` on top); classifiers select on log-loss."""
 
     def build(cls):
         scoring = "neg_log_loss" if cls is TorchClassifier else None
-        return BatchedSearchCV(cls(random_state=SEED), GRID, scoring=scoring, **search_params)
+        est = cls(random_state=SEED, **(estimator_params or {}))
+        return BatchedSearchCV(est, GRID, scoring=scoring, **search_params)
 
     return build
 
@@ -53,6 +54,9 @@ VARIANTS = {
     "8 folds + early stopping": {"n_ensemble": 8, "member_rows": "folds", "early_stopping": True},
     "search": _search(),
     "search + greedy": _search(ensemble="greedy", refit=False),
+    "search + early stopping + greedy": _search(
+        {"early_stopping": True}, ensemble="greedy", refit=False
+    ),
 }
 
 

@@ -108,6 +108,8 @@ class MemberGuard:
         # the rows each member is judged on: its own training rows, or its held-out ones
         self.weights = self.train_weights if validation is None else validation
         self.keeps_best = validation is not None
+        # only the rows some member is judged on (early-stopping rows: a small share)
+        self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.best_weights = [p.detach().clone() for p in module.parameters()]
         k = self.weights.shape[1]
         self.retired = np.zeros(k, dtype=bool)
@@ -157,7 +159,8 @@ class MemberGuard:
     def _losses(self) -> np.ndarray:
         """Each member's weighted mean loss on its own rows, in eval mode."""
         self.module.eval()
-        X, y, w = self.data.X, self.data.y, self.weights
+        rows = self.scored_rows
+        X, y, w = self.data.X[rows], self.data.y[rows], self.weights[rows]
         totals = torch.zeros(w.shape[1], dtype=torch.float64, device=X.device)
         for i in range(0, len(X), _LOSS_ROWS):
             z = self.module.members(X[i : i + _LOSS_ROWS])
