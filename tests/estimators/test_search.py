@@ -12,7 +12,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.metrics import log_loss, r2_score
-from sklearn.model_selection import GridSearchCV, KFold, ShuffleSplit
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, ShuffleSplit
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
 from torchsk.estimators.selection import greedy_weights, member_outputs
@@ -122,7 +122,11 @@ def test_a_scorer_sees_each_members_probabilities():
     splits = list(cv.split(X, y))
     train = np.stack([np.isin(np.arange(len(X)), tr) for tr, _ in splits], axis=1)
     rate = [est.learning_rate_init] * 2
-    members = _fit_members(est.set_params(member_rows="all"), X, y, [1e-4] * 2, rate, train)
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max - 1000)  # random_state=0's
+    members = clone(est).set_params(n_ensemble=2)
+    members._validate_params()
+    given = MemberRows(train, (1e-4,) * 2, tuple(rate), init_seeds=(seed, seed + 1))
+    members._fit(X, y, members=given)
     for f, (_, te) in enumerate(splits):
         proba = members.module_.head(member_outputs(members, X[te])[f]).numpy()
         expected = -log_loss(y[te], proba)
@@ -184,6 +188,10 @@ def test_an_early_stopping_member_keeps_its_best_epoch(diabetes):
         ({"warm_start": True}, {}, "warm_start=False"),
         ({"module": torch.nn.Linear(10, 1)}, {}, "module=None"),
         ({}, {"n_ensemble": [1, 2]}, "cannot be searched"),
+        ({"solver": "lbfgs"}, {}, "mini-batch solvers"),
+        ({"solver": "sgd", "learning_rate": "adaptive"}, {}, "adaptive"),
+        ({}, {"alpha": [-1.0]}, "alpha"),
+        ({}, {"learning_rate_init": [0.0]}, "learning_rate_init"),
     ],
 )
 def test_what_members_cannot_be_is_refused(diabetes, params, grid, match):
@@ -191,6 +199,18 @@ def test_what_members_cannot_be_is_refused(diabetes, params, grid, match):
     est = TorchRegressor(max_iter=2, **params)
     with pytest.raises(ValueError, match=match):
         BatchedSearchCV(est, {"alpha": [1e-4], **grid}, cv=2).fit(X, y)
+
+
+def test_one_split_or_a_multilabel_selection_is_refused(diabetes):
+    X, y = diabetes
+    one = ShuffleSplit(1, test_size=0.25, random_state=0)
+    with pytest.raises(ValueError, match="at least 2 splits"):
+        BatchedSearchCV(TorchRegressor(), {"alpha": [1e-4]}, cv=one).fit(X, y)
+    Y = np.stack([y > 100, y > 200], axis=1).astype(int)
+    with pytest.raises(ValueError, match="single-label"):
+        BatchedSearchCV(TorchClassifier(), {"alpha": [1e-4]}, cv=KFold(2), ensemble="greedy").fit(
+            X, Y
+        )
 
 
 def test_sparse_rows_are_refused(diabetes):
@@ -253,9 +273,9 @@ def test_a_selected_classifier_ensemble_gives_probabilities():
     proba = search.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(search.predict(X), search.classes_[proba.argmax(axis=1)])
-    # never worse than its best candidate (its first pick), and far from chance's log(3)
+    # never worse than its best candidate (its first pick), and better than chance's
     assert search.ensemble_score_ >= search.best_score_ - 0.01
-    assert search.ensemble_score_ > -np.log(3) / 2
+    assert search.ensemble_score_ > -np.log(3)
 
 
 def test_selection_needs_folds_that_hold_out_each_row_once(diabetes):
@@ -263,3 +283,66 @@ def test_selection_needs_folds_that_hold_out_each_row_once(diabetes):
     cv = ShuffleSplit(3, test_size=0.2, random_state=0)
     with pytest.raises(ValueError, match="hold out every row exactly once"):
         BatchedSearchCV(TorchRegressor(), {"alpha": [1e-4]}, cv=cv, ensemble="greedy").fit(X, y)
+
+
+def test_candidates_start_alike_so_only_their_parameters_rank_them(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+    same = BatchedSearchCV(est, {"alpha": [1e-4] * 3}, cv=3, refit=False).fit(X, y)
+    np.testing.assert_array_equal(same.cv_results_["split0_test_score"], same.cv_results_[
+        "split0_test_score"][0])  # fmt: skip
+    # adding a candidate changes nothing for the others (its place, the group's size)
+    two = BatchedSearchCV(est, {"alpha": [1e-4, 1.0]}, cv=3, refit=False).fit(X, y)
+    three = BatchedSearchCV(est, {"alpha": [1e-4, 1.0, 30.0]}, cv=3, refit=False).fit(X, y)
+    np.testing.assert_allclose(
+        three.cv_results_["mean_test_score"][:2], two.cv_results_["mean_test_score"], rtol=1e-9
+    )
+
+
+def test_a_group_whose_members_all_converge_early(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=500, tol=1e-2, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-3, 1.0]}, cv=3).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_greedy_selection_keeps_its_best_round_and_prefers_its_picks_on_ties():
+    truth = np.repeat([[1.0], [0.0]], 10, axis=0)
+    good, bad = truth.copy(), 1 - truth
+    oof = np.stack([bad, good * 0.5 + bad * 0.5, good])
+
+    def accuracy(averaged):  # plateaus: adding candidates ties often
+        return float(((averaged > 0.5) == (truth > 0.5)).mean())
+
+    # round 2 ties the uninformative candidate with the one picked: the picked one wins
+    np.testing.assert_array_equal(greedy_weights(oof, accuracy), [0, 0, 1])
+
+
+def test_candidates_are_grouped_by_value_not_by_how_they_print(diabetes):
+    X, y = diabetes
+    losses = [torch.nn.HuberLoss(delta=0.01), torch.nn.HuberLoss(delta=100.0)]
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    search = BatchedSearchCV(est, {"loss": losses}, cv=2, refit=False).fit(X, y)
+    assert search.n_groups_ == 2
+
+
+def test_a_custom_scorer_that_predicts_on_other_rows_gets_their_predictions(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+
+    def shifted(estimator, X, y):
+        return r2_score(y, estimator.predict(X + 0.5))
+
+    plain = BatchedSearchCV(est, {"alpha": [1e-4]}, cv=2, refit=False).fit(X, y)
+    moved = BatchedSearchCV(est, {"alpha": [1e-4]}, cv=2, scoring=shifted, refit=False)
+    moved.fit(X, y)
+    assert moved.best_score_ < plain.best_score_ - 1
+
+
+def test_group_splitters_get_the_groups(diabetes):
+    X, y = diabetes
+    groups = np.arange(len(X)) % 4
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-4]}, cv=GroupKFold(4), ensemble="greedy")
+    search.fit(X, y, groups=groups)
+    assert search.n_splits_ == 4 and np.isfinite(search.ensemble_score_)

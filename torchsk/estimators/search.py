@@ -29,12 +29,10 @@ So a candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from numbers import Integral
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv, train_test_split
@@ -45,8 +43,9 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
 
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
-from torchsk.estimators.base import BaseTorchEstimator, _probabilities
+from torchsk.estimators.base import BaseTorchEstimator, _same
 from torchsk.estimators.iterable import is_batches
+from torchsk.estimators.search_results import MemberOutputs, cv_results
 from torchsk.estimators.selection import (
     Averaged,
     Blend,
@@ -175,7 +174,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.ensemble = ensemble
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, groups=None):
         """Score every candidate on every fold; refit the best on all rows.
 
         Parameters
@@ -186,15 +185,24 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the training rows (the scores are unweighted, as
             ``GridSearchCV``'s by default).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group splitter (``GroupKFold``, ...), as ``cv.split``
+            takes them.
 
         Returns
         -------
         self : BatchedSearchCV
         """
         candidates = list(ParameterGrid(self.param_grid))
-        self._check_search(X, candidates)
+        if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
+            raise ValueError(
+                "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or "
+                "a tensor)."
+            )
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
-        splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = list(cv.split(X, y, groups))
+        self._check_search(y, candidates, len(splits))
         if self.ensemble:
             check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
@@ -213,7 +221,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.__dict__.pop(name, None)  # a refit without ensemble has none
         if self.ensemble:
             self._select(fitted, X, y, len(splits), oof)
-        self.cv_results_ = _results(candidates, scores, fit_times, score_times)
+        self.cv_results_ = cv_results(candidates, scores, fit_times, score_times)
         self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.best_params_ = candidates[self.best_index_]
@@ -224,20 +232,21 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.refit_time_ = time.perf_counter() - start
         return self
 
-    def _check_search(self, X, candidates: list[dict]) -> None:
-        """Refuse what the members cannot be, before anything is fitted."""
-        est = self.estimator
+    def _check_search(self, y, candidates: list[dict], n_splits: int) -> None:
+        """Refuse what the members cannot be, before anything is fitted; each
+        candidate's parameters are validated as its own fit would validate them."""
+        settings = [clone(self.estimator).set_params(**c) for c in candidates]
+        for est in settings:
+            est._validate_params()
         why = None
-        if est.module is not None:
-            why = "needs the built-in network (module=None)"
-        elif est.n_ensemble != 1:
-            why = "trains one network per candidate (n_ensemble=1); members are its own"
-        elif est.warm_start:
-            why = "starts every candidate afresh (warm_start=False)"
-        elif any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
-            why = "needs dense rows in memory (not sparse, Dask, batches or a tensor)"
+        if n_splits < 2:
+            why = "needs at least 2 splits (each network holds 2 members or more)"
+        elif self.ensemble and is_classifier(self.estimator) and np.ndim(y) > 1:
+            why = "selects ensembles of single-label classifiers only (y is 2-D)"
         elif owned := sorted({k for c in candidates for k in c} & set(_SEARCH_OWNED)):
             why = f"sets {owned} itself; they cannot be searched over"
+        for est in settings:
+            why = why or _refused(est)
         if why:
             raise ValueError(f"BatchedSearchCV {why}.")
 
@@ -259,8 +268,12 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 train[rows, len(alpha)], validation[held, len(alpha)] = True, True
                 alpha.append(params.get("alpha", est.alpha))
                 rates.append(params.get("learning_rate_init", est.learning_rate_init))
+        # every candidate of a fold starts from the same weights, as GridSearchCV's
+        # candidates do under one random_state: scores then differ by the parameters
+        seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max - 1000)
+        seeds = tuple(seed + f for _ in chunk for f in range(len(splits)))
         given = MemberRows(train, tuple(alpha), tuple(rates),
-                           validation if est.early_stopping else None)  # fmt: skip
+                           validation if est.early_stopping else None, seeds)  # fmt: skip
         start = time.perf_counter()
         est._fit(X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
@@ -289,7 +302,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             X_test, y_test = _safe_indexing(X, held_out), _safe_indexing(y, held_out)
             outputs = member_outputs(est, X_test)
             for i, c in enumerate(chunk):
-                view = _MemberOutputs(est, outputs[i * n_folds + f])
+                m = i * n_folds + f
+                view = MemberOutputs(est, m, X_test, outputs[m])
                 scores[c, f] = self.scorer_(view, X_test, y_test)
             score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
             if self.ensemble:
@@ -315,7 +329,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         ]
         self.ensemble_ = Blend(parts)
         self.ensemble_weights_ = weights
-        self.ensemble_score_ = score(np.tensordot(weights, stacked, axes=1))
+        chosen = weights > 0  # a candidate left out may hold non-finite predictions
+        self.ensemble_score_ = score(np.tensordot(weights[chosen], stacked[chosen], axes=1))
 
     def _best(self):
         """What predicts: the selected ensemble, else the refitted best candidate."""
@@ -368,68 +383,34 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         return tags
 
 
+def _refused(est) -> str | None:
+    """Why ``est`` (one candidate's settings) cannot train as a member, or None."""
+    if est.module is not None:
+        return "needs the built-in network (module=None)"
+    if est.n_ensemble != 1:
+        return "trains one network per candidate (n_ensemble=1); members are its own"
+    if est.warm_start:
+        return "starts every candidate afresh (warm_start=False)"
+    if est.solver in ("lbfgs", "rprop"):
+        # one line search (lbfgs) or one stopping point for all members would tie
+        # each member's fit to the others' (and to their held-out rows)
+        return f"trains members apart only with mini-batch solvers, not solver={est.solver!r}"
+    if est.solver == "sgd" and est.learning_rate == "adaptive":
+        return "has no per-member adaptive rate yet (learning_rate='adaptive')"
+    return None
+
+
 def _groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
-    """Candidate indices grouped by their non-member parameters, each group cut into
-    chunks of at most ``per_chunk`` candidates."""
-    groups = defaultdict(list)
+    """Candidate indices grouped by their non-member parameters (equal values: by
+    value, modules by identity), each group cut into chunks of at most ``per_chunk``
+    candidates."""
+    groups: list[tuple[dict, list[int]]] = []
     for i, params in enumerate(candidates):
-        key = repr(sorted((k, v) for k, v in params.items() if k not in MEMBER_PARAMS))
-        groups[key].append(i)
-    return [g[i : i + per_chunk] for g in groups.values() for i in range(0, len(g), per_chunk)]
-
-
-class _MemberOutputs:
-    """A scorer's stand-in for one member: ``predict`` (and the classifier's
-    ``predict_proba``, ``decision_function``) return that member's outputs on the rows
-    being scored, computed beforehand."""
-
-    def __init__(self, est: BaseTorchEstimator, out: torch.Tensor) -> None:
-        self.est, self.out = est, out
-
-    def _classifier(self) -> bool:
-        return is_classifier(self.est)
-
-    def __sklearn_tags__(self):
-        return self.est.__sklearn_tags__()
-
-    @property
-    def classes_(self):
-        return self.est.classes_
-
-    def predict(self, X):
-        return self.est._predictions(self.out.numpy())
-
-    def score(self, X, y, sample_weight=None):
-        """The estimator's own score (R², accuracy) of these outputs."""
-        return self.est._task.score(y, self.out.numpy(), sample_weight=sample_weight)
-
-    @available_if(_classifier)
-    def predict_proba(self, X):
-        return _probabilities(self.est.module_.head, self.out).numpy()
-
-    @available_if(_classifier)
-    def decision_function(self, X):
-        return self.est._task.decision(self.out.numpy())
-
-
-def _results(candidates, scores, fit_times, score_times) -> dict:
-    """``cv_results_`` in ``GridSearchCV``'s layout."""
-    results = {}
-    for name, times in (("fit_time", fit_times), ("score_time", score_times)):
-        results[f"mean_{name}"], results[f"std_{name}"] = times.mean(1), times.std(1)
-    for name in sorted({k for c in candidates for k in c}):
-        column = np.ma.MaskedArray(np.empty(len(candidates), dtype=object), mask=True)
-        for i, params in enumerate(candidates):
-            if name in params:
-                column[i] = params[name]
-        results[f"param_{name}"] = column
-    results["params"] = candidates
-    for f in range(scores.shape[1]):
-        results[f"split{f}_test_score"] = scores[:, f]
-    mean = scores.mean(1)
-    results["mean_test_score"], results["std_test_score"] = mean, scores.std(1)
-    # GridSearchCV's ranking: ties share the best rank, NaN ranks last
-    worst = np.nanmin(mean) - 1 if np.isfinite(mean).any() else 0.0
-    filled = np.where(np.isnan(mean), worst, mean)
-    results["rank_test_score"] = rankdata(-filled, method="min").astype(np.int32)
-    return results
+        shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
+        for key, members in groups:
+            if key.keys() == shared.keys() and all(_same(key[k], shared[k]) for k in key):
+                members.append(i)
+                break
+        else:
+            groups.append((shared, [i]))
+    return [g[i : i + per_chunk] for _, g in groups for i in range(0, len(g), per_chunk)]

@@ -145,7 +145,14 @@ class Averaged(_StandIn):
 
 
 def greedy_weights(oof: np.ndarray, score, rounds: int = ROUNDS) -> np.ndarray:
-    """Caruana's selection with replacement: each candidate's share of ``rounds``.
+    """Caruana's selection with replacement: each candidate's share of the rounds up
+    to the best-scoring one.
+
+    Each round adds the candidate that scores best in the running average; a tie goes
+    to the candidate picked most so far (then the first), so that equal scores (an
+    accuracy's plateaus) do not pull in weaker candidates. The selection kept is that
+    of the best round (as AutoGluon's and TabArena's): later rounds never make it
+    worse than its best single candidate.
 
     Parameters
     ----------
@@ -165,10 +172,14 @@ def greedy_weights(oof: np.ndarray, score, rounds: int = ROUNDS) -> np.ndarray:
         raise ValueError("Every candidate's out-of-fold predictions are non-finite.")
     counts = np.zeros(len(oof))
     total = np.zeros(oof.shape[1:])
+    best_score, best_counts = -np.inf, counts
     for r in range(rounds):
-        trials = [score((total + oof[c]) / (r + 1)) if usable[c] else -np.inf
-                  for c in range(len(oof))]  # fmt: skip
-        best = int(np.argmax(trials))
-        counts[best] += 1
-        total += oof[best]
-    return counts / rounds
+        trials = np.array([score((total + oof[c]) / (r + 1)) if usable[c] else -np.inf
+                           for c in range(len(oof))])  # fmt: skip
+        tied = np.flatnonzero(trials == trials.max())
+        pick = int(tied[np.argmax(counts[tied])])  # the most picked; the first of those
+        counts[pick] += 1
+        total += oof[pick]
+        if trials[pick] > best_score:
+            best_score, best_counts = trials[pick], counts.copy()
+    return best_counts / best_counts.sum()

@@ -109,6 +109,20 @@ class EnsembleMLP(Backbone):
         bias[:, columns] = value.to(bias.dtype)
 
     @torch.no_grad()
+    def reset_member(self, m: int, generator: torch.Generator) -> None:
+        """Member ``m`` initialized as ``reset_parameters`` does, from ``generator``
+        alone: members reset from equally seeded generators start equal, whatever
+        their place or number (a batched search's candidates of one fold)."""
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            _, fan_in, fan_out = weight.shape
+            bound = init_bound(self.activation, fan_in, fan_out)
+            # drawn on the CPU (the generator's device), whatever the member's
+            weight[m].copy_(_uniform(weight[m], bound, generator))
+            b = 1.0 / math.sqrt(fan_in)
+            member_bias = bias.view(self.n_members, -1)[m]
+            member_bias.copy_(_uniform(member_bias, b, generator))
+
+    @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:
         """Each member initialized as ``MLP`` initializes its layers (``init_bound``)."""
         for weight, bias in zip(self.weights, self.biases, strict=True):
@@ -117,3 +131,9 @@ class EnsembleMLP(Backbone):
             weight.uniform_(-bound, bound, generator=generator)
             b = 1.0 / math.sqrt(fan_in)
             bias.uniform_(-b, b, generator=generator)
+
+
+def _uniform(like: torch.Tensor, bound: float, generator: torch.Generator) -> torch.Tensor:
+    """Uniform draws in ``[-bound, bound]`` of ``like``'s shape and dtype, on the CPU."""
+    out = torch.empty(like.shape, dtype=like.dtype)
+    return out.uniform_(-bound, bound, generator=generator)

@@ -45,12 +45,23 @@ class MemberRows:
     validation : ndarray of bool, shape (rows, members), optional
         Each member's early-stopping rows (none of its training rows): it stops on
         its loss there and keeps the weights of its best epoch.
+    init_seeds : tuple of int, optional
+        Each member's initial weights drawn from a generator of this seed alone
+        (``EnsembleMLP.reset_member``): members of equal seeds start equal.
     """
 
     train: np.ndarray
     alpha: tuple
     learning_rate_init: tuple
     validation: np.ndarray | None = None
+    init_seeds: tuple | None = None
+
+    def initialize(self, ensemble) -> None:
+        """Draw each member's initial weights from its own seed (``init_seeds``)."""
+        if self.init_seeds is None:
+            return
+        for m, seed in enumerate(self.init_seeds):
+            ensemble.reset_member(m, torch.Generator().manual_seed(int(seed)))
 
 
 def member_scale(params, rates: tuple[float, ...], base: float) -> torch.Tensor:
@@ -111,6 +122,9 @@ class MemberGuard:
         # only the rows some member is judged on (early-stopping rows: a small share)
         self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.best_weights = [p.detach().clone() for p in module.parameters()]
+        # a retired member's weights: its zero-weight rows stop its gradient, not
+        # adamw's decoupled decay, so ``finish`` puts them back
+        self.kept = [p.detach().clone() for p in module.parameters()]
         k = self.weights.shape[1]
         self.retired = np.zeros(k, dtype=bool)
         self.best = np.full(k, np.inf)
@@ -152,8 +166,10 @@ class MemberGuard:
         """The training weights back in place (for what reads them after training);
         with early-stopping rows, each member back at its best epoch's weights."""
         self.data.w.copy_(self.train_weights)
-        if self.keeps_best:
-            _copy_members(self.best_weights, list(self.module.parameters()), self.best_epochs > 0)
+        params = list(self.module.parameters())
+        best = self.best_epochs > 0 if self.keeps_best else np.zeros_like(self.retired)
+        _copy_members(self.kept, params, self.retired & ~best)
+        _copy_members(self.best_weights, params, best)
 
     @torch.no_grad()
     def _losses(self) -> np.ndarray:
@@ -187,6 +203,7 @@ class MemberGuard:
 
     def _retire(self, members: np.ndarray, optimizer) -> None:
         if members.any():
+            _copy_members(list(self.module.parameters()), self.kept, members)
             self.data.w[:, torch.as_tensor(members, device=self.data.w.device)] = 0.0
             _clear_state(optimizer, self.module, members)
             self.retired |= members

@@ -1,0 +1,74 @@
+"""What a batched search reports (``estimators.search``): ``cv_results_`` in
+``GridSearchCV``'s layout, and the scorers' stand-in for one member."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from sklearn.base import is_classifier
+from sklearn.utils.metaestimators import available_if
+
+from torchsk.estimators.base import BaseTorchEstimator, _probabilities
+from torchsk.estimators.selection import member_outputs
+
+
+class MemberOutputs:
+    """A scorer's stand-in for one member: ``predict`` (and the classifier's
+    ``predict_proba``, ``decision_function``) return that member's outputs, computed
+    beforehand for the rows being scored (``X``), else computed for the rows given (a
+    scorer that predicts on something else)."""
+
+    def __init__(self, est: BaseTorchEstimator, member: int, X, out: torch.Tensor) -> None:
+        self.est, self.member, self.X, self.out = est, member, X, out
+
+    def _outputs(self, X) -> torch.Tensor:
+        return self.out if X is self.X else member_outputs(self.est, X)[self.member]
+
+    def _classifier(self) -> bool:
+        return is_classifier(self.est)
+
+    def __sklearn_tags__(self):
+        return self.est.__sklearn_tags__()
+
+    @property
+    def classes_(self):
+        return self.est.classes_
+
+    def predict(self, X):
+        return self.est._predictions(self._outputs(X).numpy())
+
+    def score(self, X, y, sample_weight=None):
+        """The estimator's own score (R², accuracy) of these outputs."""
+        return self.est._task.score(y, self._outputs(X).numpy(), sample_weight=sample_weight)
+
+    @available_if(_classifier)
+    def predict_proba(self, X):
+        return _probabilities(self.est.module_.head, self._outputs(X)).numpy()
+
+    @available_if(_classifier)
+    def decision_function(self, X):
+        return self.est._task.decision(self._outputs(X).numpy())
+
+
+def cv_results(candidates, scores, fit_times, score_times) -> dict:
+    """``cv_results_`` in ``GridSearchCV``'s layout."""
+    results = {}
+    for name, times in (("fit_time", fit_times), ("score_time", score_times)):
+        results[f"mean_{name}"], results[f"std_{name}"] = times.mean(1), times.std(1)
+    for name in sorted({k for c in candidates for k in c}):
+        column = np.ma.MaskedArray(np.empty(len(candidates), dtype=object), mask=True)
+        for i, params in enumerate(candidates):
+            if name in params:
+                column[i] = params[name]
+        results[f"param_{name}"] = column
+    results["params"] = candidates
+    for f in range(scores.shape[1]):
+        results[f"split{f}_test_score"] = scores[:, f]
+    mean = scores.mean(1)
+    results["mean_test_score"], results["std_test_score"] = mean, scores.std(1)
+    # GridSearchCV's ranking: ties share the best rank, NaN ranks last
+    worst = np.nanmin(mean) - 1 if np.isfinite(mean).any() else 0.0
+    filled = np.where(np.isnan(mean), worst, mean)
+    results["rank_test_score"] = rankdata(-filled, method="min").astype(np.int32)
+    return results
