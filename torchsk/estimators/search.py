@@ -60,7 +60,7 @@ from torchsk.training.members import MemberRows
 #: The parameters that members of one stacked network can hold each their own.
 MEMBER_PARAMS = ("alpha", "learning_rate_init")
 #: Parameters the search sets itself on each group's network.
-_SEARCH_OWNED = ("n_ensemble", "member_rows", "warm_start", "module", "early_stopping")
+_SEARCH_OWNED = ("n_ensemble", "member_rows")
 
 
 def _has(name: str):
@@ -106,7 +106,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         Refit the best candidate on all the rows (``best_estimator_``), a separate fit.
     max_members : int, default=256
         The most members one stacked network holds; a larger group trains in chunks
-        of whole candidates (all their folds), which bounds memory.
+        of whole candidates (all their folds; at least one candidate per chunk, so a
+        chunk holds as many members as there are splits when ``max_members`` is
+        smaller), which bounds memory.
     ensemble : {None, "greedy"}, default=None
         ``"greedy"``: Caruana's ensemble selection over the candidates' out-of-fold
         predictions (``torchsk.estimators.selection``); ``predict`` then averages the
@@ -283,7 +285,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         """A fold's training rows, and with ``early_stopping`` the share of them that
         its members hold out to stop on (the same for every candidate of the fold,
         stratified for classifiers where each class allows it)."""
-        if not est.early_stopping or est.solver in ("lbfgs", "rprop"):
+        if not est.early_stopping:
             return rows, rows[:0]
         labels = np.asarray(_safe_indexing(y, rows)) if is_classifier(est) else None
         if labels is not None and np.unique(labels, return_counts=True)[1].min() < 2:
