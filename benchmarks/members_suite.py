@@ -53,10 +53,9 @@ VARIANTS = {
     "8 folds": {"n_ensemble": 8, "member_rows": "folds"},
     "8 folds + early stopping": {"n_ensemble": 8, "member_rows": "folds", "early_stopping": True},
     "search": _search(),
-    "search + greedy": _search(ensemble="greedy", refit=False),
-    "search + early stopping + greedy": _search(
-        {"early_stopping": True}, ensemble="greedy", refit=False
-    ),
+    "search + greedy": _search(ensemble="greedy"),
+    "search + greedy, fold members": _search(ensemble="greedy", refit=False),
+    "search + early stopping + greedy": _search({"early_stopping": True}, ensemble="greedy"),
 }
 
 

@@ -346,3 +346,20 @@ def test_group_splitters_get_the_groups(diabetes):
     search = BatchedSearchCV(est, {"alpha": [1e-4]}, cv=GroupKFold(4), ensemble="greedy")
     search.fit(X, y, groups=groups)
     assert search.n_splits_ == 4 and np.isfinite(search.ensemble_score_)
+
+
+def test_the_selected_candidates_are_refitted_on_all_rows(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    grid = {"alpha": [1e-4, 1.0, 100.0]}
+    folds = BatchedSearchCV(est, grid, cv=3, ensemble="greedy", refit=False).fit(X, y)
+    refitted = BatchedSearchCV(est, grid, cv=3, ensemble="greedy").fit(X, y)
+    np.testing.assert_array_equal(refitted.ensemble_weights_, folds.ensemble_weights_)
+    parts = refitted.ensemble_.parts
+    assert sum(weight for *_, weight in parts) == pytest.approx(1.0)
+    # one network per group of selected candidates, each member trained on every row
+    # (a lone candidate twice, from two initial weights)
+    assert all(len(members) == 1 for _, members, _ in parts)
+    assert len(parts) == max(2, int((refitted.ensemble_weights_ > 0).sum()))
+    assert not np.allclose(refitted.predict(X[:20]), folds.predict(X[:20]))
+    assert refitted.score(X, y) > folds.score(X, y) - 0.05

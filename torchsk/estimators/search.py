@@ -13,17 +13,10 @@ chunks of at most ``max_members`` members. Each member is then scored on its fol
 held-out rows, and the results take ``GridSearchCV``'s shape (``cv_results_``,
 ``best_params_``, ...), so reports and plots work unchanged.
 
-Where this is not a separate fit per (candidate, fold), and what that means:
-
-- the members share the network's input stage and target scaling, fitted on all the
-  rows given (the columns' statistics, and the target's mean and scale), not on each
-  fold's training rows;
-- they see the same sequence of mini-batches (a member skips its held-out rows in
-  each); each stops on its own (``training.members.MemberGuard``), except under the
-  full-batch solvers, where they stop together;
-- a candidate's initial weights depend on its place in the group.
-
-So a candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
+How a member's fit differs from a separate one (shared input and target scaling,
+shared mini-batches; each member stops on its own, ``training.members.MemberGuard``;
+every candidate of a fold starts from the same weights) is in ``docs/search.md``: a
+candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
 """
 
 from __future__ import annotations
@@ -112,8 +105,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     ensemble : {None, "greedy"}, default=None
         ``"greedy"``: Caruana's ensemble selection over the candidates' out-of-fold
         predictions (``torchsk.estimators.selection``); ``predict`` then averages the
-        selected candidates' fold members, weighted (``ensemble_weights_``), instead
-        of calling ``best_estimator_``. Needs folds that hold out each row once.
+        selected candidates, weighted (``ensemble_weights_``), instead of calling
+        ``best_estimator_``: refitted on all rows (``refit=True``), else their fold
+        members. Needs folds that hold out each row once.
 
     Attributes
     ----------
@@ -223,6 +217,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.__dict__.pop(name, None)  # a refit without ensemble has none
         if self.ensemble:
             self._select(fitted, X, y, len(splits), oof)
+            if self.refit:  # the selected candidates again, on all rows
+                self.ensemble_ = self._refit_selected(X, y, sample_weight, candidates)
         self.cv_results_ = cv_results(candidates, scores, fit_times, score_times)
         self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
@@ -255,30 +251,23 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], candidates):
         """One stacked network for the candidates ``chunk`` (same non-member
         parameters) × the folds; returns it and its fit time."""
-        shared = {k: v for k, v in candidates[chunk[0]].items() if k not in MEMBER_PARAMS}
-        est = clone(self.estimator).set_params(
-            **shared, n_ensemble=len(chunk) * len(splits), member_rows="all"
-        )
-        est._validate_params()
+        est = self._network(candidates[chunk[0]], len(chunk) * len(splits))
         folds = [self._member_rows(est, rows, y, f) for f, (rows, _) in enumerate(splits)]
-        shape = (_num_samples(X), len(chunk) * len(splits))
-        train, validation = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
-        alpha, rates = [], []
-        for c in chunk:
-            params = candidates[c]
-            for rows, held in folds:
-                train[rows, len(alpha)], validation[held, len(alpha)] = True, True
-                alpha.append(params.get("alpha", est.alpha))
-                rates.append(params.get("learning_rate_init", est.learning_rate_init))
         # every candidate of a fold starts from the same weights, as GridSearchCV's
         # candidates do under one random_state: scores then differ by the parameters
-        seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max - 1000)
-        seeds = tuple(seed + f for _ in chunk for f in range(len(splits)))
-        given = MemberRows(train, tuple(alpha), tuple(rates),
-                           validation if est.early_stopping else None, seeds)  # fmt: skip
+        seeds = [_seed(est) + f for f in range(len(folds))] * len(chunk)
+        params = [candidates[c] for c in chunk for _ in folds]
+        given = _given(est, params, folds * len(chunk), _num_samples(X), seeds)
         start = time.perf_counter()
         est._fit(X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
+
+    def _network(self, params: dict, n_members: int):
+        """The estimator of a group's network: ``params``' non-member parameters."""
+        shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
+        est = clone(self.estimator).set_params(**shared, n_ensemble=n_members, member_rows="all")
+        est._validate_params()
+        return est
 
     @staticmethod
     def _member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -334,6 +323,26 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         chosen = weights > 0  # a candidate left out may hold non-finite predictions
         self.ensemble_score_ = score(np.tensordot(weights[chosen], stacked[chosen], axes=1))
 
+    def _refit_selected(self, X, y, sample_weight, candidates: list[dict]) -> Blend:
+        """The selected candidates refitted on all rows, each group of them side by side
+        in one stacked network (a candidate alone in its group as two members, from
+        two initial weights), weighted as selected."""
+        selected = np.flatnonzero(self.ensemble_weights_)
+        all_rows = np.arange(_num_samples(X))
+        parts = []
+        for chunk in _groups([candidates[c] for c in selected], self.max_members):
+            group = [int(selected[i]) for i in chunk]
+            members = group * 2 if len(group) == 1 else group
+            est = self._network(candidates[group[0]], len(members))
+            rows = self._member_rows(est, all_rows, y, 0)
+            seeds = [_seed(est) + j for j in range(len(members))]
+            params = [candidates[c] for c in members]
+            given = _given(est, params, [rows] * len(members), len(all_rows), seeds)
+            est._fit(X, y, sample_weight, members=given)
+            share = len(group) / len(members)
+            parts += [(est, [j], self.ensemble_weights_[c] * share) for j, c in enumerate(members)]
+        return Blend(parts)
+
     def _best(self):
         """What predicts: the selected ensemble, else the refitted best candidate."""
         if "ensemble_" in self.__dict__:
@@ -383,6 +392,25 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
+
+
+def _seed(est) -> int:
+    """A base seed for a network's members, from the estimator's ``random_state``."""
+    return int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max - 1000))
+
+
+def _given(est, params: list[dict], folds: list[tuple], n_rows: int, seeds: list) -> MemberRows:
+    """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
+    (with ``early_stopping``), ``alpha``, learning rate and initial-weight seed."""
+    train = np.zeros((n_rows, len(params)), dtype=bool)
+    validation = np.zeros_like(train)
+    for m, (rows, held) in enumerate(folds):
+        train[rows, m], validation[held, m] = True, True
+    return MemberRows(
+        train, tuple(p.get("alpha", est.alpha) for p in params),
+        tuple(p.get("learning_rate_init", est.learning_rate_init) for p in params),
+        validation if est.early_stopping else None, tuple(seeds),
+    )  # fmt: skip
 
 
 def _refused(est) -> str | None:
