@@ -11,6 +11,7 @@ Writes ``docs/comparison.md`` and ``docs/comparison.png`` from the cache (``comp
     ./dev compare                               # fit what is missing, rewrite the doc
     ./dev compare --models torchsk              # after a change to torchsk
     ./dev compare --datasets titanic digits     # a few data sets (name or slug substrings)
+    ./dev compare --folds shuffled              # leave out the extrapolation variants
     ./dev compare --time-limit 600              # start no fit after 10 minutes
     ./dev compare --doc-only                    # rebuild the doc from the cache, fit nothing
     ./dev compare --models hgb --refit          # time again what the cache has
@@ -284,6 +285,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="model slugs (default: all)")
     parser.add_argument("--datasets", nargs="*", help="name or slug substrings (default: all)")
+    parser.add_argument(
+        "--folds",
+        choices=["all", "shuffled", "extrapolation"],
+        default="all",
+        help="the shuffled data sets, their extrapolation variants, or both",
+    )
     parser.add_argument("--time-limit", type=float, help="start no fit after this many seconds")
     parser.add_argument("--doc-only", action="store_true", help="rebuild the doc, fit nothing")
     parser.add_argument("--refit", action="store_true", help="refit even what the cache has")
@@ -293,7 +300,9 @@ def main(argv=None) -> None:
     warnings.filterwarnings("ignore")  # the baselines' convergence warnings, fold after fold
     cache = ResultCache(args.results)
     if not args.doc_only:
-        suite = load_suite(args.datasets)
+        suite = load_suite(args.datasets, extrapolation=args.folds != "shuffled")
+        if args.folds == "extrapolation":
+            suite = {name: d for name, d in suite.items() if d.order_by is not None}
         run(suite, _select_models(args.models), cache, args.time_limit,
             log=lambda m: print(m, flush=True), refit=args.refit)  # fmt: skip
     import compare_report

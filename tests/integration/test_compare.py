@@ -290,3 +290,14 @@ def test_markdown_reports_the_extrapolation_variants(with_extrapolation):
     assert "- RealMLP-TD: B; every extrapolation variant" in text
     widths = [line.count("|") - 1 for line in text.splitlines() if line.startswith("|---")]
     assert max(widths) <= 7 and "issue" not in text.lower()
+
+
+def test_load_suite_selects_the_extrapolation_variants():
+    both = compare.load_suite(["penguins body mass"])
+    assert list(both) == ["penguins body mass", "penguins body mass (extrapolation)"]
+    assert both["penguins body mass (extrapolation)"].order_by == "flipper_length_mm"
+    assert list(compare.load_suite(["penguins body mass"], extrapolation=False)) == [
+        "penguins body mass"
+    ]
+    only = compare.load_suite(["penguins body mass (extrapolation)"])
+    assert list(only) == ["penguins body mass (extrapolation)"]
