@@ -1,15 +1,17 @@
 """The honest comparison: torchsk's defaults on raw tables against its peers.
 
 5-fold cross-validation on data shipped by packages (``compare_suite.py``); every model
-sees the same folds. Results are cached per (data set, model, fold) as JSON under
-``benchmarks/results/``, keyed by a fingerprint of the model's configuration, of the
-package versions it depends on, of the fold's data and, for torchsk, of the torchsk
-source: a rerun refits only what changed. Writes ``docs/comparison.md`` and
-``docs/comparison.png`` from the cache (``compare_report.py``).
+sees the same folds. Each regression's extrapolation variant has two folds instead, ordered
+by one numeric column: its lowest and its highest fifth as test rows (``edge_folds``).
+Results are cached per (data set, model, fold) as JSON under ``benchmarks/results/``, keyed
+by a fingerprint of the model's configuration, of the package versions it depends on, of
+the fold's data and, for torchsk, of the torchsk source: a rerun refits only what changed.
+Writes ``docs/comparison.md`` and ``docs/comparison.png`` from the cache (``compare_report.py``).
 
     ./dev compare                               # fit what is missing, rewrite the doc
     ./dev compare --models torchsk              # after a change to torchsk
     ./dev compare --datasets titanic digits     # a few data sets (name or slug substrings)
+    ./dev compare --folds shuffled              # leave out the extrapolation variants
     ./dev compare --time-limit 600              # start no fit after 10 minutes
     ./dev compare --doc-only                    # rebuild the doc from the cache, fit nothing
     ./dev compare --models hgb --refit          # time again what the cache has
@@ -34,7 +36,7 @@ from sklearn.metrics import accuracy_score, log_loss, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare_suite import MODELS, SEED, Dataset, ModelSpec, load_suite  # noqa: E402
+from compare_suite import MODELS, SEED, Dataset, ModelSpec, edge_folds, load_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -149,7 +151,13 @@ class ResultCache:
 
 # ------------------------------------------------------------------------------ fitting
 def folds_of(data: Dataset, n_folds: int = FOLDS) -> list:
-    """The (train, test) row indices every model gets: stratified for classification."""
+    """The (train, test) row indices every model gets.
+
+    Shuffled ``n_folds`` folds, stratified for classification; for an extrapolation variant
+    (``data.order_by`` set) the two folds of :func:`compare_suite.edge_folds` on that column.
+    """
+    if data.order_by is not None:
+        return edge_folds(data.X[data.order_by])
     cls = StratifiedKFold if data.task == "classification" else KFold
     return list(cls(n_folds, shuffle=True, random_state=SEED).split(data.X, data.y))
 
@@ -243,9 +251,11 @@ def collect(suite: dict, specs: list, cache: ResultCache) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``dataset, task, model, slug, family, fold, score, log_loss, fit_s,
-        predict_s, n_train``.
+        predict_s, n_train``, ``folds`` (``"shuffled"`` or ``"extrapolation"``) and
+        ``n_folds`` (the data set's number of folds).
     """
     rows = []
+    n_folds = {name: len(folds_of(data)) for name, data in suite.items()}
     for data, spec, fold, _, _, _, key in plan(suite, specs):
         entry = cache.get(data.slug, spec.slug, fold, key)
         if entry is None:
@@ -255,6 +265,8 @@ def collect(suite: dict, specs: list, cache: ResultCache) -> pd.DataFrame:
             "family": spec.family, "fold": fold, "score": entry["score"],
             "log_loss": entry.get("log_loss", np.nan), "fit_s": entry["fit_s"],
             "predict_s": entry["predict_s"], "n_train": entry["n_train"],
+            "folds": "shuffled" if data.order_by is None else "extrapolation",
+            "n_folds": n_folds[data.name],
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -273,6 +285,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="model slugs (default: all)")
     parser.add_argument("--datasets", nargs="*", help="name or slug substrings (default: all)")
+    parser.add_argument(
+        "--folds",
+        choices=["all", "shuffled", "extrapolation"],
+        default="all",
+        help="the shuffled data sets, their extrapolation variants, or both",
+    )
     parser.add_argument("--time-limit", type=float, help="start no fit after this many seconds")
     parser.add_argument("--doc-only", action="store_true", help="rebuild the doc, fit nothing")
     parser.add_argument("--refit", action="store_true", help="refit even what the cache has")
@@ -282,7 +300,9 @@ def main(argv=None) -> None:
     warnings.filterwarnings("ignore")  # the baselines' convergence warnings, fold after fold
     cache = ResultCache(args.results)
     if not args.doc_only:
-        suite = load_suite(args.datasets)
+        suite = load_suite(args.datasets, extrapolation=args.folds != "shuffled")
+        if args.folds == "extrapolation":
+            suite = {name: d for name, d in suite.items() if d.order_by is not None}
         run(suite, _select_models(args.models), cache, args.time_limit,
             log=lambda m: print(m, flush=True), refit=args.refit)  # fmt: skip
     import compare_report

@@ -5,7 +5,11 @@ collects: per data set and model the mean ± std over folds, the ranks, the per-
 summary and how torchsk's defaults stand against the goals set for them.
 
 "Within one standard deviation" compares the gap between two models' mean scores with
-the larger of their two standard deviations over the folds.
+the larger of their two standard deviations over the folds. "Within 0.01" compares the same
+gap with a fixed margin, on the shuffled folds and on the extrapolation variants' folds.
+
+Ranks, summary, figure and the one-std criteria use the shuffled folds only; the
+extrapolation variants have their own section.
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from compare_suite import MODELS, PEERS  # noqa: E402
+from compare_suite import EDGE_SHARE, MODELS, PEERS  # noqa: E402
 
 FOLDS = 5
 TORCHSK, LINEAR, HGB, REALMLP = "torchsk", "linear", "hgb", "realmlp-td"
+SHUFFLED, EXTRAPOLATION = "shuffled", "extrapolation"
+#: The fixed margin of the "within 0.01 of the linear model" criterion.
+MARGIN = 0.01
+_EPS = 1e-9  # float noise: 0.20 - 0.19 is a gap of 0.01
 _METRIC = {"regression": "R²", "classification": "accuracy"}
 
 
@@ -35,19 +43,26 @@ def per_dataset(folds: pd.DataFrame, n_folds: int = FOLDS) -> pd.DataFrame:
     ----------
     folds : pandas.DataFrame
         One row per fold: ``dataset, task, model, slug, family, fold, score, log_loss,
-        fit_s, predict_s, n_train``.
+        fit_s, predict_s, n_train`` and optionally ``folds`` (``"shuffled"`` or
+        ``"extrapolation"``, shuffled where absent) and ``n_folds`` (the data set's number of
+        folds).
     n_folds : int
-        A (data set, model) with fewer folds is left out.
+        Where ``folds`` has no ``n_folds`` column: a (data set, model) with fewer folds is
+        left out.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (data set, model): ``score, score_std, log_loss, log_loss_std, fit_s``
-        (mean per fold), ``total_s`` (fit and predict, all folds), ``rank`` (1 = best score
-        on that data set, among the models that have it) and ``neural_rank`` (among the
-        neural models).
+        One row per (data set, model): ``folds``, ``n_folds``, ``score, score_std,
+        log_loss, log_loss_std, fit_s`` (mean per fold), ``total_s`` (fit and predict, all
+        folds), ``rank`` (1 = best score on that data set, among the models that have it)
+        and ``neural_rank`` (among the neural models).
     """
-    keys = ["dataset", "task", "model", "slug", "family"]
+    if "folds" not in folds:
+        folds = folds.assign(folds=SHUFFLED)
+    if "n_folds" not in folds:
+        folds = folds.assign(n_folds=n_folds)
+    keys = ["dataset", "task", "model", "slug", "family", "folds", "n_folds"]
     grouped = folds.groupby(keys, sort=False)
     table = grouped.agg(
         n=("fold", "nunique"), score=("score", "mean"), score_std=("score", "std"),
@@ -55,7 +70,7 @@ def per_dataset(folds: pd.DataFrame, n_folds: int = FOLDS) -> pd.DataFrame:
         total_s=("fit_s", "sum"), predict_s=("predict_s", "sum"),
     ).reset_index()  # fmt: skip
     table["total_s"] += table.pop("predict_s")
-    table = table[table["n"] >= n_folds].drop(columns="n").reset_index(drop=True)
+    table = table[table["n"] >= table["n_folds"]].drop(columns="n").reset_index(drop=True)
     table["rank"] = table.groupby("dataset")["score"].rank(ascending=False)
     neural = table["family"] == "neural"
     table.loc[neural, "neural_rank"] = (
@@ -161,6 +176,49 @@ def neural_ranks(table: pd.DataFrame) -> tuple[pd.Series, list]:
     return part.groupby("model")["neural_rank"].mean().sort_values(), common
 
 
+def shuffled(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`per_dataset`'s table on shuffled folds."""
+    return table[table["folds"] == SHUFFLED] if "folds" in table else table
+
+
+def linear_margin(table: pd.DataFrame, slug: str = TORCHSK, margin: float = MARGIN):
+    """Per data set, shuffled and extrapolation: is a model within ``margin`` of the linear one?
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`per_dataset`'s output.
+    slug : str
+        The model (torchsk by default).
+    margin : float
+        The largest gap allowed, on the score and (classification) on the log-loss.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by data set (those where both models have a complete result), in table
+        order: ``folds``, ``score``, ``linear``, ``behind`` (the linear model's score minus
+        the model's), ``log_loss_above`` (the model's log-loss minus the logistic
+        regression's, classification only) and ``ok`` (both gaps at most ``margin``, up to
+        rounding: a gap of 0.01 passes).
+    """
+    rows = {}
+    for dataset, part in table.groupby("dataset", sort=False):
+        by = part.set_index("slug")
+        if slug not in by.index or LINEAR not in by.index:
+            continue
+        ours, lin = by.loc[slug], by.loc[LINEAR]
+        behind = lin["score"] - ours["score"]
+        above = ours["log_loss"] - lin["log_loss"]  # NaN for regression
+        rows[dataset] = {
+            "folds": ours.get("folds", SHUFFLED), "score": ours["score"],
+            "linear": lin["score"], "behind": behind, "log_loss_above": above,
+            "ok": bool(behind <= margin + _EPS and (pd.isna(above) or above <= margin + _EPS)),
+        }  # fmt: skip
+    columns = ["folds", "score", "linear", "behind", "log_loss_above", "ok"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
 def head_to_head(table: pd.DataFrame, slug: str = TORCHSK) -> list[tuple[str, int, int, int]]:
     """torchsk against each other neural model on the data sets both have.
 
@@ -194,7 +252,14 @@ def _time_ratio(table: pd.DataFrame):
 
 
 def acceptance(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
-    """torchsk's goals on the suite: (criterion, measured, holds) per line."""
+    """torchsk's goals on the suite: (criterion, measured, holds) per line.
+
+    Every criterion but the last two is measured on the shuffled folds; the last two, the
+    fixed margin to the linear model, once on the shuffled folds and once on the
+    extrapolation variants (where the table has them).
+    """
+    margins = linear_margin(table)
+    table = shuffled(table)
     ours = gaps(table)
     ranks, common = neural_ranks(table)
     lines = []
@@ -228,6 +293,14 @@ def acceptance(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
         ok = ours[column].dropna().astype(bool) if column in ours else []
         if len(ok):
             lines.append((what, f"{int(ok.sum())} of {len(ok)}", bool(ok.mean() >= need)))
+    for kind in (SHUFFLED, EXTRAPOLATION):
+        ok = margins.loc[margins["folds"] == kind, "ok"]
+        if len(ok):
+            lines.append((
+                f"never more than {MARGIN:g} below the scaled linear model on any data set "
+                f"(score; log-loss never more than {MARGIN:g} above), {kind} folds",
+                f"{int(ok.sum())} of {len(ok)}", bool(ok.all()),
+            ))  # fmt: skip
     return lines
 
 
@@ -243,7 +316,7 @@ def _md_table(header: list, rows: list) -> list[str]:
 
 def _datasets_section(suite: dict) -> list[str]:
     rows = []
-    for d in suite.values():
+    for d in (d for d in suite.values() if d.order_by is None):
         n_cat = sum(isinstance(t, pd.CategoricalDtype) for t in d.X.dtypes)
         missing = d.X.isna().to_numpy().mean()
         rows.append([
@@ -288,7 +361,7 @@ def _acceptance_section(table: pd.DataFrame) -> list[str]:
     rows = [[what, measured, "yes" if ok else "**no**"] for what, measured, ok in
             acceptance(table)]  # fmt: skip
     detail = []
-    for dataset, g in gaps(table).iterrows():
+    for dataset, g in gaps(shuffled(table)).iterrows():
         cells = [dataset, _fmt(g["score"])]
         for label in ("linear", "hgb", "log_loss"):
             ok = g.get(f"ok_{label}")
@@ -297,14 +370,28 @@ def _acceptance_section(table: pd.DataFrame) -> list[str]:
         detail.append(cells)
     header = ["data set", "torchsk score", "behind linear", "behind HGB",
               "log-loss above LogReg"]  # fmt: skip
+    margin = []
+    for dataset, m in linear_margin(table).iterrows():
+        margin.append([
+            dataset, m["folds"], _fmt(m["score"]), _fmt(m["linear"]), _fmt(m["behind"]),
+            _fmt(m["log_loss_above"]), "yes" if m["ok"] else "**no**",
+        ])  # fmt: skip
+    margin_header = ["data set", "folds", "torchsk score", "linear score", "behind linear",
+                     "log-loss above LogReg", f"within {MARGIN:g}"]  # fmt: skip
     return [
         "## How torchsk stands against its goals", "",
-        "Computed from the table below; torchsk is `TorchRegressor` / `TorchClassifier` with "
-        "default parameters on the prepared DataFrame. A gap is within one standard deviation "
-        "(✓) when it is at most the larger of the two models' standard deviations over folds; "
-        "positive gaps are torchsk behind.", "",
+        "Computed from the tables below; torchsk is `TorchRegressor` / `TorchClassifier` with "
+        "default parameters on the prepared DataFrame. The criteria are measured on the "
+        "shuffled folds, except the last two, which hold torchsk to a fixed margin of "
+        f"{MARGIN:g} behind the scaled linear model (mean score; for classifiers also mean "
+        "log-loss) once on the shuffled folds and once on the extrapolation variants' folds. "
+        "A gap is within one standard deviation (✓) when it is at most the larger of the two "
+        "models' standard deviations over folds; positive gaps are torchsk behind.", "",
         *_md_table(["criterion", "measured", "holds"], rows), "",
+        "Shuffled folds, against one standard deviation:", "",
         *_md_table(header, detail), "",
+        f"Shuffled and extrapolation folds, against the fixed margin of {MARGIN:g}:", "",
+        *_md_table(margin_header, margin), "",
     ]  # fmt: skip
 
 
@@ -321,6 +408,54 @@ def _results_section(table: pd.DataFrame) -> list[str]:
     return ["## Per data set", "", *_md_table(header, rows), ""]
 
 
+def _extrapolation_section(suite: dict, folds: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """Each regression's extrapolation variant beside its shuffled figures."""
+    variants = [d for d in suite.values() if d.order_by is not None]
+    if not variants:
+        return []
+    scores = table.set_index(["dataset", "slug"])["score"]
+    rho = {d.name: d.X[d.order_by].corr(pd.Series(d.y, index=d.X.index), method="spearman")
+           for d in variants}  # fmt: skip
+    rows = []
+    for d in variants:
+        for spec in MODELS:
+            if (d.name, spec.slug) not in scores.index:
+                continue
+            part = folds[(folds["dataset"] == d.name) & (folds["slug"] == spec.slug)]
+            by_fold = part.set_index("fold")["score"]
+            rows.append([
+                d.base, f"{d.order_by} (ρ {rho[d.name]:+.2f})", spec.name,
+                _fmt(scores.get((d.base, spec.slug))),
+                _fmt(scores[d.name, spec.slug]), _fmt(by_fold.get(0)), _fmt(by_fold.get(1)),
+            ])  # fmt: skip
+    header = ["data set", "folds ordered by", "model", "R² shuffled",
+              "R² extrapolation (mean)", "lowest fifth", "highest fifth"]  # fmt: skip
+    extra = table[table["folds"] == EXTRAPOLATION]
+    have = extra.groupby("slug")["dataset"].nunique()
+    complete = have[have == len(variants)].index
+    ranks = extra[extra["slug"].isin(complete)].groupby("model")["rank"].mean().sort_values()
+    ranked = ", ".join(f"{m} {r:.2f}" for m, r in ranks.items())
+    lines = [
+        "## Extrapolation", "",
+        "Each regression again, with two folds ordered by one numeric column instead of five "
+        "shuffled ones: the test rows of the first fold are the lowest values of that column, "
+        "those of the second the highest, each cut between two distinct values at the "
+        f"boundary nearest to {EDGE_SHARE:.0%} of the rows that have the value; every other "
+        "row, and every row missing the value, trains. So every test value lies below (or "
+        "above) every training value of that column. The column is chosen by a rule: among "
+        "the numeric features that can be cut so (each test fold between "
+        f"{EDGE_SHARE / 2:.0%} and {1.5 * EDGE_SHARE:.0%} of the known rows), the one with "
+        "the largest absolute Spearman correlation with the target (ρ below) over the whole "
+        "table. R² "
+        "is computed per test fold (against that fold's own mean) and averaged over the two; "
+        "the shuffled R² is the same table's five-fold figure.",
+    ]  # fmt: skip
+    if len(ranks):
+        lines += ["", f"Mean rank over the {len(variants)} extrapolation variants, models that "
+                  f"have all of them: {ranked}."]  # fmt: skip
+    return [*lines, "", *_md_table(header, rows), ""]
+
+
 def missing_pairs(suite: dict, table: pd.DataFrame) -> dict:
     """Model name -> the data sets (in suite order) without a complete current result."""
     have = set(zip(table["dataset"], table["slug"], strict=True))
@@ -334,14 +469,19 @@ def missing_pairs(suite: dict, table: pd.DataFrame) -> dict:
 
 def _estimate_missing_s(suite: dict, folds: pd.DataFrame, missing: dict) -> float:
     """Seconds the missing fits would take, at each model's measured time per training row."""
+
+    def train_rows(data) -> float:  # over all folds
+        if data.order_by is None:
+            return len(data.X) * (FOLDS - 1)
+        return len(data.X) * (1 - EDGE_SHARE) * 2
+
     total = 0.0
     for spec in MODELS:
         part = folds[folds["slug"] == spec.slug]
         if spec.name not in missing or part.empty:
             continue
         per_row = (part["fit_s"] + part["predict_s"]).sum() / part["n_train"].sum()
-        rows = sum(len(suite[d].X) for d in missing[spec.name]) * (FOLDS - 1) / FOLDS
-        total += per_row * rows * FOLDS
+        total += per_row * sum(train_rows(suite[d]) for d in missing[spec.name])
     return total
 
 
@@ -351,8 +491,9 @@ def _run_time_section(suite: dict, folds: pd.DataFrame, table: pd.DataFrame) -> 
     lines = [
         "## Run time and what is missing", "",
         f"Fitting and predicting every cached fold took {measured / 3600:.2f} h on this "
-        "machine (the sum over the cache, per model in the summary's last column; data "
-        "loading and fingerprints add about a minute).",
+        "machine (the sum over the cache, extrapolation folds included; the summary's last "
+        "column has each model's shuffled folds; data loading and fingerprints add about a "
+        "minute).",
     ]  # fmt: skip
     if not missing:
         return [*lines, "Every model has every data set.", ""]
@@ -363,7 +504,15 @@ def _run_time_section(suite: dict, folds: pd.DataFrame, table: pd.DataFrame) -> 
         f"cache takes about {(measured + estimate) / 3600:.1f} h."
     )
     lines += ["", "Not yet run (or stale since a change of configuration):", ""]
-    lines += [f"- {model}: {', '.join(sets)}" for model, sets in missing.items()]
+    n_variants = sum(d.order_by is not None for d in suite.values())
+    for model, sets in missing.items():
+        plain = [d for d in sets if suite[d].order_by is None]
+        variants = [suite[d].base for d in sets if suite[d].order_by is not None]
+        if len(variants) == n_variants:
+            variants = ["every extrapolation variant"]
+        elif variants:
+            variants = [f"extrapolation variants of {', '.join(variants)}"]
+        lines.append(f"- {model}: {'; '.join(x for x in (', '.join(plain), *variants) if x)}")
     return [*lines, ""]
 
 
@@ -376,18 +525,22 @@ def to_markdown(suite: dict, folds: pd.DataFrame) -> str:
         "Generated by `benchmarks/compare.py` (`./dev compare`) from the fold results cached "
         f"in `benchmarks/results/`; written {time.strftime('%F')}. 5-fold cross-validation "
         "(stratified for classification), the same folds for every model; score = mean ± std "
-        "over folds (R² or accuracy), log-loss for classifiers. Fit times are wall-clock "
+        "over folds (R² or accuracy), log-loss for classifiers. Every regression also comes "
+        "as an extrapolation variant, two folds whose test rows lie outside the training "
+        "range of one column: reported in their own section and in the fixed-margin criteria, "
+        "left out of the ranks, the summary and the figure. Fit times are wall-clock "
         "seconds per fold on this project's 2-core CPU machine, shared with other jobs while "
         "it ran: read them as orders of magnitude.", "",
         "Each model in its fairest form, all on the same prepared tables (strings as "
         "`category` columns, missing values as `NaN`):", "", *peers, "",
         "![mean rank against median fit time](comparison.png)", "",
     ]  # fmt: skip
-    lines += _summary_section(summary(table))
+    lines += _summary_section(summary(shuffled(table)))
     lines += _acceptance_section(table)
+    lines += _extrapolation_section(suite, folds, table)
     lines += _run_time_section(suite, folds, table)
     lines += _datasets_section(suite)
-    lines += _results_section(table)
+    lines += _results_section(shuffled(table))
     return "\n".join(lines)
 
 
@@ -415,7 +568,10 @@ def plot(folds: pd.DataFrame, out: Path) -> None:
 
     The first panel ranks every model on the data sets all of them have; when some models
     lack data sets, a second panel ranks the models that have all of them on all of them.
+    Shuffled folds only.
     """
+    if "folds" in folds:
+        folds = folds[folds["folds"] == SHUFFLED]
     table = per_dataset(folds)
     common = common_datasets(table, table["slug"].unique())
     panels = [(folds[folds["dataset"].isin(common)],

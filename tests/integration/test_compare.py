@@ -12,7 +12,15 @@ from sklearn.model_selection import KFold, cross_val_score
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import compare  # noqa: E402
 import compare_report  # noqa: E402
-from compare_suite import Dataset, ModelSpec, NumericImputer, prepare  # noqa: E402
+from compare_suite import (  # noqa: E402
+    EDGE_SHARE,
+    Dataset,
+    ModelSpec,
+    NumericImputer,
+    edge_folds,
+    extrapolation_variant,
+    prepare,
+)
 
 
 def _spec(slug):
@@ -187,3 +195,109 @@ def test_numeric_imputer_fills_a_test_fold_missing_what_training_did_not():
     assert not out.isna().any().any()
     assert list(out.columns) == ["a", "b", "b_missing"]  # indicators: training's only
     assert out["a"].tolist() == [2.0, 5.0] and out["b_missing"].tolist() == [1.0, 0.0]
+
+
+# ------------------------------------------------------------------------------ extrapolation
+def _outside(values, train, test):
+    """Whether the known test values all lie below, or all above, the known training ones."""
+    v_train, v_test = values[train], values[test]
+    v_train = v_train[~np.isnan(v_train)]
+    return v_test.max() < v_train.min() or v_test.min() > v_train.max()
+
+
+def test_edge_folds_test_rows_lie_outside_the_training_range():
+    rng = np.random.default_rng(0)
+    values = np.round(rng.normal(size=500), 1)  # ties at the cuts
+    values[rng.choice(500, 40, replace=False)] = np.nan
+    folds = edge_folds(values)
+    assert len(folds) == 2
+    for (train, test), side in zip(folds, ("low", "high"), strict=True):
+        assert not np.isnan(values[test]).any()  # rows missing the value always train
+        assert np.intersect1d(train, test).size == 0 and len(train) + len(test) == 500
+        assert _outside(values, train, test)
+        share = len(test) / 460
+        assert EDGE_SHARE / 2 <= share <= 1.5 * EDGE_SHARE
+        below = values[test].max() < np.nanmin(values[train])
+        assert below == (side == "low")
+
+
+def test_edge_folds_refuse_a_column_of_too_few_values():
+    assert edge_folds(np.r_[np.zeros(70), np.ones(30)]) is None  # 30% / 70% only
+    assert edge_folds(np.ones(10)) is None
+
+
+def test_extrapolation_variant_orders_by_the_most_correlated_column_it_can_cut():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    X = prepare(pd.DataFrame({
+        "noise": rng.normal(size=300),
+        "close": y + rng.normal(scale=0.3, size=300),
+        "binary": (y > 0).astype(float),  # the most correlated, but cannot be cut
+        "kind": rng.choice(["a", "b"], size=300),
+    }))  # fmt: skip
+    X.loc[:9, "close"] = np.nan
+    data = Dataset("t", "regression", X, y, "test")
+    variant = extrapolation_variant(data)
+    assert variant.order_by == "close" and variant.base == "t"
+    assert variant.name == "t (extrapolation)" and "folds ordered by close" in variant.note
+    folds = compare.folds_of(variant)
+    assert len(folds) == 2
+    assert all(_outside(X["close"].to_numpy(), tr, te) for tr, te in folds)
+    assert all(set(range(10)) <= set(tr) for tr, _ in folds)
+    assert len(compare.folds_of(data)) == compare.FOLDS  # the shuffled table: unchanged
+    assert extrapolation_variant(Dataset("c", "classification", X, y > 0, "test")) is None
+
+
+@pytest.fixture
+def with_extrapolation(synthetic):
+    shuffled = synthetic.assign(folds="shuffled", n_folds=compare.FOLDS)
+    extra = pd.DataFrame(_fold_rows("A (extrapolation)", "regression", {
+        "linear": [0.30, 0.10], "hgb": [0.0, -0.2], "torchsk": [0.28, 0.10],
+    })).assign(folds="extrapolation", n_folds=2)  # fmt: skip
+    return pd.concat([shuffled, extra], ignore_index=True)
+
+
+def test_extrapolation_folds_are_complete_with_two_and_stay_out_of_the_summary(
+    with_extrapolation,
+):
+    table = compare_report.per_dataset(with_extrapolation)
+    assert set(table.loc[table["dataset"] == "A (extrapolation)", "slug"]) == {
+        "linear", "hgb", "torchsk",
+    }  # fmt: skip
+    summ = compare_report.summary(compare_report.shuffled(table)).set_index("slug")
+    assert summ.loc["torchsk", "datasets"] == 2
+    margin = compare_report.linear_margin(table)
+    assert margin.loc["A (extrapolation)", "behind"] == pytest.approx(0.01)
+    assert not margin.loc["B", "ok"] and margin.loc["A", "ok"]
+    verdicts = {what.rsplit(", ", 1)[-1]: (measured, ok) for what, measured, ok in
+                compare_report.acceptance(table) if "0.01" in what}  # fmt: skip
+    assert verdicts == {"shuffled folds": ("1 of 2", False),
+                        "extrapolation folds": ("1 of 1", True)}  # fmt: skip
+
+
+def test_markdown_reports_the_extrapolation_variants(with_extrapolation):
+    frame = pd.DataFrame({"a": np.arange(10.0)})
+    a = Dataset("A", "regression", frame, np.arange(10.0), "t")
+    suite = {
+        "A": a, "B": Dataset("B", "classification", frame, np.arange(10) % 2, "t"),
+        "A (extrapolation)": Dataset("A (extrapolation)", "regression", frame, a.y, "t",
+                                     order_by="a", base="A"),
+    }  # fmt: skip
+    text = compare_report.to_markdown(suite, with_extrapolation)
+    assert "## Extrapolation" in text
+    assert "| A | a (ρ +1.00) | torchsk (defaults, raw) | 0.600 | 0.190 | 0.280 | 0.100 |" in text
+    assert "| A (extrapolation) | extrapolation | 0.190 | 0.200 | 0.010 |  | yes |" in text
+    assert "- RealMLP-TD: B; every extrapolation variant" in text
+    widths = [line.count("|") - 1 for line in text.splitlines() if line.startswith("|---")]
+    assert max(widths) <= 7 and "issue" not in text.lower()
+
+
+def test_load_suite_selects_the_extrapolation_variants():
+    both = compare.load_suite(["penguins body mass"])
+    assert list(both) == ["penguins body mass", "penguins body mass (extrapolation)"]
+    assert both["penguins body mass (extrapolation)"].order_by == "flipper_length_mm"
+    assert list(compare.load_suite(["penguins body mass"], extrapolation=False)) == [
+        "penguins body mass"
+    ]
+    only = compare.load_suite(["penguins body mass (extrapolation)"])
+    assert list(only) == ["penguins body mass (extrapolation)"]
