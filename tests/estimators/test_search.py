@@ -35,6 +35,8 @@ def test_results_read_as_gridsearchcvs_and_pick_the_same_candidate(diabetes):
     search = BatchedSearchCV(est, grid, cv=3).fit(X, y)
     reference = GridSearchCV(est, grid, cv=3).fit(X, y)
     assert set(search.cv_results_) == set(reference.cv_results_)
+    for key in ("param_alpha", "param_learning_rate_init", "rank_test_score"):
+        assert search.cv_results_[key].dtype == reference.cv_results_[key].dtype
     assert (
         search.best_params_
         == reference.best_params_

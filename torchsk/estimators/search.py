@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
 from sklearn.metrics import check_scoring, get_scorer_names
-from sklearn.model_selection import ParameterGrid, check_cv, train_test_split
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.model_selection import ParameterGrid, check_cv
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
@@ -38,6 +38,7 @@ from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import BaseTorchEstimator, _same
 from torchsk.estimators.iterable import is_batches
+from torchsk.estimators.search_members import member_rows, member_settings, refusal, seed_of
 from torchsk.estimators.search_results import MemberOutputs, cv_results
 from torchsk.estimators.selection import (
     Averaged,
@@ -47,8 +48,6 @@ from torchsk.estimators.selection import (
     member_outputs,
     to_output_scale,
 )
-from torchsk.training.fit import check_validation_split
-from torchsk.training.members import MemberRows
 
 #: The parameters that members of one stacked network can hold each their own.
 MEMBER_PARAMS = ("alpha", "learning_rate_init")
@@ -244,7 +243,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         elif owned := sorted({k for c in candidates for k in c} & set(_SEARCH_OWNED)):
             why = f"sets {owned} itself; they cannot be searched over"
         for est in settings:
-            why = why or _refused(est)
+            why = why or refusal(est)
         if why:
             raise ValueError(f"BatchedSearchCV {why}.")
 
@@ -252,12 +251,12 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         """One stacked network for the candidates ``chunk`` (same non-member
         parameters) × the folds; returns it and its fit time."""
         est = self._network(candidates[chunk[0]], len(chunk) * len(splits))
-        folds = [self._member_rows(est, rows, y, f) for f, (rows, _) in enumerate(splits)]
+        folds = [member_rows(est, rows, y, f) for f, (rows, _) in enumerate(splits)]
         # every candidate of a fold starts from the same weights, as GridSearchCV's
         # candidates do under one random_state: scores then differ by the parameters
-        seeds = [_seed(est) + f for f in range(len(folds))] * len(chunk)
+        seeds = [seed_of(est) + f for f in range(len(folds))] * len(chunk)
         params = [candidates[c] for c in chunk for _ in folds]
-        given = _given(est, params, folds * len(chunk), _num_samples(X), seeds)
+        given = member_settings(est, params, folds * len(chunk), _num_samples(X), seeds)
         start = time.perf_counter()
         est._fit(X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
@@ -268,21 +267,6 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         est = clone(self.estimator).set_params(**shared, n_ensemble=n_members, member_rows="all")
         est._validate_params()
         return est
-
-    @staticmethod
-    def _member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
-        """A fold's training rows, and with ``early_stopping`` the share of them that
-        its members hold out to stop on (the same for every candidate of the fold,
-        stratified for classifiers where each class allows it)."""
-        if not est.early_stopping:
-            return rows, rows[:0]
-        labels = np.asarray(_safe_indexing(y, rows)) if is_classifier(est) else None
-        if labels is not None and np.unique(labels, return_counts=True)[1].min() < 2:
-            labels = None  # a class with one row cannot be on both sides
-        check_validation_split(est.validation_fraction, len(rows), labels)
-        seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max) + fold
-        return tuple(train_test_split(rows, test_size=est.validation_fraction,
-                                      random_state=seed, stratify=labels))  # fmt: skip
 
     def _score_chunk(self, est, X, y, splits, chunk, scores, score_times, oof: dict) -> None:
         """Score each member of ``est`` on its fold's held-out rows; with
@@ -334,10 +318,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             group = [int(selected[i]) for i in chunk]
             members = group * 2 if len(group) == 1 else group
             est = self._network(candidates[group[0]], len(members))
-            rows = self._member_rows(est, all_rows, y, 0)
-            seeds = [_seed(est) + j for j in range(len(members))]
+            rows = member_rows(est, all_rows, y, 0)
+            seeds = [seed_of(est) + j for j in range(len(members))]
             params = [candidates[c] for c in members]
-            given = _given(est, params, [rows] * len(members), len(all_rows), seeds)
+            given = member_settings(est, params, [rows] * len(members), len(all_rows), seeds)
             est._fit(X, y, sample_weight, members=given)
             share = len(group) / len(members)
             parts += [(est, [j], self.ensemble_weights_[c] * share) for j, c in enumerate(members)]
@@ -392,42 +376,6 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
-
-
-def _seed(est) -> int:
-    """A base seed for a network's members, from the estimator's ``random_state``."""
-    return int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max - 1000))
-
-
-def _given(est, params: list[dict], folds: list[tuple], n_rows: int, seeds: list) -> MemberRows:
-    """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
-    (with ``early_stopping``), ``alpha``, learning rate and initial-weight seed."""
-    train = np.zeros((n_rows, len(params)), dtype=bool)
-    validation = np.zeros_like(train)
-    for m, (rows, held) in enumerate(folds):
-        train[rows, m], validation[held, m] = True, True
-    return MemberRows(
-        train, tuple(p.get("alpha", est.alpha) for p in params),
-        tuple(p.get("learning_rate_init", est.learning_rate_init) for p in params),
-        validation if est.early_stopping else None, tuple(seeds),
-    )  # fmt: skip
-
-
-def _refused(est) -> str | None:
-    """Why ``est`` (one candidate's settings) cannot train as a member, or None."""
-    if est.module is not None:
-        return "needs the built-in network (module=None)"
-    if est.n_ensemble != 1:
-        return "trains one network per candidate (n_ensemble=1); members are its own"
-    if est.warm_start:
-        return "starts every candidate afresh (warm_start=False)"
-    if est.solver in ("lbfgs", "rprop"):
-        # one line search (lbfgs) or one stopping point for all members would tie
-        # each member's fit to the others' (and to their held-out rows)
-        return f"trains members apart only with mini-batch solvers, not solver={est.solver!r}"
-    if est.solver == "sgd" and est.learning_rate == "adaptive":
-        return "has no per-member adaptive rate yet (learning_rate='adaptive')"
-    return None
 
 
 def _groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:

@@ -57,11 +57,7 @@ def cv_results(candidates, scores, fit_times, score_times) -> dict:
     for name, times in (("fit_time", fit_times), ("score_time", score_times)):
         results[f"mean_{name}"], results[f"std_{name}"] = times.mean(1), times.std(1)
     for name in sorted({k for c in candidates for k in c}):
-        column = np.ma.MaskedArray(np.empty(len(candidates), dtype=object), mask=True)
-        for i, params in enumerate(candidates):
-            if name in params:
-                column[i] = params[name]
-        results[f"param_{name}"] = column
+        results[f"param_{name}"] = _param_column([c.get(name, _MISSING) for c in candidates])
     results["params"] = candidates
     for f in range(scores.shape[1]):
         results[f"split{f}_test_score"] = scores[:, f]
@@ -72,3 +68,23 @@ def cv_results(candidates, scores, fit_times, score_times) -> dict:
     filled = np.where(np.isnan(mean), worst, mean)
     results["rank_test_score"] = rankdata(-filled, method="min").astype(np.int32)
     return results
+
+
+_MISSING = object()
+
+
+def _param_column(values: list) -> np.ma.MaskedArray:
+    """A ``param_<name>`` column as ``GridSearchCV`` gives it: masked where a candidate
+    lacks the parameter, numeric where every value is a number, else of objects."""
+    mask = [v is _MISSING for v in values]
+    kept = [None if v is _MISSING else v for v in values]
+    numbers = not any(mask) and all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in kept
+    )
+    if numbers:
+        return np.ma.MaskedArray(np.asarray(kept), mask=False)
+    column = np.ma.MaskedArray(np.empty(len(values), dtype=object), mask=mask)
+    for i, v in enumerate(kept):
+        if not mask[i]:
+            column[i] = v
+    return column

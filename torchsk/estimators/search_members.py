@@ -1,0 +1,65 @@
+"""How a batched search lays out its members (``estimators.search``): which rows
+train each member and which it stops on, its settings and initial-weight seed, and
+what a candidate cannot be as a member."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.model_selection import train_test_split
+from sklearn.utils import _safe_indexing, check_random_state
+
+from torchsk.training.fit import check_validation_split
+from torchsk.training.members import MemberRows
+
+
+def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fold's training rows, and with ``early_stopping`` the share of them that
+    its members hold out to stop on (the same for every candidate of the fold,
+    stratified for classifiers where each class allows it)."""
+    if not est.early_stopping:
+        return rows, rows[:0]
+    labels = np.asarray(_safe_indexing(y, rows)) if is_classifier(est) else None
+    if labels is not None and np.unique(labels, return_counts=True)[1].min() < 2:
+        labels = None  # a class with one row cannot be on both sides
+    check_validation_split(est.validation_fraction, len(rows), labels)
+    seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max) + fold
+    return tuple(train_test_split(rows, test_size=est.validation_fraction,
+                                  random_state=seed, stratify=labels))  # fmt: skip
+
+
+def seed_of(est) -> int:
+    """A base seed for a network's members, from the estimator's ``random_state``."""
+    return int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max - 1000))
+
+
+def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
+                    seeds: list) -> MemberRows:  # fmt: skip
+    """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
+    (with ``early_stopping``), ``alpha``, learning rate and initial-weight seed."""
+    train = np.zeros((n_rows, len(params)), dtype=bool)
+    validation = np.zeros_like(train)
+    for m, (rows, held) in enumerate(folds):
+        train[rows, m], validation[held, m] = True, True
+    return MemberRows(
+        train, tuple(p.get("alpha", est.alpha) for p in params),
+        tuple(p.get("learning_rate_init", est.learning_rate_init) for p in params),
+        validation if est.early_stopping else None, tuple(seeds),
+    )  # fmt: skip
+
+
+def refusal(est) -> str | None:
+    """Why ``est`` (one candidate's settings) cannot train as a member, or None."""
+    if est.module is not None:
+        return "needs the built-in network (module=None)"
+    if est.n_ensemble != 1:
+        return "trains one network per candidate (n_ensemble=1); members are its own"
+    if est.warm_start:
+        return "starts every candidate afresh (warm_start=False)"
+    if est.solver in ("lbfgs", "rprop"):
+        # one line search (lbfgs) or one stopping point for all members would tie
+        # each member's fit to the others' (and to their held-out rows)
+        return f"trains members apart only with mini-batch solvers, not solver={est.solver!r}"
+    if est.solver == "sgd" and est.learning_rate == "adaptive":
+        return "has no per-member adaptive rate yet (learning_rate='adaptive')"
+    return None
