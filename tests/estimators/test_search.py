@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import log_loss, r2_score
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, ShuffleSplit
 
@@ -365,3 +366,33 @@ def test_the_selected_candidates_are_refitted_on_all_rows(diabetes):
     assert len(parts) == max(2, int((refitted.ensemble_weights_ > 0).sum()))
     assert not np.allclose(refitted.predict(X[:20]), folds.predict(X[:20]))
     assert refitted.score(X, y) > folds.score(X, y) - 0.05
+
+
+def test_a_failing_score_gets_error_score_with_a_warning(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+
+    def fails_on_small_targets(estimator, X, y):
+        if y.mean() < 150:
+            raise ValueError("this split cannot be scored")
+        return r2_score(y, estimator.predict(X))
+
+    cv = KFold(3)  # unshuffled: the splits' target means differ
+    with pytest.warns(FitFailedWarning, match="this split cannot be scored"):
+        search = BatchedSearchCV(est, {"alpha": [1e-4, 1.0]}, cv=cv,
+                                 scoring=fails_on_small_targets).fit(X, y)  # fmt: skip
+    splits = np.stack([search.cv_results_[f"split{f}_test_score"] for f in range(3)], 1)
+    assert np.isnan(splits).any() and np.isfinite(splits).any()
+    with pytest.raises(ValueError, match="cannot be scored"):
+        BatchedSearchCV(est, {"alpha": [1e-4]}, cv=cv, scoring=fails_on_small_targets,
+                        error_score="raise").fit(X, y)  # fmt: skip
+
+
+def test_when_every_network_fails_the_search_says_so(diabetes):
+    X, y = diabetes
+    # 70 levels of 6 rows or more: more slots than one-hot takes, so an embedding
+    X = pd.DataFrame({"a": X[:, 0], "id": [f"c{i % 70}" for i in range(len(y))]})
+    est = TorchRegressor(max_iter=2, random_state=0)
+    with pytest.warns(FitFailedWarning, match="embeddings"):
+        with pytest.raises(ValueError, match="All the fits failed"):
+            BatchedSearchCV(est, {"alpha": [1e-4]}, cv=2).fit(X, y)

@@ -22,11 +22,13 @@ candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
 from __future__ import annotations
 
 import time
-from numbers import Integral
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils import _safe_indexing
@@ -107,6 +109,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         selected candidates, weighted (``ensemble_weights_``), instead of calling
         ``best_estimator_``: refitted on all rows (``refit=True``), else their fold
         members. Needs folds that hold out each row once.
+    error_score : "raise" or float, default=np.nan
+        As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails, or
+        of every member of a network whose fit fails, with a ``FitFailedWarning``;
+        ``"raise"`` raises instead.
 
     Attributes
     ----------
@@ -156,10 +162,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         "refit": ["boolean"],
         "max_members": [Interval(Integral, 1, None, closed="left")],
         "ensemble": [StrOptions({"greedy"}), None],
+        "error_score": [StrOptions({"raise"}), Real],
     }
 
     def __init__(self, estimator, param_grid, *, scoring=None, cv=5, refit=True,
-                 max_members=256, ensemble=None):  # fmt: skip
+                 max_members=256, ensemble=None, error_score=np.nan):  # fmt: skip
         self.estimator = estimator
         self.param_grid = param_grid
         self.scoring = scoring
@@ -167,6 +174,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.refit = refit
         self.max_members = max_members
         self.ensemble = ensemble
+        self.error_score = error_score
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, *, groups=None):
@@ -197,7 +205,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
-        self._check_search(y, candidates, len(splits))
+        self._check_search(y, candidates, splits)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
@@ -207,15 +215,22 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         chunks = _groups(candidates, max(1, self.max_members // len(splits)))
         fitted, oof = [], {}
         for chunk in chunks:
-            est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk, candidates)
+            try:
+                est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk, candidates)
+            except Exception as error:  # GridSearchCV's error_score: that fit's scores
+                scores[chunk] = self._failed(error, f"the network of candidates {chunk}")
+                fit_times[chunk] = score_times[chunk] = 0.0
+                continue
             fit_times[chunk] = seconds / (len(chunk) * len(splits))
             self._score_chunk(est, X, y, splits, chunk, scores, score_times, oof)
             fitted.append((est, chunk))
+        if not fitted:
+            raise ValueError("All the fits failed: see the warnings for why.")
         self.n_groups_ = len(chunks)
         for name in ("ensemble_", "ensemble_weights_", "ensemble_score_"):
             self.__dict__.pop(name, None)  # a refit without ensemble has none
         if self.ensemble:
-            self._select(fitted, X, y, len(splits), oof)
+            self._select(fitted, X, y, len(splits), oof, len(candidates))
             if self.refit:  # the selected candidates again, on all rows
                 self.ensemble_ = self._refit_selected(X, y, sample_weight, candidates)
         self.cv_results_ = cv_results(candidates, scores, fit_times, score_times)
@@ -229,14 +244,17 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.refit_time_ = time.perf_counter() - start
         return self
 
-    def _check_search(self, y, candidates: list[dict], n_splits: int) -> None:
+    def _check_search(self, y, candidates: list[dict], splits: list) -> None:
         """Refuse what the members cannot be, before anything is fitted; each
-        candidate's parameters are validated as its own fit would validate them."""
+        candidate's parameters are validated as its own fit would validate them, and
+        its early-stopping rows drawn once (too few raise here)."""
         settings = [clone(self.estimator).set_params(**c) for c in candidates]
         for est in settings:
             est._validate_params()
+            for f, (rows, _) in enumerate(splits):
+                member_rows(est, rows, y, f)
         why = None
-        if n_splits < 2:
+        if len(splits) < 2:
             why = "needs at least 2 splits (each network holds 2 members or more)"
         elif self.ensemble and is_classifier(self.estimator) and np.ndim(y) > 1:
             why = "selects ensembles of single-label classifiers only (y is 2-D)"
@@ -279,7 +297,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             for i, c in enumerate(chunk):
                 m = i * n_folds + f
                 view = MemberOutputs(est, m, X_test, outputs[m])
-                scores[c, f] = self.scorer_(view, X_test, y_test)
+                try:
+                    scores[c, f] = self.scorer_(view, X_test, y_test)
+                except Exception as error:
+                    scores[c, f] = self._failed(error, f"scoring candidate {c} on split {f}")
             score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
             if self.ensemble:
                 scaled = to_output_scale(est, outputs)
@@ -287,10 +308,23 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
                     oof.setdefault(c, np.empty((_num_samples(X), scaled.shape[-1])))
                     oof[c][held_out] = scaled[i * n_folds + f]
 
-    def _select(self, fitted: list, X, y, n_folds: int, oof: dict) -> None:
+    def _failed(self, error: Exception, what: str) -> float:
+        """The score of what failed: ``error_score`` (a warning says why), or raise."""
+        if self.error_score == "raise":
+            raise error
+        warnings.warn(
+            f"BatchedSearchCV: {what} failed; its score is set to {self.error_score}. "
+            f"{type(error).__name__}: {error}",
+            FitFailedWarning,
+            stacklevel=3,
+        )
+        return self.error_score
+
+    def _select(self, fitted: list, X, y, n_folds: int, oof: dict, n_candidates: int) -> None:
         """Greedy ensemble selection over the candidates' out-of-fold predictions."""
         template = fitted[0][0]
-        stacked = np.stack([oof[c] for c in range(len(oof))])
+        width = next(iter(oof.values())).shape  # a failed network's candidates: NaN
+        stacked = np.stack([oof.get(c, np.full(width, np.nan)) for c in range(n_candidates)])
 
         def score(averaged: np.ndarray) -> float:
             return self.scorer_(Averaged(template, averaged), X, y)
