@@ -388,11 +388,18 @@ def test_a_failing_score_gets_error_score_with_a_warning(diabetes):
                         error_score="raise").fit(X, y)  # fmt: skip
 
 
-def test_when_every_network_fails_the_search_says_so(diabetes):
+def test_a_network_that_cannot_be_fitted_gets_error_score(diabetes):
     X, y = diabetes
     # 70 levels of 6 rows or more: more slots than one-hot takes, so an embedding
     X = pd.DataFrame({"a": X[:, 0], "id": [f"c{i % 70}" for i in range(len(y))]})
     est = TorchRegressor(max_iter=2, random_state=0)
-    with pytest.warns(FitFailedWarning, match="embeddings"):
-        with pytest.raises(ValueError, match="All the fits failed"):
-            BatchedSearchCV(est, {"alpha": [1e-4]}, cv=2).fit(X, y)
+    # every network failing is the data's doing: its error, as a single fit raises it
+    with pytest.raises(ValueError, match="embeddings"):
+        BatchedSearchCV(est, {"alpha": [1e-4]}, cv=2).fit(X, y)
+    # one network of two failing is its candidates' doing: error_score, and a warning
+    X, y = diabetes
+    grid = {"loss": ["poisson", "squared_error"]}  # poisson refuses negative targets
+    with pytest.warns(FitFailedWarning, match="Poisson"):
+        search = BatchedSearchCV(est, grid, cv=2, refit=False).fit(X, y - 150)
+    assert np.isnan(search.cv_results_["mean_test_score"][0])
+    assert np.isfinite(search.cv_results_["mean_test_score"][1])

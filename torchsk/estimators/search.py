@@ -213,19 +213,17 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         shape = (len(candidates), len(splits))
         scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
         chunks = _groups(candidates, max(1, self.max_members // len(splits)))
-        fitted, oof = [], {}
+        fitted, oof, failed = [], {}, []
         for chunk in chunks:
             try:
                 est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk, candidates)
             except Exception as error:  # GridSearchCV's error_score: that fit's scores
-                scores[chunk] = self._failed(error, f"the network of candidates {chunk}")
-                fit_times[chunk] = score_times[chunk] = 0.0
+                failed.append((chunk, error))
                 continue
             fit_times[chunk] = seconds / (len(chunk) * len(splits))
             self._score_chunk(est, X, y, splits, chunk, scores, score_times, oof)
             fitted.append((est, chunk))
-        if not fitted:
-            raise ValueError("All the fits failed: see the warnings for why.")
+        self._failed_fits(failed, fitted, scores, fit_times, score_times)
         self.n_groups_ = len(chunks)
         for name in ("ensemble_", "ensemble_weights_", "ensemble_score_"):
             self.__dict__.pop(name, None)  # a refit without ensemble has none
@@ -307,6 +305,17 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 for i, c in enumerate(chunk):
                     oof.setdefault(c, np.empty((_num_samples(X), scaled.shape[-1])))
                     oof[c][held_out] = scaled[i * n_folds + f]
+
+    def _failed_fits(self, failed: list, fitted: list, scores, *times) -> None:
+        """Networks whose fit failed: ``error_score`` for their candidates; raise when
+        asked, or when every one failed (the data's doing, not a candidate's: its own
+        error, as a single fit raises it)."""
+        if failed and (self.error_score == "raise" or not fitted):
+            raise failed[0][1]
+        for chunk, error in failed:
+            scores[chunk] = self._failed(error, f"the network of candidates {chunk}")
+            for t in times:
+                t[chunk] = 0.0
 
     def _failed(self, error: Exception, what: str) -> float:
         """The score of what failed: ``error_score`` (a warning says why), or raise."""
