@@ -147,6 +147,11 @@ def test_other_parameters_group_candidates_and_chunks_bound_the_members(diabetes
     assert not hasattr(search, "best_estimator_")
     with pytest.raises(AttributeError):
         search.predict(X)
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    named = BatchedSearchCV(est, {"alpha": [1e-4]}, cv=2).fit(frame, y)
+    np.testing.assert_array_equal(named.feature_names_in_, frame.columns)
+    assert not hasattr(BatchedSearchCV(est, {"alpha": [1e-4]}, cv=2).fit(X, y),
+                       "feature_names_in_")  # fmt: skip
 
 
 def test_early_stopping_members_hold_out_a_share_of_their_own_rows(diabetes):

@@ -407,6 +407,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         """Number of features seen in fit."""
         return self._fitted_estimator().n_features_in_
 
+    @property
+    def feature_names_in_(self):
+        """Names of the features seen in fit (X with string column names only)."""
+        return self._fitted_estimator().feature_names_in_
+
     def _fitted_estimator(self):
         best = self._best()
         return best.est if isinstance(best, Blend) else best

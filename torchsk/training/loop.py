@@ -156,12 +156,12 @@ def train(
                     optimizer = MemberRates(optimizer, scale.to(flat))
             step = Step(objective, penalty, optimizer)  # the plan may replay it as a graph
             graphed = _graphed_steps(step, data, settings, plan)
-            judge = (stopping or Stopping()).resumed(on_score=validation_score is not None)
             if guard is not None:  # members given their rows: each stops on its own
                 history = _member_epochs(
                     module, step, data, settings, generator, hooks, graphed, samples_seen, guard
                 )
                 return history, optimizer
+            judge = (stopping or Stopping()).resumed(on_score=validation_score is not None)
             history = _train_epochs(
                 module, step, data, settings, validation_score,
                 generator, hooks, graphed, samples_seen, judge,
