@@ -10,10 +10,10 @@ from sklearn.base import is_classifier
 from sklearn.utils.metaestimators import available_if
 
 from torchsk.estimators.base import BaseTorchEstimator, _probabilities
-from torchsk.estimators.selection import member_outputs
+from torchsk.estimators.selection import StandIn, member_outputs
 
 
-class MemberOutputs:
+class MemberOutputs(StandIn):
     """A scorer's stand-in for one member: ``predict`` (and the classifier's
     ``predict_proba``, ``decision_function``) return that member's outputs, computed
     beforehand for the rows being scored (``X``), else computed for the rows given (a
@@ -27,13 +27,6 @@ class MemberOutputs:
 
     def _classifier(self) -> bool:
         return is_classifier(self.est)
-
-    def __sklearn_tags__(self):
-        return self.est.__sklearn_tags__()
-
-    @property
-    def classes_(self):
-        return self.est.classes_
 
     def predict(self, X):
         return self.est._predictions(self._outputs(X).numpy())

@@ -66,7 +66,7 @@ def to_output_scale(est, out) -> np.ndarray:
     return out.numpy()
 
 
-class _StandIn:
+class StandIn:
     """What scikit-learn's scorers read of an estimator: its tags and classes."""
 
     est = None
@@ -76,10 +76,11 @@ class _StandIn:
 
     @property
     def classes_(self):
+        """The estimator's classes (classifiers)."""
         return self.est.classes_
 
 
-class Blend(_StandIn):
+class Blend(StandIn):
     """Predictions averaged over selected members of fitted stacked networks.
 
     Parameters
@@ -127,7 +128,7 @@ def predictions(est, averaged: np.ndarray) -> np.ndarray:
     return est._predictions(averaged)
 
 
-class Averaged(_StandIn):
+class Averaged(StandIn):
     """A scorer's stand-in for an average of out-of-fold predictions."""
 
     def __init__(self, est, averaged: np.ndarray) -> None:

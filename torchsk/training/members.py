@@ -64,20 +64,23 @@ class MemberRows:
             ensemble.reset_member(m, torch.Generator().manual_seed(int(seed)))
 
 
-def member_scale(params, rates: tuple[float, ...], base: float) -> torch.Tensor:
-    """One factor per entry of the flat parameter that ``params`` are flattened into
-    (``training.loop``): its member's rate / ``base``. Each parameter is an
-    ``EnsembleMLP``'s stacked weights ``(members, in, out)`` or flat biases
-    ``(members * width,)``."""
-    factors = torch.tensor(rates, dtype=torch.float64) / base
-    k = len(rates)
+def member_index(params, k: int) -> torch.Tensor:
+    """The member of each entry of the flat parameter that ``params`` are flattened
+    into (``training.loop``). Each parameter is an ``EnsembleMLP``'s stacked weights
+    ``(members, in, out)`` or flat biases ``(members * width,)``."""
     parts = []
     for p in params:
         per_member = p.numel() // k
         if p.shape[0] != k and p.ndim > 1 or per_member * k != p.numel():
-            raise ValueError("Per-member learning rates need the built-in ensemble's parameters.")
-        parts.append(factors.repeat_interleave(per_member))
+            raise ValueError("Per-member settings need the built-in ensemble's parameters.")
+        parts.append(torch.arange(k).repeat_interleave(per_member))
     return torch.cat(parts)
+
+
+def member_scale(params, rates: tuple[float, ...], base: float) -> torch.Tensor:
+    """One factor per entry of the flat parameter: its member's rate / ``base``."""
+    factors = torch.tensor(rates, dtype=torch.float64) / base
+    return factors[member_index(params, len(rates))]
 
 
 class MemberGuard:
@@ -193,13 +196,9 @@ class MemberGuard:
             bad |= ~torch.isfinite(p.detach().reshape(k, -1)).all(dim=1).cpu().numpy()
         return bad
 
-    @torch.no_grad()
     def _restore(self, members: np.ndarray, last_good: dict) -> None:
-        k = len(self.retired)
-        for name, p in self.module.named_parameters():
-            good = last_good[name].reshape(k, -1)
-            for m in np.flatnonzero(members):
-                p.view(k, -1)[m].copy_(good[m])
+        names, params = zip(*self.module.named_parameters(), strict=True)
+        _copy_members([last_good[name] for name in names], list(params), members)
 
     def _retire(self, members: np.ndarray, optimizer) -> None:
         if members.any():
@@ -215,11 +214,12 @@ _LOSS_ROWS = 2048
 
 @torch.no_grad()
 def _copy_members(source: list, target: list, members: np.ndarray) -> None:
-    """Copy ``members``' slices of stacked parameters ``source`` into ``target``."""
+    """Copy ``members``' slices (``_member``) of stacked parameters ``source`` into
+    ``target``; ``members`` is a boolean mask over all of them."""
     k = len(members)
     for src, dst in zip(source, target, strict=True):
         for m in np.flatnonzero(members):
-            dst.detach().view(k, -1)[m].copy_(src.detach().reshape(k, -1)[m])
+            _member(dst.detach(), m, k).copy_(_member(src.detach(), m, k))
 
 
 def _clear_state(optimizer, ensemble, members: np.ndarray) -> None:
@@ -228,10 +228,8 @@ def _clear_state(optimizer, ensemble, members: np.ndarray) -> None:
     inner = getattr(optimizer, "inner", optimizer)  # under MemberRates
     states = [getattr(inner, name, None) for name in ("exp_avg", "exp_avg_sq")]
     states += list(getattr(inner, "momentum_buffers", []))
-    k = ensemble.n_members
-    index = torch.cat([torch.arange(k).repeat_interleave(p.numel() // k)
-                       for p in ensemble.parameters()])  # fmt: skip
-    mask = torch.as_tensor(np.isin(index.numpy(), np.flatnonzero(members)))
+    index = member_index(list(ensemble.parameters()), ensemble.n_members)
+    mask = torch.as_tensor(members)[index]
     for state in states:
         if state is not None:
             state[mask.to(state.device)] = 0.0
@@ -324,19 +322,14 @@ class MemberScorer:
         improved = scores > self.best
         for m in torch.nonzero(improved).flatten().tolist():
             self.best_epochs[m] = self.epoch
-            for copy, p in zip(self.best_weights, self.ensemble.parameters(), strict=True):
-                _member(copy, m, k).copy_(_member(p.detach(), m, k))
+        _copy_members(list(self.ensemble.parameters()), self.best_weights, improved.numpy())
         self.best = torch.where(improved, scores, self.best)
         return float(self.best.sum())
 
-    @torch.no_grad()
     def restore(self) -> None:
         """Each member's weights of its best epoch (where it had one)."""
-        k = self.ensemble.n_members
-        for m in range(k):
-            if self.best_epochs[m]:
-                for copy, p in zip(self.best_weights, self.ensemble.parameters(), strict=True):
-                    _member(p, m, k).copy_(_member(copy, m, k))
+        had_best = np.array(self.best_epochs) > 0
+        _copy_members(self.best_weights, list(self.ensemble.parameters()), had_best)
 
 
 def held_out_outputs(trained, X: torch.Tensor, folds: np.ndarray) -> torch.Tensor:
