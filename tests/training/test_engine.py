@@ -19,8 +19,9 @@ from torchsk.training.graphs import GraphedSteps
 from torchsk.training.inference import predict_in_batches
 from torchsk.training.loop import _epoch, _flatten, _graphed_steps, train
 from torchsk.training.losses import LOSSES, LossOptions, loss_functions
-from torchsk.training.objectives import AutogradObjective, make_objective
+from torchsk.training.objectives import AutogradObjective
 from torchsk.training.optim import make_optimizer
+from torchsk.training.passes import make_objective
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.settings import TrainSettings
 from torchsk.training.step import Penalty, Step

@@ -12,7 +12,7 @@ does so works (a user's ``module``) and trains through autograd. A built-in one 
   whatever the input (a constant target column, ``estimators.tasks``);
 - ``HAND_WRITTEN``, declared on the class itself (a subclass that changes ``forward``
   does not inherit it): the hand-written training passes that
-  ``training.objectives.HAND_WRITTEN_PASSES`` lists for the class apply, and so does
+  ``training.passes.HAND_WRITTEN_PASSES`` lists for the class apply, and so does
   inference into reused buffers where the class has ``forward_reusing``
   (``training.plan``).
 

@@ -42,7 +42,8 @@ class EnsembleMLP(Backbone):
         ``activation``, ``dropout``: each member's, as ``Backbone`` takes them.
     """
 
-    HAND_WRITTEN = True  # its numpy pass: training.objectives.NumpyEnsembleObjective
+    # its passes: training.stacked
+    HAND_WRITTEN = True
 
     def __init__(
         self,

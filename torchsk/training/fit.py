@@ -32,8 +32,9 @@ from torchsk.training.members import (
     member_weights,
     out_of_fold,
 )
-from torchsk.training.objectives import make_objective, quiet_numpy
+from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
+from torchsk.training.passes import make_objective
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.report import worse_than_constant
 from torchsk.training.settings import (

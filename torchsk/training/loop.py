@@ -241,6 +241,9 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
         _run_epoch(step, data, settings, generator, graphed)
         take = getattr(step.objective, "take_member_losses", None)
         loss = guard.after_epoch(last_good, step.optimizer, take and take())
+        keep = getattr(step.objective, "keep_members", None)
+        if keep is not None:  # the torch pass computes only the members still training
+            keep(~guard.retired)
         last_good = _snapshot(module)
         log_epoch(history, loss, n_rows(data), settings)
         history.best_loss = min(history.best_loss, loss)

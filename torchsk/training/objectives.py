@@ -1,6 +1,6 @@
 """Training objectives: the weighted mean loss of a batch and its gradients.
 
-Three implementations with one interface, ``objective(X, y, w) -> loss`` that leaves
+Several implementations with one interface, ``objective(X, y, w) -> loss`` that leaves
 the gradients in each parameter's ``.grad``:
 
 - ``AutogradObjective`` works for any backbone and any loss;
@@ -11,8 +11,8 @@ the gradients in each parameter's ``.grad``:
 - ``NumpyMLPObjective`` is the same pass in numpy, for float64 networks on the CPU
   (the small problems, see ``training.plan.FLOAT64_FLOP_LIMIT``), where even a torch call's
   dispatch costs more than the arithmetic;
-- ``NumpyEnsembleObjective`` is that pass for ``EnsembleMLP``'s stacked members, one
-  batched matrix product per layer for all of them.
+- the stacked members of ``EnsembleMLP`` have both passes in ``training.stacked``;
+  ``training.passes`` says which class a backbone's passes are.
 
 The L2 penalty is not part of any of them; the engine adds it to the gradients.
 """
@@ -28,10 +28,10 @@ from scipy.special import expit
 from torch import nn
 
 from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS, MLP
-from torchsk.training.losses import LossFunctions, OutputGrad
+from torchsk.training.losses import OutputGrad
 
 # gradient through the activation, from the activation's *output*
-_BACKWARD = {
+BACKWARD = {
     "relu": lambda g, h: torch.ops.aten.threshold_backward(g, h, 0),
     "tanh": torch.ops.aten.tanh_backward,
     "logistic": torch.ops.aten.sigmoid_backward,
@@ -40,7 +40,7 @@ _BACKWARD = {
 
 
 # the activations the hand-written passes differentiate (``training.plan`` reads it)
-MANUAL_ACTIVATIONS = tuple(_BACKWARD)
+MANUAL_ACTIVATIONS = tuple(BACKWARD)
 
 
 # the same in numpy, in place on numpy arrays
@@ -144,7 +144,7 @@ class ManualMLPObjective:
         self.weights = [m.weight for m in mlp.linears()]
         self.biases = [m.bias for m in mlp.linears()]
         self.forward_act = IN_PLACE_ACTIVATIONS[mlp.activation]
-        self.backward_act = _BACKWARD[mlp.activation]
+        self.backward_act = BACKWARD[mlp.activation]
         self.output_grad = output_grad
         for p in mlp.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
@@ -238,100 +238,3 @@ class NumpyMLPObjective(ManualMLPObjective):
             if j:
                 g = self.numpy_backward(g @ weights[j], acts[j])
         return float(loss)
-
-
-class NumpyEnsembleObjective(NumpyMLPObjective):
-    """``NumpyMLPObjective`` for ``EnsembleMLP``: every member's pass at once.
-
-    The members' weights are stacked ``(members, in, out)``, so each layer is one
-    batched ``np.matmul`` for all of them, and the input broadcasts over the members.
-    The loss is the sum of the members' weighted mean losses and each member gets the
-    gradient of its own (as ``AutogradObjective`` computes it through ``_weighted_loss``):
-    8 members cost a few times one network's arithmetic, not 8 times its Python.
-    """
-
-    def __init__(self, ensemble: nn.Module, output_grad: OutputGrad) -> None:
-        # what NumpyMLPObjective reads of a network, from the stacked parameters
-        self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
-        self.k = ensemble.n_members
-        self.output_grad = output_grad
-        self._numpy_state(ensemble.activation, output_grad)
-        for p in ensemble.parameters():
-            p.grad = torch.zeros_like(p)  # written in place at every step
-        # members with rows of their own: each one's weighted loss sum and weight over
-        # the batches since the last ``take_member_losses``
-        self.member_sums = np.zeros((2, self.k))
-
-    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> float:
-        """Return the members' summed loss; gradients are written into ``p.grad``."""
-        weights, biases, weight_grads, bias_grads = self._arrays()
-        k = self.k
-        if X is not self._data[0]:  # the targets once per member, stacked like the outputs
-            y_array = y.numpy()
-            self._data = (X, X.numpy(), np.tile(y_array, (k,) + (1,) * (y_array.ndim - 1)))
-        _, h, ys = self._data
-        acts = [h]
-        for W, b in zip(weights[:-1], biases[:-1], strict=True):
-            h = np.matmul(h, W)  # (members, rows, width); the input broadcasts
-            h += b.reshape(k, 1, -1)
-            acts.append(self.numpy_forward(h))
-        z = np.matmul(h, weights[-1])
-        z += biases[-1].reshape(k, 1, -1)
-        rows = z.shape[1]
-        per_sample, g = self._output_grad(z.reshape(k * rows, -1), ys)
-        g = g.reshape(z.shape)
-        if w is None:
-            g *= 1.0 / rows
-            loss = per_sample.sum() / rows
-        else:  # one weight per row, or per row and member (``training.members``)
-            wm = w.numpy().T if w.ndim == 2 else np.broadcast_to(w.numpy(), (k, rows))
-            wn = wm / member_totals(wm)[:, None]
-            g *= wn[:, :, None]
-            loss = (per_sample.reshape(k, rows) * wn).sum()
-            if w.ndim == 2:
-                self.member_sums += ((per_sample.reshape(k, rows) * wm).sum(1), wm.sum(1))
-        for j in range(len(weights) - 1, -1, -1):
-            a = acts[j]
-            np.matmul(np.swapaxes(a, -1, -2), g, out=weight_grads[j])
-            g.sum(axis=1, out=bias_grads[j].reshape(k, -1))
-            if j:
-                g = self.numpy_backward(np.matmul(g, np.swapaxes(weights[j], 1, 2)), a)
-        return float(loss)
-
-    def take_member_losses(self) -> np.ndarray:
-        """Each member's weighted mean loss over the batches since the last call (as
-        scikit-learn's epoch loss averages them), then start again."""
-        sums, weights = self.member_sums
-        self.member_sums = np.zeros_like(self.member_sums)
-        return sums / np.where(weights > 0, weights, np.nan)
-
-    def _output_grad(self, z: np.ndarray, ys: np.ndarray):
-        """Per-row loss and its gradient on the stacked outputs (numpy twin, or the
-        torch function on zero-copy views)."""
-        if self.numpy_output_grad is not None:
-            return self.numpy_output_grad(z, ys)
-        per_sample, g = self.output_grad(torch.from_numpy(z), torch.from_numpy(ys))
-        return per_sample.numpy(), g.numpy()
-
-
-#: The hand-written objectives by backbone class name: (torch pass, numpy pass).
-HAND_WRITTEN_PASSES = {
-    "MLP": (ManualMLPObjective, NumpyMLPObjective),
-    "EnsembleMLP": (None, NumpyEnsembleObjective),
-}
-
-
-def hand_written_kinds(backbone: nn.Module) -> set[str]:
-    """The hand-written objectives ``backbone``'s class has: ``"manual"``, ``"numpy"``."""
-    torch_pass, numpy_pass = HAND_WRITTEN_PASSES.get(type(backbone).__name__, (None, None))
-    return {kind for kind, cls in (("manual", torch_pass), ("numpy", numpy_pass)) if cls}
-
-
-def make_objective(kind: str, backbone: nn.Module, loss: LossFunctions, params):
-    """The objective the plan chose (``ExecutionPlan.objective``): ``"numpy"``,
-    ``"manual"`` (a built-in backbone's hand-written passes) or ``"autograd"``."""
-    if kind == "autograd":
-        return AutogradObjective(backbone, loss.per_sample, params)
-    torch_pass, numpy_pass = HAND_WRITTEN_PASSES[type(backbone).__name__]
-    cls = numpy_pass if kind == "numpy" else torch_pass
-    return cls(backbone, loss.output_grad)

@@ -1,0 +1,107 @@
+"""The stacked members' torch pass: which fits take it, on how many threads, and that
+computing only the members still training (a batched search's) changes nothing."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes
+from test_engine import _Net, _plan_for, _squared_error
+
+from torchsk import BatchedSearchCV, TorchRegressor
+from torchsk.nn.ensemble import EnsembleMLP
+from torchsk.training import plan as plan_module
+from torchsk.training.plan import STACKED_TORCH_PARAMS, make_plan
+from torchsk.training.stacked import ManualEnsembleObjective
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _stack(n_members, widths=(7, 6)):
+    return EnsembleMLP(
+        n_inputs=5, n_outputs=1, hidden_layer_sizes=widths, n_members=n_members,
+        generator=torch.Generator().manual_seed(0), dtype=torch.float64,
+    ).train()  # fmt: skip
+
+
+def test_a_large_stack_takes_the_torch_pass_on_every_thread_a_small_one_numpy():
+    small, large = _stack(2), _stack(4, widths=(100, 100))
+    assert sum(p.numel() for p in large.parameters()) >= STACKED_TORCH_PARAMS
+    assert _plan_for(small).objective == "numpy"
+    plan = _plan_for(large)
+    assert (plan.objective, plan.dtype, plan.n_members) == ("manual", torch.float64, 4)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with plan.threads(1):  # one row a step: still arithmetic enough in a stack
+            assert torch.get_num_threads() == 2
+        with _plan_for(small).threads(1):
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_stack_on_a_gpu_keeps_autograd_its_torch_pass_untried_there():
+    # make_plan reads the device's type only: no GPU is needed to plan for one
+    stack = _Net(_stack(4, widths=(100, 100)))
+    assert make_plan(stack, torch.device("cpu"), 10, analytic_grad=True).objective == "manual"
+    cuda = make_plan(stack, torch.device("cuda"), 10, analytic_grad=True)
+    assert cuda.objective == "autograd"
+
+
+def _gradients(objective, stack, X, y, w):
+    with torch.no_grad():
+        loss = float(objective(X, y, w))
+    return loss, [p.grad.clone() for p in stack.parameters()], objective.take_member_losses()
+
+
+def test_computing_only_the_active_members_gives_them_the_same_gradients():
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(30, 5, generator=gen, dtype=torch.float64)
+    y = torch.randn(30, 1, generator=gen, dtype=torch.float64)
+    w = torch.rand(30, 5, generator=gen, dtype=torch.float64)
+    stack = _stack(5)
+    loss_fn = _squared_error()
+    full_loss, full, full_members = _gradients(
+        ManualEnsembleObjective(stack, loss_fn.output_grad), stack, X, y, w
+    )
+    active = np.array([True, False, True, True, False])
+    compact = ManualEnsembleObjective(stack, loss_fn.output_grad)
+    compact.keep_members(active)
+    for _ in range(2):  # the targets cached for three members are reused
+        loss, grads, members = _gradients(compact, stack, X, y, w)
+    assert loss == pytest.approx(np.nansum(full_members[active]), rel=1e-12)
+    assert full_loss == pytest.approx(full_members.sum(), rel=1e-12)
+    np.testing.assert_allclose(members[active], full_members[active], rtol=1e-12)
+    assert np.isnan(members[~active]).all()
+    for p, g_full, g in zip(stack.parameters(), full, grads, strict=True):
+        rows_full, rows = g_full.view(5, -1), g.view(5, -1)
+        torch.testing.assert_close(rows[active], rows_full[active], rtol=1e-12, atol=0)
+        assert (rows[~active] == 0).all(), p.shape
+
+
+def test_a_batched_search_scores_alike_through_the_numpy_and_the_torch_pass(monkeypatch):
+    X, y = load_diabetes(return_X_y=True)
+    grid = {"alpha": [1e-3, 1.0], "learning_rate_init": [1e-3, 3e-2]}
+
+    def search():
+        est = TorchRegressor(hidden_layer_sizes=(16,), max_iter=40, tol=1e-3, random_state=0)
+        return BatchedSearchCV(est, grid, cv=3, refit=False).fit(X, y)
+
+    monkeypatch.setattr(plan_module, "STACKED_TORCH_PARAMS", 10**9)
+    numpy_pass = search()
+    monkeypatch.setattr(plan_module, "STACKED_TORCH_PARAMS", 0)
+    computed, keep = [], ManualEnsembleObjective.keep_members
+
+    def recording(self, active):
+        computed.append(int(active.sum()))
+        keep(self, active)
+
+    monkeypatch.setattr(ManualEnsembleObjective, "keep_members", recording)
+    torch_pass = search()
+    # members stopped at different epochs: the last ones were computed alone
+    assert any(0 < n < 12 for n in computed) and computed[0] == 12
+    np.testing.assert_allclose(
+        torch_pass.cv_results_["mean_test_score"],
+        numpy_pass.cv_results_["mean_test_score"], rtol=1e-8,
+    )  # fmt: skip
+    assert torch_pass.best_params_ == numpy_pass.best_params_

@@ -1,0 +1,205 @@
+"""The hand-written passes of ``EnsembleMLP``'s stacked members.
+
+- ``NumpyEnsembleObjective``: ``NumpyMLPObjective``'s pass for every member at once,
+  one batched matrix product per layer (small stacks: Python, not arithmetic, bounds
+  their step);
+- ``ManualEnsembleObjective``: the same in torch, for stacks large enough to keep
+  torch's threads busy (``training.plan.STACKED_TORCH_PARAMS``), computing only the
+  members still training.
+
+Both leave each member the gradient of its own weighted mean loss, as
+``training.objectives.AutogradObjective`` computes it through the members' summed loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS
+from torchsk.training.losses import OutputGrad
+from torchsk.training.objectives import BACKWARD, NumpyMLPObjective, member_totals
+
+
+class NumpyEnsembleObjective(NumpyMLPObjective):
+    """``NumpyMLPObjective`` for ``EnsembleMLP``: every member's pass at once.
+
+    The members' weights are stacked ``(members, in, out)``, so each layer is one
+    batched ``np.matmul`` for all of them, and the input broadcasts over the members.
+    The loss is the sum of the members' weighted mean losses and each member gets the
+    gradient of its own (as ``AutogradObjective`` computes it through ``_weighted_loss``):
+    8 members cost a few times one network's arithmetic, not 8 times its Python.
+    """
+
+    def __init__(self, ensemble: nn.Module, output_grad: OutputGrad) -> None:
+        # what NumpyMLPObjective reads of a network, from the stacked parameters
+        self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
+        self.k = ensemble.n_members
+        self.output_grad = output_grad
+        self._numpy_state(ensemble.activation, output_grad)
+        for p in ensemble.parameters():
+            p.grad = torch.zeros_like(p)  # written in place at every step
+        # members with rows of their own: each one's weighted loss sum and weight over
+        # the batches since the last ``take_member_losses``
+        self.member_sums = np.zeros((2, self.k))
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> float:
+        """Return the members' summed loss; gradients are written into ``p.grad``."""
+        weights, biases, weight_grads, bias_grads = self._arrays()
+        k = self.k
+        if X is not self._data[0]:  # the targets once per member, stacked like the outputs
+            y_array = y.numpy()
+            self._data = (X, X.numpy(), np.tile(y_array, (k,) + (1,) * (y_array.ndim - 1)))
+        _, h, ys = self._data
+        acts = [h]
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            h = np.matmul(h, W)  # (members, rows, width); the input broadcasts
+            h += b.reshape(k, 1, -1)
+            acts.append(self.numpy_forward(h))
+        z = np.matmul(h, weights[-1])
+        z += biases[-1].reshape(k, 1, -1)
+        rows = z.shape[1]
+        per_sample, g = self._output_grad(z.reshape(k * rows, -1), ys)
+        g = g.reshape(z.shape)
+        if w is None:
+            g *= 1.0 / rows
+            loss = per_sample.sum() / rows
+        else:  # one weight per row, or per row and member (``training.members``)
+            wm = w.numpy().T if w.ndim == 2 else np.broadcast_to(w.numpy(), (k, rows))
+            wn = wm / member_totals(wm)[:, None]
+            g *= wn[:, :, None]
+            loss = (per_sample.reshape(k, rows) * wn).sum()
+            if w.ndim == 2:
+                self.member_sums += ((per_sample.reshape(k, rows) * wm).sum(1), wm.sum(1))
+        for j in range(len(weights) - 1, -1, -1):
+            a = acts[j]
+            np.matmul(np.swapaxes(a, -1, -2), g, out=weight_grads[j])
+            g.sum(axis=1, out=bias_grads[j].reshape(k, -1))
+            if j:
+                g = self.numpy_backward(np.matmul(g, np.swapaxes(weights[j], 1, 2)), a)
+        return float(loss)
+
+    def take_member_losses(self) -> np.ndarray:
+        """Each member's weighted mean loss over the batches since the last call (as
+        scikit-learn's epoch loss averages them), then start again."""
+        sums, weights = self.member_sums
+        self.member_sums = np.zeros_like(self.member_sums)
+        return sums / np.where(weights > 0, weights, np.nan)
+
+    def _output_grad(self, z: np.ndarray, ys: np.ndarray):
+        """Per-row loss and its gradient on the stacked outputs (numpy twin, or the
+        torch function on zero-copy views)."""
+        if self.numpy_output_grad is not None:
+            return self.numpy_output_grad(z, ys)
+        per_sample, g = self.output_grad(torch.from_numpy(z), torch.from_numpy(ys))
+        return per_sample.numpy(), g.numpy()
+
+
+class ManualEnsembleObjective:
+    """``NumpyEnsembleObjective``'s pass in torch: one batched product per layer for
+    every member, on any device and dtype, with torch's threads.
+
+    Where the members' arithmetic, not Python, dominates a step (a batched search's
+    120 members: 1.5 ms a step on two torch threads against 5 ms in numpy, whose BLAS
+    a fit holds at one thread, ``training.plan.ONE_BLAS_THREAD``). Call it with autograd
+    disabled, as ``ManualMLPObjective``.
+    """
+
+    needs_autograd = False
+
+    def __init__(self, ensemble: nn.Module, output_grad: OutputGrad) -> None:
+        self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
+        self.k = ensemble.n_members
+        self.forward_act = IN_PLACE_ACTIVATIONS[ensemble.activation]
+        self.backward_act = BACKWARD[ensemble.activation]
+        self.output_grad = output_grad
+        for p in ensemble.parameters():
+            p.grad = torch.zeros_like(p)  # written in place at every step
+        self.member_sums = None  # as NumpyEnsembleObjective's, on the device
+        self._targets = (None, 0, None)  # the last y, members, y once per member
+        self.active = None  # the members still computed (all when None)
+
+    def keep_members(self, active: np.ndarray) -> None:
+        """Compute only the ``active`` members (a mask) from now on: the others are
+        done (a batched search's members that stopped, ``training.members``), their
+        gradients zero. Their weights stay as they are, untouched by the pass."""
+        if active.all() or (self.active is not None and len(self.active) == active.sum()):
+            return
+        device = self.weights[0].device
+        self.active = torch.as_tensor(np.flatnonzero(active), device=device)
+        done = torch.as_tensor(~active, device=device)
+        for W, b in zip(self.weights, self.biases, strict=True):
+            W.grad[done] = 0.0
+            b.grad.view(self.k, -1)[done] = 0.0
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        """Return the members' summed loss; gradients are written into ``p.grad``."""
+        idx = self.active
+        weights, biases = self._computed(self.weights), self._computed(self.biases)
+        k = len(weights[0])
+        if y is not self._targets[0] or k != self._targets[1]:
+            self._targets = (y, k, y.repeat(k, *([1] * (y.ndim - 1))))
+        acts, h = [X], X
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            h = self.forward_act(_stacked_linear(h, W, b, k))
+            acts.append(h)
+        z = _stacked_linear(h, weights[-1], biases[-1], k)
+        rows = z.shape[1]
+        per_sample, g = self.output_grad(z.reshape(k * rows, -1), self._targets[2])
+        g, per_member = g.view(z.shape), per_sample.view(k, rows)
+        if w is None:
+            g, loss = g.mul_(1.0 / rows), per_sample.sum() / rows
+        else:  # one weight per row, or per row and member (``training.members``)
+            if w.ndim == 2:
+                w = w if idx is None else w.index_select(1, idx)
+            wm = w.T if w.ndim == 2 else w.expand(k, rows)
+            wn = wm / member_totals(wm)[:, None]
+            g, loss = g.mul_(wn[:, :, None]), (per_member * wn).sum()
+            if w.ndim == 2:
+                self._add_member_sums((per_member * wm).sum(1), wm.sum(1))
+        for j in range(len(weights) - 1, -1, -1):
+            a = acts[j]
+            # the first layer's input is shared: (in, rows) broadcasts over the members
+            self._put(self.weights[j].grad, torch.matmul(a.transpose(-1, -2), g))
+            self._put(self.biases[j].grad.view(self.k, -1), g.sum(1))
+            if j:
+                g = self.backward_act(torch.bmm(g, weights[j].transpose(1, 2)), a)
+        return loss
+
+    def _computed(self, params: list) -> list:
+        """The computed members' slices of the stacked parameters (biases as
+        ``(members, width)`` rows, flattened)."""
+        if self.active is None:
+            return params
+        return [p.view(self.k, -1).index_select(0, self.active).view(-1, *p.shape[1:])
+                if p.ndim == 1 else p.index_select(0, self.active) for p in params]  # fmt: skip
+
+    def _put(self, grad: torch.Tensor, value: torch.Tensor) -> None:
+        """Write the computed members' gradient into their rows of ``grad``."""
+        if self.active is None:
+            grad.copy_(value)
+        else:
+            grad.index_copy_(0, self.active, value)
+
+    def _add_member_sums(self, losses: torch.Tensor, weights: torch.Tensor) -> None:
+        sums = torch.stack([losses, weights]).to(torch.float64)
+        if self.active is not None:  # back to one column per member
+            sums = sums.new_zeros((2, self.k)).index_copy_(1, self.active, sums)
+        self.member_sums = sums if self.member_sums is None else self.member_sums + sums
+
+    def take_member_losses(self) -> np.ndarray:
+        """As ``NumpyEnsembleObjective.take_member_losses`` (one device read an epoch)."""
+        if self.member_sums is None:
+            return np.full(self.k, np.nan)
+        sums, weights = self.member_sums.cpu().numpy()
+        self.member_sums = None
+        return sums / np.where(weights > 0, weights, np.nan)
+
+
+def _stacked_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
+    """Every member's layer: ``h`` is the shared input ``(rows, in)`` or the members'
+    ``(members, rows, in)``; ``W`` is ``(members, in, out)``, ``b`` flat."""
+    if h.ndim == 2:
+        return torch.matmul(h, W).add_(b.view(k, 1, -1))
+    return torch.baddbmm(b.view(k, 1, -1), h, W)
