@@ -307,6 +307,29 @@ def test_candidates_start_alike_so_only_their_parameters_rank_them(diabetes):
     )
 
 
+def test_random_states_are_members_of_one_network_each_its_own_initial_weights(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+    seeds = BatchedSearchCV(est, {"random_state": [0, 1, 2]}, cv=3, refit=False).fit(X, y)
+    assert seeds.n_groups_ == 1
+    scores = seeds.cv_results_["mean_test_score"]
+    assert len(set(scores)) == 3  # three initial weights, three results
+    # each as it is alone in the grid; random_state=0 is the estimator's own seed
+    alone = BatchedSearchCV(est, {"random_state": [1]}, cv=3, refit=False).fit(X, y)
+    np.testing.assert_allclose(scores[1], alone.cv_results_["mean_test_score"][0], rtol=1e-9)
+    own = BatchedSearchCV(est, {"alpha": [est.alpha]}, cv=3, refit=False).fit(X, y)
+    np.testing.assert_allclose(scores[0], own.cv_results_["mean_test_score"][0], rtol=1e-9)
+    # candidates of one random_state value still start alike on a fold
+    same = BatchedSearchCV(est, {"random_state": [None], "alpha": [1e-4, 1e-4]}, cv=3,
+                           refit=False).fit(X, y)  # fmt: skip
+    np.testing.assert_array_equal(*same.cv_results_["mean_test_score"].reshape(2, 1))
+    # a seed ensemble: the selected seeds refitted side by side in one network
+    grid = {"random_state": [0, 1, 2]}
+    bagged = BatchedSearchCV(est, grid, cv=3, ensemble="greedy").fit(X, y)
+    assert len({id(network) for network, _, _ in bagged.ensemble_.parts}) == 1
+    assert np.isfinite(bagged.predict(X[:5])).all()
+
+
 def test_a_group_whose_members_all_converge_early(diabetes):
     X, y = diabetes
     est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=500, tol=1e-2, random_state=0)

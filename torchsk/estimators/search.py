@@ -3,12 +3,12 @@
 ``GridSearchCV`` fits every (candidate, fold) on its own: 24 candidates and 5 folds are
 120 fits, each paying the per-step overhead of a small network. Here the candidates
 that differ only in what members of one stacked network can differ in
-(``MEMBER_PARAMS``: ``alpha`` and ``learning_rate_init``) are crossed with the folds and
-trained as the members of one ``EnsembleMLP`` (``n_ensemble`` = candidates × folds):
-each member on its fold's training rows (its held-out rows weigh 0 in its loss and in
-its penalty's scale), with its own ``alpha`` and learning rate, one shuffle and one
-step for all. Candidates that differ in anything else (``hidden_layer_sizes``,
-``solver``, ``random_state``, ...) are grouped: one stacked network per group, in
+(``MEMBER_PARAMS``: ``alpha``, ``learning_rate_init`` and ``random_state``) are crossed
+with the folds and trained as the members of one ``EnsembleMLP`` (``n_ensemble`` =
+candidates × folds): each member on its fold's training rows (its held-out rows weigh 0
+in its loss and in its penalty's scale), with its own ``alpha``, learning rate and
+initial weights, one shuffle and one step for all. Candidates that differ in anything
+else (``hidden_layer_sizes``, ``solver``, ...) are grouped: one stacked network per group, in
 chunks of at most ``max_members`` members. Each member is then scored on its fold's
 held-out rows, and the results take ``GridSearchCV``'s shape (``cv_results_``,
 ``best_params_``, ...), so reports and plots work unchanged.
@@ -40,7 +40,12 @@ from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import BaseTorchEstimator, _same
 from torchsk.estimators.iterable import is_batches
-from torchsk.estimators.search_members import member_rows, member_settings, refusal, seed_of
+from torchsk.estimators.search_members import (
+    member_rows,
+    member_seeds,
+    member_settings,
+    refusal,
+)
 from torchsk.estimators.search_results import MemberOutputs, cv_results
 from torchsk.estimators.selection import (
     Averaged,
@@ -51,8 +56,9 @@ from torchsk.estimators.selection import (
     to_output_scale,
 )
 
-#: The parameters that members of one stacked network can hold each their own.
-MEMBER_PARAMS = ("alpha", "learning_rate_init")
+#: The parameters that members of one stacked network can hold each their own
+#: (``random_state``: the initial weights; the network's batches are the estimator's).
+MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state")
 #: Parameters the search sets itself on each group's network.
 _SEARCH_OWNED = ("n_ensemble", "member_rows")
 
@@ -88,9 +94,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         rows for every candidate of the fold), stops on its loss there and keeps the
         weights of its best epoch.
     param_grid : dict or list of dicts
-        Parameter names to lists of values, as ``GridSearchCV`` takes it. ``alpha`` and
-        ``learning_rate_init`` vary between members of one network; any other
-        parameter starts a group of its own.
+        Parameter names to lists of values, as ``GridSearchCV`` takes it. ``alpha``,
+        ``learning_rate_init`` and ``random_state`` (the initial weights) vary between
+        members of one network; any other parameter starts a group of its own.
     scoring : str, callable or None, default=None
         One scikit-learn scorer (``"neg_log_loss"``, ``make_scorer(...)``, ...); None:
         the estimator's ``score`` (R², accuracy).
@@ -270,8 +276,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         folds = [member_rows(est, rows, y, f) for f, (rows, _) in enumerate(splits)]
         # every candidate of a fold starts from the same weights, as GridSearchCV's
         # candidates do under one random_state: scores then differ by the parameters
-        seeds = [seed_of(est) + f for f in range(len(folds))] * len(chunk)
         params = [candidates[c] for c in chunk for _ in folds]
+        seeds = member_seeds(est, params, [f for _ in chunk for f in range(len(folds))])
         given = member_settings(est, params, folds * len(chunk), _num_samples(X), seeds)
         start = time.perf_counter()
         est._fit(X, y, sample_weight, members=given)
@@ -362,8 +368,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             members = group * 2 if len(group) == 1 else group
             est = self._network(candidates[group[0]], len(members))
             rows = member_rows(est, all_rows, y, 0)
-            seeds = [seed_of(est) + j for j in range(len(members))]
             params = [candidates[c] for c in members]
+            seeds = member_seeds(est, params, range(len(members)))
             given = member_settings(est, params, [rows] * len(members), len(all_rows), seeds)
             est._fit(X, y, sample_weight, members=given)
             share = len(group) / len(members)

@@ -28,9 +28,28 @@ def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.nda
                                   random_state=seed, stratify=labels))  # fmt: skip
 
 
-def seed_of(est) -> int:
-    """A base seed for a network's members, from the estimator's ``random_state``."""
-    return int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max - 1000))
+def seed_of(random_state) -> int:
+    """A base seed for members, from a ``random_state``."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max - 1000))
+
+
+def member_seeds(est, params: list[dict], offsets) -> list[int]:
+    """Each member's initial-weight seed: its candidate's ``random_state`` (the
+    network's, ``est``'s, where the grid sets none) plus its offset (its fold). Drawn
+    once per distinct ``random_state`` value, so the candidates of one value (``None``
+    included) start alike on a fold."""
+    drawn: list[tuple] = []  # (random_state, its seed); a RandomState by identity
+
+    def seed(state) -> int:
+        for value, known in drawn:
+            plain = value is None or isinstance(value, int | np.integer)
+            if value is state or (plain and value == state):
+                return known
+        drawn.append((state, seed_of(state)))
+        return drawn[-1][1]
+
+    return [seed(p.get("random_state", est.random_state)) + offset
+            for p, offset in zip(params, offsets, strict=True)]  # fmt: skip
 
 
 def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
