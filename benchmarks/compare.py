@@ -91,7 +91,7 @@ def model_config(spec: ModelSpec, task: str, n_classes: int) -> dict:
         "versions": {p: _version(p) for p in spec.packages},
         "revision": spec.revision,
     }
-    if spec.slug == "torchsk":
+    if spec.slug.startswith("torchsk"):
         config["torchsk_source"] = source_hash()
     return config
 
@@ -229,14 +229,21 @@ def run(
     int
         Number of fits done.
     """
-    start, done = time.perf_counter(), 0
+    start, done, failed = time.perf_counter(), 0, set()
     for data, spec, fold, train, test, config, key in plan(suite, specs):
+        if (data.slug, spec.slug) in failed:
+            continue
         if not refit and cache.get(data.slug, spec.slug, fold, key) is not None:
             continue
         if time_limit is not None and time.perf_counter() - start > time_limit:
             log(f"time limit reached after {done} fits")
             break
-        result = fit_and_score(spec.build(data.task, data.n_classes), data, train, test)
+        try:
+            result = fit_and_score(spec.build(data.task, data.n_classes), data, train, test)
+        except ValueError as error:  # a model that refuses a data set: none of its folds
+            log(f"{data.name} | {spec.name}: refused ({error})")
+            failed.add((data.slug, spec.slug))
+            continue
         cache.put(data.slug, spec.slug, fold, key, result, config)
         done += 1
         log(f"{data.name} | {spec.name} | fold {fold}: score {result['score']:.3f}, "

@@ -301,3 +301,22 @@ def test_load_suite_selects_the_extrapolation_variants():
     ]
     only = compare.load_suite(["penguins body mass (extrapolation)"])
     assert list(only) == ["penguins body mass (extrapolation)"]
+
+
+def test_search_goals_count_duels_and_time_against_realmlp(synthetic):
+    search = _fold_rows("A", "regression", {"torchsk-search": [0.63] * 5})
+    search += _fold_rows("B", "classification", {"torchsk-search": [0.96] * 5},
+                         {"torchsk-search": [0.15] * 5})  # fmt: skip
+    table = compare_report.per_dataset(pd.concat([synthetic, pd.DataFrame(search)]))
+    goals = {what.split(" (")[0]: (measured, ok) for what, measured, ok in
+             compare_report.search_goals(table)}  # fmt: skip
+    # above HGB on A (0.63 > 0.61) and B (0.96 > 0.95); RealMLP-TD complete on A only
+    assert goals["better than HistGradientBoosting on at least 67% of them"] == (
+        "better on 2, worse on 0 of 2", True)  # fmt: skip
+    assert goals["better than RealMLP-TD on at least 75% of them"][0] == (
+        "better on 1, worse on 0 of 1")  # fmt: skip
+    assert goals["better than torchsk's defaults"] == ("better on 2, worse on 0 of 2", True)
+    assert goals["median fit time at most RealMLP-TD's"] == ("ratio 1.000", True)
+    # the defaults' own criterion still names the defaults' best rank, not the search's
+    verdicts = {what.split(" (")[0]: ok for what, _, ok in compare_report.acceptance(table)}
+    assert not verdicts["best mean rank among the neural models"]
