@@ -212,6 +212,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
         self._check_search(y, candidates, splits)
+        _check_fold_weights(sample_weight, splits)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
@@ -430,6 +431,19 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
+
+
+def _check_fold_weights(sample_weight, splits: list) -> None:
+    """Refuse a split whose training rows all weigh 0: its members would learn nothing
+    and be scored untrained, where a separate fit refuses such weights."""
+    if sample_weight is None:
+        return
+    for f, (rows, _) in enumerate(splits):
+        if not np.any(np.asarray(_safe_indexing(sample_weight, rows), dtype=float)):
+            raise ValueError(
+                f"The training rows of split {f} all have sample_weight 0: its members "
+                "would learn nothing. Give them weight, or use other splits."
+            )
 
 
 def _groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
