@@ -23,7 +23,7 @@ def _stack(n_members, widths=(7, 6)):
     ).train()  # fmt: skip
 
 
-def test_a_large_stack_takes_the_torch_pass_on_every_thread_a_small_one_numpy():
+def test_a_large_stack_takes_the_torch_pass_a_small_one_numpy():
     small, large = _stack(2), _stack(4, widths=(100, 100))
     assert sum(p.numel() for p in large.parameters()) >= STACKED_TORCH_PARAMS
     assert _plan_for(small).objective == "numpy"
@@ -32,9 +32,11 @@ def test_a_large_stack_takes_the_torch_pass_on_every_thread_a_small_one_numpy():
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        with plan.threads(1):  # one row a step: still arithmetic enough in a stack
+        with plan.threads(64):  # batches of 64 rows: work enough for two threads
             assert torch.get_num_threads() == 2
-        with _plan_for(small).threads(1):
+        with plan.threads(1):  # too little work a step: threads would only contend
+            assert torch.get_num_threads() == 1
+        with _plan_for(small).threads(64):
             assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -77,6 +79,26 @@ def test_computing_only_the_active_members_gives_them_the_same_gradients():
         rows_full, rows = g_full.view(5, -1), g.view(5, -1)
         torch.testing.assert_close(rows[active], rows_full[active], rtol=1e-12, atol=0)
         assert (rows[~active] == 0).all(), p.shape
+
+
+def test_the_computed_members_follow_every_mask():
+    gen = torch.Generator().manual_seed(2)
+    X = torch.randn(12, 5, generator=gen, dtype=torch.float64)
+    y = torch.randn(12, 1, generator=gen, dtype=torch.float64)
+    w = torch.rand(12, 3, generator=gen, dtype=torch.float64)
+    stack, loss_fn = _stack(3), _squared_error()
+    full = _gradients(ManualEnsembleObjective(stack, loss_fn.output_grad), stack, X, y, w)
+    objective = ManualEnsembleObjective(stack, loss_fn.output_grad)
+    for mask in ([True, False, True], [False, True, True], [True, True, True]):
+        objective.keep_members(np.array(mask))
+        loss, grads, members = _gradients(objective, stack, X, y, w)
+        assert loss == pytest.approx(full[2][mask].sum(), rel=1e-12)
+        for g, g_full in zip(grads, full[1], strict=True):
+            expected = g_full.view(3, -1) * torch.tensor(mask, dtype=g.dtype)[:, None]
+            torch.testing.assert_close(g.view(3, -1), expected, rtol=1e-12, atol=0)
+    objective.keep_members(np.zeros(3, dtype=bool))  # all done: nothing to compute
+    loss, grads, _ = _gradients(objective, stack, X, y, w)
+    assert loss == 0.0 and all((g == 0).all() for g in grads)
 
 
 def test_a_batched_search_scores_alike_through_the_numpy_and_the_torch_pass(monkeypatch):

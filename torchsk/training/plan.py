@@ -37,13 +37,16 @@ FLOAT64_FLOP_LIMIT = 1e8
 SINGLE_THREAD_WORK = 2_000_000
 
 
-# From this many parameters (members × each one's) an ensemble's step is arithmetic,
-# not Python: its torch pass on all threads beats the numpy pass (whose BLAS a fit
-# holds at one thread). 100 epochs on diabetes, 8 members of (100,) (9.7k parameters):
-# 0.17 s against 0.20 s; friedman1 5,000 × 20, 8 members: 1.5 s against 1.9 s; 4
-# members (4.8k, 8.8k parameters): numpy ahead, 0.12 s against 0.14 s, 1.05 s against
-# 1.24 s. A batched search's 120 members (264k parameters): 3x.
-STACKED_TORCH_PARAMS = 9_000
+# From this many parameters (members × each one's) a float64 stack trains through its
+# torch pass rather than the numpy pass (whose BLAS a fit holds at one thread): with
+# batches of 64 rows its step is then work enough for torch's threads
+# (``SINGLE_THREAD_WORK``), and two threads beat numpy's one (a batched search's 120
+# members of (100,), 264k parameters: 3x). Below it the torch pass runs on one thread,
+# where numpy's pass is faster (8 members of (100,) on diabetes, 9.7k parameters:
+# 0.23 s against 0.20 s) and two threads would fight a busy machine's other work (10x
+# slower with one core taken). float32 stacks take the torch pass at any size: it is
+# 2x autograd's speed even on one thread.
+STACKED_TORCH_PARAMS = SINGLE_THREAD_WORK // 64
 
 
 def n_parameters(module: nn.Module) -> int:
@@ -105,11 +108,8 @@ class ExecutionPlan:
         # the numpy pass multiplies in numpy (its BLAS held at one thread): torch only
         # runs the optimizer's elementwise update, which two threads slowed (a batched
         # search's 30 stacked members, 36k parameters: 12 µs per op on one thread,
-        # milliseconds on two while the cores were busy). A large stack's torch pass
-        # is arithmetic enough for every thread (``STACKED_TORCH_PARAMS``).
-        stacked = self.n_members > 1 and self.objective == "manual"
-        small = rows * self.n_params < SINGLE_THREAD_WORK and not stacked
-        small = small or self.objective == "numpy"
+        # milliseconds on two while the cores were busy)
+        small = rows * self.n_params < SINGLE_THREAD_WORK or self.objective == "numpy"
         if small and before != 1:
             torch.set_num_threads(1)
         try:

@@ -124,10 +124,11 @@ class ManualEnsembleObjective:
         """Compute only the ``active`` members (a mask) from now on: the others are
         done (a batched search's members that stopped, ``training.members``), their
         gradients zero. Their weights stay as they are, untouched by the pass."""
-        if active.all() or (self.active is not None and len(self.active) == active.sum()):
-            return
+        active = np.asarray(active, dtype=bool)
         device = self.weights[0].device
-        self.active = torch.as_tensor(np.flatnonzero(active), device=device)
+        self.active = (
+            None if active.all() else torch.as_tensor(np.flatnonzero(active), device=device)
+        )
         done = torch.as_tensor(~active, device=device)
         for W, b in zip(self.weights, self.biases, strict=True):
             W.grad[done] = 0.0
@@ -136,6 +137,8 @@ class ManualEnsembleObjective:
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         """Return the members' summed loss; gradients are written into ``p.grad``."""
         idx = self.active
+        if idx is not None and not len(idx):  # every member done: nothing to learn
+            return X.new_zeros(())
         weights, biases = self._computed(self.weights), self._computed(self.biases)
         k = len(weights[0])
         if y is not self._targets[0] or k != self._targets[1]:
