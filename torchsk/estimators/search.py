@@ -38,9 +38,11 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
 
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
-from torchsk.estimators.base import BaseTorchEstimator, _same
+from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.iterable import is_batches
 from torchsk.estimators.search_members import (
+    MEMBER_PARAMS,
+    candidate_groups,
     member_rows,
     member_seeds,
     member_settings,
@@ -56,9 +58,6 @@ from torchsk.estimators.selection import (
     to_output_scale,
 )
 
-#: The parameters that members of one stacked network can hold each their own
-#: (``random_state``: the initial weights; the network's batches are the estimator's).
-MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state")
 #: Parameters the search sets itself on each group's network.
 _SEARCH_OWNED = ("n_ensemble", "member_rows")
 
@@ -218,7 +217,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.n_splits_, self.multimetric_ = len(splits), False
         shape = (len(candidates), len(splits))
         scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
-        chunks = _groups(candidates, max(1, self.max_members // len(splits)))
+        chunks = candidate_groups(candidates, max(1, self.max_members // len(splits)))
         fitted, oof, failed = [], {}, []
         for chunk in chunks:
             try:
@@ -363,7 +362,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         selected = np.flatnonzero(self.ensemble_weights_)
         all_rows = np.arange(_num_samples(X))
         parts = []
-        for chunk in _groups([candidates[c] for c in selected], self.max_members):
+        for chunk in candidate_groups([candidates[c] for c in selected], self.max_members):
             group = [int(selected[i]) for i in chunk]
             members = group * 2 if len(group) == 1 else group
             est = self._network(candidates[group[0]], len(members))
@@ -430,19 +429,3 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
-
-
-def _groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
-    """Candidate indices grouped by their non-member parameters (equal values: by
-    value, modules by identity), each group cut into chunks of at most ``per_chunk``
-    candidates."""
-    groups: list[tuple[dict, list[int]]] = []
-    for i, params in enumerate(candidates):
-        shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
-        for key, members in groups:
-            if key.keys() == shared.keys() and all(_same(key[k], shared[k]) for k in key):
-                members.append(i)
-                break
-        else:
-            groups.append((shared, [i]))
-    return [g[i : i + per_chunk] for _, g in groups for i in range(0, len(g), per_chunk)]
