@@ -145,6 +145,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         Each candidate's weight in the selected ensemble (``ensemble="greedy"``).
     ensemble_score_ : float
         The selected ensemble's out-of-fold score (``ensemble="greedy"``).
+    module_ : torch.nn.Module
+        What predicts, as one module on ``to_module_input(X)``: with ``ensemble``, a
+        ``torchsk.nn.blend.BlendModule`` (copies of the networks, member weights as
+        buffers) returning the weighted mean of the predictions in y's units or of the
+        class probabilities; else ``best_estimator_.module_``. ``export_onnx`` takes it.
 
     Examples
     --------
@@ -401,6 +406,16 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None):
         """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``)."""
         return self.scorer_(self._best(), X, y, sample_weight=sample_weight)
+
+    @property
+    def module_(self):
+        """The predicting model as one ``nn.Module`` (see the class's attributes)."""
+        return self._best().module_
+
+    def to_module_input(self, X) -> torch.Tensor:
+        """The float tensor of shape ``(n_samples, n_features_in_)`` that ``module_``
+        takes for ``X``: every network codes X alike (all fitted on all the rows)."""
+        return self._fitted_estimator().to_module_input(X)
 
     @property
     def classes_(self):
