@@ -225,7 +225,7 @@ def test_a_split_whose_training_rows_all_weigh_zero_is_refused(diabetes):
     X, y = diabetes[0][:60], diabetes[1][:60]
     weights = np.r_[np.zeros(40), np.ones(20)]  # split 2 of KFold(3) trains on rows 0-39
     search = BatchedSearchCV(TorchRegressor(max_iter=2), {"alpha": [1e-4]}, cv=KFold(3))
-    with pytest.raises(ValueError, match="split 2 all have sample_weight 0"):
+    with pytest.raises(ValueError, match="split 2 all have zero sample_weight"):
         search.fit(X, y, sample_weight=weights)
     assert not hasattr(search, "cv_results_")
 

@@ -38,9 +38,12 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
 
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
-from torchsk.estimators.base import BaseTorchEstimator, _same
+from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.iterable import is_batches
 from torchsk.estimators.search_members import (
+    MEMBER_PARAMS,
+    candidate_groups,
+    check_fold_weights,
     member_rows,
     member_seeds,
     member_settings,
@@ -56,9 +59,6 @@ from torchsk.estimators.selection import (
     to_output_scale,
 )
 
-#: The parameters that members of one stacked network can hold each their own
-#: (``random_state``: the initial weights; the network's batches are the estimator's).
-MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state")
 #: Parameters the search sets itself on each group's network.
 _SEARCH_OWNED = ("n_ensemble", "member_rows")
 
@@ -146,6 +146,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         Each candidate's weight in the selected ensemble (``ensemble="greedy"``).
     ensemble_score_ : float
         The selected ensemble's out-of-fold score (``ensemble="greedy"``).
+    module_ : torch.nn.Module
+        What predicts, as one module on ``to_module_input(X)``: with ``ensemble``, a
+        ``torchsk.nn.blend.BlendModule`` (copies of the networks, member weights as
+        buffers) returning the weighted mean of the predictions in y's units or of the
+        class probabilities; else ``best_estimator_.module_``. ``export_onnx`` takes it.
 
     Examples
     --------
@@ -212,14 +217,14 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
         self._check_search(y, candidates, splits)
-        _check_fold_weights(sample_weight, splits)
+        check_fold_weights(sample_weight, splits)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
         self.n_splits_, self.multimetric_ = len(splits), False
         shape = (len(candidates), len(splits))
         scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
-        chunks = _groups(candidates, max(1, self.max_members // len(splits)))
+        chunks = candidate_groups(candidates, max(1, self.max_members // len(splits)))
         fitted, oof, failed = [], {}, []
         for chunk in chunks:
             try:
@@ -364,7 +369,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         selected = np.flatnonzero(self.ensemble_weights_)
         all_rows = np.arange(_num_samples(X))
         parts = []
-        for chunk in _groups([candidates[c] for c in selected], self.max_members):
+        for chunk in candidate_groups([candidates[c] for c in selected], self.max_members):
             group = [int(selected[i]) for i in chunk]
             members = group * 2 if len(group) == 1 else group
             est = self._network(candidates[group[0]], len(members))
@@ -405,6 +410,16 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self.scorer_(self._best(), X, y, sample_weight=sample_weight)
 
     @property
+    def module_(self):
+        """The predicting model as one ``nn.Module`` (see the class's attributes)."""
+        return self._best().module_
+
+    def to_module_input(self, X) -> torch.Tensor:
+        """The float tensor of shape ``(n_samples, n_features_in_)`` that ``module_``
+        takes for ``X``: every network codes X alike (all fitted on all the rows)."""
+        return self._fitted_estimator().to_module_input(X)
+
+    @property
     def classes_(self):
         """The fitted classes (classifiers)."""
         return self._fitted_estimator().classes_
@@ -431,32 +446,3 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
-
-
-def _check_fold_weights(sample_weight, splits: list) -> None:
-    """Refuse a split whose training rows all weigh 0: its members would learn nothing
-    and be scored untrained, where a separate fit refuses such weights."""
-    if sample_weight is None:
-        return
-    for f, (rows, _) in enumerate(splits):
-        if not np.any(np.asarray(_safe_indexing(sample_weight, rows), dtype=float)):
-            raise ValueError(
-                f"The training rows of split {f} all have sample_weight 0: its members "
-                "would learn nothing. Give them weight, or use other splits."
-            )
-
-
-def _groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
-    """Candidate indices grouped by their non-member parameters (equal values: by
-    value, modules by identity), each group cut into chunks of at most ``per_chunk``
-    candidates."""
-    groups: list[tuple[dict, list[int]]] = []
-    for i, params in enumerate(candidates):
-        shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
-        for key, members in groups:
-            if key.keys() == shared.keys() and all(_same(key[k], shared[k]) for k in key):
-                members.append(i)
-                break
-        else:
-            groups.append((shared, [i]))
-    return [g[i : i + per_chunk] for _, g in groups for i in range(0, len(g), per_chunk)]

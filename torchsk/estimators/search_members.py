@@ -1,6 +1,6 @@
 """How a batched search lays out its members (``estimators.search``): which rows
 train each member and which it stops on, its settings and initial-weight seed, and
-what a candidate cannot be as a member."""
+what a candidate cannot be as a member; which candidates share a network."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 
+from torchsk.estimators.base import _same
 from torchsk.training.fit import check_validation_split
 from torchsk.training.members import MemberRows
+
+#: The parameters that members of one stacked network can hold each their own
+#: (``random_state``: the initial weights; the network's batches are the estimator's).
+MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state")
 
 
 def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,3 +87,32 @@ def refusal(est) -> str | None:
     if est.solver == "sgd" and est.learning_rate == "adaptive":
         return "has no per-member adaptive rate yet (learning_rate='adaptive')"
     return None
+
+
+def candidate_groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
+    """Candidate indices grouped by their non-member parameters (equal values: by
+    value, modules by identity), each group cut into chunks of at most ``per_chunk``
+    candidates."""
+    groups: list[tuple[dict, list[int]]] = []
+    for i, params in enumerate(candidates):
+        shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
+        for key, members in groups:
+            if key.keys() == shared.keys() and all(_same(key[k], shared[k]) for k in key):
+                members.append(i)
+                break
+        else:
+            groups.append((shared, [i]))
+    return [g[i : i + per_chunk] for _, g in groups for i in range(0, len(g), per_chunk)]
+
+
+def check_fold_weights(sample_weight, splits: list) -> None:
+    """Refuse a split whose training rows all weigh 0: its members would learn nothing
+    and be scored untrained, where a separate fit refuses such weights."""
+    if sample_weight is None:
+        return
+    for f, (rows, _) in enumerate(splits):
+        if not np.any(np.asarray(_safe_indexing(sample_weight, rows), dtype=float)):
+            raise ValueError(
+                f"The training rows of split {f} all have zero sample_weight: its members "
+                "would learn nothing. Give them weight, or use other splits."
+            )

@@ -9,10 +9,13 @@ configurations that are each an 8-fold bag. Predictions average on the output sc
 regression outputs, class probabilities.
 
 The selected model is ``Blend``: every selected candidate's fold members (their mean),
-weighted by the candidate's share.
+weighted by the candidate's share; its ``module_`` (``nn.blend.BlendModule``) computes
+the same average in one ``nn.Module``.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
@@ -20,6 +23,7 @@ from sklearn.base import is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 
 from torchsk.estimators.base import _probabilities
+from torchsk.nn.blend import BlendModule
 from torchsk.training.devices import as_tensor
 
 #: Rounds of selection (TabArena's).
@@ -114,6 +118,33 @@ class Blend(StandIn):
     def score(self, X, y, sample_weight=None) -> float:
         """R² or accuracy, as the estimators' ``score``."""
         return _score(self.est, y, self.predict(X), sample_weight)
+
+    @property
+    def module_(self) -> BlendModule:
+        """The blend as one ``nn.Module`` (``nn.blend.BlendModule``) on raw module input
+        (``est.to_module_input(X)``): ``outputs``' average, built on first use from
+        copies of the parts' networks, so that it stands alone."""
+        if self.__dict__.get("_module") is None:
+            nets, weights = {}, {}
+            for est, members, weight in self.parts:
+                key = id(est)
+                if key not in nets:
+                    nets[key] = copy.deepcopy(est.module_)
+                    weights[key] = np.zeros(nets[key].backbone.n_members)
+                # a part's weight split evenly over its members, as ``outputs`` means them
+                np.add.at(weights[key], members, weight / len(members))
+            module = BlendModule(
+                list(nets.values()), list(weights.values()), classifier=is_classifier(self.est)
+            )
+            self._module = module.eval()  # as a fitted ``module_`` is (its networks are)
+        return self._module
+
+    def __getstate__(self):
+        # the module is a copy of the parts' networks: pickled once (the estimators', as
+        # plain data), rebuilt from them on first use after loading
+        state = dict(self.__dict__)
+        state.pop("_module", None)
+        return state
 
 
 def _score(est, y, predicted, sample_weight) -> float:

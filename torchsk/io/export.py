@@ -32,8 +32,9 @@ def export_onnx(estimator, path: str | os.PathLike) -> str:
 
     Parameters
     ----------
-    estimator : TorchRegressor or TorchClassifier
-        A fitted estimator.
+    estimator : TorchRegressor, TorchClassifier or BatchedSearchCV
+        A fitted estimator; a search exports its ``module_`` (the selected ensemble's
+        weighted average, or the refitted best candidate's network).
     path : str or path-like
         Where to write the ``.onnx`` file.
 

@@ -1,0 +1,131 @@
+"""``BatchedSearchCV.module_``: the selected ensemble (or the refitted best candidate) as
+one self-contained ``nn.Module`` on raw module input, pickled with the search and
+exported to ONNX as an estimator's ``module_`` is."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes, load_wine
+
+from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor, export_onnx
+from torchsk.nn.blend import BlendModule
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+TASKS = ("regressor", "multiclass", "binary")
+GRID = {"alpha": [1e-3, 1.0, 10.0], "learning_rate_init": [1e-3, 1e-2]}
+
+
+def _data(task: str):
+    if task == "regressor":
+        return load_diabetes(return_X_y=True)
+    X, y = load_wine(return_X_y=True)
+    return X, (y == 0 if task == "binary" else y)
+
+
+def _search(task: str, **kwargs) -> BatchedSearchCV:
+    X, y = _data(task)
+    if task == "regressor":
+        est = TorchRegressor(**SMALL)
+    else:
+        est, kwargs = TorchClassifier(**SMALL), {"scoring": "neg_log_loss", **kwargs}
+    return BatchedSearchCV(est, GRID, cv=3, **kwargs).fit(X, y)
+
+
+def _expected(search, X) -> np.ndarray:
+    """What the search predicts, in the module's shape: probabilities or outputs."""
+    if hasattr(search, "predict_proba"):
+        return search.predict_proba(X)
+    return search.predict(X).reshape(len(X), -1)
+
+
+def _module_output(search, X) -> np.ndarray:
+    with torch.inference_mode():
+        return search.module_(search.to_module_input(X)).cpu().numpy()
+
+
+@pytest.mark.parametrize(
+    ("task", "refit", "dtype"),
+    [(task, refit, "float64") for task in TASKS for refit in (True, False)]
+    # float32 networks train slower here (no float64 numpy pass): one case per task
+    + [("regressor", False, "float32"), ("multiclass", True, "float32")],
+)
+def test_the_selected_ensembles_module_predicts_as_the_search(task, refit, dtype, monkeypatch):
+    if dtype == "float32":  # networks this small train in float64 unless told otherwise
+        monkeypatch.setattr("torchsk.training.plan.FLOAT64_FLOP_LIMIT", 0)
+    search = _search(task, ensemble="greedy", refit=refit)
+    X, _ = _data(task)
+    module = search.module_
+    assert isinstance(module, BlendModule) and module is search.module_  # built once
+    assert not module.training
+    assert all(p.net.compute_dtype == getattr(torch, dtype) for p in module.parts)
+    # every selected network, copied: the module stands alone
+    networks = {id(est.module_) for est, _, _ in search.ensemble_.parts}
+    assert len(module.parts) == len(networks)
+    assert not networks & {id(p.net) for p in module.parts}
+    assert sum(float(p.weights.sum()) for p in module.parts) == pytest.approx(1.0)
+    expected = _expected(search, X)
+    tolerance = 1e-10 if dtype == "float64" else 1e-6
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(_module_output(search, X), expected, rtol=0, atol=tolerance * scale)
+    if task != "regressor":
+        with torch.inference_mode():
+            proba = module.predict_proba(search.to_module_input(X)).numpy()
+        np.testing.assert_allclose(proba, expected, rtol=0, atol=tolerance)
+
+
+def test_an_unselected_member_that_diverged_weighs_nothing():
+    search = _search("regressor", ensemble="greedy", refit=False)
+    X, _ = _data("regressor")
+    part = search.module_.parts[0]
+    unselected = int(torch.nonzero(part.weights == 0)[0, 0])
+    bias = part.net.backbone.biases[-1].view(part.net.backbone.n_members, -1)
+    bias[unselected] = torch.inf  # the module's copy only: the search predicts unchanged
+    np.testing.assert_allclose(_module_output(search, X), _expected(search, X), rtol=1e-10)
+
+
+def test_without_an_ensemble_module_is_the_refitted_best_candidates():
+    X, _ = _data("multiclass")
+    search = _search("multiclass")
+    assert search.module_ is search.best_estimator_.module_
+    np.testing.assert_allclose(
+        search.module_.predict_proba(search.to_module_input(X)).numpy(),
+        search.predict_proba(X),
+        rtol=1e-10,
+    )
+    assert not hasattr(_search("multiclass", refit=False), "module_")  # nothing predicts
+
+
+@pytest.mark.parametrize("task", ["regressor", "multiclass"])
+def test_a_pickled_search_predicts_the_same_and_rebuilds_its_module(task):
+    X, _ = _data(task)
+    search = _search(task, ensemble="greedy", refit=False)
+    before = _module_output(search, X)
+    state = search.module_.state_dict()
+    assert any(key.endswith(".weights") for key in state)  # the member weights are buffers
+    again = pickle.loads(pickle.dumps(search))
+    # pickled once, as the networks' plain data; the module is rebuilt from them
+    assert "_module" not in again.ensemble_.__dict__
+    np.testing.assert_array_equal(_expected(again, X), _expected(search, X))
+    np.testing.assert_array_equal(_module_output(again, X), before)
+    loaded = again.module_.state_dict()
+    assert loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+@pytest.mark.parametrize("refit", [True, False])
+@pytest.mark.parametrize("task", TASKS)
+def test_onnx_runtime_runs_the_selected_ensemble(tmp_path, task, refit):
+    ort = pytest.importorskip("onnxruntime")
+    X, _ = _data(task)
+    search = _search(task, ensemble="greedy", refit=refit)
+    session = ort.InferenceSession(export_onnx(search, tmp_path / "search.onnx"))
+    (out,) = session.run(None, {"X": X.astype(np.float32)})
+    expected = _expected(search, X)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    assert session.get_outputs()[0].name == (
+        "prediction" if task == "regressor" else "probabilities"
+    )
