@@ -269,6 +269,29 @@ def test_the_penalty_is_converted_with_the_loss():
     assert scale**2 * penalty > 0.01 * reg.loss_  # the penalty counts in this check
 
 
+def test_an_ensembles_loss_is_its_members_mean_loss():
+    """Training sums the members' losses (each its own gradient); loss_ reports their
+    mean, in the loss's own units as a single network's: L-BFGS's last loss is that of
+    the final weights, which each member predicts with."""
+    from sklearn.datasets import load_iris
+    from sklearn.metrics import log_loss
+
+    from torchsk.estimators.selection import member_outputs, to_output_scale
+
+    kw = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=0, max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = TorchRegressor(n_ensemble=3, **kw).fit(X, Y)
+        members = member_outputs(reg, X).numpy()[:, :, 0]
+        assert reg.loss_ == pytest.approx(np.mean(0.5 * np.mean((Y - members) ** 2, axis=1)),
+                                          rel=1e-6)  # fmt: skip
+        Xi, yi = load_iris(return_X_y=True)
+        clf = TorchClassifier(n_ensemble=3, **kw).fit(Xi, yi)
+        probabilities = to_output_scale(clf, member_outputs(clf, Xi))
+    expected = np.mean([log_loss(yi, p) for p in probabilities])
+    assert clf.loss_ == pytest.approx(expected, rel=1e-6)
+
+
 # ---------------------------------------------------------------- n_iter_ across calls
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):

@@ -108,8 +108,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         averaged. Averaging cuts the variance of a single fit on small, noisy
         tables; the cost is about ``n_ensemble`` times the arithmetic, in batched
         matrix products. Each member trains as it would alone (its own loss and
-        penalty); ``loss_curve_`` and ``best_loss_`` are the members' sum. Ignored
-        with ``module``.
+        penalty); ``loss_``, ``loss_curve_`` and ``best_loss_`` are the members' mean,
+        while the no-improvement rule (``tol``) compares their sum as training
+        computes it. Ignored with ``module``.
     member_rows : {"all", "folds"}, default="all"
         Which rows each of the ``n_ensemble`` members trains on. ``"all"``: every
         row. ``"folds"``: the rows are split into ``n_ensemble`` folds (stratified

@@ -167,9 +167,7 @@ class RegressionTask:
         scale = np.ones(y_enc.shape[1]) if scaling is None else scaling.scale.cpu().numpy()
         t = y_enc if scaling is None else self.training_targets(y_enc, net)
         factor, offset = loss.y_units(scale.astype(np.float64), t, sw)
-        # an ensemble's loss is its members' sum: each brings its own offset
-        members = getattr(net.backbone, "n_members", 1)
-        return LossUnits(factor, offset * members)
+        return LossUnits(factor / _members(net), offset)
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
         """Targets in the network's scaled units (training compares raw outputs)."""
@@ -311,8 +309,9 @@ class ClassificationTask:
         return loss_functions(loss, head, self.options, linked=False)
 
     def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
-        """Classification losses have no units: as training computes them."""
-        return LossUnits()
+        """Classification losses have no units: as training computes them (an
+        ensemble's: its members' mean, ``_members``)."""
+        return LossUnits(1.0 / _members(net))
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
         """Class indices, or 0/1 columns for sigmoid logits."""
@@ -338,3 +337,11 @@ class ClassificationTask:
     def score(self, y_true: np.ndarray, z: np.ndarray, sample_weight=None) -> float:
         """Held-out score of the logits (weighted accuracy)."""
         return accuracy_score(y_true, self.labels(z), sample_weight=sample_weight)
+
+
+def _members(net) -> int:
+    """The members an ensemble's training loss sums (each gets its own gradient so):
+    the reported loss (``loss_``, ``loss_curve_``) is their mean, a loss in the loss's
+    own units as a single network's is. Its stopping rule compares the sum, as
+    training computes it (``training.settings.TrainSettings``)."""
+    return getattr(net.backbone, "n_members", 1)
