@@ -339,6 +339,24 @@ def test_random_states_are_members_of_one_network_each_its_own_initial_weights(d
     assert np.isfinite(bagged.predict(X[:5])).all()
 
 
+def test_dropout_rates_are_members_of_one_network(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(16,), max_iter=30, random_state=0)
+    grid = {"dropout": [0.0, 0.3]}
+    search = BatchedSearchCV(est, grid, cv=3, ensemble="greedy", refit=False).fit(X, y)
+    assert search.n_groups_ == 1
+    network = search.ensemble_.parts[0][0]
+    # a member that drops units trains through autograd, its rates one per member
+    assert network._plan.objective == "autograd"
+    rates = network.module_.backbone.drop.rates.tolist()
+    assert rates == [0.0] * 3 + [0.3] * 3  # candidate-major: 3 folds each
+    scores = search.cv_results_["mean_test_score"]
+    alone = BatchedSearchCV(est, {"dropout": [0.0]}, cv=3, refit=False).fit(X, y)
+    # the members without dropout train as they do without the dropout candidate
+    np.testing.assert_allclose(scores[0], alone.cv_results_["mean_test_score"][0], rtol=1e-9)
+    assert scores[1] != scores[0]
+
+
 def test_a_group_whose_members_all_converge_early(diabetes):
     X, y = diabetes
     est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=500, tol=1e-2, random_state=0)

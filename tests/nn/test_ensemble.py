@@ -162,3 +162,16 @@ def test_reused_backbone_refuses_an_ensemble_clearly(diabetes):
     reg = TorchRegressor(n_ensemble=2, **FAST).fit(X, y)
     with pytest.raises(ValueError, match="n_ensemble=1"):
         ReusedBackbone(reg)
+
+
+def test_member_dropout_drops_each_members_units_at_its_own_rate():
+    from torchsk.nn.ensemble import MemberDropout
+
+    drop = MemberDropout(torch.tensor([0.0, 0.5], dtype=torch.float64)).train()
+    drop.generator = torch.Generator().manual_seed(0)
+    x = torch.ones(2, 400, 50, dtype=torch.float64)
+    out = drop(x)
+    assert torch.equal(out[0], x[0])  # rate 0: every unit kept, unscaled
+    kept = out[1] != 0
+    assert 0.45 < kept.double().mean() < 0.55 and (out[1][kept] == 2.0).all()
+    assert torch.equal(drop.eval()(x), x)

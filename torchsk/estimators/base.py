@@ -195,6 +195,8 @@ class BaseTorchEstimator(
         with seeded(device, seed):
             if first:
                 self._build(rows, y_enc, sw, task, seed)
+                if members is not None:  # before the plan: member dropout decides the pass
+                    members.initialize(self.module_.backbone)
             self._plan = make_plan(
                 self.module_, device, rows.n_samples, analytic_grad=loss.output_grad is not None,
                 previous=None if first else self._plan,

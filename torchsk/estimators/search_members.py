@@ -15,7 +15,7 @@ from torchsk.training.members import MemberRows
 
 #: The parameters that members of one stacked network can hold each their own
 #: (``random_state``: the initial weights; the network's batches are the estimator's).
-MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state")
+MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state", "dropout")
 
 
 def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +60,7 @@ def member_seeds(est, params: list[dict], offsets) -> list[int]:
 def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
                     seeds: list) -> MemberRows:  # fmt: skip
     """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
-    (with ``early_stopping``), ``alpha``, learning rate and initial-weight seed."""
+    (with ``early_stopping``), ``alpha``, learning rate, initial-weight seed and dropout."""
     train = np.zeros((n_rows, len(params)), dtype=bool)
     validation = np.zeros_like(train)
     for m, (rows, held) in enumerate(folds):
@@ -69,6 +69,7 @@ def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
         train, tuple(p.get("alpha", est.alpha) for p in params),
         tuple(p.get("learning_rate_init", est.learning_rate_init) for p in params),
         validation if est.early_stopping else None, tuple(seeds),
+        tuple(float(p.get("dropout", est.dropout)) for p in params),
     )  # fmt: skip
 
 

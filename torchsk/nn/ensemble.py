@@ -109,6 +109,17 @@ class EnsembleMLP(Backbone):
         bias = self.biases[-1].view(self.n_members, -1)
         bias[:, columns] = value.to(bias.dtype)
 
+    def set_member_dropout(self, rates) -> None:
+        """Give each member its own dropout rate (a batched search's candidates,
+        ``training.members.MemberRows``); all 0 leaves the network without dropout.
+
+        The rates are not part of the saved configuration: they act in training only,
+        and a reloaded network predicts alike (dropout is off in eval mode)."""
+        rates = torch.as_tensor(rates, dtype=torch.float64)
+        if len(rates) != self.n_members:
+            raise ValueError(f"Got {len(rates)} dropout rates for {self.n_members} members.")
+        self.drop = MemberDropout(rates) if bool((rates > 0).any()) else nn.Identity()
+
     @torch.no_grad()
     def reset_member(self, m: int, generator: torch.Generator) -> None:
         """Member ``m`` initialized as ``reset_parameters`` does, from ``generator``
@@ -138,3 +149,23 @@ def _uniform(like: torch.Tensor, bound: float, generator: torch.Generator) -> to
     """Uniform draws in ``[-bound, bound]`` of ``like``'s shape and dtype, on the CPU."""
     out = torch.empty(like.shape, dtype=like.dtype)
     return out.uniform_(-bound, bound, generator=generator)
+
+
+class MemberDropout(Dropout):
+    """Dropout at one rate per member, on the members' stacked activations
+    ``(members, rows, width)``: member ``m``'s units drop with probability
+    ``rates[m]`` (those of rate 0 never), the others scaled up by ``1 / (1 - rate)``.
+    Its masks come from the fit's generator, as ``Dropout``'s (``nn.mlp.use_generators``).
+    """
+
+    def __init__(self, rates: torch.Tensor) -> None:
+        super().__init__(float(rates.max()))  # p > 0: the plan sees dropout (autograd)
+        self.rates = rates  # a plain attribute: not saved in the state_dict
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero each member's units at its rate and rescale the others (training)."""
+        if not self.training:
+            return x
+        keep = (1.0 - self.rates).to(x).view(-1, *([1] * (x.ndim - 1))).expand_as(x)
+        mask = torch.bernoulli(keep, generator=self.generator)
+        return x * mask.div_(keep)

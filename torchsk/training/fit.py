@@ -307,8 +307,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     """``fit_network``'s work, on the unfrozen network."""
     score, folds = None, None
     if members is not None:  # a search's candidates x folds: rows given
-        check_static_inputs(net, "A batched search", "")
-        members.initialize(net.backbone)
+        check_static_inputs(net, "A batched search", "")  # initialized in the estimator
         row_sw, sw = sw, sw[:, None] * members.train
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
         check_static_inputs(net)

@@ -48,6 +48,8 @@ class MemberRows:
     init_seeds : tuple of int, optional
         Each member's initial weights drawn from a generator of this seed alone
         (``EnsembleMLP.reset_member``): members of equal seeds start equal.
+    dropout : tuple of float, optional
+        Each member's dropout rate (``EnsembleMLP.set_member_dropout``).
     """
 
     train: np.ndarray
@@ -55,9 +57,14 @@ class MemberRows:
     learning_rate_init: tuple
     validation: np.ndarray | None = None
     init_seeds: tuple | None = None
+    dropout: tuple | None = None
 
     def initialize(self, ensemble) -> None:
-        """Draw each member's initial weights from its own seed (``init_seeds``)."""
+        """Each member's dropout rate, and initial weights drawn from its own seed
+        (``init_seeds``). Called before the fit's plan is made: dropout decides which
+        pass trains the network (``training.plan``)."""
+        if self.dropout is not None:
+            ensemble.set_member_dropout(self.dropout)
         if self.init_seeds is None:
             return
         for m, seed in enumerate(self.init_seeds):
