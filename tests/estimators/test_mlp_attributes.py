@@ -290,6 +290,29 @@ def test_an_ensembles_loss_is_its_members_mean_loss():
         probabilities = to_output_scale(clf, member_outputs(clf, Xi))
     expected = np.mean([log_loss(yi, p) for p in probabilities])
     assert clf.loss_ == pytest.approx(expected, rel=1e-6)
+    # a torch loss module stays in the scaled target's units: the members' mean there
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mse = TorchRegressor(n_ensemble=3, loss=nn.MSELoss(), **kw).fit(X, Y)
+    scale = mse.module_.target_scaling.scale.item()
+    members = member_outputs(mse, X).numpy()[:, :, 0]
+    expected = np.mean(np.mean(((Y - members) / scale) ** 2, axis=1))
+    assert mse.loss_ == pytest.approx(expected, rel=1e-6)
+
+
+def test_an_ensembles_worse_than_constant_warning_reads_as_a_single_networks():
+    """The warning compares the averaged output's loss with the constant's: one loss
+    each, whatever the members."""
+    constants = []
+    for k in (1, 3):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            TorchRegressor(max_iter=1, learning_rate_init=1e-6, n_ensemble=k,
+                           random_state=0).fit(X, Y)  # fmt: skip
+        message = next(str(w.message) for w in caught if "a constant (" in str(w.message))
+        constants.append(float(message.split("a constant (")[1].split(")")[0]))
+    assert constants[0] == pytest.approx(constants[1], rel=1e-3)
+    assert constants[0] == pytest.approx(0.5 * np.var(Y), rel=1e-3)
 
 
 # ---------------------------------------------------------------- n_iter_ across calls

@@ -357,6 +357,45 @@ def test_dropout_rates_are_members_of_one_network(diabetes):
     assert scores[1] != scores[0]
 
 
+def test_a_random_state_object_in_the_grid_is_left_as_given(diabetes):
+    X, y = diabetes[0][:200], diabetes[1][:200]
+    state = np.random.RandomState(5)
+    before = state.get_state()[2]
+    grid = {"random_state": [state], "alpha": [1e-4, 1e-3]}
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    chunked = BatchedSearchCV(est, grid, cv=3, max_members=3).fit(X, y)  # 2 networks
+    whole = BatchedSearchCV(est, grid, cv=3).fit(X, y)
+    again = whole.fit(X, y).cv_results_["split0_test_score"].copy()
+    np.testing.assert_array_equal(chunked.cv_results_["split0_test_score"], again)
+    assert state.get_state()[2] == before  # drawn from copies, as GridSearchCV's clones
+
+
+def test_a_later_fit_without_refit_leaves_no_earlier_model(diabetes):
+    X, y = diabetes
+    search = BatchedSearchCV(TorchRegressor(max_iter=3, random_state=0), {"alpha": [1e-4]},
+                             cv=2).fit(X, y)  # fmt: skip
+    assert search.module_ is search.best_estimator_.module_
+    search.set_params(refit=False).fit(X[:, :3], y)
+    for name in ("best_estimator_", "module_", "n_features_in_", "refit_time_"):
+        assert not hasattr(search, name)
+
+
+def test_early_stopping_rows_do_not_count_as_training_weight():
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:90], y[:90]
+    est = TorchRegressor(max_iter=2, early_stopping=True, validation_fraction=0.2,
+                         random_state=0)  # fmt: skip
+    search = BatchedSearchCV(est, {"alpha": [1e-4]}, cv=KFold(3))
+    splits = list(KFold(3).split(X))
+    from torchsk.estimators.search_members import member_rows
+
+    weights = np.ones(len(y))
+    train, held = member_rows(clone(est), splits[0][0], y, 0)
+    weights[train] = 0.0  # split 0's members would learn from nothing
+    with pytest.raises(ValueError, match="split 0 all have zero sample_weight"):
+        search.fit(X, y, sample_weight=weights)
+
+
 def test_a_group_whose_members_all_converge_early(diabetes):
     X, y = diabetes
     est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=500, tol=1e-2, random_state=0)

@@ -217,8 +217,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
-        self._check_search(y, candidates, splits)
-        check_fold_weights(sample_weight, splits)
+        self._check_search(y, candidates, splits, sample_weight)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
@@ -238,8 +237,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             fitted.append((est, chunk))
         self._failed_fits(failed, fitted, scores, fit_times, score_times)
         self.n_groups_ = len(chunks)
-        for name in ("ensemble_", "ensemble_weights_", "ensemble_score_"):
-            self.__dict__.pop(name, None)  # a refit without ensemble has none
+        # what an earlier fit left that this one may not make (refit=False, no ensemble)
+        for name in ("ensemble_", "ensemble_weights_", "ensemble_score_", "best_estimator_",
+                     "refit_time_"):  # fmt: skip
+            self.__dict__.pop(name, None)
         if self.ensemble:
             self._select(fitted, X, y, len(splits), oof, len(candidates))
             if self.refit:  # the selected candidates again, on all rows
@@ -250,20 +251,22 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.best_params_ = candidates[self.best_index_]
         if self.refit:
             start = time.perf_counter()
-            best = clone(self.estimator).set_params(**self.best_params_)
+            # the values cloned, as GridSearchCV does: a RandomState is not drawn from
+            best = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
             self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         return self
 
-    def _check_search(self, y, candidates: list[dict], splits: list) -> None:
+    def _check_search(self, y, candidates: list[dict], splits: list, sample_weight) -> None:
         """Refuse what the members cannot be, before anything is fitted; each
         candidate's parameters are validated as its own fit would validate them, and
-        its early-stopping rows drawn once (too few raise here)."""
-        settings = [clone(self.estimator).set_params(**c) for c in candidates]
+        its early-stopping rows drawn once (too few raise here, as training rows that
+        all weigh 0 do)."""
+        settings = [clone(self.estimator).set_params(**clone(c, safe=False)) for c in candidates]
         for est in settings:
             est._validate_params()
             for f, (rows, _) in enumerate(splits):
-                member_rows(est, rows, y, f)
+                check_fold_weights(sample_weight, f, member_rows(est, rows, y, f)[0])
         why = None
         if len(splits) < 2:
             why = "needs at least 2 splits (each network holds 2 members or more)"
@@ -293,6 +296,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _network(self, params: dict, n_members: int):
         """The estimator of a group's network: ``params``' non-member parameters."""
         shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
+        shared = clone(shared, safe=False)  # the user's values untouched by the fit
         est = clone(self.estimator).set_params(**shared, n_ensemble=n_members, member_rows="all")
         est._validate_params()
         return est

@@ -4,6 +4,8 @@ what a candidate cannot be as a member; which candidates share a network."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
@@ -34,7 +36,11 @@ def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.nda
 
 
 def seed_of(random_state) -> int:
-    """A base seed for members, from a ``random_state``."""
+    """A base seed for members, from a ``random_state``. A ``RandomState`` is drawn
+    from as a copy, as ``GridSearchCV``'s clones do: the user's object stays as it is,
+    and every network (chunk, refit) draws the same seed from it."""
+    if isinstance(random_state, np.random.RandomState):
+        random_state = copy.deepcopy(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max - 1000))
 
 
@@ -106,14 +112,14 @@ def candidate_groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
     return [g[i : i + per_chunk] for _, g in groups for i in range(0, len(g), per_chunk)]
 
 
-def check_fold_weights(sample_weight, splits: list) -> None:
-    """Refuse a split whose training rows all weigh 0: its members would learn nothing
-    and be scored untrained, where a separate fit refuses such weights."""
+def check_fold_weights(sample_weight, fold: int, rows: np.ndarray) -> None:
+    """Refuse a split whose members' training rows (without their early-stopping
+    rows) all weigh 0: they would learn nothing and be scored untrained, where a
+    separate fit refuses such weights."""
     if sample_weight is None:
         return
-    for f, (rows, _) in enumerate(splits):
-        if not np.any(np.asarray(_safe_indexing(sample_weight, rows), dtype=float)):
-            raise ValueError(
-                f"The training rows of split {f} all have zero sample_weight: its members "
-                "would learn nothing. Give them weight, or use other splits."
-            )
+    if not np.any(np.asarray(_safe_indexing(sample_weight, rows), dtype=float)):
+        raise ValueError(
+            f"The training rows of split {fold} all have zero sample_weight: its members "
+            "would learn nothing. Give them weight, or use other splits."
+        )

@@ -162,12 +162,12 @@ class RegressionTask:
         scaled target's units)."""
         loss = LOSSES[self.loss] if isinstance(self.loss, str) else None
         if loss is None or loss.y_units is None:
-            return LossUnits()
+            return LossUnits(members=_members(net))
         scaling = net.target_scaling
         scale = np.ones(y_enc.shape[1]) if scaling is None else scaling.scale.cpu().numpy()
         t = y_enc if scaling is None else self.training_targets(y_enc, net)
         factor, offset = loss.y_units(scale.astype(np.float64), t, sw)
-        return LossUnits(factor / _members(net), offset)
+        return LossUnits(factor, offset, _members(net))
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
         """Targets in the network's scaled units (training compares raw outputs)."""
@@ -310,8 +310,8 @@ class ClassificationTask:
 
     def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
         """Classification losses have no units: as training computes them (an
-        ensemble's: its members' mean, ``_members``)."""
-        return LossUnits(1.0 / _members(net))
+        ensemble's: its members' mean, ``LossUnits.of_members``)."""
+        return LossUnits(members=_members(net))
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
         """Class indices, or 0/1 columns for sigmoid logits."""
@@ -339,9 +339,7 @@ class ClassificationTask:
         return accuracy_score(y_true, self.labels(z), sample_weight=sample_weight)
 
 
+
 def _members(net) -> int:
-    """The members an ensemble's training loss sums (each gets its own gradient so):
-    the reported loss (``loss_``, ``loss_curve_``) is their mean, a loss in the loss's
-    own units as a single network's is. Its stopping rule compares the sum, as
-    training computes it (``training.settings.TrainSettings``)."""
+    """The members an ensemble's training loss sums (``LossUnits.of_members``)."""
     return getattr(net.backbone, "n_members", 1)

@@ -28,13 +28,23 @@ SMALL_DATA_BYTES = 64 * 2**20
 class LossUnits:
     """How a training loss, computed on the network's scaled target, reads in y's
     units: ``factor * loss + offset`` (``training.losses.Loss.y_units``). The identity
-    for classification and for losses without a conversion."""
+    for classification and for losses without a conversion.
+
+    An ensemble's training loss sums its ``members``' losses (each member gets its own
+    gradient so): ``of_members`` reports their mean, a loss in the loss's own units as
+    a single network's (``loss_``, ``loss_curve_``)."""
 
     factor: float = 1.0
     offset: float = 0.0
+    members: int = 1
 
     def __call__(self, loss: float) -> float:
+        """One network's loss (or the ensemble's averaged output's) in y's units."""
         return self.factor * loss + self.offset
+
+    def of_members(self, loss: float) -> float:
+        """A training loss (an ensemble's: its members' sum) as the members' mean."""
+        return self(loss / self.members)
 
 
 @dataclass(frozen=True)
@@ -175,4 +185,4 @@ def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSett
     history.t += n_samples
     history.loss_curve.append(loss)
     if settings.verbose:
-        print(f"Iteration {history.n_iter}, loss = {settings.loss_units(loss):.8f}")
+        print(f"Iteration {history.n_iter}, loss = {settings.loss_units.of_members(loss):.8f}")
