@@ -22,13 +22,11 @@ candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
 from __future__ import annotations
 
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
-from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils import _safe_indexing
@@ -49,7 +47,7 @@ from torchsk.estimators.search_members import (
     member_settings,
     refusal,
 )
-from torchsk.estimators.search_results import MemberOutputs, cv_results
+from torchsk.estimators.search_results import MemberOutputs, cv_results, failed_score
 from torchsk.estimators.selection import (
     Averaged,
     Blend,
@@ -315,7 +313,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 try:
                     scores[c, f] = self.scorer_(view, X_test, y_test)
                 except Exception as error:
-                    scores[c, f] = self._failed(error, f"scoring candidate {c} on split {f}")
+                    what = f"scoring candidate {c} on split {f}"
+                    scores[c, f] = failed_score(self.error_score, error, what)
             score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
             if self.ensemble:
                 scaled = to_output_scale(est, outputs)
@@ -330,21 +329,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         if failed and (self.error_score == "raise" or not fitted):
             raise failed[0][1]
         for chunk, error in failed:
-            scores[chunk] = self._failed(error, f"the network of candidates {chunk}")
+            what = f"the network of candidates {chunk}"
+            scores[chunk] = failed_score(self.error_score, error, what)
             for t in times:
                 t[chunk] = 0.0
-
-    def _failed(self, error: Exception, what: str) -> float:
-        """The score of what failed: ``error_score`` (a warning says why), or raise."""
-        if self.error_score == "raise":
-            raise error
-        warnings.warn(
-            f"BatchedSearchCV: {what} failed; its score is set to {self.error_score}. "
-            f"{type(error).__name__}: {error}",
-            FitFailedWarning,
-            stacklevel=3,
-        )
-        return self.error_score
 
     def _select(self, fitted: list, X, y, n_folds: int, oof: dict, n_candidates: int) -> None:
         """Greedy ensemble selection over the candidates' out-of-fold predictions."""

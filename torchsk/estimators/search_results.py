@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from scipy.stats import rankdata
 from sklearn.base import is_classifier
+from sklearn.exceptions import FitFailedWarning
 from sklearn.utils.metaestimators import available_if
 
 from torchsk.estimators.base import BaseTorchEstimator, _probabilities
@@ -81,3 +84,17 @@ def _param_column(values: list) -> np.ma.MaskedArray:
         if not mask[i]:
             column[i] = v
     return column
+
+
+def failed_score(error_score, error: Exception, what: str) -> float:
+    """The score of what failed: ``error_score``, with a ``FitFailedWarning`` that says
+    why; or ``error`` raised, where ``error_score="raise"``."""
+    if error_score == "raise":
+        raise error
+    warnings.warn(
+        f"BatchedSearchCV: {what} failed; its score is set to {error_score}. "
+        f"{type(error).__name__}: {error}",
+        FitFailedWarning,
+        stacklevel=4,
+    )
+    return error_score

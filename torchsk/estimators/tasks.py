@@ -339,7 +339,6 @@ class ClassificationTask:
         return accuracy_score(y_true, self.labels(z), sample_weight=sample_weight)
 
 
-
 def _members(net) -> int:
     """The members an ensemble's training loss sums (``LossUnits.of_members``)."""
     return getattr(net.backbone, "n_members", 1)
