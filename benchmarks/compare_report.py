@@ -174,7 +174,9 @@ def neural_ranks(table: pd.DataFrame) -> tuple[pd.Series, list]:
     neural = table[table["family"] == "neural"]
     common = common_datasets(neural, neural["slug"].unique())
     part = neural[neural["dataset"].isin(common)]
-    return part.groupby("model")["neural_rank"].mean().sort_values(), common
+    # ranked again among the models given (the caller may have left some out)
+    ranks = part.groupby("dataset")["score"].rank(ascending=False)
+    return ranks.groupby(part["model"]).mean().sort_values(), common
 
 
 def shuffled(table: pd.DataFrame) -> pd.DataFrame:
