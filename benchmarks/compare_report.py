@@ -232,17 +232,11 @@ def head_to_head(table: pd.DataFrame, slug: str = TORCHSK) -> list[tuple[str, in
         where the two mean scores are equal counts as neither.
     """
     neural = table[table["family"] == "neural"]
-    scores = neural.pivot_table(index="dataset", columns="slug", values="score")
     names = dict(zip(neural["slug"], neural["model"], strict=False))
-    out = []
-    if slug not in scores.columns:
-        return out
-    for peer in (p for p in scores.columns if p != slug):
-        both = scores[[slug, peer]].dropna()
-        if len(both):
-            diff = both[slug] - both[peer]
-            out.append((names[peer], len(both), int((diff > 0).sum()), int((diff < 0).sum())))
-    return out
+    if slug not in names:
+        return []
+    duels = ((names[peer], *duel(neural, slug, peer)) for peer in sorted(names) if peer != slug)
+    return [d for d in duels if d[1]]
 
 
 def _time_ratio(table: pd.DataFrame, slug: str = TORCHSK):
