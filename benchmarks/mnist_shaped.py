@@ -74,7 +74,7 @@ def models(X_train: np.ndarray) -> dict:
     """name -> (estimator, transformation of X applied before it)."""
     same = lambda A: A  # noqa: E731
     out = {"MLPClassifier": (MLPClassifier(**SETTINGS), same)}
-    for scaling in ["standard", None, "robust", "minmax"]:
+    for scaling in ["auto", "standard", None, "robust", "minmax"]:
         out[f"TorchClassifier input_scaling={scaling!r}"] = (
             TorchClassifier(**SETTINGS, input_scaling=scaling), same)  # fmt: skip
     out["TorchClassifier input_scaling=None batch_size=200"] = (

@@ -160,8 +160,8 @@ def test_statistics_on_a_tensor_match_the_numpy_stage():
     sw = np.random.default_rng(1).uniform(0, 2, len(X))
     sw[:5] = 0
     mask = np.zeros(X.shape[1], dtype=bool)
-    for method, bins in (("standard", None), ("minmax", None), (None, None), ("standard", 8),
-                         ("robust", None)):  # fmt: skip
+    for method, bins in (("auto", None), ("standard", None), ("minmax", None), (None, None),
+                         ("standard", 8), ("robust", None)):  # fmt: skip
         ref = build_input_stage(
             X, mask, [], scaling=method, impute=True, sample_weight=sw, seed=0, numeric_bins=bins
         )

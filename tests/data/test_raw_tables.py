@@ -339,7 +339,7 @@ def test_an_aggregated_table_weighted_by_counts_fits_as_its_expanded_rows():
     expanded = agg.loc[agg.index.repeat(weight.astype(int))]
     settings = dict(
         hidden_layer_sizes=(4,), solver="lbfgs", alpha=1e-3, tol=1e-10, max_iter=2000,
-        random_state=0,
+        random_state=0, input_scaling="standard",  # x (0 or 1) is scaled by the weights
     )  # fmt: skip
     X = agg[["level", "x"]]
     weighted = TorchRegressor(**settings).fit(X, agg["y"], sample_weight=weight)

@@ -104,11 +104,13 @@ def test_default_numeric_bins_do_not_bin_sparse_x():
     np.testing.assert_allclose(est.predict(X), dense.predict(X.toarray()), atol=1e-10)
 
 
-@pytest.mark.parametrize("method", ["standard", "minmax", None])
+@pytest.mark.parametrize("method", ["auto", "standard", "minmax", None])
 def test_sparse_statistics_are_the_dense_formulas(method):
     X, _, _ = _data(n=200, d=12, density=0.3)
     X = _with_nan(X)
-    X = sp.hstack([X, sp.csr_matrix((200, 1))], format="lil")  # an all-zero column
+    unit = np.zeros((200, 2))
+    unit[::10, 0], unit[:3, 1] = 0.9, 0.2  # within [-1, 1]: kept; narrow, floored ("auto")
+    X = sp.hstack([X, sp.csr_matrix((200, 1)), sp.csr_matrix(unit)], format="lil")  # + all-zero
     X[:, 3] = np.nan  # a column with no value at all
     X = sp.csr_matrix(X)
     w = np.random.default_rng(1).uniform(0, 2, 200)

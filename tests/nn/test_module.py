@@ -58,7 +58,7 @@ def test_scaling_constants_are_buffers_fitted_on_training_data(body_mass):
         assert torch.equal(v, before[k])
 
 
-@pytest.mark.parametrize("method", ["standard", "minmax", "robust", None])
+@pytest.mark.parametrize("method", ["auto", "standard", "minmax", "robust", None])
 def test_constant_columns_do_not_produce_nan(method, rng):
     X = np.column_stack([rng.normal(size=60), np.full(60, 7.0)])
     y = X[:, 0] * 3 + 1

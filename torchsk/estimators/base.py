@@ -113,7 +113,7 @@ class BaseTorchEstimator(
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "member_rows": [StrOptions({"all", "folds"})],
-        "input_scaling": [StrOptions({"standard", "minmax", "robust"}), tuple, None],
+        "input_scaling": [StrOptions({"auto", "standard", "minmax", "robust"}), tuple, None],
         "numeric_bins": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
         "device": [str, torch.device],
         "module": [nn.Module, callable, None],

@@ -129,10 +129,17 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``partial_fit`` or a warm start), dense rows in memory, and no categorical
         column wide enough for an embedding (shared by the members, it would learn
         from every fold).
-    input_scaling : {"standard", "minmax", "robust"}, (center, scale) or None, \
-default="standard"
+    input_scaling : {"auto", "standard", "minmax", "robust"}, (center, scale) or \
+None, default="auto"
         How X is scaled *inside* ``module_``; the constants are registered buffers
-        fitted on the training data, so the module works on raw X. A pair
+        fitted on the training data, so the module works on raw X. ``"auto"``
+        standardizes each numeric column, except a column already scaled as
+        scikit-learn's MLP documentation advises (its training values within
+        [-1, 1]): spanning 0.5 or more, it is kept as given (centre 0, scale 1), so
+        a learning rate tuned on it means what it meant; narrower, its scale is at
+        least its range / 4, so that a value it rarely takes (a pixel almost always
+        0) does not become 50 or more. The choice is per column, made on the
+        training rows, and affine either way (``coefs_`` on raw X stay exact). A pair
         ``(center, scale)`` (scalars, or one value per numeric column) gives the
         constants themselves, as a hand-written ``register_buffer`` layer would hold
         them: ``input_scaling=(200, 10)`` for flipper lengths in millimetres.

@@ -24,7 +24,7 @@ class StageOptions:
 
     Attributes
     ----------
-    scaling : {"standard", "minmax", "robust"}, (center, scale) or None
+    scaling : {"auto", "standard", "minmax", "robust"}, (center, scale) or None
         ``input_scaling``.
     impute : bool
         Whether the stage has an ``Imputer`` (always, for the estimators).
@@ -34,7 +34,7 @@ class StageOptions:
         Seeds the encoders' initial parameters (the categorical embeddings).
     """
 
-    scaling: str | tuple | None = "standard"
+    scaling: str | tuple | None = "auto"
     impute: bool = True
     numeric_bins: int | None = None
     seed: int = 0

@@ -153,7 +153,7 @@ def build_input_stage(
     is_categorical : ndarray of bool, shape (n_features,)
     n_categories : list of int
         Training categories of each categorical column, in column order.
-    scaling : {"standard", "minmax", "robust"}, (center, scale) or None
+    scaling : {"auto", "standard", "minmax", "robust"}, (center, scale) or None
         How the numeric columns are scaled (categorical and indicator columns are not).
     impute : bool
         Add an ``Imputer`` (numeric NaN → the training mean, plus an indicator per

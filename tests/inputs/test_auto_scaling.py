@@ -1,0 +1,73 @@
+"""``input_scaling="auto"`` (the default): columns a user has scaled already are kept
+as given, the others standardized with their training values within ±8."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+
+from torchsk import TorchClassifier, TorchRegressor
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from mnist_shaped import SETTINGS, mnist_shaped  # noqa: E402
+
+# few epochs on purpose: the tests read constants, or run the gallery script's 8 epochs
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _constants(est) -> tuple[np.ndarray, np.ndarray]:
+    scaling = est.module_.inputs.scaling
+    return scaling.center.numpy(), scaling.scale.numpy()
+
+
+def test_columns_scaled_to_the_unit_interval_are_kept_and_the_others_standardized(rng):
+    n = 500
+    X = np.column_stack([
+        rng.uniform(0, 1, n),  # scaled as scikit-learn's MLP documentation advises
+        rng.uniform(-1, 1, n),
+        rng.uniform(-0.1, 0.1, n),  # within [-1, 1], narrow (as diabetes' columns)
+        rng.normal(50, 10, n),
+    ])  # fmt: skip
+    est = TorchRegressor(max_iter=2, random_state=0).fit(X, X[:, 0])
+    center, scale = _constants(est)
+    np.testing.assert_array_equal(center[:2], 0.0)
+    np.testing.assert_array_equal(scale[:2], 1.0)
+    np.testing.assert_allclose(center[2:], X[:, 2:].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale[2:], X[:, 2:].std(axis=0), rtol=1e-12)
+    # the choice is affine either way: coefs_ act on raw X exactly
+    linear = TorchRegressor(hidden_layer_sizes=(), max_iter=5, random_state=0).fit(X, X[:, 3])
+    np.testing.assert_allclose(X @ linear.coefs_[0] + linear.intercepts_[0],
+                               linear.predict(X)[:, None], rtol=1e-9, atol=1e-9)  # fmt: skip
+
+
+def test_a_rarely_nonzero_column_within_the_unit_interval_scales_within_four(rng):
+    n = 2000
+    pixel, heavy = np.zeros(n), np.zeros(n)
+    pixel[:3] = 0.3  # a pixel scaled to [0, 1] that is almost always 0
+    heavy[:3] = 255.0  # the same in 0-255: standardized (a floor would squash a tail)
+    X = np.column_stack([rng.permutation(pixel), rng.permutation(heavy), rng.normal(size=n)])
+    auto = TorchRegressor(max_iter=2, random_state=0).fit(X, X[:, 2])
+    scaled = auto.module_.inputs.scaling(torch.as_tensor(X)).numpy()
+    assert np.abs(scaled[:, 0]).max() == pytest.approx(4.0 * (1 - 3 / n))
+    np.testing.assert_allclose(_constants(auto)[1][1:], X[:, 1:].std(axis=0), rtol=1e-12)
+    # what it guards against: standardization turns the pixel into values of ~26
+    standard = TorchRegressor(input_scaling="standard", max_iter=2, random_state=0)
+    standard.fit(X, X[:, 2])
+    assert np.abs(standard.module_.inputs.scaling(torch.as_tensor(X)).numpy()[:, 0]).max() > 20
+
+
+def test_mnist_shaped_pixels_at_the_gallery_s_learning_rate_match_mlp_classifier():
+    """``plot_mnist_filters``' settings (sgd, ``learning_rate_init=0.2``) on pixels scaled
+    to [0, 1]: standardized, they diverge; kept as given, torchsk is MLPClassifier's match."""
+    X, y = mnist_shaped(n=8000)
+    X_train, X_test, y_train, y_test = train_test_split(X / 255.0, y, random_state=0,
+                                                        test_size=0.3)  # fmt: skip
+    ours = TorchClassifier(**SETTINGS).fit(X_train, y_train).score(X_test, y_test)
+    theirs = MLPClassifier(**SETTINGS).fit(X_train, y_train).score(X_test, y_test)
+    standard = TorchClassifier(**SETTINGS, input_scaling="standard").fit(X_train, y_train)
+    assert ours >= theirs - 0.02
+    assert standard.score(X_test, y_test) < theirs - 0.02
