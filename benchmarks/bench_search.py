@@ -4,7 +4,8 @@
 and on a 3,000 × 20 friedman1 table, each contestant once per round, in turns:
 
 - ``BatchedSearchCV(TorchRegressor(...))``: the 120 (candidate, fold) fits as the
-  members of one stacked network;
+  members of one stacked network; with ``separate_folds=True`` one network per fold
+  (24 members on the fold's rows: GridSearchCV's scores to float rounding);
 - ``GridSearchCV(TorchRegressor(...))`` with ``n_jobs=1`` and ``n_jobs=2``;
 - ``GridSearchCV(MLPRegressor(...))`` on the same grid, ``n_jobs=1``.
 
@@ -60,6 +61,9 @@ def contestants(X, y, max_iter: int) -> dict:
     mlp = MLPRegressor(max_iter=max_iter, random_state=0)
     return {
         "batched": lambda: BatchedSearchCV(torch_est, GRID, cv=FOLDS, refit=False).fit(X, y),
+        "batched_separate": lambda: BatchedSearchCV(
+            torch_est, GRID, cv=FOLDS, refit=False, separate_folds=True
+        ).fit(X, y),
         "grid_torchsk_1": lambda: GridSearchCV(torch_est, GRID, cv=FOLDS, refit=False).fit(X, y),
         "grid_torchsk_2": lambda: GridSearchCV(
             torch_est, GRID, cv=FOLDS, refit=False, n_jobs=2
@@ -97,6 +101,11 @@ def main(argv=None) -> int:
         b, g = res["batched"].result, res["grid_torchsk_1"].result
         print(f"  best: batched {b.best_params_} ({b.best_score_:.4f}),")
         print(f"  GridSearchCV {g.best_params_} ({g.best_score_:.4f}): {agreement(b, g)}")
+        sep = res["batched_separate"].result
+        diff = max(abs(sep.cv_results_[k] - g.cv_results_[k]).max()
+                   for k in g.cv_results_ if k.startswith("split"))  # fmt: skip
+        print(f"  separate_folds=True: {agreement(sep, g)}; its split scores are "
+              f"GridSearchCV's within {diff:.1e}")  # fmt: skip
         print(f"  MLPRegressor's best: {res['grid_mlp_1'].result.best_params_} "
               f"({res['grid_mlp_1'].result.best_score_:.4f})")  # fmt: skip
         ok &= ratios["grid_torchsk_2"] >= 8 and ratios["grid_mlp_1"] >= 3

@@ -13,10 +13,11 @@ stacked network per group, in chunks of at most ``max_members`` members. Each me
 is then scored on its fold's held-out rows, and the results take ``GridSearchCV``'s
 shape (``cv_results_``, ``best_params_``, ...), so reports and plots work unchanged.
 
-How a member's fit differs from a separate one (shared input and target scaling,
-shared mini-batches; each member stops on its own, ``training.members.MemberGuard``;
-every candidate of a fold starts from the same weights) is in ``docs/search.md``: a
-candidate's fold scores are close to, not equal to, ``GridSearchCV``'s.
+Each member starts from a separate fit's weights and stops by its rules
+(``training.members.MemberGuard``). With ``separate_folds=True`` each split trains its
+own network on its rows alone: fold scores are ``GridSearchCV``'s to float rounding.
+Otherwise the folds share the scaling fitted on all rows and the mini-batches: scores
+close to, not equal to, ``GridSearchCV``'s (``docs/search.md``).
 """
 
 from __future__ import annotations
@@ -39,15 +40,16 @@ from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.iterable import is_batches
 from torchsk.estimators.search_members import (
-    MEMBER_PARAMS,
     candidate_groups,
     check_fold_weights,
     member_rows,
     member_seeds,
     member_settings,
+    network,
     refusal,
+    rows_of,
 )
-from torchsk.estimators.search_results import MemberOutputs, cv_results, failed_score
+from torchsk.estimators.search_results import MemberOutputs, cv_results, failed_score, has
 from torchsk.estimators.selection import (
     Averaged,
     Blend,
@@ -59,20 +61,6 @@ from torchsk.estimators.selection import (
 
 #: Parameters the search sets itself on each group's network.
 _SEARCH_OWNED = ("n_ensemble", "member_rows")
-
-
-def _has(name: str):
-    """``available_if``'s check: a refitted best candidate or a selected ensemble that
-    has ``name``."""
-
-    def check(search) -> bool:
-        if search.ensemble:
-            return name in ("predict", "score") or (
-                name == "predict_proba" and is_classifier(search.estimator)
-            )
-        return search.refit and hasattr(search.estimator, name)
-
-    return check
 
 
 class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -114,6 +102,12 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         selected candidates, weighted (``ensemble_weights_``), instead of calling
         ``best_estimator_``: refitted on all rows (``refit=True``), else their fold
         members. Needs folds that hold out each row once.
+    separate_folds : bool, default=False
+        One stacked network per split (on its training rows alone, scaled on them):
+        each candidate's fold scores are then ``GridSearchCV``'s to float rounding,
+        unless ``early_stopping=True`` or ``random_state`` is searched over (the
+        network's batches follow the estimator's). Slower on small tables, near the
+        shared network's time on larger ones (``docs/search.md``).
     error_score : "raise" or float, default=np.nan
         As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails, or
         of every member of a network whose fit fails, with a ``FitFailedWarning``;
@@ -173,10 +167,12 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         "max_members": [Interval(Integral, 1, None, closed="left")],
         "ensemble": [StrOptions({"greedy"}), None],
         "error_score": [StrOptions({"raise"}), Real],
+        "separate_folds": ["boolean"],
     }
 
     def __init__(self, estimator, param_grid, *, scoring=None, cv=5, refit=True,
-                 max_members=256, ensemble=None, error_score=np.nan):  # fmt: skip
+                 max_members=256, ensemble=None, error_score=np.nan,
+                 separate_folds=False):  # fmt: skip
         self.estimator = estimator
         self.param_grid = param_grid
         self.scoring = scoring
@@ -185,6 +181,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.max_members = max_members
         self.ensemble = ensemble
         self.error_score = error_score
+        self.separate_folds = separate_folds
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, *, groups=None):
@@ -222,19 +219,24 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.n_splits_, self.multimetric_ = len(splits), False
         shape = (len(candidates), len(splits))
         scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
-        chunks = candidate_groups(candidates, max(1, self.max_members // len(splits)))
+        per_chunk = self.max_members // (1 if self.separate_folds else len(splits))
+        chunks = candidate_groups(candidates, max(1, per_chunk))
+        parts = [[f] for f in range(len(splits))] if self.separate_folds else [range(len(splits))]
         fitted, oof, failed = [], {}, []
         for chunk in chunks:
-            try:
-                est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk, candidates)
-            except Exception as error:  # GridSearchCV's error_score: that fit's scores
-                failed.append((chunk, error))
-                continue
-            fit_times[chunk] = seconds / (len(chunk) * len(splits))
-            self._score_chunk(est, X, y, splits, chunk, scores, score_times, oof)
-            fitted.append((est, chunk))
+            for folds in parts:
+                try:
+                    est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk,
+                                                   list(folds), candidates)  # fmt: skip
+                except Exception as error:  # GridSearchCV's error_score: that fit's scores
+                    failed.append((np.ix_(chunk, folds), error))
+                    continue
+                fit_times[np.ix_(chunk, folds)] = seconds / (len(chunk) * len(folds))
+                self._score_chunk(est, X, y, splits, chunk, list(folds), scores, score_times,
+                                  oof)  # fmt: skip
+                fitted.append((est, chunk, list(folds)))
         self._failed_fits(failed, fitted, scores, fit_times, score_times)
-        self.n_groups_ = len(chunks)
+        self.n_groups_ = len(chunks) * len(parts)
         # what an earlier fit left that this one may not make (refit=False, no ensemble)
         for name in ("ensemble_", "ensemble_weights_", "ensemble_score_", "best_estimator_",
                      "refit_time_"):  # fmt: skip
@@ -270,6 +272,15 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             why = "needs at least 2 splits (each network holds 2 members or more)"
         elif self.ensemble and is_classifier(self.estimator) and np.ndim(y) > 1:
             why = "selects ensembles of single-label classifiers only (y is 2-D)"
+        elif (
+            self.separate_folds
+            and self.ensemble
+            and is_classifier(self.estimator)
+            and any(
+                len(np.unique(_safe_indexing(y, rows))) < len(np.unique(y)) for rows, _ in splits
+            )
+        ):  # fold networks without a class give out-of-fold probabilities without it
+            why = "with separate_folds selects ensembles of folds that train on every class"
         elif owned := sorted({k for c in candidates for k in c} & set(_SEARCH_OWNED)):
             why = f"sets {owned} itself; they cannot be searched over"
         for est in settings:
@@ -277,39 +288,34 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         if why:
             raise ValueError(f"BatchedSearchCV {why}.")
 
-    def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], candidates):
+    def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], folds: list[int],
+                   candidates):  # fmt: skip
         """One stacked network for the candidates ``chunk`` (same non-member
-        parameters) × the folds; returns it and its fit time."""
-        est = self._network(candidates[chunk[0]], len(chunk) * len(splits))
-        folds = [member_rows(est, rows, y, f) for f, (rows, _) in enumerate(splits)]
+        parameters) × the splits ``folds``; returns it and its fit time. A network of
+        one split trains on that split's rows alone (``separate_folds``)."""
+        est = network(self.estimator, candidates[chunk[0]], len(chunk) * len(folds))
+        X, y, sample_weight, local = rows_of(X, y, sample_weight, splits, folds)
+        layout = [member_rows(est, rows, y, f) for f, (rows, _) in zip(folds, local, strict=True)]
         # every candidate of a fold starts from the same weights, as GridSearchCV's
         # candidates do under one random_state: scores then differ by the parameters
         params = [candidates[c] for c in chunk for _ in folds]
-        seeds = member_seeds(est, params, [f for _ in chunk for f in range(len(folds))])
-        given = member_settings(est, params, folds * len(chunk), _num_samples(X), seeds)
+        offsets = [0 if len(folds) == 1 else f for _ in chunk for f in folds]
+        seeds = member_seeds(est, params, offsets)
+        given = member_settings(est, params, layout * len(chunk), _num_samples(X), seeds)
         start = time.perf_counter()
         est._fit(X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
 
-    def _network(self, params: dict, n_members: int):
-        """The estimator of a group's network: ``params``' non-member parameters."""
-        shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
-        shared = clone(shared, safe=False)  # the user's values untouched by the fit
-        est = clone(self.estimator).set_params(**shared, n_ensemble=n_members, member_rows="all")
-        est._validate_params()
-        return est
-
-    def _score_chunk(self, est, X, y, splits, chunk, scores, score_times, oof: dict) -> None:
-        """Score each member of ``est`` on its fold's held-out rows; with
+    def _score_chunk(self, est, X, y, splits, chunk, folds, scores, score_times, oof) -> None:
+        """Score each member of ``est`` on its split's held-out rows; with
         ``ensemble``, keep each candidate's out-of-fold predictions in ``oof``."""
-        n_folds = len(splits)
-        for f, (_, held_out) in enumerate(splits):
+        for j, f in enumerate(folds):
+            held_out = splits[f][1]
             start = time.perf_counter()
             X_test, y_test = _safe_indexing(X, held_out), _safe_indexing(y, held_out)
             outputs = member_outputs(est, X_test)
             for i, c in enumerate(chunk):
-                m = i * n_folds + f
-                view = MemberOutputs(est, m, X_test, outputs[m])
+                view = MemberOutputs(est, i * len(folds) + j, X_test, outputs[i * len(folds) + j])
                 try:
                     scores[c, f] = self.scorer_(view, X_test, y_test)
                 except Exception as error:
@@ -320,7 +326,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 scaled = to_output_scale(est, outputs)
                 for i, c in enumerate(chunk):
                     oof.setdefault(c, np.empty((_num_samples(X), scaled.shape[-1])))
-                    oof[c][held_out] = scaled[i * n_folds + f]
+                    oof[c][held_out] = scaled[i * len(folds) + j]
 
     def _failed_fits(self, failed: list, fitted: list, scores, *times) -> None:
         """Networks whose fit failed: ``error_score`` for their candidates; raise when
@@ -328,11 +334,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         error, as a single fit raises it)."""
         if failed and (self.error_score == "raise" or not fitted):
             raise failed[0][1]
-        for chunk, error in failed:
-            what = f"the network of candidates {chunk}"
-            scores[chunk] = failed_score(self.error_score, error, what)
+        for cells, error in failed:
+            what = f"the network of candidates {cells[0].ravel().tolist()}"
+            scores[cells] = failed_score(self.error_score, error, what)
             for t in times:
-                t[chunk] = 0.0
+                t[cells] = 0.0
 
     def _select(self, fitted: list, X, y, n_folds: int, oof: dict, n_candidates: int) -> None:
         """Greedy ensemble selection over the candidates' out-of-fold predictions."""
@@ -344,12 +350,13 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             return self.scorer_(Averaged(template, averaged), X, y)
 
         weights = greedy_weights(stacked, score)
-        parts = [
-            (est, [i * n_folds + f for f in range(n_folds)], float(weights[c]))
-            for est, chunk in fitted
+        parts = [  # a candidate's members in each network, weighted by its share of folds
+            (est, [i * len(folds) + j for j in range(len(folds))],
+             float(weights[c]) * len(folds) / n_folds)
+            for est, chunk, folds in fitted
             for i, c in enumerate(chunk)
             if weights[c] > 0
-        ]
+        ]  # fmt: skip
         self.ensemble_ = Blend(parts)
         self.ensemble_weights_ = weights
         chosen = weights > 0  # a candidate left out may hold non-finite predictions
@@ -365,7 +372,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         for chunk in candidate_groups([candidates[c] for c in selected], self.max_members):
             group = [int(selected[i]) for i in chunk]
             members = group * 2 if len(group) == 1 else group
-            est = self._network(candidates[group[0]], len(members))
+            est = network(self.estimator, candidates[group[0]], len(members))
             rows = member_rows(est, all_rows, y, 0)
             params = [candidates[c] for c in members]
             seeds = member_seeds(est, params, range(len(members)))
@@ -382,22 +389,22 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_
 
-    @available_if(_has("predict"))
+    @available_if(has("predict"))
     def predict(self, X):
         """``best_estimator_.predict``."""
         return self._best().predict(X)
 
-    @available_if(_has("predict_proba"))
+    @available_if(has("predict_proba"))
     def predict_proba(self, X):
         """``best_estimator_.predict_proba``."""
         return self._best().predict_proba(X)
 
-    @available_if(_has("decision_function"))
+    @available_if(has("decision_function"))
     def decision_function(self, X):
         """``best_estimator_.decision_function``."""
         return self._best().decision_function(X)
 
-    @available_if(_has("score"))
+    @available_if(has("score"))
     def score(self, X, y, sample_weight=None):
         """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``)."""
         return self.scorer_(self._best(), X, y, sample_weight=sample_weight)
@@ -409,7 +416,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     def to_module_input(self, X) -> torch.Tensor:
         """The float tensor of shape ``(n_samples, n_features_in_)`` that ``module_``
-        takes for ``X``: every network codes X alike (all fitted on all the rows)."""
+        takes for ``X``: the networks of ``module_`` code X alike."""
         return self._fitted_estimator().to_module_input(X)
 
     @property

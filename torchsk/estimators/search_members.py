@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from sklearn.base import is_classifier
+from sklearn.base import clone, is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 
@@ -36,12 +36,14 @@ def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.nda
 
 
 def seed_of(random_state) -> int:
-    """A base seed for members, from a ``random_state``. A ``RandomState`` is drawn
-    from as a copy, as ``GridSearchCV``'s clones do: the user's object stays as it is,
-    and every network (chunk, refit) draws the same seed from it."""
+    """A base seed for members, from a ``random_state``: the seed a separate fit of
+    that ``random_state`` draws (``BaseTorchEstimator._fit``), so a member of offset 0
+    starts from its weights. A ``RandomState`` is drawn from as a copy, as
+    ``GridSearchCV``'s clones do: the user's object stays as it is, and every network
+    (chunk, refit) draws the same seed from it."""
     if isinstance(random_state, np.random.RandomState):
         random_state = copy.deepcopy(random_state)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max - 1000))
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def member_seeds(est, params: list[dict], offsets) -> list[int]:
@@ -77,6 +79,29 @@ def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
         validation if est.early_stopping else None, tuple(seeds),
         tuple(float(p.get("dropout", est.dropout)) for p in params),
     )  # fmt: skip
+
+
+def network(estimator, params: dict, n_members: int):
+    """The estimator of a group's stacked network: ``estimator`` with ``params``'
+    non-member parameters, ``n_members`` members given their rows."""
+    shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
+    shared = clone(shared, safe=False)  # the user's values untouched by the fit
+    est = clone(estimator).set_params(**shared, n_ensemble=n_members, member_rows="all")
+    est._validate_params()
+    return est
+
+
+def rows_of(X, y, sample_weight, splits: list, folds: list[int]):
+    """What the network of the splits ``folds`` trains on: all rows, and those
+    splits; for one split its training rows alone, as a separate fit has them, and
+    that split over them (its training rows are all of them)."""
+    if len(folds) > 1:
+        return X, y, sample_weight, [splits[f] for f in folds]
+    rows = splits[folds[0]][0]
+    if sample_weight is not None:
+        sample_weight = _safe_indexing(sample_weight, rows)
+    local = [(np.arange(len(rows)), rows[:0])]
+    return _safe_indexing(X, rows), _safe_indexing(y, rows), sample_weight, local
 
 
 def refusal(est) -> str | None:

@@ -98,3 +98,17 @@ def failed_score(error_score, error: Exception, what: str) -> float:
         stacklevel=4,
     )
     return error_score
+
+
+def has(name: str):
+    """``available_if``'s check for ``BatchedSearchCV``'s methods: a refitted best
+    candidate or a selected ensemble that has ``name``."""
+
+    def check(search) -> bool:
+        if search.ensemble:
+            return name in ("predict", "score") or (
+                name == "predict_proba" and is_classifier(search.estimator)
+            )
+        return search.refit and hasattr(search.estimator, name)
+
+    return check

@@ -125,6 +125,13 @@ class Blend(StandIn):
         (``est.to_module_input(X)``): ``outputs``' average, built on first use from
         copies of the parts' networks, so that it stands alone."""
         if self.__dict__.get("_module") is None:
+            codes = [est.categories_ for est, _, _ in self.parts]
+            if any(not _same_codes(c, codes[0]) for c in codes):
+                raise AttributeError(
+                    "The selected networks were fitted on different rows (separate_folds, "
+                    "refit=False) and code categorical columns differently: no one module "
+                    "takes them. Refit them on all rows (refit=True), or predict."
+                )
             nets, weights = {}, {}
             for est, members, weight in self.parts:
                 key = id(est)
@@ -145,6 +152,12 @@ class Blend(StandIn):
         state = dict(self.__dict__)
         state.pop("_module", None)
         return state
+
+
+def _same_codes(a: list, b: list) -> bool:
+    """Whether two networks' ``categories_`` code every column alike."""
+    return all((x is None) == (y is None) and (x is None or np.array_equal(x, y))
+               for x, y in zip(a, b, strict=True))  # fmt: skip
 
 
 def _score(est, y, predicted, sample_weight) -> float:

@@ -128,8 +128,9 @@ class EnsembleMLP(Backbone):
         for weight, bias in zip(self.weights, self.biases, strict=True):
             _, fan_in, fan_out = weight.shape
             bound = init_bound(self.activation, fan_in, fan_out)
-            # drawn on the CPU (the generator's device), whatever the member's
-            weight[m].copy_(_uniform(weight[m], bound, generator))
+            # drawn on the CPU (the generator's device), whatever the member's, in
+            # ``MLP``'s (out, in) order: a member of seed s starts as ``MLP`` of seed s
+            weight[m].copy_(_uniform(weight[m].T, bound, generator).T)
             b = 1.0 / math.sqrt(fan_in)
             member_bias = bias.view(self.n_members, -1)[m]
             member_bias.copy_(_uniform(member_bias, b, generator))

@@ -147,11 +147,15 @@ class MemberGuard:
         """Every member is retired."""
         return bool(self.retired.all())
 
-    def after_epoch(self, last_good: dict, optimizer, epoch_losses=None) -> float:
+    def after_epoch(self, last_good: dict, optimizer, epoch_losses=None,
+                    one_step: bool = False) -> float:  # fmt: skip
         """Retire the members that broke or converged; returns the summed loss of
         the members still training (0 once none is). ``epoch_losses``: each member's
-        mean batch loss over the epoch (the numpy pass keeps them), which judges it
-        where it has no early-stopping rows (else a pass over its rows does)."""
+        mean batch loss over the epoch (the hand-written passes keep them), which
+        judges it where it has no early-stopping rows (else a pass over its rows
+        does). A member that converged with its loss risen well above its lowest
+        gets the weights of its lowest epoch back, as a separate fit does; those of
+        the epoch's start with ``one_step`` (one batch an epoch: its loss is theirs)."""
         self.epoch += 1
         if epoch_losses is None or self.keeps_best:
             losses = self._losses()
@@ -161,16 +165,33 @@ class MemberGuard:
         broken = active & (~np.isfinite(losses) | self._non_finite())
         if broken.any():
             self._restore(broken, last_good)
-        improved = active & ~broken & (losses < self.best - self.tol)
-        self.count = np.where(improved, 0, self.count + 1)
-        self.best = np.where(improved, losses, self.best)
-        if self.keeps_best and improved.any():
-            self.best_epochs[improved] = self.epoch
-            _copy_members(list(self.module.parameters()), self.best_weights, improved)
-        converged = active & ~broken & (self.count > self.patience)
+        # as a separate fit counts (``Stopping.update``): the count starts again on
+        # beating the best by ``tol``, the best follows every lower loss
+        judged = active & ~broken
+        self.count = np.where(judged & (losses <= self.best - self.tol), 0, self.count + 1)
+        lower = judged & (losses < self.best)
+        self.best = np.where(lower, losses, self.best)
+        if lower.any():
+            self.best_epochs[lower] = self.epoch
+            params = self.module.named_parameters()
+            source = [last_good[n] if one_step else p for n, p in params]
+            _copy_members(source, self.best_weights, lower)
+        converged = judged & (self.count > self.patience)
+        if not self.keeps_best:  # a loss that rose instead of levelling off: its lowest
+            rose = converged & (losses - self.best > np.maximum(self.tol, 0.1 * abs(self.best)))
+            _copy_members(self.best_weights, list(self.module.parameters()), rose)
         self._retire(broken | converged, optimizer)
         still = ~self.retired
         return float(losses[still].sum()) if still.any() else 0.0
+
+    def per_row_penalties(self, penalty, batches: int) -> np.ndarray:
+        """Each member's penalty as a separate fit adds it to its epoch loss: once per
+        batch, over the weight of its rows (``training.loop._epoch``)."""
+        k = len(self.retired)
+        totals = self.train_weights.sum(0).to(torch.float64).cpu().numpy()
+        if not penalty.weights:
+            return np.zeros(k)
+        return penalty.member_terms(k) * batches / np.where(totals > 0, totals, np.nan)
 
     def finish(self) -> None:
         """The training weights back in place (for what reads them after training);

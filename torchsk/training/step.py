@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,7 +33,9 @@ class Penalty:
     def __init__(self, params: list[nn.Parameter], alpha: float,
                  member_alpha: tuple[float, ...] | None = None) -> None:  # fmt: skip
         self.alpha = alpha if member_alpha is None else sum(member_alpha) / len(member_alpha)
-        self.member_alpha = None if member_alpha is None else torch.tensor(member_alpha)
+        self.member_alpha = (
+            None if member_alpha is None else torch.tensor(member_alpha, dtype=torch.float64)
+        )  # float64: a float32 0.1 is off by 1.5e-8, and so would be the penalty
         penalized = [p for p in params if p.ndim >= 2] if self.alpha else []
         # detached views (made after flattening) keep autograd out of the update
         self.weights = [p.detach() for p in penalized]
@@ -74,6 +77,16 @@ class Penalty:
             return 0.0
         squares = sum(float(p.pow(2).sum()) for p in self.weights)
         return 0.5 * self.alpha * squares / total_weight
+
+    def member_terms(self, k: int) -> np.ndarray:
+        """Each of ``k`` members' ``0.5 * alpha * ||W||²`` (its own ``alpha``), not yet
+        divided by a weight: what a separate fit adds to its epoch loss per batch."""
+        terms = np.zeros(k)
+        alpha = np.full(k, self.alpha) if self.member_alpha is None else self.member_alpha.numpy()
+        for p in self.weights:
+            if p.ndim == 3 and p.shape[0] == k:  # the members' stacked weights
+                terms += p.detach().to(torch.float64).pow(2).flatten(1).sum(1).cpu().numpy()
+        return 0.5 * alpha * terms
 
     def member_value(self, totals: torch.Tensor) -> float:
         """``value`` for members with rows of their own: the sum of each member's

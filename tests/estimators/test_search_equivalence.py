@@ -1,0 +1,109 @@
+"""``BatchedSearchCV(separate_folds=True)``: each candidate's fold scores are those of
+``GridSearchCV``'s separate fits, so the speed is not bought with another algorithm."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, make_friedman1
+from sklearn.model_selection import GridSearchCV, KFold
+
+from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
+from torchsk.nn.ensemble import EnsembleMLP
+from torchsk.nn.mlp import MLP
+from torchsk.training.step import Penalty
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _split_scores(search) -> np.ndarray:
+    return np.stack([search.cv_results_[f"split{f}_test_score"] for f in range(search.n_splits_)])
+
+
+def _both(est, grid, X, y, **kwargs):
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    search = BatchedSearchCV(est, grid, separate_folds=True, **kwargs).fit(X, y)
+    return search, reference
+
+
+def test_fold_scores_are_gridsearchcvs_with_penalties_rates_and_stops_of_every_kind(diabetes):
+    # alpha 10: the penalty dominates the epoch loss members stop on; lr 0.03: losses
+    # that rise, where a fit goes back to its lowest epoch; the rest levels off
+    X, y = diabetes
+    grid = {"alpha": [1e-4, 10.0], "learning_rate_init": [1e-3, 3e-2]}
+    est = TorchRegressor(hidden_layer_sizes=(32,), random_state=0)
+    search, reference = _both(est, grid, X, y, cv=KFold(3, shuffle=True, random_state=0))
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+    assert search.best_params_ == reference.best_params_
+    assert search.n_groups_ == 3  # one network per split
+    # the shared network's scores are close, not equal (scaling, batches shared)
+    shared = BatchedSearchCV(est, grid, cv=KFold(3, shuffle=True, random_state=0)).fit(X, y)
+    assert np.abs(_split_scores(shared) - _split_scores(reference)).max() > 1e-4
+
+
+@pytest.mark.parametrize("scoring", [None, "neg_log_loss"])
+def test_a_classifiers_fold_scores_are_gridsearchcvs(scoring):
+    X, y = load_breast_cancer(return_X_y=True)
+    grid = {"alpha": [1e-3, 0.3], "learning_rate_init": [1e-3, 1e-2]}
+    est = TorchClassifier(hidden_layer_sizes=(8,), max_iter=60, random_state=3)
+    search, reference = _both(est, grid, X, y, cv=4, scoring=scoring)
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+
+
+def test_fold_scores_are_gridsearchcvs_through_the_torch_pass_of_large_stacks():
+    # 16 candidates of (100,) on 20 inputs: 35,000 parameters, the hand-written torch
+    # pass (training.plan.STACKED_TORCH_PARAMS), not the numpy one
+    X, y = make_friedman1(n_samples=400, n_features=20, noise=1.0, random_state=0)
+    grid = {"alpha": [1e-4, 0.1, 1.0, 10.0], "learning_rate_init": [1e-3, 2e-3, 5e-3, 1e-2]}
+    est = TorchRegressor(max_iter=25, random_state=1)
+    search, reference = _both(est, grid, X, y, cv=3)
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+
+
+def test_member_penalties_keep_their_float64_alpha():
+    # a float32 0.1 (0.100000001) pulled members 1e-9 off a separate fit in one epoch
+    weight = torch.nn.Parameter(torch.ones(2, 3, 4, dtype=torch.float64))
+    weight.grad = torch.zeros_like(weight)
+    penalty = Penalty([weight], 0.1, member_alpha=(0.1, 0.3))
+    assert penalty.member_alpha.tolist() == [0.1, 0.3]
+    penalty.add_member_grad(torch.tensor([10.0, 10.0], dtype=torch.float64))
+    assert weight.grad[0, 0, 0].item() == pytest.approx(0.01, rel=1e-14)
+
+
+def test_a_member_starts_from_the_weights_of_a_network_of_its_seed():
+    shape = dict(n_inputs=5, n_outputs=2, hidden_layer_sizes=(7, 3), activation="relu",
+                 dropout=0.0, dtype=torch.float64)  # fmt: skip
+    single = MLP(**shape, generator=torch.Generator().manual_seed(11))
+    ensemble = EnsembleMLP(**shape, n_members=3, generator=torch.Generator().manual_seed(0))
+    ensemble.reset_member(1, torch.Generator().manual_seed(11))
+    for layer, weight, bias in zip(single.linears(), ensemble.weights, ensemble.biases,
+                                   strict=True):  # fmt: skip
+        torch.testing.assert_close(weight[1], layer.weight.T, rtol=0, atol=0)
+        torch.testing.assert_close(bias.view(3, -1)[1], layer.bias, rtol=0, atol=0)
+
+
+def test_separate_fold_networks_select_and_blend_an_ensemble(diabetes):
+    X, y = diabetes
+    grid = {"alpha": [1e-4, 1.0], "learning_rate_init": [1e-3, 1e-2]}
+    est = TorchRegressor(hidden_layer_sizes=(16,), max_iter=40, random_state=0)
+    search = BatchedSearchCV(est, grid, cv=3, separate_folds=True, ensemble="greedy",
+                             refit=False).fit(X, y)  # fmt: skip
+    assert search.ensemble_weights_.sum() == pytest.approx(1.0)
+    # each selected candidate's three fold networks, averaged: the module says the same
+    x = search.to_module_input(X[:20])
+    with torch.no_grad():
+        from_module = search.module_(x).numpy().ravel()
+    np.testing.assert_allclose(from_module, search.predict(X[:20]), rtol=1e-9)
+
+
+def test_fold_networks_that_code_categories_differently_have_no_one_module():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=90),
+                      "c": pd.Categorical(["a"] * 30 + ["b"] * 30 + ["c"] * 30)})  # fmt: skip
+    y = X["x"].to_numpy() + (X["c"] == "b").to_numpy()
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-4, 1.0]}, cv=3, separate_folds=True,
+                             ensemble="greedy", refit=False).fit(X, y)  # fmt: skip
+    assert search.predict(X).shape == (90,)  # each network codes X itself
+    with pytest.raises(AttributeError, match="code categorical columns differently"):
+        search.module_  # noqa: B018
