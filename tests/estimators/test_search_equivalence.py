@@ -107,3 +107,27 @@ def test_fold_networks_that_code_categories_differently_have_no_one_module():
     assert search.predict(X).shape == (90,)  # each network codes X itself
     with pytest.raises(AttributeError, match="code categorical columns differently"):
         search.module_  # noqa: B018
+
+
+def test_lone_candidates_and_chunks_of_one_still_score_as_gridsearchcv(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    for grid, max_members in (({"alpha": [1e-4]}, 256), ({"alpha": [1e-4, 1e-2, 1.0]}, 2)):
+        search, reference = _both(est, grid, X, y, cv=3)
+        chunked = BatchedSearchCV(est, grid, cv=3, separate_folds=True,
+                                  max_members=max_members).fit(X, y)  # fmt: skip
+        for result in (search, chunked):
+            np.testing.assert_allclose(_split_scores(result), _split_scores(reference), atol=1e-10)
+
+
+@pytest.mark.parametrize("classifier", [False, True])
+def test_weighted_rows_are_scored_weighted_as_gridsearchcv_scores_them(diabetes, classifier):
+    X, y = load_breast_cancer(return_X_y=True) if classifier else diabetes
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    cls, scoring = (TorchClassifier, "neg_log_loss") if classifier else (TorchRegressor, None)
+    est = cls(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    grid = {"alpha": [1e-4, 1.0]}
+    reference = GridSearchCV(est, grid, cv=3, scoring=scoring).fit(X, y, sample_weight=w)
+    search = BatchedSearchCV(est, grid, cv=3, scoring=scoring, separate_folds=True)
+    search.fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)

@@ -44,6 +44,14 @@ def test_columns_scaled_to_the_unit_interval_are_kept_and_the_others_standardize
                                linear.predict(X)[:, None], rtol=1e-9, atol=1e-9)  # fmt: skip
 
 
+def test_a_column_past_one_by_rounding_counts_as_scaled(rng):
+    X = rng.uniform(0, 1, size=(50, 2))
+    X[0, 0] = np.nextafter(1.0, 2.0)  # 1 + 2e-16, as MinMaxScaler's output can be
+    center, scale = _constants(TorchRegressor(max_iter=2, random_state=0).fit(X, X[:, 1]))
+    np.testing.assert_array_equal(center, 0.0)
+    np.testing.assert_array_equal(scale, 1.0)
+
+
 def test_a_rarely_nonzero_column_within_the_unit_interval_scales_within_four(rng):
     n = 2000
     pixel, heavy = np.zeros(n), np.zeros(n)

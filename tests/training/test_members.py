@@ -9,8 +9,8 @@ import torch
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.metrics import accuracy_score, r2_score
 
-from torchsk import TorchClassifier, TorchRegressor
-from torchsk.training.members import assign_folds
+from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
+from torchsk.training.members import MemberGuard, assign_folds
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -157,3 +157,24 @@ def test_each_member_is_penalised_by_its_own_rows_in_the_batch():
     penalty.add_member_grad(torch.tensor([3.0, 0.0], dtype=torch.float64))
     np.testing.assert_allclose(weight.grad[0].numpy(), 0.6 / 3.0)  # alpha * W / its rows
     np.testing.assert_array_equal(weight.grad[1].numpy(), 0.0)  # no rows: no pull either
+
+
+def test_an_early_stopping_member_of_one_batch_an_epoch_keeps_its_best_epochs_weights(
+    monkeypatch, diabetes
+):
+    # its early-stopping loss is that of the epoch's last weights: those are kept, not
+    # the epoch's first (the rule for a loss of the batches, one batch an epoch)
+    seen = {}
+    original = MemberGuard.finish
+
+    def finish(self):
+        original(self)
+        seen["best"], self.retired[:] = self.best.copy(), False
+        seen["restored"] = self._losses()
+
+    monkeypatch.setattr(MemberGuard, "finish", finish)
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(16,), early_stopping=True, batch_size=1000,
+                         max_iter=100, random_state=0)  # fmt: skip
+    BatchedSearchCV(est, {"learning_rate_init": [1e-2, 3e-2]}, cv=2).fit(X, y)
+    np.testing.assert_allclose(seen["restored"], seen["best"], rtol=1e-10)

@@ -41,15 +41,20 @@ from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.iterable import is_batches
 from torchsk.estimators.search_members import (
     candidate_groups,
-    check_fold_weights,
+    check_search,
     member_rows,
     member_seeds,
     member_settings,
     network,
-    refusal,
     rows_of,
 )
-from torchsk.estimators.search_results import MemberOutputs, cv_results, failed_score, has
+from torchsk.estimators.search_results import (
+    MemberOutputs,
+    cv_results,
+    failed_score,
+    has,
+    score_weights,
+)
 from torchsk.estimators.selection import (
     Averaged,
     Blend,
@@ -58,9 +63,6 @@ from torchsk.estimators.selection import (
     member_outputs,
     to_output_scale,
 )
-
-#: Parameters the search sets itself on each group's network.
-_SEARCH_OWNED = ("n_ensemble", "member_rows")
 
 
 class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -105,9 +107,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     separate_folds : bool, default=False
         One stacked network per split (on its training rows alone, scaled on them):
         each candidate's fold scores are then ``GridSearchCV``'s to float rounding,
-        unless ``early_stopping=True`` or ``random_state`` is searched over (the
-        network's batches follow the estimator's). Slower on small tables, near the
-        shared network's time on larger ones (``docs/search.md``).
+        unless ``early_stopping=True``, ``dropout`` or a grid over ``random_state``
+        (``docs/search.md``). Slower on small tables, near the shared network's time
+        on larger ones.
     error_score : "raise" or float, default=np.nan
         As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails, or
         of every member of a network whose fit fails, with a ``FitFailedWarning``;
@@ -212,10 +214,12 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
-        self._check_search(y, candidates, splits, sample_weight)
+        check_search(self, y, candidates, splits, sample_weight)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
+        # GridSearchCV's scorers weigh the held-out rows where they accept weights
+        self._score_weights = score_weights(self.scorer_, sample_weight)
         self.n_splits_, self.multimetric_ = len(splits), False
         shape = (len(candidates), len(splits))
         scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
@@ -257,58 +261,35 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.refit_time_ = time.perf_counter() - start
         return self
 
-    def _check_search(self, y, candidates: list[dict], splits: list, sample_weight) -> None:
-        """Refuse what the members cannot be, before anything is fitted; each
-        candidate's parameters are validated as its own fit would validate them, and
-        its early-stopping rows drawn once (too few raise here, as training rows that
-        all weigh 0 do)."""
-        settings = [clone(self.estimator).set_params(**clone(c, safe=False)) for c in candidates]
-        for est in settings:
-            est._validate_params()
-            for f, (rows, _) in enumerate(splits):
-                check_fold_weights(sample_weight, f, member_rows(est, rows, y, f)[0])
-        why = None
-        if len(splits) < 2:
-            why = "needs at least 2 splits (each network holds 2 members or more)"
-        elif self.ensemble and is_classifier(self.estimator) and np.ndim(y) > 1:
-            why = "selects ensembles of single-label classifiers only (y is 2-D)"
-        elif (
-            self.separate_folds
-            and self.ensemble
-            and is_classifier(self.estimator)
-            and any(
-                len(np.unique(_safe_indexing(y, rows))) < len(np.unique(y)) for rows, _ in splits
-            )
-        ):  # fold networks without a class give out-of-fold probabilities without it
-            why = "with separate_folds selects ensembles of folds that train on every class"
-        elif owned := sorted({k for c in candidates for k in c} & set(_SEARCH_OWNED)):
-            why = f"sets {owned} itself; they cannot be searched over"
-        for est in settings:
-            why = why or refusal(est)
-        if why:
-            raise ValueError(f"BatchedSearchCV {why}.")
-
     def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], folds: list[int],
                    candidates):  # fmt: skip
         """One stacked network for the candidates ``chunk`` (same non-member
         parameters) × the splits ``folds``; returns it and its fit time. A network of
-        one split trains on that split's rows alone (``separate_folds``)."""
-        est = network(self.estimator, candidates[chunk[0]], len(chunk) * len(folds))
+        one split trains on that split's rows alone (``separate_folds``), a lone
+        candidate there as two equal members (a network holds two at least)."""
+        members = chunk * 2 if len(chunk) * len(folds) == 1 else chunk
+        est = network(self.estimator, candidates[chunk[0]], len(members) * len(folds))
         X, y, sample_weight, local = rows_of(X, y, sample_weight, splits, folds)
         layout = [member_rows(est, rows, y, f) for f, (rows, _) in zip(folds, local, strict=True)]
         # every candidate of a fold starts from the same weights, as GridSearchCV's
         # candidates do under one random_state: scores then differ by the parameters
-        params = [candidates[c] for c in chunk for _ in folds]
-        offsets = [0 if len(folds) == 1 else f for _ in chunk for f in folds]
+        params = [candidates[c] for c in members for _ in folds]
+        offsets = [0 if len(folds) == 1 else f for _ in members for f in folds]
         seeds = member_seeds(est, params, offsets)
-        given = member_settings(est, params, layout * len(chunk), _num_samples(X), seeds)
+        given = member_settings(est, params, layout * len(members), _num_samples(X), seeds)
         start = time.perf_counter()
         est._fit(X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
 
     def _score_chunk(self, est, X, y, splits, chunk, folds, scores, score_times, oof) -> None:
-        """Score each member of ``est`` on its split's held-out rows; with
-        ``ensemble``, keep each candidate's out-of-fold predictions in ``oof``."""
+        """Score each member of ``est`` on its split's held-out rows (weighted as
+        ``GridSearchCV`` weighs them); with ``ensemble``, keep each candidate's
+        out-of-fold predictions in ``oof``."""
+        w = self._score_weights.get("sample_weight")
+
+        def weights(rows) -> dict:
+            return {} if w is None else {"sample_weight": _safe_indexing(w, rows)}
+
         for j, f in enumerate(folds):
             held_out = splits[f][1]
             start = time.perf_counter()
@@ -317,7 +298,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             for i, c in enumerate(chunk):
                 view = MemberOutputs(est, i * len(folds) + j, X_test, outputs[i * len(folds) + j])
                 try:
-                    scores[c, f] = self.scorer_(view, X_test, y_test)
+                    scores[c, f] = self.scorer_(view, X_test, y_test, **weights(held_out))
                 except Exception as error:
                     what = f"scoring candidate {c} on split {f}"
                     scores[c, f] = failed_score(self.error_score, error, what)
@@ -347,7 +328,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         stacked = np.stack([oof.get(c, np.full(width, np.nan)) for c in range(n_candidates)])
 
         def score(averaged: np.ndarray) -> float:
-            return self.scorer_(Averaged(template, averaged), X, y)
+            return self.scorer_(Averaged(template, averaged), X, y, **self._score_weights)
 
         weights = greedy_weights(stacked, score)
         parts = [  # a candidate's members in each network, weighted by its share of folds

@@ -1,6 +1,7 @@
 """How a batched search lays out its members (``estimators.search``): which rows
 train each member and which it stops on, its settings and initial-weight seed, and
-what a candidate cannot be as a member; which candidates share a network."""
+what a candidate cannot be as a member; which candidates share a network; what a
+search refuses."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from torchsk.training.members import MemberRows
 #: The parameters that members of one stacked network can hold each their own
 #: (``random_state``: the initial weights; the network's batches are the estimator's).
 MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state", "dropout")
+
+#: Parameters the search sets itself on each group's network.
+SEARCH_OWNED = ("n_ensemble", "member_rows")
 
 
 def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,3 +152,39 @@ def check_fold_weights(sample_weight, fold: int, rows: np.ndarray) -> None:
             f"The training rows of split {fold} all have zero sample_weight: its members "
             "would learn nothing. Give them weight, or use other splits."
         )
+
+
+def check_search(search, y, candidates: list[dict], splits: list, sample_weight) -> None:
+    """Refuse, before anything is fitted, what a search's (``BatchedSearchCV``'s)
+    members cannot be; each candidate's parameters are validated as its own fit would
+    validate them, and its early-stopping rows drawn once (too few raise here, as
+    training rows that all weigh 0 do).
+
+    Raises
+    ------
+    ValueError
+        Naming what the search cannot do.
+    """
+    settings = [clone(search.estimator).set_params(**clone(c, safe=False)) for c in candidates]
+    for est in settings:
+        est._validate_params()
+        for f, (rows, _) in enumerate(splits):
+            check_fold_weights(sample_weight, f, member_rows(est, rows, y, f)[0])
+    why = None
+    if len(splits) < 2:
+        why = "needs at least 2 splits (each network holds 2 members or more)"
+    elif search.ensemble and is_classifier(search.estimator) and np.ndim(y) > 1:
+        why = "selects ensembles of single-label classifiers only (y is 2-D)"
+    elif (
+        search.separate_folds
+        and search.ensemble
+        and is_classifier(search.estimator)
+        and any(len(np.unique(_safe_indexing(y, rows))) < len(np.unique(y)) for rows, _ in splits)
+    ):  # fold networks without a class give out-of-fold probabilities without it
+        why = "with separate_folds selects ensembles of folds that train on every class"
+    elif owned := sorted({k for c in candidates for k in c} & set(SEARCH_OWNED)):
+        why = f"sets {owned} itself; they cannot be searched over"
+    for est in settings:
+        why = why or refusal(est)
+    if why:
+        raise ValueError(f"BatchedSearchCV {why}.")

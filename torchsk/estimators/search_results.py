@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import warnings
+from inspect import signature
 
 import numpy as np
 import torch
@@ -112,3 +113,22 @@ def has(name: str):
         return search.refit and hasattr(search.estimator, name)
 
     return check
+
+
+def score_weights(scorer, sample_weight) -> dict:
+    """The scorer's keyword arguments for the rows' ``sample_weight``, as
+    ``GridSearchCV`` (scikit-learn >= 1.9) passes them: the weights where the scorer
+    accepts them; else none, with scikit-learn's warning."""
+    if sample_weight is None:
+        return {}
+    accept = getattr(scorer, "_accept_sample_weight", None)
+    accepts = accept() if accept else "sample_weight" in signature(scorer).parameters
+    if not accepts:
+        warnings.warn(
+            f"The scoring {scorer} does not support sample_weight, which may lead to "
+            "statistically incorrect results when fitting with sample_weight.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return {}
+    return {"sample_weight": np.asarray(sample_weight)}

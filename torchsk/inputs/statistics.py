@@ -349,6 +349,8 @@ def _scaling(blocks, method, layout: Layout, fill, mean, lo, hi, rows):
 GIVEN_SPAN = 0.5
 #: ``"auto"``: the narrower columns within [-1, 1] scale to values within ±BOUND
 BOUND = 4.0
+#: ``"auto"``: how far past ±1 a column still counts as within [-1, 1] (rounding)
+UNIT_SLACK = 1e-9
 
 
 def _auto(mean, scale, lo, hi):
@@ -363,7 +365,8 @@ def _auto(mean, scale, lo, hi):
     ``docs/defaults.md``)."""
     with np.errstate(invalid="ignore", over="ignore"):
         span = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
-    unit = (lo >= -1) & (hi <= 1)
+    # a tolerance: MinMaxScaler's output can reach 1 + 2e-16
+    unit = (lo >= -1 - UNIT_SLACK) & (hi <= 1 + UNIT_SLACK)
     given = unit & (span >= GIVEN_SPAN)
     scale = np.where(unit, np.maximum(scale, span / BOUND), scale)
     return np.where(given, 0.0, mean), np.where(given, 1.0, scale)

@@ -240,11 +240,10 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
         hooks.begin()
         _run_epoch(step, data, settings, generator, graphed)
         take = getattr(step.objective, "take_member_losses", None)
-        epoch_losses = None
-        if take is not None:  # with each member's penalty, as a separate fit's epoch loss
-            batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
-            epoch_losses = take() + guard.per_row_penalties(step.penalty, batches)
-        loss = guard.after_epoch(last_good, step.optimizer, epoch_losses,
+        # each member's penalty, as a separate fit adds it to its epoch loss
+        batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
+        penalties = guard.per_row_penalties(step.penalty, batches)
+        loss = guard.after_epoch(last_good, step.optimizer, take and take(), penalties,
                                  one_step=_one_step(settings, data))  # fmt: skip
         keep = getattr(step.objective, "keep_members", None)
         if keep is not None:  # the torch pass computes only the members still training

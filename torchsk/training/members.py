@@ -147,20 +147,22 @@ class MemberGuard:
         """Every member is retired."""
         return bool(self.retired.all())
 
-    def after_epoch(self, last_good: dict, optimizer, epoch_losses=None,
+    def after_epoch(self, last_good: dict, optimizer, epoch_losses=None, penalties=None,
                     one_step: bool = False) -> float:  # fmt: skip
         """Retire the members that broke or converged; returns the summed loss of
         the members still training (0 once none is). ``epoch_losses``: each member's
         mean batch loss over the epoch (the hand-written passes keep them), which
         judges it where it has no early-stopping rows (else a pass over its rows
-        does). A member that converged with its loss risen well above its lowest
-        gets the weights of its lowest epoch back, as a separate fit does; those of
-        the epoch's start with ``one_step`` (one batch an epoch: its loss is theirs)."""
+        does). ``penalties``: each member's, added to a training loss (not to an
+        early-stopping loss), as a separate fit's epoch loss has it. A member that
+        converged with its loss risen well above its lowest gets the weights of its
+        lowest epoch back, as a separate fit does; with ``one_step`` (one batch an
+        epoch), an epoch loss is that of the epoch's first weights."""
         self.epoch += 1
-        if epoch_losses is None or self.keeps_best:
-            losses = self._losses()
-        else:
-            losses = np.where(self.retired, np.inf, epoch_losses)
+        during = epoch_losses is not None and not self.keeps_best  # the batches' losses
+        losses = np.where(self.retired, np.inf, epoch_losses) if during else self._losses()
+        if penalties is not None and not self.keeps_best:
+            losses = losses + penalties
         active = ~self.retired
         broken = active & (~np.isfinite(losses) | self._non_finite())
         if broken.any():
@@ -174,7 +176,7 @@ class MemberGuard:
         if lower.any():
             self.best_epochs[lower] = self.epoch
             params = self.module.named_parameters()
-            source = [last_good[n] if one_step else p for n, p in params]
+            source = [last_good[n] if one_step and during else p for n, p in params]
             _copy_members(source, self.best_weights, lower)
         converged = judged & (self.count > self.patience)
         if not self.keeps_best:  # a loss that rose instead of levelling off: its lowest
@@ -191,7 +193,7 @@ class MemberGuard:
         totals = self.train_weights.sum(0).to(torch.float64).cpu().numpy()
         if not penalty.weights:
             return np.zeros(k)
-        return penalty.member_terms(k) * batches / np.where(totals > 0, totals, np.nan)
+        return penalty.member_terms(k) * batches / np.where(totals > 0, totals, np.inf)
 
     def finish(self) -> None:
         """The training weights back in place (for what reads them after training);
