@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
 from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.mlp import MLP
+from torchsk.training.member_losses import PerMember
 from torchsk.training.step import Penalty
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -131,3 +132,47 @@ def test_weighted_rows_are_scored_weighted_as_gridsearchcv_scores_them(diabetes,
     search = BatchedSearchCV(est, grid, cv=3, scoring=scoring, separate_folds=True)
     search.fit(X, y, sample_weight=w)
     np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("loss", "grid"),
+    [
+        ("huber", {"huber_delta": [0.3, 1.35, 5.0], "alpha": [1e-4, 1.0]}),
+        ("quantile", {"quantile": [0.2, 0.5, 0.9]}),
+    ],
+)
+def test_members_of_their_own_loss_settings_score_as_gridsearchcv(diabetes, loss, grid):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(16,), loss=loss, max_iter=30, random_state=0)
+    search, reference = _both(est, grid, X, y, cv=3)
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+    assert search.n_groups_ == 3  # the settings are members' own: one network per split
+
+
+def test_members_of_their_own_label_smoothing_score_as_gridsearchcv():
+    X, y = load_breast_cancer(return_X_y=True)
+    est = TorchClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=3)
+    grid = {"label_smoothing": [0.0, 0.1, 0.3]}
+    search, reference = _both(est, grid, X, y, cv=3, scoring="neg_log_loss")
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+    # smoothing pulls the probabilities in: the scores differ between candidates
+    assert np.ptp(search.cv_results_["mean_test_score"]) > 1e-3
+
+
+def test_loss_settings_through_the_torch_pass_that_drops_stopped_members(monkeypatch):
+    # 16 candidates of (100,): the hand-written torch pass, where members that stopped
+    # leave the computed stack; their loss settings must leave with them
+    computed = []
+    subset = PerMember.subset
+    monkeypatch.setattr(
+        PerMember,
+        "subset",
+        lambda self, active: computed.append(sum(active)) or subset(self, active),
+    )
+    X, y = make_friedman1(n_samples=400, n_features=20, noise=1.0, random_state=0)
+    grid = {"huber_delta": [0.1, 0.5, 1.0, 3.0], "learning_rate_init": [1e-3, 3e-3, 1e-2, 3e-2]}
+    est = TorchRegressor(loss="huber", max_iter=100, random_state=1)
+    search, reference = _both(est, grid, X, y, cv=3)
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+    assert len(set(reference.cv_results_["mean_test_score"].round(6))) == 16
+    assert min(computed) < 16  # some members stopped before the others

@@ -46,6 +46,7 @@ from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit
 from torchsk.training.inference import numpy_forward, predict_in_batches
+from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.report import warn_about
 from torchsk.training.settings import SOLVERS, Stopping
@@ -191,6 +192,8 @@ class BaseTorchEstimator(
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         loss = task.loss_functions()
+        if members is not None and members.loss_options is not None:
+            loss = member_loss(task.loss_functions, members.loss_options)
         device = resolve_device(self.device) if first else self._plan.device
         with seeded(device, seed):
             if first:

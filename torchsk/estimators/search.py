@@ -1,17 +1,19 @@
 """``BatchedSearchCV``: a grid search whose candidates and folds train side by side.
 
 ``GridSearchCV`` fits every (candidate, fold) on its own: 24 candidates and 5 folds are
-120 fits, each paying the per-step overhead of a small network. Here the candidates
-that differ only in what members of one stacked network can differ in
-(``MEMBER_PARAMS``: ``alpha``, ``learning_rate_init``, ``random_state``, ``dropout``) are
-crossed with the folds and trained as the members of one ``EnsembleMLP`` (``n_ensemble``
-= candidates × folds): each member on its fold's training rows (its held-out rows weigh
-0 in its loss and in its penalty's scale), with its own ``alpha``, learning rate,
-initial weights and dropout rate, one shuffle and one step for all. Candidates that
-differ in anything else (``hidden_layer_sizes``, ``solver``, ...) are grouped: one
-stacked network per group, in chunks of at most ``max_members`` members. Each member
-is then scored on its fold's held-out rows, and the results take ``GridSearchCV``'s
-shape (``cv_results_``, ``best_params_``, ...), so reports and plots work unchanged.
+120 fits, each paying the per-step overhead of a small network. Here the candidates that
+differ only in what members of one stacked network can differ in (``MEMBER_PARAMS``:
+``alpha``, ``learning_rate_init``, ``random_state``, ``dropout``, and the loss settings
+``huber_delta``, ``quantile``, ``label_smoothing``) are crossed with the folds and
+trained as the members of one ``EnsembleMLP`` (``n_ensemble`` = candidates × folds):
+each member on its fold's training rows (its held-out rows weigh 0 in its loss and in
+its penalty's scale), with its own ``alpha``, learning rate, initial weights, dropout
+rate and loss settings, one shuffle and one step for all. Candidates that differ in
+anything else (``hidden_layer_sizes``, ``solver``, ``batch_size``, whose batches cannot
+be shared, ...) are grouped: one stacked network per group, in chunks of at most
+``max_members`` members. Each member is then scored on its fold's held-out rows, and the
+results take ``GridSearchCV``'s shape (``cv_results_``, ``best_params_``, ...), so
+reports and plots work unchanged.
 
 Each member starts from a separate fit's weights and stops by its rules
 (``training.members.MemberGuard``). With ``separate_folds=True`` each split trains its
@@ -83,9 +85,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         weights of its best epoch.
     param_grid : dict or list of dicts
         Parameter names to lists of values, as ``GridSearchCV`` takes it. ``alpha``,
-        ``learning_rate_init``, ``random_state`` (the initial weights) and ``dropout``
-        vary between members of one network; any other parameter starts a group of
-        its own.
+        ``learning_rate_init``, ``random_state`` (the initial weights), ``dropout`` and
+        the loss settings (``huber_delta``, ``quantile``, ``label_smoothing``) vary
+        between members of one network; any other parameter starts a group of its own.
     scoring : str, callable or None, default=None
         One scikit-learn scorer (``"neg_log_loss"``, ``make_scorer(...)``, ...); None:
         the estimator's ``score`` (R², accuracy).

@@ -6,6 +6,7 @@ search refuses."""
 from __future__ import annotations
 
 import copy
+from dataclasses import fields
 
 import numpy as np
 from sklearn.base import clone, is_classifier
@@ -14,11 +15,15 @@ from sklearn.utils import _safe_indexing, check_random_state
 
 from torchsk.estimators.base import _same
 from torchsk.training.fit import check_validation_split
+from torchsk.training.losses import LossOptions
 from torchsk.training.members import MemberRows
+
+#: The loss settings a member can hold its own (those its estimator has).
+LOSS_SETTINGS = tuple(f.name for f in fields(LossOptions))
 
 #: The parameters that members of one stacked network can hold each their own
 #: (``random_state``: the initial weights; the network's batches are the estimator's).
-MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state", "dropout")
+MEMBER_PARAMS = ("alpha", "learning_rate_init", "random_state", "dropout", *LOSS_SETTINGS)
 
 #: Parameters the search sets itself on each group's network.
 SEARCH_OWNED = ("n_ensemble", "member_rows")
@@ -72,7 +77,8 @@ def member_seeds(est, params: list[dict], offsets) -> list[int]:
 def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
                     seeds: list) -> MemberRows:  # fmt: skip
     """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
-    (with ``early_stopping``), ``alpha``, learning rate, initial-weight seed and dropout."""
+    (with ``early_stopping``), ``alpha``, learning rate, initial-weight seed, dropout
+    and loss settings."""
     train = np.zeros((n_rows, len(params)), dtype=bool)
     validation = np.zeros_like(train)
     for m, (rows, held) in enumerate(folds):
@@ -82,7 +88,14 @@ def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
         tuple(p.get("learning_rate_init", est.learning_rate_init) for p in params),
         validation if est.early_stopping else None, tuple(seeds),
         tuple(float(p.get("dropout", est.dropout)) for p in params),
+        tuple(loss_options(est, p) for p in params),
     )  # fmt: skip
+
+
+def loss_options(est, params: dict) -> LossOptions:
+    """A member's loss settings: ``params``' where they set them, else ``est``'s."""
+    own = [name for name in LOSS_SETTINGS if hasattr(est, name)]
+    return LossOptions(**{name: params.get(name, getattr(est, name)) for name in own})
 
 
 def network(estimator, params: dict, n_members: int):

@@ -151,10 +151,11 @@ class RegressionTask:
             value = _unlink(self.link(), t[0, constant])
             hold(torch.as_tensor(constant), torch.as_tensor(value, dtype=torch.float64))
 
-    def loss_functions(self) -> LossFunctions:
-        """The training loss on the backbone's raw output."""
+    def loss_functions(self, options: LossOptions | None = None) -> LossFunctions:
+        """The training loss on the backbone's raw output (with ``options``, those
+        settings instead of the estimator's: a member's)."""
         loss = LOSSES.get(self.loss) if isinstance(self.loss, str) else self.loss
-        return loss_functions(loss, self.link(), self.options, linked=True)
+        return loss_functions(loss, self.link(), options or self.options, linked=True)
 
     def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
         """How the training loss on the scaled target reads in y's units (the
@@ -302,11 +303,12 @@ class ClassificationTask:
     def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
         """Nothing to do: a target needs two classes."""
 
-    def loss_functions(self) -> LossFunctions:
-        """The training loss on the logits."""
+    def loss_functions(self, options: LossOptions | None = None) -> LossFunctions:
+        """The training loss on the logits (with ``options``, those settings
+        instead of the estimator's: a member's)."""
         head = self.head_spec.name
         loss = self.loss if not isinstance(self.loss, str) else self._registry_loss(head)
-        return loss_functions(loss, head, self.options, linked=False)
+        return loss_functions(loss, head, options or self.options, linked=False)
 
     def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
         """Classification losses have no units: as training computes them (an

@@ -23,6 +23,7 @@ from torchsk.training.batches import Blocks, Data
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
+from torchsk.training.member_losses import PerMember
 from torchsk.training.members import (
     MemberGuard,
     MemberRows,
@@ -346,7 +347,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         )  # fmt: skip
         if folds is not None:
             history.members = _members_record(history, trained, data, folds, score)
-        if not incremental and history.n_iter:  # one epoch on one batch says little
+        # one epoch on one batch says little; members of their own loss settings have
+        # no one loss that the stack's averaged output could be judged by
+        if not incremental and history.n_iter and not isinstance(loss.per_sample, PerMember):
             history.worse_than_constant = worse_than_constant(task, trained, loss, data)
     return history, optimizer
 

@@ -27,6 +27,7 @@ import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from torchsk.training.batches import Data
+from torchsk.training.member_losses import of_member
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class MemberRows:
         (``EnsembleMLP.reset_member``): members of equal seeds start equal.
     dropout : tuple of float, optional
         Each member's dropout rate (``EnsembleMLP.set_member_dropout``).
+    loss_options : tuple of LossOptions, optional
+        Each member's loss settings (``huber_delta``, ``quantile``,
+        ``label_smoothing``; ``training.member_losses``); the estimator's otherwise.
     """
 
     train: np.ndarray
@@ -58,6 +62,7 @@ class MemberRows:
     validation: np.ndarray | None = None
     init_seeds: tuple | None = None
     dropout: tuple | None = None
+    loss_options: tuple | None = None
 
     def initialize(self, ensemble) -> None:
         """Each member's dropout rate, and initial weights drawn from its own seed
@@ -113,7 +118,8 @@ class MemberGuard:
         The encoded training rows, the per-member weights ``(rows, members)`` as
         ``w`` (zeroed in place for a retired member).
     per_sample : callable
-        The loss per row, ``per_sample(outputs, targets)``.
+        The loss per row, ``per_sample(outputs, targets)`` (a ``PerMember``'s:
+        each member's own).
     settings : TrainSettings
         ``tol`` and ``n_iter_no_change``.
     validation : torch.Tensor, optional
@@ -214,7 +220,8 @@ class MemberGuard:
         for i in range(0, len(X), _LOSS_ROWS):
             z = self.module.members(X[i : i + _LOSS_ROWS])
             for m in np.flatnonzero(~self.retired):
-                per_row = self.per_sample(z[m], y[i : i + _LOSS_ROWS]).to(torch.float64)
+                per_sample = of_member(self.per_sample, m)
+                per_row = per_sample(z[m], y[i : i + _LOSS_ROWS]).to(torch.float64)
                 totals[m] += (per_row * w[i : i + _LOSS_ROWS, m]).sum()
         self.module.train()
         return (totals / w.sum(0).to(torch.float64)).cpu().numpy()

@@ -19,6 +19,7 @@ from torch import nn
 
 from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS
 from torchsk.training.losses import OutputGrad
+from torchsk.training.member_losses import PerMember
 from torchsk.training.objectives import BACKWARD, NumpyMLPObjective, member_totals
 
 
@@ -113,7 +114,7 @@ class ManualEnsembleObjective:
         self.k = ensemble.n_members
         self.forward_act = IN_PLACE_ACTIVATIONS[ensemble.activation]
         self.backward_act = BACKWARD[ensemble.activation]
-        self.output_grad = output_grad
+        self.output_grad = self._all_members_grad = output_grad
         for p in ensemble.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
         self.member_sums = None  # as NumpyEnsembleObjective's, on the device
@@ -130,6 +131,8 @@ class ManualEnsembleObjective:
             None if active.all() else torch.as_tensor(np.flatnonzero(active), device=device)
         )
         done = torch.as_tensor(~active, device=device)
+        if isinstance(self._all_members_grad, PerMember):  # the computed members' settings
+            self.output_grad = self._all_members_grad.subset(active)
         for W, b in zip(self.weights, self.biases, strict=True):
             W.grad[done] = 0.0
             b.grad.view(self.k, -1)[done] = 0.0
