@@ -498,3 +498,23 @@ def test_a_network_that_cannot_be_fitted_gets_error_score(diabetes):
         search = BatchedSearchCV(est, grid, cv=2, refit=False).fit(X, y - 150)
     assert np.isnan(search.cv_results_["mean_test_score"][0])
     assert np.isfinite(search.cv_results_["mean_test_score"][1])
+
+
+def test_a_candidate_its_own_fit_refuses_gets_error_score_as_in_gridsearchcv(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    grid = {"alpha": [1e-4, -1.0, 1.0]}  # a negative alpha: InvalidParameterError
+    reference = GridSearchCV(est, grid, cv=3)
+    with pytest.warns(FitFailedWarning, match="alpha"):
+        reference.fit(X, y)
+    with pytest.warns(FitFailedWarning, match="alpha"):
+        search = BatchedSearchCV(est, grid, cv=3, separate_folds=True).fit(X, y)
+    np.testing.assert_array_equal(np.isnan(search.cv_results_["mean_test_score"]),
+                                  np.isnan(reference.cv_results_["mean_test_score"]))  # fmt: skip
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               reference.cv_results_["mean_test_score"], atol=1e-10)  # fmt: skip
+    assert search.best_params_ == reference.best_params_
+    with pytest.raises(ValueError, match="alpha"):  # error_score="raise", and all refused
+        BatchedSearchCV(est, grid, cv=3, error_score="raise").fit(X, y)
+    with pytest.raises(ValueError, match="alpha"):
+        BatchedSearchCV(est, {"alpha": [-1.0]}, cv=3).fit(X, y)

@@ -176,3 +176,12 @@ def test_loss_settings_through_the_torch_pass_that_drops_stopped_members(monkeyp
     np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
     assert len(set(reference.cv_results_["mean_test_score"].round(6))) == 16
     assert min(computed) < 16  # some members stopped before the others
+
+
+def test_loss_settings_whose_members_all_stop_before_max_iter():
+    # every member converged in the torch pass: the stack is left with none to compute
+    X, y = make_friedman1(n_samples=400, n_features=20, noise=1.0, random_state=0)
+    est = TorchRegressor(loss="huber", hidden_layer_sizes=(256,), early_stopping=True,
+                         random_state=1)  # fmt: skip
+    search = BatchedSearchCV(est, {"huber_delta": [0.5, 2.0]}, cv=3).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()

@@ -48,6 +48,7 @@ def test_the_computed_members_alone_keep_their_settings():
     per_member = PerMember(["a", "b"], [0, 1, 1, 0])
     kept = per_member.subset(np.array([False, True, False, True]))
     assert [kept.member(m) for m in range(2)] == ["b", "a"]
+    assert not len(per_member.subset(np.zeros(4, dtype=bool)).of_member)  # all stopped
 
 
 def test_members_of_one_setting_train_through_the_plain_loss():

@@ -44,6 +44,7 @@ from torchsk.estimators.iterable import is_batches
 from torchsk.estimators.search_members import (
     candidate_groups,
     check_search,
+    invalid_candidates,
     member_rows,
     member_seeds,
     member_settings,
@@ -113,9 +114,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         (``docs/search.md``). Slower on small tables, near the shared network's time
         on larger ones.
     error_score : "raise" or float, default=np.nan
-        As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails, or
-        of every member of a network whose fit fails, with a ``FitFailedWarning``;
-        ``"raise"`` raises instead.
+        As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails,
+        of a candidate whose parameters its own fit refuses, of every member of a
+        network whose fit fails, with a ``FitFailedWarning``; ``"raise"`` raises.
 
     Attributes
     ----------
@@ -216,33 +217,23 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
-        check_search(self, y, candidates, splits, sample_weight)
+        invalid = invalid_candidates(self, candidates)
+        valid = [i for i in range(len(candidates)) if i not in invalid]
+        if not valid:  # as GridSearchCV when every fit failed: the error
+            raise next(iter(invalid.values()))
+        check_search(self, y, [candidates[i] for i in valid], splits, sample_weight)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
         self.scorer_ = check_scoring(self.estimator, self.scoring)
         # GridSearchCV's scorers weigh the held-out rows where they accept weights
         self._score_weights = score_weights(self.scorer_, sample_weight)
         self.n_splits_, self.multimetric_ = len(splits), False
-        shape = (len(candidates), len(splits))
-        scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
-        per_chunk = self.max_members // (1 if self.separate_folds else len(splits))
-        chunks = candidate_groups(candidates, max(1, per_chunk))
-        parts = [[f] for f in range(len(splits))] if self.separate_folds else [range(len(splits))]
-        fitted, oof, failed = [], {}, []
-        for chunk in chunks:
-            for folds in parts:
-                try:
-                    est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk,
-                                                   list(folds), candidates)  # fmt: skip
-                except Exception as error:  # GridSearchCV's error_score: that fit's scores
-                    failed.append((np.ix_(chunk, folds), error))
-                    continue
-                fit_times[np.ix_(chunk, folds)] = seconds / (len(chunk) * len(folds))
-                self._score_chunk(est, X, y, splits, chunk, list(folds), scores, score_times,
-                                  oof)  # fmt: skip
-                fitted.append((est, chunk, list(folds)))
-        self._failed_fits(failed, fitted, scores, fit_times, score_times)
-        self.n_groups_ = len(chunks) * len(parts)
+        scores, fit_times, score_times, fitted, oof = self._fit_networks(
+            X, y, sample_weight, splits, candidates, valid
+        )
+        for i, error in invalid.items():  # refused by their own fit: error_score
+            scores[i] = failed_score(self.error_score, error, f"candidate {i} ({candidates[i]})")
+            fit_times[i] = score_times[i] = 0.0
         # what an earlier fit left that this one may not make (refit=False, no ensemble)
         for name in ("ensemble_", "ensemble_weights_", "ensemble_score_", "best_estimator_",
                      "refit_time_"):  # fmt: skip
@@ -262,6 +253,34 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         return self
+
+    def _fit_networks(self, X, y, sample_weight, splits, candidates, valid: list[int]):
+        """Train and score the ``valid`` candidates' networks: each group's
+        candidates × the folds (or each fold apart, ``separate_folds``), in chunks of
+        at most ``max_members`` members. Returns the scores, fit and score times
+        ``(candidates, splits)``, the fitted networks and the out-of-fold outputs."""
+        shape = (len(candidates), len(splits))
+        scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
+        per_chunk = self.max_members // (1 if self.separate_folds else len(splits))
+        chunks = [[valid[i] for i in chunk] for chunk in
+                  candidate_groups([candidates[i] for i in valid], max(1, per_chunk))]  # fmt: skip
+        parts = [[f] for f in range(len(splits))] if self.separate_folds else [range(len(splits))]
+        fitted, oof, failed = [], {}, []
+        for chunk in chunks:
+            for folds in parts:
+                try:
+                    est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk,
+                                                   list(folds), candidates)  # fmt: skip
+                except Exception as error:  # GridSearchCV's error_score: that fit's scores
+                    failed.append((np.ix_(chunk, folds), error))
+                    continue
+                fit_times[np.ix_(chunk, folds)] = seconds / (len(chunk) * len(folds))
+                self._score_chunk(est, X, y, splits, chunk, list(folds), scores, score_times,
+                                  oof)  # fmt: skip
+                fitted.append((est, chunk, list(folds)))
+        self._failed_fits(failed, fitted, scores, fit_times, score_times)
+        self.n_groups_ = len(chunks) * len(parts)
+        return scores, fit_times, score_times, fitted, oof
 
     def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], folds: list[int],
                    candidates):  # fmt: skip

@@ -167,6 +167,21 @@ def check_fold_weights(sample_weight, fold: int, rows: np.ndarray) -> None:
         )
 
 
+def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
+    """The candidates whose parameters their own fit would refuse, by index, with the
+    error it would raise (``GridSearchCV`` scores them ``error_score``); that error
+    raised where ``error_score="raise"``."""
+    invalid = {}
+    for i, params in enumerate(candidates):
+        try:
+            clone(search.estimator).set_params(**clone(params, safe=False))._validate_params()
+        except (ValueError, TypeError) as error:  # InvalidParameterError is both
+            if search.error_score == "raise":
+                raise
+            invalid[i] = error
+    return invalid
+
+
 def check_search(search, y, candidates: list[dict], splits: list, sample_weight) -> None:
     """Refuse, before anything is fitted, what a search's (``BatchedSearchCV``'s)
     members cannot be; each candidate's parameters are validated as its own fit would

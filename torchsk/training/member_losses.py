@@ -35,7 +35,8 @@ class PerMember:
         self.of_member = np.asarray(of_member, dtype=np.intp)
         self._groups = [(f, np.flatnonzero(self.of_member == f))
                         for f in np.unique(self.of_member)]  # fmt: skip
-        order = np.concatenate([members for _, members in self._groups])
+        # no member at all: a stack whose members have all stopped (never called)
+        order = np.concatenate([members for _, members in self._groups] or [np.zeros(0, int)])
         self._inverse = torch.as_tensor(np.argsort(order))  # back to the members' order
 
     def member(self, m: int) -> Callable:
