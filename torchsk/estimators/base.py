@@ -191,9 +191,10 @@ class BaseTorchEstimator(
         sw = sw * task.sample_weight(y_enc)
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        loss = task.loss_functions()
         if members is not None and members.loss_options is not None:
             loss = member_loss(task.loss_functions, members.loss_options)
+        else:
+            loss = task.loss_functions()
         device = resolve_device(self.device) if first else self._plan.device
         with seeded(device, seed):
             if first:

@@ -184,9 +184,9 @@ def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
 
 def check_search(search, y, candidates: list[dict], splits: list, sample_weight) -> None:
     """Refuse, before anything is fitted, what a search's (``BatchedSearchCV``'s)
-    members cannot be; each candidate's parameters are validated as its own fit would
-    validate them, and its early-stopping rows drawn once (too few raise here, as
-    training rows that all weigh 0 do).
+    members cannot be (``candidates``: those whose parameters ``invalid_candidates``
+    let through); each candidate's early-stopping rows are drawn once (too few raise
+    here, as training rows that all weigh 0 do).
 
     Raises
     ------
@@ -194,8 +194,7 @@ def check_search(search, y, candidates: list[dict], splits: list, sample_weight)
         Naming what the search cannot do.
     """
     settings = [clone(search.estimator).set_params(**clone(c, safe=False)) for c in candidates]
-    for est in settings:
-        est._validate_params()
+    for est in settings:  # validated by ``invalid_candidates``
         for f, (rows, _) in enumerate(splits):
             check_fold_weights(sample_weight, f, member_rows(est, rows, y, f)[0])
     why = None
