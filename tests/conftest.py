@@ -1,7 +1,11 @@
-"""Shared fixtures (small real data sets) and the ``short_fits`` marker."""
+"""Shared fixtures (small real data sets), the ``short_fits`` marker and the test
+workers' share of the cores."""
+
+import os
 
 import numpy as np
 import pytest
+import torch
 from palmerpenguins import load_penguins
 from sklearn.datasets import load_diabetes, load_iris
 
@@ -9,6 +13,22 @@ from sklearn.datasets import load_diabetes, load_iris
 # "maximum iterations (N) reached" ConvergenceWarning; tests marked ``short_fits`` ignore
 # exactly that one. Other warnings, a diverging fit's ConvergenceWarning included, still show.
 SHORT_FITS = r"ignore:.*maximum iterations \(\d+\) reached:sklearn.exceptions.ConvergenceWarning"
+
+
+def pytest_configure(config):
+    """Give each pytest-xdist worker its share of the cores for torch.
+
+    Every worker would otherwise start as many torch threads as the machine has cores:
+    ``./dev test -n 2`` on CI's two cores ran four, and torch's threads wait for each
+    other by spinning, so a test of the stacked torch pass that takes 6 s alone took
+    minutes beside the other worker. Subprocesses (the docs' scripts) inherit the share
+    through ``OMP_NUM_THREADS``. Tests of the thread rule set their own counts.
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        share = max(1, (os.cpu_count() or 1) // int(workers))
+        torch.set_num_threads(share)
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))
 
 
 def pytest_collection_modifyitems(items):

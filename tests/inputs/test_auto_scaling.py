@@ -74,8 +74,13 @@ def test_mnist_shaped_pixels_at_the_gallery_s_learning_rate_match_mlp_classifier
     X, y = mnist_shaped(n=8000)
     X_train, X_test, y_train, y_test = train_test_split(X / 255.0, y, random_state=0,
                                                         test_size=0.3)  # fmt: skip
-    ours = TorchClassifier(**SETTINGS).fit(X_train, y_train).score(X_test, y_test)
+    ours = TorchClassifier(**SETTINGS).fit(X_train, y_train)
     theirs = MLPClassifier(**SETTINGS).fit(X_train, y_train).score(X_test, y_test)
     standard = TorchClassifier(**SETTINGS, input_scaling="standard").fit(X_train, y_train)
-    assert ours >= theirs - 0.02
-    assert standard.score(X_test, y_test) < theirs - 0.02
+    assert ours.score(X_test, y_test) >= theirs - 0.02
+    # standardized, the rate is too large: the training loss climbs back up. Asserted on
+    # the loss, not the accuracy: where an unstable fit's accuracy lands after 8 epochs
+    # moved by 0.02 with torch's thread count (0.914 on two threads, 0.920 on one)
+    assert ours.loss_curve_[-1] == min(ours.loss_curve_)
+    assert standard.loss_curve_[-1] > 1.2 * min(standard.loss_curve_)
+    assert standard.loss_curve_[-1] > 2 * ours.loss_curve_[-1]
