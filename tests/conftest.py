@@ -16,17 +16,19 @@ SHORT_FITS = r"ignore:.*maximum iterations \(\d+\) reached:sklearn.exceptions.Co
 
 
 def pytest_configure(config):
-    """Give each pytest-xdist worker its share of the cores for torch.
+    """Give each pytest-xdist worker its share of torch's threads.
 
     Every worker would otherwise start as many torch threads as the machine has cores:
     ``./dev test -n 2`` on CI's two cores ran four, and torch's threads wait for each
-    other by spinning, so a test of the stacked torch pass that takes 6 s alone took
-    minutes beside the other worker. Subprocesses (the docs' scripts) inherit the share
-    through ``OMP_NUM_THREADS``. Tests of the thread rule set their own counts.
+    other by spinning: in a run that shared the cores with a benchmark, a test of the
+    stacked torch pass that takes 6 s alone took 17 minutes. Subprocesses (the docs'
+    scripts) inherit the share through ``OMP_NUM_THREADS``. Tests of the thread rule
+    set their own counts.
     """
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
-        share = max(1, (os.cpu_count() or 1) // int(workers))
+        # torch's own count (what each worker would start), never more than before
+        share = max(1, torch.get_num_threads() // int(workers))
         torch.set_num_threads(share)
         os.environ.setdefault("OMP_NUM_THREADS", str(share))
 
