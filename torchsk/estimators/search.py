@@ -29,7 +29,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, is_classifier
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils import _safe_indexing
@@ -42,6 +42,7 @@ from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.iterable import is_batches
 from torchsk.estimators.search_members import (
+    candidate_estimator,
     candidate_groups,
     check_search,
     invalid_candidates,
@@ -248,8 +249,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.best_params_ = candidates[self.best_index_]
         if self.refit:
             start = time.perf_counter()
-            # the values cloned, as GridSearchCV does: a RandomState is not drawn from
-            best = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
+            best = candidate_estimator(self.estimator, self.best_params_)
             self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         return self

@@ -167,6 +167,12 @@ def check_fold_weights(sample_weight, fold: int, rows: np.ndarray) -> None:
         )
 
 
+def candidate_estimator(estimator, params: dict):
+    """A clone of ``estimator`` with one candidate's ``params``, the values cloned as
+    ``GridSearchCV`` clones them (a ``RandomState`` in the grid is not drawn from)."""
+    return clone(estimator).set_params(**clone(params, safe=False))
+
+
 def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
     """The candidates whose parameters their own fit would refuse, by index, with the
     error it would raise (``GridSearchCV`` scores them ``error_score``); that error
@@ -174,7 +180,7 @@ def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
     invalid = {}
     for i, params in enumerate(candidates):
         try:
-            clone(search.estimator).set_params(**clone(params, safe=False))._validate_params()
+            candidate_estimator(search.estimator, params)._validate_params()
         except (ValueError, TypeError) as error:  # InvalidParameterError is both
             if search.error_score == "raise":
                 raise
@@ -193,7 +199,7 @@ def check_search(search, y, candidates: list[dict], splits: list, sample_weight)
     ValueError
         Naming what the search cannot do.
     """
-    settings = [clone(search.estimator).set_params(**clone(c, safe=False)) for c in candidates]
+    settings = [candidate_estimator(search.estimator, c) for c in candidates]
     for est in settings:  # validated by ``invalid_candidates``
         for f, (rows, _) in enumerate(splits):
             check_fold_weights(sample_weight, f, member_rows(est, rows, y, f)[0])
