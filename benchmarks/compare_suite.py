@@ -563,12 +563,11 @@ SEARCH_GRID = {"alpha": ["auto", 0.01, 0.1, 1.0], "learning_rate_init": [1e-3, 3
 
 def _torchsk_search(task, n_classes):
     """``BatchedSearchCV`` over ``SEARCH_GRID`` (5 inner folds), greedy ensemble selection
-    refitted on all the training rows; classifiers select on log-loss."""
+    refitted on all the training rows; its default ``scoring`` (the estimator's ``score``:
+    R² or accuracy, as ``GridSearchCV``'s), since the suite measures what users get."""
     from torchsk import BatchedSearchCV
 
-    scoring = None if task == "regression" else "neg_log_loss"
-    return BatchedSearchCV(_torchsk(task, n_classes), SEARCH_GRID, scoring=scoring,
-                           ensemble="greedy")  # fmt: skip
+    return BatchedSearchCV(_torchsk(task, n_classes), SEARCH_GRID, ensemble="greedy")
 
 
 MODELS = [
@@ -605,7 +604,8 @@ PEERS = {
     '(`categorical_features="auto"`, missing values handled inside)',
     "torchsk-search": "`BatchedSearchCV` around those defaults: `alpha` in (auto, 0.01, 0.1, "
     '1) × `learning_rate_init` in (1e-3, 3e-3), 5 inner folds, `ensemble="greedy"` '
-    "(selected on the inner out-of-fold predictions, log-loss for classifiers) refitted on "
+    "(selected on the inner out-of-fold predictions by the search's default scoring, R² or "
+    "accuracy) refitted on "
     "the fold's training rows; not run where its members would share trained embeddings "
     "(wide categorical columns, refused)",
 }
