@@ -4,7 +4,7 @@ computing only the members still training (a batched search's) changes nothing."
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes, make_friedman1
 from test_engine import _Net, _plan_for, _squared_error
 
 from torchsk import BatchedSearchCV, TorchRegressor
@@ -127,3 +127,39 @@ def test_a_batched_search_scores_alike_through_the_numpy_and_the_torch_pass(monk
         numpy_pass.cv_results_["mean_test_score"], rtol=1e-8,
     )  # fmt: skip
     assert torch_pass.best_params_ == numpy_pass.best_params_
+
+
+def test_a_large_stack_trains_in_float32_unless_its_members_stand_for_separate_fits():
+    # 4 members of (100, 100) on 1,000 rows: arithmetic-bound as one network of their
+    # 43k parameters (float32), though each member alone would train in float64
+    stack, cpu = _Net(_stack(4, widths=(100, 100))), torch.device("cpu")
+    assert make_plan(stack, cpu, 1000, analytic_grad=True).dtype == torch.float32
+    as_fits = make_plan(stack, cpu, 1000, analytic_grad=True, members_as_fits=True)
+    assert (as_fits.dtype, as_fits.objective) == (torch.float64, "manual")
+    # a stack small enough for the numpy pass counts each member once
+    assert _plan_for(_stack(2), n_rows=1000).dtype == torch.float64
+
+
+def test_a_searchs_shared_stack_trains_in_float32_its_separate_folds_in_their_fits_dtype(
+    monkeypatch,
+):
+    from torchsk.estimators import base
+
+    dtypes, plan = [], base.make_plan
+
+    def recording(*args, **kwargs):
+        made = plan(*args, **kwargs)
+        dtypes.append(made.dtype)
+        return made
+
+    monkeypatch.setattr(base, "make_plan", recording)
+    X, y = make_friedman1(n_samples=900, n_features=20, random_state=0)
+    grid = {"alpha": [1e-4, 1e-3, 1e-2, 1e-1], "learning_rate_init": [1e-3, 2e-3, 5e-3, 1e-2]}
+    est = TorchRegressor(max_iter=2, random_state=0)
+    # 48 members of (100,): 106k parameters on 900 rows; a fold's 16 on its 600
+    # rows would be float32 too if counted whole, float64 one by one (a separate fit)
+    BatchedSearchCV(est, grid, cv=3, refit=False).fit(X, y)
+    assert dtypes == [torch.float32]
+    dtypes.clear()
+    BatchedSearchCV(est, grid, cv=3, refit=True, separate_folds=True).fit(X, y)
+    assert dtypes == [torch.float64] * 4  # three splits' networks and the refit

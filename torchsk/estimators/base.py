@@ -204,6 +204,7 @@ class BaseTorchEstimator(
             self._plan = make_plan(
                 self.module_, device, rows.n_samples, analytic_grad=loss.output_grad is not None,
                 previous=None if first else self._plan,
+                members_as_fits=members is not None and members.separate_fits,
             )  # fmt: skip
             if first:
                 self._place(rows.probe(self), task)

@@ -285,9 +285,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], folds: list[int],
                    candidates):  # fmt: skip
         """One stacked network for the candidates ``chunk`` (same non-member
-        parameters) × the splits ``folds``; returns it and its fit time. A network of
-        one split trains on that split's rows alone (``separate_folds``), a lone
-        candidate there as two equal members (a network holds two at least)."""
+        parameters) × the splits ``folds``; returns it and its fit time. One split's
+        network trains on its rows alone, as separate fits (``separate_folds``), a
+        lone candidate there as two equal members (a network holds two at least)."""
         members = chunk * 2 if len(chunk) * len(folds) == 1 else chunk
         est = network(self.estimator, candidates[chunk[0]], len(members) * len(folds))
         X, y, sample_weight, local = rows_of(X, y, sample_weight, splits, folds)
@@ -296,8 +296,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         # candidates do under one random_state: scores then differ by the parameters
         params = [candidates[c] for c in members for _ in folds]
         offsets = [0 if len(folds) == 1 else f for _ in members for f in folds]
-        seeds = member_seeds(est, params, offsets)
-        given = member_settings(est, params, layout * len(members), _num_samples(X), seeds)
+        given = member_settings(est, params, layout * len(members), _num_samples(X),
+                                member_seeds(est, params, offsets), len(folds) == 1)  # fmt: skip
         start = time.perf_counter()
         est._fit(X, y, sample_weight, members=given)
         return est, time.perf_counter() - start

@@ -75,10 +75,11 @@ def member_seeds(est, params: list[dict], offsets) -> list[int]:
 
 
 def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
-                    seeds: list) -> MemberRows:  # fmt: skip
+                    seeds: list, separate_fits: bool = False) -> MemberRows:  # fmt: skip
     """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
     (with ``early_stopping``), ``alpha``, learning rate, initial-weight seed, dropout
-    and loss settings."""
+    and loss settings; ``separate_fits``: they stand for separate fits (one split's
+    network, ``MemberRows.separate_fits``)."""
     train = np.zeros((n_rows, len(params)), dtype=bool)
     validation = np.zeros_like(train)
     for m, (rows, held) in enumerate(folds):
@@ -88,7 +89,7 @@ def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
         tuple(p.get("learning_rate_init", est.learning_rate_init) for p in params),
         validation if est.early_stopping else None, tuple(seeds),
         tuple(float(p.get("dropout", est.dropout)) for p in params),
-        tuple(loss_options(est, p) for p in params),
+        tuple(loss_options(est, p) for p in params), separate_fits,
     )  # fmt: skip
 
 

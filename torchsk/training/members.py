@@ -54,6 +54,10 @@ class MemberRows:
     loss_options : tuple of LossOptions, optional
         Each member's loss settings (``huber_delta``, ``quantile``,
         ``label_smoothing``; ``training.member_losses``); the estimator's otherwise.
+    separate_fits : bool, default=False
+        The members stand for separate fits on these rows (one split of a batched
+        search): each trains in the dtype its separate fit would have, where a large
+        stack would otherwise train in float32 (``training.plan.make_plan``).
     """
 
     train: np.ndarray
@@ -63,6 +67,7 @@ class MemberRows:
     init_seeds: tuple | None = None
     dropout: tuple | None = None
     loss_options: tuple | None = None
+    separate_fits: bool = False
 
     def initialize(self, ensemble) -> None:
         """Each member's dropout rate, and initial weights drawn from its own seed

@@ -140,22 +140,22 @@ class ExecutionPlan:
 
 
 def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_grad: bool,
-              previous: ExecutionPlan | None = None) -> ExecutionPlan:  # fmt: skip
+              previous: ExecutionPlan | None = None,
+              members_as_fits: bool = False) -> ExecutionPlan:  # fmt: skip
     """Decide how ``net`` (its ``backbone``) trains on ``n_rows`` rows on ``device``.
 
     ``analytic_grad``: the loss has a hand-written output gradient. ``previous``: the
     plan of the fit this one continues (warm start, ``partial_fit``), whose dtype is
-    kept.
+    kept. ``members_as_fits``: a stack's members train in the dtype each one's separate
+    fit would have, whatever the stack's size (``BatchedSearchCV(separate_folds=True)``,
+    whose fold scores are ``GridSearchCV``'s).
     """
     n_params = n_parameters(net)
     if previous is not None:
         dtype = previous.dtype
     else:
-        # an ensemble's members each count once: its numpy pass (a batched product per
-        # layer) stays overhead-bound where one member is (friedman1 5,000 x 20, 8
-        # members of (100,): 2.8x one network's time in float64 numpy, 4.2x in float32)
-        per_member = n_params / getattr(net.backbone, "n_members", 1)
-        small = device.type == "cpu" and 6 * n_rows * per_member <= FLOAT64_FLOP_LIMIT
+        work = _dtype_work(n_params, getattr(net.backbone, "n_members", 1), members_as_fits)
+        small = device.type == "cpu" and 6 * n_rows * work <= FLOAT64_FLOP_LIMIT
         dtype = torch.float64 if small else torch.float32
     backbone = net.backbone
     own = hand_written(backbone)  # declared on its own class: a subclass may differ
@@ -178,6 +178,21 @@ def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_gra
     numpy = device.type == "cpu" and dtype == torch.float64 and "numpy" in passes
     objective = "numpy" if numpy else "manual" if "manual" in passes else "autograd"
     return ExecutionPlan(device, dtype, objective, builtin, n_params, n_members)
+
+
+def _dtype_work(n_params: int, n_members: int, members_as_fits: bool) -> float:
+    """The parameters that decide a CPU fit's dtype (``FLOAT64_FLOP_LIMIT``).
+
+    A small stack's members each count once: its numpy pass (a batched product per
+    layer) stays overhead-bound where one member is (friedman1 5,000 x 20, 8 members
+    of (100,): 2.8x one network's time in float64 numpy, 4.2x in float32). A stack
+    large enough for the torch pass (``STACKED_TORCH_PARAMS``) is arithmetic-bound, as
+    one network of its size: it counts whole (a batched search's 120 members of (100,):
+    float32 took 0.6x float64's time on 3,000 x 20, 0.7x on diabetes).
+    """
+    if n_members > 1 and (members_as_fits or n_params < STACKED_TORCH_PARAMS):
+        return n_params / n_members
+    return n_params
 
 
 # ---------------------------------------------------------------- threads
