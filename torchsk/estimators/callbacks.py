@@ -26,6 +26,14 @@ except ImportError:  # scikit-learn < 1.9
     HAVE_CALLBACKS = False
 
 
+def managed_fit(est, *args, **kwargs):
+    """``est._fit(*args, **kwargs)`` as the public ``fit`` runs it (``with_callbacks``):
+    the callbacks its hooks set up (``EpochHooks``) are torn down after it, whatever
+    happens, and the fit leaves no callback context behind (a progress bar's thread
+    would keep the interpreter alive; a pickle would carry the context)."""
+    return with_callbacks(lambda estimator: estimator._fit(*args, **kwargs))(est)
+
+
 class EpochHooks:
     """Calls the callbacks' task hooks around a fit and each of its epochs.
 

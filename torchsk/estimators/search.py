@@ -37,14 +37,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
 
-from torchsk.data.dask import is_dask
-from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import BaseTorchEstimator
-from torchsk.estimators.iterable import is_batches
+from torchsk.estimators.callbacks import managed_fit
 from torchsk.estimators.search_members import (
     candidate_estimator,
     candidate_groups,
+    check_rows,
     check_search,
+    index_splits,
     invalid_candidates,
     member_rows,
     member_seeds,
@@ -210,14 +210,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self : BatchedSearchCV
         """
         candidates = list(ParameterGrid(self.param_grid))
-        if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
-            raise ValueError(
-                "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or "
-                "a tensor)."
-            )
+        check_rows(X)
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = list(cv.split(X, y, groups))
+        splits = index_splits(cv.split(X, y, groups), _num_samples(X))
         invalid = invalid_candidates(self, candidates)
         valid = [i for i in range(len(candidates)) if i not in invalid]
         if not valid:  # as GridSearchCV when every fit failed: the error
@@ -299,7 +295,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         given = member_settings(est, params, layout * len(members), _num_samples(X),
                                 member_seeds(est, params, offsets), len(folds) == 1)  # fmt: skip
         start = time.perf_counter()
-        est._fit(X, y, sample_weight, members=given)
+        managed_fit(est, X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
 
     def _score_chunk(self, est, X, y, splits, chunk, folds, scores, score_times, oof) -> None:
@@ -379,7 +375,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             params = [candidates[c] for c in members]
             seeds = member_seeds(est, params, range(len(members)))
             given = member_settings(est, params, [rows] * len(members), len(all_rows), seeds)
-            est._fit(X, y, sample_weight, members=given)
+            managed_fit(est, X, y, sample_weight, members=given)
             share = len(group) / len(members)
             parts += [(est, [j], self.ensemble_weights_[c] * share) for j, c in enumerate(members)]
         return Blend(parts)
@@ -409,7 +405,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     @available_if(has("score"))
     def score(self, X, y, sample_weight=None):
         """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``)."""
-        return self.scorer_(self._best(), X, y, sample_weight=sample_weight)
+        return self.scorer_(self._best(), X, y, **score_weights(self.scorer_, sample_weight))
 
     @property
     def module_(self):

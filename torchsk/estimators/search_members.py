@@ -9,11 +9,15 @@ import copy
 from dataclasses import fields
 
 import numpy as np
+import torch
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 
+from torchsk.data.dask import is_dask
+from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import _same
+from torchsk.estimators.iterable import is_batches
 from torchsk.training.fit import check_validation_split
 from torchsk.training.losses import LossOptions
 from torchsk.training.members import MemberRows
@@ -174,10 +178,29 @@ def candidate_estimator(estimator, params: dict):
     return clone(estimator).set_params(**clone(params, safe=False))
 
 
+def check_rows(X) -> None:
+    """Refuse what a search's folds cannot index: rows not dense and in memory."""
+    if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
+        raise ValueError(
+            "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or a tensor)."
+        )
+
+
+def index_splits(splits, n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A cv's splits as row indices (a cv may give boolean masks, as
+    ``GridSearchCV`` accepts them)."""
+    indices = np.arange(n_rows)
+    return [tuple(indices[np.asarray(part)] if np.asarray(part).dtype == bool else
+                  np.asarray(part) for part in split) for split in splits]  # fmt: skip
+
+
 def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
     """The candidates whose parameters their own fit would refuse, by index, with the
     error it would raise (``GridSearchCV`` scores them ``error_score``); that error
-    raised where ``error_score="raise"``."""
+    raised where ``error_score="raise"``. No candidates at all raise (as
+    ``GridSearchCV``)."""
+    if not candidates:
+        raise ValueError("No fits were performed. Were there no candidates?")
     invalid = {}
     for i, params in enumerate(candidates):
         try:

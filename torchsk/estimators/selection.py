@@ -219,12 +219,30 @@ def greedy_weights(oof: np.ndarray, score, rounds: int = ROUNDS) -> np.ndarray:
     total = np.zeros(oof.shape[1:])
     best_score, best_counts = -np.inf, counts
     for r in range(rounds):
-        trials = np.array([score((total + oof[c]) / (r + 1)) if usable[c] else -np.inf
+        trials = np.array([_trial(score, (total + oof[c]) / (r + 1)) if usable[c] else -np.inf
                            for c in range(len(oof))])  # fmt: skip
+        if trials.max() == -np.inf:  # no addition can be scored: keep the best so far
+            break
         tied = np.flatnonzero(trials == trials.max())
         pick = int(tied[np.argmax(counts[tied])])  # the most picked; the first of those
         counts[pick] += 1
         total += oof[pick]
         if trials[pick] > best_score:
             best_score, best_counts = trials[pick], counts.copy()
+    if not best_counts.any():
+        raise ValueError(
+            "No candidate's out-of-fold predictions could be scored: the scorer failed or "
+            "gave NaN on each of them."
+        )
     return best_counts / best_counts.sum()
+
+
+def _trial(score, averaged: np.ndarray) -> float:
+    """A trial's score; -inf where the scorer fails or gives NaN (a candidate whose
+    predictions the metric refuses, which ``GridSearchCV`` scores ``error_score``):
+    that trial is never picked."""
+    try:
+        value = float(score(averaged))
+    except Exception:  # any scorer's error, as GridSearchCV's error_score catches
+        return -np.inf
+    return -np.inf if np.isnan(value) else value

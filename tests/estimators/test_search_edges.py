@@ -1,0 +1,100 @@
+"""``BatchedSearchCV`` where an adversarial user pokes it: the callbacks of the
+estimator it searches, scorers that fail on some candidates, plain callables as
+scorers, an empty grid, splits given as boolean masks."""
+
+import threading
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_regression
+from sklearn.model_selection import GridSearchCV, KFold
+
+from torchsk import BatchedSearchCV, TorchRegressor
+from torchsk.estimators.selection import greedy_weights
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning", "ignore::sklearn.exceptions.FitFailedWarning"
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_regression(n_samples=90, n_features=4, noise=1.0, random_state=0)
+
+
+def _live_threads() -> list[str]:
+    return [t.name for t in threading.enumerate()
+            if not t.daemon and t is not threading.main_thread()]  # fmt: skip
+
+
+def test_the_searched_estimators_callbacks_are_torn_down_after_each_network(data):
+    callback = pytest.importorskip("sklearn.callback")  # scikit-learn >= 1.9
+    X, y = data
+    est = TorchRegressor(max_iter=3, random_state=0).set_callbacks(callback.ProgressBar())
+    grid = {"alpha": [1e-3, 1.0]}
+    search = BatchedSearchCV(est, grid, cv=3, ensemble="greedy").fit(X, y)
+    # a progress bar's monitor thread left running kept the interpreter from exiting
+    assert _live_threads() == []
+    networks = [part[0] for part in search.ensemble_.parts] + [search.best_estimator_]
+    assert not any(hasattr(n, "_callback_fit_ctx") for n in networks)
+
+
+def test_greedy_selection_passes_over_a_candidate_the_scorer_refuses():
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 4)
+    y = np.abs(X[:, 0]) * 2 + 0.1
+    # the second candidate diverges to predictions below -1: the log error refuses them
+    grid = {"learning_rate_init": [1e-3, 1e2]}
+    kwargs = dict(cv=3, scoring="neg_mean_squared_log_error")
+    est = TorchRegressor(max_iter=10, random_state=0)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    search = BatchedSearchCV(est, grid, ensemble="greedy", **kwargs).fit(X, y)
+    assert np.isnan(reference.cv_results_["mean_test_score"][1])
+    assert np.isnan(search.cv_results_["mean_test_score"][1])
+    assert search.ensemble_weights_.tolist() == [1.0, 0.0]
+    assert np.isfinite(search.ensemble_score_)
+
+
+def test_greedy_weights_never_pick_a_trial_scored_nan_and_say_when_none_scores():
+    oof = np.stack([np.ones((5, 1)), np.arange(5.0)[:, None]])
+    weights = greedy_weights(oof, lambda avg: np.nan if np.ptp(avg) == 0 else 1.0)
+    assert weights.tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match="could be scored"):
+        greedy_weights(oof, lambda avg: np.nan)
+
+
+@pytest.mark.parametrize("ensemble", [None, "greedy"])
+def test_score_takes_a_plain_callable_scorer_as_gridsearchcv(data, ensemble):
+    X, y = data
+
+    def neg_mse(est, X, y):  # no sample_weight argument
+        return -float(np.mean((est.predict(X) - y) ** 2))
+
+    est = TorchRegressor(max_iter=10, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-3, 1.0]}, cv=3, scoring=neg_mse,
+                             ensemble=ensemble).fit(X, y)  # fmt: skip
+    assert search.score(X, y) == pytest.approx(neg_mse(search, X, y))
+
+
+def test_an_empty_grid_raises_as_gridsearchcv(data):
+    X, y = data
+    with pytest.raises(ValueError, match="no candidates"):
+        GridSearchCV(TorchRegressor(max_iter=5), [], cv=3).fit(X, y)
+    with pytest.raises(ValueError, match="no candidates"):
+        BatchedSearchCV(TorchRegressor(max_iter=5), [], cv=3).fit(X, y)
+
+
+@pytest.mark.parametrize("separate_folds", [False, True])
+def test_splits_given_as_boolean_masks_score_as_their_indices(data, separate_folds):
+    X, y = data
+    indices = list(KFold(3).split(X))
+    rows = np.arange(len(X))
+    masks = [(np.isin(rows, train), np.isin(rows, test)) for train, test in indices]
+    est = TorchRegressor(max_iter=5, random_state=0)
+    grid = {"alpha": [1e-3, 1.0]}
+
+    def scores(cv):
+        search = BatchedSearchCV(est, grid, cv=cv, separate_folds=separate_folds, refit=False)
+        return search.fit(X, y).cv_results_["mean_test_score"]
+
+    np.testing.assert_array_equal(scores(masks), scores(indices))
