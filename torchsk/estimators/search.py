@@ -30,11 +30,11 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, is_classifier
-from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
-from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
 
 from torchsk.estimators.base import BaseTorchEstimator
@@ -52,20 +52,19 @@ from torchsk.estimators.search_members import (
     network,
     rows_of,
 )
-from torchsk.estimators.search_results import (
-    MemberOutputs,
-    cv_results,
-    failed_score,
-    has,
-    score_weights,
+from torchsk.estimators.search_results import cv_results, failed_score, has, score_weights
+from torchsk.estimators.search_scoring import (
+    ScoreTable,
+    best_index,
+    check_scorers,
+    refit_metric,
+    score_members,
 )
 from torchsk.estimators.selection import (
     Averaged,
     Blend,
     check_partition,
-    greedy_weights,
-    member_outputs,
-    to_output_scale,
+    select_blend,
 )
 
 
@@ -118,27 +117,42 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails,
         of a candidate whose parameters its own fit refuses, of every member of a
         network whose fit fails, with a ``FitFailedWarning``; ``"raise"`` raises.
+    return_train_score : bool, default=False
+        Also score each member on its split's training rows (``split<k>_train_score``,
+        ...), as ``GridSearchCV`` does: one more pass over those rows per network.
+    n_jobs : int, default=None
+        Stacked networks trained at once, in joblib's processes (None: one, unless in a
+        ``joblib.parallel_config`` context). Only a grid of several networks (groups,
+        chunks, ``separate_folds``) gains; the members of one network share its threads.
+    verbose : int, default=0
+        Above 0, say how many candidates, splits and networks the search fits; passed on
+        to joblib.
 
     Attributes
     ----------
     cv_results_ : dict of numpy (masked) ndarrays
         ``GridSearchCV``'s keys: ``params``, ``param_<name>``, ``split<k>_test_score``,
         ``mean_test_score``, ``std_test_score``, ``rank_test_score``, ``mean_fit_time``,
-        ``std_fit_time``, ``mean_score_time``, ``std_score_time``. A member's fit time
-        is its network's fit time divided by its member count.
+        ``std_fit_time``, ``mean_score_time``, ``std_score_time`` (and
+        ``<kind>_<metric>`` in place of ``<kind>_score`` for several scorers; the train
+        scores' columns with ``return_train_score``). A member's fit time is its
+        network's fit time divided by its member count.
     best_estimator_ : estimator
         The best candidate refitted on all rows (``refit=True``).
     best_score_ : float
-        Mean cross-validated score of the best candidate.
+        Mean cross-validated score of the best candidate (not with a callable
+        ``refit``).
     best_params_ : dict
     best_index_ : int
-        The best candidate's index into ``cv_results_``.
-    scorer_ : callable
+        The best candidate's index into ``cv_results_``. The ``best_*`` attributes are
+        not set with several scorers and ``refit=False``, as in ``GridSearchCV``.
+    scorer_ : callable or dict
+        The scorer, or the scorers by name (several).
     n_splits_ : int
     refit_time_ : float
         Seconds the refit took (``refit=True``).
     multimetric_ : bool
-        False: one scorer.
+        Whether there are several scorers.
     n_groups_ : int
         Stacked networks trained (groups and their chunks).
     ensemble_weights_ : ndarray of shape (n_candidates,)
@@ -167,18 +181,21 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "estimator": [BaseTorchEstimator],
         "param_grid": [dict, list],
-        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, list, tuple, dict, None],
         "cv": ["cv_object"],
-        "refit": ["boolean"],
+        "refit": ["boolean", str, callable],
         "max_members": [Interval(Integral, 1, None, closed="left")],
         "ensemble": [StrOptions({"greedy"}), None],
         "error_score": [StrOptions({"raise"}), Real],
         "separate_folds": ["boolean"],
+        "return_train_score": ["boolean"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
     }
 
     def __init__(self, estimator, param_grid, *, scoring=None, cv=5, refit=True,
-                 max_members=256, ensemble=None, error_score=np.nan,
-                 separate_folds=False):  # fmt: skip
+                 max_members=256, ensemble=None, error_score=np.nan, separate_folds=False,
+                 return_train_score=False, n_jobs=None, verbose=0):  # fmt: skip
         self.estimator = estimator
         self.param_grid = param_grid
         self.scoring = scoring
@@ -188,6 +205,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.ensemble = ensemble
         self.error_score = error_score
         self.separate_folds = separate_folds
+        self.return_train_score = return_train_score
+        self.n_jobs = n_jobs
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, *, groups=None):
@@ -212,8 +232,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         candidates = list(ParameterGrid(self.param_grid))
         check_rows(X)
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
+        self._scorers, self.multimetric_ = check_scorers(self.estimator, self.scoring)
+        metric = refit_metric(self, self._scorers, self.multimetric_)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = index_splits(cv.split(X, y, groups), _num_samples(X))
+        splits = index_splits(cv.split(X, y, groups))
         invalid = invalid_candidates(self, candidates)
         valid = [i for i in range(len(candidates)) if i not in invalid]
         if not valid:  # as GridSearchCV when every fit failed: the error
@@ -221,28 +243,29 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         check_search(self, y, [candidates[i] for i in valid], splits, sample_weight)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
-        self.scorer_ = check_scoring(self.estimator, self.scoring)
+        self.scorer_ = self._scorers if self.multimetric_ else self._scorers["score"]
         # GridSearchCV's scorers weigh the held-out rows where they accept weights
-        self._score_weights = score_weights(self.scorer_, sample_weight)
-        self.n_splits_, self.multimetric_ = len(splits), False
-        scores, fit_times, score_times, fitted, oof = self._fit_networks(
-            X, y, sample_weight, splits, candidates, valid
-        )
+        self._score_weights = {name: score_weights(scorer, sample_weight)
+                               for name, scorer in self._scorers.items()}  # fmt: skip
+        self.n_splits_ = len(splits)
+        table, fitted = self._fit_networks(X, y, sample_weight, splits, candidates, valid)
         for i, error in invalid.items():  # refused by their own fit: error_score
-            scores[i] = failed_score(self.error_score, error, f"candidate {i} ({candidates[i]})")
-            fit_times[i] = score_times[i] = 0.0
+            what = f"candidate {i} ({candidates[i]})"
+            table.fail((i,), failed_score(self.error_score, error, what))
         # what an earlier fit left that this one may not make (refit=False, no ensemble)
         for name in ("ensemble_", "ensemble_weights_", "ensemble_score_", "best_estimator_",
-                     "refit_time_"):  # fmt: skip
+                     "refit_time_", "best_index_", "best_score_", "best_params_"):  # fmt: skip
             self.__dict__.pop(name, None)
         if self.ensemble:
-            self._select(fitted, X, y, len(splits), oof, len(candidates))
+            self._select(fitted, X, y, len(splits), table.oof, len(candidates), metric)
             if self.refit:  # the selected candidates again, on all rows
                 self.ensemble_ = self._refit_selected(X, y, sample_weight, candidates)
-        self.cv_results_ = cv_results(candidates, scores, fit_times, score_times)
-        self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
-        self.best_params_ = candidates[self.best_index_]
+        self.cv_results_ = cv_results(candidates, table)
+        if self.refit or not self.multimetric_:  # GridSearchCV's best_* rule
+            self.best_index_ = best_index(self.refit, metric, self.cv_results_)
+            if not callable(self.refit):
+                self.best_score_ = float(self.cv_results_[f"mean_test_{metric}"][self.best_index_])
+            self.best_params_ = candidates[self.best_index_]
         if self.refit:
             start = time.perf_counter()
             best = candidate_estimator(self.estimator, self.best_params_)
@@ -253,30 +276,33 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _fit_networks(self, X, y, sample_weight, splits, candidates, valid: list[int]):
         """Train and score the ``valid`` candidates' networks: each group's
         candidates × the folds (or each fold apart, ``separate_folds``), in chunks of
-        at most ``max_members`` members. Returns the scores, fit and score times
-        ``(candidates, splits)``, the fitted networks and the out-of-fold outputs."""
-        shape = (len(candidates), len(splits))
-        scores, fit_times, score_times = np.empty(shape), np.empty(shape), np.empty(shape)
+        at most ``max_members`` members, ``n_jobs`` networks at once. Returns the
+        ``ScoreTable`` and the fitted networks with their candidates and splits."""
+        table = ScoreTable(self._scorers, (len(candidates), len(splits)), self.return_train_score)
         per_chunk = self.max_members // (1 if self.separate_folds else len(splits))
         chunks = [[valid[i] for i in chunk] for chunk in
                   candidate_groups([candidates[i] for i in valid], max(1, per_chunk))]  # fmt: skip
         parts = [[f] for f in range(len(splits))] if self.separate_folds else [range(len(splits))]
-        fitted, oof, failed = [], {}, []
-        for chunk in chunks:
-            for folds in parts:
-                try:
-                    est, seconds = self._fit_chunk(X, y, sample_weight, splits, chunk,
-                                                   list(folds), candidates)  # fmt: skip
-                except Exception as error:  # GridSearchCV's error_score: that fit's scores
-                    failed.append((np.ix_(chunk, folds), error))
-                    continue
-                fit_times[np.ix_(chunk, folds)] = seconds / (len(chunk) * len(folds))
-                self._score_chunk(est, X, y, splits, chunk, list(folds), scores, score_times,
-                                  oof)  # fmt: skip
-                fitted.append((est, chunk, list(folds)))
-        self._failed_fits(failed, fitted, scores, fit_times, score_times)
-        self.n_groups_ = len(chunks) * len(parts)
-        return scores, fit_times, score_times, fitted, oof
+        tasks = [(chunk, list(folds)) for chunk in chunks for folds in parts]
+        if self.verbose > 0:
+            print(f"Fitting {len(splits)} folds for each of {len(candidates)} candidates, "
+                  f"totalling {len(candidates) * len(splits)} fits, as the members of "
+                  f"{len(tasks)} stacked networks")  # fmt: skip
+        networks = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_fit_or_error)(self, X, y, sample_weight, splits, chunk, folds, candidates)
+            for chunk, folds in tasks
+        )
+        fitted, failed = [], []
+        for (chunk, folds), (est, seconds, error) in zip(tasks, networks, strict=True):
+            if error is not None:  # GridSearchCV's error_score: that fit's scores
+                failed.append((np.ix_(chunk, folds), error))
+                continue
+            table.fit_times[np.ix_(chunk, folds)] = seconds / (len(chunk) * len(folds))
+            score_members(self, est, (X, y), splits, chunk, folds, table)
+            fitted.append((est, chunk, folds))
+        self._failed_fits(failed, fitted, table)
+        self.n_groups_ = len(tasks)
+        return table, fitted
 
     def _fit_chunk(self, X, y, sample_weight, splits, chunk: list[int], folds: list[int],
                    candidates):  # fmt: skip
@@ -298,35 +324,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         managed_fit(est, X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
 
-    def _score_chunk(self, est, X, y, splits, chunk, folds, scores, score_times, oof) -> None:
-        """Score each member of ``est`` on its split's held-out rows (weighted as
-        ``GridSearchCV`` weighs them); with ``ensemble``, keep each candidate's
-        out-of-fold predictions in ``oof``."""
-        w = self._score_weights.get("sample_weight")
-
-        def weights(rows) -> dict:
-            return {} if w is None else {"sample_weight": _safe_indexing(w, rows)}
-
-        for j, f in enumerate(folds):
-            held_out = splits[f][1]
-            start = time.perf_counter()
-            X_test, y_test = _safe_indexing(X, held_out), _safe_indexing(y, held_out)
-            outputs = member_outputs(est, X_test)
-            for i, c in enumerate(chunk):
-                view = MemberOutputs(est, i * len(folds) + j, X_test, outputs[i * len(folds) + j])
-                try:
-                    scores[c, f] = self.scorer_(view, X_test, y_test, **weights(held_out))
-                except Exception as error:
-                    what = f"scoring candidate {c} on split {f}"
-                    scores[c, f] = failed_score(self.error_score, error, what)
-            score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
-            if self.ensemble:
-                scaled = to_output_scale(est, outputs)
-                for i, c in enumerate(chunk):
-                    oof.setdefault(c, np.empty((_num_samples(X), scaled.shape[-1])))
-                    oof[c][held_out] = scaled[i * len(folds) + j]
-
-    def _failed_fits(self, failed: list, fitted: list, scores, *times) -> None:
+    def _failed_fits(self, failed: list, fitted: list, table: ScoreTable) -> None:
         """Networks whose fit failed: ``error_score`` for their candidates; raise when
         asked, or when every one failed (the data's doing, not a candidate's: its own
         error, as a single fit raises it)."""
@@ -334,31 +332,20 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise failed[0][1]
         for cells, error in failed:
             what = f"the network of candidates {cells[0].ravel().tolist()}"
-            scores[cells] = failed_score(self.error_score, error, what)
-            for t in times:
-                t[cells] = 0.0
+            table.fail(cells, failed_score(self.error_score, error, what))
 
-    def _select(self, fitted: list, X, y, n_folds: int, oof: dict, n_candidates: int) -> None:
-        """Greedy ensemble selection over the candidates' out-of-fold predictions."""
-        template = fitted[0][0]
-        width = next(iter(oof.values())).shape  # a failed network's candidates: NaN
-        stacked = np.stack([oof.get(c, np.full(width, np.nan)) for c in range(n_candidates)])
+    def _select(self, fitted: list, X, y, n_folds: int, oof: dict, n_candidates: int,
+                metric: str) -> None:  # fmt: skip
+        """Greedy ensemble selection over the candidates' out-of-fold predictions, on
+        the scorer ``metric``."""
+        scorer, weights = self._scorers[metric], self._score_weights[metric]
 
         def score(averaged: np.ndarray) -> float:
-            return self.scorer_(Averaged(template, averaged), X, y, **self._score_weights)
+            return scorer(Averaged(fitted[0][0], averaged), X, y, **weights)
 
-        weights = greedy_weights(stacked, score)
-        parts = [  # a candidate's members in each network, weighted by its share of folds
-            (est, [i * len(folds) + j for j in range(len(folds))],
-             float(weights[c]) * len(folds) / n_folds)
-            for est, chunk, folds in fitted
-            for i, c in enumerate(chunk)
-            if weights[c] > 0
-        ]  # fmt: skip
-        self.ensemble_ = Blend(parts)
-        self.ensemble_weights_ = weights
-        chosen = weights > 0  # a candidate left out may hold non-finite predictions
-        self.ensemble_score_ = score(np.tensordot(weights[chosen], stacked[chosen], axes=1))
+        self.ensemble_, self.ensemble_weights_, self.ensemble_score_ = select_blend(
+            fitted, oof, n_candidates, n_folds, score
+        )
 
     def _refit_selected(self, X, y, sample_weight, candidates: list[dict]) -> Blend:
         """The selected candidates refitted on all rows, each group of them side by side
@@ -404,8 +391,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     @available_if(has("score"))
     def score(self, X, y, sample_weight=None):
-        """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``)."""
-        return self.scorer_(self._best(), X, y, **score_weights(self.scorer_, sample_weight))
+        """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``); with
+        several scorers, the one ``refit`` names."""
+        scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
+        return scorer(self._best(), X, y, **score_weights(scorer, sample_weight))
 
     @property
     def module_(self):
@@ -444,3 +433,14 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
+
+
+def _fit_or_error(search, *args) -> tuple:
+    """``search._fit_chunk``'s network and seconds, and None; or None, 0 and the error
+    its fit raised, for ``error_score`` (raised where it is ``"raise"``)."""
+    try:
+        return (*search._fit_chunk(*args), None)
+    except Exception as error:
+        if search.error_score == "raise":
+            raise
+        return None, 0.0, error

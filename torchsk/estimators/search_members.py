@@ -186,12 +186,11 @@ def check_rows(X) -> None:
         )
 
 
-def index_splits(splits, n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def index_splits(splits) -> list[tuple[np.ndarray, np.ndarray]]:
     """A cv's splits as row indices (a cv may give boolean masks, as
     ``GridSearchCV`` accepts them)."""
-    indices = np.arange(n_rows)
-    return [tuple(indices[np.asarray(part)] if np.asarray(part).dtype == bool else
-                  np.asarray(part) for part in split) for split in splits]  # fmt: skip
+    return [tuple(np.flatnonzero(part) if part.dtype == bool else part
+                  for part in map(np.asarray, split)) for split in splits]  # fmt: skip
 
 
 def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:

@@ -48,23 +48,37 @@ class MemberOutputs(StandIn):
         return self.est._task.decision(self._outputs(X).numpy())
 
 
-def cv_results(candidates, scores, fit_times, score_times) -> dict:
-    """``cv_results_`` in ``GridSearchCV``'s layout."""
+def cv_results(candidates: list[dict], table) -> dict:
+    """``cv_results_`` in ``GridSearchCV``'s layout, from a ``search_scoring.ScoreTable``:
+    its keys in its order (``split<k>_test_<metric>``, ..., ``rank_test_<metric>``,
+    then the train scores), ``<metric>`` being ``score`` for one scorer."""
     results = {}
-    for name, times in (("fit_time", fit_times), ("score_time", score_times)):
+    for name, times in (("fit_time", table.fit_times), ("score_time", table.score_times)):
         results[f"mean_{name}"], results[f"std_{name}"] = times.mean(1), times.std(1)
-    for name in sorted({k for c in candidates for k in c}):
+    names = dict.fromkeys(k for c in candidates for k in c)  # first seen first, as GridSearchCV
+    for name in names:
         results[f"param_{name}"] = _param_column([c.get(name, _MISSING) for c in candidates])
     results["params"] = candidates
-    for f in range(scores.shape[1]):
-        results[f"split{f}_test_score"] = scores[:, f]
-    mean = scores.mean(1)
-    results["mean_test_score"], results["std_test_score"] = mean, scores.std(1)
-    # GridSearchCV's ranking: ties share the best rank, NaN ranks last
-    worst = np.nanmin(mean) - 1 if np.isfinite(mean).any() else 0.0
-    filled = np.where(np.isnan(mean), worst, mean)
-    results["rank_test_score"] = rankdata(-filled, method="min").astype(np.int32)
+    for metric, scores in table.test.items():
+        results.update(_score_columns(f"test_{metric}", scores, rank=True))
+        if table.train is not None:
+            results.update(_score_columns(f"train_{metric}", table.train[metric], rank=False))
     return results
+
+
+def _score_columns(key: str, scores: np.ndarray, rank: bool) -> dict:
+    """One metric's split, mean, std (and rank) columns, as ``GridSearchCV`` stores them."""
+    columns = {f"split{f}_{key}": scores[:, f] for f in range(scores.shape[1])}
+    mean = scores.mean(1)
+    columns[f"mean_{key}"], columns[f"std_{key}"] = mean, scores.std(1)
+    if not np.isfinite(mean).all():  # GridSearchCV's warning
+        warnings.warn(f"One or more of the {key.split('_')[0]} scores are non-finite: {mean}",
+                      UserWarning, stacklevel=4)  # fmt: skip
+    if rank:  # GridSearchCV's ranking: ties share the best rank, NaN ranks last
+        worst = np.nanmin(mean) - 1 if np.isfinite(mean).any() else 0.0
+        filled = np.where(np.isnan(mean), worst, mean)
+        columns[f"rank_{key}"] = rankdata(-filled, method="min").astype(np.int32)
+    return columns
 
 
 _MISSING = object()
@@ -72,16 +86,18 @@ _MISSING = object()
 
 def _param_column(values: list) -> np.ma.MaskedArray:
     """A ``param_<name>`` column as ``GridSearchCV`` gives it: masked where a candidate
-    lacks the parameter, numeric where every value is a number, else of objects."""
+    lacks the parameter, of the dtype numpy infers for the values present (objects for
+    strings and sequences)."""
     mask = [v is _MISSING for v in values]
-    kept = [None if v is _MISSING else v for v in values]
-    numbers = not any(mask) and all(
-        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in kept
-    )
-    if numbers:
-        return np.ma.MaskedArray(np.asarray(kept), mask=False)
-    column = np.ma.MaskedArray(np.empty(len(values), dtype=object), mask=mask)
-    for i, v in enumerate(kept):
+    present = [v for v in values if v is not _MISSING]
+    try:
+        inferred = np.array(present)
+    except ValueError:  # sequences of different lengths
+        dtype = np.dtype(object)
+    else:
+        dtype = inferred.dtype if inferred.dtype.kind != "U" and inferred.ndim == 1 else object
+    column = np.ma.MaskedArray(np.empty(len(values), dtype=dtype), mask=mask)
+    for i, v in enumerate(values):
         if not mask[i]:
             column[i] = v
     return column

@@ -237,6 +237,41 @@ def greedy_weights(oof: np.ndarray, score, rounds: int = ROUNDS) -> np.ndarray:
     return best_counts / best_counts.sum()
 
 
+def select_blend(fitted: list, oof: dict, n_candidates: int, n_folds: int, score) -> tuple:
+    """Greedy selection over a search's candidates and the ``Blend`` it selects.
+
+    Parameters
+    ----------
+    fitted : list of (estimator, list of int, list of int)
+        Each fitted network, its candidates and its splits (members in that order).
+    oof : dict
+        Each candidate's out-of-fold outputs, ``(rows, outputs)``; a candidate absent
+        (its network failed) counts as NaN and is never picked.
+    n_candidates, n_folds : int
+    score : callable
+        ``score(averaged) -> float``, higher is better.
+
+    Returns
+    -------
+    blend : Blend
+    weights : ndarray of shape (n_candidates,)
+    ensemble_score : float
+        The selected average's score.
+    """
+    width = next(iter(oof.values())).shape
+    stacked = np.stack([oof.get(c, np.full(width, np.nan)) for c in range(n_candidates)])
+    weights = greedy_weights(stacked, score)
+    parts = [  # a candidate's members in each network, weighted by its share of folds
+        (est, [i * len(folds) + j for j in range(len(folds))],
+         float(weights[c]) * len(folds) / n_folds)
+        for est, chunk, folds in fitted
+        for i, c in enumerate(chunk)
+        if weights[c] > 0
+    ]  # fmt: skip
+    chosen = weights > 0  # a candidate left out may hold non-finite predictions
+    return Blend(parts), weights, score(np.tensordot(weights[chosen], stacked[chosen], axes=1))
+
+
 def _trial(score, averaged: np.ndarray) -> float:
     """A trial's score; -inf where the scorer fails or gives NaN (a candidate whose
     predictions the metric refuses, which ``GridSearchCV`` scores ``error_score``):

@@ -151,13 +151,14 @@ def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_gra
     whose fold scores are ``GridSearchCV``'s).
     """
     n_params = n_parameters(net)
+    backbone = net.backbone
+    n_members = getattr(backbone, "n_members", 1)
     if previous is not None:
         dtype = previous.dtype
     else:
-        work = _dtype_work(n_params, getattr(net.backbone, "n_members", 1), members_as_fits)
+        work = _dtype_work(n_params, n_members, members_as_fits)
         small = device.type == "cpu" and 6 * n_rows * work <= FLOAT64_FLOP_LIMIT
         dtype = torch.float64 if small else torch.float32
-    backbone = net.backbone
     own = hand_written(backbone)  # declared on its own class: a subclass may differ
     builtin = own and hasattr(backbone, "forward_reusing")
     trained_inputs = net.inputs.n_static < len(list(net.inputs.children()))
@@ -170,7 +171,6 @@ def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_gra
         and not any(isinstance(m, nn.Dropout) for m in backbone.modules())
     ):
         passes = hand_written_kinds(backbone)
-    n_members = getattr(backbone, "n_members", 1)
     if n_members > 1 and (device.type != "cpu" or n_params >= STACKED_TORCH_PARAMS):
         # the members' torch pass has run on the CPU only (no GPU was lent to test it
         # there); large stacks take it rather than the one-thread numpy pass

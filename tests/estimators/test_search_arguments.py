@@ -1,0 +1,148 @@
+"""``BatchedSearchCV`` takes ``GridSearchCV``'s arguments and means by them what it does:
+several scorers, ``refit`` by name or callable, ``return_train_score``, ``n_jobs``,
+``verbose``, and ``cv_results_``'s columns in its order and dtypes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import make_scorer, mean_absolute_error
+from sklearn.model_selection import GridSearchCV, KFold
+
+from torchsk import BatchedSearchCV, TorchRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+CV = KFold(3, shuffle=True, random_state=0)
+GRID = {"alpha": [1e-4, 10.0], "learning_rate_init": [1e-3, 3e-2]}
+SCORING = {"r2": "r2", "mae": make_scorer(mean_absolute_error, greater_is_better=False)}
+
+
+def _est(**kwargs):
+    return TorchRegressor(hidden_layer_sizes=(16,), max_iter=40, random_state=0, **kwargs)
+
+
+def _both(X, y, grid=GRID, **kwargs):
+    reference = GridSearchCV(_est(), grid, cv=CV, **kwargs).fit(X, y)
+    search = BatchedSearchCV(_est(), grid, cv=CV, separate_folds=True, **kwargs).fit(X, y)
+    return search, reference
+
+
+def _assert_same_results(search, reference) -> None:
+    """The same keys in the same order, the same dtypes, the same scores."""
+    ours, theirs = search.cv_results_, reference.cv_results_
+    assert list(ours) == list(theirs)
+    for key, column in theirs.items():
+        if key.startswith("param_"):
+            assert ours[key].dtype == column.dtype, key
+            assert (np.ma.getmaskarray(ours[key]) == np.ma.getmaskarray(column)).all(), key
+            assert list(ours[key].compressed()) == list(column.compressed()), key
+        elif "_time" not in key and key != "params":
+            np.testing.assert_allclose(ours[key], column, atol=1e-10, err_msg=key)
+    assert ours["params"] == theirs["params"]
+
+
+def test_several_scorers_and_train_scores_are_gridsearchcvs(diabetes):
+    X, y = diabetes
+    search, reference = _both(X, y, scoring=SCORING, refit="mae", return_train_score=True)
+    _assert_same_results(search, reference)
+    assert search.multimetric_ and set(search.scorer_) == {"r2", "mae"}
+    assert search.best_index_ == reference.best_index_
+    assert search.best_score_ == pytest.approx(reference.best_score_, abs=1e-10)
+    # score() uses the scorer refit names, as GridSearchCV's
+    assert search.score(X, y) == pytest.approx(reference.score(X, y), abs=1e-8)
+    assert search.score(X, y) < 0  # an error, negated: not R²
+    # the train scores are the members' own fit: better than their held-out scores
+    assert (search.cv_results_["mean_train_r2"] > search.cv_results_["mean_test_r2"]).all()
+
+
+def test_a_list_of_scorer_names_and_a_shared_network(diabetes):
+    X, y = diabetes
+    search = BatchedSearchCV(_est(), GRID, cv=CV, scoring=["r2", "neg_mean_squared_error"],
+                             refit="r2").fit(X, y)  # fmt: skip
+    results = pd.DataFrame(search.cv_results_)
+    for metric in ("r2", "neg_mean_squared_error"):
+        assert {f"split2_test_{metric}", f"mean_test_{metric}", f"rank_test_{metric}"} <= set(
+            results
+        )
+        assert "mean_test_score" not in results and "mean_train_r2" not in results
+    # R² and MSE rank alike on the same rows
+    assert (results.rank_test_r2 == results.rank_test_neg_mean_squared_error).all()
+
+
+@pytest.mark.parametrize("refit", [True, "accuracy"])
+def test_several_scorers_need_refit_to_name_one_as_gridsearchcv_does(diabetes, refit):
+    X, y = diabetes
+    search = BatchedSearchCV(_est(), GRID, scoring=["r2", "neg_max_error"], refit=refit)
+    with pytest.raises(ValueError, match="refit must be set to a scorer key"):
+        search.fit(X, y)
+
+
+def test_several_scorers_without_refit_set_no_best_attributes(diabetes):
+    X, y = diabetes
+    search, reference = _both(X, y, scoring=["r2", "neg_max_error"], refit=False)
+    _assert_same_results(search, reference)
+    for name in ("best_index_", "best_score_", "best_params_", "best_estimator_"):
+        assert not hasattr(search, name) and not hasattr(reference, name)
+    assert not hasattr(search, "predict")
+
+
+def test_a_callable_refit_picks_the_best_index_and_sets_no_best_score(diabetes):
+    X, y = diabetes
+
+    def least_alpha_of_the_top_two(results) -> int:
+        top = np.flatnonzero(results["rank_test_score"] <= 2)
+        return int(top[np.argmin(results["param_alpha"][top])])
+
+    search, reference = _both(X, y, refit=least_alpha_of_the_top_two)
+    assert search.best_index_ == reference.best_index_
+    assert search.best_params_["alpha"] == min(
+        p["alpha"] for p, r in zip(search.cv_results_["params"], search.cv_results_[
+            "rank_test_score"], strict=True) if r <= 2
+    )  # fmt: skip
+    assert not hasattr(search, "best_score_") and not hasattr(reference, "best_score_")
+    assert search.best_estimator_.predict(X).shape == y.shape
+    with pytest.raises(IndexError, match="out of range"):
+        BatchedSearchCV(_est(), GRID, cv=CV, refit=lambda results: 99).fit(X, y)
+
+
+def test_param_columns_follow_gridsearchcvs_dtypes_and_order(diabetes):
+    # "learning_rate_init" is met first (the second dict); "alpha" masked in one dict
+    X, y = diabetes
+    grid = [{"learning_rate_init": [1e-3, 3e-2]}, {"alpha": [1e-4, 10.0], "activation": ["tanh"]}]
+    search, reference = _both(X, y, grid=grid)
+    _assert_same_results(search, reference)
+    assert search.cv_results_["param_alpha"].dtype == np.float64
+
+
+def test_an_ensemble_with_several_scorers_selects_on_the_one_refit_names(diabetes):
+    X, y = diabetes
+    search = BatchedSearchCV(_est(), GRID, cv=CV, scoring=SCORING, refit="mae",
+                             ensemble="greedy").fit(X, y)  # fmt: skip
+    assert search.ensemble_score_ < 0  # the negated MAE, not R²
+    assert search.ensemble_score_ >= search.best_score_  # at least its best candidate
+    with pytest.raises(ValueError, match="set refit to its name"):
+        BatchedSearchCV(_est(), GRID, scoring=SCORING, refit=False, ensemble="greedy").fit(X, y)
+
+
+def test_a_scorer_that_returns_a_dict_is_refused(diabetes):
+    X, y = diabetes
+
+    def both(est, X, y):
+        return {"r2": est.score(X, y), "neg": -est.score(X, y)}
+
+    with pytest.raises(ValueError, match="list or dict of scorers"):
+        BatchedSearchCV(_est(), GRID, cv=CV, scoring=both).fit(X, y)
+
+
+def test_networks_train_in_parallel_processes_with_the_same_scores(diabetes, capsys):
+    X, y = diabetes
+    grid = {**GRID, "hidden_layer_sizes": [(8,), (16,)]}  # 2 groups × 3 splits: 6 networks
+    one = BatchedSearchCV(_est(), grid, cv=CV, separate_folds=True).fit(X, y)
+    two = BatchedSearchCV(_est(), grid, cv=CV, separate_folds=True, n_jobs=2, verbose=1)
+    two.fit(X, y)
+    assert "Fitting 3 folds for each of 8 candidates, totalling 24 fits" in capsys.readouterr().out
+    assert two.n_groups_ == 6
+    for f in range(3):
+        key = f"split{f}_test_score"
+        np.testing.assert_array_equal(two.cv_results_[key], one.cv_results_[key])
+    np.testing.assert_array_equal(two.predict(X[:20]), one.predict(X[:20]))

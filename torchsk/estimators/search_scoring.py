@@ -1,0 +1,148 @@
+"""How a batched search scores its members and picks a candidate, by ``GridSearchCV``'s
+rules (``estimators.search``): one scorer or several (``scoring``), train scores
+(``return_train_score``), and ``refit`` as a bool, a metric's name or a callable."""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Number
+
+import numpy as np
+from sklearn.metrics import check_scoring
+from sklearn.metrics._scorer import _check_multimetric_scoring
+from sklearn.utils import _safe_indexing
+
+from torchsk.estimators.search_results import MemberOutputs, failed_score
+from torchsk.estimators.selection import member_outputs, to_output_scale
+
+
+def check_scorers(estimator, scoring) -> tuple[dict, bool]:
+    """The scorers by metric name and whether there are several: ``"score"`` alone for
+    one (a name, a callable, None), else each of a list, tuple or dict, validated as
+    ``GridSearchCV`` validates them."""
+    if isinstance(scoring, list | tuple | dict):
+        # scikit-learn's own check, so that the errors read as GridSearchCV's
+        return _check_multimetric_scoring(estimator, scoring), True
+    return {"score": check_scoring(estimator, scoring)}, False
+
+
+def refit_metric(search, scorers: dict, multimetric: bool) -> str:
+    """The metric that ranks the candidates for ``best_*`` and ``ensemble``: ``refit``'s
+    name with several scorers, else ``"score"``.
+
+    Raises
+    ------
+    ValueError
+        Several scorers and ``refit`` neither False, a callable nor one of their names
+        (``GridSearchCV``'s message); or ``ensemble`` with several scorers and no name
+        to select by.
+    """
+    refit = search.refit
+    if not multimetric:
+        return "score"
+    if (
+        refit is not False
+        and not callable(refit)
+        and (not isinstance(refit, str) or refit not in scorers)
+    ):
+        raise ValueError(
+            "For multi-metric scoring, the parameter refit must be set to a scorer key or "
+            "a callable to refit an estimator with the best parameter setting on the whole "
+            "data and make the best_* attributes available for that metric. If this is "
+            f"not needed, refit should be set to False explicitly. {refit!r} was passed."
+        )
+    if search.ensemble and not isinstance(refit, str):
+        raise ValueError(
+            "ensemble='greedy' with several scorers selects on one of them: set refit to "
+            f"its name (one of {sorted(scorers)}); {refit!r} was passed."
+        )
+    return refit if isinstance(refit, str) else None
+
+
+def best_index(refit, metric: str | None, results: dict) -> int:
+    """The best candidate's index, as ``GridSearchCV`` picks it: ``refit(results)``
+    where ``refit`` is a callable, else the first of the best rank on ``metric``."""
+    if callable(refit):
+        index = refit(results)
+        if not isinstance(index, Integral):
+            raise TypeError("best_index_ returned is not an integer")
+        if index < 0 or index >= len(results["params"]):
+            raise IndexError("best_index_ index out of range")
+        return int(index)
+    return int(results[f"rank_test_{metric}"].argmin())
+
+
+def score_members(search, est, data, splits, chunk: list[int], folds: list[int], out) -> None:
+    """Score each member of the fitted network ``est`` (candidates ``chunk`` × splits
+    ``folds``) on its split's held-out rows, and on its training rows where
+    ``return_train_score``, weighted as ``GridSearchCV`` weighs them.
+
+    Parameters
+    ----------
+    search : BatchedSearchCV
+    est : fitted estimator of the stacked network
+    data : tuple of (X, y)
+    splits : list of (train, test) row indices
+    chunk, folds : the network's candidates and splits, in member order
+    out : ScoreTable
+        Filled in place: scores, score times and (with ``ensemble``) each candidate's
+        out-of-fold outputs.
+    """
+    X, y = data
+    for j, f in enumerate(folds):
+        train, held_out = splits[f]
+        start = time.perf_counter()
+        outputs = _score_rows(search, est, X, y, held_out, chunk, (j, len(folds)), out.test, f)
+        out.score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
+        if out.train is not None:
+            _score_rows(search, est, X, y, train, chunk, (j, len(folds)), out.train, f)
+        if search.ensemble:
+            scaled = to_output_scale(est, outputs)
+            for i, c in enumerate(chunk):
+                out.oof.setdefault(c, np.empty((len(y), scaled.shape[-1])))
+                out.oof[c][held_out] = scaled[i * len(folds) + j]
+
+
+def _score_rows(search, est, X, y, rows, chunk, position, table: dict, f: int):
+    """Every metric of each candidate's member for split ``f`` (``position``: its index
+    among the network's folds, and their count) on ``rows``; returns all the
+    members' outputs there."""
+    j, n_folds = position
+    X_rows, y_rows = _safe_indexing(X, rows), _safe_indexing(y, rows)
+    outputs = member_outputs(est, X_rows)
+    for i, c in enumerate(chunk):
+        view = MemberOutputs(est, i * n_folds + j, X_rows, outputs[i * n_folds + j])
+        for name, scorer in search._scorers.items():
+            w = search._score_weights[name].get("sample_weight")
+            weights = {} if w is None else {"sample_weight": _safe_indexing(w, rows)}
+            try:
+                value = scorer(view, X_rows, y_rows, **weights)
+            except Exception as error:  # GridSearchCV's error_score, metric by metric
+                value = failed_score(search.error_score, error, f"scoring {name} of "
+                                     f"candidate {c} on split {f}")  # fmt: skip
+            if not isinstance(value, Number):  # a callable returning a dict, say
+                raise ValueError(
+                    f"scoring must return a number, got {value!r} ({type(value)}) instead "
+                    f"(scorer={name}). For several metrics, pass a list or dict of scorers."
+                )
+            table[name][c, f] = value
+    return outputs
+
+
+class ScoreTable:
+    """What scoring fills: per metric, the scores of shape ``(candidates, splits)`` on
+    the held-out rows (``test``) and on the training rows (``train``, or None), the
+    score times, and each candidate's out-of-fold outputs (``oof``)."""
+
+    def __init__(self, names, shape: tuple[int, int], train: bool) -> None:
+        self.test = {name: np.empty(shape) for name in names}
+        self.train = {name: np.empty(shape) for name in names} if train else None
+        self.fit_times, self.score_times = np.empty(shape), np.empty(shape)
+        self.oof = {}
+
+    def fail(self, cells, value: float) -> None:
+        """``value`` as every metric's score of ``cells``, which took no time."""
+        for table in (self.test, self.train or {}):
+            for scores in table.values():
+                scores[cells] = value
+        self.fit_times[cells] = self.score_times[cells] = 0.0
