@@ -146,3 +146,14 @@ def test_networks_train_in_parallel_processes_with_the_same_scores(diabetes, cap
         key = f"split{f}_test_score"
         np.testing.assert_array_equal(two.cv_results_[key], one.cv_results_[key])
     np.testing.assert_array_equal(two.predict(X[:20]), one.predict(X[:20]))
+
+
+def test_n_jobs_cuts_one_network_into_one_for_each_process(diabetes):
+    X, y = diabetes
+    one = BatchedSearchCV(_est(), GRID, cv=CV).fit(X, y)
+    two = BatchedSearchCV(_est(), GRID, cv=CV, n_jobs=2).fit(X, y)
+    assert (one.n_groups_, two.n_groups_) == (1, 2)
+    # small members train alike, whichever network holds them
+    for f in range(3):
+        key = f"split{f}_test_score"
+        np.testing.assert_allclose(two.cv_results_[key], one.cv_results_[key], atol=1e-12)

@@ -29,6 +29,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, is_classifier
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
@@ -122,8 +123,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         ...), as ``GridSearchCV`` does: one more pass over those rows per network.
     n_jobs : int, default=None
         Stacked networks trained at once, in joblib's processes (None: one, unless in a
-        ``joblib.parallel_config`` context). Only a grid of several networks (groups,
-        chunks, ``separate_folds``) gains; the members of one network share its threads.
+        ``joblib.parallel_config`` context; -1: one per core). The candidates are then
+        cut into at least ``n_jobs`` networks, each process one network at a time on its
+        share of the cores.
     verbose : int, default=0
         Above 0, say how many candidates, splits and networks the search fits; passed on
         to joblib.
@@ -280,6 +282,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``ScoreTable`` and the fitted networks with their candidates and splits."""
         table = ScoreTable(self._scorers, (len(candidates), len(splits)), self.return_train_score)
         per_chunk = self.max_members // (1 if self.separate_folds else len(splits))
+        if (jobs := effective_n_jobs(self.n_jobs)) > 1 and not self.separate_folds:
+            per_chunk = min(per_chunk, -(-len(valid) // jobs))  # a network for each process
         chunks = [[valid[i] for i in chunk] for chunk in
                   candidate_groups([candidates[i] for i in valid], max(1, per_chunk))]  # fmt: skip
         parts = [[f] for f in range(len(splits))] if self.separate_folds else [range(len(splits))]
