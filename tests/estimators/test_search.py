@@ -473,7 +473,7 @@ def test_a_failing_score_gets_error_score_with_a_warning(diabetes):
         return r2_score(y, estimator.predict(X))
 
     cv = KFold(3)  # unshuffled: the splits' target means differ
-    with pytest.warns(FitFailedWarning, match="this split cannot be scored"):
+    with pytest.warns(UserWarning, match="this split cannot be scored"):
         search = BatchedSearchCV(est, {"alpha": [1e-4, 1.0]}, cv=cv,
                                  scoring=fails_on_small_targets).fit(X, y)  # fmt: skip
     splits = np.stack([search.cv_results_[f"split{f}_test_score"] for f in range(3)], 1)

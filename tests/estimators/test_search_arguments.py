@@ -9,6 +9,7 @@ from sklearn.metrics import make_scorer, mean_absolute_error
 from sklearn.model_selection import GridSearchCV, KFold
 
 from torchsk import BatchedSearchCV, TorchRegressor
+from torchsk.estimators.search_results import _score_columns
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -157,3 +158,37 @@ def test_n_jobs_cuts_one_network_into_one_for_each_process(diabetes):
     for f in range(3):
         key = f"split{f}_test_score"
         np.testing.assert_allclose(two.cv_results_[key], one.cv_results_[key], atol=1e-12)
+
+
+def test_scorers_may_return_numpy_scalars_and_read_the_input_width(diabetes):
+    # GridSearchCV takes a 0-d array's item; a scorer may read what every member shares
+    X, y = diabetes
+    scoring = {
+        "r2": lambda est, X, y: np.array(est.score(X, y)),
+        "width": lambda est, X, y: -est.n_features_in_,
+    }
+    search, reference = _both(X, y, scoring=scoring, refit="r2")
+    _assert_same_results(search, reference)
+    assert (search.cv_results_["mean_test_width"] == -10).all()
+
+
+def test_a_refused_second_fit_leaves_the_first_fit_whole(diabetes):
+    X, y = diabetes
+    search = BatchedSearchCV(_est(), GRID, cv=CV).fit(X, y)
+    before = search.score(X, y)
+    search.set_params(scoring=["r2", "neg_max_error"], refit=True)
+    with pytest.raises(ValueError, match="refit must be set"):
+        search.fit(X, y)
+    assert not search.multimetric_ and search.score(X, y) == before
+    assert not hasattr(search, "_score_weights")  # the rows' weights are not kept
+
+
+def test_ranks_put_failed_scoring_below_an_infinitely_bad_score():
+    # GridSearchCV: NaN means rank last, below -inf; all NaN rank 1
+    scores = np.array([[np.nan], [-np.inf], [0.5]])
+    with pytest.warns(UserWarning, match="non-finite"):
+        ranks = _score_columns("test_score", scores, rank=True)["rank_test_score"]
+    assert ranks.tolist() == [3, 2, 1]
+    with pytest.warns(UserWarning, match="non-finite"):
+        ranks = _score_columns("test_score", np.full((2, 1), np.nan), rank=True)
+    assert ranks["rank_test_score"].tolist() == [1, 1]

@@ -2,13 +2,10 @@
 
 ``GridSearchCV`` fits every (candidate, fold) on its own: 24 candidates and 5 folds are
 120 fits, each paying the per-step overhead of a small network. Here the candidates that
-differ only in what members of one stacked network can differ in (``MEMBER_PARAMS``:
-``alpha``, ``learning_rate_init``, ``random_state``, ``dropout``, and the loss settings
-``huber_delta``, ``quantile``, ``label_smoothing``) are crossed with the folds and
-trained as the members of one ``EnsembleMLP`` (``n_ensemble`` = candidates × folds):
-each member on its fold's training rows (its held-out rows weigh 0 in its loss and in
-its penalty's scale), with its own ``alpha``, learning rate, initial weights, dropout
-rate and loss settings, one shuffle and one step for all. Candidates that differ in
+differ only in what members of one stacked network can differ in (``MEMBER_PARAMS``) are
+crossed with the folds and trained as the members of one ``EnsembleMLP``: each member on
+its fold's training rows (its held-out rows weigh 0 in its loss and in its penalty's
+scale), with its own parameters, one shuffle and one step for all. Candidates that differ in
 anything else (``hidden_layer_sizes``, ``solver``, ``batch_size``, whose batches cannot
 be shared, ...) are grouped: one stacked network per group, in chunks of at most
 ``max_members`` members. Each member is then scored on its fold's held-out rows, and the
@@ -30,7 +27,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -45,6 +42,7 @@ from torchsk.estimators.search_members import (
     candidate_groups,
     check_rows,
     check_search,
+    fit_or_error,
     index_splits,
     invalid_candidates,
     member_rows,
@@ -90,13 +88,19 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``learning_rate_init``, ``random_state`` (the initial weights), ``dropout`` and
         the loss settings (``huber_delta``, ``quantile``, ``label_smoothing``) vary
         between members of one network; any other parameter starts a group of its own.
-    scoring : str, callable or None, default=None
-        One scikit-learn scorer (``"neg_log_loss"``, ``make_scorer(...)``, ...); None:
-        the estimator's ``score`` (R², accuracy).
+    scoring : str, callable, list, tuple, dict or None, default=None
+        As ``GridSearchCV``'s: one scorer (``"neg_log_loss"``, ``make_scorer(...)``;
+        None: the estimator's ``score``, R² or accuracy) or several (a list or tuple of
+        names, a dict of names to scorers), each computed on each member. A scorer gets
+        a stand-in for the member: its predictions, ``score``, ``classes_``,
+        ``n_features_in_``, not the fitted attributes of a separate fit.
     cv : int, cross-validation generator or iterable, default=5
         As ``GridSearchCV``'s: ``StratifiedKFold`` for classifiers, ``KFold`` otherwise.
-    refit : bool, default=True
-        Refit the best candidate on all the rows (``best_estimator_``), a separate fit.
+    refit : bool, str or callable, default=True
+        As ``GridSearchCV``'s: refit the best candidate on all the rows
+        (``best_estimator_``), a separate fit; with several scorers, the name of the
+        one that picks it (or False). A callable takes ``cv_results_`` and returns
+        ``best_index_``.
     max_members : int, default=256
         The most members one stacked network holds; a larger group trains in chunks
         of whole candidates (all their folds; at least one candidate per chunk, so a
@@ -117,18 +121,20 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     error_score : "raise" or float, default=np.nan
         As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails,
         of a candidate whose parameters its own fit refuses, of every member of a
-        network whose fit fails, with a ``FitFailedWarning``; ``"raise"`` raises.
+        network whose fit fails, with a ``FitFailedWarning`` (a ``UserWarning`` where
+        scoring failed); ``"raise"`` raises.
     return_train_score : bool, default=False
         Also score each member on its split's training rows (``split<k>_train_score``,
         ...), as ``GridSearchCV`` does: one more pass over those rows per network.
     n_jobs : int, default=None
         Stacked networks trained at once, in joblib's processes (None: one, unless in a
-        ``joblib.parallel_config`` context; -1: one per core). The candidates are then
-        cut into at least ``n_jobs`` networks, each process one network at a time on its
-        share of the cores.
+        ``joblib.parallel_config`` context; -1: one per core), each on its share of the
+        cores. Without ``separate_folds`` the candidates are cut into up to ``n_jobs``
+        networks (small stacks then train in float64, as separate fits, where one large
+        stack would in float32: scores may move by float32's rounding).
     verbose : int, default=0
-        Above 0, say how many candidates, splits and networks the search fits; passed on
-        to joblib.
+        Above 0, say how many candidates, splits and networks the search fits (no line
+        per fit: a network's members end together); passed on to joblib.
 
     Attributes
     ----------
@@ -234,8 +240,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         candidates = list(ParameterGrid(self.param_grid))
         check_rows(X)
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
-        self._scorers, self.multimetric_ = check_scorers(self.estimator, self.scoring)
-        metric = refit_metric(self, self._scorers, self.multimetric_)
+        scorers, multimetric = check_scorers(self.estimator, self.scoring)
+        metric = refit_metric(self, scorers, multimetric)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = index_splits(cv.split(X, y, groups))
         invalid = invalid_candidates(self, candidates)
@@ -245,12 +251,13 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         check_search(self, y, [candidates[i] for i in valid], splits, sample_weight)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
-        self.scorer_ = self._scorers if self.multimetric_ else self._scorers["score"]
+        self._scorers = scorers  # the public scorer_ once the networks are fitted
         # GridSearchCV's scorers weigh the held-out rows where they accept weights
         self._score_weights = {name: score_weights(scorer, sample_weight)
-                               for name, scorer in self._scorers.items()}  # fmt: skip
-        self.n_splits_ = len(splits)
+                               for name, scorer in scorers.items()}  # fmt: skip
         table, fitted = self._fit_networks(X, y, sample_weight, splits, candidates, valid)
+        self.scorer_, self.multimetric_ = scorers if multimetric else scorers["score"], multimetric
+        self.n_splits_ = len(splits)
         for i, error in invalid.items():  # refused by their own fit: error_score
             what = f"candidate {i} ({candidates[i]})"
             table.fail((i,), failed_score(self.error_score, error, what))
@@ -262,6 +269,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self._select(fitted, X, y, len(splits), table.oof, len(candidates), metric)
             if self.refit:  # the selected candidates again, on all rows
                 self.ensemble_ = self._refit_selected(X, y, sample_weight, candidates)
+        del self._score_weights  # the rows' weights: not kept in the fitted search
         self.cv_results_ = cv_results(candidates, table)
         if self.refit or not self.multimetric_:  # GridSearchCV's best_* rule
             self.best_index_ = best_index(self.refit, metric, self.cv_results_)
@@ -293,7 +301,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
                   f"totalling {len(candidates) * len(splits)} fits, as the members of "
                   f"{len(tasks)} stacked networks")  # fmt: skip
         networks = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-            delayed(_fit_or_error)(self, X, y, sample_weight, splits, chunk, folds, candidates)
+            # an unfitted copy: a previous fit's models need not travel to the processes
+            delayed(fit_or_error)(
+                clone(self), X, y, sample_weight, splits, chunk, folds, candidates
+            )  # fmt: skip
             for chunk, folds in tasks
         )
         fitted, failed = [], []
@@ -437,14 +448,3 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
         return tags
-
-
-def _fit_or_error(search, *args) -> tuple:
-    """``search._fit_chunk``'s network and seconds, and None; or None, 0 and the error
-    its fit raised, for ``error_score`` (raised where it is ``"raise"``)."""
-    try:
-        return (*search._fit_chunk(*args), None)
-    except Exception as error:
-        if search.error_score == "raise":
-            raise
-        return None, 0.0, error

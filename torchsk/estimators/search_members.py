@@ -244,3 +244,14 @@ def check_search(search, y, candidates: list[dict], splits: list, sample_weight)
         why = why or refusal(est)
     if why:
         raise ValueError(f"BatchedSearchCV {why}.")
+
+
+def fit_or_error(search, *args) -> tuple:
+    """``search._fit_chunk``'s network and seconds, and None; or None, 0 and the error
+    its fit raised, for ``error_score`` (raised where it is ``"raise"``)."""
+    try:
+        return (*search._fit_chunk(*args), None)
+    except Exception as error:
+        if search.error_score == "raise":
+            raise
+        return None, 0.0, error

@@ -75,9 +75,11 @@ def _score_columns(key: str, scores: np.ndarray, rank: bool) -> dict:
         warnings.warn(f"One or more of the {key.split('_')[0]} scores are non-finite: {mean}",
                       UserWarning, stacklevel=4)  # fmt: skip
     if rank:  # GridSearchCV's ranking: ties share the best rank, NaN ranks last
-        worst = np.nanmin(mean) - 1 if np.isfinite(mean).any() else 0.0
-        filled = np.where(np.isnan(mean), worst, mean)
-        columns[f"rank_{key}"] = rankdata(-filled, method="min").astype(np.int32)
+        if np.isnan(mean).all():
+            columns[f"rank_{key}"] = np.ones(len(mean), dtype=np.int32)
+        else:  # as GridSearchCV's nan_to_num: NaN below -inf (made finite)
+            filled = np.nan_to_num(mean, nan=np.nanmin(mean) - 1)
+            columns[f"rank_{key}"] = rankdata(-filled, method="min").astype(np.int32)
     return columns
 
 
@@ -103,15 +105,16 @@ def _param_column(values: list) -> np.ma.MaskedArray:
     return column
 
 
-def failed_score(error_score, error: Exception, what: str) -> float:
-    """The score of what failed: ``error_score``, with a ``FitFailedWarning`` that says
-    why; or ``error`` raised, where ``error_score="raise"``."""
+def failed_score(error_score, error: Exception, what: str, category=FitFailedWarning) -> float:
+    """The score of what failed: ``error_score``, with a warning (``GridSearchCV``'s
+    ``FitFailedWarning`` for a fit, ``UserWarning`` for scoring) that says why; or
+    ``error`` raised, where ``error_score="raise"``."""
     if error_score == "raise":
         raise error
     warnings.warn(
         f"BatchedSearchCV: {what} failed; its score is set to {error_score}. "
         f"{type(error).__name__}: {error}",
-        FitFailedWarning,
+        category,
         stacklevel=4,
     )
     return error_score

@@ -118,8 +118,10 @@ def _score_rows(search, est, X, y, rows, chunk, position, table: dict, f: int):
             try:
                 value = scorer(view, X_rows, y_rows, **weights)
             except Exception as error:  # GridSearchCV's error_score, metric by metric
-                value = failed_score(search.error_score, error, f"scoring {name} of "
-                                     f"candidate {c} on split {f}")  # fmt: skip
+                what = f"scoring {name} of candidate {c} on split {f}"
+                value = failed_score(search.error_score, error, what, UserWarning)
+            if hasattr(value, "item") and np.size(value) == 1:  # numpy or torch scalars
+                value = value.item()  # as GridSearchCV takes them
             if not isinstance(value, Number):  # a callable returning a dict, say
                 raise ValueError(
                     f"scoring must return a number, got {value!r} ({type(value)}) instead "

@@ -83,6 +83,16 @@ class StandIn:
         """The estimator's classes (classifiers)."""
         return self.est.classes_
 
+    @property
+    def n_features_in_(self):
+        """The estimator's input width (every member's)."""
+        return self.est.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        """The estimator's input column names (every member's)."""
+        return self.est.feature_names_in_
+
 
 class Blend(StandIn):
     """Predictions averaged over selected members of fitted stacked networks.
