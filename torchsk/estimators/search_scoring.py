@@ -26,9 +26,10 @@ def check_scorers(estimator, scoring) -> tuple[dict, bool]:
     return {"score": check_scoring(estimator, scoring)}, False
 
 
-def refit_metric(search, scorers: dict, multimetric: bool) -> str:
+def refit_metric(search, scorers: dict, multimetric: bool) -> str | None:
     """The metric that ranks the candidates for ``best_*`` and ``ensemble``: ``refit``'s
-    name with several scorers, else ``"score"``.
+    name with several scorers (None where ``refit`` is False or a callable), else
+    ``"score"``.
 
     Raises
     ------
