@@ -606,6 +606,5 @@ PEERS = {
     '1) × `learning_rate_init` in (1e-3, 3e-3), 5 inner folds, `ensemble="greedy"` '
     "(selected on the inner out-of-fold predictions by the search's default scoring, R² or "
     "accuracy) refitted on "
-    "the fold's training rows; not run where its members would share trained embeddings "
-    "(wide categorical columns, refused)",
+    "the fold's training rows (a wide categorical column: an embedding table per member)",
 }

@@ -3,7 +3,6 @@ fold, early-stops on it and keeps its own best epoch; the out-of-fold prediction
 an honest score for free."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
@@ -137,15 +136,11 @@ def test_validation_scores_are_the_out_of_fold_scores_of_each_epoch():
     assert scores[-1] > scores[0]  # it learned
 
 
-def test_a_warm_start_and_shared_embeddings_are_refused_with_folds():
+def test_a_warm_start_is_refused_with_folds():
     X, y = load_diabetes(return_X_y=True)
     est = TorchRegressor(**_members(max_iter=2, warm_start=True)).fit(X, y)
     with pytest.raises(ValueError, match="fresh fit"):
         est.fit(X, y)
-    # 70 levels of 6 rows or more: more than MAX_ONEHOT slots, so an embedding
-    frame = pd.DataFrame({"a": X[:, 0], "id": [f"c{i % 70}" for i in range(len(y))]})
-    with pytest.raises(ValueError, match="embeddings"):
-        TorchRegressor(**_members(max_iter=2)).fit(frame, y)
 
 
 def test_each_member_is_penalised_by_its_own_rows_in_the_batch():

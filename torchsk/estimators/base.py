@@ -45,7 +45,7 @@ from torchsk.nn.mlp import ACTIVATIONS
 from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit
-from torchsk.training.inference import numpy_forward, predict_in_batches
+from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
 from torchsk.training.report import warn_about
@@ -373,14 +373,14 @@ class BaseTorchEstimator(
         net = self.module_
         if X.shape[0] <= SMALL_PREDICT_ROWS:
             return net.raw_output(as_tensor(_dense(X), None, self._plan.device))
+        steps, width, module = batched_part(net)
         if is_sparse(X):  # densified a batch at a time, in batches of a few MB
-            encode = partial(_encode_sparse, net)
+            encode = partial(_encode_sparse, net, steps=steps)
             return predict_in_batches(
-                net.backbone, X, encode, net.inputs.n_outputs, self._plan,
-                batch_size=min(8192, chunk_rows(X.shape[1])),
-            )  # fmt: skip
-        encode = partial(encode_into, net)
-        return predict_in_batches(net.backbone, X, encode, net.inputs.n_outputs, self._plan)
+                module, X, encode, width, self._plan, batch_size=min(8192, chunk_rows(X.shape[1]))
+            )
+        encode = partial(encode_into, net, steps=steps)
+        return predict_in_batches(module, X, encode, width, self._plan)
 
     def _module_input_array(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
@@ -429,9 +429,9 @@ def _dense(X):
     return X.toarray() if is_sparse(X) else X
 
 
-def _encode_sparse(net, rows, out: torch.Tensor) -> torch.Tensor:
+def _encode_sparse(net, rows, out: torch.Tensor, steps: int | None = None) -> torch.Tensor:
     """A batch of sparse rows, densified, encoded into ``out``."""
-    return encode_into(net, rows.toarray(), out)
+    return encode_into(net, rows.toarray(), out, steps)
 
 
 def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from torchsk.inputs.encoder import CastingEncoder, categorical_mask, check_width, kept_rows
+from torchsk.inputs.member_embedding import MemberEmbedding
 from torchsk.inputs.statistics import Blocks, Layout, column_statistics
 
 #: A categorical column with at most this many slots (kept levels, plus the rare and
@@ -96,6 +97,10 @@ class CategoricalEncoder(CastingEncoder):
         For each categorical column, whether it is embedded (else one-hot).
     embedding_dim : int, default=EMBEDDING_DIM
         Width of each embedding.
+    n_members : int, default=1
+        Members of a stacked ensemble that each have their own embeddings
+        (``for_members``); ``forward`` then gives one output per member, shape
+        ``(n_members, n, n_outputs)``.
 
     Attributes
     ----------
@@ -108,8 +113,9 @@ class CategoricalEncoder(CastingEncoder):
         entries from ``offsets[k]``), the output position (one-hot columns; the
         one-hot width means "no slot") or the embedding row (embedded columns; row 0,
         all zeros, means "no slot").
-    embedding : nn.Embedding or None
-        The embeddings of all embedded columns, one table (row 0 is the zero row).
+    embedding : nn.Embedding, MemberEmbedding or None
+        The embeddings of all embedded columns, one table (row 0 is the zero row), or
+        one such table per member.
 
     Examples
     --------
@@ -133,6 +139,7 @@ class CategoricalEncoder(CastingEncoder):
         n_slots: Sequence[int],
         embedded: Sequence[bool],
         embedding_dim: int = EMBEDDING_DIM,
+        n_members: int = 1,
     ) -> None:
         super().__init__()
         mask = categorical_mask(is_categorical)
@@ -143,6 +150,8 @@ class CategoricalEncoder(CastingEncoder):
             "embedded": [bool(e) for e in embedded],
             "embedding_dim": int(embedding_dim),
         }
+        if n_members != 1:  # only then: a shared table's saved config stays as it was
+            self.config["n_members"] = int(n_members)
         self._check_config()
         self._build(**self.config)
 
@@ -157,8 +166,16 @@ class CategoricalEncoder(CastingEncoder):
                 )
         if min(c["n_categories"] + c["n_slots"], default=0) < 0 or c["embedding_dim"] < 1:
             raise ValueError(f"Negative sizes or embedding_dim < 1 in {c}.")
+        if c.get("n_members", 1) < 1:
+            raise ValueError(f"n_members < 1 in {c}.")
 
-    def _build(self, is_categorical, n_categories, n_slots, embedded, embedding_dim) -> None:
+    @property
+    def n_members(self) -> int:
+        """How many members have embeddings of their own (1: one shared table)."""
+        return self.config.get("n_members", 1)
+
+    def _build(self, is_categorical, n_categories, n_slots, embedded, embedding_dim,
+               n_members=1) -> None:  # fmt: skip
         """Buffers, the embedding table and the widths, from the config."""
 
         def index(values) -> torch.Tensor:
@@ -183,7 +200,11 @@ class CategoricalEncoder(CastingEncoder):
             "table", index(np.repeat(nothing, [n + 2 for n in n_categories]).astype(np.int64))
         )
         n_rows = 1 + sum(n_slots[k] for k in embed)
-        self.embedding = nn.Embedding(n_rows, embedding_dim, padding_idx=0) if embed else None
+        self.embedding = None
+        if embed and n_members > 1:
+            self.embedding = MemberEmbedding(n_members, n_rows, embedding_dim)
+        elif embed:
+            self.embedding = nn.Embedding(n_rows, embedding_dim, padding_idx=0)
 
     @classmethod
     def fit(
@@ -360,10 +381,38 @@ class CategoricalEncoder(CastingEncoder):
             where = slot.index_select(1, self.onehot_index)
             onehot = x.new_zeros(x.shape[0], self.onehot_width + 1).scatter_(1, where, 1.0)
             parts.append(onehot[:, : self.onehot_width])
-        if self.embedding is not None:
-            vectors = self.embedding(slot.index_select(1, self.embed_index))
-            parts.append(vectors.flatten(1).to(x.dtype))
-        return torch.cat(parts, dim=1)
+        if self.embedding is None:
+            return torch.cat(parts, dim=1)
+        vectors = self.embedding(slot.index_select(1, self.embed_index))
+        if vectors.ndim == 3:  # one shared table
+            return torch.cat([*parts, vectors.flatten(1).to(x.dtype)], dim=1)
+        shared = torch.cat(parts, dim=1)  # the same for every member
+        per_member = vectors.flatten(2).to(x.dtype)
+        return torch.cat([shared.expand(len(per_member), *shared.shape), per_member], dim=2)
+
+    @torch.no_grad()
+    def for_members(self, n_members: int) -> CategoricalEncoder:
+        """This encoder with a table of embeddings for each of ``n_members`` members
+        (``inputs.member_embedding``), each a copy of this one's; itself where it has
+        no embeddings or already one table per member.
+
+        Raises
+        ------
+        ValueError
+            Its tables are for another number of members.
+        """
+        if self.embedding is None or self.n_members == n_members:
+            return self
+        if self.n_members != 1:
+            raise ValueError(
+                f"The embeddings are for {self.n_members} members, not {n_members}: "
+                "fit afresh (warm_start=False) to change the number of members."
+            )
+        twin = type(self)(**self.config).to(self.table.device)
+        twin.table.copy_(self.table)
+        twin.embedding = MemberEmbedding.from_shared(self.embedding, n_members)
+        twin.config["n_members"] = int(n_members)
+        return twin
 
     def pooled_columns(self) -> list[int]:
         """Input columns whose every training level shares the rare slot (each seen in

@@ -62,6 +62,30 @@ class InputStage(nn.Module):
         tail = list(self.children())[self.n_static :]
         return nn.Sequential(*tail, backbone) if tail else backbone
 
+    @property
+    def per_member(self) -> bool:
+        """Whether the members have encoders of their own (``split_for_members``):
+        the stage's output is then ``(members, rows, width)``."""
+        return any(getattr(e, "n_members", 1) > 1 for e in self.children())
+
+    def split_for_members(self, n_members: int) -> None:
+        """Give each of ``n_members`` members of a stacked ensemble its own copy of
+        the trainable encoders' parameters, in place (members with rows of their own:
+        ``training.members``); the stage's output is then one per member.
+
+        Raises
+        ------
+        ValueError
+            A trainable encoder that cannot be split (it has no ``for_members``).
+        """
+        for name, encoder in list(self.named_children())[self.n_static :]:
+            if not hasattr(encoder, "for_members"):
+                raise ValueError(
+                    f"The input encoder {name!r} trains parameters that the members would "
+                    "share; members with rows of their own need their own."
+                )
+            setattr(self, name, encoder.for_members(n_members))  # in its place
+
     def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Encode raw ``x``; the last step rounds to ``dtype`` (earlier ones keep x's)."""
         *first, last = self.children()

@@ -73,7 +73,9 @@ class EnsembleMLP(Backbone):
         self.initialize(generator)
 
     def members(self, x: torch.Tensor) -> torch.Tensor:
-        """Every member's output on ``x``: shape ``(n_members, rows, n_outputs)``."""
+        """Every member's output on ``x``: shape ``(n_members, rows, n_outputs)``.
+        ``x`` is the members' shared input ``(rows, n_inputs)`` or one per member
+        ``(n_members, rows, n_inputs)`` (each member's own embeddings)."""
         last = len(self.weights) - 1
         h = x
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -86,9 +88,10 @@ class EnsembleMLP(Backbone):
 
     def member(self, m: int, x: torch.Tensor) -> torch.Tensor:
         """Member ``m``'s output on ``x`` alone: shape ``(rows, n_outputs)`` (a
-        cross-fitted member's held-out rows are its own: ``training.members``)."""
+        cross-fitted member's held-out rows are its own: ``training.members``). ``x``
+        may be every member's input, ``(n_members, rows, n_inputs)``."""
         last = len(self.weights) - 1
-        h = x
+        h = x[m] if x.ndim == 3 else x
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = torch.addmm(bias.view(self.n_members, -1)[m], h, weight[m])
             if i < last:

@@ -52,6 +52,17 @@ def predict_in_batches(
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
+def batched_part(net) -> tuple[int | None, int, nn.Module]:
+    """How ``predict_in_batches`` splits ``net``: the input steps that encode a batch
+    into one reused tensor (None: all), its width, and the module run on it. Members
+    with embeddings of their own each get their own input, so those encoders run with
+    the backbone."""
+    stage = net.inputs
+    if stage.per_member:
+        return stage.n_static, stage.static_width(), stage.trained_with(net.backbone)
+    return None, net.inputs.n_outputs, net.backbone
+
+
 def numpy_forward(net, X: np.ndarray) -> np.ndarray | None:
     """``net``'s forward (predictions in y's units, or logits) on raw float64 ``X``
     without missing or infinite values, computed in numpy; None where ``net`` is not

@@ -89,7 +89,10 @@ def member_index(params, k: int) -> torch.Tensor:
     for p in params:
         per_member = p.numel() // k
         if p.shape[0] != k and p.ndim > 1 or per_member * k != p.numel():
-            raise ValueError("Per-member settings need the built-in ensemble's parameters.")
+            raise ValueError(
+                "Per-member settings need the built-in ensemble's parameters (and "
+                "the members' own embeddings)."
+            )
         parts.append(torch.arange(k).repeat_interleave(per_member))
     return torch.cat(parts)
 
@@ -118,7 +121,8 @@ class MemberGuard:
     Parameters
     ----------
     module : nn.Module
-        The trained module (``training.loop``'s): the ensemble.
+        The trained module (``training.loop``'s): the ensemble, after any trainable
+        input encoders (each member's own embeddings).
     data : Data
         The encoded training rows, the per-member weights ``(rows, members)`` as
         ``w`` (zeroed in place for a retired member).
@@ -223,7 +227,7 @@ class MemberGuard:
         X, y, w = self.data.X[rows], self.data.y[rows], self.weights[rows]
         totals = torch.zeros(w.shape[1], dtype=torch.float64, device=X.device)
         for i in range(0, len(X), _LOSS_ROWS):
-            z = self.module.members(X[i : i + _LOSS_ROWS])
+            z = members_output(self.module, X[i : i + _LOSS_ROWS])
             for m in np.flatnonzero(~self.retired):
                 per_sample = of_member(self.per_sample, m)
                 per_row = per_sample(z[m], y[i : i + _LOSS_ROWS]).to(torch.float64)
@@ -246,7 +250,7 @@ class MemberGuard:
         if members.any():
             _copy_members(list(self.module.parameters()), self.kept, members)
             self.data.w[:, torch.as_tensor(members, device=self.data.w.device)] = 0.0
-            _clear_state(optimizer, self.module, members)
+            _clear_state(optimizer, list(self.module.parameters()), members)
             self.retired |= members
 
 
@@ -264,13 +268,13 @@ def _copy_members(source: list, target: list, members: np.ndarray) -> None:
             _member(dst.detach(), m, k).copy_(_member(src.detach(), m, k))
 
 
-def _clear_state(optimizer, ensemble, members: np.ndarray) -> None:
+def _clear_state(optimizer, params: list, members: np.ndarray) -> None:
     """Zero ``members``' entries of the optimizer's state (Adam's moments, SGD's
-    momentum): with no gradient they then take no step."""
+    momentum) over the trained ``params``: with no gradient they then take no step."""
     inner = getattr(optimizer, "inner", optimizer)  # under MemberRates
     states = [getattr(inner, name, None) for name in ("exp_avg", "exp_avg_sq")]
     states += list(getattr(inner, "momentum_buffers", []))
-    index = member_index(list(ensemble.parameters()), ensemble.n_members)
+    index = member_index(params, len(members))
     mask = torch.as_tensor(members)[index]
     for state in states:
         if state is not None:
@@ -350,7 +354,9 @@ class MemberScorer:
         self.best = torch.full((k,), -torch.inf, dtype=torch.float64)
         self.best_epochs = [0] * k
         self.epoch = 0
-        self.best_weights = [p.detach().clone() for p in self.ensemble.parameters()]
+        # the members' parameters: the ensemble's, and their own embeddings before it
+        self.params = list(trained.parameters())
+        self.best_weights = [p.detach().clone() for p in self.params]
 
     def __call__(self) -> float:
         self.epoch += 1
@@ -364,14 +370,14 @@ class MemberScorer:
         improved = scores > self.best
         for m in torch.nonzero(improved).flatten().tolist():
             self.best_epochs[m] = self.epoch
-        _copy_members(list(self.ensemble.parameters()), self.best_weights, improved.numpy())
+        _copy_members(self.params, self.best_weights, improved.numpy())
         self.best = torch.where(improved, scores, self.best)
         return float(self.best.sum())
 
     def restore(self) -> None:
         """Each member's weights of its best epoch (where it had one)."""
         had_best = np.array(self.best_epochs) > 0
-        _copy_members(self.best_weights, list(self.ensemble.parameters()), had_best)
+        _copy_members(self.best_weights, self.params, had_best)
 
 
 def held_out_outputs(trained, X: torch.Tensor, folds: np.ndarray) -> torch.Tensor:
@@ -408,20 +414,15 @@ def _before_ensemble(trained) -> list:
     return list(trained)[:-1] if isinstance(trained, torch.nn.Sequential) else []
 
 
+def members_output(trained, x: torch.Tensor) -> torch.Tensor:
+    """Every member's output on ``x``, ``(members, rows, outputs)``, through the
+    trained module's encoders (each member's own embeddings) and the ensemble."""
+    for layer in _before_ensemble(trained):
+        x = layer(x)
+    return _ensemble(trained).members(x)
+
+
 def _member(p: torch.Tensor, m: int, k: int) -> torch.Tensor:
     """Member ``m``'s slice of a stacked parameter: ``(members, ...)`` weights, or
     the flat ``(members * width,)`` biases."""
     return p[m] if p.ndim > 1 else p.view(k, -1)[m]
-
-
-def check_static_inputs(net, what: str = "member_rows='folds'",
-                         instead: str = "member_rows='all', or ") -> None:  # fmt: skip
-    """Refuse members with rows of their own behind trainable input encoders: shared
-    by every member and trained on every row, they would carry each fold's targets to
-    the member that holds it out."""
-    if net.inputs.n_static < len(list(net.inputs.children())):
-        raise ValueError(
-            f"{what} with categorical columns wide enough for embeddings: the embeddings "
-            "are shared by the members and would learn from every fold. Use "
-            f"{instead}fewer levels per column (one-hot columns are fine)."
-        )
