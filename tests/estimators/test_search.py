@@ -193,6 +193,7 @@ def test_an_early_stopping_member_keeps_its_best_epoch(diabetes):
     ("params", "grid", "match"),
     [
         ({"n_ensemble": 2}, {}, "n_ensemble=1"),
+        ({"n_ensemble": 2, "member_rows": "folds"}, {}, "member_rows='all'"),
         ({"warm_start": True}, {}, "warm_start=False"),
         ({"module": torch.nn.Linear(10, 1)}, {}, "module=None"),
         ({}, {"n_ensemble": [1, 2]}, "cannot be searched"),

@@ -21,9 +21,11 @@ K = 4
 
 
 def _wide_table():
-    """Diabetes with a column of 70 levels of 6 rows or more (more slots than one-hot
-    takes: an embedding) on which the target depends."""
+    """Diabetes twice over with a column of 70 levels of 12 rows or more (more slots
+    than one-hot takes, in two thirds of the rows too: an embedding) on which the
+    target depends."""
     X, y = load_diabetes(return_X_y=True)
+    X, y = np.vstack([X, X]), np.concatenate([y, y[::-1]])
     level = np.arange(len(y)) % 70
     frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 2], "id": [f"c{i}" for i in level]})
     return frame, y + 40 * np.sin(level)
@@ -78,17 +80,32 @@ def test_cross_fitted_members_with_embeddings_predict_alike_in_batches_reloaded_
 
 def test_a_batched_search_over_a_wide_column_scores_as_gridsearchcv():
     frame, y = _wide_table()
-    est = TorchRegressor(hidden_layer_sizes=(16,), max_iter=15, random_state=0)
-    # a rate far too large beside two sane ones: members stay independent
-    grid = {"learning_rate_init": [1e-3, 3.0, 1e-2], "alpha": [0.1]}
+    # members that stop on their own (tol) at different epochs, as separate fits do
+    est = TorchRegressor(hidden_layer_sizes=(16,), max_iter=30, tol=1e-2, n_iter_no_change=2,
+                         random_state=0)  # fmt: skip
+    split = TorchRegressor(max_iter=1).fit(frame.iloc[: 2 * len(y) // 3], y[: 2 * len(y) // 3])
+    assert split.module_.inputs.categorical.embedding is not None  # each fit embeds
+    # a rate far too large beside sane ones: members stay independent
+    grid = {"learning_rate_init": [1e-3, 3.0, 1e-2, 3e-2], "alpha": [0.1]}
     reference = GridSearchCV(est, grid, cv=3).fit(frame, y)
     separate = BatchedSearchCV(est, grid, cv=3, separate_folds=True).fit(frame, y)
-    np.testing.assert_allclose(
-        separate.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"],
-        rtol=1e-9,
-    )  # fmt: skip
+    for k in range(3):
+        key = f"split{k}_test_score"
+        np.testing.assert_allclose(separate.cv_results_[key], reference.cv_results_[key],
+                                   rtol=0, atol=1e-9)  # fmt: skip
     batched = BatchedSearchCV(est, grid, cv=3).fit(frame, y)
     assert batched.best_params_ == reference.best_params_
+
+
+def test_a_member_back_at_its_best_epoch_is_the_member_trained_that_long():
+    # its kept weights, embeddings included, are copies in the dtype it trains in
+    frame, y = _wide_table()
+    params = _members(learning_rate_init=0.05, n_iter_no_change=1000)
+    est = TorchRegressor(**params, early_stopping=True, max_iter=25).fit(frame, y)
+    assert est._plan.dtype == torch.float64 and len(set(est.best_epochs_)) > 1
+    for m, epoch in enumerate(est.best_epochs_):
+        alone = TorchRegressor(**params, max_iter=epoch).fit(frame, y)
+        np.testing.assert_array_equal(_table(est)[m], _table(alone)[m])
 
 
 def test_an_encoder_for_members_starts_each_member_from_its_own_copy():

@@ -136,11 +136,17 @@ def test_validation_scores_are_the_out_of_fold_scores_of_each_epoch():
     assert scores[-1] > scores[0]  # it learned
 
 
-def test_a_warm_start_is_refused_with_folds():
+def test_a_warm_start_or_a_solver_that_ties_the_members_is_refused_with_folds():
     X, y = load_diabetes(return_X_y=True)
     est = TorchRegressor(**_members(max_iter=2, warm_start=True)).fit(X, y)
     with pytest.raises(ValueError, match="fresh fit"):
         est.fit(X, y)
+    # one line search, step size or adaptive rate for all: each member's fit would
+    # follow the others' losses, their fold's rows included
+    for tied in ({"solver": "lbfgs"}, {"solver": "rprop"},
+                 {"solver": "sgd", "learning_rate": "adaptive"}):  # fmt: skip
+        with pytest.raises(ValueError, match="mini-batch solvers"):
+            TorchRegressor(**_members(max_iter=2, **tied)).fit(X, y)
 
 
 def test_each_member_is_penalised_by_its_own_rows_in_the_batch():

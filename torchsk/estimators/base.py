@@ -201,6 +201,8 @@ class BaseTorchEstimator(
                 self._build(rows, y_enc, sw, task, seed)
                 if members is not None:  # before the plan: member dropout decides the pass
                     members.initialize(self.module_.backbone)
+                if members is not None or self.member_rows == "folds":  # counted by the plan
+                    self.module_.inputs.split_for_members(self.module_.backbone.n_members)
             self._plan = make_plan(
                 self.module_, device, rows.n_samples, analytic_grad=loss.output_grad is not None,
                 previous=None if first else self._plan,

@@ -28,6 +28,14 @@ class CrossFittedMembers:
                 "needs a fresh fit: a warm start would train members on rows they "
                 "held out before (set warm_start=False)"
             )
+        elif self.solver in ("lbfgs", "rprop") or (
+            self.solver == "sgd" and self.learning_rate == "adaptive"
+        ):  # one line search, step size or rate for all would tie each member to every fold
+            why = (
+                "trains members apart only with mini-batch solvers and a fixed rate "
+                f"schedule, not solver={self.solver!r}"
+                + (" with learning_rate='adaptive'" if self.solver == "sgd" else "")
+            )
         elif validated:
             why = "holds out each member's fold for early stopping; X_val is not used"
         elif source is not InMemoryFit:  # nor SparseFit, a subclass

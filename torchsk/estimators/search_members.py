@@ -130,8 +130,11 @@ def refusal(est) -> str | None:
     """Why ``est`` (one candidate's settings) cannot train as a member, or None."""
     if est.module is not None:
         return "needs the built-in network (module=None)"
-    if est.n_ensemble != 1:
-        return "trains one network per candidate (n_ensemble=1); members are its own"
+    if est.n_ensemble != 1 or est.member_rows != "all":
+        return (
+            "trains one network per candidate (n_ensemble=1, member_rows='all'); "
+            "members are its own"
+        )
     if est.warm_start:
         return "starts every candidate afresh (warm_start=False)"
     if est.solver in ("lbfgs", "rprop"):

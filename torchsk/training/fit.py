@@ -307,11 +307,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     """``fit_network``'s work, on the unfrozen network."""
     score, folds = None, None
     if members is not None:  # a search's candidates x folds: rows given
-        net.inputs.split_for_members(net.backbone.n_members)  # embeddings of their own
-        row_sw, sw = sw, sw[:, None] * members.train
+        row_sw, sw = sw, sw[:, None] * members.train  # the estimator split their encoders
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
         k, row_sw = net.backbone.n_members, sw
-        net.inputs.split_for_members(k)
         folds = assign_folds(k, y, task.stratify, seed)
         sw = member_weights(sw, folds, k)
     elif validation is not None:  # the caller checked that it early stops

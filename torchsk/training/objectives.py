@@ -84,6 +84,9 @@ class AutogradObjective:
         self.forward = forward
         self.loss_fn = loss_fn
         self.params = params
+        # members with rows of their own: each one's weighted loss sum and weight over
+        # the batches since the last ``take_member_losses`` (as the stacked passes)
+        self.member_sums = None
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         """Return the detached loss; gradients are left in ``p.grad``.
@@ -94,19 +97,36 @@ class AutogradObjective:
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads:
             torch._foreach_zero_(grads)
-        loss = _weighted_loss(self.loss_fn, self.forward(X), y, w)
+        keep = self._add_member_sums if w is not None and w.ndim == 2 else None
+        loss = _weighted_loss(self.loss_fn, self.forward(X), y, w, keep)
         loss.backward()
         return loss.detach()
 
+    def _add_member_sums(self, losses: torch.Tensor, weights: torch.Tensor) -> None:
+        sums = torch.stack([losses.detach(), weights]).to(torch.float64)
+        self.member_sums = sums if self.member_sums is None else self.member_sums + sums
 
-def _weighted_loss(loss_fn, z: torch.Tensor, y: torch.Tensor, w) -> torch.Tensor:
+    def take_member_losses(self) -> np.ndarray | None:
+        """Each member's weighted mean loss over the batches since the last call (as a
+        separate fit's epoch loss averages them; one device read an epoch); None
+        before any batch of members with rows of their own."""
+        if self.member_sums is None:
+            return None
+        sums, weights = self.member_sums.cpu().numpy()
+        self.member_sums = None
+        return sums / np.where(weights > 0, weights, np.nan)
+
+
+def _weighted_loss(loss_fn, z: torch.Tensor, y: torch.Tensor, w, keep=None) -> torch.Tensor:
     """The weighted mean loss of outputs ``z``; an ensemble's ``(members, rows,
     outputs)`` gets the sum of its members' weighted mean losses (``EnsembleMLP``),
     each over its own rows where ``w`` has a column per member (``training.members``).
 
     The sum, not the mean: each member then gets the gradient it would get alone, and
     its L2 penalty the same weight, so that SGD's and L-BFGS's steps (which, unlike
-    Adam's, scale with the gradient) are a lone network's.
+    Adam's, scale with the gradient) are a lone network's. ``keep(sums, totals)``
+    receives each member's weighted loss sum and weight where ``w`` has a column per
+    member.
     """
     if z.ndim < 3:
         per_sample = loss_fn(z, y)
@@ -117,7 +137,10 @@ def _weighted_loss(loss_fn, z: torch.Tensor, y: torch.Tensor, w) -> torch.Tensor
     if w is None:
         return per_member.mean(dim=1).sum()
     w = w.T if w.ndim == 2 else w.expand(k, -1)
-    return ((per_member * w).sum(dim=1) / member_totals(w)).sum()
+    sums = (per_member * w).sum(dim=1)
+    if keep is not None:
+        keep(sums, w.sum(dim=1))
+    return (sums / member_totals(w)).sum()
 
 
 def member_totals(w):

@@ -120,9 +120,13 @@ class ExecutionPlan:
 
     def place(self, net: nn.Module) -> nn.Module:
         """Move a network built in float64 on the CPU to the plan's device and dtype
-        (the input stage's and target scaling's constants stay float64)."""
+        (the input stage's and target scaling's constants stay float64; its trainable
+        encoders take the dtype, as training's flat parameter would give them: copies
+        of their weights made before training are then in the dtype they train in)."""
         if not self.numpy_views:
             net.to(self.device).backbone.to(self.dtype)
+        for encoder in list(net.inputs.children())[net.inputs.n_static :]:
+            encoder.to(self.dtype)  # its integer buffers (codes) stay as they are
         return net
 
     def to_state(self) -> dict:
