@@ -408,10 +408,10 @@ class CategoricalEncoder(CastingEncoder):
                 f"The embeddings are for {self.n_members} members, not {n_members}: "
                 "fit afresh (warm_start=False) to change the number of members."
             )
-        twin = type(self)(**self.config).to(self.table.device)
+        shared = self.embedding.weight
+        twin = type(self)(**self.config, n_members=n_members).to(shared)  # codes stay int64
         twin.table.copy_(self.table)
-        twin.embedding = MemberEmbedding.from_shared(self.embedding, n_members)
-        twin.config["n_members"] = int(n_members)
+        twin.embedding.weight.copy_(shared.expand(n_members, *shared.shape))
         return twin
 
     def pooled_columns(self) -> list[int]:

@@ -38,15 +38,6 @@ class MemberEmbedding(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(n_members, n_rows, embedding_dim))
 
-    @classmethod
-    @torch.no_grad()
-    def from_shared(cls, shared: nn.Embedding, n_members: int) -> MemberEmbedding:
-        """``n_members`` copies of ``shared``'s table, in its dtype and on its device."""
-        n_rows, dim = shared.weight.shape
-        member = cls(n_members, n_rows, dim).to(shared.weight)
-        member.weight.copy_(shared.weight.expand(n_members, n_rows, dim))
-        return member
-
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         """Each member's rows for ``index`` of shape ``(rows, columns)``: shape
         ``(members, rows, columns, dim)``."""

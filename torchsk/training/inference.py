@@ -60,7 +60,7 @@ def batched_part(net) -> tuple[int | None, int, nn.Module]:
     stage = net.inputs
     if stage.per_member:
         return stage.n_static, stage.static_width(), stage.trained_with(net.backbone)
-    return None, net.inputs.n_outputs, net.backbone
+    return None, stage.n_outputs, net.backbone
 
 
 def numpy_forward(net, X: np.ndarray) -> np.ndarray | None:

@@ -75,7 +75,29 @@ def quiet_numpy(kind: str):
     return contextlib.nullcontext()
 
 
-class AutogradObjective:
+class MemberLossSums:
+    """Each member's weighted loss sum and weight over the batches since the last
+    ``take_member_losses`` (members with rows of their own), kept on the device: what
+    ``training.members.MemberGuard`` judges a member's epoch by, as a separate fit
+    averages its batch losses."""
+
+    member_sums = None
+
+    def _add_member_sums(self, losses: torch.Tensor, weights: torch.Tensor) -> None:
+        sums = torch.stack([losses.detach(), weights]).to(torch.float64)
+        self.member_sums = sums if self.member_sums is None else self.member_sums + sums
+
+    def take_member_losses(self) -> np.ndarray | None:
+        """Each member's weighted mean loss over the batches since the last call, then
+        start again (one device read an epoch); None before any such batch."""
+        if self.member_sums is None:
+            return None
+        sums, weights = self.member_sums.cpu().numpy()
+        self.member_sums = None
+        return sums / np.where(weights > 0, weights, np.nan)
+
+
+class AutogradObjective(MemberLossSums):
     """Weighted mean of ``loss_fn(forward(X), y)``, differentiated by autograd."""
 
     needs_autograd = True
@@ -84,9 +106,6 @@ class AutogradObjective:
         self.forward = forward
         self.loss_fn = loss_fn
         self.params = params
-        # members with rows of their own: each one's weighted loss sum and weight over
-        # the batches since the last ``take_member_losses`` (as the stacked passes)
-        self.member_sums = None
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         """Return the detached loss; gradients are left in ``p.grad``.
@@ -101,20 +120,6 @@ class AutogradObjective:
         loss = _weighted_loss(self.loss_fn, self.forward(X), y, w, keep)
         loss.backward()
         return loss.detach()
-
-    def _add_member_sums(self, losses: torch.Tensor, weights: torch.Tensor) -> None:
-        sums = torch.stack([losses.detach(), weights]).to(torch.float64)
-        self.member_sums = sums if self.member_sums is None else self.member_sums + sums
-
-    def take_member_losses(self) -> np.ndarray | None:
-        """Each member's weighted mean loss over the batches since the last call (as a
-        separate fit's epoch loss averages them; one device read an epoch); None
-        before any batch of members with rows of their own."""
-        if self.member_sums is None:
-            return None
-        sums, weights = self.member_sums.cpu().numpy()
-        self.member_sums = None
-        return sums / np.where(weights > 0, weights, np.nan)
 
 
 def _weighted_loss(loss_fn, z: torch.Tensor, y: torch.Tensor, w, keep=None) -> torch.Tensor:

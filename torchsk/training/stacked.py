@@ -20,7 +20,12 @@ from torch import nn
 from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS
 from torchsk.training.losses import OutputGrad
 from torchsk.training.member_losses import PerMember
-from torchsk.training.objectives import BACKWARD, NumpyMLPObjective, member_totals
+from torchsk.training.objectives import (
+    BACKWARD,
+    MemberLossSums,
+    NumpyMLPObjective,
+    member_totals,
+)
 
 
 class NumpyEnsembleObjective(NumpyMLPObjective):
@@ -97,7 +102,7 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
         return per_sample.numpy(), g.numpy()
 
 
-class ManualEnsembleObjective:
+class ManualEnsembleObjective(MemberLossSums):
     """``NumpyEnsembleObjective``'s pass in torch: one batched product per layer for
     every member, on any device and dtype, with torch's threads.
 
@@ -117,7 +122,6 @@ class ManualEnsembleObjective:
         self.output_grad = self._all_members_grad = output_grad
         for p in ensemble.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
-        self.member_sums = None  # as NumpyEnsembleObjective's, on the device
         self._targets = (None, 0, None)  # the last y, members, y once per member
         self.active = None  # the members still computed (all when None)
 
@@ -189,18 +193,10 @@ class ManualEnsembleObjective:
             grad.index_copy_(0, self.active, value)
 
     def _add_member_sums(self, losses: torch.Tensor, weights: torch.Tensor) -> None:
-        sums = torch.stack([losses, weights]).to(torch.float64)
         if self.active is not None:  # back to one column per member
-            sums = sums.new_zeros((2, self.k)).index_copy_(1, self.active, sums)
-        self.member_sums = sums if self.member_sums is None else self.member_sums + sums
-
-    def take_member_losses(self) -> np.ndarray:
-        """As ``NumpyEnsembleObjective.take_member_losses`` (one device read an epoch)."""
-        if self.member_sums is None:
-            return np.full(self.k, np.nan)
-        sums, weights = self.member_sums.cpu().numpy()
-        self.member_sums = None
-        return sums / np.where(weights > 0, weights, np.nan)
+            losses = losses.new_zeros(self.k).index_copy_(0, self.active, losses)
+            weights = weights.new_zeros(self.k).index_copy_(0, self.active, weights)
+        super()._add_member_sums(losses, weights)
 
 
 def _stacked_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
