@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from torchsk import BatchedSearchCV, TorchRegressor
 from torchsk.inputs.categorical import CategoricalEncoder
 from torchsk.inputs.member_embedding import MemberEmbedding
-from torchsk.training.members import assign_folds
+from torchsk.training.folds import assign_folds
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -9,7 +9,8 @@ from sklearn.datasets import load_diabetes, load_iris
 from sklearn.metrics import accuracy_score, r2_score
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
-from torchsk.training.members import MemberGuard, assign_folds
+from torchsk.training.folds import assign_folds
+from torchsk.training.members import MemberGuard
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -36,6 +37,50 @@ def test_a_member_never_learns_from_the_rows_of_its_own_fold():
     first_a, first_b = a.module_.backbone.weights[0], b.module_.backbone.weights[0]
     np.testing.assert_array_equal(first_a[0].numpy(), first_b[0].numpy())  # member 0: same
     assert not np.allclose(first_a[1].numpy(), first_b[1].numpy())  # the others learned it
+
+
+def test_a_members_stopping_point_never_reads_its_folds_targets():
+    # trained to convergence: each member stops on its own training loss, so member 0
+    # (and its out-of-fold predictions) cannot move when only fold 0's targets change;
+    # a stop shared by all members read fold 0 through the others' losses
+    X, y = load_diabetes(return_X_y=True)
+    y = (y - y.mean()) / y.std()  # scaled once: a target scaling would read fold 0 too
+    folds = _folds(y)
+    changed = np.where(folds == 0, 3 * y, y)
+    params = _members(max_iter=500, target_scaling=None, n_iter_no_change=3, tol=1e-3)
+    a = TorchRegressor(**params).fit(X, y)
+    b = TorchRegressor(**params).fit(X, changed)
+    assert a.n_iter_ < 500 and b.n_iter_ < 500  # the stopping rule ended both
+    for first_a, first_b in zip(
+        a.module_.backbone.weights, b.module_.backbone.weights, strict=True
+    ):
+        np.testing.assert_array_equal(first_a[0].numpy(), first_b[0].numpy())
+    np.testing.assert_array_equal(a.oof_prediction_[folds == 0], b.oof_prediction_[folds == 0])
+
+
+def test_each_member_stops_when_it_alone_stops_improving():
+    # a member whose own fold loss has stopped improving stops training, whatever the
+    # others do: with tol=0 it ends exactly n_iter_no_change + 1 epochs after its best
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 8))
+    y = X[:, 0] + rng.normal(size=400)
+    est = TorchRegressor(**_members(early_stopping=True, max_iter=300, n_iter_no_change=4,
+                                    tol=0.0, hidden_layer_sizes=(128,), alpha=0.0,
+                                    learning_rate_init=0.01))  # fmt: skip
+    ends = {}
+    original = MemberGuard._retire
+
+    def retire(self, members, optimizer):
+        for m in np.flatnonzero(members & ~self.retired):
+            ends[int(m)] = self.epoch
+        original(self, members, optimizer)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MemberGuard, "_retire", retire)
+        est.fit(X, y)
+    assert sorted(ends) == list(range(K))
+    assert [ends[m] for m in range(K)] == [b + 5 for b in est.best_epochs_]
+    assert len(set(ends.values())) > 1 and est.n_iter_ == max(ends.values())
 
 
 def test_out_of_fold_predictions_are_each_rows_held_out_members_and_honest():
@@ -179,3 +224,19 @@ def test_an_early_stopping_member_of_one_batch_an_epoch_keeps_its_best_epochs_we
                          max_iter=100, random_state=0)  # fmt: skip
     BatchedSearchCV(est, {"learning_rate_init": [1e-2, 3e-2]}, cv=2).fit(X, y)
     np.testing.assert_allclose(seen["restored"], seen["best"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("early_stopping, zero, message", [
+    (True, "fold 0", "member 0's fold's rows all have zero sample_weight"),
+    (False, "all but fold 1", "member 1's training rows all have zero sample_weight"),
+])  # fmt: skip
+def test_a_member_with_nothing_to_learn_from_or_stop_on_is_refused(early_stopping, zero,
+                                                                   message):  # fmt: skip
+    X, y = load_diabetes(return_X_y=True)
+    folds = _folds(y)
+    weighs = folds != 0 if zero == "fold 0" else folds == 1
+    est = TorchRegressor(**_members(max_iter=5, early_stopping=early_stopping)).fit(X, y)
+    before = est.predict(X)
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, y, sample_weight=weighs.astype(float))
+    np.testing.assert_array_equal(est.predict(X), before)  # the earlier fit stays whole

@@ -115,20 +115,23 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Which rows each of the ``n_ensemble`` members trains on. ``"all"``: every
         row. ``"folds"``: the rows are split into ``n_ensemble`` folds (stratified
         for a classifier) and member ``m`` trains on all but fold ``m`` (cross-fitted
-        members; still one stacked network on shared batches). With
-        ``early_stopping=True`` each member is scored on its own fold after every
-        epoch and keeps the weights of its best epoch (``best_epochs_``; no
-        ``validation_fraction`` is held out, so no row is lost to validation);
-        training stops once no member has improved (its held-out training loss) for
-        ``n_iter_no_change`` epochs, and ``validation_scores_`` holds each epoch's
-        out-of-fold score (R² or accuracy of every row by the member holding it
-        out). Either way, each row's
-        prediction by the member that never trained on it is kept
-        (``oof_prediction_``, ``oof_score_``): an honest validation score for free.
-        Needs ``n_ensemble >= 2``, the built-in network, a fresh ``fit`` (not
-        ``partial_fit`` or a warm start), dense rows in memory, and no categorical
-        column wide enough for an embedding (shared by the members, it would learn
-        from every fold).
+        members; still one stacked network on shared batches). Each member stops on
+        its own, as a separate fit on its rows would: once its training loss has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs, or, with
+        ``early_stopping=True``, its loss on its own fold (it then keeps the weights
+        of its best epoch, ``best_epochs_``; no ``validation_fraction`` is held out,
+        so no row is lost to validation, and ``validation_scores_`` holds each
+        epoch's out-of-fold score: R² or accuracy of every row by the member holding
+        it out). A member's stopping point never depends on its fold's targets
+        through the other members' losses. ``n_iter_`` counts the epochs until the
+        last member stopped; ``loss_curve_`` is the mean loss of the members still
+        training. Either way, each row's prediction by the member that never trained
+        on it is kept (``oof_prediction_``, ``oof_score_``): an honest validation
+        score for free. Needs ``n_ensemble >= 2``, the built-in network, a fresh
+        ``fit`` (not ``partial_fit`` or a warm start), dense rows in memory, and a
+        mini-batch solver with a fixed rate schedule (not ``lbfgs``, ``rprop`` or
+        sgd's ``learning_rate="adaptive"``). A categorical column wide enough for an
+        embedding gets a table per member (none learns from its fold).
     input_scaling : {"auto", "standard", "minmax", "robust"}, (center, scale) or \
 None, default="auto"
         How X is scaled *inside* ``module_``; the constants are registered buffers

@@ -1,5 +1,5 @@
 """``member_rows="folds"`` at the estimator: what it refuses, and what it records
-(a mixin of ``BaseTorchEstimator``; the training is ``training.members``)."""
+(a mixin of ``BaseTorchEstimator``; the training is ``training.folds``)."""
 
 from __future__ import annotations
 

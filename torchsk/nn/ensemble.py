@@ -88,7 +88,7 @@ class EnsembleMLP(Backbone):
 
     def member(self, m: int, x: torch.Tensor) -> torch.Tensor:
         """Member ``m``'s output on ``x`` alone: shape ``(rows, n_outputs)`` (a
-        cross-fitted member's held-out rows are its own: ``training.members``). ``x``
+        cross-fitted member's held-out rows are its own: ``training.folds``). ``x``
         may be every member's input, ``(n_members, rows, n_inputs)``."""
         last = len(self.weights) - 1
         h = x[m] if x.ndim == 3 else x

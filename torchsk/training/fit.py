@@ -21,17 +21,11 @@ from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
 from torchsk.training.batches import Blocks, Data
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
+from torchsk.training.folds import cross_fitted_rows, fold_guard, fold_record
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
 from torchsk.training.member_losses import PerMember
-from torchsk.training.members import (
-    MemberGuard,
-    MemberRows,
-    MemberScorer,
-    assign_folds,
-    member_weights,
-    out_of_fold,
-)
+from torchsk.training.members import MemberGuard, MemberRows
 from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.passes import make_objective
@@ -309,9 +303,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     if members is not None:  # a search's candidates x folds: rows given
         row_sw, sw = sw, sw[:, None] * members.train  # the estimator split their encoders
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
-        k, row_sw = net.backbone.n_members, sw
-        folds = assign_folds(k, y, task.stratify, seed)
-        sw = member_weights(sw, folds, k)
+        row_sw, stops = sw, _early_stopping(config, incremental)
+        folds, sw = cross_fitted_rows(net.backbone.n_members, y, sw, stratify=task.stratify,
+                                      seed=seed, early_stopping=stops)  # fmt: skip
     elif validation is not None:  # the caller checked that it early stops
         score = _scorer(task, net, plan, *validation)
     elif _early_stopping(config, incremental):
@@ -327,12 +321,11 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         settings = _member_settings(settings, members, sw)
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
-    if folds is not None and _early_stopping(config, incremental):
-        score = MemberScorer(
-            trained, data, folds, loss.per_sample, _oof_scorer(task, net, y, row_sw)
-        )
     guard = None
-    if members is not None and settings.solver not in FULL_BATCH_SOLVERS:
+    if folds is not None:
+        oof_score = _oof_scorer(task, net, y, row_sw) if stops else None
+        guard = fold_guard(trained, data, folds, loss.per_sample, settings, row_sw, oof_score)
+    elif members is not None and settings.solver not in FULL_BATCH_SOLVERS:
         held = None if members.validation is None else row_sw[:, None] * members.validation
         held = None if held is None else as_tensor(held, plan.dtype, plan.device)
         guard = MemberGuard(trained, data, loss.per_sample, settings, held)
@@ -343,23 +336,13 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
             guard=guard,
         )  # fmt: skip
         if folds is not None:
-            history.members = _members_record(history, trained, data, folds, score)
+            history.members = fold_record(trained, data, folds, guard)
+            history.validation_scores = guard.oof_scores  # early stopping: out of fold
         # one epoch on one batch says little; members of their own loss settings have
         # no one loss that the stack's averaged output could be judged by
         if not incremental and history.n_iter and not isinstance(loss.per_sample, PerMember):
             history.worse_than_constant = worse_than_constant(task, trained, loss, data)
     return history, optimizer
-
-
-def _members_record(history, trained, data: Data, folds: np.ndarray, scorer) -> dict:
-    """Cross-fitted members: each back at its best epoch (early stopping), and what
-    the estimator records of them; ``validation_scores_`` become the out-of-fold
-    scores of each epoch (the loop recorded its stopping signal there)."""
-    best = None
-    if isinstance(scorer, MemberScorer):
-        scorer.restore()
-        best, history.validation_scores = scorer.best_epochs, scorer.oof_scores
-    return {"best_epochs": best, "oof_raw": out_of_fold(trained, data, folds)}
 
 
 def _oof_scorer(task, net, y: np.ndarray, sw: np.ndarray):

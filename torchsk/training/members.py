@@ -1,21 +1,11 @@
-"""Cross-fitted members: each member of an ``EnsembleMLP`` trains on its own rows.
+"""Members of an ``EnsembleMLP`` with rows of their own, trained side by side.
 
-With ``member_rows="folds"`` the training rows are split into as many folds as there
-are members; member ``m`` trains on every fold but fold ``m``, which it holds out. So
-every row trains all members but one, none is lost to a validation split (as bagging
-over folds: TabArena fits every model so), and each member has held-out rows of its
-own:
-
-- for early stopping: after each epoch every member is scored on its fold (the
-  training loss, weighted as training weights the rows), and each keeps the weights of
-  its own best epoch; training stops once no member has improved for
-  ``n_iter_no_change`` epochs (``MemberScorer``);
-- for an honest validation score for free: each row's prediction by the member that
-  did not train on it (the out-of-fold predictions).
-
-The members still share every mini-batch (one stacked network, the hand-written
-passes); a member's rows are its column of per-member sample weights ``(rows,
-members)`` (0 on its fold), which the objectives read (``training.objectives``).
+Cross-fitted members (``member_rows="folds"``, ``training.folds``) and a batched
+search's candidates crossed with its folds (``MemberRows``, given by the caller) share
+every mini-batch of one stacked network (the hand-written passes); a member's rows are
+its column of per-member sample weights ``(rows, members)``, which the objectives read
+(``training.objectives``). ``MemberGuard`` makes each member stop on its own, as a
+separate fit on its rows would.
 """
 
 from __future__ import annotations
@@ -24,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from torchsk.training.batches import Data
 from torchsk.training.member_losses import of_member
@@ -104,8 +93,8 @@ def member_scale(params, rates: tuple[float, ...], base: float) -> torch.Tensor:
 
 
 class MemberGuard:
-    """Each member given its rows (a batched search's candidates, ``MemberRows``)
-    stops on its own, as a separate fit would.
+    """Each member with rows of its own (cross-fitted members, a batched search's
+    candidates: ``MemberRows``) stops on its own, as a separate fit would.
 
     The members' computations are independent, but the training loop sees only
     their summed loss: one member whose loss explodes (a learning rate far too large)
@@ -135,15 +124,30 @@ class MemberGuard:
         Per-member weights ``(rows, members)`` of early-stopping rows: each member is
         judged by its loss there instead, and ``finish`` gives it back the weights of
         its best epoch.
+    folds : ndarray of int, optional
+        With ``validation``, when each row is the early-stopping row of one member
+        only (cross-fitted members: its fold's): that member, which alone then runs
+        on it (not every member on every row).
+    oof_score : callable, optional
+        With ``folds``: scores each epoch's held-out outputs of all rows (the
+        out-of-fold score), kept in ``oof_scores``.
     """
 
-    def __init__(self, module, data: Data, per_sample, settings, validation=None) -> None:
+    def __init__(self, module, data: Data, per_sample, settings, validation=None,
+                 folds=None, oof_score=None) -> None:  # fmt: skip
         self.module, self.data, self.per_sample = module, data, per_sample
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
         self.train_weights = data.w.clone()  # zeroed in data.w as members retire
         # the rows each member is judged on: its own training rows, or its held-out ones
         self.weights = self.train_weights if validation is None else validation
         self.keeps_best = validation is not None
+        self.folds, self.oof_score, self.oof_scores = folds, oof_score, []
+        if folds is not None:  # each member's own early-stopping rows
+            device = data.X.device
+            self.fold_rows = [
+                torch.as_tensor(np.flatnonzero(folds == m), device=device)
+                for m in range(validation.shape[1])
+            ]
         # only the rows some member is judged on (early-stopping rows: a small share)
         self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.best_weights = [p.detach().clone() for p in module.parameters()]
@@ -164,8 +168,9 @@ class MemberGuard:
 
     def after_epoch(self, last_good: dict, optimizer, epoch_losses=None, penalties=None,
                     one_step: bool = False) -> float:  # fmt: skip
-        """Retire the members that broke or converged; returns the summed loss of
-        the members still training (0 once none is). ``epoch_losses``: each member's
+        """Retire the members that broke or converged; returns the mean loss of the
+        members still training times the member count (the units of the loop's loss, a
+        sum over the members; 0 once none trains). ``epoch_losses``: each member's
         mean batch loss over the epoch (the hand-written passes keep them), which
         judges it where it has no early-stopping rows (else a pass over its rows
         does). ``penalties``: each member's, added to a training loss (not to an
@@ -199,7 +204,7 @@ class MemberGuard:
             _copy_members(self.best_weights, list(self.module.parameters()), rose)
         self._retire(broken | converged, optimizer)
         still = ~self.retired
-        return float(losses[still].sum()) if still.any() else 0.0
+        return float(losses[still].mean()) * len(still) if still.any() else 0.0
 
     def per_row_penalties(self, penalty, batches: int) -> np.ndarray:
         """Each member's penalty as a separate fit adds it to its epoch loss: once per
@@ -222,6 +227,8 @@ class MemberGuard:
     @torch.no_grad()
     def _losses(self) -> np.ndarray:
         """Each member's weighted mean loss on its own rows, in eval mode."""
+        if self.folds is not None:
+            return self._fold_losses()
         self.module.eval()
         rows = self.scored_rows
         X, y, w = self.data.X[rows], self.data.y[rows], self.weights[rows]
@@ -235,12 +242,30 @@ class MemberGuard:
         self.module.train()
         return (totals / w.sum(0).to(torch.float64)).cpu().numpy()
 
+    @torch.no_grad()
+    def _fold_losses(self) -> np.ndarray:
+        """``_losses`` where each row is one member's early-stopping row: each member
+        runs on its own fold only, and the out-of-fold score is recorded."""
+        self.module.eval()
+        z = held_out_outputs(self.module, self.data.X, self.folds)
+        self.module.train()
+        if self.oof_score is not None:
+            self.oof_scores.append(float(self.oof_score(z)))
+        k = self.weights.shape[1]
+        totals = torch.zeros(k, dtype=torch.float64, device=z.device)
+        for m in np.flatnonzero(~self.retired):
+            rows = self.fold_rows[m]
+            per_row = of_member(self.per_sample, m)(z[rows], self.data.y[rows])
+            totals[m] = (per_row.to(torch.float64) * self.weights[rows, m]).sum()
+        return (totals / self.weights.sum(0).to(torch.float64)).cpu().numpy()
+
     def _non_finite(self) -> np.ndarray:
+        """Which members have a non-finite weight (one device read for all)."""
         k = len(self.retired)
-        bad = np.zeros(k, dtype=bool)
-        for p in self.module.parameters():
-            bad |= ~torch.isfinite(p.detach().reshape(k, -1)).all(dim=1).cpu().numpy()
-        return bad
+        finite = [
+            _stacked(p.detach(), k).isfinite().flatten(1).all(1) for p in self.module.parameters()
+        ]
+        return ~torch.stack(finite).all(0).cpu().numpy()
 
     def _restore(self, members: np.ndarray, last_good: dict) -> None:
         names, params = zip(*self.module.named_parameters(), strict=True)
@@ -261,11 +286,18 @@ _LOSS_ROWS = 2048
 @torch.no_grad()
 def _copy_members(source: list, target: list, members: np.ndarray) -> None:
     """Copy ``members``' slices (``_member``) of stacked parameters ``source`` into
-    ``target``; ``members`` is a boolean mask over all of them."""
-    k = len(members)
+    ``target``; ``members`` is a boolean mask over all of them. One indexed copy per
+    parameter (called after every epoch: a copy per member and parameter was a tenth
+    of a small stack's fit)."""
+    if not members.any():
+        return
+    k, index = len(members), torch.as_tensor(np.flatnonzero(members))
     for src, dst in zip(source, target, strict=True):
-        for m in np.flatnonzero(members):
-            _member(dst.detach(), m, k).copy_(_member(src.detach(), m, k))
+        src, dst = _stacked(src.detach(), k), _stacked(dst.detach(), k)
+        if len(index) == k:
+            dst.copy_(src)
+        else:
+            dst[index.to(dst.device)] = src[index.to(src.device)]
 
 
 def _clear_state(optimizer, params: list, members: np.ndarray) -> None:
@@ -279,105 +311,6 @@ def _clear_state(optimizer, params: list, members: np.ndarray) -> None:
     for state in states:
         if state is not None:
             state[mask.to(state.device)] = 0.0
-
-
-def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np.ndarray:
-    """The fold (the member holding it out) of each training row.
-
-    Raises
-    ------
-    ValueError
-        Fewer than two rows per member.
-    """
-    n = len(y)
-    if n < 2 * n_members:
-        raise ValueError(
-            f"member_rows='folds' splits the rows into n_ensemble={n_members} folds, "
-            f"which needs at least {2 * n_members} rows; got {n}."
-        )
-    labels = y if stratify and y.ndim == 1 else None
-    folds = np.empty(n, dtype=np.int64)
-    if labels is not None and np.unique(labels, return_counts=True)[1].min() >= n_members:
-        splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
-    else:  # a class rarer than the folds cannot be spread over them
-        splitter = KFold(n_members, shuffle=True, random_state=seed)
-    for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
-        folds[held_out] = m
-    return folds
-
-
-def member_weights(sw: np.ndarray, folds: np.ndarray, n_members: int) -> np.ndarray:
-    """Per-member sample weights ``(rows, members)``: ``sw``, 0 on a member's fold."""
-    return sw[:, None] * (folds[:, None] != np.arange(n_members))
-
-
-class MemberScorer:
-    """The early-stopping score of cross-fitted members, and their best weights.
-
-    Called after each epoch (in eval mode), it scores every member on its own fold
-    (minus its weighted mean training loss there), keeps a copy of each member's
-    weights at its best epoch, and returns the sum of the members' best scores so far
-    (an internal signal, not a score to report):
-    it rises while any member improves, so the loop's rule (``n_iter_no_change``
-    epochs without a rise of ``tol``) stops training once none does. ``restore``
-    then puts each member's best weights back.
-
-    Parameters
-    ----------
-    trained : nn.Module
-        The module trained: the input stage's trainable encoders, then the
-        ``EnsembleMLP``.
-    data : Data
-        The training rows, encoded, with the per-member weights as ``w``.
-    folds : ndarray of int
-        Each row's fold.
-    per_sample : callable
-        The loss per row, ``per_sample(outputs, targets)``.
-    oof_score : callable
-        The task's score of the raw out-of-fold outputs: recorded each epoch in
-        ``oof_scores`` (what ``validation_scores_`` then holds), not used to stop.
-    """
-
-    def __init__(self, trained, data: Data, folds: np.ndarray, per_sample, oof_score) -> None:
-        self.trained, self.data, self.folds, self.per_sample = trained, data, folds, per_sample
-        self.oof_score, self.oof_scores = oof_score, []
-        self.ensemble = _ensemble(trained)
-        k = self.ensemble.n_members
-        # each row weighted as training weights it (the members' weights of a row add
-        # up to k - 1 times its own)
-        w = torch.ones_like(data.X[:, 0]) if data.w is None else data.w.sum(dim=1) / (k - 1)
-        self.fold_index = torch.as_tensor(folds, device=data.X.device)
-        self.row_weights = w
-        self.fold_weights = torch.zeros(k, dtype=w.dtype, device=w.device).index_add_(
-            0, self.fold_index, w
-        )
-        self.best = torch.full((k,), -torch.inf, dtype=torch.float64)
-        self.best_epochs = [0] * k
-        self.epoch = 0
-        # the members' parameters: the ensemble's, and their own embeddings before it
-        self.params = list(trained.parameters())
-        self.best_weights = [p.detach().clone() for p in self.params]
-
-    def __call__(self) -> float:
-        self.epoch += 1
-        z = held_out_outputs(self.trained, self.data.X, self.folds)
-        self.oof_scores.append(float(self.oof_score(z)))
-        weighted = self.per_sample(z, self.data.y) * self.row_weights
-        k = self.ensemble.n_members
-        sums = torch.zeros(k, dtype=weighted.dtype, device=weighted.device)
-        scores = -(sums.index_add_(0, self.fold_index, weighted) / self.fold_weights)
-        scores = scores.to(torch.float64).cpu()
-        improved = scores > self.best
-        for m in torch.nonzero(improved).flatten().tolist():
-            self.best_epochs[m] = self.epoch
-        _copy_members(self.params, self.best_weights, improved.numpy())
-        self.best = torch.where(improved, scores, self.best)
-        return float(self.best.sum())
-
-    def restore(self) -> None:
-        """Each member's weights of its best epoch (where it had one)."""
-        had_best = np.array(self.best_epochs) > 0
-        _copy_members(self.best_weights, self.params, had_best)
 
 
 def held_out_outputs(trained, X: torch.Tensor, folds: np.ndarray) -> torch.Tensor:
@@ -395,13 +328,6 @@ def held_out_outputs(trained, X: torch.Tensor, folds: np.ndarray) -> torch.Tenso
             out = z.new_empty((len(X), z.shape[1]))
         out[rows] = z
     return out
-
-
-@torch.no_grad()
-def out_of_fold(trained, data: Data, folds: np.ndarray) -> torch.Tensor:
-    """Each row's raw output by the member that held it out: ``(rows, outputs)``."""
-    trained.eval()
-    return held_out_outputs(trained, data.X, folds)
 
 
 def _ensemble(trained):
@@ -422,7 +348,7 @@ def members_output(trained, x: torch.Tensor) -> torch.Tensor:
     return _ensemble(trained).members(x)
 
 
-def _member(p: torch.Tensor, m: int, k: int) -> torch.Tensor:
-    """Member ``m``'s slice of a stacked parameter: ``(members, ...)`` weights, or
-    the flat ``(members * width,)`` biases."""
-    return p[m] if p.ndim > 1 else p.view(k, -1)[m]
+def _stacked(p: torch.Tensor, k: int) -> torch.Tensor:
+    """A stacked parameter with the members first: ``(members, ...)`` weights as
+    they are, the flat ``(members * width,)`` biases as ``(members, width)``."""
+    return p if p.ndim > 1 else p.view(k, -1)

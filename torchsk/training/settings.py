@@ -165,7 +165,7 @@ class History:
     function evaluations), ``"diverged"``, ``"interrupted"``, ``"rose"`` (the loss ended
     well above its best). ``worse_than_constant``: ``(model loss, constant's loss)``
     when the trained network fits its training data worse than the best constant
-    prediction. ``members``: what cross-fitted members leave (``training.members``),
+    prediction. ``members``: what cross-fitted members leave (``training.folds``),
     their best epochs and out-of-fold raw outputs, else None.
     """
 

@@ -1,0 +1,109 @@
+"""Cross-fitted members: ``member_rows="folds"``.
+
+The training rows are split into as many folds as there are members; member ``m``
+trains on every fold but fold ``m``, which it holds out. So every row trains all
+members but one, none is lost to a validation split (as bagging over folds: TabArena
+fits every model so), and each member has held-out rows of its own:
+
+- each member stops on its own, as a separate fit on its rows would
+  (``training.members.MemberGuard``): on its training loss or, with early stopping,
+  on its loss on its fold, keeping the weights of its own best epoch. Its stopping
+  point never reads its fold's targets through the other members' losses;
+- for an honest validation score for free: each row's prediction by the member that
+  did not train on it (the out-of-fold predictions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from torchsk.training.batches import Data
+from torchsk.training.members import MemberGuard, held_out_outputs
+
+
+def cross_fitted_rows(
+    n_members: int, y: np.ndarray, sw: np.ndarray, *, stratify: bool, seed: int,
+    early_stopping: bool,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Each training row's fold, and the per-member sample weights ``(rows, members)``
+    (``sw``, 0 on a member's fold).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two rows per member, or a member whose training rows (with
+        ``early_stopping``: or whose fold) all weigh 0: its loss there would be 0 / 0,
+        nothing to learn from or stop on.
+    """
+    folds = assign_folds(n_members, y, stratify, seed)
+    weights = member_weights(sw, folds, n_members)
+    held = np.bincount(folds, weights=sw, minlength=n_members)
+    for m in range(n_members):
+        if weights[:, m].sum() <= 0:
+            why = "training rows all have zero sample_weight: it has nothing to learn from"
+        elif early_stopping and held[m] <= 0:
+            why = "fold's rows all have zero sample_weight: it has nothing to stop on"
+        else:
+            continue
+        raise ValueError(f"member_rows='folds': member {m}'s {why}.")
+    return folds, weights
+
+
+def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np.ndarray:
+    """The fold (the member holding it out) of each training row.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two rows per member.
+    """
+    n = len(y)
+    if n < 2 * n_members:
+        raise ValueError(
+            f"member_rows='folds' splits the rows into n_ensemble={n_members} folds, "
+            f"which needs at least {2 * n_members} rows; got {n}."
+        )
+    labels = y if stratify and y.ndim == 1 else None
+    folds = np.empty(n, dtype=np.int64)
+    if labels is not None and np.unique(labels, return_counts=True)[1].min() >= n_members:
+        splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
+    else:  # a class rarer than the folds cannot be spread over them
+        splitter = KFold(n_members, shuffle=True, random_state=seed)
+    for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
+        folds[held_out] = m
+    return folds
+
+
+def member_weights(sw: np.ndarray, folds: np.ndarray, n_members: int) -> np.ndarray:
+    """Per-member sample weights ``(rows, members)``: ``sw``, 0 on a member's fold."""
+    return sw[:, None] * (folds[:, None] != np.arange(n_members))
+
+
+def fold_guard(trained, data: Data, folds: np.ndarray, per_sample, settings, sw: np.ndarray,
+               oof_score=None) -> MemberGuard:  # fmt: skip
+    """The members' ``MemberGuard``: each stops on its own training loss or, with an
+    ``oof_score`` (early stopping), on its loss on its fold, its rows weighted by
+    ``sw``; ``oof_score`` then scores each epoch's out-of-fold outputs."""
+    if oof_score is None:
+        return MemberGuard(trained, data, per_sample, settings)
+    k = data.w.shape[1]
+    held = torch.as_tensor(sw[:, None] * (folds[:, None] == np.arange(k)))
+    held = held.to(device=data.w.device, dtype=data.w.dtype)
+    return MemberGuard(trained, data, per_sample, settings, held, folds=folds,
+                       oof_score=oof_score)  # fmt: skip
+
+
+def fold_record(trained, data: Data, folds: np.ndarray, guard: MemberGuard) -> dict:
+    """What the estimator records of cross-fitted members (each back at its own best
+    epoch under early stopping): their best epochs, and the out-of-fold raw outputs."""
+    best = guard.best_epochs.tolist() if guard.keeps_best else None
+    return {"best_epochs": best, "oof_raw": out_of_fold(trained, data, folds)}
+
+
+@torch.no_grad()
+def out_of_fold(trained, data: Data, folds: np.ndarray) -> torch.Tensor:
+    """Each row's raw output by the member that held it out: ``(rows, outputs)``."""
+    trained.eval()
+    return held_out_outputs(trained, data.X, folds)
