@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
@@ -240,3 +241,49 @@ def test_a_member_with_nothing_to_learn_from_or_stop_on_is_refused(early_stoppin
     with pytest.raises(ValueError, match=message):
         est.fit(X, y, sample_weight=weighs.astype(float))
     np.testing.assert_array_equal(est.predict(X), before)  # the earlier fit stays whole
+
+
+def test_the_loss_curve_is_the_training_loss_with_or_without_early_stopping():
+    # before any member stops, both fits train alike: the curve is the training loss
+    # (not the folds' early-stopping loss), and it never logs a 0 once all have stopped
+    X, y = load_diabetes(return_X_y=True)
+    plain = TorchRegressor(**_members(max_iter=3)).fit(X, y)
+    early = TorchRegressor(**_members(max_iter=3, early_stopping=True)).fit(X, y)
+    np.testing.assert_allclose(early.loss_curve_, plain.loss_curve_, rtol=1e-12)
+    converged = TorchRegressor(**_members(max_iter=300, n_iter_no_change=3, tol=1e-2)).fit(X, y)
+    assert converged.n_iter_ < 300 and min(converged.loss_curve_) > 0.0
+    assert converged.best_loss_ == min(converged.loss_curve_) and converged.loss_ > 0.0
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_members_that_diverge_say_so_and_keep_their_last_finite_weights(early_stopping):
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**_members(max_iter=50, solver="sgd", learning_rate_init=10.0,
+                                    early_stopping=early_stopping))  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="Training diverged"):
+        est.fit(X, y)
+    assert len(est.loss_curve_) == est.n_iter_ and np.isfinite(est.loss_curve_).all()
+    assert np.isfinite(est.predict(X)).all() and np.isfinite(est.oof_prediction_).all()
+    if early_stopping:  # one out-of-fold score per logged epoch, of finite outputs
+        assert len(est.validation_scores_) == est.n_iter_
+        assert np.isfinite(est.validation_scores_).all()
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_an_interrupted_fit_of_members_keeps_a_usable_model(monkeypatch, early_stopping):
+    from torchsk.training import loop
+
+    calls, run_epoch = [], loop._run_epoch
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return run_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_run_epoch", interrupted)
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**_members(max_iter=50, early_stopping=early_stopping))
+    with pytest.warns(UserWarning, match="interrupted after 2 iterations"):
+        est.fit(X, y)
+    assert est.n_iter_ == 2 and np.isfinite(est.predict(X)).all()

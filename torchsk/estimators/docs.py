@@ -123,11 +123,14 @@ hidden_layer_sizes : tuple of int, default=(100,)
         so no row is lost to validation, and ``validation_scores_`` holds each
         epoch's out-of-fold score: R² or accuracy of every row by the member holding
         it out). A member's stopping point never depends on its fold's targets
-        through the other members' losses. ``n_iter_`` counts the epochs until the
-        last member stopped; ``loss_curve_`` is the mean loss of the members still
-        training. Either way, each row's prediction by the member that never trained
-        on it is kept (``oof_prediction_``, ``oof_score_``): an honest validation
-        score for free. Needs ``n_ensemble >= 2``, the built-in network, a fresh
+        through the other members' losses (on the torch pass of large stacks and
+        GPUs, a member's arithmetic moves by float rounding once others stop).
+        ``n_iter_`` counts the epochs until the last member stopped; ``loss_curve_``
+        is the mean training loss of the members that trained in each epoch. Either
+        way, each row's prediction by the member that never trained on it is kept
+        (``oof_prediction_``, ``oof_score_``): a validation score for free (with
+        early stopping slightly optimistic, as each member chose its epoch on those
+        rows). Needs ``n_ensemble >= 2``, the built-in network, a fresh
         ``fit`` (not ``partial_fit`` or a warm start), dense rows in memory, and a
         mini-batch solver with a fixed rate schedule (not ``lbfgs``, ``rprop`` or
         sgd's ``learning_rate="adaptive"``). A categorical column wide enough for an
@@ -282,7 +285,8 @@ module_ : TabularNet
         Best held-out score under early stopping, else None.
     best_epochs_ : list of int
         With ``member_rows="folds"`` and early stopping: each member's best epoch on
-        its own fold (1-based), whose weights it kept.
+        its own fold (1-based), whose weights it kept; 0 for a member that diverged
+        before its first epoch ended (it keeps its initial weights).
     oof_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         With ``member_rows="folds"``: each training row's prediction by the member
         that held it out (as ``predict`` gives it), in the rows' order.

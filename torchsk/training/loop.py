@@ -231,30 +231,40 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
 def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, graphed,
                    samples_seen: int, guard) -> History:  # fmt: skip
     """Epochs of members that each stop on their own: ``guard``'s rules
-    (``training.members.MemberGuard``) replace the loop's; the loss logged is that of
-    the members still training."""
+    (``training.members.MemberGuard``) replace the loop's; the loss logged is the
+    training loss of the members that trained in the epoch. Training diverged where
+    any member did (back at its last finite weights); not logged: an epoch where all did."""
     history = History()
     last_good = _snapshot(module)
     module.train()
-    for _ in range(settings.max_iter):
-        hooks.begin()
-        _run_epoch(step, data, settings, generator, graphed)
-        take = getattr(step.objective, "take_member_losses", None)
-        # each member's penalty, as a separate fit adds it to its epoch loss
-        batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
-        penalties = guard.per_row_penalties(step.penalty, batches)
-        loss = guard.after_epoch(last_good, step.optimizer, take and take(), penalties,
-                                 one_step=_one_step(settings, data))  # fmt: skip
-        keep = getattr(step.objective, "keep_members", None)
-        if keep is not None:  # the torch pass computes only the members still training
-            keep(~guard.retired)
-        last_good = _snapshot(module)
-        log_epoch(history, loss, n_rows(data), settings)
-        history.best_loss = min(history.best_loss, loss)
-        step.optimizer.iteration_ends(samples_seen + history.t)
-        if hooks.end() or guard.done:
-            history.stopped = "converged"
-            break
+    try:
+        for _ in range(settings.max_iter):
+            hooks.begin()
+            _run_epoch(step, data, settings, generator, graphed)
+            take = getattr(step.objective, "take_member_losses", None)
+            # each member's penalty, as a separate fit adds it to its epoch loss
+            batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
+            penalties = guard.per_row_penalties(step.penalty, batches)
+            loss = guard.after_epoch(last_good, step.optimizer, take and take(), penalties,
+                                     one_step=_one_step(settings, data))  # fmt: skip
+            keep = getattr(step.objective, "keep_members", None)
+            if keep is not None:  # the torch pass computes only the members still training
+                keep(~guard.retired)
+            last_good = _snapshot(module)
+            if math.isfinite(loss):
+                log_epoch(history, loss, n_rows(data), settings)
+                history.best_loss = min(history.best_loss, loss)
+            step.optimizer.iteration_ends(samples_seen + history.t)
+            if hooks.end() or guard.done:
+                history.stopped = "converged"
+                break
+    except KeyboardInterrupt:
+        if history.n_iter == 0:
+            raise
+        module.load_state_dict(last_good)
+        history.stopped = "interrupted"
+    if guard.broke.any() and history.stopped != "interrupted":
+        history.stopped = "diverged"
     guard.finish()
     module.eval()
     return history

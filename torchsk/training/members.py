@@ -10,6 +10,7 @@ separate fit on its rows would.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,6 +142,9 @@ class MemberGuard:
         # the rows each member is judged on: its own training rows, or its held-out ones
         self.weights = self.train_weights if validation is None else validation
         self.keeps_best = validation is not None
+        # only the rows some member is judged on (early-stopping rows: a small share)
+        self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
+        self.train_rows = torch.nonzero(self.train_weights.sum(1) > 0).flatten()
         self.folds, self.oof_score, self.oof_scores = folds, oof_score, []
         if folds is not None:  # each member's own early-stopping rows
             device = data.X.device
@@ -148,14 +152,13 @@ class MemberGuard:
                 torch.as_tensor(np.flatnonzero(folds == m), device=device)
                 for m in range(validation.shape[1])
             ]
-        # only the rows some member is judged on (early-stopping rows: a small share)
-        self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.best_weights = [p.detach().clone() for p in module.parameters()]
         # a retired member's weights: its zero-weight rows stop its gradient, not
         # adamw's decoupled decay, so ``finish`` puts them back
         self.kept = [p.detach().clone() for p in module.parameters()]
         k = self.weights.shape[1]
         self.retired = np.zeros(k, dtype=bool)
+        self.broke = np.zeros(k, dtype=bool)  # members that had a non-finite loss
         self.best = np.full(k, np.inf)
         self.count = np.zeros(k, dtype=np.int64)
         self.best_epochs = np.zeros(k, dtype=np.int64)
@@ -168,43 +171,53 @@ class MemberGuard:
 
     def after_epoch(self, last_good: dict, optimizer, epoch_losses=None, penalties=None,
                     one_step: bool = False) -> float:  # fmt: skip
-        """Retire the members that broke or converged; returns the mean loss of the
-        members still training times the member count (the units of the loop's loss, a
-        sum over the members; 0 once none trains). ``epoch_losses``: each member's
-        mean batch loss over the epoch (the hand-written passes keep them), which
-        judges it where it has no early-stopping rows (else a pass over its rows
-        does). ``penalties``: each member's, added to a training loss (not to an
-        early-stopping loss), as a separate fit's epoch loss has it. A member that
-        converged with its loss risen well above its lowest gets the weights of its
-        lowest epoch back, as a separate fit does; with ``one_step`` (one batch an
-        epoch), an epoch loss is that of the epoch's first weights."""
+        """Retire the members that broke or converged; returns the training loss of
+        the epoch to log: the mean over the members that trained to a finite loss in
+        it, times the member count (the units of the loop's loss, a sum over the
+        members), NaN where none did. ``epoch_losses``: each member's mean batch loss
+        over the epoch (the hand-written passes keep them), which judges it where it
+        has no early-stopping rows (else a pass over its rows does). ``penalties``:
+        each member's, added to a training loss (not to an early-stopping loss), as a
+        separate fit's epoch loss has it. A member that converged with its loss risen
+        well above its lowest gets the weights of its lowest epoch back, as a
+        separate fit does; with ``one_step`` (one batch an epoch), an epoch loss is
+        that of the epoch's first weights."""
         self.epoch += 1
-        during = epoch_losses is not None and not self.keeps_best  # the batches' losses
-        losses = np.where(self.retired, np.inf, epoch_losses) if during else self._losses()
-        if penalties is not None and not self.keeps_best:
-            losses = losses + penalties
+        train = self._training_losses(epoch_losses, penalties)
+        losses = self._losses() if self.keeps_best else train
         active = ~self.retired
-        broken = active & (~np.isfinite(losses) | self._non_finite())
+        broken = active & (~np.isfinite(losses) | ~np.isfinite(train) | self._non_finite())
         if broken.any():
             self._restore(broken, last_good)
+            self.broke |= broken
+        judged = active & ~broken
+        if self.oof_score is not None and judged.any():  # an epoch logged: its score
+            self.oof_scores.append(float(self.oof_score(self._held_out(broken.any()))))
         # as a separate fit counts (``Stopping.update``): the count starts again on
         # beating the best by ``tol``, the best follows every lower loss
-        judged = active & ~broken
         self.count = np.where(judged & (losses <= self.best - self.tol), 0, self.count + 1)
         lower = judged & (losses < self.best)
         self.best = np.where(lower, losses, self.best)
         if lower.any():
             self.best_epochs[lower] = self.epoch
+            batches = one_step and epoch_losses is not None and not self.keeps_best
             params = self.module.named_parameters()
-            source = [last_good[n] if one_step and during else p for n, p in params]
+            source = [last_good[n] if batches else p for n, p in params]
             _copy_members(source, self.best_weights, lower)
         converged = judged & (self.count > self.patience)
         if not self.keeps_best:  # a loss that rose instead of levelling off: its lowest
             rose = converged & (losses - self.best > np.maximum(self.tol, 0.1 * abs(self.best)))
             _copy_members(self.best_weights, list(self.module.parameters()), rose)
         self._retire(broken | converged, optimizer)
-        still = ~self.retired
-        return float(losses[still].mean()) * len(still) if still.any() else 0.0
+        return float(train[judged].mean()) * len(judged) if judged.any() else math.nan
+
+    def _training_losses(self, epoch_losses, penalties) -> np.ndarray:
+        """Each member's training loss of the epoch (its batches' mean, or a pass over
+        its training rows), plus its penalty; inf for a retired member."""
+        if epoch_losses is None:
+            epoch_losses = self._pass_losses(self.train_weights, self.train_rows)
+        losses = np.where(self.retired, np.inf, epoch_losses)
+        return losses if penalties is None else losses + penalties
 
     def per_row_penalties(self, penalty, batches: int) -> np.ndarray:
         """Each member's penalty as a separate fit adds it to its epoch loss: once per
@@ -224,14 +237,19 @@ class MemberGuard:
         _copy_members(self.kept, params, self.retired & ~best)
         _copy_members(self.best_weights, params, best)
 
-    @torch.no_grad()
     def _losses(self) -> np.ndarray:
-        """Each member's weighted mean loss on its own rows, in eval mode."""
+        """Each member's weighted mean loss on the rows it is judged on, in eval
+        mode."""
         if self.folds is not None:
             return self._fold_losses()
+        return self._pass_losses(self.weights, self.scored_rows)
+
+    @torch.no_grad()
+    def _pass_losses(self, weights: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
+        """Each member's mean loss over ``rows`` weighted by its column of
+        ``weights``, every member on every row."""
         self.module.eval()
-        rows = self.scored_rows
-        X, y, w = self.data.X[rows], self.data.y[rows], self.weights[rows]
+        X, y, w = self.data.X[rows], self.data.y[rows], weights[rows]
         totals = torch.zeros(w.shape[1], dtype=torch.float64, device=X.device)
         for i in range(0, len(X), _LOSS_ROWS):
             z = members_output(self.module, X[i : i + _LOSS_ROWS])
@@ -247,10 +265,8 @@ class MemberGuard:
         """``_losses`` where each row is one member's early-stopping row: each member
         runs on its own fold only, and the out-of-fold score is recorded."""
         self.module.eval()
-        z = held_out_outputs(self.module, self.data.X, self.folds)
+        z = self.held_out = held_out_outputs(self.module, self.data.X, self.folds)
         self.module.train()
-        if self.oof_score is not None:
-            self.oof_scores.append(float(self.oof_score(z)))
         k = self.weights.shape[1]
         totals = torch.zeros(k, dtype=torch.float64, device=z.device)
         for m in np.flatnonzero(~self.retired):
@@ -258,6 +274,16 @@ class MemberGuard:
             per_row = of_member(self.per_sample, m)(z[rows], self.data.y[rows])
             totals[m] = (per_row.to(torch.float64) * self.weights[rows, m]).sum()
         return (totals / self.weights.sum(0).to(torch.float64)).cpu().numpy()
+
+    @torch.no_grad()
+    def _held_out(self, restored: bool) -> torch.Tensor:
+        """The out-of-fold outputs of the members' current weights: the epoch's, or
+        anew where broken members were just restored."""
+        if restored:
+            self.module.eval()
+            self.held_out = held_out_outputs(self.module, self.data.X, self.folds)
+            self.module.train()
+        return self.held_out
 
     def _non_finite(self) -> np.ndarray:
         """Which members have a non-finite weight (one device read for all)."""
@@ -285,7 +311,7 @@ _LOSS_ROWS = 2048
 
 @torch.no_grad()
 def _copy_members(source: list, target: list, members: np.ndarray) -> None:
-    """Copy ``members``' slices (``_member``) of stacked parameters ``source`` into
+    """Copy ``members``' slices (``_stacked``) of stacked parameters ``source`` into
     ``target``; ``members`` is a boolean mask over all of them. One indexed copy per
     parameter (called after every epoch: a copy per member and parameter was a tenth
     of a small stack's fit)."""
