@@ -185,3 +185,17 @@ def test_loss_settings_whose_members_all_stop_before_max_iter():
                          random_state=1)  # fmt: skip
     search = BatchedSearchCV(est, {"huber_delta": [0.5, 2.0]}, cv=3).fit(X, y)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.parametrize("cls", [TorchRegressor, TorchClassifier])
+def test_early_stopping_members_stop_as_gridsearchcvs_fits_on_their_split(cls, diabetes):
+    # one batch an epoch, so the members' batches are the separate fits' (their held-out
+    # rows weigh 0); each member holds out the rows its separate fit does and stops on
+    # its score (R², accuracy) with tol, as scikit-learn's early stopping does
+    X, y = diabetes
+    y = y if cls is TorchRegressor else (y > np.median(y)).astype(int)
+    est = cls(hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=3,
+              batch_size=1000, max_iter=300, random_state=0)  # fmt: skip
+    grid = {"learning_rate_init": [1e-2, 3e-2]}
+    search, reference = _both(est, grid, X, y, cv=KFold(3, shuffle=True, random_state=0))
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)

@@ -16,6 +16,7 @@ from functools import partial
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+from sklearn.utils import _safe_indexing
 
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
@@ -323,12 +324,14 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     guard = None
     if folds is not None:
-        oof_score = _oof_scorer(task, net, y, row_sw) if stops else None
-        guard = fold_guard(trained, data, folds, loss.per_sample, settings, row_sw, oof_score)
+        scores = (_member_scorer(task, net, y, row_sw), _oof_scorer(task, net, y, row_sw))
+        guard = fold_guard(trained, data, folds, loss.per_sample, settings, row_sw,
+                           scores if stops else None)  # fmt: skip
     elif members is not None and settings.solver not in FULL_BATCH_SOLVERS:
         held = None if members.validation is None else row_sw[:, None] * members.validation
         held = None if held is None else as_tensor(held, plan.dtype, plan.device)
-        guard = MemberGuard(trained, data, loss.per_sample, settings, held)
+        member_score = _member_scorer(task, net, y, row_sw)
+        guard = MemberGuard(trained, data, loss.per_sample, settings, held, member_score)
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
@@ -343,6 +346,19 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         if not incremental and history.n_iter and not isinstance(loss.per_sample, PerMember):
             history.worse_than_constant = worse_than_constant(task, trained, loss, data)
     return history, optimizer
+
+
+def _member_scorer(task, net, y: np.ndarray, sw: np.ndarray):
+    """The task's score (R², accuracy) of a member's raw outputs on some rows, weighted
+    as a separate fit weights its validation split (``_scorer``)."""
+
+    def score(z: torch.Tensor, rows: torch.Tensor) -> float:
+        index = rows.cpu().numpy()
+        weights = None if np.all(sw[index] == 1.0) else sw[index]
+        y_rows = _safe_indexing(y, index)
+        return task.score(y_rows, net.from_raw(z).cpu().numpy(), sample_weight=weights)
+
+    return score
 
 
 def _oof_scorer(task, net, y: np.ndarray, sw: np.ndarray):

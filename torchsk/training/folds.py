@@ -82,16 +82,18 @@ def member_weights(sw: np.ndarray, folds: np.ndarray, n_members: int) -> np.ndar
 
 
 def fold_guard(trained, data: Data, folds: np.ndarray, per_sample, settings, sw: np.ndarray,
-               oof_score=None) -> MemberGuard:  # fmt: skip
-    """The members' ``MemberGuard``: each stops on its own training loss or, with an
-    ``oof_score`` (early stopping), on its loss on its fold, its rows weighted by
-    ``sw``; ``oof_score`` then scores each epoch's out-of-fold outputs."""
-    if oof_score is None:
+               scores=None) -> MemberGuard:  # fmt: skip
+    """The members' ``MemberGuard``: each stops on its own training loss or, with
+    ``scores`` (early stopping: ``(member_score, oof_score)``), on its score on its
+    fold, its rows weighted by ``sw``; ``oof_score`` then scores each epoch's
+    out-of-fold outputs."""
+    if scores is None:
         return MemberGuard(trained, data, per_sample, settings)
     k = data.w.shape[1]
     held = torch.as_tensor(sw[:, None] * (folds[:, None] == np.arange(k)))
     held = held.to(device=data.w.device, dtype=data.w.dtype)
-    return MemberGuard(trained, data, per_sample, settings, held, folds=folds,
+    member_score, oof_score = scores
+    return MemberGuard(trained, data, per_sample, settings, held, member_score, folds=folds,
                        oof_score=oof_score)  # fmt: skip
 
 

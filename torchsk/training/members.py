@@ -123,8 +123,12 @@ class MemberGuard:
         ``tol`` and ``n_iter_no_change``.
     validation : torch.Tensor, optional
         Per-member weights ``(rows, members)`` of early-stopping rows: each member is
-        judged by its loss there instead, and ``finish`` gives it back the weights of
+        judged by its score there instead, and ``finish`` gives it back the weights of
         its best epoch.
+    member_score : callable, optional
+        With ``validation``: ``member_score(outputs, rows)``, the score (R²,
+        accuracy) of a member's raw outputs on early-stopping ``rows`` (indices into
+        the data), as a separate fit scores its validation split.
     folds : ndarray of int, optional
         With ``validation``, when each row is the early-stopping row of one member
         only (cross-fitted members: its fold's): that member, which alone then runs
@@ -135,7 +139,7 @@ class MemberGuard:
     """
 
     def __init__(self, module, data: Data, per_sample, settings, validation=None,
-                 folds=None, oof_score=None) -> None:  # fmt: skip
+                 member_score=None, folds=None, oof_score=None) -> None:  # fmt: skip
         self.module, self.data, self.per_sample = module, data, per_sample
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
         self.train_weights = data.w.clone()  # zeroed in data.w as members retire
@@ -145,6 +149,7 @@ class MemberGuard:
         # only the rows some member is judged on (early-stopping rows: a small share)
         self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.train_rows = torch.nonzero(self.train_weights.sum(1) > 0).flatten()
+        self.member_score = member_score
         self.folds, self.oof_score, self.oof_scores = folds, oof_score, []
         if folds is not None:  # each member's own early-stopping rows
             device = data.X.device
@@ -238,11 +243,10 @@ class MemberGuard:
         _copy_members(self.best_weights, params, best)
 
     def _losses(self) -> np.ndarray:
-        """Each member's weighted mean loss on the rows it is judged on, in eval
-        mode."""
-        if self.folds is not None:
-            return self._fold_losses()
-        return self._pass_losses(self.weights, self.scored_rows)
+        """Each member's early-stopping loss: minus its score (R², accuracy) on its
+        early-stopping rows. A separate fit stops on that score (``Stopping.update``),
+        and negated, the rules of ``after_epoch`` count it as that fit does."""
+        return -self._scores()
 
     @torch.no_grad()
     def _pass_losses(self, weights: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
@@ -261,19 +265,28 @@ class MemberGuard:
         return (totals / w.sum(0).to(torch.float64)).cpu().numpy()
 
     @torch.no_grad()
-    def _fold_losses(self) -> np.ndarray:
-        """``_losses`` where each row is one member's early-stopping row: each member
-        runs on its own fold only, and the out-of-fold score is recorded."""
+    def _scores(self) -> np.ndarray:
+        """Each member's ``member_score`` on its early-stopping rows (NaN for
+        non-finite outputs); with ``folds``, each member runs on its own fold only."""
         self.module.eval()
-        z = self.held_out = held_out_outputs(self.module, self.data.X, self.folds)
+        if self.folds is not None:
+            z = self.held_out = held_out_outputs(self.module, self.data.X, self.folds)
+            parts = [(z[rows], rows) for rows in self.fold_rows]
+        else:
+            rows, X = self.scored_rows, self.data.X
+            chunks = range(0, len(rows), _LOSS_ROWS)
+            z = torch.cat(
+                [members_output(self.module, X[rows[i : i + _LOSS_ROWS]]) for i in chunks], 1
+            )
+            mine = (self.weights[rows] > 0).T
+            parts = [(z[m][mine[m]], rows[mine[m]]) for m in range(len(mine))]
         self.module.train()
-        k = self.weights.shape[1]
-        totals = torch.zeros(k, dtype=torch.float64, device=z.device)
+        scores = np.full(len(parts), np.nan)
         for m in np.flatnonzero(~self.retired):
-            rows = self.fold_rows[m]
-            per_row = of_member(self.per_sample, m)(z[rows], self.data.y[rows])
-            totals[m] = (per_row.to(torch.float64) * self.weights[rows, m]).sum()
-        return (totals / self.weights.sum(0).to(torch.float64)).cpu().numpy()
+            z_m, rows_m = parts[m]
+            if torch.isfinite(z_m).all():  # else NaN: the member broke
+                scores[m] = self.member_score(z_m, rows_m)
+        return scores
 
     @torch.no_grad()
     def _held_out(self, restored: bool) -> torch.Tensor:
