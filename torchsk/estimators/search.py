@@ -50,6 +50,7 @@ from torchsk.estimators.search_members import (
     member_settings,
     network,
     rows_of,
+    split_members,
 )
 from torchsk.estimators.search_results import cv_results, failed_score, has, score_weights
 from torchsk.estimators.search_scoring import (
@@ -328,16 +329,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         members = chunk * 2 if len(chunk) * len(folds) == 1 else chunk
         est = network(self.estimator, candidates[chunk[0]], len(members) * len(folds))
         X, y, sample_weight, local = rows_of(X, y, sample_weight, splits, folds)
-        # one split's network is a separate fit: its early-stopping split draws as one
-        alone = len(folds) == 1
-        layout = [member_rows(est, rows, y, 0 if alone else f)
-                  for f, (rows, _) in zip(folds, local, strict=True)]  # fmt: skip
-        # every candidate of a fold starts from the same weights, as GridSearchCV's
-        # candidates do under one random_state: scores then differ by the parameters
-        params = [candidates[c] for c in members for _ in folds]
-        offsets = [0 if alone else f for _ in members for f in folds]
-        given = member_settings(est, params, layout * len(members), _num_samples(X),
-                                member_seeds(est, params, offsets), len(folds) == 1)  # fmt: skip
+        params = [candidates[c] for c in members]
+        given = split_members(est, y, params, folds, local, _num_samples(X))
         start = time.perf_counter()
         managed_fit(est, X, y, sample_weight, members=given)
         return est, time.perf_counter() - start

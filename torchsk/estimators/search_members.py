@@ -97,6 +97,19 @@ def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
     )  # fmt: skip
 
 
+def split_members(est, y, params: list[dict], folds: list[int], local: list,
+                  n_rows: int) -> MemberRows:  # fmt: skip
+    """Members of the candidates ``params`` × the splits ``folds`` (their rows
+    ``local``). A fold's candidates start alike, as ``GridSearchCV``'s do under one
+    ``random_state``, offset by the fold; a split's own network stands for separate
+    fits (offset 0: initial weights and early-stopping rows drawn as theirs)."""
+    shift = [0 if len(folds) == 1 else f for f in folds]
+    layout = [member_rows(est, rows, y, s) for s, (rows, _) in zip(shift, local, strict=True)]
+    every = [p for p in params for _ in folds]
+    seeds = member_seeds(est, every, shift * len(params))
+    return member_settings(est, every, layout * len(params), n_rows, seeds, len(folds) == 1)
+
+
 def loss_options(est, params: dict) -> LossOptions:
     """A member's loss settings: ``params``' where they set them, else ``est``'s."""
     own = [name for name in LOSS_SETTINGS if hasattr(est, name)]
