@@ -118,7 +118,7 @@ hidden_layer_sizes : tuple of int, default=(100,)
         members; still one stacked network on shared batches). Each member stops on
         its own, as a separate fit on its rows would: once its training loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs, or, with
-        ``early_stopping=True``, its loss on its own fold (it then keeps the weights
+        ``early_stopping=True``, its score on its own fold (it then keeps the weights
         of its best epoch, ``best_epochs_``; no ``validation_fraction`` is held out,
         so no row is lost to validation, and ``validation_scores_`` holds each
         epoch's out-of-fold score: R² or accuracy of every row by the member holding

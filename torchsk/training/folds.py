@@ -7,10 +7,11 @@ fits every model so), and each member has held-out rows of its own:
 
 - each member stops on its own, as a separate fit on its rows would
   (``training.members.MemberGuard``): on its training loss or, with early stopping,
-  on its loss on its fold, keeping the weights of its own best epoch. Its stopping
+  on its score (R², accuracy) on its fold, keeping its own best epoch. Its stopping
   point never reads its fold's targets through the other members' losses;
-- for an honest validation score for free: each row's prediction by the member that
-  did not train on it (the out-of-fold predictions).
+- for a validation score for free (with early stopping slightly optimistic): each
+  row's prediction by the member that did not train on it (the out-of-fold
+  predictions).
 """
 
 from __future__ import annotations
