@@ -40,10 +40,12 @@ def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.nda
     if not est.early_stopping:
         return rows, rows[:0]
     labels = np.asarray(_safe_indexing(y, rows)) if is_classifier(est) else None
-    if labels is not None and np.unique(labels, return_counts=True)[1].min() < 2:
-        labels = None  # a class with one row cannot be on both sides
+    if labels is not None and (
+        labels.ndim != 1 or np.unique(labels, return_counts=True)[1].min() < 2
+    ):
+        labels = None  # as a separate fit: multilabel rows unstratified; a lone class
     check_validation_split(est.validation_fraction, len(rows), labels)
-    seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max) + fold
+    seed = seed_of(est.random_state) + fold  # a RandomState drawn from as a copy
     return tuple(train_test_split(rows, test_size=est.validation_fraction,
                                   random_state=seed, stratify=labels))  # fmt: skip
 

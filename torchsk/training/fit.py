@@ -16,16 +16,16 @@ from functools import partial
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
-from sklearn.utils import _safe_indexing
 
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
 from torchsk.training.batches import Blocks, Data
 from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
-from torchsk.training.folds import cross_fitted_rows, fold_guard, fold_record
+from torchsk.training.folds import cross_fitted_rows, fold_record
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
 from torchsk.training.member_losses import PerMember
+from torchsk.training.member_scores import MemberScores
 from torchsk.training.members import MemberGuard, MemberRows
 from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
@@ -300,7 +300,7 @@ def fit_network(
 def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental, seed, hooks,
                   optimizer, samples_seen, validation, members, stopping):  # fmt: skip
     """``fit_network``'s work, on the unfrozen network."""
-    score, folds = None, None
+    score, folds, stops = None, None, False
     if members is not None:  # a search's candidates x folds: rows given
         row_sw, sw = sw, sw[:, None] * members.train  # the estimator split their encoders
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
@@ -323,15 +323,14 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     guard = None
-    if folds is not None:
-        scores = (_member_scorer(task, net, y, row_sw), _oof_scorer(task, net, y, row_sw))
-        guard = fold_guard(trained, data, folds, loss.per_sample, settings, row_sw,
-                           scores if stops else None)  # fmt: skip
-    elif members is not None and settings.solver not in FULL_BATCH_SOLVERS:
-        held = None if members.validation is None else row_sw[:, None] * members.validation
-        held = None if held is None else as_tensor(held, plan.dtype, plan.device)
-        member_score = _member_scorer(task, net, y, row_sw)
-        guard = MemberGuard(trained, data, loss.per_sample, settings, held, member_score)
+    if folds is not None or (members is not None and settings.solver not in FULL_BATCH_SOLVERS):
+        mask = members.validation if folds is None else None
+        if folds is not None and stops:  # each member's fold
+            mask = folds[:, None] == np.arange(net.backbone.n_members)
+        held, scores = _early_stopping_rows(task, net, plan, y, y_enc, row_sw, mask)
+        oof = _oof_scorer(task, net, y, row_sw) if folds is not None and stops else None
+        guard = MemberGuard(trained, data, loss.per_sample, settings, held, scores,
+                            folds=folds if oof else None, oof_score=oof)  # fmt: skip
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
@@ -348,17 +347,21 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     return history, optimizer
 
 
-def _member_scorer(task, net, y: np.ndarray, sw: np.ndarray):
-    """The task's score (R², accuracy) of a member's raw outputs on some rows, weighted
-    as a separate fit weights its validation split (``_scorer``)."""
-
-    def score(z: torch.Tensor, rows: torch.Tensor) -> float:
-        index = rows.cpu().numpy()
-        weights = None if np.all(sw[index] == 1.0) else sw[index]
-        y_rows = _safe_indexing(y, index)
-        return task.score(y_rows, net.from_raw(z).cpu().numpy(), sample_weight=weights)
-
-    return score
+def _early_stopping_rows(task, net, plan, y, y_enc, sw: np.ndarray, mask):
+    """Members' early-stopping rows ``mask`` ``(rows, members)``: their weights (as
+    training weights the rows) and their scores, R² or accuracy as a separate fit's
+    validation split gives them; ``(None, None)`` without early stopping."""
+    if mask is None:
+        return None, None
+    weights = sw[:, None] * mask
+    regression = not task.stratify  # a classifier's early-stopping split is stratified
+    targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1) if regression else y_enc
+    scores = MemberScores(
+        regression, torch.as_tensor(np.asarray(targets), device=plan.device),
+        torch.as_tensor(weights, dtype=torch.float64, device=plan.device), mask.sum(0),
+        net.from_raw,
+    )  # fmt: skip
+    return as_tensor(weights, plan.dtype, plan.device), scores
 
 
 def _oof_scorer(task, net, y: np.ndarray, sw: np.ndarray):

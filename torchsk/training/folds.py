@@ -82,22 +82,6 @@ def member_weights(sw: np.ndarray, folds: np.ndarray, n_members: int) -> np.ndar
     return sw[:, None] * (folds[:, None] != np.arange(n_members))
 
 
-def fold_guard(trained, data: Data, folds: np.ndarray, per_sample, settings, sw: np.ndarray,
-               scores=None) -> MemberGuard:  # fmt: skip
-    """The members' ``MemberGuard``: each stops on its own training loss or, with
-    ``scores`` (early stopping: ``(member_score, oof_score)``), on its score on its
-    fold, its rows weighted by ``sw``; ``oof_score`` then scores each epoch's
-    out-of-fold outputs."""
-    if scores is None:
-        return MemberGuard(trained, data, per_sample, settings)
-    k = data.w.shape[1]
-    held = torch.as_tensor(sw[:, None] * (folds[:, None] == np.arange(k)))
-    held = held.to(device=data.w.device, dtype=data.w.dtype)
-    member_score, oof_score = scores
-    return MemberGuard(trained, data, per_sample, settings, held, member_score, folds=folds,
-                       oof_score=oof_score)  # fmt: skip
-
-
 def fold_record(trained, data: Data, folds: np.ndarray, guard: MemberGuard) -> dict:
     """What the estimator records of cross-fitted members (each back at its own best
     epoch under early stopping): their best epochs, and the out-of-fold raw outputs."""

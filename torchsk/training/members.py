@@ -125,10 +125,10 @@ class MemberGuard:
         Per-member weights ``(rows, members)`` of early-stopping rows: each member is
         judged by its score there instead, and ``finish`` gives it back the weights of
         its best epoch.
-    member_score : callable, optional
-        With ``validation``: ``member_score(outputs, rows)``, the score (R²,
-        accuracy) of a member's raw outputs on early-stopping ``rows`` (indices into
-        the data), as a separate fit scores its validation split.
+    member_scores : MemberScores, optional
+        With ``validation``: each member's score (R², accuracy) on its early-stopping
+        rows, as a separate fit scores its validation split
+        (``training.member_scores``).
     folds : ndarray of int, optional
         With ``validation``, when each row is the early-stopping row of one member
         only (cross-fitted members: its fold's): that member, which alone then runs
@@ -139,7 +139,7 @@ class MemberGuard:
     """
 
     def __init__(self, module, data: Data, per_sample, settings, validation=None,
-                 member_score=None, folds=None, oof_score=None) -> None:  # fmt: skip
+                 member_scores=None, folds=None, oof_score=None) -> None:  # fmt: skip
         self.module, self.data, self.per_sample = module, data, per_sample
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
         self.train_weights = data.w.clone()  # zeroed in data.w as members retire
@@ -149,7 +149,8 @@ class MemberGuard:
         # only the rows some member is judged on (early-stopping rows: a small share)
         self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.train_rows = torch.nonzero(self.train_weights.sum(1) > 0).flatten()
-        self.member_score = member_score
+        self.member_scores = member_scores
+        self.bad_outputs = np.zeros(validation.shape[1] if validation is not None else 0, bool)
         self.folds, self.oof_score, self.oof_scores = folds, oof_score, []
         if folds is not None:  # each member's own early-stopping rows
             device = data.X.device
@@ -165,6 +166,7 @@ class MemberGuard:
         self.retired = np.zeros(k, dtype=bool)
         self.broke = np.zeros(k, dtype=bool)  # members that had a non-finite loss
         self.best = np.full(k, np.inf)
+        self.lowest = np.full(k, np.inf)  # each member's lowest training loss
         self.count = np.zeros(k, dtype=np.int64)
         self.best_epochs = np.zeros(k, dtype=np.int64)
         self.epoch = 0
@@ -191,7 +193,11 @@ class MemberGuard:
         train = self._training_losses(epoch_losses, penalties)
         losses = self._losses() if self.keeps_best else train
         active = ~self.retired
-        broken = active & (~np.isfinite(losses) | ~np.isfinite(train) | self._non_finite())
+        # a score that cannot judge (its rows weigh 0) is not a divergence
+        failed = ~np.isfinite(train) | self._non_finite()
+        broken = active & (
+            failed | (self.bad_outputs if self.keeps_best else ~np.isfinite(losses))
+        )
         if broken.any():
             self._restore(broken, last_good)
             self.broke |= broken
@@ -199,9 +205,15 @@ class MemberGuard:
         if self.oof_score is not None and judged.any():  # an epoch logged: its score
             self.oof_scores.append(float(self.oof_score(self._held_out(broken.any()))))
         # as a separate fit counts (``Stopping.update``): the count starts again on
-        # beating the best by ``tol``, the best follows every lower loss
-        self.count = np.where(judged & (losses <= self.best - self.tol), 0, self.count + 1)
-        lower = judged & (losses < self.best)
+        # beating the best by ``tol``, the best follows every lower loss; without a
+        # score, the training loss counts, and the epoch is never the best
+        scored = np.isfinite(losses)
+        improved = np.where(
+            scored, losses <= self.best - self.tol, train <= self.lowest - self.tol
+        )
+        self.lowest = np.where(judged, np.minimum(self.lowest, train), self.lowest)
+        self.count = np.where(judged & improved, 0, self.count + 1)
+        lower = judged & scored & (losses < self.best)
         self.best = np.where(lower, losses, self.best)
         if lower.any():
             self.best_epochs[lower] = self.epoch
@@ -266,27 +278,26 @@ class MemberGuard:
 
     @torch.no_grad()
     def _scores(self) -> np.ndarray:
-        """Each member's ``member_score`` on its early-stopping rows (NaN for
-        non-finite outputs); with ``folds``, each member runs on its own fold only."""
+        """Each member's score on its early-stopping rows (``member_scores``; NaN,
+        and ``bad_outputs``, for non-finite outputs); with ``folds``, each member runs
+        on its own fold only."""
         self.module.eval()
+        scores, k = self.member_scores, len(self.retired)
+        self.bad_outputs = np.zeros(k, dtype=bool)
         if self.folds is not None:
             z = self.held_out = held_out_outputs(self.module, self.data.X, self.folds)
-            parts = [(z[rows], rows) for rows in self.fold_rows]
+            for m in np.flatnonzero(~self.retired):
+                rows = self.fold_rows[m]
+                self.bad_outputs[m] = not bool(torch.isfinite(z[rows]).all())
+                scores.add([m], z[rows][None], rows)
         else:
             rows, X = self.scored_rows, self.data.X
-            chunks = range(0, len(rows), _LOSS_ROWS)
-            z = torch.cat(
-                [members_output(self.module, X[rows[i : i + _LOSS_ROWS]]) for i in chunks], 1
-            )
-            mine = (self.weights[rows] > 0).T
-            parts = [(z[m][mine[m]], rows[mine[m]]) for m in range(len(mine))]
+            for i in range(0, len(rows), _LOSS_ROWS):
+                z = members_output(self.module, X[rows[i : i + _LOSS_ROWS]])
+                self.bad_outputs |= ~torch.isfinite(z).flatten(1).all(1).cpu().numpy()
+                scores.add(slice(None), z, rows[i : i + _LOSS_ROWS])
         self.module.train()
-        scores = np.full(len(parts), np.nan)
-        for m in np.flatnonzero(~self.retired):
-            z_m, rows_m = parts[m]
-            if torch.isfinite(z_m).all():  # else NaN: the member broke
-                scores[m] = self.member_score(z_m, rows_m)
-        return scores
+        return np.where(self.bad_outputs, np.nan, scores.take())
 
     @torch.no_grad()
     def _held_out(self, restored: bool) -> torch.Tensor:
