@@ -187,15 +187,19 @@ def test_loss_settings_whose_members_all_stop_before_max_iter():
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
+@pytest.mark.parametrize("batch_size", [1000, 32])
 @pytest.mark.parametrize(
     "case", ["regression", "binary", "multilabel", "RandomState", "no weight", "one weight"]
 )
-def test_early_stopping_members_stop_as_gridsearchcvs_fits_on_their_split(case, diabetes):
-    # one batch an epoch, so the members' batches are the separate fits' (their held-out
-    # rows weigh 0); each member holds out the rows its separate fit does (multilabel
-    # rows unstratified; a RandomState drawn from as a copy) and stops on its score (R²,
-    # accuracy) with tol, as scikit-learn's early stopping does: judged by its training
-    # loss where its held-out rows weigh 0 (a score of one weighted row is still a score)
+def test_early_stopping_members_stop_as_gridsearchcvs_fits_on_their_split(
+    case, batch_size, diabetes
+):
+    # each member holds out the rows its separate fit does (multilabel rows
+    # unstratified; a RandomState drawn from as a copy) and trains on the rest alone, in
+    # the split's order, so its mini-batches are the separate fit's; it stops on its
+    # score (R², accuracy) with tol, as scikit-learn's early stopping does: judged by
+    # its training loss where its held-out rows weigh 0 (a score of one weighted row is
+    # still a score)
     from torchsk.estimators.search_members import member_rows
 
     X, y = diabetes[0][:240], diabetes[1][:240]
@@ -210,7 +214,7 @@ def test_early_stopping_members_stop_as_gridsearchcvs_fits_on_their_split(case, 
         y = np.c_[y > np.median(y), X[:, 2] > 0].astype(int)
     state = np.random.RandomState(0) if case == "RandomState" else 0
     est = cls(hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=3,
-              batch_size=1000, max_iter=60, random_state=state)  # fmt: skip
+              batch_size=batch_size, max_iter=60, random_state=state)  # fmt: skip
     cv = KFold(3, shuffle=True, random_state=0)
     sw = np.ones(len(y))
     if case.endswith("weight"):  # split 0's early-stopping rows: all, or all but one, at 0

@@ -372,7 +372,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             rows = member_rows(est, all_rows, y, 0)
             params = [candidates[c] for c in members]
             seeds = member_seeds(est, params, range(len(members)))
-            given = member_settings(est, params, [rows] * len(members), len(all_rows), seeds)
+            given = member_settings(est, params, [rows] * len(members), len(all_rows), seeds,
+                                    split=True)  # fmt: skip
             managed_fit(est, X, y, sample_weight, members=given)
             share = len(group) / len(members)
             parts += [(est, [j], self.ensemble_weights_[c] * share) for j, c in enumerate(members)]

@@ -81,11 +81,14 @@ def member_seeds(est, params: list[dict], offsets) -> list[int]:
 
 
 def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
-                    seeds: list, separate_fits: bool = False) -> MemberRows:  # fmt: skip
+                    seeds: list, separate_fits: bool = False,
+                    split: bool = False) -> MemberRows:  # fmt: skip
     """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
     (with ``early_stopping``), ``alpha``, learning rate, initial-weight seed, dropout
     and loss settings; ``separate_fits``: they stand for separate fits (one split's
-    network, ``MemberRows.separate_fits``)."""
+    network, ``MemberRows.separate_fits``); ``split``: every member has the rows
+    ``folds[0]``, and with ``early_stopping`` trains on its training rows alone, in
+    their order, as a separate fit does after its split (``MemberRows.split``)."""
     train = np.zeros((n_rows, len(params)), dtype=bool)
     validation = np.zeros_like(train)
     for m, (rows, held) in enumerate(folds):
@@ -96,6 +99,7 @@ def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
         validation if est.early_stopping else None, tuple(seeds),
         tuple(float(p.get("dropout", est.dropout)) for p in params),
         tuple(loss_options(est, p) for p in params), separate_fits,
+        tuple(folds[0]) if split and est.early_stopping else None,
     )  # fmt: skip
 
 
@@ -109,7 +113,8 @@ def split_members(est, y, params: list[dict], folds: list[int], local: list,
     layout = [member_rows(est, rows, y, s) for s, (rows, _) in zip(shift, local, strict=True)]
     every = [p for p in params for _ in folds]
     seeds = member_seeds(est, every, shift * len(params))
-    return member_settings(est, every, layout * len(params), n_rows, seeds, len(folds) == 1)
+    one = len(folds) == 1  # a split's own network: its separate fits' rows and batches
+    return member_settings(est, every, layout * len(params), n_rows, seeds, one, split=one)
 
 
 def loss_options(est, params: dict) -> LossOptions:

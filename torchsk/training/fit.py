@@ -25,7 +25,7 @@ from torchsk.training.folds import cross_fitted_rows, fold_record
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
 from torchsk.training.member_losses import PerMember
-from torchsk.training.member_scores import MemberScores
+from torchsk.training.member_setup import early_stopping_rows, oof_scorer, split_off
 from torchsk.training.members import MemberGuard, MemberRows
 from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
@@ -301,7 +301,10 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
                   optimizer, samples_seen, validation, members, stopping):  # fmt: skip
     """``fit_network``'s work, on the unfrozen network."""
     score, folds, stops = None, None, False
+    held_out = None  # early-stopping rows apart from the training rows
     if members is not None:  # a search's candidates x folds: rows given
+        if members.split is not None:  # one split's network: its separate fits' split
+            (X, y, y_enc, sw), held_out, members = split_off(X, y, y_enc, sw, members)
         row_sw, sw = sw, sw[:, None] * members.train  # the estimator split their encoders
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
         row_sw, stops = sw, _early_stopping(config, incremental)
@@ -324,13 +327,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     guard = None
     if folds is not None or (members is not None and settings.solver not in FULL_BATCH_SOLVERS):
-        mask = members.validation if folds is None else None
-        if folds is not None and stops:  # each member's fold
-            mask = folds[:, None] == np.arange(net.backbone.n_members)
-        held, scores = _early_stopping_rows(task, net, plan, y, y_enc, row_sw, mask)
-        oof = _oof_scorer(task, net, y, row_sw) if folds is not None and stops else None
-        guard = MemberGuard(trained, data, loss.per_sample, settings, held, scores,
-                            folds=folds if oof else None, oof_score=oof)  # fmt: skip
+        guard = _member_guard(task, net, plan, trained, data, loss, settings, y, y_enc, row_sw,
+                              members=members, folds=folds, stops=stops,
+                              held_out=held_out)  # fmt: skip
     with plan.threads(rows):
         history, optimizer = _run(
             net, trained, plan, loss, data, settings, seed=seed, optimizer=optimizer,
@@ -347,31 +346,22 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     return history, optimizer
 
 
-def _early_stopping_rows(task, net, plan, y, y_enc, sw: np.ndarray, mask):
-    """Members' early-stopping rows ``mask`` ``(rows, members)``: their weights (as
-    training weights the rows) and their scores, R² or accuracy as a separate fit's
-    validation split gives them; ``(None, None)`` without early stopping."""
-    if mask is None:
-        return None, None
-    weights = sw[:, None] * mask
-    regression = not task.stratify  # a classifier's early-stopping split is stratified
-    targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1) if regression else y_enc
-    scores = MemberScores(
-        regression, torch.as_tensor(np.asarray(targets), device=plan.device),
-        torch.as_tensor(weights, dtype=torch.float64, device=plan.device), mask.sum(0),
-        net.from_raw,
-    )  # fmt: skip
-    return as_tensor(weights, plan.dtype, plan.device), scores
-
-
-def _oof_scorer(task, net, y: np.ndarray, sw: np.ndarray):
-    """The task's score (R², accuracy) of raw out-of-fold outputs against ``y``."""
-    weights = None if np.all(sw == 1.0) else sw
-
-    def score(z: torch.Tensor) -> float:
-        return task.score(y, net.from_raw(z).cpu().numpy(), sample_weight=weights)
-
-    return score
+def _member_guard(task, net, plan, trained, data: Data, loss, settings, y, y_enc, row_sw, *,
+                  members, folds, stops: bool, held_out) -> MemberGuard:  # fmt: skip
+    """Members with rows of their own, each stopping on its own (``MemberGuard``):
+    on its early-stopping rows (``members.validation``; with ``stops``, each
+    cross-fitted member's fold; ``held_out``'s rows where they are apart from the
+    training rows) or on its training loss."""
+    mask = members.validation if folds is None else None
+    if folds is not None and stops:  # each member's fold
+        mask = folds[:, None] == np.arange(net.backbone.n_members)
+    source = (y, y_enc, row_sw) if held_out is None else held_out[1:]
+    held, scores = early_stopping_rows(task, net, plan, *source, mask)
+    oof = oof_scorer(task, net, y, row_sw) if folds is not None and stops else None
+    scored_X = None if held_out is None else _encoded(net, plan, held_out[0])
+    return MemberGuard(trained, data, loss.per_sample, settings, held, scores,
+                       folds=folds if oof else None, oof_score=oof,
+                       scored_X=scored_X)  # fmt: skip
 
 
 def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray):

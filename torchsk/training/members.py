@@ -48,6 +48,13 @@ class MemberRows:
         The members stand for separate fits on these rows (one split of a batched
         search): each trains in the dtype its separate fit would have, where a large
         stack would otherwise train in float32 (``training.plan.make_plan``).
+    split : tuple of ndarray, optional
+        With ``validation``, where every member holds out the same rows (one split's
+        network, a refit): the rows that the members train on, in the order a separate
+        fit's early-stopping split gives them, and the rows they hold out
+        (``train_test_split``'s two parts). The network then trains on the first
+        alone, in that order, so that its mini-batches are a separate fit's
+        (``training.member_setup.split_off``).
     """
 
     train: np.ndarray
@@ -58,6 +65,7 @@ class MemberRows:
     dropout: tuple | None = None
     loss_options: tuple | None = None
     separate_fits: bool = False
+    split: tuple | None = None
 
     def initialize(self, ensemble) -> None:
         """Each member's dropout rate, and initial weights drawn from its own seed
@@ -136,11 +144,17 @@ class MemberGuard:
     oof_score : callable, optional
         With ``folds``: scores each epoch's held-out outputs of all rows (the
         out-of-fold score), kept in ``oof_scores``.
+    scored_X : torch.Tensor, optional
+        The encoded rows that ``validation`` weighs, where they are not training
+        rows (a split network's early-stopping rows, ``MemberRows.split``);
+        ``data.X`` otherwise.
     """
 
     def __init__(self, module, data: Data, per_sample, settings, validation=None,
-                 member_scores=None, folds=None, oof_score=None) -> None:  # fmt: skip
+                 member_scores=None, folds=None, oof_score=None,
+                 scored_X=None) -> None:  # fmt: skip
         self.module, self.data, self.per_sample = module, data, per_sample
+        self.scored_X = data.X if scored_X is None else scored_X
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
         self.train_weights = data.w.clone()  # zeroed in data.w as members retire
         # the rows each member is judged on: its own training rows, or its held-out ones
@@ -291,7 +305,7 @@ class MemberGuard:
                 self.bad_outputs[m] = not bool(torch.isfinite(z[rows]).all())
                 scores.add([m], z[rows][None], rows)
         else:
-            rows, X = self.scored_rows, self.data.X
+            rows, X = self.scored_rows, self.scored_X
             for i in range(0, len(rows), _LOSS_ROWS):
                 z = members_output(self.module, X[rows[i : i + _LOSS_ROWS]])
                 self.bad_outputs |= ~torch.isfinite(z).flatten(1).all(1).cpu().numpy()
