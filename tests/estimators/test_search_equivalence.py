@@ -225,3 +225,22 @@ def test_early_stopping_members_stop_as_gridsearchcvs_fits_on_their_split(
     reference = GridSearchCV(est, grid, cv=cv).fit(X, y, sample_weight=sw)
     search = BatchedSearchCV(est, grid, cv=cv, separate_folds=True).fit(X, y, sample_weight=sw)
     np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+
+
+def test_a_refitted_ensembles_members_split_and_batch_as_separate_fits(diabetes):
+    # the greedy ensemble's refit on all the rows, with early stopping and mini-batches:
+    # its members train on the rows they keep alone, in the split's order; the first
+    # starts from its candidate's separate fit's weights and seed, so it predicts as
+    # that fit does (before, the held-out rows stayed in its batches at weight 0)
+    from torchsk.estimators.selection import member_outputs
+
+    X, y = diabetes[0][:240], diabetes[1][:240]
+    est = TorchRegressor(hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=3,
+                         batch_size=32, max_iter=60, random_state=0)  # fmt: skip
+    grid = {"learning_rate_init": [1e-2, 3e-2]}
+    search = BatchedSearchCV(est, grid, cv=3, ensemble="greedy").fit(X, y)
+    network, members, _ = search.ensemble_.parts[0]
+    first = np.flatnonzero(search.ensemble_weights_)[0]
+    separate = est.set_params(**search.cv_results_["params"][first]).fit(X, y)
+    member = member_outputs(network, X)[members[0]].numpy().ravel()
+    np.testing.assert_allclose(member, separate.predict(X), atol=1e-10)

@@ -87,6 +87,16 @@ def test_torchsk_fingerprint_follows_its_source(tmp_path):
     assert compare.source_hash(tmp_path) == before
     (tmp_path / "mod.py").write_text("x = 2\n")
     assert compare.source_hash(tmp_path) != before
+
+
+def test_torchsk_fingerprint_ignores_prose_not_code():
+    code = 'def f(x):\n    """Double."""\n    return 2 * x  # twice\n'
+    prose = 'def f(x):\n    """Twice ``x``,\n    over two lines."""\n\n    return 2*x\n'
+    assert compare.code_of(code) == compare.code_of(prose)
+    assert compare.code_of(code) != compare.code_of(code.replace("2 * x", "3 * x"))
+    only_doc = 'class A:\n    """Doc."""\n'
+    assert compare.code_of(only_doc) == compare.code_of("class A:\n    pass\n")
+    assert compare.code_of(only_doc) != compare.code_of('class A:\n    x = "Doc."\n')
     config = compare.model_config(_spec("torchsk"), "regression", 1)
     assert config["torchsk_source"] == compare.source_hash()
 

@@ -82,8 +82,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         The estimator to tune: the built-in network (``module=None``), one network per
         candidate (``n_ensemble=1``), no warm start. With ``early_stopping=True`` each
         member holds out ``validation_fraction`` of its fold's training rows (the same
-        rows for every candidate of the fold), stops on its loss there and keeps the
-        weights of its best epoch.
+        rows for every candidate of the fold), stops on its score there (R², accuracy)
+        and keeps the weights of its best epoch.
     param_grid : dict or list of dicts
         Parameter names to lists of values, as ``GridSearchCV`` takes it. ``alpha``,
         ``learning_rate_init``, ``random_state`` (the initial weights), ``dropout`` and
@@ -115,10 +115,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         members. Needs folds that hold out each row once.
     separate_folds : bool, default=False
         One stacked network per split (on its training rows alone, scaled on them):
-        each candidate's fold scores are then ``GridSearchCV``'s to float rounding,
-        unless ``early_stopping=True``, ``dropout`` or a grid over ``random_state``
-        (``docs/search.md``). Slower on small tables, near the shared network's time
-        on larger ones.
+        each candidate's fold scores are then ``GridSearchCV``'s to float rounding
+        (early stopping included), unless ``dropout``, a grid over ``random_state`` or
+        ``random_state=None`` (``docs/search.md``). Slower on small tables, near the
+        shared network's time on larger ones.
     error_score : "raise" or float, default=np.nan
         As ``GridSearchCV``'s: the score of a (candidate, split) whose scoring fails,
         of a candidate whose parameters its own fit refuses, of every member of a

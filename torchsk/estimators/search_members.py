@@ -86,9 +86,10 @@ def member_settings(est, params: list[dict], folds: list[tuple], n_rows: int,
     """Members ``(params[m], folds[m])``: each its training rows, early-stopping rows
     (with ``early_stopping``), ``alpha``, learning rate, initial-weight seed, dropout
     and loss settings; ``separate_fits``: they stand for separate fits (one split's
-    network, ``MemberRows.separate_fits``); ``split``: every member has the rows
-    ``folds[0]``, and with ``early_stopping`` trains on its training rows alone, in
-    their order, as a separate fit does after its split (``MemberRows.split``)."""
+    network, ``MemberRows.separate_fits``); ``split``: with ``early_stopping``, the
+    members train on ``folds[0]``'s training rows alone, in their order, as a separate
+    fit does after its split (``MemberRows.split``): only for members that all have
+    the rows ``folds[0]`` (one split's network, a refit)."""
     train = np.zeros((n_rows, len(params)), dtype=bool)
     validation = np.zeros_like(train)
     for m, (rows, held) in enumerate(folds):

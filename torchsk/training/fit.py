@@ -276,8 +276,8 @@ def fit_network(
         ``X``, ``y``, ``sw`` are, scored for early stopping instead of a held-out
         split of ``X``.
     members : MemberRows or None, default=None
-        The rows, ``alpha`` and learning rate of each member of the built-in
-        ensemble (a batched search's candidates and folds); no early stopping.
+        The rows, early-stopping rows, ``alpha``, learning rate and other settings of
+        each member of the built-in ensemble (a batched search's candidates and folds).
     stopping : Stopping or None, default=None
         The no-improvement count of the model's earlier fits, to go on from.
 

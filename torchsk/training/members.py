@@ -35,7 +35,7 @@ class MemberRows:
         Each member's learning rate (mini-batch solvers).
     validation : ndarray of bool, shape (rows, members), optional
         Each member's early-stopping rows (none of its training rows): it stops on
-        its loss there and keeps the weights of its best epoch.
+        its score there (R², accuracy) and keeps the weights of its best epoch.
     init_seeds : tuple of int, optional
         Each member's initial weights drawn from a generator of this seed alone
         (``EnsembleMLP.reset_member``): members of equal seeds start equal.
