@@ -11,7 +11,7 @@ from torchsk import BatchedSearchCV, TorchRegressor
 from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.training import plan as plan_module
 from torchsk.training.plan import STACKED_TORCH_PARAMS, make_plan
-from torchsk.training.stacked import ManualEnsembleObjective
+from torchsk.training.stacked import ManualEnsembleObjective, NumpyEnsembleObjective
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -21,6 +21,34 @@ def _stack(n_members, widths=(7, 6)):
         n_inputs=5, n_outputs=1, hidden_layer_sizes=widths, n_members=n_members,
         generator=torch.Generator().manual_seed(0), dtype=torch.float64,
     ).train()  # fmt: skip
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize(("widths", "n_outputs"), [((7, 6), 1), ((7,), 3), ((), 2)])
+def test_the_numpy_pass_of_a_stack_computes_its_torch_passs_gradients(
+    activation, widths, n_outputs
+):
+    # the numpy pass keeps its arrays between steps, one set per batch size: batches
+    # of alternating sizes (an epoch's last batch is smaller) must not mix them up
+    stack = EnsembleMLP(
+        n_inputs=5, n_outputs=n_outputs, hidden_layer_sizes=widths, n_members=3,
+        activation=activation, generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    ).train()  # fmt: skip
+    output_grad = _squared_error().output_grad
+    numpy_pass = NumpyEnsembleObjective(stack, output_grad)
+    torch_pass = ManualEnsembleObjective(stack, output_grad)
+    gen = torch.Generator().manual_seed(2)
+    for rows in (11, 4, 11, 4):
+        X = torch.randn(rows, 5, generator=gen, dtype=torch.float64)
+        y = torch.randn(rows, n_outputs, generator=gen, dtype=torch.float64)
+        w = torch.rand(rows, 3, generator=gen, dtype=torch.float64)
+        loss, grads, members = _gradients(numpy_pass, stack, X, y, w)
+        expected_loss, expected, expected_members = _gradients(torch_pass, stack, X, y, w)
+        assert loss == pytest.approx(expected_loss, rel=1e-12)
+        np.testing.assert_allclose(members, expected_members, rtol=1e-12)
+        for g, g_expected in zip(grads, expected, strict=True):
+            torch.testing.assert_close(g, g_expected, rtol=1e-10, atol=1e-14)
 
 
 def test_a_large_stack_takes_the_torch_pass_a_small_one_numpy():
