@@ -168,6 +168,35 @@ def test_early_stopping_members_hold_out_a_share_of_their_own_rows(diabetes):
         BatchedSearchCV(est.set_params(validation_fraction=0.001), grid, cv=3).fit(X, y)
 
 
+def test_an_early_stopping_split_that_a_separate_fit_cannot_draw_is_refused_alike():
+    # a class of one row in a fold's training rows: a separate fit's stratified split
+    # raises scikit-learn's error; the search's members do not train unstratified
+    X, y = load_wine(return_X_y=True)
+    keep = np.flatnonzero(y != 2)[:40]
+    X, y = X[np.r_[keep, np.flatnonzero(y == 2)[:1]]], y[np.r_[keep, np.flatnonzero(y == 2)[:1]]]
+    est = TorchClassifier(hidden_layer_sizes=(4,), max_iter=5, early_stopping=True,
+                          validation_fraction=0.2, random_state=0)  # fmt: skip
+    with pytest.raises(ValueError, match="least populated class") as separate:
+        clone(est).fit(X, y)
+    splits = [(np.arange(20, len(y)), np.arange(20)), (np.arange(20), np.arange(20, len(y)))]
+    with pytest.raises(ValueError, match="least populated class") as searched:
+        BatchedSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=splits, refit=False).fit(X, y)
+    assert str(searched.value) == str(separate.value)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "rprop"])
+def test_members_early_stopping_rows_are_refused_by_a_full_batch_solver(diabetes, solver):
+    # nothing would score the held rows: refused before anything is fitted
+    X, y = diabetes
+    held = np.arange(len(X)) % 5 == 0
+    rows = MemberRows(np.stack([~held] * 2, 1), (1e-4,) * 2, (0.05,) * 2, np.stack([held] * 2, 1))
+    est = TorchRegressor(hidden_layer_sizes=(4,), solver=solver, n_ensemble=2, max_iter=3)
+    est._validate_params()
+    with pytest.raises(ValueError, match="early-stopping rows need a mini-batch solver"):
+        est._fit(X, y, members=rows)
+    assert not hasattr(est, "module_")
+
+
 def test_an_early_stopping_member_keeps_its_best_epoch(diabetes):
     # the weights kept are those of the epoch whose loss on the member's early-stopping
     # rows was lowest: the same fit cut after each epoch shows every epoch's weights

@@ -25,7 +25,7 @@ from torchsk.training.folds import cross_fitted_rows, fold_record
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
 from torchsk.training.member_losses import PerMember
-from torchsk.training.member_setup import early_stopping_rows, oof_scorer, split_off
+from torchsk.training.member_setup import early_stopping_rows, given_rows, oof_scorer
 from torchsk.training.members import MemberGuard, MemberRows
 from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
@@ -303,8 +303,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     score, folds, stops = None, None, False
     held_out = None  # early-stopping rows apart from the training rows
     if members is not None:  # a search's candidates x folds: rows given
-        if members.split is not None:  # one split's network: its separate fits' split
-            (X, y, y_enc, sw), held_out, members = split_off(X, y, y_enc, sw, members)
+        (X, y, y_enc, sw), held_out, members = given_rows(X, y, y_enc, sw, members, config)
         row_sw, sw = sw, sw[:, None] * members.train  # the estimator split their encoders
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
         row_sw, stops = sw, _early_stopping(config, incremental)

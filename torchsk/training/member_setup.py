@@ -18,6 +18,29 @@ from sklearn.utils import _safe_indexing
 from torchsk.training.devices import as_tensor
 from torchsk.training.member_scores import MemberScores
 from torchsk.training.members import MemberRows
+from torchsk.training.settings import FULL_BATCH_SOLVERS
+
+
+def given_rows(X, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, members: MemberRows,
+               config) -> tuple:  # fmt: skip
+    """The rows a fit of ``members`` trains on: all of them, or one split's network's
+    kept rows (``split_off``; its held-out rows second, else None), and ``members``
+    over them.
+
+    Raises
+    ------
+    ValueError
+        Early-stopping rows with a full-batch solver: nothing would score them (the
+        batched search refuses those solvers before; this guards its other callers).
+    """
+    if members.validation is not None and config.solver in FULL_BATCH_SOLVERS:
+        raise ValueError(
+            f"Members with early-stopping rows need a mini-batch solver, not "
+            f"solver={config.solver!r}."
+        )
+    if members.split is None:
+        return (X, y, y_enc, sw), None, members
+    return split_off(X, y, y_enc, sw, members)
 
 
 def split_off(X, y: np.ndarray, y_enc: np.ndarray, sw: np.ndarray, members: MemberRows):
