@@ -23,13 +23,15 @@ def _stack(n_members, widths=(7, 6)):
     ).train()  # fmt: skip
 
 
+@pytest.mark.filterwarnings("error")  # torch warns of an array resized to fit: no such step
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize(("widths", "n_outputs"), [((7, 6), 1), ((7,), 3), ((), 2)])
-def test_the_numpy_pass_of_a_stack_computes_its_torch_passs_gradients(
+def test_passes_that_keep_their_arrays_compute_what_a_fresh_pass_does(
     activation, widths, n_outputs
 ):
-    # the numpy pass keeps its arrays between steps, one set per batch size: batches
-    # of alternating sizes (an epoch's last batch is smaller) must not mix them up
+    # both passes keep their arrays between steps, per batch size (and, in torch, per
+    # count of computed members): batches of alternating sizes (an epoch's last batch
+    # is smaller) and members that stop must not mix them up
     stack = EnsembleMLP(
         n_inputs=5, n_outputs=n_outputs, hidden_layer_sizes=widths, n_members=3,
         activation=activation, generator=torch.Generator().manual_seed(0),
@@ -38,13 +40,22 @@ def test_the_numpy_pass_of_a_stack_computes_its_torch_passs_gradients(
     output_grad = _squared_error().output_grad
     numpy_pass = NumpyEnsembleObjective(stack, output_grad)
     torch_pass = ManualEnsembleObjective(stack, output_grad)
+    active = np.array([True, False, True])
     gen = torch.Generator().manual_seed(2)
-    for rows in (11, 4, 11, 4):
+    for step, rows in enumerate((11, 4, 11, 4, 11, 4)):
         X = torch.randn(rows, 5, generator=gen, dtype=torch.float64)
         y = torch.randn(rows, n_outputs, generator=gen, dtype=torch.float64)
         w = torch.rand(rows, 3, generator=gen, dtype=torch.float64)
-        loss, grads, members = _gradients(numpy_pass, stack, X, y, w)
-        expected_loss, expected, expected_members = _gradients(torch_pass, stack, X, y, w)
+        fresh = ManualEnsembleObjective(stack, output_grad)
+        if step >= 4:  # a member stopped: fewer members computed from now on
+            torch_pass.keep_members(active)
+            fresh.keep_members(active)
+        kept = _gradients(numpy_pass if step < 4 else torch_pass, stack, X, y, w)
+        if step < 4:
+            torch_kept = _gradients(torch_pass, stack, X, y, w)
+            np.testing.assert_allclose(torch_kept[2], kept[2], rtol=1e-12)
+        loss, grads, members = kept
+        expected_loss, expected, expected_members = _gradients(fresh, stack, X, y, w)
         assert loss == pytest.approx(expected_loss, rel=1e-12)
         np.testing.assert_allclose(members, expected_members, rtol=1e-12)
         for g, g_expected in zip(grads, expected, strict=True):

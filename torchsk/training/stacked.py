@@ -21,7 +21,6 @@ from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS
 from torchsk.training.losses import OutputGrad
 from torchsk.training.member_losses import PerMember
 from torchsk.training.objectives import (
-    BACKWARD,
     MemberLossSums,
     NumpyMLPObjective,
     member_totals,
@@ -172,8 +171,9 @@ class ManualEnsembleObjective(MemberLossSums):
         self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
         self.k = ensemble.n_members
         self.forward_act = IN_PLACE_ACTIVATIONS[ensemble.activation]
-        self.backward_act = BACKWARD[ensemble.activation]
+        self.backward_act = _TORCH_BACKWARD[ensemble.activation]
         self.output_grad = self._all_members_grad = output_grad
+        self._kept, self._kept_for = {}, None  # arrays written in place (``_buffers``)
         for p in ensemble.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
         self._targets = (None, 0, None)  # the last y, members, y once per member
@@ -204,10 +204,10 @@ class ManualEnsembleObjective(MemberLossSums):
         k = len(weights[0])
         if y is not self._targets[0] or k != self._targets[1]:
             self._targets = (y, k, y.repeat(k, *([1] * (y.ndim - 1))))
-        acts, h = [X], X
-        for W, b in zip(weights[:-1], biases[:-1], strict=True):
-            h = self.forward_act(_stacked_linear(h, W, b, k))
-            acts.append(h)
+        acts, grads = self._buffers(k, len(X))
+        acts[0] = h = X
+        for W, b, out in zip(weights[:-1], biases[:-1], acts[1:], strict=True):
+            h = self.forward_act(_stacked_linear(h, W, b, k, out))
         z = _stacked_linear(h, weights[-1], biases[-1], k)
         rows = z.shape[1]
         per_sample, g = self.output_grad(z.reshape(k * rows, -1), self._targets[2])
@@ -224,12 +224,42 @@ class ManualEnsembleObjective(MemberLossSums):
                 self._add_member_sums((per_member * wm).sum(1), wm.sum(1))
         for j in range(len(weights) - 1, -1, -1):
             a = acts[j]
-            # the first layer's input is shared: (in, rows) broadcasts over the members
-            self._put(self.weights[j].grad, torch.matmul(a.transpose(-1, -2), g))
-            self._put(self.biases[j].grad.view(self.k, -1), g.sum(1))
+            self._gradients_into(j, a, g)
             if j:
-                g = self.backward_act(torch.bmm(g, weights[j].transpose(1, 2)), a)
+                g = self.backward_act(torch.bmm(g, weights[j].transpose(1, 2), out=grads[j]), a)
         return loss
+
+    def _buffers(self, k: int, rows: int) -> tuple[list, list]:
+        """Every hidden layer's activations and their gradients for ``k`` computed
+        members and batches of ``rows`` rows, kept between steps and written in place.
+
+        Fresh tensors of this size at every step (a batched search's 120 members of
+        (100,) and 64 rows: 3 MB each) went back to the system and were faulted in
+        again at the next (diabetes, 120 members: 441k page faults in a 3.8 s search).
+        Those of the last member count only: members that stop change it.
+        """
+        if self._kept_for != k:
+            self._kept, self._kept_for = {}, k
+        if rows not in self._kept:
+            W = self.weights[0]
+            shapes = [(k, rows, w.shape[-1]) for w in self.weights[:-1]]
+            self._kept[rows] = tuple(
+                [None] + [torch.empty(s, dtype=W.dtype, device=W.device) for s in shapes]
+                for _ in range(2)
+            )  # fmt: skip
+        return self._kept[rows]
+
+    def _gradients_into(self, j: int, a: torch.Tensor, g: torch.Tensor) -> None:
+        """Layer ``j``'s weight and bias gradients of the computed members (``a`` its
+        input, ``g`` the gradient at its output), into their rows of ``p.grad``."""
+        W_grad, b_grad = self.weights[j].grad, self.biases[j].grad.view(self.k, -1)
+        # the first layer's input is shared: (in, rows) broadcasts over the members
+        if self.active is None:
+            torch.matmul(a.transpose(-1, -2), g, out=W_grad)
+            torch.sum(g, 1, out=b_grad)
+        else:
+            W_grad.index_copy_(0, self.active, torch.matmul(a.transpose(-1, -2), g))
+            b_grad.index_copy_(0, self.active, g.sum(1))
 
     def _computed(self, params: list) -> list:
         """The computed members' slices of the stacked parameters (biases as
@@ -239,13 +269,6 @@ class ManualEnsembleObjective(MemberLossSums):
         return [p.view(self.k, -1).index_select(0, self.active).view(-1, *p.shape[1:])
                 if p.ndim == 1 else p.index_select(0, self.active) for p in params]  # fmt: skip
 
-    def _put(self, grad: torch.Tensor, value: torch.Tensor) -> None:
-        """Write the computed members' gradient into their rows of ``grad``."""
-        if self.active is None:
-            grad.copy_(value)
-        else:
-            grad.index_copy_(0, self.active, value)
-
     def _add_member_sums(self, losses: torch.Tensor, weights: torch.Tensor) -> None:
         if self.active is not None:  # back to one column per member
             losses = losses.new_zeros(self.k).index_copy_(0, self.active, losses)
@@ -253,9 +276,11 @@ class ManualEnsembleObjective(MemberLossSums):
         super()._add_member_sums(losses, weights)
 
 
-def _stacked_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
+def _stacked_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, k: int,
+                    out: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """Every member's layer: ``h`` is the shared input ``(rows, in)`` or the members'
-    ``(members, rows, in)``; ``W`` is ``(members, in, out)``, ``b`` flat."""
+    ``(members, rows, in)``; ``W`` is ``(members, in, out)``, ``b`` flat; written in
+    ``out`` where given."""
     if h.ndim == 2:
-        return torch.matmul(h, W).add_(b.view(k, 1, -1))
-    return torch.baddbmm(b.view(k, 1, -1), h, W)
+        return torch.matmul(h, W, out=out).add_(b.view(k, 1, -1))
+    return torch.baddbmm(b.view(k, 1, -1), h, W, out=out)
