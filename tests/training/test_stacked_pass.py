@@ -62,6 +62,34 @@ def test_passes_that_keep_their_arrays_compute_what_a_fresh_pass_does(
             torch.testing.assert_close(g, g_expected, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.filterwarnings("error")
+def test_passes_over_batches_of_many_sizes_keep_two_sets_of_arrays():
+    # data in blocks (Dask partitions) end each block with a batch of its own size:
+    # the passes keep the arrays of the two sizes used last, and still compute right
+    stack = _stack(3)
+    output_grad = _squared_error().output_grad
+    passes = [
+        NumpyEnsembleObjective(stack, output_grad),
+        ManualEnsembleObjective(stack, output_grad),
+    ]
+    gen = torch.Generator().manual_seed(3)
+    for rows in (11, 7, 11, 5, 11, 3, 11, 7, 2):
+        X = torch.randn(rows, 5, generator=gen, dtype=torch.float64)
+        y = torch.randn(rows, 1, generator=gen, dtype=torch.float64)
+        w = torch.rand(rows, 3, generator=gen, dtype=torch.float64)
+        _, expected, _ = _gradients(ManualEnsembleObjective(stack, output_grad), stack, X, y, w)
+        for objective in passes:
+            _, grads, _ = _gradients(objective, stack, X, y, w)
+            for g, g_expected in zip(grads, expected, strict=True):
+                if isinstance(objective, ManualEnsembleObjective):  # the same arithmetic
+                    assert torch.equal(g, g_expected)
+                else:
+                    torch.testing.assert_close(g, g_expected, rtol=1e-10, atol=1e-14)
+            assert len(objective._layers._arrays) <= 2
+    assert [key for key in passes[1]._layers._arrays] == [(3, 7), (3, 2)]
+    assert len(passes[0]._targets._arrays) == 2
+
+
 def test_a_large_stack_takes_the_torch_pass_a_small_one_numpy():
     small, large = _stack(2), _stack(4, widths=(100, 100))
     assert sum(p.numel() for p in large.parameters()) >= STACKED_TORCH_PARAMS

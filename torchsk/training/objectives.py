@@ -30,11 +30,14 @@ from torch import nn
 from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS, MLP
 from torchsk.training.losses import OutputGrad
 
-# gradient through the activation, from the activation's *output*
+# the gradient through the activation, from its output ``h``, written over the incoming
+# gradient ``g`` (the passes' own array). A stack's (members, rows, width) arrays are large
+# enough for torch's vectorized kernels to beat numpy's by 2-3x (relu's on 8 x 64 x 100:
+# 23 µs against 39 µs), so the stacked numpy pass calls these too, on the same memory.
 BACKWARD = {
-    "relu": lambda g, h: torch.ops.aten.threshold_backward(g, h, 0),
-    "tanh": torch.ops.aten.tanh_backward,
-    "logistic": torch.ops.aten.sigmoid_backward,
+    "relu": lambda g, h: torch.ops.aten.threshold_backward.grad_input(g, h, 0, grad_input=g),
+    "tanh": lambda g, h: torch.ops.aten.tanh_backward.grad_input(g, h, grad_input=g),
+    "logistic": lambda g, h: torch.ops.aten.sigmoid_backward.grad_input(g, h, grad_input=g),
     "identity": lambda g, h: g,
 }
 
@@ -196,7 +199,7 @@ class ManualMLPObjective:
             torch.mm(g.t(), acts[j], out=weights[j].grad)
             torch.sum(g, 0, out=biases[j].grad)
             if j:
-                g = self.backward_act(torch.mm(g, weights[j]), acts[j])
+                g = self.backward_act(torch.mm(g, weights[j]), acts[j])  # in place
         return loss
 
 
@@ -214,14 +217,14 @@ class NumpyMLPObjective(ManualMLPObjective):
 
     def __init__(self, mlp: MLP, output_grad: OutputGrad) -> None:
         super().__init__(mlp, output_grad)
-        self._numpy_state(mlp.activation, output_grad)
+        self._numpy_state(output_grad)
+        self.numpy_forward = NUMPY_FORWARD[mlp.activation]
+        self.numpy_backward = _NUMPY_BACKWARD[mlp.activation]
 
-    def _numpy_state(self, activation: str, output_grad: OutputGrad) -> None:
+    def _numpy_state(self, output_grad: OutputGrad) -> None:
         """What the numpy pass keeps besides the parameters (the ensemble's too)."""
         # the loss's numpy twin where it has one (``training.losses``), else torch on views
         self.numpy_output_grad = getattr(output_grad, "numpy", None)
-        self.numpy_forward = NUMPY_FORWARD[activation]
-        self.numpy_backward = _NUMPY_BACKWARD[activation]
         self._memory, self._views = None, None
         self._data = (None, None, None)  # the last (X, X's array, y's array)
 

@@ -13,6 +13,9 @@ Both leave each member the gradient of its own weighted mean loss, as
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -21,21 +24,11 @@ from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS
 from torchsk.training.losses import OutputGrad
 from torchsk.training.member_losses import PerMember
 from torchsk.training.objectives import (
+    BACKWARD,
     MemberLossSums,
     NumpyMLPObjective,
     member_totals,
 )
-
-# the activations' gradients written over the incoming gradient ``g`` (``h`` is the
-# activation's output). A stack's (members, rows, width) arrays are large enough for
-# torch's vectorized kernels to beat numpy's by 2-3x (relu's on 8 x 64 x 100: 23 µs
-# against 39 µs); each computes what ``objectives.BACKWARD`` does.
-_TORCH_BACKWARD = {
-    "relu": lambda g, h: torch.ops.aten.threshold_backward.grad_input(g, h, 0, grad_input=g),
-    "tanh": lambda g, h: torch.ops.aten.tanh_backward.grad_input(g, h, grad_input=g),
-    "logistic": lambda g, h: torch.ops.aten.sigmoid_backward.grad_input(g, h, grad_input=g),
-    "identity": lambda g, h: g,
-}
 
 
 class NumpyEnsembleObjective(NumpyMLPObjective):
@@ -55,15 +48,15 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
         self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
         self.k = ensemble.n_members
         self.output_grad = output_grad
-        self._numpy_state(ensemble.activation, output_grad)
+        self._numpy_state(output_grad)
         self.forward_act = IN_PLACE_ACTIVATIONS[ensemble.activation]
-        self.backward_act = _TORCH_BACKWARD[ensemble.activation]
+        self.backward_act = BACKWARD[ensemble.activation]
         for p in ensemble.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
         # members with rows of their own: each one's weighted loss sum and weight over
         # the batches since the last ``take_member_losses``
         self.member_sums = np.zeros((2, self.k))
-        self._kept = {}  # arrays written in place at each step (``_buffers``)
+        self._layers, self._targets = _Kept(), _Kept()  # arrays written in place
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> float:
         """Return the members' summed loss; gradients are written into ``p.grad``."""
@@ -77,7 +70,7 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
         acts[0] = h
         for j, (W, out) in enumerate(zip(weights[:-1], acts[1:], strict=True)):
             h = np.matmul(h, W, out=out)  # (members, rows, width); the input broadcasts
-            # the elementwise work in torch, on the same memory (``_TORCH_BACKWARD``)
+            # the elementwise work in torch, on the same memory (``BACKWARD``)
             bias = self.biases[j].detach().view(k, 1, -1)
             self.forward_act(torch.from_numpy(h).add_(bias))
         z = np.matmul(h, weights[-1])
@@ -106,28 +99,20 @@ class NumpyEnsembleObjective(NumpyMLPObjective):
         """``y`` once per member, stacked as the outputs are, in a buffer kept for
         batches of its size (a fresh ``np.tile`` per batch cost 10% of a step)."""
         shape = (self.k * len(y), *y.shape[1:])
-        key = ("y", shape, y.dtype)
-        if key not in self._kept:
-            self._kept[key] = np.empty(shape, dtype=y.dtype)
-        ys = self._kept[key]
+        ys = self._targets.get((shape, y.dtype), lambda: np.empty(shape, dtype=y.dtype))
         ys.reshape(self.k, *y.shape)[...] = y
         return ys
 
     def _buffers(self, rows: int, weights: list) -> tuple[list, list]:
-        """Arrays for every hidden layer's activations and their gradients, kept for
-        batches of ``rows`` rows and written in place at each step.
+        """Every hidden layer's activations and their gradients for batches of
+        ``rows`` rows (``layer_arrays``; ``weights`` the numpy views).
 
         Fresh arrays of this size at every step (8 members of (100,) and 64 rows:
         400 kB each) cost more than the arithmetic: the first layer's product took
         138 µs into a new array against 50 µs into a kept one.
         """
-        key = ("layers", rows)
-        if key not in self._kept:
-            shapes = [(self.k, rows, W.shape[-1]) for W in weights[:-1]]
-            acts = [None] + [np.empty(s, dtype=weights[0].dtype) for s in shapes]
-            grads = [None] + [np.empty(s, dtype=weights[0].dtype) for s in shapes]
-            self._kept[key] = (acts, grads)
-        return self._kept[key]
+        empty = lambda s: np.empty(s, dtype=weights[0].dtype)  # noqa: E731
+        return self._layers.get(rows, lambda: layer_arrays(weights, rows, empty))
 
     def _backward(self, g: np.ndarray, W: np.ndarray, out: np.ndarray, a: np.ndarray):
         """The gradient at layer ``W``'s input activations ``a``, written in ``out``."""
@@ -171,9 +156,9 @@ class ManualEnsembleObjective(MemberLossSums):
         self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
         self.k = ensemble.n_members
         self.forward_act = IN_PLACE_ACTIVATIONS[ensemble.activation]
-        self.backward_act = _TORCH_BACKWARD[ensemble.activation]
+        self.backward_act = BACKWARD[ensemble.activation]
         self.output_grad = self._all_members_grad = output_grad
-        self._kept, self._kept_for = {}, None  # arrays written in place (``_buffers``)
+        self._layers = _Kept()  # arrays written in place (``_buffers``)
         for p in ensemble.parameters():
             p.grad = torch.zeros_like(p)  # written in place at every step
         self._targets = (None, 0, None)  # the last y, members, y once per member
@@ -231,23 +216,16 @@ class ManualEnsembleObjective(MemberLossSums):
 
     def _buffers(self, k: int, rows: int) -> tuple[list, list]:
         """Every hidden layer's activations and their gradients for ``k`` computed
-        members and batches of ``rows`` rows, kept between steps and written in place.
+        members and batches of ``rows`` rows (``layer_arrays``).
 
         Fresh tensors of this size at every step (a batched search's 120 members of
         (100,) and 64 rows: 3 MB each) went back to the system and were faulted in
         again at the next (diabetes, 120 members: 441k page faults in a 3.8 s search).
-        Those of the last member count only: members that stop change it.
+        Members that stop change ``k``: the arrays of the earlier count age out.
         """
-        if self._kept_for != k:
-            self._kept, self._kept_for = {}, k
-        if rows not in self._kept:
-            W = self.weights[0]
-            shapes = [(k, rows, w.shape[-1]) for w in self.weights[:-1]]
-            self._kept[rows] = tuple(
-                [None] + [torch.empty(s, dtype=W.dtype, device=W.device) for s in shapes]
-                for _ in range(2)
-            )  # fmt: skip
-        return self._kept[rows]
+        W = self.weights[0]
+        empty = lambda s: torch.empty(s, dtype=W.dtype, device=W.device)  # noqa: E731
+        return self._layers.get((k, rows), lambda: layer_arrays(self.weights, rows, empty, k))
 
     def _gradients_into(self, j: int, a: torch.Tensor, g: torch.Tensor) -> None:
         """Layer ``j``'s weight and bias gradients of the computed members (``a`` its
@@ -274,6 +252,41 @@ class ManualEnsembleObjective(MemberLossSums):
             losses = losses.new_zeros(self.k).index_copy_(0, self.active, losses)
             weights = weights.new_zeros(self.k).index_copy_(0, self.active, weights)
         super()._add_member_sums(losses, weights)
+
+
+class _Kept:
+    """Arrays a pass writes in place at every step, kept for the batch sizes it saw
+    last (``sizes`` of them, least recently used dropped first).
+
+    A fit sees two sizes, its full batches and its last, smaller one; data in blocks
+    (Dask partitions) end each block with a batch of another size, and keeping one
+    set per size would hold a 120-member stack's 6 MB per block until the fit ends.
+    An array dropped must be in use nowhere else: a CUDA graph captured over a pass
+    would hold its arrays by address only (stacks train through autograd on a GPU,
+    ``training.plan``, so none is).
+    """
+
+    def __init__(self, sizes: int = 2) -> None:
+        self.sizes = sizes
+        self._arrays = OrderedDict()
+
+    def get(self, key, make: Callable):
+        """The arrays kept under ``key``, or ``make()``'s, kept from now on."""
+        if key in self._arrays:
+            self._arrays.move_to_end(key)
+        else:
+            self._arrays[key] = make()
+            while len(self._arrays) > self.sizes:
+                self._arrays.popitem(last=False)
+        return self._arrays[key]
+
+
+def layer_arrays(weights: list, rows: int, empty: Callable, k: int | None = None):
+    """Empty ``(acts, grads)``: one ``(members, rows, width)`` array per hidden layer of
+    the stacked ``weights`` (``k`` members, or all), each list led by ``None`` where the
+    input (and its gradient, never computed) goes."""
+    shapes = [(k or len(W), rows, W.shape[-1]) for W in weights[:-1]]
+    return tuple([None] + [empty(s) for s in shapes] for _ in range(2))
 
 
 def _stacked_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, k: int,
