@@ -2,6 +2,9 @@
 fold, early-stops on it and keeps its own best epoch; the out-of-fold predictions give
 an honest score for free."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -178,8 +181,18 @@ def test_validation_scores_are_the_out_of_fold_scores_of_each_epoch():
     est = TorchRegressor(**_members(early_stopping=True, max_iter=30)).fit(X, y)
     scores = est.validation_scores_
     assert len(scores) == est.n_iter_ and all(s < 1.0 for s in scores)  # R², not losses
-    assert est.best_validation_score_ == max(scores)
+    assert est.best_epochs_ == [est.n_iter_] * K  # each member still improving: its
+    assert est.best_validation_score_ == max(scores)  # last epoch, the best of all
     assert scores[-1] > scores[0]  # it learned
+
+
+def test_cross_fitted_members_best_validation_score_is_the_kept_models():
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**_members(early_stopping=True, learning_rate_init=1e-2)).fit(X, y)
+    assert len(set(est.best_epochs_)) > 1  # the members stopped at epochs of their own
+    # each member kept at its own best epoch minimizes its fold's squared error: together
+    # they beat every epoch of all of them (validation_scores_)
+    assert est.best_validation_score_ == est.oof_score_ > max(est.validation_scores_)
 
 
 def test_a_warm_start_or_a_solver_that_ties_the_members_is_refused_with_folds():
@@ -253,6 +266,21 @@ def test_the_loss_curve_is_the_training_loss_with_or_without_early_stopping():
     converged = TorchRegressor(**_members(max_iter=300, n_iter_no_change=3, tol=1e-2)).fit(X, y)
     assert converged.n_iter_ < 300 and min(converged.loss_curve_) > 0.0
     assert converged.best_loss_ == min(converged.loss_curve_) and converged.loss_ > 0.0
+
+
+def test_members_that_diverge_are_reported_beside_the_others_running_out_of_epochs():
+    # at this rate some folds' members diverge and the others run all 50 epochs: the
+    # user hears of both (the divergence used to hide the unconverged rest)
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(**_members(max_iter=50, solver="sgd", learning_rate_init=0.5))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    assert not [w for w in caught if w.category is RuntimeWarning]  # no numpy overflow
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    diverged = [m for m in messages if m.startswith("Training diverged")]
+    assert len(diverged) == 1 and re.search(rf"for [1-{K - 1}] of {K} members", diverged[0])
+    assert est.n_iter_ == 50 and any("maximum iterations (50)" in m for m in messages)
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])

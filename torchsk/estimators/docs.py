@@ -282,7 +282,9 @@ module_ : TabularNet
         Held-out score at each epoch when ``early_stopping=True`` (on ``fit``'s
         ``X_val``, ``y_val`` when given), else None.
     best_validation_score_ : float or None
-        Best held-out score under early stopping, else None.
+        Best held-out score under early stopping, else None. With
+        ``member_rows="folds"``: the kept model's, ``oof_score_`` (each member at its
+        own best epoch), which can beat every epoch's entry in ``validation_scores_``.
     best_epochs_ : list of int
         With ``member_rows="folds"`` and early stopping: each member's best epoch on
         its own fold (1-based), whose weights it kept; 0 for a member that diverged

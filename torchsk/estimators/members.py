@@ -55,4 +55,9 @@ class CrossFittedMembers:
         with torch.inference_mode():
             out = self.module_.from_raw(members["oof_raw"]).cpu().numpy().astype(np.float64)
         self.oof_prediction_ = self._predictions(out)
-        self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged members: warned of
+            self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))
+        if self.best_validation_score_ is not None:
+            # the kept model's held-out score, every member at its own best epoch: not
+            # an entry of validation_scores_, each of which scores one epoch of all
+            self.best_validation_score_ = self.oof_score_

@@ -216,10 +216,7 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
             if history.stopped != "max_iter":
                 break
     except KeyboardInterrupt:
-        if history.n_iter == 0:
-            raise
-        module.load_state_dict(last_good)
-        history.stopped = "interrupted"
+        _interrupted(history, module, last_good)
     if math.isfinite(judge.best_score):  # only a real score selects weights
         module.load_state_dict(best_state)
     elif history.stopped == "rose":
@@ -232,8 +229,8 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
                    samples_seen: int, guard) -> History:  # fmt: skip
     """Epochs of members that each stop on their own: ``guard``'s rules
     (``training.members.MemberGuard``) replace the loop's; the loss logged is the
-    training loss of the members that trained in the epoch. Training diverged where
-    any member did (back at its last finite weights); not logged: an epoch where all did."""
+    training loss of the members that trained in the epoch; not logged: an epoch
+    where all diverged (each member back at its last finite weights)."""
     history = History()
     last_good = _snapshot(module)
     module.train()
@@ -259,15 +256,21 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
                 history.stopped = "converged"
                 break
     except KeyboardInterrupt:
-        if history.n_iter == 0:
-            raise
-        module.load_state_dict(last_good)
-        history.stopped = "interrupted"
-    if guard.broke.any() and history.stopped != "interrupted":
-        history.stopped = "diverged"
+        _interrupted(history, module, last_good)
+    if guard.broke.any():  # reported beside how the others stopped
+        history.diverged_members = (int(guard.broke.sum()), len(guard.broke))
     guard.finish()
     module.eval()
     return history
+
+
+def _interrupted(history: History, module: nn.Module, last_good: dict) -> None:
+    """Ctrl-C: keep the last finite epoch's weights, as a diverging fit does; re-raise
+    when no epoch ended (nothing worth keeping). Call it in the ``except`` block."""
+    if history.n_iter == 0:
+        raise  # noqa: PLE0704 -- the KeyboardInterrupt being handled
+    module.load_state_dict(last_good)
+    history.stopped = "interrupted"
 
 
 def _one_step(settings: TrainSettings, data: Data | Blocks) -> bool:
@@ -389,15 +392,11 @@ def _full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Da
     cut = n if last else n - n % settings.batch_size
     if cut == n:
         return data, None
-    head, tail = slice(0, cut), slice(cut, n)
+    head, tail, w = slice(0, cut), slice(cut, n), data.w
     return (
-        Data(data.X[head], data.y[head], None if data.w is None else data.w[head]),
+        Data(data.X[head], data.y[head], None if w is None else w[head]),
         # copied: a view would hold this whole block until the next one joins it
-        Data(
-            data.X[tail].clone(),
-            data.y[tail].clone(),
-            None if data.w is None else data.w[tail].clone(),
-        ),
+        Data(data.X[tail].clone(), data.y[tail].clone(), None if w is None else w[tail].clone()),
     )
 
 

@@ -28,6 +28,14 @@ def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
             "max_iter, a smaller alpha or network, or solver='lbfgs'.",
             ConvergenceWarning,
         )
+    if history.diverged_members is not None:
+        diverged, members = history.diverged_members
+        warn(
+            f"Training diverged (non-finite loss) for {diverged} of {members} members; "
+            "each kept its last finite weights. Lower learning_rate_init, raise alpha "
+            "or try another solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
     message = _stop_message(history, config, incremental)
     if message is not None:
         warn(*message)

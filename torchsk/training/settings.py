@@ -166,7 +166,9 @@ class History:
     well above its best). ``worse_than_constant``: ``(model loss, constant's loss)``
     when the trained network fits its training data worse than the best constant
     prediction. ``members``: what cross-fitted members leave (``training.folds``),
-    their best epochs and out-of-fold raw outputs, else None.
+    their best epochs and out-of-fold raw outputs, else None. ``diverged_members``:
+    ``(diverged, members)`` when members that stop on their own diverged (the others
+    may have stopped otherwise: ``stopped`` says how), else None.
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -178,6 +180,7 @@ class History:
     stopped: str = "max_iter"
     worse_than_constant: tuple[float, float] | None = None
     members: dict | None = None
+    diverged_members: tuple[int, int] | None = None
 
 
 def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
