@@ -20,6 +20,7 @@ from torchsk.estimators.docs import (
     FIT_X_VAL,
     PARTIAL_FIT_NOTES,
     PARTIAL_FIT_X,
+    fill_docstring,
 )
 from torchsk.estimators.targets import ravel_column
 from torchsk.estimators.tasks import ClassificationTask
@@ -323,10 +324,10 @@ default="auto"
         return tags
 
 
-TorchClassifier.__doc__ = TorchClassifier.__doc__.format(
-    common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
+fill_docstring(
+    TorchClassifier, common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
 )
-TorchClassifier.partial_fit.__doc__ = TorchClassifier.partial_fit.__doc__.format(
-    partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
+fill_docstring(
+    TorchClassifier.partial_fit, partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
 )
-TorchClassifier.fit.__doc__ = TorchClassifier.fit.__doc__.format(fit_x=FIT_X, fit_x_val=FIT_X_VAL)
+fill_docstring(TorchClassifier.fit, fit_x=FIT_X, fit_x_val=FIT_X_VAL)

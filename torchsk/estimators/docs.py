@@ -352,3 +352,21 @@ X_val : array-like of shape (n_val, n_features), default=None
             feature names). Needs ``early_stopping=True`` and a solver other than
             ``"lbfgs"``, else a ``ValueError``; the only way to stop early on a Dask X
             or on batches."""
+
+
+def fill_docstring(obj, **parts: str) -> None:
+    """Fill the ``{placeholders}`` of ``obj``'s docstring with ``parts``, and those of
+    every function it wraps (``__wrapped__``: ``fit``'s decorators), whose docstrings
+    the documentation site reads when it unwraps a method.
+
+    Parameters
+    ----------
+    obj : class or function
+        Its docstring holds ``str.format`` placeholders (doubled braces for literal
+        ones); each one in the chain is filled once.
+    **parts : str
+        The text for each placeholder.
+    """
+    while obj is not None:
+        obj.__doc__ = obj.__doc__.format(**parts)
+        obj = getattr(obj, "__wrapped__", None)

@@ -18,6 +18,7 @@ from torchsk.estimators.docs import (
     FIT_X_VAL,
     PARTIAL_FIT_NOTES,
     PARTIAL_FIT_X,
+    fill_docstring,
 )
 from torchsk.estimators.tasks import RegressionTask
 from torchsk.nn.heads import REGRESSION_LINKS
@@ -254,10 +255,10 @@ nn.Module, default="squared_error"
         return tags
 
 
-TorchRegressor.__doc__ = TorchRegressor.__doc__.format(
-    common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
+fill_docstring(
+    TorchRegressor, common_parameters=COMMON_PARAMETERS, common_attributes=COMMON_ATTRIBUTES
 )
-TorchRegressor.partial_fit.__doc__ = TorchRegressor.partial_fit.__doc__.format(
-    partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
+fill_docstring(
+    TorchRegressor.partial_fit, partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
 )
-TorchRegressor.fit.__doc__ = TorchRegressor.fit.__doc__.format(fit_x=FIT_X, fit_x_val=FIT_X_VAL)
+fill_docstring(TorchRegressor.fit, fit_x=FIT_X, fit_x_val=FIT_X_VAL)
