@@ -16,6 +16,11 @@ from torchsk.training.settings import History
 if TYPE_CHECKING:  # only for annotations: training.fit imports this module
     from torchsk.training.fit import FitConfig
 
+# what to change when training diverges, for a network or for some of its members
+_DIVERGED_ADVICE = (
+    "Lower learning_rate_init, raise alpha or try another solver (e.g. solver='lbfgs')."
+)
+
 
 def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
     """The warnings a fit that ended as ``history`` says deserves."""
@@ -32,8 +37,7 @@ def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
         diverged, members = history.diverged_members
         warn(
             f"Training diverged (non-finite loss) for {diverged} of {members} members; "
-            "each kept its last finite weights. Lower learning_rate_init, raise alpha "
-            "or try another solver (e.g. solver='lbfgs').",
+            f"each kept its last finite weights. {_DIVERGED_ADVICE}",
             ConvergenceWarning,
         )
     message = _stop_message(history, config, incremental)
@@ -47,8 +51,7 @@ def _stop_message(history: History, config: FitConfig, incremental: bool):
     if history.stopped == "diverged":
         return (
             f"Training diverged (non-finite loss) after {n} iterations; the last finite "
-            "weights were kept. Lower learning_rate_init, raise alpha or try another "
-            "solver (e.g. solver='lbfgs').",
+            f"weights were kept. {_DIVERGED_ADVICE}",
             ConvergenceWarning,
         )
     if history.stopped == "rose":
