@@ -98,3 +98,60 @@ def test_splits_given_as_boolean_masks_score_as_their_indices(data, separate_fol
         return search.fit(X, y).cv_results_["mean_test_score"]
 
     np.testing.assert_array_equal(scores(masks), scores(indices))
+
+
+def test_splits_given_as_a_generator_score_as_a_list_of_them(data):
+    """``GridSearchCV`` takes any iterable of splits; a generator cannot be copied with
+    the search into its networks' fits (it failed: cannot pickle 'generator')."""
+    X, y = data
+    est = TorchRegressor(max_iter=5, random_state=0)
+    grid = {"alpha": [1e-3, 1.0]}
+    listed = BatchedSearchCV(est, grid, cv=list(KFold(3).split(X))).fit(X, y)
+    generated = BatchedSearchCV(est, grid, cv=(s for s in KFold(3).split(X))).fit(X, y)
+    assert generated.n_splits_ == 3
+    np.testing.assert_array_equal(
+        generated.cv_results_["mean_test_score"], listed.cv_results_["mean_test_score"]
+    )
+
+
+def test_a_misspelt_parameter_in_the_grid_raises_as_gridsearchcv(data):
+    """A name the estimator lacks is the user's error, not a candidate's failed fit
+    scored ``error_score`` (it was scored NaN with a FitFailedWarning)."""
+    X, y = data
+    grid = [{"alpha": [1e-3]}, {"alhpa": [1.0]}]
+    with pytest.raises(ValueError, match="Invalid parameter 'alhpa'"):
+        GridSearchCV(TorchRegressor(max_iter=5), grid, cv=3).fit(X, y)
+    with pytest.raises(ValueError, match="Invalid parameter 'alhpa'"):
+        BatchedSearchCV(TorchRegressor(max_iter=5), grid, cv=3).fit(X, y)
+
+
+@pytest.mark.parametrize("ensemble", [None, "greedy"])
+def test_predict_log_proba_is_the_log_of_predict_proba(ensemble):
+    """As ``GridSearchCV`` delegates it to the refitted classifier (it was missing)."""
+    from sklearn.datasets import make_classification
+
+    from torchsk import TorchClassifier
+
+    X, y = make_classification(n_samples=90, n_features=4, random_state=0)
+    est = TorchClassifier(max_iter=10, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-3, 1.0]}, cv=3, ensemble=ensemble).fit(X, y)
+    np.testing.assert_allclose(
+        search.predict_log_proba(X), np.log(search.predict_proba(X)), rtol=1e-6
+    )
+    assert not hasattr(BatchedSearchCV(TorchRegressor(), {}), "predict_log_proba")
+
+
+def test_a_split_whose_network_failed_leaves_its_candidate_out_of_the_ensemble():
+    """Its out-of-fold rows are NaN, never picked: they were left uninitialised memory,
+    the candidate could be picked, and the blend's weights summed to 1/3 (predictions
+    scaled by 1/3 without a word)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 3)
+    y = np.exp(0.5 * X[:, 0]) + rng.rand(90)
+    y[:3] = -1.0  # in split 0's held-out fold: the poisson networks of splits 1 and 2 fail
+    est = TorchRegressor(max_iter=15, random_state=0, hidden_layer_sizes=(8,))
+    grid = {"loss": ["poisson", "squared_error"]}
+    search = BatchedSearchCV(est, grid, cv=KFold(3), separate_folds=True, ensemble="greedy",
+                             refit=False).fit(X, y)  # fmt: skip
+    assert search.ensemble_weights_.tolist() == [0.0, 1.0]
+    assert sum(weight for _, _, weight in search.ensemble_.parts) == pytest.approx(1.0)

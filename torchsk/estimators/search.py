@@ -27,7 +27,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, is_classifier
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -51,8 +51,15 @@ from torchsk.estimators.search_members import (
     network,
     rows_of,
     split_members,
+    unfitted_copy,
 )
-from torchsk.estimators.search_results import cv_results, failed_score, has, score_weights
+from torchsk.estimators.search_results import (
+    cv_results,
+    failed_score,
+    has,
+    record_failed_fits,
+    score_weights,
+)
 from torchsk.estimators.search_scoring import (
     ScoreTable,
     best_index,
@@ -304,7 +311,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         networks = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             # an unfitted copy: a previous fit's models need not travel to the processes
             delayed(fit_or_error)(
-                clone(self), X, y, sample_weight, splits, chunk, folds, candidates
+                unfitted_copy(self), X, y, sample_weight, splits, chunk, folds, candidates
             )  # fmt: skip
             for chunk, folds in tasks
         )
@@ -316,7 +323,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             table.fit_times[np.ix_(chunk, folds)] = seconds / (len(chunk) * len(folds))
             score_members(self, est, (X, y), splits, chunk, folds, table)
             fitted.append((est, chunk, folds))
-        self._failed_fits(failed, fitted, table)
+        record_failed_fits(self, failed, fitted, table)
         self.n_groups_ = len(tasks)
         return table, fitted
 
@@ -334,16 +341,6 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         start = time.perf_counter()
         managed_fit(est, X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
-
-    def _failed_fits(self, failed: list, fitted: list, table: ScoreTable) -> None:
-        """Networks whose fit failed: ``error_score`` for their candidates; raise when
-        asked, or when every one failed (the data's doing, not a candidate's: its own
-        error, as a single fit raises it)."""
-        if failed and (self.error_score == "raise" or not fitted):
-            raise failed[0][1]
-        for cells, error in failed:
-            what = f"the network of candidates {cells[0].ravel().tolist()}"
-            table.fail(cells, failed_score(self.error_score, error, what))
 
     def _select(self, fitted: list, X, y, n_folds: int, oof: dict, n_candidates: int,
                 metric: str) -> None:  # fmt: skip
@@ -395,6 +392,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     def predict_proba(self, X):
         """``best_estimator_.predict_proba``."""
         return self._best().predict_proba(X)
+
+    @available_if(has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """``best_estimator_.predict_log_proba``."""
+        return self._best().predict_log_proba(X)
 
     @available_if(has("decision_function"))
     def decision_function(self, X):

@@ -196,6 +196,14 @@ def check_fold_weights(sample_weight, fold: int, rows: np.ndarray) -> None:
         )
 
 
+def unfitted_copy(search):
+    """``clone(search)`` without ``cv``, for a network's fit: the splits are made
+    already, and a generator of splits (which ``GridSearchCV`` takes) cannot be copied."""
+    params = search.get_params(deep=False)
+    del params["cv"]
+    return type(search)(**{k: clone(v, safe=False) for k, v in params.items()}, cv=None)
+
+
 def candidate_estimator(estimator, params: dict):
     """A clone of ``estimator`` with one candidate's ``params``, the values cloned as
     ``GridSearchCV`` clones them (a ``RandomState`` in the grid is not drawn from)."""
@@ -226,8 +234,11 @@ def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
         raise ValueError("No fits were performed. Were there no candidates?")
     invalid = {}
     for i, params in enumerate(candidates):
+        # a name the estimator lacks raises here, as in GridSearchCV: a typo in the grid
+        # is the user's error, not a candidate's score
+        candidate = candidate_estimator(search.estimator, params)
         try:
-            candidate_estimator(search.estimator, params)._validate_params()
+            candidate._validate_params()
         except (ValueError, TypeError) as error:  # InvalidParameterError is both
             if search.error_score == "raise":
                 raise

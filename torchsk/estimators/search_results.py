@@ -127,7 +127,7 @@ def has(name: str):
     def check(search) -> bool:
         if search.ensemble:
             return name in ("predict", "score") or (
-                name == "predict_proba" and is_classifier(search.estimator)
+                name in ("predict_proba", "predict_log_proba") and is_classifier(search.estimator)
             )
         return search.refit and hasattr(search.estimator, name)
 
@@ -151,3 +151,15 @@ def score_weights(scorer, sample_weight) -> dict:
         )
         return {}
     return {"sample_weight": np.asarray(sample_weight)}
+
+
+def record_failed_fits(search, failed: list, fitted: list, table) -> None:
+    """Networks whose fit failed (``failed``: their ``ScoreTable`` cells and error):
+    ``error_score`` for their candidates; raise when ``search`` asks, or when every one
+    failed (the data's doing, not a candidate's: its own error, as a single fit raises
+    it)."""
+    if failed and (search.error_score == "raise" or not fitted):
+        raise failed[0][1]
+    for cells, error in failed:
+        what = f"the network of candidates {cells[0].ravel().tolist()}"
+        table.fail(cells, failed_score(search.error_score, error, what))

@@ -100,7 +100,9 @@ def score_members(search, est, data, splits, chunk: list[int], folds: list[int],
         if search.ensemble:
             scaled = to_output_scale(est, outputs)
             for i, c in enumerate(chunk):
-                out.oof.setdefault(c, np.empty((len(y), scaled.shape[-1])))
+                # NaN until filled: a split whose network failed leaves its rows so,
+                # and the greedy selection never picks a candidate with NaN rows
+                out.oof.setdefault(c, np.full((len(y), scaled.shape[-1]), np.nan))
                 out.oof[c][held_out] = scaled[i * len(folds) + j]
 
 

@@ -125,6 +125,11 @@ class Blend(StandIn):
         """The averaged class probabilities."""
         return self.outputs(X)
 
+    def predict_log_proba(self, X) -> np.ndarray:
+        """The logarithm of the averaged class probabilities (-inf where one is 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.outputs(X))
+
     def score(self, X, y, sample_weight=None) -> float:
         """R² or accuracy, as the estimators' ``score``."""
         return _score(self.est, y, self.predict(X), sample_weight)
