@@ -151,6 +151,20 @@ def test_class_weight_shifts_predictions(iris):
     assert heavy.predict_proba(X)[:, 2].mean() > base
 
 
+def test_multilabel_class_weight_is_a_list_of_dicts_as_its_error_asks():
+    """One dict per label, as ``compute_sample_weight`` takes them (the dict's error
+    asked for a list, which the parameter's validation refused)."""
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, Y = make_multilabel_classification(n_samples=60, n_classes=2, random_state=0)
+    weights = [{0: 1.0, 1: 3.0}, {0: 1.0, 1: 2.0}]
+    with pytest.raises(ValueError, match="list of dicts"):
+        TorchClassifier(**FAST, class_weight=weights[0]).fit(X, Y)
+    weighted = TorchClassifier(**FAST, class_weight=weights).fit(X, Y)
+    explicit = TorchClassifier(**FAST).fit(X, Y, sample_weight=compute_sample_weight(weights, Y))
+    np.testing.assert_allclose(weighted.predict_proba(X), explicit.predict_proba(X), rtol=1e-6)
+
+
 def test_early_stopping_keeps_best_validation_epoch(diabetes):
     X, y = diabetes
     reg = TorchRegressor(early_stopping=True, max_iter=300, random_state=0).fit(X, y)

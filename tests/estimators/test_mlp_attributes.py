@@ -256,6 +256,26 @@ def test_a_linear_model_s_loss_is_mlp_regressor_s(diabetes, loss):
     assert mine.loss_ == pytest.approx(ref.loss_, rel=1e-3)
 
 
+def test_a_multilabel_loss_sums_its_labels_as_mlp_classifier_s():
+    """MLPClassifier's log-loss sums the labels' binary cross-entropies; torchsk took
+    their mean, so loss_ was a third of scikit-learn's on three labels, and alpha
+    weighed three times as much against it. With alpha=0 L-BFGS's last loss is that of
+    predict_proba's numbers; penalized, both solve the same convex problem."""
+    Y3 = np.c_[Y > 1000, Z[:, 0] > 0, Z[:, 1] + Z[:, 2] > 0]
+    kw = dict(hidden_layer_sizes=(), solver="lbfgs", max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mine = TorchClassifier(alpha=0, **kw).fit(X, Y3)
+    P = mine.predict_proba(X)
+    summed = -np.mean(xlogy(Y3, P) + xlogy(1 - Y3, 1 - P), axis=0).sum()
+    assert mine.loss_ == pytest.approx(summed, rel=1e-6)
+    kw.update(alpha=1.0, max_iter=2000)
+    mine = TorchClassifier(input_scaling=None, **kw).fit(Z, Y3)
+    ref = MLPClassifier(**kw).fit(Z, Y3)
+    assert mine.loss_ == pytest.approx(ref.loss_, rel=1e-4)
+    np.testing.assert_allclose(mine.predict_proba(Z), ref.predict_proba(Z), atol=1e-3)
+
+
 def test_the_penalty_is_converted_with_the_loss():
     """loss_curve_ is the objective training minimized, in y's units: the squared
     error of the predictions plus scale² times the penalty on the trained weights."""

@@ -166,3 +166,28 @@ def test_a_streamed_fit_early_stops_on_a_given_set_only(sets):
     assert reg.score(Xv, yv) == pytest.approx(reg.best_validation_score_, rel=1e-9)
     with pytest.raises(ValueError, match="pass one as fit's X_val and y_val"):
         _stopping(max_iter=2).fit(Xd, y)
+
+
+def test_early_stopping_fits_a_multiclass_y_with_a_class_of_one_row():
+    """No stratified split puts the lone row on both sides: the rows are split
+    unstratified, as ``MLPClassifier`` splits every multiclass y (it raised
+    train_test_split's "least populated class" error)."""
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = np.r_[np.zeros(30, int), np.ones(29, int), 2]
+    kwargs = dict(hidden_layer_sizes=(4,), max_iter=5, early_stopping=True, random_state=0)
+    MLPClassifier(**kwargs).fit(X, y)  # scikit-learn's fits
+    est = TorchClassifier(**kwargs).fit(X, y)
+    assert est.classes_.tolist() == [0, 1, 2] and len(est.validation_scores_) == est.n_iter_
+
+
+def test_early_stopping_splits_are_stratified_where_every_class_can_be():
+    from torchsk.training.fit import stratify_labels
+
+    y = np.array(["a", "a", "b", "b", "b"])
+    assert stratify_labels(y, True) is y
+    assert stratify_labels(y, False) is None  # a regressor's
+    assert stratify_labels(np.append(y, "c"), True) is None  # "c" has one row
+    assert stratify_labels(np.eye(3)[[0, 1, 1, 2, 2]], True) is None  # multilabel

@@ -47,8 +47,10 @@ default="auto"
         Training loss: cross-entropy (``"log_loss"``, softmax head), negative
         log-likelihood (``"nll"``, log-softmax head), binary cross-entropy (sigmoid
         head), or a torch loss module called as ``loss(logits, target)``.
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, multiplied into ``sample_weight``.
+    class_weight : dict, list of dicts, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``
+        (``sklearn.utils.class_weight.compute_sample_weight``): a dict of class to
+        weight; for multilabel y a list of such dicts, one per label, keyed by 0 and 1.
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy losses.
     **module__ : keyword arguments ``module__<name>=value``
@@ -81,7 +83,7 @@ default="auto"
         **BaseTorchEstimator._parameter_constraints,
         "head": [StrOptions({"auto", *CLASSIFIER_HEADS})],
         "loss": [StrOptions(LOSS_NAMES[CLASSIFICATION]), nn.Module],
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 

@@ -18,7 +18,7 @@ from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import _same
 from torchsk.estimators.iterable import is_batches
-from torchsk.training.fit import check_validation_split
+from torchsk.training.fit import check_validation_split, stratify_labels
 from torchsk.training.losses import LossOptions
 from torchsk.training.members import MemberRows
 
@@ -36,14 +36,12 @@ SEARCH_OWNED = ("n_ensemble", "member_rows")
 def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
     """A fold's training rows, and with ``early_stopping`` the share of them that
     its members hold out to stop on (the same for every candidate of the fold),
-    drawn as a separate fit draws them: stratified for single-label classifiers.
-    Where that split cannot be drawn (a class of one row), the error is the one a
-    separate fit raises."""
+    drawn as a separate fit draws them (``training.fit.stratify_labels``). Where
+    that split cannot be drawn (too few rows), the error is the one a separate fit
+    raises."""
     if not est.early_stopping:
         return rows, rows[:0]
-    labels = np.asarray(_safe_indexing(y, rows)) if is_classifier(est) else None
-    if labels is not None and labels.ndim != 1:
-        labels = None  # as a separate fit: multilabel rows unstratified
+    labels = stratify_labels(np.asarray(_safe_indexing(y, rows)), is_classifier(est))
     check_validation_split(est.validation_fraction, len(rows), labels)
     seed = seed_of(est.random_state) + fold  # a RandomState drawn from as a copy
     return tuple(train_test_split(rows, test_size=est.validation_fraction,

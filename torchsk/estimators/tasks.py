@@ -201,7 +201,7 @@ class ClassificationTask:
         ``"auto"`` or a key of ``CLASSIFIER_HEADS``.
     loss : str or nn.Module
         ``"auto"``, a classification loss of the registry, or a torch loss module.
-    class_weight : dict, "balanced" or None
+    class_weight : dict, list of dicts, "balanced" or None
     options : LossOptions
     """
 

@@ -148,6 +148,16 @@ def resolve_alpha(alpha: float | str, n_samples: float) -> float:
     return min(1.0, max(AUTO_ALPHA_FLOOR, AUTO_ALPHA_ROWS / n_samples))
 
 
+def stratify_labels(y: np.ndarray, stratify: bool) -> np.ndarray | None:
+    """The labels an early-stopping split is stratified by: a classifier's 1-D ``y``
+    (``stratify``), unless one of its classes has a single row, which no split can
+    put on both sides; such a ``y`` is split unstratified, as ``MLPClassifier``
+    splits every multiclass ``y``."""
+    if not stratify or y.ndim != 1 or np.unique(y, return_counts=True)[1].min() < 2:
+        return None
+    return y
+
+
 def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
     """Refuse a split that leaves a side too small to train or score on: two samples
     to score (scikit-learn's rule: R² of one sample is NaN), and one per class on each
@@ -205,7 +215,7 @@ def _targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
 def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
     """Split off the early-stopping share; returns the training rows and a scorer
     that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
-    stratify = y if task.stratify and y.ndim == 1 else None
+    stratify = stratify_labels(y, task.stratify)
     check_validation_split(config.validation_fraction, X.shape[0], stratify)
     X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
         X, y_enc, sw, y,

@@ -358,8 +358,9 @@ def _nll(z, y, head, options):
 
 
 def _bce(z, y, head, options):
+    # summed over labels, as MLPClassifier's log-loss (and so alpha weighs as there)
     target = _smooth(y, options.label_smoothing)
-    return F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1)
+    return F.binary_cross_entropy_with_logits(z, target, reduction="none").sum(dim=1)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -397,10 +398,9 @@ def _cross_entropy_grad(head: str, options: LossOptions) -> OutputGrad:
 
 
 def _bce_numpy(z: np.ndarray, y: np.ndarray):
-    k = z.shape[1]
     # log(1 + exp(z)) - z*y, written so that no exp overflows
-    per = (np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean(axis=1)
-    return per, (expit(z) - y) / k
+    per = (np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))).sum(axis=1)
+    return per, expit(z) - y
 
 
 def _bce_grad(head: str, options: LossOptions) -> OutputGrad:
@@ -408,8 +408,8 @@ def _bce_grad(head: str, options: LossOptions) -> OutputGrad:
 
     def grad(z, y):
         target = _smooth(y, eps)
-        per = F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1)
-        return per, torch.sigmoid(z).sub_(target).div_(z.shape[1])
+        per = F.binary_cross_entropy_with_logits(z, target, reduction="none").sum(dim=1)
+        return per, torch.sigmoid(z).sub_(target)
 
     if not eps:
         grad.numpy = _bce_numpy
