@@ -78,6 +78,15 @@ KINDS = {
         False,
         ("accepted", [k / 4 for k in range(N - 1)] + [np.nan]),
     ),
+    "numbers as objects, NaT missing": (  # pandas' missing value for dates: isna
+        {
+            "pandas objects": lambda: pd.Series(_NUMBERS[:-1] + [pd.NaT], dtype=object),
+            "numpy": lambda: np.array(_NUMBERS[:-1] + [pd.NaT], dtype=object),
+            "dask objects": lambda: pd.Series(_NUMBERS[:-1] + [pd.NaT], dtype=object),
+        },
+        False,
+        ("accepted", [k / 4 for k in range(N - 1)] + [np.nan]),
+    ),
     "bool": (
         {
             "pandas": lambda: pd.Series(_BOOLS),

@@ -83,6 +83,18 @@ def test_missing_at_transform_is_nan_even_when_training_had_none():
     assert_codes(enc.transform(new)[:, 0], [nan, nan, nan, 1, UNSEEN])
 
 
+def test_nat_in_an_object_column_is_missing_as_none_is():
+    """pandas' missing date, which ``isna`` counts as missing: fit refused it as a
+    date in a column of strings (and of numbers), where predict read it as missing."""
+    for values in (["a", None, "b"], [1.5, None, 2.0]):
+        with_none = pd.DataFrame({"c": pd.Series(values, dtype=object)})
+        with_nat = pd.DataFrame({"c": pd.Series([pd.NaT if v is None else v for v in values],
+                                                dtype=object)})  # fmt: skip
+        enc = TableEncoder()
+        assert_codes(enc.fit_transform(with_nat), TableEncoder().fit_transform(with_none))
+        assert_codes(enc.transform(with_nat), enc.transform(with_none))
+
+
 def test_polars_columns_with_nulls_enum_and_categorical():
     X = pl.DataFrame(
         {
@@ -246,6 +258,27 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
     X = pd.DataFrame({"c": pd.Series(["a", 1, "b"], dtype=object)})
     with pytest.raises(TypeError, match="Column 'c' .*uniformly strings or numbers"):
         TableEncoder().fit_transform(X)
+
+
+@pytest.mark.parametrize(
+    "trained, given, words",
+    [
+        (["a", "b"], [1, 2], "holds numbers, and its levels were strings"),
+        (["a", "b"], [1.0, nan], "holds numbers, and its levels were strings"),
+        (pd.Categorical([1, 2]), ["1", "2"], "holds strings, and its levels were numbers"),
+    ],
+)
+def test_a_categorical_column_of_another_kind_at_transform_is_refused_by_name(
+    trained, given, words
+):
+    """A ``1`` where training had ``"1"`` would silently be an unseen level; numpy's
+    own TypeError named no column."""
+    enc = TableEncoder()
+    enc.fit_transform(pd.DataFrame({"x": [0.0, 1.0], "c": trained}))
+    with pytest.raises(TypeError, match=f"Column 'c' of X {words}"):
+        enc.transform(pd.DataFrame({"x": [0.0, 1.0], "c": given}))
+    same = pd.DataFrame({"x": [0.0, 1.0], "c": pd.Series([nan, nan], dtype=object)})
+    assert np.isnan(enc.transform(same)[:, 1]).all()  # missing values have no kind
 
 
 _N = 12

@@ -244,6 +244,23 @@ def test_a_categorical_column_missing_throughout_training_is_ignored_and_named()
     np.testing.assert_array_equal(reg.predict(back), reg.predict(X))
 
 
+def test_an_object_column_of_only_none_is_read_as_numbers_and_the_warning_says_so():
+    """Its strings at predict time are refused (the column is numeric); the warning,
+    which promised that later values change nothing, now says how to let it take
+    them: in categorical_features, its strings are missing, as in training."""
+    X = pd.DataFrame({"x": np.arange(20.0), "comment": pd.Series([None] * 20, dtype=object)})
+    y = np.arange(20.0)
+    later = pd.DataFrame({"x": [0.0, 1.0], "comment": ["late delivery", None]})
+    with pytest.warns(UserWarning, match="refuses strings then: list it in categorical_feat"):
+        reg = TorchRegressor(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="Column 'comment'"):
+        reg.predict(later)
+    with pytest.warns(UserWarning, match="'comment' had no values") as caught:
+        reg = TorchRegressor(**FAST, categorical_features=["comment"]).fit(X, y)
+    assert not any("refuses strings" in str(w.message) for w in caught)
+    np.testing.assert_array_equal(reg.predict(later), reg.predict(X.iloc[:2]))
+
+
 def test_a_partial_fit_chunk_with_nan_trains_after_complete_chunks(diabetes):
     X, y = diabetes
     reg = TorchRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y)

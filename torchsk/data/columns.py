@@ -147,11 +147,11 @@ def _is_object(column) -> bool:
 
 
 def _value_types(column) -> set:
-    """The types of an ``object`` column's values, missing values (None, ``pd.NA``)
-    left out."""
+    """The types of an ``object`` column's values, missing values (None, ``pd.NA``,
+    ``pd.NaT``: ``isna`` is true of each) left out."""
     values = column if isinstance(column, np.ndarray) else column.to_numpy()
     pd = sys.modules.get("pandas")
-    missing = {type(None)} | ({type(pd.NA)} if pd is not None else set())
+    missing = {type(None)} | ({type(pd.NA), type(pd.NaT)} if pd is not None else set())
     return set(map(type, values)) - missing
 
 

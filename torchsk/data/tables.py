@@ -38,12 +38,14 @@ UNSEEN = -1.0
 
 
 def _object_missing(values: np.ndarray) -> np.ndarray:
-    """Missing-value mask of an object array: ``None``, ``NaN`` and ``pd.NA``."""
+    """Missing-value mask of an object array: ``None``, ``NaN``, ``pd.NA`` and
+    ``pd.NaT`` (pandas' missing date, which ``isna`` counts as missing anywhere)."""
     pd = sys.modules.get("pandas")
-    na = pd.NA if pd is not None else None
+    na, nat = (pd.NA, pd.NaT) if pd is not None else (None, None)
     return np.fromiter(
-        (v is None or v is na or is_scalar_nan(v) for v in values), dtype=bool, count=len(values)
-    )
+        (v is None or v is na or v is nat or is_scalar_nan(v) for v in values),
+        dtype=bool, count=len(values),
+    )  # fmt: skip
 
 
 def _array_missing(values: np.ndarray) -> np.ndarray:
@@ -285,7 +287,7 @@ class TableEncoder:
         for j, column in enumerate(columns):
             if self.is_categorical_[j]:
                 values, missing = _categorical_values(kind, column)
-                _check_one_kind(X, j, values)
+                _check_one_kind(X, j, values, self._encoders[j])
                 out[:, j] = _codes(self._encoders[j], values, missing)
             else:
                 out[:, j] = _numeric(X, j, kind, column, fitting)
@@ -327,17 +329,28 @@ def check_readable(X, j: int, column) -> None:
         )
 
 
-def _check_one_kind(X, j: int, values: np.ndarray) -> None:
-    """Refuse, naming the column, a categorical column mixing strings and other
-    values at predict time (a fit refuses it in sorting its levels): an ``1`` beside
-    ``"a"`` where training had ``"1"`` would silently be an unseen level."""
-    if values.dtype.kind != "O":
+def _check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | None) -> None:
+    """Refuse, naming the column, a categorical column whose levels at predict time
+    mix strings and other values (a fit refuses it in sorting its levels), or are
+    all of another kind than training's (numbers where training had strings, or the
+    reverse): a ``1`` where training had ``"1"`` would silently be an unseen level."""
+    if not len(values):
         return
-    strings = [issubclass(t, str) for t in set(map(type, values))]
-    if any(strings) and not all(strings):
+    if values.dtype.kind == "O":
+        strings = {issubclass(t, str) for t in set(map(type, values))}
+    else:
+        strings = {values.dtype.kind in "US"}
+    if len(strings) > 1:
         raise TypeError(
             f"Column {column_label(X, j)} of X mixes levels of different kinds (strings "
             "and other values); convert it to one kind first, e.g. strings (.astype(str))."
+        )
+    if encoder is not None and strings != {isinstance(encoder.categories_[0][0], str)}:
+        given, trained = ("strings", "numbers") if strings == {True} else ("numbers", "strings")
+        raise TypeError(
+            f"Column {column_label(X, j)} of X holds {given}, and its levels were "
+            f"{trained} when the model was fitted; convert it to {trained} first "
+            f"(e.g. {'.astype(str)' if trained == 'strings' else '.astype(float)'})."
         )
 
 

@@ -170,11 +170,14 @@ def _warn_lost_columns(inputs, names) -> None:
         levels = zip(columns, config["n_categories"], strict=True)
         empty = sorted(empty + [int(j) for j, n in levels if n == 0])
     if empty:
+        read_as_numbers = imputer is not None and imputer.config.get("empty_columns")
         warn(
             f"{named(empty)} had no values in training (all missing): the model "
             "ignores them, as SimpleImputer drops such columns; values they hold at "
             "predict time do not change its predictions."
-        )
+            + (" A column read as numbers still refuses strings then: list it in "
+               "categorical_features to let it hold any value." if read_as_numbers else "")
+        )  # fmt: skip
     pooled = [] if categorical is None else categorical.pooled_columns()
     if pooled:
         warn(
