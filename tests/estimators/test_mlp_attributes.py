@@ -99,6 +99,20 @@ def _forward(est, X, activation):
     return h
 
 
+def test_coefs_cannot_be_edited_without_a_word():
+    """They are copies computed from module_: an edit in place changed nothing and
+    said nothing (MLPRegressor's edits change its predictions); both ways raise."""
+    reg = _fit(TorchRegressor, Y)
+    with pytest.raises(ValueError, match="read-only"):
+        reg.coefs_[0][:] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        reg.intercepts_[-1] += 1.0
+    for name in ("coefs_", "intercepts_"):
+        with pytest.raises(AttributeError, match=f"{name} is computed from module_"):
+            setattr(reg, name, [])
+    assert reg.coefs_[0].any()  # a fresh copy each time, as computed
+
+
 def test_a_hidden_network_s_coefs_reproduce_predict_on_raw_x():
     reg = _fit(TorchRegressor, Y)
     out = _forward(reg, X, lambda h: np.maximum(h, 0)).ravel()

@@ -36,6 +36,24 @@ def n_layers(net) -> int:
     return len(backbone.config["hidden_layer_sizes"]) + 2
 
 
+def _read_only(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """``arrays``, each made read-only: they are copies computed from ``module_`` (its
+    scaling folded in), so an edit in place would change nothing; it raises instead."""
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def _refuse_edits(name: str):
+    """``MLPRegressor``'s ``coefs_`` and ``intercepts_`` are the model: torchsk's are
+    computed from ``module_``, so assigning them cannot change the model."""
+    raise AttributeError(
+        f"{name} is computed from module_ (with its input scaling folded in) and cannot "
+        "be assigned; change the weights in module_ instead, e.g. "
+        "module_.backbone.linears()[0].weight (on the scaled inputs)."
+    )
+
+
 def raw_layers(net) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``(coefs_, intercepts_)``: weight matrices of shape ``(n_in, n_out)`` and bias
     vectors of the built-in MLP, acting on raw X (without missing values) and giving
@@ -128,12 +146,22 @@ class MLPAttributes:
 
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices of the built-in MLP on raw X (see the class docstring)."""
+        """Weight matrices of the built-in MLP on raw X (see the class docstring);
+        read-only copies computed from ``module_``."""
         check_is_fitted(self, "module_")
-        return raw_layers(self.module_)[0]
+        return _read_only(raw_layers(self.module_)[0])
+
+    @coefs_.setter
+    def coefs_(self, value) -> None:
+        _refuse_edits("coefs_")
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors of the built-in MLP on raw X (see the class docstring)."""
+        """Bias vectors of the built-in MLP on raw X (see the class docstring);
+        read-only copies computed from ``module_``."""
         check_is_fitted(self, "module_")
-        return raw_layers(self.module_)[1]
+        return _read_only(raw_layers(self.module_)[1])
+
+    @intercepts_.setter
+    def intercepts_(self, value) -> None:
+        _refuse_edits("intercepts_")
