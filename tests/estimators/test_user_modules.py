@@ -268,3 +268,21 @@ class SoftmaxInsideThenLinear(nn.Module):
 def test_a_softmax_inside_the_module_is_not_mistaken_for_its_last_layer(twenty_features):
     X, y = twenty_features
     TorchClassifier(module=SoftmaxInsideThenLinear, max_iter=2).fit(X, y)
+
+
+def test_a_module_with_lazy_layers_fits_reproducibly_and_the_users_stays_lazy():
+    """torch sets a lazy layer's shape at its first forward; the fit counted the
+    parameters before that ("Attempted to use an uninitialized parameter")."""
+    X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    lazy = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))
+    fits = [TorchClassifier(module=lazy, max_iter=5, random_state=0) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in fits:
+            est.fit(X, y)
+    first = fits[0].module_.backbone[0].weight
+    assert first.shape == (8, 5) and not nn.parameter.is_lazy(first)
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+    assert nn.parameter.is_lazy(lazy[0].weight)  # the user's module is copied, not used
+    reloaded = pickle.loads(pickle.dumps(fits[0]))
+    np.testing.assert_array_equal(reloaded.predict_proba(X), fits[0].predict_proba(X))

@@ -112,8 +112,10 @@ class NetworkBuilder:
             return MLP(**shape)
         if isinstance(self.module, nn.Module):
             # the user's (possibly pretrained) weights are kept; their object is not
-            return _trainable(copy.deepcopy(self.module).double())
-        return _trainable(build_module(self.module, n_inputs, n_outputs, params).double())
+            module = copy.deepcopy(self.module)
+        else:
+            module = build_module(self.module, n_inputs, n_outputs, params)
+        return _trainable(_materialized(module.double(), n_inputs))
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -193,6 +195,19 @@ def _what_module(module) -> str:
     if module is None:
         return "None (the built-in MLP: set module=MyModule, or drop them)"
     return "an nn.Module instance, built already: pass its class instead (module=MyModule)"
+
+
+def _materialized(backbone: nn.Module, n_inputs: int) -> nn.Module:
+    """A backbone with lazy layers (``nn.LazyLinear``, ...) run once, in eval mode, on
+    two rows of zeros: torch sets their shapes at the first forward, which would come
+    after the fit has counted, placed and handed the parameters to the optimizer. Their
+    initial values are drawn from the fit's seeded generator, as the others'."""
+    if any(nn.parameter.is_lazy(p) for p in backbone.parameters()):
+        training = backbone.training
+        with torch.no_grad():
+            backbone.eval()(torch.zeros(2, n_inputs, dtype=torch.float64))
+        backbone.train(training)
+    return backbone
 
 
 def _trainable(backbone: nn.Module) -> nn.Module:

@@ -198,7 +198,9 @@ None, default="auto"
         ``module__`` argument sets them); a class naming none of them gets the widths
         as its first two positional arguments when two of its required arguments
         are left, else not at all (it fixes its widths itself); or any other
-        callable, called as ``module(n_inputs, n_outputs, **module__params)``.
+        callable, called as ``module(n_inputs, n_outputs, **module__params)``. Lazy
+        layers (``nn.LazyLinear``, ...) get their shapes from a forward pass on two
+        rows of zeros, in eval mode, before training.
     categorical_features : "auto", array-like of str, int or bool, or None, \
 default="auto"
         Which columns are categorical, with ``HistGradientBoosting*``'s spellings:
