@@ -138,3 +138,52 @@ def test_an_early_stopped_warm_start_keeps_the_best_weights_of_all_fits():
     assert max(reg.validation_scores_[-reg.n_iter_ :]) < best  # no epoch beat it
     assert reg.n_iter_ <= 4 and reg.best_validation_score_ == best
     np.testing.assert_array_equal(reg.predict(X), before)
+
+
+def test_a_warm_fit_starts_a_new_optimizer_as_scikit_learn_s():
+    """Only partial_fit continues the optimizer: the first fit's adaptive rate fell to
+    the floor, and a warm refit that kept it stopped after one epoch, where
+    MLPRegressor's starts again at learning_rate_init and trains on."""
+    seen = {}
+    for cls in (TorchRegressor, MLPRegressor):
+        est = cls(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
+                  warm_start=True, random_state=0, max_iter=50, **NEVER_BETTER)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, Y)
+            first = (est.n_iter_, _lr(est))
+            est.fit(X, Y)
+        seen[cls] = [first, (est.n_iter_, _lr(est))]
+    assert seen[TorchRegressor][1][0] > 1
+    assert [n for n, _ in seen[TorchRegressor]] == [n for n, _ in seen[MLPRegressor]]
+    np.testing.assert_allclose([r for _, r in seen[TorchRegressor]],
+                               [r for _, r in seen[MLPRegressor]], rtol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_a_failed_partial_fit_leaves_the_optimizer_as_it_was(solver):
+    """The weights were put back, but not the optimizer's moments and step count,
+    which the failed call had stepped: the next call then differed from a twin's."""
+    from torch import nn
+
+    class Flaky(nn.MSELoss):
+        calls_left = None  # a class attribute: the estimator copies its loss
+
+        def forward(self, a, b):
+            if Flaky.calls_left is not None:
+                Flaky.calls_left -= 1
+                if Flaky.calls_left < 0:
+                    raise RuntimeError("boom")
+            return super().forward(a, b)
+
+    settings = dict(hidden_layer_sizes=(5,), solver=solver, batch_size=20, random_state=0)
+    twins = [TorchRegressor(loss=Flaky(), learning_rate="invscaling", **settings) for _ in "ab"]
+    for est in twins:
+        est.partial_fit(X, Y)
+    Flaky.calls_left = 2
+    with pytest.raises(RuntimeError, match="boom"):
+        twins[0].partial_fit(X, Y)
+    Flaky.calls_left = None
+    for est in twins:
+        est.partial_fit(X, Y)
+    np.testing.assert_array_equal(twins[0].predict(X), twins[1].predict(X))

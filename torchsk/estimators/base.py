@@ -214,6 +214,8 @@ class BaseTorchEstimator(
         units = task.loss_units(self.module_, y_enc, sw)
         config = replace(self._fit_config(), loss_units=units)
         hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental))
+        if not incremental:  # as scikit-learn's: fit starts a new optimizer, warm or not
+            self._optimizer = None
         # the built-in network trains on its own generators; a user's module may draw
         # from the global one
         with seeded(device, seed, needed=not self._plan.builtin_backbone):

@@ -4,7 +4,8 @@
 fails late, a user's module or loss that errors, ``KeyboardInterrupt`` before the
 first epoch ended), the fitted attributes are put back as they were before the call
 (none, for a first fit), and weights trained in place (warm start, ``partial_fit``)
-are restored. A model is then never left half-refitted and looking fitted.
+and the state of the optimizer ``partial_fit`` continues with are restored. A model
+is then never left half-refitted and looking fitted.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def all_or_nothing(fit):
     def wrapper(self, *args, **kwargs):
         saved = {k: vars(self)[k] for k in _fitted_keys(self)}
         weights = _weights(self)
+        # partial_fit steps the optimizer it continues with in place (moments, rate)
+        optimizer = saved.get("_optimizer")
+        steps = optimizer.state() if hasattr(optimizer, "state") else None
         try:
             return fit(self, *args, **kwargs)
         except BaseException:  # KeyboardInterrupt too: it is re-raised
@@ -49,6 +53,8 @@ def all_or_nothing(fit):
             vars(self).update(saved)
             if weights is not None:
                 self.module_.load_state_dict(weights)
+            if steps is not None:
+                optimizer.load_state(steps)
             raise
 
     return wrapper

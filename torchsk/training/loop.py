@@ -172,9 +172,9 @@ def train(
 
 
 def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -> bool:
-    """Whether a warm start or ``partial_fit`` keeps ``optimizer``'s state: not after
-    ``set_params`` changed the solver or the learning rate (scikit-learn then starts
-    a new optimizer too)."""
+    """Whether ``partial_fit`` keeps ``optimizer``'s state (a ``fit``, warm or not,
+    passes none: scikit-learn's starts a new optimizer): not after ``set_params``
+    changed the solver or the learning rate (scikit-learn then starts a new one too)."""
     return (
         optimizer is not None
         and optimizer.flat is flat

@@ -42,6 +42,9 @@ class FlatOptimizer:
         The current learning rate.
     """
 
+    #: attributes that are not the optimizer's state: the parameters it updates
+    PARAMETERS = ("flat", "values")
+
     def __init__(self, flat: torch.Tensor, lr: float) -> None:
         self.flat = flat
         # updated through a detached view: no autograd error with grad mode on, as
@@ -59,6 +62,18 @@ class FlatOptimizer:
     def step(self) -> None:
         """One update from the current gradient."""
         raise NotImplementedError
+
+    def state(self) -> dict:
+        """A copy of what steps and schedules change (moments, step counts, momentum
+        buffers, the rate), for ``load_state``: a ``partial_fit`` that fails puts it
+        back with the weights (``estimators.fitstate``)."""
+        return {k: _copy(v) for k, v in vars(self).items() if k not in self.PARAMETERS}
+
+    def load_state(self, state: dict) -> None:
+        """Put back a ``state()``, tensors copied into the current ones (a captured
+        CUDA graph holds their addresses)."""
+        for k, saved in state.items():
+            setattr(self, k, _load(getattr(self, k), saved))
 
     def iteration_ends(self, time_step: int) -> None:
         """An epoch ended, after ``time_step`` training samples in all (scikit-learn's
@@ -230,6 +245,30 @@ class MemberRates(FlatOptimizer):
     def trigger_stopping(self) -> bool:
         """As ``inner``."""
         return self.inner.trigger_stopping()
+
+
+def _copy(value):
+    """``value`` (a state attribute) copied: tensors cloned, lists and inner
+    optimizers (``MemberRates.inner``) copied through."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value.state() if isinstance(value, FlatOptimizer) else value
+
+
+def _load(current, saved):
+    """The attribute ``current`` with ``saved`` (a ``_copy``) put back: into the same
+    tensors where their shapes allow."""
+    if isinstance(current, FlatOptimizer):
+        current.load_state(saved)
+        return current
+    if isinstance(current, torch.Tensor) and isinstance(saved, torch.Tensor):
+        if current.shape == saved.shape and current.dtype == saved.dtype:
+            return current.copy_(saved)
+    if isinstance(current, list) and isinstance(saved, list) and len(current) == len(saved):
+        return [_load(c, v) for c, v in zip(current, saved, strict=True)]
+    return _copy(saved)
 
 
 def make_optimizer(
