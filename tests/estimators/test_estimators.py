@@ -274,19 +274,42 @@ def test_a_partial_fit_chunk_with_nan_trains_after_complete_chunks(diabetes):
     assert np.isfinite(reg.predict(gaps)).all() and not np.allclose(reg.predict(X), before)
 
 
-@pytest.mark.parametrize("cls", [TorchRegressor, TorchClassifier])
-def test_lbfgs_partial_fit_runs_lbfgs_from_the_current_weights_as_mlp_regressor(diabetes, cls):
+def test_a_warm_fit_on_other_classes_is_refused_as_mlp_classifier_refuses_it(iris):
+    """classes_ stayed those of the first fit, without a word; partial_fit may show
+    some of the classes, as there."""
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = iris
+    for cls in (MLPClassifier, TorchClassifier):
+        est = cls(hidden_layer_sizes=(4,), max_iter=3, warm_start=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+            before = est.predict_proba(X)
+            for subset in (y < 2, y == 0):
+                with pytest.raises(ValueError, match="warm_start can only be used where"):
+                    est.fit(X[subset], y[subset])
+            np.testing.assert_array_equal(est.predict_proba(X), before)
+            if cls is TorchClassifier:
+                est.partial_fit(X[y < 2], y[y < 2])
+
+
+def test_lbfgs_partial_fit_runs_lbfgs_from_the_current_weights_as_mlp_regressor(diabetes):
     """MLPRegressor(solver="lbfgs").partial_fit runs L-BFGS for up to max_iter iterations
-    from the current weights: a first call is ``fit``, a later one a warm start."""
+    from the current weights: a first call is ``fit``, a later one a warm start.
+    MLPClassifier has no partial_fit with lbfgs, nor has TorchClassifier (it had)."""
+    from sklearn.neural_network import MLPClassifier
+
     X, y = diabetes
-    y = y if cls is TorchRegressor else y > 140
+    for cls in (MLPClassifier, TorchClassifier):
+        assert not hasattr(cls(solver="lbfgs"), "partial_fit")
+        assert hasattr(cls(solver="sgd"), "partial_fit")
     kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30, random_state=0)
-    extra = {} if cls is TorchRegressor else {"classes": [False, True]}
-    fitted = cls(**kw).fit(X, y)
-    streamed = cls(**kw).partial_fit(X, y, **extra)
+    fitted = TorchRegressor(**kw).fit(X, y)
+    streamed = TorchRegressor(**kw).partial_fit(X, y)
     np.testing.assert_array_equal(streamed.predict(X), fitted.predict(X))
     assert streamed.n_iter_ == fitted.n_iter_ > 1
-    warm = cls(**kw, warm_start=True).fit(X, y).fit(X, y)
+    warm = TorchRegressor(**kw, warm_start=True).fit(X, y).fit(X, y)
     streamed.partial_fit(X, y)
     np.testing.assert_array_equal(streamed.predict(X), warm.predict(X))
 
@@ -311,6 +334,34 @@ def test_verbose_prints_loss_per_epoch(diabetes, capsys):
     TorchRegressor(verbose=True, max_iter=3, random_state=0).fit(X, y)
     out = capsys.readouterr().out
     assert out.count("Iteration") == 3 and "loss = " in out
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(early_stopping=True, n_iter_no_change=2, tol=1e6),
+        dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=1e6),
+        dict(tol=1e6, n_iter_no_change=2),
+    ],
+)
+def test_verbose_prints_scikit_learn_s_lines(diabetes, capsys, settings):
+    """The same kinds of line, in the same order, as MLPRegressor's: the validation
+    score after each epoch, and why the fit stopped or lowered its rate (only the
+    loss lines were printed)."""
+    import re
+
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = diabetes
+    shapes = []
+    for cls in (MLPRegressor, TorchRegressor):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls(verbose=True, max_iter=8, random_state=0, **settings).fit(X, y)
+        lines = capsys.readouterr().out.splitlines()
+        shapes.append([re.sub(r"-?\d+(\.\d+)?", "#", line) for line in lines])
+    assert shapes[0] == shapes[1]
+    assert any("did not improve" in line for line in shapes[1])
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity", "gelu", "silu"])

@@ -83,6 +83,17 @@ def test_a_class_index_loss_module_with_a_one_logit_head_is_refused(loss):
         TorchClassifier(loss=loss, head="sigmoid", max_iter=3, **SMALL).fit(X, y)
 
 
+@pytest.mark.parametrize("head", ["softmax", "log_softmax", "auto"])
+def test_an_indicator_loss_module_with_a_class_index_head_is_refused(head):
+    """BCEWithLogitsLoss takes 0/1 targets shaped as the logits; a softmax head trains
+    on class indices (torch's "Target size ... must be the same as input size" came
+    from inside the training loop)."""
+    X, y = _binary_problem()
+    y = np.where(X[:, 0] > 1, "maybe", y)  # three classes: "auto" picks softmax
+    with pytest.raises(ValueError, match="only head='sigmoid' gives"):
+        TorchClassifier(loss=nn.BCEWithLogitsLoss(), head=head, max_iter=3, **SMALL).fit(X, y)
+
+
 # ---------------------------------------------------------------- unusable validation
 def test_early_stopping_refuses_a_validation_set_too_small_to_score():
     X, y = _linear_problem(20)

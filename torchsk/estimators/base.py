@@ -185,6 +185,8 @@ class BaseTorchEstimator(
         else:
             task.target = self._task.target
             self._check_warm_start(task)
+            if not incremental and hasattr(task.target, "check_warm_start"):
+                task.target.check_warm_start(rows.y)
         y_enc = task.encode(rows.y)
         sw = rows.host(sample_weight)
         sw = _check_sample_weight(sw, rows.y, dtype=np.float64, ensure_non_negative=True)

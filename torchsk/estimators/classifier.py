@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from torch import nn
 
 from torchsk.data.tensors import follows_input
@@ -26,6 +27,17 @@ from torchsk.estimators.targets import ravel_column
 from torchsk.estimators.tasks import ClassificationTask
 from torchsk.nn.heads import CLASSIFIER_HEADS
 from torchsk.training.losses import CLASSIFICATION, LOSS_NAMES, LossOptions
+
+
+def _stochastic_solver(est) -> bool:
+    """``partial_fit``'s availability, as ``MLPClassifier``'s: not for ``"lbfgs"``,
+    which would run a whole fit on each call."""
+    if est.solver == "lbfgs":
+        raise AttributeError(
+            f"partial_fit is only available for stochastic optimizers. {est.solver} is "
+            "not stochastic."
+        )
+    return True
 
 
 class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
@@ -199,6 +211,7 @@ default="auto"
             sample_weight_val=sample_weight_val,
         )
 
+    @available_if(_stochastic_solver)
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None, sample_weight=None):

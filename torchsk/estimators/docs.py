@@ -315,6 +315,8 @@ With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
         call runs L-BFGS on the given data from the current weights for up to
         ``max_iter`` iterations, which is ``fit`` with ``warm_start=True``: it suits
         refitting on new data, not streaming small chunks (use ``adam`` or ``sgd``).
+        ``TorchClassifier`` has no ``partial_fit`` with ``"lbfgs"``, as
+        ``MLPClassifier`` has none.
 
         The first call fits the input stage's constants (scaling, imputation values,
         categories) on the data it is given, and later calls keep them. For constants

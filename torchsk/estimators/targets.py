@@ -83,6 +83,18 @@ class ClassificationTarget:
             )
         return kind
 
+    def check_warm_start(self, y: np.ndarray) -> None:
+        """``MLPClassifier``'s rule for a warm-started ``fit``: ``y`` shows exactly
+        the classes of the fitted ones (``partial_fit`` may show some of them)."""
+        if self.target_type_ == "multilabel-indicator":
+            return  # its columns are checked by encode
+        present = np.unique(y)
+        if set(present.tolist()) != set(self.classes_.tolist()):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the "
+                f"previous call to fit. Previously got {self.classes_}, `y` has {present}"
+            )
+
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Class indices (int64) for single-label targets, 0/1 floats for multilabel."""
         if self.target_type_ == "multilabel-indicator":

@@ -41,6 +41,8 @@ from torchsk.training.settings import LossUnits
 
 # torch loss modules that take one logit per class and class indices
 CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+#: torch loss modules that take 0/1 targets the shape of the logits (sigmoid heads)
+INDICATOR_LOSSES = (nn.BCEWithLogitsLoss, nn.MultiLabelSoftMarginLoss)
 
 
 class RegressionTask:
@@ -239,6 +241,14 @@ class ClassificationTask:
                 f"loss={self.loss!r} needs one logit per class, but head={head!r} gives a "
                 "binary target a single sigmoid logit. Use head='softmax' (or 'auto'), or "
                 "a one-logit loss such as nn.BCEWithLogitsLoss()."
+            )
+        if isinstance(self.loss, INDICATOR_LOSSES) and head != "sigmoid":
+            # a softmax head trains on class indices, whose shape such a loss refuses
+            raise ValueError(
+                f"loss={self.loss!r} takes 0/1 targets shaped as the logits, which only "
+                f"head='sigmoid' gives (binary and multilabel targets); head={head!r} "
+                f"trains a {self.target_type} target on class indices. Use "
+                "head='sigmoid' for a binary target, or nn.CrossEntropyLoss()."
             )
         return spec
 

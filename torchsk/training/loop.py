@@ -32,6 +32,7 @@ from torchsk.training.settings import (
     Stopping,
     TrainSettings,
     log_epoch,
+    stop_reason,
 )
 from torchsk.training.step import Penalty, Step
 
@@ -108,7 +109,7 @@ def train(
         Resident tensors on the module's device, inputs already scaled.
     settings : TrainSettings
     optimizer : FlatOptimizer, default=None
-        Continue with this optimizer's state (warm start, ``partial_fit``).
+        Continue with this optimizer's state (``partial_fit``).
     validation_score : callable, default=None
         Returns a score to maximize on held-out data; enables early stopping on it,
         and the weights of the best epoch are restored at the end.
@@ -208,11 +209,11 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
             if loss < history.best_loss:
                 lowest_state = start if _one_step(settings, data) else last_good
             log_epoch(history, loss, n_rows(data), settings)
-            score = _score(module, validation_score, history)
+            score = _score(module, validation_score, history, settings.verbose)
             best_state = last_good if judge.update(loss, score, settings.tol) else best_state
             history.best_loss = min(history.best_loss, loss)
             step.optimizer.iteration_ends(samples_seen + history.t)
-            history.stopped = _stop(hooks, history, judge, step.optimizer, settings)
+            history.stopped = stop_reason(hooks, history, judge, step.optimizer, settings)
             if history.stopped != "max_iter":
                 break
     except KeyboardInterrupt:
@@ -282,27 +283,6 @@ def _one_step(settings: TrainSettings, data: Data | Blocks) -> bool:
     return getattr(data, "n_blocks", 1) == 1 and settings.batch_size >= n_rows(data)
 
 
-def _stop(hooks, history: History, judge: Stopping, optimizer: FlatOptimizer,
-          settings: TrainSettings) -> str:  # fmt: skip
-    """Why to stop after this epoch (``"max_iter"``: go on).
-
-    scikit-learn calls ``n_iter_no_change`` epochs without improvement convergence,
-    unless the optimizer's schedule lowers the learning rate instead (``"adaptive"``),
-    which starts the count again; a loss that ended well above this fit's best (a step
-    size too large) did not converge but rose: ``"rose"``.
-    """
-    if hooks.end():
-        return "converged"  # a callback asked to stop
-    if judge.no_improvement <= settings.n_iter_no_change:
-        return "max_iter"
-    if not optimizer.trigger_stopping():
-        judge.no_improvement = 0
-        return "max_iter"
-    last, best = history.loss_curve[-1], history.best_loss
-    rose = not math.isfinite(judge.best_score) and last - best > max(settings.tol, 0.1 * abs(best))
-    return "rose" if rose else "converged"
-
-
 def _graphed_steps(step: Step, data: Data, settings,
                    plan: ExecutionPlan | None) -> GraphedSteps | None:  # fmt: skip
     """A CUDA graph for the fit's full mini-batches where the plan says one pays (and
@@ -320,8 +300,9 @@ def _graphed_steps(step: Step, data: Data, settings,
 
 
 def _score(module: nn.Module, validation_score: Callable[[], float] | None,
-           history: History) -> float:  # fmt: skip
-    """The held-out score, recorded in ``history`` (NaN without a split)."""
+           history: History, verbose: bool) -> float:  # fmt: skip
+    """The held-out score, recorded in ``history`` (NaN without a split) and printed
+    with ``verbose`` (as scikit-learn's)."""
     if validation_score is None:
         return math.nan
     module.eval()
@@ -329,6 +310,8 @@ def _score(module: nn.Module, validation_score: Callable[[], float] | None,
         score = float(validation_score())
     module.train()
     history.validation_scores.append(score)
+    if verbose:
+        print(f"Validation score: {score:f}")
     return score
 
 

@@ -189,3 +189,40 @@ def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSett
     history.loss_curve.append(loss)
     if settings.verbose:
         print(f"Iteration {history.n_iter}, loss = {settings.loss_units.of_members(loss):.8f}")
+
+
+def stop_reason(hooks, history: History, judge: Stopping, optimizer,
+                settings: TrainSettings) -> str:  # fmt: skip
+    """Why to stop after this epoch (``"max_iter"``: go on).
+
+    scikit-learn calls ``n_iter_no_change`` epochs without improvement convergence,
+    unless the optimizer's schedule lowers the learning rate instead (``"adaptive"``),
+    which starts the count again; a loss that ended well above this fit's best (a step
+    size too large) did not converge but rose: ``"rose"``. With ``verbose``, prints
+    scikit-learn's line for either.
+    """
+    if hooks.end():
+        return "converged"  # a callback asked to stop
+    if judge.no_improvement <= settings.n_iter_no_change:
+        return "max_iter"
+    lowered = not optimizer.trigger_stopping()
+    if settings.verbose:
+        print(_no_improvement_line(settings, judge.on_score, optimizer.lr if lowered else None))
+    if lowered:
+        judge.no_improvement = 0
+        return "max_iter"
+    last, best = history.loss_curve[-1], history.best_loss
+    rose = not math.isfinite(judge.best_score) and last - best > max(settings.tol, 0.1 * abs(best))
+    return "rose" if rose else "converged"
+
+
+def _no_improvement_line(settings: TrainSettings, on_score: bool, lowered_to) -> str:
+    """``MLPRegressor``'s verbose message: the fit stops, or (``lowered_to``: the new
+    rate) an ``"adaptive"`` rate was divided by 5."""
+    what = "Validation score" if on_score else "Training loss"
+    line = (f"{what} did not improve more than tol={settings.tol:f} for "
+            f"{settings.n_iter_no_change} consecutive epochs.")  # fmt: skip
+    if lowered_to is not None:
+        return f"{line} Setting learning rate to {lowered_to:f}"
+    adaptive = settings.solver == "sgd" and settings.learning_rate == "adaptive"
+    return f"{line} Learning rate too small. Stopping." if adaptive else f"{line} Stopping."
