@@ -9,6 +9,8 @@ computed from ``module_`` at each access, so they never drift from the network
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -19,6 +21,7 @@ from torchsk.nn.backbone import hand_written
 from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.heads import Exp
 from torchsk.nn.mlp import MLP
+from torchsk.training.report import warn_about
 
 
 def _numpy(t) -> np.ndarray:
@@ -115,8 +118,36 @@ def _fold_output(net, coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> 
 
 
 class MLPAttributes:
-    """scikit-learn's MLP attributes of a fitted estimator, computed from its fitted
-    state (``module_``, ``loss_curve_``, the task) at each access."""
+    """scikit-learn's MLP attributes of a fitted estimator, recorded after each fit
+    (``_record``) or computed from its fitted state (``module_``, ``loss_curve_``, the
+    task) at each access."""
+
+    def _record(self, history, first, incremental, units):
+        """Record a fit's ``history`` (a ``training.settings.History``, its losses
+        converted by ``units``) as scikit-learn's attributes, and warn as it warns."""
+        history = in_y_units(history, units)
+        warn_about(history, self._fit_config(), incremental)
+        # as scikit-learn counts it: this call's epochs (all of them: len(loss_curve_))
+        self.n_iter_ = history.n_iter
+        # scikit-learn's no-improvement count and best loss go on across partial_fit
+        # calls and warm starts (training.settings.Stopping)
+        self._stopping = history.stopping.to_state()
+        self.t_ += history.t
+        self.loss_curve_ = self.loss_curve_ + history.loss_curve
+        # early stopping switched off for a warm start: the count started afresh on the
+        # loss (Stopping.resumed; scikit-learn fails there), and so do these attributes
+        switched = not history.stopping.on_score and self.validation_scores_ is not None
+        if history.validation_scores:
+            self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
+        elif switched:
+            self.validation_scores_ = None
+        # as scikit-learn's MLP: best_loss_ without early stopping, best_validation_score_
+        # with it, None for the other
+        scores = self.validation_scores_
+        self.best_validation_score_ = max(scores) if scores else None
+        losses = history.loss_curve if switched else self.loss_curve_
+        self.best_loss_ = None if scores else min(losses, default=np.inf)
+        self.n_outputs_ = self._task.n_outputs
 
     @property
     def loss_(self) -> float:
@@ -165,3 +196,14 @@ class MLPAttributes:
     @intercepts_.setter
     def intercepts_(self, value) -> None:
         _refuse_edits("intercepts_")
+
+
+def in_y_units(history, units):
+    """``history`` with its losses in y's units (``units``: a ``LossUnits``)."""
+    worse = history.worse_than_constant
+    return replace(
+        history,
+        loss_curve=[units.of_members(loss) for loss in history.loss_curve],
+        best_loss=units.of_members(history.best_loss),
+        worse_than_constant=None if worse is None else tuple(map(units, worse)),
+    )

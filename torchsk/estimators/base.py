@@ -48,7 +48,6 @@ from torchsk.training.fit import FitConfig, encode_into, epoch_limit
 from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
-from torchsk.training.report import warn_about
 from torchsk.training.settings import SOLVERS, Stopping
 from torchsk.training.sparse import chunk_rows
 
@@ -295,26 +294,6 @@ class BaseTorchEstimator(
         names = FitConfig.__dataclass_fields__.keys() - {"loss_units"}  # not a parameter
         return FitConfig(**{name: getattr(self, name) for name in names})
 
-    def _record(self, history, first, incremental, units):
-        # the fitted attributes and the warnings give the losses in y's units
-        history = in_y_units(history, units)
-        warn_about(history, self._fit_config(), incremental)
-        # as scikit-learn counts it: this call's epochs (all of them: len(loss_curve_))
-        self.n_iter_ = history.n_iter
-        # scikit-learn's no-improvement count and best loss go on across partial_fit
-        # calls and warm starts (training.settings.Stopping)
-        self._stopping = history.stopping.to_state()
-        self.t_ += history.t
-        self.loss_curve_ = self.loss_curve_ + history.loss_curve
-        if history.validation_scores:
-            self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
-        # as scikit-learn's MLP: best_loss_ without early stopping, best_validation_score_
-        # with it, None for the other
-        scores = self.validation_scores_
-        self.best_validation_score_ = max(scores) if scores else None
-        self.best_loss_ = None if scores else min(self.loss_curve_, default=np.inf)
-        self.n_outputs_ = self._task.n_outputs
-
     # ------------------------------------------------------------------ inference
     def _forward(self, X, proba: bool = False) -> np.ndarray:
         """Validate ``X`` and return ``module_``'s predictions on it (or, with
@@ -417,17 +396,6 @@ class BaseTorchEstimator(
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = True
         return tags
-
-
-def in_y_units(history, units):
-    """``history`` with its losses in y's units (``units``: a ``LossUnits``)."""
-    worse = history.worse_than_constant
-    return replace(
-        history,
-        loss_curve=[units.of_members(loss) for loss in history.loss_curve],
-        best_loss=units.of_members(history.best_loss),
-        worse_than_constant=None if worse is None else tuple(map(units, worse)),
-    )
 
 
 def _dense(X):
