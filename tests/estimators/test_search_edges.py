@@ -155,3 +155,53 @@ def test_a_split_whose_network_failed_leaves_its_candidate_out_of_the_ensemble()
                              refit=False).fit(X, y)  # fmt: skip
     assert search.ensemble_weights_.tolist() == [0.0, 1.0]
     assert sum(weight for _, _, weight in search.ensemble_.parts) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("separate_folds", [False, True])
+def test_a_constant_target_is_held_by_the_members_as_by_a_separate_fit(data, separate_folds):
+    """A fit starts a constant target's output at its value; the members' own initial
+    weights, drawn after that, undid it (negative MSE -0.35 where GridSearchCV has 0)."""
+    X, _ = data
+    y = np.full(len(X), 3.0)
+    est = TorchRegressor(max_iter=5, random_state=0)
+    grid = {"alpha": [1e-3, 1.0]}
+    kw = dict(cv=3, scoring="neg_mean_squared_error", refit=False)
+    reference = GridSearchCV(est, grid, **kw).fit(X, y)
+    search = BatchedSearchCV(est, grid, separate_folds=separate_folds, **kw).fit(X, y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               reference.cv_results_["mean_test_score"], atol=1e-12)  # fmt: skip
+    assert (reference.cv_results_["mean_test_score"] > -1e-12).all()
+
+
+def test_metadata_routing_sends_weights_and_groups_where_requested_as_gridsearchcv(data):
+    """With scikit-learn's metadata routing on, the estimator's and the scorer's
+    requests decide where sample_weight goes (the search weighted both whatever they
+    asked), weights nothing requests raise, and groups reach the splitter."""
+    import sklearn
+    from sklearn.exceptions import UnsetMetadataPassedError
+    from sklearn.metrics import make_scorer, mean_squared_error
+    from sklearn.model_selection import GroupKFold
+
+    X, y = data
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(X))
+    grid = {"alpha": [1e-3, 1.0]}
+    with sklearn.config_context(enable_metadata_routing=True):
+        for fit_request, score_request in [(True, False), (False, True), (True, True)]:
+            est = TorchRegressor(max_iter=5, random_state=0)
+            est.set_fit_request(sample_weight=fit_request)
+            scorer = make_scorer(mean_squared_error, greater_is_better=False)
+            scorer.set_score_request(sample_weight=score_request)
+            kw = dict(cv=3, scoring=scorer, refit=False)
+            reference = GridSearchCV(est, grid, **kw).fit(X, y, sample_weight=w)
+            search = BatchedSearchCV(est, grid, separate_folds=True, **kw).fit(
+                X, y, sample_weight=w
+            )
+            scores = [s.cv_results_["mean_test_score"] for s in (search, reference)]
+            np.testing.assert_allclose(*scores, rtol=1e-9)
+        for search in (GridSearchCV, BatchedSearchCV):
+            with pytest.raises(UnsetMetadataPassedError):
+                search(TorchRegressor(max_iter=5), grid, cv=3).fit(X, y, sample_weight=w)
+        groups = np.arange(len(X)) % 3
+        search = BatchedSearchCV(TorchRegressor(max_iter=5), grid, cv=GroupKFold(3), refit=False)
+        search.fit(X, y, groups=groups)
+        assert search.n_splits_ == 3

@@ -323,3 +323,39 @@ def test_a_diverging_fit_is_reported_in_our_words_without_numpys_overflow_warnin
     assert est._plan.objective == "numpy"
     assert any("diverged" in str(w.message) for w in caught if w.category is ConvergenceWarning)
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+
+
+def test_a_diverged_classifier_never_predicts_nan_probabilities():
+    """Weights of ~1e12 in float32 overflow the forward pass: the last epoch with a
+    finite loss ended with them, and predict_proba was NaN on every training row.
+    The weights that began that epoch are kept instead."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = np.digitize(X[:, 0], [-0.5, 0.5])
+    clf = TorchClassifier(solver="adamw", learning_rate_init=1e4, hidden_layer_sizes=(256, 256),
+                          max_iter=10, random_state=0)  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="began its last finite iteration"):
+        clf.fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_a_diverged_fit_whose_kept_weights_overflow_is_refused_untouched(monkeypatch):
+    """Where even those weights give non-finite outputs, the fit raises (as
+    MLPClassifier refuses non-finite weights) and the fitted model stays as it was."""
+    from torchsk.training import loop
+
+    X, y = load_iris(return_X_y=True)
+    clf = TorchClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+
+    def overflowing(module, *args, **kwargs):  # a fit that diverged and kept inf weights
+        history = loop.History(stopped="diverged")
+        with torch.no_grad():
+            for p in module.parameters():
+                p.fill_(float("inf"))
+        return history
+
+    monkeypatch.setattr(loop, "_train_epochs", overflowing)
+    with pytest.raises(ValueError, match="would predict NaN"):
+        clf.set_params(warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)

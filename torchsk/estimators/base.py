@@ -28,7 +28,7 @@ from torchsk.data.checks import check_X, new_table
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.attributes import MLPAttributes
-from torchsk.estimators.build import NetworkBuilder
+from torchsk.estimators.build import NetworkBuilder, check_finite_outputs
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
@@ -202,6 +202,7 @@ class BaseTorchEstimator(
                 self._build(rows, y_enc, sw, task, seed)
                 if members is not None:  # before the plan: member dropout decides the pass
                     members.initialize(self.module_.backbone)
+                    task.start_output(self.module_, y_enc, sw)  # as _build, after the reset
                 if members is not None or self.member_rows == "folds":  # counted by the plan
                     self.module_.inputs.split_for_members(self.module_.backbone.n_members)
             self._plan = make_plan(
@@ -225,6 +226,8 @@ class BaseTorchEstimator(
                 hooks=hooks, validation=validation, **given,
                 stopping=Stopping.from_state(getattr(self, "_stopping", None)),
             )  # fmt: skip
+        if members is None:  # a search's members are candidates apart, not one model
+            check_finite_outputs(self, rows.probe(self), history)
         self._record(history, first, incremental, units)
         self._record_members(history.members, rows.y, rows.host(sample_weight))
         self._check_trained_module(rows.probe(self), task)

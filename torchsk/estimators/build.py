@@ -28,6 +28,7 @@ from torchsk.nn.net import TabularNet
 from torchsk.nn.reuse import ReusedBackbone, reuses_encoding
 from torchsk.training.devices import as_tensor
 from torchsk.training.losses import CLASSIFICATION
+from torchsk.training.report import DIVERGED_ADVICE
 
 
 class NetworkBuilder:
@@ -153,6 +154,23 @@ class NetworkBuilder:
         with torch.no_grad():
             out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
         warn_if_bounded(out)
+
+
+def check_finite_outputs(est, X, history) -> None:
+    """Refuse a diverged fit whose kept weights give non-finite outputs on (up to 256)
+    training rows ``X``, as ``MLPClassifier`` refuses non-finite weights: the model
+    would predict NaN; the fit's ``all_or_nothing`` puts the fitted state back. (Rows
+    streamed or sparse give no probe for the built-in MLP: ``X`` None, not checked.)"""
+    diverged = history.stopped == "diverged" or history.diverged_members is not None
+    if X is None or not diverged:
+        return
+    with torch.no_grad():
+        out = est.module_(as_tensor(X[:256], None, est._plan.device))
+    if not torch.isfinite(out).all():
+        raise ValueError(
+            "Training diverged, and the weights it kept give non-finite outputs on the "
+            f"training rows, so the model would predict NaN. {DIVERGED_ADVICE}"
+        )
 
 
 def _warn_lost_columns(inputs, names) -> None:

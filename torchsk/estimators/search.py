@@ -45,10 +45,8 @@ from torchsk.estimators.search_members import (
     fit_or_error,
     index_splits,
     invalid_candidates,
-    member_rows,
-    member_seeds,
-    member_settings,
     network,
+    refit_selected,
     rows_of,
     split_members,
     unfitted_copy,
@@ -64,7 +62,9 @@ from torchsk.estimators.search_scoring import (
     ScoreTable,
     best_index,
     check_scorers,
+    metadata_router,
     refit_metric,
+    routed_metadata,
     score_members,
 )
 from torchsk.estimators.selection import (
@@ -235,8 +235,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             Dense rows in memory (not sparse X, a Dask collection or batches).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the training rows (the scores are unweighted, as
-            ``GridSearchCV``'s by default).
+            Weights of the training rows, and of the held-out rows in the scores
+            where the scorer accepts them, as ``GridSearchCV``'s (with scikit-learn's
+            metadata routing on: where the estimator's and scorers' requests say).
         groups : array-like of shape (n_samples,), default=None
             Group labels for a group splitter (``GroupKFold``, ...), as ``cv.split``
             takes them.
@@ -250,6 +251,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         scorers, multimetric = check_scorers(self.estimator, self.scoring)
         metric = refit_metric(self, scorers, multimetric)
+        # GridSearchCV's scorers weigh the held-out rows where they accept weights
+        sample_weight, scored, groups = routed_metadata(self, scorers, sample_weight, groups)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = index_splits(cv.split(X, y, groups))
         invalid = invalid_candidates(self, candidates)
@@ -259,10 +262,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         check_search(self, y, [candidates[i] for i in valid], splits, sample_weight)
         if self.ensemble:
             check_partition(splits, _num_samples(X))
-        self._scorers = scorers  # the public scorer_ once the networks are fitted
-        # GridSearchCV's scorers weigh the held-out rows where they accept weights
-        self._score_weights = {name: score_weights(scorer, sample_weight)
-                               for name, scorer in scorers.items()}  # fmt: skip
+        self._scorers, self._score_weights = scorers, scored  # scorer_ once fitted
         table, fitted = self._fit_networks(X, y, sample_weight, splits, candidates, valid)
         self.scorer_, self.multimetric_ = scorers if multimetric else scorers["score"], multimetric
         self.n_splits_ = len(splits)
@@ -276,7 +276,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         if self.ensemble:
             self._select(fitted, X, y, len(splits), table.oof, len(candidates), metric)
             if self.refit:  # the selected candidates again, on all rows
-                self.ensemble_ = self._refit_selected(X, y, sample_weight, candidates)
+                self.ensemble_ = refit_selected(self, X, y, sample_weight, candidates)
         del self._score_weights  # the rows' weights: not kept in the fitted search
         self.cv_results_ = cv_results(candidates, table)
         if self.refit or not self.multimetric_:  # GridSearchCV's best_* rule
@@ -290,6 +290,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         return self
+
+    def get_metadata_routing(self):
+        """``GridSearchCV``'s metadata routing (``search_scoring.metadata_router``)."""
+        return metadata_router(self)
 
     def _fit_networks(self, X, y, sample_weight, splits, candidates, valid: list[int]):
         """Train and score the ``valid`` candidates' networks: each group's
@@ -354,27 +358,6 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.ensemble_, self.ensemble_weights_, self.ensemble_score_ = select_blend(
             fitted, oof, n_candidates, n_folds, score
         )
-
-    def _refit_selected(self, X, y, sample_weight, candidates: list[dict]) -> Blend:
-        """The selected candidates refitted on all rows, each group of them side by side
-        in one stacked network (a candidate alone in its group as two members, from
-        two initial weights), weighted as selected."""
-        selected = np.flatnonzero(self.ensemble_weights_)
-        all_rows = np.arange(_num_samples(X))
-        parts = []
-        for chunk in candidate_groups([candidates[c] for c in selected], self.max_members):
-            group = [int(selected[i]) for i in chunk]
-            members = group * 2 if len(group) == 1 else group
-            est = network(self.estimator, candidates[group[0]], len(members))
-            rows = member_rows(est, all_rows, y, 0)
-            params = [candidates[c] for c in members]
-            seeds = member_seeds(est, params, range(len(members)))
-            given = member_settings(est, params, [rows] * len(members), len(all_rows), seeds,
-                                    split=True)  # fmt: skip
-            managed_fit(est, X, y, sample_weight, members=given)
-            share = len(group) / len(members)
-            parts += [(est, [j], self.ensemble_weights_[c] * share) for j, c in enumerate(members)]
-        return Blend(parts)
 
     def _best(self):
         """What predicts: the selected ensemble, else the refitted best candidate."""

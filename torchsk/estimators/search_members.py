@@ -13,11 +13,14 @@ import torch
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.validation import _num_samples
 
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import _same
+from torchsk.estimators.callbacks import managed_fit
 from torchsk.estimators.iterable import is_batches
+from torchsk.estimators.selection import Blend
 from torchsk.training.fit import check_validation_split, stratify_labels
 from torchsk.training.losses import LossOptions
 from torchsk.training.members import MemberRows
@@ -288,3 +291,25 @@ def fit_or_error(search, *args) -> tuple:
         if search.error_score == "raise":
             raise
         return None, 0.0, error
+
+
+def refit_selected(search, X, y, sample_weight, candidates: list[dict]) -> Blend:
+    """A search's selected candidates (``ensemble_weights_``) refitted on all rows,
+    each group of them side by side in one stacked network (a candidate alone in its
+    group as two members, from two initial weights), weighted as selected."""
+    selected = np.flatnonzero(search.ensemble_weights_)
+    all_rows = np.arange(_num_samples(X))
+    parts = []
+    for chunk in candidate_groups([candidates[c] for c in selected], search.max_members):
+        group = [int(selected[i]) for i in chunk]
+        members = group * 2 if len(group) == 1 else group
+        est = network(search.estimator, candidates[group[0]], len(members))
+        rows = member_rows(est, all_rows, y, 0)
+        params = [candidates[c] for c in members]
+        seeds = member_seeds(est, params, range(len(members)))
+        given = member_settings(est, params, [rows] * len(members), len(all_rows), seeds,
+                                split=True)  # fmt: skip
+        managed_fit(est, X, y, sample_weight, members=given)
+        share = len(group) / len(members)
+        parts += [(est, [j], search.ensemble_weights_[c] * share) for j, c in enumerate(members)]
+    return Blend(parts)

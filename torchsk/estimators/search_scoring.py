@@ -1,6 +1,7 @@
 """How a batched search scores its members and picks a candidate, by ``GridSearchCV``'s
 rules (``estimators.search``): one scorer or several (``scoring``), train scores
-(``return_train_score``), and ``refit`` as a bool, a metric's name or a callable."""
+(``return_train_score``), ``refit`` as a bool, a metric's name or a callable, and
+scikit-learn's metadata routing of ``sample_weight`` and ``groups``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ from numbers import Integral, Number
 
 import numpy as np
 from sklearn.metrics import check_scoring
-from sklearn.metrics._scorer import _check_multimetric_scoring
+from sklearn.metrics._scorer import _check_multimetric_scoring, _MultimetricScorer
 from sklearn.utils import _safe_indexing
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    process_routing,
+)
 
-from torchsk.estimators.search_results import MemberOutputs, failed_score
+from torchsk.estimators.search_results import MemberOutputs, failed_score, score_weights
 from torchsk.estimators.selection import member_outputs, to_output_scale
 
 
@@ -24,6 +31,45 @@ def check_scorers(estimator, scoring) -> tuple[dict, bool]:
         # scikit-learn's own check, so that the errors read as GridSearchCV's
         return _check_multimetric_scoring(estimator, scoring), True
     return {"score": check_scoring(estimator, scoring)}, False
+
+
+def metadata_router(search) -> MetadataRouter:
+    """``GridSearchCV``'s routing: ``fit``'s metadata to the estimator's ``fit``, to
+    the scorers' ``score`` and to the splitter's ``split``."""
+    scorers, multimetric = check_scorers(search.estimator, search.scoring)
+    raise_exc = search.error_score == "raise"
+    scorer = _MultimetricScorer(scorers=scorers, raise_exc=raise_exc) if multimetric else None
+    on_fit = MethodMapping().add(caller="fit", callee="fit")
+    on_score = MethodMapping().add(caller="score", callee="score")
+    on_score.add(caller="fit", callee="score")
+    on_split = MethodMapping().add(caller="fit", callee="split")
+    return (
+        MetadataRouter(owner=search)
+        .add(estimator=search.estimator, method_mapping=on_fit)
+        .add(scorer=scorer or scorers["score"], method_mapping=on_score)
+        .add(splitter=search.cv, method_mapping=on_split)
+    )
+
+
+def routed_metadata(search, scorers: dict, sample_weight, groups) -> tuple:
+    """``(the fit's weights, each scorer's keyword arguments, groups)``. With
+    scikit-learn's metadata routing on, as the estimator's, scorers' and splitter's
+    requests say (``process_routing``: metadata passed and not requested raises, as
+    in ``GridSearchCV``); else the weights for the fit and for each scorer that accepts
+    them (``score_weights``)."""
+    if not _routing_enabled():
+        scored = {name: score_weights(scorer, sample_weight) for name, scorer in scorers.items()}
+        return sample_weight, scored, groups
+    given = {"sample_weight": sample_weight, "groups": groups}
+    routed = process_routing(search, "fit", **{k: v for k, v in given.items() if v is not None})
+    w = routed.scorer.score.get("sample_weight")
+    scored = {
+        name: {"sample_weight": w}
+        if w is not None and scorer.get_metadata_routing().consumes("score", ["sample_weight"])
+        else {}
+        for name, scorer in scorers.items()
+    }
+    return routed.estimator.fit.get("sample_weight"), scored, routed.splitter.split.get("groups")
 
 
 def refit_metric(search, scorers: dict, multimetric: bool) -> str | None:

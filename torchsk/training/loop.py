@@ -195,14 +195,16 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
     """
     history = History()
     history.stopping = judge = judge or Stopping()
-    last_good = best_state = lowest_state = _snapshot(module)
+    last_good = best_state = lowest_state = start = _snapshot(module)
     module.train()
     try:
         for _ in range(settings.max_iter):
             hooks.begin()
             loss = _run_epoch(step, data, settings, generator, graphed)
             if not math.isfinite(loss):
-                module.load_state_dict(last_good)
+                # the weights the last finite epoch ended with may be what overflowed at
+                # once; those it began with gave finite losses for a whole epoch
+                module.load_state_dict(start)
                 history.stopped = "diverged"
                 break
             start, last_good = last_good, _snapshot(module)

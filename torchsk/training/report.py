@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # only for annotations: training.fit imports this module
     from torchsk.training.fit import FitConfig
 
 # what to change when training diverges, for a network or for some of its members
-_DIVERGED_ADVICE = (
+DIVERGED_ADVICE = (
     "Lower learning_rate_init, raise alpha or try another solver (e.g. solver='lbfgs')."
 )
 
@@ -37,7 +37,7 @@ def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
         diverged, members = history.diverged_members
         warn(
             f"Training diverged (non-finite loss) for {diverged} of {members} members; "
-            f"each kept its last finite weights. {_DIVERGED_ADVICE}",
+            f"each kept its last finite weights. {DIVERGED_ADVICE}",
             ConvergenceWarning,
         )
     message = _stop_message(history, config, incremental)
@@ -50,8 +50,8 @@ def _stop_message(history: History, config: FitConfig, incremental: bool):
     n = history.n_iter
     if history.stopped == "diverged":
         return (
-            f"Training diverged (non-finite loss) after {n} iterations; the last finite "
-            f"weights were kept. {_DIVERGED_ADVICE}",
+            f"Training diverged (non-finite loss) after {n} iterations; the weights "
+            f"that began its last finite iteration were kept. {DIVERGED_ADVICE}",
             ConvergenceWarning,
         )
     if history.stopped == "rose":
