@@ -2,6 +2,7 @@
 
 import io
 import pickle
+import warnings
 from dataclasses import replace
 
 import joblib
@@ -9,6 +10,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -43,6 +45,40 @@ def test_scoring_monitor_records_a_score_per_epoch(iris, solver):
     assert len(rows) == est.n_iter_
     assert rows["accuracy"].between(0, 1).all()
     assert rows["accuracy"].iloc[-1] == pytest.approx(est.score(X, y), abs=0.05)
+
+
+class EpochScores:
+    """A callback that scores the fitted estimator it is handed at each epoch's end."""
+
+    def __init__(self):
+        self.begun, self.scores = 0, []
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        self.begun += context.task_name == "epoch"
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None, X=None, y=None):
+        if context.task_name == "epoch":
+            self.scores.append(fitted_estimator.score(X, y))
+
+
+@pytest.mark.parametrize("solver", ["adam", "rprop", "lbfgs"])
+def test_each_epoch_is_one_iteration_with_a_fitted_estimator(solver):
+    """L-BFGS began one more epoch after its last iteration and ended it with no
+    fitted estimator: a callback scoring it failed the fit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    scores = EpochScores()
+    est = TorchRegressor(hidden_layer_sizes=(8,), solver=solver, max_iter=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.set_callbacks(scores).fit(X, X[:, 0])
+    assert scores.begun == len(scores.scores) == est.n_iter_ == 4
 
 
 @pytest.mark.filterwarnings("ignore:The estimator FunctionTransformer does not support callbacks")

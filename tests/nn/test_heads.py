@@ -223,6 +223,22 @@ def test_reused_backbone_keeps_the_trained_hidden_weights():
         TorchClassifier(module=ReusedBackbone(reg), max_iter=5).fit(X[:, :5], y)
 
 
+def test_a_reheaded_backbone_survives_pickle():
+    """A new output width (a regressor's backbone in a 3-class classifier and back) is
+    written into the configuration a saved model is rebuilt from: loading raised
+    "backbone.output.bias: (3,) stored, (1,) configured" (and so did joblib workers).
+    (skops stores no user module, ReusedBackbone included: docs/ecosystem.md.)"""
+    import pickle
+
+    X, y = load_wine(return_X_y=True)
+    reg = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, X[:, 0])
+    clf = TorchClassifier(module=ReusedBackbone(reg), max_iter=5, random_state=0).fit(X, y)
+    back = TorchRegressor(module=ReusedBackbone(clf), max_iter=5).fit(X, np.c_[X[:, 0], X[:, 1]])
+    for est, predict in ((clf, "predict_proba"), (back, "predict")):
+        loaded = pickle.loads(pickle.dumps(est))
+        np.testing.assert_array_equal(getattr(loaded, predict)(X), getattr(est, predict)(X))
+
+
 def test_reused_backbone_cross_validates_on_its_donors_data_with_its_encoding():
     """Every fold reuses the donor's input encoding whole (bin edges, scaling, missing
     indicators, categories and their slots), the one its backbone learned on; a fold's

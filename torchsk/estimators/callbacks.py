@@ -92,7 +92,8 @@ class EpochHooks:
         )
 
     def close(self) -> None:
-        """End an epoch that was begun but never ran (L-BFGS's last), then the fit."""
+        """End an epoch that was begun and never finished (an L-BFGS evaluation after
+        its last iteration, an interrupted epoch), then the fit."""
         if self.epoch_ctx is not None:
             self.epoch_ctx.call_on_fit_task_end(estimator=self.estimator)
             self.epoch_ctx = None

@@ -76,6 +76,9 @@ class ReusedBackbone:
         if backbone.output.out_features != n_outputs:
             old = backbone.output
             backbone.output = nn.Linear(old.in_features, n_outputs, dtype=old.weight.dtype)
+            # the configuration a saved model is rebuilt from (io.persistence) says so too
+            if isinstance(getattr(backbone, "config", None), dict):
+                backbone.config = {**backbone.config, "n_outputs": n_outputs}
         return backbone
 
 

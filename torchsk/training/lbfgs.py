@@ -27,11 +27,16 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     history = History()
     total_weight = weight_of(data.w, len(data.X))
     member_totals = data.w.sum(0) if data.w is not None and data.w.ndim == 2 else None
-    state = {"x": flat.detach().cpu().double().numpy().copy()}
+    # an epoch (for callbacks) begins with an iteration's first evaluation, so none is
+    # begun after the last iteration (scipy's callback cannot tell it is the last)
+    state = {"x": flat.detach().cpu().double().numpy().copy(), "in_iteration": False}
     load, gradient = _vector_access(flat, numpy_views)
     module.train()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        if not state["in_iteration"]:  # an iteration's first evaluation: its epoch starts
+            hooks.begin()
+            state["in_iteration"] = True
         load(x)
         loss = float(objective(data.X, data.y, data.w))
         if member_totals is not None:  # members with rows of their own
@@ -49,12 +54,11 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
             raise StopIteration
         state["x"] = intermediate_result.x.copy()
         log_epoch(history, loss, len(data.X), settings)
+        state["in_iteration"] = False
         if hooks.end():
             history.stopped = "converged"  # a callback asked to stop
             raise StopIteration
-        hooks.begin()
 
-    hooks.begin()
     try:
         result = scipy.optimize.minimize(
             fun,
@@ -66,12 +70,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
                 "maxiter": settings.max_iter, "maxfun": settings.max_fun, "gtol": settings.tol
             },
         )  # fmt: skip
-        # status 1 is max_iter or max_fun; 2 ("abnormal line search") means no further
-        # progress is possible at this precision, which we count as converged
-        if history.stopped == "max_iter" and result.status != 1:
-            history.stopped = "converged" if math.isfinite(result.fun) else "diverged"
-        elif history.stopped == "max_iter" and result.nit < settings.max_iter:
-            history.stopped = "max_fun"
+        history.stopped = _how_scipy_stopped(history.stopped, result, settings.max_iter)
     except KeyboardInterrupt:
         if history.n_iter == 0:
             raise
@@ -80,6 +79,17 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     history.best_loss = min(history.loss_curve, default=math.inf)
     module.eval()
     return history
+
+
+def _how_scipy_stopped(stopped: str, result, max_iter: int) -> str:
+    """``History.stopped`` after scipy's run (``stopped``: as the callback left it).
+    Status 1 is max_iter or max_fun; 2 ("abnormal line search") means no further
+    progress is possible at this precision, which counts as converged."""
+    if stopped != "max_iter":
+        return stopped
+    if result.status != 1:
+        return "converged" if math.isfinite(result.fun) else "diverged"
+    return "max_fun" if result.nit < max_iter else "max_iter"
 
 
 def _vector_access(flat: torch.Tensor, numpy_views: bool):
