@@ -198,6 +198,16 @@ def test_metadata_routing_sends_weights_and_groups_where_requested_as_gridsearch
             )
             scores = [s.cv_results_["mean_test_score"] for s in (search, reference)]
             np.testing.assert_allclose(*scores, rtol=1e-9)
+            # score routes as fit does (refit: the best candidate, a separate fit)
+            refitted = [cls(est, grid, cv=3, scoring=scorer).fit(X, y, sample_weight=w)
+                        for cls in (GridSearchCV, BatchedSearchCV)]  # fmt: skip
+            if score_request:
+                scores = [search.score(X, y, sample_weight=w) for search in refitted]
+                assert scores[0] == pytest.approx(scores[1], rel=1e-9)
+            else:  # weights the scorer does not take
+                for search in refitted:
+                    with pytest.raises(TypeError, match="not routed to any object"):
+                        search.score(X, y, sample_weight=w)
         for search in (GridSearchCV, BatchedSearchCV):
             with pytest.raises(UnsetMetadataPassedError):
                 search(TorchRegressor(max_iter=5), grid, cv=3).fit(X, y, sample_weight=w)

@@ -56,7 +56,6 @@ from torchsk.estimators.search_results import (
     failed_score,
     has,
     record_failed_fits,
-    score_weights,
 )
 from torchsk.estimators.search_scoring import (
     ScoreTable,
@@ -65,6 +64,7 @@ from torchsk.estimators.search_scoring import (
     metadata_router,
     refit_metric,
     routed_metadata,
+    routed_score_weights,
     score_members,
 )
 from torchsk.estimators.selection import (
@@ -389,9 +389,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     @available_if(has("score"))
     def score(self, X, y, sample_weight=None):
         """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``); with
-        several scorers, the one ``refit`` names."""
+        several scorers, the one ``refit`` names; ``sample_weight`` routed as by
+        ``GridSearchCV`` (where the scorer requests it, with metadata routing on)."""
         scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
-        return scorer(self._best(), X, y, **score_weights(scorer, sample_weight))
+        weights = routed_score_weights(self, scorer, sample_weight)
+        return scorer(self._best(), X, y, **weights)
 
     @property
     def module_(self):

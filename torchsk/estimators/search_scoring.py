@@ -72,6 +72,17 @@ def routed_metadata(search, scorers: dict, sample_weight, groups) -> tuple:
     return routed.estimator.fit.get("sample_weight"), scored, routed.splitter.split.get("groups")
 
 
+def routed_score_weights(search, scorer, sample_weight) -> dict:
+    """``score``'s keyword arguments for ``scorer``: as ``routed_metadata`` gives them to
+    the scorers in ``fit``, for ``search.score``'s ``sample_weight``."""
+    if not _routing_enabled():
+        return score_weights(scorer, sample_weight)
+    given = {} if sample_weight is None else {"sample_weight": sample_weight}
+    w = process_routing(search, "score", **given).scorer.score.get("sample_weight")
+    requested = scorer.get_metadata_routing().consumes("score", ["sample_weight"])
+    return {"sample_weight": w} if w is not None and requested else {}
+
+
 def refit_metric(search, scorers: dict, multimetric: bool) -> str | None:
     """The metric that ranks the candidates for ``best_*`` and ``ensemble``: ``refit``'s
     name with several scorers (None where ``refit`` is False or a callable), else
