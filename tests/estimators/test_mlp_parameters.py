@@ -195,3 +195,27 @@ def test_automatic_batches_are_scikit_learns_for_sgd_only():
         config = TorchRegressor(solver=solver)._fit_config()
         assert train_settings(config, 1000, incremental=False).batch_size == size
         assert train_settings(config, 50, incremental=False).batch_size == 50
+
+
+def test_alpha_auto_is_recorded_as_the_value_each_fit_used():
+    """The contract's rule for a data-dependent default: resolved once and recorded
+    in a fitted attribute (it was recorded nowhere), so a GridSearchCV fold's value
+    and its refit's can be read."""
+    from sklearn.model_selection import GridSearchCV
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=600)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        auto = TorchRegressor(**kw).fit(X, y)
+        explicit = TorchRegressor(alpha=400 / 600, **kw).fit(X, y)
+        assert auto.alpha_ == explicit.alpha_ == pytest.approx(400 / 600)
+        np.testing.assert_array_equal(auto.predict(X), explicit.predict(X))
+        assert TorchRegressor(**kw).fit(X[:100], y[:100]).alpha_ == 1.0  # clipped
+        weighted = TorchRegressor(**kw).fit(X, y, sample_weight=np.full(600, 4.0))
+        assert weighted.alpha_ == 0.3  # 2,400 weighted rows: the floor
+        assert TorchClassifier(**kw).fit(X, y > 0).alpha_ == TorchClassifier().alpha
+        search = GridSearchCV(TorchRegressor(**kw), {"max_iter": [3]}, cv=5).fit(X, y)
+    assert search.best_estimator_.alpha_ == pytest.approx(400 / 600)

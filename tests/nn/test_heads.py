@@ -134,6 +134,22 @@ def _counts():
     return X, rng.poisson(rate)
 
 
+@pytest.mark.parametrize("head", ["exp", "softplus"])
+def test_a_given_target_center_is_refused_under_a_positive_link(head):
+    """Training saw (y - center) / scale, negative below the center: a Poisson fit
+    predicted a constant or negative values, without a word. A scale alone fits."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0] + 1.0)).astype(float)
+    kw = dict(loss="poisson", head=head, max_iter=20, random_state=0)
+    with pytest.raises(ValueError, match="positive link"):
+        TorchRegressor(target_scaling=(y.mean(), 1.0), **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scaled = TorchRegressor(target_scaling=(0.0, y.mean()), **kw).fit(X, y)
+    assert (scaled.predict(X) >= 0).all()
+
+
 def test_poisson_beats_squared_error_in_poisson_deviance():
     X, y = _counts()
     Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)

@@ -148,6 +148,7 @@ class MLPAttributes:
         losses = history.loss_curve if switched else self.loss_curve_
         self.best_loss_ = None if scores else min(losses, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
+        self.alpha_ = history.alpha  # the contract's record of a data-dependent default
 
     @property
     def loss_(self) -> float:

@@ -19,7 +19,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         better, see ``docs/comparison.md``). ``"auto"`` is ``400 / n`` clipped to
         ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
         included; for ``partial_fit``, the call's rows): stronger on small tables,
-        which overfit more (measured on the comparison suite).
+        which overfit more (measured on the comparison suite). The value a fit
+        used is recorded in ``alpha_``.
         It penalises every trained parameter of two or more dimensions: the layers'
         weights (a user module's too) and the categorical columns' embedding tables
         (a one-hot column's weights are part of the first layer's, so both encodings
@@ -239,6 +240,10 @@ module_ : TabularNet
         Names of the features, when X was a DataFrame with string column names.
     n_outputs_ : int
         Number of outputs of the network.
+    alpha_ : float
+        The L2 penalty the last ``fit`` or ``partial_fit`` trained with: ``alpha``,
+        with ``"auto"`` resolved for its rows (a ``GridSearchCV`` fold's and its
+        refit's can differ: they have other row counts).
     coefs_ : list of ndarray, length n_layers_ - 1
         ``coefs_[i]`` is the weight matrix of layer ``i``, of shape ``(n_in, n_out)``,
         as in scikit-learn's MLP, and ``intercepts_[i]`` its bias vector: the built-in

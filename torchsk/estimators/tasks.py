@@ -92,6 +92,14 @@ class RegressionTask:
         link = self.link()
         scaling = self.target_scaling
         if isinstance(scaling, tuple):  # given: used as it is
+            if link in POSITIVE_LINKS and np.any(np.asarray(scaling[0], dtype=float) != 0):
+                raise ValueError(
+                    f"target_scaling={scaling!r} shifts the target by a center, and "
+                    f"head={link!r} predicts it through a positive link, which a shifted "
+                    "target (negative where y is below the center) breaks. Give the "
+                    "center as 0 (a scale only), or target_scaling='standard', which "
+                    "scales such a target by its mean."
+                )
             return {"head": link, "target_scaling": scaling}
         if scaling is not None and link in POSITIVE_LINKS:
             scaling = "mean"

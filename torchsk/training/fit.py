@@ -435,7 +435,9 @@ def _run(net, trained, plan: ExecutionPlan, loss: LossFunctions, data: Data | Bl
         objective = ChunkedObjective(objective, params)  # sparse X's full batches
     # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
     with use_generators(net.backbone, seed + 1, plan.device), quiet_numpy(plan.objective):
-        return train(
+        history, optimizer = train(
             trained, objective, data, settings, generator=torch.Generator().manual_seed(seed),
             plan=plan, **train_args,
         )  # fmt: skip
+    history.alpha = settings.alpha  # "auto" resolved, for the estimator's alpha_
+    return history, optimizer

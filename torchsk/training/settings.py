@@ -168,7 +168,8 @@ class History:
     prediction. ``members``: what cross-fitted members leave (``training.folds``),
     their best epochs and out-of-fold raw outputs, else None. ``diverged_members``:
     ``(diverged, members)`` when members that stop on their own diverged (the others
-    may have stopped otherwise: ``stopped`` says how), else None.
+    may have stopped otherwise: ``stopped`` says how), else None. ``alpha``: the L2
+    penalty the fit trained with (``"auto"`` resolved; members': their mean).
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -181,6 +182,7 @@ class History:
     worse_than_constant: tuple[float, float] | None = None
     members: dict | None = None
     diverged_members: tuple[int, int] | None = None
+    alpha: float | None = None
 
 
 def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
