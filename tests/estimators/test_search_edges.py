@@ -211,6 +211,19 @@ def test_metadata_routing_sends_weights_and_groups_where_requested_as_gridsearch
         for search in (GridSearchCV, BatchedSearchCV):
             with pytest.raises(UnsetMetadataPassedError):
                 search(TorchRegressor(max_iter=5), grid, cv=3).fit(X, y, sample_weight=w)
+
+        def plain(est, X, y):  # a plain callable scorer requests nothing
+            return -float(np.mean((est.predict(X) - y) ** 2))
+
+        r2 = make_scorer(mean_squared_error, greater_is_better=False)
+        scorers = {"r2": r2.set_score_request(sample_weight=True), "plain": plain}
+        est = TorchRegressor(max_iter=5, random_state=0).set_fit_request(sample_weight=True)
+        kw = dict(cv=3, scoring=scorers, refit="plain")
+        reference = GridSearchCV(est, grid, **kw).fit(X, y, sample_weight=w)
+        search = BatchedSearchCV(est, grid, separate_folds=True, **kw).fit(X, y, sample_weight=w)
+        scores = [s.cv_results_["mean_test_plain"] for s in (search, reference)]
+        np.testing.assert_allclose(*scores, rtol=1e-9)
+        assert search.score(X, y) == pytest.approx(reference.score(X, y), rel=1e-9)
         groups = np.arange(len(X)) % 3
         search = BatchedSearchCV(TorchRegressor(max_iter=5), grid, cv=GroupKFold(3), refit=False)
         search.fit(X, y, groups=groups)

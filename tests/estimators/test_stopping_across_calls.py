@@ -115,13 +115,15 @@ def test_switching_early_stopping_on_a_warm_start_counts_afresh():
                          early_stopping=True, **NEVER_BETTER)  # fmt: skip
     reg.fit(X, Y)
     assert reg.best_loss_ is None and reg._stopping["on_score"]
-    reg.set_params(early_stopping=False).fit(X, Y)
+    reg.set_params(early_stopping=False).fit(X, 10 * Y)  # losses far above the first fit's
     assert reg.n_iter_ == 4 and reg._no_improvement_count == 3  # a fresh count of 4 epochs
     assert not reg._stopping["on_score"]
     # and the attributes describe the loss it counts on, as a fit without early
     # stopping's (best_validation_score_ stayed the first fit's, best_loss_ None)
     assert reg.validation_scores_ is None and reg.best_validation_score_ is None
     assert reg.best_loss_ == min(reg.loss_curve_[-4:])
+    reg.partial_fit(X, 10 * Y)  # the count goes on from the switch, and best_loss_ with it
+    assert reg.best_loss_ == min(reg.loss_curve_[-5:]) and reg._no_improvement_count == 4
     reg.set_params(early_stopping=True).fit(X, Y)
     assert reg.best_loss_ is None and reg.best_validation_score_ == max(reg.validation_scores_)
 

@@ -365,3 +365,31 @@ def test_blas_limit_is_shared_by_nested_and_concurrent_users():
         for t in threads:
             t.join()
         assert set(_blas_threads().values()) == {2}
+
+
+def test_lbfgs_ends_every_epoch_it_began_on_the_kept_weights():
+    """An abnormal line search makes scipy evaluate after its last iteration: the epoch
+    that begins then is ended here, on the kept weights (it was left for the fit's
+    close, which had no fitted estimator to give a callback)."""
+    from types import SimpleNamespace
+
+    from torchsk.training.lbfgs import train_lbfgs
+
+    flat = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    flat.grad = torch.zeros(2, dtype=torch.float64)
+    calls = [0]
+
+    def objective(X, y, w):  # its gradient turns inconsistent after 5 evaluations
+        calls[0] += 1
+        d = flat.detach() - torch.tensor([3.0, -2.0], dtype=torch.float64)
+        flat.grad.copy_(4 * d**3 if calls[0] <= 5 else -4 * d**3)
+        return float((d**4).sum())
+
+    log = []
+    hooks = SimpleNamespace(begin=lambda: log.append("b"), end=lambda: log.append("e") or False)
+    penalty = SimpleNamespace(value=lambda t: 0.0, add_grad=lambda t: None)
+    data = SimpleNamespace(X=torch.zeros(4, 1), y=torch.zeros(4), w=None)
+    settings = SimpleNamespace(max_iter=50, max_fun=15000, tol=1e-12, verbose=False)
+    history = train_lbfgs(nn.Linear(1, 1), objective, penalty, flat, data, settings, hooks, False)
+    assert history.stopped == "converged" and calls[0] > history.n_iter
+    assert "".join(log) == "be" * log.count("b")

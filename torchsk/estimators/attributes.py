@@ -133,6 +133,7 @@ class MLPAttributes:
         # calls and warm starts (training.settings.Stopping)
         self._stopping = history.stopping.to_state()
         self.t_ += history.t
+        previous = len(self.loss_curve_)
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
         # early stopping switched off for a warm start: the count started afresh on the
         # loss (Stopping.resumed; scikit-learn fails there), and so do these attributes
@@ -145,7 +146,9 @@ class MLPAttributes:
         # with it, None for the other
         scores = self.validation_scores_
         self.best_validation_score_ = max(scores) if scores else None
-        losses = history.loss_curve if switched else self.loss_curve_
+        if switched or previous == 0:  # where the count on the loss began
+            self._count_start = previous
+        losses = self.loss_curve_[getattr(self, "_count_start", 0) :]
         self.best_loss_ = None if scores else min(losses, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
         self.alpha_ = history.alpha  # the contract's record of a data-dependent default

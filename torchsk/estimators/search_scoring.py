@@ -16,6 +16,7 @@ from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
     _routing_enabled,
+    get_routing_for_object,
     process_routing,
 )
 
@@ -63,12 +64,7 @@ def routed_metadata(search, scorers: dict, sample_weight, groups) -> tuple:
     given = {"sample_weight": sample_weight, "groups": groups}
     routed = process_routing(search, "fit", **{k: v for k, v in given.items() if v is not None})
     w = routed.scorer.score.get("sample_weight")
-    scored = {
-        name: {"sample_weight": w}
-        if w is not None and scorer.get_metadata_routing().consumes("score", ["sample_weight"])
-        else {}
-        for name, scorer in scorers.items()
-    }
+    scored = {name: _requested(scorer, w) for name, scorer in scorers.items()}
     return routed.estimator.fit.get("sample_weight"), scored, routed.splitter.split.get("groups")
 
 
@@ -78,9 +74,17 @@ def routed_score_weights(search, scorer, sample_weight) -> dict:
     if not _routing_enabled():
         return score_weights(scorer, sample_weight)
     given = {} if sample_weight is None else {"sample_weight": sample_weight}
-    w = process_routing(search, "score", **given).scorer.score.get("sample_weight")
-    requested = scorer.get_metadata_routing().consumes("score", ["sample_weight"])
-    return {"sample_weight": w} if w is not None and requested else {}
+    return _requested(
+        scorer, process_routing(search, "score", **given).scorer.score.get("sample_weight")
+    )
+
+
+def _requested(scorer, w) -> dict:
+    """``{"sample_weight": w}`` where ``scorer`` requests it (a plain callable requests
+    nothing), else none."""
+    if w is None or not get_routing_for_object(scorer).consumes("score", ["sample_weight"]):
+        return {}
+    return {"sample_weight": w}
 
 
 def refit_metric(search, scorers: dict, multimetric: bool) -> str | None:

@@ -76,6 +76,10 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
             raise
         history.stopped = "interrupted"
     flat.data.copy_(torch.from_numpy(state["x"]))
+    if state["in_iteration"] and history.stopped != "interrupted":
+        # scipy evaluated after its last iteration (an abnormal line search): that
+        # epoch ends on the kept weights, so a callback still gets a fitted estimator
+        hooks.end()
     history.best_loss = min(history.loss_curve, default=math.inf)
     module.eval()
     return history
