@@ -146,7 +146,7 @@ class MLPAttributes:
         # with it, None for the other
         scores = self.validation_scores_
         self.best_validation_score_ = max(scores) if scores else None
-        if switched or previous == 0:  # where the count on the loss began
+        if first or switched:  # where the count on the loss began
             self._count_start = previous
         losses = self.loss_curve_[getattr(self, "_count_start", 0) :]
         self.best_loss_ = None if scores else min(losses, default=np.inf)

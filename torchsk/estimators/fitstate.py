@@ -41,8 +41,9 @@ def all_or_nothing(fit):
     def wrapper(self, *args, **kwargs):
         saved = {k: vars(self)[k] for k in _fitted_keys(self)}
         weights = _weights(self)
-        # partial_fit steps the optimizer it continues with in place (moments, rate)
-        optimizer = saved.get("_optimizer")
+        # partial_fit steps the optimizer it continues with in place (moments, rate); a
+        # fit starts a new one and leaves the old one as it was: nothing to copy then
+        optimizer = saved.get("_optimizer") if kwargs.get("incremental") else None
         steps = optimizer.state() if hasattr(optimizer, "state") else None
         try:
             return fit(self, *args, **kwargs)
