@@ -10,9 +10,9 @@ from palmerpenguins import load_penguins
 from sklearn.datasets import load_diabetes, load_iris
 
 # Fits cut short on purpose (a few epochs keep the suite fast) end with scikit-learn's
-# "maximum iterations (N) reached" ConvergenceWarning; tests marked ``short_fits`` ignore
+# "Maximum iterations (N) reached" ConvergenceWarning; tests marked ``short_fits`` ignore
 # exactly that one. Other warnings, a diverging fit's ConvergenceWarning included, still show.
-SHORT_FITS = r"ignore:.*maximum iterations \(\d+\) reached:sklearn.exceptions.ConvergenceWarning"
+SHORT_FITS = r"ignore:.*Maximum iterations \(\d+\) reached:sklearn.exceptions.ConvergenceWarning"
 
 
 def pytest_configure(config):

@@ -92,7 +92,7 @@ def hand_built(estimator, scale):
 @pytest.mark.parametrize("table", TABLES)
 # the defaults' 200 epochs run out on some folds of ncbirths: expected, not tested here
 @pytest.mark.filterwarnings(
-    r"ignore:.*maximum iterations \(200\) reached:sklearn.exceptions.ConvergenceWarning"
+    r"ignore:.*Maximum iterations \(200\) reached:sklearn.exceptions.ConvergenceWarning"
 )
 def test_raw_dataframe_scores_at_least_as_well_as_the_hand_built_pipeline(table):
     """On each real table (string columns and missing values), torchsk's defaults on

@@ -49,7 +49,7 @@ def test_a_warm_start_after_convergence_stops_after_one_epoch(ours, theirs):
             first = (est.n_iter_, est._no_improvement_count, len(est.loss_curve_))
             est.fit(X, _target(cls))
         # both fits converged: neither reached max_iter
-        assert not [w for w in caught if "maximum iterations" in str(w.message)], cls
+        assert not [w for w in caught if "Maximum iterations" in str(w.message)], cls
         seen[cls] = [first, (est.n_iter_, est._no_improvement_count, len(est.loss_curve_))]
     assert seen[ours] == seen[theirs] == [(4, 3, 4), (1, 4, 5)]
 

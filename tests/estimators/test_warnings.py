@@ -102,3 +102,27 @@ def test_the_documented_filter_for_mlp_code_silences_our_convergence_warning():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)  # the README's
         TorchRegressor(**SHORT).fit(X, Y)
         TorchClassifier(solver="lbfgs", **SHORT).fit(X, LABELS)
+
+
+@pytest.mark.parametrize(
+    "solver, sklearn_text",
+    [
+        ("adam", "Stochastic Optimizer: Maximum iterations"),
+        ("sgd", "Stochastic Optimizer: Maximum iterations"),
+        ("lbfgs", "lbfgs failed to converge"),
+    ],
+)
+def test_a_filter_on_scikit_learns_text_catches_the_warning(solver, sklearn_text):
+    # a user silences MLPRegressor's "did not converge" warning by its text; the same
+    # filter silences torchsk's (it used to read "adam: maximum iterations ...")
+    from sklearn.neural_network import MLPRegressor
+
+    # a fit short enough to stop unconverged, long enough to beat a constant (torchsk
+    # would warn about that too)
+    params = dict(SHORT, max_iter=20, learning_rate_init=0.05)
+    for est in (MLPRegressor(solver=solver, **params), TorchRegressor(solver=solver, **params)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", message=sklearn_text, category=ConvergenceWarning)
+            est.fit(X, Y)
+        assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)], est

@@ -46,9 +46,9 @@ def test_a_fit_stopped_on_a_rising_loss_keeps_the_lowest_loss_weights():
 
 def test_hitting_max_iter_warns_like_scikit_learn():
     X, y = load_iris(return_X_y=True)
-    with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(3\) reached"):
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
         TorchClassifier(max_iter=3, random_state=0).fit(X, y)
-    with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(2\) reached"):
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):
         TorchClassifier(solver="lbfgs", max_iter=2, random_state=0).fit(X, y)
 
 

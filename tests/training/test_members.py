@@ -280,7 +280,7 @@ def test_members_that_diverge_are_reported_beside_the_others_running_out_of_epoc
     messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
     diverged = [m for m in messages if m.startswith("Training diverged")]
     assert len(diverged) == 1 and re.search(rf"for [1-{K - 1}] of {K} members", diverged[0])
-    assert est.n_iter_ == 50 and any("maximum iterations (50)" in m for m in messages)
+    assert est.n_iter_ == 50 and any("Maximum iterations (50)" in m for m in messages)
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])

@@ -22,6 +22,16 @@ DIVERGED_ADVICE = (
 )
 
 
+# scikit-learn's MLP starts its warnings so ("Stochastic Optimizer: Maximum iterations
+# (200) reached ...", "lbfgs failed to converge after ..."): a filter written against
+# its text catches torchsk's too
+_SOLVER_PREFIX = {
+    "adam": "Stochastic Optimizer:",
+    "sgd": "Stochastic Optimizer:",
+    "lbfgs": "lbfgs failed to converge:",
+}
+
+
 def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
     """The warnings a fit that ended as ``history`` says deserves."""
     if history.worse_than_constant is not None:
@@ -69,15 +79,16 @@ def _stop_message(history: History, config: FitConfig, incremental: bool):
         )
     if history.stopped == "max_fun":
         return (
-            f"lbfgs: maximum function evaluations (max_fun={config.max_fun}) reached "
-            "and the optimization hasn't converged yet.",
+            f"lbfgs failed to converge after {n} iteration(s): maximum function "
+            f"evaluations (max_fun={config.max_fun}) reached and the optimization hasn't "
+            "converged yet.",
             ConvergenceWarning,
         )
     # partial_fit with lbfgs runs a whole L-BFGS fit, which can end unconverged
     if history.stopped == "max_iter" and (not incremental or config.solver == "lbfgs"):
         return (
-            f"{config.solver}: maximum iterations ({config.max_iter}) reached and the "
-            "optimization hasn't converged yet.",
+            f"{_SOLVER_PREFIX.get(config.solver, config.solver + ':')} Maximum iterations "
+            f"({config.max_iter}) reached and the optimization hasn't converged yet.",
             ConvergenceWarning,
         )
     return None
