@@ -515,3 +515,22 @@ def test_alpha_penalises_the_embedding_tables_as_the_layers_weights():
     assert held.module_.inputs.categorical.config["embedded"] == [True]
     norm = [e.module_.inputs.categorical.embedding.weight.norm() for e in (free, held)]
     assert norm[1] < 1e-3 * norm[0]
+
+
+@pytest.mark.short_fits
+@pytest.mark.parametrize("output", ["pandas", "polars"])
+def test_scikit_learns_transform_output_setting_leaves_the_table_encoding_alone(output):
+    # set_config(transform_output="pandas") made the internal OrdinalEncoder return a
+    # DataFrame, and fit (or predict on a model fitted outside the setting) failed
+    import sklearn
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "k": np.array(["x", "y", "z"])[np.arange(60) % 3]})
+    y = X["a"].to_numpy() + (X["k"] == "y")
+    kw = dict(SMALL, solver="lbfgs", max_iter=50)
+    outside = TorchRegressor(**kw).fit(X, y)
+    with sklearn.config_context(transform_output=output):
+        inside = TorchRegressor(**kw).fit(X, y)
+        predicted = outside.predict(X)
+    np.testing.assert_array_equal(inside.predict(X), outside.predict(X))
+    np.testing.assert_array_equal(predicted, outside.predict(X))

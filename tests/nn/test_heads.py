@@ -71,6 +71,40 @@ def test_torch_loss_modules_fit_any_head(head, loss_module, target):
     assert clf.score(Xte, yte) > DummyClassifier().fit(Xtr, ytr).score(Xte, yte) + 0.1
 
 
+@pytest.mark.parametrize("head", ["log_softmax", "softmax", "auto"])
+def test_nll_loss_module_trains_on_log_probabilities(head):
+    # torch's NLLLoss takes log-probabilities; on raw logits its loss (-z[y]) has no
+    # floor, and a fit drove it to -1e293 with a model at chance level
+    X, y = _data("multiclass")
+    kw = dict(FAST, max_iter=20)
+    named = TorchClassifier(head="log_softmax", loss="nll", **kw).fit(X, y)
+    module = TorchClassifier(head=head, loss=nn.NLLLoss(), **kw).fit(X, y)
+    assert module.loss_ > 0
+    np.testing.assert_allclose(module.loss_, named.loss_, rtol=1e-9)
+    np.testing.assert_allclose(module.predict_proba(X), named.predict_proba(X), atol=1e-9)
+
+
+def test_a_loss_modules_tensors_follow_the_networks_dtype():
+    # a class weight made as torch makes it (float32) in a network trained in float64
+    X, y = _data("multiclass")
+    weights = [3.0, 1.0, 0.5]
+    as_made = nn.CrossEntropyLoss(weight=torch.tensor(weights))
+    in_float64 = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float64))
+    a = TorchClassifier(loss=as_made, **FAST).fit(X, y)
+    b = TorchClassifier(loss=in_float64, **FAST).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert as_made.weight.dtype == torch.float32  # the user's module is left as given
+
+
+def test_a_class_index_loss_module_gets_one_logit_per_class_for_a_binary_target():
+    # nn.MultiMarginLoss takes class indices: head="auto" gave it one sigmoid logit and
+    # 0/1 floats, and torch failed inside the training loop
+    X, y = _data("binary")
+    clf = TorchClassifier(loss=nn.MultiMarginLoss(), **FAST).fit(X, y)
+    assert clf.out_activation_ == "softmax"
+    assert clf.score(X, y) > 0.9
+
+
 INVALID_CLASSIFIER_COMBOS = [
     ("sigmoid", "auto", "multiclass"),
     ("softmax", "auto", "multilabel-indicator"),
@@ -148,6 +182,24 @@ def test_a_given_target_center_is_refused_under_a_positive_link(head):
         warnings.simplefilter("ignore")
         scaled = TorchRegressor(target_scaling=(0.0, y.mean()), **kw).fit(X, y)
     assert (scaled.predict(X) >= 0).all()
+
+
+def test_multi_output_poisson_sums_over_outputs_as_mlp_regressor():
+    # MLPRegressor's poisson_loss sums the deviance over outputs; a mean made alpha
+    # weigh three times as much on three outputs (the coefficients differed by 1.4%)
+    from sklearn.neural_network import MLPRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(200, 2))
+    mu = np.exp(0.5 * X[:, 0] + 1)
+    Y = np.c_[rng.poisson(mu), rng.poisson(3 * mu), rng.poisson(mu * np.exp(-X[:, 1]))]
+    kw = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=5.0, max_iter=5000, tol=1e-12)
+    sk = MLPRegressor(loss="poisson", random_state=0, **kw).fit(X, Y.astype(float))
+    ours = TorchRegressor(
+        loss="poisson", target_scaling=None, input_scaling=None, random_state=0, **kw
+    ).fit(X, Y.astype(float))
+    np.testing.assert_allclose(ours.coefs_[0], sk.coefs_[0], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(ours.loss_, sk.loss_, rtol=1e-6)
 
 
 def test_poisson_beats_squared_error_in_poisson_deviance():

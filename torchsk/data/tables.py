@@ -123,7 +123,9 @@ def _fit_categories(values: np.ndarray) -> OrdinalEncoder | None:
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=int(UNSEEN), dtype=np.float64
     )
-    return encoder.fit(values.reshape(-1, 1))
+    # arrays whatever scikit-learn's transform_output says (set_config("pandas") made it
+    # return a DataFrame, and fit failed)
+    return encoder.set_output(transform="default").fit(values.reshape(-1, 1))
 
 
 def _fit_column(X, j: int, values: np.ndarray) -> OrdinalEncoder | None:
@@ -148,7 +150,8 @@ def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarr
     # no category in training (all missing): every later value is held as missing too,
     # as training saw the column, so that it cannot move a prediction (fit names it)
     if encoder is not None and len(values):
-        codes[~missing] = encoder.transform(values.reshape(-1, 1)).ravel()
+        # np.asarray: an encoder fitted before set_output was pinned follows the config
+        codes[~missing] = np.asarray(encoder.transform(values.reshape(-1, 1))).ravel()
     return codes
 
 

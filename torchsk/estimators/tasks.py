@@ -40,7 +40,7 @@ from torchsk.training.losses import (
 from torchsk.training.settings import LossUnits
 
 # torch loss modules that take one logit per class and class indices
-CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)
 #: torch loss modules that take 0/1 targets the shape of the logits (sigmoid heads)
 INDICATOR_LOSSES = (nn.BCEWithLogitsLoss, nn.MultiLabelSoftMarginLoss)
 

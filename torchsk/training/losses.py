@@ -172,21 +172,30 @@ def loss_functions(loss, output: str, options: LossOptions, *, linked: bool) -> 
         return LossFunctions(
             lambda z, y: loss.per_sample(z, y, output, options), loss.gradient(output, options)
         )
-    fn = torch_module_loss(loss)
+    # torch's NLLLoss takes log-probabilities: on the logits its loss, -z[y], has no floor
+    fn = torch_module_loss(loss, log_probabilities=isinstance(loss, nn.NLLLoss))
     if linked and output != "identity":
         link = REGRESSION_LINKS[output]()
         return LossFunctions(lambda z, y: fn(link(z), y), None)
     return LossFunctions(fn, None)
 
 
-def torch_module_loss(loss: nn.Module) -> LossFn:
-    """Wrap a user's torch loss module so it returns one value per sample."""
+def torch_module_loss(loss: nn.Module, log_probabilities: bool = False) -> LossFn:
+    """Wrap a user's torch loss module so it returns one value per sample, called on
+    the logits (``log_probabilities``: on their ``log_softmax``)."""
     loss = copy.deepcopy(loss)
     if hasattr(loss, "reduction"):
         loss.reduction = "none"
+    placed = [None]
 
     def per_sample(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = loss(z, y)
+        if placed[0] != (z.dtype, z.device):
+            # its tensors (a class weight, made in torch's default float32) in the
+            # network's dtype and on its device, as the logits are (.to leaves
+            # integer buffers as they are)
+            loss.to(device=z.device, dtype=z.dtype)
+            placed[0] = (z.dtype, z.device)
+        out = loss(F.log_softmax(z, dim=1) if log_probabilities else z, y)
         if out.ndim == 0:
             raise ValueError(
                 f"The loss module {loss!r} returned a scalar; torchsk needs one value "
@@ -211,11 +220,13 @@ def scale_power(power: int):
 
 def _poisson_y_units(scale: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     """scikit-learn's half Poisson deviance in y's units, summed over outputs as its
-    ``poisson_loss`` does. With ``y = scale * t`` (a positive link scales only),
-    ``rate_y - y log rate_y = scale (rate - t log rate) - y log scale``; the deviance
-    adds ``y log y - y``; together ``scale * loss + mean(scale (t log t - t))``."""
+    ``poisson_loss`` does (and as training sums it). With ``y = scale * t`` (a positive
+    link scales only), ``rate_y - y log rate_y = scale (rate - t log rate) - y log
+    scale``; the deviance adds ``y log y - y``; together ``scale * loss + mean(scale (t
+    log t - t))``. With outputs of different scales the factor is their mean, exact
+    when their scaled losses are equal (as ``scale_power``)."""
     offset = np.average(scale * (xlogy(t, t) - t), axis=0, weights=w).sum()
-    return float(np.sum(scale)), float(offset)
+    return float(np.mean(scale)), float(offset)
 
 
 def elementwise(fn: Callable[[torch.Tensor, torch.Tensor, LossOptions], torch.Tensor]):
@@ -286,11 +297,12 @@ def _quantile_grad(options: LossOptions) -> OutputGrad:
     return grad
 
 
+# summed over outputs, as scikit-learn's poisson_loss (and so alpha weighs as there)
 def _poisson_per_sample(z, y, link, options):
     if link == "exp":  # log link: the stable form takes the log-rate directly
-        return F.poisson_nll_loss(z, y, log_input=True, full=False, reduction="none").mean(dim=1)
+        return F.poisson_nll_loss(z, y, log_input=True, full=False, reduction="none").sum(dim=1)
     rate = REGRESSION_LINKS[link]()(z)
-    return F.poisson_nll_loss(rate, y, log_input=False, reduction="none").mean(dim=1)
+    return F.poisson_nll_loss(rate, y, log_input=False, reduction="none").sum(dim=1)
 
 
 def _poisson_gradient(link: str, options: LossOptions) -> OutputGrad | None:
@@ -299,7 +311,7 @@ def _poisson_gradient(link: str, options: LossOptions) -> OutputGrad | None:
 
     def grad(z, y):
         rate = torch.exp(z)
-        return (rate - y * z).mean(dim=1), rate.sub_(y).div_(z.shape[1])
+        return (rate - y * z).sum(dim=1), rate.sub_(y)
 
     return grad
 
