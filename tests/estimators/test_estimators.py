@@ -75,6 +75,23 @@ def test_multilabel_indicator_targets():
     assert np.mean(clf.predict(X) == Y) > 0.8
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_sparse_multilabel_indicator_fits_and_predicts_sparse(early_stopping):
+    # MLPClassifier takes a scipy.sparse indicator and predicts one; torchsk's fit
+    # raised "setting an array element with a sequence"
+    import scipy.sparse as sp
+
+    X, Y = make_multilabel_classification(n_samples=120, n_classes=3, random_state=0)
+    kw = dict(FAST, max_iter=20, early_stopping=early_stopping)
+    sparse = TorchClassifier(**kw).fit(X, sp.csr_matrix(Y))
+    dense = TorchClassifier(**kw).fit(X, Y)
+    predicted = sparse.predict(X)
+    assert sp.issparse(predicted) and predicted.shape == Y.shape
+    np.testing.assert_array_equal(predicted.toarray(), dense.predict(X))
+    np.testing.assert_array_equal(sparse.predict_proba(X), dense.predict_proba(X))
+    assert sparse.score(X, sp.csr_matrix(Y)) == dense.score(X, Y)
+
+
 @pytest.mark.parametrize("shape", ["1d", "column", "multi"])
 def test_regressor_predicts_mlp_regressor_s_shapes(diabetes, shape):
     """1-D for one output (also from a y of shape (n, 1)), 2-D for several: as

@@ -4,6 +4,7 @@ type, dimensionality) and map predictions back to it."""
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -57,6 +58,8 @@ class ClassificationTarget:
         self.target_type_ = self.target_type(y)
         if self.target_type_ == "multilabel-indicator":
             self.classes_ = np.arange(y.shape[1])
+            # as MLPClassifier's LabelBinarizer: a sparse indicator predicts sparse
+            self.sparse_output_ = sp.issparse(y)
             return self
         labels = y if self.classes is None else np.asarray(self.classes)
         self._encoder = LabelEncoder().fit(labels)
@@ -102,7 +105,7 @@ class ClassificationTarget:
                 raise ValueError(
                     f"y must be a multilabel indicator with {len(self.classes_)} columns."
                 )
-            return np.asarray(y, dtype=np.float64)
+            return (y.toarray() if sp.issparse(y) else np.asarray(y)).astype(np.float64)
         _refuse_missing_labels(y)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
@@ -114,7 +117,8 @@ class ClassificationTarget:
     def decode(self, indices: np.ndarray) -> np.ndarray:
         """Labels from class indices (or the 0/1 matrix itself for multilabel)."""
         if self.target_type_ == "multilabel-indicator":
-            return indices.astype(int)
+            labels = indices.astype(int)
+            return sp.csr_matrix(labels) if getattr(self, "sparse_output_", False) else labels
         return self.classes_[indices]
 
 
