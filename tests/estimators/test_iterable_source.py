@@ -201,3 +201,16 @@ def test_partial_fit_on_batches_mixes_with_arrays_and_names_what_to_do():
         clf.partial_fit(X)  # arrays need their y
     with pytest.raises(ValueError, match="classes must be passed"):
         TorchClassifier().partial_fit(Batches(X, y))
+
+
+def test_batches_in_a_list_are_refused_naming_what_to_pass():
+    # a list is rows of X to scikit-learn; the in-memory fit said "requires y to be
+    # passed", which pointed nowhere near the batches
+    X, y = load_diabetes(return_X_y=True)
+    batches = [(X[i : i + 100], y[i : i + 100]) for i in range(0, 400, 100)]
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match=r"list or tuple is read as rows of X.*DataLoader"):
+        TorchRegressor(**kw).fit(batches)
+    # the advice works; rows given as a list of tuples are still rows
+    TorchRegressor(**kw).fit(DataLoader(batches, batch_size=None))
+    assert TorchRegressor(**kw).fit([(1.0, 2.0), (3.0, 4.0)], [1.0, 2.0]).n_features_in_ == 2

@@ -273,6 +273,13 @@ def test_regression_backbone_starts_a_classifier_and_back():
     assert back.score(X, X[:, 0]) > 0.5
 
 
+def test_an_unfitted_donor_raises_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        ReusedBackbone(TorchRegressor())
+
+
 def test_reused_backbone_keeps_the_trained_hidden_weights():
     X, y = load_wine(return_X_y=True)
     reg = TorchRegressor(hidden_layer_sizes=(8,), numeric_bins=8, max_iter=20, random_state=0)

@@ -32,7 +32,7 @@ from torchsk.estimators.build import NetworkBuilder, check_finite_outputs
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
-from torchsk.estimators.iterable import IterableFit, is_batches
+from torchsk.estimators.iterable import IterableFit, is_batches, refuse_listed_batches
 from torchsk.estimators.members import CrossFittedMembers
 from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import (
@@ -172,6 +172,7 @@ class BaseTorchEstimator(
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
         self._check_validation_args(X_val, y_val, sample_weight_val)
         task = self._new_task()
+        refuse_listed_batches(X, y)
         # the one place the sources differ (estimators.fitdata)
         source = next((cls for test, cls in SOURCES if test(X)), InMemoryFit)
         validated = X_val is not None

@@ -87,8 +87,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Share of the training data held out when ``early_stopping=True`` and ``fit``
         is given no ``X_val``.
     warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state. A new
-        ``solver`` or ``learning_rate_init`` starts a new optimizer; a change the
+        Continue from the previous fit's weights. As in scikit-learn, each ``fit``
+        starts a new optimizer (Adam's moments, sgd's momentum and the adaptive rate
+        start afresh), warm or not; ``partial_fit`` keeps it across calls unless
+        ``solver`` or ``learning_rate_init`` changed. A change the
         fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
         ``dropout``, ``input_scaling``, ``module``, ``categorical_features``, a
         ``loss``/``head``/``target_scaling`` that changes the output end, the
@@ -262,8 +264,10 @@ module_ : TabularNet
     intercepts_ : list of ndarray, length n_layers_ - 1
         Bias vectors, ``intercepts_[i]`` of shape ``(n_out,)`` (see ``coefs_``).
     n_layers_ : int
-        ``len(hidden_layer_sizes) + 2`` (the input and output layers counted, as
-        scikit-learn counts them); an ``AttributeError`` for a ``module`` of your own.
+        The network's layers, the input and output layers counted as scikit-learn
+        counts them: ``len(hidden_layer_sizes) + 2`` for the built-in MLP, the
+        donor's count for a ``ReusedBackbone``; an ``AttributeError`` for a
+        ``module`` of your own.
     out_activation_ : str
         The output function, named as in scikit-learn: ``"identity"`` (regression;
         ``"exp"`` or ``"softplus"`` for those heads), ``"logistic"`` (binary and
@@ -280,7 +284,8 @@ module_ : TabularNet
         (else the mean factor); a torch loss module's loss has no conversion and
         stays on the scaled target.
     loss_ : float
-        The last entry of ``loss_curve_``.
+        The last entry of ``loss_curve_``; ``inf`` when training diverged in its
+        first epoch (``loss_curve_`` is then empty).
     best_loss_ : float or None
         Lowest training loss reached; None under early stopping (as in scikit-learn:
         ``early_stopping=True``, a solver other than ``lbfgs``), where

@@ -43,6 +43,21 @@ def is_batches(X) -> bool:
     )
 
 
+def refuse_listed_batches(X, y) -> None:
+    """A ``ValueError`` for ``(X, y)`` batches held in a list or tuple without ``y``:
+    such a list is rows of X to scikit-learn (``[(1, 2), (3, 4)]`` has two features),
+    so it cannot be read as batches, and the in-memory fit's "requires y" misled."""
+    if y is not None or not isinstance(X, list | tuple) or not X:
+        return
+    first = X[0]
+    if isinstance(first, tuple) and len(first) in (2, 3) and getattr(first[0], "ndim", 0) == 2:
+        raise ValueError(
+            "X is a list of (X, y) batches, but a list or tuple is read as rows of X, as "
+            "scikit-learn reads it. Pass the batches as an iterable that is not a list, "
+            "e.g. torch.utils.data.DataLoader(batches, batch_size=None)."
+        )
+
+
 class IterableFit:
     """Batches of an iterable, read in passes: the source ``BaseTorchEstimator._fit``
     reads, as ``estimators.fitdata`` describes (see the module's docstring)."""

@@ -171,6 +171,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         Whether there are several scorers.
     n_groups_ : int
         Stacked networks trained (groups and their chunks).
+    ensemble_ : torchsk.estimators.selection.Blend
+        The selected ensemble (``ensemble="greedy"``): what ``predict`` and
+        ``predict_proba`` call, the selected candidates' networks and weights.
     ensemble_weights_ : ndarray of shape (n_candidates,)
         Each candidate's weight in the selected ensemble (``ensemble="greedy"``).
     ensemble_score_ : float

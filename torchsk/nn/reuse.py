@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 
@@ -26,6 +27,7 @@ class ReusedBackbone:
     """
 
     def __init__(self, estimator) -> None:
+        check_is_fitted(estimator, "module_")  # scikit-learn's error, not AttributeError
         net = estimator.module_
         if not isinstance(getattr(net.backbone, "output", None), nn.Linear):
             raise ValueError(
