@@ -126,6 +126,24 @@ def test_a_classifiers_members_are_stratified_and_score_out_of_fold_accuracy():
     assert est.oof_score_ > 0.85
 
 
+def test_class_weight_weighs_the_out_of_fold_score_as_its_validation_scores():
+    # validation_scores_ weighed rows by class_weight, oof_score_ (= the kept model's
+    # best_validation_score_) did not: one epoch, one model, two scores (0.48, 0.70)
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = load_iris(return_X_y=True)
+    keep = np.r_[0:50, 50:70, 100:110]  # unbalanced classes
+    X, y = X[keep], y[keep]
+    est = TorchClassifier(
+        **_members(early_stopping=True, max_iter=1), class_weight="balanced"
+    ).fit(X, y)
+    weights = compute_sample_weight("balanced", y)
+    assert est.oof_score_ == pytest.approx(
+        accuracy_score(y, est.oof_prediction_, sample_weight=weights)
+    )
+    assert est.best_validation_score_ == est.validation_scores_[0] == est.oof_score_
+
+
 def test_a_refit_without_folds_drops_the_members_attributes():
     X, y = load_diabetes(return_X_y=True)
     est = TorchRegressor(**_members(max_iter=3)).fit(X, y)

@@ -230,7 +230,8 @@ class BaseTorchEstimator(
         if members is None:  # a search's members are candidates apart, not one model
             check_finite_outputs(self, rows.probe(self), history)
         self._record(history, first, incremental, units)
-        self._record_members(history.members, rows.y, rows.host(sample_weight))
+        # weighted as the members' early stopping scored them: class_weight included
+        self._record_members(history.members, rows.y, sw)
         self._check_trained_module(rows.probe(self), task)
         hooks.close()
         return self

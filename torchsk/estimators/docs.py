@@ -107,13 +107,14 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Dropout rate after each hidden activation of the built-in MLP.
     n_ensemble : int, default=1
         Number of built-in MLPs trained side by side on the same batches, each from
-        its own random start, whose outputs (regression values, or logits) are
-        averaged. Averaging cuts the variance of a single fit on small, noisy
-        tables; the cost is about ``n_ensemble`` times the arithmetic, in batched
-        matrix products. Each member trains as it would alone (its own loss and
-        penalty); ``loss_``, ``loss_curve_`` and ``best_loss_`` are the members' mean,
-        while the no-improvement rule (``tol``) compares their sum as training
-        computes it. Ignored with ``module``.
+        its own random start, whose raw outputs are averaged before the head: the
+        regression values (with ``head="exp"``, as a Poisson fit's, the log-rates: a
+        geometric mean of the rates), or the logits. Averaging cuts the variance of
+        a single fit on small, noisy tables; the cost is about ``n_ensemble`` times
+        the arithmetic, in batched matrix products. Each member trains as it would
+        alone (its own loss and penalty); ``loss_``, ``loss_curve_`` and
+        ``best_loss_`` are the members' mean, while the no-improvement rule (``tol``)
+        compares their sum as training computes it. Ignored with ``module``.
     member_rows : {"all", "folds"}, default="all"
         Which rows each of the ``n_ensemble`` members trains on. ``"all"``: every
         row. ``"folds"``: the rows are split into ``n_ensemble`` folds (stratified
@@ -127,7 +128,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         epoch's out-of-fold score: R² or accuracy of every row by the member holding
         it out). A member's stopping point never depends on its fold's targets
         through the other members' losses (on the torch pass of large stacks and
-        GPUs, a member's arithmetic moves by float rounding once others stop).
+        GPUs, a member's arithmetic moves by float rounding once others stop); the
+        input and target scaling are the network's, computed on all the rows, so
+        its fold's values reach a member through those constants alone.
         ``n_iter_`` counts the epochs until the last member stopped; ``loss_curve_``
         is the mean training loss of the members that trained in each epoch. Either
         way, each row's prediction by the member that never trained on it is kept
@@ -306,8 +309,12 @@ module_ : TabularNet
         that held it out (as ``predict`` gives it), in the rows' order.
     oof_score_ : float
         With ``member_rows="folds"``: ``score`` of ``oof_prediction_`` against y
-        (R² or accuracy), weighted by ``sample_weight``: an estimate of the score
-        on new data that costs no held-out set.
+        (R² or accuracy), weighted by ``sample_weight`` (times ``class_weight``, as
+        early stopping's validation scores are): an estimate of the score on new data
+        that costs no held-out set. The input and target scaling (and
+        ``class_weight="balanced"``, ``alpha="auto"``) are computed on all the rows, so
+        each member's scaling has seen its fold's values: a slight optimism besides
+        early stopping's.
     n_iter_ : int
         Number of epochs (L-BFGS iterations) run by the last call to ``fit`` or
         ``partial_fit``, as scikit-learn counts them: a warm start or a later
