@@ -367,3 +367,25 @@ def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):
             if solver == "adam":  # scikit-learn keeps no curve for L-BFGS
                 assert len(warm.loss_curve_) == 10 and len(calls.loss_curve_) == 3, cls
                 assert warm.t_ == 10 * len(X) and calls.t_ == 3 * len(X), cls
+
+
+@pytest.mark.parametrize("members", [{}, {"n_ensemble": 4, "member_rows": "folds"}])
+def test_early_stopping_that_diverges_at_once_still_reads_as_early_stopping(members):
+    # no epoch ended with a finite loss, so none was scored: best_loss_ read inf where
+    # early stopping makes it None, and the members' kept model lost its score
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(80, 3))
+    y = 2 * X[:, 0] + 0.3 * rng.normal(size=80)
+    est = TorchRegressor(
+        (8,), early_stopping=True, max_iter=5, random_state=0, solver="sgd",
+        learning_rate_init=1e30, batch_size=4, **members,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert est.best_loss_ is None and est.validation_scores_ == []
+    if members:
+        assert est.best_epochs_ == [0, 0, 0, 0]
+        assert est.best_validation_score_ == est.oof_score_
+    else:
+        assert est.best_validation_score_ is None

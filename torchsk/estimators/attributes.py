@@ -142,6 +142,8 @@ class MLPAttributes:
             self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
         elif switched:
             self.validation_scores_ = None
+        elif history.stopping.on_score and self.validation_scores_ is None:
+            self.validation_scores_ = []  # early stopping, diverged before a first score
         # as scikit-learn's MLP: best_loss_ without early stopping, best_validation_score_
         # with it, None for the other
         scores = self.validation_scores_
@@ -149,7 +151,7 @@ class MLPAttributes:
         if first or switched:  # where the count on the loss began
             self._count_start = previous
         losses = self.loss_curve_[getattr(self, "_count_start", 0) :]
-        self.best_loss_ = None if scores else min(losses, default=np.inf)
+        self.best_loss_ = None if scores is not None else min(losses, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
         self.alpha_ = history.alpha  # the contract's record of a data-dependent default
 

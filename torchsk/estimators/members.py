@@ -57,7 +57,7 @@ class CrossFittedMembers:
         self.oof_prediction_ = self._predictions(out)
         with np.errstate(over="ignore", invalid="ignore"):  # diverged members: warned of
             self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))
-        if self.best_validation_score_ is not None:
+        if self.validation_scores_ is not None:  # early stopping on the folds
             # the kept model's held-out score, every member at its own best epoch: not
             # an entry of validation_scores_, each of which scores one epoch of all
             self.best_validation_score_ = self.oof_score_

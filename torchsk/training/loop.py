@@ -235,6 +235,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
     training loss of the members that trained in the epoch; not logged: an epoch
     where all diverged (each member back at its last finite weights)."""
     history = History()
+    history.stopping = Stopping(on_score=guard.keeps_best)  # what the attributes follow
     last_good = _snapshot(module)
     module.train()
     try:
