@@ -345,6 +345,89 @@ def test_fit_holds_numpy_and_scipy_blas_at_one_thread_then_restores_them():
             assert _blas_threads() == before
 
 
+def _openblas_at_two_threads():
+    """numpy's and scipy's OpenBLAS set to two threads, then left to any thread (as a
+    user's ``with threadpool_limits`` leaves them), and the limiter to restore them."""
+    from threadpoolctl import ThreadpoolController
+
+    limiter = ThreadpoolController().select(internal_api="openblas").limit(limits=2)
+    _release_openblas()
+    return limiter
+
+
+def _release_openblas():
+    from threadpoolctl import OpenBLASController
+
+    OpenBLASController.clear_controlling_thread(force=True)
+
+
+def test_the_blas_limit_ends_in_whichever_thread_ends_the_last_fit():
+    # A starts, B starts, A ends (its thread lives on, as a pool's worker does), B
+    # ends: OpenBLAS takes limits from the thread that set them only, so B's restore
+    # was dropped and numpy kept one thread for good; and after any fit, a user's own
+    # limit in another thread was dropped the same way
+    limiter = _openblas_at_two_threads()
+    try:
+        a_in, b_in, a_out, b_out = (threading.Event() for _ in range(4))
+
+        def a():
+            with ONE_BLAS_THREAD:
+                a_in.set()
+                b_in.wait(10)
+            a_out.set()
+            b_out.wait(10)
+
+        def b():
+            a_in.wait(10)
+            with ONE_BLAS_THREAD:
+                b_in.set()
+                a_out.wait(10)
+            b_out.set()
+
+        threads = [threading.Thread(target=f) for f in (a, b)]
+        for t in threads:
+            t.start()
+        b_out.wait(10)
+        assert set(_blas_threads().values()) == {2}
+        for t in threads:
+            t.join()
+        seen = []
+        user = threading.Thread(target=lambda: seen.append(_limited_in_a_thread()))
+        user.start()
+        user.join()
+        assert seen == [{1}]
+    finally:
+        limiter.restore_original_limits()
+        _release_openblas()
+
+
+def _limited_in_a_thread():
+    with threadpool_limits(limits=1, user_api="blas"):
+        return set(_blas_threads().values())
+
+
+def test_a_fit_in_a_thread_leaves_that_threads_torch_setting():
+    # the limiter restored every library it had read, torch's per-thread OpenMP pool
+    # included, from the setting read in another thread: a user's
+    # torch.set_num_threads(1) came back as the core count in the fit's thread
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seen = []
+
+        def fit():
+            TorchRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5).fit(X, X[:, 0])
+            seen.append(torch.get_num_threads())
+
+        worker = threading.Thread(target=fit)
+        worker.start()
+        worker.join()
+        assert seen == [1]
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_blas_limit_is_shared_by_nested_and_concurrent_users():
     with threadpool_limits(limits=2, user_api="blas"):
         with ONE_BLAS_THREAD:

@@ -335,6 +335,12 @@ With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
         ``TorchClassifier`` has no ``partial_fit`` with ``"lbfgs"``, as
         ``MLPClassifier`` has none.
 
+        The optimizer's state (Adam's moments, momentum, Rprop's step sizes) lives
+        with the estimator object only: a pickled, reloaded or ``copy.deepcopy``-ed
+        estimator keeps its weights, and its next ``partial_fit`` starts a new
+        optimizer, where scikit-learn's copies continue the old one (a checkpointed
+        stream resumes with fresh moments).
+
         The first call fits the input stage's constants (scaling, imputation values,
         categories) on the data it is given, and later calls keep them. For constants
         exact over data that arrives in chunks, make the first call on all of it as a

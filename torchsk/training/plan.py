@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 
 import torch
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import OpenBLASController, ThreadpoolController
 from torch import nn
 
 from torchsk.nn.backbone import hand_written
@@ -225,15 +225,32 @@ class _OneBlasThread(contextlib.ContextDecorator):
         with self._lock:
             if self._depth == 0:
                 if self._controller is None:
-                    self._controller = ThreadpoolController()
-                self._limiter = self._controller.limit(limits=1, user_api="blas")
+                    # the BLAS libraries alone: a limiter restores every library it
+                    # holds, and torch's OpenMP pool is per thread (restored from another
+                    # thread's setting, a user's torch.set_num_threads(1) was undone)
+                    self._controller = ThreadpoolController().select(user_api="blas")
+                self._limiter = self._controller.limit(limits=1)
             self._depth += 1
 
     def __exit__(self, *exc_info) -> None:
         with self._lock:
             self._depth -= 1
             if self._depth == 0:
+                # OpenBLAS takes limits from one "controlling" thread only: the one that
+                # set them, which need not be the thread ending the last fit (concurrent
+                # fits). Released before and after the restore, so that this thread's
+                # restore counts and a user's later limit in any thread counts too.
+                _release_openblas()
                 self._limiter.restore_original_limits()
+                _release_openblas()
+
+
+def _release_openblas() -> None:
+    """Let any thread set OpenBLAS' limits (recent threadpoolctl, 3.8 here, gives
+    that to one thread at a time; older versions have no such rule)."""
+    release = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
 
 
 ONE_BLAS_THREAD = _OneBlasThread()
