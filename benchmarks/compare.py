@@ -37,7 +37,15 @@ from sklearn.metrics import accuracy_score, log_loss, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare_suite import MODELS, SEED, Dataset, ModelSpec, edge_folds, load_suite  # noqa: E402
+from compare_suite import (  # noqa: E402
+    MODELS,
+    SEED,
+    SEED_MODELS,
+    Dataset,
+    ModelSpec,
+    edge_folds,
+    load_suite,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -309,11 +317,17 @@ def collect(suite: dict, specs: list, cache: ResultCache) -> pd.DataFrame:
 
 
 def _select_models(keys) -> list:
+    """The models ``--models`` names (all the compared ones by default);
+    ``torchsk-seeds`` names the defaults at every other seed (``SEED_MODELS``)."""
     if not keys:
         return list(MODELS)
-    chosen = [m for m in MODELS if any(k.lower() in (m.slug, m.name.lower()) for k in keys)]
+    keys = [k.lower() for k in keys]
+    chosen = [m for m in MODELS + SEED_MODELS
+              if any(k in (m.slug, m.name.lower()) for k in keys)
+              or (m.family == "seeds" and "torchsk-seeds" in keys)]  # fmt: skip
     if not chosen:
-        raise SystemExit(f"no model matches {keys}; models: {[m.slug for m in MODELS]}")
+        known = [m.slug for m in MODELS] + ["torchsk-seeds"]
+        raise SystemExit(f"no model matches {keys}; models: {known}")
     return chosen
 
 
@@ -345,7 +359,8 @@ def main(argv=None) -> None:
     import compare_report
 
     full = load_suite()
-    compare_report.write(full, collect(full, MODELS, cache), args.out)
+    seeds = collect(full, SEED_MODELS, cache)
+    compare_report.write(full, collect(full, MODELS, cache), args.out, seeds=seeds)
     print(f"wrote {args.out / 'comparison.md'} and comparison.png")
 
 

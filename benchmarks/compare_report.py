@@ -561,8 +561,11 @@ def _run_time_section(suite: dict, folds: pd.DataFrame, table: pd.DataFrame) -> 
     return [*lines, ""]
 
 
-def to_markdown(suite: dict, folds: pd.DataFrame) -> str:
-    """The whole of ``docs/comparison.md``."""
+def to_markdown(suite: dict, folds: pd.DataFrame, seeds: pd.DataFrame | None = None) -> str:
+    """The whole of ``docs/comparison.md`` (``seeds``: the fold results of torchsk's
+    defaults at the other seeds, for ``compare_seeds``' section)."""
+    import compare_seeds  # it reads this module's tables
+
     table = per_dataset(folds)
     peers = [f"- **{spec.name}**: {PEERS[spec.slug]}" for spec in MODELS]
     lines = [
@@ -582,6 +585,7 @@ def to_markdown(suite: dict, folds: pd.DataFrame) -> str:
     ]  # fmt: skip
     lines += _summary_section(summary(shuffled(table)))
     lines += _acceptance_section(table)
+    lines += compare_seeds.seeds_section(table, seeds)
     lines += _search_section(table)
     lines += _extrapolation_section(suite, folds, table)
     lines += _run_time_section(suite, folds, table)
@@ -637,8 +641,8 @@ def plot(folds: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
-def write(suite: dict, folds: pd.DataFrame, out: Path) -> None:
+def write(suite: dict, folds: pd.DataFrame, out: Path, seeds: pd.DataFrame | None = None) -> None:
     """Write ``comparison.md`` and ``comparison.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.md").write_text(to_markdown(suite, folds))
+    (out / "comparison.md").write_text(to_markdown(suite, folds, seeds))
     plot(folds, out / "comparison.png")

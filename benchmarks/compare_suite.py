@@ -557,6 +557,21 @@ def _torchsk(task, n_classes):
     return cls(random_state=SEED)
 
 
+#: Seeds besides ``SEED`` at which torchsk's defaults are fitted again: the spread of its
+#: scores over seeds, beside the single-seed criteria (``compare_seeds``).
+SPREAD_SEEDS = (1, 2, 3, 4)
+
+
+def _torchsk_at(seed: int) -> Callable:
+    """``_torchsk`` with ``random_state=seed``."""
+
+    def build(task, n_classes):
+        cls = TorchRegressor if task == "regression" else TorchClassifier
+        return cls(random_state=seed)
+
+    return build
+
+
 #: The batched search's grid: the default ``alpha`` and three around it, two rates.
 SEARCH_GRID = {"alpha": ["auto", 0.01, 0.1, 1.0], "learning_rate_init": [1e-3, 3e-3]}
 
@@ -583,6 +598,14 @@ MODELS = [
               ("scikit-learn", "torch")),
     ModelSpec("torchsk tuned + ensembled (BatchedSearchCV)", "torchsk-search", "neural",
               _torchsk_search, ("scikit-learn", "torch"), slow=True),
+]  # fmt: skip
+
+#: torchsk's defaults at the other seeds (``--models torchsk-seeds``): not compared as
+#: models, only read for ``compare_seeds``' section.
+SEED_MODELS = [
+    ModelSpec(f"torchsk (defaults, random_state={seed})", f"torchsk-seed{seed}", "seeds",
+              _torchsk_at(seed), ("scikit-learn", "torch"))
+    for seed in SPREAD_SEEDS
 ]  # fmt: skip
 
 #: How each peer is run, for the report.
