@@ -92,6 +92,21 @@ def test_a_sparse_multilabel_indicator_fits_and_predicts_sparse(early_stopping):
     assert sparse.score(X, sp.csr_matrix(Y)) == dense.score(X, Y)
 
 
+def test_regressor_predicts_in_float32_where_mlp_regressor_does(diabetes):
+    # MLPRegressor keeps float32 input's dtype in its predictions; torchsk gave float64
+    import scipy.sparse as sp
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = diabetes
+    X32 = X.astype(np.float32)
+    ours = TorchRegressor(**dict(FAST, max_iter=5)).fit(X32, y)
+    theirs = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5).fit(X32, y)
+    mixed = pd.DataFrame(X32).astype({0: np.float64})
+    for Z in (X32, X, pd.DataFrame(X32), mixed, sp.csr_matrix(X32)):
+        assert ours.predict(Z).dtype == theirs.predict(Z).dtype
+    np.testing.assert_allclose(ours.predict(X32), ours.predict(X), rtol=1e-6)
+
+
 @pytest.mark.parametrize("shape", ["1d", "column", "multi"])
 def test_regressor_predicts_mlp_regressor_s_shapes(diabetes, shape):
     """1-D for one output (also from a y of shape (n, 1)), 2-D for several: as
@@ -120,7 +135,7 @@ def test_x_dtypes(dtype, diabetes):
     X, y = diabetes
     Xd = (X * 1000).astype(dtype)
     reg = TorchRegressor(**FAST).fit(Xd, y)
-    assert reg.predict(Xd).dtype == np.float64
+    assert reg.predict(Xd).dtype == (np.float32 if dtype == np.float32 else np.float64)
     assert reg.score(Xd, y) > 0.3
 
 

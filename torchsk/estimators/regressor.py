@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from numbers import Real
 
+import numpy as np
+import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
@@ -237,10 +239,11 @@ nn.Module, default="squared_error"
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             One output (y of shape (n,) or (n, 1)) gives a 1-D array, as
-            ``MLPRegressor.predict`` does.
+            ``MLPRegressor.predict`` does; float32 for a float32 X (an array, sparse
+            matrix, tensor or DataFrame of float32 columns), as its predictions are.
         """
-        pred = self._forward(X)  # checks that the model is fitted first
-        return self._predictions(pred)
+        pred = self._predictions(self._forward(X))  # checks that the model is fitted first
+        return pred.astype(np.float32) if _all_float32(X) else pred
 
     def _predictions(self, out):
         """``predict``'s result from the network's output (``module_`` on raw X)."""
@@ -265,3 +268,18 @@ fill_docstring(
     TorchRegressor.partial_fit, partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
 )
 fill_docstring(TorchRegressor.fit, fit_x=FIT_X, fit_x_val=FIT_X_VAL)
+
+
+def _all_float32(X) -> bool:
+    """Whether X holds float32 values only: a numpy or Dask array, a sparse matrix or
+    a torch tensor of float32, or a DataFrame whose every column is float32."""
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, torch.dtype):  # a float32 tensor predicts as its numpy array
+        return dtype == torch.float32
+    if dtype is not None:
+        return dtype == np.float32
+    dtypes = getattr(X, "dtypes", None)  # a pandas DataFrame's Series of dtypes
+    try:
+        return dtypes is not None and len(dtypes) > 0 and all(d == np.float32 for d in dtypes)
+    except TypeError:  # dtypes numpy cannot compare (polars')
+        return False
