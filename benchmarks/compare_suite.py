@@ -552,24 +552,21 @@ def _pytabkit(kind: str):
     return build
 
 
-def _torchsk(task, n_classes):
-    cls = TorchRegressor if task == "regression" else TorchClassifier
-    return cls(random_state=SEED)
-
-
-#: Seeds besides ``SEED`` at which torchsk's defaults are fitted again: the spread of its
-#: scores over seeds, beside the single-seed criteria (``compare_seeds``).
-SPREAD_SEEDS = (1, 2, 3, 4)
-
-
 def _torchsk_at(seed: int) -> Callable:
-    """``_torchsk`` with ``random_state=seed``."""
+    """torchsk's defaults with ``random_state=seed``: a ``ModelSpec.build``."""
 
     def build(task, n_classes):
         cls = TorchRegressor if task == "regression" else TorchClassifier
         return cls(random_state=seed)
 
     return build
+
+
+_torchsk = _torchsk_at(SEED)
+
+#: Seeds besides ``SEED`` at which torchsk's defaults are fitted again: the spread of its
+#: scores over seeds, beside the single-seed criteria (``compare_seeds``).
+SPREAD_SEEDS = (1, 2, 3, 4)
 
 
 #: The batched search's grid: the default ``alpha`` and three around it, two rates.
