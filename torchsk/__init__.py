@@ -18,7 +18,12 @@ install()  # models saved before the layers name the flat modules (torchsk._regr
 # per-column OrdinalEncoders are scikit-learn's, which skops trusts). Anything else in
 # a file (a user's module, a torch loss object) is refused until trusted. Each type is
 # listed under its module and under the flat module that held it before the layers.
+# A BatchedSearchCV adds itself and its selected ensembles; its scorer (scikit-learn's
+# scorer types and metric functions) is left to the user to trust, as skops leaves a
+# GridSearchCV's.
 SKOPS_TRUSTED_TYPES = [
+    "torchsk.estimators.search.BatchedSearchCV",
+    "torchsk.estimators.selection.Blend",
     "torchsk.estimators.classifier.TorchClassifier",
     "torchsk.training.losses.LossOptions",
     "torchsk.estimators.regressor.TorchRegressor",

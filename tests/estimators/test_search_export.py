@@ -9,7 +9,13 @@ import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_wine
 
-from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor, export_onnx
+from torchsk import (
+    SKOPS_TRUSTED_TYPES,
+    BatchedSearchCV,
+    TorchClassifier,
+    TorchRegressor,
+    export_onnx,
+)
 from torchsk.nn.blend import BlendModule
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -114,6 +120,20 @@ def test_a_pickled_search_predicts_the_same_and_rebuilds_its_module(task):
     loaded = again.module_.state_dict()
     assert loaded.keys() == state.keys()
     assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+@pytest.mark.parametrize(("task", "ensemble"), [("regressor", "greedy"), ("binary", None)])
+def test_skops_loads_a_search_with_the_documented_types_and_its_scorers(task, ensemble, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    X, _ = _data(task)
+    search = _search(task, ensemble=ensemble)
+    sio.dump(search, tmp_path / "search.skops")
+    untrusted = set(sio.get_untrusted_types(file=tmp_path / "search.skops"))
+    # as for a GridSearchCV, only the scorer's types (scikit-learn's) are the user's call
+    scorers = {t for t in untrusted if t.startswith("sklearn.metrics.")}
+    assert scorers and untrusted - scorers <= set(SKOPS_TRUSTED_TYPES)
+    loaded = sio.load(tmp_path / "search.skops", trusted=[*SKOPS_TRUSTED_TYPES, *scorers])
+    np.testing.assert_array_equal(_expected(loaded, X), _expected(search, X))
 
 
 @pytest.mark.parametrize("refit", [True, False])
