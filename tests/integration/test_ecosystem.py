@@ -10,13 +10,14 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from torchsk import (
     SKOPS_TRUSTED_TYPES,
+    BatchedSearchCV,
     LossCurveDisplay,
     TorchClassifier,
     TorchRegressor,
@@ -108,6 +109,24 @@ def test_loss_curve_display(diabetes):
     display = LossCurveDisplay.from_estimator(plain, ax=ax, name="mine")
     assert display.ax_ is ax and display.validation_line_ is None
     assert display.line_.get_label() == "mine training loss"
+    plt.close("all")
+
+
+def test_loss_curve_display_of_a_search_or_pipeline_draws_its_network(diabetes):
+    X, y = diabetes
+    net = TorchRegressor(max_iter=5, **FAST)
+    search = BatchedSearchCV(net, {"alpha": [0.1, 1.0]}, cv=2).fit(X, y)
+    line = LossCurveDisplay.from_estimator(search).line_.get_ydata()
+    np.testing.assert_allclose(line, search.best_estimator_.loss_curve_)
+    pipe = make_pipeline(FunctionTransformer(), net).fit(X, y)
+    line = LossCurveDisplay.from_estimator(pipe).line_.get_ydata()
+    np.testing.assert_allclose(line, pipe[-1].loss_curve_)
+    with pytest.raises(NotFittedError):
+        LossCurveDisplay.from_estimator(TorchRegressor())
+    with pytest.raises(TypeError, match="got a FunctionTransformer without one"):
+        LossCurveDisplay.from_estimator(FunctionTransformer().fit(X))
+    import matplotlib.pyplot as plt
+
     plt.close("all")
 
 

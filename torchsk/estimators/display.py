@@ -58,7 +58,9 @@ class LossCurveDisplay:
         Parameters
         ----------
         estimator : TorchRegressor or TorchClassifier
-            A fitted estimator.
+            A fitted estimator; or a fitted ``Pipeline`` ending in one, or a fitted
+            search (``BatchedSearchCV``, ``GridSearchCV``) over one, whose last step or
+            ``best_estimator_`` is drawn.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
         name : str, default=None
@@ -68,7 +70,7 @@ class LossCurveDisplay:
         -------
         display : LossCurveDisplay
         """
-        check_is_fitted(estimator, "loss_curve_")
+        estimator = _network_of(estimator)
         display = cls(
             loss_curve=estimator.loss_curve_,
             validation_scores=estimator.validation_scores_,
@@ -113,3 +115,19 @@ class LossCurveDisplay:
         ax.legend(handles=handles, loc="best")
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+
+def _network_of(estimator):
+    """The fitted estimator with a ``loss_curve_`` inside a search or a pipeline."""
+    check_is_fitted(estimator)
+    if hasattr(estimator, "best_estimator_"):  # a fitted search, refitted
+        estimator = estimator.best_estimator_
+    if hasattr(estimator, "steps"):  # a Pipeline: its last step is the model
+        estimator = estimator.steps[-1][1]
+    if not hasattr(estimator, "loss_curve_"):
+        raise TypeError(
+            f"LossCurveDisplay draws the loss_curve_ of a fitted TorchRegressor or "
+            f"TorchClassifier (alone, last in a Pipeline, or a search's "
+            f"best_estimator_); got a {type(estimator).__name__} without one."
+        )
+    return estimator
