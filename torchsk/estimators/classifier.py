@@ -64,7 +64,10 @@ default="auto"
         (``sklearn.utils.class_weight.compute_sample_weight``): a dict of class to
         weight; for multilabel y a list of such dicts, one per label, keyed by 0 and 1.
     label_smoothing : float, default=0.0
-        Label smoothing of the cross-entropy losses.
+        Label smoothing of the built-in losses (``"log_loss"``, ``"nll"``,
+        ``"binary_cross_entropy"``). Not used with a torch loss module, which takes
+        its own (``nn.CrossEntropyLoss(label_smoothing=...)``), as scikit-learn's
+        estimators leave parameters of another loss unused.
     **module__ : keyword arguments ``module__<name>=value``
         Arguments of a ``module`` class or builder, passed to it as ``<name>=value``
         (see ``module``); ``get_params``, ``set_params`` and ``GridSearchCV`` see them.
