@@ -349,6 +349,24 @@ def test_an_ensembles_worse_than_constant_warning_reads_as_a_single_networks():
     assert constants[0] == pytest.approx(0.5 * np.var(Y), rel=1e-3)
 
 
+@pytest.mark.parametrize(("loss", "best"), [("absolute_error", 0.5), ("quantile", 0.9)])
+def test_a_robust_losss_warning_compares_with_its_best_constant(loss, best):
+    """The constant of the worse-than-constant warning is the loss's best one, the
+    median or the quantile: the mean's loss is higher, so an untrained model had
+    passed as better than a constant."""
+    y = rng.exponential(size=300)  # skewed: the mean is not the median
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2, learning_rate_init=1e-6, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = TorchRegressor(loss=loss, quantile=0.9, **kw).fit(y[:, None] * 0, y)
+    message = next(str(w.message) for w in caught if "a constant (" in str(w.message))
+    constant = float(message.split("a constant (")[1].split(")")[0])
+    residual = y - np.quantile(y, best, method="inverted_cdf")
+    expected = np.mean(np.maximum(best * residual, (best - 1) * residual))
+    assert constant == pytest.approx(expected * (2 if loss == "absolute_error" else 1), rel=1e-3)
+    assert est.loss_ > constant
+
+
 # ---------------------------------------------------------------- n_iter_ across calls
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):

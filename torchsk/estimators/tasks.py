@@ -142,9 +142,17 @@ class RegressionTask:
         return scaling_statistics(y_enc, method, sw)
 
     def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-        """The raw output of the constant that predicts the (weighted) mean of the
-        training targets ``t`` (in the network's scaled units)."""
-        return _unlink(self.link(), np.average(t, axis=0, weights=w))
+        """The raw output of the best constant for the loss on the training targets
+        ``t`` (in the network's scaled units): their (weighted) mean; their median for
+        the absolute error and Huber's loss, and the quantile for the pinball loss,
+        whose best constants these are (Huber's lies between mean and median, nearer
+        the median where outliers make the two differ)."""
+        q = {"absolute_error": 0.5, "huber": 0.5, "quantile": self.options.quantile}
+        if not isinstance(self.loss, str) or self.loss not in q:
+            return _unlink(self.link(), np.average(t, axis=0, weights=w))
+        # inverted_cdf: the one method numpy's quantile takes weights with
+        value = np.quantile(t, q[self.loss], axis=0, weights=w, method="inverted_cdf")
+        return _unlink(self.link(), value)
 
     def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
         """Start each constant target column at its value: zero output weights and
