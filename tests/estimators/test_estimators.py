@@ -107,13 +107,26 @@ def test_regressor_predicts_in_float32_where_mlp_regressor_does(diabetes):
     np.testing.assert_allclose(ours.predict(X32), ours.predict(X), rtol=1e-6)
 
 
+def test_classifier_partial_fit_takes_sample_weight_third_as_mlp_classifier(iris):
+    X, y = iris
+    w = np.where(y == 0, 3.0, 1.0)
+    by_position = TorchClassifier(**FAST).partial_fit(X, y, w, np.unique(y))
+    by_name = TorchClassifier(**FAST).partial_fit(X, y, sample_weight=w, classes=np.unique(y))
+    np.testing.assert_array_equal(by_position.predict_proba(X), by_name.predict_proba(X))
+
+
 @pytest.mark.parametrize("shape", ["1d", "column", "multi"])
 def test_regressor_predicts_mlp_regressor_s_shapes(diabetes, shape):
     """1-D for one output (also from a y of shape (n, 1)), 2-D for several: as
     MLPRegressor.predict, so MLP code runs with the class swapped."""
     X, y = diabetes
     target = {"1d": y, "column": y[:, None], "multi": np.column_stack([y, -2 * y + 5])}[shape]
-    reg = TorchRegressor(**FAST).fit(X, target)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = TorchRegressor(**FAST).fit(X, target)
+    # a column vector is raveled with scikit-learn's DataConversionWarning, as MLPRegressor's
+    converted = [w for w in caught if issubclass(w.category, DataConversionWarning)]
+    assert len(converted) == (shape == "column")
     pred = reg.predict(X)
     assert pred.shape == (target.shape if shape == "multi" else y.shape)
     assert reg.n_outputs_ == (2 if shape == "multi" else 1)

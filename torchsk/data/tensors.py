@@ -109,3 +109,25 @@ def as_namespace_of(out: np.ndarray, X):
         return out
     xp, _, device = get_namespace_and_device(X)
     return xp.asarray(out, device=device)
+
+
+def in_dtype_of(out: np.ndarray, X) -> np.ndarray:
+    """``out`` in float32 when X holds float32 values only (a numpy or Dask array, a
+    sparse matrix or torch tensor of float32, or a DataFrame of float32 columns), as
+    scikit-learn's MLPs return their predictions and probabilities; else unchanged."""
+    return out.astype(np.float32) if _all_float32(X) else out
+
+
+def _all_float32(X) -> bool:
+    """Whether X holds float32 values only: a numpy or Dask array, a sparse matrix or
+    a torch tensor of float32, or a DataFrame whose every column is float32."""
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, torch.dtype):  # a float32 tensor predicts as its numpy array
+        return dtype == torch.float32
+    if dtype is not None:
+        return dtype == np.float32
+    dtypes = getattr(X, "dtypes", None)  # a pandas DataFrame's Series of dtypes
+    try:
+        return dtypes is not None and len(dtypes) > 0 and all(d == np.float32 for d in dtypes)
+    except TypeError:  # dtypes numpy cannot compare (polars')
+        return False

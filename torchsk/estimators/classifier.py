@@ -217,7 +217,7 @@ default="auto"
     @available_if(_stochastic_solver)
     @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
 
         {partial_fit_notes}
@@ -227,9 +227,10 @@ default="auto"
         {partial_fit_x}
         y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
             Target values; None only with an iterable of batches, which carry them.
+        sample_weight : array-like of shape (n_samples,), default=None
         classes : array-like of shape (n_classes,), default=None
             All classes; required on the first call, when ``y`` may not show them all.
-        sample_weight : array-like of shape (n_samples,), default=None
+            After ``sample_weight``, as in ``MLPClassifier.partial_fit``.
 
         Returns
         -------
@@ -287,6 +288,9 @@ default="auto"
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            float64 whatever X's dtype (``MLPClassifier``'s follow a float32 X; here
+            ``predict_log_proba``, computed from the logits, must agree with its log
+            to 1e-9, which float32 probabilities near 1 cannot).
         """
         return self._forward(X, proba=True)
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from numbers import Real
 
-import numpy as np
-import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from torchsk.data.tensors import follows_input
+from torchsk.data.tensors import follows_input, in_dtype_of
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
 from torchsk.estimators.docs import (
@@ -22,6 +20,7 @@ from torchsk.estimators.docs import (
     PARTIAL_FIT_X,
     fill_docstring,
 )
+from torchsk.estimators.targets import ravel_column
 from torchsk.estimators.tasks import RegressionTask
 from torchsk.nn.heads import REGRESSION_LINKS
 from torchsk.training.losses import LOSS_NAMES, REGRESSION, LossOptions
@@ -199,10 +198,10 @@ nn.Module, default="squared_error"
         """
         return self._fit(
             X,
-            y,
+            ravel_column(y),
             sample_weight,
             X_val=X_val,
-            y_val=y_val,
+            y_val=ravel_column(y_val),
             sample_weight_val=sample_weight_val,
         )
 
@@ -225,7 +224,7 @@ nn.Module, default="squared_error"
         self : TorchRegressor
         """
         self._check_partial_fit()
-        return self._fit(X, y, sample_weight, incremental=True)
+        return self._fit(X, ravel_column(y), sample_weight, incremental=True)
 
     @follows_input
     def predict(self, X):
@@ -243,7 +242,7 @@ nn.Module, default="squared_error"
             matrix, tensor or DataFrame of float32 columns), as its predictions are.
         """
         pred = self._predictions(self._forward(X))  # checks that the model is fitted first
-        return pred.astype(np.float32) if _all_float32(X) else pred
+        return in_dtype_of(pred, X)
 
     def _predictions(self, out):
         """``predict``'s result from the network's output (``module_`` on raw X)."""
@@ -268,18 +267,3 @@ fill_docstring(
     TorchRegressor.partial_fit, partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
 )
 fill_docstring(TorchRegressor.fit, fit_x=FIT_X, fit_x_val=FIT_X_VAL)
-
-
-def _all_float32(X) -> bool:
-    """Whether X holds float32 values only: a numpy or Dask array, a sparse matrix or
-    a torch tensor of float32, or a DataFrame whose every column is float32."""
-    dtype = getattr(X, "dtype", None)
-    if isinstance(dtype, torch.dtype):  # a float32 tensor predicts as its numpy array
-        return dtype == torch.float32
-    if dtype is not None:
-        return dtype == np.float32
-    dtypes = getattr(X, "dtypes", None)  # a pandas DataFrame's Series of dtypes
-    try:
-        return dtypes is not None and len(dtypes) > 0 and all(d == np.float32 for d in dtypes)
-    except TypeError:  # dtypes numpy cannot compare (polars')
-        return False

@@ -143,5 +143,7 @@ def ravel_column(y):
             "the shape of y to (n_samples, ), for example using ravel().",
             DataConversionWarning,
         )
-        return column_or_1d(y_arr)
+        if isinstance(y_arr, np.ndarray) or hasattr(y_arr, "iloc"):
+            return column_or_1d(y_arr)
+        return y_arr[:, 0]  # a tensor or Dask array stays one, without a copy
     return y
