@@ -107,6 +107,29 @@ def test_regressor_predicts_in_float32_where_mlp_regressor_does(diabetes):
     np.testing.assert_allclose(ours.predict(X32), ours.predict(X), rtol=1e-6)
 
 
+def test_reversed_views_fit_and_predict_as_their_copies(diabetes):
+    """Views with a negative stride (X[::-1], df.iloc[::-1]), which torch cannot share,
+    behave as their contiguous copies: in fit, predict, the search and on Dask."""
+    import dask.array as da
+
+    from torchsk import BatchedSearchCV
+
+    X, y = diabetes
+    Xr, yr = X[::-1, ::-1], y[::-1]
+    copy = TorchRegressor(**dict(FAST, max_iter=5)).fit(Xr.copy(), yr.copy())
+    view = TorchRegressor(**dict(FAST, max_iter=5)).fit(Xr, yr)
+    np.testing.assert_array_equal(view.predict(Xr), copy.predict(Xr.copy()))
+    frame = TorchRegressor(**dict(FAST, max_iter=5)).fit(pd.DataFrame(X).iloc[::-1], yr)
+    np.testing.assert_array_equal(
+        frame.predict(pd.DataFrame(X).iloc[::-1]), frame.predict(X[::-1].copy())
+    )
+    lazy = TorchRegressor(**dict(FAST, max_iter=5)).fit(da.from_array(X, chunks=100)[::-1], yr)
+    assert np.isfinite(lazy.predict(da.from_array(X, chunks=100)[::-1])).all()
+    grid = {"alpha": [1e-3, 1.0]}
+    search = BatchedSearchCV(TorchRegressor(**dict(FAST, max_iter=5)), grid, cv=2).fit(Xr, yr)
+    assert search.predict(Xr).shape == yr.shape
+
+
 def test_classifier_partial_fit_takes_sample_weight_third_as_mlp_classifier(iris):
     X, y = iris
     w = np.where(y == 0, 3.0, 1.0)

@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
 
 from torchsk.data.columns import is_pandas_df, is_polars_df, resolve_categorical_features
 from torchsk.data.tables import TableEncoder, check_frame_columns
-from torchsk.data.tensors import check_tensor, host_array, is_tensor
+from torchsk.data.tensors import check_tensor, forward_strides, host_array, is_tensor
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -57,10 +57,10 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
         check_frame_columns(X)
-        return validate_data(estimator, X, reset=reset, **CHECKS)
+        return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
     _refuse_sparse_table(X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
-    return check_array(encode(X), input_name="X", **CHECKS)
+    return forward_strides(check_array(encode(X), input_name="X", **CHECKS))
 
 
 def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable | None = None):
@@ -75,12 +75,15 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         return X, y
     if encode is None:
         check_frame_columns(X)
-        return validate_data(
+        X, y = validate_data(
             estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
         )
-    _refuse_sparse_table(X)
-    validate_data(estimator, X, reset=reset, skip_check_array=True)
-    return sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric, **CHECKS)
+    else:
+        _refuse_sparse_table(X)
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        X, y = sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric, **CHECKS)
+    return forward_strides(X), forward_strides(y)
+
 
 
 def _refuse_sparse_table(X) -> None:

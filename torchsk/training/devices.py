@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from torchsk._warnings import reading_only
+from torchsk.data.tensors import forward_strides
 
 
 # ---------------------------------------------------------------- devices
@@ -68,7 +69,7 @@ def as_tensor(a: np.ndarray, dtype: torch.dtype | None, device: torch.device) ->
     """``torch.as_tensor`` without copying read-only arrays (memmaps): we never write
     to the input, so torch's warning about non-writable arrays does not apply."""
     with reading_only():
-        return torch.as_tensor(a, dtype=dtype, device=device)
+        return torch.as_tensor(forward_strides(a), dtype=dtype, device=device)
 
 
 # Rows of X are moved and encoded in chunks of about this many bytes: ~1 MB on the
