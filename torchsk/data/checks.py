@@ -23,7 +23,8 @@ from sklearn.utils.validation import (
 
 from torchsk.data.columns import is_pandas_df, is_polars_df, resolve_categorical_features
 from torchsk.data.tables import TableEncoder, check_frame_columns
-from torchsk.data.tensors import check_tensor, forward_strides, host_array, is_tensor
+from torchsk.data.tensors import check_tensor, host_array, is_tensor
+from torchsk.training.devices import forward_strides
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -83,7 +84,6 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         validate_data(estimator, X, reset=reset, skip_check_array=True)
         X, y = sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric, **CHECKS)
     return forward_strides(X), forward_strides(y)
-
 
 
 def _refuse_sparse_table(X) -> None:

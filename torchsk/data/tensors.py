@@ -131,12 +131,3 @@ def _all_float32(X) -> bool:
         return dtypes is not None and len(dtypes) > 0 and all(d == np.float32 for d in dtypes)
     except TypeError:  # dtypes numpy cannot compare (polars')
         return False
-
-
-def forward_strides(a):
-    """``a``, copied when it is a numpy view with a negative stride (``X[::-1]``,
-    ``df.iloc[::-1]``): torch cannot share such memory, and scikit-learn's checks
-    keep views as they are."""
-    if isinstance(a, np.ndarray) and any(step < 0 for step in a.strides):
-        return np.ascontiguousarray(a)
-    return a

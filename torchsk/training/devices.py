@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from torchsk._warnings import reading_only
-from torchsk.data.tensors import forward_strides
 
 
 # ---------------------------------------------------------------- devices
@@ -70,6 +69,15 @@ def as_tensor(a: np.ndarray, dtype: torch.dtype | None, device: torch.device) ->
     to the input, so torch's warning about non-writable arrays does not apply."""
     with reading_only():
         return torch.as_tensor(forward_strides(a), dtype=dtype, device=device)
+
+
+def forward_strides(a):
+    """``a``, copied when it is a numpy view with a negative stride (``X[::-1]``,
+    ``df.iloc[::-1]``): torch cannot share such memory, and scikit-learn's checks
+    keep views as they are."""
+    if isinstance(a, np.ndarray) and any(step < 0 for step in a.strides):
+        return np.ascontiguousarray(a)
+    return a
 
 
 # Rows of X are moved and encoded in chunks of about this many bytes: ~1 MB on the
