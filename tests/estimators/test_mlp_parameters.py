@@ -139,6 +139,36 @@ class CountingMLP(nn.Module):
         return self.net(x)
 
 
+def _from_mlp_regressor_s_start(n_in, n_out):
+    """A linear module at MLPRegressor(hidden_layer_sizes=(), random_state=0)'s start."""
+    rs = np.random.RandomState(0)
+    bound = np.sqrt(6 / (n_in + n_out))
+    W, b = rs.uniform(-bound, bound, (n_in, n_out)), rs.uniform(-bound, bound, n_out)
+    layer = nn.Linear(n_in, n_out).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(W.T))
+        layer.bias.copy_(torch.tensor(b))
+    return layer
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
+def test_momentum_under_a_changing_rate_steps_as_mlp_regressor(schedule, nesterov):
+    """The velocity carried over keeps its old rate when a schedule changes it (torch's
+    buffer had taken the new one): from the same start, the same weights."""
+    kw = dict(solver="sgd", momentum=0.9, nesterovs_momentum=nesterov, alpha=0.0,
+              batch_size=len(X), shuffle=False, max_iter=20, learning_rate=schedule,
+              learning_rate_init=0.05, power_t=0.3, tol=1e9 if schedule == "adaptive" else 0.0,
+              n_iter_no_change=2 if schedule == "adaptive" else 1000)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = MLPRegressor(hidden_layer_sizes=(), random_state=0, **kw).fit(X, Y)
+        ours = TorchRegressor(module=_from_mlp_regressor_s_start, input_scaling=None,
+                              target_scaling=None, random_state=0, **kw).fit(X, Y)  # fmt: skip
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), atol=1e-10)
+
+
 def test_max_fun_caps_lbfgs_loss_evaluations():
     counts = {}
     for max_fun in (10, 15000):

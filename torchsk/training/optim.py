@@ -125,9 +125,12 @@ class Adam(FlatOptimizer):
 class SGD(FlatOptimizer):
     """``torch.optim.SGD`` with momentum, and scikit-learn's learning-rate schedules.
 
-    torch's momentum update equals scikit-learn's (``velocity = momentum * velocity -
-    lr * grad``) while the rate is constant; when a schedule changes it, torch applies
-    the new rate to the whole momentum buffer.
+    torch keeps the momentum buffer in gradient units (``buffer = momentum * buffer +
+    grad``, a step of ``lr * buffer``), scikit-learn its velocity in step units
+    (``velocity = momentum * velocity - lr * grad``). They agree while the rate is
+    constant; when a schedule changes it, the buffer is rescaled by ``old / new``, so
+    the velocity carried over keeps the old rate and only new gradients get the new
+    one, as in scikit-learn.
 
     Parameters
     ----------
@@ -170,14 +173,21 @@ class SGD(FlatOptimizer):
     def iteration_ends(self, time_step: int) -> None:
         """``"invscaling"``: ``lr = learning_rate_init / (time_step + 1) ** power_t``."""
         if self.schedule == "invscaling":
-            self.lr = self.lr_init / (time_step + 1) ** self.power_t
+            self._set_lr(self.lr_init / (time_step + 1) ** self.power_t)
 
     def trigger_stopping(self) -> bool:
         """``"adaptive"``: divide the rate by 5, or stop once it is at most 1e-6."""
         if self.schedule != "adaptive" or self.lr <= 1e-6:
             return True
-        self.lr /= 5.0
+        self._set_lr(self.lr / 5.0)
         return False
+
+    def _set_lr(self, lr: float) -> None:
+        """A new rate, the momentum buffer rescaled to keep the velocity (see above)."""
+        buffer = self.momentum_buffers[0]
+        if buffer is not None and lr != self.lr:
+            buffer.mul_(self.lr / lr)
+        self.lr = lr
 
 
 class Rprop(FlatOptimizer):
