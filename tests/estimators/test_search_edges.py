@@ -3,10 +3,12 @@ estimator it searches, scorers that fail on some candidates, plain callables as
 scorers, an empty grid, splits given as boolean masks."""
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_regression
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GridSearchCV, KFold
 
 from torchsk import BatchedSearchCV, TorchRegressor
@@ -228,3 +230,63 @@ def test_metadata_routing_sends_weights_and_groups_where_requested_as_gridsearch
         search = BatchedSearchCV(TorchRegressor(max_iter=5), grid, cv=GroupKFold(3), refit=False)
         search.fit(X, y, groups=groups)
         assert search.n_splits_ == 3
+
+
+def _classes(n=90, k=3):
+    from sklearn.datasets import make_classification
+
+    return make_classification(n, 4, n_informative=3, n_redundant=0, n_classes=k, random_state=0)
+
+
+def test_a_callable_scorer_may_read_predict_log_proba_as_in_gridsearchcv():
+    from sklearn.metrics import log_loss
+
+    from torchsk import TorchClassifier
+
+    X, y = _classes()
+
+    def neg_log_loss(est, X, y):
+        return -log_loss(y, np.exp(est.predict_log_proba(X)), labels=est.classes_)
+
+    net = TorchClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    grid = {"alpha": [1e-3, 1.0]}
+    ours = BatchedSearchCV(net, grid, cv=3, scoring=neg_log_loss, separate_folds=True).fit(X, y)
+    theirs = GridSearchCV(net, grid, cv=3, scoring=neg_log_loss).fit(X, y)
+    np.testing.assert_allclose(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], rtol=1e-9
+    )
+
+
+@pytest.mark.parametrize("column", [False, True])
+def test_the_ensemble_takes_decision_function_scorers_and_a_column_y(column):
+    """The ensemble's stand-in has the classifier's decision_function (it had none: the
+    fit raised), and a binary y of shape (n, 1) is single-label, as type_of_target says."""
+    from sklearn.metrics import make_scorer, roc_auc_score
+
+    from torchsk import TorchClassifier
+
+    X, y = _classes(k=2)
+    auc = make_scorer(roc_auc_score, response_method="decision_function")
+    net = TorchClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    search = BatchedSearchCV(net, {"alpha": [1e-3, 1.0]}, cv=3, scoring=auc, ensemble="greedy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataConversionWarning)
+        search.fit(X, y[:, None] if column else y)
+    assert 0 <= search.ensemble_score_ <= 1 and search.predict(X).shape == y.shape
+
+
+def test_without_refit_the_fitted_search_has_no_classes_as_gridsearchcv():
+    from sklearn.exceptions import NotFittedError
+
+    from torchsk import TorchClassifier
+
+    X, y = _classes()
+    net = TorchClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    search = BatchedSearchCV(net, {"alpha": [1e-3, 1.0]}, cv=3, refit=False)
+    with pytest.raises(NotFittedError):
+        search.classes_  # noqa: B018 (the access raises)
+    search.fit(X, y)
+    for name in ("classes_", "n_features_in_"):
+        with pytest.raises(AttributeError, match="refit=False"):
+            getattr(search, name)
+    assert not hasattr(search, "predict")

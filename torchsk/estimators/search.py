@@ -366,7 +366,13 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         """What predicts: the selected ensemble, else the refitted best candidate."""
         if "ensemble_" in self.__dict__:
             return self.ensemble_
-        check_is_fitted(self, "best_estimator_")
+        check_is_fitted(self, "cv_results_")
+        if "best_estimator_" not in self.__dict__:  # GridSearchCV's AttributeError
+            raise AttributeError(
+                f"This {type(self).__name__} instance was initialized with `refit=False`: "
+                "it predicts only after refitting on the best parameters (or with "
+                "ensemble='greedy')."
+            )
         return self.best_estimator_
 
     @available_if(has("predict"))

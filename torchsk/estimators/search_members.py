@@ -265,8 +265,13 @@ def check_search(search, y, candidates: list[dict], splits: list, sample_weight)
     why = None
     if len(splits) < 2:
         why = "needs at least 2 splits (each network holds 2 members or more)"
-    elif search.ensemble and is_classifier(search.estimator) and np.ndim(y) > 1:
-        why = "selects ensembles of single-label classifiers only (y is 2-D)"
+    elif (
+        search.ensemble
+        and is_classifier(search.estimator)
+        and np.ndim(y) > 1
+        and np.shape(y)[1] > 1
+    ):
+        why = "selects ensembles of single-label classifiers only (y has several columns)"
     elif (
         search.separate_folds
         and search.ensemble

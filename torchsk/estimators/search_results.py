@@ -19,7 +19,8 @@ from torchsk.estimators.selection import StandIn, member_outputs
 
 class MemberOutputs(StandIn):
     """A scorer's stand-in for one member: ``predict`` (and the classifier's
-    ``predict_proba``, ``decision_function``) return that member's outputs, computed
+    ``predict_proba``, ``predict_log_proba``, ``decision_function``) return that
+    member's outputs, computed
     beforehand for the rows being scored (``X``), else computed for the rows given (a
     scorer that predicts on something else)."""
 
@@ -42,6 +43,11 @@ class MemberOutputs(StandIn):
     @available_if(_classifier)
     def predict_proba(self, X):
         return _probabilities(self.est.module_.head, self._outputs(X)).numpy()
+
+    @available_if(_classifier)
+    def predict_log_proba(self, X):
+        task = self.est._task  # from the logits, as the classifier's own
+        return task.head_spec.log_proba(self._outputs(X), task.target_type).numpy()
 
     @available_if(_classifier)
     def decision_function(self, X):

@@ -199,6 +199,17 @@ class Averaged(StandIn):
     def predict_proba(self, X):
         return self.averaged
 
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):  # a probability of 0: -inf, as np.log gives
+            return np.log(self.averaged)
+
+    def decision_function(self, X):
+        """The classifier's: log-odds of ``classes_[1]`` for a binary target, else the
+        log-probabilities (the averaged probabilities' own scores; ensembles are
+        single-label)."""
+        log_p = self.predict_log_proba(X)
+        return log_p[:, 1] - log_p[:, 0] if log_p.shape[1] == 2 else log_p
+
     def score(self, X, y, sample_weight=None):
         """R² or accuracy, as the estimators' ``score``."""
         return _score(self.est, y, self.predict(X), sample_weight)
