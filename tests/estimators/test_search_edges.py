@@ -290,3 +290,21 @@ def test_without_refit_the_fitted_search_has_no_classes_as_gridsearchcv():
         with pytest.raises(AttributeError, match="refit=False"):
             getattr(search, name)
     assert not hasattr(search, "predict")
+
+
+def test_splits_that_repeat_training_rows_need_separate_folds(data):
+    """A bootstrap's repeated rows would count once in the shared network's row sets:
+    refused there, and trained as GridSearchCV trains them with separate_folds."""
+    X, y = data
+    n = len(y)
+    splits = [(np.r_[np.arange(n // 2, n), [n - 1] * 20], np.arange(n // 2)),
+              (np.r_[np.arange(n // 2), [0] * 20], np.arange(n // 2, n))]  # fmt: skip
+    net = TorchRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    grid = {"alpha": [1e-3, 1.0]}
+    with pytest.raises(ValueError, match="separate_folds=True"):
+        BatchedSearchCV(net, grid, cv=splits).fit(X, y)
+    ours = BatchedSearchCV(net, grid, cv=splits, separate_folds=True).fit(X, y)
+    theirs = GridSearchCV(net, grid, cv=splits).fit(X, y)
+    np.testing.assert_allclose(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], rtol=1e-9
+    )

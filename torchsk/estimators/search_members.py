@@ -279,6 +279,13 @@ def check_search(search, y, candidates: list[dict], splits: list, sample_weight)
         and any(len(np.unique(_safe_indexing(y, rows))) < len(np.unique(y)) for rows, _ in splits)
     ):  # fold networks without a class give out-of-fold probabilities without it
         why = "with separate_folds selects ensembles of folds that train on every class"
+    elif not search.separate_folds and any(len(np.unique(r)) < len(r) for r, _ in splits):
+        # the shared network marks each member's rows (a mask): a repeat would count once
+        why = (
+            "trains each member on a set of rows, but this cv repeats rows in a split's "
+            "training indices (a bootstrap); pass separate_folds=True, whose fits take "
+            "the repeats as GridSearchCV's do"
+        )
     elif owned := sorted({k for c in candidates for k in c} & set(SEARCH_OWNED)):
         why = f"sets {owned} itself; they cannot be searched over"
     for est in settings:
