@@ -139,6 +139,19 @@ def test_imputed_inputs_coefs_hold_on_rows_without_missing_values():
                                reg.predict(frame[complete]), rtol=1e-6)  # fmt: skip
 
 
+def test_a_column_empty_in_training_has_zero_weights_and_its_fill_in_the_bias():
+    """The model reads a column never present in training as its fill value: coefs_
+    show it so (it had kept the network's random weights, 0.8 off predict)."""
+    Xm = X.copy()
+    Xm[:, 2] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the empty column's warning, short fit
+        reg = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(Xm, Y)
+    assert not reg.coefs_[0][2].any()
+    np.testing.assert_allclose(_forward(reg, X, lambda h: np.maximum(h, 0)).ravel(),
+                               reg.predict(X), rtol=1e-9)  # fmt: skip
+
+
 class Tiny(nn.Module):
     def __init__(self):
         super().__init__()

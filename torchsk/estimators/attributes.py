@@ -76,6 +76,7 @@ def raw_layers(net) -> tuple[list[np.ndarray], list[np.ndarray]]:
     intercepts[0] = intercepts[0] - (center / scale) @ coefs[0]
     # the missing indicators' rows are left out: they are 0 on X without missing values
     coefs[0] = (coefs[0] / scale[:, None])[:n_raw]
+    _fold_empty_columns(net.inputs, coefs, intercepts)
     _fold_output(net, coefs, intercepts)
     return coefs, intercepts
 
@@ -96,6 +97,16 @@ def _input_affine(stage) -> tuple[np.ndarray, np.ndarray, int]:
     scaling = next(s for s in steps if isinstance(s, Scaling))
     n_raw = steps[0].n_inputs if isinstance(steps[0], Imputer) else scaling.n_outputs
     return _numpy(scaling.center), _numpy(scaling.scale), n_raw
+
+
+def _fold_empty_columns(stage, coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> None:
+    """Columns never present in training always read as their fill value (``Imputer``):
+    a constant, folded into the first bias, their rows of weights 0. In place."""
+    imputer = next((s for s in stage.children() if isinstance(s, Imputer)), None)
+    empty = [] if imputer is None else imputer.config.get("empty_columns", [])
+    if empty:
+        intercepts[0] = intercepts[0] + _numpy(imputer.fill)[empty] @ coefs[0][empty]
+        coefs[0][empty] = 0.0
 
 
 def _fold_output(net, coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> None:
