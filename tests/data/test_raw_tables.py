@@ -8,6 +8,7 @@ dtypes, integer-coded categories, ...) or one thing they do with the fitted mode
 """
 
 import pickle
+import warnings
 from decimal import Decimal
 
 import joblib
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
@@ -146,6 +148,18 @@ def mixed_table(n=300, seed=0, colors=("red", "green", "blue", None)):
 
 
 @pytest.mark.short_fits
+def test_hgb_s_from_dtype_spelling_reads_the_table_as_auto():
+    frame = pd.DataFrame({"x": np.arange(40.0), "k": pd.Categorical(["a", "b"] * 20)})
+    y = np.r_[[0, 1] * 20]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        auto = TorchClassifier(**kw).fit(frame, y)
+        hgb = TorchClassifier(categorical_features="from_dtype", **kw).fit(frame, y)
+    np.testing.assert_array_equal(hgb.is_categorical_, [False, True])
+    np.testing.assert_array_equal(hgb.predict_proba(frame), auto.predict_proba(frame))
+
+
 def test_unseen_and_missing_categories_at_predict_time():
     """An unseen level goes to the rare levels' slot (predicts as a rare level does);
     NaN, None and pd.NA go to the missing slot; nothing raises."""

@@ -198,6 +198,7 @@ def test_spellings_of_categorical_features():
     X = pd.DataFrame({"a": [1.0, 2.0], "b": ["u", "v"], "c": [3, 4]})
     cases = {
         "auto": [0, 1, 0],
+        "from_dtype": [0, 1, 0],  # HistGradientBoosting*'s default spelling
         None: [0, 0, 0],
         ("a", "c"): [1, 0, 1],
         (0, 2): [1, 0, 1],
@@ -220,7 +221,7 @@ def test_spellings_of_categorical_features():
         ([3], r"indices \[3\] outside \[0, 2\]"),
         ([-1], r"indices \[-1\] outside"),
         ([True, False], "boolean mask must have one entry per column of X \\(3\\), got 2"),
-        ("from_dtype", 'must be "auto", None'),
+        ("from_HGB", 'must be "auto"'),
         ("b", "a list, even for one name"),
         ([0.5], "got values of dtype float64"),
         ([[0, 1]], "got an array of shape"),

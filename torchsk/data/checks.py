@@ -21,7 +21,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from torchsk.data.columns import is_pandas_df, is_polars_df, resolve_categorical_features
+from torchsk.data.columns import (
+    AUTO_SPELLINGS,
+    is_pandas_df,
+    is_polars_df,
+    resolve_categorical_features,
+)
 from torchsk.data.tables import TableEncoder, check_frame_columns
 from torchsk.data.tensors import check_tensor, host_array, is_tensor
 from torchsk.training.devices import forward_strides
@@ -41,7 +46,7 @@ def new_table(X, categorical_features) -> TableEncoder | None:
         return TableEncoder()
     if categorical_features is None:
         return None
-    if isinstance(categorical_features, str) and categorical_features == "auto":
+    if isinstance(categorical_features, str) and categorical_features in AUTO_SPELLINGS:
         frame = is_pandas_df(X) or is_polars_df(X)
         # object columns of numbers too: the table reads them (and their None) as numbers
         objects = frame and any(str(dtype).lower() == "object" for dtype in X.dtypes)

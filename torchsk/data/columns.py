@@ -18,9 +18,14 @@ except ImportError:  # scikit-learn 1.6 - 1.8
     from sklearn.utils.validation import _is_polars_df as is_polars_df
 
 
+#: ``categorical_features`` that read the columns' dtypes: torchsk's ``"auto"``, and
+#: ``HistGradientBoosting*``'s ``"from_dtype"`` (its default since scikit-learn 1.6),
+#: the same here (HGB refuses the string columns that "auto" also takes).
+AUTO_SPELLINGS = ("auto", "from_dtype")
+
 _SPEC_HELP = (
-    'categorical_features must be "auto", None, or an array-like of column names, '
-    "of column indices, or a boolean mask over the columns"
+    'categorical_features must be "auto" (or "from_dtype"), None, or an array-like of '
+    "column names, of column indices, or a boolean mask over the columns"
 )
 
 
@@ -226,7 +231,7 @@ def resolve_columns(spec, kind: str, columns: list, names) -> np.ndarray:
     if spec is None:
         return np.zeros(n_features, dtype=bool)
     if isinstance(spec, str):
-        if spec != "auto":
+        if spec not in AUTO_SPELLINGS:
             raise ValueError(f"{_SPEC_HELP} (a list, even for one name); got {spec!r}.")
         return _auto_mask(kind, columns)
     spec = np.asarray(spec)

@@ -117,7 +117,7 @@ class BaseTorchEstimator(
         "numeric_bins": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
         "device": [str, torch.device],
         "module": [nn.Module, callable, None],
-        "categorical_features": ["array-like", StrOptions({"auto"}), None],
+        "categorical_features": ["array-like", StrOptions({"auto", "from_dtype"}), None],
     }
 
     def __init__(

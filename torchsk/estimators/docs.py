@@ -207,11 +207,12 @@ None, default="auto"
         callable, called as ``module(n_inputs, n_outputs, **module__params)``. Lazy
         layers (``nn.LazyLinear``, ...) get their shapes from a forward pass on two
         rows of zeros, in eval mode, before training.
-    categorical_features : "auto", array-like of str, int or bool, or None, \
-default="auto"
+    categorical_features : "auto", "from_dtype", array-like of str, int or bool, or \
+None, default="auto"
         Which columns are categorical, with ``HistGradientBoosting*``'s spellings:
-        ``"auto"`` takes pandas ``category``, ``object`` and string columns and polars
-        ``Categorical``, ``Enum`` and ``String`` columns (not an ``object`` column of
+        ``"auto"`` (or HGB's ``"from_dtype"``, the same here) takes pandas
+        ``category``, ``object`` and string columns and polars ``Categorical``,
+        ``Enum`` and ``String`` columns (not an ``object`` column of
         numbers or booleans only, such as ``Decimal``, or of missing values only:
         numbers; no column of a numpy array);
         or a list of column names, of indices, or a boolean mask (for numpy object
