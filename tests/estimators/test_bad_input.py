@@ -125,6 +125,18 @@ CASES = {
         ValueError,
         "Negative values in data passed to `sample_weight`",
     ),
+    "NaN in class_weight": (
+        lambda: TorchClassifier(class_weight={"a": np.nan, "b": 1.0}, **FAST),
+        lambda: (X, y_clf),
+        ValueError,
+        "class_weight must give finite, non-negative weights",
+    ),
+    "negative class_weight": (
+        lambda: TorchClassifier(class_weight={"a": -1.0, "b": 1.0}, **FAST),
+        lambda: (X, y_clf),
+        ValueError,
+        "class_weight must give finite, non-negative weights",
+    ),
     "sample weight length": (
         reg,
         lambda: (X, y_reg, np.ones(39)),

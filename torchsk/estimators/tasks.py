@@ -311,7 +311,12 @@ class ClassificationTask:
         """``class_weight`` as per-sample weights."""
         if self.class_weight is None:
             return 1.0
-        return compute_sample_weight(self.class_weight, self.target.decode(y_enc))
+        weights = compute_sample_weight(self.class_weight, self.target.decode(y_enc))
+        if not np.isfinite(weights).all() or (weights < 0).any():  # as sample_weight's
+            raise ValueError(
+                f"class_weight must give finite, non-negative weights; got {self.class_weight!r}."
+            )
+        return weights
 
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
         """The network's probability head (``TabularNet`` keywords)."""
