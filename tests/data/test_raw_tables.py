@@ -160,6 +160,32 @@ def test_hgb_s_from_dtype_spelling_reads_the_table_as_auto():
     np.testing.assert_array_equal(hgb.predict_proba(frame), auto.predict_proba(frame))
 
 
+def test_pyarrow_backed_columns_read_as_their_numpy_kin():
+    """What read_parquet gives with dtype_backend="pyarrow": a dictionary column is
+    categorical (as HGB reads it), and pd.NA in a decimal column is missing (it had
+    failed in scikit-learn's check_array)."""
+    from decimal import Decimal as D
+
+    pa = pytest.importorskip("pyarrow")
+    levels = [None if i % 7 == 0 else f"s{i % 4}" for i in range(60)]
+    amounts = [None if i % 5 == 0 else D(i % 4) / 4 for i in range(60)]
+    arrow = pd.DataFrame({
+        "k": pd.Series(pa.array(levels).dictionary_encode(),
+                       dtype=pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))),
+        "d": pd.array(amounts, dtype=pd.ArrowDtype(pa.decimal128(10, 3))),
+    })  # fmt: skip
+    plain = pd.DataFrame(
+        {"k": pd.Categorical(levels), "d": [np.nan if v is None else float(v) for v in amounts]}
+    )
+    y = np.arange(60.0)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, kin = TorchRegressor(**kw).fit(arrow, y), TorchRegressor(**kw).fit(plain, y)
+    np.testing.assert_array_equal(ours.is_categorical_, [True, False])
+    np.testing.assert_allclose(ours.predict(arrow), kin.predict(plain), rtol=1e-12)
+
+
 def test_unseen_and_missing_categories_at_predict_time():
     """An unseen level goes to the rare levels' slot (predicts as a rare level does);
     NaN, None and pd.NA go to the missing slot; nothing raises."""

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
 
 from torchsk.data.columns import (
     AUTO_SPELLINGS,
+    arrow_columns,
     is_pandas_df,
     is_polars_df,
     resolve_categorical_features,
@@ -50,6 +51,7 @@ def new_table(X, categorical_features) -> TableEncoder | None:
         frame = is_pandas_df(X) or is_polars_df(X)
         # object columns of numbers too: the table reads them (and their None) as numbers
         objects = frame and any(str(dtype).lower() == "object" for dtype in X.dtypes)
+        objects = objects or (is_pandas_df(X) and arrow_columns(X))
         has_categories = frame and (objects or resolve_categorical_features("auto", X).any())
         return TableEncoder() if has_categories else None
     return TableEncoder()  # columns named, indexed or masked as categorical

@@ -82,6 +82,7 @@ def _auto_mask(kind: str, columns: list) -> np.ndarray:
         pd = sys.modules["pandas"]
         flags = [
             isinstance(c.dtype, pd.CategoricalDtype)
+            or _arrow_dictionary(c.dtype)
             or (is_string_dtype(c.dtype) and not holds_numbers(c))
             for c in columns
         ]
@@ -96,6 +97,20 @@ def _auto_mask(kind: str, columns: list) -> np.ndarray:
     else:
         flags = [False] * len(columns)
     return np.array(flags, dtype=bool)
+
+
+def _arrow_dictionary(dtype) -> bool:
+    """A pandas ``dictionary<...>[pyarrow]`` dtype: pyarrow's categorical (parquet's
+    dictionary-encoded columns), which ``HistGradientBoosting*`` also reads as one."""
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    return arrow is not None and type(arrow).__name__ == "DictionaryType"
+
+
+def arrow_columns(X) -> bool:
+    """Whether a pandas DataFrame has a pyarrow-backed column: the table reads those
+    (``pd.NA`` in a ``decimal128[pyarrow]`` column) where scikit-learn's ``check_array``
+    fails."""
+    return any(hasattr(dtype, "pyarrow_dtype") for dtype in X.dtypes)
 
 
 def holds_numbers(column) -> bool:
