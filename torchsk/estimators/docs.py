@@ -76,7 +76,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
     n_iter_no_change : int or np.inf, default=10
         Epochs without an improvement of ``tol`` before stopping (``"adaptive"``:
         before dividing the learning rate), counted on across ``partial_fit`` calls
-        and warm starts as scikit-learn counts them. Not used by ``lbfgs``.
+        and warm starts as scikit-learn counts them. Not used by ``lbfgs``. Unlike
+        scikit-learn, a stop where the loss had risen well above its best (by more
+        than ``tol`` and 10%) keeps the lowest-loss epoch's weights, with a
+        ``ConvergenceWarning`` saying so; ``loss_`` is still the last epoch's.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False
@@ -289,7 +292,8 @@ module_ : TabularNet
         stays on the scaled target.
     loss_ : float
         The last entry of ``loss_curve_``; ``inf`` when training diverged in its
-        first epoch (``loss_curve_`` is then empty).
+        first epoch (``loss_curve_`` is then empty). As in scikit-learn, the last
+        epoch's even where earlier weights are kept (early stopping, a risen loss).
     best_loss_ : float or None
         Lowest training loss reached; None under early stopping (as in scikit-learn:
         ``early_stopping=True``, a solver other than ``lbfgs``), where
