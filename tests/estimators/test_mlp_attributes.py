@@ -386,6 +386,7 @@ def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):
     """n_iter_ is the last call's epochs (iterations): a warm start and each
     partial_fit start again; t_ and loss_curve_ go on."""
     kw = dict(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    seen = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for cls in (TorchRegressor, MLPRegressor):
@@ -393,11 +394,13 @@ def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):
             calls = cls(**kw)
             for _ in range(3):
                 calls.partial_fit(X, Y)
+            seen[cls] = (warm.t_, calls.t_)  # L-BFGS: 0, as scikit-learn leaves it
             assert warm.n_iter_ == 5, cls
             assert calls.n_iter_ == (5 if solver == "lbfgs" else 1), cls
             if solver == "adam":  # scikit-learn keeps no curve for L-BFGS
                 assert len(warm.loss_curve_) == 10 and len(calls.loss_curve_) == 3, cls
                 assert warm.t_ == 10 * len(X) and calls.t_ == 3 * len(X), cls
+    assert seen[TorchRegressor] == seen[MLPRegressor]
 
 
 @pytest.mark.parametrize("members", [{}, {"n_ensemble": 4, "member_rows": "folds"}])

@@ -326,7 +326,7 @@ module_ : TabularNet
         ``partial_fit`` starts the count again (``partial_fit``: 1). The epochs of
         all calls are ``len(loss_curve_)``.
     t_ : int
-        Number of training samples seen."""
+        Number of training samples seen (0 for ``lbfgs``, as in scikit-learn)."""
 
 
 #: What both estimators' ``partial_fit`` docstrings say of an epoch and of the

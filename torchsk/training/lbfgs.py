@@ -81,6 +81,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
         # epoch ends on the kept weights, so a callback still gets a fitted estimator
         hooks.end()
     history.best_loss = min(history.loss_curve, default=math.inf)
+    history.t = 0  # scikit-learn's t_ counts the samples its stochastic solvers see
     module.eval()
     return history
 
