@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
-from torchsk.estimators.regressor import _all_float32
+from torchsk.data.tensors import _all_float32
 
 pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
 

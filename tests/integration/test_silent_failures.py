@@ -264,6 +264,12 @@ def test_warm_start_honours_a_new_solver_and_learning_rate():
     assert type(est._optimizer).__name__ == "SGD" and est._optimizer.lr == 1e-4
     est.set_params(learning_rate_init=1e-3).partial_fit(X, y)
     assert est._optimizer.lr == 1e-3
+    # settings sgd reads restart it; Adam's (beta_1, ...) leave its momentum alone
+    kept = est._optimizer
+    est.set_params(beta_1=0.5, epsilon=1e-6).partial_fit(X, y)
+    assert est._optimizer is kept
+    est.set_params(momentum=0.5).partial_fit(X, y)
+    assert est._optimizer is not kept and est._optimizer.momentum == 0.5
 
 
 # ---------------------------------------------------------------- loading draws nothing

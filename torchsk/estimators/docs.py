@@ -93,7 +93,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Continue from the previous fit's weights. As in scikit-learn, each ``fit``
         starts a new optimizer (Adam's moments, sgd's momentum and the adaptive rate
         start afresh), warm or not; ``partial_fit`` keeps it across calls unless
-        ``solver`` or ``learning_rate_init`` changed. A change the
+        ``solver``, ``learning_rate_init`` or a setting the solver reads changed
+        (scikit-learn keeps it and ignores the change). A change the
         fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
         ``dropout``, ``input_scaling``, ``module``, ``categorical_features``, a
         ``loss``/``head``/``target_scaling`` that changes the output end, the

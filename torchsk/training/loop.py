@@ -175,7 +175,8 @@ def train(
 def _continues(optimizer: FlatOptimizer | None, flat, settings: TrainSettings) -> bool:
     """Whether ``partial_fit`` keeps ``optimizer``'s state (a ``fit``, warm or not,
     passes none: scikit-learn's starts a new optimizer): not after ``set_params``
-    changed the solver or the learning rate (scikit-learn then starts a new one too)."""
+    changed the solver, the learning rate or a setting the solver reads
+    (``TrainSettings.optimizer_key``; scikit-learn would keep it and ignore them)."""
     return (
         optimizer is not None
         and optimizer.flat is flat

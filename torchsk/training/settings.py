@@ -91,16 +91,26 @@ class TrainSettings:
         return optimizer
 
     def optimizer_key(self) -> tuple:
-        """The settings an optimizer is made for: a warm start or ``partial_fit`` with
-        other ones (``set_params``) needs a new optimizer, as in scikit-learn."""
-        settings = (getattr(self, name) for name in OPTIMIZER_SETTINGS)
-        return (self.solver, self.learning_rate_init, self.member_lr, *settings)
+        """The settings an optimizer is made for, those its solver reads: a
+        ``partial_fit`` after ``set_params`` changed one of them starts a new optimizer,
+        so that the change takes effect (scikit-learn keeps its optimizer whatever
+        changed, and a new ``learning_rate_init`` is ignored there); a change of a
+        setting the solver does not read keeps Adam's moments or sgd's momentum."""
+        used = SOLVER_SETTINGS.get(self.solver, ())
+        return (self.solver, self.learning_rate_init, self.member_lr,
+                *(getattr(self, name) for name in used))  # fmt: skip
 
 
 # the settings the mini-batch optimizers read (scikit-learn's names)
 OPTIMIZER_SETTINGS = (
     "learning_rate", "power_t", "momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon",
 )  # fmt: skip
+#: those each solver reads (``training.optim.make_optimizer``)
+SOLVER_SETTINGS = {
+    "sgd": OPTIMIZER_SETTINGS[:4],
+    "adam": OPTIMIZER_SETTINGS[4:],
+    "adamw": OPTIMIZER_SETTINGS[4:],
+}
 
 
 @dataclass
