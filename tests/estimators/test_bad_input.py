@@ -203,6 +203,22 @@ def test_bad_input_is_refused_with_a_clear_error(case):
         make().fit(X_, y_, **kwargs)
 
 
+def test_a_table_and_a_dask_array_get_scikit_learns_shape_errors():
+    """X with a string column takes the table path: its refusals read as numeric X's
+    (the estimator named, a Series refused as a Series); a 1-D Dask array too."""
+    import dask.array as da
+
+    frame = pd.DataFrame({"x": X[:, 0], "k": y_clf})
+    with pytest.raises(ValueError, match="minimum of 1 is required by TorchRegressor"):
+        TorchRegressor(**FAST).fit(frame.iloc[:0], y_reg[:0])
+    reg = TorchRegressor(**FAST).fit(frame, y_reg)
+    with pytest.raises(ValueError, match="Expected a 2-dimensional container"):
+        reg.predict(frame.iloc[0])
+    numeric = TorchRegressor(**FAST).fit(X, y_reg)
+    with pytest.raises(ValueError, match="Expected a 2D Dask array, got 1 dimension"):
+        numeric.predict(da.from_array(X[:, 0], chunks=10))
+
+
 def test_predict_before_fit():
     with pytest.raises(NotFittedError, match="not fitted yet"):
         TorchRegressor().predict(X)

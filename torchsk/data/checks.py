@@ -66,9 +66,9 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.
     if encode is None:
         check_frame_columns(X)
         return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
-    _refuse_sparse_table(X)
+    _refuse_table_of_another_shape(estimator, X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
-    return forward_strides(check_array(encode(X), input_name="X", **CHECKS))
+    return forward_strides(check_array(encode(X), input_name="X", estimator=estimator, **CHECKS))
 
 
 def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable | None = None):
@@ -87,14 +87,18 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
             estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
         )
     else:
-        _refuse_sparse_table(X)
+        _refuse_table_of_another_shape(estimator, X)
         validate_data(estimator, X, reset=reset, skip_check_array=True)
-        X, y = sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric, **CHECKS)
+        X, y = sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric,
+                                 estimator=estimator, **CHECKS)  # fmt: skip
     return forward_strides(X), forward_strides(y)
 
 
-def _refuse_sparse_table(X) -> None:
-    """Sparse X for a model fitted on a table with categorical columns: refused."""
+def _refuse_table_of_another_shape(estimator, X) -> None:
+    """Sparse or 1-D X for a model fitted on a table with categorical columns: refused
+    (1-D with scikit-learn's own message, as for numeric X)."""
+    if getattr(X, "ndim", 2) != 2:
+        check_array(X, dtype=None, ensure_all_finite=False, estimator=estimator)
     if issparse(X):
         raise ValueError(
             "Sparse X was passed to a model fitted on a table with categorical columns; "

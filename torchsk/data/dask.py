@@ -70,8 +70,7 @@ class DaskSource:
         self.n_features = self.meta.shape[1]
 
     def _init_array(self, X, categorical_features) -> None:
-        if X.ndim != 2:
-            raise ValueError(f"Expected a 2D Dask array, got {X.ndim} dimension(s).")
+        _check_2d(X)
         if _marks_columns(categorical_features):
             raise ValueError(
                 "categorical_features with a Dask array: pass a Dask DataFrame with "
@@ -192,6 +191,17 @@ def _merge(values: list, mask: np.ndarray) -> list:
     return merged
 
 
+def _check_2d(X) -> None:
+    """A Dask array of another number of dimensions: refused as scikit-learn refuses
+    such a numpy array."""
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D Dask array, got {X.ndim} dimension(s). Reshape your data "
+            "either using array.reshape(-1, 1) if your data has a single feature or "
+            "array.reshape(1, -1) if it contains a single sample."
+        )
+
+
 def _frame_floats(part) -> np.ndarray:
     """A numeric pandas partition as float64, missing values as NaN."""
     return part.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -201,6 +211,8 @@ def stream_blocks(X):
     """The blocks of a Dask collection, computed one at a time (predict); blocks
     without rows are skipped, unless all are (predict then refuses X with 0 samples,
     as in memory)."""
+    if not _is_frame(X):
+        _check_2d(X)
     parts = X.to_delayed() if _is_frame(X) else X.rechunk({1: -1}).to_delayed().ravel()
     dask = sys.modules["dask"]
     any_rows, empty = False, None
