@@ -40,6 +40,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pytest
 import torch
 
@@ -294,3 +295,27 @@ def test_an_accepted_column_is_read_alike_everywhere(kind):
         reference = next(iter(same.values()))
         for case, pred in same.items():
             np.testing.assert_allclose(pred, reference, rtol=1e-6, atol=1e-6, err_msg=case)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: pl.Series([[1, 2]] * N), "holds lists"),
+        (lambda: pl.Series([{"a": 1, "b": 2.0}] * N), "holds structs"),
+        (lambda: pl.Series([b"x"] * N), "holds bytes"),
+        (
+            lambda: pd.Series([[1, 2]] * N, dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
+            "holds lists",
+        ),  # fmt: skip
+    ],
+    ids=["polars List", "polars Struct", "polars Binary", "pandas list[pyarrow]"],
+)
+def test_nested_and_binary_columns_are_refused_by_name(make, words):
+    """numpy's own errors ('setting an array element with a sequence') named no column."""
+    column = make()
+    if isinstance(column, pl.Series):
+        X = pl.DataFrame([pl.Series("x", X0), column.alias("c")])
+    else:
+        X = pd.DataFrame({"x": X0, "c": column})
+    with pytest.raises(ValueError, match=f"Column 'c' of X {words}"):
+        TorchRegressor(**FAST).fit(X, Y)

@@ -143,6 +143,13 @@ UNREADABLE = {
     "time": "dates or times (convert them to numbers, e.g. days since a date)",
     "period": "periods (convert them to numbers, e.g. their start's year and month)",
     "interval": "intervals (pass their bounds as two numeric columns)",
+    # nested and binary dtypes (polars List, Array, Struct, Binary; pandas' pyarrow
+    # list<...>, struct<...>): numpy's own error named no column
+    "list": "lists (expand them into one column per element)",
+    "array[": "arrays (expand them into one column per element)",
+    "large_list": "lists (expand them into one column per element)",
+    "struct": "structs (unnest their fields into columns)",
+    "binary": "bytes (decode them to strings, or convert them to numbers)",
 }
 
 
