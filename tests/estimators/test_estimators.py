@@ -102,7 +102,8 @@ def test_regressor_predicts_in_float32_where_mlp_regressor_does(diabetes):
     ours = TorchRegressor(**dict(FAST, max_iter=5)).fit(X32, y)
     theirs = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5).fit(X32, y)
     mixed = pd.DataFrame(X32).astype({0: np.float64})
-    for Z in (X32, X, pd.DataFrame(X32), mixed, sp.csr_matrix(X32)):
+    rows = [list(r) for r in X32]  # numpy float32 values
+    for Z in (X32, X, pd.DataFrame(X32), mixed, sp.csr_matrix(X32), pl.DataFrame(X32), rows):
         assert ours.predict(Z).dtype == theirs.predict(Z).dtype
     np.testing.assert_allclose(ours.predict(X32), ours.predict(X), rtol=1e-6)
 

@@ -120,14 +120,18 @@ def in_dtype_of(out: np.ndarray, X) -> np.ndarray:
 
 def _all_float32(X) -> bool:
     """Whether X holds float32 values only: a numpy or Dask array, a sparse matrix or
-    a torch tensor of float32, or a DataFrame whose every column is float32."""
+    a torch tensor of float32, a pandas or polars DataFrame whose every column is
+    float32, or a list of rows of numpy float32 values (what ``np.asarray`` reads as
+    float32, as scikit-learn's checks do)."""
     dtype = getattr(X, "dtype", None)
     if isinstance(dtype, torch.dtype):  # a float32 tensor predicts as its numpy array
         return dtype == torch.float32
     if dtype is not None:
         return dtype == np.float32
-    dtypes = getattr(X, "dtypes", None)  # a pandas DataFrame's Series of dtypes
-    try:
-        return dtypes is not None and len(dtypes) > 0 and all(d == np.float32 for d in dtypes)
-    except TypeError:  # dtypes numpy cannot compare (polars')
-        return False
+    if isinstance(X, list | tuple):
+        return np.asarray(X).dtype == np.float32
+    dtypes = getattr(X, "dtypes", None)  # pandas' Series of dtypes, polars' list
+    # str: polars' Float32 is no numpy dtype
+    return (
+        dtypes is not None and len(dtypes) > 0 and all(str(d).lower() == "float32" for d in dtypes)
+    )
