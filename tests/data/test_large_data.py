@@ -15,6 +15,7 @@ from torchsk.data.dask import DaskSource
 from torchsk.inputs.stage import build_input_stage
 from torchsk.training.devices import HostToDevice, transfer_rows
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 
@@ -285,6 +286,24 @@ def test_blocks_a_filter_left_empty_are_skipped_in_fit_and_predict():
     # no row at all: scikit-learn's error, as in memory
     with pytest.raises(ValueError, match="0 sample"):
         est.predict(Xd[Xd[:, 0] > 100])
+
+
+def test_partitions_whose_rows_change_between_passes_are_refused():
+    """y is sliced by the first pass's partition lengths: a source whose partitions
+    come back shorter (rewritten, an unseeded random filter) had trained silently on
+    misaligned rows."""
+    X, y = _data(n=300)
+    reads = {"n": 0}
+
+    def shrinking(part):  # from the 11th read (an epoch) on, a partition loses a row
+        reads["n"] += 1
+        return part.iloc[1:] if reads["n"] > 10 else part
+
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    ddf = dd.from_pandas(frame, npartitions=3).map_partitions(shrinking)
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(ValueError, match="rows changed during the fit"):
+            TorchRegressor(**SMALL).fit(ddf, y)
 
 
 def test_a_boolean_dask_array_fits_and_predicts_as_its_0_1_values():

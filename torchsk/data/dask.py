@@ -119,8 +119,16 @@ class DaskSource:
         )
 
     def load(self, k: int) -> np.ndarray:
-        """Block ``k`` computed (by the active scheduler) into memory."""
+        """Block ``k`` computed (by the active scheduler) into memory; refused when
+        its rows are not the first pass's (y and the weights are sliced by those)."""
         (block,) = self._dask.compute(self.blocks[k])
+        if len(block) != self.lengths[k]:
+            raise ValueError(
+                f"Block {k} of the Dask collection has {len(block)} rows on this pass "
+                f"and had {self.lengths[k]} on the first: its rows changed during the fit "
+                "(a source rewritten, an unseeded random filter), so they no longer match "
+                "y. persist() the collection first, or fit in memory."
+            )
         return block
 
     def statistics_blocks(self, sw: np.ndarray) -> LazyBlocks:
