@@ -168,6 +168,17 @@ def test_a_streamed_fit_early_stops_on_a_given_set_only(sets):
         _stopping(max_iter=2).fit(Xd, y)
 
 
+def test_a_dask_dataframe_x_val_with_a_string_column_scores_as_its_pandas_frame(sets):
+    dd = pytest.importorskip("dask.dataframe")
+    (X, y), (Xv, yv) = sets
+    train = pd.DataFrame(X, columns=list("abc")).assign(k=np.resize(["u", "v"], len(X)))
+    held = pd.DataFrame(Xv, columns=list("abc")).assign(k=np.resize(["v", "u"], len(Xv)))
+    lazy = dd.from_pandas(held, npartitions=2)  # the table reader had failed on it
+    given = _stopping(max_iter=4).fit(train, y, X_val=lazy, y_val=yv)
+    expected = _stopping(max_iter=4).fit(train, y, X_val=held, y_val=yv)
+    assert given.validation_scores_ == expected.validation_scores_
+
+
 def test_early_stopping_fits_a_multiclass_y_with_a_class_of_one_row():
     """No stratified split puts the lone row on both sides: the rows are split
     unstratified, as ``MLPClassifier`` splits every multiclass y (it raised

@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight, _check_y, check_consistent_length
 
 from torchsk.data.checks import check_X, check_X_y
+from torchsk.data.dask import is_dask
 from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array
 from torchsk.inputs.stage import fit_input_stage
@@ -129,6 +130,10 @@ class ValidationSet:
         fit that streams X from a Dask collection."""
         if X_val is None:
             return None
+        # computed first: it is held in memory anyway, and the table encoder reads pandas
+        X_val, y_val, sample_weight_val = (
+            a.compute() if is_dask(a) else a for a in (X_val, y_val, sample_weight_val)
+        )
         X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
         y_val = _check_y(
             host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
