@@ -212,6 +212,54 @@ def test_binary_classifier_whose_module_ends_in_sigmoid_is_refused(twenty_featur
     TorchRegressor(module=EndsInSigmoid, max_iter=2).fit(X, y.astype(float))
 
 
+def test_a_module_ending_in_log_sigmoid_is_refused(twenty_features):
+    X, y = twenty_features
+    seq = nn.Sequential(nn.Linear(20, 1), nn.LogSigmoid())  # log-probabilities out
+    with pytest.raises(ValueError, match="nn.LogSigmoid.*Remove the final activation"):
+        TorchClassifier(module=seq, max_iter=2).fit(X, y)
+
+
+class TupleOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(20, 1)
+
+    def forward(self, x):
+        return self.linear(x), x  # skorch-style: (outputs, features)
+
+
+@pytest.mark.parametrize(
+    ("module", "error", "match"),
+    [
+        (TupleOut(), ValueError, "must return one tensor.*returned a tuple"),
+        (nn.Identity(), ValueError, "has no parameters"),
+        (lambda n_in, n_out: None, TypeError, "must be, or build, an nn.Module"),
+        (torch.jit.script(nn.Linear(20, 1)), ValueError, "TorchScript"),
+    ],
+    ids=["tuple output", "no parameters", "builder of None", "TorchScript"],
+)
+def test_modules_torchsk_cannot_train_are_refused_with_their_reason(module, error, match):
+    X, y = make_classification(60, 20, random_state=0)
+    with pytest.raises(error, match=match):
+        TorchRegressor(module=module, max_iter=2).fit(X, y.astype(float))
+
+
+@pytest.mark.parametrize(
+    ("loss", "target", "match"),
+    [
+        (nn.CrossEntropyLoss(), "one-hot", "multilabel indicator.*y.argmax"),
+        (nn.BCELoss(), "labels", "BCEWithLogitsLoss"),
+    ],
+)
+def test_loss_modules_that_would_train_another_model_are_refused(loss, target, match):
+    """A one-hot y for a class-index loss had trained softmax and predicted through
+    sigmoids (score 0.23 against 0.99); BCELoss had failed inside torch on the logits."""
+    X, y = make_classification(90, 5, n_informative=3, n_classes=3, random_state=0)
+    Y = np.eye(3)[y] if target == "one-hot" else (y > 0).astype(int)
+    with pytest.raises(ValueError, match=match):
+        TorchClassifier(loss=loss, max_iter=2).fit(X, Y)
+
+
 class SoftmaxInForward(nn.Module):
     def __init__(self, n_inputs, n_outputs, log=False):
         super().__init__()

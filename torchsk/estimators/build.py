@@ -116,7 +116,7 @@ class NetworkBuilder:
             module = copy.deepcopy(self.module)
         else:
             module = build_module(self.module, n_inputs, n_outputs, params)
-        return _trainable(_materialized(module.double(), n_inputs))
+        return _trainable(_materialized(_trainable_kind(module).double(), n_inputs))
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -134,6 +134,12 @@ class NetworkBuilder:
         with torch.no_grad():
             out, last = run_recording_last_layer(
                 self.module_.backbone, lambda: self.module_.raw_output(x)
+            )
+        if not isinstance(out, torch.Tensor):  # skorch's modules may return tuples
+            raise ValueError(
+                f"The module's forward must return one tensor (of shape (n_samples, "
+                f"{expected})); it returned a {type(out).__name__}. Wrap it in a module "
+                "whose forward returns the outputs alone (e.g. its first element)."
             )
         if classifier:
             refuse_probability_layer(*last, out)
@@ -228,6 +234,22 @@ def _materialized(backbone: nn.Module, n_inputs: int) -> nn.Module:
     return backbone
 
 
+def _trainable_kind(module) -> nn.Module:
+    """What ``module`` built, refused unless it is an ``nn.Module`` torchsk can train
+    (a TorchScript module's parameters cannot be cast and trained in place)."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"module must be, or build, an nn.Module; it gave a {type(module).__name__}."
+        )
+    if isinstance(module, torch.jit.ScriptModule):
+        raise ValueError(
+            "module is a TorchScript module (torch.jit.script or trace), which torchsk "
+            "cannot train: pass the nn.Module itself, and script the fitted "
+            "estimator's module_ afterwards if you need TorchScript."
+        )
+    return module
+
+
 def _trainable(backbone: nn.Module) -> nn.Module:
     """A user's backbone, refused when none of its parameters requires gradients.
 
@@ -236,7 +258,12 @@ def _trainable(backbone: nn.Module) -> nn.Module:
     nothing.
     """
     params = list(backbone.parameters())
-    if params and not any(p.requires_grad for p in params):
+    if not params:
+        raise ValueError(
+            f"The module ({type(backbone).__name__}) has no parameters, so the fit "
+            "would train nothing: the module must hold the layers to train."
+        )
+    if not any(p.requires_grad for p in params):
         raise ValueError(
             "None of the module's parameters requires gradients, so the fit would train "
             "nothing (a fitted estimator's module_ is frozen that way). Pass "

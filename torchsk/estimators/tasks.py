@@ -247,6 +247,24 @@ class ClassificationTask:
         """The head for ``head``/``loss``/target type, or a ``ValueError`` naming the
         valid combinations. ``"auto"`` picks the named loss's head, else sigmoid for
         binary and multilabel targets and softmax for multiclass ones."""
+        if type(self.loss) is nn.BCELoss:  # it takes probabilities; the network gives logits
+            raise ValueError(
+                "loss=nn.BCELoss() takes probabilities, but torchsk's network outputs "
+                "logits (its head applies the sigmoid): use nn.BCEWithLogitsLoss(), the "
+                "same loss computed stably from the logits."
+            )
+        if (
+            isinstance(self.loss, CLASS_INDEX_LOSSES)
+            and self.target_type == "multilabel-indicator"
+        ):
+            # a one-hot y reads as multilabel: sigmoid logits through a softmax loss
+            # trained one model and predicted another
+            raise ValueError(
+                f"loss={self.loss!r} takes the class index of a single-label target, but y "
+                "is a multilabel indicator matrix (0/1 columns). For one class per row, "
+                "pass the labels (e.g. y.argmax(axis=1)); for several labels per row, use "
+                "nn.BCEWithLogitsLoss()."
+            )
         head = self.head if self.head != "auto" else self._auto_head()
         check_pair(self._registry_loss(head), head, self.target_type, shown=self.loss)
         spec = CLASSIFIER_HEADS[head]

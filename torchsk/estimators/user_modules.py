@@ -29,7 +29,7 @@ WIDTH_NAMES = (
 )
 
 
-PROBABILITY_LAYERS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
+PROBABILITY_LAYERS = (nn.Sigmoid, nn.LogSigmoid, nn.Softmax, nn.LogSoftmax)
 
 
 def module_params(estimator) -> dict:
