@@ -260,6 +260,16 @@ def test_loss_modules_that_would_train_another_model_are_refused(loss, target, m
         TorchClassifier(loss=loss, max_iter=2).fit(X, Y)
 
 
+def test_a_poisson_loss_module_is_refused_on_a_centred_target():
+    """PoissonNLLLoss has no floor on negative targets: on the standardized y it ran
+    to outputs of -6e281 without a word."""
+    X, y = make_classification(60, 5, random_state=0)
+    counts = (y * 3 + 1).astype(float)
+    with pytest.raises(ValueError, match="PoissonNLLLoss.*loss='poisson'"):
+        TorchRegressor(loss=nn.PoissonNLLLoss(), max_iter=2).fit(X, counts)
+    TorchRegressor(loss=nn.PoissonNLLLoss(), target_scaling=None, max_iter=2).fit(X, counts)
+
+
 class SoftmaxInForward(nn.Module):
     def __init__(self, n_inputs, n_outputs, log=False):
         super().__init__()

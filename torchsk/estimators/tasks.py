@@ -101,6 +101,15 @@ class RegressionTask:
                     "scales such a target by its mean."
                 )
             return {"head": link, "target_scaling": scaling}
+        if scaling == "standard" and isinstance(self.loss, nn.PoissonNLLLoss):
+            # the centred target goes negative, where its loss has no floor: outputs of
+            # -6e281 and a loss_ of -3e280, with no divergence to stop at
+            raise ValueError(
+                "loss=nn.PoissonNLLLoss() needs non-negative targets, but "
+                "target_scaling='standard' centres y on its mean. Use loss='poisson' (the "
+                "same deviance through a log link, on y divided by its mean), or "
+                "target_scaling=None."
+            )
         if scaling is not None and link in POSITIVE_LINKS:
             scaling = "mean"
         elif scaling == "standard" and isinstance(self.loss, str) and LOSSES[self.loss].robust:
