@@ -270,6 +270,15 @@ def test_a_poisson_loss_module_is_refused_on_a_centred_target():
     TorchRegressor(loss=nn.PoissonNLLLoss(), target_scaling=None, max_iter=2).fit(X, counts)
 
 
+def test_a_batch_norm_module_trains_when_the_last_batch_would_hold_one_row():
+    """65 rows in batches of 64 left one row, which batch norm cannot normalize (torch
+    raised): it joins the batch before; every row is still seen."""
+    X, y = make_classification(65, 5, random_state=0)
+    bn = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    est = TorchRegressor(module=bn, batch_size=64, max_iter=3).fit(X, y.astype(float))
+    assert est.t_ == 3 * 65 and np.isfinite(est.predict(X)).all()
+
+
 class SoftmaxInForward(nn.Module):
     def __init__(self, n_inputs, n_outputs, log=False):
         super().__init__()

@@ -215,7 +215,8 @@ class BaseTorchEstimator(
                 self._place(rows.probe(self), task)
         self._task = task
         units = task.loss_units(self.module_, y_enc, sw)
-        config = replace(self._fit_config(), loss_units=units)
+        config = replace(self._fit_config(), loss_units=units,
+                         min_batch_rows=2 if _normalizes_batches(self.module_) else 1)  # fmt: skip
         hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental))
         if not incremental:  # as scikit-learn's: fit starts a new optimizer, warm or not
             self._optimizer = None
@@ -296,7 +297,8 @@ class BaseTorchEstimator(
             raise ValueError("partial_fit does not support early_stopping=True")
 
     def _fit_config(self) -> FitConfig:
-        names = FitConfig.__dataclass_fields__.keys() - {"loss_units"}  # not a parameter
+        # not parameters: set by the fit from its data and module
+        names = FitConfig.__dataclass_fields__.keys() - {"loss_units", "min_batch_rows"}
         return FitConfig(**{name: getattr(self, name) for name in names})
 
     # ------------------------------------------------------------------ inference
@@ -421,3 +423,9 @@ def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     if getattr(head, "rows_sum_to_one", False):
         proba /= proba.sum(dim=1, keepdim=True)
     return proba
+
+
+def _normalizes_batches(net) -> bool:
+    """Whether the network has a batch normalization layer (a user's module), which
+    fails on a training batch of one row."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())

@@ -84,6 +84,7 @@ class FitConfig:
     max_fun: int
     member_rows: str = "all"
     loss_units: LossUnits = LossUnits()
+    min_batch_rows: int = 1  # TrainSettings'
 
 
 def epoch_limit(config: FitConfig, incremental: bool) -> int:
@@ -125,6 +126,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
         epsilon=config.epsilon,
         max_fun=config.max_fun,
         loss_units=config.loss_units,
+        min_batch_rows=config.min_batch_rows,
     )
 
 

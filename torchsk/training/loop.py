@@ -407,11 +407,14 @@ def _epoch(step: Step, data: Data, settings, generator,
         w = None if w is None else w.index_select(0, order)
         order = None
     # otherwise each batch gathers its rows through the shuffled index (no copy of X)
-    starts = range(0, n, batch)
-    batches = [slice(i, i + batch) if order is None else order[i : i + batch] for i in starts]
+    starts = list(range(0, n, batch))
+    if len(starts) > 1 and n - starts[-1] < settings.min_batch_rows:
+        starts.pop()  # too few rows for the module (batch norm): they join the one before
+    bounds = list(zip(starts, [*starts[1:], n], strict=True))
+    batches = [slice(i, j) if order is None else order[i:j] for i, j in bounds]
     # per-batch weight totals on the host, computed once (no device sync per step)
     if w is None:
-        totals = [float(min(batch, n - i)) for i in starts]
+        totals = [float(j - i) for i, j in bounds]
     else:
         totals = torch.stack([row_weights(take_rows(w, b)).sum() for b in batches]).tolist()
     # Batch losses go into one preallocated vector, not a list of scalar tensors: small

@@ -51,7 +51,9 @@ class LossUnits:
 class TrainSettings:
     """How to train; names and meanings follow scikit-learn's ``MLPRegressor``.
 
-    ``batch_size`` is already resolved to an int; full-batch solvers ignore it. Each
+    ``batch_size`` is already resolved to an int; full-batch solvers ignore it.
+    ``min_batch_rows``: a last batch with fewer rows joins the one before (2 for a
+    module with batch normalization, which cannot normalize one row). Each
     solver reads the settings scikit-learn's reads and ignores the others
     (``training.optim.make_optimizer``; ``max_fun``: L-BFGS). ``loss_units`` only
     converts the losses ``verbose`` prints: the stopping rules compare the losses as
@@ -80,6 +82,7 @@ class TrainSettings:
     # are separate candidates (``estimators.search``); None: the scalars above
     member_alpha: tuple[float, ...] | None = None
     member_lr: tuple[float, ...] | None = None
+    min_batch_rows: int = 1
 
     def optimizer(self, flat: torch.Tensor) -> FlatOptimizer:
         """A new optimizer over ``flat`` for these settings (not L-BFGS)."""
