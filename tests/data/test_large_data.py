@@ -108,6 +108,19 @@ def test_bad_tensors_get_scikit_learns_errors():
         est.predict(torch.as_tensor(X[:, :3]))
     with pytest.raises(ValueError, match="inconsistent"):
         TorchRegressor(**SMALL).fit(torch.as_tensor(X), y[:-1])
+    # no values at all: said so (torch's own error had come from deep inside)
+    with pytest.raises(ValueError, match="'meta' device"):
+        TorchRegressor(**SMALL).fit(torch.empty(X.shape, device="meta"), y)
+    with pytest.raises(ValueError, match="'meta' device"):
+        est.predict(torch.empty(X.shape, device="meta"))
+
+
+def test_bfloat16_targets_and_weights_fit_as_their_float64_values():
+    X, y = _data()
+    half, w = torch.as_tensor(y).to(torch.bfloat16), torch.ones(len(y), dtype=torch.bfloat16)
+    ours = TorchRegressor(**SMALL).fit(X, half, sample_weight=w)
+    theirs = TorchRegressor(**SMALL).fit(X, half.to(torch.float64).numpy())
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
 def test_float32_numpy_x_stays_float32_without_a_copy(monkeypatch):

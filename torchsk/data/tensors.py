@@ -53,6 +53,7 @@ def check_tensor(estimator, X: torch.Tensor, *, reset: bool):
         a tensor on another device as a detached tensor there.
     """
     X = X.detach()
+    _refuse_meta(X, "X")
     if X.ndim != 2:
         raise ValueError(
             f"Expected 2D array, got {X.ndim}D array instead. Reshape your data either "
@@ -82,9 +83,24 @@ def _name(dtype: torch.dtype) -> str:
 
 
 def host_array(a):
-    """A tensor (targets, weights: one value per row) as a numpy array; anything else
-    as it is."""
-    return a.detach().cpu().numpy() if is_tensor(a) else a
+    """A tensor (targets, weights: one value per row) as a numpy array (a dtype numpy
+    lacks, such as bfloat16, as float64); anything else as it is."""
+    if not is_tensor(a):
+        return a
+    _refuse_meta(a, "y or sample_weight")
+    a = a.detach().cpu()
+    if a.dtype == torch.bfloat16:  # numpy has no bfloat16
+        a = a.to(torch.float64)
+    return a.numpy()
+
+
+def _refuse_meta(t: torch.Tensor, name: str) -> None:
+    """A tensor on torch's ``meta`` device has a shape and no values."""
+    if t.device.type == "meta":
+        raise ValueError(
+            f"{name} is a tensor on the 'meta' device, which holds no data (a shape "
+            "only); pass one with values, e.g. on 'cpu'."
+        )
 
 
 def follows_input(method):
