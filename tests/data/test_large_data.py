@@ -163,6 +163,13 @@ def test_outputs_follow_the_input_under_array_api_dispatch(monkeypatch):
         )
         assert isinstance(named.predict(Xt), np.ndarray)  # strings have no tensor
         assert isinstance(reg.predict(X), np.ndarray)  # numpy in, numpy out
+        # Dask: computed block by block into numpy, as without dispatch (docs/large-data)
+        lazy = da.from_array(X, chunks=50)
+        frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcd")), npartitions=2)
+        plain = TorchRegressor(**SMALL).fit(X, y)
+        for data in (lazy, frame):
+            assert isinstance(plain.predict(data), np.ndarray)
+        assert plain.score(lazy, da.from_array(y, chunks=50)) == pytest.approx(plain.score(X, y))
     assert isinstance(reg.predict(Xt), np.ndarray)  # without dispatch: numpy as always
 
 

@@ -118,8 +118,11 @@ def follows_input(method):
 
 def as_namespace_of(out: np.ndarray, X):
     """``out`` in ``X``'s array namespace and on its device when array-API dispatch
-    is on and ``X`` is not a numpy array; ``out`` otherwise."""
+    is on and ``X`` is not a numpy array; ``out`` otherwise (a Dask collection's
+    predictions are computed block by block into numpy: they stay so)."""
     if not sklearn.get_config()["array_api_dispatch"] or isinstance(X, np.ndarray):
+        return out
+    if type(X).__module__.startswith("dask"):
         return out
     if out.dtype.kind not in "biuf":
         return out
