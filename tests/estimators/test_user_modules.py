@@ -114,6 +114,10 @@ def test_changed_module_param_refuses_a_warm_start(twenty_features):
     net.set_params(module__num_units=4)
     with pytest.raises(ValueError, match="module__num_units"):
         net.fit(X, y)
+    # the built-in MLP's shape parameters are not the module's: they change nothing
+    net = TorchClassifier(module=MyModule, head="softmax", warm_start=True, max_iter=2)
+    net.fit(X, y).set_params(hidden_layer_sizes=(3,), activation="tanh", dropout=0.5)
+    net.fit(X, y)
 
 
 class Widths(nn.Module):

@@ -255,11 +255,15 @@ class BaseTorchEstimator(
         )
 
     def _network_params(self) -> dict:
-        """The parameters the built network embodies (a warm start cannot change them)."""
-        return {
+        """The parameters the built network embodies (a warm start cannot change them);
+        the built-in MLP's shape is not a user module's."""
+        mlp = {
             "hidden_layer_sizes": tuple(self._hidden_sizes()),
             "activation": self.activation,
             "dropout": self.dropout,
+        }
+        return {
+            **(mlp if self.module is None else {}),
             "n_ensemble": self.n_ensemble,
             "input_scaling": self.input_scaling,
             "numeric_bins": self.numeric_bins,
