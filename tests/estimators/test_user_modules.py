@@ -248,6 +248,15 @@ def test_modules_torchsk_cannot_train_are_refused_with_their_reason(module, erro
         TorchRegressor(module=module, max_iter=2).fit(X, y.astype(float))
 
 
+def test_a_module_of_the_wrong_input_width_is_told_the_encoded_width():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0) % 3,
+                          "k": np.resize(["u", "v", "w"], 30)})  # fmt: skip
+    with pytest.raises(ValueError, match="must take 5 inputs: X's 3 columns"):
+        TorchRegressor(module=nn.Linear(3, 1), max_iter=2).fit(frame, np.arange(30.0))
+
+
 @pytest.mark.parametrize(
     ("loss", "target", "match"),
     [

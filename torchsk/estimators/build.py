@@ -132,9 +132,18 @@ class NetworkBuilder:
         n_inputs = self.module_.inputs.n_outputs
         x = as_tensor(X[:2], None, self._plan.device)
         with torch.no_grad():
-            out, last = run_recording_last_layer(
-                self.module_.backbone, lambda: self.module_.raw_output(x)
-            )
+            try:
+                out, last = run_recording_last_layer(
+                    self.module_.backbone, lambda: self.module_.raw_output(x)
+                )
+            except RuntimeError as error:  # torch's, naming no width of ours
+                if "shape" not in str(error):
+                    raise
+                raise ValueError(
+                    f"The module must take {n_inputs} inputs: X's {self.n_features_in_} "
+                    f"columns as the network reads them (after one-hot categories and "
+                    f"missing-value indicators). It failed on them: {error}"
+                ) from error
         if not isinstance(out, torch.Tensor):  # skorch's modules may return tuples
             raise ValueError(
                 f"The module's forward must return one tensor (of shape (n_samples, "

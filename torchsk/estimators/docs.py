@@ -195,8 +195,11 @@ None, default="auto"
         (one per class; one for a binary target under the default sigmoid head).
         Input scaling and the head still wrap it, so the module must return logits,
         not probabilities: a classifier's module whose last layer is ``nn.Sigmoid``,
-        ``nn.Softmax`` or ``nn.LogSoftmax``, or whose outputs are rows of
-        (log-)probabilities, raises a ``ValueError`` at fit. Either an ``nn.Module``
+        ``nn.LogSigmoid``, ``nn.Softmax`` or ``nn.LogSoftmax``, or whose outputs are
+        rows of (log-)probabilities, raises a ``ValueError`` at fit. Its ``forward``
+        must return one tensor and must not cast it (``x.float()``): the module is
+        cast to the network's dtype (float64 on the CPU for small problems, else
+        float32) and gets its inputs in that dtype. Either an ``nn.Module``
         instance (its weights are copied and trained further); or, as in skorch, an
         ``nn.Module`` class, built at fit with the estimator's ``module__<name>=value``
         keyword arguments as ``<name>=value`` (``get_params``, ``set_params`` and
