@@ -117,6 +117,17 @@ def test_bad_batches_get_clear_errors():
         TorchRegressor(max_iter=1).fit(_Ragged(X, y))
     with pytest.raises(ValueError, match="infinity"):
         TorchRegressor(max_iter=1).fit(Batches(np.where(X > 0.1, np.inf, X), y))
+    # single rows (batch_size=None), batches as a validation set, batches to the search
+    rows = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(y)), batch_size=None)
+    with pytest.raises(ValueError, match="X has 1 dimension.*give it a batch_size"):
+        TorchRegressor(max_iter=1).fit(rows)
+    stopping = TorchRegressor(max_iter=1, early_stopping=True)
+    with pytest.raises(ValueError, match="X_val is an iterable of batches"):
+        stopping.fit(X, y, X_val=_loader(X, y), y_val=y)
+    from torchsk import BatchedSearchCV
+
+    with pytest.raises(ValueError, match="needs dense rows in memory"):
+        BatchedSearchCV(TorchRegressor(max_iter=1), {"alpha": [1.0]}, cv=2).fit(_loader(X, y))
 
 
 class _Ragged:

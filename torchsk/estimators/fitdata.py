@@ -28,6 +28,7 @@ from torchsk.data.checks import check_X, check_X_y
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array
+from torchsk.estimators.iterable import is_batches
 from torchsk.inputs.stage import fit_input_stage
 from torchsk.inputs.statistics import Blocks
 from torchsk.training.fit import fit_network
@@ -130,6 +131,11 @@ class ValidationSet:
         fit that streams X from a Dask collection."""
         if X_val is None:
             return None
+        if is_batches(X_val):
+            raise ValueError(
+                "X_val is an iterable of batches; a validation set is scored whole at each "
+                "epoch: pass it as an array, DataFrame, tensor or Dask collection."
+            )
         # computed first: it is held in memory anyway, and the table encoder reads pandas
         X_val, y_val, sample_weight_val = (
             a.compute() if is_dask(a) else a for a in (X_val, y_val, sample_weight_val)

@@ -174,6 +174,12 @@ def _parts(batch, k: int) -> tuple:
             f"Batch {k} is a {type(batch).__name__}; a batch is (X, y) or (X, y, sample_weight)."
         )
     X, y, *w = batch
+    if getattr(X, "ndim", 2) != 2:
+        raise ValueError(
+            f"Batch {k}'s X has {X.ndim} dimension(s); a batch's X is 2-D (rows by "
+            "features). A DataLoader with batch_size=None yields single rows: give it "
+            "a batch_size."
+        )
     if len(X) != len(y) or (w and len(w[0]) != len(X)):
         raise ValueError(f"Batch {k} has X, y (and sample_weight) of different lengths.")
     return X, y, w[0] if w else None

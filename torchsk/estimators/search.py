@@ -229,7 +229,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None, *, groups=None):
+    def fit(self, X, y=None, sample_weight=None, *, groups=None):
         """Score every candidate on every fold; refit the best on all rows.
 
         Parameters
@@ -237,6 +237,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X : array-like or DataFrame of shape (n_samples, n_features)
             Dense rows in memory (not sparse X, a Dask collection or batches).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Required (None only so that batches are refused with their reason).
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the training rows, and of the held-out rows in the scores
             where the scorer accepts them, as ``GridSearchCV``'s (with scikit-learn's
@@ -250,7 +251,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self : BatchedSearchCV
         """
         candidates = list(ParameterGrid(self.param_grid))
-        check_rows(X)
+        check_rows(X, y, self.estimator)
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         scorers, multimetric = check_scorers(self.estimator, self.scoring)
         metric = refit_metric(self, scorers, multimetric)

@@ -211,11 +211,16 @@ def candidate_estimator(estimator, params: dict):
     return clone(estimator).set_params(**clone(params, safe=False))
 
 
-def check_rows(X) -> None:
-    """Refuse what a search's folds cannot index: rows not dense and in memory."""
+def check_rows(X, y, estimator) -> None:
+    """Refuse what a search's folds cannot index (rows not dense and in memory), and
+    a missing y (scikit-learn's message for a supervised estimator)."""
     if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
         raise ValueError(
             "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or a tensor)."
+        )
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
 
 
