@@ -301,6 +301,7 @@ def test_an_accepted_column_is_read_alike_everywhere(kind):
     ("make", "words"),
     [
         (lambda: pl.Series([[1, 2]] * N), "holds lists"),
+        (lambda: pl.Series([[1, 2]] * N, dtype=pl.Array(pl.Int64, 2)), "holds arrays"),
         (lambda: pl.Series([{"a": 1, "b": 2.0}] * N), "holds structs"),
         (lambda: pl.Series([b"x"] * N), "holds bytes"),
         (
@@ -308,7 +309,7 @@ def test_an_accepted_column_is_read_alike_everywhere(kind):
             "holds lists",
         ),  # fmt: skip
     ],
-    ids=["polars List", "polars Struct", "polars Binary", "pandas list[pyarrow]"],
+    ids=["polars List", "polars Array", "polars Struct", "polars Binary", "pandas list[pyarrow]"],
 )
 def test_nested_and_binary_columns_are_refused_by_name(make, words):
     """numpy's own errors ('setting an array element with a sequence') named no column."""

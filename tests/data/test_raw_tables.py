@@ -158,6 +158,13 @@ def test_hgb_s_from_dtype_spelling_reads_the_table_as_auto():
         hgb = TorchClassifier(categorical_features="from_dtype", **kw).fit(frame, y)
     np.testing.assert_array_equal(hgb.is_categorical_, [False, True])
     np.testing.assert_array_equal(hgb.predict_proba(frame), auto.predict_proba(frame))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        hgb.set_params(categorical_features="auto", warm_start=True).fit(frame, y)  # the same
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.rand(40, 2), torch.as_tensor(y)), batch_size=8
+        )
+        TorchClassifier(categorical_features="from_dtype", **kw).fit(loader)  # as "auto"
 
 
 def test_pyarrow_backed_columns_read_as_their_numpy_kin():
@@ -184,6 +191,11 @@ def test_pyarrow_backed_columns_read_as_their_numpy_kin():
         ours, kin = TorchRegressor(**kw).fit(arrow, y), TorchRegressor(**kw).fit(plain, y)
     np.testing.assert_array_equal(ours.is_categorical_, [True, False])
     np.testing.assert_allclose(ours.predict(arrow), kin.predict(plain), rtol=1e-12)
+    # numbers only (float64[pyarrow]): no table, so sparse X and batches still serve
+    numbers = pd.DataFrame({"d": pd.array(np.arange(60.0), dtype=pd.ArrowDtype(pa.float64()))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert TorchRegressor(**kw).fit(numbers, y)._table is None
 
 
 def test_unseen_and_missing_categories_at_predict_time():

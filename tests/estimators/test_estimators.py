@@ -137,6 +137,8 @@ def test_classifier_partial_fit_takes_sample_weight_third_as_mlp_classifier(iris
     by_position = TorchClassifier(**FAST).partial_fit(X, y, w, np.unique(y))
     by_name = TorchClassifier(**FAST).partial_fit(X, y, sample_weight=w, classes=np.unique(y))
     np.testing.assert_array_equal(by_position.predict_proba(X), by_name.predict_proba(X))
+    with pytest.raises(ValueError, match="after sample_weight.*classes=..."):
+        TorchClassifier(**FAST).partial_fit(X, y, np.unique(y))  # scikit-learn 1.6's order
 
 
 @pytest.mark.parametrize("shape", ["1d", "column", "multi"])

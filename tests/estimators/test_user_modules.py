@@ -281,6 +281,10 @@ def test_a_poisson_loss_module_is_refused_on_a_centred_target():
     with pytest.raises(ValueError, match="PoissonNLLLoss.*loss='poisson'"):
         TorchRegressor(loss=nn.PoissonNLLLoss(), max_iter=2).fit(X, counts)
     TorchRegressor(loss=nn.PoissonNLLLoss(), target_scaling=None, max_iter=2).fit(X, counts)
+    # a positive head's target is divided by its mean only: it stays non-negative
+    TorchRegressor(loss=nn.PoissonNLLLoss(log_input=False), head="softplus", max_iter=2).fit(
+        X, counts
+    )
 
 
 def test_a_batch_norm_module_trains_when_the_last_batch_would_hold_one_row():

@@ -97,7 +97,7 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
 def _refuse_table_of_another_shape(estimator, X) -> None:
     """Sparse or 1-D X for a model fitted on a table with categorical columns: refused
     (1-D with scikit-learn's own message, as for numeric X)."""
-    if getattr(X, "ndim", 2) != 2:
+    if len(getattr(X, "shape", (0, 0))) != 2:  # a Series (pandas, polars), 1-D array
         check_array(X, dtype=None, ensure_all_finite=False, estimator=estimator)
     if issparse(X):
         raise ValueError(

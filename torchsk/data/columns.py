@@ -107,10 +107,15 @@ def _arrow_dictionary(dtype) -> bool:
 
 
 def arrow_columns(X) -> bool:
-    """Whether a pandas DataFrame has a pyarrow-backed column: the table reads those
-    (``pd.NA`` in a ``decimal128[pyarrow]`` column) where scikit-learn's ``check_array``
-    fails."""
-    return any(hasattr(dtype, "pyarrow_dtype") for dtype in X.dtypes)
+    """Whether a pandas DataFrame has a pyarrow-backed column other than integers,
+    floats and booleans (which scikit-learn's ``check_array`` reads, ``pd.NA``
+    included): the table reads those (``pd.NA`` in a ``decimal128[pyarrow]`` column)
+    where ``check_array`` fails."""
+    plain = ("int", "uint", "float", "double", "halffloat", "bool")
+    return any(
+        hasattr(dtype, "pyarrow_dtype") and not str(dtype.pyarrow_dtype).startswith(plain)
+        for dtype in X.dtypes
+    )
 
 
 def holds_numbers(column) -> bool:
@@ -146,7 +151,8 @@ UNREADABLE = {
     # nested and binary dtypes (polars List, Array, Struct, Binary; pandas' pyarrow
     # list<...>, struct<...>): numpy's own error named no column
     "list": "lists (expand them into one column per element)",
-    "array[": "arrays (expand them into one column per element)",
+    "array(": "arrays (expand them into one column per element)",  # polars' Array
+    "fixed_size_list": "lists (expand them into one column per element)",
     "large_list": "lists (expand them into one column per element)",
     "struct": "structs (unnest their fields into columns)",
     "binary": "bytes (decode them to strings, or convert them to numbers)",

@@ -131,9 +131,8 @@ def as_namespace_of(out: np.ndarray, X):
 
 
 def in_dtype_of(out: np.ndarray, X) -> np.ndarray:
-    """``out`` in float32 when X holds float32 values only (a numpy or Dask array, a
-    sparse matrix or torch tensor of float32, or a DataFrame of float32 columns), as
-    scikit-learn's MLPs return their predictions and probabilities; else unchanged."""
+    """``out`` in float32 when X holds float32 values only (``_all_float32``), as
+    ``MLPRegressor`` returns its predictions; else unchanged."""
     return out.astype(np.float32) if _all_float32(X) else out
 
 

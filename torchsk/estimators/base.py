@@ -25,6 +25,7 @@ from torch import nn
 
 from torchsk._warnings import warn
 from torchsk.data.checks import check_X, new_table
+from torchsk.data.columns import AUTO_SPELLINGS
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.attributes import MLPAttributes
@@ -268,15 +269,19 @@ class BaseTorchEstimator(
             "input_scaling": self.input_scaling,
             "numeric_bins": self.numeric_bins,
             "module": self.module,
-            "categorical_features": self.categorical_features,
+            # HGB's spelling of "auto" is the same columns (a warm start may switch)
+            "categorical_features": (
+                "auto" if _is_auto(self.categorical_features) else self.categorical_features
+            ),
             **module_params(self),
         }
 
     def _check_warm_start(self, task) -> None:
         """Refuse, before anything changes, a warm start or ``partial_fit`` that would
         keep training a network built for other parameters (its layers, input stage,
-        output end or device); the optimizer follows a new ``solver`` or
-        ``learning_rate_init`` on its own (``training.loop.train``)."""
+        output end or device); the optimizer follows a new ``solver``,
+        ``learning_rate_init`` or setting its solver reads on its own
+        (``training.loop.train``)."""
         built = getattr(self, "_build_params", None)
         changed = [
             name
@@ -433,3 +438,9 @@ def _normalizes_batches(net) -> bool:
     """Whether the network has a batch normalization layer (a user's module), which
     fails on a training batch of one row."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def _is_auto(spec) -> bool:
+    """``categorical_features`` read from the columns' dtypes (``"auto"`` or HGB's
+    ``"from_dtype"``)."""
+    return isinstance(spec, str) and spec in AUTO_SPELLINGS

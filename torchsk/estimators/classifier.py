@@ -238,7 +238,13 @@ default="auto"
         """
         self._check_partial_fit()
         if not hasattr(self, "module_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
+            order = (  # classes given third, as older scikit-learn and SGDClassifier take them
+                " It comes after sample_weight, as in MLPClassifier.partial_fit(X, y, "
+                "sample_weight=None, classes=None): pass it by name, classes=..."
+                if sample_weight is not None
+                else ""
+            )
+            raise ValueError(f"classes must be passed on the first call to partial_fit.{order}")
         if hasattr(self, "module_") and classes is not None:
             if not np.array_equal(np.unique(classes), self.classes_):
                 raise ValueError(

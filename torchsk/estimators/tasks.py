@@ -101,14 +101,16 @@ class RegressionTask:
                     "scales such a target by its mean."
                 )
             return {"head": link, "target_scaling": scaling}
-        if scaling == "standard" and isinstance(self.loss, nn.PoissonNLLLoss):
+        # (a positive link's target is divided by its mean only: it stays non-negative)
+        centred = scaling == "standard" and link not in POSITIVE_LINKS
+        if centred and isinstance(self.loss, nn.PoissonNLLLoss):
             # the centred target goes negative, where its loss has no floor: outputs of
             # -6e281 and a loss_ of -3e280, with no divergence to stop at
             raise ValueError(
                 "loss=nn.PoissonNLLLoss() needs non-negative targets, but "
                 "target_scaling='standard' centres y on its mean. Use loss='poisson' (the "
-                "same deviance through a log link, on y divided by its mean), or "
-                "target_scaling=None."
+                "same deviance through a log link, on y divided by its mean), a positive "
+                "head ('exp', 'softplus'), or target_scaling=None."
             )
         if scaling is not None and link in POSITIVE_LINKS:
             scaling = "mean"
@@ -150,18 +152,18 @@ class RegressionTask:
             return center, scale / IQR_PER_STD
         return scaling_statistics(y_enc, method, sw)
 
-    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-        """The raw output of the best constant for the loss on the training targets
-        ``t`` (in the network's scaled units): their (weighted) mean; their median for
-        the absolute error and Huber's loss, and the quantile for the pinball loss,
-        whose best constants these are (Huber's lies between mean and median, nearer
-        the median where outliers make the two differ)."""
+    def constant_outputs(self, t: np.ndarray, w: np.ndarray | None) -> list[np.ndarray]:
+        """Raw outputs of the constants the loss's best one is among, on the training
+        targets ``t`` (in the network's scaled units): their (weighted) mean; their
+        median for the absolute error, the quantile for the pinball loss (the best
+        constants of those); for Huber's loss, whose best lies between them, both."""
+        mean = np.average(t, axis=0, weights=w)
         q = {"absolute_error": 0.5, "huber": 0.5, "quantile": self.options.quantile}
         if not isinstance(self.loss, str) or self.loss not in q:
-            return _unlink(self.link(), np.average(t, axis=0, weights=w))
-        # inverted_cdf: the one method numpy's quantile takes weights with
-        value = np.quantile(t, q[self.loss], axis=0, weights=w, method="inverted_cdf")
-        return _unlink(self.link(), value)
+            return [_unlink(self.link(), mean)]
+        value = _weighted_quantile(t, q[self.loss], w)
+        values = [value, mean] if self.loss == "huber" else [value]
+        return [_unlink(self.link(), v) for v in values]
 
     def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
         """Start each constant target column at its value: zero output weights and
@@ -349,14 +351,15 @@ class ClassificationTask:
         """The network's probability head (``TabularNet`` keywords)."""
         return {"head": self.head_spec.proba_module(self.target_type)}
 
-    def constant_output(self, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    def constant_outputs(self, t: np.ndarray, w: np.ndarray | None) -> list[np.ndarray]:
         """The logits of the (weighted) class frequencies of the training targets
-        ``t`` (class indices, or 0/1 columns for sigmoid logits)."""
+        ``t`` (class indices, or 0/1 columns for sigmoid logits): the one best
+        constant."""
         if t.ndim == 1:  # class indices: log-frequencies, softmax's logits
             counts = np.bincount(t, weights=w, minlength=self.n_outputs)
-            return np.log(np.maximum(counts / counts.sum(), 1e-12))
+            return [np.log(np.maximum(counts / counts.sum(), 1e-12))]
         p = np.clip(np.average(t, axis=0, weights=w), 1e-12, 1 - 1e-12)
-        return np.log(p) - np.log1p(-p)  # sigmoid logits
+        return [np.log(p) - np.log1p(-p)]  # sigmoid logits
 
     def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
         """Nothing to do: a target needs two classes."""
@@ -402,3 +405,18 @@ class ClassificationTask:
 def _members(net) -> int:
     """The members an ensemble's training loss sums (``LossUnits.of_members``)."""
     return getattr(net.backbone, "n_members", 1)
+
+
+def _weighted_quantile(t: np.ndarray, q: float, w: np.ndarray | None) -> np.ndarray:
+    """The ``q`` quantile of each column of ``t`` (rows weighted by ``w``): the
+    smallest value whose share of the weight at or below it reaches ``q`` (numpy's
+    ``inverted_cdf``, whose ``weights`` need numpy 2)."""
+    w = np.ones(len(t)) if w is None else np.asarray(w, dtype=np.float64)
+    columns = t.reshape(len(t), -1)
+    out = np.empty(columns.shape[1])
+    for j in range(columns.shape[1]):
+        order = np.argsort(columns[:, j], kind="stable")
+        cumulative = np.cumsum(w[order])
+        k = min(np.searchsorted(cumulative, q * cumulative[-1]), len(order) - 1)
+        out[j] = columns[order[k], j]
+    return out.reshape(t.shape[1:])

@@ -117,9 +117,11 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
     with torch.inference_mode():
         trained.eval()
         z = torch.cat([trained(take_rows(data.X, r)) for r in chunks])
-        z0 = torch.as_tensor(task.constant_output(data.y.cpu().numpy(), _weights(data)))
-        z0 = z0.to(z.dtype).to(z.device).expand_as(z)
-        model, constant = (_mean(loss.per_sample(out, y), w) for out in (z, z0))
+        model = _mean(loss.per_sample(z, y), w)
+        constant = min(
+            _mean(loss.per_sample(torch.as_tensor(z0).to(z.dtype).to(z.device).expand_as(z), y), w)
+            for z0 in task.constant_outputs(data.y.cpu().numpy(), _weights(data))
+        )
     # a margin for rounding: an exact constant target is fitted exactly by both
     if model > constant + 1e-9 * max(abs(constant), 1e-12):
         return model, constant
