@@ -179,6 +179,24 @@ def test_a_dask_dataframe_x_val_with_a_string_column_scores_as_its_pandas_frame(
     assert given.validation_scores_ == expected.validation_scores_
 
 
+def test_a_split_whose_held_out_rows_weigh_nothing_is_refused():
+    """Three weighted rows of 100, none drawn into the held-out 10%: every score had
+    been NaN and the fit ran on silently (MLPRegressor refuses it too)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 3)), rng.normal(size=100)
+    w = np.zeros(100)
+    w[:3] = 1.0
+    for seed in range(10):  # a seed whose split holds out none of the three
+        est = _stopping(max_iter=3).set_params(random_state=seed)
+        try:
+            est.fit(X, y, sample_weight=w)
+        except ValueError as error:
+            assert "held-out rows all have zero sample_weight" in str(error)
+            assert not hasattr(est, "module_")
+            return
+    pytest.fail("no seed held out only zero-weight rows")
+
+
 def test_early_stopping_fits_a_multiclass_y_with_a_class_of_one_row():
     """No stratified split puts the lone row on both sides: the rows are split
     unstratified, as ``MLPClassifier`` splits every multiclass y (it raised

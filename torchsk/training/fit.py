@@ -223,6 +223,14 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
         X, y_enc, sw, y,
         test_size=config.validation_fraction, random_state=seed, stratify=stratify,
     )  # fmt: skip
+    for side, weights in (("held-out", swv), ("training", sw)):
+        if not weights.sum() > 0:  # every score NaN, or nothing to learn: refused
+            raise ValueError(
+                f"The early-stopping split's {side} rows all have zero sample_weight "
+                f"(validation_fraction={config.validation_fraction}), so early stopping "
+                "cannot work: give more rows weight, another random_state, or fit's "
+                "X_val and y_val."
+            )
     return X, y_enc, sw, _scorer(task, net, plan, Xv, yv, swv)
 
 
