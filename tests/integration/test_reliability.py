@@ -32,6 +32,20 @@ def test_diverging_training_keeps_last_finite_weights_and_says_what_to_change():
     assert est.n_iter_ < 50
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_a_divergence_without_input_scaling_names_it_and_fits_the_solver(solver):
+    """X of 1e200 given as it is overflows the network at once: the advice names the
+    switched-off scaling, and does not send an L-BFGS fit to solver='lbfgs'."""
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(solver=solver, input_scaling=None, max_iter=5, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X * 1e200, y)
+    advice = next(str(w.message) for w in caught if "diverged" in str(w.message))
+    assert "With input_scaling=None" in advice
+    assert ("solver='lbfgs'" in advice) == (solver != "lbfgs")
+
+
 def test_a_fit_stopped_on_a_rising_loss_keeps_the_lowest_loss_weights():
     """24 rows, batches of 64: each epoch is one step, and its loss is that of the
     weights it started from, which are the ones to keep (R² -434 with the next ones)."""

@@ -137,7 +137,7 @@ class MLPAttributes:
         """Record a fit's ``history`` (a ``training.settings.History``, its losses
         converted by ``units``) as scikit-learn's attributes, and warn as it warns."""
         history = in_y_units(history, units)
-        warn_about(history, self._fit_config(), incremental)
+        warn_about(history, self._fit_config(), incremental, unscaled(self))
         # as scikit-learn counts it: this call's epochs (all of them: len(loss_curve_))
         self.n_iter_ = history.n_iter
         # scikit-learn's no-improvement count and best loss go on across partial_fit
@@ -224,3 +224,9 @@ def in_y_units(history, units):
         best_loss=units.of_members(history.best_loss),
         worse_than_constant=None if worse is None else tuple(map(units, worse)),
     )
+
+
+def unscaled(est) -> tuple[str, ...]:
+    """The scalings ``est`` switched off (``input_scaling``, ``target_scaling``)."""
+    names = ("input_scaling", "target_scaling")
+    return tuple(name for name in names if hasattr(est, name) and getattr(est, name) is None)

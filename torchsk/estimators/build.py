@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from torchsk._warnings import warn
+from torchsk.estimators.attributes import unscaled
 from torchsk.estimators.user_modules import (
     build_module,
     module_params,
@@ -28,7 +29,7 @@ from torchsk.nn.net import TabularNet
 from torchsk.nn.reuse import ReusedBackbone, reuses_encoding
 from torchsk.training.devices import as_tensor
 from torchsk.training.losses import CLASSIFICATION
-from torchsk.training.report import DIVERGED_ADVICE
+from torchsk.training.report import diverged_advice
 
 
 class NetworkBuilder:
@@ -184,7 +185,8 @@ def check_finite_outputs(est, X, history) -> None:
     if not torch.isfinite(out).all():
         raise ValueError(
             "Training diverged, and the weights it kept give non-finite outputs on the "
-            f"training rows, so the model would predict NaN. {DIVERGED_ADVICE}"
+            "training rows, so the model would predict NaN. "
+            + diverged_advice(est.solver, unscaled(est))
         )
 
 

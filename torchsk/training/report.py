@@ -22,6 +22,23 @@ DIVERGED_ADVICE = (
 )
 
 
+def diverged_advice(solver: str, unscaled: tuple[str, ...] = ()) -> str:
+    """What to change after a divergence: for L-BFGS (which has no learning rate)
+    other advice than for the mini-batch solvers; first, scaling switched off
+    (``unscaled``: ``"input_scaling"``, ``"target_scaling"``), under which values far
+    from 1 overflow the network."""
+    advice = DIVERGED_ADVICE
+    if solver == "lbfgs":
+        advice = "Raise alpha, or try solver='adam' with a small learning_rate_init."
+    if unscaled:
+        names = " and ".join(f"{name}=None" for name in unscaled)
+        advice = (
+            f"With {names}, the network sees the values as given, and values far "
+            f"from 1 overflow it: let torchsk scale them (the default). {advice}"
+        )
+    return advice
+
+
 # scikit-learn's MLP starts its warnings so ("Stochastic Optimizer: Maximum iterations
 # (200) reached ...", "lbfgs failed to converge after ..."): a filter written against
 # its text catches torchsk's too
@@ -32,8 +49,10 @@ _SOLVER_PREFIX = {
 }
 
 
-def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
-    """The warnings a fit that ended as ``history`` says deserves."""
+def warn_about(history: History, config: FitConfig, incremental: bool,
+               unscaled: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """The warnings a fit that ended as ``history`` says deserves (``unscaled``: as
+    ``diverged_advice`` reads it)."""
     if history.worse_than_constant is not None:
         model, constant = history.worse_than_constant
         warn(
@@ -47,21 +66,22 @@ def warn_about(history: History, config: FitConfig, incremental: bool) -> None:
         diverged, members = history.diverged_members
         warn(
             f"Training diverged (non-finite loss) for {diverged} of {members} members; "
-            f"each kept its last finite weights. {DIVERGED_ADVICE}",
+            f"each kept its last finite weights. {diverged_advice(config.solver, unscaled)}",
             ConvergenceWarning,
         )
-    message = _stop_message(history, config, incremental)
+    message = _stop_message(history, config, incremental, unscaled)
     if message is not None:
         warn(*message)
 
 
-def _stop_message(history: History, config: FitConfig, incremental: bool):
+def _stop_message(history: History, config: FitConfig, incremental: bool, unscaled=()):
     """``(text, category)`` of the warning for how training stopped, or None."""
     n = history.n_iter
     if history.stopped == "diverged":
         return (
             f"Training diverged (non-finite loss) after {n} iterations; the weights "
-            f"that began its last finite iteration were kept. {DIVERGED_ADVICE}",
+            f"that began its last finite iteration were kept. "
+            f"{diverged_advice(config.solver, unscaled)}",
             ConvergenceWarning,
         )
     if history.stopped == "rose":
