@@ -85,7 +85,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (or score ``fit``'s ``X_val``,
         ``y_val`` when given), stop when its score stops improving, and keep the
-        weights of the best epoch.
+        weights of the best epoch. Held-out rows that all weigh 0 in ``sample_weight``
+        score nothing (``validation_scores_`` NaN, with a warning): training then
+        stops on its loss, as without early stopping.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True`` and ``fit``
         is given no ``X_val``.

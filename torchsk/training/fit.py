@@ -31,7 +31,7 @@ from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.passes import make_objective
 from torchsk.training.plan import ExecutionPlan
-from torchsk.training.report import worse_than_constant
+from torchsk.training.report import warn_unscored_split, worse_than_constant
 from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
     History,
@@ -223,14 +223,8 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
         X, y_enc, sw, y,
         test_size=config.validation_fraction, random_state=seed, stratify=stratify,
     )  # fmt: skip
-    for side, weights in (("held-out", swv), ("training", sw)):
-        if not weights.sum() > 0:  # every score NaN, or nothing to learn: refused
-            raise ValueError(
-                f"The early-stopping split's {side} rows all have zero sample_weight "
-                f"(validation_fraction={config.validation_fraction}), so early stopping "
-                "cannot work: give more rows weight, another random_state, or fit's "
-                "X_val and y_val."
-            )
+    if not swv.sum() > 0:  # no score: the engine judges the training loss instead
+        warn_unscored_split()
     return X, y_enc, sw, _scorer(task, net, plan, Xv, yv, swv)
 
 

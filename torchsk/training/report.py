@@ -154,3 +154,13 @@ def _weights(data: Data):
 
 def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:
     return float(per_sample.mean() if w is None else (per_sample * w).sum() / w.sum())
+
+
+def warn_unscored_split() -> None:
+    """An early-stopping split whose held-out rows all weigh 0: said, not refused
+    (a batched search's members stop so too, ``training.members``)."""
+    warn(
+        "The early-stopping split's held-out rows all have zero sample_weight, so no "
+        "epoch is scored (validation_scores_ NaN): training stops on its loss, as "
+        "without early stopping. Give them weight, or pass fit's X_val and y_val."
+    )
