@@ -380,6 +380,14 @@ def test_a_robust_losss_warning_compares_with_its_best_constant(loss, best):
     assert est.loss_ > constant
 
 
+def test_lbfgs_converged_at_its_start_reports_that_loss():
+    """scipy stops before a first iteration (a huge tol): n_iter_ 0 as scikit-learn's,
+    and loss_ the starting point's finite loss, not inf."""
+    est = TorchRegressor(solver="lbfgs", tol=1e10, hidden_layer_sizes=(4,), random_state=0)
+    est.fit(X, Y)
+    assert est.n_iter_ == 0 and np.isfinite(est.loss_) and est.best_loss_ == est.loss_
+
+
 # ---------------------------------------------------------------- n_iter_ across calls
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_n_iter_counts_each_call_as_mlp_regressor_does(solver):

@@ -71,6 +71,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
             },
         )  # fmt: skip
         history.stopped = _how_scipy_stopped(history.stopped, result, settings.max_iter)
+        _record_start(history, result)
     except KeyboardInterrupt:
         if history.n_iter == 0:
             raise
@@ -84,6 +85,13 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     history.t = 0  # scikit-learn's t_ counts the samples its stochastic solvers see
     module.eval()
     return history
+
+
+def _record_start(history: History, result) -> None:
+    """scipy stopped before a first iteration (a huge ``tol``): the starting point's
+    loss is the fit's ``loss_``, as scikit-learn reports it (``n_iter_`` stays 0)."""
+    if not history.loss_curve and math.isfinite(result.fun):
+        history.loss_curve.append(float(result.fun))
 
 
 def _how_scipy_stopped(stopped: str, result, max_iter: int) -> str:
