@@ -22,8 +22,8 @@ from sklearn.utils.validation import (
 )
 
 from torchsk.data.columns import (
-    AUTO_SPELLINGS,
     arrow_columns,
+    is_auto,
     is_pandas_df,
     is_polars_df,
     resolve_categorical_features,
@@ -47,7 +47,7 @@ def new_table(X, categorical_features) -> TableEncoder | None:
         return TableEncoder()
     if categorical_features is None:
         return None
-    if isinstance(categorical_features, str) and categorical_features in AUTO_SPELLINGS:
+    if is_auto(categorical_features):
         frame = is_pandas_df(X) or is_polars_df(X)
         # object columns of numbers too: the table reads them (and their None) as numbers
         objects = frame and any(str(dtype).lower() == "object" for dtype in X.dtypes)

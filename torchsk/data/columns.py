@@ -23,6 +23,12 @@ except ImportError:  # scikit-learn 1.6 - 1.8
 #: the same here (HGB refuses the string columns that "auto" also takes).
 AUTO_SPELLINGS = ("auto", "from_dtype")
 
+
+def is_auto(spec) -> bool:
+    """Whether ``categorical_features`` reads the columns' dtypes (``AUTO_SPELLINGS``)."""
+    return isinstance(spec, str) and spec in AUTO_SPELLINGS
+
+
 _SPEC_HELP = (
     'categorical_features must be "auto" (or "from_dtype"), None, or an array-like of '
     "column names, of column indices, or a boolean mask over the columns"

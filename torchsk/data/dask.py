@@ -219,9 +219,11 @@ def stream_blocks(X):
     """The blocks of a Dask collection, computed one at a time (predict); blocks
     without rows are skipped, unless all are (predict then refuses X with 0 samples,
     as in memory)."""
-    if not _is_frame(X):
+    if _is_frame(X):
+        parts = X.to_delayed()
+    else:
         _check_2d(X)
-    parts = X.to_delayed() if _is_frame(X) else X.rechunk({1: -1}).to_delayed().ravel()
+        parts = X.rechunk({1: -1}).to_delayed().ravel()
     dask = sys.modules["dask"]
     any_rows, empty = False, None
     for part in parts:

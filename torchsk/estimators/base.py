@@ -25,7 +25,7 @@ from torch import nn
 
 from torchsk._warnings import warn
 from torchsk.data.checks import check_X, new_table
-from torchsk.data.columns import AUTO_SPELLINGS
+from torchsk.data.columns import is_auto
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.attributes import MLPAttributes
@@ -271,7 +271,7 @@ class BaseTorchEstimator(
             "module": self.module,
             # HGB's spelling of "auto" is the same columns (a warm start may switch)
             "categorical_features": (
-                "auto" if _is_auto(self.categorical_features) else self.categorical_features
+                "auto" if is_auto(self.categorical_features) else self.categorical_features
             ),
             **module_params(self),
         }
@@ -438,9 +438,3 @@ def _normalizes_batches(net) -> bool:
     """Whether the network has a batch normalization layer (a user's module), which
     fails on a training batch of one row."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-
-
-def _is_auto(spec) -> bool:
-    """``categorical_features`` read from the columns' dtypes (``"auto"`` or HGB's
-    ``"from_dtype"``)."""
-    return isinstance(spec, str) and spec in AUTO_SPELLINGS

@@ -19,7 +19,7 @@ import torch
 from sklearn.utils.validation import _check_y
 
 from torchsk.data.checks import check_X
-from torchsk.data.columns import AUTO_SPELLINGS
+from torchsk.data.columns import is_auto
 from torchsk.data.tensors import host_array
 from torchsk.estimators.streamed import check_streamable
 from torchsk.inputs.stage import InputStage, fit_input_stage
@@ -77,8 +77,7 @@ class IterableFit:
                 "pass an object iterated afresh each time (a torch DataLoader, or a "
                 "class whose __iter__ starts over)."
             )
-        spec = est.categorical_features
-        if not (spec is None or isinstance(spec, str) and spec in AUTO_SPELLINGS):
+        if not (est.categorical_features is None or is_auto(est.categorical_features)):
             raise ValueError(
                 f"categorical_features={est.categorical_features!r}: a fit on {_SOURCE} "
                 "takes numeric arrays or tensors; encode categories before batching."

@@ -17,7 +17,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from torch import nn
 
 from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
-from torchsk.inputs.quantiles import IQR_PER_STD
+from torchsk.inputs.quantiles import IQR_PER_STD, weighted_quantiles
 from torchsk.inputs.scaling import Scaling
 from torchsk.inputs.statistics import scaling_statistics
 from torchsk.nn.backbone import constant_holder
@@ -161,7 +161,7 @@ class RegressionTask:
         q = {"absolute_error": 0.5, "huber": 0.5, "quantile": self.options.quantile}
         if not isinstance(self.loss, str) or self.loss not in q:
             return [_unlink(self.link(), mean)]
-        value = _weighted_quantile(t, q[self.loss], w)
+        value = _column_quantiles(t, q[self.loss], w)
         values = [value, mean] if self.loss == "huber" else [value]
         return [_unlink(self.link(), v) for v in values]
 
@@ -407,16 +407,10 @@ def _members(net) -> int:
     return getattr(net.backbone, "n_members", 1)
 
 
-def _weighted_quantile(t: np.ndarray, q: float, w: np.ndarray | None) -> np.ndarray:
-    """The ``q`` quantile of each column of ``t`` (rows weighted by ``w``): the
-    smallest value whose share of the weight at or below it reaches ``q`` (numpy's
-    ``inverted_cdf``, whose ``weights`` need numpy 2)."""
-    w = np.ones(len(t)) if w is None else np.asarray(w, dtype=np.float64)
-    columns = t.reshape(len(t), -1)
-    out = np.empty(columns.shape[1])
-    for j in range(columns.shape[1]):
-        order = np.argsort(columns[:, j], kind="stable")
-        cumulative = np.cumsum(w[order])
-        k = min(np.searchsorted(cumulative, q * cumulative[-1]), len(order) - 1)
-        out[j] = columns[order[k], j]
-    return out.reshape(t.shape[1:])
+def _column_quantiles(t: np.ndarray, q: float, w: np.ndarray | None) -> np.ndarray:
+    """``inputs.quantiles.weighted_quantiles``'s ``q`` quantile of each target column
+    (numpy's ``quantile`` takes weights from numpy 2 only)."""
+    columns = torch.as_tensor(t, dtype=torch.float64).reshape(len(t), -1).T
+    w = torch.ones(len(t), dtype=torch.float64) if w is None else torch.as_tensor(w)
+    values = [weighted_quantiles(column, q, w).item() for column in columns]
+    return np.array(values).reshape(t.shape[1:])
