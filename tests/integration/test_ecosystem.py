@@ -1,5 +1,6 @@
 """scikit-learn callbacks, plots, persistence, ONNX export and distributed search."""
 
+import copy
 import io
 import pickle
 import warnings
@@ -141,6 +142,28 @@ def test_pickle_and_joblib_round_trips(iris, tmp_path, dump):
         loaded = joblib.load(tmp_path / "model.joblib")
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
     assert loaded.module_.inputs.scaling.center.dtype == est.module_.inputs.scaling.center.dtype
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"solver": "adam"}, {"solver": "sgd", "learning_rate": "invscaling"}, {"solver": "rprop"},
+     {"n_ensemble": 2, "solver": "adamw"}],
+)  # fmt: skip
+def test_a_reloaded_model_continues_its_optimizer(diabetes, params):
+    """As a reloaded ``MLPRegressor``: ``partial_fit`` after pickle, skops or deepcopy
+    steps as the original does (Adam's moments, momentum, step sizes carried)."""
+    import skops.io as sio
+
+    X, y = diabetes[0][:150], diabetes[1][:150]
+    est = TorchRegressor(hidden_layer_sizes=(8,), random_state=0, **params)
+    for _ in range(3):
+        est.partial_fit(X, y)
+    data = sio.dumps(est)
+    copies = [pickle.loads(pickle.dumps(est)), sio.loads(data, trusted=SKOPS_TRUSTED_TYPES)]
+    copies.append(copy.deepcopy(est))
+    expected = est.partial_fit(X, y).predict(X)
+    for loaded in copies:
+        np.testing.assert_array_equal(loaded.partial_fit(X, y).predict(X), expected)
 
 
 def test_pickled_embedding_keeps_its_trained_dtype():

@@ -346,11 +346,10 @@ With ``solver="rprop"`` an epoch is one full-batch step (its step sizes carry
         ``TorchClassifier`` has no ``partial_fit`` with ``"lbfgs"``, as
         ``MLPClassifier`` has none.
 
-        The optimizer's state (Adam's moments, momentum, Rprop's step sizes) lives
-        with the estimator object only: a pickled, reloaded or ``copy.deepcopy``-ed
-        estimator keeps its weights, and its next ``partial_fit`` starts a new
-        optimizer, where scikit-learn's copies continue the old one (a checkpointed
-        stream resumes with fresh moments).
+        The optimizer's state (Adam's moments, momentum, Rprop's step sizes) is
+        saved with the estimator: a pickled, reloaded (joblib, skops) or
+        ``copy.deepcopy``-ed estimator's next ``partial_fit`` continues it, as
+        scikit-learn's does, so a checkpointed stream resumes where it stopped.
 
         The first call fits the input stage's constants (scaling, imputation values,
         categories) on the data it is given, and later calls keep them. For constants

@@ -23,6 +23,7 @@ from torchsk.inputs.stage import STEPS, InputStage
 from torchsk.nn.backbone import backbone_class, is_built_in
 from torchsk.nn.heads import BinarySigmoid, Exp, Softmax, Softplus
 from torchsk.nn.net import TabularNet
+from torchsk.training.optim import from_plain, to_plain
 from torchsk.training.plan import ExecutionPlan
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -136,8 +137,9 @@ class PicklesPlainData:
 
     def __getstate__(self):
         """Plain data for pickle/joblib/skops: the network as a description + numpy
-        arrays (see ``io.persistence``), the plan as builtins, no optimizer state (a
-        warm start after loading starts a fresh optimizer)."""
+        arrays (see ``io.persistence``), the plan and the optimizer's state as builtins
+        and numpy arrays (a ``partial_fit`` after loading continues it, as
+        scikit-learn's does)."""
         state = dict(super().__getstate__())  # a copy: it may be our own __dict__
         if "module_" in state:
             plan = state["_plan"]
@@ -145,7 +147,8 @@ class PicklesPlainData:
             if description is not None:
                 state["module_"] = description
             state["_plan"] = plan.to_state()
-            state["_optimizer"] = None
+            optimizer = state.get("_optimizer")
+            state["_optimizer"] = None if optimizer is None else to_plain(optimizer)
         return state
 
     def __setstate__(self, state):
@@ -164,4 +167,6 @@ class PicklesPlainData:
             module = rebuild(module, plan.device) if as_dict else module.to(plan.device)
             state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
             state["_plan"] = plan
+            if isinstance(state.get("_optimizer"), dict):
+                state["_optimizer"] = from_plain(state["_optimizer"], plan.device)
         super().__setstate__(state)

@@ -45,7 +45,7 @@ def _flatten(params: list[nn.Parameter], flat: nn.Parameter | None = None) -> nn
     optimizer's state carries over to a warm start.
     """
     values = torch.cat([p.detach().reshape(-1) for p in params])
-    if flat is None or flat.numel() != values.numel():
+    if flat is None or flat.shape != values.shape or flat.dtype != values.dtype:
         flat = nn.Parameter(values)
     else:
         flat.data.copy_(values)

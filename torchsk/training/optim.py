@@ -21,7 +21,9 @@ counterpart step for step, and scikit-learn's update rules and schedules.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch import nn
 from torch.optim.rprop import rprop
 from torch.optim.sgd import sgd
 
@@ -44,6 +46,8 @@ class FlatOptimizer:
 
     #: attributes that are not the optimizer's state: the parameters it updates
     PARAMETERS = ("flat", "values")
+    #: state tensors kept on the CPU whatever the parameters' device
+    CPU_STATE: tuple[str, ...] = ()
 
     def __init__(self, flat: torch.Tensor, lr: float) -> None:
         self.flat = flat
@@ -193,6 +197,8 @@ class SGD(FlatOptimizer):
 class Rprop(FlatOptimizer):
     """``torch.optim.Rprop`` with torch's defaults (``lr``: the initial step size)."""
 
+    CPU_STATE = ("steps",)  # as torch.optim.Rprop keeps its step count
+
     def __init__(self, flat: torch.Tensor, lr: float) -> None:
         super().__init__(flat, lr)
         self.prev = torch.zeros_like(flat)
@@ -306,3 +312,69 @@ def make_optimizer(
     if solver == "rprop":
         return Rprop(flat, lr)
     raise ValueError(f"Unknown solver {solver!r}; expected adam, adamw, sgd or rprop.")
+
+
+#: the classes ``from_plain`` rebuilds, by name
+_CLASSES = {cls.__name__: cls for cls in (Adam, SGD, Rprop, MemberRates)}
+#: attributes that are not state: rebuilt from the others (``_rebuild_parts``)
+_DERIVED = ("update", "before", "made_for")
+
+
+def to_plain(optimizer: FlatOptimizer) -> dict:
+    """``optimizer``'s state as numpy arrays and builtins, for pickle and skops
+    (``io.persistence``): a reloaded estimator's ``partial_fit`` continues it, as a
+    reloaded ``MLPRegressor``'s continues its optimizer."""
+    skip = (*FlatOptimizer.PARAMETERS, *_DERIVED)
+    state = {k: _to_plain(v) for k, v in vars(optimizer).items() if k not in skip}
+    flat = optimizer.flat
+    return {"class": type(optimizer).__name__, "made_for": getattr(optimizer, "made_for", None),
+            "numel": flat.numel(), "dtype": str(flat.dtype).removeprefix("torch."),
+            "state": state}  # fmt: skip
+
+
+def from_plain(plain: dict, device: torch.device | str) -> FlatOptimizer:
+    """The optimizer ``to_plain`` described, on ``device``, over a new flat parameter
+    of its size, which ``training.loop.train`` fills with the model's weights and
+    keeps (so that ``_continues`` holds)."""
+    dtype = getattr(torch, plain["dtype"])
+    flat = nn.Parameter(torch.zeros(plain["numel"], dtype=dtype, device=device))
+    return _rebuild(plain, flat)
+
+
+def _rebuild(plain: dict, flat: nn.Parameter) -> FlatOptimizer:
+    optimizer = _CLASSES[plain["class"]].__new__(_CLASSES[plain["class"]])
+    optimizer.flat, optimizer.values = flat, flat.detach()
+    for k, v in plain["state"].items():
+        device = "cpu" if k in optimizer.CPU_STATE else flat.device
+        setattr(optimizer, k, _from_plain(v, flat, device))
+    _rebuild_parts(optimizer)
+    optimizer.made_for = plain["made_for"]
+    return optimizer
+
+
+def _to_plain(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy().copy()
+    if isinstance(value, list):
+        return [_to_plain(v) for v in value]
+    return to_plain(value) if isinstance(value, FlatOptimizer) else value
+
+
+def _from_plain(value, flat: torch.Tensor, device):
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy()).to(device)
+    if isinstance(value, list):
+        return [_from_plain(v, flat, device) for v in value]
+    if isinstance(value, dict) and "class" in value:  # MemberRates.inner
+        return _rebuild(value, flat)
+    return value
+
+
+def _rebuild_parts(optimizer: FlatOptimizer) -> None:
+    """The attributes ``to_plain`` leaves out, which follow from the others."""
+    if isinstance(optimizer, Adam):
+        decoupled = optimizer.weight_decay != 0.0
+        optimizer.update = torch._fused_adamw_ if decoupled else torch._fused_adam_
+    if isinstance(optimizer, MemberRates):
+        optimizer.scale = optimizer.scale.to(optimizer.values)
+        optimizer.before = torch.empty_like(optimizer.values)
