@@ -121,6 +121,13 @@ def test_bfloat16_targets_and_weights_fit_as_their_float64_values():
     ours = TorchRegressor(**SMALL).fit(X, half, sample_weight=w)
     theirs = TorchRegressor(**SMALL).fit(X, half.to(torch.float64).numpy())
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    # and score reads them too (scikit-learn's metrics cannot convert bfloat16)
+    assert ours.score(X, half, sample_weight=w) == theirs.score(X, half.to(torch.float64).numpy())
+    labels = TorchClassifier(**SMALL).fit(X, y > 0)
+    accuracy = labels.score(X, torch.as_tensor(y > 0).to(torch.bfloat16), w)
+    assert accuracy == labels.score(X, y > 0)
+    with pytest.raises(ValueError, match="'meta' device"):
+        ours.score(X, torch.empty(len(y), device="meta"))
 
 
 def test_float32_numpy_x_stays_float32_without_a_copy(monkeypatch):

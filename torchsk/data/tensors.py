@@ -94,6 +94,15 @@ def host_array(a):
     return a.numpy()
 
 
+def scorable(a):
+    """``a`` (y or ``sample_weight`` given to ``score``) as scikit-learn's metrics can
+    read it: a tensor of a dtype numpy lacks as ``host_array`` gives it, a meta tensor
+    refused; any other input as it is (a torch y stays torch under array API dispatch)."""
+    if is_tensor(a) and (a.dtype == torch.bfloat16 or a.device.type == "meta"):
+        return host_array(a)
+    return a
+
+
 def _refuse_meta(t: torch.Tensor, name: str) -> None:
     """A tensor on torch's ``meta`` device has a shape and no values."""
     if t.device.type == "meta":
