@@ -308,8 +308,23 @@ def test_an_accepted_column_is_read_alike_everywhere(kind):
             lambda: pd.Series([[1, 2]] * N, dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
             "holds lists",
         ),  # fmt: skip
+        # containers in an object column: the encoder's "unhashable type" named none
+        (lambda: pd.Series([np.array([1, 2])] * N), "holds arrays"),
+        (lambda: pd.Series([(1, 2), (3, 4)] * (N // 2)), "holds tuples"),
+        (lambda: pd.Series([{"a": 1}] * N), "holds mappings"),
+        (lambda: pd.Series([{1, 2}] * N), "holds sets"),
     ],
-    ids=["polars List", "polars Array", "polars Struct", "polars Binary", "pandas list[pyarrow]"],
+    ids=[
+        "polars List",
+        "polars Array",
+        "polars Struct",
+        "polars Binary",
+        "pandas list[pyarrow]",
+        "object ndarray",
+        "object tuple",
+        "object dict",
+        "object set",
+    ],  # fmt: skip
 )
 def test_nested_and_binary_columns_are_refused_by_name(make, words):
     """numpy's own errors ('setting an array element with a sequence') named no column."""

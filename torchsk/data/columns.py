@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import numbers
 import sys
+from collections.abc import Mapping
 from decimal import Decimal
 
 import numpy as np
@@ -162,6 +163,12 @@ UNREADABLE = {
     "large_list": "lists (expand them into one column per element)",
     "struct": "structs (unnest their fields into columns)",
     "binary": "bytes (decode them to strings, or convert them to numbers)",
+    # containers as the values of an object column (``_type_name``): the category
+    # encoder had failed with "unhashable type" or "mixes levels", naming no column
+    "ndarray": "arrays (expand them into one column per element)",
+    "tuple": "tuples (expand them into one column per element, or make them strings)",
+    "mapping": "mappings (unnest their keys into columns)",
+    "set": "sets (expand them into indicator columns, or make them strings)",
 }
 
 
@@ -194,11 +201,20 @@ def _value_types(column) -> set:
     return set(map(type, values)) - missing
 
 
+_CONTAINERS = (
+    (np.ndarray, "ndarray"), (tuple, "tuple"), (list, "list"),
+    (Mapping, "mapping"), ((set, frozenset), "set"),
+)  # fmt: skip
+
+
 def _type_name(kind: type) -> str:
     """A value's type named as ``UNREADABLE`` names dtypes: ``datetime.date``,
     ``pd.Timestamp`` and ``np.datetime64`` are dates, ``pd.Period`` a period, ..."""
     if issubclass(kind, (datetime.date, datetime.time, np.datetime64)):
         return "date"
+    for container, name in _CONTAINERS:
+        if issubclass(kind, container):
+            return name
     return kind.__name__.lower()
 
 
