@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import numbers
 import sys
-from collections.abc import Mapping
 from decimal import Decimal
 
 import numpy as np
@@ -164,10 +163,10 @@ UNREADABLE = {
     "struct": "structs (unnest their fields into columns)",
     "binary": "bytes (decode them to strings, or convert them to numbers)",
     # containers as the values of an object column (``_type_name``): the category
-    # encoder had failed with "unhashable type" or "mixes levels", naming no column
+    # encoder had failed with "unhashable type" or "mixes levels". (A dict keeps the
+    # encoder's TypeError, which scikit-learn's check_dtype_object expects.)
     "ndarray": "arrays (expand them into one column per element)",
     "tuple": "tuples (expand them into one column per element, or make them strings)",
-    "mapping": "mappings (unnest their keys into columns)",
     "set": "sets (expand them into indicator columns, or make them strings)",
 }
 
@@ -202,9 +201,11 @@ def _value_types(column) -> set:
 
 
 _CONTAINERS = (
-    (np.ndarray, "ndarray"), (tuple, "tuple"), (list, "list"),
-    (Mapping, "mapping"), ((set, frozenset), "set"),
-)  # fmt: skip
+    (np.ndarray, "ndarray"),
+    (tuple, "tuple"),
+    (list, "list"),
+    ((set, frozenset), "set"),
+)
 
 
 def _type_name(kind: type) -> str:
