@@ -215,6 +215,18 @@ def test_sample_weight_zero_equals_dropping_rows(diabetes):
     np.testing.assert_allclose(weighted, dropped, rtol=1e-6)
 
 
+def test_balanced_class_weights_count_rows_by_their_weight(iris):
+    """As ``LogisticRegression(class_weight="balanced")``: zero weights equal dropping
+    the rows (the classes had been counted unweighted)."""
+    X, y = iris
+    w = np.where((y == 1) & (np.arange(len(y)) % 3 > 0), 0.0, 1.0)
+    params = dict(solver="lbfgs", hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+    est = TorchClassifier(class_weight="balanced", **params)
+    weighted = est.fit(X, y, sample_weight=w).predict_proba(X)
+    dropped = est.fit(X[w > 0], y[w > 0]).predict_proba(X)
+    np.testing.assert_allclose(weighted, dropped, rtol=1e-6, atol=1e-9)
+
+
 def test_class_weight_shifts_predictions(iris):
     X, y = iris
     base = TorchClassifier(**FAST).fit(X, y).predict_proba(X)[:, 2].mean()

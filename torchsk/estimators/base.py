@@ -191,7 +191,7 @@ class BaseTorchEstimator(
         y_enc = task.encode(rows.y)
         sw = rows.host(sample_weight)
         sw = _check_sample_weight(sw, rows.y, dtype=np.float64, ensure_non_negative=True)
-        sw = sw * task.sample_weight(y_enc)
+        sw = sw * task.sample_weight(y_enc, sw)
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if members is not None and members.loss_options is not None:

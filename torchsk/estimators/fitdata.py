@@ -153,4 +153,4 @@ class ValidationSet:
         sw = _check_sample_weight(
             host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
         )
-        return X_val, y_val, sw * task.sample_weight(task.encode(y_val))
+        return X_val, y_val, sw * task.sample_weight(task.encode(y_val), sw)

@@ -129,8 +129,8 @@ class RegressionTask:
             LOSSES[self.loss].check_target(y_enc)
         return y_enc
 
-    def sample_weight(self, y_enc: np.ndarray) -> float:
-        """Per-sample weights the task multiplies in (none for regression)."""
+    def sample_weight(self, y_enc: np.ndarray, sw: np.ndarray | None = None) -> float:
+        """Per-sample weights the task multiplies into ``sw`` (none for regression)."""
         return 1.0
 
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
@@ -336,11 +336,17 @@ class ClassificationTask:
         """Class indices (int64), or 0/1 floats for multilabel targets."""
         return self.target.encode(y)
 
-    def sample_weight(self, y_enc: np.ndarray):
-        """``class_weight`` as per-sample weights."""
+    def sample_weight(self, y_enc: np.ndarray, sw: np.ndarray | None = None):
+        """``class_weight`` as per-sample weights; ``"balanced"`` counts the classes
+        weighted by ``sw`` (one output), as ``LogisticRegression`` does, so that
+        rows of weight 0 count as rows left out."""
         if self.class_weight is None:
             return 1.0
-        weights = compute_sample_weight(self.class_weight, self.target.decode(y_enc))
+        y = self.target.decode(y_enc)
+        if self.class_weight == "balanced" and sw is not None and np.ndim(y) == 1:
+            weights = _balanced(y, sw)
+        else:
+            weights = compute_sample_weight(self.class_weight, y)
         if not np.isfinite(weights).all() or (weights < 0).any():  # as sample_weight's
             raise ValueError(
                 f"class_weight must give finite, non-negative weights; got {self.class_weight!r}."
@@ -414,3 +420,13 @@ def _column_quantiles(t: np.ndarray, q: float, w: np.ndarray | None) -> np.ndarr
     w = torch.ones(len(t), dtype=torch.float64) if w is None else torch.as_tensor(w)
     values = [weighted_quantiles(column, q, w).item() for column in columns]
     return np.array(values).reshape(t.shape[1:])
+
+
+def _balanced(y: np.ndarray, sw: np.ndarray) -> np.ndarray:
+    """``class_weight="balanced"`` per row, from the classes' weighted counts
+    (``compute_class_weight``'s rule); a class of no weight gets 0, not inf."""
+    classes, index = np.unique(y, return_inverse=True)
+    counts = np.bincount(index, weights=sw, minlength=len(classes))
+    with np.errstate(divide="ignore"):
+        per_class = np.where(counts > 0, counts.sum() / (len(classes) * counts), 0.0)
+    return per_class[index]
