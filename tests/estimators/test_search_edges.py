@@ -232,6 +232,33 @@ def test_metadata_routing_sends_weights_and_groups_where_requested_as_gridsearch
         assert search.n_splits_ == 3
 
 
+def test_routed_aliases_reach_the_members_and_other_fit_metadata_is_refused(data):
+    """Aliases (``set_fit_request(sample_weight="w2")``) are routed as GridSearchCV
+    routes them; X_val, which the members cannot take, is refused by name (``fit``
+    had raised "unexpected keyword" for both, also inside cross_validate)."""
+    import sklearn
+    from sklearn.metrics import make_scorer, mean_squared_error
+
+    X, y = data
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(X))
+    grid = {"alpha": [1e-3, 1.0]}
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = TorchRegressor(max_iter=5, random_state=0).set_fit_request(sample_weight="w2")
+        scorer = make_scorer(mean_squared_error, greater_is_better=False)
+        kw = dict(cv=3, scoring=scorer.set_score_request(sample_weight="w2"))
+        reference = GridSearchCV(est, grid, **kw).fit(X, y, w2=w)
+        search = BatchedSearchCV(est, grid, separate_folds=True, **kw).fit(X, y, w2=w)
+        scores = [s.cv_results_["mean_test_score"] for s in (search, reference)]
+        np.testing.assert_allclose(*scores, rtol=1e-9)
+        assert search.score(X, y, w2=w) == pytest.approx(reference.score(X, y, w2=w), rel=1e-9)
+        est = TorchRegressor(max_iter=5).set_fit_request(X_val=True, y_val=True)
+        with pytest.raises(TypeError, match=r"got \['X_val', 'y_val'\].*GridSearchCV"):
+            BatchedSearchCV(est, grid, cv=3).fit(X, y, X_val=X[:10], y_val=y[:10])
+    with pytest.raises(TypeError, match=r"got \['X_val'\]"):  # routing off: refused too
+        BatchedSearchCV(TorchRegressor(max_iter=5), grid, cv=3).fit(X, y, X_val=X)
+    assert not hasattr(BatchedSearchCV(est, grid), "set_fit_request")  # GridSearchCV has none
+
+
 def _classes(n=90, k=3):
     from sklearn.datasets import make_classification
 

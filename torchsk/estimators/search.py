@@ -14,9 +14,8 @@ reports and plots work unchanged.
 
 Each member starts from a separate fit's weights and stops by its rules
 (``training.members.MemberGuard``). With ``separate_folds=True`` each split trains its
-own network on its rows alone: fold scores are ``GridSearchCV``'s to float rounding.
-Otherwise the folds share the scaling fitted on all rows and the mini-batches: scores
-close to, not equal to, ``GridSearchCV``'s (``docs/search.md``).
+own network on its rows alone (fold scores: ``GridSearchCV``'s to float rounding); else
+the folds share the scaling and mini-batches (close scores, ``docs/search.md``).
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, is_cla
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
@@ -197,6 +197,10 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     ['alpha', 'learning_rate_init']
     """
 
+    # routed by get_metadata_routing, as GridSearchCV's: no set_*_request of its own
+    __metadata_request__fit = {"sample_weight": UNUSED, "groups": UNUSED}
+    __metadata_request__score = {"sample_weight": UNUSED}
+
     _parameter_constraints: dict = {
         "estimator": [BaseTorchEstimator],
         "param_grid": [dict, list],
@@ -229,7 +233,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, sample_weight=None, *, groups=None):
+    def fit(self, X, y=None, sample_weight=None, *, groups=None, **params):
         """Score every candidate on every fold; refit the best on all rows.
 
         Parameters
@@ -245,6 +249,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         groups : array-like of shape (n_samples,), default=None
             Group labels for a group splitter (``GroupKFold``, ...), as ``cv.split``
             takes them.
+        **params : dict
+            With metadata routing on: aliases of these (no other metadata is passed on).
 
         Returns
         -------
@@ -255,8 +261,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         scorers, multimetric = check_scorers(self.estimator, self.scoring)
         metric = refit_metric(self, scorers, multimetric)
-        # GridSearchCV's scorers weigh the held-out rows where they accept weights
-        sample_weight, scored, groups = routed_metadata(self, scorers, sample_weight, groups)
+        routed = routed_metadata(self, scorers, sample_weight, groups, params)  # as GridSearchCV
+        sample_weight, scored, groups = routed
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = index_splits(cv.split(X, y, groups))
         invalid = invalid_candidates(self, candidates)
@@ -397,12 +403,11 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self._best().decision_function(X)
 
     @available_if(has("score"))
-    def score(self, X, y, sample_weight=None):
-        """``scorer_`` on the refitted best candidate (as ``GridSearchCV.score``); with
-        several scorers, the one ``refit`` names; ``sample_weight`` routed as by
-        ``GridSearchCV`` (where the scorer requests it, with metadata routing on)."""
+    def score(self, X, y, sample_weight=None, **params):
+        """``scorer_`` (with several, ``refit``'s) on the refitted best candidate, its
+        ``sample_weight`` (or an alias in ``params``) routed as ``GridSearchCV.score``'s."""
         scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
-        weights = routed_score_weights(self, scorer, sample_weight)
+        weights = routed_score_weights(self, scorer, sample_weight, params)
         return scorer(self._best(), X, y, **weights)
 
     @property

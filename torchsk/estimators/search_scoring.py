@@ -52,39 +52,63 @@ def metadata_router(search) -> MetadataRouter:
     )
 
 
-def routed_metadata(search, scorers: dict, sample_weight, groups) -> tuple:
+def routed_metadata(search, scorers: dict, sample_weight, groups, params: dict) -> tuple:
     """``(the fit's weights, each scorer's keyword arguments, groups)``. With
     scikit-learn's metadata routing on, as the estimator's, scorers' and splitter's
-    requests say (``process_routing``: metadata passed and not requested raises, as
-    in ``GridSearchCV``); else the weights for the fit and for each scorer that accepts
-    them (``score_weights``)."""
+    requests say, aliases included (``process_routing``: metadata passed and not
+    requested raises, as in ``GridSearchCV``); else the weights for the fit and for
+    each scorer that accepts them (``score_weights``). ``params``: any other keyword
+    of ``fit``, refused where it would reach the estimator's ``fit`` other than as
+    its weights (``_refuse_fit_params``)."""
     if not _routing_enabled():
+        _refuse_fit_params(search, params)
         scored = {name: score_weights(scorer, sample_weight) for name, scorer in scorers.items()}
         return sample_weight, scored, groups
-    given = {"sample_weight": sample_weight, "groups": groups}
+    given = {"sample_weight": sample_weight, "groups": groups, **params}
     routed = process_routing(search, "fit", **{k: v for k, v in given.items() if v is not None})
-    w = routed.scorer.score.get("sample_weight")
-    scored = {name: _requested(scorer, w) for name, scorer in scorers.items()}
-    return routed.estimator.fit.get("sample_weight"), scored, routed.splitter.split.get("groups")
+    fit_params = dict(routed.estimator.fit)
+    w = fit_params.pop("sample_weight", None)
+    _refuse_fit_params(search, fit_params)
+    scored = {name: _requested(scorer, routed.scorer.score.get("sample_weight"))
+              for name, scorer in scorers.items()}  # fmt: skip
+    return w, scored, routed.splitter.split.get("groups")
 
 
-def routed_score_weights(search, scorer, sample_weight) -> dict:
+def _refuse_fit_params(search, params: dict) -> None:
+    """``GridSearchCV`` passes these to each fit; the members of one stacked network
+    take their rows' weights only (each stops early on its own fold's rows)."""
+    if params:
+        raise TypeError(
+            f"{type(search).__name__}.fit passes only sample_weight (and groups, to the "
+            f"splitter) on; got {sorted(params)}, which would reach the estimator's fit. "
+            "Its members train as one stacked network and stop early on their own "
+            "folds, not on an X_val: use GridSearchCV for other fit parameters."
+        )
+
+
+def routed_score_weights(search, scorer, sample_weight, params: dict | None = None) -> dict:
     """``score``'s keyword arguments for ``scorer``: as ``routed_metadata`` gives them to
-    the scorers in ``fit``, for ``search.score``'s ``sample_weight``."""
+    the scorers in ``fit``, for ``search.score``'s ``sample_weight`` (or an alias of it
+    in ``params``, with routing on)."""
+    params = params or {}
     if not _routing_enabled():
+        if params:
+            raise TypeError(f"score() got unexpected keyword arguments {sorted(params)}.")
         return score_weights(scorer, sample_weight)
     given = {} if sample_weight is None else {"sample_weight": sample_weight}
-    return _requested(
-        scorer, process_routing(search, "score", **given).scorer.score.get("sample_weight")
-    )
+    routed = process_routing(search, "score", **given, **params)
+    return _requested(scorer, routed.scorer.score.get("sample_weight"))
 
 
 def _requested(scorer, w) -> dict:
     """``{"sample_weight": w}`` where ``scorer`` requests it (a plain callable requests
     nothing), else none."""
-    if w is None or not get_routing_for_object(scorer).consumes("score", ["sample_weight"]):
+    if w is None:
         return {}
-    return {"sample_weight": w}
+    method = getattr(get_routing_for_object(scorer), "score", None)
+    request = None if method is None else method.requests.get("sample_weight")
+    # True, or an alias (a string): the weights, by whichever name fit got them
+    return {"sample_weight": w} if request is True or isinstance(request, str) else {}
 
 
 def refit_metric(search, scorers: dict, multimetric: bool) -> str | None:
