@@ -181,3 +181,30 @@ def test_sparse_x_for_a_model_fitted_on_a_table_is_refused():
     est = TorchRegressor(**SMALL).fit(frame, np.arange(40.0))
     with pytest.raises(ValueError, match="Sparse X was passed to a model fitted on a table"):
         est.predict(sp.csr_matrix(np.ones((3, 2))))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: X.tocsr() * 0,  # no stored entry: np.bincount's int64 sums had broken
+        lambda X: pd.DataFrame.sparse.from_spmatrix(X),  # every column sparse
+    ],
+    ids=["no entries", "all-sparse DataFrame"],
+)
+def test_sparse_edge_inputs_fit_as_their_dense_form(make):
+    """As ``MLPRegressor``: they had raised ("Cannot cast ufunc 'divide' output",
+    "sparse array length is ambiguous")."""
+    X, y, _ = _data(n=60, d=5, density=0.3)
+    X = make(X)
+    dense = X.sparse.to_dense() if isinstance(X, pd.DataFrame) else X.toarray()
+    for call in ("fit", "partial_fit"):
+        ours = getattr(TorchRegressor(**SMALL), call)(X, y).predict(X)
+        reference = getattr(TorchRegressor(**SMALL), call)(dense, y).predict(dense)
+        np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("features", [[], [False] * 5])
+def test_categorical_features_selecting_no_column_are_accepted_with_sparse_x(features):
+    X, y, _ = _data(n=60, d=5, density=0.3)
+    ours = TorchRegressor(**SMALL, categorical_features=features).fit(X, y).predict(X)
+    np.testing.assert_allclose(ours, TorchRegressor(**SMALL).fit(X, y).predict(X), rtol=1e-12)

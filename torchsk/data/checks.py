@@ -28,6 +28,7 @@ from torchsk.data.columns import (
     is_polars_df,
     resolve_categorical_features,
 )
+from torchsk.data.sparse import is_sparse_source
 from torchsk.data.tables import TableEncoder, check_frame_columns
 from torchsk.data.tensors import check_tensor, host_array, is_tensor
 from torchsk.training.devices import forward_strides
@@ -45,7 +46,7 @@ def new_table(X, categorical_features) -> TableEncoder | None:
     dtype = getattr(X, "dtype", None)
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
         return TableEncoder()
-    if categorical_features is None:
+    if categorical_features is None or is_sparse_source(X):  # sparse: numbers only
         return None
     if is_auto(categorical_features):
         frame = is_pandas_df(X) or is_polars_df(X)

@@ -24,6 +24,25 @@ def is_sparse(X) -> bool:
     return sp.issparse(X)
 
 
+def is_sparse_source(X) -> bool:
+    """Whether a fit reads ``X`` as sparse rows: a ``scipy.sparse`` matrix or array, or
+    a pandas DataFrame whose every column is sparse (scikit-learn's validation turns
+    it into a sparse matrix; a frame with a dense column becomes a dense array)."""
+    if sp.issparse(X):
+        return True
+    dtypes = getattr(X, "dtypes", None)
+    return (
+        hasattr(X, "sparse") and dtypes is not None and len(dtypes) > 0
+        and all(str(dtype).startswith("Sparse[") for dtype in dtypes)
+    )  # fmt: skip
+
+
+def _selects_none(features) -> bool:
+    """``categorical_features`` that selects no column: an empty list or an all-False mask."""
+    a = np.asarray(features)
+    return a.size == 0 or (a.dtype == bool and not a.any())
+
+
 def check_sparse_options(est) -> None:
     """Refuse the options a fit on sparse X cannot honour, naming each.
 
@@ -40,7 +59,7 @@ def check_sparse_options(est) -> None:
         which would sort its implicit zeros in too).
     """
     features = est.categorical_features
-    if not (features is None or isinstance(features, str)):
+    if not (features is None or isinstance(features, str) or _selects_none(features)):
         raise ValueError(
             "categorical_features with sparse X: a scipy.sparse matrix holds numbers "
             "only. Pass a dense array or DataFrame with the categorical columns, or "
@@ -85,9 +104,9 @@ class SparseOps:
         # rows of positive weight holding an implicit zero, counted exactly (a
         # difference of weight sums would leave rounding where there are none)
         implicit = int(np.count_nonzero(w > 0)) - np.bincount(cols[kept], minlength=d) > 0
-        zeros_w = np.where(implicit, total - np.bincount(cols, we, minlength=d), 0.0)
-        weight = zeros_w + np.bincount(cols[~nan], we[~nan], minlength=d)
-        sums = np.bincount(cols[~nan], (we * values)[~nan], minlength=d)
+        zeros_w = np.where(implicit, total - _column_sums(cols, we, d), 0.0)
+        weight = zeros_w + _column_sums(cols[~nan], we[~nan], d)
+        sums = _column_sums(cols[~nan], (we * values)[~nan], d)
         lo, hi = _column_range(cols, values, kept & ~nan, implicit=implicit, d=d)
         missing = np.bincount(cols[nan & kept], minlength=d) > 0
         return weight, sums, total, lo, hi, missing, bool(np.isinf(values).any())
@@ -98,8 +117,8 @@ class SparseOps:
         stored entries' (NaN at their fill value), then the implicit zeros'."""
         d, cols, values, we = _entries(X, w)
         imputed = np.where(np.isnan(values), fill[cols], values)
-        squares = np.bincount(cols, we * (imputed - mean[cols]) ** 2, minlength=d)
-        zeros_w = float(np.sum(w)) - np.bincount(cols, we, minlength=d)
+        squares = _column_sums(cols, we * (imputed - mean[cols]) ** 2, d)
+        zeros_w = float(np.sum(w)) - _column_sums(cols, we, d)
         return squares + np.maximum(zeros_w, 0.0) * mean**2
 
 
@@ -121,6 +140,12 @@ class SparseBlocks:
 
     def __iter__(self):
         yield self.X, self.w
+
+
+def _column_sums(cols: np.ndarray, weights: np.ndarray, d: int) -> np.ndarray:
+    """Per column, the sum of ``weights`` over its entries: float64 even without any
+    entry (``np.bincount`` of nothing gives int64, whatever the weights)."""
+    return np.bincount(cols, weights, minlength=d).astype(np.float64, copy=False)
 
 
 def _column_range(cols, values, present, *, implicit, d: int):

@@ -27,7 +27,7 @@ from torchsk._warnings import warn
 from torchsk.data.checks import check_X, new_table
 from torchsk.data.columns import is_auto
 from torchsk.data.dask import is_dask, stream_blocks
-from torchsk.data.sparse import is_sparse
+from torchsk.data.sparse import is_sparse, is_sparse_source
 from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder, check_finite_outputs
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
@@ -74,7 +74,7 @@ SMALL_PREDICT_ROWS = 256
 
 #: Where a fit reads X from, other than memory: ``(test, fit-data class)`` in turn
 #: (``estimators.fitdata`` lists what such a class provides).
-SOURCES = ((is_dask, StreamedFit), (is_batches, IterableFit), (is_sparse, SparseFit))
+SOURCES = ((is_dask, StreamedFit), (is_batches, IterableFit), (is_sparse_source, SparseFit))
 
 
 class BaseTorchEstimator(
