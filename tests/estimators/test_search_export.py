@@ -102,7 +102,10 @@ def test_without_an_ensemble_module_is_the_refitted_best_candidates():
         search.predict_proba(X),
         rtol=1e-10,
     )
-    assert not hasattr(_search("multiclass", refit=False), "module_")  # nothing predicts
+    unrefitted = _search("multiclass", refit=False)
+    assert not hasattr(unrefitted, "module_")  # nothing predicts
+    with pytest.raises(AttributeError, match="refit=False"):  # not "not fitted"
+        export_onnx(unrefitted, "never.onnx")
 
 
 @pytest.mark.parametrize("task", ["regressor", "multiclass"])

@@ -110,6 +110,11 @@ def test_loss_curve_display(diabetes):
     display = LossCurveDisplay.from_estimator(plain, ax=ax, name="mine")
     assert display.ax_ is ax and display.validation_line_ is None
     assert display.line_.get_label() == "mine training loss"
+    # early stopping turned on by a warm start scores only the epochs since
+    plain.set_params(warm_start=True, early_stopping=True, n_iter_no_change=50).fit(X, y)
+    display = LossCurveDisplay.from_estimator(plain)
+    scored = np.arange(len(plain.loss_curve_)) + 1
+    np.testing.assert_array_equal(display.validation_line_.get_xdata(), scored[5:])
     plt.close("all")
 
 

@@ -285,9 +285,14 @@ def test_reused_backbone_keeps_the_trained_hidden_weights():
     reg = TorchRegressor(hidden_layer_sizes=(8,), numeric_bins=8, max_iter=20, random_state=0)
     reg.fit(X, X[:, 0])
     width = reg.module_.inputs.n_outputs  # the numeric columns and their bins
-    built = ReusedBackbone(reg)(width, 3)
+    reused = ReusedBackbone(reg)
+    built = reused(width, 3)
     assert torch.equal(built.hidden[0].weight, reg.module_.backbone.hidden[0].weight)
     assert built.output.out_features == 3
+    # a snapshot: the donor's later training does not reach it (it had, in place)
+    trained = reg.module_.backbone.hidden[0].weight.clone()
+    reg.partial_fit(X, X[:, 0])
+    assert torch.equal(reused(width, 3).hidden[0].weight, trained)
     # the new estimator repeats the donor's bins, whatever its own numeric_bins
     clf = TorchClassifier(module=ReusedBackbone(reg), max_iter=5, random_state=0).fit(X, y)
     assert clf.module_.inputs.bins.config == reg.module_.inputs.bins.config

@@ -106,8 +106,11 @@ class LossCurveDisplay:
         handles = [self.line_]
         if self.validation_scores:
             self.validation_ax_ = ax.twinx()
+            # the scores are those of the last epochs: a warm start that turned early
+            # stopping on scored only the epochs since
+            scored = epochs[max(0, len(epochs) - len(self.validation_scores)) :]
             (self.validation_line_,) = self.validation_ax_.plot(
-                epochs, self.validation_scores, color="tab:orange",
+                scored, self.validation_scores, color="tab:orange",
                 label=f"{name} validation score",
             )  # fmt: skip
             self.validation_ax_.set_ylabel("validation score")

@@ -55,7 +55,7 @@ def export_onnx(estimator, path: str | os.PathLike) -> str:
     >>> reg = TorchRegressor(hidden_layer_sizes=(8,), solver="lbfgs").fit(X, X[:, 0])
     >>> path = export_onnx(reg, "reg.onnx")  # doctest: +SKIP
     """
-    check_is_fitted(estimator, "module_")
+    check_is_fitted(estimator)  # then module_ says why a fitted one has none (refit=False)
     net = copy.deepcopy(estimator.module_).cpu().float().eval()
     classifier = net.head is not None
     model, output = (_Probabilities(net), "probabilities") if classifier else (net, "prediction")

@@ -35,7 +35,9 @@ class ReusedBackbone:
                 f"'output' (the built-in MLP); {type(net.backbone).__name__} has none "
                 "(an n_ensemble > 1 network: reuse needs n_ensemble=1)."
             )
-        self.backbone = net.backbone
+        # a snapshot, as the input stage below: the donor's later training (partial_fit,
+        # a warm start) updates its backbone in place
+        self.backbone = copy.deepcopy(net.backbone).cpu()
         # the donor's input encoding, which the new estimator reuses whole (``input_stage``,
         # ``table``): its backbone learned on these bin edges, categorical slots and
         # missing indicators, which a refit on other rows (a CV fold) would change
