@@ -268,7 +268,7 @@ module_ : TabularNet
         (classification: ``decision_function(X)``'s logits; ``loss="poisson"``: their
         ``exp``). Missing values: the coefficients hold for rows without them (the
         missing indicators' weights are left out). Computed from ``module_`` at each
-        access (float64 copies: editing them changes nothing). An ``AttributeError``
+        access (read-only float64 arrays: assigning into them raises). An ``AttributeError``
         where no such layers exist: with ``n_ensemble > 1`` or a ``module`` of your own
         (read ``module_.backbone``), and where the input stage is not affine
         (categorical columns, ``numeric_bins``: the weights on the encoded inputs are

@@ -164,7 +164,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         not set with several scorers and ``refit=False``, as in ``GridSearchCV``.
     scorer_ : callable or dict
         The scorer, or the scorers by name (several).
-    n_splits_ : int
+    n_splits_, n_features_in_ : int
+        Folds; columns of X seen in fit (also ``classes_`` for a classifier's labels).
     refit_time_ : float
         Seconds the refit took (``refit=True``).
     multimetric_ : bool

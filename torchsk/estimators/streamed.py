@@ -39,7 +39,7 @@ def check_streamable(est, incremental: bool, validated: bool,
     if est.input_scaling == "robust":
         raise ValueError(
             f"input_scaling='robust' needs the data sorted, which a fit on {source} "
-            "does not do; use 'standard' or 'minmax'."
+            "does not do; use 'auto' (the default), 'standard', 'minmax' or None."
         )
     if est.numeric_bins not in ("auto", None):
         raise ValueError(

@@ -409,8 +409,8 @@ def _sorted_column(blocks, j: int, fill, what: str):
     if column is None:
         raise ValueError(
             f"{what} needs the data sorted, which a fit on a source it streams (a "
-            "Dask collection, batches) cannot do; use 'standard' or 'minmax' scaling "
-            "and numeric_bins=None."
+            "Dask collection, batches) cannot do; use input_scaling 'auto', 'standard', "
+            "'minmax' or None, and numeric_bins=None."
         )
     x, w = column(j)
     return torch.where(torch.isnan(x), float(fill[j]), x), w
