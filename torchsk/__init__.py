@@ -32,6 +32,7 @@ SKOPS_TRUSTED_TYPES = [
     "torchsk.estimators.tasks.RegressionTask",
     "torchsk.estimators.targets.ClassificationTarget",
     "torchsk.estimators.targets.RegressionTarget",
+    "torch.device",  # the device parameter may be one (making one runs no code of a file's)
     *TRUSTED_BEFORE,
 ]
 

@@ -83,6 +83,21 @@ def test_each_epoch_is_one_iteration_with_a_fitted_estimator(solver):
     assert scores.begun == len(scores.scores) == est.n_iter_ == 4
 
 
+def test_an_epoch_scored_through_a_copy_leaves_a_user_module_training():
+    """``sklearn.callback`` copies the estimator at each epoch: the copy went through
+    pickling's state, which froze the user's module it shared with the fit (the next
+    epoch raised "element 0 of tensors does not require grad")."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    scores = EpochScores()
+    est = TorchRegressor(module=torch.nn.Linear(4, 1), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.set_callbacks(scores).fit(X, X[:, 0])
+    assert len(scores.scores) == est.n_iter_ == 3
+    assert scores.scores[-1] == pytest.approx(est.score(X, X[:, 0]))
+
+
 @pytest.mark.filterwarnings("ignore:The estimator FunctionTransformer does not support callbacks")
 def test_progress_bar_and_monitor_inside_pipeline_and_grid_search(iris, capsys):
     X, y = iris

@@ -108,6 +108,22 @@ def test_pickle_keeps_the_device_and_the_predictions(iris, device):
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
+def test_a_device_object_or_another_spelling_of_the_device(iris):
+    """``torch.device("cpu")`` loads with ``SKOPS_TRUSTED_TYPES`` (it was untrusted),
+    and a warm start on ``"cpu:0"`` continues a ``"cpu"`` fit (it was refused as a
+    change of device)."""
+    import skops.io as sio
+
+    from torchsk import SKOPS_TRUSTED_TYPES
+
+    X, y = iris
+    clf = TorchClassifier(device=torch.device("cpu"), max_iter=5, **SMALL).fit(X, y)
+    loaded = sio.loads(sio.dumps(clf), trusted=SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    clf.set_params(device="cpu:0").partial_fit(X, y)
+    assert clf.n_iter_ == 1
+
+
 def test_auto_picks_cuda_when_present(iris):
     X, y = iris
     clf = TorchClassifier(device="auto", max_iter=5, **SMALL).fit(X, y)

@@ -44,7 +44,7 @@ from torchsk.estimators.user_modules import (
 from torchsk.io.persistence import PicklesPlainData
 from torchsk.nn.mlp import ACTIVATIONS
 from torchsk.nn.reuse import reuses_encoding
-from torchsk.training.devices import as_tensor, resolve_device, seeded
+from torchsk.training.devices import as_tensor, resolve_device, same_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit
 from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
 from torchsk.training.member_losses import member_loss
@@ -289,7 +289,7 @@ class BaseTorchEstimator(
             if built is not None and not _same(value, built.get(name))
         ]
         changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
-        if resolve_device(self.device) != self._plan.device:
+        if not same_device(resolve_device(self.device), self._plan.device):
             changed.append(f"device ({self._plan.device} → {self.device})")
         if changed:
             raise ValueError(

@@ -135,6 +135,15 @@ class PicklesPlainData:
     """``__getstate__`` / ``__setstate__`` of the estimators: their fitted network as
     plain data (``describe``), rebuilt on loading (``rebuild``)."""
 
+    def __copy__(self):
+        """A shallow copy, attributes shared, as ``object``'s: not pickling's round
+        trip, which would rebuild the network (and freeze a user's module, shared
+        with the original). ``sklearn.callback`` copies the estimator being trained
+        at every epoch to score it."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __getstate__(self):
         """Plain data for pickle/joblib/skops: the network as a description + numpy
         arrays (see ``io.persistence``), the plan and the optimizer's state as builtins

@@ -29,6 +29,19 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether two spellings name one device: ``"cpu"`` and ``"cpu:0"``, or ``"cuda"``
+    and ``"cuda:<the current device>"``."""
+    return a.type == b.type and _index(a) == _index(b)
+
+
+def _index(dev: torch.device) -> int:
+    if dev.index is not None or dev.type == "cpu":
+        return dev.index or 0
+    backend = getattr(torch, dev.type, None)  # a device type's current index
+    return int(getattr(backend, "current_device", lambda: 0)())
+
+
 def _available(dev: torch.device) -> bool:
     if dev.type == "cpu":
         return True
