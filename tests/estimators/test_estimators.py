@@ -227,6 +227,34 @@ def test_balanced_class_weights_count_rows_by_their_weight(iris):
     np.testing.assert_allclose(weighted, dropped, rtol=1e-6, atol=1e-9)
 
 
+def test_a_class_weight_dict_applies_to_chunks_and_y_val_lacking_its_classes(iris):
+    """``{0: 2, 2: 5}`` weighs class 2 in a full fit; a partial_fit chunk or a y_val
+    without class 2 raised compute_sample_weight's "classes [1] are not in class_weight"
+    (``SGDClassifier.partial_fit`` takes the same dict and chunk)."""
+    X, y = iris
+    weights = {0: 2.0, 2: 5.0}
+    est = TorchClassifier(**FAST, class_weight=weights)
+    est.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    est.set_params(early_stopping=True).fit(X, y, X_val=X[y < 2], y_val=y[y < 2])
+    explicit = TorchClassifier(**FAST).fit(X, y, sample_weight=np.array([2.0, 1.0, 5.0])[y])
+    np.testing.assert_allclose(
+        TorchClassifier(**FAST, class_weight=weights).fit(X, y).predict_proba(X),
+        explicit.predict_proba(X), rtol=1e-6,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("codes", [(-1, 1), (1, 2)])
+def test_a_multilabel_y_of_other_values_than_0_and_1_is_refused(codes):
+    """scikit-learn calls any 2-D matrix of two integers an indicator: as the
+    cross-entropy's targets, -1 or 2 had sent the logits to 1e297, silently."""
+    X, Y = make_multilabel_classification(n_samples=40, n_classes=3, random_state=0)
+    with pytest.raises(ValueError, match="0/1 indicator matrix"):
+        TorchClassifier(**FAST).fit(X, np.where(Y == 1, codes[1], codes[0]))
+    with pytest.raises(ValueError, match="0/1 indicator matrix"):  # y_val too
+        est = TorchClassifier(**FAST, early_stopping=True)
+        est.fit(X, Y, X_val=X, y_val=np.where(Y == 1, codes[1], codes[0]))
+
+
 def test_class_weight_shifts_predictions(iris):
     X, y = iris
     base = TorchClassifier(**FAST).fit(X, y).predict_proba(X)[:, 2].mean()

@@ -220,7 +220,18 @@ def test_early_stopping_splits_are_stratified_where_every_class_can_be():
     from torchsk.training.fit import stratify_labels
 
     y = np.array(["a", "a", "b", "b", "b"])
-    assert stratify_labels(y, True) is y
-    assert stratify_labels(y, False) is None  # a regressor's
-    assert stratify_labels(np.append(y, "c"), True) is None  # "c" has one row
-    assert stratify_labels(np.eye(3)[[0, 1, 1, 2, 2]], True) is None  # multilabel
+    assert stratify_labels(y, True, 0.4) is y
+    assert stratify_labels(y, False, 0.4) is None  # a regressor's
+    assert stratify_labels(np.append(y, "c"), True, 0.4) is None  # "c" has one row
+    assert stratify_labels(np.eye(3)[[0, 1, 1, 2, 2]], True, 0.4) is None  # multilabel
+    # 2 held-out rows cannot hold both classes... of 3: unstratified, as MLPClassifier
+    assert stratify_labels(np.repeat(["a", "b", "c"], 5), True, 0.1) is None
+
+
+def test_small_multiclass_early_stopping_fits_as_mlp_classifier_does():
+    """15 rows of 3 classes hold out 2: refused as "too small" (one per class), where
+    ``MLPClassifier``, which stratifies binary targets only, fits."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(15, 3), np.repeat([0, 1, 2], 5)
+    est = TorchClassifier(hidden_layer_sizes=(4,), max_iter=5, early_stopping=True)
+    assert len(est.fit(X, y).validation_scores_) == est.n_iter_

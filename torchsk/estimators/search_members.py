@@ -44,7 +44,9 @@ def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.nda
     raises."""
     if not est.early_stopping:
         return rows, rows[:0]
-    labels = stratify_labels(np.asarray(_safe_indexing(y, rows)), is_classifier(est))
+    labels = stratify_labels(
+        np.asarray(_safe_indexing(y, rows)), is_classifier(est), est.validation_fraction
+    )
     check_validation_split(est.validation_fraction, len(rows), labels)
     seed = seed_of(est.random_state) + fold  # a RandomState drawn from as a copy
     return tuple(train_test_split(rows, test_size=est.validation_fraction,

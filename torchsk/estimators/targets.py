@@ -105,7 +105,9 @@ class ClassificationTarget:
                 raise ValueError(
                     f"y must be a multilabel indicator with {len(self.classes_)} columns."
                 )
-            return (y.toarray() if sp.issparse(y) else np.asarray(y)).astype(np.float64)
+            y = (y.toarray() if sp.issparse(y) else np.asarray(y)).astype(np.float64)
+            _refuse_non_indicator(y)
+            return y
         _refuse_missing_labels(y)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
@@ -120,6 +122,18 @@ class ClassificationTarget:
             labels = indices.astype(int)
             return sp.csr_matrix(labels) if getattr(self, "sparse_output_", False) else labels
         return self.classes_[indices]
+
+
+def _refuse_non_indicator(y: np.ndarray) -> None:
+    """A multilabel y of other values than 0 and 1 (scikit-learn calls any 2-D matrix of
+    two integer values an indicator): as the cross-entropy's targets, -1 or 2 give a
+    loss without a lower bound, and the fit runs off to logits of 1e297."""
+    values = np.unique(y)
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError(
+            f"A multilabel y must be a 0/1 indicator matrix; got the values "
+            f"{values[:5].tolist()}: map them to 0 and 1 first, e.g. (y > 0).astype(int)."
+        )
 
 
 def _refuse_missing_labels(y: np.ndarray) -> None:

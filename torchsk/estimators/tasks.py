@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from torch import nn
 
 from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
@@ -345,6 +345,11 @@ class ClassificationTask:
         y = self.target.decode(y_enc)
         if self.class_weight == "balanced" and sw is not None and np.ndim(y) == 1:
             weights = _balanced(y, sw)
+        elif isinstance(self.class_weight, dict) and np.ndim(y) == 1:
+            # against all the fitted classes: a batch, a partial_fit chunk or y_val
+            # may lack some of the dict's (compute_sample_weight raised on them)
+            classes = self.target.classes_
+            weights = compute_class_weight(self.class_weight, classes=classes, y=classes)[y_enc]
         else:
             weights = compute_sample_weight(self.class_weight, y)
         if not np.isfinite(weights).all() or (weights < 0).any():  # as sample_weight's

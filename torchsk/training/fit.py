@@ -150,14 +150,15 @@ def resolve_alpha(alpha: float | str, n_samples: float) -> float:
     return min(1.0, max(AUTO_ALPHA_FLOOR, AUTO_ALPHA_ROWS / n_samples))
 
 
-def stratify_labels(y: np.ndarray, stratify: bool) -> np.ndarray | None:
-    """The labels an early-stopping split is stratified by: a classifier's 1-D ``y``
-    (``stratify``), unless one of its classes has a single row, which no split can
-    put on both sides; such a ``y`` is split unstratified, as ``MLPClassifier``
-    splits every multiclass ``y``."""
-    if not stratify or y.ndim != 1 or np.unique(y, return_counts=True)[1].min() < 2:
+def stratify_labels(y: np.ndarray, stratify: bool, fraction: float) -> np.ndarray | None:
+    """The labels an early-stopping split (``fraction`` held out) is stratified by: a
+    classifier's 1-D ``y`` (``stratify``), unless the split cannot put every class on
+    both sides (a class of one row, or more classes than one side's rows); such a
+    ``y`` is split unstratified, as ``MLPClassifier`` splits every multiclass ``y``."""
+    if not stratify or y.ndim != 1:
         return None
-    return y
+    counts, n_val = np.unique(y, return_counts=True)[1], math.ceil(fraction * len(y))
+    return None if counts.min() < 2 or min(n_val, len(y) - n_val) < len(counts) else y
 
 
 def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
@@ -217,7 +218,7 @@ def _targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
 def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
     """Split off the early-stopping share; returns the training rows and a scorer
     that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
-    stratify = stratify_labels(y, task.stratify)
+    stratify = stratify_labels(y, task.stratify, config.validation_fraction)
     check_validation_split(config.validation_fraction, X.shape[0], stratify)
     X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
         X, y_enc, sw, y,
