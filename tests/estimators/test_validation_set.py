@@ -235,3 +235,11 @@ def test_small_multiclass_early_stopping_fits_as_mlp_classifier_does():
     X, y = rng.randn(15, 3), np.repeat([0, 1, 2], 5)
     est = TorchClassifier(hidden_layer_sizes=(4,), max_iter=5, early_stopping=True)
     assert len(est.fit(X, y).validation_scores_) == est.n_iter_
+
+
+def test_a_y_val_error_names_y_val():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 2), np.array(["a", "b"] * 15)
+    est = TorchClassifier(hidden_layer_sizes=(4,), max_iter=2, early_stopping=True)
+    with pytest.raises(ValueError, match=r"y_val: .*labels \['z'\] not in classes"):
+        est.fit(X, y, X_val=X[:4], y_val=np.array(["a", "z", "a", "b"]))

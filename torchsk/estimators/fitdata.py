@@ -153,4 +153,8 @@ class ValidationSet:
         sw = _check_sample_weight(
             host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
         )
-        return X_val, y_val, sw * task.sample_weight(task.encode(y_val), sw)
+        try:
+            y_enc = task.encode(y_val)
+        except ValueError as error:  # the target's messages say "y"
+            raise ValueError(f"y_val: {error}") from error
+        return X_val, y_val, sw * task.sample_weight(y_enc, sw)
