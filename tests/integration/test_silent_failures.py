@@ -178,16 +178,38 @@ def test_robust_losses_stay_robust_under_the_default_target_scaling(loss):
 
 # ---------------------------------------------------------------- constant targets
 @pytest.mark.parametrize(
-    "params", [dict(), dict(loss="poisson"), dict(target_scaling=None), dict(dropout=0.2)]
-)
+    "params",
+    [dict(), dict(loss="poisson"), dict(target_scaling=None), dict(dropout=0.2),
+     dict(loss="quantile", quantile=0.9)],  # its gradient at 0 had pushed it off
+)  # fmt: skip
 def test_a_constant_target_is_predicted_as_that_constant(params):
     X, _ = _linear_problem()
     y = np.full(len(X), 3.7)
     est = TorchRegressor(max_iter=20, **SMALL, **params).fit(X, y)
     np.testing.assert_allclose(est.predict(X), 3.7, rtol=1e-6)
-    Y = np.column_stack([y, X[:, 0]])  # one constant output among others
-    est = TorchRegressor(max_iter=20, **SMALL).fit(X, Y)
+    Y = np.column_stack([y, np.abs(X[:, 0])])  # one constant output among others
+    est = TorchRegressor(max_iter=20, **SMALL, **params).fit(X, Y)
     np.testing.assert_allclose(est.predict(X)[:, 0], 3.7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["exp", "softplus"])
+def test_negative_targets_are_refused_by_a_positive_head(head):
+    """They cannot be predicted: the fit had gone on silently (R² -198)."""
+    X, y = _linear_problem()
+    with pytest.raises(ValueError, match=f"negative, which head='{head}'"):
+        TorchRegressor(max_iter=5, head=head, **SMALL).fit(X, y - y.max() - 1)
+
+
+def test_a_none_in_y_or_a_nan_in_y_val_is_said_so():
+    X, y = _linear_problem()
+    with pytest.raises(ValueError, match="Input y contains NaN"):  # had failed in training
+        TorchRegressor(max_iter=5, **SMALL).fit(X[:3], np.array([1.0, None, 2.0], dtype=object))
+    y_val = y[:10].copy()
+    y_val[0] = np.nan
+    with pytest.raises(ValueError, match="y_val: Input y contains NaN"):
+        TorchRegressor(max_iter=5, early_stopping=True, **SMALL).fit(
+            X, y, X_val=X[:10], y_val=y_val
+        )
 
 
 # ---------------------------------------------------------------- failed refits

@@ -141,9 +141,12 @@ class ValidationSet:
             a.compute() if is_dask(a) else a for a in (X_val, y_val, sample_weight_val)
         )
         X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
-        y_val = _check_y(
-            host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
-        )
+        try:  # scikit-learn's and the target's messages say "y"
+            y_val = _check_y(
+                host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
+            )
+        except ValueError as error:
+            raise ValueError(f"y_val: {error}") from error
         check_consistent_length(X_val, y_val)
         if X_val.shape[0] < 2:  # as for a split (_training.check_validation_split)
             raise ValueError(
@@ -155,6 +158,6 @@ class ValidationSet:
         )
         try:
             y_enc = task.encode(y_val)
-        except ValueError as error:  # the target's messages say "y"
+        except ValueError as error:
             raise ValueError(f"y_val: {error}") from error
         return X_val, y_val, sw * task.sample_weight(y_enc, sw)

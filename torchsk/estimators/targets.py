@@ -27,6 +27,8 @@ class RegressionTarget:
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array."""
         y = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(y).all():  # None in an object y: NaN only now
+            raise ValueError("Input y contains NaN (a None among its values?).")
         if y.ndim == 1:
             y = y[:, None]
         if y.shape[1] != self.n_outputs_:

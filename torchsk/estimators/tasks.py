@@ -127,6 +127,12 @@ class RegressionTask:
         y_enc = self.target.encode(y)
         if isinstance(self.loss, str):
             LOSSES[self.loss].check_target(y_enc)
+        if self.link() in POSITIVE_LINKS and (y_enc < 0).any():
+            # a positive link cannot predict them: it had fitted silently (R² -198)
+            raise ValueError(
+                f"Some value(s) of y are negative, which head={self.link()!r} (a positive "
+                "link) cannot predict; use head='identity' or shift y."
+            )
         return y_enc
 
     def sample_weight(self, y_enc: np.ndarray, sw: np.ndarray | None = None) -> float:

@@ -292,7 +292,10 @@ def _quantile_grad(options: LossOptions) -> OutputGrad:
     def grad(z, y):
         d = z - y
         per = torch.maximum(-q * d, (1 - q) * d).mean(dim=1)
-        return per, (d > 0).to(d.dtype).sub_(q).div_(z.shape[1])
+        # 0 where d == 0 (the subgradient a minimum has): -q there had pushed a held
+        # constant output off its value, as sign(0) = 0 keeps absolute error's
+        g = (d > 0).to(d.dtype).sub_(q).masked_fill_(d == 0, 0.0)
+        return per, g.div_(z.shape[1])
 
     return grad
 
