@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from torch import nn
 
-from torchsk.data.tensors import follows_input, scorable
+from torchsk.data.tensors import follows_input
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
 from torchsk.estimators.docs import (
@@ -23,7 +23,7 @@ from torchsk.estimators.docs import (
     PARTIAL_FIT_X,
     fill_docstring,
 )
-from torchsk.estimators.targets import ravel_column
+from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, ravel_column
 from torchsk.estimators.tasks import ClassificationTask
 from torchsk.nn.heads import CLASSIFIER_HEADS
 from torchsk.training.losses import CLASSIFICATION, LOSS_NAMES, LossOptions
@@ -40,7 +40,7 @@ def _stochastic_solver(est) -> bool:
     return True
 
 
-class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
+class TorchClassifier(ScoresTargetsAsFitReadsThem, ClassifierMixin, BaseTorchEstimator):
     """Classifier backed by a PyTorch MLP that scales its own inputs.
 
     A drop-in for :class:`sklearn.neural_network.MLPClassifier` that works on raw
@@ -317,27 +317,6 @@ default="auto"
         """
         z = torch.as_tensor(self._forward(X))
         return self._task.head_spec.log_proba(z, self._task.target_type).numpy()
-
-    def score(self, X, y, sample_weight=None):
-        """Return the mean accuracy of ``predict(X)`` (subset accuracy for multilabel
-        targets), as scikit-learn's mixin does.
-
-        ``y`` and ``sample_weight`` may be anything ``fit`` reads, torch tensors of a
-        dtype numpy lacks (bfloat16) included.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or tensor of shape (n_samples, n_features)
-        y : array-like or tensor
-            True targets.
-        sample_weight : array-like or tensor of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-            accuracy on ``X`` and ``y``.
-        """
-        return super().score(X, scorable(y), scorable(sample_weight))
 
     @follows_input
     def predict(self, X):

@@ -145,6 +145,7 @@ class ValidationSet:
             y_val = _check_y(
                 host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
             )
+            y_enc = task.encode(y_val)
         except ValueError as error:
             raise ValueError(f"y_val: {error}") from error
         check_consistent_length(X_val, y_val)
@@ -156,8 +157,4 @@ class ValidationSet:
         sw = _check_sample_weight(
             host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
         )
-        try:
-            y_enc = task.encode(y_val)
-        except ValueError as error:
-            raise ValueError(f"y_val: {error}") from error
         return X_val, y_val, sw * task.sample_weight(y_enc, sw)

@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from torchsk.data.tensors import follows_input, in_dtype_of, scorable
+from torchsk.data.tensors import follows_input, in_dtype_of
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
 from torchsk.estimators.docs import (
@@ -20,13 +20,13 @@ from torchsk.estimators.docs import (
     PARTIAL_FIT_X,
     fill_docstring,
 )
-from torchsk.estimators.targets import ravel_column
+from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, ravel_column
 from torchsk.estimators.tasks import RegressionTask
 from torchsk.nn.heads import REGRESSION_LINKS
 from torchsk.training.losses import LOSS_NAMES, REGRESSION, LossOptions
 
 
-class TorchRegressor(RegressorMixin, BaseTorchEstimator):
+class TorchRegressor(ScoresTargetsAsFitReadsThem, RegressorMixin, BaseTorchEstimator):
     """Regressor backed by a PyTorch MLP that scales its own inputs and targets.
 
     A drop-in for :class:`sklearn.neural_network.MLPRegressor` that works on raw data:
@@ -225,27 +225,6 @@ nn.Module, default="squared_error"
         """
         self._check_partial_fit()
         return self._fit(X, ravel_column(y), sample_weight, incremental=True)
-
-    def score(self, X, y, sample_weight=None):
-        """Return the coefficient of determination R² of ``predict(X)``, as
-        scikit-learn's mixin does.
-
-        ``y`` and ``sample_weight`` may be anything ``fit`` reads, torch tensors of a
-        dtype numpy lacks (bfloat16) included.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or tensor of shape (n_samples, n_features)
-        y : array-like or tensor
-            True targets.
-        sample_weight : array-like or tensor of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-            R² on ``X`` and ``y``.
-        """
-        return super().score(X, scorable(y), scorable(sample_weight))
 
     @follows_input
     def predict(self, X):

@@ -13,6 +13,33 @@ from sklearn.utils.validation import (
 )
 
 from torchsk._warnings import warn
+from torchsk.data.tensors import scorable
+
+
+class ScoresTargetsAsFitReadsThem:
+    """``score`` (listed before scikit-learn's ``RegressorMixin``/``ClassifierMixin``)
+    with ``y`` and ``sample_weight`` read as ``fit`` reads them."""
+
+    def score(self, X, y, sample_weight=None):
+        """Return the score of ``predict(X)`` as scikit-learn's mixin does: R² for
+        ``TorchRegressor``, the mean accuracy (subset accuracy for multilabel
+        targets) for ``TorchClassifier``.
+
+        ``y`` and ``sample_weight`` may be anything ``fit`` reads, torch tensors of a
+        dtype numpy lacks (bfloat16) included.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or tensor of shape (n_samples, n_features)
+        y : array-like or tensor
+            True targets.
+        sample_weight : array-like or tensor of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return super().score(X, scorable(y), scorable(sample_weight))
 
 
 class RegressionTarget:

@@ -434,10 +434,9 @@ def _column_quantiles(t: np.ndarray, q: float, w: np.ndarray | None) -> np.ndarr
 
 
 def _balanced(y: np.ndarray, sw: np.ndarray) -> np.ndarray:
-    """``class_weight="balanced"`` per row, from the classes' weighted counts
-    (``compute_class_weight``'s rule); a class of no weight gets 0, not inf."""
+    """``class_weight="balanced"`` per row, by ``compute_class_weight`` from the
+    classes' weighted counts; a class of no weight gets 0, not inf."""
     classes, index = np.unique(y, return_inverse=True)
-    counts = np.bincount(index, weights=sw, minlength=len(classes))
     with np.errstate(divide="ignore"):
-        per_class = np.where(counts > 0, counts.sum() / (len(classes) * counts), 0.0)
-    return per_class[index]
+        per_class = compute_class_weight("balanced", classes=classes, y=y, sample_weight=sw)
+    return np.where(np.isfinite(per_class), per_class, 0.0)[index]
