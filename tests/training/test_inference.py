@@ -1,5 +1,6 @@
 """The numpy forward of few-row predictions: torch's numbers, and only where it applies."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -101,3 +102,21 @@ def test_few_rows_of_bad_input_get_scikit_learn_s_checks():
     named = _fit(TorchRegressor, pd.DataFrame(X, columns=list("abcde")), Y)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         named.predict(X[:3])
+
+
+def test_predict_follows_a_module_converted_in_place_and_training_refuses_it():
+    """``est.module_.float()`` of a float64 fit: predictions on many rows (the batched
+    path) and after pickling follow the float32 module; continuing training names the
+    conversion instead of failing on dtypes inside the pass."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        before = est.fit(X, y).predict(X)
+    est.module_.float()
+    np.testing.assert_allclose(est.predict(X), before, atol=1e-4)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(est)).predict(X), before, atol=1e-4)
+    with pytest.raises(ValueError, match="module_ was converted to torch.float32"):
+        est.partial_fit(X, y)

@@ -48,7 +48,7 @@ from torchsk.training.devices import as_tensor, resolve_device, same_device, see
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit
 from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
 from torchsk.training.member_losses import member_loss
-from torchsk.training.plan import ONE_BLAS_THREAD, make_plan
+from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
 from torchsk.training.settings import SOLVERS, Stopping
 from torchsk.training.sparse import chunk_rows
 
@@ -291,6 +291,13 @@ class BaseTorchEstimator(
         changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
         if not same_device(resolve_device(self.device), self._plan.device):
             changed.append(f"device ({self._plan.device} → {self.device})")
+        converted = backbone_dtype(self.module_)
+        if converted not in (None, self._plan.dtype):  # est.module_.float() in place
+            raise ValueError(
+                f"module_ was converted to {converted} after the fit, which trains it in "
+                f"{self._plan.dtype}: convert it back (module_.to({self._plan.dtype})) to "
+                "continue training; for a converted copy, use copy.deepcopy(est.module_)."
+            )
         if changed:
             raise ValueError(
                 f"warm_start and partial_fit continue the fitted network, which was built "
@@ -371,17 +378,17 @@ class BaseTorchEstimator(
         or SHAP loop's call) straight through ``module_``; more, batch by batch into
         reused buffers (``training.inference``), encoded as for training: the same
         numbers as the module's own input stage, without a full-size copy of X."""
-        net = self.module_
+        net, plan = self.module_, for_inference(self._plan, self.module_)
         if X.shape[0] <= SMALL_PREDICT_ROWS:
-            return net.raw_output(as_tensor(_dense(X), None, self._plan.device))
+            return net.raw_output(as_tensor(_dense(X), None, plan.device))
         steps, width, module = batched_part(net)
         if is_sparse(X):  # densified a batch at a time, in batches of a few MB
             encode = partial(_encode_sparse, net, steps=steps)
             return predict_in_batches(
-                module, X, encode, width, self._plan, batch_size=min(8192, chunk_rows(X.shape[1]))
+                module, X, encode, width, plan, batch_size=min(8192, chunk_rows(X.shape[1]))
             )
         encode = partial(encode_into, net, steps=steps)
-        return predict_in_batches(module, X, encode, width, self._plan)
+        return predict_in_batches(module, X, encode, width, plan)
 
     def _module_input_array(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")

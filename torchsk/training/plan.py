@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from threadpoolctl import OpenBLASController, ThreadpoolController
@@ -141,6 +141,19 @@ class ExecutionPlan:
         """The saved plan, on the saved device if this machine has it, else the CPU."""
         dtype = getattr(torch, state["dtype"])
         return cls(**{**state, "device": available_device(state["device"]), "dtype": dtype})
+
+
+def backbone_dtype(net: nn.Module) -> torch.dtype | None:
+    """The dtype of ``net``'s backbone parameters (None if it has none)."""
+    param = next(net.backbone.parameters(), None)
+    return None if param is None else param.dtype
+
+
+def for_inference(plan: ExecutionPlan, net: nn.Module) -> ExecutionPlan:
+    """``plan`` in the dtype ``net``'s backbone has now: predictions follow a
+    ``module_`` its user converted in place (``est.module_.float()``)."""
+    dtype = backbone_dtype(net)
+    return plan if dtype in (None, plan.dtype) else replace(plan, dtype=dtype)
 
 
 def make_plan(net: nn.Module, device: torch.device, n_rows: int, *, analytic_grad: bool,
