@@ -2,6 +2,8 @@
 
 import os
 import pickle
+import sys
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -325,6 +327,32 @@ def test_threaded_fits_match_sequential_fits_and_keep_the_callers_rng(configs):
     torch.testing.assert_close(torch.rand(3), draws)
     for got, want in zip(threaded, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_fits_of_the_built_in_network_leave_other_threads_draws_alone():
+    """A fit of the built-in network draws from its own generators only, so a thread
+    drawing from torch's global generator meanwhile never gets its stream rewound
+    (a build under ``fork_rng`` hands it the fit's seeded stream, then restores the
+    state it found: every fit of the same seed repeated those numbers)."""
+    X, y = _X, _TARGETS[TorchRegressor]
+    done, draws = threading.Event(), []
+
+    def draw():
+        while not done.is_set():
+            draws.append(torch.rand(1, dtype=torch.float64).item())
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # let the thread run inside the fits' build
+    thread = threading.Thread(target=draw)
+    thread.start()
+    try:
+        for _ in range(20):
+            TorchRegressor(hidden_layer_sizes=(6,), max_iter=1, random_state=0).fit(X, y)
+    finally:
+        done.set()
+        thread.join()
+        sys.setswitchinterval(switch)
+    assert len(draws) > 100 and len(set(draws)) == len(draws)
 
 
 @pytest.mark.parametrize("n_ensemble", [1, 4])

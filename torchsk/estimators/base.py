@@ -199,7 +199,9 @@ class BaseTorchEstimator(
         else:
             loss = task.loss_functions()
         device = resolve_device(self.device) if first else self._plan.device
-        with seeded(device, seed):
+        # the built-in network builds from its own generators: another thread's draws
+        # from torch's global one must not be rewound by fork_rng meanwhile
+        with seeded(device, seed, needed=self.module is not None):
             if first:
                 self._build(rows, y_enc, sw, task, seed)
                 if members is not None:  # before the plan: member dropout decides the pass
