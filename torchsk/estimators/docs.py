@@ -98,12 +98,16 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``solver``, ``learning_rate_init`` or a setting the solver reads changed
         (scikit-learn keeps it and ignores the change). A change the
         fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
-        ``dropout``, ``input_scaling``, ``module``, ``categorical_features``, a
+        ``dropout``, ``input_scaling``, ``numeric_bins``, ``module``,
+        ``categorical_features``, a
         ``loss``/``head``/``target_scaling`` that changes the output end, the
         ``device``) raises a ``ValueError`` before anything changes. As in
         scikit-learn, the count of epochs without improvement and the best loss (or,
         with early stopping, the best validation score) go on from the previous
         fit: a refit that never beats that score keeps the previous best weights.
+        The input stage is the network's too: a warm fit keeps the first fit's
+        scaling constants, bin edges and categories (a level it did not see is
+        unseen), as ``partial_fit`` does.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, shuffling, dropout and validation split.
         The same value gives identical predictions.
@@ -184,8 +188,9 @@ None, default="auto"
         decision, as they fix the scaling constants. ``"auto"`` depends on the
         data's size, so in a search over folds pass a number. None: numbers go in as they
         are: the network ``MLPRegressor`` / ``MLPClassifier`` build. Opt-in, because
-        bins are flat outside the training range (nothing extrapolates) and, with
-        ``alpha=0``, they let a small network zig-zag (``docs/defaults.md``). Sparse X
+        outside the training range the outermost bins' codes go on linearly, with
+        slopes learned on the rows of the first and last quantile alone, and, with
+        ``alpha=0``, bins let a small network zig-zag (``docs/defaults.md``). Sparse X
         gets no bins under ``"auto"`` (a number is refused there: quantiles).
     device : str or torch.device, default="cpu"
         Where to train and predict: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``
