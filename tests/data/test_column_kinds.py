@@ -43,6 +43,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from torchsk import TorchRegressor
 
@@ -333,3 +334,25 @@ def test_nested_and_binary_columns_are_refused_by_name(make, words):
         X = pd.DataFrame({"x": X0, "c": column})
     with pytest.raises(ValueError, match=f"Column 'c' of X {words}"):
         TorchRegressor(**FAST).fit(X, Y)
+
+
+def test_a_numeric_model_predicts_its_rows_in_object_columns_with_pd_na():
+    """``df.iloc[[k]]`` and ``df.iloc[k].to_frame().T`` are the same row: the second
+    has object columns holding ``pd.NA``, which ``check_array`` cannot read; the model
+    (fitted on numeric columns, no table) reads them as the table reads numbers."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=40),
+            "i": pd.array([None if k % 7 == 0 else k % 5 for k in range(40)], dtype="Int64"),
+        }
+    )
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, rng.normal(size=40))
+    assert est._table is None  # the numeric path, not the table's
+    np.testing.assert_array_equal(est.predict(X.iloc[0].to_frame().T), est.predict(X.iloc[[0]]))
+    np.testing.assert_array_equal(est.predict(X.astype(object)), est.predict(X))
+    with pytest.raises(ValueError, match="Column 'x' of X is not numeric"):
+        est.predict(X.astype(object).assign(x="a"))

@@ -237,9 +237,13 @@ def test_small_multiclass_early_stopping_fits_as_mlp_classifier_does():
     assert len(est.fit(X, y).validation_scores_) == est.n_iter_
 
 
-def test_a_y_val_error_names_y_val():
+def test_a_y_val_or_x_val_error_names_it():
     rng = np.random.RandomState(0)
     X, y = rng.randn(30, 2), np.array(["a", "b"] * 15)
     est = TorchClassifier(hidden_layer_sizes=(4,), max_iter=2, early_stopping=True)
     with pytest.raises(ValueError, match=r"y_val: .*labels \['z'\] not in classes"):
         est.fit(X, y, X_val=X[:4], y_val=np.array(["a", "z", "a", "b"]))
+    bad = X[:4].copy()
+    bad[0, 1] = np.inf
+    with pytest.raises(ValueError, match="X_val: Input X contains infinity"):
+        est.fit(X, y, X_val=bad, y_val=y[:4])

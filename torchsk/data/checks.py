@@ -29,7 +29,7 @@ from torchsk.data.columns import (
     resolve_categorical_features,
 )
 from torchsk.data.sparse import is_sparse_source
-from torchsk.data.tables import TableEncoder, check_frame_columns
+from torchsk.data.tables import TableEncoder, check_frame_columns, frame_as_numbers
 from torchsk.data.tensors import check_tensor, host_array, is_tensor
 from torchsk.training.devices import forward_strides
 
@@ -66,7 +66,11 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
         check_frame_columns(X)
-        return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
+        numbers = None if reset else frame_as_numbers(X)  # a fit reads such X as a table
+        if numbers is None:
+            return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
+        validate_data(estimator, X, reset=False, skip_check_array=True)  # names, count
+        return check_array(numbers, input_name="X", estimator=estimator, **CHECKS)
     _refuse_table_of_another_shape(estimator, X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
     return forward_strides(check_array(encode(X), input_name="X", estimator=estimator, **CHECKS))

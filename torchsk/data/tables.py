@@ -24,6 +24,7 @@ from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils._missing import is_scalar_nan
 
 from torchsk.data.columns import (
+    arrow_columns,
     column_label,
     column_names,
     is_pandas_df,
@@ -380,3 +381,20 @@ def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
         raise ValueError(
             f"Column {column_label(X, j)} of X is not numeric ({error}). {advice}"
         ) from error
+
+
+def frame_as_numbers(X) -> np.ndarray | None:
+    """A pandas or polars DataFrame that scikit-learn's ``check_array`` cannot read
+    (``object`` columns holding ``pd.NA``, as ``df.iloc[0].to_frame().T`` gives;
+    pyarrow decimals), read column by column as the table reads numbers: a model
+    fitted on numeric columns predicts on the same values in any container. None for
+    any other X (``check_array`` reads it)."""
+    if is_pandas_df(X):
+        unread = any(str(dtype) == "object" for dtype in X.dtypes) or arrow_columns(X)
+    else:
+        unread = is_polars_df(X) and any(str(dtype) == "Object" for dtype in X.dtypes)
+    if not unread:
+        return None
+    kind, columns = column_names(X)
+    numbers = [_numeric(X, j, kind, column, fitting=False) for j, column in enumerate(columns)]
+    return np.column_stack(numbers) if numbers else np.empty((len(X), 0))

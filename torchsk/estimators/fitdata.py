@@ -140,8 +140,12 @@ class ValidationSet:
         X_val, y_val, sample_weight_val = (
             a.compute() if is_dask(a) else a for a in (X_val, y_val, sample_weight_val)
         )
-        X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
-        try:  # scikit-learn's and the target's messages say "y"
+        try:  # scikit-learn's, the table's and the target's messages say "X" and "y"
+            X_val = check_X(self, X_val, reset=False, encode=self._encoder(self._table, False))
+        except (ValueError, TypeError) as error:
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(f"X_val: {error}") from error
+        try:
             y_val = _check_y(
                 host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
             )
