@@ -84,3 +84,18 @@ def test_mnist_shaped_pixels_at_the_gallery_s_learning_rate_match_mlp_classifier
     assert ours.loss_curve_[-1] == min(ours.loss_curve_)
     assert standard.loss_curve_[-1] > 1.2 * min(standard.loss_curve_)
     assert standard.loss_curve_[-1] > 2 * ours.loss_curve_[-1]
+
+
+@pytest.mark.parametrize("input_scaling", ["auto", "standard", "minmax"])
+def test_values_near_float64_s_limit_are_refused_by_column_before_training(input_scaling):
+    """Finite values of ±1e308 (scikit-learn's checks accept them) overflow the sum or
+    range the scaling needs: the column is named, where the NaN constants had made
+    the fit "diverge". 1e200 still fits (the variance overflows; the range serves)."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=50), rng.uniform(-1, 1, 50) * 1e308]
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=2, input_scaling=input_scaling)
+    with pytest.raises(ValueError, match=r"Column\(s\) \[1\] of X hold values too large"):
+        est.fit(X, rng.normal(size=50))
+    assert not hasattr(est, "module_")
+    X[:, 1] /= 1e108
+    assert np.isfinite(est.fit(X, rng.normal(size=50)).predict(X)).all()

@@ -251,17 +251,21 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         cannot sort it.
     """
     block_sums = block_sums or {}
-    first, counts, sums = _accumulate(blocks, layout, block_sums)
-    weight, total, rows, lo, hi, missing, _ = first
     cat = np.asarray(layout.is_categorical, dtype=bool)
-    # the imputer's fill value; the imputed columns' weighted mean and range
-    fill = np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
-    fill[cat] = 0.0
-    empty = (weight == 0) & ~cat  # never present: held at the fill value (Imputer)
-    mean = (total + fill * (rows - weight)) / rows
-    lo = np.where(missing, np.minimum(lo, fill), lo)
-    hi = np.where(missing, np.maximum(hi, fill), hi)
-    center, scale = _scaling(blocks, method, layout, fill, mean, lo, hi, rows)
+    # sums of values near float64's limit overflow: said below, column by column,
+    # rather than as numpy's warnings and a fit that diverges on NaN constants
+    with np.errstate(over="ignore", invalid="ignore"):
+        first, counts, sums = _accumulate(blocks, layout, block_sums)
+        weight, total, rows, lo, hi, missing, _ = first
+        # the imputer's fill value; the imputed columns' weighted mean and range
+        fill = np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
+        fill[cat] = 0.0
+        empty = (weight == 0) & ~cat  # never present: held at the fill value (Imputer)
+        mean = (total + fill * (rows - weight)) / rows
+        lo = np.where(missing, np.minimum(lo, fill), lo)
+        hi = np.where(missing, np.maximum(hi, fill), hi)
+        center, scale = _scaling(blocks, method, layout, fill, mean, lo, hi, rows)
+    _refuse_overflow(np.where(missing, fill, 0.0), center, scale, cat)
     indicators = np.flatnonzero(missing & ~cat & ~empty)
     n_ind = len(indicators)
     return ColumnStatistics(
@@ -276,6 +280,19 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         edges=_edges(blocks, numeric_bins, layout, fill),
         sums=sums,
     )
+
+
+def _refuse_overflow(fill, center, scale, cat) -> None:
+    """Refuse a numeric column whose statistics overflowed float64 (finite values
+    near 1e308: their sum, range or squares are not finite); ``fill`` only matters
+    where values are missing."""
+    bad = ~cat & ~(np.isfinite(fill) & np.isfinite(center) & np.isfinite(scale))
+    if bad.any():
+        raise ValueError(
+            f"Column(s) {np.flatnonzero(bad).tolist()} of X hold values too large for "
+            "their scaling statistics (their sum or range overflows float64); rescale "
+            "them (e.g. divide by a power of 10) before fitting."
+        )
 
 
 def _accumulate(blocks, layout: Layout, block_sums: dict):
@@ -335,7 +352,8 @@ def _scaling(blocks, method, layout: Layout, fill, mean, lo, hi, rows):
         center[numeric], scale[numeric] = explicit_constants(method, int(numeric.sum()))
         return center, scale
     if method == "minmax":
-        return lo, usable_spread(lo, hi, hi - lo)
+        span = hi - lo  # inf where it overflows: refused (_refuse_overflow)
+        return lo, np.where(np.isfinite(span), usable_spread(lo, hi, span), np.inf)
     if method in ("standard", "auto"):
         squares = _second_pass(blocks, fill, mean)
         scale = usable_spread(lo, hi, np.sqrt(squares / rows))
