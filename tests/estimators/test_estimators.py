@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import torch
 from sklearn.datasets import make_multilabel_classification
-from sklearn.exceptions import DataConversionWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 
 from torchsk import TorchClassifier, TorchRegressor
 
@@ -353,6 +353,23 @@ def test_a_categorical_column_missing_throughout_training_is_ignored_and_named()
         reg.fit(X, y)
     back = X.assign(plan=rng.choice(["basic", "pro"], size=300))  # levels at last
     np.testing.assert_array_equal(reg.predict(back), reg.predict(X))
+
+
+def test_a_categorical_column_present_only_in_zero_weight_rows_is_named_as_empty():
+    """Its levels get no slot (weighted counts of 0): as empty as a column of missing
+    values, and named so, as a numeric one present only there is."""
+    rng = np.random.default_rng(0)
+    plan = np.array([None] * 100, dtype=object)
+    plan[:10] = "pro"
+    X = pd.DataFrame({"a": rng.normal(size=100), "plan": plan})
+    w = np.r_[np.zeros(10), np.ones(90)]
+    reg = TorchRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=20, random_state=0)
+    with pytest.warns(UserWarning, match="'plan' had no values in training"):
+        reg.fit(X, X["a"].to_numpy(), sample_weight=w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a column of levels is not empty
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, X["a"].to_numpy())
 
 
 def test_an_object_column_of_only_none_is_read_as_numbers_and_the_warning_says_so():

@@ -201,15 +201,13 @@ def _warn_lost_columns(inputs, names) -> None:
 
     imputer, categorical = getattr(inputs, "impute", None), getattr(inputs, "categorical", None)
     empty = [] if imputer is None else list(imputer.config.get("empty_columns", []))
-    if categorical is not None:  # no level: missing throughout, then and later (data.tables)
-        config = categorical.config
-        columns = np.flatnonzero(config["is_categorical"])
-        levels = zip(columns, config["n_categories"], strict=True)
-        empty = sorted(empty + [int(j) for j, n in levels if n == 0])
+    if categorical is not None:  # no level: missing (or unseen) throughout, then and later
+        empty = sorted(empty + categorical.levelless_columns())
     if empty:
         read_as_numbers = imputer is not None and imputer.config.get("empty_columns")
         warn(
-            f"{named(empty)} had no values in training (all missing): the model "
+            f"{named(empty)} had no values in training (all missing, or present only "
+            "in rows of zero weight): the model "
             "ignores them, as SimpleImputer drops such columns; values they hold at "
             "predict time do not change its predictions."
             + (" A column read as numbers still refuses strings then: list it in "

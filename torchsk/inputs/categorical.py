@@ -428,6 +428,18 @@ class CategoricalEncoder(CastingEncoder):
                 pooled.append(j)
         return pooled
 
+    def levelless_columns(self) -> list[int]:
+        """Input columns with no level of their own from training: all missing, or
+        every level only in rows of zero weight (read as unseen, as later levels)."""
+        table, starts, c = self.table.tolist(), self.offsets.tolist(), self.config
+        return [
+            j
+            for k, j in enumerate(self.cat_index.tolist())
+            # no slot: the zero row of an embedding, past the one-hot columns
+            if set(table[starts[k] : starts[k] + c["n_categories"][k]])
+            <= {0 if c["embedded"][k] else self.onehot_width}
+        ]
+
     def _slot(self, codes: torch.Tensor) -> torch.Tensor:
         """The ``table`` entry of each code: its own, the missing or the unseen one."""
         n = self.n_categories.to(codes.dtype)
