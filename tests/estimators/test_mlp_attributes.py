@@ -272,6 +272,24 @@ def test_every_regression_loss_is_reported_in_y_s_units():
         assert reg.best_loss_ == min(reg.loss_curve_)
 
 
+def test_outputs_of_different_scales_are_each_reported_in_their_units():
+    """Two outputs ~1000x apart: loss_ is the mean over outputs of each one's loss in
+    its own units (the half deviance: their sum, as scikit-learn's), where one mean
+    factor for both had reported the squared error 1000x too large and a negative
+    deviance."""
+    Y2 = np.c_[Y, 1.0 + np.abs(X[:, 1])]  # positive, for the deviance
+    for name, in_y_units in LOSSES_IN_Y_UNITS.items():
+        reg = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", alpha=0, loss=name,
+                             max_iter=15, random_state=0)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            P = reg.fit(X, Y2).predict(X)
+        scales = reg.module_.target_scaling.scale.numpy()
+        each = [in_y_units(Y2[:, j], P[:, j], scales[j]) for j in range(2)]
+        expected = np.sum(each) if name == "poisson" else np.mean(each)
+        assert reg.loss_ == pytest.approx(expected, rel=1e-6), name
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
 def test_a_linear_model_s_loss_is_mlp_regressor_s(diabetes, loss):
     """Both solve the same convex problem to convergence (diabetes: MLPRegressor's

@@ -199,8 +199,7 @@ class BaseTorchEstimator(
         else:
             loss = task.loss_functions()
         device = resolve_device(self.device) if first else self._plan.device
-        # the built-in network builds from its own generators: another thread's draws
-        # from torch's global one must not be rewound by fork_rng meanwhile
+        # the built-in network builds from generators of its own: no fork_rng (devices)
         with seeded(device, seed, needed=self.module is not None):
             if first:
                 self._build(rows, y_enc, sw, task, seed)
@@ -223,8 +222,7 @@ class BaseTorchEstimator(
         hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental))
         if not incremental:  # as scikit-learn's: fit starts a new optimizer, warm or not
             self._optimizer = None
-        # the built-in network trains on its own generators; a user's module may draw
-        # from the global one
+        # the built-in network trains on its own generators; a user's module may not
         with seeded(device, seed, needed=not self._plan.builtin_backbone):
             history, self._optimizer = rows.train(
                 self, task, loss, config, y_enc, sw, incremental=incremental, seed=seed,
@@ -233,6 +231,7 @@ class BaseTorchEstimator(
             )  # fmt: skip
         if members is None:  # a search's members are candidates apart, not one model
             check_finite_outputs(self, rows.probe(self), history)
+        units = task.loss_units(self.module_, y_enc, sw, history.output_losses)  # measured
         self._record(history, first, incremental, units)
         # weighted as the members' early stopping scored them: class_weight included
         self._record_members(history.members, rows.y, sw)

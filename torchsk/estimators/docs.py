@@ -299,9 +299,11 @@ module_ : TabularNet
         threshold then being ``scale * huber_delta`` in y's units; absolute error and
         quantile: times ``scale``; Poisson: scikit-learn's half deviance, summed over
         outputs). The penalty is converted with the same factor, so the curve is the
-        objective training minimized. Exact for one output, or outputs scaled alike
-        (else the mean factor); a torch loss module's loss has no conversion and
-        stays on the scaled target.
+        objective training minimized. Outputs of different scales convert with their
+        factors weighed by each output's loss at the trained weights (one pass over
+        the training rows after ``fit``; ``partial_fit`` and streamed fits take the
+        mean factor), so ``loss_`` is the final network's loss in y's units; a torch
+        loss module's loss has no conversion and stays on the scaled target.
     loss_ : float
         The last entry of ``loss_curve_``; ``inf`` when training diverged in its
         first epoch (``loss_curve_`` is then empty). As in scikit-learn, the last

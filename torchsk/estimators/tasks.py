@@ -192,17 +192,28 @@ class RegressionTask:
         loss = LOSSES.get(self.loss) if isinstance(self.loss, str) else self.loss
         return loss_functions(loss, self.link(), options or self.options, linked=True)
 
-    def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
+    def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray, outputs=None) -> LossUnits:
         """How the training loss on the scaled target reads in y's units (the
         registry's ``y_units``; none for a torch loss module, which stays in the
-        scaled target's units)."""
+        scaled target's units). Outputs of different scales convert by different
+        factors: ``outputs`` (``History.output_losses``, each output's loss at the
+        trained weights) weighs them, so that ``loss_`` is the trained network's
+        loss in y's units; without it, their mean factor."""
         loss = LOSSES[self.loss] if isinstance(self.loss, str) else None
         if loss is None or loss.y_units is None:
             return LossUnits(members=_members(net))
         scaling = net.target_scaling
         scale = np.ones(y_enc.shape[1]) if scaling is None else scaling.scale.cpu().numpy()
+        scale = scale.astype(np.float64)
         t = y_enc if scaling is None else self.training_targets(y_enc, net)
-        factor, offset = loss.y_units(scale.astype(np.float64), t, sw)
+        factor, offset = loss.y_units(scale, t, sw)
+        if outputs is not None and len(outputs[0]) == len(scale) and sum(outputs[0]) > 0:
+            per, total = np.asarray(outputs[0]), outputs[1]
+            units = [loss.y_units(scale[[j]], t[:, [j]], sw) for j in range(len(scale))]
+            factors, offsets = np.array(units).T
+            # training's total is each output's loss summed, or their mean
+            factor = float(factors @ per / per.sum())
+            offset = float(offsets.sum() * total / per.sum())
         return LossUnits(factor, offset, _members(net))
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:
@@ -388,9 +399,10 @@ class ClassificationTask:
         loss = self.loss if not isinstance(self.loss, str) else self._registry_loss(head)
         return loss_functions(loss, head, options or self.options, linked=False)
 
-    def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray) -> LossUnits:
+    def loss_units(self, net, y_enc: np.ndarray, sw: np.ndarray, outputs=None) -> LossUnits:
         """Classification losses have no units: as training computes them (an
-        ensemble's: its members' mean, ``LossUnits.of_members``)."""
+        ensemble's: its members' mean, ``LossUnits.of_members``), whatever each
+        label's loss (``outputs``)."""
         return LossUnits(members=_members(net))
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:

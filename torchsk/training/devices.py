@@ -66,7 +66,8 @@ def seeded(device: torch.device, seed: int, needed: bool = True):
     """torch's global generators seeded for a fit (building a network, and a user's
     module while training draw from them), inside ``fork_rng`` so the user's own
     random state is kept, and held by one fit at a time. ``needed=False``: nothing
-    (the built-in network trains on its own generators)."""
+    (the built-in network builds and trains on generators of its own, and a thread
+    drawing from the global generator meanwhile must not have it rewound)."""
     if not needed:
         yield
         return

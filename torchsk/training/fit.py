@@ -356,7 +356,8 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         # one epoch on one batch says little; members of their own loss settings have
         # no one loss that the stack's averaged output could be judged by
         if not incremental and history.n_iter and not isinstance(loss.per_sample, PerMember):
-            history.worse_than_constant = worse_than_constant(task, trained, loss, data)
+            checked = worse_than_constant(task, trained, loss, data)
+            history.worse_than_constant, history.output_losses = checked
     return history, optimizer
 
 

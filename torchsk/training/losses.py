@@ -214,7 +214,8 @@ def scale_power(power: int):
     """``y_units`` of a loss homogeneous of degree ``power`` in the error: a target
     error ``scale`` times larger costs ``scale ** power`` times more. With outputs of
     different scales the factor is the mean of their powers, exact when their scaled
-    losses are equal (the loss of each output is not kept apart)."""
+    losses are equal (``estimators.tasks`` weighs each output's own factor by its
+    loss where a fit measured it)."""
     return lambda scale, t, w: (float(np.mean(scale**power)), 0.0)
 
 
@@ -224,7 +225,7 @@ def _poisson_y_units(scale: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[f
     link scales only), ``rate_y - y log rate_y = scale (rate - t log rate) - y log
     scale``; the deviance adds ``y log y - y``; together ``scale * loss + mean(scale (t
     log t - t))``. With outputs of different scales the factor is their mean, exact
-    when their scaled losses are equal (as ``scale_power``)."""
+    when their scaled losses are equal (as ``scale_power``; weighed where measured)."""
     offset = np.average(scale * (xlogy(t, t) - t), axis=0, weights=w).sum()
     return float(np.mean(scale)), float(offset)
 

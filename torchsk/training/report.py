@@ -120,7 +120,8 @@ CHECK_ROWS = 65536
 def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
     """``(model loss, constant's loss)`` on the training data when the trained
     module (the backbone, after any trainable input encoders) does worse than the
-    task's best constant output, else None.
+    task's best constant output, else None; and, for several outputs, each output's
+    loss and all of them together (``History.output_losses``), else None.
 
     One inference pass after training over the (statically encoded) training rows, at
     most ``CHECK_ROWS`` of them evenly spaced: an estimate of both losses on the same
@@ -142,10 +143,22 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
             _mean(loss.per_sample(torch.as_tensor(z0).to(z.dtype).to(z.device).expand_as(z), y), w)
             for z0 in task.constant_outputs(data.y.cpu().numpy(), _weights(data))
         )
+        outputs = _output_losses(loss, z, y, w, model)
     # a margin for rounding: an exact constant target is fitted exactly by both
     if model > constant + 1e-9 * max(abs(constant), 1e-12):
-        return model, constant
-    return None
+        return (model, constant), outputs
+    return None, outputs
+
+
+def _output_losses(loss: LossFunctions, z, y, w, model: float):
+    """Each output's loss and their total, as training reduces them (a mean or a
+    sum over outputs): how to read the total in y's units when the outputs' scales
+    differ (``estimators.tasks``). None for one output, or targets that are not one
+    column per output (class indices)."""
+    if z.shape[1] < 2 or y.ndim != 2 or y.shape[1] != z.shape[1]:
+        return None
+    per = tuple(_mean(loss.per_sample(z[:, [j]], y[:, [j]]), w) for j in range(z.shape[1]))
+    return per, model
 
 
 def _weights(data: Data):

@@ -183,6 +183,8 @@ class History:
     ``(diverged, members)`` when members that stop on their own diverged (the others
     may have stopped otherwise: ``stopped`` says how), else None. ``alpha``: the L2
     penalty the fit trained with (``"auto"`` resolved; members': their mean).
+    ``output_losses``: with several outputs, ``(each output's loss, their total)`` at
+    the trained weights (``training.report``), else None.
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -196,6 +198,7 @@ class History:
     members: dict | None = None
     diverged_members: tuple[int, int] | None = None
     alpha: float | None = None
+    output_losses: tuple[tuple[float, ...], float] | None = None
 
 
 def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
