@@ -225,3 +225,13 @@ def test_batches_in_a_list_are_refused_naming_what_to_pass():
     # the advice works; rows given as a list of tuples are still rows
     TorchRegressor(**kw).fit(DataLoader(batches, batch_size=None))
     assert TorchRegressor(**kw).fit([(1.0, 2.0), (3.0, 4.0)], [1.0, 2.0]).n_features_in_ == 2
+
+
+@pytest.mark.parametrize("second", [(20, 2), (20,)])
+def test_batches_whose_y_changes_shape_are_refused_by_name(second):
+    """numpy's concatenation error had said neither the batch nor y."""
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(size=(20, 3)), rng.normal(size=(20, 3))),
+               (rng.normal(size=(20, 3)), rng.normal(size=second))]  # fmt: skip
+    with pytest.raises(ValueError, match=r"Batch 1's y has shape"):
+        TorchRegressor(max_iter=1).fit(DataLoader(batches, batch_size=None))

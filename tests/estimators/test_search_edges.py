@@ -11,7 +11,7 @@ from sklearn.datasets import make_regression
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GridSearchCV, KFold
 
-from torchsk import BatchedSearchCV, TorchRegressor
+from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
 from torchsk.estimators.selection import greedy_weights
 
 pytestmark = pytest.mark.filterwarnings(
@@ -335,3 +335,18 @@ def test_splits_that_repeat_training_rows_need_separate_folds(data):
     np.testing.assert_allclose(
         ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], rtol=1e-9
     )
+
+
+def test_greedy_selection_that_can_score_nothing_says_what_the_scorer_raised():
+    """average_precision needs pos_label for string classes: the error had dropped
+    the scorer's own message."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    est = TorchClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=2, ensemble="greedy",
+                             scoring="average_precision")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="pos_label=1 is not a valid label"):
+            search.fit(X, y)

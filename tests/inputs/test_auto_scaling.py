@@ -2,6 +2,7 @@
 as given, the others standardized with their training values within ±8."""
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,13 @@ def test_values_near_float64_s_limit_are_refused_by_column_before_training(input
     assert not hasattr(est, "module_")
     X[:, 1] /= 1e108
     assert np.isfinite(est.fit(X, rng.normal(size=50)).predict(X)).all()
+
+
+def test_scaling_constants_given_as_tensors_are_read_as_arrays(rng):
+    """np.size(tensor) is the tensor's .size method: the length check had refused
+    them with a garbled message."""
+    X = rng.normal(size=(50, 3))
+    pairs = [(np.zeros(3), np.full(3, 2.0)), (torch.zeros(3), torch.full((3,), 2.0))]
+    make = partial(TorchRegressor, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    fitted = [make(input_scaling=pair).fit(X, X.sum(axis=1)) for pair in pairs]
+    np.testing.assert_array_equal(_constants(fitted[0])[1], _constants(fitted[1])[1])

@@ -120,3 +120,33 @@ def test_predict_follows_a_module_converted_in_place_and_training_refuses_it():
     np.testing.assert_allclose(pickle.loads(pickle.dumps(est)).predict(X), before, atol=1e-4)
     with pytest.raises(ValueError, match="module_ was converted to torch.float32"):
         est.partial_fit(X, y)
+
+
+def test_a_float32_classifier_s_few_rows_give_float64_scores_as_many_rows_do():
+    """The numpy path's logits were the network's float32: decision_function and
+    predict_log_proba changed dtype at 257 rows, and the log-probabilities missed
+    log(predict_proba) by 2e-6."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    clf = TorchClassifier(hidden_layer_sizes=(400, 400), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0))
+    assert clf._plan.dtype == torch.float32
+    for n in (10, 300):
+        assert clf.decision_function(X[:n]).dtype == np.float64
+        log_proba = clf.predict_log_proba(X[:n])
+        np.testing.assert_allclose(log_proba, np.log(clf.predict_proba(X[:n])), atol=1e-9)
+
+
+def test_to_module_input_is_the_caller_s_own_tensor():
+    """It had returned a view of X: writing into it changed the user's array, also a
+    read-only one (a read-only memmap crashed the process)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    est = _fit(TorchRegressor, X, X.sum(axis=1))
+    X.flags.writeable = False
+    before = X.copy()
+    codes = est.to_module_input(X)
+    codes += 1.0
+    np.testing.assert_array_equal(X, before)

@@ -412,8 +412,10 @@ class BaseTorchEstimator(
         Returns
         -------
         torch.Tensor of shape (n_samples, n_features_in_)
+            The caller's own: never a view of ``X``.
         """
-        return as_tensor(_dense(self._module_input_array(X)), None, self._plan.device)
+        # as_tensor shares X's memory (read-only arrays and memmaps too)
+        return as_tensor(_dense(self._module_input_array(X)), None, self._plan.device).clone()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -109,6 +109,12 @@ class IterableFit:
             if k == 0:
                 self.n_features, self._probe = X.shape[1], X[:2]
             ys.append(host_array(y))
+            shape, first = np.shape(ys[-1]), np.shape(ys[0])
+            if shape[1:] != first[1:]:  # np.concatenate's error says neither
+                raise ValueError(
+                    f"Batch {k}'s y has shape {shape}, batch 0's {first}: every "
+                    "batch's y has the same number of outputs (and dimensions)."
+                )
             ws.append(np.ones(len(X)) if w is None else host_array(w))
             self.lengths.append(len(X))
         if not self.lengths:

@@ -256,11 +256,21 @@ def greedy_weights(oof: np.ndarray, score, rounds: int = ROUNDS) -> np.ndarray:
         if trials[pick] > best_score:
             best_score, best_counts = trials[pick], counts.copy()
     if not best_counts.any():
-        raise ValueError(
-            "No candidate's out-of-fold predictions could be scored: the scorer failed or "
-            "gave NaN on each of them."
-        )
+        _raise_unscorable(score, oof[np.flatnonzero(usable)[0]])
     return best_counts / best_counts.sum()
+
+
+def _raise_unscorable(score, first: np.ndarray) -> None:
+    """Say why no candidate could be scored: the scorer's own error on the first
+    (as ``GridSearchCV``'s warning of a failed fit names it), or its NaN."""
+    message = "No candidate's out-of-fold predictions could be scored: the scorer failed or "
+    try:
+        value = score(first)
+    except Exception as error:
+        raise ValueError(
+            f"{message}gave NaN on each of them. On the first: {type(error).__name__}: {error}"
+        ) from error
+    raise ValueError(f"{message}gave NaN on each of them (the first: {value}).")
 
 
 def select_blend(fitted: list, oof: dict, n_candidates: int, n_folds: int, score) -> tuple:

@@ -41,6 +41,8 @@ def explicit_constants(pair: tuple, n_cols: int) -> tuple[np.ndarray, np.ndarray
 
 def _per_column(values, n_cols: int) -> np.ndarray:
     """A scalar repeated, or one value per column, as a float64 array of ``n_cols``."""
+    if isinstance(values, torch.Tensor):  # np.size(tensor) is its .size method
+        values = values.detach().cpu().numpy()
     if np.ndim(values) != 0 and np.size(values) != n_cols:
         raise ValueError(
             f"Scaling constants take a scalar or one value per scaled column ({n_cols}); "

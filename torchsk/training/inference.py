@@ -91,7 +91,9 @@ def numpy_forward(net, X: np.ndarray) -> np.ndarray | None:
             if i < len(weights) - 1:
                 activation(h)
         scaling = net.target_scaling
-        return h if scaling is None else h * _view(scaling.scale) + _view(scaling.center)
+        if scaling is None:  # logits, in float64 as the torch path hands them out
+            return h.astype(np.float64, copy=False)
+        return h * _view(scaling.scale) + _view(scaling.center)  # float64 buffers
 
 
 def _numpy_computes(net, backbone, steps) -> bool:
