@@ -231,7 +231,7 @@ class BaseTorchEstimator(
             )  # fmt: skip
         if members is None:  # a search's members are candidates apart, not one model
             check_finite_outputs(self, rows.probe(self), history)
-        units = task.loss_units(self.module_, y_enc, sw, history.output_losses)  # measured
+        units = task.loss_units(self.module_, y_enc, sw, history.output_losses)  # trained
         self._record(history, first, incremental, units)
         # weighted as the members' early stopping scored them: class_weight included
         self._record_members(history.members, rows.y, sw)

@@ -79,8 +79,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         and warm starts as scikit-learn counts them. Not used by ``lbfgs``. Unlike
         scikit-learn, a stop where the loss had risen well above its best (by more
         than ``tol``, 10% of the best and 10% of the way down from the first
-        epoch's loss: not a wobble near a zero loss) keeps the lowest-loss epoch's weights, with a
-        ``ConvergenceWarning`` saying so; ``loss_`` is still the last epoch's.
+        epoch's loss: not a wobble near a zero loss) keeps the lowest-loss epoch's
+        weights, with a ``ConvergenceWarning`` saying so; ``loss_`` is still the
+        last epoch's.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False
@@ -97,10 +98,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         starts a new optimizer (Adam's moments, sgd's momentum and the adaptive rate
         start afresh), warm or not; ``partial_fit`` keeps it across calls unless
         ``solver``, ``learning_rate_init`` or a setting the solver reads changed
-        (scikit-learn keeps it and ignores the change). A change the
-        fitted network cannot honour (``hidden_layer_sizes``, ``activation``,
-        ``dropout``, ``input_scaling``, ``numeric_bins``, ``module``,
-        ``categorical_features``, a
+        (scikit-learn keeps it and ignores the change). A change the fitted
+        network cannot honour (``hidden_layer_sizes``, ``activation``, ``dropout``,
+        ``input_scaling``, ``numeric_bins``, ``module``, ``categorical_features``, a
         ``loss``/``head``/``target_scaling`` that changes the output end, the
         ``device``) raises a ``ValueError`` before anything changes. As in
         scikit-learn, the count of epochs without improvement and the best loss (or,

@@ -418,27 +418,22 @@ class CategoricalEncoder(CastingEncoder):
         """Input columns whose every training level shares the rare slot (each seen in
         fewer than ``MIN_COUNT`` rows, weights counted): the network cannot tell their
         levels apart."""
-        table, starts, c = self.table.tolist(), self.offsets.tolist(), self.config
-        pooled = []
-        for k, j in enumerate(self.cat_index.tolist()):
-            n, start = c["n_categories"][k], starts[k]
-            unseen = table[start + n + 1]  # the rare slot, if the column has one
-            no_slot = 0 if c["embedded"][k] else self.onehot_width
-            if n and unseen != no_slot and set(table[start : start + n]) == {unseen}:
-                pooled.append(j)
-        return pooled
+        return [j for j, levels, rare, none in self._level_slots() if levels == {rare} != {none}]
 
     def levelless_columns(self) -> list[int]:
         """Input columns with no level of their own from training: all missing, or
         every level only in rows of zero weight (read as unseen, as later levels)."""
+        return [j for j, levels, _, none in self._level_slots() if levels <= {none}]
+
+    def _level_slots(self):
+        """Each categorical input column, the set of its training levels' ``table``
+        entries, its rare slot's entry (if it has one) and the entry of no slot (the
+        zero row of an embedding, past the one-hot columns)."""
         table, starts, c = self.table.tolist(), self.offsets.tolist(), self.config
-        return [
-            j
-            for k, j in enumerate(self.cat_index.tolist())
-            # no slot: the zero row of an embedding, past the one-hot columns
-            if set(table[starts[k] : starts[k] + c["n_categories"][k]])
-            <= {0 if c["embedded"][k] else self.onehot_width}
-        ]
+        for k, j in enumerate(self.cat_index.tolist()):
+            n, start = c["n_categories"][k], starts[k]
+            none = 0 if c["embedded"][k] else self.onehot_width
+            yield j, set(table[start : start + n]), table[start + n + 1], none
 
     def _slot(self, codes: torch.Tensor) -> torch.Tensor:
         """The ``table`` entry of each code: its own, the missing or the unseen one."""
