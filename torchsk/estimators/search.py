@@ -107,8 +107,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     refit : bool, str or callable, default=True
         As ``GridSearchCV``'s: refit the best candidate on all the rows
         (``best_estimator_``), a separate fit; with several scorers, the name of the
-        one that picks it (or False). A callable takes ``cv_results_`` and returns
-        ``best_index_``.
+        one that picks it (or False); or a callable of ``cv_results_`` to ``best_index_``.
     max_members : int, default=256
         The most members one stacked network holds; a larger group trains in chunks
         of whole candidates (all their folds; at least one candidate per chunk, so a
@@ -119,7 +118,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         predictions (``torchsk.estimators.selection``); ``predict`` then averages the
         selected candidates, weighted (``ensemble_weights_``), instead of calling
         ``best_estimator_``: refitted on all rows (``refit=True``), else their fold
-        members. Needs folds that hold out each row once.
+        members. Needs folds that hold out each row once. Averaged probabilities have
+        no ``decision_function``: meta-estimators read ``predict_proba`` instead.
     separate_folds : bool, default=False
         One stacked network per split (on its training rows alone, scaled on them):
         each candidate's fold scores are then ``GridSearchCV``'s to float rounding
