@@ -37,7 +37,7 @@ from torchsk.training.losses import (
     check_pair,
     loss_functions,
 )
-from torchsk.training.settings import LossUnits
+from torchsk.training.settings import LossUnits, weighed_units
 
 # torch loss modules that take one logit per class and class indices
 CLASS_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)
@@ -208,12 +208,7 @@ class RegressionTask:
         t = y_enc if scaling is None else self.training_targets(y_enc, net)
         factor, offset = loss.y_units(scale, t, sw)
         if outputs is not None and len(outputs[0]) == len(scale) and sum(outputs[0]) > 0:
-            per, total = np.asarray(outputs[0]), outputs[1]
-            units = [loss.y_units(scale[[j]], t[:, [j]], sw) for j in range(len(scale))]
-            factors, offsets = np.array(units).T
-            # training's total is each output's loss summed, or their mean
-            factor = float(factors @ per / per.sum())
-            offset = float(offsets.sum() * total / per.sum())
+            factor, offset = weighed_units(loss.y_units, scale, t, sw, outputs)
         return LossUnits(factor, offset, _members(net))
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:

@@ -21,6 +21,46 @@ def usable_spread(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarr
     return np.where(usable, scale, fallback)
 
 
+def refuse_overflow(fill, center, scale, cat) -> None:
+    """Refuse a numeric column whose statistics overflowed float64 (finite values
+    near 1e308: their sum, range or squares are not finite); ``fill`` only matters
+    where values are missing."""
+    bad = ~cat & ~(np.isfinite(fill) & np.isfinite(center) & np.isfinite(scale))
+    if bad.any():
+        raise ValueError(
+            f"Column(s) {np.flatnonzero(bad).tolist()} of X hold values too large for "
+            "their scaling statistics (their sum or range overflows float64); rescale "
+            "them (e.g. divide by a power of 10) before fitting."
+        )
+
+
+#: ``"auto"``: a column within [-1, 1] spanning at least this much is kept as given
+GIVEN_SPAN = 0.5
+#: ``"auto"``: the narrower columns within [-1, 1] scale to values within ±BOUND
+BOUND = 4.0
+#: ``"auto"``: how far past ±1 a column still counts as within [-1, 1] (rounding)
+UNIT_SLACK = 1e-9
+
+
+def auto_constants(mean, scale, lo, hi):
+    """``"auto"``'s constants from the standard ones. A column within [-1, 1] has
+    been scaled by its user, as scikit-learn's MLP documentation advises: spanning
+    ``GIVEN_SPAN`` or more, it is kept as given (a learning rate tuned on it means
+    what it meant: standardized pixels of MNIST diverge at ``plot_mnist_filters``'
+    rate of 0.2); narrower, it is standardized, but its scale is floored at
+    ``range / BOUND`` (a pixel that is almost always 0 would otherwise become
+    values of 50 and more). Other columns are standardized: a floor there squashes
+    the bulk of heavy-tailed columns (measured on the comparison suite,
+    ``docs/defaults.md``)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        span = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
+    # a tolerance: MinMaxScaler's output can reach 1 + 2e-16
+    unit = (lo >= -1 - UNIT_SLACK) & (hi <= 1 + UNIT_SLACK)
+    given = unit & (span >= GIVEN_SPAN)
+    scale = np.where(unit, np.maximum(scale, span / BOUND), scale)
+    return np.where(given, 0.0, mean), np.where(given, 1.0, scale)
+
+
 def explicit_constants(pair: tuple, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
     """``(center, scale)`` given by a user (``input_scaling=(200, 10)``, as hand-picked
     constants in a ``register_buffer`` layer): scalars, or one value per column.

@@ -26,7 +26,12 @@ import numpy as np
 import torch
 
 from torchsk.inputs.quantiles import bin_edges, robust_constants
-from torchsk.inputs.scaling import explicit_constants, usable_spread
+from torchsk.inputs.scaling import (
+    auto_constants,
+    explicit_constants,
+    refuse_overflow,
+    usable_spread,
+)
 
 
 # ---------------------------------------------------------------- reductions per kind
@@ -265,7 +270,7 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         lo = np.where(missing, np.minimum(lo, fill), lo)
         hi = np.where(missing, np.maximum(hi, fill), hi)
         center, scale = _scaling(blocks, method, layout, fill, mean, lo, hi, rows)
-    _refuse_overflow(np.where(missing, fill, 0.0), center, scale, cat)
+    refuse_overflow(np.where(missing, fill, 0.0), center, scale, cat)
     indicators = np.flatnonzero(missing & ~cat & ~empty)
     n_ind = len(indicators)
     return ColumnStatistics(
@@ -280,19 +285,6 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         edges=_edges(blocks, numeric_bins, layout, fill),
         sums=sums,
     )
-
-
-def _refuse_overflow(fill, center, scale, cat) -> None:
-    """Refuse a numeric column whose statistics overflowed float64 (finite values
-    near 1e308: their sum, range or squares are not finite); ``fill`` only matters
-    where values are missing."""
-    bad = ~cat & ~(np.isfinite(fill) & np.isfinite(center) & np.isfinite(scale))
-    if bad.any():
-        raise ValueError(
-            f"Column(s) {np.flatnonzero(bad).tolist()} of X hold values too large for "
-            "their scaling statistics (their sum or range overflows float64); rescale "
-            "them (e.g. divide by a power of 10) before fitting."
-        )
 
 
 def _accumulate(blocks, layout: Layout, block_sums: dict):
@@ -352,42 +344,15 @@ def _scaling(blocks, method, layout: Layout, fill, mean, lo, hi, rows):
         center[numeric], scale[numeric] = explicit_constants(method, int(numeric.sum()))
         return center, scale
     if method == "minmax":
-        span = hi - lo  # inf where it overflows: refused (_refuse_overflow)
+        span = hi - lo  # inf where it overflows: refused (refuse_overflow)
         return lo, np.where(np.isfinite(span), usable_spread(lo, hi, span), np.inf)
     if method in ("standard", "auto"):
         squares = _second_pass(blocks, fill, mean)
         scale = usable_spread(lo, hi, np.sqrt(squares / rows))
-        return (mean, scale) if method == "standard" else _auto(mean, scale, lo, hi)
+        return (mean, scale) if method == "standard" else auto_constants(mean, scale, lo, hi)
     if method == "robust":
         return _robust(blocks, layout, fill, lo, hi)
     raise ValueError(f"Unknown scaling method {method!r}.")
-
-
-#: ``"auto"``: a column within [-1, 1] spanning at least this much is kept as given
-GIVEN_SPAN = 0.5
-#: ``"auto"``: the narrower columns within [-1, 1] scale to values within ±BOUND
-BOUND = 4.0
-#: ``"auto"``: how far past ±1 a column still counts as within [-1, 1] (rounding)
-UNIT_SLACK = 1e-9
-
-
-def _auto(mean, scale, lo, hi):
-    """``"auto"``'s constants from the standard ones. A column within [-1, 1] has
-    been scaled by its user, as scikit-learn's MLP documentation advises: spanning
-    ``GIVEN_SPAN`` or more, it is kept as given (a learning rate tuned on it means
-    what it meant: standardized pixels of MNIST diverge at ``plot_mnist_filters``'
-    rate of 0.2); narrower, it is standardized, but its scale is floored at
-    ``range / BOUND`` (a pixel that is almost always 0 would otherwise become
-    values of 50 and more). Other columns are standardized: a floor there squashes
-    the bulk of heavy-tailed columns (measured on the comparison suite,
-    ``docs/defaults.md``)."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        span = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
-    # a tolerance: MinMaxScaler's output can reach 1 + 2e-16
-    unit = (lo >= -1 - UNIT_SLACK) & (hi <= 1 + UNIT_SLACK)
-    given = unit & (span >= GIVEN_SPAN)
-    scale = np.where(unit, np.maximum(scale, span / BOUND), scale)
-    return np.where(given, 0.0, mean), np.where(given, 1.0, scale)
 
 
 def _second_pass(blocks, fill: np.ndarray, mean: np.ndarray) -> np.ndarray:

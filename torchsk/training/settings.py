@@ -48,6 +48,17 @@ class LossUnits:
         return self(loss / self.members)
 
 
+def weighed_units(y_units, scale: np.ndarray, t: np.ndarray, sw: np.ndarray, outputs):
+    """``y_units``' ``(factor, offset)`` for outputs of different ``scale``: each
+    output's own, weighed by its loss at the trained weights (``outputs``:
+    ``History.output_losses``, whose total says whether training sums the outputs'
+    losses or takes their mean)."""
+    per, total = np.asarray(outputs[0]), outputs[1]
+    units = [y_units(scale[[j]], t[:, [j]], sw) for j in range(len(scale))]
+    factors, offsets = np.array(units).T
+    return float(factors @ per / per.sum()), float(offsets.sum() * total / per.sum())
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """How to train; names and meanings follow scikit-learn's ``MLPRegressor``.
