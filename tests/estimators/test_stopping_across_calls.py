@@ -195,3 +195,15 @@ def test_a_failed_partial_fit_leaves_the_optimizer_as_it_was(solver):
     for est in twins:
         est.partial_fit(X, Y)
     np.testing.assert_array_equal(twins[0].predict(X), twins[1].predict(X))
+
+
+def test_best_loss_is_kept_apart_from_a_users_edit_of_loss_curve():
+    """loss_curve_ is the user's list (MLP's is too); best_loss_ had been recomputed
+    from it, so an appended -5 became the best loss after the next partial_fit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    est = TorchRegressor(hidden_layer_sizes=(4,), random_state=0)
+    est.partial_fit(X, X.sum(axis=1))
+    est.loss_curve_.append(-5.0)
+    est.partial_fit(X, X.sum(axis=1))
+    assert est.best_loss_ > 0

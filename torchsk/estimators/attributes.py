@@ -144,7 +144,6 @@ class MLPAttributes:
         # calls and warm starts (training.settings.Stopping)
         self._stopping = history.stopping.to_state()
         self.t_ += history.t
-        previous = len(self.loss_curve_)
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
         # early stopping switched off for a warm start: the count started afresh on the
         # loss (Stopping.resumed; scikit-learn fails there), and so do these attributes
@@ -159,9 +158,10 @@ class MLPAttributes:
         # with it, None for the other
         scores = self.validation_scores_
         self.best_validation_score_ = max(scores) if scores else None
-        if first or switched:  # where the count on the loss began
-            self._count_start = previous
-        losses = self.loss_curve_[getattr(self, "_count_start", 0) :]
+        # the count on the loss goes on from the previous best unless it began afresh;
+        # kept apart from loss_curve_, which is the user's list to edit (as MLP's)
+        prior = None if first or switched else getattr(self, "best_loss_", None)
+        losses = history.loss_curve + ([] if prior is None else [prior])
         self.best_loss_ = None if scores is not None else min(losses, default=np.inf)
         self.n_outputs_ = self._task.n_outputs
         self.alpha_ = history.alpha  # the contract's record of a data-dependent default

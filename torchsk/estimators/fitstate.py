@@ -14,7 +14,7 @@ import functools
 
 # Fitted attributes whose names do not end in "_" (the others are found by the name).
 FITTED_PRIVATE = frozenset(
-    {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping", "_count_start"}
+    {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping"}
 )
 
 
