@@ -18,7 +18,6 @@ import torch
 
 from torchsk.training.batches import Data
 from torchsk.training.member_losses import of_member
-from torchsk.training.settings import rose
 
 
 @dataclass(frozen=True)
@@ -207,8 +206,6 @@ class MemberGuard:
         self.epoch += 1
         train = self._training_losses(epoch_losses, penalties)
         losses = self._losses() if self.keeps_best else train
-        if self.epoch == 1:  # a separate fit's loss_curve_[0], for ``rose``
-            self.first = losses.copy()
         active = ~self.retired
         # a score that cannot judge (its rows weigh 0) is not a divergence
         failed = ~np.isfinite(train) | self._non_finite()
@@ -240,8 +237,8 @@ class MemberGuard:
             _copy_members(source, self.best_weights, lower)
         converged = judged & (self.count > self.patience)
         if not self.keeps_best:  # a loss that rose instead of levelling off: its lowest
-            risen = converged & rose(losses, self.best, self.first, self.tol)
-            _copy_members(self.best_weights, list(self.module.parameters()), risen)
+            rose = converged & (losses - self.best > np.maximum(self.tol, 0.1 * abs(self.best)))
+            _copy_members(self.best_weights, list(self.module.parameters()), rose)
         self._retire(broken | converged, optimizer)
         return float(train[judged].mean()) * len(judged) if judged.any() else math.nan
 

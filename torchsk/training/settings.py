@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-import numpy as np
 import torch
 
 from torchsk.training.optim import FlatOptimizer, make_optimizer
@@ -241,21 +240,15 @@ def stop_reason(hooks, history: History, judge: Stopping, optimizer,
     if lowered:
         judge.no_improvement = 0
         return "max_iter"
-    curve = history.loss_curve
-    risen = rose(curve[-1], history.best_loss, curve[0], settings.tol)
-    return "rose" if not math.isfinite(judge.best_score) and risen else "converged"
-
-
-max_ = np.maximum  # scalars and arrays alike
-
-
-def rose(last, best, first, tol):
-    """Whether a loss that stopped improving ended well above its ``best`` (a step size
-    too large), not levelled off: by more than ``tol``, a tenth of the best and a
-    tenth of the way down from the ``first`` epoch's loss. Near a zero loss, a
-    mini-batch wobble of 0.0088 -> 0.0100 after coming down from 0.6 is noise that
-    MLPClassifier calls converged. Elementwise on arrays (stacked members)."""
-    return last - best > max_(max_(tol, 0.1 * abs(best)), 0.1 * (first - best))
+    last, best = history.loss_curve[-1], history.best_loss
+    # a rise counts against the loss's own size and against the way down: near a
+    # zero loss, a mini-batch wobble of 0.0088 -> 0.0100 after coming down from 0.6
+    # is noise that MLPClassifier calls converged, not a step size too large
+    down = history.loss_curve[0] - best
+    rose = not math.isfinite(judge.best_score) and last - best > max(
+        settings.tol, 0.1 * abs(best), 0.1 * down
+    )
+    return "rose" if rose else "converged"
 
 
 def _no_improvement_line(settings: TrainSettings, on_score: bool, lowered_to) -> str:
