@@ -78,10 +78,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         before dividing the learning rate), counted on across ``partial_fit`` calls
         and warm starts as scikit-learn counts them. Not used by ``lbfgs``. Unlike
         scikit-learn, a stop where the loss had risen well above its best (by more
-        than ``tol``, 10% of the best and 10% of the way down from the first
-        epoch's loss: not a wobble near a zero loss) keeps the lowest-loss epoch's
-        weights, with a ``ConvergenceWarning`` saying so; ``loss_`` is still the
-        last epoch's.
+        than ``tol`` and 10%) keeps the lowest-loss epoch's weights, with a
+        ``ConvergenceWarning`` saying so; ``loss_`` is still the last epoch's.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False

@@ -241,13 +241,7 @@ def stop_reason(hooks, history: History, judge: Stopping, optimizer,
         judge.no_improvement = 0
         return "max_iter"
     last, best = history.loss_curve[-1], history.best_loss
-    # a rise counts against the loss's own size and against the way down: near a
-    # zero loss, a mini-batch wobble of 0.0088 -> 0.0100 after coming down from 0.6
-    # is noise that MLPClassifier calls converged, not a step size too large
-    down = history.loss_curve[0] - best
-    rose = not math.isfinite(judge.best_score) and last - best > max(
-        settings.tol, 0.1 * abs(best), 0.1 * down
-    )
+    rose = not math.isfinite(judge.best_score) and last - best > max(settings.tol, 0.1 * abs(best))
     return "rose" if rose else "converged"
 
 
