@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
 import torch
 
 from torchsk.training.optim import FlatOptimizer, make_optimizer
