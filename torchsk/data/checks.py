@@ -22,11 +22,11 @@ from sklearn.utils.validation import (
 )
 
 from torchsk.data.columns import (
-    arrow_columns,
     is_auto,
     is_pandas_df,
     is_polars_df,
     resolve_categorical_features,
+    table_read_columns,
 )
 from torchsk.data.sparse import is_sparse_source
 from torchsk.data.tables import TableEncoder, check_frame_columns, frame_as_numbers
@@ -51,8 +51,7 @@ def new_table(X, categorical_features) -> TableEncoder | None:
     if is_auto(categorical_features):
         frame = is_pandas_df(X) or is_polars_df(X)
         # object columns of numbers too: the table reads them (and their None) as numbers
-        objects = frame and any(str(dtype).lower() == "object" for dtype in X.dtypes)
-        objects = objects or (is_pandas_df(X) and arrow_columns(X))
+        objects = table_read_columns(X)
         has_categories = frame and (objects or resolve_categorical_features("auto", X).any())
         return TableEncoder() if has_categories else None
     return TableEncoder()  # columns named, indexed or masked as categorical

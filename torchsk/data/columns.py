@@ -124,6 +124,16 @@ def arrow_columns(X) -> bool:
     )
 
 
+def table_read_columns(X) -> bool:
+    """Whether a pandas or polars DataFrame has columns that only the table reads as
+    numbers: ``object`` (polars ``Object``) columns, or pyarrow-backed ones
+    ``check_array`` cannot read (``arrow_columns``)."""
+    if not (is_pandas_df(X) or is_polars_df(X)):
+        return False
+    objects = any(str(dtype).lower() == "object" for dtype in X.dtypes)
+    return objects or (is_pandas_df(X) and arrow_columns(X))
+
+
 def holds_numbers(column) -> bool:
     """Whether ``categorical_features="auto"`` reads a pandas ``object`` or polars
     ``Object`` column as numbers: it holds numbers only (Python or numpy ints, floats

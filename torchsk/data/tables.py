@@ -24,13 +24,13 @@ from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils._missing import is_scalar_nan
 
 from torchsk.data.columns import (
-    arrow_columns,
     column_label,
     column_names,
     is_pandas_df,
     is_polars_df,
     num_samples,
     resolve_columns,
+    table_read_columns,
     unreadable,
 )
 
@@ -389,11 +389,7 @@ def frame_as_numbers(X) -> np.ndarray | None:
     pyarrow decimals), read column by column as the table reads numbers: a model
     fitted on numeric columns predicts on the same values in any container. None for
     any other X (``check_array`` reads it)."""
-    if is_pandas_df(X):
-        unread = any(str(dtype) == "object" for dtype in X.dtypes) or arrow_columns(X)
-    else:
-        unread = is_polars_df(X) and any(str(dtype) == "Object" for dtype in X.dtypes)
-    if not unread:
+    if not table_read_columns(X):
         return None
     kind, columns = column_names(X)
     numbers = [_numeric(X, j, kind, column, fitting=False) for j, column in enumerate(columns)]

@@ -231,7 +231,8 @@ class BaseTorchEstimator(
             )  # fmt: skip
         if members is None:  # a search's members are candidates apart, not one model
             check_finite_outputs(self, rows.probe(self), history)
-        units = task.loss_units(self.module_, y_enc, sw, history.output_losses)  # trained
+        measured = history.output_losses  # outputs of their own scales: weighed by these
+        units = units if measured is None else task.loss_units(self.module_, y_enc, sw, measured)
         self._record(history, first, incremental, units)
         # weighted as the members' early stopping scored them: class_weight included
         self._record_members(history.members, rows.y, sw)
@@ -412,9 +413,8 @@ class BaseTorchEstimator(
         Returns
         -------
         torch.Tensor of shape (n_samples, n_features_in_)
-            The caller's own: never a view of ``X``.
+            The caller's own, never a view of ``X`` (``as_tensor`` shares its memory).
         """
-        # as_tensor shares X's memory (read-only arrays and memmaps too)
         return as_tensor(_dense(self._module_input_array(X)), None, self._plan.device).clone()
 
     def __sklearn_tags__(self):

@@ -206,9 +206,10 @@ class RegressionTask:
         scale = np.ones(y_enc.shape[1]) if scaling is None else scaling.scale.cpu().numpy()
         scale = scale.astype(np.float64)
         t = y_enc if scaling is None else self.training_targets(y_enc, net)
-        factor, offset = loss.y_units(scale, t, sw)
         if outputs is not None and len(outputs[0]) == len(scale) and sum(outputs[0]) > 0:
             factor, offset = weighed_units(loss.y_units, scale, t, sw, outputs)
+        else:
+            factor, offset = loss.y_units(scale, t, sw)
         return LossUnits(factor, offset, _members(net))
 
     def training_targets(self, y_enc: np.ndarray, net) -> np.ndarray:

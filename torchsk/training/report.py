@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from torchsk._warnings import warn
 from torchsk.training.batches import Data, row_weights, take_rows
-from torchsk.training.losses import LossFunctions
+from torchsk.training.losses import REGRESSION, LossFunctions
 from torchsk.training.settings import History
 
 if TYPE_CHECKING:  # only for annotations: training.fit imports this module
@@ -143,7 +143,7 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
             _mean(loss.per_sample(torch.as_tensor(z0).to(z.dtype).to(z.device).expand_as(z), y), w)
             for z0 in task.constant_outputs(data.y.cpu().numpy(), _weights(data))
         )
-        outputs = _output_losses(loss, z, y, w, model)
+        outputs = _output_losses(loss, z, y, w, model) if task.kind == REGRESSION else None
     # a margin for rounding: an exact constant target is fitted exactly by both
     if model > constant + 1e-9 * max(abs(constant), 1e-12):
         return (model, constant), outputs
@@ -153,9 +153,8 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
 def _output_losses(loss: LossFunctions, z, y, w, model: float):
     """Each output's loss and their total, as training reduces them (a mean or a
     sum over outputs): how to read the total in y's units when the outputs' scales
-    differ (``estimators.tasks``). None for one output, or targets that are not one
-    column per output (class indices)."""
-    if z.shape[1] < 2 or y.ndim != 2 or y.shape[1] != z.shape[1]:
+    differ (``estimators.tasks``). None for one output."""
+    if z.shape[1] < 2:
         return None
     per = tuple(_mean(loss.per_sample(z[:, [j]], y[:, [j]]), w) for j in range(z.shape[1]))
     return per, model
