@@ -515,6 +515,11 @@ def test_a_column_whose_levels_are_all_rare_is_named_in_a_warning():
     with pytest.warns(UserWarning, match=r"Every level of 'amount' was seen in fewer") as seen:
         TorchRegressor(max_iter=2, **SMALL).fit(X, rng.normal(size=n))
     assert not any("'city'" in str(w.message) for w in seen)
+    assert not any("average" in str(w.message) for w in seen)
+    # weights summing to 1 (AdaBoost's) make every level rare: the warning says why
+    weights = np.full(n, 1 / n)
+    with pytest.warns(UserWarning, match=r"'city'.*sample weights average 0.005: scale"):
+        TorchRegressor(max_iter=2, **SMALL).fit(X, rng.normal(size=n), sample_weight=weights)
 
 
 @pytest.mark.short_fits

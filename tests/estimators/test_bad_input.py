@@ -205,7 +205,8 @@ def test_bad_input_is_refused_with_a_clear_error(case):
 
 def test_a_table_and_a_dask_array_get_scikit_learns_shape_errors():
     """X with a string column takes the table path: its refusals read as numeric X's
-    (the estimator named, a Series refused as a Series); a 1-D Dask array too."""
+    (the estimator named, a Series refused as a Series, a dict as a scalar); a 1-D
+    Dask array too."""
     import dask.array as da
 
     frame = pd.DataFrame({"x": X[:, 0], "k": y_clf})
@@ -214,6 +215,8 @@ def test_a_table_and_a_dask_array_get_scikit_learns_shape_errors():
     reg = TorchRegressor(**FAST).fit(frame, y_reg)
     with pytest.raises(ValueError, match="Expected a 2-dimensional container"):
         reg.predict(frame.iloc[0])
+    with pytest.raises(ValueError, match="Expected 2D array, got scalar array"):
+        reg.predict(frame.to_dict("list"))  # a dict of columns: not a bare KeyError
     numeric = TorchRegressor(**FAST).fit(X, y_reg)
     with pytest.raises(ValueError, match="Expected a 2D Dask array, got 1 dimension"):
         numeric.predict(da.from_array(X[:, 0], chunks=10))

@@ -101,10 +101,21 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
 def _refuse_table_of_another_shape(estimator, X) -> None:
     """Sparse or 1-D X for a model fitted on a table with categorical columns: refused
     (1-D with scikit-learn's own message, as for numeric X)."""
-    if len(getattr(X, "shape", (0, 0))) != 2:  # a Series (pandas, polars), 1-D array
+    if len(_shape(X)) != 2:  # a Series (pandas, polars), 1-D array, a dict of columns
         check_array(X, dtype=None, ensure_all_finite=False, estimator=estimator)
     if issparse(X):
         raise ValueError(
             "Sparse X was passed to a model fitted on a table with categorical columns; "
             "pass the same kind of table (or a dense array of its columns)."
         )
+
+
+def _shape(X) -> tuple:
+    """X's shape, or numpy's reading of a list (a dict reads as a scalar: refused as
+    scikit-learn refuses one, not by a bare ``KeyError`` from the table)."""
+    if hasattr(X, "shape"):
+        return X.shape
+    try:
+        return np.shape(X)
+    except ValueError:  # ragged rows: the table's checks name them
+        return (0, 0)

@@ -50,7 +50,7 @@ class NetworkBuilder:
             inputs = self.module.input_stage(n_features)
         else:
             inputs = rows.input_stage(self, sw, seed)
-        _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None))
+        _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None), sw)
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
         task.start_output(self.module_, y_enc, sw)
@@ -190,7 +190,7 @@ def check_finite_outputs(est, X, history) -> None:
         )
 
 
-def _warn_lost_columns(inputs, names) -> None:
+def _warn_lost_columns(inputs, names, sw=None) -> None:
     """Name the columns the network learns nothing from: those with no value in
     training (the imputer holds a numeric one at its fill value, the table reads a
     categorical one as missing throughout, so what they hold later cannot change a
@@ -218,10 +218,24 @@ def _warn_lost_columns(inputs, names) -> None:
         warn(
             f"Every level of {named(pooled)} was seen in fewer than {MIN_COUNT} training "
             "rows (a sample weight of k counting as k rows), so all share one 'rare' "
-            "slot and the model cannot tell them apart. "
-            "If the column holds numbers, convert it to a numeric dtype (e.g. "
-            "pd.to_numeric); else leave it out or group its levels."
+            "slot and the model cannot tell them apart. " + _pooling_advice(sw)
         )
+
+
+def _pooling_advice(sw) -> str:
+    """What to do about columns whose levels all pooled: weights that average below 1
+    (normalized to sum to 1, as AdaBoost's are) make every level rare."""
+    positive = None if sw is None else np.asarray(sw)[np.asarray(sw) > 0]
+    if positive is not None and len(positive) and positive.mean() < 1:
+        return (
+            f"The sample weights average {positive.mean():.3g}: scale them to average 1 "
+            "(only their ratios matter to the loss; the L2 penalty and the pooling, "
+            "as in MLPRegressor, count a weight of k as k samples)."
+        )
+    return (
+        "If the column holds numbers, convert it to a numeric dtype (e.g. "
+        "pd.to_numeric); else leave it out or group its levels."
+    )
 
 
 def _what_module(module) -> str:
