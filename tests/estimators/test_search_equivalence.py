@@ -169,9 +169,9 @@ def test_loss_settings_through_the_torch_pass_that_drops_stopped_members(monkeyp
         "subset",
         lambda self, active: computed.append(sum(active)) or subset(self, active),
     )
-    X, y = make_friedman1(n_samples=400, n_features=20, noise=1.0, random_state=0)
+    X, y = make_friedman1(n_samples=200, n_features=20, noise=1.0, random_state=0)
     grid = {"huber_delta": [0.1, 0.5, 1.0, 3.0], "learning_rate_init": [1e-3, 3e-3, 1e-2, 3e-2]}
-    est = TorchRegressor(loss="huber", max_iter=100, random_state=1)
+    est = TorchRegressor(loss="huber", max_iter=60, random_state=1)
     search, reference = _both(est, grid, X, y, cv=3)
     np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
     assert len(set(reference.cv_results_["mean_test_score"].round(6))) == 16
