@@ -6,6 +6,7 @@ import threading
 import warnings
 
 import numpy as np
+import torch
 import pytest
 from sklearn.datasets import make_regression
 from sklearn.exceptions import DataConversionWarning
@@ -350,3 +351,21 @@ def test_greedy_selection_that_can_score_nothing_says_what_the_scorer_raised():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="pos_label=1 is not a valid label"):
             search.fit(X, y)
+
+
+@pytest.mark.parametrize("est", [TorchRegressor, TorchClassifier])
+def test_a_greedy_blend_that_outputs_nan_says_so_as_an_estimator_does(data, est):
+    X, y = data
+    y = y if est is TorchRegressor else (y > 0).astype(int)
+    search = BatchedSearchCV(
+        est(max_iter=3, random_state=0), {"alpha": [1e-3, 1.0]}, cv=3, ensemble="greedy"
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        search.predict(X)  # finite: no warning
+    network = search.ensemble_.parts[0][0]
+    with torch.no_grad():  # what a float32 stack makes of rows far outside training's
+        network.module_.backbone.biases[-1].fill_(float("nan"))
+    for method in ["predict", "predict_proba"][: 1 + (est is TorchClassifier)]:
+        with pytest.warns(RuntimeWarning, match="non-finite outputs"):
+            getattr(search, method)(X)

@@ -23,13 +23,12 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from torchsk._warnings import warn
 from torchsk.data.checks import check_X, new_table
 from torchsk.data.columns import is_auto
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse, is_sparse_source
 from torchsk.estimators.attributes import MLPAttributes
-from torchsk.estimators.build import NetworkBuilder, check_finite_outputs
+from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_non_finite
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
@@ -334,13 +333,7 @@ class BaseTorchEstimator(
             out = self._torch_forward(X, proba)
         elif proba:
             out = _probabilities(self.module_.head, torch.from_numpy(out)).numpy()
-        if not np.isfinite(out).all():
-            warn(
-                "The model produced non-finite outputs for some rows; check those inputs "
-                "for values far outside the training range.",
-                RuntimeWarning,
-            )
-        return out
+        return warn_non_finite(out)
 
     def _torch_forward(self, X, proba: bool) -> np.ndarray:
         """``_forward`` through torch, on any ``X`` (validated here)."""

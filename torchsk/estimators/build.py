@@ -172,6 +172,18 @@ class NetworkBuilder:
         warn_if_bounded(out)
 
 
+def warn_non_finite(out: np.ndarray) -> np.ndarray:
+    """``out`` as it is, with a warning where a row's output is NaN or infinite: a
+    model never predicts NaN without saying so (an estimator's or a search's blend)."""
+    if not np.isfinite(out).all():
+        warn(
+            "The model produced non-finite outputs for some rows; check those inputs "
+            "for values far outside the training range.",
+            RuntimeWarning,
+        )
+    return out
+
+
 def check_finite_outputs(est, X, history) -> None:
     """Refuse a diverged fit whose kept weights give non-finite outputs on (up to 256)
     training rows ``X``, as ``MLPClassifier`` refuses non-finite weights: the model

@@ -23,6 +23,7 @@ from sklearn.base import is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 
 from torchsk.estimators.base import _probabilities
+from torchsk.estimators.build import warn_non_finite
 from torchsk.nn.blend import BlendModule
 from torchsk.training.devices import as_tensor
 
@@ -115,7 +116,7 @@ class Blend(StandIn):
             if id(est) not in cache:
                 cache[id(est)] = to_output_scale(est, member_outputs(est, X))
             total = total + weight * cache[id(est)][members].mean(axis=0)
-        return total
+        return warn_non_finite(total)
 
     def predict(self, X) -> np.ndarray:
         """Labels of the largest averaged probability, or the averaged outputs."""
