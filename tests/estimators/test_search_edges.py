@@ -6,8 +6,8 @@ import threading
 import warnings
 
 import numpy as np
-import torch
 import pytest
+import torch
 from sklearn.datasets import make_regression
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GridSearchCV, KFold

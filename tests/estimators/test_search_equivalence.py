@@ -61,6 +61,20 @@ def test_fold_scores_are_gridsearchcvs_through_the_torch_pass_of_large_stacks():
     np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
 
 
+def test_candidates_that_diverge_score_as_gridsearchcvs_fits():
+    # sgd with heavy momentum: members whose loss overflows go back to the weights that
+    # began their last finite epoch, as a separate fit does (they had kept the weights
+    # that began the failed epoch: -inf fold scores where GridSearchCV's were finite)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(size=90)
+    est = TorchRegressor(max_iter=30, solver="sgd", momentum=0.95, random_state=0)
+    grid = {"learning_rate_init": [0.01, 0.09, 1.0, 100.0]}
+    search, reference = _both(est, grid, X, y, cv=KFold(3))
+    np.testing.assert_allclose(_split_scores(search), _split_scores(reference), rtol=1e-10)
+    assert np.isfinite(_split_scores(reference)).all()
+
+
 def test_member_penalties_keep_their_float64_alpha():
     # a float32 0.1 (0.100000001) pulled members 1e-9 off a separate fit in one epoch
     weight = torch.nn.Parameter(torch.ones(2, 3, 4, dtype=torch.float64))

@@ -301,6 +301,36 @@ def test_members_that_diverge_are_reported_beside_the_others_running_out_of_epoc
     assert est.n_iter_ == 50 and any("Maximum iterations (50)" in m for m in messages)
 
 
+def test_members_whose_loss_rose_say_so_as_one_network_does():
+    # sgd with heavy momentum: every member's loss climbs instead of levelling off; each
+    # goes back to its lowest-loss weights, and the user hears it (silent before)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(size=80)
+    params = dict(max_iter=30, solver="sgd", momentum=0.95, learning_rate_init=0.07,
+                  hidden_layer_sizes=(100,))  # fmt: skip
+    est = TorchRegressor(**_members(**params))
+    with pytest.warns(ConvergenceWarning, match=rf"stopped for [1-{K}] of {K} members because"):
+        est.fit(X, y)
+    assert est.n_iter_ < 30 and np.isfinite(est.predict(X)).all()
+
+
+def test_float32_members_that_diverge_leak_no_numpy_warning(monkeypatch):
+    # a retired member's loss and best are both inf: the rise rule compared inf - inf
+    from torchsk.training import plan
+
+    monkeypatch.setattr(plan, "FLOAT64_FLOP_LIMIT", 0)  # float32, as a GPU or a large table
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = np.exp(np.abs(X @ [1.0, 2.0, 3.0])) * 1e6
+    est = TorchRegressor(**_members(max_iter=30, loss="poisson", learning_rate_init=1.0,
+                                    n_ensemble=3, hidden_layer_sizes=(100,)))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        est.fit(X, y)
+    assert est._plan.dtype == torch.float32
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_members_that_diverge_say_so_and_keep_their_last_finite_weights(early_stopping):
     X, y = load_diabetes(return_X_y=True)

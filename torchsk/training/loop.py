@@ -237,7 +237,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
     where all diverged (each member back at its last finite weights)."""
     history = History()
     history.stopping = Stopping(on_score=guard.keeps_best)  # what the attributes follow
-    last_good = _snapshot(module)
+    last_good = start = _snapshot(module)
     module.train()
     try:
         for _ in range(settings.max_iter):
@@ -248,11 +248,11 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
             batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
             penalties = guard.per_row_penalties(step.penalty, batches)
             loss = guard.after_epoch(last_good, step.optimizer, take and take(), penalties,
-                                     one_step=_one_step(settings, data))  # fmt: skip
+                                     one_step=_one_step(settings, data), start=start)  # fmt: skip
             keep = getattr(step.objective, "keep_members", None)
             if keep is not None:  # the torch pass computes only the members still training
                 keep(~guard.retired)
-            last_good = _snapshot(module)
+            start, last_good = last_good, _snapshot(module)
             if math.isfinite(loss):
                 log_epoch(history, loss, n_rows(data), settings)
                 history.best_loss = min(history.best_loss, loss)
@@ -264,6 +264,8 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
         _interrupted(history, module, last_good)
     if guard.broke.any():  # reported beside how the others stopped
         history.diverged_members = (int(guard.broke.sum()), len(guard.broke))
+    if guard.rose.any():
+        history.rose_members = (int(guard.rose.sum()), len(guard.rose))
     guard.finish()
     module.eval()
     return history

@@ -179,6 +179,7 @@ class MemberGuard:
         k = self.weights.shape[1]
         self.retired = np.zeros(k, dtype=bool)
         self.broke = np.zeros(k, dtype=bool)  # members that had a non-finite loss
+        self.rose = np.zeros(k, dtype=bool)  # members that stopped on a risen loss
         self.best = np.full(k, np.inf)
         self.lowest = np.full(k, np.inf)  # each member's lowest training loss
         self.count = np.zeros(k, dtype=np.int64)
@@ -191,7 +192,7 @@ class MemberGuard:
         return bool(self.retired.all())
 
     def after_epoch(self, last_good: dict, optimizer, epoch_losses=None, penalties=None,
-                    one_step: bool = False) -> float:  # fmt: skip
+                    one_step: bool = False, start: dict | None = None) -> float:  # fmt: skip
         """Retire the members that broke or converged; returns the training loss of
         the epoch to log: the mean over the members that trained to a finite loss in
         it, times the member count (the units of the loop's loss, a sum over the
@@ -202,7 +203,11 @@ class MemberGuard:
         separate fit's epoch loss has it. A member that converged with its loss risen
         well above its lowest gets the weights of its lowest epoch back, as a
         separate fit does; with ``one_step`` (one batch an epoch), an epoch loss is
-        that of the epoch's first weights."""
+        that of the epoch's first weights. A member whose training loss was not
+        finite gets ``start`` back (the weights that began the last finite epoch: a
+        separate fit's rule, ``training.loop``, since ``last_good``, this epoch's first
+        weights, may be what overflowed at once); one whose weights or outputs alone
+        broke at the epoch's end gets ``last_good``."""
         self.epoch += 1
         train = self._training_losses(epoch_losses, penalties)
         losses = self._losses() if self.keeps_best else train
@@ -213,7 +218,9 @@ class MemberGuard:
             failed | (self.bad_outputs if self.keeps_best else ~np.isfinite(losses))
         )
         if broken.any():
-            self._restore(broken, last_good)
+            lost = broken & ~np.isfinite(train)
+            self._restore(broken & ~lost, last_good)
+            self._restore(lost, last_good if start is None else start)
             self.broke |= broken
         judged = active & ~broken
         if self.oof_score is not None and judged.any():  # an epoch logged: its score
@@ -237,8 +244,11 @@ class MemberGuard:
             _copy_members(source, self.best_weights, lower)
         converged = judged & (self.count > self.patience)
         if not self.keeps_best:  # a loss that rose instead of levelling off: its lowest
-            rose = converged & (losses - self.best > np.maximum(self.tol, 0.1 * abs(self.best)))
+            with np.errstate(invalid="ignore"):  # inf - inf: a retired member's
+                rise = losses - self.best
+            rose = converged & (rise > np.maximum(self.tol, 0.1 * abs(self.best)))
             _copy_members(self.best_weights, list(self.module.parameters()), rose)
+            self.rose |= rose
         self._retire(broken | converged, optimizer)
         return float(train[judged].mean()) * len(judged) if judged.any() else math.nan
 

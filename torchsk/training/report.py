@@ -69,6 +69,14 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
             f"each kept its last finite weights. {diverged_advice(config.solver, unscaled)}",
             ConvergenceWarning,
         )
+    if history.rose_members is not None:
+        rose, members = history.rose_members
+        warn(
+            f"Training stopped for {rose} of {members} members because their loss rose "
+            "from its best instead of converging; each kept the weights of its lowest "
+            "loss. Lower learning_rate_init or try another solver (e.g. solver='lbfgs').",
+            ConvergenceWarning,
+        )
     message = _stop_message(history, config, incremental, unscaled)
     if message is not None:
         warn(*message)

@@ -193,7 +193,9 @@ class History:
     prediction. ``members``: what cross-fitted members leave (``training.folds``),
     their best epochs and out-of-fold raw outputs, else None. ``diverged_members``:
     ``(diverged, members)`` when members that stop on their own diverged (the others
-    may have stopped otherwise: ``stopped`` says how), else None. ``alpha``: the L2
+    may have stopped otherwise: ``stopped`` says how), else None; ``rose_members``
+    likewise, members that stopped with their loss risen well above its lowest (each
+    back at its lowest-loss weights). ``alpha``: the L2
     penalty the fit trained with (``"auto"`` resolved; members': their mean).
     ``output_losses``: with several outputs, ``(each output's loss, their total)`` at
     the trained weights (``training.report``), else None.
@@ -209,6 +211,7 @@ class History:
     worse_than_constant: tuple[float, float] | None = None
     members: dict | None = None
     diverged_members: tuple[int, int] | None = None
+    rose_members: tuple[int, int] | None = None
     alpha: float | None = None
     output_losses: tuple[tuple[float, ...], float] | None = None
 
