@@ -126,3 +126,22 @@ def test_a_filter_on_scikit_learns_text_catches_the_warning(solver, sklearn_text
             warnings.filterwarnings("ignore", message=sklearn_text, category=ConvergenceWarning)
             est.fit(X, Y)
         assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)], est
+
+
+@pytest.mark.parametrize("weights, warned", [(1e-3, True), (0.5, False), (1e3, False)])
+def test_sample_weights_far_below_one_are_named_with_the_penalty_they_inflate(weights, warned):
+    # a weight of k counts as k samples in the L2 penalty (scikit-learn's semantics):
+    # weights summing to 1 (AdaBoost's) made the default penalty flatten the model
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = X[:, 0] + rng.normal(size=60) * 0.1
+    sw = np.full(60, weights)
+    sw[:5] = 0.0  # rows of zero weight are not rows it weighs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TorchRegressor(max_iter=2, random_state=0).fit(X, y, sample_weight=sw)
+        TorchRegressor(max_iter=2, alpha=0.0, random_state=0).fit(X, y, sample_weight=sw)
+    named = [str(w.message) for w in caught if "sample_weight averages" in str(w.message)]
+    assert len(named) == warned  # never without a penalty to inflate
+    if warned:
+        assert "averages 0.001" in named[0] and "1e+03 times harder" in named[0]

@@ -196,7 +196,10 @@ default="auto"
         y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
             Class labels, or a 0/1 multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights; a weight of k counts as k repeated rows.
+            Per-sample weights; a weight of k counts as k repeated rows, in the loss
+            and, as in scikit-learn's MLP, in the L2 penalty's ``n`` (and
+            ``alpha="auto"``): weights that sum to 1 make the penalty as strong as
+            on one row (a warning says so). Scale them to average 1.
         {fit_x_val}
         y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
             Labels of ``X_val``, of the classes seen in y.

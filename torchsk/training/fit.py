@@ -31,7 +31,7 @@ from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.passes import make_objective
 from torchsk.training.plan import ExecutionPlan
-from torchsk.training.report import warn_unscored_split, worse_than_constant
+from torchsk.training.report import warn_small_weights, warn_unscored_split, worse_than_constant
 from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
     History,
@@ -335,6 +335,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
     settings = train_settings(config, n, incremental, float(total))
+    warn_small_weights(sw, settings.alpha)
     if members is not None:
         settings = _member_settings(settings, members, sw)
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
