@@ -591,3 +591,26 @@ def test_scikit_learns_transform_output_setting_leaves_the_table_encoding_alone(
         predicted = outside.predict(X)
     np.testing.assert_array_equal(inside.predict(X), outside.predict(X))
     np.testing.assert_array_equal(predicted, outside.predict(X))
+
+
+@pytest.mark.short_fits
+def test_class_weight_weighs_the_loss_not_the_input_statistics():
+    # 'balanced' gives a positive row ~5x a negative's weight: it had made a level of
+    # one positive row "common" and one of 8 negatives rare, and moved the scaling
+    rng = np.random.RandomState(0)
+    n = 200
+    y = (rng.rand(n) < 0.1).astype(int)
+    level = np.array(["common"] * n, dtype=object)
+    level[np.flatnonzero(y == 0)[:8]] = "eight"
+    level[np.flatnonzero(y == 1)[:1]] = "one"
+    X = pd.DataFrame({"x": rng.randn(n) + 3 * y, "c": pd.Categorical(level)})
+    X.loc[:20, "x"] = np.nan
+    stages = []
+    for class_weight in [None, "balanced", {0: 1.0, 1: 7.0}]:
+        clf = TorchClassifier(max_iter=2, class_weight=class_weight, **SMALL).fit(X, y)
+        state = clf.module_.state_dict()
+        stages.append({k: v for k, v in state.items() if k.startswith("inputs")})
+    for stage in stages[1:]:
+        assert stage.keys() == stages[0].keys()
+        for key, value in stage.items():
+            torch.testing.assert_close(value, stages[0][key], rtol=0, atol=0)

@@ -190,7 +190,7 @@ class BaseTorchEstimator(
         y_enc = task.encode(rows.y)
         sw = rows.host(sample_weight)
         sw = _check_sample_weight(sw, rows.y, dtype=np.float64, ensure_non_negative=True)
-        sw = sw * task.sample_weight(y_enc, sw)
+        given_sw, sw = sw, sw * task.sample_weight(y_enc, sw)  # the loss's: class_weight in
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if members is not None and members.loss_options is not None:
@@ -201,7 +201,7 @@ class BaseTorchEstimator(
         # the built-in network builds from generators of its own: no fork_rng (devices)
         with seeded(device, seed, needed=self.module is not None):
             if first:
-                self._build(rows, y_enc, sw, task, seed)
+                self._build(rows, y_enc, sw, task, seed, given_sw)
                 if members is not None:  # before the plan: member dropout decides the pass
                     members.initialize(self.module_.backbone)
                     task.start_output(self.module_, y_enc, sw)  # as _build, after the reset

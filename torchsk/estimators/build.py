@@ -38,9 +38,13 @@ class NetworkBuilder:
     the user's ``module``), ``module_`` placed where the plan says, and the user's
     module checked."""
 
-    def _build(self, rows, y_enc, sw, task, seed):
-        """Fit the input stage on ``rows`` (``estimators.fitdata``) and assemble
-        ``module_`` (float64 on the CPU while building)."""
+    def _build(self, rows, y_enc, sw, task, seed, input_sw=None):
+        """Fit the input stage on ``rows`` (``estimators.fitdata``) weighted by
+        ``input_sw`` (the user's sample weights: ``class_weight`` weighs the loss, not
+        the input statistics or which levels are rare, as in scikit-learn's pipelines)
+        and assemble ``module_`` (float64 on the CPU while building); ``sw``, the
+        loss's weights, starts the output end."""
+        input_sw = sw if input_sw is None else input_sw
         table, n_features = self._table, rows.n_features
         self.is_categorical_ = (
             np.zeros(n_features, dtype=bool) if table is None else table.is_categorical_
@@ -49,8 +53,8 @@ class NetworkBuilder:
         if reuses_encoding(self.module):  # the encoding its backbone learned on
             inputs = self.module.input_stage(n_features)
         else:
-            inputs = rows.input_stage(self, sw, seed)
-        _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None), sw)
+            inputs = rows.input_stage(self, input_sw, seed)
+        _warn_lost_columns(inputs, getattr(self, "feature_names_in_", None), input_sw)
         backbone = self._make_backbone(inputs.n_outputs, task.n_outputs, seed)
         self.module_ = TabularNet(inputs, backbone, **task.output_end(y_enc, sw))
         task.start_output(self.module_, y_enc, sw)

@@ -65,7 +65,9 @@ default="auto"
         weight; for multilabel y a list of such dicts, one per label, keyed by 0 and 1.
         ``"balanced"`` weighs each class by n / (n_classes * its count), the counts
         weighted by ``sample_weight`` for one output (as ``LogisticRegression``'s), so
-        rows of weight 0 count as left out.
+        rows of weight 0 count as left out. They weigh the loss and early stopping's
+        score, not the input stage's statistics (scaling, imputation, which levels
+        are rare), which ``sample_weight`` alone weighs.
     label_smoothing : float, default=0.0
         Label smoothing of the built-in losses (``"log_loss"``, ``"nll"``,
         ``"binary_cross_entropy"``). Not used with a torch loss module, which takes

@@ -149,11 +149,12 @@ class IterableFit:
             **fit_args,
         )  # fmt: skip
 
-    def rows(self):
+    def rows(self, class_weighted: bool = True):
         """Each batch as ``(X, y_enc, sw)``: X as floats (a tensor stays one), its
         targets encoded by the task, the weights with the task's (``class_weight``)
-        multiplied in; a pass whose batches differ from the first pass's in number or
-        size is refused (the statistics and the targets were taken from that one)."""
+        multiplied in, unless not ``class_weighted`` (the input statistics'); a pass
+        whose batches differ from the first pass's in number or size is refused (the
+        statistics and the targets were taken from that one)."""
         k = -1
         for k, batch in enumerate(self.batches):
             X, y, w = _parts(batch, k)
@@ -166,7 +167,7 @@ class IterableFit:
             X = _floats(X)
             y_enc = self.task.encode(host_array(y))
             w = np.ones(len(X)) if w is None else host_array(w).astype(np.float64)
-            yield X, y_enc, w * self.task.sample_weight(y_enc)
+            yield X, y_enc, (w * self.task.sample_weight(y_enc) if class_weighted else w)
         if k + 1 != len(self.lengths):
             raise ValueError(
                 f"The iterable gave {k + 1} batches where its first pass gave "
@@ -210,7 +211,7 @@ class _Passes:
         self.fit = fit
 
     def __iter__(self):
-        for X, _, w in self.fit.rows():
+        for X, _, w in self.fit.rows(class_weighted=False):
             yield X, (torch.as_tensor(w, device=X.device) if isinstance(X, torch.Tensor) else w)
 
 
