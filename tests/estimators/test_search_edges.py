@@ -369,3 +369,17 @@ def test_a_greedy_blend_that_outputs_nan_says_so_as_an_estimator_does(data, est)
     for method in ["predict", "predict_proba"][: 1 + (est is TorchClassifier)]:
         with pytest.warns(RuntimeWarning, match="non-finite outputs"):
             getattr(search, method)(X)
+
+
+def test_a_diverging_candidate_is_not_reported_as_the_stack_being_worse_than_a_constant(data):
+    # the candidates of a stacked network are judged by their scores: averaging a
+    # diverged candidate with healthy ones said "the fitted network ... is worse than
+    # predicting a constant" of a network that is no one's model
+    X, y = data
+    est = TorchRegressor(max_iter=20, solver="sgd", momentum=0.95, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search = BatchedSearchCV(est, {"learning_rate_init": [1e-3, 1.0]}, cv=3).fit(X, y)
+    healthy, diverged = search.cv_results_["mean_test_score"]
+    assert healthy > 0.3 and not diverged > -1e10
+    assert not [w for w in caught if "predicting a constant" in str(w.message)]

@@ -355,10 +355,10 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
             history.members = fold_record(trained, data, folds, guard)
             history.validation_scores = guard.oof_scores  # early stopping: out of fold
         # one epoch on one batch says little; members of their own loss settings have
-        # no one loss that the stack's averaged output could be judged by
+        # no one loss the stack's averaged output is judged by (a search's: scores judge)
         if not incremental and history.n_iter and not isinstance(loss.per_sample, PerMember):
-            checked = worse_than_constant(task, trained, loss, data)
-            history.worse_than_constant, history.output_losses = checked
+            worse, history.output_losses = worse_than_constant(task, trained, loss, data)
+            history.worse_than_constant = worse if members is None else None
     return history, optimizer
 
 
