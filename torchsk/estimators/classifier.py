@@ -201,7 +201,10 @@ default="auto"
             Per-sample weights; a weight of k counts as k repeated rows, in the loss
             and, as in scikit-learn's MLP, in the L2 penalty's ``n`` (and
             ``alpha="auto"``): weights that sum to 1 make the penalty as strong as
-            on one row (a warning says so). Scale them to average 1.
+            on one row (a warning says so). Scale them to average 1. Rows of weight
+            0 count as left out for L-BFGS; mini-batches still hold them (each
+            batch's penalty by its weight total), so for ``adam`` and ``sgd`` drop
+            such rows to get the fit of the smaller table.
         {fit_x_val}
         y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
             Labels of ``X_val``, of the classes seen in y.
