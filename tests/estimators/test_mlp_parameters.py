@@ -249,3 +249,20 @@ def test_alpha_auto_is_recorded_as_the_value_each_fit_used():
         assert TorchClassifier(**kw).fit(X, y > 0).alpha_ == TorchClassifier().alpha
         search = GridSearchCV(TorchRegressor(**kw), {"max_iter": [3]}, cv=5).fit(X, y)
     assert search.best_estimator_.alpha_ == pytest.approx(400 / 600)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "huber", "poisson"])
+def test_alpha_weighs_each_output_of_a_multi_output_fit_as_a_single_output_fit(loss):
+    # scikit-learn's MLP differentiates the outputs' summed loss: with a linear network
+    # (a ridge per output, one optimum) the two-output fit is two one-output fits. The
+    # mean over outputs had put k times alpha on each (12.97 apart; Poisson sums already)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    Y = np.c_[X @ [1, 2, 0, 0], X @ [0, 0, 3, -1] * 10] + rng.normal(size=(80, 2))
+    if loss == "poisson":
+        Y = np.exp(X[:, :2] * 0.3)
+    kw = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=30.0, tol=1e-12, max_iter=2000,
+              loss=loss, random_state=0)  # fmt: skip
+    both = TorchRegressor(**kw).fit(X, Y).predict(X)
+    each = np.column_stack([TorchRegressor(**kw).fit(X, y).predict(X) for y in Y.T])
+    np.testing.assert_allclose(both, each, atol=1e-4 * np.abs(each).max())

@@ -48,7 +48,7 @@ from torchsk.training.fit import FitConfig, encode_into, epoch_limit
 from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
-from torchsk.training.settings import SOLVERS, Stopping
+from torchsk.training.settings import SOLVERS, Stopping, penalty_scale
 from torchsk.training.sparse import chunk_rows
 
 
@@ -217,7 +217,8 @@ class BaseTorchEstimator(
         self._task = task
         units = task.loss_units(self.module_, y_enc, sw)
         config = replace(self._fit_config(), loss_units=units,
-                         min_batch_rows=2 if _normalizes_batches(self.module_) else 1)  # fmt: skip
+                         min_batch_rows=2 if _normalizes_batches(self.module_) else 1,
+                         penalty_scale=penalty_scale(task.loss, task.n_outputs))  # fmt: skip
         hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental))
         if not incremental:  # as scikit-learn's: fit starts a new optimizer, warm or not
             self._optimizer = None
@@ -315,7 +316,8 @@ class BaseTorchEstimator(
 
     def _fit_config(self) -> FitConfig:
         # not parameters: set by the fit from its data and module
-        names = FitConfig.__dataclass_fields__.keys() - {"loss_units", "min_batch_rows"}
+        names = FitConfig.__dataclass_fields__.keys() - {"loss_units", "min_batch_rows",
+                                                          "penalty_scale"}  # fmt: skip
         return FitConfig(**{name: getattr(self, name) for name in names})
 
     # ------------------------------------------------------------------ inference

@@ -20,7 +20,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
         included; for ``partial_fit``, the call's rows): stronger on small tables,
         which overfit more (measured on the comparison suite). The value a fit
-        used is recorded in ``alpha_``.
+        used is recorded in ``alpha_``. With k outputs whose losses the built-in
+        regression losses average, the penalty weighs ``1/k`` against that mean:
+        scikit-learn's MLP differentiates their sum, so ``alpha`` strikes the same
+        balance as there (``"poisson"`` and the classifiers' losses sum already).
         It penalises every trained parameter of two or more dimensions: the layers'
         weights (a user module's too) and the categorical columns' embedding tables
         (a one-hot column's weights are part of the first layer's, so both encodings

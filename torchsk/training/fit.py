@@ -52,8 +52,6 @@ AUTO_BATCH_SIZE_SGD = 200
 # alpha="auto" is AUTO_ALPHA_ROWS / n_samples, clipped to [AUTO_ALPHA_FLOOR, 1]
 # (see ``resolve_alpha``)
 AUTO_ALPHA_ROWS = 400
-
-
 AUTO_ALPHA_FLOOR = 0.3
 
 
@@ -85,6 +83,7 @@ class FitConfig:
     member_rows: str = "all"
     loss_units: LossUnits = LossUnits()
     min_batch_rows: int = 1  # TrainSettings'
+    penalty_scale: float = 1.0  # TrainSettings'
 
 
 def epoch_limit(config: FitConfig, incremental: bool) -> int:
@@ -127,6 +126,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
         max_fun=config.max_fun,
         loss_units=config.loss_units,
         min_batch_rows=config.min_batch_rows,
+        penalty_scale=config.penalty_scale,
     )
 
 

@@ -139,7 +139,9 @@ def train(
     params = [p for p in module.parameters() if p.requires_grad]
     previous = optimizer.flat if optimizer is not None else None
     flat = _flatten(params, previous)
-    penalty = Penalty(params, settings.alpha, settings.member_alpha)
+    scale, member_alpha = settings.penalty_scale, settings.member_alpha
+    member_alpha = None if member_alpha is None else tuple(a * scale for a in member_alpha)
+    penalty = Penalty(params, settings.alpha * scale, member_alpha)
     hooks = hooks or NoHooks()
     try:
         # the hand-written objective needs no autograd: disable it once for the fit

@@ -237,6 +237,7 @@ def elementwise(fn: Callable[[torch.Tensor, torch.Tensor, LossOptions], torch.Te
         p = z if link == "identity" else REGRESSION_LINKS[link]()(z)
         return fn(p, y, options).mean(dim=1)
 
+    per_sample.averages_outputs = True  # alpha's weight: training.settings.penalty_scale
     return per_sample
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
+from torchsk.training.losses import LOSSES
 from torchsk.training.optim import FlatOptimizer, make_optimizer
 
 MINI_BATCH_SOLVERS = ("adam", "adamw", "sgd")
@@ -95,6 +96,7 @@ class TrainSettings:
     member_alpha: tuple[float, ...] | None = None
     member_lr: tuple[float, ...] | None = None
     min_batch_rows: int = 1
+    penalty_scale: float = 1.0  # ``penalty_scale``'s: alpha's weight per output
 
     def optimizer(self, flat: torch.Tensor) -> FlatOptimizer:
         """A new optimizer over ``flat`` for these settings (not L-BFGS)."""
@@ -259,3 +261,14 @@ def _no_improvement_line(settings: TrainSettings, on_score: bool, lowered_to) ->
         return f"{line} Setting learning rate to {lowered_to:f}"
     adaptive = settings.solver == "sgd" and settings.learning_rate == "adaptive"
     return f"{line} Learning rate too small. Stopping." if adaptive else f"{line} Stopping."
+
+
+def penalty_scale(loss, n_outputs: int) -> float:
+    """The L2 penalty's weight against a registry loss (named by ``loss``) whose
+    per-sample value is the mean over ``n_outputs`` outputs: 1 / n_outputs, since
+    scikit-learn's MLP differentiates their sum (its ``loss_`` reports their mean),
+    so that ``alpha`` balances the fit and the penalty as there; 1 for the losses that
+    sum over outputs (Poisson, the classifiers') and for a torch loss module."""
+    registered = LOSSES.get(loss) if isinstance(loss, str) else None
+    averages = getattr(getattr(registered, "per_sample", None), "averages_outputs", False)
+    return 1 / n_outputs if averages else 1.0
