@@ -396,6 +396,7 @@ def test_a_robust_losss_warning_compares_with_its_best_constant(loss, best):
     expected = np.mean(np.maximum(best * residual, (best - 1) * residual))
     assert constant == pytest.approx(expected * (2 if loss == "absolute_error" else 1), rel=1e-3)
     assert est.loss_ > constant
+    assert "mean, median or quantile" in message  # not "no better than the mean"
 
 
 def test_lbfgs_converged_at_its_start_reports_that_loss():

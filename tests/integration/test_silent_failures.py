@@ -165,12 +165,16 @@ def test_constant_columns_still_get_scale_one():
 
 
 # ---------------------------------------------------------------- robust losses
+@pytest.mark.parametrize("head", ["identity", "exp"])
 @pytest.mark.parametrize("loss", ["huber", "absolute_error", "quantile"])
-def test_robust_losses_stay_robust_under_the_default_target_scaling(loss):
+def test_robust_losses_stay_robust_under_the_default_target_scaling(loss, head):
     X, y = _linear_problem(100)
+    if head == "exp":  # a positive link's target is scaled, not centred: by its median
+        y = np.exp(y / y.std())  # (its mean, 6e6 here, made huber squared error)
     y_dirty = y.copy()
     y_dirty[:3] = 1e9
-    est = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", loss=loss, random_state=0)
+    est = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", loss=loss, head=head,
+                         random_state=0)  # fmt: skip
     pred = est.fit(X, y_dirty).predict(X[3:])
     assert np.abs(pred).max() < 2 * np.abs(y).max()  # was ~1e7 everywhere
     assert r2_score(y[3:], pred) > 0.8

@@ -46,9 +46,10 @@ nn.Module, default="squared_error"
     target_scaling : {{"standard"}}, (center, scale) or None, default="standard"
         Standardize y inside the module (training happens on the scaled target;
         predictions come back in y's units). With a positive link, y is only divided
-        by its mean so that it stays positive; with a robust loss (``"absolute_error"``,
-        ``"huber"``, ``"quantile"``) it is centred on its median and divided by its
-        interquartile range / 1.349, which outliers do not move. A pair
+        by its mean so that it stays positive (with a robust loss, by its median, or
+        its mean where the median is 0); with a robust loss (``"absolute_error"``,
+        ``"huber"``, ``"quantile"``) and another link it is centred on its median and
+        divided by its interquartile range / 1.349, which outliers do not move. A pair
         ``(center, scale)`` (scalars, or
         one value per output) gives the constants themselves, kept as the same
         buffers (``target_scaling=(4200, 800)`` for grams of body mass).

@@ -86,9 +86,9 @@ class RegressionTask:
         return link
 
     def structure(self) -> dict:
-        """What the network's output end is built for (a warm start keeps it): the
-        link and the target scaling, ``"mean"`` (scale only) for a positive link so
-        that it stays positive, ``"robust"`` for a robust loss."""
+        """What the output end is built for (a warm start keeps it): the link and the
+        target scaling: for a positive link a scale only, ``"mean"`` (``"median"``
+        with a robust loss), else ``"robust"`` for a robust loss."""
         link = self.link()
         scaling = self.target_scaling
         if isinstance(scaling, tuple):  # given: used as it is
@@ -112,9 +112,10 @@ class RegressionTask:
                 "same deviance through a log link, on y divided by its mean), a positive "
                 "head ('exp', 'softplus'), or target_scaling=None."
             )
-        if scaling is not None and link in POSITIVE_LINKS:
-            scaling = "mean"
-        elif scaling == "standard" and isinstance(self.loss, str) and LOSSES[self.loss].robust:
+        robust = isinstance(self.loss, str) and LOSSES[self.loss].robust
+        if scaling is not None and link in POSITIVE_LINKS:  # a scale only: y stays positive
+            scaling = "median" if robust else "mean"
+        elif scaling == "standard" and robust:
             scaling = "robust"
         return {"head": link, "target_scaling": scaling}
 
@@ -149,11 +150,10 @@ class RegressionTask:
         """``(center, scale)`` of the target scaling ``structure`` names."""
         method = self.structure()["target_scaling"]
         if method == "robust":
-            # the mean and standard deviation would let the outliers that a robust
-            # loss ignores back in (three values at 1e9 among 100 made every
-            # prediction ~1e7); the median and the interquartile range, rescaled to a
-            # standard deviation on normal data (Huber's epsilon keeps its meaning),
-            # do not
+            # the mean and standard deviation would let the outliers that a robust loss
+            # ignores back in (three values at 1e9 among 100 made every prediction
+            # ~1e7); the median and the interquartile range (as a standard deviation on
+            # normal data) do not, nor a positive link's median (``"median"``)
             center, scale = scaling_statistics(y_enc, "robust", sw)
             return center, scale / IQR_PER_STD
         return scaling_statistics(y_enc, method, sw)

@@ -407,9 +407,10 @@ def scaling_statistics(x, method, sample_weight=None) -> tuple[np.ndarray, np.nd
     ----------
     x : ndarray of shape (n_samples, n_columns)
         Finite values.
-    method : {"standard", "minmax", "robust", "mean"}, (center, scale) or None
+    method : {"standard", "minmax", "robust", "mean", "median"}, (center, scale) or None
         ``"mean"`` divides by the weighted mean of ``|x|`` without centring (for
-        positive targets).
+        positive targets); ``"median"`` by the weighted median (the mean where that
+        is 0), which outliers do not move.
     sample_weight : ndarray of shape (n_samples,), default=None
         A weight of ``k`` counts as ``k`` repeated rows (0 removes the row).
 
@@ -421,6 +422,11 @@ def scaling_statistics(x, method, sample_weight=None) -> tuple[np.ndarray, np.nd
     if method == "mean":  # a magnitude, not a spread: only zero is unusable
         scale = (w @ np.abs(x)) / w.sum()
         return np.zeros(x.shape[1]), np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    if method == "median":
+        median = scaling_statistics(x, "robust", w)[0]
+        return np.zeros(x.shape[1]), np.where(
+            median > 0, median, scaling_statistics(x, "mean", w)[1]
+        )
     layout = Layout(np.zeros(x.shape[1], dtype=bool))
     stats = column_statistics(Blocks(x, w), layout, method)
     return stats.center, stats.scale

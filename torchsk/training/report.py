@@ -75,7 +75,8 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
         warn(
             f"The fitted network's training loss ({model:.4g}) is worse than that of "
             f"predicting a constant ({constant:.4g}): the model is no better than the "
-            "mean (or the class frequencies). Try another learning_rate_init, more "
+            "loss's best constant (the mean, median or quantile of y, or the class "
+            "frequencies). Try another learning_rate_init, more "
             "max_iter, a smaller alpha or network, or solver='lbfgs'.",
             ConvergenceWarning,
         )
