@@ -145,3 +145,20 @@ def test_sample_weights_far_below_one_are_named_with_the_penalty_they_inflate(we
     assert len(named) == warned  # never without a penalty to inflate
     if warned:
         assert "averages 0.001" in named[0] and "1e+03 times harder" in named[0]
+
+
+@pytest.mark.parametrize(
+    "params, warned",
+    [(dict(loss="quantile"), True), (dict(loss="huber"), True),
+     (dict(loss="squared_error"), False), (dict(loss="quantile", early_stopping=False), False)],
+)  # fmt: skip
+def test_early_stopping_on_r2_is_named_for_a_loss_that_aims_elsewhere(params, warned):
+    # held-out R² kept a 0.9-quantile fit's epoch covering 74% instead of 91%
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    est = TorchRegressor(**({"early_stopping": True, "max_iter": 3} | params))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, X[:, 0])
+    named = [w for w in caught if "early_stopping keeps the epoch" in str(w.message)]
+    assert len(named) == warned

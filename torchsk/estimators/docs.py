@@ -90,7 +90,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``y_val`` when given), stop when its score stops improving, and keep the
         weights of the best epoch. Held-out rows that all weigh 0 in ``sample_weight``
         score nothing (``validation_scores_`` NaN, with a warning): training then
-        stops on its loss, as without early stopping.
+        stops on its loss, as without early stopping. The score is R² (regressor) or
+        accuracy (classifier), as in scikit-learn's MLP, whatever the loss, so a
+        ``"quantile"``, ``"absolute_error"`` or ``"huber"`` fit stops where its
+        predictions are best for the mean, not for its own loss (a warning says so).
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True`` and ``fit``
         is given no ``X_val``.
