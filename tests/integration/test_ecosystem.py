@@ -317,3 +317,16 @@ def test_callback_fallback_without_sklearn_callback_module(monkeypatch, iris):
     finally:
         monkeypatch.undo()
         importlib.reload(callbacks_module)
+
+
+def test_an_onnx_file_travels_alone(tmp_path, diabetes):
+    # torch's exporter put the (100,) layer's weights in a second file, model.onnx.data,
+    # without which the .onnx copied elsewhere (or read as bytes) did not load
+    ort = pytest.importorskip("onnxruntime")
+    X, y = diabetes
+    est = TorchRegressor(max_iter=3, random_state=0).fit(X, y)
+    path = export_onnx(est, tmp_path / "model.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    session = ort.InferenceSession(open(path, "rb").read())
+    (out,) = session.run(None, {"X": X.astype(np.float32)})
+    np.testing.assert_allclose(out.ravel(), est.predict(X), rtol=1e-5)

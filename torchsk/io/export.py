@@ -41,7 +41,8 @@ def export_onnx(estimator, path: str | os.PathLike) -> str:
     Returns
     -------
     path : str
-        The file written. Its input is ``"X"``, float32 of shape
+        The file written, self-contained (the weights inside it: copy it alone;
+        ONNX's protobuf format caps it at 2 GB). Its input is ``"X"``, float32 of shape
         ``(n_samples, n_features_in_)``; its output is ``"prediction"`` of shape
         ``(n_samples, n_outputs)`` for a regressor (``predict`` in y's units) or
         ``"probabilities"`` of shape ``(n_samples, n_classes)`` for a classifier
@@ -69,6 +70,7 @@ def export_onnx(estimator, path: str | os.PathLike) -> str:
         output_names=[output],
         dynamic_shapes=({0: torch.export.Dim("n_samples")},),
         dynamo=True,
-        verbose=False,
+        external_data=False,  # one self-contained file: torch's default puts the
+        verbose=False,  # larger weights in a second file that must travel with it
     )
     return os.fspath(path)
