@@ -130,6 +130,10 @@ def test_loss_curve_display(diabetes):
     display = LossCurveDisplay.from_estimator(plain)
     scored = np.arange(len(plain.loss_curve_)) + 1
     np.testing.assert_array_equal(display.validation_line_.get_xdata(), scored[5:])
+    # array-likes, as scikit-learn's displays take them ("truth value ... ambiguous")
+    arrays = LossCurveDisplay(loss_curve=np.array([3.0, 2.0, 1.0]),
+                              validation_scores=np.array([0.5, 0.6]))  # fmt: skip
+    assert arrays.plot().validation_line_.get_xdata().tolist() == [2, 3]
     plt.close("all")
 
 

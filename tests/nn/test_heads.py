@@ -278,6 +278,14 @@ def test_an_unfitted_donor_raises_not_fitted_error():
 
     with pytest.raises(NotFittedError):
         ReusedBackbone(TorchRegressor())
+    # a fitted search without a network says why, not "not fitted yet"
+    from torchsk import BatchedSearchCV
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [0.1, 1.0]}, cv=2, refit=False).fit(X, X[:, 0])
+    with pytest.raises(AttributeError, match="refit=False"):
+        ReusedBackbone(search)
 
 
 def test_reused_backbone_keeps_the_trained_hidden_weights():

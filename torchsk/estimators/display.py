@@ -104,7 +104,7 @@ class LossCurveDisplay:
         ax.set(xlabel="epoch", ylabel="training loss")
         self.validation_ax_ = self.validation_line_ = None
         handles = [self.line_]
-        if self.validation_scores:
+        if self.validation_scores is not None and len(self.validation_scores):  # array-like
             self.validation_ax_ = ax.twinx()
             # the scores are those of the last epochs: a warm start that turned early
             # stopping on scored only the epochs since

@@ -27,8 +27,8 @@ class ReusedBackbone:
     """
 
     def __init__(self, estimator) -> None:
-        check_is_fitted(estimator, "module_")  # scikit-learn's error, not AttributeError
-        net = estimator.module_
+        check_is_fitted(estimator)  # scikit-learn's error, not AttributeError
+        net = estimator.module_  # a fitted search says why it has none (refit=False)
         if not isinstance(getattr(net.backbone, "output", None), nn.Linear):
             raise ValueError(
                 f"ReusedBackbone needs a backbone whose last layer is an nn.Linear named "
