@@ -113,6 +113,9 @@ def test_param_columns_follow_gridsearchcvs_dtypes_and_order(diabetes):
     search, reference = _both(X, y, grid=grid)
     _assert_same_results(search, reference)
     assert search.cv_results_["param_alpha"].dtype == np.float64
+    # best_score_.round(3) as on GridSearchCV's numpy scalars (a float had no .round)
+    for name in ("best_score_", "best_index_"):
+        assert type(getattr(search, name)) is type(getattr(reference, name))
 
 
 def test_an_ensemble_with_several_scorers_selects_on_the_one_refit_names(diabetes):

@@ -293,7 +293,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         if self.refit or not self.multimetric_:  # GridSearchCV's best_* rule
             self.best_index_ = best_index(self.refit, metric, self.cv_results_)
             if not callable(self.refit):
-                self.best_score_ = float(self.cv_results_[f"mean_test_{metric}"][self.best_index_])
+                self.best_score_ = self.cv_results_[f"mean_test_{metric}"][self.best_index_]
             self.best_params_ = candidates[self.best_index_]
         if self.refit:
             start = time.perf_counter()

@@ -145,7 +145,7 @@ def refit_metric(search, scorers: dict, multimetric: bool) -> str | None:
     return refit if isinstance(refit, str) else None
 
 
-def best_index(refit, metric: str | None, results: dict) -> int:
+def best_index(refit, metric: str | None, results: dict):
     """The best candidate's index, as ``GridSearchCV`` picks it: ``refit(results)``
     where ``refit`` is a callable, else the first of the best rank on ``metric``."""
     if callable(refit):
@@ -154,8 +154,8 @@ def best_index(refit, metric: str | None, results: dict) -> int:
             raise TypeError("best_index_ returned is not an integer")
         if index < 0 or index >= len(results["params"]):
             raise IndexError("best_index_ index out of range")
-        return int(index)
-    return int(results[f"rank_test_{metric}"].argmin())
+        return index
+    return results[f"rank_test_{metric}"].argmin()  # numpy's int64, as GridSearchCV's
 
 
 def score_members(search, est, data, splits, chunk: list[int], folds: list[int], out) -> None:
