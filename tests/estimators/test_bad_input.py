@@ -254,8 +254,8 @@ def test_partial_fit_with_changing_features_or_unseen_classes():
         est.partial_fit(X, np.array(["a", "c"] * 20))
     with pytest.raises(ValueError, match="Input y contains NaN or None"):
         est.partial_fit(X, np.array(["a", None] * 20, dtype=object))
-    with pytest.raises(ValueError, match="is not the same as on the first call"):
-        est.partial_fit(X, y_clf, classes=["a", "b", "c"])
+    with pytest.raises(ValueError, match=re.escape("classes=['a', 'b', 'c'] is not the same")):
+        est.partial_fit(X, y_clf, classes=np.array(["a", "b", "c"]))  # not np.str_('a')
 
 
 INVALID_PARAMS = {

@@ -259,8 +259,8 @@ default="auto"
         if hasattr(self, "module_") and classes is not None:
             if not np.array_equal(np.unique(classes), self.classes_):
                 raise ValueError(
-                    f"classes={list(classes)} is not the same as on the first call to "
-                    f"partial_fit: {self.classes_.tolist()}."
+                    f"classes={np.asarray(classes).tolist()} is not the same as on the first "
+                    f"call to partial_fit: {self.classes_.tolist()}."
                 )
         return self._fit(X, ravel_column(y), sample_weight, incremental=True, classes=classes)
 

@@ -341,8 +341,11 @@ module_ : TabularNet
     n_iter_ : int
         Number of epochs (L-BFGS iterations) run by the last call to ``fit`` or
         ``partial_fit``, as scikit-learn counts them: a warm start or a later
-        ``partial_fit`` starts the count again (``partial_fit``: 1). The epochs of
-        all calls are ``len(loss_curve_)``.
+        ``partial_fit`` starts the count again (``partial_fit``: 1, or 0 where its
+        epoch diverged and the weights before it were kept). The epochs of all calls
+        are ``len(loss_curve_)``, but for an L-BFGS fit that stopped at its starting
+        point (a large ``tol``): 0 iterations, and its starting loss in
+        ``loss_curve_`` as its ``loss_``.
     t_ : int
         Number of training samples seen (0 for ``lbfgs``, as in scikit-learn)."""
 
