@@ -128,6 +128,13 @@ def test_a_filter_on_scikit_learns_text_catches_the_warning(solver, sklearn_text
         assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)], est
 
 
+def _named_small_weights(fit) -> list:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [str(w.message) for w in caught if "weights (class_weight included)" in str(w.message)]
+
+
 @pytest.mark.parametrize("weights, warned", [(1e-3, True), (0.5, False), (1e3, False)])
 def test_sample_weights_far_below_one_are_named_with_the_penalty_they_inflate(weights, warned):
     # a weight of k counts as k samples in the L2 penalty (scikit-learn's semantics):
@@ -136,15 +143,39 @@ def test_sample_weights_far_below_one_are_named_with_the_penalty_they_inflate(we
     X = rng.normal(size=(60, 2))
     y = X[:, 0] + rng.normal(size=60) * 0.1
     sw = np.full(60, weights)
-    sw[:5] = 0.0  # rows of zero weight are not rows it weighs
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        TorchRegressor(max_iter=2, random_state=0).fit(X, y, sample_weight=sw)
-        TorchRegressor(max_iter=2, alpha=0.0, random_state=0).fit(X, y, sample_weight=sw)
-    named = [str(w.message) for w in caught if "sample_weight averages" in str(w.message)]
-    assert len(named) == warned  # never without a penalty to inflate
+    named = _named_small_weights(
+        lambda: TorchRegressor(max_iter=2, random_state=0).fit(X, y, sample_weight=sw)
+    )
+    assert len(named) == warned
     if warned:
-        assert "averages 0.001" in named[0] and "1e+03 times harder" in named[0]
+        assert "average 0.001" in named[0] and "1e+03 times harder" in named[0]
+    # never without a penalty to inflate
+    no_penalty = TorchRegressor(max_iter=2, alpha=0.0, random_state=0)
+    assert not _named_small_weights(lambda: no_penalty.fit(X, y, sample_weight=sw))
+
+
+def test_small_weights_are_named_for_batches_searches_and_class_weight():
+    from torchsk import BatchedSearchCV
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = X[:, 0]
+    sw = np.full(60, 1 / 60)
+    batches = [(X[:30], y[:30], sw[:30]), (X[30:], y[30:], sw[30:])]
+
+    class Batches:  # an iterable of batches that is not a list: read pass after pass
+        def __iter__(self):
+            return iter(batches)
+
+    est = TorchRegressor(max_iter=2, random_state=0)
+    assert _named_small_weights(lambda: est.fit(Batches()))  # the streamed path too
+    # a search's members by their own alpha: none with alpha 0, one with alpha 10
+    for grid, warned in [({"alpha": [0.0]}, False), ({"alpha": [0.0, 10.0]}, True)]:
+        search = BatchedSearchCV(TorchRegressor(max_iter=2, alpha=0.0), grid, cv=2)
+        named = _named_small_weights(lambda s=search: s.fit(X, y, sample_weight=sw))
+        assert bool(named) == warned and (not warned or "alpha=10" in named[0])
+    clf = TorchClassifier(max_iter=2, class_weight={0: 0.01, 1: 0.02}, random_state=0)
+    assert _named_small_weights(lambda: clf.fit(X, y > 0))  # no sample_weight given
 
 
 @pytest.mark.parametrize(
@@ -162,3 +193,13 @@ def test_early_stopping_on_r2_is_named_for_a_loss_that_aims_elsewhere(params, wa
         est.fit(X, X[:, 0])
     named = [w for w in caught if "early_stopping keeps the epoch" in str(w.message)]
     assert len(named) == warned
+
+
+def test_a_search_with_early_stopping_on_a_robust_loss_says_so_too():
+    from torchsk import BatchedSearchCV
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    est = TorchRegressor(loss="quantile", early_stopping=True, max_iter=2, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [0.1, 1.0]}, cv=2, refit=False)
+    with pytest.warns(UserWarning, match="early_stopping keeps the epoch of the best"):
+        search.fit(X, X[:, 0])

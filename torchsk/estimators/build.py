@@ -239,19 +239,20 @@ def _warn_lost_columns(inputs, names, sw=None) -> None:
 
 
 def _pooling_advice(sw) -> str:
-    """What to do about columns whose levels all pooled: weights that average below 1
-    (normalized to sum to 1, as AdaBoost's are) make every level rare."""
-    positive = None if sw is None else np.asarray(sw)[np.asarray(sw) > 0]
-    if positive is not None and len(positive) and positive.mean() < 1:
-        return (
-            f"The sample weights average {positive.mean():.3g}: scale them to average 1 "
-            "(only their ratios matter to the loss; the L2 penalty and the pooling, "
-            "as in MLPRegressor, count a weight of k as k samples)."
-        )
-    return (
+    """What to do about columns whose levels all pooled; weights that average far
+    below 1 (normalized to sum to 1, as AdaBoost's are) make every level rare."""
+    advice = (
         "If the column holds numbers, convert it to a numeric dtype (e.g. "
         "pd.to_numeric); else leave it out or group its levels."
     )
+    mean = None if sw is None else float(np.mean(sw))
+    if mean is not None and mean < 0.1:
+        advice += (
+            f" The sample weights average {mean:.3g}: scale them to average 1 (only "
+            "their ratios matter to the loss; the L2 penalty and the pooling, as in "
+            "scikit-learn's MLP, count a weight of k as k samples)."
+        )
+    return advice
 
 
 def _what_module(module) -> str:

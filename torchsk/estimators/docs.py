@@ -23,7 +23,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         used is recorded in ``alpha_``. With k outputs whose losses the built-in
         regression losses average, the penalty weighs ``1/k`` against that mean:
         scikit-learn's MLP differentiates their sum, so ``alpha`` strikes the same
-        balance as there (``"poisson"`` and the classifiers' losses sum already).
+        balance as there (``"poisson"`` and the classifiers' losses sum already; a
+        torch loss module keeps ``alpha`` as given).
         It penalises every trained parameter of two or more dimensions: the layers'
         weights (a user module's too) and the categorical columns' embedding tables
         (a one-hot column's weights are part of the first layer's, so both encodings

@@ -204,7 +204,6 @@ nn.Module, default="squared_error"
         self : TorchRegressor
             The fitted estimator.
         """
-        _warn_score_against_loss(self)
         return self._fit(
             X,
             ravel_column(y),
@@ -257,6 +256,11 @@ nn.Module, default="squared_error"
         """``predict``'s result from the network's output (``module_`` on raw X)."""
         return self._task.decode(out)
 
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, **kwargs):
+        if not incremental:  # every fit, a search's stacked ones included
+            _warn_score_against_loss(self)
+        return super()._fit(X, y, sample_weight, incremental=incremental, **kwargs)
+
     def _new_task(self) -> RegressionTask:
         options = LossOptions(huber_delta=self.huber_delta, quantile=self.quantile)
         return RegressionTask(
@@ -274,7 +278,7 @@ def _warn_score_against_loss(est) -> None:
     near the mean: a robust loss aims at the median or a quantile instead, and the
     epoch R² keeps can be far from it (a 0.9-quantile fit kept one covering 74% of
     held-out rows where its last covered 91%)."""
-    robust = isinstance(est.loss, str) and LOSSES[est.loss].robust
+    robust = isinstance(est.loss, str) and est.loss in LOSSES and LOSSES[est.loss].robust
     if est.early_stopping and robust and est.solver != "lbfgs":
         warn(
             f"early_stopping keeps the epoch of the best held-out R², as MLPRegressor "

@@ -49,8 +49,7 @@ AUTO_BATCH_SIZE = 64
 # accuracy 0.756 with batches of 64, 0.990 with 200; MLPClassifier 0.992).
 AUTO_BATCH_SIZE_SGD = 200
 
-# alpha="auto" is AUTO_ALPHA_ROWS / n_samples, clipped to [AUTO_ALPHA_FLOOR, 1]
-# (see ``resolve_alpha``)
+# alpha="auto" is AUTO_ALPHA_ROWS / n_samples, clipped to [AUTO_ALPHA_FLOOR, 1] (resolve_alpha)
 AUTO_ALPHA_ROWS = 400
 AUTO_ALPHA_FLOOR = 0.3
 
@@ -335,9 +334,9 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
     settings = train_settings(config, n, incremental, float(total))
-    warn_small_weights(sw, settings.alpha)
     if members is not None:
         settings = _member_settings(settings, members, sw)
+    warn_small_weights(float(total), n, settings)
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     guard = None
@@ -419,6 +418,7 @@ def fit_blocks(
     blocks = Blocks(block, len(lengths), n_samples, shuffle=not in_order)
     # batches are drawn across blocks (``training.loop._run_epoch``): sized for all the rows
     settings = train_settings(config, n_samples, incremental, total_weight)
+    warn_small_weights(total_weight, n_samples, settings)
     net.unfreeze()
     try:
         trained = net.inputs.trained_with(net.backbone)

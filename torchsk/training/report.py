@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
@@ -50,19 +49,20 @@ _SOLVER_PREFIX = {
 }
 
 
-def warn_small_weights(sw: np.ndarray, alpha: float) -> None:
-    """Warn where sample weights average far below 1 (normalized to sum to 1, as
-    AdaBoost's and many survey weights are): the penalty counts a weight of k as k
-    samples, as scikit-learn's MLP does, so it then outweighs the data."""
-    positive = sw[sw > 0]
-    mean = float(positive.mean()) if positive.size else 1.0
+def warn_small_weights(total: float, n_rows: int, settings) -> None:
+    """Warn where the training rows' weights (``class_weight`` included) average far
+    below 1 (normalized to sum to 1, as AdaBoost's and many survey weights are): the
+    penalty counts a weight of k as k samples, as scikit-learn's MLP does, so it then
+    outweighs the data (a search's members: by the largest ``alpha`` among them)."""
+    alpha = max(settings.member_alpha or (settings.alpha,))
+    mean = total / max(n_rows, 1)
     if alpha > 0 and mean < 0.1:
         warn(
-            f"sample_weight averages {mean:.3g} over the rows it weighs: the L2 penalty "
-            "counts a weight of k as k samples (as MLPRegressor's does, and so does "
-            f"alpha='auto'), so alpha={alpha:.3g} pulls {1 / mean:.3g} times harder than "
-            "on unweighted rows. Scale the weights to average 1 (their ratios alone "
-            "weigh the loss)."
+            f"The sample weights (class_weight included) average {mean:.3g} over the "
+            "training rows: the L2 penalty counts a weight of k as k samples (as "
+            "scikit-learn's MLP does, and so does alpha='auto'), so "
+            f"alpha={alpha:.3g} pulls {1 / mean:.3g} times harder than on unweighted "
+            "rows. Scale the weights to average 1 (their ratios alone weigh the loss)."
         )
 
 
