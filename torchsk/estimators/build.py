@@ -29,7 +29,7 @@ from torchsk.nn.net import TabularNet
 from torchsk.nn.reuse import ReusedBackbone, reuses_encoding
 from torchsk.training.devices import as_tensor
 from torchsk.training.losses import CLASSIFICATION
-from torchsk.training.report import diverged_advice
+from torchsk.training.report import SMALL_WEIGHTS, diverged_advice
 
 
 class NetworkBuilder:
@@ -246,7 +246,7 @@ def _pooling_advice(sw) -> str:
         "pd.to_numeric); else leave it out or group its levels."
     )
     mean = None if sw is None else float(np.mean(sw))
-    if mean is not None and mean < 0.1:
+    if mean is not None and mean < SMALL_WEIGHTS:
         advice += (
             f" The sample weights average {mean:.3g}: scale them to average 1 (only "
             "their ratios matter to the loss; the L2 penalty and the pooling, as in "

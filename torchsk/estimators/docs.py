@@ -406,6 +406,17 @@ X_val : array-like of shape (n_val, n_features), default=None
             ``"lbfgs"``, else a ``ValueError``; the only way to stop early on a Dask X
             or on batches."""
 
+#: ``fit``'s ``sample_weight`` (both estimators; indented for a method's docstring).
+FIT_SAMPLE_WEIGHT = """\
+sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; a weight of k counts as k repeated rows, in the loss
+            and, as in scikit-learn's MLP, in the L2 penalty's ``n`` (and
+            ``alpha="auto"``): weights that sum to 1 make the penalty as strong as
+            on one row (a warning says so). Scale them to average 1. Rows of weight
+            0 count as left out for L-BFGS; mini-batches still hold them (each
+            batch's penalty by its weight total), so for ``adam`` and ``sgd`` drop
+            such rows to get the fit of the smaller table."""
+
 
 def fill_docstring(obj, **parts: str) -> None:
     """Fill the ``{placeholders}`` of ``obj``'s docstring with ``parts``, and those of

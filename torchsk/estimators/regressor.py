@@ -15,6 +15,7 @@ from torchsk.estimators.callbacks import with_callbacks
 from torchsk.estimators.docs import (
     COMMON_ATTRIBUTES,
     COMMON_PARAMETERS,
+    FIT_SAMPLE_WEIGHT,
     FIT_X,
     FIT_X_VAL,
     PARTIAL_FIT_NOTES,
@@ -185,14 +186,7 @@ nn.Module, default="squared_error"
         {fit_x}
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
             Target values, in their own units.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights; a weight of k counts as k repeated rows, in the loss
-            and, as in scikit-learn's MLP, in the L2 penalty's ``n`` (and
-            ``alpha="auto"``): weights that sum to 1 make the penalty as strong as
-            on one row (a warning says so). Scale them to average 1. Rows of weight
-            0 count as left out for L-BFGS; mini-batches still hold them (each
-            batch's penalty by its weight total), so for ``adam`` and ``sgd`` drop
-            such rows to get the fit of the smaller table.
+        {fit_sample_weight}
         {fit_x_val}
         y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
             Targets of ``X_val``, in y's units.
@@ -294,4 +288,5 @@ fill_docstring(
 fill_docstring(
     TorchRegressor.partial_fit, partial_fit_notes=PARTIAL_FIT_NOTES, partial_fit_x=PARTIAL_FIT_X
 )
-fill_docstring(TorchRegressor.fit, fit_x=FIT_X, fit_x_val=FIT_X_VAL)
+fill_docstring(TorchRegressor.fit, fit_x=FIT_X, fit_x_val=FIT_X_VAL,
+               fit_sample_weight=FIT_SAMPLE_WEIGHT)  # fmt: skip

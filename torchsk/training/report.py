@@ -49,6 +49,10 @@ _SOLVER_PREFIX = {
 }
 
 
+#: Sample weights averaging below this are named in warnings (the penalty's ``n``)
+SMALL_WEIGHTS = 0.1
+
+
 def warn_small_weights(total: float, n_rows: int, settings) -> None:
     """Warn where the training rows' weights (``class_weight`` included) average far
     below 1 (normalized to sum to 1, as AdaBoost's and many survey weights are): the
@@ -56,7 +60,7 @@ def warn_small_weights(total: float, n_rows: int, settings) -> None:
     outweighs the data (a search's members: by the largest ``alpha`` among them)."""
     alpha = max(settings.member_alpha or (settings.alpha,))
     mean = total / max(n_rows, 1)
-    if alpha > 0 and mean < 0.1:
+    if alpha > 0 and mean < SMALL_WEIGHTS:
         warn(
             f"The sample weights (class_weight included) average {mean:.3g} over the "
             "training rows: the L2 penalty counts a weight of k as k samples (as "
