@@ -208,3 +208,32 @@ def test_categorical_features_selecting_no_column_are_accepted_with_sparse_x(fea
     X, y, _ = _data(n=60, d=5, density=0.3)
     ours = TorchRegressor(**SMALL, categorical_features=features).fit(X, y).predict(X)
     np.testing.assert_allclose(ours, TorchRegressor(**SMALL).fit(X, y).predict(X), rtol=1e-12)
+
+
+def _refuse_to_densify(self, *args, **kwargs):
+    raise AssertionError("densified")
+
+
+@pytest.mark.parametrize("Est", [TorchRegressor, TorchClassifier])
+def test_predict_multiplies_the_stored_entries_without_densifying(Est, monkeypatch):
+    """The scaling folded into the first layer, whose product is sparse: predict
+    had densified every batch (100x ``MLPRegressor``'s time at 20,000 columns)."""
+    X, y, labels = _data(n=400, d=500, density=0.01)
+    target = labels if Est is TorchClassifier else y
+    est = Est(**SMALL).fit(X, target)
+    expected = _outputs(est, X.toarray())
+    monkeypatch.setattr(type(X), "toarray", _refuse_to_densify)
+    np.testing.assert_allclose(_outputs(est, X), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("stored_nan", [False, True])
+def test_predict_densifies_what_the_folded_layer_cannot_compute(stored_nan):
+    """A missing indicator (or NaN stored at predict) needs the input stage itself."""
+    X, y, _ = _data(n=400, d=30, density=0.2)
+    X_fit = X.copy()
+    X_fit.data[:5] = np.nan  # column(s) with missing values: indicators
+    X_test = X.copy()
+    if stored_nan:
+        X_test.data[-3:] = np.nan
+    est = TorchRegressor(**SMALL).fit(X_fit if not stored_nan else X, y)
+    np.testing.assert_allclose(est.predict(X_test), est.predict(X_test.toarray()), atol=1e-10)

@@ -179,6 +179,18 @@ CASES = {
         (ValueError,),
         "CUDA is not available|not a valid",
     ),
+    "dates as a regression target": (  # MLPRegressor: a UFuncTypeError; we had fitted
+        lambda: TorchRegressor(**FAST),
+        lambda: (X, pd.Series(pd.date_range("2020-01-01", periods=len(X)))),
+        ValueError,
+        r"dtype datetime64.*days since a date",
+    ),
+    "durations as a regression target": (
+        lambda: TorchRegressor(**FAST),
+        lambda: (X, pd.to_timedelta(np.arange(len(X)), "D").to_numpy()),
+        ValueError,
+        r"dtype timedelta64",
+    ),
     "validation split too small": (
         lambda: TorchClassifier(early_stopping=True, validation_fraction=0.01, **FAST),
         lambda: (X[:10], y_clf[:10]),

@@ -137,6 +137,30 @@ def test_loss_curve_display(diabetes):
     plt.close("all")
 
 
+def test_loss_curve_displays_of_two_models_share_one_axes(diabetes):
+    """Models compared on one axes: one twin axes, one legend naming all four curves
+    (each call had added a twin axes and replaced the legend), one colour per model."""
+    import matplotlib.pyplot as plt
+
+    X, y = diabetes
+    _, ax = plt.subplots()
+    shown = []
+    for rate in (1e-3, 1e-2):
+        reg = TorchRegressor(
+            early_stopping=True, max_iter=8, **{**FAST, "learning_rate_init": rate}
+        )
+        shown.append(LossCurveDisplay.from_estimator(reg.fit(X, y), ax=ax, name=f"lr={rate}"))
+    assert len(ax.figure.axes) == 2 and shown[0].validation_ax_ is shown[1].validation_ax_
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == [
+        "lr=0.001 training loss", "lr=0.01 training loss",
+        "lr=0.001 validation score", "lr=0.01 validation score",
+    ]  # fmt: skip
+    colors = [(d.line_.get_color(), d.validation_line_.get_color()) for d in shown]
+    assert colors[0][0] == colors[0][1] != colors[1][0] == colors[1][1]
+    plt.close("all")
+
+
 def test_loss_curve_display_of_a_search_or_pipeline_draws_its_network(diabetes):
     X, y = diabetes
     net = TorchRegressor(max_iter=5, **FAST)

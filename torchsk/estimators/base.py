@@ -45,7 +45,12 @@ from torchsk.nn.mlp import ACTIVATIONS
 from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, same_device, seeded
 from torchsk.training.fit import FitConfig, encode_into, epoch_limit
-from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
+from torchsk.training.inference import (
+    batched_part,
+    numpy_forward,
+    predict_in_batches,
+    sparse_forward,
+)
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
 from torchsk.training.settings import SOLVERS, Stopping, penalty_scale
@@ -379,7 +384,10 @@ class BaseTorchEstimator(
         if X.shape[0] <= SMALL_PREDICT_ROWS:
             return net.raw_output(as_tensor(_dense(X), None, plan.device))
         steps, width, module = batched_part(net)
-        if is_sparse(X):  # densified a batch at a time, in batches of a few MB
+        if is_sparse(X):  # the scaling folded into a sparse first layer, or densified
+            folded = sparse_forward(net, X)  # a batch at a time, in batches of a few MB
+            if folded is not None:
+                return folded
             encode = partial(_encode_sparse, net, steps=steps)
             return predict_in_batches(
                 module, X, encode, width, plan, batch_size=min(8192, chunk_rows(X.shape[1]))

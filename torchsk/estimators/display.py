@@ -103,21 +103,35 @@ class LossCurveDisplay:
         (self.line_,) = ax.plot(epochs, self.loss_curve, label=f"{name} training loss")
         ax.set(xlabel="epoch", ylabel="training loss")
         self.validation_ax_ = self.validation_line_ = None
-        handles = [self.line_]
         if self.validation_scores is not None and len(self.validation_scores):  # array-like
-            self.validation_ax_ = ax.twinx()
+            self.validation_ax_ = _twin_of(ax) or ax.twinx()
             # the scores are those of the last epochs: a warm start that turned early
             # stopping on scored only the epochs since
             scored = epochs[max(0, len(epochs) - len(self.validation_scores)) :]
             (self.validation_line_,) = self.validation_ax_.plot(
-                scored, self.validation_scores, color="tab:orange",
-                label=f"{name} validation score",
+                scored, self.validation_scores, color=self.line_.get_color(),
+                linestyle="--", label=f"{name} validation score",
             )  # fmt: skip
             self.validation_ax_.set_ylabel("validation score")
-            handles.append(self.validation_line_)
-        ax.legend(handles=handles, loc="best")
+        # every curve drawn on these axes so far: models compared on one axes share
+        # the twin axes and the legend
+        twin = self.validation_ax_ or _twin_of(ax)
+        handles = ax.get_legend_handles_labels()[0]
+        ax.legend(handles=handles + (twin.get_legend_handles_labels()[0] if twin else []))
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+
+def _twin_of(ax):
+    """The twin axes (``ax.twinx()``) already drawn beside ``ax``, or None."""
+    for other in ax.figure.axes:
+        if (
+            other is not ax
+            and ax.get_shared_x_axes().joined(ax, other)
+            and other.yaxis.get_label_position() == "right"
+        ):
+            return other
+    return None
 
 
 def _network_of(estimator):

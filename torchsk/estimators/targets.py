@@ -53,7 +53,14 @@ class RegressionTarget:
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array."""
-        y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y)
+        if y.dtype.kind in "mM":  # numpy would cast them to integers in silence
+            raise ValueError(
+                f"y has dtype {y.dtype}: a regressor takes numbers. Convert the dates "
+                "or durations to the numbers to predict (e.g. days since a date: "
+                "(y - start) / np.timedelta64(1, 'D'))."
+            )
+        y = y.astype(np.float64, copy=False)
         if not np.isfinite(y).all():  # None in an object y: NaN only now
             raise ValueError("Input y contains NaN (a None among its values?).")
         if y.ndim == 1:

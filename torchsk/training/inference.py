@@ -52,6 +52,54 @@ def predict_in_batches(
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
+@torch.inference_mode()
+def sparse_forward(net, X, batch_size: int = 8192) -> torch.Tensor | None:
+    """The backbone's outputs on sparse ``X`` (CSR) with the input scaling folded
+    into the first layer, whose product is then sparse; None where ``net`` is not
+    one this computes (then X is densified a batch at a time).
+
+    Scaled inputs ``(x - c) / s`` through ``W x + b`` are ``(W / s) x + (b - (W / s)
+    c)``: a product over X's stored entries (scipy's), where densifying cost the
+    whole width per row (predict on 20,000 columns at 0.1% density took 100x
+    scikit-learn's MLP, which multiplies sparse X as it is). For the built-in MLP on
+    the CPU after an input stage of scaling and an imputer with nothing to do (no
+    missing indicators, no column empty in training, no NaN stored in X). Folded in
+    float64: a float32 network's outputs differ from the dense route's by its
+    rounding (~1e-7 relative), a float64 network's by ~1e-15.
+    """
+    backbone, steps = net.backbone, list(net.inputs.children())
+    if not (_foldable(backbone, steps) and np.isfinite(X.data).all()):
+        return None
+    first, *rest = backbone.linears()
+    weight = first.weight.detach().cpu().numpy().astype(np.float64)
+    bias = first.bias.detach().cpu().numpy().astype(np.float64)
+    if isinstance(steps[-1], Scaling):
+        weight = weight / _view(steps[-1].scale)
+        bias = bias - weight @ _view(steps[-1].center)
+    tail = nn.Sequential(*backbone.hidden[1:], backbone.output) if rest else nn.Identity()
+    outs = []
+    for start in range(0, X.shape[0], batch_size):
+        h = np.asarray(X[start : start + batch_size] @ weight.T) + bias
+        outs.append(tail(torch.from_numpy(h).to(first.weight.dtype)))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def _foldable(backbone, steps) -> bool:
+    """Whether ``sparse_forward`` computes a network of ``backbone`` after ``steps``."""
+    imputers_idle = all(
+        not step.config["indicator_columns"] and not step.config.get("empty_columns")
+        for step in steps
+        if isinstance(step, Imputer)
+    )
+    return (
+        is_built_in(backbone)
+        and isinstance(backbone, MLP)
+        and backbone.output.weight.device.type == "cpu"
+        and all(isinstance(step, Imputer | Scaling) for step in steps)
+        and imputers_idle
+    )
+
+
 def batched_part(net) -> tuple[int | None, int, nn.Module]:
     """How ``predict_in_batches`` splits ``net``: the input steps that encode a batch
     into one reused tensor (None: all), its width, and the module run on it. Members
