@@ -270,6 +270,17 @@ def test_partial_fit_with_changing_features_or_unseen_classes():
         est.partial_fit(X, y_clf, classes=np.array(["a", "b", "c"]))  # not np.str_('a')
 
 
+def test_partial_fit_of_a_multilabel_y_checks_classes_on_the_first_call():
+    """A multilabel y's classes are its columns (MLPClassifier refuses others): any
+    classes had passed the first call, and the same value failed the second."""
+    Y = np.column_stack([y_clf == "a", y_clf == "b", np.arange(len(y_clf)) % 3 == 0])
+    for classes in (["a", "b", "c"], [0, 1]):
+        with pytest.raises(ValueError, match=r"3 columns has classes \[0, 1, 2\]"):
+            TorchClassifier(**FAST).partial_fit(X, Y.astype(int), classes=classes)
+    est = TorchClassifier(**FAST).partial_fit(X, Y.astype(int), classes=[2, 0, 1])
+    assert est.partial_fit(X, Y.astype(int), classes=[0, 1, 2]).classes_.tolist() == [0, 1, 2]
+
+
 INVALID_PARAMS = {
     "hidden_layer_sizes": [(0,), (-3, 4)],
     "activation": ["softmaxx"],

@@ -278,6 +278,15 @@ def test_multilabel_class_weight_is_a_list_of_dicts_as_its_error_asks():
     weighted = TorchClassifier(**plain, class_weight=weights).fit(X, Y)
     explicit = TorchClassifier(**plain).fit(X, Y, sample_weight=compute_sample_weight(weights, Y))
     np.testing.assert_allclose(weighted.predict_proba(X), explicit.predict_proba(X), rtol=1e-6)
+    # a partial dict ("weigh the positives") applies to a chunk or a y_val where the
+    # label has no positive (compute_sample_weight had raised "classes [0] are not in")
+    positives = [{1: 3.0}, {1: 2.0}]
+    none_of_0 = Y[:, 0] == 0
+    est = TorchClassifier(**plain, class_weight=positives).partial_fit(X, Y, classes=[0, 1])
+    est.partial_fit(X[none_of_0], Y[none_of_0])
+    est.set_params(early_stopping=True).fit(X, Y, X_val=X[none_of_0], y_val=Y[none_of_0])
+    again = TorchClassifier(**plain, class_weight=positives).fit(X, Y)
+    np.testing.assert_allclose(again.predict_proba(X), weighted.predict_proba(X), rtol=1e-6)
 
 
 def test_early_stopping_keeps_best_validation_epoch(diabetes):

@@ -346,6 +346,28 @@ def test_reused_backbone_cross_validates_on_its_donors_data_with_its_encoding():
         torch.testing.assert_close(part.module_.inputs.state_dict()[name], value)
 
 
+def test_reused_backbone_refuses_columns_named_otherwise_than_its_donors():
+    """The donor's encoding reads columns by position: a reordered or renamed table
+    is refused as scikit-learn refuses it at predict (it had its scaling and
+    categories swapped, R2 0.99 -> -299); a numpy X is matched by position, with
+    scikit-learn's warning."""
+    pytest.importorskip("pandas")
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :4].assign(level=np.resize(list("abc"), len(X)))
+    donor = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    reused = TorchRegressor(module=ReusedBackbone(donor), max_iter=2, random_state=0)
+    for other in (X[X.columns[::-1]], X.rename(columns={"age": "AGE"})):
+        with pytest.raises(ValueError, match="feature names should match.*in that order"):
+            reused.fit(other, y)
+        assert not hasattr(reused, "module_")
+    numbers = X.drop(columns="level")
+    donor = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    reused = TorchRegressor(module=ReusedBackbone(donor.fit(numbers, y)), max_iter=2)
+    with pytest.warns(UserWarning, match="does not have valid feature names.*by position"):
+        reused.fit(numbers.to_numpy(), y)
+    assert isinstance(reused.fit(numbers, y).predict(numbers), np.ndarray)  # same names
+
+
 @pytest.mark.parametrize(
     "n_classes, head", [(2, "sigmoid"), (2, "softmax"), (5, "softmax"), (5, "log_softmax")]
 )

@@ -49,12 +49,11 @@ from torchsk.training.inference import (
     batched_part,
     numpy_forward,
     predict_in_batches,
-    sparse_forward,
+    predict_sparse,
 )
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
 from torchsk.training.settings import SOLVERS, Stopping, penalty_scale
-from torchsk.training.sparse import chunk_rows
 
 
 def _same(a, b) -> bool:
@@ -249,6 +248,7 @@ class BaseTorchEstimator(
         """A new fit's ``TableEncoder`` (None: numeric X): the donor's, fitted, under
         ``module=ReusedBackbone(est)`` (its encoding is reused whole)."""
         if reuses_encoding(self.module):
+            self.module.check_columns(X)
             return copy.deepcopy(self.module.table)
         return new_table(X, self.categorical_features)
 
@@ -383,15 +383,9 @@ class BaseTorchEstimator(
         net, plan = self.module_, for_inference(self._plan, self.module_)
         if X.shape[0] <= SMALL_PREDICT_ROWS:
             return net.raw_output(as_tensor(_dense(X), None, plan.device))
+        if is_sparse(X):  # through a sparse first layer, or densified a batch at a time
+            return predict_sparse(net, X, plan)
         steps, width, module = batched_part(net)
-        if is_sparse(X):  # the scaling folded into a sparse first layer, or densified
-            folded = sparse_forward(net, X)  # a batch at a time, in batches of a few MB
-            if folded is not None:
-                return folded
-            encode = partial(_encode_sparse, net, steps=steps)
-            return predict_in_batches(
-                module, X, encode, width, plan, batch_size=min(8192, chunk_rows(X.shape[1]))
-            )
         encode = partial(encode_into, net, steps=steps)
         return predict_in_batches(module, X, encode, width, plan)
 
@@ -430,11 +424,6 @@ class BaseTorchEstimator(
 def _dense(X):
     """Validated X as a dense array (sparse X: a few rows, or at a user's request)."""
     return X.toarray() if is_sparse(X) else X
-
-
-def _encode_sparse(net, rows, out: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-    """A batch of sparse rows, densified, encoded into ``out``."""
-    return encode_into(net, rows.toarray(), out, steps)
 
 
 def _probabilities(head: nn.Module, logits: torch.Tensor) -> torch.Tensor:

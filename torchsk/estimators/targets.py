@@ -94,6 +94,12 @@ class ClassificationTarget:
         self.target_type_ = self.target_type(y)
         if self.target_type_ == "multilabel-indicator":
             self.classes_ = np.arange(y.shape[1])
+            if self.classes is not None and not _same_labels(self.classes, self.classes_):
+                raise ValueError(  # as MLPClassifier, whose classes_ are the columns'
+                    f"`y` has classes not in `classes`: a multilabel y of {y.shape[1]} "
+                    f"columns has classes {self.classes_.tolist()}; got "
+                    f"classes={np.asarray(self.classes).tolist()}."
+                )
             # as MLPClassifier's LabelBinarizer: a sparse indicator predicts sparse
             self.sparse_output_ = sp.issparse(y)
             return self
@@ -197,3 +203,9 @@ def ravel_column(y):
             return column_or_1d(y_arr)
         return y_arr[:, 0]  # a tensor or Dask array stays one, without a copy
     return y
+
+
+def _same_labels(classes, labels: np.ndarray) -> bool:
+    """Whether ``classes`` holds exactly ``labels`` (integers; in any order)."""
+    given = np.unique(np.asarray(classes))
+    return given.dtype.kind in "iub" and np.array_equal(given, labels)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from torch import nn
 
+from torchsk.estimators.class_weights import class_sample_weights
 from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
 from torchsk.inputs.quantiles import IQR_PER_STD, weighted_quantiles
 from torchsk.inputs.scaling import Scaling
@@ -350,26 +350,11 @@ class ClassificationTask:
         return self.target.encode(y)
 
     def sample_weight(self, y_enc: np.ndarray, sw: np.ndarray | None = None):
-        """``class_weight`` as per-sample weights; ``"balanced"`` counts the classes
-        weighted by ``sw`` (one output), as ``LogisticRegression`` does, so that
-        rows of weight 0 count as rows left out."""
+        """``class_weight`` as per-sample weights (``estimators.class_weights``)."""
         if self.class_weight is None:
             return 1.0
         y = self.target.decode(y_enc)
-        if self.class_weight == "balanced" and sw is not None and np.ndim(y) == 1:
-            weights = _balanced(y, sw)
-        elif isinstance(self.class_weight, dict) and np.ndim(y) == 1:
-            # against all the fitted classes: a batch, a partial_fit chunk or y_val
-            # may lack some of the dict's (compute_sample_weight raised on them)
-            classes = self.target.classes_
-            weights = compute_class_weight(self.class_weight, classes=classes, y=classes)[y_enc]
-        else:
-            weights = compute_sample_weight(self.class_weight, y)
-        if not np.isfinite(weights).all() or (weights < 0).any():  # as sample_weight's
-            raise ValueError(
-                f"class_weight must give finite, non-negative weights; got {self.class_weight!r}."
-            )
-        return weights
+        return class_sample_weights(self.class_weight, y, y_enc, self.target.classes_, sw)
 
     def output_end(self, y_enc: np.ndarray, sw: np.ndarray) -> dict:
         """The network's probability head (``TabularNet`` keywords)."""
@@ -439,12 +424,3 @@ def _column_quantiles(t: np.ndarray, q: float, w: np.ndarray | None) -> np.ndarr
     w = torch.ones(len(t), dtype=torch.float64) if w is None else torch.as_tensor(w)
     values = [weighted_quantiles(column, q, w).item() for column in columns]
     return np.array(values).reshape(t.shape[1:])
-
-
-def _balanced(y: np.ndarray, sw: np.ndarray) -> np.ndarray:
-    """``class_weight="balanced"`` per row, by ``compute_class_weight`` from the
-    classes' weighted counts; a class of no weight gets 0, not inf."""
-    classes, index = np.unique(y, return_inverse=True)
-    with np.errstate(divide="ignore"):
-        per_class = compute_class_weight("balanced", classes=classes, y=y, sample_weight=sw)
-    return np.where(np.isfinite(per_class), per_class, 0.0)[index]

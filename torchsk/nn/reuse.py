@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
-from sklearn.utils.validation import check_is_fitted
+import numpy as np
+from sklearn.utils.validation import _get_feature_names, check_is_fitted
 from torch import nn
 
 
@@ -44,6 +46,7 @@ class ReusedBackbone:
         self.inputs = copy.deepcopy(net.inputs).cpu()
         self.table = copy.deepcopy(getattr(estimator, "_table", None))
         self.n_features = estimator.n_features_in_
+        self.feature_names = getattr(estimator, "feature_names_in_", None)
         bins = getattr(net.inputs, "bins", None)  # read by pickles made before the above
         self.numeric_bins = max(bins.config["n_bins"], default=None) if bins else None
         # what the fitted network never trained stays fixed; the rest trains again
@@ -52,6 +55,38 @@ class ReusedBackbone:
             for name in getattr(net, "fixed_parameters", ())
             if name.startswith("backbone.")
         }
+
+    def check_columns(self, X) -> None:
+        """Refuse ``X`` whose column names are not the estimator's, as scikit-learn's
+        estimators refuse them at predict: the reused encoding reads columns by
+        position (a reordered table had its scaling and categories swapped).
+
+        Raises
+        ------
+        ValueError
+            Where both have names and they differ (order included); a warning where
+            one of them has none.
+        """
+        fitted = getattr(self, "feature_names", None)  # None in pickles made before it
+        names = _get_feature_names(X)
+        if fitted is not None and names is not None and not np.array_equal(fitted, names):
+            raise ValueError(
+                "The feature names should match those that were passed during fit of the "
+                f"ReusedBackbone's estimator: {list(fitted)}, in that order; X has "
+                f"{list(names)}."
+            )
+        if (fitted is None) != (names is None) and hasattr(self, "feature_names"):
+            message = (
+                "X has feature names, but the ReusedBackbone's estimator was fitted without"
+                if fitted is None
+                else "X does not have valid feature names, but the ReusedBackbone's "
+                "estimator was fitted with"
+            )
+            warnings.warn(
+                f"{message} feature names: columns are matched by position.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def input_stage(self, n_features: int) -> nn.Module:
         """A copy of the donor's fitted input stage, for ``n_features`` columns."""

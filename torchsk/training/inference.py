@@ -15,8 +15,10 @@ from torchsk.inputs.impute import Imputer
 from torchsk.inputs.scaling import Scaling
 from torchsk.nn.backbone import is_built_in
 from torchsk.nn.mlp import MLP
+from torchsk.training.fit import encode_into
 from torchsk.training.objectives import NUMPY_FORWARD
 from torchsk.training.plan import ExecutionPlan
+from torchsk.training.sparse import chunk_rows
 
 
 @torch.inference_mode()
@@ -50,6 +52,21 @@ def predict_in_batches(
         batch = X[start : start + rows]
         outs.append(forward(encode_into(batch, inputs[: batch.shape[0]])))
     return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def predict_sparse(net, X, plan: ExecutionPlan) -> torch.Tensor:
+    """The backbone's outputs on sparse ``X``: through the folded first layer where
+    ``sparse_forward`` computes ``net``, else densified a batch of a few MB at a time."""
+    folded = sparse_forward(net, X)
+    if folded is not None:
+        return folded
+    steps, width, module = batched_part(net)
+
+    def encode(rows, out: torch.Tensor) -> torch.Tensor:
+        return encode_into(net, rows.toarray(), out, steps)
+
+    rows = min(8192, chunk_rows(X.shape[1]))
+    return predict_in_batches(module, X, encode, width, plan, batch_size=rows)
 
 
 @torch.inference_mode()
