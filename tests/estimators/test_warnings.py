@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -176,6 +177,34 @@ def test_small_weights_are_named_for_batches_searches_and_class_weight():
         assert bool(named) == warned and (not warned or "alpha=10" in named[0])
     clf = TorchClassifier(max_iter=2, class_weight={0: 0.01, 1: 0.02}, random_state=0)
     assert _named_small_weights(lambda: clf.fit(X, y > 0))  # no sample_weight given
+
+
+@pytest.mark.short_fits
+def test_weights_beyond_float32_train_as_their_ratios_and_the_penalty_say():
+    """A float32 network's weights are rescaled by a power of two (the penalty alike):
+    weights of 1e39 had been infinite (training diverged), 1e-46 all zero (a
+    ZeroDivisionError). The objective is the same: weights 2**30 times larger with
+    alpha a are weights 1 with alpha a / 2**30, to the bit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 20))
+    y = X @ rng.normal(size=20) + rng.normal(size=3000)
+    big = dict(hidden_layer_sizes=(256,), max_iter=3, random_state=0)
+    plain = TorchRegressor(**big, alpha=0.0).fit(X, y)
+    assert plain._plan.dtype == torch.float32
+    for factor in (2.0**130, 2.0**-160):  # about 1.4e39 and 6.8e-49
+        est = TorchRegressor(**big, alpha=0.0).fit(X, y, sample_weight=np.full(3000, factor))
+        np.testing.assert_array_equal(est.predict(X), plain.predict(X))
+        assert est.loss_curve_ == pytest.approx(plain.loss_curve_, rel=1e-6)  # weighted mean
+    small = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)  # float64
+    X, y = X[:200], y[:200]
+    light = TorchRegressor(**small, alpha=1e-3 / 2**30).fit(X, y)
+    heavy = TorchRegressor(**small, alpha=1e-3).fit(X, y, sample_weight=np.full(200, 2.0**30))
+    np.testing.assert_array_equal(heavy.predict(X), light.predict(X))
+    # a penalty 1e30 times the data's is refused, the fitted model kept
+    before = heavy.predict(X)
+    with pytest.raises(ValueError, match="average 1e-46.*or set alpha=0"):
+        heavy.fit(X, y, sample_weight=np.full(200, 1e-46))
+    np.testing.assert_array_equal(heavy.predict(X), before)
 
 
 @pytest.mark.parametrize(

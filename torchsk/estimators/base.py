@@ -44,7 +44,8 @@ from torchsk.io.persistence import PicklesPlainData
 from torchsk.nn.mlp import ACTIVATIONS
 from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, same_device, seeded
-from torchsk.training.fit import FitConfig, encode_into, epoch_limit
+from torchsk.training.encoding import encode_into
+from torchsk.training.fit import FitConfig, epoch_limit
 from torchsk.training.inference import (
     batched_part,
     numpy_forward,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 import torch
@@ -20,7 +19,8 @@ from sklearn.model_selection import train_test_split
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
 from torchsk.training.batches import Blocks, Data
-from torchsk.training.devices import HostToDevice, as_tensor, transfer_rows
+from torchsk.training.devices import as_tensor
+from torchsk.training.encoding import device_targets, encoded_rows, weight_factor
 from torchsk.training.folds import cross_fitted_rows, fold_record
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
@@ -31,7 +31,7 @@ from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.passes import make_objective
 from torchsk.training.plan import ExecutionPlan
-from torchsk.training.report import warn_small_weights, warn_unscored_split, worse_than_constant
+from torchsk.training.report import check_small_weights, warn_unscored_split, worse_than_constant
 from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
     History,
@@ -39,7 +39,7 @@ from torchsk.training.settings import (
     Stopping,
     TrainSettings,
 )
-from torchsk.training.sparse import ChunkedObjective, SparseRows, dense_chunks, is_sparse_rows
+from torchsk.training.sparse import ChunkedObjective, dense_chunks, is_sparse_rows
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -92,9 +92,11 @@ def epoch_limit(config: FitConfig, incremental: bool) -> int:
 
 
 def train_settings(config: FitConfig, n_samples: int, incremental: bool,
-                   weight_total: float | None = None) -> TrainSettings:  # fmt: skip
+                   weight_total: float | None = None, weight_factor: float = 1.0,
+                   ) -> TrainSettings:  # fmt: skip
     """The engine's settings, with the batch size resolved for ``n_samples`` and
-    ``alpha`` for ``weight_total`` (the sample weights' sum; ``n_samples`` when None)."""
+    ``alpha`` for ``weight_total`` (the sample weights' sum; ``n_samples`` when None);
+    the penalty divided by ``weight_factor``, the sample weights' (``training.encoding``)."""
     if config.batch_size == "auto":
         auto = AUTO_BATCH_SIZE_SGD if config.solver == "sgd" else AUTO_BATCH_SIZE
         batch_size = min(auto, n_samples)
@@ -125,7 +127,7 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
         max_fun=config.max_fun,
         loss_units=config.loss_units,
         min_batch_rows=config.min_batch_rows,
-        penalty_scale=config.penalty_scale,
+        penalty_scale=config.penalty_scale / weight_factor,
     )
 
 
@@ -174,44 +176,6 @@ def check_validation_split(validation_fraction: float, n_samples: int, stratify)
             f"early stopping needs at least {max(need, 2)} to score and {need} to train "
             "(one per class). Or set early_stopping=False."
         )
-
-
-def encode_into(net, X: np.ndarray, out: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-    """Encode raw ``X`` through ``net``'s input stage (its first ``steps`` encoders)
-    into ``out`` (rows of the same count, the output's width, the plan's dtype and
-    device).
-
-    The stage's static constants are fixed, so training works on X encoded once
-    through them. Each chunk
-    of rows is encoded straight into its place in ``out`` (computed in float64,
-    rounded on writing), so nothing full-size is allocated here. Chunks of ~1 MB:
-    torch computes a float64 temporary per chunk, and larger ones stayed in the
-    allocator's heap.
-    """
-    chunk = transfer_rows(X.shape[1], out.device)  # ~1 MB on the CPU, more to a GPU
-    to_device = HostToDevice(out.device, X.nbytes)  # on CUDA: through a pinned buffer
-    with torch.no_grad():
-        for i in range(0, len(X), chunk):
-            rows = to_device(X[i : i + chunk])
-            net.inputs.encode_into(rows, out[i : i + chunk], steps)
-    return out
-
-
-def _encoded(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor | SparseRows:
-    """X through the input stage's static encoders, once for the whole fit; sparse X
-    as ``SparseRows``, encoded a batch at a time (no dense copy of it)."""
-    width = net.inputs.static_width()
-    if is_sparse_rows(X):
-        encode = partial(encode_into, net, steps=net.inputs.n_static)
-        return SparseRows(X, encode, width, plan.dtype, plan.device)
-    out = torch.empty((len(X), width), dtype=plan.dtype, device=plan.device)
-    return encode_into(net, X, out, net.inputs.n_static)
-
-
-def _targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
-    """Training targets on the device: class indices stay int64, the rest the plan's dtype."""
-    y = task.training_targets(y_enc, net)
-    return as_tensor(y, None if y.dtype == np.int64 else plan.dtype, plan.device)
 
 
 def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
@@ -329,14 +293,15 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     # members given their rows keep their columns (each member's own stopping reads them)
     plain = members is None and np.all(sw == 1.0)
-    w = None if plain else as_tensor(sw, plan.dtype, plan.device)
-    data = Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
-    settings = train_settings(config, n, incremental, float(total))
+    factor = weight_factor(float(total) / n)  # weights float32 holds; penalty alike
+    w = None if plain else as_tensor(sw / factor, plan.dtype, plan.device)
+    data = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
+    settings = train_settings(config, n, incremental, float(total), factor)
     if members is not None:
         settings = _member_settings(settings, members, sw)
-    warn_small_weights(float(total), n, settings)
+    check_small_weights(float(total), n, settings)
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     guard = None
@@ -373,7 +338,7 @@ def _member_guard(task, net, plan, trained, data: Data, loss, settings, y, y_enc
     source = (y, y_enc, row_sw) if held_out is None else held_out[1:]
     held, scores = early_stopping_rows(task, net, plan, *source, mask)
     oof = oof_scorer(task, net, y, row_sw) if folds is not None and stops else None
-    scored_X = None if held_out is None else _encoded(net, plan, held_out[0])
+    scored_X = None if held_out is None else encoded_rows(net, plan, held_out[0])
     return MemberGuard(trained, data, loss.per_sample, settings, held, scores,
                        folds=folds if oof else None, oof_score=oof,
                        scored_X=scored_X)  # fmt: skip
@@ -408,17 +373,18 @@ def fit_blocks(
     scores the given ``validation`` set (in memory) only.
     """
     score = None if validation is None else _scorer(task, net, plan, *validation)
+    n_samples = int(sum(lengths))
+    factor = weight_factor(total_weight / n_samples)
 
     def block(k: int) -> Data:
         X, y_enc, sw = load(k)
-        w = None if np.all(sw == 1.0) else as_tensor(sw, plan.dtype, plan.device)
-        return Data(_encoded(net, plan, X), _targets(task, net, plan, y_enc), w)
+        w = None if np.all(sw == 1.0) else as_tensor(sw / factor, plan.dtype, plan.device)
+        return Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
 
-    n_samples = int(sum(lengths))
     blocks = Blocks(block, len(lengths), n_samples, shuffle=not in_order)
     # batches are drawn across blocks (``training.loop._run_epoch``): sized for all the rows
-    settings = train_settings(config, n_samples, incremental, total_weight)
-    warn_small_weights(total_weight, n_samples, settings)
+    settings = train_settings(config, n_samples, incremental, total_weight, factor)
+    check_small_weights(total_weight, n_samples, settings)
     net.unfreeze()
     try:
         trained = net.inputs.trained_with(net.backbone)

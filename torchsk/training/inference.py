@@ -15,7 +15,7 @@ from torchsk.inputs.impute import Imputer
 from torchsk.inputs.scaling import Scaling
 from torchsk.nn.backbone import is_built_in
 from torchsk.nn.mlp import MLP
-from torchsk.training.fit import encode_into
+from torchsk.training.encoding import encode_into
 from torchsk.training.objectives import NUMPY_FORWARD
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.sparse import chunk_rows

@@ -52,22 +52,30 @@ _SOLVER_PREFIX = {
 #: Sample weights averaging below this are named in warnings (the penalty's ``n``)
 SMALL_WEIGHTS = 0.1
 
+#: A penalty pulling more than this many times harder than on unweighted rows is refused
+MAX_PULL = 1e30
 
-def warn_small_weights(total: float, n_rows: int, settings) -> None:
+
+def check_small_weights(total: float, n_rows: int, settings) -> None:
     """Warn where the training rows' weights (``class_weight`` included) average far
     below 1 (normalized to sum to 1, as AdaBoost's and many survey weights are): the
     penalty counts a weight of k as k samples, as scikit-learn's MLP does, so it then
-    outweighs the data (a search's members: by the largest ``alpha`` among them)."""
+    outweighs the data (a search's members: by the largest ``alpha`` among them).
+    Raise ``ValueError`` beyond ``MAX_PULL``, which float32 arithmetic cannot hold
+    (weights of 1e-46 had raised a ZeroDivisionError or a torch overflow error)."""
     alpha = max(settings.member_alpha or (settings.alpha,))
     mean = total / max(n_rows, 1)
     if alpha > 0 and mean < SMALL_WEIGHTS:
-        warn(
+        message = (
             f"The sample weights (class_weight included) average {mean:.3g} over the "
             "training rows: the L2 penalty counts a weight of k as k samples (as "
             "scikit-learn's MLP does, and so does alpha='auto'), so "
             f"alpha={alpha:.3g} pulls {1 / mean:.3g} times harder than on unweighted "
-            "rows. Scale the weights to average 1 (their ratios alone weigh the loss)."
+            "rows. Scale the weights to average 1 (their ratios alone weigh the loss)"
         )
+        if alpha / mean > MAX_PULL:
+            raise ValueError(f"{message}, or set alpha=0: the network would be all zeros.")
+        warn(f"{message}.")
 
 
 def warn_about(history: History, config: FitConfig, incremental: bool,
