@@ -22,7 +22,7 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 
-from torchsk.estimators.base import _probabilities
+from torchsk.estimators.base import _dense, _probabilities
 from torchsk.estimators.build import warn_non_finite
 from torchsk.nn.blend import BlendModule
 from torchsk.training.devices import as_tensor
@@ -40,10 +40,10 @@ def member_outputs(est, X) -> torch.Tensor:
     X = est._module_input_array(X)
     net, plan = est.module_, est._plan
     net.eval()
-    parts = []
-    with plan.threads(min(len(X), _CHUNK_ROWS)):
-        for i in range(0, len(X), _CHUNK_ROWS):
-            x = as_tensor(X[i : i + _CHUNK_ROWS], None, plan.device)
+    parts, n = [], X.shape[0]  # X may be sparse (``len`` is ambiguous there)
+    with plan.threads(min(n, _CHUNK_ROWS)):
+        for i in range(0, n, _CHUNK_ROWS):
+            x = as_tensor(_dense(X[i : i + _CHUNK_ROWS]), None, plan.device)
             parts.append(net.from_raw(net.backbone.members(net.inputs(x, net.compute_dtype))))
     return torch.cat(parts, dim=1).to(torch.float64).cpu()
 
