@@ -333,6 +333,24 @@ def test_partitions_whose_rows_change_between_passes_are_refused():
             TorchRegressor(**SMALL).fit(ddf, y)
 
 
+def test_a_partition_whose_columns_are_not_the_metas_is_refused():
+    """Blocks are read by position: a partition built with the columns in another
+    order (metadata checks off) had trained silently on swapped columns."""
+    X, y = _data(n=300)
+    frame = pd.DataFrame(X, columns=list("abcd"))
+
+    def part(i):
+        rows = frame.iloc[i * 150 : (i + 1) * 150]
+        return rows if i == 0 else rows[list("badc")]
+
+    ddf = dd.from_map(part, [0, 1], meta=frame.iloc[:0], enforce_metadata=False)
+    est = TorchRegressor(**SMALL)
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(ValueError, match=r"Partition 1 .*\['b', 'a', 'd', 'c'\]"):
+            est.fit(ddf, y)
+    assert not hasattr(est, "module_")
+
+
 def test_a_boolean_dask_array_fits_and_predicts_as_its_0_1_values():
     X = np.random.default_rng(0).random((400, 3)) < 0.5
     y = X[:, 0] * 2.0 - X[:, 1]

@@ -214,13 +214,23 @@ def _refuse_to_densify(self, *args, **kwargs):
     raise AssertionError("densified")
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {},
+        {"n_ensemble": 3},
+        {"n_ensemble": 2, "hidden_layer_sizes": (4, 3)},
+        {"hidden_layer_sizes": ()},
+    ],
+)
 @pytest.mark.parametrize("Est", [TorchRegressor, TorchClassifier])
-def test_predict_multiplies_the_stored_entries_without_densifying(Est, monkeypatch):
+def test_predict_multiplies_the_stored_entries_without_densifying(Est, shape, monkeypatch):
     """The scaling folded into the first layer, whose product is sparse: predict
-    had densified every batch (100x ``MLPRegressor``'s time at 20,000 columns)."""
+    had densified every batch (100x ``MLPRegressor``'s time at 20,000 columns; an
+    ensemble's, 50x). An ensemble's members' first layers are one matrix."""
     X, y, labels = _data(n=400, d=500, density=0.01)
     target = labels if Est is TorchClassifier else y
-    est = Est(**SMALL).fit(X, target)
+    est = Est(**{**SMALL, **shape}).fit(X, target)
     expected = _outputs(est, X.toarray())
     monkeypatch.setattr(type(X), "toarray", _refuse_to_densify)
     np.testing.assert_allclose(_outputs(est, X), expected, rtol=1e-10, atol=1e-10)

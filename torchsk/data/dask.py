@@ -99,7 +99,15 @@ class DaskSource:
             mask = resolve_categorical_features(categorical_features, self.meta)
         tasks = [dask.delayed(_scan_partition)(p, mask) for p in parts]
         results = dask.compute(*tasks)
-        return [n for n, _ in results], [v for _, v in results]
+        expected = list(self.meta.columns)
+        for k, (_, columns, _) in enumerate(results):
+            if columns != expected:  # blocks are read by position
+                raise ValueError(
+                    f"Partition {k} of the Dask DataFrame has the columns {columns}, but "
+                    f"its meta has {expected}: build the partitions with the meta's "
+                    "columns, in its order (or leave dask's metadata checks on)."
+                )
+        return [n for n, _, _ in results], [v for _, _, v in results]
 
     @property
     def n_samples(self) -> int:
@@ -183,8 +191,8 @@ def _nonempty(lengths: list[int]) -> list[int]:
 
 
 def _scan_partition(part, mask):
-    """A partition's length and its categorical columns' distinct values."""
-    return len(part), None if mask is None else column_values(part, mask)
+    """A partition's length, its columns and its categorical columns' distinct values."""
+    return len(part), list(part.columns), None if mask is None else column_values(part, mask)
 
 
 def _merge(values: list, mask: np.ndarray) -> list:

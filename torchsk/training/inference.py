@@ -14,6 +14,7 @@ from torch import nn
 from torchsk.inputs.impute import Imputer
 from torchsk.inputs.scaling import Scaling
 from torchsk.nn.backbone import is_built_in
+from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.mlp import MLP
 from torchsk.training.encoding import encode_into
 from torchsk.training.objectives import NUMPY_FORWARD
@@ -83,9 +84,10 @@ def sparse_forward(net, X, batch_size: int = 8192) -> torch.Tensor | None:
     Scaled inputs ``(x - c) / s`` through ``W x + b`` are ``(W / s) x + (b - (W / s)
     c)``: a product over X's stored entries (scipy's), where densifying cost the
     whole width per row (predict on 20,000 columns at 0.1% density took 100x
-    scikit-learn's MLP, which multiplies sparse X as it is). For the built-in MLP on
-    the CPU after an input stage of scaling and an imputer with nothing to do (no
-    missing indicators, no column empty in training, no NaN stored in X), whose
+    scikit-learn's MLP, which multiplies sparse X as it is). For the built-in MLP (or
+    ``EnsembleMLP``) on the CPU after an input stage of scaling and an imputer with
+    nothing to do (no missing indicators, no column empty in training, no NaN stored
+    in X), whose
     columns are centred within ``FOLD_OFFSET`` spreads of 0 (finite folded weights).
     Folded in float64: a float32 network's outputs differ from the dense route's by
     its rounding (~1e-7 relative), a float64 network's by ~1e-15.
@@ -93,25 +95,53 @@ def sparse_forward(net, X, batch_size: int = 8192) -> torch.Tensor | None:
     backbone, steps = net.backbone, list(net.inputs.children())
     if not (_foldable(backbone, steps) and np.isfinite(X.data).all()):
         return None
-    first, *rest = backbone.linears()
-    weight = first.weight.detach().cpu().numpy().astype(np.float64)
-    bias = first.bias.detach().cpu().numpy().astype(np.float64)
+    weight, bias, tail = _first_layer(backbone)
     if isinstance(steps[-1], Scaling):
         center, scale = _view(steps[-1].center), _view(steps[-1].scale)
         # a centre far larger than the spread (an ID, a timestamp) cancels in the
         # folded bias, where the dense route subtracts it exactly first; a subnormal
         # spread overflows the folded weights
         with np.errstate(all="ignore"):
-            weight = weight / scale
+            weight = weight / scale[:, None]
             if not (np.isfinite(weight).all() and np.all(np.abs(center) <= FOLD_OFFSET * scale)):
                 return None
-        bias = bias - weight @ center
-    tail = nn.Sequential(*backbone.hidden[1:], backbone.output) if rest else nn.Identity()
+        bias = bias - center @ weight
+    dtype = next(backbone.parameters()).dtype
     outs = []
     for start in range(0, X.shape[0], batch_size):
-        h = np.asarray(X[start : start + batch_size] @ weight.T) + bias
-        outs.append(tail(torch.from_numpy(h).to(first.weight.dtype)))
+        h = np.asarray(X[start : start + batch_size] @ weight) + bias
+        outs.append(tail(torch.from_numpy(h).to(dtype)))
     return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def _first_layer(backbone) -> tuple[np.ndarray, np.ndarray, Callable]:
+    """``backbone``'s first layer as float64 ``(weight (inputs, width), bias)``, and
+    the rest of its eval forward on that layer's output ``(rows, width)``. The
+    members of an ``EnsembleMLP`` side by side: their first layers are one matrix."""
+    if isinstance(backbone, MLP):
+        first, *rest = backbone.linears()
+        weight, bias = _float64(first.weight).T, _float64(first.bias)
+        if not rest:
+            return weight, bias, lambda h: h
+        return weight, bias, nn.Sequential(*backbone.hidden[1:], backbone.output)
+    m, n_inputs, width = backbone.weights[0].shape
+    weight = _float64(backbone.weights[0]).transpose(1, 0, 2).reshape(n_inputs, m * width)
+    return weight, _float64(backbone.biases[0]), partial(_members_after_first, backbone)
+
+
+def _members_after_first(backbone: EnsembleMLP, h: torch.Tensor) -> torch.Tensor:
+    """``EnsembleMLP``'s eval forward from its members' first layer outputs, side by
+    side in ``h`` (rows, members x width): their mean output."""
+    m = backbone.n_members
+    h = h.view(len(h), m, -1).transpose(0, 1).contiguous()
+    layers = zip(backbone.weights[1:], backbone.biases[1:], strict=True)
+    for weight, bias in layers:  # activation (dropout: none in eval) between layers
+        h = torch.baddbmm(bias.view(m, 1, -1), backbone.drop(backbone.act(h)), weight)
+    return h.mean(dim=0)
+
+
+def _float64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float64)
 
 
 def _foldable(backbone, steps) -> bool:
@@ -123,8 +153,8 @@ def _foldable(backbone, steps) -> bool:
     )
     return (
         is_built_in(backbone)
-        and isinstance(backbone, MLP)
-        and backbone.output.weight.device.type == "cpu"
+        and isinstance(backbone, MLP | EnsembleMLP)
+        and next(backbone.parameters()).device.type == "cpu"
         and all(isinstance(step, Imputer | Scaling) for step in steps)
         and imputers_idle
     )
