@@ -86,14 +86,17 @@ def sparse_forward(net, X, batch_size: int = 8192) -> torch.Tensor | None:
     whole width per row (predict on 20,000 columns at 0.1% density took 100x
     scikit-learn's MLP, which multiplies sparse X as it is). For the built-in MLP (or
     ``EnsembleMLP``) on the CPU after an input stage of scaling and an imputer with
-    nothing to do (no missing indicators, no column empty in training, no NaN stored
-    in X), whose
-    columns are centred within ``FOLD_OFFSET`` spreads of 0 (finite folded weights).
-    Folded in float64: a float32 network's outputs differ from the dense route's by
-    its rounding (~1e-7 relative), a float64 network's by ~1e-15.
+    no missing indicators (NaN stored in X then takes its fill value) and no column
+    empty in training, whose columns are centred within ``FOLD_OFFSET`` spreads of 0
+    (finite folded weights). Folded in float64: a float32 network's outputs differ
+    from the dense route's by its rounding (~1e-7 relative), a float64 network's by
+    ~1e-15.
     """
     backbone, steps = net.backbone, list(net.inputs.children())
-    if not (_foldable(backbone, steps) and np.isfinite(X.data).all()):
+    if not _foldable(backbone, steps):
+        return None
+    X = _imputed(X, [step for step in steps if isinstance(step, Imputer)])
+    if X is None:
         return None
     weight, bias, tail = _first_layer(backbone)
     if isinstance(steps[-1], Scaling):
@@ -112,6 +115,20 @@ def sparse_forward(net, X, batch_size: int = 8192) -> torch.Tensor | None:
         h = np.asarray(X[start : start + batch_size] @ weight) + bias
         outs.append(tail(torch.from_numpy(h).to(dtype)))
     return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def _imputed(X, imputers: list):
+    """Sparse ``X`` with its stored NaN set to the imputer's fill value, as the
+    imputer without missing indicators computes them (a copy where there are any);
+    None where NaN has no fill value to take."""
+    missing = np.isnan(X.data)
+    if not missing.any():
+        return X
+    if not imputers:
+        return None
+    X = X.copy()
+    X.data[missing] = _view(imputers[0].fill)[X.indices[missing]]
+    return X
 
 
 def _first_layer(backbone) -> tuple[np.ndarray, np.ndarray, Callable]:
