@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import sklearn
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 import torchsk.estimators.base as base
 import torchsk.estimators.fitdata as fitdata
@@ -331,6 +332,25 @@ def test_partitions_whose_rows_change_between_passes_are_refused():
     with dask.config.set(scheduler="synchronous"):
         with pytest.raises(ValueError, match="rows changed during the fit"):
             TorchRegressor(**SMALL).fit(ddf, y)
+
+
+def test_a_streamed_fit_worse_than_a_constant_says_so_as_in_memory():
+    """The in-memory fit's warning, judged on the last block read (a streamed or
+    iterable fit had been silent)."""
+    X, _ = _data(n=2000)
+    y = X[:, 0] * 1000 + 5000
+    est = TorchRegressor(max_iter=3, learning_rate_init=10.0, random_state=0)
+
+    class Batches:  # an iterable of (X, y) batches, read afresh each pass
+        def __iter__(self):
+            return ((X[i : i + 500], y[i : i + 500]) for i in range(0, 2000, 500))
+
+    for source, target in ((da.from_array(X, chunks=500), y), (Batches(), None)):
+        with pytest.warns(ConvergenceWarning, match="worse than that of predicting"):
+            est.fit(source, target)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", ".*worse than", ConvergenceWarning)
+        TorchRegressor(max_iter=20, random_state=0).fit(da.from_array(X, chunks=500), y)
 
 
 def test_a_partition_whose_columns_are_not_the_metas_is_refused():

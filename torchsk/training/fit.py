@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
-from torchsk.training.batches import Blocks, Data
+from torchsk.training.batches import Blocks, Data, weight_of
 from torchsk.training.devices import as_tensor
 from torchsk.training.encoding import device_targets, encoded_rows, weight_factor
 from torchsk.training.folds import cross_fitted_rows, fold_record
@@ -376,10 +376,13 @@ def fit_blocks(
     n_samples = int(sum(lengths))
     factor = weight_factor(total_weight / n_samples)
 
+    last = {}  # the block loaded last, which the worse-than-constant check reads
+
     def block(k: int) -> Data:
         X, y_enc, sw = load(k)
         w = None if np.all(sw == 1.0) else as_tensor(sw / factor, plan.dtype, plan.device)
-        return Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
+        last["data"] = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
+        return last["data"]
 
     blocks = Blocks(block, len(lengths), n_samples, shuffle=not in_order)
     # batches are drawn across blocks (``training.loop._run_epoch``): sized for all the rows
@@ -389,11 +392,20 @@ def fit_blocks(
     try:
         trained = net.inputs.trained_with(net.backbone)
         with plan.threads(settings.batch_size):
-            return _run(
+            history, optimizer = _run(
                 net, trained, plan, loss, blocks, settings, seed=seed, optimizer=optimizer,
                 validation_score=score, hooks=hooks, samples_seen=samples_seen,
                 stopping=stopping,
             )  # fmt: skip
+            judged = last.get("data")  # an estimate on one block's rows, read already
+            if (
+                not incremental
+                and history.n_iter
+                and not isinstance(loss.per_sample, PerMember)
+                and weight_of(judged.w, len(judged.y)) > 0
+            ):
+                history.worse_than_constant, _ = worse_than_constant(task, trained, loss, judged)
+            return history, optimizer
     finally:
         net.freeze()
 
