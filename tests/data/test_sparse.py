@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 
 import torchsk.training.sparse as training_sparse
 from torchsk import TorchClassifier, TorchRegressor
@@ -234,6 +235,16 @@ def test_predict_multiplies_the_stored_entries_without_densifying(Est, shape, mo
     expected = _outputs(est, X.toarray())
     monkeypatch.setattr(type(X), "toarray", _refuse_to_densify)
     np.testing.assert_allclose(_outputs(est, X), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_a_float32_network_folded_differs_from_its_dense_form_by_rounding(monkeypatch):
+    X, y, labels = _data(n=400, d=500, density=0.01)
+    est = TorchClassifier(hidden_layer_sizes=(512,), max_iter=2, random_state=0)
+    est.fit(X, labels)
+    assert est._plan.dtype == torch.float32
+    expected = est.predict_proba(X.toarray())
+    monkeypatch.setattr(type(X), "toarray", _refuse_to_densify)
+    np.testing.assert_allclose(est.predict_proba(X), expected, rtol=0, atol=1e-6)
 
 
 def test_stored_nan_at_predict_takes_the_fill_value_and_indicators_densify(monkeypatch):

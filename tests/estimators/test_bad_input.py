@@ -271,12 +271,13 @@ def test_partial_fit_with_changing_features_or_unseen_classes():
 
 
 def test_partial_fit_of_a_multilabel_y_checks_classes_on_the_first_call():
-    """A multilabel y's classes are its columns (MLPClassifier refuses others): any
-    classes had passed the first call, and the same value failed the second."""
+    """A multilabel y's classes are its columns' indices (classes_): any classes had
+    passed the first call, and the same value failed the second."""
     Y = np.column_stack([y_clf == "a", y_clf == "b", np.arange(len(y_clf)) % 3 == 0])
-    for classes in (["a", "b", "c"], [0, 1]):
+    for classes in (["a", "b", "c"], [0, 1], [0, 1, 2, 3]):
         with pytest.raises(ValueError, match=r"3 columns has classes \[0, 1, 2\]"):
             TorchClassifier(**FAST).partial_fit(X, Y.astype(int), classes=classes)
+    TorchClassifier(**FAST).partial_fit(X, Y.astype(int), classes=[0.0, 1.0, 2.0])
     est = TorchClassifier(**FAST).partial_fit(X, Y.astype(int), classes=[2, 0, 1])
     assert est.partial_fit(X, Y.astype(int), classes=[0, 1, 2]).classes_.tolist() == [0, 1, 2]
 

@@ -200,6 +200,20 @@ def test_weights_beyond_float32_train_as_their_ratios_and_the_penalty_say():
     light = TorchRegressor(**small, alpha=1e-3 / 2**30).fit(X, y)
     heavy = TorchRegressor(**small, alpha=1e-3).fit(X, y, sample_weight=np.full(200, 2.0**30))
     np.testing.assert_array_equal(heavy.predict(X), light.predict(X))
+    # batches too, where one holds weights of exactly 1 (taken as 1 in the rescaled
+    # units, it had counted 2**30 times too much)
+
+    class Batches:
+        def __init__(self, w):
+            self.w = w
+
+        def __iter__(self):
+            return ((X[i : i + 50], y[i : i + 50], self.w[i : i + 50]) for i in (0, 50, 100, 150))
+
+    low, high = np.full(200, 3.0), np.full(200, 3.0 * 2**30)
+    low[:50], high[:50] = 2.0**-30, 1.0
+    fits = [TorchRegressor(**small, alpha=0.0).fit(Batches(w)).predict(X) for w in (low, high)]
+    np.testing.assert_array_equal(fits[0], fits[1])
     # a penalty 1e30 times the data's is refused, the fitted model kept
     before = heavy.predict(X)
     with pytest.raises(ValueError, match="average 1e-46.*or set alpha=0"):

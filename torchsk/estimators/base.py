@@ -46,15 +46,11 @@ from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, same_device, seeded
 from torchsk.training.encoding import encode_into
 from torchsk.training.fit import FitConfig, epoch_limit
-from torchsk.training.inference import (
-    batched_part,
-    numpy_forward,
-    predict_in_batches,
-    predict_sparse,
-)
+from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
 from torchsk.training.settings import SOLVERS, Stopping, penalty_scale
+from torchsk.training.sparse_inference import predict_sparse
 
 
 def _same(a, b) -> bool:

@@ -44,7 +44,7 @@ def class_sample_weights(class_weight, y: np.ndarray, y_enc: np.ndarray, classes
         weights = _balanced(y, sw)
     elif isinstance(class_weight, dict) and np.ndim(y) == 1:
         weights = compute_class_weight(class_weight, classes=classes, y=classes)[y_enc]
-    elif isinstance(class_weight, list) and np.ndim(y) == 2:
+    elif isinstance(class_weight, list) and np.ndim(y) == 2 and _all_dicts(class_weight):
         weights = _per_label(class_weight, y)
     else:
         weights = compute_sample_weight(class_weight, y)
@@ -53,6 +53,12 @@ def class_sample_weights(class_weight, y: np.ndarray, y_enc: np.ndarray, classes
             f"class_weight must give finite, non-negative weights; got {class_weight!r}."
         )
     return weights
+
+
+def _all_dicts(class_weight: list) -> bool:
+    """A list of dicts only (``"balanced"`` among them is ``compute_sample_weight``'s
+    to balance over the rows given)."""
+    return all(isinstance(entry, dict) for entry in class_weight)
 
 
 def _per_label(class_weight: list, y: np.ndarray) -> np.ndarray:

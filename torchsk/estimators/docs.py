@@ -412,12 +412,13 @@ sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; a weight of k counts as k repeated rows, in the loss
             and, as in scikit-learn's MLP, in the L2 penalty's ``n`` (and
             ``alpha="auto"``): weights that sum to 1 make the penalty as strong as
-            on one row (a warning says so; a pull over 1e30 times that on unweighted
-            rows is refused). Scale them to average 1. Weights of any size train
-            (float32 networks take them divided by a power of two, the penalty
-            alike). Rows of weight 0 count as left out for L-BFGS; mini-batches
-            still hold them (each batch's penalty by its weight total), so for
-            ``adam`` and ``sgd`` drop such rows to get the fit of the smaller table."""
+            on one row (a warning says so; ``alpha`` over the mean weight beyond
+            1e30 is refused). Scale them to average 1. Weights far from 1 are
+            taken divided by a power of two, the penalty alike (the same objective,
+            which float32 holds). Rows of weight 0 count as left out for L-BFGS;
+            mini-batches still hold them (each batch's penalty by its weight
+            total), so for ``adam`` and ``sgd`` drop such rows to get the fit of
+            the smaller table."""
 
 
 def fill_docstring(obj, **parts: str) -> None:

@@ -22,7 +22,8 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 
-from torchsk.estimators.base import _dense, _probabilities
+from torchsk.data.sparse import is_sparse
+from torchsk.estimators.base import _probabilities
 from torchsk.estimators.build import warn_non_finite
 from torchsk.nn.blend import BlendModule
 from torchsk.training.devices import as_tensor
@@ -43,7 +44,8 @@ def member_outputs(est, X) -> torch.Tensor:
     parts, n = [], X.shape[0]  # X may be sparse (``len`` is ambiguous there)
     with plan.threads(min(n, _CHUNK_ROWS)):
         for i in range(0, n, _CHUNK_ROWS):
-            x = as_tensor(_dense(X[i : i + _CHUNK_ROWS]), None, plan.device)
+            rows = X[i : i + _CHUNK_ROWS]
+            x = as_tensor(rows.toarray() if is_sparse(rows) else rows, None, plan.device)
             parts.append(net.from_raw(net.backbone.members(net.inputs(x, net.compute_dtype))))
     return torch.cat(parts, dim=1).to(torch.float64).cpu()
 

@@ -95,9 +95,9 @@ class ClassificationTarget:
         if self.target_type_ == "multilabel-indicator":
             self.classes_ = np.arange(y.shape[1])
             if self.classes is not None and not _same_labels(self.classes, self.classes_):
-                raise ValueError(  # as MLPClassifier, whose classes_ are the columns'
-                    f"`y` has classes not in `classes`: a multilabel y of {y.shape[1]} "
-                    f"columns has classes {self.classes_.tolist()}; got "
+                raise ValueError(  # the columns' indices, which classes_ holds
+                    f"classes must be the columns' indices: a multilabel y of "
+                    f"{y.shape[1]} columns has classes {self.classes_.tolist()}; got "
                     f"classes={np.asarray(self.classes).tolist()}."
                 )
             # as MLPClassifier's LabelBinarizer: a sparse indicator predicts sparse
@@ -206,6 +206,6 @@ def ravel_column(y):
 
 
 def _same_labels(classes, labels: np.ndarray) -> bool:
-    """Whether ``classes`` holds exactly ``labels`` (integers; in any order)."""
+    """Whether ``classes`` holds exactly ``labels``, by value (0.0 is 0), in any order."""
     given = np.unique(np.asarray(classes))
-    return given.dtype.kind in "iub" and np.array_equal(given, labels)
+    return given.dtype.kind in "iubf" and np.array_equal(given, labels)

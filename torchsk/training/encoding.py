@@ -40,7 +40,19 @@ def encode_into(net, X: np.ndarray, out: torch.Tensor, steps: int | None = None)
 
 def encoded_rows(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor | SparseRows:
     """X through the input stage's static encoders, once for the whole fit; sparse X
-    as ``SparseRows``, encoded a batch at a time (no dense copy of it)."""
+    as ``SparseRows``, encoded a batch at a time (no dense copy of it).
+
+    Parameters
+    ----------
+    net : TabularNet
+    plan : ExecutionPlan
+    X : ndarray or scipy.sparse matrix of shape (n_samples, n_features)
+        Raw rows.
+
+    Returns
+    -------
+    Tensor of shape (n_samples, static width), or SparseRows
+    """
     width = net.inputs.static_width()
     if is_sparse_rows(X):
         encode = partial(encode_into, net, steps=net.inputs.n_static)
@@ -50,7 +62,20 @@ def encoded_rows(net, plan: ExecutionPlan, X: np.ndarray) -> torch.Tensor | Spar
 
 
 def device_targets(task, net, plan: ExecutionPlan, y_enc: np.ndarray) -> torch.Tensor:
-    """Training targets on the device: class indices stay int64, the rest the plan's dtype."""
+    """Training targets on the device: class indices stay int64, the rest the plan's dtype.
+
+    Parameters
+    ----------
+    task : RegressionTask or ClassificationTask
+    net : TabularNet
+    plan : ExecutionPlan
+    y_enc : ndarray
+        The task's encoded targets.
+
+    Returns
+    -------
+    Tensor
+    """
     y = task.training_targets(y_enc, net)
     return as_tensor(y, None if y.dtype == np.int64 else plan.dtype, plan.device)
 
@@ -65,7 +90,35 @@ def weight_factor(mean: float) -> float:
     objective stays the same: the caller divides the penalty by the same factor
     (``TrainSettings.penalty_scale``, as a weight of k counts k samples against it),
     and a power of two rescales exactly.
+
+    Parameters
+    ----------
+    mean : float
+        The sample weights' mean over the training rows.
+
+    Returns
+    -------
+    float
     """
     if mean <= 0 or 1 / WEIGHT_RANGE <= mean <= WEIGHT_RANGE:
         return 1.0
     return 2.0 ** round(math.log2(mean))
+
+
+def device_weights(sw: np.ndarray, factor: float, plan: ExecutionPlan) -> torch.Tensor | None:
+    """Sample weights ``sw`` divided by ``factor`` (``weight_factor``), on the device;
+    None (each row weighs 1) only where that is what they are.
+
+    Parameters
+    ----------
+    sw : ndarray of shape (n_samples,) or (n_samples, n_members)
+    factor : float
+    plan : ExecutionPlan
+
+    Returns
+    -------
+    Tensor or None
+    """
+    if factor == 1.0 and sw.ndim == 1 and np.all(sw == 1.0):
+        return None
+    return as_tensor(sw / factor, plan.dtype, plan.device)

@@ -20,7 +20,12 @@ from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
 from torchsk.training.batches import Blocks, Data, weight_of
 from torchsk.training.devices import as_tensor
-from torchsk.training.encoding import device_targets, encoded_rows, weight_factor
+from torchsk.training.encoding import (
+    device_targets,
+    device_weights,
+    encoded_rows,
+    weight_factor,
+)
 from torchsk.training.folds import cross_fitted_rows, fold_record
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
@@ -292,16 +297,15 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     elif _early_stopping(config, incremental):
         X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
     # members given their rows keep their columns (each member's own stopping reads them)
-    plain = members is None and np.all(sw == 1.0)
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
     factor = weight_factor(float(total) / n)  # weights float32 holds; penalty alike
-    w = None if plain else as_tensor(sw / factor, plan.dtype, plan.device)
-    data = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
     settings = train_settings(config, n, incremental, float(total), factor)
     if members is not None:
         settings = _member_settings(settings, members, sw)
-    check_small_weights(float(total), n, settings)
+    check_small_weights(float(total), n, settings)  # before encoding X: it may refuse
+    w = device_weights(sw, factor, plan)  # members keep their columns
+    data = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
     rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     guard = None
@@ -380,7 +384,7 @@ def fit_blocks(
 
     def block(k: int) -> Data:
         X, y_enc, sw = load(k)
-        w = None if np.all(sw == 1.0) else as_tensor(sw / factor, plan.dtype, plan.device)
+        w = device_weights(sw, factor, plan)  # ones too, where other blocks are divided
         last["data"] = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
         return last["data"]
 

@@ -52,7 +52,7 @@ _SOLVER_PREFIX = {
 #: Sample weights averaging below this are named in warnings (the penalty's ``n``)
 SMALL_WEIGHTS = 0.1
 
-#: A penalty pulling more than this many times harder than on unweighted rows is refused
+#: ``alpha`` over the mean weight beyond this is refused: float32 cannot hold the penalty
 MAX_PULL = 1e30
 
 
@@ -61,8 +61,18 @@ def check_small_weights(total: float, n_rows: int, settings) -> None:
     below 1 (normalized to sum to 1, as AdaBoost's and many survey weights are): the
     penalty counts a weight of k as k samples, as scikit-learn's MLP does, so it then
     outweighs the data (a search's members: by the largest ``alpha`` among them).
-    Raise ``ValueError`` beyond ``MAX_PULL``, which float32 arithmetic cannot hold
-    (weights of 1e-46 had raised a ZeroDivisionError or a torch overflow error)."""
+    Raise ``ValueError`` where ``alpha`` over the mean weight exceeds ``MAX_PULL``,
+    which float32 arithmetic cannot hold (weights of 1e-46 had raised a
+    ZeroDivisionError or a torch overflow error).
+
+    Parameters
+    ----------
+    total : float
+        The training rows' total weight.
+    n_rows : int
+    settings : TrainSettings
+        Its ``alpha`` (or ``member_alpha``).
+    """
     alpha = max(settings.member_alpha or (settings.alpha,))
     mean = total / max(n_rows, 1)
     if alpha > 0 and mean < SMALL_WEIGHTS:

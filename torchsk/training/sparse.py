@@ -40,7 +40,7 @@ class SparseRows:
         Raw rows (numbers, NaN for missing values), kept on the host.
     encode : callable
         ``encode(rows, out)`` writes raw dense ``rows`` (ndarray), encoded, into
-        ``out`` and returns it (``training.fit.encode_into`` with the static steps).
+        ``out`` and returns it (``training.encoding.encode_into`` with the static steps).
     width : int
         Columns of the encoded rows.
     dtype : torch.dtype
