@@ -258,6 +258,20 @@ def test_a_multilabel_y_of_other_values_than_0_and_1_is_refused(codes):
         est.fit(X, Y, X_val=X, y_val=np.where(Y == 1, codes[1], codes[0]))
 
 
+@pytest.mark.short_fits
+def test_a_label_constant_in_training_is_predicted_as_that_constant():
+    """Zero output weights and the logit of its smoothed frequency from the start, as
+    the regressor holds a constant target column: a short fit from a random output
+    layer had predicted a never-positive label on 13-32 of 200 rows."""
+    X, Y = make_multilabel_classification(n_samples=200, n_classes=3, random_state=0)
+    Y[:, 0], Y[:, 2] = 0, 1
+    for seed in range(3):
+        clf = TorchClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=seed)
+        proba = clf.fit(X[:150], Y[:150]).predict_proba(X)  # 50 rows held out too
+        assert (proba[:, 0] < 0.01).all() and (proba[:, 2] > 0.99).all()
+        assert 0.01 < proba[:, 1].mean() < 0.99  # the other label still learns
+
+
 def test_class_weight_shifts_predictions(iris):
     X, y = iris
     base = TorchClassifier(**FAST).fit(X, y).predict_proba(X)[:, 2].mean()
@@ -287,6 +301,11 @@ def test_multilabel_class_weight_is_a_list_of_dicts_as_its_error_asks():
     est.set_params(early_stopping=True).fit(X, Y, X_val=X[none_of_0], y_val=Y[none_of_0])
     again = TorchClassifier(**plain, class_weight=positives).fit(X, Y)
     np.testing.assert_allclose(again.predict_proba(X), weighted.predict_proba(X), rtol=1e-6)
+    # "balanced" in the list balances its label over the rows, as compute_sample_weight
+    mixed = [{0: 1.0, 1: 3.0}, "balanced"]
+    balanced = TorchClassifier(**plain, class_weight=mixed).fit(X, Y)
+    explicit = TorchClassifier(**plain).fit(X, Y, sample_weight=compute_sample_weight(mixed, Y))
+    np.testing.assert_allclose(balanced.predict_proba(X), explicit.predict_proba(X), rtol=1e-6)
 
 
 def test_early_stopping_keeps_best_validation_epoch(diabetes):

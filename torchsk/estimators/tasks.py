@@ -371,7 +371,21 @@ class ClassificationTask:
         return [np.log(p) - np.log1p(-p)]  # sigmoid logits
 
     def start_output(self, net, y_enc: np.ndarray, sw: np.ndarray) -> None:
-        """Nothing to do: a target needs two classes."""
+        """Start each multilabel column constant in training (a label never or always
+        positive) at zero output weights and the logit of its frequency smoothed to
+        ``0.5 / (n + 1)`` from 0 or 1: it predicts that constant from the first epoch
+        (from a random output layer, a short fit had predicted a never-positive label
+        on a fifth of the rows), and training only moves it further. Other targets
+        have two classes or more: nothing to do."""
+        hold = constant_holder(net.backbone)
+        t = y_enc[sw > 0]
+        if self.target_type != "multilabel-indicator" or hold is None or not len(t):
+            return
+        constant = (t == t[0]).all(axis=0)
+        if constant.any():
+            p = 0.5 / (len(t) + 1)
+            value = np.where(t[0, constant] > 0, 1.0, -1.0) * np.log((1 - p) / p)
+            hold(torch.as_tensor(constant), torch.as_tensor(value, dtype=torch.float64))
 
     def loss_functions(self, options: LossOptions | None = None) -> LossFunctions:
         """The training loss on the logits (with ``options``, those settings
