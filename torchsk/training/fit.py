@@ -45,6 +45,7 @@ from torchsk.training.settings import (
     TrainSettings,
 )
 from torchsk.training.sparse import ChunkedObjective, dense_chunks, is_sparse_rows
+from torchsk.training.sparse_inference import training_fold
 
 # Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
 # than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
@@ -422,6 +423,8 @@ def _run(net, trained, plan: ExecutionPlan, loss: LossFunctions, data: Data | Bl
     objective = make_objective(plan.objective, trained, loss, params)
     if isinstance(data, Data) and not isinstance(data.X, torch.Tensor):
         objective = ChunkedObjective(objective, params)  # sparse X's full batches
+        if plan.objective == "manual":  # its mini-batches through a folded first layer
+            data.X.fold = training_fold(trained, net, data.X.X)
     # dropout draws from the fit's own generator (seed + 1: not the shuffling stream)
     with use_generators(net.backbone, seed + 1, plan.device), quiet_numpy(plan.objective):
         history, optimizer = train(

@@ -29,6 +29,7 @@ from torch import nn
 
 from torchsk.nn.mlp import IN_PLACE_ACTIVATIONS, MLP
 from torchsk.training.losses import OutputGrad
+from torchsk.training.sparse import FoldedRows
 
 # the gradient through the activation, from its output ``h``, written over the incoming
 # gradient ``g`` (the passes' own array). A stack's (members, rows, width) arrays are large
@@ -186,9 +187,9 @@ class ManualMLPObjective:
         acts, h = [X], X
         for W, b in zip(weights[:-1], biases[:-1], strict=True):
             # F.linear transposes W in C++: no Python-level .t() view per layer
-            h = self.forward_act(F.linear(h, W, b))
+            h = self.forward_act(_linear(h, W, b))
             acts.append(h)
-        z = F.linear(h, weights[-1], biases[-1])
+        z = _linear(h, weights[-1], biases[-1])
         per_sample, g = self.output_grad(z, y)
         if w is None:
             g, loss = g.mul_(1.0 / len(X)), per_sample.mean()
@@ -196,11 +197,19 @@ class ManualMLPObjective:
             wn = w / w.sum()
             g, loss = g.mul_(wn[:, None]), per_sample @ wn
         for j in range(len(weights) - 1, -1, -1):
-            torch.mm(g.t(), acts[j], out=weights[j].grad)
+            if isinstance(acts[j], FoldedRows):  # sparse rows, the scaling folded in
+                acts[j].weight_grad(g, weights[j].grad)
+            else:
+                torch.mm(g.t(), acts[j], out=weights[j].grad)
             torch.sum(g, 0, out=biases[j].grad)
             if j:
                 g = self.backward_act(torch.mm(g, weights[j]), acts[j])  # in place
         return loss
+
+
+def _linear(x, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``F.linear``, or a ``FoldedRows`` batch's own (its first layer folds the scaling)."""
+    return x.linear(weight, bias) if isinstance(x, FoldedRows) else F.linear(x, weight, bias)
 
 
 class NumpyMLPObjective(ManualMLPObjective):

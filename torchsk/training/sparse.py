@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 #: Bytes of one dense float64 chunk of rows, where whole passes (L-BFGS's
@@ -51,6 +52,16 @@ class SparseRows:
                  device: torch.device) -> None:  # fmt: skip
         self.X, self.encode, self.width = X, encode, width
         self.dtype, self.device = dtype, device
+        self.fold = None  # (center, scale): training steps take ``FoldedRows``
+
+    def batch(self, rows: slice | torch.Tensor):
+        """A training step's rows: ``FoldedRows`` where the objective folds the
+        scaling into its first layer (``fold``), else ``gather``'s dense tensor."""
+        if self.fold is None:
+            return self.gather(rows)
+        if isinstance(rows, torch.Tensor):
+            rows = rows.cpu().numpy()
+        return FoldedRows(self.X[rows], *self.fold, self.dtype)
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -73,6 +84,50 @@ class SparseRows:
         """Slices of ``chunk_rows`` rows, in order."""
         n, step = len(self), self.chunk_rows
         return (slice(i, min(i + step, n)) for i in range(0, n, step))
+
+
+class FoldedRows:
+    """A mini-batch of sparse rows, raw, for a first layer that folds the input
+    scaling ``(x - center) / scale`` into its weights: the products are then over the
+    columns the batch holds, where a densified batch cost its whole width per row (a
+    fit on 100,000 x 10,000 at 0.1% density took 1.6-1.8x scikit-learn's MLP).
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix of shape (n_rows, n_features)
+        Raw rows, finite.
+    center, scale : ndarray of shape (n_features,), float64
+        The input stage's scaling.
+    dtype : torch.dtype
+        The network's.
+    """
+
+    def __init__(self, X, center: np.ndarray, scale: np.ndarray, dtype: torch.dtype) -> None:
+        self.n_rows, self.dtype = X.shape[0], dtype
+        cols, local = np.unique(X.indices, return_inverse=True)
+        self.cols = torch.from_numpy(cols.astype(np.int64))
+        # the batch's rows over its own columns only (their first-layer weights)
+        self.local = sp.csr_matrix(
+            (X.data, local.ravel(), X.indptr), shape=(X.shape[0], len(cols))
+        )
+        self.inverse = torch.from_numpy(1.0 / scale).to(dtype)
+        self.offset = torch.from_numpy(center / scale).to(dtype)  # within a few units
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def linear(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``F.linear`` of the scaled rows: ``X (W / s)^T + b - W (c / s)``."""
+        used = weight.detach().index_select(1, self.cols) * self.inverse[self.cols]
+        h = torch.from_numpy(np.asarray(self.local @ used.numpy().T)).to(self.dtype)
+        return h + (bias - weight @ self.offset)
+
+    def weight_grad(self, g: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``g^T`` times the scaled rows into ``out``: ``(g^T X) / s - (g^T 1) (c /
+        s)^T``, ``g^T X`` over the batch's columns only."""
+        torch.outer(g.sum(0), self.offset, out=out).neg_()
+        product = torch.from_numpy(np.asarray(self.local.T @ g.numpy()).T).to(g.dtype)
+        return out.index_add_(1, self.cols, product * self.inverse[self.cols])
 
 
 def dense_chunks(X, device: torch.device) -> Iterator[torch.Tensor]:
@@ -100,7 +155,7 @@ class ChunkedObjective:
         self.needs_autograd = objective.needs_autograd
 
     def __call__(self, X, y: torch.Tensor, w: torch.Tensor | None):
-        if isinstance(X, torch.Tensor):
+        if not isinstance(X, SparseRows):  # a tensor, or a step's ``FoldedRows``
             return self.objective(X, y, w)
         total = float(len(X)) if w is None else float(w.sum())
         sums = [torch.zeros_like(p) for p in self.params]

@@ -1,6 +1,7 @@
-"""Predict on sparse X through its stored entries: the input scaling folded into the
-first layer (``sparse_forward``), whose product is then scipy's sparse one; networks
-this does not compute are densified a batch of a few MB at a time (``predict_sparse``)."""
+"""Sparse X through its stored entries: the input scaling folded into the first layer,
+whose product is then a sparse one. Predict (``sparse_forward``; networks this does not
+compute are densified a batch of a few MB at a time, ``predict_sparse``) and training's
+mini-batches (``training_fold``, read by ``training.sparse.FoldedRows``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from torchsk.training.sparse import chunk_rows
 #: Columns centred at most this many spreads from 0 are folded into the first layer:
 #: the folded bias's cancellation then costs at most ~12 bits of a float64 product.
 FOLD_OFFSET = 2.0**12
+#: Training folds in the network's dtype (float32): at most ~4 bits of it lost so.
+TRAINING_FOLD_OFFSET = 2.0**4
 
 
 def predict_sparse(net, X, plan: ExecutionPlan) -> torch.Tensor:
@@ -171,3 +174,37 @@ def _foldable(backbone, steps) -> bool:
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
+
+
+def training_fold(trained, net, X) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(center, scale)`` that training's mini-batches of sparse ``X`` fold into the
+    first layer (``training.sparse.FoldedRows``), or None (they are densified).
+
+    For the built-in MLP itself trained by its hand-written torch pass, after an input
+    stage of scaling and an imputer with nothing to do, on finite X whose columns are
+    centred within ``TRAINING_FOLD_OFFSET`` spreads of 0.
+
+    Parameters
+    ----------
+    trained : nn.Module
+        What the objective trains (the backbone, with any trainable encoders).
+    net : TabularNet
+    X : scipy.sparse CSR matrix
+        The training rows, raw.
+
+    Returns
+    -------
+    tuple of ndarray, or None
+    """
+    steps = list(net.inputs.children())
+    if type(trained) is not MLP or not _foldable(trained, steps):
+        return None
+    if not np.isfinite(X.data).all():
+        return None
+    scaling = steps[-1]
+    if not isinstance(scaling, Scaling):
+        return np.zeros(X.shape[1]), np.ones(X.shape[1])
+    center, scale = _numpy(scaling.center), _numpy(scaling.scale)
+    if not (np.all(scale > 0) and np.all(np.abs(center) <= TRAINING_FOLD_OFFSET * scale)):
+        return None
+    return center.astype(np.float64), scale.astype(np.float64)
