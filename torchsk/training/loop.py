@@ -19,15 +19,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from torchsk.training.batches import (
-    Blocks,
-    Data,
-    n_rows,
-    row_weights,
-    step_rows,
-    take_rows,
-    weight_of,
-)
+from torchsk.training import batches as batching  # its step_rows: "batches" is a local
+from torchsk.training.batches import Blocks, Data, n_rows, row_weights, take_rows, weight_of
 from torchsk.training.graphs import GraphedSteps
 from torchsk.training.lbfgs import train_lbfgs
 from torchsk.training.members import member_scale
@@ -442,7 +435,7 @@ def _epoch(step: Step, data: Data, settings, generator,
         if used[k]:
             # a full batch is X itself (sparse rows: the objective goes over it in chunks)
             losses[k] = step(
-                X if full_batch else step_rows(X, b), take_rows(y, b),
+                X if full_batch else batching.step_rows(X, b), take_rows(y, b),
                 None if w is None else take_rows(w, b), totals[k],
             )  # fmt: skip
     total = float(losses @ torch.tensor(totals, dtype=torch.float64, device=X.device))
