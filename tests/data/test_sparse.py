@@ -317,3 +317,15 @@ def test_float32_training_steps_fold_the_scaling_and_train_the_dense_network(Est
     out = "predict_proba" if Est is TorchClassifier else "predict"
     ours, theirs = getattr(est, out)(X), getattr(dense, out)(X.toarray())
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4 * np.abs(theirs).max())
+
+
+def test_a_column_of_subnormal_spread_trains_densified():
+    """1 / scale in float32 would overflow (the fit had diverged at its first step):
+    such X trains as its dense form does."""
+    X, y, _ = _data(n=600, d=500, density=0.01)
+    X = (X @ sp.diags(np.where(np.arange(500) == 3, 1e-39, 1.0))).tocsr()
+    params = dict(hidden_layer_sizes=(512,), max_iter=2, random_state=0)
+    est = TorchRegressor(**params).fit(X, y)
+    assert est._plan.dtype == torch.float32 and est.n_iter_ == 2
+    dense = TorchRegressor(**params).fit(X.toarray(), y)
+    assert est.loss_curve_ == pytest.approx(dense.loss_curve_, rel=1e-6)

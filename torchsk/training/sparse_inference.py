@@ -205,6 +205,9 @@ def training_fold(trained, net, X) -> tuple[np.ndarray, np.ndarray] | None:
     if not isinstance(scaling, Scaling):
         return np.zeros(X.shape[1]), np.ones(X.shape[1])
     center, scale = _numpy(scaling.center), _numpy(scaling.scale)
-    if not (np.all(scale > 0) and np.all(np.abs(center) <= TRAINING_FOLD_OFFSET * scale)):
+    # 1 / scale is taken in the network's dtype: a spread below its smallest normal
+    # number overflowed it (the dense route divides in float64 first)
+    tiny = torch.finfo(next(trained.parameters()).dtype).tiny
+    if not (np.all(scale >= tiny) and np.all(np.abs(center) <= TRAINING_FOLD_OFFSET * scale)):
         return None
     return center.astype(np.float64), scale.astype(np.float64)
