@@ -23,9 +23,9 @@ from torchsk.estimators.docs import (
     fill_docstring,
 )
 from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, ravel_column
-from torchsk.estimators.tasks import RegressionTask
+from torchsk.estimators.tasks import RegressionTask, is_robust
 from torchsk.nn.heads import REGRESSION_LINKS
-from torchsk.training.losses import LOSS_NAMES, LOSSES, REGRESSION, LossOptions
+from torchsk.training.losses import LOSS_NAMES, REGRESSION, LossOptions
 
 
 class TorchRegressor(ScoresTargetsAsFitReadsThem, RegressorMixin, BaseTorchEstimator):
@@ -272,8 +272,7 @@ def _warn_score_against_loss(est) -> None:
     near the mean: a robust loss aims at the median or a quantile instead, and the
     epoch R² keeps can be far from it (a 0.9-quantile fit kept one covering 74% of
     held-out rows where its last covered 91%)."""
-    robust = isinstance(est.loss, str) and est.loss in LOSSES and LOSSES[est.loss].robust
-    if est.early_stopping and robust and est.solver != "lbfgs":
+    if est.early_stopping and is_robust(est.loss) and est.solver != "lbfgs":
         warn(
             f"early_stopping keeps the epoch of the best held-out R², as MLPRegressor "
             f"does, which rewards predictions near the mean, while loss={est.loss!r} aims "

@@ -112,7 +112,7 @@ class RegressionTask:
                 "same deviance through a log link, on y divided by its mean), a positive "
                 "head ('exp', 'softplus'), or target_scaling=None."
             )
-        robust = isinstance(self.loss, str) and LOSSES[self.loss].robust
+        robust = is_robust(self.loss)
         if scaling is not None and link in POSITIVE_LINKS:  # a scale only: y stays positive
             scaling = "median" if robust else "mean"
         elif scaling == "standard" and robust:
@@ -224,6 +224,13 @@ class RegressionTask:
     def score(self, y_true: np.ndarray, out: np.ndarray, sample_weight=None) -> float:
         """Held-out score of the network's output (weighted R²)."""
         return r2_score(y_true, self.decode(out), sample_weight=sample_weight)
+
+
+def is_robust(loss) -> bool:
+    """Whether ``loss`` names a robust registry loss (``"absolute_error"``, ``"huber"``,
+    ``"quantile"``): one aiming at a median or quantile, which outliers do not move.
+    A torch loss module, or a name a search has not validated yet, is not."""
+    return isinstance(loss, str) and loss in LOSSES and LOSSES[loss].robust
 
 
 def _unlink(link: str, value: np.ndarray) -> np.ndarray:

@@ -95,7 +95,7 @@ def sparse_forward(net, X, batch_size: int = 8192) -> torch.Tensor | None:
         return None
     weight, bias, tail = _first_layer(backbone)
     if isinstance(steps[-1], Scaling):
-        center, scale = _numpy(steps[-1].center), _numpy(steps[-1].scale)
+        center, scale = _float64(steps[-1].center), _float64(steps[-1].scale)
         # a centre far larger than the spread (an ID, a timestamp) cancels in the
         # folded bias, where the dense route subtracts it exactly first; a subnormal
         # spread overflows the folded weights
@@ -122,7 +122,7 @@ def _imputed(X, imputers: list):
     if not imputers:
         return None
     X = X.copy()
-    X.data[missing] = _numpy(imputers[0].fill)[X.indices[missing]]
+    X.data[missing] = _float64(imputers[0].fill)[X.indices[missing]]
     return X
 
 
@@ -172,10 +172,6 @@ def _foldable(backbone, steps) -> bool:
     )
 
 
-def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().numpy()
-
-
 def training_fold(trained, net, X) -> tuple[np.ndarray, np.ndarray] | None:
     """``(center, scale)`` that training's mini-batches of sparse ``X`` fold into the
     first layer (``training.sparse.FoldedRows``), or None (they are densified).
@@ -204,10 +200,10 @@ def training_fold(trained, net, X) -> tuple[np.ndarray, np.ndarray] | None:
     scaling = steps[-1]
     if not isinstance(scaling, Scaling):
         return np.zeros(X.shape[1]), np.ones(X.shape[1])
-    center, scale = _numpy(scaling.center), _numpy(scaling.scale)
+    center, scale = _float64(scaling.center), _float64(scaling.scale)
     # 1 / scale is taken in the network's dtype: a spread below its smallest normal
     # number overflowed it (the dense route divides in float64 first)
     tiny = torch.finfo(next(trained.parameters()).dtype).tiny
     if not (np.all(scale >= tiny) and np.all(np.abs(center) <= TRAINING_FOLD_OFFSET * scale)):
         return None
-    return center.astype(np.float64), scale.astype(np.float64)
+    return center, scale
