@@ -614,3 +614,33 @@ def test_class_weight_weighs_the_loss_not_the_input_statistics():
         assert stage.keys() == stages[0].keys()
         for key, value in stage.items():
             torch.testing.assert_close(value, stages[0][key], rtol=0, atol=0)
+
+
+def test_a_pyarrow_table_is_read_as_its_dataframe_is():
+    """An Arrow table (parquet's in-memory form) keeps its names and dictionary and
+    string columns, as ``HistGradientBoosting*`` reads it: numpy's reading of it had
+    failed on the strings ("could not convert string to float")."""
+    pa = pytest.importorskip("pyarrow")
+    from torchsk import BatchedSearchCV
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "a": rng.normal(size=120),
+        "colour": pd.Categorical(rng.choice(["red", "blue"], 120)),
+        "city": rng.choice(["x", "y", "z"], 120).astype(object),
+    })  # fmt: skip
+    y = df["a"].to_numpy() + 2.0 * (df["colour"] == "red") - (df["city"] == "z")
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    params = dict(max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        from_table = TorchRegressor(**params).fit(table, y)
+        from_frame = TorchRegressor(**params).fit(df, y)
+        search = BatchedSearchCV(TorchRegressor(**params), {"alpha": [0.1, 1.0]}, cv=2)
+        search.fit(table, y)
+    assert list(from_table.feature_names_in_) == ["a", "colour", "city"]
+    assert from_table.is_categorical_.tolist() == [False, True, True]
+    np.testing.assert_array_equal(from_table.predict(table), from_frame.predict(df))
+    batch = table.to_batches()[0]  # a RecordBatch reads alike
+    np.testing.assert_array_equal(from_frame.predict(batch), from_frame.predict(df))
+    assert search.predict(table).shape == (120,)

@@ -35,6 +35,25 @@ _SPEC_HELP = (
 )
 
 
+def from_arrow(X):
+    """A pyarrow ``Table`` or ``RecordBatch`` as a pandas DataFrame (polars where pandas
+    is missing); anything else as it is.
+
+    numpy reads an Arrow table as a plain array of its values: its column names and
+    dictionary (categorical) columns were lost, and a string column failed with numpy's
+    "could not convert string to float". ``HistGradientBoosting*`` reads such a table
+    by its dtypes; so do the estimators, through the DataFrame the table converts to.
+    """
+    pa = sys.modules.get("pyarrow")
+    if pa is None or not isinstance(X, (pa.Table, pa.RecordBatch)):
+        return X
+    try:
+        return X.to_pandas()
+    except ImportError:  # pyarrow's conversion needs pandas
+        polars = sys.modules.get("polars")
+        return X if polars is None else polars.from_arrow(X)
+
+
 def column_label(X, j: int) -> str:
     """How an error message names column ``j``."""
     if is_pandas_df(X) or is_polars_df(X):

@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
 from torch import nn
 
 from torchsk.data.checks import check_X, new_table
-from torchsk.data.columns import is_auto
+from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse, is_sparse_source
 from torchsk.estimators.attributes import MLPAttributes
@@ -171,6 +171,7 @@ class BaseTorchEstimator(
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None, X_val=None,
              y_val=None, sample_weight_val=None, members=None):  # fmt: skip
         first = not (self.warm_start or incremental) or not hasattr(self, "module_")
+        X, X_val = from_arrow(X), from_arrow(X_val)
         self._check_validation_args(X_val, y_val, sample_weight_val)
         task = self._new_task()
         refuse_listed_batches(X, y)
@@ -388,6 +389,7 @@ class BaseTorchEstimator(
 
     def _module_input_array(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
+        X = from_arrow(X)
         return check_X(self, X, reset=False, encode=self._encoder(self._table, False))
 
     def to_module_input(self, X) -> torch.Tensor:

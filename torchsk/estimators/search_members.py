@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples
 
+from torchsk.data.columns import from_arrow
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
 from torchsk.estimators.base import _same
@@ -213,9 +214,10 @@ def candidate_estimator(estimator, params: dict):
     return clone(estimator).set_params(**clone(params, safe=False))
 
 
-def check_rows(X, y, estimator) -> None:
+def check_rows(X, y, estimator):
     """Refuse what a search's folds cannot index (rows not dense and in memory), and
-    a missing y (scikit-learn's message for a supervised estimator)."""
+    a missing y (scikit-learn's message for a supervised estimator); return ``X``, a
+    pyarrow table as a DataFrame (``data.columns.from_arrow``)."""
     if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
         raise ValueError(
             "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or a tensor)."
@@ -224,6 +226,7 @@ def check_rows(X, y, estimator) -> None:
         raise ValueError(
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
+    return from_arrow(X)
 
 
 def index_splits(splits) -> list[tuple[np.ndarray, np.ndarray]]:
