@@ -283,6 +283,21 @@ def test_warm_start_refuses_a_new_head_on_a_binary_classifier():
         est.fit(X, y)
 
 
+def test_warm_start_takes_the_nll_loss_on_the_softmax_network_it_is():
+    """``loss="nll"`` trains the multiclass network ``"auto"`` built (the same softmax
+    output, the same cross-entropy): a warm start had refused it as a new head."""
+    X, y = _linear_problem()
+    y = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))  # three classes
+    est = TorchClassifier(warm_start=True, max_iter=5, **SMALL).fit(X, y)
+    before = [c.copy() for c in est.coefs_]
+    est.set_params(loss="nll").fit(X, y)
+    assert [c.shape for c in est.coefs_] == [c.shape for c in before]
+    assert not np.array_equal(est.coefs_[0], before[0])  # trained on
+    binary = TorchClassifier(warm_start=True, max_iter=5, **SMALL).fit(X, y > 0)
+    with pytest.raises(ValueError, match="warm_start"):  # one logit against two
+        binary.set_params(loss="nll").fit(X, y > 0)
+
+
 def test_warm_start_honours_a_new_solver_and_learning_rate():
     X, y = _linear_problem()
     est = TorchRegressor(warm_start=True, max_iter=3, **SMALL).fit(X, y)

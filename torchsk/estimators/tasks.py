@@ -344,8 +344,10 @@ class ClassificationTask:
         return self.head_spec.n_outputs(self.target_type, len(self.target.classes_))
 
     def structure(self) -> dict:
-        """What the network's output end was built for: a warm start keeps it."""
-        return {"head": self.head_spec.name}
+        """What the network's output end was built for: a warm start keeps it. The
+        ``log_softmax`` head (``loss="nll"``'s) is the ``softmax`` network."""
+        name = self.head_spec.name
+        return {"head": "softmax" if name == "log_softmax" else name}
 
     def out_activation(self) -> str:
         """``out_activation_`` with ``MLPClassifier``'s names: ``"logistic"`` for
