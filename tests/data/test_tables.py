@@ -394,3 +394,13 @@ def test_real_table_cps1985():
     assert enc.is_categorical_.sum() == 7
     assert enc.categories_[list(X.columns).index("gender")].tolist() == ["female", "male"]
     assert_codes(enc.transform(X.iloc[::-1]), out[::-1])
+
+
+def test_an_integer_column_label_is_named_with_its_position():
+    """``categorical_features=[20]`` means position 20, not the column labelled 20: the
+    message names both, so that following it works."""
+    from torchsk import TorchRegressor
+
+    X = pd.DataFrame({10: [1.0, 2.0] * 10, 20: ["a", "b"] * 10, 30: [0.5, 1.5] * 10})
+    with pytest.raises(ValueError, match=r"Column 20 \(at index 1\) of X is not numeric"):
+        TorchRegressor(max_iter=2, categorical_features=[2]).fit(X, np.arange(20.0))

@@ -10,6 +10,7 @@ after ``validate_data`` has checked its feature names and count.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import numpy as np
 from scipy.sparse import issparse
@@ -29,7 +30,14 @@ from torchsk.data.columns import (
     table_read_columns,
 )
 from torchsk.data.sparse import is_sparse_source
-from torchsk.data.tables import TableEncoder, check_frame_columns, frame_as_numbers
+from torchsk.data.tables import (
+    FIT_ADVICE,
+    PREDICT_ADVICE,
+    TableEncoder,
+    check_frame_columns,
+    frame_as_numbers,
+    named_numbers_error,
+)
 from torchsk.data.tensors import check_tensor, host_array, is_tensor
 from torchsk.training.devices import forward_strides
 
@@ -57,17 +65,22 @@ def new_table(X, categorical_features) -> TableEncoder | None:
     return TableEncoder()  # columns named, indexed or masked as categorical
 
 
-def check_X(estimator, X, *, reset: bool, encode: Callable | None = None) -> np.ndarray:
+def check_X(estimator, X, *, reset: bool, encode: Callable | None = None,
+            advice: str | None = None) -> np.ndarray:  # fmt: skip
     """Validate ``X`` alone, keeping float32/float64 as given; ``encode`` (a fitted
     ``TableEncoder``'s ``transform``) turns a table into numbers and codes first. A
-    tensor is checked on its device (``data.tensors.check_tensor``)."""
+    tensor is checked on its device (``data.tensors.check_tensor``). A column that is
+    not numeric is named, with ``advice`` (by default: mark it categorical at a fit,
+    it was numeric at predict)."""
     if is_tensor(X) and encode is None:
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
         check_frame_columns(X)
         numbers = None if reset else frame_as_numbers(X)  # a fit reads such X as a table
         if numbers is None:
-            return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
+            advice = advice or (FIT_ADVICE if reset else PREDICT_ADVICE)
+            with _naming_columns(X, advice):
+                return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
         validate_data(estimator, X, reset=False, skip_check_array=True)  # names, count
         return check_array(numbers, input_name="X", estimator=estimator, **CHECKS)
     _refuse_table_of_another_shape(estimator, X)
@@ -87,15 +100,29 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         return X, y
     if encode is None:
         check_frame_columns(X)
-        X, y = validate_data(
-            estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
-        )
+        with _naming_columns(X, FIT_ADVICE if reset else PREDICT_ADVICE):
+            X, y = validate_data(
+                estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
+            )
     else:
         _refuse_table_of_another_shape(estimator, X)
         validate_data(estimator, X, reset=reset, skip_check_array=True)
         X, y = sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric,
                                  estimator=estimator, **CHECKS)  # fmt: skip
     return forward_strides(X), forward_strides(y)
+
+
+@contextmanager
+def _naming_columns(X, advice: str):
+    """numpy's "could not convert string to float" from scikit-learn's validation, as
+    an error that names the column (``data.tables.named_numbers_error``)."""
+    try:
+        yield
+    except ValueError as error:
+        named = named_numbers_error(X, error, advice)
+        if named is error:
+            raise
+        raise named from error
 
 
 def _refuse_table_of_another_shape(estimator, X) -> None:

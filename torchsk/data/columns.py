@@ -55,9 +55,11 @@ def from_arrow(X):
 
 
 def column_label(X, j: int) -> str:
-    """How an error message names column ``j``."""
+    """How an error message names column ``j``: a label that is not a string comes
+    with its position, which is what ``categorical_features`` takes for an integer."""
     if is_pandas_df(X) or is_polars_df(X):
-        return f"{X.columns[j]!r}"
+        label = X.columns[j]
+        return repr(label) if isinstance(label, str) else f"{label!r} (at index {j})"
     return f"at index {j}"
 
 

@@ -366,21 +366,44 @@ def check_frame_columns(X) -> None:
             check_readable(X, j, column)
 
 
+#: what the error for a column that is not numeric advises, at a fit and at predict
+FIT_ADVICE = (
+    "Mark it categorical with categorical_features (column names, indices or a boolean mask)."
+)
+PREDICT_ADVICE = "It was numeric when the model was fitted."
+
+
 def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
     """One numeric column, with an error that names it and says what to do."""
     check_readable(X, j, column)
     try:
         return _numeric_column(kind, column)
     except ValueError as error:
-        advice = (
-            "Mark it categorical with categorical_features (column names, indices or a "
-            "boolean mask)."
-            if fitting
-            else "It was numeric when the model was fitted."
-        )
+        advice = FIT_ADVICE if fitting else PREDICT_ADVICE
         raise ValueError(
             f"Column {column_label(X, j)} of X is not numeric ({error}). {advice}"
         ) from error
+
+
+def named_numbers_error(X, error: ValueError, advice: str) -> ValueError:
+    """``error``, numpy's failure to read X as numbers ("could not convert string to
+    float: 'b'"), as the error naming X's first column that is not numeric and saying
+    what to do (``advice``); ``error`` itself where no column is to blame, or where it
+    is scikit-learn's own (complex data, a ragged list)."""
+    if not str(error).startswith("could not convert"):
+        return error
+    try:
+        kind, columns = column_names(X)
+    except (TypeError, ValueError):  # not a table of rows: scikit-learn's error stands
+        return error
+    for j, column in enumerate(columns):
+        try:
+            _numeric_column(kind, column)
+        except (TypeError, ValueError) as cause:
+            return ValueError(
+                f"Column {column_label(X, j)} of X is not numeric ({cause}). {advice}"
+            )
+    return error
 
 
 def frame_as_numbers(X) -> np.ndarray | None:

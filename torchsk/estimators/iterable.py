@@ -59,6 +59,13 @@ def refuse_listed_batches(X, y) -> None:
         )
 
 
+# what an error naming a column of a batch that is not numeric advises
+_NUMBERS_ONLY = (
+    f"A fit on {_SOURCE} takes numbers: encode categories before batching, or fit on the "
+    "table in memory (categorical_features)."
+)
+
+
 class IterableFit:
     """Batches of an iterable, read in passes: the source ``BaseTorchEstimator._fit``
     reads, as ``estimators.fitdata`` describes (see the module's docstring)."""
@@ -103,7 +110,7 @@ class IterableFit:
         ys, ws, self.lengths = [], [], []
         for k, batch in enumerate(self.batches):
             X, y, w = _parts(batch, k)
-            X = check_X(est, X, reset=self.first and k == 0)
+            X = check_X(est, X, reset=self.first and k == 0, advice=_NUMBERS_ONLY)
             if not len(X):
                 raise ValueError(f"Batch {k} has no rows.")
             if k == 0:
