@@ -273,6 +273,32 @@ def test_loss_modules_that_would_train_another_model_are_refused(loss, target, m
         TorchClassifier(loss=loss, max_iter=2).fit(X, Y)
 
 
+@pytest.mark.parametrize(
+    ("loss", "target", "head", "shapes"),
+    [
+        (nn.MSELoss(), "multiclass", "auto", r"\(n_samples, 3\).*\(n_samples,\)"),
+        (nn.MSELoss(), "binary", "softmax", r"\(n_samples, 2\).*\(n_samples,\)"),
+        (nn.BCEWithLogitsLoss(pos_weight=torch.ones(5)), "multilabel", "auto", "size of tensor"),
+        (nn.MultiLabelMarginLoss(), "multilabel", "auto", "Long"),
+    ],
+)
+def test_a_loss_module_that_cannot_take_the_logits_is_refused_before_training(
+    loss, target, head, shapes
+):
+    """torch's RuntimeError from the first step had named neither shape; the model
+    fitted before is kept (fits are all or nothing)."""
+    X, y = make_classification(60, 5, n_informative=3, n_classes=3, random_state=0)
+    Y = {"multiclass": y, "binary": y > 0, "multilabel": np.eye(3)[y].astype(int)}[target]
+    est = TorchClassifier(max_iter=2, hidden_layer_sizes=(4,)).fit(X, Y)
+    before = est.predict_proba(X)
+    with pytest.raises(ValueError, match=f"loss=.*cannot train this model.*{shapes}"):
+        est.set_params(loss=loss, head=head).fit(X, Y)
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.set_params(loss=nn.MSELoss(), head="sigmoid").fit(X, Y > 0)  # takes binary logits
+
+
 def test_a_poisson_loss_module_is_refused_on_a_centred_target():
     """PoissonNLLLoss has no floor on negative targets: on the standardized y it ran
     to outputs of -6e281 without a word."""

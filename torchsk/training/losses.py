@@ -152,7 +152,7 @@ def check_pair(loss: Loss, output: str, target_kind: str | None = None, shown=No
         raise ValueError(
             f"head={output!r} with loss={loss.name if shown is None else shown!r} does "
             f"not fit a {target_kind} target. Valid combinations: {valid_pairs(loss.task)}; "
-            "head='auto' and loss='auto' pick one, and a torch loss module fits any head."
+            "head='auto' and loss='auto' pick one; a torch loss module, any head it can take."
         )
 
 
