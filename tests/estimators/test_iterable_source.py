@@ -246,3 +246,21 @@ def test_a_string_column_in_a_batch_is_named_with_what_batches_take():
     frame = pd.DataFrame({"x": [1.0, 2.0] * 20, "q": ["a", "b"] * 20})
     with pytest.raises(ValueError, match="Column 'q' of X is not numeric.*categorical_features"):
         TorchRegressor(max_iter=2, categorical_features=None).fit(frame, np.arange(40.0))
+
+
+def test_random_state_fixes_a_shuffling_dataloaders_order_and_keeps_torchs():
+    """A DataLoader draws its shuffle from torch's global generator: two fits with the
+    same random_state had trained on other orders (MLPRegressor's shuffle follows
+    random_state), and each fit had moved the user's random state."""
+    X, y = _regression()
+    X = np.nan_to_num(X)
+    loader = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(y)), 64, shuffle=True)
+    state = torch.get_rng_state()
+    fits = [TorchRegressor(max_iter=3, random_state=s).fit(loader).coefs_[0] for s in (0, 0, 1)]
+    np.testing.assert_array_equal(fits[0], fits[1])
+    assert not np.array_equal(fits[0], fits[2])
+    assert torch.equal(torch.get_rng_state(), state)
+    # a loader with a generator of its own keeps drawing from it: not reset by a fit
+    own = _loader(X, y)
+    first, second = (TorchRegressor(max_iter=3, random_state=0).fit(own) for _ in range(2))
+    assert not np.array_equal(first.coefs_[0], second.coefs_[0])

@@ -5,8 +5,9 @@ arrays or tensors) is read in passes, never held whole: a first pass checks the
 batches and keeps the targets (to fit the task: classes, target scaling), one or two
 more accumulate the input stage's exact statistics (``inputs.statistics``), then each
 epoch reads the batches in the order the iterable gives them (a ``DataLoader`` with
-``shuffle=True`` reshuffles every epoch) and trains on them as on a Dask collection's
-blocks (``training.fit.fit_blocks``). What needs the rows sorted or all at once is
+``shuffle=True`` reshuffles every epoch, in an order ``random_state`` fixes unless it
+has a generator of its own) and trains on them as on a Dask collection's blocks
+(``training.fit.fit_blocks``). What needs the rows sorted or all at once is
 refused as for Dask (``estimators.streamed.check_streamable``).
 """
 
@@ -24,6 +25,7 @@ from torchsk.data.tensors import host_array
 from torchsk.estimators.streamed import check_streamable
 from torchsk.inputs.stage import InputStage, fit_input_stage
 from torchsk.inputs.statistics import to_numpy
+from torchsk.training.devices import seeded
 from torchsk.training.fit import fit_blocks
 
 _SOURCE = "an iterable of batches"
@@ -100,7 +102,9 @@ class IterableFit:
                 f"The model was fitted on a table with categorical columns; a fit on "
                 f"{_SOURCE} takes numeric batches. Refit from scratch (warm_start=False)."
             )
-        self.batches, self.task, self.first = X, task, first
+        unseeded = isinstance(X, torch.utils.data.DataLoader) and X.generator is None
+        self.batches = _SeededLoader(X) if unseeded else X
+        self.task, self.first = task, first
         self.table = None
         self._first_pass(est)
 
@@ -142,6 +146,7 @@ class IterableFit:
 
     def input_stage(self, est, sw: np.ndarray, seed: int) -> InputStage:
         """The input stage from exact statistics over all batches (two passes)."""
+        self._seed(seed)
         return fit_input_stage(_Passes(self), est._layout(), est._stage_options(None, seed))
 
     def probe(self, est):
@@ -150,11 +155,17 @@ class IterableFit:
 
     def train(self, est, task, loss, config, y_enc, sw, **fit_args):
         """``training.fit.fit_blocks`` on the batches, in the iterable's order."""
+        self._seed(fit_args["seed"])
         return fit_blocks(
             est.module_, task, est._plan, loss, config, _InOrder(self), self.lengths,
             float(sw.sum()), optimizer=est._optimizer, samples_seen=est.t_, in_order=True,
             **fit_args,
         )  # fmt: skip
+
+    def _seed(self, seed: int) -> None:
+        """Shuffle a ``DataLoader`` of no generator of its own by the fit's ``seed``."""
+        if isinstance(self.batches, _SeededLoader):
+            self.batches.seed, self.batches.passes = seed, 0
 
     def rows(self, class_weighted: bool = True):
         """Each batch as ``(X, y_enc, sw)``: X as floats (a tensor stays one), its
@@ -180,6 +191,31 @@ class IterableFit:
                 f"The iterable gave {k + 1} batches where its first pass gave "
                 f"{len(self.lengths)}; it must give the same batches on every pass."
             )
+
+
+class _SeededLoader:
+    """A ``DataLoader`` without a generator of its own, each pass drawing its shuffle
+    from ``seed`` plus the pass's number (``seed`` 0 until the fit's is known: the
+    first pass's order only sums the targets).
+
+    A ``DataLoader`` draws from torch's global generator when it starts a pass (its
+    workers' base seed) and when its sampler starts (the shuffle): two fits with the
+    same ``random_state`` had trained on other orders, and every fit had moved the
+    user's own random state. The draws now run under ``training.devices.seeded``,
+    which keeps the user's.
+    """
+
+    def __init__(self, loader) -> None:
+        self.loader, self.seed, self.passes = loader, 0, 0
+
+    def __iter__(self):
+        with seeded(torch.device("cpu"), self.seed + self.passes):
+            self.passes += 1
+            batches = iter(self.loader)
+            first = next(batches, None)  # the sampler draws at its first batch
+        if first is not None:
+            yield first
+            yield from batches
 
 
 def _parts(batch, k: int) -> tuple:
