@@ -549,3 +549,16 @@ def test_a_candidate_its_own_fit_refuses_gets_error_score_as_in_gridsearchcv(dia
         BatchedSearchCV(est, grid, cv=3, error_score="raise").fit(X, y)
     with pytest.raises(ValueError, match="alpha"):
         BatchedSearchCV(est, {"alpha": [-1.0]}, cv=3).fit(X, y)
+
+
+def test_a_network_of_candidates_records_each_members_penalty_in_alpha_(diabetes):
+    """The greedy ensemble's network held candidates of alpha 0.5, 3 and "auto" and
+    reported the base estimator's 1e-4 as the penalty it trained with."""
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, alpha=1e-4)
+    grid = {"alpha": [0.5, 3.0, "auto"]}
+    search = BatchedSearchCV(est, grid, cv=3, ensemble="greedy", refit=False).fit(X, y)
+    (network, _, _), *_ = search.ensemble_.parts
+    # members candidate by candidate, fold by fold; "auto" is 400 / n, at most 1
+    np.testing.assert_array_equal(network.alpha_, np.repeat([0.5, 3.0, 1.0], 3))
+    assert TorchRegressor(alpha=0.5, max_iter=2).fit(X, y).alpha_ == 0.5  # one network: a float

@@ -349,6 +349,11 @@ def _member_guard(task, net, plan, trained, data: Data, loss, settings, y, y_enc
                        scored_X=scored_X)  # fmt: skip
 
 
+def _one_or_each(values: tuple[float, ...]) -> float | np.ndarray:
+    """One value where all are equal, else the array of them."""
+    return values[0] if len(set(values)) == 1 else np.array(values)
+
+
 def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray):
     """``settings`` with each member's ``alpha`` (``"auto"`` resolved on its own rows'
     weight) and learning rate (kept scalar where all are equal: no per-member step)."""
@@ -431,5 +436,7 @@ def _run(net, trained, plan: ExecutionPlan, loss: LossFunctions, data: Data | Bl
             trained, objective, data, settings, generator=torch.Generator().manual_seed(seed),
             plan=plan, **train_args,
         )  # fmt: skip
-    history.alpha = settings.alpha  # "auto" resolved, for the estimator's alpha_
+    # "auto" resolved, for the estimator's alpha_: one per member where they differ
+    member = settings.member_alpha
+    history.alpha = settings.alpha if member is None else _one_or_each(member)
     return history, optimizer
