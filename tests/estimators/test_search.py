@@ -562,3 +562,21 @@ def test_a_network_of_candidates_records_each_members_penalty_in_alpha_(diabetes
     # members candidate by candidate, fold by fold; "auto" is 400 / n, at most 1
     np.testing.assert_array_equal(network.alpha_, np.repeat([0.5, 3.0, 1.0], 3))
     assert TorchRegressor(alpha=0.5, max_iter=2).fit(X, y).alpha_ == 0.5  # one network: a float
+
+
+def test_a_scorer_reads_the_candidates_parameters_as_in_gridsearchcv(diabetes):
+    """GridSearchCV scores a clone of the candidate; the member's stand-in had no
+    get_params, so such a scorer scored every cell NaN (with a warning)."""
+    X, y = diabetes
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    grid = {"alpha": [1e-4, 1e-2]}
+
+    def penalty(estimator, X, y):
+        return estimator.get_params()["alpha"] + estimator.get_params()["max_iter"]
+
+    ours = BatchedSearchCV(est, grid, cv=2, scoring=penalty, refit=False).fit(X, y)
+    theirs = GridSearchCV(est, grid, cv=2, scoring=penalty, refit=False).fit(X, y)
+    np.testing.assert_array_equal(ours.cv_results_["mean_test_score"], [2.0001, 2.01])
+    np.testing.assert_array_equal(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"]
+    )

@@ -311,7 +311,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         candidates × the folds (or each fold apart, ``separate_folds``), in chunks of
         at most ``max_members`` members, ``n_jobs`` networks at once. Returns the
         ``ScoreTable`` and the fitted networks with their candidates and splits."""
-        table = ScoreTable(self._scorers, (len(candidates), len(splits)), self.return_train_score)
+        table = ScoreTable(self._scorers, candidates, len(splits), self.return_train_score)
         per_chunk = self.max_members // (1 if self.separate_folds else len(splits))
         if (jobs := effective_n_jobs(self.n_jobs)) > 1 and not self.separate_folds:
             per_chunk = min(per_chunk, -(-len(valid) // jobs))  # a network for each process

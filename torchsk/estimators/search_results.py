@@ -14,6 +14,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.utils.metaestimators import available_if
 
 from torchsk.estimators.base import BaseTorchEstimator, _probabilities
+from torchsk.estimators.search_members import candidate_estimator
 from torchsk.estimators.selection import StandIn, member_outputs
 
 
@@ -22,10 +23,18 @@ class MemberOutputs(StandIn):
     ``predict_proba``, ``predict_log_proba``, ``decision_function``) return that
     member's outputs, computed
     beforehand for the rows being scored (``X``), else computed for the rows given (a
-    scorer that predicts on something else)."""
+    scorer that predicts on something else). ``candidate``: the search's estimator and
+    the member's candidate parameters, which ``get_params`` shows."""
 
-    def __init__(self, est: BaseTorchEstimator, member: int, X, out: torch.Tensor) -> None:
+    def __init__(self, est: BaseTorchEstimator, member: int, X, out: torch.Tensor,
+                 candidate: tuple) -> None:  # fmt: skip
         self.est, self.member, self.X, self.out = est, member, X, out
+        self.candidate = candidate
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The parameters of the candidate's own estimator, as the clone that
+        ``GridSearchCV`` scores shows them to a scorer."""
+        return candidate_estimator(*self.candidate).get_params(deep)
 
     def _outputs(self, X) -> torch.Tensor:
         return self.out if X is self.X else member_outputs(self.est, X)[self.member]

@@ -178,10 +178,11 @@ def score_members(search, est, data, splits, chunk: list[int], folds: list[int],
     for j, f in enumerate(folds):
         train, held_out = splits[f]
         start = time.perf_counter()
-        outputs = _score_rows(search, est, X, y, held_out, chunk, (j, len(folds)), out.test, f)
+        where = (j, len(folds), out.candidates)
+        outputs = _score_rows(search, est, X, y, held_out, chunk, where, out.test, f)
         out.score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
         if out.train is not None:
-            _score_rows(search, est, X, y, train, chunk, (j, len(folds)), out.train, f)
+            _score_rows(search, est, X, y, train, chunk, where, out.train, f)
         if search.ensemble:
             scaled = to_output_scale(est, outputs)
             for i, c in enumerate(chunk):
@@ -193,13 +194,14 @@ def score_members(search, est, data, splits, chunk: list[int], folds: list[int],
 
 def _score_rows(search, est, X, y, rows, chunk, position, table: dict, f: int):
     """Every metric of each candidate's member for split ``f`` (``position``: its index
-    among the network's folds, and their count) on ``rows``; returns all the
-    members' outputs there."""
-    j, n_folds = position
+    among the network's folds, their count, and every candidate's parameters) on
+    ``rows``; returns all the members' outputs there."""
+    j, n_folds, candidates = position
     X_rows, y_rows = _safe_indexing(X, rows), _safe_indexing(y, rows)
     outputs = member_outputs(est, X_rows)
     for i, c in enumerate(chunk):
-        view = MemberOutputs(est, i * n_folds + j, X_rows, outputs[i * n_folds + j])
+        m = i * n_folds + j
+        view = MemberOutputs(est, m, X_rows, outputs[m], (search.estimator, candidates[c]))
         for name, scorer in search._scorers.items():
             w = search._score_weights[name].get("sample_weight")
             weights = {} if w is None else {"sample_weight": _safe_indexing(w, rows)}
@@ -222,9 +224,11 @@ def _score_rows(search, est, X, y, rows, chunk, position, table: dict, f: int):
 class ScoreTable:
     """What scoring fills: per metric, the scores of shape ``(candidates, splits)`` on
     the held-out rows (``test``) and on the training rows (``train``, or None), the
-    score times, and each candidate's out-of-fold outputs (``oof``)."""
+    score times, and each candidate's out-of-fold outputs (``oof``); ``candidates``,
+    their parameters (what a scorer's ``get_params`` shows)."""
 
-    def __init__(self, names, shape: tuple[int, int], train: bool) -> None:
+    def __init__(self, names, candidates: list[dict], n_splits: int, train: bool) -> None:
+        self.candidates, shape = candidates, (len(candidates), n_splits)
         self.test = {name: np.empty(shape) for name in names}
         self.train = {name: np.empty(shape) for name in names} if train else None
         self.fit_times, self.score_times = np.empty(shape), np.empty(shape)
