@@ -2,11 +2,14 @@
 stage's statistics exact, trained in the iterable's order, refused where it cannot be
 done right."""
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from torchsk import TorchClassifier, TorchRegressor
@@ -264,3 +267,16 @@ def test_random_state_fixes_a_shuffling_dataloaders_order_and_keeps_torchs():
     own = _loader(X, y)
     first, second = (TorchRegressor(max_iter=3, random_state=0).fit(own) for _ in range(2))
     assert not np.array_equal(first.coefs_[0], second.coefs_[0])
+
+
+def test_a_users_module_trains_on_a_dataloader_whose_passes_start_ahead():
+    """A pass starts in the thread that loads batches ahead, while a user's module
+    trains holding torch's global generator: seeding the loader under the same lock
+    there had deadlocked the fit."""
+    X, y = _regression()
+    loader = DataLoader(TensorDataset(torch.as_tensor(np.nan_to_num(X)), torch.as_tensor(y)), 64)
+    est = TorchRegressor(module=lambda n_in, n_out: nn.Linear(n_in, n_out), max_iter=3)
+    worker = threading.Thread(target=est.fit, args=(loader,), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and est.n_iter_ == 3

@@ -25,7 +25,6 @@ from torchsk.data.tensors import host_array
 from torchsk.estimators.streamed import check_streamable
 from torchsk.inputs.stage import InputStage, fit_input_stage
 from torchsk.inputs.statistics import to_numpy
-from torchsk.training.devices import seeded
 from torchsk.training.fit import fit_blocks
 
 _SOURCE = "an iterable of batches"
@@ -198,21 +197,31 @@ class _SeededLoader:
     from ``seed`` plus the pass's number (``seed`` 0 until the fit's is known: the
     first pass's order only sums the targets).
 
-    A ``DataLoader`` draws from torch's global generator when it starts a pass (its
-    workers' base seed) and when its sampler starts (the shuffle): two fits with the
-    same ``random_state`` had trained on other orders, and every fit had moved the
-    user's own random state. The draws now run under ``training.devices.seeded``,
-    which keeps the user's.
+    A ``DataLoader`` draws from torch's global generator when a pass starts (its
+    workers' base seed, and a ``RandomSampler``'s shuffle at its first batch): two
+    fits with the same ``random_state`` had trained on other orders, and every fit
+    had moved the user's random state. For those two draws the loader, and its
+    sampler where it has no generator either, hold a generator of the pass's seed,
+    then ``None`` again. Not ``training.devices.seeded``: a pass may start in the
+    thread that loads batches ahead while training holds that lock (a user's module).
     """
 
     def __init__(self, loader) -> None:
         self.loader, self.seed, self.passes = loader, 0, 0
 
     def __iter__(self):
-        with seeded(torch.device("cpu"), self.seed + self.passes):
-            self.passes += 1
+        generator = torch.Generator().manual_seed(self.seed + self.passes)
+        self.passes += 1
+        sampler = getattr(self.loader, "sampler", None)
+        lent = [self.loader] + ([sampler] if getattr(sampler, "generator", 0) is None else [])
+        try:
+            for owner in lent:
+                owner.generator = generator
             batches = iter(self.loader)
             first = next(batches, None)  # the sampler draws at its first batch
+        finally:
+            for owner in lent:
+                owner.generator = None
         if first is not None:
             yield first
             yield from batches

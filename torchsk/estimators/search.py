@@ -173,8 +173,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     n_groups_ : int
         Stacked networks trained (groups and their chunks).
     ensemble_ : torchsk.estimators.selection.Blend
-        The selected ensemble (``ensemble="greedy"``): what ``predict`` and
-        ``predict_proba`` call, the selected candidates' networks and weights.
+        The selected ensemble (``ensemble="greedy"``): the networks and weights that
+        ``predict`` calls; not an estimator (give scikit-learn's tools the search).
     ensemble_weights_ : ndarray of shape (n_candidates,)
         Each candidate's weight in the selected ensemble (``ensemble="greedy"``).
     ensemble_score_ : float
