@@ -37,7 +37,6 @@ from torchsk.estimators.members import CrossFittedMembers
 from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import (
     ModuleParams,
-    check_loss_module,
     check_module_params,
     module_params,
 )
@@ -217,7 +216,6 @@ class BaseTorchEstimator(
             )  # fmt: skip
             if first:
                 self._place(rows.probe(self), task)
-        check_loss_module(task, self.module_, self._plan, loss, y_enc)
         self._task = task
         units = task.loss_units(self.module_, y_enc, sw)
         config = replace(self._fit_config(), loss_units=units,

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
 import torch
 from torch import nn
 
 from torchsk._warnings import warn
-from torchsk.training.encoding import device_targets
 
 PREFIX = "module__"
 
@@ -162,32 +160,3 @@ class ModuleParams:
         for name in [name for name in params if name.startswith(PREFIX)]:
             setattr(self, name, params.pop(name))
         return super().set_params(**params)
-
-
-def check_loss_module(task, net, plan, loss, y_enc: np.ndarray) -> None:
-    """Refuse, before training, a user's torch loss module that cannot take this fit's
-    logits and targets (``nn.MSELoss`` on class indices, a ``pos_weight`` of another
-    width than a multilabel y's), with a ``ValueError`` that shows both shapes: torch's
-    own ``RuntimeError`` from the first step had named neither.
-
-    The loss runs forward and backward (dtype errors show in the backward) on zero
-    logits for ``n_outputs + 1`` rows of the fit's targets: a row count that equals no
-    width, so that no shape broadcasts by accident.
-    """
-    if isinstance(task.loss, str):  # the registry's losses are paired with heads already
-        return
-    k = task.n_outputs
-    y = device_targets(task, net, plan, y_enc[np.arange(k + 1) % len(y_enc)])
-    z = torch.zeros((k + 1, k), dtype=plan.dtype, device=plan.device, requires_grad=True)
-    try:
-        with torch.enable_grad():
-            loss.per_sample(z, y).sum().backward()
-    except (RuntimeError, IndexError) as error:
-        targets = (
-            f"(n_samples, {', '.join(map(str, y.shape[1:]))})" if y.ndim > 1 else "(n_samples,)"
-        )
-        raise ValueError(
-            f"loss={task.loss!r} cannot train this model: it is called as loss(logits, "
-            f"target) with logits of shape (n_samples, {k}) ({z.dtype}) and targets of "
-            f"shape {targets} ({y.dtype}); torch said: {str(error).splitlines()[0]}"
-        ) from error

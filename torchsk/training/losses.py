@@ -17,7 +17,6 @@ one value per sample; the engine applies sample weights.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from scipy.special import expit, xlogy
 from torch import nn
 
 from torchsk.nn.heads import POSITIVE_LINKS, REGRESSION_LINKS
+from torchsk.training.module_losses import torch_module_loss
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -152,7 +152,7 @@ def check_pair(loss: Loss, output: str, target_kind: str | None = None, shown=No
         raise ValueError(
             f"head={output!r} with loss={loss.name if shown is None else shown!r} does "
             f"not fit a {target_kind} target. Valid combinations: {valid_pairs(loss.task)}; "
-            "head='auto' and loss='auto' pick one; a torch loss module, any head it can take."
+            "head='auto' and loss='auto' pick one (a torch loss module: any head it takes)."
         )
 
 
@@ -178,32 +178,6 @@ def loss_functions(loss, output: str, options: LossOptions, *, linked: bool) -> 
         link = REGRESSION_LINKS[output]()
         return LossFunctions(lambda z, y: fn(link(z), y), None)
     return LossFunctions(fn, None)
-
-
-def torch_module_loss(loss: nn.Module, log_probabilities: bool = False) -> LossFn:
-    """Wrap a user's torch loss module so it returns one value per sample, called on
-    the logits (``log_probabilities``: on their ``log_softmax``)."""
-    loss = copy.deepcopy(loss)
-    if hasattr(loss, "reduction"):
-        loss.reduction = "none"
-    placed = [None]
-
-    def per_sample(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if placed[0] != (z.dtype, z.device):
-            # its tensors (a class weight, made in torch's default float32) in the
-            # network's dtype and on its device, as the logits are (.to leaves
-            # integer buffers as they are)
-            loss.to(device=z.device, dtype=z.dtype)
-            placed[0] = (z.dtype, z.device)
-        out = loss(F.log_softmax(z, dim=1) if log_probabilities else z, y)
-        if out.ndim == 0:
-            raise ValueError(
-                f"The loss module {loss!r} returned a scalar; torchsk needs one value "
-                "per sample (a `reduction` attribute it can set to 'none')."
-            )
-        return out.reshape(len(z), -1).mean(dim=1)
-
-    return per_sample
 
 
 # ---------------------------------------------------------------- regression
