@@ -244,7 +244,7 @@ def test_a_string_column_in_a_batch_is_named_with_what_batches_take():
     """numpy's bare "could not convert string to float" had been all a user of batches
     got; the in-memory fit's advice (categorical_features) is not theirs to follow."""
     X = np.array([[1.0, "a"], [2.0, "b"]] * 20, dtype=object)
-    with pytest.raises(ValueError, match=r"index 1 of X is not numeric.*before batching"):
+    with pytest.raises(ValueError, match=r"index 1 of X is not numeric.*batch 0.*before batching"):
         TorchRegressor(max_iter=2).fit(Batches(X, np.arange(40.0), size=10))
     frame = pd.DataFrame({"x": [1.0, 2.0] * 20, "q": ["a", "b"] * 20})
     with pytest.raises(ValueError, match="Column 'q' of X is not numeric.*categorical_features"):

@@ -59,7 +59,7 @@ def column_label(X, j: int) -> str:
     with its position, which is what ``categorical_features`` takes for an integer."""
     if is_pandas_df(X) or is_polars_df(X):
         label = X.columns[j]
-        return repr(label) if isinstance(label, str) else f"{label!r} (at index {j})"
+        return repr(label) if isinstance(label, str) else f"{label} (at index {j})"
     return f"at index {j}"
 
 

@@ -270,8 +270,8 @@ module_ : TabularNet
         The L2 penalty the last ``fit`` or ``partial_fit`` trained with: ``alpha``,
         with ``"auto"`` resolved for its rows (a ``GridSearchCV`` fold's and its
         refit's can differ: they have other row counts); one per member where the
-        members trained with their own (``member_rows="folds"`` with ``"auto"``, each
-        on its rows; a ``BatchedSearchCV`` network's candidates).
+        members trained with their own (the candidates of a ``BatchedSearchCV``
+        network, ``"auto"`` resolved on each one's rows).
     coefs_ : list of ndarray, length n_layers_ - 1
         ``coefs_[i]`` is the weight matrix of layer ``i``, of shape ``(n_in, n_out)``,
         as in scikit-learn's MLP, and ``intercepts_[i]`` its bias vector: the built-in

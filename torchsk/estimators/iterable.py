@@ -60,10 +60,10 @@ def refuse_listed_batches(X, y) -> None:
         )
 
 
-# what an error naming a column of a batch that is not numeric advises
+# what an error naming a column of batch {k} that is not numeric advises
 _NUMBERS_ONLY = (
-    f"A fit on {_SOURCE} takes numbers: encode categories before batching, or fit on the "
-    "table in memory (categorical_features)."
+    "That is in batch {k}: a fit on " + _SOURCE + " takes numbers; encode categories "
+    "before batching, or fit on the table in memory (categorical_features)."
 )
 
 
@@ -113,7 +113,7 @@ class IterableFit:
         ys, ws, self.lengths = [], [], []
         for k, batch in enumerate(self.batches):
             X, y, w = _parts(batch, k)
-            X = check_X(est, X, reset=self.first and k == 0, advice=_NUMBERS_ONLY)
+            X = check_X(est, X, reset=self.first and k == 0, advice=_NUMBERS_ONLY.format(k=k))
             if not len(X):
                 raise ValueError(f"Batch {k} has no rows.")
             if k == 0:

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from torchsk._warnings import warn
+from torchsk.data.columns import from_arrow
 from torchsk.data.tensors import follows_input, in_dtype_of
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
@@ -243,6 +244,7 @@ nn.Module, default="squared_error"
             ``MLPRegressor.predict`` does; float32 for a float32 X (an array, sparse
             matrix, tensor or DataFrame of float32 columns), as its predictions are.
         """
+        X = from_arrow(X)  # an Arrow table's float32 columns read as its DataFrame's
         pred = self._predictions(self._forward(X))  # checks that the model is fitted first
         return in_dtype_of(pred, X)
 
