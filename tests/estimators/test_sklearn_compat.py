@@ -2,6 +2,7 @@
 with no expected failures."""
 
 import pytest
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
@@ -21,3 +22,35 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "check"),
+    [
+        # a sigmoid head trains no multiclass target, a softmax one no multilabel target
+        (TorchClassifier(loss="binary_cross_entropy", max_iter=5),
+         "check_classifier_not_supporting_multiclass"),
+        # options a fit on sparse X refuses: the sparse tag says so
+        (TorchRegressor(numeric_bins=4, max_iter=5), "check_estimator_sparse_tag"),
+        (TorchRegressor(input_scaling="robust", max_iter=5), "check_estimator_sparse_tag"),
+        (TorchRegressor(n_ensemble=2, member_rows="folds", max_iter=5),
+         "check_estimator_sparse_tag"),
+        (TorchRegressor(max_iter=5), "check_estimator_sparse_tag"),
+    ],
+)  # fmt: skip
+def test_tags_follow_the_parameters(estimator, check):
+    """Tags had been constants (multi_label and sparse always True): scikit-learn's
+    checks, and the meta-estimators that read them, took these settings for ones
+    that train such targets and X."""
+    getattr(estimator_checks, check)(type(estimator).__name__, estimator)
+
+
+def test_the_target_tags_say_what_head_and_loss_train():
+    """scikit-learn's checks skip multilabel targets and negative y by these tags."""
+    for head, multilabel in (("softmax", False), ("log_softmax", False), ("sigmoid", True)):
+        tags = TorchClassifier(head=head).__sklearn_tags__().classifier_tags
+        assert tags.multi_label == multilabel and tags.multi_class == (not multilabel)
+    assert not TorchClassifier(loss="nll").__sklearn_tags__().classifier_tags.multi_label
+    for est in (TorchRegressor(loss="poisson"), TorchRegressor(head="softplus")):
+        assert est.__sklearn_tags__().target_tags.positive_only
+    assert not TorchRegressor().__sklearn_tags__().target_tags.positive_only

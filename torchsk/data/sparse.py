@@ -44,38 +44,48 @@ def _selects_none(features) -> bool:
 
 
 def check_sparse_options(est) -> None:
-    """Refuse the options a fit on sparse X cannot honour, naming each.
+    """Refuse the options a fit on sparse X cannot honour, naming each
+    (``sparse_refusal``).
 
     Parameters
     ----------
     est : BaseTorchEstimator
-        Its ``categorical_features``, ``input_scaling`` and ``numeric_bins`` are read.
 
     Raises
     ------
     ValueError
-        For categorical columns (sparse X holds numbers only), ``input_scaling=
-        "robust"`` and explicit ``numeric_bins`` (both need each column's quantiles,
-        which would sort its implicit zeros in too).
+        Where ``sparse_refusal`` gives a reason.
     """
-    features = est.categorical_features
+    why = sparse_refusal(est)
+    if why is not None:
+        raise ValueError(why)
+
+
+def sparse_refusal(est) -> str | None:
+    """Why a fit on sparse X cannot honour ``est``'s options, or None: categorical
+    columns (sparse X holds numbers only), ``input_scaling="robust"`` and explicit
+    ``numeric_bins`` (both need each column's quantiles, which would sort its implicit
+    zeros in too). Also the estimators' ``sparse`` input tag (of models pickled before
+    some of these parameters existed too)."""
+    features = getattr(est, "categorical_features", None)
     if not (features is None or isinstance(features, str) or _selects_none(features)):
-        raise ValueError(
+        return (
             "categorical_features with sparse X: a scipy.sparse matrix holds numbers "
             "only. Pass a dense array or DataFrame with the categorical columns, or "
             "set categorical_features=None."
         )
-    if est.input_scaling == "robust":
-        raise ValueError(
+    if getattr(est, "input_scaling", None) == "robust":
+        return (
             "input_scaling='robust' is not supported with sparse X (it needs each "
             "column's quantiles); use 'standard', 'minmax', None or explicit constants."
         )
-    if est.numeric_bins not in ("auto", None):
-        raise ValueError(
+    if getattr(est, "numeric_bins", None) not in ("auto", None):
+        return (
             f"numeric_bins={est.numeric_bins!r} is not supported with sparse X (bins "
             "at each column's quantiles); use numeric_bins=None ('auto' does not bin "
             "sparse X)."
         )
+    return None
 
 
 def canonical_csr(X) -> sp.csr_matrix | sp.csr_array:

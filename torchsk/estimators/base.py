@@ -26,7 +26,7 @@ from torch import nn
 from torchsk.data.checks import check_X, new_table
 from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.dask import is_dask, stream_blocks
-from torchsk.data.sparse import is_sparse, is_sparse_source
+from torchsk.data.sparse import is_sparse, is_sparse_source, sparse_refusal
 from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_non_finite
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
@@ -416,7 +416,10 @@ class BaseTorchEstimator(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
-        tags.input_tags.sparse = True
+        # members with rows of their own need dense rows (estimators.members); a model
+        # pickled before member_rows existed has none
+        folds = getattr(self, "member_rows", "all") == "folds"
+        tags.input_tags.sparse = sparse_refusal(self) is None and not folds
         return tags
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Real
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -353,8 +354,25 @@ default="auto"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
+        # what head and loss train: a softmax head no multilabel y, a sigmoid one no
+        # multiclass y (scikit-learn's checks and meta-estimators read these)
+        tags.classifier_tags.multi_label = _trains(self, "multilabel-indicator")
+        tags.classifier_tags.multi_class = _trains(self, "multiclass")
         return tags
+
+
+def _trains(est: TorchClassifier, target_type: str) -> bool:
+    """Whether ``est``'s ``head`` and ``loss`` train a ``target_type`` target (True
+    where its parameters are not valid yet: ``fit`` says what is wrong)."""
+    task = est._new_task()
+    task.target = SimpleNamespace(target_type_=target_type)
+    try:
+        task.head_spec  # noqa: B018 (it raises for a head and loss that cannot train it)
+    except ValueError:
+        return False
+    except Exception:  # noqa: BLE001 (invalid parameters: fit's validation reports them)
+        return True
+    return True
 
 
 fill_docstring(

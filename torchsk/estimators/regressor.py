@@ -25,7 +25,7 @@ from torchsk.estimators.docs import (
 )
 from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, ravel_column
 from torchsk.estimators.tasks import RegressionTask, is_robust
-from torchsk.nn.heads import REGRESSION_LINKS
+from torchsk.nn.heads import POSITIVE_LINKS, REGRESSION_LINKS
 from torchsk.training.losses import LOSS_NAMES, REGRESSION, LossOptions
 
 
@@ -266,6 +266,10 @@ nn.Module, default="squared_error"
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        try:  # a positive link (loss="poisson", head="exp") refuses a negative y
+            tags.target_tags.positive_only = self._new_task().link() in POSITIVE_LINKS
+        except Exception:  # noqa: BLE001 (invalid parameters: fit's validation reports them)
+            pass
         return tags
 
 

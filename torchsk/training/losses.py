@@ -149,8 +149,12 @@ def check_pair(loss: Loss, output: str, target_kind: str | None = None, shown=No
             f"combinations: {valid_pairs(REGRESSION)}."
         )
     if output not in loss.outputs or (target_kind and target_kind not in loss.targets):
+        # scikit-learn's words for a classifier without multiclass (its multi_class tag)
+        lead = "Only binary classification is supported (and multilabel): " * (
+            target_kind == "multiclass" and output == "sigmoid"
+        )
         raise ValueError(
-            f"head={output!r} with loss={loss.name if shown is None else shown!r} does "
+            f"{lead}head={output!r} with loss={loss.name if shown is None else shown!r} does "
             f"not fit a {target_kind} target. Valid combinations: {valid_pairs(loss.task)}; "
             "head='auto' and loss='auto' pick one (a torch loss module: any head it takes)."
         )
