@@ -2,14 +2,14 @@
 stage's statistics exact, trained in the iterable's order, refused where it cannot be
 done right."""
 
-import threading
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from torchsk import TorchClassifier, TorchRegressor
@@ -271,12 +271,29 @@ def test_random_state_fixes_a_shuffling_dataloaders_order_and_keeps_torchs():
 
 def test_a_users_module_trains_on_a_dataloader_whose_passes_start_ahead():
     """A pass starts in the thread that loads batches ahead, while a user's module
-    trains holding torch's global generator: seeding the loader under the same lock
-    there had deadlocked the fit."""
+    trains holding torch's global generator: seeding the loader under that lock had
+    deadlocked the fit (run apart, so that a hang fails the test instead of the run)."""
+    script = (
+        "import numpy as np, torch\n"
+        "from torch.utils.data import DataLoader, TensorDataset\n"
+        "from torchsk import TorchRegressor\n"
+        "X = torch.randn(64, 3, dtype=torch.float64); y = X.sum(1)\n"
+        "loader = DataLoader(TensorDataset(X, y), 16, shuffle=True)\n"
+        "build = lambda n_in, n_out: torch.nn.Linear(n_in, n_out)\n"
+        "print(TorchRegressor(module=build, max_iter=3).fit(loader).n_iter_)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.split()[-1] == "3", done.stderr
+
+
+def test_random_state_fixes_the_order_of_a_loaders_batch_sampler():
+    """A batch sampler's random sampler draws from torch's global generator too."""
     X, y = _regression()
-    loader = DataLoader(TensorDataset(torch.as_tensor(np.nan_to_num(X)), torch.as_tensor(y)), 64)
-    est = TorchRegressor(module=lambda n_in, n_out: nn.Linear(n_in, n_out), max_iter=3)
-    worker = threading.Thread(target=est.fit, args=(loader,), daemon=True)
-    worker.start()
-    worker.join(timeout=120)
-    assert not worker.is_alive() and est.n_iter_ == 3
+    dataset = TensorDataset(torch.as_tensor(np.nan_to_num(X)), torch.as_tensor(y))
+    batches = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(dataset), 64, False)
+    loader = DataLoader(dataset, batch_sampler=batches)
+    state = torch.get_rng_state()
+    fits = [TorchRegressor(max_iter=2, random_state=0).fit(loader).coefs_[0] for _ in range(2)]
+    np.testing.assert_array_equal(*fits)
+    assert torch.equal(torch.get_rng_state(), state)

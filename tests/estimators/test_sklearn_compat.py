@@ -4,6 +4,7 @@ with no expected failures."""
 import pytest
 from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
 
@@ -29,6 +30,8 @@ def test_sklearn_estimator_checks(estimator, check):
     [
         # a sigmoid head trains no multiclass target, a softmax one no multilabel target
         (TorchClassifier(loss="binary_cross_entropy", max_iter=5),
+         "check_classifier_not_supporting_multiclass"),
+        (TorchClassifier(loss=nn.BCEWithLogitsLoss(), max_iter=5),
          "check_classifier_not_supporting_multiclass"),
         # options a fit on sparse X refuses: the sparse tag says so
         (TorchRegressor(numeric_bins=4, max_iter=5), "check_estimator_sparse_tag"),

@@ -36,13 +36,23 @@ _SPEC_HELP = (
 
 
 def from_arrow(X):
-    """A pyarrow ``Table`` or ``RecordBatch`` as a pandas DataFrame (polars where pandas
-    is missing); anything else as it is.
+    """A pyarrow ``Table`` or ``RecordBatch`` as a pandas DataFrame (a polars one where
+    pandas is missing and polars imported); anything else as it is.
 
     numpy reads an Arrow table as a plain array of its values: its column names and
     dictionary (categorical) columns were lost, and a string column failed with numpy's
     "could not convert string to float". ``HistGradientBoosting*`` reads such a table
     by its dtypes; so do the estimators, through the DataFrame the table converts to.
+
+    Parameters
+    ----------
+    X : object
+        What a fit or predict was given.
+
+    Returns
+    -------
+    object
+        ``X``, or the DataFrame of an Arrow table.
     """
     pa = sys.modules.get("pyarrow")
     if pa is None or not isinstance(X, (pa.Table, pa.RecordBatch)):

@@ -66,7 +66,16 @@ def sparse_refusal(est) -> str | None:
     columns (sparse X holds numbers only), ``input_scaling="robust"`` and explicit
     ``numeric_bins`` (both need each column's quantiles, which would sort its implicit
     zeros in too). Also the estimators' ``sparse`` input tag (of models pickled before
-    some of these parameters existed too)."""
+    some of these parameters existed too).
+
+    Parameters
+    ----------
+    est : BaseTorchEstimator
+
+    Returns
+    -------
+    str or None
+    """
     features = getattr(est, "categorical_features", None)
     if not (features is None or isinstance(features, str) or _selects_none(features)):
         return (

@@ -389,7 +389,20 @@ def named_numbers_error(X, error: ValueError, advice: str) -> ValueError:
     """``error``, numpy's failure to read X as numbers ("could not convert string to
     float: 'b'"), as the error naming X's first column that is not numeric and saying
     what to do (``advice``); ``error`` itself where no column is to blame, or where it
-    is scikit-learn's own (complex data, a ragged list)."""
+    is scikit-learn's own (complex data, a ragged list).
+
+    Parameters
+    ----------
+    X : DataFrame, array-like or list of rows
+    error : ValueError
+        What scikit-learn's validation raised.
+    advice : str
+        The sentence that follows the column's name.
+
+    Returns
+    -------
+    ValueError
+    """
     if not str(error).startswith("could not convert"):
         return error
     try:

@@ -362,15 +362,16 @@ default="auto"
 
 
 def _trains(est: TorchClassifier, target_type: str) -> bool:
-    """Whether ``est``'s ``head`` and ``loss`` train a ``target_type`` target (True
-    where its parameters are not valid yet: ``fit`` says what is wrong)."""
-    task = est._new_task()
-    task.target = SimpleNamespace(target_type_=target_type)
+    """Whether ``est``'s ``head`` and ``loss`` train a ``target_type`` target: False
+    where the task's head refuses it (a named loss it does not know included), True
+    where no task can be built from the parameters (``fit``'s validation says why)."""
     try:
+        task = est._new_task()
+        task.target = SimpleNamespace(target_type_=target_type)  # all head_spec reads
         task.head_spec  # noqa: B018 (it raises for a head and loss that cannot train it)
     except ValueError:
         return False
-    except Exception:  # noqa: BLE001 (invalid parameters: fit's validation reports them)
+    except Exception:  # noqa: BLE001
         return True
     return True
 

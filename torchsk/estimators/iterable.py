@@ -13,6 +13,7 @@ refused as for Dask (``estimators.streamed.check_streamable``).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 from sklearn.utils.validation import _check_y
 
 from torchsk.data.checks import check_X
-from torchsk.data.columns import is_auto
+from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.tensors import host_array
 from torchsk.estimators.streamed import check_streamable
 from torchsk.inputs.stage import InputStage, fit_input_stage
@@ -200,10 +201,13 @@ class _SeededLoader:
     A ``DataLoader`` draws from torch's global generator when a pass starts (its
     workers' base seed, and a ``RandomSampler``'s shuffle at its first batch): two
     fits with the same ``random_state`` had trained on other orders, and every fit
-    had moved the user's random state. For those two draws the loader, and its
-    sampler where it has no generator either, hold a generator of the pass's seed,
-    then ``None`` again. Not ``training.devices.seeded``: a pass may start in the
-    thread that loads batches ahead while training holds that lock (a user's module).
+    had moved the user's random state. Each pass iterates a copy of the loader whose
+    generator, and whose index sampler's (a batch sampler's sampler too) where it has
+    none, is one of the pass's seed: the user's objects are never written (another
+    thread may iterate them), and no lock is taken (a pass may start in the thread
+    that loads batches ahead while training holds ``training.devices.seeded``'s). A
+    loader that cannot be so copied (persistent workers, which the copy would start
+    afresh; a class that refuses the attributes) is iterated as it is.
     """
 
     def __init__(self, loader) -> None:
@@ -212,19 +216,37 @@ class _SeededLoader:
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.passes)
         self.passes += 1
-        sampler = getattr(self.loader, "sampler", None)
-        lent = [self.loader] + ([sampler] if getattr(sampler, "generator", 0) is None else [])
-        try:
-            for owner in lent:
-                owner.generator = generator
-            batches = iter(self.loader)
-            first = next(batches, None)  # the sampler draws at its first batch
-        finally:
-            for owner in lent:
-                owner.generator = None
-        if first is not None:
-            yield first
-            yield from batches
+        return iter(_seeded_copy(self.loader, generator))
+
+
+def _seeded_copy(loader, generator: torch.Generator):
+    """A shallow copy of ``loader`` drawing from ``generator`` (see ``_SeededLoader``),
+    or ``loader`` itself where it cannot be copied so."""
+    if loader.persistent_workers:
+        return loader
+    try:
+        copied = copy.copy(loader)
+        copied.generator = generator
+        batches = loader.batch_sampler
+        if batches is not None and hasattr(batches, "sampler"):
+            batches = copy.copy(batches)
+            batches.sampler = _lent(batches.sampler, generator)
+            object.__setattr__(copied, "batch_sampler", batches)  # DataLoader refuses it
+        elif batches is None:
+            object.__setattr__(copied, "sampler", _lent(loader.sampler, generator))
+    except (AttributeError, TypeError, ValueError):
+        return loader
+    return copied
+
+
+def _lent(sampler, generator: torch.Generator):
+    """A copy of ``sampler`` drawing from ``generator`` where it draws from torch's
+    global one (a ``RandomSampler`` of no generator), else ``sampler``."""
+    if getattr(sampler, "generator", 0) is not None:
+        return sampler
+    sampler = copy.copy(sampler)
+    sampler.generator = generator
+    return sampler
 
 
 def _parts(batch, k: int) -> tuple:
@@ -234,6 +256,7 @@ def _parts(batch, k: int) -> tuple:
             f"Batch {k} is a {type(batch).__name__}; a batch is (X, y) or (X, y, sample_weight)."
         )
     X, y, *w = batch
+    X = from_arrow(X)  # an Arrow batch keeps its column names, as a DataFrame batch does
     if getattr(X, "ndim", 2) != 2:
         raise ValueError(
             f"Batch {k}'s X has {X.ndim} dimension(s); a batch's X is 2-D (rows by "

@@ -178,11 +178,12 @@ def score_members(search, est, data, splits, chunk: list[int], folds: list[int],
     for j, f in enumerate(folds):
         train, held_out = splits[f]
         start = time.perf_counter()
-        where = (j, len(folds), out.candidates)
-        outputs = _score_rows(search, est, X, y, held_out, chunk, where, out.test, f)
+        where = (j, len(folds))
+        outputs = _score_rows(search, (est, out.candidates), X, y, held_out, chunk, where,
+                              out.test, f)  # fmt: skip
         out.score_times[chunk, f] = (time.perf_counter() - start) / len(chunk)
         if out.train is not None:
-            _score_rows(search, est, X, y, train, chunk, where, out.train, f)
+            _score_rows(search, (est, out.candidates), X, y, train, chunk, where, out.train, f)
         if search.ensemble:
             scaled = to_output_scale(est, outputs)
             for i, c in enumerate(chunk):
@@ -192,11 +193,11 @@ def score_members(search, est, data, splits, chunk: list[int], folds: list[int],
                 out.oof[c][held_out] = scaled[i * len(folds) + j]
 
 
-def _score_rows(search, est, X, y, rows, chunk, position, table: dict, f: int):
-    """Every metric of each candidate's member for split ``f`` (``position``: its index
-    among the network's folds, their count, and every candidate's parameters) on
-    ``rows``; returns all the members' outputs there."""
-    j, n_folds, candidates = position
+def _score_rows(search, fitted, X, y, rows, chunk, position, table: dict, f: int):
+    """Every metric of each candidate's member for split ``f`` (``fitted``: the network
+    and every candidate's parameters; ``position``: the split's index among the
+    network's folds, and their count) on ``rows``; returns all the members' outputs."""
+    (est, candidates), (j, n_folds) = fitted, position
     X_rows, y_rows = _safe_indexing(X, rows), _safe_indexing(y, rows)
     outputs = member_outputs(est, X_rows)
     for i, c in enumerate(chunk):

@@ -31,6 +31,7 @@ from torchsk.nn.heads import (
 from torchsk.training.losses import (
     CLASSIFICATION,
     LOSSES,
+    ONLY_BINARY,
     REGRESSION,
     LossFunctions,
     LossOptions,
@@ -310,10 +311,10 @@ class ClassificationTask:
         if isinstance(self.loss, INDICATOR_LOSSES) and head != "sigmoid":
             # a softmax head trains on class indices, whose shape such a loss refuses
             raise ValueError(
-                f"loss={self.loss!r} takes 0/1 targets shaped as the logits, which only "
-                f"head='sigmoid' gives (binary and multilabel targets); head={head!r} "
-                f"trains a {self.target_type} target on class indices. Use "
-                "head='sigmoid' for a binary target, or nn.CrossEntropyLoss()."
+                f"{ONLY_BINARY * (self.target_type == 'multiclass')}loss={self.loss!r} takes "
+                "0/1 targets shaped as the logits, which only head='sigmoid' gives (binary and "
+                f"multilabel targets); head={head!r} trains a {self.target_type} target on "
+                "class indices. Use head='sigmoid' for a binary target, or nn.CrossEntropyLoss()."
             )
         return spec
 

@@ -137,6 +137,11 @@ def valid_pairs(task: str) -> str:
     )
 
 
+# scikit-learn's words for a classifier that refuses a multiclass y (its multi_class
+# tag False: a sigmoid head, a loss on 0/1 targets), which its checks look for
+ONLY_BINARY = "Only binary classification is supported (and multilabel): "
+
+
 def check_pair(loss: Loss, output: str, target_kind: str | None = None, shown=None) -> None:
     """Raise a ``ValueError`` naming the valid combinations unless ``loss`` trains
     through ``output`` (and, for classification, fits ``target_kind``). ``shown``: the
@@ -149,10 +154,7 @@ def check_pair(loss: Loss, output: str, target_kind: str | None = None, shown=No
             f"combinations: {valid_pairs(REGRESSION)}."
         )
     if output not in loss.outputs or (target_kind and target_kind not in loss.targets):
-        # scikit-learn's words for a classifier without multiclass (its multi_class tag)
-        lead = "Only binary classification is supported (and multilabel): " * (
-            target_kind == "multiclass" and output == "sigmoid"
-        )
+        lead = ONLY_BINARY * (target_kind == "multiclass" and output == "sigmoid")
         raise ValueError(
             f"{lead}head={output!r} with loss={loss.name if shown is None else shown!r} does "
             f"not fit a {target_kind} target. Valid combinations: {valid_pairs(loss.task)}; "

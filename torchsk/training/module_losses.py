@@ -21,7 +21,20 @@ def torch_module_loss(
     loss: nn.Module, log_probabilities: bool = False
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Wrap a user's torch loss module so it returns one value per sample, called on
-    the logits (``log_probabilities``: on their ``log_softmax``)."""
+    the logits (``log_probabilities``: on their ``log_softmax``).
+
+    Parameters
+    ----------
+    loss : torch.nn.Module
+        The user's loss (copied: theirs is not changed).
+    log_probabilities : bool, default=False
+        Call it on the logits' ``log_softmax`` (``nn.NLLLoss``).
+
+    Returns
+    -------
+    callable
+        ``per_sample(z, y)``: one loss per row of ``z``.
+    """
     loss = copy.deepcopy(loss)
     if hasattr(loss, "reduction"):
         loss.reduction = "none"
@@ -44,7 +57,7 @@ def torch_module_loss(
                 )
             out = out.reshape(len(z), -1).mean(dim=1)
         except (RuntimeError, IndexError, TypeError) as error:
-            if taken[0] or isinstance(error, torch.OutOfMemoryError):
+            if taken[0] or _device_error(error):
                 raise
             raise _refusal(loss, inputs, y, log_probabilities, error) from error
         taken[0] = True
@@ -53,12 +66,18 @@ def torch_module_loss(
     return per_sample
 
 
+def _device_error(error: Exception) -> bool:
+    """An error of the device (out of memory, a failed kernel), not of the call."""
+    device_errors = (torch.OutOfMemoryError, getattr(torch, "AcceleratorError", ()))
+    return isinstance(error, device_errors) or "out of memory" in str(error)
+
+
 def _refusal(loss, inputs, y, log_probabilities: bool, error: Exception) -> ValueError:
     """The error for a call the loss module cannot take, with what it was given."""
     what = "log-probabilities (log_softmax of the logits)" if log_probabilities else "outputs"
-    said = str(error).splitlines()[0] if str(error) else repr(error)
+    said = str(error).splitlines()[0] if str(error) else ""
     return ValueError(
         f"loss={loss!r} cannot train this model: it was called on {what} of shape "
         f"{tuple(inputs.shape)} ({inputs.dtype}) and targets of shape {tuple(y.shape)} "
-        f"({y.dtype}); torch said: {said}"
+        f"({y.dtype}), and raised {type(error).__name__}: {said}"
     )
