@@ -379,10 +379,12 @@ def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
     try:
         return _numeric_column(kind, column)
     except ValueError as error:
-        advice = FIT_ADVICE if fitting else PREDICT_ADVICE
-        raise ValueError(
-            f"Column {column_label(X, j)} of X is not numeric ({error}). {advice}"
-        ) from error
+        raise _not_numeric(X, j, error, FIT_ADVICE if fitting else PREDICT_ADVICE) from error
+
+
+def _not_numeric(X, j: int, cause: Exception, advice: str) -> ValueError:
+    """The error naming column ``j`` of X, which could not be read as numbers."""
+    return ValueError(f"Column {column_label(X, j)} of X is not numeric ({cause}). {advice}")
 
 
 def named_numbers_error(X, error: ValueError, advice: str) -> ValueError:
@@ -413,9 +415,7 @@ def named_numbers_error(X, error: ValueError, advice: str) -> ValueError:
         try:
             _numeric_column(kind, column)
         except (TypeError, ValueError) as cause:
-            return ValueError(
-                f"Column {column_label(X, j)} of X is not numeric ({cause}). {advice}"
-            )
+            return _not_numeric(X, j, cause, advice)
     return error
 
 
