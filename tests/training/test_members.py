@@ -301,6 +301,19 @@ def test_members_that_diverge_are_reported_beside_the_others_running_out_of_epoc
     assert est.n_iter_ == 50 and any("Maximum iterations (50)" in m for m in messages)
 
 
+def test_a_cross_fitted_member_that_diverges_ends_at_its_lowest_loss_not_far_off():
+    # its last finite weights predicted ~1e51 and the average with them: R² -1e99 for a
+    # model whose other members were fine; a separate fit's rule is for a search's members
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:200], y[:200]
+    est = TorchRegressor(**_members(solver="sgd", learning_rate_init=0.4, max_iter=20))
+    with pytest.warns(ConvergenceWarning, match="1 of 4 members; each kept the weights of its "):
+        est.fit(X, y)
+    assert np.abs(est.predict(X)).max() < 10 * np.abs(y).max()
+    assert np.abs(est.oof_prediction_).max() < 10 * np.abs(y).max()
+    assert est.score(X, y) > 0.2
+
+
 def test_members_whose_loss_rose_say_so_as_one_network_does():
     # sgd with heavy momentum: every member's loss climbs instead of levelling off; each
     # goes back to its lowest-loss weights, and the user hears it (silent before)

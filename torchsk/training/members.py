@@ -148,11 +148,17 @@ class MemberGuard:
         The encoded rows that ``validation`` weighs, where they are not training
         rows (a split network's early-stopping rows, ``MemberRows.split``);
         ``data.X`` otherwise.
+    to_lowest : bool, default=False
+        Without ``validation``: a member that broke ends at the weights of its lowest
+        training loss, not at its last finite ones (cross-fitted members, averaged
+        into one prediction: a member's last finite weights before a divergence may
+        predict 1e50). A search's members keep a separate fit's rule, as they are
+        scored as its fits.
     """
 
     def __init__(self, module, data: Data, per_sample, settings, validation=None,
                  member_scores=None, folds=None, oof_score=None,
-                 scored_X=None) -> None:  # fmt: skip
+                 scored_X=None, to_lowest: bool = False) -> None:  # fmt: skip
         self.module, self.data, self.per_sample = module, data, per_sample
         self.scored_X = data.X if scored_X is None else scored_X
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
@@ -160,6 +166,7 @@ class MemberGuard:
         # the rows each member is judged on: its own training rows, or its held-out ones
         self.weights = self.train_weights if validation is None else validation
         self.keeps_best = validation is not None
+        self.to_lowest = to_lowest and not self.keeps_best
         # only the rows some member is judged on (early-stopping rows: a small share)
         self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.train_rows = torch.nonzero(self.train_weights.sum(1) > 0).flatten()
@@ -271,10 +278,13 @@ class MemberGuard:
 
     def finish(self) -> None:
         """The training weights back in place (for what reads them after training);
-        with early-stopping rows, each member back at its best epoch's weights."""
+        with early-stopping rows, each member back at its best epoch's weights (with
+        ``to_lowest``, each member that broke at its lowest training loss's)."""
         self.data.w.copy_(self.train_weights)
         params = list(self.module.parameters())
-        best = self.best_epochs > 0 if self.keeps_best else np.zeros_like(self.retired)
+        best = self.best_epochs > 0
+        if not self.keeps_best:
+            best &= self.broke if self.to_lowest else np.zeros_like(best)
         _copy_members(self.kept, params, self.retired & ~best)
         _copy_members(self.best_weights, params, best)
 

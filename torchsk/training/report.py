@@ -103,10 +103,12 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
             ConvergenceWarning,
         )
     if history.diverged_members is not None:
-        diverged, members = history.diverged_members
+        diverged, members, to_lowest = history.diverged_members
+        lowest = "the weights of its lowest training loss"
+        kept = lowest if to_lowest else "its last finite weights"
         warn(
             f"Training diverged (non-finite loss) for {diverged} of {members} members; "
-            f"each kept its last finite weights. {diverged_advice(config.solver, unscaled)}",
+            f"each kept {kept}. {diverged_advice(config.solver, unscaled)}",
             ConvergenceWarning,
         )
     if history.rose_members is not None:
