@@ -251,6 +251,28 @@ def test_a_string_column_in_a_batch_is_named_with_what_batches_take():
         TorchRegressor(max_iter=2, categorical_features=None).fit(frame, np.arange(40.0))
 
 
+@pytest.mark.parametrize("k", [0, 1])
+def test_a_batch_whose_object_column_holds_pd_na_trains_as_the_table_reads_it(k):
+    """An ``object`` column with ``pd.NA`` (numbers otherwise) is a missing value in
+    memory; in batch 0 it had raised numpy's bare TypeError ("float() argument must
+    be ... not 'NAType'"), in a later batch it passed the check and failed in training."""
+    rng = np.random.default_rng(0)
+    frames = [pd.DataFrame(rng.normal(size=(20, 2)), columns=["a", "b"]) for _ in range(3)]
+    ys = [rng.normal(size=20) for _ in frames]
+    frames[k].loc[3, "b"] = np.nan
+    filled = [(f.copy(), y) for f, y in zip(frames, ys, strict=True)]  # pd.NA as NaN
+    frames[k]["b"] = frames[k]["b"].astype(object)
+    frames[k].loc[3, "b"] = pd.NA
+    batches = list(zip(frames, ys, strict=True))
+    est = TorchRegressor(max_iter=2, random_state=0).fit(DataLoader(batches, batch_size=None))
+    assert list(est.feature_names_in_) == ["a", "b"]
+    same = TorchRegressor(max_iter=2, random_state=0).fit(DataLoader(filled, batch_size=None))
+    np.testing.assert_array_equal(est.predict(filled[1][0]), same.predict(filled[1][0]))
+    frames[k].loc[4, "b"] = "x"
+    with pytest.raises(ValueError, match=rf"Column 'b' of X is not numeric.*batch {k}"):
+        TorchRegressor(max_iter=2).fit(DataLoader(batches, batch_size=None))
+
+
 def test_random_state_fixes_a_shuffling_dataloaders_order_and_keeps_torchs():
     """A DataLoader draws its shuffle from torch's global generator: two fits with the
     same random_state had trained on other orders (MLPRegressor's shuffle follows

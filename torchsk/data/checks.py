@@ -76,12 +76,12 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None,
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
         check_frame_columns(X)
-        numbers = None if reset else frame_as_numbers(X)  # a fit reads such X as a table
+        advice = advice or (FIT_ADVICE if reset else PREDICT_ADVICE)
+        numbers = frame_as_numbers(X, advice)
         if numbers is None:
-            advice = advice or (FIT_ADVICE if reset else PREDICT_ADVICE)
             with _naming_columns(X, advice):
                 return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
-        validate_data(estimator, X, reset=False, skip_check_array=True)  # names, count
+        validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
         return check_array(numbers, input_name="X", estimator=estimator, **CHECKS)
     _refuse_table_of_another_shape(estimator, X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count

@@ -294,7 +294,7 @@ class TableEncoder:
                 _check_one_kind(X, j, values, self._encoders[j])
                 out[:, j] = _codes(self._encoders[j], values, missing)
             else:
-                out[:, j] = _numeric(X, j, kind, column, fitting)
+                out[:, j] = _numeric(X, j, kind, column, FIT_ADVICE if fitting else PREDICT_ADVICE)
         return out
 
 
@@ -373,13 +373,13 @@ FIT_ADVICE = (
 PREDICT_ADVICE = "It was numeric when the model was fitted."
 
 
-def _numeric(X, j: int, kind: str, column, fitting: bool) -> np.ndarray:
-    """One numeric column, with an error that names it and says what to do."""
+def _numeric(X, j: int, kind: str, column, advice: str) -> np.ndarray:
+    """One numeric column, with an error that names it and says what to do (``advice``)."""
     check_readable(X, j, column)
     try:
         return _numeric_column(kind, column)
     except ValueError as error:
-        raise _not_numeric(X, j, error, FIT_ADVICE if fitting else PREDICT_ADVICE) from error
+        raise _not_numeric(X, j, error, advice) from error
 
 
 def _not_numeric(X, j: int, cause: Exception, advice: str) -> ValueError:
@@ -419,14 +419,15 @@ def named_numbers_error(X, error: ValueError, advice: str) -> ValueError:
     return error
 
 
-def frame_as_numbers(X) -> np.ndarray | None:
+def frame_as_numbers(X, advice: str = PREDICT_ADVICE) -> np.ndarray | None:
     """A pandas or polars DataFrame that scikit-learn's ``check_array`` cannot read
     (``object`` columns holding ``pd.NA``, as ``df.iloc[0].to_frame().T`` gives;
     pyarrow decimals), read column by column as the table reads numbers: a model
-    fitted on numeric columns predicts on the same values in any container. None for
-    any other X (``check_array`` reads it)."""
+    fitted on numeric columns predicts on the same values in any container (and a fit
+    on batches trains on them). None for any other X (``check_array`` reads it); a
+    column that is not numeric raises the error naming it, with ``advice``."""
     if not table_read_columns(X):
         return None
     kind, columns = column_names(X)
-    numbers = [_numeric(X, j, kind, column, fitting=False) for j, column in enumerate(columns)]
+    numbers = [_numeric(X, j, kind, column, advice) for j, column in enumerate(columns)]
     return np.column_stack(numbers) if numbers else np.empty((len(X), 0))

@@ -22,6 +22,7 @@ from sklearn.utils.validation import _check_y
 
 from torchsk.data.checks import check_X
 from torchsk.data.columns import from_arrow, is_auto
+from torchsk.data.tables import frame_as_numbers
 from torchsk.data.tensors import host_array
 from torchsk.estimators.streamed import check_streamable
 from torchsk.inputs.stage import InputStage, fit_input_stage
@@ -269,10 +270,12 @@ def _parts(batch, k: int) -> tuple:
 
 
 def _floats(X):
-    """A batch's X as float32/float64 (a tensor on its device, anything else numpy)."""
+    """A batch's X as float32/float64 (a tensor on its device, anything else numpy),
+    a DataFrame's ``object`` columns read as ``check_X`` read them (``pd.NA`` as NaN)."""
     if isinstance(X, torch.Tensor):
         return X.detach() if X.is_floating_point() else X.detach().double()
-    X = np.asarray(X)
+    numbers = frame_as_numbers(X)
+    X = np.asarray(X) if numbers is None else numbers
     return X if X.dtype.kind == "f" else X.astype(np.float64)
 
 
