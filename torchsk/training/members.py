@@ -148,17 +148,17 @@ class MemberGuard:
         The encoded rows that ``validation`` weighs, where they are not training
         rows (a split network's early-stopping rows, ``MemberRows.split``);
         ``data.X`` otherwise.
-    to_lowest : bool, default=False
-        Without ``validation``: a member that broke ends at the weights of its lowest
-        training loss, not at its last finite ones (cross-fitted members, averaged
-        into one prediction: a member's last finite weights before a divergence may
-        predict 1e50). A search's members keep a separate fit's rule, as they are
-        scored as its fits.
+    better_of_two : bool, default=False
+        Without ``validation``: a member that broke ends at its last finite weights or
+        at those of its lowest epoch, whichever fit its training rows better
+        (cross-fitted members, averaged into one prediction: the last finite weights
+        before a divergence may predict 1e50). A search's members keep a separate
+        fit's rule, the last finite weights, as they are scored as its fits.
     """
 
     def __init__(self, module, data: Data, per_sample, settings, validation=None,
                  member_scores=None, folds=None, oof_score=None,
-                 scored_X=None, to_lowest: bool = False) -> None:  # fmt: skip
+                 scored_X=None, better_of_two: bool = False) -> None:  # fmt: skip
         self.module, self.data, self.per_sample = module, data, per_sample
         self.scored_X = data.X if scored_X is None else scored_X
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
@@ -166,7 +166,7 @@ class MemberGuard:
         # the rows each member is judged on: its own training rows, or its held-out ones
         self.weights = self.train_weights if validation is None else validation
         self.keeps_best = validation is not None
-        self.to_lowest = to_lowest and not self.keeps_best
+        self.better_of_two = better_of_two and not self.keeps_best
         # only the rows some member is judged on (early-stopping rows: a small share)
         self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.train_rows = torch.nonzero(self.train_weights.sum(1) > 0).flatten()
@@ -279,14 +279,28 @@ class MemberGuard:
     def finish(self) -> None:
         """The training weights back in place (for what reads them after training);
         with early-stopping rows, each member back at its best epoch's weights (with
-        ``to_lowest``, each member that broke at its lowest training loss's)."""
+        ``better_of_two``, each member that broke at the better fitting of its last finite
+        weights and those of its lowest epoch: ``_better_of_two``)."""
         self.data.w.copy_(self.train_weights)
         params = list(self.module.parameters())
-        best = self.best_epochs > 0
-        if not self.keeps_best:
-            best &= self.broke if self.to_lowest else np.zeros_like(best)
+        best = self.best_epochs > 0 if self.keeps_best else np.zeros_like(self.retired)
         _copy_members(self.kept, params, self.retired & ~best)
         _copy_members(self.best_weights, params, best)
+        if self.better_of_two:
+            self._better_of_two(params, self.broke & (self.best_epochs > 0))
+
+    def _better_of_two(self, params: list, members: np.ndarray) -> None:
+        """Give each of ``members`` (at their last finite weights) its lowest epoch's
+        weights where they fit its training rows better. Either can be far off after a
+        divergence: the last finite weights may already predict 1e50, and an epoch's
+        loss is its batches' mean while its weights moved, so the end of the lowest
+        epoch may be the start of the blow-up."""
+        if not members.any():
+            return
+        at_last = self._pass_losses(self.train_weights, self.train_rows, members)
+        _copy_members(self.best_weights, params, members)
+        at_lowest = self._pass_losses(self.train_weights, self.train_rows, members)
+        _copy_members(self.kept, params, members & ~(at_lowest < at_last))  # NaN: the last
 
     def _losses(self) -> np.ndarray:
         """Each member's early-stopping loss: minus its score (R², accuracy) on its
@@ -295,15 +309,16 @@ class MemberGuard:
         return -self._scores()
 
     @torch.no_grad()
-    def _pass_losses(self, weights: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
+    def _pass_losses(self, weights: torch.Tensor, rows: torch.Tensor, members=None) -> np.ndarray:
         """Each member's mean loss over ``rows`` weighted by its column of
-        ``weights``, every member on every row."""
+        ``weights``, every member on every row; of the members still training, or of
+        ``members`` (a mask; the others' are 0)."""
         self.module.eval()
         X, y, w = self.data.X[rows], self.data.y[rows], weights[rows]
         totals = torch.zeros(w.shape[1], dtype=torch.float64, device=X.device)
         for i in range(0, len(X), _LOSS_ROWS):
             z = members_output(self.module, X[i : i + _LOSS_ROWS])
-            for m in np.flatnonzero(~self.retired):
+            for m in np.flatnonzero(~self.retired if members is None else members):
                 per_sample = of_member(self.per_sample, m)
                 per_row = per_sample(z[m], y[i : i + _LOSS_ROWS]).to(torch.float64)
                 totals[m] += (per_row * w[i : i + _LOSS_ROWS, m]).sum()

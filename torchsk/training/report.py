@@ -103,9 +103,9 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
             ConvergenceWarning,
         )
     if history.diverged_members is not None:
-        diverged, members, to_lowest = history.diverged_members
-        lowest = "the weights of its lowest training loss"
-        kept = lowest if to_lowest else "its last finite weights"
+        diverged, members, better_of_two = history.diverged_members
+        better = "the better fitting of its last finite weights and its lowest epoch's"
+        kept = better if better_of_two else "its last finite weights"
         warn(
             f"Training diverged (non-finite loss) for {diverged} of {members} members; "
             f"each kept {kept}. {diverged_advice(config.solver, unscaled)}",
