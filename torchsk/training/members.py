@@ -279,8 +279,7 @@ class MemberGuard:
     def finish(self) -> None:
         """The training weights back in place (for what reads them after training);
         with early-stopping rows, each member back at its best epoch's weights (with
-        ``better_of_two``, each member that broke at the better fitting of its last finite
-        weights and those of its lowest epoch: ``_better_of_two``)."""
+        ``better_of_two``, each member that broke: ``_better_of_two``)."""
         self.data.w.copy_(self.train_weights)
         params = list(self.module.parameters())
         best = self.best_epochs > 0 if self.keeps_best else np.zeros_like(self.retired)
@@ -290,11 +289,9 @@ class MemberGuard:
             self._better_of_two(params, self.broke & (self.best_epochs > 0))
 
     def _better_of_two(self, params: list, members: np.ndarray) -> None:
-        """Give each of ``members`` (at their last finite weights) its lowest epoch's
-        weights where they fit its training rows better. Either can be far off after a
-        divergence: the last finite weights may already predict 1e50, and an epoch's
-        loss is its batches' mean while its weights moved, so the end of the lowest
-        epoch may be the start of the blow-up."""
+        """Give each of ``members`` (at their last finite weights, which may predict
+        1e50) its lowest epoch's where they fit its rows better (an epoch's loss is its
+        batches' mean: its end may be the start of the blow-up)."""
         if not members.any():
             return
         at_last = self._pass_losses(self.train_weights, self.train_rows, members)
