@@ -383,3 +383,29 @@ def test_a_diverging_candidate_is_not_reported_as_the_stack_being_worse_than_a_c
     healthy, diverged = search.cv_results_["mean_test_score"]
     assert healthy > 0.3 and not diverged > -1e10
     assert not [w for w in caught if "predicting a constant" in str(w.message)]
+
+
+@pytest.mark.parametrize("failure", ["refit rule", "greedy scorer"])
+def test_a_search_fit_that_raises_leaves_the_fitted_search_as_it_was(data, failure):
+    """The search had dropped its best_estimator_ and best_params_ (and kept the
+    failed fit's cv_results_) before the work that raised: predict then said that
+    refit was False. A fit that raises changes nothing, as the estimators' fits."""
+    X, y = data
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=3).fit(X, y)
+    before, expected = dict(vars(search)), search.predict(X[:5])
+    if failure == "refit rule":  # an index out of range, raised after the scoring
+        search.set_params(refit=lambda results: 5)
+    else:
+
+        def broken(estimator, X, y):
+            raise RuntimeError("scorer broke")
+
+        search.set_params(ensemble="greedy", scoring=broken)
+    with pytest.raises((IndexError, ValueError)):
+        search.fit(X[:60], y[:60])
+    params = search.get_params(deep=False)
+    assert {k: v for k, v in vars(search).items() if k not in params} == {
+        k: v for k, v in before.items() if k not in params
+    }
+    np.testing.assert_array_equal(search.predict(X[:5]), expected)

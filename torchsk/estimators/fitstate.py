@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 
-# Fitted attributes whose names do not end in "_" (the others are found by the name).
+# Fitted attributes whose names do not end in "_" (the others are found by the name);
+# ``_scorers`` and ``_score_weights``: a ``BatchedSearchCV``'s.
 FITTED_PRIVATE = frozenset(
-    {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping"}
-)
+    {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping", "_scorers",
+     "_score_weights"}
+)  # fmt: skip
 
 
 def _fitted_keys(estimator) -> list[str]:

@@ -37,6 +37,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
 
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import managed_fit
+from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.search_members import (
     candidate_estimator,
     candidate_groups,
@@ -51,12 +52,7 @@ from torchsk.estimators.search_members import (
     split_members,
     unfitted_copy,
 )
-from torchsk.estimators.search_results import (
-    cv_results,
-    failed_score,
-    has,
-    record_failed_fits,
-)
+from torchsk.estimators.search_results import cv_results, failed_score, has, record_failed_fits
 from torchsk.estimators.search_scoring import (
     ScoreTable,
     best_index,
@@ -67,12 +63,7 @@ from torchsk.estimators.search_scoring import (
     routed_score_weights,
     score_members,
 )
-from torchsk.estimators.selection import (
-    Averaged,
-    Blend,
-    check_partition,
-    select_blend,
-)
+from torchsk.estimators.selection import Averaged, Blend, check_partition, select_blend
 
 
 class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -234,6 +225,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @all_or_nothing  # a fit that raises leaves the search as it was
     def fit(self, X, y=None, sample_weight=None, *, groups=None, **params):
         """Score every candidate on every fold; refit the best on all rows.
 
