@@ -336,6 +336,19 @@ def test_nested_and_binary_columns_are_refused_by_name(make, words):
         TorchRegressor(**FAST).fit(X, Y)
 
 
+@pytest.mark.parametrize("unit", ["datetime64[us]", "timedelta64[us]"])
+def test_a_numpy_array_of_dates_or_durations_is_refused_as_their_columns_are(unit):
+    """numpy read them as counts of their unit: a model fitted on microseconds
+    predicted the same dates given in seconds as other inputs, in silence."""
+    X = np.arange(len(Y)).astype(unit).reshape(-1, 1)
+    what = "dates or times" if unit.startswith("date") else "durations"
+    with pytest.raises(ValueError, match=f"X holds {what}"):
+        TorchRegressor(**FAST).fit(X, Y)
+    fitted = TorchRegressor(**FAST).fit(X.astype(np.int64), Y)
+    with pytest.raises(ValueError, match=f"X holds {what}"):
+        fitted.predict(X)
+
+
 def test_a_numeric_model_predicts_its_rows_in_object_columns_with_pd_na():
     """``df.iloc[[k]]`` and ``df.iloc[k].to_frame().T`` are the same row: the second
     has object columns holding ``pd.NA``, which ``check_array`` cannot read; the model
