@@ -102,6 +102,23 @@ def test_values_near_float64_s_limit_are_refused_by_column_before_training(input
     assert np.isfinite(est.fit(X, rng.normal(size=50)).predict(X)).all()
 
 
+@pytest.mark.parametrize("input_scaling", ["auto", None])
+def test_targets_or_weights_near_float64_s_limit_are_refused_as_theirs(input_scaling):
+    """y of ±1.7e308 and weights of 1e307 (finite; their sums are not) had been
+    blamed on X's columns, or failed as Python's OverflowError without scalings."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=2, input_scaling=input_scaling)
+    with pytest.raises(ValueError, match=r"Column\(s\) \[0\] of y hold values too large"):
+        est.fit(X, np.where(X[:, 0] > 0, 1.7e308, -1.7e308))
+    for target_scaling in ("standard", None):
+        est.set_params(target_scaling=target_scaling)
+        with pytest.raises(ValueError, match="sample weights' sum overflows float64"):
+            est.fit(X, X[:, 0], sample_weight=np.full(100, 1e307))
+    assert not hasattr(est, "module_")
+    assert np.isfinite(est.fit(X, X[:, 0], sample_weight=np.full(100, 1e305)).predict(X)).all()
+
+
 def test_scaling_constants_given_as_tensors_are_read_as_arrays(rng):
     """np.size(tensor) is the tensor's .size method: the length check had refused
     them with a garbled message."""

@@ -17,6 +17,7 @@ from scipy.sparse import issparse
 from sklearn.utils import check_array
 from sklearn.utils import check_X_y as sklearn_check_X_y
 from sklearn.utils.validation import (
+    _check_sample_weight,
     _check_y,
     check_consistent_length,
     validate_data,
@@ -46,6 +47,21 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 # sparse X of any format as CSR (rows are what training and inference slice)
 CHECKS = dict(dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan", accept_sparse="csr")
+
+
+def check_weights(sample_weight, X) -> np.ndarray:
+    """scikit-learn's check of ``sample_weight`` (float64, non-negative, one per row of
+    ``X``; None: ones), and a sum that float64 holds: weights of 1e307 are finite, but
+    the statistics over 100 of them had blamed X's columns, or overflowed in Python."""
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    with np.errstate(over="ignore"):
+        total = sw.sum()
+    if not np.isfinite(total):
+        raise ValueError(
+            f"The sample weights' sum overflows float64 (the largest is {sw.max():.3g}); "
+            "rescale them (e.g. divide by a power of 10) before fitting."
+        )
+    return sw
 
 
 def new_table(X, categorical_features) -> TableEncoder | None:

@@ -18,12 +18,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
 )
 from torch import nn
 
-from torchsk.data.checks import check_X, new_table
+from torchsk.data.checks import check_weights, check_X, new_table
 from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse, is_sparse_source, sparse_refusal
@@ -191,7 +190,7 @@ class BaseTorchEstimator(
                 task.target.check_warm_start(rows.y)
         y_enc = task.encode(rows.y)
         sw = rows.host(sample_weight)
-        sw = _check_sample_weight(sw, rows.y, dtype=np.float64, ensure_non_negative=True)
+        sw = check_weights(sw, rows.y)
         given_sw, sw = sw, sw * task.sample_weight(y_enc, sw)  # the loss's: class_weight in
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))

@@ -22,9 +22,9 @@ A new source (a torch ``DataLoader``, say) is one more class with these methods.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight, _check_y, check_consistent_length
+from sklearn.utils.validation import _check_y, check_consistent_length
 
-from torchsk.data.checks import check_X, check_X_y
+from torchsk.data.checks import check_weights, check_X, check_X_y
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array
@@ -158,7 +158,5 @@ class ValidationSet:
                 f"The validation set is too small: X_val has {X_val.shape[0]} sample; early "
                 "stopping needs at least 2 to score."
             )
-        sw = _check_sample_weight(
-            host_array(sample_weight_val), X_val, dtype=np.float64, ensure_non_negative=True
-        )
+        sw = check_weights(host_array(sample_weight_val), X_val)
         return X_val, y_val, sw * task.sample_weight(y_enc, sw)

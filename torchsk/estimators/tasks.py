@@ -155,9 +155,9 @@ class RegressionTask:
             # ignores back in (three values at 1e9 among 100 made every prediction
             # ~1e7); the median and the interquartile range (as a standard deviation on
             # normal data) do not, nor a positive link's median (``"median"``)
-            center, scale = scaling_statistics(y_enc, "robust", sw)
+            center, scale = scaling_statistics(y_enc, "robust", sw, "y")
             return center, scale / IQR_PER_STD
-        return scaling_statistics(y_enc, method, sw)
+        return scaling_statistics(y_enc, method, sw, "y")
 
     def constant_outputs(self, t: np.ndarray, w: np.ndarray | None) -> list[np.ndarray]:
         """Raw outputs of the constants the loss's best one is among, on the training

@@ -21,14 +21,14 @@ def usable_spread(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarr
     return np.where(usable, scale, fallback)
 
 
-def refuse_overflow(fill, center, scale, cat) -> None:
-    """Refuse a numeric column whose statistics overflowed float64 (finite values
-    near 1e308: their sum, range or squares are not finite); ``fill`` only matters
-    where values are missing."""
+def refuse_overflow(fill, center, scale, cat, name: str = "X") -> None:
+    """Refuse a numeric column (of ``name``: X or y) whose statistics overflowed
+    float64 (finite values near 1e308: their sum, range or squares are not finite);
+    ``fill`` only matters where values are missing."""
     bad = ~cat & ~(np.isfinite(fill) & np.isfinite(center) & np.isfinite(scale))
     if bad.any():
         raise ValueError(
-            f"Column(s) {np.flatnonzero(bad).tolist()} of X hold values too large for "
+            f"Column(s) {np.flatnonzero(bad).tolist()} of {name} hold values too large for "
             "their scaling statistics (their sum or range overflows float64); rescale "
             "them (e.g. divide by a power of 10) before fitting."
         )

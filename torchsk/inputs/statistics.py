@@ -230,7 +230,8 @@ _COMBINE = (np.add, np.add, np.add, np.minimum, np.maximum, np.logical_or, np.lo
 
 
 def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_bins=None,
-                      block_sums: dict | None = None) -> ColumnStatistics:  # fmt: skip
+                      block_sums: dict | None = None,
+                      name: str = "X") -> ColumnStatistics:  # fmt: skip
     """The input stage's statistics over all blocks of a source.
 
     Parameters
@@ -244,6 +245,8 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
     block_sums : dict of str to callable, default=None
         Extra additive sums per encoder: ``f(X_block, w_block, ops)`` returns a tuple
         of arrays, added over the blocks into ``ColumnStatistics.sums``.
+    name : str, default="X"
+        What the columns are columns of, in the error for values too large.
 
     Returns
     -------
@@ -270,7 +273,7 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         lo = np.where(missing, np.minimum(lo, fill), lo)
         hi = np.where(missing, np.maximum(hi, fill), hi)
         center, scale = _scaling(blocks, method, layout, fill, mean, lo, hi, rows)
-    refuse_overflow(np.where(missing, fill, 0.0), center, scale, cat)
+    refuse_overflow(np.where(missing, fill, 0.0), center, scale, cat, name)
     indicators = np.flatnonzero(missing & ~cat & ~empty)
     n_ind = len(indicators)
     return ColumnStatistics(
@@ -399,7 +402,7 @@ def _sorted_column(blocks, j: int, fill, what: str):
     return torch.where(torch.isnan(x), float(fill[j]), x), w
 
 
-def scaling_statistics(x, method, sample_weight=None) -> tuple[np.ndarray, np.ndarray]:
+def scaling_statistics(x, method, sample_weight=None, name="X") -> tuple[np.ndarray, np.ndarray]:
     """Fit ``(center, scale)`` so that ``(x - center) / scale`` is normalized (the
     target scaling; the input stage's numeric columns get the same constants).
 
@@ -413,6 +416,8 @@ def scaling_statistics(x, method, sample_weight=None) -> tuple[np.ndarray, np.nd
         is 0), which outliers do not move.
     sample_weight : ndarray of shape (n_samples,), default=None
         A weight of ``k`` counts as ``k`` repeated rows (0 removes the row).
+    name : str, default="X"
+        What ``x`` is (``"y"``: the targets), in the error for values too large.
 
     Returns
     -------
@@ -423,10 +428,10 @@ def scaling_statistics(x, method, sample_weight=None) -> tuple[np.ndarray, np.nd
         scale = (w @ np.abs(x)) / w.sum()
         return np.zeros(x.shape[1]), np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     if method == "median":
-        median = scaling_statistics(x, "robust", w)[0]
+        median = scaling_statistics(x, "robust", w, name)[0]
         return np.zeros(x.shape[1]), np.where(
-            median > 0, median, scaling_statistics(x, "mean", w)[1]
+            median > 0, median, scaling_statistics(x, "mean", w, name)[1]
         )
     layout = Layout(np.zeros(x.shape[1], dtype=bool))
-    stats = column_statistics(Blocks(x, w), layout, method)
+    stats = column_statistics(Blocks(x, w), layout, method, name=name)
     return stats.center, stats.scale
