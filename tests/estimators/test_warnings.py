@@ -246,3 +246,24 @@ def test_a_search_with_early_stopping_on_a_robust_loss_says_so_too():
     search = BatchedSearchCV(est, {"alpha": [0.1, 1.0]}, cv=2, refit=False)
     with pytest.warns(UserWarning, match="early_stopping keeps the epoch of the best"):
         search.fit(X, X[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({}, r"the weights of its best validation score \(-\d"),
+        ({"n_ensemble": 3, "member_rows": "folds"}, "each kept its best epoch's weights"),
+    ],
+)
+def test_a_diverged_fit_with_early_stopping_says_it_kept_its_best_epoch(params, said):
+    """Early stopping keeps the best validation epoch's weights (scikit-learn's rule),
+    also after a divergence: the warnings had said the last finite weights were kept
+    (here the best epoch's score is -1e111, and it is what predicts)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = X[:, 0] + np.sin(X[:, 1]) + 0.1 * rng.randn(200)
+    est = TorchRegressor(hidden_layer_sizes=(8,), early_stopping=True, solver="sgd",
+                         learning_rate_init=0.5, batch_size=32, max_iter=30, random_state=1,
+                         **params)  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match=f"Training diverged.*{said}"):
+        est.fit(X, y)

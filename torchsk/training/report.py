@@ -3,6 +3,7 @@ whether the trained network does worse on its training data than a constant."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -103,12 +104,10 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
             ConvergenceWarning,
         )
     if history.diverged_members is not None:
-        diverged, members, better_of_two = history.diverged_members
-        better = "the better fitting of its last finite weights and its lowest epoch's"
-        kept = better if better_of_two else "its last finite weights"
+        diverged, members, kept = history.diverged_members
         warn(
             f"Training diverged (non-finite loss) for {diverged} of {members} members; "
-            f"each kept {kept}. {diverged_advice(config.solver, unscaled)}",
+            f"each kept {MEMBERS_KEPT[kept]}. {diverged_advice(config.solver, unscaled)}",
             ConvergenceWarning,
         )
     if history.rose_members is not None:
@@ -124,14 +123,24 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
         warn(*message)
 
 
+#: what members that diverged kept (``History.diverged_members``), by their rule
+MEMBERS_KEPT = {
+    "last": "its last finite weights",
+    "better": "the better fitting of its last finite weights and its lowest epoch's",
+    "best": "its best epoch's weights (its last finite ones without a scored epoch)",
+}
+
+
 def _stop_message(history: History, config: FitConfig, incremental: bool, unscaled=()):
     """``(text, category)`` of the warning for how training stopped, or None."""
     n = history.n_iter
     if history.stopped == "diverged":
+        best, kept = history.stopping.best_score, "that began its last finite iteration"
+        if math.isfinite(best):  # early stopping keeps its best epoch (scikit-learn's rule)
+            kept = f"of its best validation score ({best:.4g})"
         return (
             f"Training diverged (non-finite loss) after {n} iterations; the weights "
-            f"that began its last finite iteration were kept. "
-            f"{diverged_advice(config.solver, unscaled)}",
+            f"{kept} were kept. {diverged_advice(config.solver, unscaled)}",
             ConvergenceWarning,
         )
     if history.stopped == "rose":

@@ -194,9 +194,9 @@ class History:
     when the trained network fits its training data worse than the best constant
     prediction. ``members``: what cross-fitted members leave (``training.folds``),
     their best epochs and out-of-fold raw outputs, else None. ``diverged_members``:
-    ``(diverged, members, better_of_two)`` when members that stop on their own diverged
-    (the others may have stopped otherwise: ``stopped`` says how; ``better_of_two``: each
-    back at the better of two weights, ``MemberGuard``'s), else None; ``rose_members``
+    ``(diverged, members, kept)`` when members that stop on their own diverged (the
+    others may have stopped otherwise: ``stopped`` says how; ``kept``: what they kept,
+    ``report.MEMBERS_KEPT``'s key), else None; ``rose_members``
     likewise, members that stopped with their loss risen well above its lowest (each
     back at its lowest-loss weights). ``alpha``: the L2
     penalty the fit trained with (``"auto"`` resolved; members': their mean).
@@ -213,7 +213,7 @@ class History:
     stopped: str = "max_iter"
     worse_than_constant: tuple[float, float] | None = None
     members: dict | None = None
-    diverged_members: tuple[int, int, bool] | None = None
+    diverged_members: tuple[int, int, str] | None = None
     rose_members: tuple[int, int] | None = None
     alpha: float | None = None
     output_losses: tuple[tuple[float, ...], float] | None = None
