@@ -179,8 +179,15 @@ def test_folds_are_refused_where_members_cannot_have_their_own_rows(params, call
 
 def test_too_few_rows_for_the_folds_are_refused():
     X, y = load_diabetes(return_X_y=True)
-    with pytest.raises(ValueError, match="at least 8 rows"):
+    with pytest.raises(ValueError, match="at least 8 samples; got 7 samples"):
         TorchRegressor(**_members()).fit(X[:7], y[:7])
+
+
+def test_one_row_for_the_folds_passes_scikit_learns_one_sample_check():
+    """check_fit2d_1sample reads "1 sample" in the error; "got 1" had failed it."""
+    from sklearn.utils.estimator_checks import check_fit2d_1sample
+
+    check_fit2d_1sample("TorchRegressor", TorchRegressor(**_members(max_iter=2)))
 
 
 def test_float32_members_train_through_batches_without_a_members_rows():

@@ -64,7 +64,7 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
     if n < 2 * n_members:
         raise ValueError(
             f"member_rows='folds' splits the rows into n_ensemble={n_members} folds, "
-            f"which needs at least {2 * n_members} rows; got {n}."
+            f"which needs at least {2 * n_members} samples; got {n} sample{'s' * (n != 1)}."
         )
     labels = y if stratify and y.ndim == 1 else None
     folds = np.empty(n, dtype=np.int64)
