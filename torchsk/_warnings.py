@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import warnings
 
 # top-level packages whose frames stand between a user's call and the warning
@@ -38,11 +39,17 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=stacklevel())
 
 
+# ``catch_warnings`` saves and restores the process's filters: two threads inside it
+# at once restored each other's (a predict's "ignore" filter was left installed)
+_FILTERS = threading.Lock()
+
+
 @contextlib.contextmanager
 def reading_only():
     """Silence torch's warning about a non-writable numpy array for the duration:
     torchsk reads its inputs (memmaps, pandas' read-only views) and never writes to
-    them, so the warning does not apply and a copy would only cost memory."""
-    with warnings.catch_warnings():
+    them, so the warning does not apply and a copy would only cost memory. One
+    thread at a time (``_FILTERS``)."""
+    with _FILTERS, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         yield

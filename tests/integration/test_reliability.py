@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
-from torchsk.data.tensors import _all_float32
+from torchsk.data.tensors import all_float32
 
 pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
 
@@ -159,7 +159,7 @@ def test_fit_predict_succeed_with_right_outputs_or_raise_value_or_type_error(pro
     assert pred.shape == (np.shape(y)[:1] if one_output else np.shape(y))  # as MLPRegressor
     if Est is TorchRegressor:
         # float32 for float32 input, as MLPRegressor's
-        assert pred.dtype == (np.float32 if _all_float32(X) else np.float64)
+        assert pred.dtype == (np.float32 if all_float32(X) else np.float64)
         assert np.isfinite(pred).all()
     else:
         assert set(np.unique(pred)) <= set(np.unique(y)) | {0, 1}
@@ -193,6 +193,34 @@ def test_predict_from_several_threads_matches_one_thread():
         results = list(pool.map(lambda _: est.predict(X), range(16)))
     for r in results:
         np.testing.assert_array_equal(r, expected)
+
+
+def test_predicting_from_several_threads_leaves_the_warning_filters_alone():
+    """Each chunk's copy into torch saved and restored the process's warning filters
+    (to silence torch's read-only-array warning): threads restored each other's, and
+    torchsk's "ignore" filter was left installed, the user's own ones lost."""
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+    read_only = X.copy()
+    read_only.flags.writeable = False  # the rows that still need the filter
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda i: est.predict(X if i % 2 else read_only), range(200)))
+        assert warnings.filters == []
+
+
+def test_a_fit_inside_inference_mode_trains_as_outside_it():
+    """Dropout (autograd) had failed with "element 0 of tensors does not require
+    grad"; the hand-written pass had left inference tensors that partial_fit could
+    not train on."""
+    X, y = load_diabetes(return_X_y=True)
+    for params in ({"dropout": 0.2}, {}):
+        est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0, **params)
+        with torch.inference_mode():
+            inside = clone(est).fit(X, y)
+        np.testing.assert_array_equal(inside.predict(X), clone(est).fit(X, y).predict(X))
+        inside.partial_fit(X, y)
 
 
 @pytest.mark.parametrize("fitted_on", ["cpu-float32", "pickled"])

@@ -139,26 +139,36 @@ def as_namespace_of(out: np.ndarray, X):
     return xp.asarray(out, device=device)
 
 
-def in_dtype_of(out: np.ndarray, X) -> np.ndarray:
-    """``out`` in float32 when X holds float32 values only (``_all_float32``), as
-    ``MLPRegressor`` returns its predictions; else unchanged."""
-    return out.astype(np.float32) if _all_float32(X) else out
+def in_dtype_of(out: np.ndarray, X, fitted_float32: bool) -> np.ndarray:
+    """``out`` in float32 when X holds float32 values only (``all_float32``) and so
+    did the fit's X (``fitted_float32``), as ``MLPRegressor`` returns its predictions
+    (in its weights' dtype, its fit's X's); else unchanged: a float64 fit's precision
+    is kept, not rounded to the input's."""
+    return out.astype(np.float32) if fitted_float32 and all_float32(X) else out
 
 
-def _all_float32(X) -> bool:
+def all_float32(X) -> bool:
     """Whether X holds float32 values only: a numpy or Dask array, a sparse matrix or
     a torch tensor of float32, a pandas or polars DataFrame whose every column is
     float32, or a list of rows of numpy float32 values (what ``np.asarray`` reads as
-    float32, as scikit-learn's checks do)."""
+    float32, as scikit-learn's checks do); in either byte order."""
     dtype = getattr(X, "dtype", None)
     if isinstance(dtype, torch.dtype):  # a float32 tensor predicts as its numpy array
         return dtype == torch.float32
     if dtype is not None:
-        return dtype == np.float32
+        return _is_float32(dtype)
     if isinstance(X, list | tuple):
-        return np.asarray(X).dtype == np.float32
+        return _is_float32(np.asarray(X).dtype)
     dtypes = getattr(X, "dtypes", None)  # pandas' Series of dtypes, polars' list
-    # str: polars' Float32 is no numpy dtype
-    return (
-        dtypes is not None and len(dtypes) > 0 and all(str(d).lower() == "float32" for d in dtypes)
-    )
+    return dtypes is not None and len(dtypes) > 0 and all(map(_is_float32, dtypes))
+
+
+def _is_float32(dtype) -> bool:
+    """A numpy dtype of float32 in either byte order, or polars' ``Float32``."""
+    if str(dtype) == "Float32":  # polars' is no numpy dtype
+        return True
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:  # pandas' extension dtypes (Float32: NA-able, read as float64)
+        return False
+    return dtype.kind == "f" and dtype.itemsize == 4

@@ -24,6 +24,7 @@ from torchsk.data.checks import check_weights, check_X, new_table
 from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse, is_sparse_source, sparse_refusal
+from torchsk.data.tensors import all_float32
 from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_non_finite
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
@@ -163,6 +164,7 @@ class BaseTorchEstimator(
             setattr(self, name, value)
 
     # ------------------------------------------------------------------ fit pipeline
+    @torch.inference_mode(False)  # a fit trains in a caller's inference_mode too
     @all_or_nothing  # a fit that raises leaves the fitted state as it was
     @ONE_BLAS_THREAD  # numpy's and scipy's BLAS threads would fight with torch's
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None, X_val=None,
@@ -180,6 +182,8 @@ class BaseTorchEstimator(
         rows = source(self, X, y, task, first=first, incremental=incremental, validated=validated)
         if first:
             self._table = rows.table
+            # MLPRegressor's predictions are float32 where its fit's X was (its weights')
+            self._float32_fit = all_float32(X)
             task.fit_target(rows.y, classes)
         else:
             task.target = self._task.target

@@ -15,8 +15,8 @@ import functools
 # Fitted attributes whose names do not end in "_" (the others are found by the name);
 # ``_scorers`` and ``_score_weights``: a ``BatchedSearchCV``'s.
 FITTED_PRIVATE = frozenset(
-    {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping", "_scorers",
-     "_score_weights"}
+    {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping", "_float32_fit",
+     "_scorers", "_score_weights"}
 )  # fmt: skip
 
 

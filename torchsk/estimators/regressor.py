@@ -242,11 +242,12 @@ nn.Module, default="squared_error"
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             One output (y of shape (n,) or (n, 1)) gives a 1-D array, as
             ``MLPRegressor.predict`` does; float32 for a float32 X (an array, sparse
-            matrix, tensor or DataFrame of float32 columns), as its predictions are.
+            matrix, tensor or DataFrame of float32 columns) where the fit's X was
+            float32 too, as its predictions are (a float64 fit's stay float64).
         """
         X = from_arrow(X)  # an Arrow table's float32 columns read as its DataFrame's
         pred = self._predictions(self._forward(X))  # checks that the model is fitted first
-        return in_dtype_of(pred, X)
+        return in_dtype_of(pred, X, getattr(self, "_float32_fit", True))  # True: older files
 
     def _predictions(self, out):
         """``predict``'s result from the network's output (``module_`` on raw X)."""

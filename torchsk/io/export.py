@@ -61,7 +61,7 @@ def export_onnx(estimator, path: str | os.PathLike) -> str:
     classifier = net.head is not None
     model, output = (_Probabilities(net), "probabilities") if classifier else (net, "prediction")
     model.eval()  # the wrapper too: exporting in training mode warns
-    example = torch.zeros(2, estimator.n_features_in_)
+    example = torch.zeros(2, estimator.n_features_in_, dtype=torch.float32)  # whatever the default
     torch.onnx.export(
         model,
         (example,),

@@ -80,17 +80,22 @@ def seeded(device: torch.device, seed: int, needed: bool = True):
 
 def as_tensor(a: np.ndarray, dtype: torch.dtype | None, device: torch.device) -> torch.Tensor:
     """``torch.as_tensor`` without copying read-only arrays (memmaps): we never write
-    to the input, so torch's warning about non-writable arrays does not apply."""
-    with reading_only():
-        return torch.as_tensor(forward_strides(a), dtype=dtype, device=device)
+    to the input, so torch's warning about non-writable arrays does not apply (and is
+    silenced for those alone: ``reading_only`` changes the process's warning filters)."""
+    a = forward_strides(a)
+    if isinstance(a, np.ndarray) and not a.flags.writeable:
+        with reading_only():
+            return torch.as_tensor(a, dtype=dtype, device=device)
+    return torch.as_tensor(a, dtype=dtype, device=device)
 
 
 def forward_strides(a):
-    """``a``, copied when it is a numpy view with a negative stride (``X[::-1]``,
-    ``df.iloc[::-1]``): torch cannot share such memory, and scikit-learn's checks
-    keep views as they are."""
-    if isinstance(a, np.ndarray) and any(step < 0 for step in a.strides):
-        return np.ascontiguousarray(a)
+    """``a``, copied where torch cannot share its memory: a numpy view with a
+    negative stride (``X[::-1]``, ``df.iloc[::-1]``), or values in another byte order
+    than the machine's (a DataFrame's ``>f8`` columns); scikit-learn's checks keep
+    both as they are."""
+    if isinstance(a, np.ndarray) and (any(step < 0 for step in a.strides) or not a.dtype.isnative):
+        return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
     return a
 
 
