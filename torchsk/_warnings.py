@@ -17,8 +17,9 @@ import sys
 import threading
 import warnings
 
-# top-level packages whose frames stand between a user's call and the warning
-INTERNAL = frozenset({"torchsk", "sklearn", "joblib", "contextlib"})
+# top-level packages whose frames stand between a user's call and the warning (torch:
+# its ``inference_mode(False)`` decorator on the fits)
+INTERNAL = frozenset({"torchsk", "sklearn", "joblib", "contextlib", "torch"})
 
 
 def _internal(frame) -> bool:

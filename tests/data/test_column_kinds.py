@@ -345,8 +345,9 @@ def test_a_numpy_array_of_dates_or_durations_is_refused_as_their_columns_are(uni
     with pytest.raises(ValueError, match=f"X holds {what}"):
         TorchRegressor(**FAST).fit(X, Y)
     fitted = TorchRegressor(**FAST).fit(X.astype(np.int64), Y)
-    with pytest.raises(ValueError, match=f"X holds {what}"):
-        fitted.predict(X)
+    for rows in (X, [list(row) for row in X]):  # a list of rows, as numpy reads it
+        with pytest.raises(ValueError, match=f"X holds {what}"):
+            fitted.predict(rows)
 
 
 def test_a_numeric_model_predicts_its_rows_in_object_columns_with_pd_na():
@@ -369,3 +370,13 @@ def test_a_numeric_model_predicts_its_rows_in_object_columns_with_pd_na():
     np.testing.assert_array_equal(est.predict(X.astype(object)), est.predict(X))
     with pytest.raises(ValueError, match="Column 'x' of X is not numeric"):
         est.predict(X.astype(object).assign(x="a"))
+    # a fit without a table and a partial_fit read them alike (numpy's bare TypeError
+    # "float() argument must be ... not 'NAType'" before)
+    y = rng.normal(size=40)
+    plain = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0, categorical_features=None)
+    objects = TorchRegressor(**plain).fit(X.astype(object), y)
+    expected = TorchRegressor(**plain).fit(X, y).predict(X)
+    np.testing.assert_allclose(objects.predict(X), expected, rtol=1e-12)  # rows' layout
+    objects.partial_fit(X.astype(object), y)
+    with pytest.raises(ValueError, match="Column 'x' of X is not numeric.*categorical_features"):
+        TorchRegressor(**plain).fit(X.astype(object).assign(x="a"), y)

@@ -282,6 +282,17 @@ def test_partial_fit_of_a_multilabel_y_checks_classes_on_the_first_call():
     assert est.partial_fit(X, Y.astype(int), classes=[0, 1, 2]).classes_.tolist() == [0, 1, 2]
 
 
+@pytest.mark.parametrize(
+    "classes", [[0, 1, np.nan], ["a", "b", None], np.array(["a", "b", np.nan], dtype=object)]
+)
+def test_partial_fit_refuses_a_missing_label_among_classes_as_mlp_classifier(classes):
+    """A NaN had become a class of its own (a probability column, a possible NaN
+    prediction); None had failed in sorting with a TypeError."""
+    y = (X[:, 0] > 0).astype(int) if isinstance(classes[0], int) else y_clf
+    with pytest.raises(ValueError, match="classes contains NaN or None"):
+        TorchClassifier(**FAST).partial_fit(X, y, classes=classes)
+
+
 INVALID_PARAMS = {
     "hidden_layer_sizes": [(0,), (-3, 4)],
     "activation": ["softmaxx"],

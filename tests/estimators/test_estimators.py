@@ -106,7 +106,9 @@ def test_regressor_predicts_in_float32_where_mlp_regressor_does(diabetes):
     for fitted_on in (X32, X):
         ours = TorchRegressor(**dict(FAST, max_iter=5)).fit(fitted_on, y)
         theirs = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5).fit(fitted_on, y)
-        for Z in (X32, X, pd.DataFrame(X32), mixed, sp.csr_matrix(X32), pl.DataFrame(X32), rows):
+        nullable = pd.DataFrame(X32).astype("Float32")  # read as float64, as scikit-learn's
+        for Z in (X32, X, pd.DataFrame(X32), mixed, sp.csr_matrix(X32), pl.DataFrame(X32), rows,
+                  nullable):  # fmt: skip
             assert ours.predict(Z).dtype == theirs.predict(Z).dtype
         np.testing.assert_allclose(ours.predict(X32), ours.predict(X), rtol=1e-6)
 

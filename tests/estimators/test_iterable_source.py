@@ -251,6 +251,17 @@ def test_a_string_column_in_a_batch_is_named_with_what_batches_take():
         TorchRegressor(max_iter=2, categorical_features=None).fit(frame, np.arange(40.0))
 
 
+def test_batches_of_float32_predict_float32_as_an_in_memory_float32_fit():
+    """The fit's X (MLPRegressor's rule: float32 predictions where it was float32)
+    is read from the first batch: the iterable itself has no dtype."""
+    X, y = _regression()
+    X32 = np.nan_to_num(X).astype(np.float32)
+    batches = Batches(X32, y, size=50)
+    assert TorchRegressor(max_iter=2).fit(batches).predict(X32).dtype == np.float32
+    assert TorchRegressor(max_iter=2).fit(X32, y).predict(X32).dtype == np.float32
+    assert TorchRegressor(max_iter=2).fit(batches).predict(X32.astype(float)).dtype == np.float64
+
+
 @pytest.mark.parametrize("k", [0, 1])
 def test_a_batch_whose_object_column_holds_pd_na_trains_as_the_table_reads_it(k):
     """An ``object`` column with ``pd.NA`` (numbers otherwise) is a missing value in

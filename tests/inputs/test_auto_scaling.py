@@ -113,10 +113,13 @@ def test_targets_or_weights_near_float64_s_limit_are_refused_as_theirs(input_sca
         est.fit(X, np.where(X[:, 0] > 0, 1.7e308, -1.7e308))
     for target_scaling in ("standard", None):
         est.set_params(target_scaling=target_scaling)
-        with pytest.raises(ValueError, match="sample weights' sum overflows float64"):
+        with pytest.raises(ValueError, match="sum of sample_weight overflows float64"):
             est.fit(X, X[:, 0], sample_weight=np.full(100, 1e307))
     assert not hasattr(est, "module_")
     assert np.isfinite(est.fit(X, X[:, 0], sample_weight=np.full(100, 1e305)).predict(X)).all()
+    classes = TorchClassifier(hidden_layer_sizes=(4,), max_iter=2, class_weight={0: 1e3, 1: 1})
+    with pytest.raises(ValueError, match="sum of sample_weight times class_weight overflows"):
+        classes.fit(X, X[:, 0] > 0, sample_weight=np.full(100, 1e305))
 
 
 def test_scaling_constants_given_as_tensors_are_read_as_arrays(rng):

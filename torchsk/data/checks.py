@@ -49,17 +49,18 @@ FLOAT_DTYPES = (np.float64, np.float32)
 CHECKS = dict(dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan", accept_sparse="csr")
 
 
-def check_weights(sample_weight, X) -> np.ndarray:
+def check_weights(sample_weight, X, name: str = "sample_weight") -> np.ndarray:
     """scikit-learn's check of ``sample_weight`` (float64, non-negative, one per row of
     ``X``; None: ones), and a sum that float64 holds: weights of 1e307 are finite, but
-    the statistics over 100 of them had blamed X's columns, or overflowed in Python."""
+    the statistics over 100 of them had blamed X's columns, or overflowed in Python.
+    ``name``: the weights' name in the error (``class_weight`` times the weights, say)."""
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     with np.errstate(over="ignore"):
         total = sw.sum()
     if not np.isfinite(total):
         raise ValueError(
-            f"The sample weights' sum overflows float64 (the largest is {sw.max():.3g}); "
-            "rescale them (e.g. divide by a power of 10) before fitting."
+            f"The sum of {name} overflows float64 (the largest weight is {sw.max():.3g}); "
+            "rescale the weights (e.g. divide by a power of 10) before fitting."
         )
     return sw
 
@@ -116,10 +117,17 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         return X, y
     if encode is None:
         check_frame_columns(X)
-        with _naming_columns(X, FIT_ADVICE if reset else PREDICT_ADVICE):
-            X, y = validate_data(
-                estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
-            )
+        advice = FIT_ADVICE if reset else PREDICT_ADVICE
+        numbers = frame_as_numbers(X, advice)  # object columns of numbers and pd.NA
+        if numbers is None:
+            with _naming_columns(X, advice):
+                X, y = validate_data(
+                    estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
+                )
+        else:
+            validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
+            X, y = sklearn_check_X_y(numbers, y, multi_output=True, y_numeric=y_numeric,
+                                     estimator=estimator, **CHECKS)  # fmt: skip
     else:
         _refuse_table_of_another_shape(estimator, X)
         validate_data(estimator, X, reset=reset, skip_check_array=True)

@@ -164,11 +164,12 @@ def all_float32(X) -> bool:
 
 
 def _is_float32(dtype) -> bool:
-    """A numpy dtype of float32 in either byte order, or polars' ``Float32``."""
-    if str(dtype) == "Float32":  # polars' is no numpy dtype
-        return True
+    """A numpy dtype of float32 in either byte order, or polars' ``Float32``; not
+    pandas' nullable ``Float32`` (read as float64, as scikit-learn reads it)."""
+    if type(dtype).__module__.partition(".")[0] == "polars":  # no numpy dtype
+        return str(dtype) == "Float32"
     try:
         dtype = np.dtype(dtype)
-    except TypeError:  # pandas' extension dtypes (Float32: NA-able, read as float64)
+    except TypeError:  # pandas' extension dtypes
         return False
     return dtype.kind == "f" and dtype.itemsize == 4

@@ -182,8 +182,9 @@ class BaseTorchEstimator(
         rows = source(self, X, y, task, first=first, incremental=incremental, validated=validated)
         if first:
             self._table = rows.table
-            # MLPRegressor's predictions are float32 where its fit's X was (its weights')
-            self._float32_fit = all_float32(X)
+            # MLPRegressor's predictions are float32 where its fit's X was (its weights');
+            # batches: where their first is (``IterableFit.first_rows``, checked)
+            self._float32_fit = all_float32(getattr(rows, "first_rows", X))
             task.fit_target(rows.y, classes)
         else:
             task.target = self._task.target
@@ -191,9 +192,9 @@ class BaseTorchEstimator(
             if not incremental and hasattr(task.target, "check_warm_start"):
                 task.target.check_warm_start(rows.y)
         y_enc = task.encode(rows.y)
-        sw = rows.host(sample_weight)
-        sw = check_weights(sw, rows.y)
-        given_sw, sw = sw, sw * task.sample_weight(y_enc, sw)  # the loss's: class_weight in
+        given_sw = check_weights(rows.host(sample_weight), rows.y)
+        sw = given_sw * task.sample_weight(y_enc, given_sw)  # the loss's: class_weight in
+        check_weights(sw, rows.y, "sample_weight times class_weight")
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if members is not None and members.loss_options is not None:

@@ -158,5 +158,5 @@ class ValidationSet:
                 f"The validation set is too small: X_val has {X_val.shape[0]} sample; early "
                 "stopping needs at least 2 to score."
             )
-        sw = check_weights(host_array(sample_weight_val), X_val)
+        sw = check_weights(host_array(sample_weight_val), X_val, "sample_weight_val")
         return X_val, y_val, sw * task.sample_weight(y_enc, sw)

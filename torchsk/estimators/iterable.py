@@ -119,7 +119,7 @@ class IterableFit:
             if not len(X):
                 raise ValueError(f"Batch {k} has no rows.")
             if k == 0:
-                self.n_features, self._probe = X.shape[1], X[:2]
+                self.n_features, self.first_rows = X.shape[1], X[:2]
             ys.append(host_array(y))
             shape, first = np.shape(ys[-1]), np.shape(ys[0])
             if shape[1:] != first[1:]:  # np.concatenate's error says neither
@@ -152,7 +152,7 @@ class IterableFit:
 
     def probe(self, est):
         """The first batch's first rows, for a user's module to be checked on."""
-        return self._probe if est.module is not None else None
+        return self.first_rows if est.module is not None else None
 
     def train(self, est, task, loss, config, y_enc, sw, **fit_args):
         """``training.fit.fit_blocks`` on the batches, in the iterable's order."""

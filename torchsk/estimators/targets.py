@@ -103,7 +103,7 @@ class ClassificationTarget:
             # as MLPClassifier's LabelBinarizer: a sparse indicator predicts sparse
             self.sparse_output_ = sp.issparse(y)
             return self
-        labels = y if self.classes is None else np.asarray(self.classes)
+        labels = y if self.classes is None else _checked_classes(self.classes)
         self._encoder = LabelEncoder().fit(labels)
         self.classes_ = self._encoder.classes_
         if len(self.classes_) < 2:
@@ -176,6 +176,21 @@ def _refuse_non_indicator(y: np.ndarray) -> None:
             f"A multilabel y must be a 0/1 indicator matrix; got the values "
             f"{values[:5].tolist()}: map them to 0 and 1 first, e.g. (y > 0).astype(int)."
         )
+
+
+def _checked_classes(classes) -> np.ndarray:
+    """``partial_fit``'s ``classes`` as an array, refused with a missing label (NaN,
+    None), as ``MLPClassifier`` refuses them: a NaN had become a class of its own."""
+    classes = np.asarray(classes)
+    if classes.dtype.kind == "f":
+        missing = np.isnan(classes).any()
+    else:  # NaN among objects: a float that is not equal to itself
+        missing = classes.dtype.kind == "O" and any(
+            v is None or (isinstance(v, float) and v != v) for v in classes.flat
+        )
+    if missing:
+        raise ValueError(f"classes contains NaN or None (a missing label): {classes.tolist()}.")
+    return classes
 
 
 def _refuse_missing_labels(y: np.ndarray) -> None:

@@ -237,7 +237,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
     """Epochs of members that each stop on their own: ``guard``'s rules
     (``training.members.MemberGuard``) replace the loop's; the loss logged is the
     training loss of the members that trained in the epoch; not logged: an epoch
-    where all diverged (each member back at its last finite weights)."""
+    where all diverged (each member back at the weights ``guard`` keeps for it)."""
     history = History()
     history.stopping = Stopping(on_score=guard.keeps_best)  # what the attributes follow
     last_good = start = _snapshot(module)

@@ -297,7 +297,7 @@ class MemberGuard:
         at_last = self._pass_losses(self.train_weights, self.train_rows, members)
         _copy_members(self.best_weights, params, members)
         at_lowest = self._pass_losses(self.train_weights, self.train_rows, members)
-        _copy_members(self.kept, params, members & ~(at_lowest < at_last))  # NaN: the last
+        _copy_members(self.kept, params, members & ~(at_lowest < at_last))
 
     def _losses(self) -> np.ndarray:
         """Each member's early-stopping loss: minus its score (R², accuracy) on its
@@ -307,9 +307,8 @@ class MemberGuard:
 
     @torch.no_grad()
     def _pass_losses(self, weights: torch.Tensor, rows: torch.Tensor, members=None) -> np.ndarray:
-        """Each member's mean loss over ``rows`` weighted by its column of
-        ``weights``, every member on every row; of the members still training, or of
-        ``members`` (a mask; the others' are 0)."""
+        """Each member's mean loss over ``rows`` weighted by its column of ``weights``:
+        the members still training, or ``members`` (a mask; the others' are 0)."""
         self.module.eval()
         X, y, w = self.data.X[rows], self.data.y[rows], weights[rows]
         totals = torch.zeros(w.shape[1], dtype=torch.float64, device=X.device)
@@ -318,7 +317,8 @@ class MemberGuard:
             for m in np.flatnonzero(~self.retired if members is None else members):
                 per_sample = of_member(self.per_sample, m)
                 per_row = per_sample(z[m], y[i : i + _LOSS_ROWS]).to(torch.float64)
-                totals[m] += (per_row * w[i : i + _LOSS_ROWS, m]).sum()
+                wm = w[i : i + _LOSS_ROWS, m]  # a row it skips (0) counts 0, even if inf
+                totals[m] += (torch.where(wm > 0, per_row, 0.0) * wm).sum()
         self.module.train()
         return (totals / w.sum(0).to(torch.float64)).cpu().numpy()
 
