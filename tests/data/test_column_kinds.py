@@ -348,6 +348,11 @@ def test_a_numpy_array_of_dates_or_durations_is_refused_as_their_columns_are(uni
     for rows in (X, [list(row) for row in X]):  # a list of rows, as numpy reads it
         with pytest.raises(ValueError, match=f"X holds {what}"):
             fitted.predict(rows)
+    mixed = [[value, 1.0] for value in X[:, 0]]  # rows of a date and a number: objects
+    with pytest.raises(ValueError, match=f"Column at index 0 of X holds {what}"):
+        TorchRegressor(**FAST, categorical_features=None).fit(mixed, Y)
+    with pytest.raises(ValueError, match="Expected 2D array, got scalar array"):
+        fitted.predict(np.array(5.0))  # scikit-learn's error, not an IndexError
 
 
 def test_a_numeric_model_predicts_its_rows_in_object_columns_with_pd_na():

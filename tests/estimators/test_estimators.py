@@ -103,7 +103,7 @@ def test_regressor_predicts_in_float32_where_mlp_regressor_does(diabetes):
     X32 = X.astype(np.float32)
     mixed = pd.DataFrame(X32).astype({0: np.float64})
     rows = [list(r) for r in X32]  # numpy float32 values
-    for fitted_on in (X32, X):
+    for fitted_on in (X32, X, pl.DataFrame(X32)):  # scikit-learn reads the polars one as float64
         ours = TorchRegressor(**dict(FAST, max_iter=5)).fit(fitted_on, y)
         theirs = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5).fit(fitted_on, y)
         nullable = pd.DataFrame(X32).astype("Float32")  # read as float64, as scikit-learn's

@@ -118,8 +118,18 @@ def test_targets_or_weights_near_float64_s_limit_are_refused_as_theirs(input_sca
     assert not hasattr(est, "module_")
     assert np.isfinite(est.fit(X, X[:, 0], sample_weight=np.full(100, 1e305)).predict(X)).all()
     classes = TorchClassifier(hidden_layer_sizes=(4,), max_iter=2, class_weight={0: 1e3, 1: 1})
+    labels = (X[:, 0] > 0).astype(int)
     with pytest.raises(ValueError, match="sum of sample_weight times class_weight overflows"):
-        classes.fit(X, X[:, 0] > 0, sample_weight=np.full(100, 1e305))
+        classes.fit(X, labels, sample_weight=np.full(100, 1e305))
+    classes.set_params(class_weight={0: 1e4, 1: 1})  # each product overflows, not only the sum
+    with pytest.raises(ValueError, match="^sample_weight times class_weight overflows"):
+        classes.fit(X, labels, sample_weight=np.full(100, 1e305))
+    classes.set_params(early_stopping=True)  # the validation rows' weights alike (NaN scores)
+    with pytest.raises(ValueError, match="^sample_weight_val times class_weight overflows"):
+        classes.fit(X, labels, X_val=X, y_val=labels, sample_weight_val=np.full(100, 1e305))
+    classes.set_params(class_weight={0: 0, 1: 0})
+    with pytest.raises(ValueError, match="times class_weight is 0 on every row"):
+        classes.fit(X, labels)
 
 
 def test_scaling_constants_given_as_tensors_are_read_as_arrays(rng):

@@ -29,6 +29,7 @@ from torchsk.data.columns import (
     is_polars_df,
     resolve_categorical_features,
     table_read_columns,
+    unreadable,
 )
 from torchsk.data.sparse import is_sparse_source
 from torchsk.data.tables import (
@@ -36,6 +37,7 @@ from torchsk.data.tables import (
     PREDICT_ADVICE,
     TableEncoder,
     check_frame_columns,
+    check_readable,
     frame_as_numbers,
     named_numbers_error,
 )
@@ -63,6 +65,21 @@ def check_weights(sample_weight, X, name: str = "sample_weight") -> np.ndarray:
             "rescale the weights (e.g. divide by a power of 10) before fitting."
         )
     return sw
+
+
+def weighted(sw: np.ndarray, factors: np.ndarray, X, name: str = "sample_weight") -> np.ndarray:
+    """``sw`` (checked weights, called ``name``) times their class weights
+    (``factors``), refused where it overflows float64 (a value or the sum:
+    ``check_weights``) or weighs every row 0, by that name: scikit-learn's messages
+    would blame the weights the user gave, finite and not all zero."""
+    name = f"{name} times class_weight"
+    with np.errstate(over="ignore"):
+        product = sw * factors
+    if not np.isfinite(product).all():
+        raise ValueError(f"{name} overflows float64; rescale the weights before fitting.")
+    if len(product) and not product.any():
+        raise ValueError(f"{name} is 0 on every row: nothing would be learnt from them.")
+    return check_weights(product, X, name)
 
 
 def new_table(X, categorical_features) -> TableEncoder | None:
@@ -93,6 +110,7 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None,
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
         check_frame_columns(X)
+        _refuse_dates(X)
         advice = advice or (FIT_ADVICE if reset else PREDICT_ADVICE)
         numbers = frame_as_numbers(X, advice)
         if numbers is None:
@@ -117,6 +135,7 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         return X, y
     if encode is None:
         check_frame_columns(X)
+        _refuse_dates(X)
         advice = FIT_ADVICE if reset else PREDICT_ADVICE
         numbers = frame_as_numbers(X, advice)  # object columns of numbers and pd.NA
         if numbers is None:
@@ -134,6 +153,28 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         X, y = sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric,
                                  estimator=estimator, **CHECKS)  # fmt: skip
     return forward_strides(X), forward_strides(y)
+
+
+def _refuse_dates(X) -> None:
+    """Refuse a numpy array, or a list of rows as numpy reads it, holding dates or
+    durations (datetime64, timedelta64; in an object column among numbers), as their
+    DataFrame columns are refused: numpy reads them as counts of their unit, which
+    another unit at predict changed in silence."""
+    if isinstance(X, list | tuple):
+        try:
+            X = np.asarray(X)
+        except ValueError:  # ragged rows: scikit-learn's check names them
+            return
+    if not isinstance(X, np.ndarray):
+        return
+    if X.dtype.kind in "mM":
+        raise ValueError(
+            f"X holds {unreadable(X)}: the network reads numbers ({X.dtype} would be read "
+            "as counts of its unit)."
+        )
+    if X.dtype == object and X.ndim == 2:
+        for j in range(X.shape[1]):
+            check_readable(X, j, X[:, j])
 
 
 @contextmanager

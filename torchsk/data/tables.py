@@ -360,20 +360,10 @@ def _check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | Non
 
 def check_frame_columns(X) -> None:
     """``check_readable`` on every column of a pandas or polars DataFrame read as
-    numbers without a table (all-numeric X); a numpy array or list of rows of dates
-    or durations refused alike (numpy reads them as counts of their unit, which
-    another unit at predict changes in silence)."""
+    numbers without a table (all-numeric X)."""
     if is_pandas_df(X) or is_polars_df(X):
         for j, column in enumerate(column_names(X)[1]):
             check_readable(X, j, column)
-    elif (
-        isinstance(X, np.ndarray | list | tuple)
-        and (first := np.asarray(X[:1])).dtype.kind in "mM"
-    ):
-        raise ValueError(  # a list of rows: as numpy reads it (its first row tells)
-            f"X holds {unreadable(first)}: the network reads numbers ({first.dtype} would "
-            "be read as counts of its unit)."
-        )
 
 
 #: what the error for a column that is not numeric advises, at a fit and at predict

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from torchsk.data.checks import check_weights, check_X, new_table
+from torchsk.data.checks import check_weights, check_X, new_table, weighted
 from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse, is_sparse_source, sparse_refusal
@@ -182,9 +182,9 @@ class BaseTorchEstimator(
         rows = source(self, X, y, task, first=first, incremental=incremental, validated=validated)
         if first:
             self._table = rows.table
-            # MLPRegressor's predictions are float32 where its fit's X was (its weights');
-            # batches: where their first is (``IterableFit.first_rows``, checked)
-            self._float32_fit = all_float32(getattr(rows, "first_rows", X))
+            # MLPRegressor's predictions are float32 where its fit's X was as scikit-learn
+            # read it (a polars frame: float64), its weights'; batches: the first one's
+            self._float32_fit = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
             task.fit_target(rows.y, classes)
         else:
             task.target = self._task.target
@@ -193,8 +193,7 @@ class BaseTorchEstimator(
                 task.target.check_warm_start(rows.y)
         y_enc = task.encode(rows.y)
         given_sw = check_weights(rows.host(sample_weight), rows.y)
-        sw = given_sw * task.sample_weight(y_enc, given_sw)  # the loss's: class_weight in
-        check_weights(sw, rows.y, "sample_weight times class_weight")
+        sw = weighted(given_sw, task.sample_weight(y_enc, given_sw), rows.y)  # the loss's
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if members is not None and members.loss_options is not None:

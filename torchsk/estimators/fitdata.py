@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import _check_y, check_consistent_length
 
-from torchsk.data.checks import check_weights, check_X, check_X_y
+from torchsk.data.checks import check_weights, check_X, check_X_y, weighted
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array
@@ -159,4 +159,5 @@ class ValidationSet:
                 "stopping needs at least 2 to score."
             )
         sw = check_weights(host_array(sample_weight_val), X_val, "sample_weight_val")
-        return X_val, y_val, sw * task.sample_weight(y_enc, sw)
+        sw = weighted(sw, task.sample_weight(y_enc, sw), X_val, "sample_weight_val")
+        return X_val, y_val, sw
