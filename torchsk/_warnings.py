@@ -18,7 +18,7 @@ import threading
 import warnings
 
 # top-level packages whose frames stand between a user's call and the warning (torch:
-# its ``inference_mode(False)`` decorator on the fits)
+# the ``inference_mode(False)`` decorator on the fits, and any torch frame above ours)
 INTERNAL = frozenset({"torchsk", "sklearn", "joblib", "contextlib", "torch"})
 
 

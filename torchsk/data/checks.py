@@ -67,11 +67,11 @@ def check_weights(sample_weight, X, name: str = "sample_weight") -> np.ndarray:
     return sw
 
 
-def weighted(sw: np.ndarray, factors: np.ndarray, X, name: str = "sample_weight") -> np.ndarray:
+def weighted(sw: np.ndarray, factors, X, name: str = "sample_weight") -> np.ndarray:
     """``sw`` (checked weights, called ``name``) times their class weights
-    (``factors``), refused where it overflows float64 (a value or the sum:
-    ``check_weights``) or weighs every row 0, by that name: scikit-learn's messages
-    would blame the weights the user gave, finite and not all zero."""
+    (``factors``: an array, or 1.0 without), refused where it overflows float64 (a
+    value or the sum: ``check_weights``) or weighs every row 0, by that name:
+    scikit-learn's messages would blame the weights the user gave."""
     name = f"{name} times class_weight"
     with np.errstate(over="ignore"):
         product = sw * factors
@@ -110,7 +110,7 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None,
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
         check_frame_columns(X)
-        _refuse_dates(X)
+        _refuse_unreadable(X)
         advice = advice or (FIT_ADVICE if reset else PREDICT_ADVICE)
         numbers = frame_as_numbers(X, advice)
         if numbers is None:
@@ -135,7 +135,7 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         return X, y
     if encode is None:
         check_frame_columns(X)
-        _refuse_dates(X)
+        _refuse_unreadable(X)
         advice = FIT_ADVICE if reset else PREDICT_ADVICE
         numbers = frame_as_numbers(X, advice)  # object columns of numbers and pd.NA
         if numbers is None:
@@ -155,11 +155,12 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
     return forward_strides(X), forward_strides(y)
 
 
-def _refuse_dates(X) -> None:
-    """Refuse a numpy array, or a list of rows as numpy reads it, holding dates or
-    durations (datetime64, timedelta64; in an object column among numbers), as their
-    DataFrame columns are refused: numpy reads them as counts of their unit, which
-    another unit at predict changed in silence."""
+def _refuse_unreadable(X) -> None:
+    """Refuse a numpy array, or a list of rows as numpy reads it, of dates or
+    durations (datetime64, timedelta64), or with an object column holding what no
+    path reads as numbers (dates among numbers, complex numbers, ...:
+    ``columns.UNREADABLE``), as a DataFrame's columns are refused: numpy reads dates
+    as counts of their unit, which another unit at predict changed in silence."""
     if isinstance(X, list | tuple):
         try:
             X = np.asarray(X)

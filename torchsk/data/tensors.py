@@ -151,7 +151,7 @@ def all_float32(X) -> bool:
     """Whether X holds float32 values only: a numpy or Dask array, a sparse matrix or
     a torch tensor of float32, a pandas or polars DataFrame whose every column is
     float32, or a list of rows of numpy float32 values (what ``np.asarray`` reads as
-    float32, as scikit-learn's checks do); in either byte order."""
+    float32, as scikit-learn's checks do at predict); in either byte order."""
     dtype = getattr(X, "dtype", None)
     if isinstance(dtype, torch.dtype):  # a float32 tensor predicts as its numpy array
         return dtype == torch.float32

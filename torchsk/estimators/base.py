@@ -182,8 +182,8 @@ class BaseTorchEstimator(
         rows = source(self, X, y, task, first=first, incremental=incremental, validated=validated)
         if first:
             self._table = rows.table
-            # MLPRegressor's predictions are float32 where its fit's X was as scikit-learn
-            # read it (a polars frame: float64), its weights'; batches: the first one's
+            # float32 predictions where the fit's X was float32 once checked (a polars
+            # frame reads as float64), as MLPRegressor's weights; batches: the first's
             self._float32_fit = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
             task.fit_target(rows.y, classes)
         else:

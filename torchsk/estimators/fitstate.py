@@ -37,7 +37,8 @@ def _weights(estimator) -> dict | None:
 
 
 def all_or_nothing(fit):
-    """Decorate ``_fit`` so that on any exception the fitted state is as before."""
+    """Decorate ``_fit`` (or ``BatchedSearchCV.fit``) so that on any exception the
+    fitted state is as before."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):

@@ -274,7 +274,7 @@ def _floats(X):
     a DataFrame's ``object`` columns read as ``check_X`` read them (``pd.NA`` as NaN)."""
     if isinstance(X, torch.Tensor):
         return X.detach() if X.is_floating_point() else X.detach().double()
-    numbers = frame_as_numbers(X)
+    numbers = frame_as_numbers(X)  # checked by the first pass: raises nothing here
     X = np.asarray(X) if numbers is None else numbers
     return X if X.dtype.kind == "f" else X.astype(np.float64)
 

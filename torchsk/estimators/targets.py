@@ -181,14 +181,10 @@ def _refuse_non_indicator(y: np.ndarray) -> None:
 def _checked_classes(classes) -> np.ndarray:
     """``partial_fit``'s ``classes`` as an array, refused with a missing label (NaN,
     None), as ``MLPClassifier`` refuses them: a NaN had become a class of its own."""
+    # as given, before numpy reads a NaN among strings as the string "nan"
+    values = np.asarray(classes, dtype=object).ravel()
     classes = np.asarray(classes)
-    if classes.dtype.kind == "f":
-        missing = np.isnan(classes).any()
-    else:  # NaN among objects: a float that is not equal to itself
-        missing = classes.dtype.kind == "O" and any(
-            v is None or (isinstance(v, float) and v != v) for v in classes.flat
-        )
-    if missing:
+    if any(v is None or (isinstance(v, float | np.floating) and v != v) for v in values):
         raise ValueError(f"classes contains NaN or None (a missing label): {classes.tolist()}.")
     return classes
 

@@ -289,15 +289,15 @@ class MemberGuard:
             self._better_of_two(params, self.broke & (self.best_epochs > 0))
 
     def _better_of_two(self, params: list, members: np.ndarray) -> None:
-        """Give each of ``members`` (at their last finite weights, which may predict
-        1e50) its lowest epoch's where they fit its rows better (an epoch's loss is its
-        batches' mean: its end may be the start of the blow-up)."""
+        """Give each of ``members`` (at their last finite weights: maybe 1e50) its lowest
+        epoch's where they fit its rows better (or the last's loss is NaN)."""
         if not members.any():
             return
         at_last = self._pass_losses(self.train_weights, self.train_rows, members)
         _copy_members(self.best_weights, params, members)
         at_lowest = self._pass_losses(self.train_weights, self.train_rows, members)
-        _copy_members(self.kept, params, members & ~(at_lowest < at_last))
+        lowest = (at_lowest < at_last) | (np.isnan(at_last) & ~np.isnan(at_lowest))
+        _copy_members(self.kept, params, members & ~lowest)
 
     def _losses(self) -> np.ndarray:
         """Each member's early-stopping loss: minus its score (R², accuracy) on its
