@@ -1,8 +1,10 @@
 """X's checks around scikit-learn's ``validate_data``: numbers, or a table's numbers and codes.
 
 Numeric X takes scikit-learn's ``validate_data`` as it is (NaN allowed: the network
-imputes it; ``inf`` refused); a ``scipy.sparse`` X comes back as CSR, still sparse
-(``data.sparse``). X with categorical columns goes through a
+imputes it; ``inf`` refused), but for what it would misread (dates as counts of their
+unit: refused) or cannot read (a DataFrame's ``object`` columns of numbers and
+``pd.NA``: read column by column, ``tables.frame_as_numbers``); a ``scipy.sparse`` X
+comes back as CSR, still sparse (``data.sparse``). X with categorical columns goes through a
 ``TableEncoder`` (``data.tables``) into one float matrix of numbers and category codes,
 after ``validate_data`` has checked its feature names and count.
 """
