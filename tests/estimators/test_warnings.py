@@ -257,8 +257,9 @@ def test_a_search_with_early_stopping_on_a_robust_loss_says_so_too():
 )
 def test_a_diverged_fit_with_early_stopping_says_it_kept_its_best_epoch(params, said):
     """Early stopping keeps the best validation epoch's weights (scikit-learn's rule),
-    also after a divergence: the warnings had said the last finite weights were kept
-    (here the best epoch's score is -1e111, and it is what predicts)."""
+    also after a divergence: the warnings had said the last finite weights were kept.
+    One network's only scored epoch scored -1e111 here: the weights it went back to
+    (its initial ones, never scored) score better and are kept, as its best."""
     rng = np.random.RandomState(0)
     X = rng.randn(200, 3)
     y = X[:, 0] + np.sin(X[:, 1]) + 0.1 * rng.randn(200)
@@ -267,3 +268,5 @@ def test_a_diverged_fit_with_early_stopping_says_it_kept_its_best_epoch(params, 
                          **params)  # fmt: skip
     with pytest.warns(ConvergenceWarning, match=f"Training diverged.*{said}"):
         est.fit(X, y)
+    if not params:  # predicted ~1e56 before
+        assert est.best_validation_score_ > -100 and np.abs(est.predict(X)).max() < 100

@@ -224,6 +224,11 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
                 break
     except KeyboardInterrupt:
         _interrupted(history, module, last_good)
+    if history.stopped == "diverged" and math.isfinite(judge.best_score):
+        # the weights it went back to may be its initial ones, never scored: one epoch
+        # scored -2.6e111 and was "best"; the better of the two is kept, its score best
+        if (at_start := _score(module, validation_score, History(), False)) > judge.best_score:
+            judge.best_score, best_state = at_start, start
     if math.isfinite(judge.best_score):  # only a real score selects weights
         module.load_state_dict(best_state)
     elif history.stopped == "rose":
