@@ -285,7 +285,8 @@ def test_partial_fit_of_a_multilabel_y_checks_classes_on_the_first_call():
 @pytest.mark.parametrize(
     "classes",
     [[0, 1, np.nan], ["a", "b", None], np.array(["a", "b", np.nan], dtype=object),
-     ["a", "b", np.nan], ["a", "b", np.float32("nan")]],  # numpy reads these NaN as "nan"
+     ["a", "b", np.nan], ["a", "b", np.float32("nan")],  # numpy reads these NaN as "nan"
+     ["a", "b", pd.NA]],
 )  # fmt: skip
 def test_partial_fit_refuses_a_missing_label_among_classes_as_mlp_classifier(classes):
     """A NaN had become a class of its own (a probability column, a possible NaN

@@ -184,9 +184,16 @@ def _checked_classes(classes) -> np.ndarray:
     # as given, before numpy reads a NaN among strings as the string "nan"
     values = np.asarray(classes, dtype=object).ravel()
     classes = np.asarray(classes)
-    if any(v is None or (isinstance(v, float | np.floating) and v != v) for v in values):
+    if any(_missing(v) for v in values):
         raise ValueError(f"classes contains NaN or None (a missing label): {classes.tolist()}.")
     return classes
+
+
+def _missing(value) -> bool:
+    """None, a NaN (Python's or numpy's) or pandas' NA (not imported for it)."""
+    if value is None or type(value).__name__ == "NAType":
+        return True
+    return isinstance(value, float | np.floating) and value != value
 
 
 def _refuse_missing_labels(y: np.ndarray) -> None:
