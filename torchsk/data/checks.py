@@ -59,20 +59,14 @@ def check_weights(sample_weight, X, name: str = "sample_weight") -> np.ndarray:
     the statistics over 100 of them had blamed X's columns, or overflowed in Python.
     ``name``: the weights' name in the error (``class_weight`` times the weights, say)."""
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-    with np.errstate(over="ignore"):
-        total = sw.sum()
-    if not np.isfinite(total):
-        raise ValueError(
-            f"The sum of {name} overflows float64 (the largest weight is {sw.max():.3g}); "
-            "rescale the weights (e.g. divide by a power of 10) before fitting."
-        )
+    _refuse_overflowing_sum(sw, name)
     return sw
 
 
-def weighted(sw: np.ndarray, factors, X, name: str = "sample_weight") -> np.ndarray:
+def weighted(sw: np.ndarray, factors, name: str = "sample_weight") -> np.ndarray:
     """``sw`` (checked weights, called ``name``) times their class weights
     (``factors``: an array, or 1.0 without), refused where it overflows float64 (a
-    value or the sum: ``check_weights``) or weighs every row 0, by that name:
+    value or the sum) or weighs every row 0, by that name:
     scikit-learn's messages would blame the weights the user gave."""
     name = f"{name} times class_weight"
     with np.errstate(over="ignore"):
@@ -81,7 +75,20 @@ def weighted(sw: np.ndarray, factors, X, name: str = "sample_weight") -> np.ndar
         raise ValueError(f"{name} overflows float64; rescale the weights before fitting.")
     if len(product) and not product.any():
         raise ValueError(f"{name} is 0 on every row: nothing would be learnt from them.")
-    return check_weights(product, X, name)
+    # non-negative and finite times non-negative and finite: only the sum to check
+    _refuse_overflowing_sum(product, name)
+    return product
+
+
+def _refuse_overflowing_sum(w: np.ndarray, name: str) -> None:
+    """Refuse finite weights (called ``name``) whose float64 sum is not finite."""
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not np.isfinite(total):
+        raise ValueError(
+            f"The sum of {name} overflows float64 (the largest weight is {w.max():.3g}); "
+            "rescale the weights (e.g. divide by a power of 10) before fitting."
+        )
 
 
 def new_table(X, categorical_features) -> TableEncoder | None:
@@ -111,14 +118,11 @@ def check_X(estimator, X, *, reset: bool, encode: Callable | None = None,
     if is_tensor(X) and encode is None:
         return check_tensor(estimator, X, reset=reset)
     if encode is None:
-        check_frame_columns(X)
-        _refuse_unreadable(X)
         advice = advice or (FIT_ADVICE if reset else PREDICT_ADVICE)
-        numbers = frame_as_numbers(X, advice)
+        numbers = _unusual_numbers(estimator, X, reset, advice)
         if numbers is None:
             with _naming_columns(X, advice):
                 return forward_strides(validate_data(estimator, X, reset=reset, **CHECKS))
-        validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
         return check_array(numbers, input_name="X", estimator=estimator, **CHECKS)
     _refuse_table_of_another_shape(estimator, X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
@@ -136,17 +140,14 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         check_consistent_length(X, y)
         return X, y
     if encode is None:
-        check_frame_columns(X)
-        _refuse_unreadable(X)
         advice = FIT_ADVICE if reset else PREDICT_ADVICE
-        numbers = frame_as_numbers(X, advice)  # object columns of numbers and pd.NA
+        numbers = _unusual_numbers(estimator, X, reset, advice)
         if numbers is None:
             with _naming_columns(X, advice):
                 X, y = validate_data(
                     estimator, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, **CHECKS
                 )
         else:
-            validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
             X, y = sklearn_check_X_y(numbers, y, multi_output=True, y_numeric=y_numeric,
                                      estimator=estimator, **CHECKS)  # fmt: skip
     else:
@@ -157,12 +158,26 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
     return forward_strides(X), forward_strides(y)
 
 
+def _unusual_numbers(estimator, X, reset: bool, advice: str) -> np.ndarray | None:
+    """What numeric X meets before scikit-learn reads it (``check_X``, ``check_X_y``):
+    columns no path reads as numbers refused (``_refuse_unreadable``); a DataFrame
+    whose ``object`` columns of numbers and ``pd.NA`` ``check_array`` cannot read,
+    read column by column (``tables.frame_as_numbers``, a column that is not numeric
+    named with ``advice``), its names and count validated; None for any other X."""
+    _refuse_unreadable(X)
+    numbers = frame_as_numbers(X, advice)
+    if numbers is not None:
+        validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, count
+    return numbers
+
+
 def _refuse_unreadable(X) -> None:
-    """Refuse a numpy array, or a list of rows as numpy reads it, of dates or
-    durations (datetime64, timedelta64), or with an object column holding what no
-    path reads as numbers (dates among numbers, complex numbers, ...:
-    ``columns.UNREADABLE``), as a DataFrame's columns are refused: numpy reads dates
-    as counts of their unit, which another unit at predict changed in silence."""
+    """Refuse X holding what no path reads as numbers (``columns.UNREADABLE``): a
+    DataFrame's columns (``tables.check_frame_columns``), and alike a numpy array, or
+    a list of rows as numpy reads it, of dates or durations (datetime64, timedelta64)
+    or with an object column of them among numbers (complex numbers, ...): numpy reads
+    dates as counts of their unit, which another unit at predict changed in silence."""
+    check_frame_columns(X)
     if isinstance(X, list | tuple):
         try:
             X = np.asarray(X)

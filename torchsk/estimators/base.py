@@ -193,7 +193,7 @@ class BaseTorchEstimator(
                 task.target.check_warm_start(rows.y)
         y_enc = task.encode(rows.y)
         given_sw = check_weights(rows.host(sample_weight), rows.y)
-        sw = weighted(given_sw, task.sample_weight(y_enc, given_sw), rows.y)  # the loss's
+        sw = weighted(given_sw, task.sample_weight(y_enc, given_sw))  # the loss's
         validation = self._validation_set(X_val, y_val, sample_weight_val, task)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if members is not None and members.loss_options is not None:

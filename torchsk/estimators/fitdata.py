@@ -159,5 +159,5 @@ class ValidationSet:
                 "stopping needs at least 2 to score."
             )
         sw = check_weights(host_array(sample_weight_val), X_val, "sample_weight_val")
-        sw = weighted(sw, task.sample_weight(y_enc, sw), X_val, "sample_weight_val")
+        sw = weighted(sw, task.sample_weight(y_enc, sw), "sample_weight_val")
         return X_val, y_val, sw
