@@ -353,3 +353,95 @@ def test_batch_size_larger_than_data_is_clipped_with_a_warning():
 def test_one_sample_regression_is_allowed():
     est = TorchRegressor(solver="lbfgs", hidden_layer_sizes=(4,), random_state=0).fit(X[:1], [3.0])
     np.testing.assert_allclose(est.predict(X[:1]), [3.0], atol=1e-3)
+
+
+def _labels_missing(kind):
+    """Targets with one missing value, as users' tables hold them."""
+    if kind == "string NA":  # pandas' string dtype (convert_dtypes, parquet)
+        return pd.Series(y_clf, dtype="string").mask(np.arange(40) == 3)
+    if kind == "NaT":
+        dates = pd.to_datetime(pd.Series(np.where(y_clf == "a", "2020-01-01", "2021-01-01")))
+        return dates.mask(np.arange(40) == 3)
+    if kind == "list nan":  # numpy reads it among strings as the label "nan"
+        return [np.nan if i == 3 else v for i, v in enumerate(y_clf.tolist())]
+    if kind == "object NA":
+        return pd.Series(y_reg, dtype=object).mask(np.arange(40) == 3, pd.NA)
+    return [pd.NA if i == 3 else v for i, v in enumerate(y_reg)]  # "list NA"
+
+
+@pytest.mark.parametrize(
+    "kind, make",
+    [("string NA", clf), ("NaT", clf), ("list nan", clf), ("object NA", reg), ("list NA", reg)],
+)
+@pytest.mark.parametrize("route", ["fit", "tensor X", "y_val", "batches", "dask"])
+def test_a_missing_target_of_any_kind_is_refused_by_name_on_every_route(kind, make, route):
+    """pd.NA among objects had failed in scikit-learn's check with numpy's TypeError
+    ("boolean value of NA is ambiguous", MLPClassifier's and MLPRegressor's too), a
+    NaT label became a class of its own that encoding then failed on, and a NaN in a
+    list of strings the class "nan", predicted in silence (MLPClassifier's too)."""
+    y_bad = _labels_missing(kind)
+    y_good = np.asarray(y_clf if make is clf else y_reg)
+    message = "Input y contains NaN or None"
+    with pytest.raises(ValueError, match=message if route != "y_val" else "y_val: " + message):
+        if route == "fit":
+            make().fit(X, y_bad)
+        elif route == "tensor X":
+            import torch
+
+            make().fit(torch.as_tensor(X), y_bad)
+        elif route == "y_val":
+            make().set_params(early_stopping=True).fit(X, y_good, X_val=X, y_val=y_bad)
+        elif route == "batches":
+            from torch.utils.data import DataLoader
+
+            y_arr = np.asarray(y_bad, dtype=object)
+            batches = [(X[:20], y_arr[:20]), (X[20:], y_arr[20:])]
+            make().fit(DataLoader(batches, batch_size=None))
+        else:
+            da = pytest.importorskip("dask.array")
+            make().fit(da.from_array(X, chunks=20), np.asarray(y_bad, dtype=object))
+
+
+def test_partial_fit_refuses_a_missing_label_of_pandas_string_dtype():
+    est = TorchClassifier(**FAST).partial_fit(X, y_clf, classes=["a", "b"])
+    with pytest.raises(ValueError, match="Input y contains NaN or None"):
+        est.partial_fit(X, _labels_missing("string NA"))
+    with pytest.raises(ValueError, match="classes contains NaN or None"):
+        TorchClassifier(**FAST).partial_fit(X, y_clf, classes=["a", "b", pd.NaT])
+
+
+def test_missing_labels_are_refused_by_score_a_search_and_a_later_partial_fit():
+    """Each had raised a TypeError (the metric's, check_cv's, np.unique's)."""
+    from torchsk import BatchedSearchCV
+
+    est = TorchClassifier(**FAST).fit(X, y_clf)
+    with pytest.raises(ValueError, match="Input y contains NaN or None"):
+        est.score(X, _labels_missing("string NA"))
+    with pytest.raises(ValueError, match="Input y contains NaN or None"):
+        BatchedSearchCV(clf(), {"alpha": [0.1, 1.0]}, cv=3).fit(X, _labels_missing("string NA"))
+    est = TorchClassifier(**FAST).partial_fit(X, y_clf, classes=["a", "b"])
+    for missing in (None, pd.NA):
+        with pytest.raises(ValueError, match="classes contains NaN or None"):
+            est.partial_fit(X, y_clf, classes=["a", "b", missing])
+
+
+@pytest.mark.parametrize("odd", [1.5, True])
+def test_labels_of_types_numpy_cannot_order_are_refused_by_name(odd):
+    """A float or a bool among string labels had failed in numpy's sort (TypeError)."""
+    y = np.array(["a", odd, "b", "a"] * 10, dtype=object)
+    with pytest.raises(ValueError, match=r"Unknown label type: the labels mix types \[.*'str'\]"):
+        clf().fit(X, y)
+
+
+@pytest.mark.parametrize("classes", [[], ["a"]])
+def test_partial_fit_with_fewer_than_two_classes_names_classes(classes):
+    """[] had raised an IndexError; ["a"] with y of "a" and "b" blamed the data."""
+    with pytest.raises(ValueError, match=re.escape(f"classes={classes} holds fewer than 2")):
+        clf().partial_fit(X, y_clf, classes=classes)
+
+
+def test_a_sparse_y_for_the_regressor_gets_scikit_learns_error():
+    import scipy.sparse as sp
+
+    with pytest.raises(TypeError, match="Sparse data was passed for y"):
+        reg().fit(X, sp.csr_matrix(y_reg[:, None]))

@@ -75,14 +75,19 @@ def test_multilabel_indicator_targets():
     assert np.mean(clf.predict(X) == Y) > 0.8
 
 
-@pytest.mark.parametrize("early_stopping", [False, True])
-def test_a_sparse_multilabel_indicator_fits_and_predicts_sparse(early_stopping):
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"early_stopping": True}, {"class_weight": [{0: 1, 1: 2}] * 3},
+     {"n_ensemble": 3, "member_rows": "folds"}],
+)  # fmt: skip
+def test_a_sparse_multilabel_indicator_fits_and_predicts_sparse(options):
     # MLPClassifier takes a scipy.sparse indicator and predicts one; torchsk's fit
-    # raised "setting an array element with a sequence"
+    # raised "setting an array element with a sequence", and with per-label class
+    # weights or cross-fitted members a TypeError (len of a sparse matrix)
     import scipy.sparse as sp
 
     X, Y = make_multilabel_classification(n_samples=120, n_classes=3, random_state=0)
-    kw = dict(FAST, max_iter=20, early_stopping=early_stopping)
+    kw = dict(FAST, max_iter=20, **options)
     sparse = TorchClassifier(**kw).fit(X, sp.csr_matrix(Y))
     dense = TorchClassifier(**kw).fit(X, Y)
     predicted = sparse.predict(X)

@@ -42,6 +42,7 @@ from torchsk.data.tables import (
     check_readable,
     frame_as_numbers,
     named_numbers_error,
+    object_missing,
 )
 from torchsk.data.tensors import check_tensor, host_array, is_tensor
 from torchsk.training.devices import forward_strides
@@ -134,9 +135,10 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
     ``check_X`` (at a first fit: the table's ``fit_transform``); a tensor ``X`` as
     in ``check_X``, its targets copied to the host (one value per row)."""
     y = host_array(y)  # a tensor detached first, whatever X is (requires_grad)
+    refuse_missing_targets(y)
     if is_tensor(X) and encode is None:
         X = check_tensor(estimator, X, reset=reset)
-        y = _check_y(host_array(y), multi_output=True, y_numeric=y_numeric, estimator=estimator)
+        y = check_y(y, y_numeric=y_numeric, estimator=estimator)
         check_consistent_length(X, y)
         return X, y
     if encode is None:
@@ -156,6 +158,39 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
         X, y = sklearn_check_X_y(encode(X), y, multi_output=True, y_numeric=y_numeric,
                                  estimator=estimator, **CHECKS)  # fmt: skip
     return forward_strides(X), forward_strides(y)
+
+
+def check_y(y, *, y_numeric: bool, estimator) -> np.ndarray:
+    """scikit-learn's check of ``y`` alone (1-D or 2-D; a tensor's copied to the host),
+    missing targets refused first (``refuse_missing_targets``)."""
+    y = host_array(y)
+    refuse_missing_targets(y)
+    return _check_y(y, multi_output=True, y_numeric=y_numeric, estimator=estimator)
+
+
+def refuse_missing_targets(y) -> None:
+    """scikit-learn's ``ValueError`` for missing targets that its checks fail on or
+    let through: ``pd.NA`` among objects (a pandas ``string`` column's: numpy's
+    "boolean value of NA is ambiguous", ``MLPClassifier``'s too), ``None`` and
+    ``NaT`` among labels (a class of their own, or a ``TypeError`` in sorting), a
+    NaN in a list of strings (the class "nan", predicted in silence)."""
+    if y is None or issparse(y) or is_tensor(y) or hasattr(y, "__dask_graph__"):
+        return  # scikit-learn's checks say what is wrong; a tensor holds numbers
+    try:  # a list's NaN as given: numpy reads one among strings as the label "nan"
+        values = np.asarray(y, dtype=object if isinstance(y, list | tuple) else None)
+    except ValueError:
+        return  # ragged: scikit-learn's checks say so
+    if values.dtype.kind in "mM":
+        missing = bool(np.isnat(values).any())
+    elif values.dtype == object:
+        missing = bool(object_missing(values.ravel()).any())
+    else:
+        return  # numbers: scikit-learn's own check finds a NaN
+    if missing:
+        raise ValueError(
+            "Input y contains NaN or None (a missing target: NaN, None, pd.NA or NaT); "
+            "drop those rows or give them a target."
+        )
 
 
 def _unusual_numbers(estimator, X, reset: bool, advice: str) -> np.ndarray | None:

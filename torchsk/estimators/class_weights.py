@@ -9,6 +9,7 @@ against the classes of the whole fit.
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 
@@ -69,8 +70,10 @@ def _per_label(class_weight: list, y: np.ndarray) -> np.ndarray:
             "For multi-output, number of elements in class_weight should match number of outputs."
         )
     both = np.array([0, 1])
-    weights = np.ones(len(y))
-    for column, label_weight in zip(y.T, class_weight, strict=True):
+    weights = np.ones(y.shape[0])
+    for j, label_weight in enumerate(class_weight):
+        # a sparse indicator's column as a dense one (``len`` of a sparse y is refused)
+        column = y[:, [j]].toarray().ravel() if issparse(y) else y[:, j]
         weights *= compute_class_weight(label_weight, classes=both, y=both)[column.astype(int)]
     return weights
 

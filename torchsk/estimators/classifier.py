@@ -25,7 +25,7 @@ from torchsk.estimators.docs import (
     PARTIAL_FIT_X,
     fill_docstring,
 )
-from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, ravel_column
+from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, checked_classes, ravel_column
 from torchsk.estimators.tasks import ClassificationTask
 from torchsk.nn.heads import CLASSIFIER_HEADS
 from torchsk.training.losses import CLASSIFICATION, LOSS_NAMES, LossOptions
@@ -252,7 +252,7 @@ default="auto"
             )
             raise ValueError(f"classes must be passed on the first call to partial_fit.{order}")
         if hasattr(self, "module_") and classes is not None:
-            if not np.array_equal(np.unique(classes), self.classes_):
+            if not np.array_equal(np.unique(checked_classes(classes)), self.classes_):
                 raise ValueError(
                     f"classes={np.asarray(classes).tolist()} is not the same as on the first "
                     f"call to partial_fit: {self.classes_.tolist()}."

@@ -22,9 +22,9 @@ A new source (a torch ``DataLoader``, say) is one more class with these methods.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import _check_y, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
 
-from torchsk.data.checks import check_weights, check_X, check_X_y, weighted
+from torchsk.data.checks import check_weights, check_X, check_X_y, check_y, weighted
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array
@@ -146,9 +146,7 @@ class ValidationSet:
             kind = TypeError if isinstance(error, TypeError) else ValueError
             raise kind(f"X_val: {error}") from error
         try:
-            y_val = _check_y(
-                host_array(y_val), multi_output=True, y_numeric=task.y_numeric, estimator=self
-            )
+            y_val = check_y(y_val, y_numeric=task.y_numeric, estimator=self)
             y_enc = task.encode(y_val)
         except ValueError as error:
             raise ValueError(f"y_val: {error}") from error

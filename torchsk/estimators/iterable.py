@@ -18,9 +18,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
-from sklearn.utils.validation import _check_y
 
-from torchsk.data.checks import check_X
+from torchsk.data.checks import check_X, check_y
 from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.tables import frame_as_numbers
 from torchsk.data.tensors import host_array
@@ -131,8 +130,7 @@ class IterableFit:
             self.lengths.append(len(X))
         if not self.lengths:
             raise ValueError(f"Found {_SOURCE} without batches: there is nothing to fit.")
-        y = _check_y(np.concatenate(ys), multi_output=True, y_numeric=self.task.y_numeric,
-                     estimator=est)  # fmt: skip
+        y = check_y(np.concatenate(ys), y_numeric=self.task.y_numeric, estimator=est)
         self.y, self._weights = y, np.concatenate(ws)
         self.n_samples = len(self.y)
 

@@ -314,7 +314,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         if self.verbose > 0:
             print(f"Fitting {len(splits)} folds for each of {len(candidates)} candidates, "
                   f"totalling {len(candidates) * len(splits)} fits, as the members of "
-                  f"{len(tasks)} stacked networks")  # fmt: skip
+                  f"{len(tasks)} stacked network{'s' * (len(tasks) != 1)}")  # fmt: skip
         networks = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             # an unfitted copy: a previous fit's models need not travel to the processes
             delayed(fit_or_error)(

@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples
 
+from torchsk.data.checks import refuse_missing_targets
 from torchsk.data.columns import from_arrow
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
@@ -216,7 +217,7 @@ def candidate_estimator(estimator, params: dict):
 
 def check_rows(X, y, estimator):
     """Refuse what a search's folds cannot index (rows not dense and in memory), and
-    a missing y (scikit-learn's message for a supervised estimator); return ``X``, a
+    a missing y or target (scikit-learn's messages for a fit); return ``X``, a
     pyarrow table as a DataFrame (``data.columns.from_arrow``)."""
     if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
         raise ValueError(
@@ -226,6 +227,7 @@ def check_rows(X, y, estimator):
         raise ValueError(
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
+    refuse_missing_targets(y)  # before the folds read it (check_cv's TypeError)
     return from_arrow(X)
 
 

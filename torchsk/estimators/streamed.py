@@ -12,8 +12,9 @@ refused with a message.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import _check_y, validate_data
+from sklearn.utils.validation import validate_data
 
+from torchsk.data.checks import check_y
 from torchsk.data.dask import DaskSource, is_dask
 from torchsk.inputs.stage import InputStage, fit_input_stage
 from torchsk.nn.reuse import reuses_encoding
@@ -67,7 +68,7 @@ class StreamedFit:
         table = est._first_table(X) if reuse else None if first else est._table
         self.source = DaskSource(X, table, est.categorical_features, fit=first and not reuse)
         validate_data(est, self.source.meta, reset=first, skip_check_array=True)
-        self.y = _check_y(_host(y), multi_output=True, y_numeric=task.y_numeric, estimator=est)
+        self.y = check_y(_host(y), y_numeric=task.y_numeric, estimator=est)
         self.n_samples, self.n_features = self.source.n_samples, self.source.n_features
         if len(self.y) != self.n_samples:
             raise ValueError(

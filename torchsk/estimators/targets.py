@@ -13,6 +13,8 @@ from sklearn.utils.validation import (
 )
 
 from torchsk._warnings import warn
+from torchsk.data.checks import refuse_missing_targets
+from torchsk.data.tables import object_missing
 from torchsk.data.tensors import scorable
 
 
@@ -39,6 +41,7 @@ class ScoresTargetsAsFitReadsThem:
         -------
         score : float
         """
+        refuse_missing_targets(y)  # fit's ValueError, not the metric's TypeError
         return super().score(X, scorable(y), scorable(sample_weight))
 
 
@@ -53,6 +56,11 @@ class RegressionTarget:
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array."""
+        if sp.issparse(y):  # scikit-learn's check lets it through for multilabel targets
+            raise TypeError(
+                "Sparse data was passed for y, but dense data is required. Use '.toarray()' "
+                "to convert to a dense numpy array."
+            )
         y = np.asarray(y)
         if y.dtype.kind in "mM":  # numpy would cast them to integers in silence
             raise ValueError(
@@ -103,9 +111,17 @@ class ClassificationTarget:
             # as MLPClassifier's LabelBinarizer: a sparse indicator predicts sparse
             self.sparse_output_ = sp.issparse(y)
             return self
-        labels = y if self.classes is None else _checked_classes(self.classes)
-        self._encoder = LabelEncoder().fit(labels)
+        labels = y if self.classes is None else checked_classes(self.classes)
+        try:
+            self._encoder = LabelEncoder().fit(labels)
+        except TypeError as error:  # classes that numpy cannot order
+            raise _unorderable(labels) from error
         self.classes_ = self._encoder.classes_
+        if len(self.classes_) < 2 and self.classes is not None:
+            raise ValueError(
+                f"classes={self.classes_.tolist()} holds fewer than 2 classes; a classifier "
+                "needs at least 2, every label of y among them."
+            )
         if len(self.classes_) < 2:
             raise ValueError(
                 "The classifier needs samples of at least 2 classes in the data, but the "
@@ -118,9 +134,12 @@ class ClassificationTarget:
     @staticmethod
     def target_type(y: np.ndarray) -> str:
         """``type_of_target`` restricted to what torchsk supports, else ``ValueError``."""
-        _refuse_missing_labels(y)
-        check_classification_targets(y)
-        kind = type_of_target(y, input_name="y")
+        refuse_missing_targets(y)
+        try:
+            check_classification_targets(y)
+            kind = type_of_target(y, input_name="y")
+        except TypeError as error:  # numpy cannot order them: a float among strings
+            raise _unorderable(y) from error
         if kind == "multiclass-multioutput":
             raise ValueError(
                 "Multiclass-multioutput targets are not supported; use a 1-D label array, "
@@ -150,7 +169,7 @@ class ClassificationTarget:
             y = (y.toarray() if sp.issparse(y) else np.asarray(y)).astype(np.float64)
             _refuse_non_indicator(y)
             return y
-        _refuse_missing_labels(y)
+        refuse_missing_targets(y)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
             raise ValueError(
@@ -178,33 +197,25 @@ def _refuse_non_indicator(y: np.ndarray) -> None:
         )
 
 
-def _checked_classes(classes) -> np.ndarray:
+def _unorderable(labels) -> ValueError:
+    """scikit-learn's error for labels of mixed types, where numpy's sort raised a
+    ``TypeError`` first (a float or a bool among strings)."""
+    kinds = sorted({type(v).__name__ for v in np.asarray(labels, dtype=object).flat})
+    return ValueError(
+        f"Unknown label type: the labels mix types {kinds}, which cannot be ordered; give "
+        "every label one type (e.g. all strings)."
+    )
+
+
+def checked_classes(classes) -> np.ndarray:
     """``partial_fit``'s ``classes`` as an array, refused with a missing label (NaN,
     None), as ``MLPClassifier`` refuses them: a NaN had become a class of its own."""
     # as given, before numpy reads a NaN among strings as the string "nan"
     values = np.asarray(classes, dtype=object).ravel()
     classes = np.asarray(classes)
-    if any(_missing(v) for v in values):
+    if object_missing(values).any():
         raise ValueError(f"classes contains NaN or None (a missing label): {classes.tolist()}.")
     return classes
-
-
-def _missing(value) -> bool:
-    """None, a NaN (Python's or numpy's) or pandas' NA (not imported for it)."""
-    if value is None or type(value).__name__ == "NAType":
-        return True
-    return isinstance(value, float | np.floating) and value != value
-
-
-def _refuse_missing_labels(y: np.ndarray) -> None:
-    """scikit-learn's ``ValueError`` for a missing label: ``None`` among labels held
-    as objects (NaN is refused already) would otherwise fail in sorting the classes
-    with a ``TypeError`` comparing ``None`` and a string."""
-    y = np.asarray(y)
-    if y.dtype == object and any(v is None for v in y.flat):
-        raise ValueError(
-            "Input y contains NaN or None (a missing label); drop those rows or give them a label."
-        )
 
 
 def ravel_column(y):

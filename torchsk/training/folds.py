@@ -60,7 +60,7 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
     ValueError
         Fewer than two rows per member.
     """
-    n = len(y)
+    n = y.shape[0]  # a sparse multilabel y has no len
     if n < 2 * n_members:
         raise ValueError(
             f"member_rows='folds' splits the rows into n_ensemble={n_members} folds, "
