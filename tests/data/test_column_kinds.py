@@ -385,3 +385,13 @@ def test_a_numeric_model_predicts_its_rows_in_object_columns_with_pd_na():
     objects.partial_fit(X.astype(object), y)
     with pytest.raises(ValueError, match="Column 'x' of X is not numeric.*categorical_features"):
         TorchRegressor(**plain).fit(X.astype(object).assign(x="a"), y)
+    # as numpy rows: df.to_numpy() of nullable columns is an object array holding pd.NA,
+    # and a list of rows is read alike (numpy's bare TypeError before)
+    rows = X.to_numpy()
+    assert rows.dtype == object and any(v is pd.NA for v in rows[:, 1])
+    np.testing.assert_array_equal(est.predict(rows), est.predict(X))
+    np.testing.assert_array_equal(est.predict(rows.tolist()), est.predict(X))
+    listed = TorchRegressor(**plain).fit(rows.tolist(), y)
+    np.testing.assert_allclose(listed.predict(rows), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="Column at index 0 of X is not numeric"):
+        est.predict(np.column_stack([np.full(40, "a", dtype=object), rows[:, 1]]))

@@ -422,12 +422,26 @@ def named_numbers_error(X, error: ValueError, advice: str) -> ValueError:
 def frame_as_numbers(X, advice: str = PREDICT_ADVICE) -> np.ndarray | None:
     """A pandas or polars DataFrame that scikit-learn's ``check_array`` cannot read
     (``object`` columns holding ``pd.NA``, as ``df.iloc[0].to_frame().T`` gives;
-    pyarrow decimals), read column by column as the table reads numbers: a model
+    pyarrow decimals), or an ``object`` array or list of rows holding missing values
+    (``_objects_missing``), read column by column as the table reads numbers: a model
     fitted on numeric columns predicts on the same values in any container (and a fit
     on batches trains on them). None for any other X (``check_array`` reads it); a
     column that is not numeric raises the error naming it, with ``advice``."""
-    if not table_read_columns(X):
+    if not (table_read_columns(X) or _objects_missing(X)):
         return None
     kind, columns = column_names(X)
     numbers = [_numeric(X, j, kind, column, advice) for j, column in enumerate(columns)]
     return np.column_stack(numbers) if numbers else np.empty((len(X), 0))
+
+
+def _objects_missing(X) -> bool:
+    """Whether X is a 2-D ``object`` array, or a list of rows numpy reads as one,
+    holding missing values: ``pd.NA`` (``df.to_numpy()`` of nullable columns gives
+    it) fails numpy's float conversion with a ``TypeError``."""
+    if not isinstance(X, np.ndarray | list | tuple):
+        return False
+    try:
+        array = np.asarray(X)
+    except ValueError:  # ragged rows: scikit-learn's check says so
+        return False
+    return array.dtype == object and array.ndim == 2 and bool(object_missing(array.ravel()).any())
