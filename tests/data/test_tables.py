@@ -267,8 +267,12 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
         (["a", "b"], [1, 2], "holds numbers, and its levels were strings"),
         (["a", "b"], [1.0, nan], "holds numbers, and its levels were strings"),
         (pd.Categorical([1, 2]), ["1", "2"], "holds strings, and its levels were numbers"),
+        # bytes had been called numbers, with .astype(float) as the advice
+        ([b"a", b"b"], ["a", "b"], r"holds strings, and its levels were bytes values when "
+         r"the model was fitted; convert it to bytes values first\.$"),
+        (["a", "b"], [b"a", b"b"], "holds bytes values, and its levels were strings"),
     ],
-)
+)  # fmt: skip
 def test_a_categorical_column_of_another_kind_at_transform_is_refused_by_name(
     trained, given, words
 ):

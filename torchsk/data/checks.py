@@ -29,6 +29,7 @@ from torchsk.data.columns import (
     is_auto,
     is_pandas_df,
     is_polars_df,
+    object_missing,
     resolve_categorical_features,
     table_read_columns,
     unreadable,
@@ -42,7 +43,6 @@ from torchsk.data.tables import (
     check_readable,
     frame_as_numbers,
     named_numbers_error,
-    object_missing,
 )
 from torchsk.data.tensors import check_tensor, host_array, is_tensor
 from torchsk.training.devices import forward_strides

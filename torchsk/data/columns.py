@@ -8,6 +8,7 @@ import sys
 from decimal import Decimal
 
 import numpy as np
+from sklearn.utils._missing import is_scalar_nan
 
 from torchsk.data.tensors import host_array
 
@@ -350,3 +351,27 @@ def resolve_columns(spec, kind: str, columns: list, names) -> np.ndarray:
 def num_samples(X) -> int:
     """Rows of ``X`` (a list of rows has no shape)."""
     return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def object_missing(values: np.ndarray) -> np.ndarray:
+    """Missing-value mask of a 1-D object array: ``None``, ``NaN``, ``pd.NA`` and
+    ``NaT`` (pandas' missing date, which ``isna`` counts as missing anywhere)."""
+    pd = sys.modules.get("pandas")
+    if pd is not None:  # its loop in C: a Python one took 35 ms for 100,000 labels
+        return np.asarray(pd.isna(values), dtype=bool)
+    return np.fromiter(
+        (v is None or is_scalar_nan(v) for v in values), dtype=bool, count=len(values)
+    )
+
+
+def objects_missing(X) -> bool:
+    """Whether X is a 2-D ``object`` array, or a list of rows numpy reads as one,
+    holding missing values: ``pd.NA`` (``df.to_numpy()`` of nullable columns gives
+    it) fails numpy's float conversion with a ``TypeError``."""
+    if not isinstance(X, np.ndarray | list | tuple):
+        return False
+    try:
+        array = np.asarray(X)
+    except ValueError:  # ragged rows: scikit-learn's check says so
+        return False
+    return array.dtype == object and array.ndim == 2 and bool(object_missing(array.ravel()).any())

@@ -17,11 +17,11 @@ Strings never go further than this file: the network only ever sees the codes.
 
 from __future__ import annotations
 
+import numbers
 import sys
 
 import numpy as np
 from sklearn.preprocessing import OrdinalEncoder
-from sklearn.utils._missing import is_scalar_nan
 
 from torchsk.data.columns import (
     column_label,
@@ -29,6 +29,8 @@ from torchsk.data.columns import (
     is_pandas_df,
     is_polars_df,
     num_samples,
+    object_missing,
+    objects_missing,
     resolve_columns,
     table_read_columns,
     unreadable,
@@ -36,17 +38,6 @@ from torchsk.data.columns import (
 
 #: Code of a categorical level that training never saw.
 UNSEEN = -1.0
-
-
-def object_missing(values: np.ndarray) -> np.ndarray:
-    """Missing-value mask of a 1-D object array: ``None``, ``NaN``, ``pd.NA`` and
-    ``NaT`` (pandas' missing date, which ``isna`` counts as missing anywhere)."""
-    pd = sys.modules.get("pandas")
-    if pd is not None:  # its loop in C: a Python one took 35 ms for 100,000 labels
-        return np.asarray(pd.isna(values), dtype=bool)
-    return np.fromiter(
-        (v is None or is_scalar_nan(v) for v in values), dtype=bool, count=len(values)
-    )
 
 
 def _array_missing(values: np.ndarray) -> np.ndarray:
@@ -349,13 +340,25 @@ def _check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | Non
             f"Column {column_label(X, j)} of X mixes levels of different kinds (strings "
             "and other values); convert it to one kind first, e.g. strings (.astype(str))."
         )
-    if encoder is not None and strings != {isinstance(encoder.categories_[0][0], str)}:
-        given, trained = ("strings", "numbers") if strings == {True} else ("numbers", "strings")
+    level = encoder.categories_[0][0] if encoder is not None else None
+    if encoder is not None and strings != {isinstance(level, str)}:
+        given = "strings" if strings == {True} else _kind(values[0])
+        trained = _kind(level)
+        advice = {"strings": " (e.g. .astype(str))", "numbers": " (e.g. .astype(float))"}
         raise TypeError(
             f"Column {column_label(X, j)} of X holds {given}, and its levels were "
-            f"{trained} when the model was fitted; convert it to {trained} first "
-            f"(e.g. {'.astype(str)' if trained == 'strings' else '.astype(float)'})."
+            f"{trained} when the model was fitted; convert it to {trained} first"
+            f"{advice.get(trained, '')}."
         )
+
+
+def _kind(value) -> str:
+    """What a level is, in words: strings, numbers, or its type's values (bytes)."""
+    if isinstance(value, str):
+        return "strings"
+    if isinstance(value, numbers.Number):
+        return "numbers"
+    return f"{type(value).__name__} values"
 
 
 def check_frame_columns(X) -> None:
@@ -423,25 +426,12 @@ def frame_as_numbers(X, advice: str = PREDICT_ADVICE) -> np.ndarray | None:
     """A pandas or polars DataFrame that scikit-learn's ``check_array`` cannot read
     (``object`` columns holding ``pd.NA``, as ``df.iloc[0].to_frame().T`` gives;
     pyarrow decimals), or an ``object`` array or list of rows holding missing values
-    (``_objects_missing``), read column by column as the table reads numbers: a model
+    (``columns.objects_missing``), read column by column as the table reads numbers: a model
     fitted on numeric columns predicts on the same values in any container (and a fit
     on batches trains on them). None for any other X (``check_array`` reads it); a
     column that is not numeric raises the error naming it, with ``advice``."""
-    if not (table_read_columns(X) or _objects_missing(X)):
+    if not (table_read_columns(X) or objects_missing(X)):
         return None
     kind, columns = column_names(X)
     numbers = [_numeric(X, j, kind, column, advice) for j, column in enumerate(columns)]
     return np.column_stack(numbers) if numbers else np.empty((len(X), 0))
-
-
-def _objects_missing(X) -> bool:
-    """Whether X is a 2-D ``object`` array, or a list of rows numpy reads as one,
-    holding missing values: ``pd.NA`` (``df.to_numpy()`` of nullable columns gives
-    it) fails numpy's float conversion with a ``TypeError``."""
-    if not isinstance(X, np.ndarray | list | tuple):
-        return False
-    try:
-        array = np.asarray(X)
-    except ValueError:  # ragged rows: scikit-learn's check says so
-        return False
-    return array.dtype == object and array.ndim == 2 and bool(object_missing(array.ravel()).any())

@@ -14,7 +14,7 @@ from sklearn.utils.validation import (
 
 from torchsk._warnings import warn
 from torchsk.data.checks import refuse_missing_targets
-from torchsk.data.tables import object_missing
+from torchsk.data.columns import object_missing
 from torchsk.data.tensors import scorable
 
 
