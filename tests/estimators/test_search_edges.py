@@ -233,6 +233,38 @@ def test_metadata_routing_sends_weights_and_groups_where_requested_as_gridsearch
         assert search.n_splits_ == 3
 
 
+def test_a_group_of_scorers_gets_each_its_routed_weights_as_gridsearchcv(data):
+    """Several scorers: one that asks for the weights by an alias is scored with them,
+    and weights passed to scorers that state no request raise (both had been scored
+    unweighted in silence, the selection then run on other scores)."""
+    import sklearn
+    from sklearn.exceptions import UnsetMetadataPassedError
+    from sklearn.metrics import get_scorer
+
+    X, y = data
+    w = np.random.default_rng(1).uniform(0.1, 3.0, len(X))
+    grid = {"alpha": [1e-3, 1.0]}
+    with sklearn.config_context(enable_metadata_routing=True):
+        weighted = get_scorer("neg_mean_squared_error").set_score_request(sample_weight="w_s")
+        est = TorchRegressor(max_iter=5, random_state=0)
+        kw = dict(cv=3, scoring={"mse": weighted, "r2": "r2"}, refit="mse")
+        reference = GridSearchCV(est, grid, **kw).fit(X, y, w_s=w)
+        search = BatchedSearchCV(est, grid, separate_folds=True, **kw).fit(X, y, w_s=w)
+        for key in ("mean_test_mse", "mean_test_r2"):
+            np.testing.assert_allclose(search.cv_results_[key], reference.cv_results_[key],
+                                       rtol=1e-9)  # fmt: skip
+        unweighted = GridSearchCV(est, grid, **kw).fit(X, y, w_s=np.ones(len(X)))
+        assert not np.allclose(unweighted.cv_results_["mean_test_mse"],
+                               search.cv_results_["mean_test_mse"], rtol=1e-6)  # fmt: skip
+        assert search.score(X, y, w_s=w) != pytest.approx(search.score(X, y, w_s=np.ones(len(X))))
+        fitted = est.set_fit_request(sample_weight=True)
+        for cls in (GridSearchCV, BatchedSearchCV):
+            with pytest.raises(UnsetMetadataPassedError):
+                cls(fitted, grid, cv=3, scoring=["r2", "neg_mean_squared_error"], refit=False).fit(
+                    X, y, sample_weight=w
+                )
+
+
 def test_routed_aliases_reach_the_members_and_other_fit_metadata_is_refused(data):
     """Aliases (``set_fit_request(sample_weight="w2")``) are routed as GridSearchCV
     routes them; X_val, which the members cannot take, is refused by name (``fit``

@@ -16,7 +16,6 @@ from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
     _routing_enabled,
-    get_routing_for_object,
     process_routing,
 )
 
@@ -69,9 +68,11 @@ def routed_metadata(search, scorers: dict, sample_weight, groups, params: dict) 
     fit_params = dict(routed.estimator.fit)
     w = fit_params.pop("sample_weight", None)
     _refuse_fit_params(search, fit_params)
-    scored = {name: _requested(scorer, routed.scorer.score.get("sample_weight"))
-              for name, scorer in scorers.items()}  # fmt: skip
-    return w, scored, routed.splitter.split.get("groups")
+    return (
+        w,
+        _per_scorer(search, scorers, routed.scorer.score),
+        routed.splitter.split.get("groups"),
+    )
 
 
 def _refuse_fit_params(search, params: dict) -> None:
@@ -97,18 +98,29 @@ def routed_score_weights(search, scorer, sample_weight, params: dict | None = No
         return score_weights(scorer, sample_weight)
     given = {} if sample_weight is None else {"sample_weight": sample_weight}
     routed = process_routing(search, "score", **given, **params)
-    return _requested(scorer, routed.scorer.score.get("sample_weight"))
+    scorers = search.scorer_ if search.multimetric_ else {"score": scorer}
+    per_scorer = _per_scorer(search, scorers, routed.scorer.score)
+    return per_scorer[search.refit if search.multimetric_ else "score"]
 
 
-def _requested(scorer, w) -> dict:
-    """``{"sample_weight": w}`` where ``scorer`` requests it (a plain callable requests
-    nothing), else none."""
-    if w is None:
-        return {}
-    method = getattr(get_routing_for_object(scorer), "score", None)
-    request = None if method is None else method.requests.get("sample_weight")
-    # True, or an alias (a string): the weights, by whichever name fit got them
-    return {"sample_weight": w} if request is True or isinstance(request, str) else {}
+def _per_scorer(search, scorers: dict, routed: dict) -> dict:
+    """Each scorer's ``sample_weight`` (as ``{"sample_weight": w}``, or none) from what
+    routing gave the scorer: one scorer's own, or several scorers' as the group of them
+    routes it on to each (aliases resolved; passed and not requested raises), as
+    ``GridSearchCV`` scores them. A group's weights had reached no scorer that asked
+    for them by an alias, and scorers that asked for none had been scored unweighted
+    in silence."""
+    if not isinstance(search.scoring, list | tuple | dict):
+        return {"score": _weights_only(routed)}
+    group = _MultimetricScorer(scorers=scorers, raise_exc=search.error_score == "raise")
+    each = process_routing(group, "score", **routed)
+    return {name: _weights_only(each[name].score) for name in scorers}
+
+
+def _weights_only(params) -> dict:
+    """The routed ``sample_weight`` alone (the members' scores take no other metadata)."""
+    w = params.get("sample_weight")
+    return {} if w is None else {"sample_weight": w}
 
 
 def refit_metric(search, scorers: dict, multimetric: bool) -> str | None:
