@@ -5,6 +5,7 @@ import io
 import pickle
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import joblib
 import matplotlib
@@ -226,6 +227,64 @@ def test_pickled_embedding_keeps_its_trained_dtype():
     loaded = pickle.loads(pickle.dumps(est))
     assert loaded.module_.inputs.categorical.embedding.weight.dtype == torch.float64
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_a_module_converted_to_float32_after_the_fit_pickles_as_it_predicts(diabetes):
+    """``module_.float()`` made the scaling constants float32; the rebuilt network had
+    put them back in float64, and the regressor's predictions moved by 2e-5."""
+    X, y = diabetes
+    est = TorchRegressor(max_iter=10, **FAST).fit(X, y)
+    est.module_.float()
+    for copy_of in (lambda e: pickle.loads(pickle.dumps(e)), copy.deepcopy):
+        np.testing.assert_array_equal(copy_of(est).predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize("user_module", [False, True])
+def test_a_model_loaded_inside_inference_mode_trains_again(diabetes, user_module):
+    """Unpickled inside ``torch.inference_mode()`` (a serving pattern), its tensors
+    were inference tensors: partial_fit failed with load_state_dict's RuntimeError."""
+    X, y = diabetes
+    module = torch.nn.Linear if user_module else None
+    est = TorchRegressor(max_iter=5, module=module, **FAST).fit(X, y)
+    data = pickle.dumps(est)
+    with torch.inference_mode():
+        loaded = pickle.loads(data)
+    expected = pickle.loads(data).partial_fit(X, y).predict(X)
+    np.testing.assert_array_equal(loaded.partial_fit(X, y).predict(X), expected)
+
+
+def test_a_model_pickled_before_member_rows_existed_has_every_parameter():
+    """The fixture (2026-12-02) lacked member_rows: repr, get_params and clone raised
+    AttributeError; a parameter that did not exist takes its default."""
+    from sklearn.base import clone
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "fitted_before_layers.pkl"
+    for est, X, _ in pickle.loads(fixture.read_bytes()):
+        assert est.get_params()["member_rows"] == "all"
+        assert "TorchRegressor" in repr(est) or "TorchClassifier" in repr(est)
+        clone(est)
+        est.set_params(max_iter=2).partial_fit(X, est.predict(X))
+
+
+def test_an_edited_optimizer_state_is_refused_before_it_allocates(diabetes):
+    """A file whose optimizer claims 2e10 values (160 GB, allocated before any other
+    check), or a class or dtype no fit writes, is refused with a ValueError."""
+    X, y = diabetes
+    state = TorchRegressor(max_iter=5, **FAST).fit(X, y).__getstate__()
+    for key, value in [("numel", 20_000_000_000), ("dtype", "load"), ("class", "Nope")]:
+        edited = dict(state, _optimizer=dict(state["_optimizer"], **{key: value}))
+        with pytest.raises(ValueError, match="optimizer"):
+            TorchRegressor.__new__(TorchRegressor).__setstate__(edited)
+
+
+def test_a_user_module_parameter_ending_in_underscore_is_not_a_fitted_model():
+    """scikit-learn reads any attribute ending in "_" as fitted without
+    ``__sklearn_is_fitted__``: check_is_fitted had passed before fit."""
+    from sklearn.utils.validation import check_is_fitted
+
+    est = TorchRegressor(module=lambda i, o, width_=3: torch.nn.Linear(i, o), module__width_=3)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
 
 
 def test_model_saved_on_a_gpu_loads_on_the_cpu(iris):

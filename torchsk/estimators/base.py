@@ -414,6 +414,11 @@ class BaseTorchEstimator(
         """
         return as_tensor(_dense(self._module_input_array(X)), None, self._plan.device).clone()
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted once ``module_`` is: a ``module__`` parameter whose name ends in "_"
+        had made ``check_is_fitted`` pass on an unfitted estimator."""
+        return hasattr(self, "module_")
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

@@ -13,6 +13,8 @@ user-supplied backbone (``module=``) is pickled as the module object itself.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 from torch import nn
@@ -85,6 +87,10 @@ def rebuild(description: dict, device: torch.device) -> TabularNet:
         # parameters take the saved dtype before loading, else load_state_dict rounds
         # them: an embedding trained in float64 is rebuilt as float32 by nn.Embedding
         param.data = param.data.to(state[name].dtype)
+    for name, buffer in net.named_buffers():
+        # and buffers: a module_.float() (after the fit) saved float32 scaling constants
+        if name in state:
+            buffer.data = buffer.data.to(state[name].dtype)
     net.load_state_dict(state)
     return net.to(device).freeze()
 
@@ -131,6 +137,20 @@ def _check_shapes(net: TabularNet, tensors: dict) -> None:
         )
 
 
+def _trainable(module: nn.Module) -> nn.Module:
+    """A pickled module (a user's) with its tensors copied out of inference mode, where
+    unpickling inside ``torch.inference_mode()`` made them (no fit could train them)."""
+    for part in module.modules():
+        for store in (part._parameters, part._buffers):
+            for name, tensor in store.items():
+                if tensor is not None and tensor.is_inference():
+                    copy = tensor.clone()
+                    if isinstance(tensor, nn.Parameter):
+                        copy = nn.Parameter(copy, tensor.requires_grad)
+                    store[name] = copy
+    return module
+
+
 class PicklesPlainData:
     """``__getstate__`` / ``__setstate__`` of the estimators: their fitted network as
     plain data (``describe``), rebuilt on loading (``rebuild``)."""
@@ -161,21 +181,34 @@ class PicklesPlainData:
         return state
 
     def __setstate__(self, state):
-        """Rebuild the network, on the saved device if this machine has it, else the CPU."""
+        """Rebuild the network, on the saved device if this machine has it, else the CPU.
+        Inside ``torch.inference_mode()`` too, as tensors that can train again."""
         state = dict(state)
         # saved before numeric_bins existed: those networks had no bins
         state.setdefault("numeric_bins", None)
         if isinstance(state.get("_build_params"), dict):
             state["_build_params"].setdefault("numeric_bins", None)
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if parameter.default is not inspect.Parameter.empty:  # saved before it existed
+                state.setdefault(name, parameter.default)
+        with torch.inference_mode(False):  # a model loaded to serve can still partial_fit
+            self._rebuild_fitted(state)
+        super().__setstate__(state)
+
+    @staticmethod
+    def _rebuild_fitted(state: dict) -> None:
+        """The fitted network, plan and optimizer from their plain data, in place."""
         if "module_" in state:
             # saved before best_validation_score_ was None without early stopping
             state.setdefault("best_validation_score_", None)
             plan = ExecutionPlan.from_state(state["_plan"])
             module = state["module_"]
-            as_dict = isinstance(module, dict)
-            module = rebuild(module, plan.device) if as_dict else module.to(plan.device)
+            if isinstance(module, dict):
+                module = rebuild(module, plan.device)
+            else:
+                module = _trainable(module).to(plan.device)
             state["module_"] = module.freeze()  # eval mode, no gradients, as after fit
             state["_plan"] = plan
             if isinstance(state.get("_optimizer"), dict):
-                state["_optimizer"] = from_plain(state["_optimizer"], plan.device)
-        super().__setstate__(state)
+                size = sum(p.numel() for p in module.parameters())
+                state["_optimizer"] = from_plain(state["_optimizer"], plan.device, size)

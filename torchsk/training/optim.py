@@ -332,16 +332,33 @@ def to_plain(optimizer: FlatOptimizer) -> dict:
             "state": state}  # fmt: skip
 
 
-def from_plain(plain: dict, device: torch.device | str) -> FlatOptimizer:
+def from_plain(plain: dict, device: torch.device | str, max_numel: int) -> FlatOptimizer:
     """The optimizer ``to_plain`` described, on ``device``, over a new flat parameter
     of its size, which ``training.loop.train`` fills with the model's weights and
-    keeps (so that ``_continues`` holds)."""
-    dtype = getattr(torch, plain["dtype"])
-    flat = nn.Parameter(torch.zeros(plain["numel"], dtype=dtype, device=device))
+    keeps (so that ``_continues`` holds).
+
+    Raises
+    ------
+    ValueError
+        A description no fit writes (an edited file): a size above ``max_numel`` (the
+        network's parameters: 2e10 would be allocated before any other check), a
+        dtype or class that is not one of torchsk's.
+    """
+    dtype = {"float32": torch.float32, "float64": torch.float64}.get(plain.get("dtype"))
+    numel = plain.get("numel")
+    if dtype is None or not isinstance(numel, int | np.integer) or not 0 <= numel <= max_numel:
+        raise ValueError(
+            "The stored optimizer state does not match its network (an edited or damaged "
+            f"file?): dtype {plain.get('dtype')!r}, {numel!r} values for a network of "
+            f"{max_numel}."
+        )
+    flat = nn.Parameter(torch.zeros(numel, dtype=dtype, device=device))
     return _rebuild(plain, flat)
 
 
 def _rebuild(plain: dict, flat: nn.Parameter) -> FlatOptimizer:
+    if plain.get("class") not in _CLASSES:
+        raise ValueError(f"The stored optimizer's class {plain.get('class')!r} is not torchsk's.")
     optimizer = _CLASSES[plain["class"]].__new__(_CLASSES[plain["class"]])
     optimizer.flat, optimizer.values = flat, flat.detach()
     for k, v in plain["state"].items():
