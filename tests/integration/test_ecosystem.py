@@ -268,13 +268,25 @@ def test_a_model_pickled_before_member_rows_existed_has_every_parameter():
 
 def test_an_edited_optimizer_state_is_refused_before_it_allocates(diabetes):
     """A file whose optimizer claims 2e10 values (160 GB, allocated before any other
-    check), or a class or dtype no fit writes, is refused with a ValueError."""
+    check), or a class or dtype no fit writes, is refused with a ValueError; so are
+    integer or complex weights and a plan's dtype that is not a float."""
     X, y = diabetes
     state = TorchRegressor(max_iter=5, **FAST).fit(X, y).__getstate__()
     for key, value in [("numel", 20_000_000_000), ("dtype", "load"), ("class", "Nope")]:
         edited = dict(state, _optimizer=dict(state["_optimizer"], **{key: value}))
         with pytest.raises(ValueError, match="optimizer"):
             TorchRegressor.__new__(TorchRegressor).__setstate__(edited)
+    weights = dict(state["module_"]["tensors"])
+    name = next(k for k in weights if k.startswith("backbone") and k.endswith("weight"))
+    for dtype in (np.int64, np.complex128):
+        tensors = dict(weights, **{name: weights[name].astype(dtype)})
+        edited = dict(state, module_=dict(state["module_"], tensors=tensors))
+        with pytest.raises(ValueError, match="not floats"):  # torch's RuntimeError before
+            TorchRegressor.__new__(TorchRegressor).__setstate__(edited)
+    with pytest.raises(ValueError, match="not a torch float"):
+        TorchRegressor.__new__(TorchRegressor).__setstate__(
+            dict(state, _plan=dict(state["_plan"], dtype="load"))
+        )
 
 
 def test_a_user_module_parameter_ending_in_underscore_is_not_a_fitted_model():

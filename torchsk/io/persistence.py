@@ -84,6 +84,8 @@ def rebuild(description: dict, device: torch.device) -> TabularNet:
     # copies, not views: loaded arrays may be read-only memory maps
     state = {k: torch.tensor(np.asarray(v)) for k, v in tensors.items()}
     for name, param in net.named_parameters():
+        if not state[name].is_floating_point():  # an edited file: int or complex weights
+            raise ValueError(f"The stored weights {name!r} are {state[name].dtype}, not floats.")
         # parameters take the saved dtype before loading, else load_state_dict rounds
         # them: an embedding trained in float64 is rebuilt as float32 by nn.Embedding
         param.data = param.data.to(state[name].dtype)

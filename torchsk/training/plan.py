@@ -138,8 +138,11 @@ class ExecutionPlan:
 
     @classmethod
     def from_state(cls, state: dict) -> ExecutionPlan:
-        """The saved plan, on the saved device if this machine has it, else the CPU."""
-        dtype = getattr(torch, state["dtype"])
+        """The saved plan, on the saved device if this machine has it, else the CPU.
+        A dtype that is not a torch float (``"load"`` in an edited file): ``ValueError``."""
+        dtype = getattr(torch, str(state["dtype"]), None)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"The stored plan's dtype {state['dtype']!r} is not a torch float.")
         return cls(**{**state, "device": available_device(state["device"]), "dtype": dtype})
 
 
