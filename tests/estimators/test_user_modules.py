@@ -397,3 +397,30 @@ def test_a_module_with_lazy_layers_fits_reproducibly_and_the_users_stays_lazy():
     assert nn.parameter.is_lazy(lazy[0].weight)  # the user's module is copied, not used
     reloaded = pickle.loads(pickle.dumps(fits[0]))
     np.testing.assert_array_equal(reloaded.predict_proba(X), fits[0].predict_proba(X))
+
+
+class Shifted(nn.Module):
+    """Logits (no activation at the end) that all start in [0, 1]: 0.5 ± small."""
+
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+        with torch.no_grad():
+            self.linear.weight.mul_(0.01)
+            self.linear.bias.fill_(0.5)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_undertrained_logits_that_lie_in_0_1_are_not_called_probabilities(twenty_features):
+    """A small network's logits near their start can all lie in [0, 1]; the warning
+    had called them probabilities (a sigmoid's spread from the first epochs)."""
+    X, y = twenty_features
+    est = TorchClassifier(module=Shifted, max_iter=1, learning_rate_init=1e-5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    out = est.module_.raw_output(torch.as_tensor(X[:256]))
+    assert ((out >= 0) & (out <= 1)).all()  # the case the old rule warned about

@@ -125,8 +125,11 @@ def refuse_probability_output(out: torch.Tensor) -> None:
 
 
 def warn_if_bounded(out: torch.Tensor) -> None:
-    """A trained classifier's logits all in [0, 1]: its module squashes them."""
-    if len(out) >= 8 and bool(((out >= 0) & (out <= 1)).all()):
+    """A trained classifier's logits all in [0, 1], spread over half of it at least:
+    its module squashes them (a sigmoid's outputs spread from the first epochs; an
+    undertrained small network's logits, near their start, can all lie in [0, 1])."""
+    bounded = bool(((out >= 0) & (out <= 1)).all())
+    if len(out) >= 8 and bounded and float(out.max() - out.min()) >= 0.5:
         warn(
             "The module's outputs stayed within [0, 1] on the training rows after "
             "training: they look like probabilities (a sigmoid in its forward?), but "
