@@ -358,6 +358,26 @@ def test_onnx_runtime_matches_predict_and_predict_proba(tmp_path, kind, iris, di
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
+def test_onnx_in_float64_keeps_an_input_far_from_zero_and_float32_warns(tmp_path, diabetes):
+    """A Unix timestamp with an hour's spread rounds to 128 s in float32: the float32
+    graph's predictions were 0.11 off (their spread 1.2), in silence."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    t = 1.7e9 + rng.uniform(0, 3600, 200)
+    X = np.column_stack([t, rng.normal(size=200)])
+    y = np.sin((t - 1.7e9) / 600) + X[:, 1]
+    est = TorchRegressor(solver="lbfgs", max_iter=100, **FAST).fit(X, y)
+    with pytest.warns(UserWarning, match="rounds in float32 by up to .* input_dtype='float64'"):
+        export_onnx(est, tmp_path / "f32.onnx")
+    session = ort.InferenceSession(export_onnx(est, tmp_path / "f64.onnx", input_dtype="float64"))
+    (out,) = session.run(None, {"X": X})
+    np.testing.assert_allclose(out.ravel(), est.predict(X), rtol=1e-12, atol=1e-12)
+    Xd, yd = diabetes  # ordinary columns: no warning
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*rounds in float32")
+        export_onnx(TorchRegressor(max_iter=2, **FAST).fit(Xd, yd), tmp_path / "d.onnx")
+
+
 def test_grid_search_on_a_dask_local_cluster(iris):
     distributed = pytest.importorskip("distributed")
     X, y = iris
