@@ -24,11 +24,13 @@ class _Probabilities(nn.Module):
 
 
 def export_onnx(estimator, path: str | os.PathLike, *, input_dtype: str = "float32") -> str:
-    """Write an ONNX model of ``estimator.module_`` that runs on raw float32 X.
+    """Write an ONNX model of ``estimator.module_`` that runs on raw X (float32, or
+    float64 with ``input_dtype="float64"``).
 
     The graph holds the input stage (imputation, scaling, categorical encoding), the
     backbone, the head and (regressor) the target scaling, so ONNX Runtime's output
-    needs no post-processing. Its input is ``estimator.to_module_input(X)`` as float32:
+    needs no post-processing. Its input is ``estimator.to_module_input(X)`` (as float32
+    by default):
     the numbers of X as they are for all-numeric X, NaN for missing values, category
     codes for categorical columns (strings never enter the graph).
 
@@ -49,8 +51,8 @@ def export_onnx(estimator, path: str | os.PathLike, *, input_dtype: str = "float
     path : str
         The file written, self-contained (the weights inside it: copy it alone;
         ONNX's protobuf format caps it at 2 GB). Its input is ``"X"``, of
-        ``input_dtype`` and shape
-        ``(n_samples, n_features_in_)``; its output is ``"prediction"`` of shape
+        ``input_dtype`` and shape ``(n_samples, n_features_in_)``; its output (of
+        the same dtype) is ``"prediction"`` of shape
         ``(n_samples, n_outputs)`` for a regressor (``predict`` in y's units) or
         ``"probabilities"`` of shape ``(n_samples, n_classes)`` for a classifier
         (``predict_proba``).

@@ -91,7 +91,7 @@ def rebuild(description: dict, device: torch.device) -> TabularNet:
         param.data = param.data.to(state[name].dtype)
     for name, buffer in net.named_buffers():
         # and buffers: a module_.float() (after the fit) saved float32 scaling constants
-        if name in state:
+        if name in state and buffer.is_floating_point() and state[name].is_floating_point():
             buffer.data = buffer.data.to(state[name].dtype)
     net.load_state_dict(state)
     return net.to(device).freeze()
