@@ -30,9 +30,8 @@ def export_onnx(estimator, path: str | os.PathLike, *, input_dtype: str = "float
     The graph holds the input stage (imputation, scaling, categorical encoding), the
     backbone, the head and (regressor) the target scaling, so ONNX Runtime's output
     needs no post-processing. Its input is ``estimator.to_module_input(X)`` (as float32
-    by default):
-    the numbers of X as they are for all-numeric X, NaN for missing values, category
-    codes for categorical columns (strings never enter the graph).
+    by default): the numbers of X as they are for all-numeric X, NaN for missing
+    values, category codes for categorical columns (strings never enter the graph).
 
     Parameters
     ----------
