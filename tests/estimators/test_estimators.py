@@ -118,6 +118,23 @@ def test_regressor_predicts_in_float32_where_mlp_regressor_does(diabetes):
         np.testing.assert_allclose(ours.predict(X32), ours.predict(X), rtol=1e-6)
 
 
+@pytest.mark.parametrize("offset, scale", [(1.7e9, 30.0), (0.0, 1e-50), (0.0, 1e40)])
+def test_float32_x_predicts_in_float64_where_y_would_not_survive_float32(offset, scale):
+    """A float32 X's predictions were cast to float32 whatever y was: timestamps of
+    1.7e9 to steps of 128 (R² 0.74 from a model of 0.996), 1e-50 to 0, 1e40 to inf."""
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = offset + scale * (X @ [1.0, 2.0, -1.0] + 0.1 * rng.normal(size=300))
+    est = TorchRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=100, random_state=0)
+    pred = est.fit(X.astype(np.float32), y).predict(X.astype(np.float32))
+    assert pred.dtype == np.float64
+    assert r2_score(y, pred) > 0.98
+    usual = est.fit(X.astype(np.float32), X @ [1.0, 2.0, -1.0])  # as MLPRegressor's
+    assert usual.predict(X.astype(np.float32)).dtype == np.float32
+
+
 @pytest.mark.parametrize("order", [">f8", ">f4"])
 def test_a_dataframe_of_big_endian_columns_fits_and_predicts_as_native_ones(diabetes, order):
     """scikit-learn's checks keep a DataFrame's byte order (they convert arrays'):

@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
-from torchsk.data.tensors import all_float32
+from torchsk.data.tensors import all_float32, float32_holds
 
 pytestmark = pytest.mark.short_fits  # tiny max_iter keeps the fits fast
 
@@ -158,8 +158,9 @@ def test_fit_predict_succeed_with_right_outputs_or_raise_value_or_type_error(pro
     one_output = Est is TorchRegressor and np.ndim(y) == 2 and np.shape(y)[1] == 1
     assert pred.shape == (np.shape(y)[:1] if one_output else np.shape(y))  # as MLPRegressor
     if Est is TorchRegressor:
-        # float32 for float32 input, as MLPRegressor's
-        assert pred.dtype == (np.float32 if all_float32(X) else np.float64)
+        # float32 for float32 input, as MLPRegressor's, where y survives float32
+        float32 = all_float32(X) and float32_holds(y)
+        assert pred.dtype == (np.float32 if float32 else np.float64)
         assert np.isfinite(pred).all()
     else:
         assert set(np.unique(pred)) <= set(np.unique(y)) | {0, 1}

@@ -168,6 +168,19 @@ def _counts():
     return X, rng.poisson(rate)
 
 
+def test_softplus_fits_a_large_constant_output_without_overflow():
+    """The output's starting bias, softplus's inverse, was log(expm1(800)) = inf: the
+    fit failed as "Training diverged" (numpy's overflow warning with it)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    Y = np.column_stack([X[:, 0] ** 2 + 1, np.full(100, 800.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        est = TorchRegressor(head="softplus", target_scaling=None, solver="lbfgs",
+                             max_iter=50, random_state=0).fit(X, Y)  # fmt: skip
+    np.testing.assert_allclose(est.predict(X)[:, 1], 800.0, rtol=1e-6)
+
+
 @pytest.mark.parametrize("head", ["exp", "softplus"])
 def test_a_given_target_center_is_refused_under_a_positive_link(head):
     """Training saw (y - center) / scale, negative below the center: a Poisson fit

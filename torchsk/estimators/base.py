@@ -182,10 +182,10 @@ class BaseTorchEstimator(
         rows = source(self, X, y, task, first=first, incremental=incremental, validated=validated)
         if first:
             self._table = rows.table
-            # float32 predictions where the fit's X was float32 once checked (a polars
-            # frame reads as float64), as MLPRegressor's weights; batches: the first's
-            self._float32_fit = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
             task.fit_target(rows.y, classes)
+            # float32 predictions as MLPRegressor's where y survives it (tensors.py)
+            float32_x = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
+            self._float32_fit = float32_x and getattr(task.target, "float32_holds_", True)
         else:
             task.target = self._task.target
             self._check_warm_start(task)

@@ -228,18 +228,18 @@ class RegressionTask:
 
 
 def is_robust(loss) -> bool:
-    """Whether ``loss`` names a robust registry loss (``"absolute_error"``, ``"huber"``,
-    ``"quantile"``): one aiming at a median or quantile, which outliers do not move.
-    A torch loss module, or a name a search has not validated yet, is not."""
+    """Whether ``loss`` names a robust registry loss (``"huber"``, ...: aiming at a median
+    or quantile, which outliers do not move); a torch module or unchecked name is not."""
     return isinstance(loss, str) and loss in LOSSES and LOSSES[loss].robust
 
 
 def _unlink(link: str, value: np.ndarray) -> np.ndarray:
-    """The raw output that ``link`` maps to ``value``."""
+    """The raw output that ``link`` maps to ``value`` (softplus's inverse log(expm1(v))
+    in a form that does not overflow above 709)."""
     if link == "identity":
         return value
     value = np.maximum(value, 1e-12)  # a positive link never reaches 0: come close
-    return np.log(value) if link == "exp" else np.log(np.expm1(value))  # softplus
+    return np.log(value) if link == "exp" else value + np.log(-np.expm1(-value))
 
 
 class ClassificationTask:
