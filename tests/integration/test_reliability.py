@@ -196,6 +196,54 @@ def test_predict_from_several_threads_matches_one_thread():
         np.testing.assert_array_equal(r, expected)
 
 
+def test_threads_calling_partial_fit_on_one_model_run_one_at_a_time():
+    """Each call had raised inside torch ('NoneType' has no 'data_ptr', ...) for a
+    third of them, and a failed call's rollback undid calls that had returned."""
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda _: est.partial_fit(X, y), range(30)))  # re-raises any error
+    assert len(est.loss_curve_) == 31 and est.t_ == 31 * len(X)
+
+
+class _PredictAtEpochEnd:
+    """A scikit-learn callback that predicts on 400 rows (torch's path) each epoch."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        pass
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        if context.task_name == "epoch":
+            estimator.predict(self.X)
+        return False
+
+
+def test_a_predict_during_a_fit_leaves_dropout_on_for_the_rest_of_training():
+    """predict's torch path put the module in eval mode and left it so: a callback's
+    predict at an epoch's end turned dropout off for the remaining epochs."""
+    pytest.importorskip("sklearn.callback")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    kw = dict(hidden_layer_sizes=(16,), max_iter=4, dropout=0.3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        watched = TorchRegressor(**kw)
+        watched.set_callbacks(_PredictAtEpochEnd(X))
+        watched.fit(X, y)
+        plain = TorchRegressor(**kw).fit(X, y)
+    np.testing.assert_array_equal(watched.predict(X), plain.predict(X))
+
+
 def test_predicting_from_several_threads_leaves_the_warning_filters_alone():
     """Each chunk's copy into torch saved and restored the process's warning filters
     (to silence torch's read-only-array warning): threads restored each other's, and

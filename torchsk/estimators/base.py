@@ -29,22 +29,23 @@ from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_non_finite
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
-from torchsk.estimators.fitstate import all_or_nothing
+from torchsk.estimators.fitstate import all_or_nothing, fit_lock
 from torchsk.estimators.iterable import IterableFit, is_batches, refuse_listed_batches
 from torchsk.estimators.members import CrossFittedMembers
 from torchsk.estimators.streamed import StreamedFit
-from torchsk.estimators.user_modules import (
-    ModuleParams,
-    check_module_params,
-    module_params,
-)
+from torchsk.estimators.user_modules import ModuleParams, check_module_params, module_params
 from torchsk.io.persistence import PicklesPlainData
 from torchsk.nn.mlp import ACTIVATIONS
 from torchsk.nn.reuse import reuses_encoding
 from torchsk.training.devices import as_tensor, resolve_device, same_device, seeded
 from torchsk.training.encoding import encode_into
 from torchsk.training.fit import FitConfig, epoch_limit
-from torchsk.training.inference import batched_part, numpy_forward, predict_in_batches
+from torchsk.training.inference import (
+    batched_part,
+    evaluating,
+    numpy_forward,
+    predict_in_batches,
+)
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
 from torchsk.training.settings import SOLVERS, Stopping, penalty_scale
@@ -345,11 +346,7 @@ class BaseTorchEstimator(
         """``_forward`` through torch, on any ``X`` (validated here)."""
         X = self._module_input_array(X)
         net, plan = self.module_, self._plan
-        # every submodule: a user may have put only module_.backbone in train mode
-        # (looking costs a tenth of .eval()'s walk, which sets every module's flag)
-        if any(m.training for m in net.modules()):
-            net.eval()
-        with plan.threads(X.shape[0]), torch.inference_mode():
+        with fit_lock(self), evaluating(net), plan.threads(X.shape[0]), torch.inference_mode():
             out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
         return out.detach().cpu().numpy().astype(np.float64, copy=False)

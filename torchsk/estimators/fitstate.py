@@ -11,6 +11,8 @@ is then never left half-refitted and looking fitted.
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 
 # Fitted attributes whose names do not end in "_" (the others are found by the name);
 # ``_scorers`` and ``_score_weights``: a ``BatchedSearchCV``'s.
@@ -36,29 +38,48 @@ def _weights(estimator) -> dict | None:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def fit_lock(estimator) -> threading.RLock:
+    """The estimator's own lock, held by a fit (and by a torch ``predict``, which
+    switches the module's modes): threads calling ``partial_fit`` on one model had
+    failed inside torch, and one's rollback had undone calls that had returned. Kept
+    here, not as an attribute, so that clone, pickle and ``get_params`` never see it."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(estimator, threading.RLock())
+
+
 def all_or_nothing(fit):
     """Decorate ``_fit`` (or ``BatchedSearchCV.fit``) so that on any exception the
-    fitted state is as before."""
+    fitted state is as before; calls on one estimator run one at a time."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
-        saved = {k: vars(self)[k] for k in _fitted_keys(self)}
-        weights = _weights(self)
-        # partial_fit steps the optimizer it continues with in place (moments, rate); a
-        # fit starts a new one and leaves the old one as it was: nothing to copy then
-        optimizer = saved.get("_optimizer") if kwargs.get("incremental") else None
-        steps = optimizer.state() if hasattr(optimizer, "state") else None
-        try:
-            return fit(self, *args, **kwargs)
-        except BaseException:  # KeyboardInterrupt too: it is re-raised
-            for k in _fitted_keys(self):
-                if k not in saved:
-                    delattr(self, k)
-            vars(self).update(saved)
-            if weights is not None:
-                self.module_.load_state_dict(weights)
-            if steps is not None:
-                optimizer.load_state(steps)
-            raise
+        with fit_lock(self):
+            return _fit_or_restore(fit, self, *args, **kwargs)
 
     return wrapper
+
+
+def _fit_or_restore(fit, self, *args, **kwargs):
+    """``fit``, its fitted state put back as before where it raises."""
+    saved = {k: vars(self)[k] for k in _fitted_keys(self)}
+    weights = _weights(self)
+    # partial_fit steps the optimizer it continues with in place (moments, rate); a
+    # fit starts a new one and leaves the old one as it was: nothing to copy then
+    optimizer = saved.get("_optimizer") if kwargs.get("incremental") else None
+    steps = optimizer.state() if hasattr(optimizer, "state") else None
+    try:
+        return fit(self, *args, **kwargs)
+    except BaseException:  # KeyboardInterrupt too: it is re-raised
+        for k in _fitted_keys(self):
+            if k not in saved:
+                delattr(self, k)
+        vars(self).update(saved)
+        if weights is not None:
+            self.module_.load_state_dict(weights)
+        if steps is not None:
+            optimizer.load_state(steps)
+        raise

@@ -5,6 +5,7 @@ path (``predict_in_batches``), and the built-in MLP in numpy for a few rows
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -17,6 +18,22 @@ from torchsk.nn.backbone import is_built_in
 from torchsk.nn.mlp import MLP
 from torchsk.training.objectives import NUMPY_FORWARD
 from torchsk.training.plan import ExecutionPlan
+
+
+@contextmanager
+def evaluating(net: nn.Module):
+    """``net`` in eval mode for a prediction, each submodule's mode put back after: a
+    ``predict`` at an epoch's end (a callback's) had left dropout off for the rest of
+    training. Every submodule: a user may have put only ``module_.backbone`` in train
+    mode (looking costs a tenth of ``.eval()``'s walk, which sets every flag)."""
+    training = [m for m in net.modules() if m.training]
+    if training:
+        net.eval()  # a module's own train() runs (batch norm's, a user's)
+    try:
+        yield net
+    finally:
+        for m in training:
+            m.training = True
 
 
 @torch.inference_mode()
