@@ -440,6 +440,13 @@ def test_partial_fit_with_fewer_than_two_classes_names_classes(classes):
         clf().partial_fit(X, y_clf, classes=classes)
 
 
+@pytest.mark.parametrize("classes", [{"a", "b"}, "ab"])
+def test_partial_fit_refuses_classes_that_are_not_a_sequence_by_name(classes):
+    """A set or a string had been blamed on y ("y should be a 1d array")."""
+    with pytest.raises(ValueError, match="classes must be a list or array of the labels"):
+        clf().partial_fit(X, y_clf, classes=classes)
+
+
 def test_a_sparse_y_for_the_regressor_gets_scikit_learns_error():
     import scipy.sparse as sp
 

@@ -211,7 +211,14 @@ def _unorderable(labels) -> ValueError:
 
 def checked_classes(classes) -> np.ndarray:
     """``partial_fit``'s ``classes`` as an array, refused with a missing label (NaN,
-    None), as ``MLPClassifier`` refuses them: a NaN had become a class of its own."""
+    None), as ``MLPClassifier`` refuses them: a NaN had become a class of its own; and
+    refused by name where it is not a sequence of labels (a set or a string had been
+    blamed on y: "y should be a 1d array, got an array of shape ()")."""
+    if isinstance(classes, str | bytes | set | frozenset | dict):
+        raise ValueError(
+            f"classes must be a list or array of the labels; got a {type(classes).__name__}: "
+            f"{classes!r}."
+        )
     # as given, before numpy reads a NaN among strings as the string "nan"
     values = np.asarray(classes, dtype=object).ravel()
     classes = np.asarray(classes)
