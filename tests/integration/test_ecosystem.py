@@ -253,6 +253,32 @@ def test_a_model_loaded_inside_inference_mode_trains_again(diabetes, user_module
     np.testing.assert_array_equal(loaded.partial_fit(X, y).predict(X), expected)
 
 
+class _Tied(torch.nn.Module):
+    """Two layers sharing one weight."""
+
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.a = torch.nn.Linear(n_inputs, n_inputs)
+        self.b = torch.nn.Linear(n_inputs, n_inputs)
+        self.b.weight = self.a.weight
+        self.out = torch.nn.Linear(n_inputs, n_outputs)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.b(torch.relu(self.a(x)))))
+
+
+def test_tied_weights_stay_tied_when_loaded_inside_inference_mode(diabetes):
+    """Each inference tensor was copied on its own: a shared weight became two."""
+    X, y = diabetes
+    data = pickle.dumps(TorchRegressor(max_iter=5, module=_Tied, **FAST).fit(X, y))
+    with torch.inference_mode():
+        loaded = pickle.loads(data)
+    user = loaded.module_.backbone
+    assert user.a.weight is user.b.weight
+    expected = pickle.loads(data).partial_fit(X, y).predict(X)
+    np.testing.assert_array_equal(loaded.partial_fit(X, y).predict(X), expected)
+
+
 def test_a_model_pickled_before_member_rows_existed_has_every_parameter():
     """The fixture (2026-12-02) lacked member_rows: repr, get_params and clone raised
     AttributeError; a parameter that did not exist takes its default."""

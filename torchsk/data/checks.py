@@ -135,12 +135,12 @@ def check_X_y(estimator, X, y, *, reset: bool, y_numeric: bool, encode: Callable
     ``check_X`` (at a first fit: the table's ``fit_transform``); a tensor ``X`` as
     in ``check_X``, its targets copied to the host (one value per row)."""
     y = host_array(y)  # a tensor detached first, whatever X is (requires_grad)
-    refuse_missing_targets(y)
     if is_tensor(X) and encode is None:
         X = check_tensor(estimator, X, reset=reset)
         y = check_y(y, y_numeric=y_numeric, estimator=estimator)
         check_consistent_length(X, y)
         return X, y
+    refuse_missing_targets(y)
     if encode is None:
         advice = FIT_ADVICE if reset else PREDICT_ADVICE
         numbers = _unusual_numbers(estimator, X, reset, advice)

@@ -29,7 +29,7 @@ from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_non_finite
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
-from torchsk.estimators.fitstate import all_or_nothing, fit_lock
+from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.iterable import IterableFit, is_batches, refuse_listed_batches
 from torchsk.estimators.members import CrossFittedMembers
 from torchsk.estimators.streamed import StreamedFit
@@ -346,7 +346,7 @@ class BaseTorchEstimator(
         """``_forward`` through torch, on any ``X`` (validated here)."""
         X = self._module_input_array(X)
         net, plan = self.module_, self._plan
-        with fit_lock(self), evaluating(net), plan.threads(X.shape[0]), torch.inference_mode():
+        with evaluating(net), plan.threads(X.shape[0]), torch.inference_mode():
             out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
         return out.detach().cpu().numpy().astype(np.float64, copy=False)

@@ -43,9 +43,9 @@ _LOCKS_GUARD = threading.Lock()
 
 
 def fit_lock(estimator) -> threading.RLock:
-    """The estimator's own lock, held by a fit (and by a torch ``predict``, which
-    switches the module's modes): threads calling ``partial_fit`` on one model had
-    failed inside torch, and one's rollback had undone calls that had returned. Kept
+    """The estimator's own lock, held by a fit: threads calling ``partial_fit`` on one
+    model had failed inside torch, and one's rollback had undone calls that had
+    returned. Predictions take none (threads serving one model run side by side). Kept
     here, not as an attribute, so that clone, pickle and ``get_params`` never see it."""
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(estimator, threading.RLock())

@@ -141,15 +141,19 @@ def _check_shapes(net: TabularNet, tensors: dict) -> None:
 
 def _trainable(module: nn.Module) -> nn.Module:
     """A pickled module (a user's) with its tensors copied out of inference mode, where
-    unpickling inside ``torch.inference_mode()`` made them (no fit could train them)."""
+    unpickling inside ``torch.inference_mode()`` made them (no fit could train them);
+    a tensor that layers share (tied weights) is copied once and stays shared."""
+    copies = {}
     for part in module.modules():
         for store in (part._parameters, part._buffers):
             for name, tensor in store.items():
                 if tensor is not None and tensor.is_inference():
-                    copy = tensor.clone()
-                    if isinstance(tensor, nn.Parameter):
-                        copy = nn.Parameter(copy, tensor.requires_grad)
-                    store[name] = copy
+                    if id(tensor) not in copies:
+                        copy = tensor.clone()
+                        if isinstance(tensor, nn.Parameter):
+                            copy = nn.Parameter(copy, tensor.requires_grad)
+                        copies[id(tensor)] = copy
+                    store[name] = copies[id(tensor)]
     return module
 
 

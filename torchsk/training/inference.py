@@ -26,14 +26,17 @@ def evaluating(net: nn.Module):
     ``predict`` at an epoch's end (a callback's) had left dropout off for the rest of
     training. Every submodule: a user may have put only ``module_.backbone`` in train
     mode (looking costs a tenth of ``.eval()``'s walk, which sets every flag)."""
-    training = [m for m in net.modules() if m.training]
-    if training:
-        net.eval()  # a module's own train() runs (batch norm's, a user's)
+    modes = {m: m.training for m in net.modules()}
+    if not any(modes.values()):  # a fitted module_ (frozen in eval): nothing to switch
+        yield net
+        return
+    net.eval()  # a module's own train() runs (batch norm's, a user's)
     try:
         yield net
-    finally:
-        for m in training:
-            m.training = True
+    finally:  # parents first: a train(mode) sets its children, which follow
+        for m in net.modules():
+            if m.training != modes[m]:
+                m.train(modes[m])
 
 
 @torch.inference_mode()
