@@ -120,6 +120,18 @@ def test_bad_batches_get_clear_errors():
         TorchRegressor(max_iter=1).fit(_Ragged(X, y))
     with pytest.raises(ValueError, match="infinity"):
         TorchRegressor(max_iter=1).fit(Batches(np.where(X > 0.1, np.inf, X), y))
+    # sparse batches (len() of a sparse matrix had raised a TypeError), and Dask's
+    # sparse chunks (numpy's "ufunc 'isinf' not supported" before)
+    import scipy.sparse as sp
+
+    sparse = DataLoader([(sp.csr_matrix(X[:50]), y[:50]), (sp.csr_matrix(X[50:]), y[50:])],
+                        batch_size=None)  # fmt: skip
+    with pytest.raises(ValueError, match="Batch 0's X is sparse"):
+        TorchRegressor(max_iter=1).fit(sparse)
+    da = pytest.importorskip("dask.array")
+    chunks = da.from_array(sp.csr_matrix(X), chunks=(100, X.shape[1]), asarray=False)
+    with pytest.raises(ValueError, match="sparse chunks is not supported"):
+        TorchRegressor(max_iter=1).fit(chunks, y)
     # single rows (batch_size=None), batches as a validation set, batches to the search
     rows = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(y)), batch_size=None)
     with pytest.raises(ValueError, match="X has 1 dimension.*give it a batch_size"):

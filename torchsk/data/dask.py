@@ -78,6 +78,11 @@ class DaskSource:
             )
         if X.dtype.kind not in "biuf":
             raise ValueError(f"A Dask array of dtype {X.dtype} is not numeric.")
+        if "scipy.sparse" in sys.modules and sys.modules["scipy.sparse"].issparse(X._meta):
+            raise ValueError(  # numpy's "ufunc 'isinf' not supported" before
+                "A Dask array of sparse chunks is not supported: pass dense chunks "
+                "(X.map_blocks(lambda b: b.toarray())) or the sparse matrix in memory."
+            )
         if X.dtype.kind == "b":  # 0 and 1, as numpy and torch booleans read (exact)
             X = X.astype(np.float32)
         X = X.rechunk({1: -1})

@@ -21,6 +21,7 @@ import torch
 
 from torchsk.data.checks import check_X, check_y
 from torchsk.data.columns import from_arrow, is_auto
+from torchsk.data.sparse import is_sparse
 from torchsk.data.tables import frame_as_numbers
 from torchsk.data.tensors import host_array
 from torchsk.estimators.streamed import check_streamable
@@ -255,6 +256,11 @@ def _parts(batch, k: int) -> tuple:
             f"Batch {k} is a {type(batch).__name__}; a batch is (X, y) or (X, y, sample_weight)."
         )
     X, y, *w = batch
+    if is_sparse(X):  # len() of a sparse matrix had raised a TypeError
+        raise ValueError(
+            f"Batch {k}'s X is sparse; a fit on batches takes dense ones (pass sparse X "
+            "whole to fit, which reads it in chunks)."
+        )
     X = from_arrow(X)  # an Arrow batch keeps its column names, as a DataFrame batch does
     if getattr(X, "ndim", 2) != 2:
         raise ValueError(
