@@ -128,6 +128,9 @@ def test_bad_batches_get_clear_errors():
                         batch_size=None)  # fmt: skip
     with pytest.raises(ValueError, match="Batch 0's X is sparse"):
         TorchRegressor(max_iter=1).fit(sparse)
+    empty = DataLoader([(X[:50], y[:50]), (X[:0], y[:0])], batch_size=None)
+    with pytest.raises(ValueError, match="Batch 1 has no rows"):  # scikit-learn's, unnamed
+        TorchRegressor(max_iter=1).fit(empty)
     da = pytest.importorskip("dask.array")
     chunks = da.from_array(sp.csr_matrix(X), chunks=(100, X.shape[1]), asarray=False)
     with pytest.raises(ValueError, match="sparse chunks is not supported"):

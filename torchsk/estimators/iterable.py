@@ -115,9 +115,9 @@ class IterableFit:
         ys, ws, self.lengths = [], [], []
         for k, batch in enumerate(self.batches):
             X, y, w = _parts(batch, k)
-            X = check_X(est, X, reset=self.first and k == 0, advice=_NUMBERS_ONLY.format(k=k))
-            if not len(X):
+            if not len(X):  # named before scikit-learn's check says "0 sample(s)"
                 raise ValueError(f"Batch {k} has no rows.")
+            X = check_X(est, X, reset=self.first and k == 0, advice=_NUMBERS_ONLY.format(k=k))
             if k == 0:
                 self.n_features, self.first_rows = X.shape[1], X[:2]
             ys.append(host_array(y))
