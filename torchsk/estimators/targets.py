@@ -135,8 +135,8 @@ class ClassificationTarget:
 
     @staticmethod
     def target_type(y: np.ndarray) -> str:
-        """``type_of_target`` restricted to what torchsk supports, else ``ValueError``."""
-        refuse_missing_targets(y)
+        """``type_of_target`` restricted to what torchsk supports, else ``ValueError``.
+        ``y`` comes from a fit's source, whose check refused missing labels already."""
         try:
             check_classification_targets(y)
             kind = type_of_target(y, input_name="y")
