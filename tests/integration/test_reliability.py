@@ -230,17 +230,23 @@ class _PredictAtEpochEnd:
 def test_a_predict_at_an_epochs_end_keeps_dropout_on_for_the_rest_of_training():
     """predict's torch path put the module in eval mode and left it so: a callback's
     predict at an epoch's end turned dropout off for the remaining epochs."""
+    _assert_watching_changes_nothing(
+        dict(hidden_layer_sizes=(16,), max_iter=4, dropout=0.3, random_state=0)
+    )
+
+
+def _assert_watching_changes_nothing(params: dict) -> None:
+    """A fit whose callback predicts at each epoch's end trains as one without."""
     pytest.importorskip("sklearn.callback")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 3))
     y = X @ [1.0, 2.0, 3.0]
-    kw = dict(hidden_layer_sizes=(16,), max_iter=4, dropout=0.3, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        watched = TorchRegressor(**kw)
+        watched = TorchRegressor(**params)
         watched.set_callbacks(_PredictAtEpochEnd(X))
         watched.fit(X, y)
-        plain = TorchRegressor(**kw).fit(X, y)
+        plain = TorchRegressor(**params).fit(X, y)
     np.testing.assert_array_equal(watched.predict(X), plain.predict(X))
 
 
@@ -263,18 +269,7 @@ class _NoiseOnlyInTraining(nn.Module):
 def test_a_predict_at_an_epochs_end_puts_modes_back_through_train():
     """Setting the flags back directly skipped a module's own ``train()``: its noise
     stayed off for the rest of the fit."""
-    pytest.importorskip("sklearn.callback")
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 3))
-    y = X @ [1.0, 2.0, 3.0]
-    kw = dict(module=_NoiseOnlyInTraining, max_iter=3, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        watched = TorchRegressor(**kw)
-        watched.set_callbacks(_PredictAtEpochEnd(X))
-        watched.fit(X, y)
-        plain = TorchRegressor(**kw).fit(X, y)
-    np.testing.assert_array_equal(watched.predict(X), plain.predict(X))
+    _assert_watching_changes_nothing(dict(module=_NoiseOnlyInTraining, max_iter=3, random_state=0))
 
 
 def test_predicting_from_several_threads_leaves_the_warning_filters_alone():
