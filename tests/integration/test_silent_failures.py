@@ -50,6 +50,15 @@ def test_partial_fit_refuses_balanced_class_weight_as_sgd_classifier_does():
         est.partial_fit(X, y, classes=["no", "yes"])
 
 
+def test_partial_fit_refuses_balanced_among_a_multilabel_lists_weights():
+    # each call would balance its labels over its own rows, as "balanced" alone would
+    X, _ = _binary_problem()
+    Y = (X[:, :1] + X[:, 1:] * np.array([1.0, -1.0, 0.5]) > 0).astype(int)
+    est = TorchClassifier(class_weight=[{0: 1, 1: 2}, "balanced", {0: 1, 1: 1}], **SMALL)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        est.partial_fit(X, Y, classes=[0, 1])
+
+
 def test_partial_fit_refuses_early_stopping_as_scikit_learn_does():
     X, y = _linear_problem()
     est = TorchRegressor(early_stopping=True, max_iter=5, **SMALL).fit(X, y)

@@ -56,6 +56,25 @@ def class_sample_weights(class_weight, y: np.ndarray, y_enc: np.ndarray, classes
     return weights
 
 
+def balances_per_call(class_weight) -> bool:
+    """Whether ``class_weight`` counts the classes of the rows given: ``"balanced"``,
+    or a multilabel list with ``"balanced"`` among its entries.
+
+    Parameters
+    ----------
+    class_weight : dict, list, str or None
+
+    Returns
+    -------
+    bool
+        True where a ``partial_fit`` call or one batch would weigh its rows by its own
+        class counts, which scikit-learn refuses.
+    """
+    if isinstance(class_weight, list):
+        return any(isinstance(entry, str) and entry == "balanced" for entry in class_weight)
+    return isinstance(class_weight, str) and class_weight == "balanced"
+
+
 def _all_dicts(class_weight: list) -> bool:
     """A list of dicts only (``"balanced"`` among them is ``compute_sample_weight``'s
     to balance over the rows given)."""

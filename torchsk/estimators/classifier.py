@@ -15,6 +15,7 @@ from torch import nn
 from torchsk.data.tensors import follows_input
 from torchsk.estimators.base import BaseTorchEstimator
 from torchsk.estimators.callbacks import with_callbacks
+from torchsk.estimators.class_weights import balances_per_call
 from torchsk.estimators.docs import (
     COMMON_ATTRIBUTES,
     COMMON_PARAMETERS,
@@ -261,7 +262,7 @@ default="auto"
 
     def _check_partial_fit(self) -> None:
         super()._check_partial_fit()
-        if self.class_weight == "balanced":
+        if balances_per_call(self.class_weight):
             # scikit-learn's SGDClassifier's message: per-call class frequencies are
             # those of one batch (no weight at all on a single-class batch)
             raise ValueError(

@@ -24,6 +24,7 @@ from torchsk.data.columns import from_arrow, is_auto
 from torchsk.data.sparse import is_sparse
 from torchsk.data.tables import frame_as_numbers
 from torchsk.data.tensors import host_array
+from torchsk.estimators.class_weights import balances_per_call
 from torchsk.estimators.streamed import check_streamable
 from torchsk.inputs.stage import InputStage, fit_input_stage
 from torchsk.inputs.statistics import to_numpy
@@ -92,7 +93,7 @@ class IterableFit:
                 f"categorical_features={est.categorical_features!r}: a fit on {_SOURCE} "
                 "takes numeric arrays or tensors; encode categories before batching."
             )
-        if getattr(est, "class_weight", None) == "balanced":
+        if balances_per_call(getattr(est, "class_weight", None)):
             # per-batch class frequencies would weigh each batch its own way
             raise ValueError(
                 f"class_weight='balanced' is not supported for a fit on {_SOURCE}, as "
