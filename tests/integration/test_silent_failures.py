@@ -56,7 +56,7 @@ def test_partial_fit_refuses_balanced_among_a_multilabel_lists_weights():
     Y = (X[:, :1] + X[:, 1:] * np.array([1.0, -1.0, 0.5]) > 0).astype(int)
     est = TorchClassifier(class_weight=[{0: 1, 1: 2}, "balanced", {0: 1, 1: 1}], **SMALL)
     with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
-        est.partial_fit(X, Y, classes=[0, 1])
+        est.partial_fit(X, Y, classes=[0, 1, 2])
 
 
 def test_partial_fit_refuses_early_stopping_as_scikit_learn_does():
