@@ -167,6 +167,22 @@ def test_hgb_s_from_dtype_spelling_reads_the_table_as_auto():
         TorchClassifier(categorical_features="from_dtype", **kw).fit(loader)  # as "auto"
 
 
+@pytest.mark.short_fits
+def test_a_mask_and_the_indices_it_selects_are_the_same_columns_for_a_warm_start():
+    frame = pd.DataFrame({"x": np.arange(40.0), "k": ["a", "b"] * 20})
+    y = np.r_[[0, 1] * 20]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = TorchClassifier(categorical_features=[False, True], **kw).fit(frame, y)
+        est.set_params(categorical_features=[1]).fit(frame, y)  # had been refused
+        est.set_params(categorical_features=np.array([False, True])).partial_fit(frame, y)
+        reloaded = pickle.loads(pickle.dumps(est))
+        reloaded.set_params(categorical_features=[1]).fit(frame, y)
+    with pytest.raises(ValueError, match="categorical_features"):
+        est.set_params(categorical_features=[0, 1]).fit(frame, y)  # other columns
+
+
 def test_pyarrow_backed_columns_read_as_their_numpy_kin():
     """What read_parquet gives with dtype_backend="pyarrow": a dictionary column is
     categorical (as HGB reads it), and pd.NA in a decimal column is missing (it had

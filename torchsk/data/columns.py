@@ -30,6 +30,29 @@ def is_auto(spec) -> bool:
     return isinstance(spec, str) and spec in AUTO_SPELLINGS
 
 
+def comparable_spec(spec):
+    """``categorical_features`` as a warm start compares it with the fit's: one
+    spelling of ``"auto"``, and a boolean mask as the column indices it selects.
+
+    Parameters
+    ----------
+    spec : "auto", "from_dtype", None or array-like
+        The parameter's value.
+
+    Returns
+    -------
+    object
+        ``"auto"`` for either spelling of it (HGB's ``"from_dtype"`` selects the same
+        columns), a list of indices for a mask, ``spec`` itself otherwise.
+    """
+    if is_auto(spec):
+        return "auto"
+    if spec is None or isinstance(spec, str):
+        return spec
+    array = np.asarray(spec)
+    return np.flatnonzero(array).tolist() if array.dtype == bool else spec
+
+
 _SPEC_HELP = (
     'categorical_features must be "auto" (or "from_dtype"), None, or an array-like of '
     "column names, of column indices, or a boolean mask over the columns"

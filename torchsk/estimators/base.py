@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from torchsk.data.checks import check_weights, check_X, new_table, weighted
-from torchsk.data.columns import from_arrow, is_auto
+from torchsk.data.columns import comparable_spec, from_arrow
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse, is_sparse_source, sparse_refusal
 from torchsk.data.tensors import all_float32
@@ -276,10 +276,8 @@ class BaseTorchEstimator(
             "input_scaling": self.input_scaling,
             "numeric_bins": self.numeric_bins,
             "module": self.module,
-            # HGB's spelling of "auto" is the same columns (a warm start may switch)
-            "categorical_features": (
-                "auto" if is_auto(self.categorical_features) else self.categorical_features
-            ),
+            # the same columns by another spelling: a warm start may switch to it
+            "categorical_features": comparable_spec(self.categorical_features),
             **module_params(self),
         }
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from torchsk.data.columns import comparable_spec
 from torchsk.inputs.encoder import InputEncoder
 from torchsk.inputs.scaling import Scaling
 from torchsk.inputs.stage import STEPS, InputStage
@@ -193,7 +194,10 @@ class PicklesPlainData:
         # saved before numeric_bins existed: those networks had no bins
         state.setdefault("numeric_bins", None)
         if isinstance(state.get("_build_params"), dict):
-            state["_build_params"].setdefault("numeric_bins", None)
+            built = state["_build_params"]
+            built.setdefault("numeric_bins", None)
+            if "categorical_features" in built:  # saved before a mask was read as indices
+                built["categorical_features"] = comparable_spec(built["categorical_features"])
         for name, parameter in inspect.signature(type(self).__init__).parameters.items():
             if parameter.default is not inspect.Parameter.empty:  # saved before it existed
                 state.setdefault(name, parameter.default)
