@@ -203,8 +203,11 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
             for z0 in task.constant_outputs(data.y.cpu().numpy(), _weights(data))
         )
         outputs = _output_losses(loss, z, y, w, model) if task.kind == REGRESSION else None
-    # a margin for rounding: an exact constant target is fitted exactly by both
-    if model > constant + 1e-9 * max(abs(constant), 1e-12):
+        # a margin for rounding, on the scale of an output of 0's loss: a constant
+        # target fitted to 1e-4 of its value (an exp head's) is not worse than one
+        zero = _mean(loss.per_sample(torch.zeros_like(z), y), w)
+        margin = max(1e-9 * abs(constant) + 1e-6 * zero, 1e-21)
+    if model > constant + margin:
         return (model, constant), outputs
     return None, outputs
 
