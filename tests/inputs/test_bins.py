@@ -16,12 +16,19 @@ FAST = dict(hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=30, rand
 
 
 def _codes(x: float, edges: np.ndarray) -> np.ndarray:
-    """The encoding written out bin by bin, as the paper defines it."""
-    out = []
-    for t in range(len(edges) - 1):
-        r = (x - edges[t]) / (edges[t + 1] - edges[t])
+    """The encoding written out bin by bin, as the paper defines it, the open-ended
+    outer bins at least the mean bin width wide (ending where the paper's do)."""
+    out, T = [], len(edges) - 1
+    mean = (edges[-1] - edges[0]) / T
+    for t in range(T):
+        left, width = edges[t], edges[t + 1] - edges[t]
+        if t == 0 and width < mean:
+            left, width = edges[1] - mean, mean
+        if t == T - 1:
+            width = max(width, mean)
+        r = (x - left) / width
         lo = -np.inf if t == 0 else 0.0
-        hi = np.inf if t == len(edges) - 2 else 1.0
+        hi = np.inf if t == T - 1 else 1.0
         out.append(min(max(r, lo), hi))
     return np.array(out)
 
@@ -40,9 +47,24 @@ def test_codes_follow_the_definition_inside_and_outside_the_training_range():
         expected = np.r_[_codes(row[0], edges[0]), _codes(row[1], edges[1])]
         # scaled by 1/sqrt(bins): the bends cost more penalty than the slope
         np.testing.assert_allclose(out[i, 2:], expected / np.sqrt(6), rtol=1e-12)
+    # the exponential's first bin (min to its 1/6 quantile) is narrower than the mean
+    # bin and is widened; the normal's (its tail) is not
+    assert encoder.left[0] < edges[0][0] and encoder.left[6] == edges[1][0]
     # the bins sum back to the value: the encoding loses nothing, extrapolates linearly
-    widths = np.diff(edges[0])
-    assert np.sqrt(6) * out[2, 2:8] @ widths + edges[0][0] == pytest.approx(50.0)
+    widths = encoder.width[:6].numpy() / np.sqrt(6)
+    assert np.sqrt(6) * out[2, 2:8] @ widths + encoder.left[0].item() == pytest.approx(50.0)
+
+
+def test_a_narrow_outer_bin_does_not_blow_up_values_just_outside_the_range():
+    # one rounding-noise value (-2.2e-16) below a column's zeros had made the first
+    # bin 2e-16 wide: 0.01 below the range predicted 3e11 for a target within [0, 3]
+    rng = np.random.RandomState(0)
+    x = np.where(rng.rand(400) < 0.3, 0.0, rng.exponential(1.0, 400))
+    x[0] = -2.2e-16
+    y = np.sqrt(np.maximum(x, 0)) + 0.05 * rng.randn(400)
+    est = TorchRegressor(numeric_bins="auto", **FAST).fit(x[:, None], y)
+    near, inside = est.predict([[-0.01], [-0.1]]), est.predict([[0.0]])
+    assert np.abs(near - inside).max() < 0.5
 
 
 def test_constant_and_binary_columns_get_no_bins_and_ties_merge():

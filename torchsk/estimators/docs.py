@@ -198,7 +198,8 @@ None, default="auto"
         data's size, so in a search over folds pass a number. None: numbers go in as they
         are: the network ``MLPRegressor`` / ``MLPClassifier`` build. Opt-in, because
         outside the training range the outermost bins' codes go on linearly, with
-        slopes learned on the rows of the first and last quantile alone, and, with
+        slopes learned on the rows of the first and last quantile alone (each of
+        those two bins at least the column's mean bin width wide), and, with
         ``alpha=0``, bins let a small network zig-zag (``docs/defaults.md``). Sparse X
         gets no bins under ``"auto"`` (a number is refused there: quantiles).
     device : str or torch.device, default="cpu"

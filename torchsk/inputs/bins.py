@@ -11,10 +11,11 @@ at the column's training quantiles, bin ``t`` of value ``x`` is
     0 below the bin, 1 above it, ``(x - b_{t-1}) / (b_t - b_{t-1})`` inside it,
 
 with the first bin open below and the last open above (a value outside the training
-range extrapolates linearly instead of saturating). The first layer then learns one
-weight per bin: any continuous piecewise-linear response with those breakpoints. The
-encoding has no parameters, so a fit computes it once, before training, and the
-hand-written training passes still apply.
+range extrapolates linearly instead of saturating), each of the two at least the
+column's mean bin width wide (a narrow one had made that slope steep). The first
+layer then learns one weight per bin: any continuous piecewise-linear response with
+those breakpoints. The encoding has no parameters, so a fit computes it once, before
+training, and the hand-written training passes still apply.
 
 The codes of a column with ``T`` bins are multiplied by ``1 / sqrt(T)``, so that the
 bends cost more of the L2 penalty (``alpha``) than the value's own slope: the network
@@ -179,7 +180,7 @@ class PiecewiseLinear(InputEncoder):
             n_inputs=n_inputs, columns=list(edges), n_bins=[len(e) - 1 for e in edges.values()]
         )
         if edges:
-            flat = [(e[:-1], np.diff(e)) for e in edges.values()]
+            flat = [_outer_bins_widened(e) for e in edges.values()]
             encoder.left.copy_(torch.as_tensor(np.concatenate([lo for lo, _ in flat])))
             encoder.width.mul_(torch.as_tensor(np.concatenate([d for _, d in flat])))
         return encoder
@@ -202,3 +203,24 @@ class PiecewiseLinear(InputEncoder):
         codes = torch.maximum(torch.minimum(codes, self.high.to(x.dtype)), self.low.to(x.dtype))
         out = torch.cat([x, codes], dim=1)
         return out if dtype is None else out.to(dtype)
+
+
+def _outer_bins_widened(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each bin's left end and width, the open-ended first and last bins at least the
+    column's mean bin width, ``(b_T - b_0) / T``.
+
+    Their slopes are the ones a value outside the training range goes on with, and a
+    narrow outer bin (a single rounding-noise value of -2.2e-16 below a column's zeros
+    made one 2e-16 wide) turned a value 0.01 below the range into a code of 1e13 and a
+    prediction of 1e11. Widened, an outer bin keeps its bend at its inner edge and its
+    ramp up to it (an affine map of the same code, so the same responses), but a steep
+    slope there now costs the L2 penalty what it does elsewhere. Training codes of
+    other bins are unchanged.
+    """
+    left, width = edges[:-1].copy(), np.diff(edges)
+    mean_width = (edges[-1] - edges[0]) / len(width)
+    if width[0] < mean_width:  # the first bin ends at edges[1], where it bends
+        left[0], width[0] = edges[1] - mean_width, mean_width
+    width[-1] = max(width[-1], mean_width)  # the last starts at its left end
+    return left, width
+
