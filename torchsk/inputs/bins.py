@@ -223,4 +223,3 @@ def _outer_bins_widened(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         left[0], width[0] = edges[1] - mean_width, mean_width
     width[-1] = max(width[-1], mean_width)  # the last starts at its left end
     return left, width
-
