@@ -262,13 +262,20 @@ def test_a_module_of_the_wrong_input_width_is_told_the_encoded_width():
     [
         (nn.CrossEntropyLoss(), "one-hot", "multilabel indicator.*y.argmax"),
         (nn.BCELoss(), "labels", "BCEWithLogitsLoss"),
+        (nn.SoftMarginLoss(), "labels", "-1/1 targets"),
+        (nn.HingeEmbeddingLoss(), "labels", "-1/1 targets"),
+        (nn.MSELoss(), "labels", "regression targets.*BCEWithLogitsLoss"),
+        (nn.HuberLoss(), "multiclass", "regression targets"),
     ],
 )
 def test_loss_modules_that_would_train_another_model_are_refused(loss, target, match):
     """A one-hot y for a class-index loss had trained softmax and predicted through
-    sigmoids (score 0.23 against 0.99); BCELoss had failed inside torch on the logits."""
+    sigmoids (score 0.23 against 0.99); BCELoss had failed inside torch on the logits.
+    Losses of -1/1 targets had trained on 0/1 (SoftMarginLoss: class 0 had no gradient,
+    every row predicted as class 1), and MSELoss had pulled the logits towards 0/1,
+    which predict thresholds at 0 (accuracy 0.77 against 0.995)."""
     X, y = make_classification(90, 5, n_informative=3, n_classes=3, random_state=0)
-    Y = np.eye(3)[y] if target == "one-hot" else (y > 0).astype(int)
+    Y = {"one-hot": np.eye(3)[y], "labels": (y > 0).astype(int), "multiclass": y}[target]
     with pytest.raises(ValueError, match=match):
         TorchClassifier(loss=loss, max_iter=2).fit(X, Y)
 
@@ -276,8 +283,8 @@ def test_loss_modules_that_would_train_another_model_are_refused(loss, target, m
 @pytest.mark.parametrize(
     ("loss", "target", "head", "shapes"),
     [
-        (nn.MSELoss(), "multiclass", "auto", r"outputs of shape \(\d+, 3\).*targets.*\(\d+,\)"),
-        (nn.MSELoss(), "binary", "softmax", r"outputs of shape \(\d+, 2\).*targets.*\(\d+,\)"),
+        (nn.KLDivLoss(), "multiclass", "auto", r"outputs of shape \(\d+, 3\).*targets.*\(\d+,\)"),
+        (nn.KLDivLoss(), "binary", "softmax", r"outputs of shape \(\d+, 2\).*targets.*\(\d+,\)"),
         (nn.BCEWithLogitsLoss(pos_weight=torch.ones(5)), "multilabel", "auto", "size of tensor"),
         (nn.MultiLabelMarginLoss(), "multilabel", "auto", "Long"),
     ],
@@ -297,7 +304,7 @@ def test_a_loss_module_that_cannot_take_the_logits_is_refused_with_their_shapes(
     np.testing.assert_array_equal(est.predict_proba(X), before)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est.set_params(loss=nn.MSELoss(), head="sigmoid").fit(X, Y > 0)  # takes binary logits
+        est.set_params(loss=nn.BCEWithLogitsLoss(), head="sigmoid").fit(X, Y > 0)  # it takes them
 
 
 def test_a_poisson_loss_module_is_refused_on_a_centred_target():
@@ -424,3 +431,19 @@ def test_undertrained_logits_that_lie_in_0_1_are_not_called_probabilities(twenty
         est.fit(X, y)
     out = est.module_.raw_output(torch.as_tensor(X[:256]))
     assert ((out >= 0) & (out <= 1)).all()  # the case the old rule warned about
+
+
+def test_a_multilabel_bce_module_trains_the_built_in_loss_s_model():
+    """nn.BCEWithLogitsLoss() had averaged over the labels where the built-in loss (and
+    MLPClassifier's log-loss) sums them: alpha then weighed 3 times more (probabilities
+    0.25 apart on the same seed)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 4)
+    Y = (X[:, :3] + rng.randn(120, 3) > 0).astype(int)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=20, alpha=1.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        built_in = TorchClassifier(**kw).fit(X, Y)
+        module = TorchClassifier(loss=nn.BCEWithLogitsLoss(), **kw).fit(X, Y)
+    np.testing.assert_allclose(module.predict_proba(X), built_in.predict_proba(X), atol=1e-10)
+    assert module.loss_ == pytest.approx(built_in.loss_, rel=1e-10)

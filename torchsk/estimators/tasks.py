@@ -38,6 +38,7 @@ from torchsk.training.losses import (
     check_pair,
     loss_functions,
 )
+from torchsk.training.module_losses import refuse_for_classifier
 from torchsk.training.settings import LossUnits, weighed_units
 
 # torch loss modules that take one logit per class and class indices
@@ -279,12 +280,7 @@ class ClassificationTask:
         """The head for ``head``/``loss``/target type, or a ``ValueError`` naming the
         valid combinations. ``"auto"`` picks the named loss's head, else sigmoid for
         binary and multilabel targets and softmax for multiclass ones."""
-        if type(self.loss) is nn.BCELoss:  # it takes probabilities; the network gives logits
-            raise ValueError(
-                "loss=nn.BCELoss() takes probabilities, but torchsk's network outputs "
-                "logits (its head applies the sigmoid): use nn.BCEWithLogitsLoss(), the "
-                "same loss computed stably from the logits."
-            )
+        refuse_for_classifier(self.loss)  # BCELoss (probabilities), -1/1 and regression
         if (
             isinstance(self.loss, CLASS_INDEX_LOSSES)
             and self.target_type == "multilabel-indicator"

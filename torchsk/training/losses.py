@@ -179,7 +179,10 @@ def loss_functions(loss, output: str, options: LossOptions, *, linked: bool) -> 
             lambda z, y: loss.per_sample(z, y, output, options), loss.gradient(output, options)
         )
     # torch's NLLLoss takes log-probabilities: on the logits its loss, -z[y], has no floor
-    fn = torch_module_loss(loss, log_probabilities=isinstance(loss, nn.NLLLoss))
+    # a classifier's labels sum, a regressor's outputs average, as the built-in losses'
+    fn = torch_module_loss(
+        loss, log_probabilities=isinstance(loss, nn.NLLLoss), sum_columns=not linked
+    )
     if linked and output != "identity":
         link = REGRESSION_LINKS[output]()
         return LossFunctions(lambda z, y: fn(link(z), y), None)

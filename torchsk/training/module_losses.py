@@ -18,7 +18,7 @@ from torch import nn
 
 
 def torch_module_loss(
-    loss: nn.Module, log_probabilities: bool = False
+    loss: nn.Module, log_probabilities: bool = False, sum_columns: bool = False
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Wrap a user's torch loss module so it returns one value per sample, called on
     the logits (``log_probabilities``: on their ``log_softmax``).
@@ -29,6 +29,11 @@ def torch_module_loss(
         The user's loss (copied: theirs is not changed).
     log_probabilities : bool, default=False
         Call it on the logits' ``log_softmax`` (``nn.NLLLoss``).
+    sum_columns : bool, default=False
+        A sample's loss is the sum of its columns' (labels', as the built-in binary
+        cross-entropy and ``MLPClassifier``'s log-loss), not their mean (outputs', as
+        the built-in squared error and ``MLPRegressor``'s): ``nn.BCEWithLogitsLoss()``
+        then trains the model ``loss="auto"`` does, at the same ``alpha``.
 
     Returns
     -------
@@ -55,7 +60,8 @@ def torch_module_loss(
                     f"The loss module {loss!r} returned a scalar; torchsk needs one value "
                     "per sample (a `reduction` attribute it can set to 'none')."
                 )
-            out = out.reshape(len(z), -1).mean(dim=1)
+            out = out.reshape(len(z), -1)
+            out = out.sum(dim=1) if sum_columns else out.mean(dim=1)
         except (RuntimeError, IndexError, TypeError) as error:
             if taken[0] or _device_error(error):
                 raise
@@ -64,6 +70,48 @@ def torch_module_loss(
         return out
 
     return per_sample
+
+
+#: torch losses of targets in {-1, 1}: fed a classifier's 0/1, class 0's rows have no
+#: gradient (SoftMarginLoss) or the wrong sign (HingeEmbeddingLoss)
+SIGN_TARGET_LOSSES = (nn.SoftMarginLoss, nn.HingeEmbeddingLoss)
+
+#: torch losses that regress: on a classifier's logits they pull them towards the 0/1
+#: targets, while ``predict`` thresholds the logits at 0 and ``predict_proba`` takes
+#: their sigmoid (a logit of 1 reads as a probability of 0.73)
+REGRESSION_LOSSES = (
+    nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss, nn.PoissonNLLLoss, nn.GaussianNLLLoss,
+)  # fmt: skip
+
+
+def refuse_for_classifier(loss) -> None:
+    """Refuse a torch loss module that cannot train a classifier's logits.
+
+    Parameters
+    ----------
+    loss : object
+        The classifier's ``loss``; strings and other modules pass.
+
+    Raises
+    ------
+    ValueError
+        For ``nn.BCELoss`` (it takes probabilities), losses of -1/1 targets and
+        regression losses, each with the loss to use instead.
+    """
+    if type(loss) is nn.BCELoss:  # it takes probabilities; the network gives logits
+        raise ValueError(
+            "loss=nn.BCELoss() takes probabilities, but torchsk's network outputs "
+            "logits (its head applies the sigmoid): use nn.BCEWithLogitsLoss(), the "
+            "same loss computed stably from the logits."
+        )
+    if isinstance(loss, SIGN_TARGET_LOSSES + REGRESSION_LOSSES):
+        kind = "-1/1 targets" if isinstance(loss, SIGN_TARGET_LOSSES) else "regression targets"
+        raise ValueError(
+            f"loss={loss!r} takes {kind}, but a classifier trains logits on class indices "
+            "or 0/1 labels, which predict and predict_proba read as logits: use "
+            "nn.BCEWithLogitsLoss() (binary, multilabel) or nn.CrossEntropyLoss(), or "
+            "wrap the loss in a module that maps the labels and logits as it needs."
+        )
 
 
 def _device_error(error: Exception) -> bool:
