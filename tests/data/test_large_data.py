@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import sklearn
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -163,6 +164,8 @@ def test_outputs_follow_the_input_under_array_api_dispatch(monkeypatch):
     reg = TorchRegressor(**SMALL).fit(Xt, y)
     clf = TorchClassifier(**SMALL).fit(Xt, (y > 0).astype(int))
     named = TorchClassifier(**SMALL).fit(Xt, labels)
+    indicator = sp.csr_matrix(np.c_[y > 0, X[:, 0] > 0].astype(int))
+    sparse_labels = TorchClassifier(**SMALL).fit(Xt, indicator)
     with sklearn.config_context(array_api_dispatch=True):
         for out in (reg.predict(Xt), clf.predict(Xt), clf.predict_proba(Xt)):
             assert isinstance(out, torch.Tensor) and out.device == Xt.device
@@ -170,6 +173,8 @@ def test_outputs_follow_the_input_under_array_api_dispatch(monkeypatch):
             clf.predict_proba(Xt).sum(1), torch.ones(len(X), dtype=torch.float64)
         )
         assert isinstance(named.predict(Xt), np.ndarray)  # strings have no tensor
+        # a sparse multilabel y's predictions stay sparse (their conversion had failed)
+        assert sp.issparse(sparse_labels.predict(Xt))
         assert isinstance(reg.predict(X), np.ndarray)  # numpy in, numpy out
         # Dask: computed block by block into numpy, as without dispatch (docs/large-data)
         lazy = da.from_array(X, chunks=50)

@@ -128,8 +128,11 @@ def follows_input(method):
 def as_namespace_of(out: np.ndarray, X):
     """``out`` in ``X``'s array namespace and on its device when array-API dispatch
     is on and ``X`` is not a numpy array; ``out`` otherwise (a Dask collection's
-    predictions are computed block by block into numpy: they stay so)."""
+    predictions are computed block by block into numpy: they stay so; a sparse
+    multilabel prediction stays sparse, as scikit-learn's is)."""
     if not sklearn.get_config()["array_api_dispatch"] or isinstance(X, np.ndarray):
+        return out
+    if not isinstance(out, np.ndarray):  # a scipy sparse matrix has no array namespace
         return out
     if type(X).__module__.startswith("dask"):
         return out
