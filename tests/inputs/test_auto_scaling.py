@@ -100,6 +100,11 @@ def test_values_near_float64_s_limit_are_refused_by_column_before_training(input
     assert not hasattr(est, "module_")
     X[:, 1] /= 1e108
     assert np.isfinite(est.fit(X, rng.normal(size=50)).predict(X)).all()
+    # two values that cancel in the sum: the range alone overflows (a scale of 1 had
+    # let them train, rows predicted at -8e307)
+    X[:2, 1] = 1.7e308, -1.7e308
+    with pytest.raises(ValueError, match=r"Column\(s\) \[1\] of X hold values too large"):
+        est.fit(X, rng.normal(size=50))
 
 
 @pytest.mark.parametrize("input_scaling", ["auto", None])

@@ -13,10 +13,12 @@ def usable_spread(lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarr
     """``scale`` where it can divide: 1 for constant columns (exactly: no threshold,
     so a column of values ~1e-15 keeps its spread of ~1e-15), the column's range
     (``hi - lo`` over the rows of positive weight) where a non-constant column's
-    statistic is 0 or not finite (an underflowing variance)."""
+    statistic is 0 or not finite (an underflowing variance); inf where that range
+    overflows too (values of +-1.7e308: ``refuse_overflow`` names the column, where a
+    scale of 1 had let them into training)."""
     with np.errstate(over="ignore", invalid="ignore"):
         span = hi - lo
-    fallback = np.where(np.isfinite(span) & (span > 0), span, 1.0)
+    fallback = np.where(np.isfinite(span) & (span > 0), span, np.where(span == np.inf, span, 1.0))
     usable = np.isfinite(scale) & (scale > 0) & (span > 0)
     return np.where(usable, scale, fallback)
 
