@@ -110,6 +110,9 @@ def test_early_stopping_refuses_a_validation_set_too_small_to_score():
     est = TorchRegressor(early_stopping=True, validation_fraction=0.05, **SMALL)  # 1 row
     with pytest.raises(ValueError, match="validation set is too small"):
         est.fit(X, y)
+    # all rows held out: the advice is the opposite (it had said to increase it)
+    with pytest.raises(ValueError, match="training set is too small. Lower 'validation_f"):
+        est.set_params(validation_fraction=0.99).fit(X, y)
 
 
 def test_a_nan_validation_score_never_selects_weights():
