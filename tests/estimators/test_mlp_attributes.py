@@ -450,3 +450,21 @@ def test_early_stopping_that_diverges_at_once_still_reads_as_early_stopping(memb
         assert est.best_validation_score_ == est.oof_score_
     else:
         assert est.best_validation_score_ is None
+
+
+@pytest.mark.parametrize("cls", [TorchRegressor, TorchClassifier])
+def test_coefs_follow_a_float32_fit_s_dtype_as_scikit_learn_s(cls):
+    """MLPRegressor's weights are float32 after a float32 fit; torchsk's, folded with
+    the float64 scaling constants, had come out float64."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] > 0 if cls is TorchClassifier else X[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = (MLPClassifier if cls is TorchClassifier else MLPRegressor)(max_iter=3)
+        ref.fit(X.astype(np.float32), y)
+        est = cls(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+        for dtype in (np.float32, np.float64):
+            est.fit(X.astype(dtype), y)
+            assert {a.dtype for a in est.coefs_ + est.intercepts_} == {np.dtype(dtype)}
+    assert ref.coefs_[0].dtype == np.float32  # what scikit-learn does

@@ -200,7 +200,7 @@ class MLPAttributes:
         """Weight matrices of the built-in MLP on raw X (see the class docstring);
         read-only copies computed from ``module_``."""
         check_is_fitted(self, "module_")
-        return _read_only(raw_layers(self.module_)[0])
+        return _read_only(self._fitted_dtype(raw_layers(self.module_)[0]))
 
     @coefs_.setter
     def coefs_(self, value) -> None:
@@ -211,11 +211,17 @@ class MLPAttributes:
         """Bias vectors of the built-in MLP on raw X (see the class docstring);
         read-only copies computed from ``module_``."""
         check_is_fitted(self, "module_")
-        return _read_only(raw_layers(self.module_)[1])
+        return _read_only(self._fitted_dtype(raw_layers(self.module_)[1]))
 
     @intercepts_.setter
     def intercepts_(self, value) -> None:
         _refuse_edits("intercepts_")
+
+    def _fitted_dtype(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """float32 after a float32 fit, as ``MLPRegressor``'s weights follow X's dtype
+        (folded with the float64 scaling constants, they had come out float64)."""
+        float32 = getattr(self, "_float32_fit", False)
+        return [a.astype(np.float32) for a in arrays] if float32 else arrays
 
 
 def in_y_units(history, units):
