@@ -88,13 +88,13 @@ class PiecewiseLinear(InputEncoder):
     --------
     >>> import numpy as np, torch
     >>> from torchsk.inputs.bins import PiecewiseLinear
-    >>> X = np.c_[np.arange(8.0), np.zeros(8)]
+    >>> X = np.c_[np.arange(9.0), np.zeros(9)]
     >>> encoder = PiecewiseLinear.fit(X, columns=[0, 1], max_bins=2)
     >>> encoder.config["columns"], encoder.config["n_bins"]  # column 1 is constant
     ([0], [2])
-    >>> encoder.left.tolist()  # edges 0, 3, 7: the quantiles 0, 1/2, 1
-    [0.0, 3.0]
-    >>> codes = encoder(torch.tensor([[1.5, 0.0], [9.0, 0.0]]))[:, 2:]
+    >>> encoder.left.tolist()  # edges 0, 4, 8: the quantiles 0, 1/2, 1
+    [0.0, 4.0]
+    >>> codes = encoder(torch.tensor([[2.0, 0.0], [10.0, 0.0]]))[:, 2:]
     >>> codes * 2**0.5  # unscaled: half of bin 1; bin 1 full, bin 2 extrapolated
     tensor([[0.5000, 0.0000],
             [1.0000, 1.5000]])
