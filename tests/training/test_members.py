@@ -98,6 +98,10 @@ def test_out_of_fold_predictions_are_each_rows_held_out_members_and_honest():
     assert est.score(X, noise) > 0.2  # the ensemble fits the noise it trained on
     assert est.oof_score_ < 0.0  # the rows each member never saw tell the truth
     assert not np.allclose(est.oof_prediction_, est.predict(X))
+    assert est.oof_prediction_.dtype == est.predict(X).dtype == np.float64
+    # a float32 fit predicts float32 (MLPRegressor's rule), and so do its held-out rows
+    small = TorchRegressor(**_members(max_iter=2)).fit(X.astype(np.float32), noise)
+    assert small.oof_prediction_.dtype == small.predict(X.astype(np.float32)).dtype
 
 
 def test_each_member_keeps_its_own_best_epoch_under_early_stopping():
@@ -124,6 +128,22 @@ def test_a_classifiers_members_are_stratified_and_score_out_of_fold_accuracy():
     est = TorchClassifier(**_members(early_stopping=True, max_iter=200)).fit(X, y)
     assert est.oof_score_ == pytest.approx(accuracy_score(y, est.oof_prediction_))
     assert est.oof_score_ > 0.85
+
+
+def test_a_class_rarer_than_the_folds_is_spread_over_them_and_the_rest_stratified():
+    # one class of 2 rows among 4 folds had switched every class to plain KFold: both
+    # rows in one fold at some seeds (its member never saw the class), the others
+    # unbalanced; StratifiedKFold puts them in two folds and keeps the rest even
+    y = np.r_[np.zeros(29), np.ones(29), [2, 2]].astype(int)
+    for seed in range(20):
+        folds = assign_folds(K, y, True, seed)
+        assert len(set(folds[y == 2])) == 2
+        for label in (0, 1):
+            counts = np.bincount(folds[y == label], minlength=K)
+            assert counts.max() - counts.min() <= 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # StratifiedKFold's is expected here
+        assign_folds(K, y, True, 0)
 
 
 def test_class_weight_weighs_the_out_of_fold_score_as_its_validation_scores():

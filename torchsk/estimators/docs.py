@@ -128,13 +128,15 @@ hidden_layer_sizes : tuple of int, default=(100,)
         geometric mean of the rates), or the logits. Averaging cuts the variance of
         a single fit on small, noisy tables; the cost is about ``n_ensemble`` times
         the arithmetic, in batched matrix products. Each member trains as it would
-        alone (its own loss and penalty); ``loss_``, ``loss_curve_`` and
+        alone (its own loss and penalty), except under ``solver="lbfgs"``, whose one
+        line search steps all members' weights together; ``loss_``, ``loss_curve_`` and
         ``best_loss_`` are the members' mean, while the no-improvement rule (``tol``)
         compares their sum as training computes it. Ignored with ``module``.
     member_rows : {"all", "folds"}, default="all"
         Which rows each of the ``n_ensemble`` members trains on. ``"all"``: every
         row. ``"folds"``: the rows are split into ``n_ensemble`` folds (stratified
-        for a classifier) and member ``m`` trains on all but fold ``m`` (cross-fitted
+        for a classifier, as ``StratifiedKFold`` splits: a class rarer than the folds
+        in as many as it has rows) and member ``m`` trains on all but fold ``m`` (cross-fitted
         members; still one stacked network on shared batches). Each member stops on
         its own, as a separate fit on its rows would: once its training loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs, or, with

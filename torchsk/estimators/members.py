@@ -54,7 +54,10 @@ class CrossFittedMembers:
             self.best_epochs_ = list(members["best_epochs"])
         with torch.inference_mode():
             out = self.module_.from_raw(members["oof_raw"]).cpu().numpy().astype(np.float64)
-        self.oof_prediction_ = self._predictions(out)
+        predictions = self._predictions(out)
+        if getattr(self, "_float32_fit", False) and predictions.dtype == np.float64:
+            predictions = predictions.astype(np.float32)  # as predict gives the rows
+        self.oof_prediction_ = predictions
         with np.errstate(over="ignore", invalid="ignore"):  # diverged members: warned of
             self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))
         if self.validation_scores_ is not None:  # early stopping on the folds
