@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.base import is_regressor
 
 from torchsk.estimators.fitdata import InMemoryFit
 
@@ -55,7 +56,7 @@ class CrossFittedMembers:
         with torch.inference_mode():
             out = self.module_.from_raw(members["oof_raw"]).cpu().numpy().astype(np.float64)
         predictions = self._predictions(out)
-        if getattr(self, "_float32_fit", False) and predictions.dtype == np.float64:
+        if is_regressor(self) and getattr(self, "_float32_fit", False):
             predictions = predictions.astype(np.float32)  # as predict gives the rows
         self.oof_prediction_ = predictions
         with np.errstate(over="ignore", invalid="ignore"):  # diverged members: warned of
