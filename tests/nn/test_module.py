@@ -2,6 +2,7 @@
 
 import io
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -40,6 +41,29 @@ def test_float32_module_on_raw_x_matches_predict():
     with torch.no_grad():
         out = reg.module_(torch.as_tensor(X)).numpy().ravel()
     np.testing.assert_allclose(out, reg.predict(X), rtol=0, atol=1e-5 * y.std())
+
+
+def test_a_traced_module_and_torch_func_keep_the_missing_value_handling():
+    """Fitted without NaN, the imputer takes a shortcut on complete rows: a
+    torch.jit.trace on complete rows had kept it (NaN predicted for a row with a
+    missing value, which predict fills) and torch.func.vmap had refused it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    reg = TorchRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    reg.fit(X, X[:, 0] * 3 + X[:, 1] ** 2)
+    probe = X[:3].copy()
+    probe[0, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates trace
+        warnings.simplefilter("error", torch.jit.TracerWarning)  # a branch on the data
+        traced = torch.jit.trace(reg.module_, torch.as_tensor(X[:5]))
+    np.testing.assert_allclose(
+        traced(torch.as_tensor(probe)).numpy().ravel(), reg.predict(probe), rtol=1e-12
+    )
+    saliency = torch.func.vmap(torch.func.grad(lambda x: reg.module_(x[None])[0, 0]))
+    x = torch.as_tensor(X[:4]).requires_grad_()
+    (grad,) = torch.autograd.grad(reg.module_(x).sum(), x)
+    torch.testing.assert_close(saliency(torch.as_tensor(X[:4])), grad)
 
 
 def test_scaling_constants_are_buffers_fitted_on_training_data(body_mass):

@@ -149,8 +149,12 @@ class Imputer(CastingEncoder):
 
 def _complete(x: torch.Tensor) -> bool:
     """Whether ``x`` surely has no ``NaN``: its sum is ``NaN`` if any entry is (an
-    overflow to ``inf - inf`` only sends ``x`` the general way). Compiled and exported
-    graphs always take the general way (no branch on data)."""
-    if torch.compiler.is_compiling():
+    overflow to ``inf - inf`` only sends ``x`` the general way). Compiled, exported
+    and traced graphs always take the general way (no branch on data: a
+    ``torch.jit.trace`` on rows without NaN had kept the shortcut and predicted NaN
+    for rows with some), as do ``torch.func`` transforms (``vmap`` refuses it)."""
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return False
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
         return False
     return not bool(torch.isnan(x.sum()))
