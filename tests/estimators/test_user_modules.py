@@ -447,3 +447,29 @@ def test_a_multilabel_bce_module_trains_the_built_in_loss_s_model():
         module = TorchClassifier(loss=nn.BCEWithLogitsLoss(), **kw).fit(X, Y)
     np.testing.assert_allclose(module.predict_proba(X), built_in.predict_proba(X), atol=1e-10)
     assert module.loss_ == pytest.approx(built_in.loss_, rel=1e-10)
+
+
+def test_the_fit_s_probe_of_a_user_module_leaves_its_batch_norm_statistics_alone():
+    """The width check's two rows ran in train mode: a cumulative batch norm's
+    running mean became (2 rows' mean + 2 x the training mean) / 3."""
+
+    class Normed(nn.Module):
+        def __init__(self, n_inputs, n_outputs):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(n_inputs, momentum=None, affine=False)
+            self.out = nn.Linear(n_inputs, n_outputs)
+
+        def forward(self, x):
+            return self.out(self.bn(x))
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=3.0, size=(64, 4))
+    X[:2] += 5.0  # the probe's rows differ from the rest
+    est = TorchRegressor(module=Normed, max_iter=2, batch_size=64, shuffle=False,
+                         input_scaling=None, random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, X[:, 0])
+    bn = est.module_.backbone.bn
+    assert int(bn.num_batches_tracked) == 2  # two epochs of one batch
+    np.testing.assert_allclose(bn.running_mean.numpy(), X.mean(axis=0), rtol=1e-10)

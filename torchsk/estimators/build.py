@@ -28,6 +28,7 @@ from torchsk.nn.mlp import MLP
 from torchsk.nn.net import TabularNet
 from torchsk.nn.reuse import ReusedBackbone, reuses_encoding
 from torchsk.training.devices import as_tensor
+from torchsk.training.inference import evaluating
 from torchsk.training.losses import CLASSIFICATION
 from torchsk.training.report import SMALL_WEIGHTS, diverged_advice
 
@@ -136,7 +137,9 @@ class NetworkBuilder:
         for a binary target)."""
         n_inputs = self.module_.inputs.n_outputs
         x = as_tensor(X[:2], None, self._plan.device)
-        with torch.no_grad():
+        # in eval mode: a batch norm's running statistics (momentum=None: the average
+        # of every batch) had counted the probe's two rows as a training batch
+        with torch.no_grad(), evaluating(self.module_):
             try:
                 out, last = run_recording_last_layer(
                     self.module_.backbone, lambda: self.module_.raw_output(x)
