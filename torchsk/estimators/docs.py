@@ -255,8 +255,10 @@ COMMON_ATTRIBUTES = """\
 module_ : TabularNet
         The trained ``nn.Module``: input stage (imputation, scaling, categorical
         encoding: buffers and embeddings) → backbone → head. It runs on raw, unscaled
-        float tensors (``to_module_input``). Small CPU problems are trained in float64
-        (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones in float32. It is
+        float tensors (``to_module_input``; categorical columns enter as codes into
+        ``categories_``, even where X held numbers there). Small CPU problems are
+        trained in float64 (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones
+        in float32. It is
         in eval mode and its parameters do not require gradients (after ``fit`` and
         after loading), so calling it builds no autograd graph; to train it in your
         own loop, call ``module_.train().requires_grad_()``.
