@@ -152,3 +152,51 @@ def test_onnx_runtime_runs_the_selected_ensemble(tmp_path, task, refit):
     assert session.get_outputs()[0].name == (
         "prediction" if task == "regressor" else "probabilities"
     )
+
+
+def test_a_blends_float32_export_warns_of_rounded_inputs_as_one_networks_does(tmp_path):
+    """The warning read module_.inputs, which a search's blend does not have: its
+    float32 graph was 2.5 off predict on a timestamp-like column, in silence."""
+    pytest.importorskip("onnxruntime")
+    X, y = load_diabetes(return_X_y=True)
+    X = X.copy()
+    X[:, 0] = X[:, 0] * 3600 + 1.7e9
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-3, 1.0]}, cv=3, ensemble="greedy").fit(X, y)
+    with pytest.warns(UserWarning, match="rounds in float32"):
+        export_onnx(search, tmp_path / "search.onnx")
+
+
+def test_a_blend_scores_with_decision_values_as_its_selection_did():
+    """A scorer of decision values selected the ensemble (its stand-in had them), then
+    search.score failed: the blend had no decision_function."""
+    from sklearn.metrics import hinge_loss, make_scorer
+
+    hinge = make_scorer(hinge_loss, greater_is_better=False, response_method="decision_function")
+    X, y = _data("binary")
+    est = TorchClassifier(hidden_layer_sizes=(8,), max_iter=6, random_state=0)
+    search = BatchedSearchCV(est, {"alpha": [1e-3, 1.0]}, cv=3, scoring=hinge, ensemble="greedy")
+    search.fit(X, y)
+    log_p = search.predict_log_proba(X)
+    np.testing.assert_allclose(search.decision_function(X), log_p[:, 1] - log_p[:, 0])
+    assert search.score(X, y) == pytest.approx(hinge(search, X, y))
+    assert search.score(X, y) < 0
+
+
+def test_a_blend_of_networks_coding_categories_apart_names_categorical_features():
+    """A grid over categorical_features blends networks that code column k apart:
+    module_ had blamed refit=False and separate_folds, with refit=True."""
+    import pandas as pd
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(150, 3, noise=5, random_state=0)
+    X = pd.DataFrame(X, columns=list("abc"))
+    X["k"] = np.random.default_rng(0).integers(0, 4, 150) * 10
+    y = y + (X.k == 20) * 80
+    grid = {"categorical_features": ["auto", ["k"]], "random_state": [0, 1, 2]}
+    est = TorchRegressor(max_iter=30, random_state=0)
+    search = BatchedSearchCV(est, grid, cv=3, ensemble="greedy").fit(X, y)
+    assert search.ensemble_weights_[:3].sum() > 0 and search.ensemble_weights_[3:].sum() > 0
+    with pytest.raises(AttributeError, match="or with other categorical_features"):
+        _ = search.module_
+    assert np.isfinite(search.predict(X)).all()

@@ -133,6 +133,13 @@ class Blend(StandIn):
         with np.errstate(divide="ignore"):
             return np.log(self.outputs(X))
 
+    def decision_function(self, X) -> np.ndarray:
+        """The scores ``Averaged`` gave the selection (``log_odds``): a scorer of
+        decision values had chosen the ensemble, then failed in ``search.score``."""
+        if not is_classifier(self.est):
+            raise AttributeError("A regressor's blend has no decision_function.")
+        return log_odds(self.predict_log_proba(X))
+
     def score(self, X, y, sample_weight=None) -> float:
         """R² or accuracy, as the estimators' ``score``."""
         return _score(self.est, y, self.predict(X), sample_weight)
@@ -146,9 +153,11 @@ class Blend(StandIn):
             codes = [est.categories_ for est, _, _ in self.parts]
             if any(not _same_codes(c, codes[0]) for c in codes):
                 raise AttributeError(
-                    "The selected networks were fitted on different rows (separate_folds, "
-                    "refit=False) and code categorical columns differently: no one module "
-                    "takes them. Refit them on all rows (refit=True), or predict."
+                    "The selected networks code categorical columns differently (fitted "
+                    "on different rows with separate_folds and refit=False, or with other "
+                    "categorical_features): no one module takes them. Predict with the "
+                    "search, or refit them on all rows (refit=True) with one "
+                    "categorical_features."
                 )
             nets, weights = {}, {}
             for est, members, weight in self.parts:
@@ -176,6 +185,13 @@ def _same_codes(a: list, b: list) -> bool:
     """Whether two networks' ``categories_`` code every column alike."""
     return all((x is None) == (y is None) and (x is None or np.array_equal(x, y))
                for x, y in zip(a, b, strict=True))  # fmt: skip
+
+
+def log_odds(log_p: np.ndarray) -> np.ndarray:
+    """A classifier's decision values from averaged log-probabilities: the log-odds of
+    ``classes_[1]`` for a binary target, else the log-probabilities themselves
+    (ensembles are single-label)."""
+    return log_p[:, 1] - log_p[:, 0] if log_p.shape[1] == 2 else log_p
 
 
 def _score(est, y, predicted, sample_weight) -> float:
@@ -207,11 +223,8 @@ class Averaged(StandIn):
             return np.log(self.averaged)
 
     def decision_function(self, X):
-        """The classifier's: log-odds of ``classes_[1]`` for a binary target, else the
-        log-probabilities (the averaged probabilities' own scores; ensembles are
-        single-label)."""
-        log_p = self.predict_log_proba(X)
-        return log_p[:, 1] - log_p[:, 0] if log_p.shape[1] == 2 else log_p
+        """The classifier's scores of the averaged probabilities (``log_odds``)."""
+        return log_odds(self.predict_log_proba(X))
 
     def score(self, X, y, sample_weight=None):
         """R² or accuracy, as the estimators' ``score``."""
