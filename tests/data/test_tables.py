@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from sklearn.utils.validation import assert_all_finite
 
+from torchsk import TorchRegressor
 from torchsk.data.columns import resolve_categorical_features
 from torchsk.data.tables import UNSEEN, TableEncoder
 
@@ -408,3 +409,24 @@ def test_an_integer_column_label_is_named_with_its_position():
     X = pd.DataFrame({10: [1.0, 2.0] * 10, 20: ["a", "b"] * 10, 30: [0.5, 1.5] * 10})
     with pytest.raises(ValueError, match=r"Column 20 \(at index 1\) of X is not numeric"):
         TorchRegressor(max_iter=2, categorical_features=[2]).fit(X, np.arange(20.0))
+
+
+def test_a_numeric_frame_is_not_read_column_by_column_at_predict(monkeypatch):
+    """Every predict took a DataFrame's columns one by one to check their kinds: a
+    1-row predict on 5,000 float columns cost 0.5 s (MLPRegressor's: 0.06 s). Numeric
+    dtypes need no look at the values; other dtypes still get it."""
+    import torchsk.data.tables as tables
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=list("abc"))
+    X["n"] = pd.array(rng.integers(0, 5, 40), dtype="Int64")
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, X["a"])
+    expected = est.predict(X)
+
+    def one_by_one(frame):
+        raise AssertionError("columns read one by one")
+
+    monkeypatch.setattr(tables, "column_names", one_by_one)
+    np.testing.assert_array_equal(est.predict(X), expected)
+    with pytest.raises(AssertionError, match="one by one"):  # an object column is looked at
+        est.predict(X.astype({"c": object}))

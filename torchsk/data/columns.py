@@ -179,11 +179,20 @@ def arrow_columns(X) -> bool:
     )
 
 
+def numeric_dtypes(X) -> bool:
+    """Whether every column of a pandas or polars DataFrame has a number's dtype
+    (pandas' nullable and plain pyarrow ones included): what the per-column checks
+    can skip (looking at 5,000 columns one by one cost a 1-row predict 0.5 s)."""
+    if is_pandas_df(X):
+        return all(getattr(dtype, "kind", "O") in "biuf" for dtype in X.dtypes)
+    return all(dtype.is_numeric() for dtype in X.schema.values())
+
+
 def table_read_columns(X) -> bool:
     """Whether a pandas or polars DataFrame has columns that only the table reads as
     numbers: ``object`` (polars ``Object``) columns, or pyarrow-backed ones
     ``check_array`` cannot read (``arrow_columns``)."""
-    if not (is_pandas_df(X) or is_polars_df(X)):
+    if not (is_pandas_df(X) or is_polars_df(X)) or numeric_dtypes(X):
         return False
     objects = any(str(dtype).lower() == "object" for dtype in X.dtypes)
     return objects or (is_pandas_df(X) and arrow_columns(X))
