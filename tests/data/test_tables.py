@@ -430,3 +430,20 @@ def test_a_numeric_frame_is_not_read_column_by_column_at_predict(monkeypatch):
     np.testing.assert_array_equal(est.predict(X), expected)
     with pytest.raises(AssertionError, match="one by one"):  # an object column is looked at
         est.predict(X.astype({"c": object}))
+
+
+def test_numpy_s_variable_width_strings_are_strings_as_fixed_width_ones():
+    """numpy 2's StringDType (dtype kind "T") had been called "mixes levels of different
+    kinds" at a fit, and "holds strings, ... were strings" at predict."""
+    from numpy.dtypes import StringDType
+
+    rng = np.random.default_rng(0)
+    s = rng.choice(list("pq"), 60)
+    y = (s == "p") * 2.0 + rng.normal(size=60)
+    fixed, variable = s.reshape(-1, 1), s.astype(StringDType()).reshape(-1, 1)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0, categorical_features=[0])
+    est = TorchRegressor(**kw).fit(fixed, y)
+    np.testing.assert_array_equal(est.predict(variable), est.predict(fixed))
+    np.testing.assert_array_equal(
+        TorchRegressor(**kw).fit(variable, y).predict(fixed), est.predict(fixed)
+    )

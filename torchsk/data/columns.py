@@ -106,7 +106,7 @@ def _as_array(X) -> np.ndarray:
     if "scipy.sparse" in sys.modules and sys.modules["scipy.sparse"].issparse(X):
         raise TypeError("Sparse input is not supported; pass a dense array or a DataFrame.")
     array = np.asarray(host_array(X))  # a tensor detached first (requires_grad)
-    if array.dtype.kind in "US":
+    if array.dtype.kind in "UST":
         array = np.asarray(X, dtype=object)
     if array.ndim != 2:
         raise ValueError(

@@ -103,7 +103,7 @@ def _categorical_values(kind: str, column) -> tuple[np.ndarray, np.ndarray]:
         missing = missing.copy()
         missing[np.flatnonzero(~missing)[nan]] = True
         values = values[~nan]
-    if values.dtype.kind in "US":
+    if values.dtype.kind in "UST":
         values = values.astype(object)  # the same categories whatever the string storage
     return values, missing
 
@@ -335,7 +335,7 @@ def _check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | Non
     if values.dtype.kind == "O":
         strings = {issubclass(t, str) for t in set(map(type, values))}
     else:
-        strings = {values.dtype.kind in "US"}
+        strings = {values.dtype.kind in "UST"}
     if len(strings) > 1:
         raise TypeError(
             f"Column {column_label(X, j)} of X mixes levels of different kinds (strings "
