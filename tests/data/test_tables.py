@@ -1,5 +1,6 @@
 """TableEncoder: raw tables of every kind users have → one float64 matrix."""
 
+import datetime as dt
 import pickle
 
 import numpy as np
@@ -272,6 +273,17 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
         ([b"a", b"b"], ["a", "b"], r"holds strings, and its levels were bytes values when "
          r"the model was fitted; convert it to bytes values first\.$"),
         (["a", "b"], [b"a", b"b"], "holds bytes values, and its levels were strings"),
+        # the same days as dates, or tz-aware, had all been unseen levels, in silence
+        (pd.to_datetime(["2020-01-01", "2020-02-01"]), [dt.date(2020, 1, 1), dt.date(2020, 2, 1)],
+         "holds dates, and its levels were datetimes"),
+        (pd.to_datetime(["2020-01-01", "2020-02-01"]),
+         pd.to_datetime(["2020-01-01", "2020-02-01"]).tz_localize("UTC"),
+         "holds timezone-aware datetimes, and its levels were datetimes"),
+        ([dt.date(2020, 1, 1), dt.date(2020, 2, 1)], pd.to_datetime(["2020-01-01", "2020-02-01"]),
+         "holds datetimes, and its levels were dates"),
+        ([True, False], np.array([True, False], dtype=object), None),  # numbers both
+        (pd.to_datetime(["2020-01-01", "2020-02-01"]),
+         pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]), dtype=object), None),
     ],
 )  # fmt: skip
 def test_a_categorical_column_of_another_kind_at_transform_is_refused_by_name(
@@ -280,7 +292,14 @@ def test_a_categorical_column_of_another_kind_at_transform_is_refused_by_name(
     """A ``1`` where training had ``"1"`` would silently be an unseen level; numpy's
     own TypeError named no column."""
     enc = TableEncoder()
-    enc.fit_transform(pd.DataFrame({"x": [0.0, 1.0], "c": trained}))
+    codes = enc.fit_transform(
+        pd.DataFrame({"x": [0.0, 1.0], "c": trained}), categorical_features=["c"]
+    )
+    if words is None:  # the same levels in another container: the same codes
+        np.testing.assert_array_equal(
+            enc.transform(pd.DataFrame({"x": [0.0, 1.0], "c": given})), codes
+        )
+        return
     with pytest.raises(TypeError, match=f"Column 'c' of X {words}"):
         enc.transform(pd.DataFrame({"x": [0.0, 1.0], "c": given}))
     same = pd.DataFrame({"x": [0.0, 1.0], "c": pd.Series([nan, nan], dtype=object)})

@@ -17,7 +17,6 @@ Strings never go further than this file: the network only ever sees the codes.
 
 from __future__ import annotations
 
-import numbers
 import sys
 
 import numpy as np
@@ -28,6 +27,7 @@ from torchsk.data.columns import (
     column_names,
     is_pandas_df,
     is_polars_df,
+    level_kind,
     num_samples,
     numeric_dtypes,
     object_missing,
@@ -328,8 +328,9 @@ def check_readable(X, j: int, column) -> None:
 def _check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | None) -> None:
     """Refuse, naming the column, a categorical column whose levels at predict time
     mix strings and other values (a fit refuses it in sorting its levels), or are
-    all of another kind than training's (numbers where training had strings, or the
-    reverse): a ``1`` where training had ``"1"`` would silently be an unseen level."""
+    of another kind than training's (``columns.level_kind``: numbers where training
+    had strings, dates where it had datetimes): a ``1`` where training had ``"1"``,
+    or a ``datetime.date`` where it had ``datetime64``, would silently be unseen."""
     if not len(values):
         return
     if values.dtype.kind == "O":
@@ -341,25 +342,16 @@ def _check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | Non
             f"Column {column_label(X, j)} of X mixes levels of different kinds (strings "
             "and other values); convert it to one kind first, e.g. strings (.astype(str))."
         )
-    level = encoder.categories_[0][0] if encoder is not None else None
-    if encoder is not None and strings != {isinstance(level, str)}:
-        given = "strings" if strings == {True} else _kind(values[0])
-        trained = _kind(level)
+    if encoder is None:
+        return
+    given, trained = level_kind(values[0]), level_kind(encoder.categories_[0][0])
+    if given != trained:
         advice = {"strings": " (e.g. .astype(str))", "numbers": " (e.g. .astype(float))"}
         raise TypeError(
             f"Column {column_label(X, j)} of X holds {given}, and its levels were "
             f"{trained} when the model was fitted; convert it to {trained} first"
             f"{advice.get(trained, '')}."
         )
-
-
-def _kind(value) -> str:
-    """What a level is, in words: strings, numbers, or its type's values (bytes)."""
-    if isinstance(value, str):
-        return "strings"
-    if isinstance(value, numbers.Number):
-        return "numbers"
-    return f"{type(value).__name__} values"
 
 
 def check_frame_columns(X) -> None:
