@@ -39,6 +39,11 @@ def test_sklearn_estimator_checks(estimator, check):
         (TorchRegressor(n_ensemble=2, member_rows="folds", max_iter=5),
          "check_estimator_sparse_tag"),
         (TorchRegressor(max_iter=5), "check_estimator_sparse_tag"),
+        # an explicit categorical_features on an array-like of __array__ alone
+        (TorchRegressor(categorical_features=[0], max_iter=20),
+         "check_regressor_data_not_an_array"),
+        (TorchClassifier(categorical_features=[False, True], max_iter=20),
+         "check_classifier_data_not_an_array"),
     ],
 )  # fmt: skip
 def test_tags_follow_the_parameters(estimator, check):
@@ -57,3 +62,12 @@ def test_the_target_tags_say_what_head_and_loss_train():
     for est in (TorchRegressor(loss="poisson"), TorchRegressor(head="softplus")):
         assert est.__sklearn_tags__().target_tags.positive_only
     assert not TorchRegressor().__sklearn_tags__().target_tags.positive_only
+
+
+def test_a_greedy_search_s_tags_say_it_selects_single_label_classifiers():
+    """Its fit refuses multilabel y; the tag had said it trains them, so scikit-learn's
+    checks (and meta-estimators reading tags) fed it such targets."""
+    inner = TorchClassifier(max_iter=5)
+    assert BatchedSearchCV(inner, {"alpha": [1.0]}).__sklearn_tags__().classifier_tags.multi_label
+    greedy = BatchedSearchCV(inner, {"alpha": [1.0]}, ensemble="greedy")
+    assert not greedy.__sklearn_tags__().classifier_tags.multi_label

@@ -264,3 +264,5 @@ def _shape(X) -> tuple:
         return np.shape(X)
     except ValueError:  # ragged rows: the table's checks name them
         return (0, 0)
+    except TypeError:  # an array-like of __array__ alone refuses numpy's functions
+        return np.asarray(X).shape

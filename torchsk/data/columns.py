@@ -397,8 +397,11 @@ def resolve_columns(spec, kind: str, columns: list, names) -> np.ndarray:
 
 
 def num_samples(X) -> int:
-    """Rows of ``X`` (a list of rows has no shape)."""
-    return X.shape[0] if hasattr(X, "shape") else len(X)
+    """Rows of ``X`` (a list of rows has no shape; an array-like of ``__array__``
+    alone, scikit-learn's ``_NotAnArray``, has neither shape nor length)."""
+    if hasattr(X, "shape"):
+        return X.shape[0]
+    return len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
 
 
 def object_missing(values: np.ndarray) -> np.ndarray:

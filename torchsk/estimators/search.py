@@ -439,4 +439,6 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.classifier_tags, tags.regressor_tags = inner.classifier_tags, inner.regressor_tags
         tags.target_tags, tags.input_tags = inner.target_tags, inner.input_tags
         tags.input_tags.sparse = False  # the members need dense rows (_check_search)
+        if self.ensemble and tags.classifier_tags is not None:  # single-label only
+            tags.classifier_tags.multi_label = False
         return tags
