@@ -127,10 +127,10 @@ def refuse_probability_output(out: torch.Tensor) -> None:
 def warn_if_bounded(out: torch.Tensor, stuck: bool = False) -> None:
     """A trained classifier's logits all in [0, 1], spread over half of it at least,
     or of a fit that converged worse than the constant (``stuck``): its module
-    squashes them (a sigmoid's
-    outputs spread from the first epochs; an undertrained small network's logits,
-    near their start, can all lie in [0, 1]; through a second sigmoid a binary
-    target's probabilities never fall below 0.5, which a rare class pays for)."""
+    squashes them (a sigmoid's outputs spread from the first epochs; an undertrained
+    small network's logits, near their start, can all lie in [0, 1]; through a
+    second sigmoid a binary target's probabilities never fall below 0.5, which a
+    rare class pays for)."""
     bounded = bool(((out >= 0) & (out <= 1)).all())
     squashed = stuck or float(out.max() - out.min()) >= 0.5
     if len(out) >= 8 and bounded and squashed:
