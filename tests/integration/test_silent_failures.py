@@ -60,6 +60,21 @@ def test_partial_fit_refuses_balanced_among_a_multilabel_lists_weights():
         est.partial_fit(X, Y, classes=[0, 1, 2])
 
 
+@pytest.mark.parametrize(
+    "bad", [dict(batch_size=0), dict(alpha=-1.0), dict(learning_rate_init=0.0)]
+)
+def test_a_later_partial_fit_validates_parameters_changed_since_the_last(bad):
+    """scikit-learn's _fit_context validates a first partial_fit only: batch_size=0
+    set after it had raised a ZeroDivisionError, alpha=-1 had trained."""
+    X, y = _linear_problem()
+    est = TorchRegressor(max_iter=2, **SMALL).fit(X, y)
+    est.partial_fit(X, y)
+    before = est.predict(X)
+    with pytest.raises(ValueError, match=f"The '{next(iter(bad))}' parameter"):
+        est.set_params(**bad).partial_fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), before)  # nothing trained
+
+
 def test_partial_fit_refuses_early_stopping_as_scikit_learn_does():
     X, y = _linear_problem()
     est = TorchRegressor(early_stopping=True, max_iter=5, **SMALL).fit(X, y)

@@ -83,3 +83,27 @@ def _fit_or_restore(fit, self, *args, **kwargs):
         if steps is not None:
             optimizer.load_state(steps)
         raise
+
+
+#: Each estimator class's constructor parameters (``_get_param_names`` reads the
+#: signature at every call)
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def validate_changed_params(estimator) -> None:
+    """Validate the parameters of a fitted estimator's ``partial_fit`` where any has
+    changed since they were last validated here: scikit-learn's ``_fit_context``
+    validates only a first call, and ``set_params(batch_size=0)`` had then raised a
+    ``ZeroDivisionError`` (``alpha=-1`` had trained). Parameters are compared by
+    identity: a few microseconds, where validating every call cost 7% of a 200-row
+    ``partial_fit``.
+    """
+    cls = type(estimator)
+    if cls not in _PARAM_NAMES:
+        _PARAM_NAMES[cls] = tuple(cls._get_param_names())
+    current = [getattr(estimator, name, None) for name in _PARAM_NAMES[cls]]
+    # the values themselves are kept: an id of a value since freed could be reused
+    last = estimator.__dict__.get("_validated_params")
+    if last is None or any(a is not b for a, b in zip(current, last, strict=True)):
+        estimator._validate_params()
+        estimator._validated_params = current
