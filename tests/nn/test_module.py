@@ -130,6 +130,19 @@ def test_robust_losses_fit_ordinary_rows_of_a_zero_inflated_target(rng):
     assert np.median(np.abs(reg.predict(X[ordinary]) - y[ordinary])) < 1  # 1e6 or more before
 
 
+def test_a_target_of_95_percent_zeros_is_scaled_in_its_own_units(rng):
+    """The 5th to 95th percentiles one value (0), the robust scale fell back to 1 in
+    y's units: claims in dollars and in units of 1e5 dollars fitted two models
+    (huber_delta $1 against $100k; mean predictions $0.05 against $4,208)."""
+    X = rng.normal(size=(400, 3))
+    claims = np.where(rng.random(400) < 0.02, rng.lognormal(np.log(1e5), 0.5, 400), 0.0)
+    kw = dict(loss="huber", hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    dollars = TorchRegressor(**kw).fit(X, claims)
+    units = TorchRegressor(**kw).fit(X, claims * 1e-5)
+    assert dollars.module_.target_scaling.scale.item() > 1e3  # the claims' spread
+    np.testing.assert_allclose(units.predict(X) * 1e5, dollars.predict(X), rtol=1e-6)
+
+
 def test_state_dict_and_pickle_carry_the_scaling(body_mass):
     X, y = body_mass
     reg = TorchRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0).fit(X, y)

@@ -51,16 +51,25 @@ def robust_constants(x: torch.Tensor, w: torch.Tensor) -> tuple[float, float]:
     range is 0, and the full range it used to fall back on was set by the outliers
     (three targets of 1e9 among 0s and 10s: a scale of 7e8). The fallback, in the
     interquartile range's units: the standard deviation of the rows between the 5th
-    and 95th percentiles times ``IQR_PER_STD``, else 1. (The median absolute deviation
-    is no fallback: it is 0 wherever the interquartile range is.)
+    and 95th percentiles times ``IQR_PER_STD``; where those are one value too (95%
+    zeros), that of all the rows; 1 for a constant. Always in the column's units: a
+    fixed 1 there had made a fit of claims in dollars another model than in units of
+    1e5 dollars (``huber_delta`` $1 against $100k). (The median absolute deviation is
+    no fallback: it is 0 wherever the interquartile range is.)
     """
     lo, q1, median, q3, hi = weighted_quantiles(x, (0.05, 0.25, 0.5, 0.75, 0.95), w).tolist()
     if q3 > q1:
         return median, q3 - q1
-    central = w * ((x >= lo) & (x <= hi))
-    mean = (central * x).sum() / central.sum()
-    std = float(torch.sqrt((central * (x - mean) ** 2).sum() / central.sum()))
-    return median, IQR_PER_STD * std if std > 0 else 1.0
+    for rows in (w * ((x >= lo) & (x <= hi)), w):
+        std = _weighted_std(x, rows)
+        if std > 0:
+            return median, IQR_PER_STD * std
+    return median, 1.0
+
+
+def _weighted_std(x: torch.Tensor, w: torch.Tensor) -> float:
+    mean = (w * x).sum() / w.sum()
+    return float(torch.sqrt((w * (x - mean) ** 2).sum() / w.sum()))
 
 
 def bin_edges(x: torch.Tensor, w: torch.Tensor, n_bins: int) -> np.ndarray | None:
