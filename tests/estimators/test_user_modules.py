@@ -307,18 +307,39 @@ def test_a_loss_module_that_cannot_take_the_logits_is_refused_with_their_shapes(
         est.set_params(loss=nn.BCEWithLogitsLoss(), head="sigmoid").fit(X, Y > 0)  # it takes them
 
 
-def test_a_poisson_loss_module_is_refused_on_a_centred_target():
+def test_a_poisson_loss_module_is_refused_on_a_centred_target_and_on_log_rates():
     """PoissonNLLLoss has no floor on negative targets: on the standardized y it ran
-    to outputs of -6e281 without a word."""
+    to outputs of -6e281 without a word. With log_input=True (its default) it reads
+    the output as a log-rate, which predict returned as the rate (R² -0.40, as were
+    the two fixes the error had advised)."""
     X, y = make_classification(60, 5, random_state=0)
     counts = (y * 3 + 1).astype(float)
+    poisson = nn.PoissonNLLLoss(log_input=False)
     with pytest.raises(ValueError, match="PoissonNLLLoss.*loss='poisson'"):
-        TorchRegressor(loss=nn.PoissonNLLLoss(), max_iter=2).fit(X, counts)
-    TorchRegressor(loss=nn.PoissonNLLLoss(), target_scaling=None, max_iter=2).fit(X, counts)
+        TorchRegressor(loss=poisson, max_iter=2).fit(X, counts)
+    for head in ("identity", "exp"):
+        with pytest.raises(ValueError, match="log-rate.*log_input=False"):
+            TorchRegressor(loss=nn.PoissonNLLLoss(), head=head, target_scaling=None,
+                           max_iter=2).fit(X, counts)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = TorchRegressor(loss=poisson, head="exp", solver="lbfgs", random_state=0)
+        TorchRegressor(loss=poisson, target_scaling=None, max_iter=2).fit(X, counts)
+        est.fit(X, counts)
+    assert est.predict(X).mean() == pytest.approx(counts.mean(), rel=0.05)  # rates
     # a positive head's target is divided by its mean only: it stays non-negative
-    TorchRegressor(loss=nn.PoissonNLLLoss(log_input=False), head="softplus", max_iter=2).fit(
-        X, counts
-    )
+    TorchRegressor(loss=poisson, head="softplus", max_iter=2).fit(X, counts)
+
+
+@pytest.mark.parametrize(
+    "loss", [nn.CrossEntropyLoss(), nn.BCEWithLogitsLoss(), nn.SoftMarginLoss()]
+)
+def test_classification_loss_modules_are_refused_on_the_regressor(loss):
+    """CrossEntropyLoss on one output is 0 whatever the weights (a constant model, in
+    silence); BCEWithLogitsLoss has no floor on real targets (R² -130)."""
+    X, y = make_classification(60, 5, random_state=0)
+    with pytest.raises(ValueError, match="classification loss.*TorchClassifier"):
+        TorchRegressor(loss=loss, max_iter=2).fit(X, y * 3.0 + 1.0)
 
 
 def test_a_batch_norm_module_trains_when_the_last_batch_would_hold_one_row():

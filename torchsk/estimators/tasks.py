@@ -38,7 +38,7 @@ from torchsk.training.losses import (
     check_pair,
     loss_functions,
 )
-from torchsk.training.module_losses import refuse_for_classifier
+from torchsk.training.module_losses import refuse_for_classifier, refuse_for_regressor
 from torchsk.training.settings import LossUnits, weighed_units
 
 # torch loss modules that take one logit per class and class indices
@@ -105,15 +105,7 @@ class RegressionTask:
             return {"head": link, "target_scaling": scaling}
         # (a positive link's target is divided by its mean only: it stays non-negative)
         centred = scaling == "standard" and link not in POSITIVE_LINKS
-        if centred and isinstance(self.loss, nn.PoissonNLLLoss):
-            # the centred target goes negative, where its loss has no floor: outputs of
-            # -6e281 and a loss_ of -3e280, with no divergence to stop at
-            raise ValueError(
-                "loss=nn.PoissonNLLLoss() needs non-negative targets, but "
-                "target_scaling='standard' centres y on its mean. Use loss='poisson' (the "
-                "same deviance through a log link, on y divided by its mean), a positive "
-                "head ('exp', 'softplus'), or target_scaling=None."
-            )
+        refuse_for_regressor(self.loss, centred)  # classification, Poisson's log-rates
         robust = is_robust(self.loss)
         if scaling is not None and link in POSITIVE_LINKS:  # a scale only: y stays positive
             scaling = "median" if robust else "mean"

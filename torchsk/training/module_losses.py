@@ -114,6 +114,57 @@ def refuse_for_classifier(loss) -> None:
         )
 
 
+#: torch losses of class indices or 0/1 labels: on a regressor's one output
+#: CrossEntropyLoss is 0 whatever the weights (one "class"), BCEWithLogitsLoss has no
+#: floor on real targets
+CLASSIFICATION_LOSSES = (
+    nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss, nn.BCEWithLogitsLoss,
+    nn.MultiLabelSoftMarginLoss, nn.MultiLabelMarginLoss,
+) + SIGN_TARGET_LOSSES  # fmt: skip
+
+
+def refuse_for_regressor(loss, centred: bool) -> None:
+    """Refuse a torch loss module that cannot train a regressor's outputs.
+
+    Parameters
+    ----------
+    loss : object
+        The regressor's ``loss``; strings and other modules pass.
+    centred : bool
+        Whether the target is centred on its mean (``target_scaling="standard"``
+        without a positive head): negative targets.
+
+    Raises
+    ------
+    ValueError
+        For classification losses, ``nn.PoissonNLLLoss`` with ``log_input=True`` (it
+        reads the output as a log-rate, which ``predict`` returns as the rate) and
+        ``nn.PoissonNLLLoss`` on a centred target (no floor below 0: outputs of
+        -6e281, with no divergence to stop at).
+    """
+    if isinstance(loss, CLASSIFICATION_LOSSES):
+        raise ValueError(
+            f"loss={loss!r} is a classification loss (class indices, 0/1 or -1/1 "
+            "targets); a regressor trains real-valued outputs. Use TorchClassifier, or a "
+            "regression loss ('squared_error', 'huber', nn.MSELoss(), ...)."
+        )
+    if not isinstance(loss, nn.PoissonNLLLoss):
+        return
+    if loss.log_input:
+        raise ValueError(
+            "loss=nn.PoissonNLLLoss() reads the output as a log-rate (log_input=True), "
+            "while predict returns the output as the target: use loss='poisson' (the "
+            "same deviance through an exp head, computed stably), or "
+            "nn.PoissonNLLLoss(log_input=False) with head='exp' or 'softplus'."
+        )
+    if centred:
+        raise ValueError(
+            "loss=nn.PoissonNLLLoss(log_input=False) needs non-negative targets, but "
+            "target_scaling='standard' centres y on its mean. Use loss='poisson', a "
+            "positive head ('exp', 'softplus'), or target_scaling=None."
+        )
+
+
 def _device_error(error: Exception) -> bool:
     """An error of the device (out of memory, a failed kernel), not of the call."""
     device_errors = (torch.OutOfMemoryError, getattr(torch, "AcceleratorError", ()))
