@@ -282,6 +282,10 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
         ([dt.date(2020, 1, 1), dt.date(2020, 2, 1)], pd.to_datetime(["2020-01-01", "2020-02-01"]),
          "holds datetimes, and its levels were dates"),
         ([True, False], np.array([True, False], dtype=object), None),  # numbers both
+        # numpy's durations are integers to numpy: pandas' objects of them are not numbers
+        (pd.to_timedelta([1, 2], unit="D"),
+         pd.Series(pd.to_timedelta([1, 2], unit="D"), dtype=object), None),
+        (pd.to_timedelta([1, 2], unit="D"), [1, 2], "holds numbers, and its levels were durat"),
         (pd.to_datetime(["2020-01-01", "2020-02-01"]),
          pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]), dtype=object), None),
     ],

@@ -307,6 +307,19 @@ def test_a_loss_module_that_cannot_take_the_logits_is_refused_with_their_shapes(
         est.set_params(loss=nn.BCEWithLogitsLoss(), head="sigmoid").fit(X, Y > 0)  # it takes them
 
 
+class SignMargin(nn.SoftMarginLoss):
+    """The wrapping the refusal advises: 0/1 labels as the -1/1 the loss takes."""
+
+    def forward(self, z, y):
+        return super().forward(z, 2 * y - 1)
+
+
+def test_a_subclass_of_a_refused_loss_that_maps_its_targets_trains():
+    X, y = make_classification(200, 5, random_state=0)
+    est = TorchClassifier(loss=SignMargin(), solver="lbfgs", max_iter=100, random_state=0)
+    assert est.fit(X, y).score(X, y) > 0.9
+
+
 def test_a_poisson_loss_module_is_refused_on_a_centred_target_and_on_log_rates():
     """PoissonNLLLoss has no floor on negative targets: on the standardized y it ran
     to outputs of -6e281 without a word. With log_input=True (its default) it reads

@@ -89,11 +89,13 @@ def from_arrow(X):
 
 
 def level_kind(value) -> str:
-    """What a categorical level is, in words: strings, numbers, datetimes (numpy's,
-    pandas' and Python's, which compare equal), timezone-aware datetimes, dates, or
-    its type's values (bytes). Levels of two kinds never match."""
+    """What a categorical level is, in words: strings, numbers, durations, datetimes
+    (numpy's, pandas' and Python's of each compare equal), timezone-aware datetimes,
+    dates, or its type's values (bytes). Levels of two kinds never match."""
     if isinstance(value, str):
         return "strings"
+    if isinstance(value, datetime.timedelta | np.timedelta64):  # numpy's: an integer
+        return "durations"
     if isinstance(value, numbers.Number | np.bool_):
         return "numbers"
     if isinstance(value, datetime.datetime | np.datetime64):

@@ -104,8 +104,10 @@ def refuse_for_classifier(loss) -> None:
             "logits (its head applies the sigmoid): use nn.BCEWithLogitsLoss(), the "
             "same loss computed stably from the logits."
         )
-    if isinstance(loss, SIGN_TARGET_LOSSES + REGRESSION_LOSSES):
-        kind = "-1/1 targets" if isinstance(loss, SIGN_TARGET_LOSSES) else "regression targets"
+    # the classes themselves: a subclass may map labels and logits as it needs (a
+    # SoftMarginLoss taking 2y - 1, a Brier score through a sigmoid)
+    if type(loss) in SIGN_TARGET_LOSSES + REGRESSION_LOSSES:
+        kind = "-1/1 targets" if type(loss) in SIGN_TARGET_LOSSES else "regression targets"
         raise ValueError(
             f"loss={loss!r} takes {kind}, but a classifier trains logits on class indices "
             "or 0/1 labels, which predict and predict_proba read as logits: use "
@@ -142,7 +144,7 @@ def refuse_for_regressor(loss, centred: bool) -> None:
         ``nn.PoissonNLLLoss`` on a centred target (no floor below 0: outputs of
         -6e281, with no divergence to stop at).
     """
-    if isinstance(loss, CLASSIFICATION_LOSSES):
+    if type(loss) in CLASSIFICATION_LOSSES:  # a subclass may regress
         raise ValueError(
             f"loss={loss!r} is a classification loss (class indices, 0/1 or -1/1 "
             "targets); a regressor trains real-valued outputs. Use TorchClassifier, or a "
