@@ -467,6 +467,28 @@ def test_a_constant_target_fitted_to_rounding_is_not_worse_than_a_constant():
     assert not [w for w in caught if "predicting a constant" in str(w.message)]
 
 
+def test_an_offset_target_keeps_the_tight_margin_against_the_constant():
+    """The rounding slack is for a target the constant fits exactly: on y = 1000 + N(0, 1)
+    a slack scaled by an output of 0's loss had hidden a model 0.7 off the mean."""
+    import types
+
+    from torchsk.training.losses import LossFunctions
+    from torchsk.training.report import worse_than_constant
+
+    y = torch.as_tensor(1000 + np.random.default_rng(0).normal(size=(500, 1)))
+    mean = float(y.mean())
+
+    class Off(nn.Module):  # the mean + 0.7: a loss of 1.5 against the constant's 1.0
+        def forward(self, x):
+            return x + mean + 0.7
+
+    task = types.SimpleNamespace(kind="classification", constant_outputs=lambda y, w: [y.mean(0)])
+    loss = LossFunctions(lambda z, t: ((z - t) ** 2).mean(dim=1), None)
+    data = types.SimpleNamespace(X=torch.zeros(500, 1, dtype=torch.float64), y=y, w=None)
+    worse, _ = worse_than_constant(task, Off(), loss, data)
+    assert worse is not None and worse[0] > worse[1] + 0.4
+
+
 def test_a_fit_worse_than_predicting_a_constant_warns():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 10_000))
