@@ -142,8 +142,7 @@ def has(name: str):
     def check(search) -> bool:
         if search.ensemble:
             return name in ("predict", "score") or (
-                name in ("predict_proba", "predict_log_proba", "decision_function")
-                and is_classifier(search.estimator)
+                name in ("predict_proba", "predict_log_proba") and is_classifier(search.estimator)
             )
         return search.refit and hasattr(search.estimator, name)
 

@@ -135,7 +135,8 @@ class Blend(StandIn):
 
     def decision_function(self, X) -> np.ndarray:
         """The scores ``Averaged`` gave the selection (``log_odds``): a scorer of
-        decision values had chosen the ensemble, then failed in ``search.score``."""
+        decision values had chosen the ensemble, then failed in ``search.score``.
+        (Not the search's own method: meta-estimators read ``predict_proba``.)"""
         if not is_classifier(self.est):
             raise AttributeError("A regressor's blend has no decision_function.")
         return log_odds(self.predict_log_proba(X))
@@ -190,7 +191,9 @@ def _same_codes(a: list, b: list) -> bool:
 def log_odds(log_p: np.ndarray) -> np.ndarray:
     """A classifier's decision values from averaged log-probabilities: the log-odds of
     ``classes_[1]`` for a binary target, else the log-probabilities themselves
-    (ensembles are single-label)."""
+    (ensembles are single-label); finite, a probability of 0 read as the smallest
+    float's (an infinite score had failed ``roc_auc``'s input check)."""
+    log_p = np.maximum(log_p, np.log(np.finfo(np.float64).tiny))
     return log_p[:, 1] - log_p[:, 0] if log_p.shape[1] == 2 else log_p
 
 
