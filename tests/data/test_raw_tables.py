@@ -181,6 +181,17 @@ def test_a_mask_and_the_indices_it_selects_are_the_same_columns_for_a_warm_start
         reloaded.set_params(categorical_features=[1]).fit(frame, y)
     with pytest.raises(ValueError, match="categorical_features"):
         est.set_params(categorical_features=[0, 1]).fit(frame, y)  # other columns
+    with pytest.raises(ValueError, match="categorical_features"):  # a mask of 3 columns
+        est.set_params(categorical_features=[False, True, False]).fit(frame, y)
+    # a model saved before masks were read as indices recorded the mask itself
+    est.set_params(categorical_features=[1])
+    state = est.__getstate__()
+    state["_build_params"] = {**state["_build_params"], "categorical_features": [False, True]}
+    old = TorchClassifier.__new__(TorchClassifier)
+    old.__setstate__(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        old.fit(frame, y)  # the same columns: it had been refused
 
 
 def test_pyarrow_backed_columns_read_as_their_numpy_kin():

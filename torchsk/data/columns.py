@@ -30,7 +30,7 @@ def is_auto(spec) -> bool:
     return isinstance(spec, str) and spec in AUTO_SPELLINGS
 
 
-def comparable_spec(spec):
+def comparable_spec(spec, n_columns: int | None = None):
     """``categorical_features`` as a warm start compares it with the fit's: one
     spelling of ``"auto"``, and a boolean mask as the column indices it selects.
 
@@ -38,6 +38,9 @@ def comparable_spec(spec):
     ----------
     spec : "auto", "from_dtype", None or array-like
         The parameter's value.
+    n_columns : int, default=None
+        X's width where known: a mask of another length selects no columns of X
+        (a fit refuses it), so it is kept as it is, unlike any indices.
 
     Returns
     -------
@@ -50,7 +53,9 @@ def comparable_spec(spec):
     if spec is None or isinstance(spec, str):
         return spec
     array = np.asarray(spec)
-    return np.flatnonzero(array).tolist() if array.dtype == bool else spec
+    if array.dtype != bool or (n_columns is not None and len(array) != n_columns):
+        return spec
+    return np.flatnonzero(array).tolist()
 
 
 _SPEC_HELP = (

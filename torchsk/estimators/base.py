@@ -277,7 +277,9 @@ class BaseTorchEstimator(
             "numeric_bins": self.numeric_bins,
             "module": self.module,
             # the same columns by another spelling: a warm start may switch to it
-            "categorical_features": comparable_spec(self.categorical_features),
+            "categorical_features": comparable_spec(
+                self.categorical_features, getattr(self, "n_features_in_", None)
+            ),
             **module_params(self),
         }
 

@@ -197,7 +197,8 @@ class PicklesPlainData:
             built = state["_build_params"]
             built.setdefault("numeric_bins", None)
             if "categorical_features" in built:  # saved before a mask was read as indices
-                built["categorical_features"] = comparable_spec(built["categorical_features"])
+                spec, width = built["categorical_features"], state.get("n_features_in_")
+                built["categorical_features"] = comparable_spec(spec, width)
         for name, parameter in inspect.signature(type(self).__init__).parameters.items():
             if parameter.default is not inspect.Parameter.empty:  # saved before it existed
                 state.setdefault(name, parameter.default)
