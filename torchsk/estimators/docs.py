@@ -134,9 +134,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         compares their sum as training computes it. Ignored with ``module``.
     member_rows : {"all", "folds"}, default="all"
         Which rows each of the ``n_ensemble`` members trains on. ``"all"``: every
-        row. ``"folds"``: the rows are split into ``n_ensemble`` folds (stratified
-        for a classifier, as ``StratifiedKFold`` splits: a class rarer than the folds
-        in as many as it has rows) and member ``m`` trains on all but fold ``m`` (cross-fitted
+        row. ``"folds"``: the rows are split into ``n_ensemble`` folds (a classifier's
+        single-label y as ``StratifiedKFold`` splits it, a class rarer than the folds
+        in as many as it has rows, with its warning; ``KFold`` where every class is
+        rarer, and for multilabel y) and member ``m`` trains on all but fold ``m`` (cross-fitted
         members; still one stacked network on shared batches). Each member stops on
         its own, as a separate fit on its rows would: once its training loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs, or, with

@@ -93,13 +93,16 @@ def _warn_if_float32_loses_inputs(net: nn.Module) -> None:
     """Warn where a numeric input rounds, in float32, by more than 0.001 of its scale:
     the module keeps X in float64 before scaling (a timestamp of 1.7e9 with an hour's
     spread), the float32 graph cannot (its predictions were 0.11 off, in silence).
-    Every network's input stage: a search's blend holds several."""
+    Every network's input stage (a search's blend holds several, each its own
+    constants), in one warning."""
+    pairs = []
     for part in net.modules():
         scaling = getattr(getattr(part, "inputs", None), "scaling", None)
         center, scale = getattr(scaling, "center", None), getattr(scaling, "scale", None)
         if center is not None and scale is not None:
-            _warn_if_rounded(center.detach().double().cpu(), scale.detach().double().cpu())
-            return  # one warning: the networks of a blend share their input columns
+            pairs.append((center.detach().double().cpu(), scale.detach().double().cpu()))
+    if pairs:
+        _warn_if_rounded(torch.cat([c for c, _ in pairs]), torch.cat([s for _, s in pairs]))
 
 
 def _warn_if_rounded(center: torch.Tensor, scale: torch.Tensor) -> None:

@@ -16,8 +16,6 @@ fits every model so), and each member has held-out rows of its own:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -73,15 +71,14 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
     # a class rarer than the folds is still spread over as many as it has rows, and the
     # others stay balanced (plain KFold for all, as before, had put both rows of a
     # 2-row class in one fold: its member never saw the class); StratifiedKFold
-    # refuses only where every class is rarer than the folds
+    # refuses only where every class is rarer than the folds, and warns (its "The
+    # least populated class ..." tells the user that some members lack a class)
     if labels is not None and np.unique(labels, return_counts=True)[1].max() >= n_members:
         splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
     else:
         splitter = KFold(n_members, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():  # "The least populated class ...": as intended here
-        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-        for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
-            folds[held_out] = m
+    for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
+        folds[held_out] = m
     return folds
 
 
