@@ -2,6 +2,7 @@
 
 import datetime as dt
 import pickle
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -286,6 +287,9 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
         (pd.to_timedelta([1, 2], unit="D"),
          pd.Series(pd.to_timedelta([1, 2], unit="D"), dtype=object), None),
         (pd.to_timedelta([1, 2], unit="D"), [1, 2], "holds numbers, and its levels were durat"),
+        # numbers held as objects at the fit (numpy's isnan had refused them at predict)
+        (pd.Series([np.int64(1), np.int64(2)], dtype=object), [1.0, 2.0], None),
+        (pd.Series([Decimal("1.5"), Decimal("2.5")], dtype=object), [1.5, 2.5], None),
         (pd.to_datetime(["2020-01-01", "2020-02-01"]),
          pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]), dtype=object), None),
     ],

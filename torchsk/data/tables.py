@@ -143,6 +143,10 @@ def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarr
     # no category in training (all missing): every later value is held as missing too,
     # as training saw the column, so that it cannot move a prediction (fit names it)
     if encoder is not None and len(values):
+        if encoder.categories_[0].dtype == object and values.dtype != object:
+            # numbers against levels held as objects (np.int64, Decimal): compared as
+            # objects, 1.0 == np.int64(1) (numpy's isnan had refused the object levels)
+            values = values.astype(object)
         # np.asarray: an encoder fitted before set_output was pinned follows the config
         codes[~missing] = np.asarray(encoder.transform(values.reshape(-1, 1))).ravel()
     return codes
