@@ -141,6 +141,13 @@ def test_a_target_of_95_percent_zeros_is_scaled_in_its_own_units(rng):
     units = TorchRegressor(**kw).fit(X, claims * 1e-5)
     assert dollars.module_.target_scaling.scale.item() > 1e3  # the claims' spread
     np.testing.assert_allclose(units.predict(X) * 1e5, dollars.predict(X), rtol=1e-6)
+    # an input of one 1 among 5,000 zeros is floored at a quarter of its range (the
+    # rows' spread alone made the 1 a value of 52)
+    rare = np.zeros((5000, 2))
+    rare[0, 0], rare[:, 1] = 1.0, rng.normal(size=5000)
+    reg = TorchRegressor(input_scaling="robust", max_iter=1, random_state=0)
+    scaled = reg.fit(rare, rare[:, 1]).module_.inputs.scaling(torch.as_tensor(rare[:1]))
+    assert float(scaled[0, 0]) <= 4.0 + 1e-9
 
 
 def test_state_dict_and_pickle_carry_the_scaling(body_mass):

@@ -52,19 +52,22 @@ def robust_constants(x: torch.Tensor, w: torch.Tensor) -> tuple[float, float]:
     (three targets of 1e9 among 0s and 10s: a scale of 7e8). The fallback, in the
     interquartile range's units: the standard deviation of the rows between the 5th
     and 95th percentiles times ``IQR_PER_STD``; where those are one value too (95%
-    zeros), that of all the rows; 1 for a constant. Always in the column's units: a
-    fixed 1 there had made a fit of claims in dollars another model than in units of
-    1e5 dollars (``huber_delta`` $1 against $100k). (The median absolute deviation is
-    no fallback: it is 0 wherever the interquartile range is.)
+    zeros), that of all the rows, floored at a quarter of their range (a 0/1
+    indicator of 1 row in 5,000 had otherwise become values of 40 and more, as
+    ``"auto"`` floors its narrow columns); 1 for a constant. Always in the column's
+    units: a fixed 1 there had made a fit of claims in dollars another model than in
+    units of 1e5 dollars (``huber_delta`` $1 against $100k). (The median absolute
+    deviation is no fallback: it is 0 wherever the interquartile range is.)
     """
     lo, q1, median, q3, hi = weighted_quantiles(x, (0.05, 0.25, 0.5, 0.75, 0.95), w).tolist()
     if q3 > q1:
         return median, q3 - q1
-    for rows in (w * ((x >= lo) & (x <= hi)), w):
-        std = _weighted_std(x, rows)
-        if std > 0:
-            return median, IQR_PER_STD * std
-    return median, 1.0
+    std = _weighted_std(x, w * ((x >= lo) & (x <= hi)))
+    if std > 0:
+        return median, IQR_PER_STD * std
+    present = x[w > 0]
+    span = float(present.max() - present.min()) if len(present) else 0.0
+    return median, max(IQR_PER_STD * _weighted_std(x, w), span / 4) if span > 0 else 1.0
 
 
 def _weighted_std(x: torch.Tensor, w: torch.Tensor) -> float:
