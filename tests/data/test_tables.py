@@ -290,6 +290,9 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
         # numbers held as objects at the fit (numpy's isnan had refused them at predict)
         (pd.Series([np.int64(1), np.int64(2)], dtype=object), [1.0, 2.0], None),
         (pd.Series([Decimal("1.5"), Decimal("2.5")], dtype=object), [1.5, 2.5], None),
+        # equal only as floats: had silently been unseen levels
+        (pd.Series([Decimal("0.1"), Decimal("0.2")], dtype=object), [0.1, 0.2],
+         "holds numbers equal to its levels only as floats"),
         (pd.to_datetime(["2020-01-01", "2020-02-01"]),
          pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]), dtype=object), None),
     ],

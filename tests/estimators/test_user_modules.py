@@ -349,10 +349,28 @@ def test_a_poisson_loss_module_is_refused_on_a_centred_target_and_on_log_rates()
 )
 def test_classification_loss_modules_are_refused_on_the_regressor(loss):
     """CrossEntropyLoss on one output is 0 whatever the weights (a constant model, in
-    silence); BCEWithLogitsLoss has no floor on real targets (R² -130)."""
+    silence); BCEWithLogitsLoss has no floor on real targets (R² -130); a target
+    scaling given as a tuple had skipped the refusal."""
     X, y = make_classification(60, 5, random_state=0)
-    with pytest.raises(ValueError, match="classification loss.*TorchClassifier"):
-        TorchRegressor(loss=loss, max_iter=2).fit(X, y * 3.0 + 1.0)
+    for scaling in ("standard", (0.0, 1.0)):
+        with pytest.raises(ValueError, match="classification loss.*TorchClassifier"):
+            TorchRegressor(loss=loss, target_scaling=scaling, max_iter=2).fit(X, y * 3.0 + 1.0)
+
+
+class LogRatePoisson(nn.PoissonNLLLoss):
+    """Passes the log of the exp head's rate, as log_input=True takes it."""
+
+    def forward(self, rate, y):
+        return super().forward(torch.log(rate), y)
+
+
+def test_a_poisson_subclass_that_passes_log_rates_trains():
+    X, y = make_classification(200, 5, random_state=0)
+    counts = (y * 3 + 1).astype(float)
+    est = TorchRegressor(loss=LogRatePoisson(), head="exp", solver="lbfgs", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert est.fit(X, counts).score(X, counts) > 0.3
 
 
 def test_a_batch_norm_module_trains_when_the_last_batch_would_hold_one_row():

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -58,6 +59,13 @@ def test_partial_fit_refuses_balanced_among_a_multilabel_lists_weights():
     est = TorchClassifier(class_weight=[{0: 1, 1: 2}, "balanced", {0: 1, 1: 1}], **SMALL)
     with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
         est.partial_fit(X, Y, classes=[0, 1, 2])
+
+
+def test_skipping_parameter_validation_skips_it_on_a_later_partial_fit_too():
+    X, y = _linear_problem()
+    with sklearn.config_context(skip_parameter_validation=True):
+        est = TorchRegressor(max_iter=2, **SMALL).fit(X, y)
+        est.set_params(alpha=-1.0).partial_fit(X, y)  # as fit accepts it there
 
 
 @pytest.mark.parametrize(
@@ -487,6 +495,11 @@ def test_an_offset_target_keeps_the_tight_margin_against_the_constant():
     data = types.SimpleNamespace(X=torch.zeros(500, 1, dtype=torch.float64), y=y, w=None)
     worse, _ = worse_than_constant(task, Off(), loss, data)
     assert worse is not None and worse[0] > worse[1] + 0.4
+    # nor a target whose spread is small against its level: 1e6 +- 10, 30 spreads off
+    data.y = torch.as_tensor(1e6 + 10 * np.random.default_rng(0).normal(size=(500, 1)))
+    mean = float(data.y.mean()) + 300 - 0.7
+    worse, _ = worse_than_constant(task, Off(), loss, data)
+    assert worse is not None
 
 
 def test_a_fit_worse_than_predicting_a_constant_warns():

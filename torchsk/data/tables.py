@@ -132,24 +132,39 @@ def _fit_column(X, j: int, values: np.ndarray) -> OrdinalEncoder | None:
         ) from error
 
 
-def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray):
-    """Codes of one categorical column: NaN where missing, ``UNSEEN`` for new levels.
+def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray, name=""):
+    """Codes of column ``name``: NaN where missing, ``UNSEEN`` for new levels.
 
     Missing values never reach the ``OrdinalEncoder``: it would call a ``None`` at
     transform an unseen level when training had only ``NaN``. A column with no
-    training category is missing throughout.
-    """
+    training category is missing throughout."""
     codes = np.full(len(missing), np.nan)
     # no category in training (all missing): every later value is held as missing too,
     # as training saw the column, so that it cannot move a prediction (fit names it)
     if encoder is not None and len(values):
-        if encoder.categories_[0].dtype == object and values.dtype != object:
-            # numbers against levels held as objects (np.int64, Decimal): compared as
-            # objects, 1.0 == np.int64(1) (numpy's isnan had refused the object levels)
-            values = values.astype(object)
+        levels = encoder.categories_[0]
+        held = levels.dtype == object and values.dtype != object
+        if held:  # numbers against levels held as objects (np.int64, Decimal): compared
+            values = values.astype(object)  # as objects (numpy's isnan refused them)
         # np.asarray: an encoder fitted before set_output was pinned follows the config
         codes[~missing] = np.asarray(encoder.transform(values.reshape(-1, 1))).ravel()
+        if held and (codes == UNSEEN).any():
+            _refuse_inexact(name, values[codes[~missing] == UNSEEN], levels)
     return codes
+
+
+def _refuse_inexact(name: str, unseen: np.ndarray, levels: np.ndarray) -> None:
+    """Refuse numbers that equal a level held as an object only as floats (0.1 and
+    ``Decimal("0.1")``): they had silently been unseen levels."""
+    try:
+        inexact = np.isin(unseen.astype(float), levels.astype(float)).any()
+    except (TypeError, ValueError):  # levels that are not numbers
+        inexact = False
+    if inexact:
+        raise TypeError(
+            f"Column {name} of X holds numbers equal to its levels only as floats (they "
+            f"were {type(levels[0]).__name__} values at the fit); convert it to those first."
+        )
 
 
 class TableEncoder:
@@ -288,7 +303,7 @@ class TableEncoder:
             if self.is_categorical_[j]:
                 values, missing = _categorical_values(kind, column)
                 _check_one_kind(X, j, values, self._encoders[j])
-                out[:, j] = _codes(self._encoders[j], values, missing)
+                out[:, j] = _codes(self._encoders[j], values, missing, column_label(X, j))
             else:
                 out[:, j] = _numeric(X, j, kind, column, FIT_ADVICE if fitting else PREDICT_ADVICE)
         return out

@@ -29,7 +29,7 @@ from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_non_finite
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
-from torchsk.estimators.fitstate import all_or_nothing, validate_changed_params
+from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.iterable import IterableFit, is_batches, refuse_listed_batches
 from torchsk.estimators.members import CrossFittedMembers
 from torchsk.estimators.streamed import StreamedFit
@@ -314,8 +314,6 @@ class BaseTorchEstimator(
 
     def _check_partial_fit(self) -> None:
         """Refuse what one epoch at a time cannot do, with scikit-learn's message."""
-        if hasattr(self, "module_"):  # a first call's parameters: _fit_context's
-            validate_changed_params(self)
         if self.early_stopping:
             # scikit-learn's MLP refuses it too: a split of each small batch would hold
             # out data at every call, and the curves would stop matching

@@ -26,6 +26,7 @@ from torchsk.estimators.docs import (
     PARTIAL_FIT_X,
     fill_docstring,
 )
+from torchsk.estimators.fitstate import revalidating
 from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, checked_classes, ravel_column
 from torchsk.estimators.tasks import ClassificationTask
 from torchsk.nn.heads import CLASSIFIER_HEADS
@@ -223,6 +224,7 @@ default="auto"
 
     @available_if(_stochastic_solver)
     @with_callbacks
+    @revalidating
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.

@@ -23,6 +23,7 @@ from torchsk.estimators.docs import (
     PARTIAL_FIT_X,
     fill_docstring,
 )
+from torchsk.estimators.fitstate import revalidating
 from torchsk.estimators.targets import ScoresTargetsAsFitReadsThem, ravel_column
 from torchsk.estimators.tasks import RegressionTask, is_robust
 from torchsk.nn.heads import POSITIVE_LINKS, REGRESSION_LINKS
@@ -209,6 +210,7 @@ nn.Module, default="squared_error"
         )
 
     @with_callbacks
+    @revalidating
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one epoch over the given data.

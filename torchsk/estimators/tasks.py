@@ -93,8 +93,12 @@ class RegressionTask:
         with a robust loss), else ``"robust"`` for a robust loss."""
         link = self.link()
         scaling = self.target_scaling
+        shifted = isinstance(scaling, tuple) and np.any(np.asarray(scaling[0], dtype=float) != 0)
+        # (a positive link's target is divided by its mean only: it stays non-negative)
+        centred = shifted or (scaling == "standard" and link not in POSITIVE_LINKS)
+        refuse_for_regressor(self.loss, centred)  # classification, Poisson's log-rates
         if isinstance(scaling, tuple):  # given: used as it is
-            if link in POSITIVE_LINKS and np.any(np.asarray(scaling[0], dtype=float) != 0):
+            if link in POSITIVE_LINKS and shifted:
                 raise ValueError(
                     f"target_scaling={scaling!r} shifts the target by a center, and "
                     f"head={link!r} predicts it through a positive link, which a shifted "
@@ -103,9 +107,6 @@ class RegressionTask:
                     "scales such a target by its mean."
                 )
             return {"head": link, "target_scaling": scaling}
-        # (a positive link's target is divided by its mean only: it stays non-negative)
-        centred = scaling == "standard" and link not in POSITIVE_LINKS
-        refuse_for_regressor(self.loss, centred)  # classification, Poisson's log-rates
         robust = is_robust(self.loss)
         if scaling is not None and link in POSITIVE_LINKS:  # a scale only: y stays positive
             scaling = "median" if robust else "mean"

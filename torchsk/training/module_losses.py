@@ -150,7 +150,7 @@ def refuse_for_regressor(loss, centred: bool) -> None:
             "targets); a regressor trains real-valued outputs. Use TorchClassifier, or a "
             "regression loss ('squared_error', 'huber', nn.MSELoss(), ...)."
         )
-    if not isinstance(loss, nn.PoissonNLLLoss):
+    if type(loss) is not nn.PoissonNLLLoss:  # a subclass may pass the log of its rate
         return
     if loss.log_input:
         raise ValueError(
@@ -162,8 +162,8 @@ def refuse_for_regressor(loss, centred: bool) -> None:
     if centred:
         raise ValueError(
             "loss=nn.PoissonNLLLoss(log_input=False) needs non-negative targets, but "
-            "target_scaling='standard' centres y on its mean. Use loss='poisson', a "
-            "positive head ('exp', 'softplus'), or target_scaling=None."
+            "the target scaling centres y ('standard', or a tuple with a center). Use "
+            "loss='poisson', a positive head ('exp', 'softplus'), or target_scaling=None."
         )
 
 

@@ -208,7 +208,7 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
         # head's), it is not worse than the constant (a target with a spread keeps
         # the tight margin: an offset y of 1000 +- 1 would have widened it to 1.0)
         zero = _mean(loss.per_sample(torch.zeros_like(z), y), w)
-        slack = 1e-6 * zero if constant <= 1e-9 * zero else 0.0
+        slack = 1e-6 * zero if constant <= 1e-20 * zero else 0.0  # rounding-level
         margin = 1e-9 * abs(constant) + slack
     if model > constant + max(margin, 1e-21):
         return (model, constant), outputs
