@@ -155,6 +155,7 @@ def _complete(x: torch.Tensor) -> bool:
     for rows with some), as do ``torch.func`` transforms (``vmap`` refuses it)."""
     if torch.compiler.is_compiling() or torch.jit.is_tracing():
         return False
-    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)  # private
+    if wrapped is not None and wrapped(x):
         return False
     return not bool(torch.isnan(x.sum()))
