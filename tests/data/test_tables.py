@@ -293,6 +293,13 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
         # equal only as floats: had silently been unseen levels
         (pd.Series([Decimal("0.1"), Decimal("0.2")], dtype=object), [0.1, 0.2],
          "holds numbers equal to its levels only as floats"),
+        (pd.Series([0.1, 0.2], dtype=object), np.array([0.1, 0.2], dtype=np.float32),
+         "holds numbers equal to its levels only as floats"),
+        # dates held as objects against numpy's: compared as dates, not as integers
+        (pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]).as_unit("ns"), dtype=object),
+         pd.to_datetime(["2020-01-01", "2020-02-01"]).as_unit("ns"), None),
+        (pd.Series(pd.to_timedelta([1, 2], unit="D").as_unit("ns"), dtype=object),
+         pd.to_timedelta([1, 2], unit="D").as_unit("ns"), None),
         (pd.to_datetime(["2020-01-01", "2020-02-01"]),
          pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]), dtype=object), None),
     ],

@@ -139,25 +139,25 @@ def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarr
     transform an unseen level when training had only ``NaN``. A column with no
     training category is missing throughout."""
     codes = np.full(len(missing), np.nan)
-    # no category in training (all missing): every later value is held as missing too,
-    # as training saw the column, so that it cannot move a prediction (fit names it)
+    # no training category (all missing): later values stay missing, as the fit saw them
     if encoder is not None and len(values):
-        levels = encoder.categories_[0]
-        held = levels.dtype == object and values.dtype != object
+        levels, dtype = encoder.categories_[0], values.dtype
+        held = levels.dtype == object and dtype.kind in "biuf"  # not dates: numpy's ints
         if held:  # numbers against levels held as objects (np.int64, Decimal): compared
             values = values.astype(object)  # as objects (numpy's isnan refused them)
         # np.asarray: an encoder fitted before set_output was pinned follows the config
         codes[~missing] = np.asarray(encoder.transform(values.reshape(-1, 1))).ravel()
         if held and (codes == UNSEEN).any():
-            _refuse_inexact(name, values[codes[~missing] == UNSEEN], levels)
+            as_float = dtype if dtype.kind == "f" else np.float64  # a float32's own
+            _refuse_inexact(name, values[codes[~missing] == UNSEEN].astype(as_float), levels)
     return codes
 
 
 def _refuse_inexact(name: str, unseen: np.ndarray, levels: np.ndarray) -> None:
-    """Refuse numbers that equal a level held as an object only as floats (0.1 and
-    ``Decimal("0.1")``): they had silently been unseen levels."""
+    """Refuse numbers equal to a level held as an object only in their float dtype
+    (0.1 and ``Decimal("0.1")``; float32's 0.1 and 0.1): they had been unseen."""
     try:
-        inexact = np.isin(unseen.astype(float), levels.astype(float)).any()
+        inexact = np.isin(unseen, levels.astype(unseen.dtype)).any()
     except (TypeError, ValueError):  # levels that are not numbers
         inexact = False
     if inexact:
