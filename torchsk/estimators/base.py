@@ -240,7 +240,7 @@ class BaseTorchEstimator(
         self._record(history, first, incremental, units)
         # weighted as the members' early stopping scored them: class_weight included
         self._record_members(history.members, rows.y, sw)
-        self._check_trained_module(rows.probe(self), task, history)
+        self._check_trained_module(rows.probe(self), task)
         hooks.close()
         return self
 

@@ -168,18 +168,15 @@ class NetworkBuilder:
         if classifier:
             refuse_probability_output(out)
 
-    def _check_trained_module(self, X, task, history) -> None:
+    def _check_trained_module(self, X, task) -> None:
         """Warn when a classifier's own module never output a logit outside [0, 1]
         on (up to 256) training rows: a sigmoid in its ``forward`` that the check of
-        its layers (``_place``) cannot see (``history``: whether the fit converged,
-        and yet worse than the constant, which such logits make likely; one that ran
-        out of epochs may be undertrained logits near their start)."""
+        its layers (``_place``) cannot see."""
         if self.module is None or task.kind != CLASSIFICATION:
             return
         with torch.no_grad():
             out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
-        stuck = history.stopped == "converged" and history.worse_than_constant is not None
-        warn_if_bounded(out, stuck)
+        warn_if_bounded(out)
 
 
 def warn_non_finite(out: np.ndarray) -> np.ndarray:

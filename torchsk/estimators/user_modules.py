@@ -124,16 +124,12 @@ def refuse_probability_output(out: torch.Tensor) -> None:
         _refuse("The module's outputs are rows of log-probabilities (log-softmax)")
 
 
-def warn_if_bounded(out: torch.Tensor, stuck: bool = False) -> None:
-    """A trained classifier's logits all in [0, 1], spread over half of it at least,
-    or of a fit that converged worse than the constant (``stuck``): its module
-    squashes them (a sigmoid's outputs spread from the first epochs; an undertrained
-    small network's logits, near their start, can all lie in [0, 1]; through a
-    second sigmoid a binary target's probabilities never fall below 0.5, which a
-    rare class pays for)."""
+def warn_if_bounded(out: torch.Tensor) -> None:
+    """A trained classifier's logits all in [0, 1], spread over half of it at least:
+    its module squashes them (a sigmoid's outputs spread from the first epochs; an
+    undertrained small network's logits, near their start, can all lie in [0, 1])."""
     bounded = bool(((out >= 0) & (out <= 1)).all())
-    squashed = stuck or float(out.max() - out.min()) >= 0.5
-    if len(out) >= 8 and bounded and squashed:
+    if len(out) >= 8 and bounded and float(out.max() - out.min()) >= 0.5:
         warn(
             "The module's outputs stayed within [0, 1] on the training rows after "
             "training: they look like probabilities (a sigmoid in its forward?), but "

@@ -203,14 +203,8 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
             for z0 in task.constant_outputs(data.y.cpu().numpy(), _weights(data))
         )
         outputs = _output_losses(loss, z, y, w, model) if task.kind == REGRESSION else None
-        # a margin for rounding; where the constant fits exactly (a constant target),
-        # on the scale of an output of 0's loss: fitted to 1e-4 of its value (an exp
-        # head's), it is not worse than the constant (a target with a spread keeps
-        # the tight margin: an offset y of 1000 +- 1 would have widened it to 1.0)
-        zero = _mean(loss.per_sample(torch.zeros_like(z), y), w)
-        slack = 1e-6 * zero if constant <= 1e-20 * zero else 0.0  # rounding-level
-        margin = 1e-9 * abs(constant) + slack
-    if model > constant + max(margin, 1e-21):
+    # a margin for rounding: an exact constant target is fitted exactly by both
+    if model > constant + 1e-9 * max(abs(constant), 1e-12):
         return (model, constant), outputs
     return None, outputs
 
