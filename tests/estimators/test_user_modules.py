@@ -352,9 +352,28 @@ def test_classification_loss_modules_are_refused_on_the_regressor(loss):
     silence); BCEWithLogitsLoss has no floor on real targets (R² -130); a target
     scaling given as a tuple had skipped the refusal."""
     X, y = make_classification(60, 5, random_state=0)
-    for scaling in ("standard", (0.0, 1.0)):
+    for scaling in ("standard", (1.0, 1.0)):
         with pytest.raises(ValueError, match="classification loss.*TorchClassifier"):
             TorchRegressor(loss=loss, target_scaling=scaling, max_iter=2).fit(X, y * 3.0 + 1.0)
+
+
+def test_a_classification_loss_fits_fractions_on_an_unscaled_target():
+    """Fractions in [0, 1] through BCEWithLogitsLoss (logits out) are a use, not a
+    mistake: only a centred target is refused."""
+    X, y = make_classification(200, 5, random_state=0)
+    fractions = 1 / (1 + np.exp(-X[:, 0]))
+    est = TorchRegressor(loss=nn.BCEWithLogitsLoss(), target_scaling=None, solver="lbfgs",
+                         random_state=0).fit(X, fractions)  # fmt: skip
+    assert np.corrcoef(1 / (1 + np.exp(-est.predict(X))), fractions)[0, 1] > 0.9
+
+
+def test_a_poisson_subclass_is_refused_on_a_centred_target_too():
+    class Renamed(nn.PoissonNLLLoss):
+        pass
+
+    X, y = make_classification(60, 5, random_state=0)
+    with pytest.raises(ValueError, match="needs non-negative targets"):
+        TorchRegressor(loss=Renamed(log_input=False), max_iter=2).fit(X, y * 3.0 + 1.0)
 
 
 class LogRatePoisson(nn.PoissonNLLLoss):

@@ -93,7 +93,8 @@ class RegressionTask:
         with a robust loss), else ``"robust"`` for a robust loss."""
         link = self.link()
         scaling = self.target_scaling
-        shifted = isinstance(scaling, tuple) and np.any(np.asarray(scaling[0], dtype=float) != 0)
+        pair = isinstance(scaling, tuple) and len(scaling) == 2  # else refused, as not one
+        shifted = pair and np.any(np.asarray(scaling[0], dtype=float) != 0)
         # (a positive link's target is divided by its mean only: it stays non-negative)
         centred = shifted or (scaling == "standard" and link not in POSITIVE_LINKS)
         refuse_for_regressor(self.loss, centred)  # classification, Poisson's log-rates

@@ -116,9 +116,9 @@ def refuse_for_classifier(loss) -> None:
         )
 
 
-#: torch losses of class indices or 0/1 labels: on a regressor's one output
-#: CrossEntropyLoss is 0 whatever the weights (one "class"), BCEWithLogitsLoss has no
-#: floor on real targets
+#: torch losses of class indices, 0/1 labels or probabilities: on a centred target
+#: (negative values) they have no floor (BCEWithLogitsLoss: R² -130) or no meaning;
+#: on y kept in [0, 1] (target_scaling=None) they may fit fractions or soft labels
 CLASSIFICATION_LOSSES = (
     nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss, nn.BCEWithLogitsLoss,
     nn.MultiLabelSoftMarginLoss, nn.MultiLabelMarginLoss,
@@ -133,37 +133,37 @@ def refuse_for_regressor(loss, centred: bool) -> None:
     loss : object
         The regressor's ``loss``; strings and other modules pass.
     centred : bool
-        Whether the target is centred on its mean (``target_scaling="standard"``
-        without a positive head): negative targets.
+        Whether the target is centred (``target_scaling="standard"`` without a
+        positive head, or a tuple with a center): negative targets.
 
     Raises
     ------
     ValueError
-        For classification losses, ``nn.PoissonNLLLoss`` with ``log_input=True`` (it
-        reads the output as a log-rate, which ``predict`` returns as the rate) and
-        ``nn.PoissonNLLLoss`` on a centred target (no floor below 0: outputs of
-        -6e281, with no divergence to stop at).
+        For classification losses on a centred target, ``nn.PoissonNLLLoss`` with
+        ``log_input=True`` (it reads the output as a log-rate, which ``predict``
+        returns as the rate) and a Poisson loss on a centred target (no floor below
+        0: outputs of -6e281, with no divergence to stop at).
     """
-    if type(loss) in CLASSIFICATION_LOSSES:  # a subclass may regress
+    if centred and type(loss) in CLASSIFICATION_LOSSES:  # a subclass may regress
         raise ValueError(
             f"loss={loss!r} is a classification loss (class indices, 0/1 or -1/1 "
-            "targets); a regressor trains real-valued outputs. Use TorchClassifier, or a "
-            "regression loss ('squared_error', 'huber', nn.MSELoss(), ...)."
+            "targets, probabilities), and the target scaling centres y, where it has no "
+            "floor. Use TorchClassifier, a regression loss ('squared_error', 'huber', "
+            "nn.MSELoss(), ...), or, for fractions in [0, 1], target_scaling=None."
         )
-    if type(loss) is not nn.PoissonNLLLoss:  # a subclass may pass the log of its rate
-        return
-    if loss.log_input:
+    # the exact class: a subclass may pass the log of its rate
+    if type(loss) is nn.PoissonNLLLoss and loss.log_input:
         raise ValueError(
             "loss=nn.PoissonNLLLoss() reads the output as a log-rate (log_input=True), "
             "while predict returns the output as the target: use loss='poisson' (the "
             "same deviance through an exp head, computed stably), or "
             "nn.PoissonNLLLoss(log_input=False) with head='exp' or 'softplus'."
         )
-    if centred:
+    if centred and isinstance(loss, nn.PoissonNLLLoss):
         raise ValueError(
-            "loss=nn.PoissonNLLLoss(log_input=False) needs non-negative targets, but "
-            "the target scaling centres y ('standard', or a tuple with a center). Use "
-            "loss='poisson', a positive head ('exp', 'softplus'), or target_scaling=None."
+            f"loss={loss!r} needs non-negative targets, but the target scaling centres "
+            "y ('standard', or a tuple with a center). Use loss='poisson', or a positive "
+            "head ('exp', 'softplus'), which divides y by its mean only."
         )
 
 
