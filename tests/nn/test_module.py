@@ -148,6 +148,15 @@ def test_a_target_of_95_percent_zeros_is_scaled_in_its_own_units(rng):
     reg = TorchRegressor(input_scaling="robust", max_iter=1, random_state=0)
     scaled = reg.fit(rare, rare[:, 1]).module_.inputs.scaling(torch.as_tensor(rare[:1]))
     assert float(scaled[0, 0]) <= 4.0 + 1e-9
+    # nor set by outliers: three targets of 1e9 among zeros and readings near 10 (the
+    # rows' spread had made the scale 1.9e8); nor by rounding residue about 0.1
+    spiky = np.zeros(1000)
+    spiky[3:40], spiky[:3] = 10.0 + rng.normal(size=37), 1e9
+    huber = TorchRegressor(loss="huber", max_iter=1, random_state=0).fit(X[:1], [0.0])
+    huber.fit(rng.normal(size=(1000, 3)), spiky)
+    assert 1 < huber.module_.target_scaling.scale.item() < 100
+    residue = np.where(np.arange(1000) < 950, 0.1 + 1e-17 * np.arange(1000), 5.0)
+    assert huber.fit(rng.normal(size=(1000, 3)), residue).module_.target_scaling.scale > 1
 
 
 def test_state_dict_and_pickle_carry_the_scaling(body_mass):

@@ -51,23 +51,27 @@ def robust_constants(x: torch.Tensor, w: torch.Tensor) -> tuple[float, float]:
     range is 0, and the full range it used to fall back on was set by the outliers
     (three targets of 1e9 among 0s and 10s: a scale of 7e8). The fallback, in the
     interquartile range's units: the standard deviation of the rows between the 5th
-    and 95th percentiles times ``IQR_PER_STD``; where those are one value too (95%
-    zeros), that of all the rows, floored at a quarter of their range (a 0/1
-    indicator of 1 row in 5,000 had otherwise become values of 40 and more, as
-    ``"auto"`` floors its narrow columns); 1 for a constant. Always in the column's
-    units: a fixed 1 there had made a fit of claims in dollars another model than in
-    units of 1e5 dollars (``huber_delta`` $1 against $100k). (The median absolute
-    deviation is no fallback: it is 0 wherever the interquartile range is.)
+    and 95th percentiles times ``IQR_PER_STD`` (rounding residue, 1e-17 about a
+    column of 0.1, is no spread, nor an interquartile range); where those are one
+    value (90-95% zeros), the median distance to it of the other rows (a 0/1
+    indicator: 1; claims among zeros: a typical claim, in dollars as in units of 1e5
+    dollars, where a fixed 1 had fitted two models); 1 for a constant. (The median absolute deviation of all
+    rows is no fallback: it is 0 wherever the interquartile range is.)
     """
     lo, q1, median, q3, hi = weighted_quantiles(x, (0.05, 0.25, 0.5, 0.75, 0.95), w).tolist()
-    if q3 > q1:
+    present = w > 0
+    residue = 1e-12 * float(x[present].abs().max()) if bool(present.any()) else 0.0
+    if q3 - q1 > residue:
         return median, q3 - q1
     std = _weighted_std(x, w * ((x >= lo) & (x <= hi)))
-    if std > 0:
+    if std > residue:
         return median, IQR_PER_STD * std
-    present = x[w > 0]
-    span = float(present.max() - present.min()) if len(present) else 0.0
-    return median, max(IQR_PER_STD * _weighted_std(x, w), span / 4) if span > 0 else 1.0
+    distance = (x - median).abs()
+    others = present & (distance > residue)
+    if not bool(others.any()):
+        return median, 1.0
+    half = weighted_quantiles(distance[others], (0.5,), w[others])
+    return median, float(half[0])
 
 
 def _weighted_std(x: torch.Tensor, w: torch.Tensor) -> float:
