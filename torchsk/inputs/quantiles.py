@@ -55,8 +55,9 @@ def robust_constants(x: torch.Tensor, w: torch.Tensor) -> tuple[float, float]:
     column of 0.1, is no spread, nor an interquartile range); where those are one
     value (90-95% zeros), the median distance to it of the other rows (a 0/1
     indicator: 1; claims among zeros: a typical claim, in dollars as in units of 1e5
-    dollars, where a fixed 1 had fitted two models); 1 for a constant. (The median absolute deviation of all
-    rows is no fallback: it is 0 wherever the interquartile range is.)
+    dollars, where a fixed 1 had fitted two models); 1 for a constant. (The median
+    absolute deviation of all rows is no fallback: it is 0 wherever the
+    interquartile range is.)
     """
     lo, q1, median, q3, hi = weighted_quantiles(x, (0.05, 0.25, 0.5, 0.75, 0.95), w).tolist()
     present = w > 0
