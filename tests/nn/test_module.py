@@ -155,8 +155,14 @@ def test_a_target_of_95_percent_zeros_is_scaled_in_its_own_units(rng):
     huber = TorchRegressor(loss="huber", max_iter=1, random_state=0).fit(X[:1], [0.0])
     huber.fit(rng.normal(size=(1000, 3)), spiky)
     assert 1 < huber.module_.target_scaling.scale.item() < 100
-    residue = np.where(np.arange(1000) < 950, 0.1 + 1e-17 * np.arange(1000), 5.0)
+    ulps = np.nextafter(0.1, 1.0) - 0.1
+    residue = np.where(np.arange(1000) < 950, 0.1 + ulps * (np.arange(1000) % 4), 5.0)
     assert huber.fit(rng.normal(size=(1000, 3)), residue).module_.target_scaling.scale > 1
+    # and one sentinel far away leaves an ordinary spread alone (a residue threshold
+    # on the largest value had made it the scale: 1e13)
+    sentinel = np.r_[rng.normal(size=999), 1e13]
+    scale = huber.fit(rng.normal(size=(1000, 3)), sentinel).module_.target_scaling.scale
+    assert 1 < float(scale) < 2
 
 
 def test_state_dict_and_pickle_carry_the_scaling(body_mass):
@@ -286,3 +292,13 @@ def test_bad_scaling_constants_are_refused_before_fitting(body_mass, constants, 
         TorchRegressor(input_scaling=constants, max_iter=1).fit(X, y)
     with pytest.raises(ValueError, match=message):
         TorchRegressor(target_scaling=constants, max_iter=1).fit(X, y)
+
+
+def test_target_constants_given_as_tensors_that_require_grad_are_read():
+    """The loss-module check read the center with numpy, which refuses a tensor that
+    requires grad (a regression of this session's check: 93ab4cf fitted it)."""
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    center = torch.tensor(5.0, requires_grad=True)
+    reg = TorchRegressor(max_iter=2, target_scaling=(center, torch.tensor(3.0)), random_state=0)
+    reg.fit(X, X[:, 0] * 3 + 5)
+    assert float(reg.module_.target_scaling.center) == 5.0

@@ -147,9 +147,8 @@ def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarr
             values = values.astype(object)  # as objects (numpy's isnan refused them)
         # np.asarray: an encoder fitted before set_output was pinned follows the config
         codes[~missing] = np.asarray(encoder.transform(values.reshape(-1, 1))).ravel()
-        if held and (codes == UNSEEN).any():
-            as_float = dtype if dtype.kind == "f" else np.float64  # a float32's own
-            _refuse_inexact(name, values[codes[~missing] == UNSEEN].astype(as_float), levels)
+        if held and dtype.kind == "f" and (codes == UNSEEN).any():  # ints compare exactly
+            _refuse_inexact(name, values[codes[~missing] == UNSEEN].astype(dtype), levels)
     return codes
 
 

@@ -15,6 +15,7 @@ import torch
 from sklearn.metrics import accuracy_score, r2_score
 from torch import nn
 
+from torchsk.data.tensors import host_array
 from torchsk.estimators.class_weights import class_sample_weights
 from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
 from torchsk.inputs.quantiles import IQR_PER_STD, weighted_quantiles
@@ -93,8 +94,7 @@ class RegressionTask:
         with a robust loss), else ``"robust"`` for a robust loss."""
         link = self.link()
         scaling = self.target_scaling
-        pair = isinstance(scaling, tuple) and len(scaling) == 2  # else refused, as not one
-        shifted = pair and np.any(np.asarray(scaling[0], dtype=float) != 0)
+        shifted = isinstance(scaling, tuple) and _has_center(scaling)
         # (a positive link's target is divided by its mean only: it stays non-negative)
         centred = shifted or (scaling == "standard" and link not in POSITIVE_LINKS)
         refuse_for_regressor(self.loss, centred)  # classification, Poisson's log-rates
@@ -220,6 +220,15 @@ class RegressionTask:
     def score(self, y_true: np.ndarray, out: np.ndarray, sample_weight=None) -> float:
         """Held-out score of the network's output (weighted R²)."""
         return r2_score(y_true, self.decode(out), sample_weight=sample_weight)
+
+
+def _has_center(pair: tuple) -> bool:
+    """Whether given scaling constants shift the target; False where they are not a
+    pair of numbers (their own check names that later)."""
+    try:
+        return bool(np.any(np.asarray(host_array(pair[0]), dtype=float) != 0))
+    except (IndexError, TypeError, ValueError):
+        return False
 
 
 def is_robust(loss) -> bool:

@@ -60,19 +60,23 @@ def robust_constants(x: torch.Tensor, w: torch.Tensor) -> tuple[float, float]:
     interquartile range is.)
     """
     lo, q1, median, q3, hi = weighted_quantiles(x, (0.05, 0.25, 0.5, 0.75, 0.95), w).tolist()
-    present = w > 0
-    residue = 1e-12 * float(x[present].abs().max()) if bool(present.any()) else 0.0
-    if q3 - q1 > residue:
+    if q3 - q1 > _ulps(q1, q3):
         return median, q3 - q1
     std = _weighted_std(x, w * ((x >= lo) & (x <= hi)))
-    if std > residue:
+    if std > _ulps(lo, hi):
         return median, IQR_PER_STD * std
     distance = (x - median).abs()
-    others = present & (distance > residue)
+    others = (w > 0) & (distance > _ulps(median))
     if not bool(others.any()):
         return median, 1.0
     half = weighted_quantiles(distance[others], (0.5,), w[others])
     return median, float(half[0])
+
+
+def _ulps(*values: float) -> float:
+    """64 float64 rounding steps at the largest of ``values``: differences below are
+    rounding residue (the quantiles' own: one outlier elsewhere cannot widen it)."""
+    return 64 * float(np.finfo(np.float64).eps) * max(abs(v) for v in values)
 
 
 def _weighted_std(x: torch.Tensor, w: torch.Tensor) -> float:
