@@ -270,10 +270,8 @@ def _materialized(backbone: nn.Module, n_inputs: int) -> nn.Module:
     after the fit has counted, placed and handed the parameters to the optimizer. Their
     initial values are drawn from the fit's seeded generator, as the others'."""
     if any(nn.parameter.is_lazy(p) for p in backbone.parameters()):
-        training = backbone.training
-        with torch.no_grad():
-            backbone.eval()(torch.zeros(2, n_inputs, dtype=torch.float64))
-        backbone.train(training)
+        with torch.no_grad(), evaluating(backbone):
+            backbone(torch.zeros(2, n_inputs, dtype=torch.float64))
     return backbone
 
 
