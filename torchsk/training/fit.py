@@ -176,10 +176,13 @@ def check_validation_split(validation_fraction: float, n_samples: int, stratify)
     need = 1 if stratify is None else len(np.unique(stratify))
     if n_val < max(need, 2) or n_samples - n_val < need:
         # scikit-learn's words for the held-out side; the other side asks the opposite
-        side, way = ("validation", "Increase") if n_val < max(need, 2) else ("training", "Lower")
+        advice = (
+            "validation set is too small. Increase 'validation_fraction' or the size"
+            if n_val < max(need, 2)
+            else "training set is too small. Lower 'validation_fraction' or increase the size"
+        )
         raise ValueError(
-            f"The {side} set is too small. {way} 'validation_fraction' or "
-            f"{'increase ' * (way == 'Lower')}the size of your dataset: "
+            f"The {advice} of your dataset: "
             f"validation_fraction={validation_fraction} of {n_samples} "
             f"samples leaves {n_val} for validation and {n_samples - n_val} for training; "
             f"early stopping needs at least {max(need, 2)} to score and {need} to train "
