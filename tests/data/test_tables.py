@@ -302,6 +302,20 @@ def test_mixed_types_in_a_categorical_column_get_sklearns_error():
          pd.to_timedelta([1, 2], unit="D").as_unit("ns"), None),
         (pd.to_datetime(["2020-01-01", "2020-02-01"]),
          pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]), dtype=object), None),
+        # every value's kind, not the first's (the date had been an unseen level)
+        (pd.to_datetime(["2020-01-01", "2020-02-01"]),
+         pd.Series([pd.Timestamp("2020-01-01"), dt.date(2020, 2, 1)], dtype=object),
+         "holds dates, and its levels were datetimes"),
+        (pd.to_datetime(["2020-01-01", "2020-02-01"]),
+         pd.Series([pd.Timestamp("2020-01-01"), pd.Timestamp("2020-02-01", tz="UTC")],
+                   dtype=object),
+         "holds timezone-aware datetimes, and its levels were datetimes"),
+        (pd.Series([1.5, 2.5]), pd.Series([1.5, dt.date(2020, 2, 1)], dtype=object),
+         "holds dates, and its levels were numbers"),
+        # float levels of another precision: the same levels (float32's 0.1 had been unseen)
+        ([0.1, 0.2], np.array([0.1, 0.2], dtype=np.float32), None),
+        (np.array([0.1, 0.2], dtype=np.float32), [0.1, 0.2], None),
+        (np.array([0.1, 0.2], dtype=np.float16), np.array([0.1, 0.2], dtype=np.float32), None),
     ],
 )  # fmt: skip
 def test_a_categorical_column_of_another_kind_at_transform_is_refused_by_name(
@@ -406,6 +420,18 @@ def test_auto_reads_an_object_column_of_only_missing_values_as_numbers():
     enc = TableEncoder()
     assert_codes(enc.fit_transform(X)[:, 0], [nan, nan])
     assert enc.is_categorical_.tolist() == [False, True]
+
+
+def test_float_levels_of_another_precision_match_at_the_coarser_one():
+    """float32 values match float64 levels rounded to float32; one that rounds from
+    two levels is refused, and a value that is no level at either precision is unseen."""
+    enc = TableEncoder()
+    levels = [0.1, 0.1 + 1e-12, 0.5]  # two levels that are one float32
+    enc.fit_transform(pd.DataFrame({"c": levels}), categorical_features=["c"])
+    given = pd.DataFrame({"c": np.array([0.5, 0.7], dtype=np.float32)})
+    assert_codes(enc.transform(given)[:, 0], [2, UNSEEN])
+    with pytest.raises(TypeError, match="Column 'c' of X holds float32 values that match two"):
+        enc.transform(pd.DataFrame({"c": np.array([0.1, 0.5], dtype=np.float32)}))
 
 
 def test_auto_refuses_object_columns_of_dates_or_periods_as_their_dtypes_are_refused():

@@ -93,24 +93,6 @@ def from_arrow(X):
         return X if polars is None else polars.from_arrow(X)
 
 
-def level_kind(value) -> str:
-    """What a categorical level is, in words: strings, numbers, durations, datetimes
-    (numpy's, pandas' and Python's of each compare equal), timezone-aware datetimes,
-    dates, or its type's values (bytes). Levels of two kinds never match."""
-    if isinstance(value, str):
-        return "strings"
-    if isinstance(value, datetime.timedelta | np.timedelta64):  # numpy's: an integer
-        return "durations"
-    if isinstance(value, numbers.Number | np.bool_):
-        return "numbers"
-    if isinstance(value, datetime.datetime | np.datetime64):
-        aware = getattr(value, "tzinfo", None) is not None
-        return "timezone-aware datetimes" if aware else "datetimes"
-    if isinstance(value, datetime.date):
-        return "dates"
-    return f"{type(value).__name__} values"
-
-
 def column_label(X, j: int) -> str:
     """How an error message names column ``j``: a label that is not a string comes
     with its position, which is what ``categorical_features`` takes for an integer."""

@@ -27,7 +27,6 @@ from torchsk.data.columns import (
     column_names,
     is_pandas_df,
     is_polars_df,
-    level_kind,
     num_samples,
     numeric_dtypes,
     object_missing,
@@ -36,9 +35,7 @@ from torchsk.data.columns import (
     table_read_columns,
     unreadable,
 )
-
-#: Code of a categorical level that training never saw.
-UNSEEN = -1.0
+from torchsk.data.levels import UNSEEN, check_one_kind, codes
 
 
 def _array_missing(values: np.ndarray) -> np.ndarray:
@@ -130,40 +127,6 @@ def _fit_column(X, j: int, values: np.ndarray) -> OrdinalEncoder | None:
             f"Column {column_label(X, j)} of X mixes levels of different kinds "
             f"({error}); convert it to one kind first, e.g. strings (.astype(str))."
         ) from error
-
-
-def _codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray, name=""):
-    """Codes of column ``name``: NaN where missing, ``UNSEEN`` for new levels.
-
-    Missing values never reach the ``OrdinalEncoder``: it would call a ``None`` at
-    transform an unseen level when training had only ``NaN``. A column with no
-    training category is missing throughout."""
-    codes = np.full(len(missing), np.nan)
-    # no training category (all missing): later values stay missing, as the fit saw them
-    if encoder is not None and len(values):
-        levels, dtype = encoder.categories_[0], values.dtype
-        held = levels.dtype == object and dtype.kind in "biuf"  # not dates: numpy's ints
-        if held:  # numbers against levels held as objects (np.int64, Decimal): compared
-            values = values.astype(object)  # as objects (numpy's isnan refused them)
-        # np.asarray: an encoder fitted before set_output was pinned follows the config
-        codes[~missing] = np.asarray(encoder.transform(values.reshape(-1, 1))).ravel()
-        if held and dtype.kind == "f" and (codes == UNSEEN).any():  # ints compare exactly
-            _refuse_inexact(name, values[codes[~missing] == UNSEEN].astype(dtype), levels)
-    return codes
-
-
-def _refuse_inexact(name: str, unseen: np.ndarray, levels: np.ndarray) -> None:
-    """Refuse numbers equal to a level held as an object only in their float dtype
-    (0.1 and ``Decimal("0.1")``; float32's 0.1 and 0.1): they had been unseen."""
-    try:
-        inexact = np.isin(unseen, levels.astype(unseen.dtype)).any()
-    except (TypeError, ValueError):  # levels that are not numbers
-        inexact = False
-    if inexact:
-        raise TypeError(
-            f"Column {name} of X holds numbers equal to its levels only as floats (they "
-            f"were {type(levels[0]).__name__} values at the fit); convert it to those first."
-        )
 
 
 class TableEncoder:
@@ -301,8 +264,8 @@ class TableEncoder:
         for j, column in enumerate(columns):
             if self.is_categorical_[j]:
                 values, missing = _categorical_values(kind, column)
-                _check_one_kind(X, j, values, self._encoders[j])
-                out[:, j] = _codes(self._encoders[j], values, missing, column_label(X, j))
+                check_one_kind(X, j, values, self._encoders[j])
+                out[:, j] = codes(self._encoders[j], values, missing, column_label(X, j))
             else:
                 out[:, j] = _numeric(X, j, kind, column, FIT_ADVICE if fitting else PREDICT_ADVICE)
         return out
@@ -340,35 +303,6 @@ def check_readable(X, j: int, column) -> None:
         raise ValueError(
             f"Column {column_label(X, j)} of X holds {what}: the network reads "
             "numbers, and categorical columns (categorical_features)."
-        )
-
-
-def _check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | None) -> None:
-    """Refuse, naming the column, a categorical column whose levels at predict time
-    mix strings and other values (a fit refuses it in sorting its levels), or are
-    of another kind than training's (``columns.level_kind``: numbers where training
-    had strings, dates where it had datetimes): a ``1`` where training had ``"1"``,
-    or a ``datetime.date`` where it had ``datetime64``, would silently be unseen."""
-    if not len(values):
-        return
-    if values.dtype.kind == "O":
-        strings = {issubclass(t, str) for t in set(map(type, values))}
-    else:
-        strings = {values.dtype.kind in "UST"}
-    if len(strings) > 1:
-        raise TypeError(
-            f"Column {column_label(X, j)} of X mixes levels of different kinds (strings "
-            "and other values); convert it to one kind first, e.g. strings (.astype(str))."
-        )
-    if encoder is None:
-        return
-    given, trained = level_kind(values[0]), level_kind(encoder.categories_[0][0])
-    if given != trained:
-        advice = {"strings": " (e.g. .astype(str))", "numbers": " (e.g. .astype(float))"}
-        raise TypeError(
-            f"Column {column_label(X, j)} of X holds {given}, and its levels were "
-            f"{trained} when the model was fitted; convert it to {trained} first"
-            f"{advice.get(trained, '')}."
         )
 
 
