@@ -367,6 +367,22 @@ def test_a_classification_loss_fits_fractions_on_an_unscaled_target():
     assert np.corrcoef(1 / (1 + np.exp(-est.predict(X))), fractions)[0, 1] > 0.9
 
 
+def test_cross_entropy_on_one_output_is_refused_where_it_is_not_centred():
+    """A softmax over one output is 1: with target_scaling=None (not refused as a
+    classification loss) only the penalty had trained, in silence (R² -3.9); a
+    classifier's one logit (head="sigmoid") gets the same advice."""
+    X, y = make_classification(60, 5, random_state=0)
+    with pytest.raises(ValueError, match="one output, whose softmax is always 1"):
+        TorchRegressor(loss=nn.CrossEntropyLoss(), target_scaling=None, max_iter=2).fit(
+            X, 1 / (1 + np.exp(-X[:, 0]))
+        )
+    with pytest.raises(ValueError, match="nn.BCEWithLogitsLoss"):
+        TorchClassifier(loss=nn.CrossEntropyLoss(), head="sigmoid", max_iter=2).fit(X, y)
+    # two outputs: soft labels over them, a use
+    soft = np.column_stack([1 / (1 + np.exp(-X[:, 0])), 1 / (1 + np.exp(X[:, 0]))])
+    TorchRegressor(loss=nn.CrossEntropyLoss(), target_scaling=None, max_iter=2).fit(X, soft)
+
+
 def test_a_poisson_subclass_is_refused_on_a_centred_target_too():
     class Renamed(nn.PoissonNLLLoss):
         pass
