@@ -64,6 +64,7 @@ from torchsk.estimators.search_scoring import (
     score_members,
 )
 from torchsk.estimators.selection import Averaged, Blend, check_partition, select_blend
+from torchsk.training.settings import interrupts_end_training
 
 
 class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -346,7 +347,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         params = [candidates[c] for c in members]
         given = split_members(est, y, params, folds, local, _num_samples(X))
         start = time.perf_counter()
-        managed_fit(est, X, y, sample_weight, members=given)
+        with interrupts_end_training():  # not all candidates x folds scored cut short
+            managed_fit(est, X, y, sample_weight, members=given)
         return est, time.perf_counter() - start
 
     def _select(self, fitted: list, X, y, n_folds: int, oof: dict, n_candidates: int,

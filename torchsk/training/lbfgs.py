@@ -10,7 +10,7 @@ import scipy.optimize
 import torch
 
 from torchsk.training.batches import Data, weight_of
-from torchsk.training.settings import History, log_epoch
+from torchsk.training.settings import KEEP_INTERRUPTED, History, log_epoch
 
 
 def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
@@ -73,7 +73,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
         history.stopped = _how_scipy_stopped(history.stopped, result, settings.max_iter)
         _record_start(history, result)
     except KeyboardInterrupt:
-        if history.n_iter == 0:
+        if history.n_iter == 0 or not KEEP_INTERRUPTED.get():
             raise
         history.stopped = "interrupted"
     flat.data.copy_(torch.from_numpy(state["x"]))

@@ -6,8 +6,7 @@ Mini-batches come from the resident tensors, never a per-sample ``DataLoader``: 
 data is copied in shuffled order once per epoch (contiguous batches), larger data is
 gathered batch by batch through a shuffled index (no second copy of X); on a GPU the
 full batches run as replays of one CUDA graph (``training.graphs``). The last finite
-weights are kept so a diverging or interrupted run still leaves a usable model.
-"""
+weights are kept: a diverging or interrupted run still leaves a usable model."""
 
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ from torchsk.training.optim import FlatOptimizer, MemberRates
 from torchsk.training.plan import ExecutionPlan
 from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
+    KEEP_INTERRUPTED,
     SMALL_DATA_BYTES,
     History,
     Stopping,
@@ -282,8 +282,8 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
 
 def _interrupted(history: History, module: nn.Module, last_good: dict) -> None:
     """Ctrl-C: keep the last finite epoch's weights, as a diverging fit does; re-raise
-    when no epoch ended (nothing worth keeping). Call it in the ``except`` block."""
-    if history.n_iter == 0:
+    when no epoch ended or none is kept (``KEEP_INTERRUPTED``). In the ``except``."""
+    if history.n_iter == 0 or not KEEP_INTERRUPTED.get():
         raise  # noqa: PLE0704 -- the KeyboardInterrupt being handled
     module.load_state_dict(last_good)
     history.stopped = "interrupted"

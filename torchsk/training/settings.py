@@ -3,7 +3,9 @@ reports (``History``)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -180,6 +182,22 @@ class Stopping:
         """``to_state``'s inverse; None (a new network, a model saved before this
         was kept) gives a fresh count."""
         return cls(**state) if state else cls()
+
+
+#: Whether Ctrl-C after an epoch keeps the epochs done, with a warning (a fit, as
+#: scikit-learn's MLP keeps them), or ends the call (False: a search's stacked network,
+#: whose candidates x folds would all have been scored cut short as the search went on)
+KEEP_INTERRUPTED = ContextVar("KEEP_INTERRUPTED", default=True)
+
+
+@contextlib.contextmanager
+def interrupts_end_training():
+    """Within it, Ctrl-C during training is re-raised (``KEEP_INTERRUPTED``)."""
+    token = KEEP_INTERRUPTED.set(False)
+    try:
+        yield
+    finally:
+        KEEP_INTERRUPTED.reset(token)
 
 
 @dataclass
