@@ -110,7 +110,7 @@ def test_the_documented_filter_for_mlp_code_silences_our_convergence_warning():
     [
         ("adam", "Stochastic Optimizer: Maximum iterations"),
         ("sgd", "Stochastic Optimizer: Maximum iterations"),
-        ("lbfgs", "lbfgs failed to converge"),
+        ("lbfgs", "lbfgs failed to converge after"),
     ],
 )
 def test_a_filter_on_scikit_learns_text_catches_the_warning(solver, sklearn_text):

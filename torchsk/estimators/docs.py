@@ -43,8 +43,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         improving; each time ``n_iter_no_change`` epochs fail to improve it by
         ``tol``, the rate is divided by 5, and training stops once it is at most 1e-6.
         As in scikit-learn, the count goes on across ``partial_fit`` calls and warm
-        starts (a warm start after convergence stops after one epoch); only a new
-        network starts it again.
+        starts (after convergence, a warm start's first epoch divides the rate again);
+        only a new network starts it again.
     learning_rate_init : float, default=1e-3 (regressor), 2e-3 (classifier)
         Initial learning rate of ``adam``, ``adamw`` and ``sgd``; the initial step
         size of ``rprop``. Not used by ``lbfgs`` (scikit-learn's default: 1e-3).
@@ -90,11 +90,11 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Hold out ``validation_fraction`` of the data (or score ``fit``'s ``X_val``,
         ``y_val`` when given), stop when its score stops improving, and keep the
         weights of the best epoch. Held-out rows that all weigh 0 in ``sample_weight``
-        score nothing (``validation_scores_`` NaN, with a warning): training then
-        stops on its loss, as without early stopping. The score is R² (regressor) or
-        accuracy (classifier), as in scikit-learn's MLP, whatever the loss, so a
-        ``"quantile"``, ``"absolute_error"`` or ``"huber"`` fit stops where its
-        predictions are best for the mean, not for its own loss (a warning says so).
+        score nothing (``validation_scores_`` NaN, a warning; an all-0
+        ``sample_weight_val`` is refused): training then stops on its loss. The score is
+        R² (regressor) or accuracy (classifier), as in scikit-learn's MLP, whatever the
+        loss, so a ``"quantile"``, ``"absolute_error"`` or ``"huber"`` fit stops where
+        its predictions are best for the mean, not for its own loss (a warning says so).
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True`` and ``fit``
         is given no ``X_val``.
@@ -290,7 +290,7 @@ module_ : TabularNet
         (classification: ``decision_function(X)``'s logits; ``loss="poisson"``: their
         ``exp``). Missing values: the coefficients hold for rows without them (the
         missing indicators' weights are left out). Computed from ``module_`` at each
-        access (read-only float64 arrays: assigning into them raises). An ``AttributeError``
+        access (read-only, in the network's dtype: assigning raises). An ``AttributeError``
         where no such layers exist: with ``n_ensemble > 1`` or a ``module`` of your own
         (read ``module_.backbone``), and where the input stage is not affine
         (categorical columns, ``numeric_bins``: the weights on the encoded inputs are
@@ -347,9 +347,9 @@ module_ : TabularNet
         (R² or accuracy), weighted by ``sample_weight`` (times ``class_weight``, as
         early stopping's validation scores are): an estimate of the score on new data
         that costs no held-out set. The input and target scaling (and
-        ``class_weight="balanced"``, ``alpha="auto"``) are computed on all the rows, so
-        each member's scaling has seen its fold's values: a slight optimism besides
-        early stopping's.
+        ``class_weight="balanced"``) are computed on all the rows (``alpha="auto"`` on
+        each member's), so each member's scaling has seen its fold's values: a slight
+        optimism besides early stopping's.
     n_iter_ : int
         Number of epochs (L-BFGS iterations) run by the last call to ``fit`` or
         ``partial_fit``, as scikit-learn counts them: a warm start or a later
@@ -396,7 +396,7 @@ X : array-like, sparse matrix, tensor, Dask collection or iterable of batches
             a batch at a time), torch tensors (read in place), Dask arrays and
             DataFrames (streamed block by block); or an iterable of ``(X, y)`` or
             ``(X, y, sample_weight)`` batches, such as a torch ``DataLoader`` (read in
-            passes, never whole; y and sample_weight then come with the batches)."""
+            passes, never whole; y and sample_weight come with them; re-cut to ``batch_size``)."""
 
 #: ``partial_fit``'s X entry, the same in both estimators (indented for a method's
 #: docstring).

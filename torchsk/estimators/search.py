@@ -379,27 +379,27 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     @available_if(has("predict"))
     def predict(self, X):
-        """``best_estimator_.predict``."""
+        """``predict`` of ``ensemble_`` (a greedy blend), else of ``best_estimator_``."""
         return self._best().predict(X)
 
     @available_if(has("predict_proba"))
     def predict_proba(self, X):
-        """``best_estimator_.predict_proba``."""
+        """``predict_proba`` of ``ensemble_`` (a greedy blend), else of ``best_estimator_``."""
         return self._best().predict_proba(X)
 
     @available_if(has("predict_log_proba"))
     def predict_log_proba(self, X):
-        """``best_estimator_.predict_log_proba``."""
+        """``predict_log_proba`` of ``ensemble_`` (a greedy blend), else of ``best_estimator_``."""
         return self._best().predict_log_proba(X)
 
     @available_if(has("decision_function"))
     def decision_function(self, X):
-        """``best_estimator_.decision_function``."""
+        """``decision_function`` of ``ensemble_`` (a greedy blend), else of ``best_estimator_``."""
         return self._best().decision_function(X)
 
     @available_if(has("score"))
     def score(self, X, y, sample_weight=None, **params):
-        """``scorer_`` (with several, ``refit``'s) on the refitted best candidate, its
+        """``scorer_`` (with several, ``refit``'s) on ``ensemble_`` or the best candidate, its
         ``sample_weight`` (or an alias in ``params``) routed as ``GridSearchCV.score``'s."""
         scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
         weights = routed_score_weights(self, scorer, sample_weight, params)

@@ -41,12 +41,12 @@ def diverged_advice(solver: str, unscaled: tuple[str, ...] = ()) -> str:
 
 
 # scikit-learn's MLP starts its warnings so ("Stochastic Optimizer: Maximum iterations
-# (200) reached ...", "lbfgs failed to converge after ..."): a filter written against
+# (200) reached ...", "lbfgs failed to converge after 5 iteration(s) ..."): a filter on
 # its text catches torchsk's too
 _SOLVER_PREFIX = {
     "adam": "Stochastic Optimizer:",
     "sgd": "Stochastic Optimizer:",
-    "lbfgs": "lbfgs failed to converge:",
+    "lbfgs": "lbfgs failed to converge after {n} iteration(s):",
 }
 
 
@@ -165,8 +165,9 @@ def _stop_message(history: History, config: FitConfig, incremental: bool, unscal
         )
     # partial_fit with lbfgs runs a whole L-BFGS fit, which can end unconverged
     if history.stopped == "max_iter" and (not incremental or config.solver == "lbfgs"):
+        prefix = _SOLVER_PREFIX.get(config.solver, config.solver + ":").format(n=n)
         return (
-            f"{_SOLVER_PREFIX.get(config.solver, config.solver + ':')} Maximum iterations "
+            f"{prefix} Maximum iterations "
             f"({config.max_iter}) reached and the optimization hasn't converged yet.",
             ConvergenceWarning,
         )
