@@ -61,6 +61,25 @@ def test_a_fit_stopped_on_a_rising_loss_keeps_the_lowest_loss_weights():
     assert 0.5 * np.mean((est.predict(X) - y) ** 2) <= min(est.loss_curve_)
 
 
+def test_a_rise_over_epochs_of_several_steps_keeps_the_measured_lowest_weights():
+    """The weights that ended the lowest-loss epoch had been kept on the epoch's mean
+    loss (2.7): a step too large had thrown them off within it (training loss 41,
+    R² -27, where the last weights, which scikit-learn keeps, had 3.1). The weights
+    that began and ended that epoch and the last ones are measured; the lowest kept."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = X.sum(1) + 0.3 * rng.normal(size=300)
+    kw = dict(solver="sgd", learning_rate_init=0.05, alpha=0, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="rose"):
+        est = TorchRegressor(n_iter_no_change=5, max_iter=200, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        last = TorchRegressor(n_iter_no_change=10**6, max_iter=est.n_iter_, **kw).fit(X, y)
+    kept = 0.5 * np.mean((est.predict(X) - y) ** 2)
+    assert kept <= min(est.loss_curve_)
+    assert kept <= 0.5 * np.mean((last.predict(X) - y) ** 2)
+
+
 def test_hitting_max_iter_warns_like_scikit_learn():
     X, y = load_iris(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):

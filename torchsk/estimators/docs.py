@@ -82,7 +82,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         before dividing the learning rate), counted on across ``partial_fit`` calls
         and warm starts as scikit-learn counts them. Not used by ``lbfgs``. Unlike
         scikit-learn, a stop where the loss had risen well above its best (by more
-        than ``tol`` and 10%) keeps the lowest-loss epoch's weights, with a
+        than ``tol`` and 10%) keeps, of the weights that began and ended the lowest-loss
+        epoch and the last ones, those of the lowest training loss (measured), with a
         ``ConvergenceWarning`` saying so; ``loss_`` is still the last epoch's.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
@@ -92,9 +93,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         weights of the best epoch. Held-out rows that all weigh 0 in ``sample_weight``
         score nothing (``validation_scores_`` NaN, a warning; an all-0
         ``sample_weight_val`` is refused): training then stops on its loss. The score is
-        R² (regressor) or accuracy (classifier), as in scikit-learn's MLP, whatever the
-        loss, so a ``"quantile"``, ``"absolute_error"`` or ``"huber"`` fit stops where
-        its predictions are best for the mean, not for its own loss (a warning says so).
+        R² or accuracy, as in scikit-learn's MLP, whatever the loss: a ``"quantile"``,
+        ``"absolute_error"`` or ``"huber"`` fit stops where it is best for the mean (warned).
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True`` and ``fit``
         is given no ``X_val``.

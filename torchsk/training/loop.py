@@ -22,6 +22,7 @@ from torchsk.training import batches as batching  # its step_rows: "batches" is 
 from torchsk.training.batches import Blocks, Data, n_rows, row_weights, take_rows, weight_of
 from torchsk.training.graphs import GraphedSteps
 from torchsk.training.lbfgs import train_lbfgs
+from torchsk.training.lowest import kept_after_rise
 from torchsk.training.members import member_scale
 from torchsk.training.optim import FlatOptimizer, MemberRates
 from torchsk.training.plan import ExecutionPlan
@@ -199,21 +200,21 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
     """
     history = History()
     history.stopping = judge = judge or Stopping()
-    last_good = best_state = lowest_state = start = _snapshot(module)
+    last_good = best_state = start = _snapshot(module)
+    lowest = [start]  # the lowest-loss epoch's weights: those that began and ended it
     module.train()
     try:
         for _ in range(settings.max_iter):
             hooks.begin()
             loss = _run_epoch(step, data, settings, generator, graphed)
             if not math.isfinite(loss):
-                # the weights the last finite epoch ended with may be what overflowed at
-                # once; those it began with gave finite losses for a whole epoch
+                # the last finite epoch's end weights may be what overflowed: its start's not
                 module.load_state_dict(start)
                 history.stopped = "diverged"
                 break
             start, last_good = last_good, _snapshot(module)
             if loss < history.best_loss:
-                lowest_state = start if _one_step(settings, data) else last_good
+                lowest = [start] if _one_step(settings, data) else [start, last_good]
             log_epoch(history, loss, n_rows(data), settings)
             score = _score(module, validation_score, history, settings.verbose)
             best_state = last_good if judge.update(loss, score, settings.tol) else best_state
@@ -232,7 +233,7 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
     if math.isfinite(judge.best_score):  # only a real score selects weights
         module.load_state_dict(best_state)
     elif history.stopped == "rose":
-        module.load_state_dict(lowest_state)
+        module.load_state_dict(kept_after_rise(module, step, data, lowest, last_good, settings))
     module.eval()
     return history
 
@@ -428,9 +429,8 @@ def _epoch(step: Step, data: Data, settings, generator,
         totals = [float(j - i) for i, j in bounds]
     else:
         totals = torch.stack([row_weights(take_rows(w, b)).sum() for b in batches]).tolist()
-    # Batch losses go into one preallocated vector, not a list of scalar tensors: small
-    # allocations that live all epoch between the steps' large temporaries fragment
-    # the heap (on 1M rows the process kept ~50 MB more).
+    # Batch losses in one preallocated vector, not scalar tensors: small allocations living
+    # all epoch between the steps' temporaries fragment the heap (1M rows: ~50 MB more).
     losses = torch.zeros(len(batches), dtype=torch.float64, device=X.device)
     used = [weight > 0 for weight in totals]  # only zero-weight rows: nothing to learn
     done = 0

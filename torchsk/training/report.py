@@ -147,7 +147,7 @@ def _stop_message(history: History, config: FitConfig, incremental: bool, unscal
         return (
             f"Training stopped after {n} iterations because the loss rose from its best "
             f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
-            "converging; the weights of the lowest loss were kept. Lower "
+            "converging; the weights of the lowest training loss were kept. Lower "
             "learning_rate_init or try another solver (e.g. solver='lbfgs').",
             ConvergenceWarning,
         )
