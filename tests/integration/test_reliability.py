@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
@@ -223,40 +223,6 @@ def test_threads_calling_partial_fit_on_one_model_run_one_at_a_time():
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda _: est.partial_fit(X, y), range(30)))  # re-raises any error
     assert len(est.loss_curve_) == 31 and est.t_ == 31 * len(X)
-
-
-def test_predicting_in_another_thread_during_a_fit_waits_for_it():
-    """A prediction during a warm fit had read weights mid-step, turned dropout off for
-    training batches (0.45 off the same calls in one thread) and left module_ in
-    train mode after the fit; during a first fit it had raised (no _plan yet)."""
-    X, y = load_diabetes(return_X_y=True)
-    kw = dict(hidden_layer_sizes=(64,), dropout=0.5, batch_size=50, max_iter=15, random_state=0)
-    alone = TorchRegressor(**kw).fit(X, y).set_params(warm_start=True).fit(X, y).predict(X)
-    est = TorchRegressor(**kw)
-    done, seen, errors = threading.Event(), [], []
-
-    def predict():
-        while not done.is_set():
-            try:
-                seen.append(est.predict(X[:50]))
-            except NotFittedError:
-                pass
-            except Exception as error:  # noqa: BLE001 -- asserted below
-                errors.append(error)
-
-    thread = threading.Thread(target=predict)
-    thread.start()
-    try:
-        first = est.fit(X, y).predict(X[:50])
-        est.set_params(warm_start=True).fit(X, y)
-    finally:
-        done.set()
-        thread.join()
-    assert errors == []
-    np.testing.assert_array_equal(est.predict(X), alone)
-    assert not any(m.training for m in est.module_.modules())
-    # every prediction was of a whole fit's weights: the first's or the second's
-    assert all(np.allclose(p, first, 0, 1e-9) or np.allclose(p, alone[:50], 0, 1e-9) for p in seen)
 
 
 class _PredictAtEpochEnd:

@@ -29,7 +29,7 @@ from torchsk.estimators.attributes import MLPAttributes
 from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_non_finite
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
-from torchsk.estimators.fitstate import all_or_nothing, predicting
+from torchsk.estimators.fitstate import all_or_nothing
 from torchsk.estimators.iterable import IterableFit, is_batches, refuse_listed_batches
 from torchsk.estimators.members import CrossFittedMembers
 from torchsk.estimators.streamed import StreamedFit
@@ -326,17 +326,14 @@ class BaseTorchEstimator(
         return FitConfig(**{name: getattr(self, name) for name in names})
 
     # ------------------------------------------------------------------ inference
-    @predicting  # never during another thread's fit (fitstate.FitLock)
     def _forward(self, X, proba: bool = False) -> np.ndarray:
-        """Validate ``X``; ``module_``'s outputs on it (``proba``: class probabilities) in
-        batches (a Dask collection: block by block)."""
-        if not is_dask(X):
-            return self._forward_rows(X, proba)
-        check_is_fitted(self, "module_")
-        return np.concatenate([self._forward_rows(b, proba) for b in stream_blocks(X)])
-
-    def _forward_rows(self, X, proba: bool) -> np.ndarray:
-        """``_forward`` of in-memory ``X``."""
+        """Validate ``X`` and return ``module_``'s predictions on it (or, with
+        ``proba``, its class probabilities), computed in batches (a Dask
+        collection: block by block)."""
+        if is_dask(X):
+            check_is_fitted(self, "module_")
+            blocks = stream_blocks(X)
+            return np.concatenate([self._forward(block, proba) for block in blocks])
         rows = self._few_plain_rows(X)
         out = None if rows is None else numpy_forward(self.module_, rows)
         if out is None:

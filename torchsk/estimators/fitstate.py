@@ -1,17 +1,15 @@
-"""A fit changes the fitted state completely or not at all; predictions never see it midway.
+"""A fit changes the fitted state completely or not at all.
 
 ``all_or_nothing`` wraps an estimator's ``_fit``: if anything raises (a check that
 fails late, a user's module or loss that errors, ``KeyboardInterrupt`` before the
 first epoch ended), the fitted attributes are put back as they were before the call
 (none, for a first fit), and weights trained in place (warm start, ``partial_fit``)
 and the state of the optimizer ``partial_fit`` continues with are restored. A model
-is then never left half-refitted and looking fitted. ``predicting`` methods wait for a
-fit in another thread, and a fit for the predictions running (``FitLock``).
+is then never left half-refitted and looking fitted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import weakref
@@ -42,106 +40,27 @@ def _weights(estimator) -> dict | None:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-class FitLock:
-    """An estimator's lock: one fit at a time, and predictions side by side with each
-    other but never during a fit (a writer's and readers' lock).
-
-    Threads calling ``partial_fit`` on one model had failed inside torch, and one's
-    rollback had undone calls that had returned. A prediction in another thread
-    during a fit had read weights mid-step, turned dropout off for the training
-    batches (its eval mode) and left ``module_`` in train mode after the fit. A fit
-    waits for the predictions running, and new predictions wait for a fit that waits
-    (a stream of them would starve it). The thread that fits may predict (a
-    callback's ``predict`` at an epoch's end).
-    """
-
-    def __init__(self) -> None:
-        self._state = threading.Condition(threading.Lock())
-        self._writer, self._depth, self._readers, self._waiting = None, 0, 0, 0
-
-    @contextlib.contextmanager
-    def writing(self):
-        """Hold it to fit (re-entrant in one thread)."""
-        me = threading.get_ident()
-        with self._state:
-            if self._writer != me:
-                self._waiting += 1
-                self._state.wait_for(lambda: self._writer is None and not self._readers)
-                self._waiting -= 1
-                self._writer = me
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._state:
-                self._depth -= 1
-                if not self._depth:
-                    self._writer = None
-                    self._state.notify_all()
-
-    def start_reading(self) -> bool:
-        """Take it to predict (False: the fitting thread, which has it); pass the
-        result to ``stop_reading``. Methods, not a context manager: a 10-row predict
-        takes ~50 µs, and a generator's context costs a few."""
-        if self._writer == threading.get_ident():
-            return False
-        with self._state:
-            if self._writer is not None or self._waiting:
-                self._state.wait_for(self._readable)
-            self._readers += 1
-        return True
-
-    def stop_reading(self, taken: bool) -> None:
-        """Release what ``start_reading`` took."""
-        if taken:
-            with self._state:
-                self._readers -= 1
-                if not self._readers and self._waiting:
-                    self._state.notify_all()
-
-    def _readable(self) -> bool:
-        return self._writer is None and not self._waiting
-
-
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
-def fit_lock(estimator) -> FitLock:
-    """The estimator's ``FitLock``. Kept here, not as an attribute, so that clone,
-    pickle and ``get_params`` never see it."""
-    lock = _LOCKS.get(estimator)
-    if lock is None:
-        with _LOCKS_GUARD:
-            lock = _LOCKS.setdefault(estimator, FitLock())
-    return lock
+def fit_lock(estimator) -> threading.RLock:
+    """The estimator's own lock, held by a fit: threads calling ``partial_fit`` on one
+    model had failed inside torch, and one's rollback had undone calls that had
+    returned. Predictions take none (threads serving one model run side by side). Kept
+    here, not as an attribute, so that clone, pickle and ``get_params`` never see it."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(estimator, threading.RLock())
 
 
 def all_or_nothing(fit):
     """Decorate ``_fit`` (or ``BatchedSearchCV.fit``) so that on any exception the
-    fitted state is as before; calls on one estimator run one at a time, and
-    predictions wait for them (``FitLock``)."""
+    fitted state is as before; calls on one estimator run one at a time."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
-        with fit_lock(self).writing():
+        with fit_lock(self):
             return _fit_or_restore(fit, self, *args, **kwargs)
-
-    return wrapper
-
-
-def predicting(method):
-    """Decorate a method that predicts with ``module_``: it holds the estimator's
-    ``FitLock`` for reading."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        lock = fit_lock(self)
-        taken = lock.start_reading()
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            lock.stop_reading(taken)
 
     return wrapper
 
