@@ -372,10 +372,15 @@ def test_cross_entropy_on_one_output_is_refused_where_it_is_not_centred():
     classification loss) only the penalty had trained, in silence (R² -3.9); a
     classifier's one logit (head="sigmoid") gets the same advice."""
     X, y = make_classification(60, 5, random_state=0)
-    with pytest.raises(ValueError, match="one output, whose softmax is always 1"):
-        TorchRegressor(loss=nn.CrossEntropyLoss(), target_scaling=None, max_iter=2).fit(
-            X, 1 / (1 + np.exp(-X[:, 0]))
-        )
+
+    class Smoothed(nn.CrossEntropyLoss):  # a subclass's softmax too (R² -11 in silence)
+        pass
+
+    for loss in (nn.CrossEntropyLoss(), Smoothed(label_smoothing=0.1)):
+        with pytest.raises(ValueError, match="one output, whose softmax is always 1"):
+            TorchRegressor(loss=loss, target_scaling=None, max_iter=2).fit(
+                X, 1 / (1 + np.exp(-X[:, 0]))
+            )
     with pytest.raises(ValueError, match="nn.BCEWithLogitsLoss"):
         TorchClassifier(loss=nn.CrossEntropyLoss(), head="sigmoid", max_iter=2).fit(X, y)
     # two outputs: soft labels over them, a use

@@ -53,9 +53,10 @@ def torch_module_loss(
             loss.to(device=z.device, dtype=z.dtype)
             placed[0] = (z.dtype, z.device)
         inputs = F.log_softmax(z, dim=1) if log_probabilities else z
-        if not taken[0] and type(loss) is nn.CrossEntropyLoss and z.shape[1] == 1:
-            # a softmax over one output is 1: the loss is constant, and only the
-            # penalty would have trained (a regressor's predictions near 0, no warning)
+        if not taken[0] and z.shape[1] == 1 and type(loss).forward is nn.CrossEntropyLoss.forward:
+            # a softmax over one output is 1: the loss is constant, and only the penalty
+            # would have trained (predictions near 0, no warning); a subclass's own
+            # forward may make more logits of it
             raise ValueError(
                 f"loss={loss!r} takes a softmax over the outputs, and this model has one "
                 "output, whose softmax is always 1: nothing would train. Use "
