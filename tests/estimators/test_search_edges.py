@@ -467,3 +467,30 @@ def test_ctrl_c_ends_the_search_and_leaves_it_as_it_was(monkeypatch, data):
     calls.clear()  # a fit on its own still keeps its epochs, with a warning
     with pytest.warns(UserWarning, match="interrupted after 2 iterations"):
         TorchRegressor(max_iter=50, random_state=0).fit(X, y)
+
+
+def test_ctrl_c_in_the_refit_ends_the_search_too(monkeypatch, data):
+    """The refit of the best candidate had kept the epochs done at Ctrl-C, with a
+    warning: the search returned a best_estimator_ cut short."""
+    from torchsk.training import fit, loop
+
+    X, y = data
+    trains, train, epochs, run_epoch = [], fit.train, [], loop._run_epoch
+
+    def counted(*args, **kwargs):
+        trains.append(1)
+        epochs.clear()
+        return train(*args, **kwargs)
+
+    def interrupted(*args, **kwargs):  # the third epoch of the second network: the refit
+        epochs.append(1)
+        if len(trains) == 2 and len(epochs) == 3:
+            raise KeyboardInterrupt
+        return run_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "train", counted)
+    monkeypatch.setattr(loop, "_run_epoch", interrupted)
+    search = BatchedSearchCV(TorchRegressor(max_iter=20, random_state=0), {"alpha": [1e-3, 1.0]})
+    with pytest.raises(KeyboardInterrupt):
+        search.fit(X, y)
+    assert len(trains) == 2 and not hasattr(search, "cv_results_")
