@@ -80,6 +80,20 @@ def test_a_rise_over_epochs_of_several_steps_keeps_the_measured_lowest_weights()
     assert kept <= 0.5 * np.mean((last.predict(X) - y) ** 2)
 
 
+def test_a_diverged_fit_keeps_the_measured_lowest_weights():
+    """After losses of 41, 5.5e3, 6.9e9 and 7.8e72, the weights that began the last
+    finite epoch had been kept: a training loss of 1e26, against 1.5 for a constant."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = X.sum(1) + 0.3 * rng.normal(size=300)
+    est = TorchRegressor(solver="sgd", learning_rate_init=0.1, alpha=0, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    assert any("diverged" in str(w.message) for w in caught)
+    assert 0.5 * np.mean((est.predict(X) - y) ** 2) <= min(est.loss_curve_)
+
+
 def test_hitting_max_iter_warns_like_scikit_learn():
     X, y = load_iris(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
@@ -503,7 +517,7 @@ def test_a_diverged_classifier_never_predicts_nan_probabilities():
     y = np.digitize(X[:, 0], [-0.5, 0.5])
     clf = TorchClassifier(solver="adamw", learning_rate_init=1e4, hidden_layer_sizes=(256, 256),
                           max_iter=10, random_state=0)  # fmt: skip
-    with pytest.warns(ConvergenceWarning, match="began its last finite iteration"):
+    with pytest.warns(ConvergenceWarning, match="its lowest-loss and last finite iterations"):
         clf.fit(X, y)
     assert np.isfinite(clf.predict_proba(X)).all()
 

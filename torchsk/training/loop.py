@@ -22,7 +22,7 @@ from torchsk.training import batches as batching  # its step_rows: "batches" is 
 from torchsk.training.batches import Blocks, Data, n_rows, row_weights, take_rows, weight_of
 from torchsk.training.graphs import GraphedSteps
 from torchsk.training.lbfgs import train_lbfgs
-from torchsk.training.lowest import kept_after_rise
+from torchsk.training.lowest import lowest_loss
 from torchsk.training.members import member_scale
 from torchsk.training.optim import FlatOptimizer, MemberRates
 from torchsk.training.plan import ExecutionPlan
@@ -208,8 +208,8 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
             hooks.begin()
             loss = _run_epoch(step, data, settings, generator, graphed)
             if not math.isfinite(loss):
-                # the last finite epoch's end weights may be what overflowed: its start's not
-                module.load_state_dict(start)
+                # its end weights may be what overflowed, not its start's (or lower ones)
+                module.load_state_dict(last_good := start)
                 history.stopped = "diverged"
                 break
             start, last_good = last_good, _snapshot(module)
@@ -232,8 +232,8 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
             judge.best_score, best_state = at_start, start
     if math.isfinite(judge.best_score):  # only a real score selects weights
         module.load_state_dict(best_state)
-    elif history.stopped == "rose":
-        module.load_state_dict(kept_after_rise(module, step, data, lowest, last_good, settings))
+    elif history.stopped in ("rose", "diverged"):  # measured (training.lowest)
+        module.load_state_dict(lowest_loss(module, step, data, settings, lowest, last_good))
     module.eval()
     return history
 

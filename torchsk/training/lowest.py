@@ -5,10 +5,15 @@ it describes no single set of weights. Where the loss rose instead of levelling 
 (``training.loop``'s ``stopped="rose"``), the weights that ended the lowest-loss epoch
 had been kept on that mean alone; a step size too large can have thrown them far off
 within that very epoch (a training loss of 41 where the epoch's mean was 2.7 and the
-weights that began it had 2.1). The candidates are measured instead.
+weights that began it had 2.1). Where it diverged, the weights that began the last
+finite epoch had been kept, unmeasured (a training loss of 1e26 after epochs of 41,
+5.5e3, 6.9e9, 7.8e72). The candidates are measured instead: those that began and
+ended the lowest-loss epoch, and the last ones training would keep.
 """
 
 from __future__ import annotations
+
+import math
 
 from torch import nn
 
@@ -17,26 +22,26 @@ from torchsk.training.batches import Blocks, Data, row_weights, take_rows
 from torchsk.training.step import Step
 
 
-def kept_after_rise(module: nn.Module, step: Step, data: Data | Blocks, lowest: list[dict],
-                    last: dict, settings) -> dict:  # fmt: skip
-    """The weights a fit whose loss rose keeps: of those that began and ended its
-    lowest-loss epoch (``lowest``) and its ``last`` ones, the lowest training loss
-    (with the penalty), the first among equals. An epoch of one step (``lowest`` of
-    one) logged its starting weights' loss exactly, and streamed blocks are not read
-    again: the weights that ended the lowest epoch are kept there, unmeasured.
+def lowest_loss(module: nn.Module, step: Step, data: Data | Blocks, settings,
+                lowest: list[dict], last: dict) -> dict:  # fmt: skip
+    """Of the weights that began and ended the lowest-loss epoch (``lowest``; one
+    state for an epoch of one step) and the ``last`` ones, those of the lowest
+    training loss (with the penalty), the first among equals; for streamed blocks,
+    which are not read again, those that ended the lowest-loss epoch, unmeasured.
 
     Each is measured with the objective training used, in eval mode (the model that
     predicts), ``batch_size`` rows at a time (the sizes its buffers have); the
-    gradients it leaves are cleared.
+    gradients it leaves are cleared. Weights whose loss is not finite come last.
     """
-    if len(lowest) == 1 or isinstance(data, Blocks):
+    if isinstance(data, Blocks):
         return lowest[-1]
-    states = [*lowest, last]
+    candidates = [*lowest, last]
     losses = []
-    for state in states:
+    for state in candidates:
         module.load_state_dict(state)
-        losses.append(_training_loss(module, step, data, settings.batch_size))
-    return states[min(range(len(states)), key=lambda k: (losses[k], k))]
+        loss = _training_loss(module, step, data, settings.batch_size)
+        losses.append(loss if math.isfinite(loss) else math.inf)
+    return candidates[min(range(len(candidates)), key=lambda k: (losses[k], k))]
 
 
 def _training_loss(module: nn.Module, step: Step, data: Data, batch_size: int) -> float:

@@ -135,7 +135,8 @@ def _stop_message(history: History, config: FitConfig, incremental: bool, unscal
     """``(text, category)`` of the warning for how training stopped, or None."""
     n = history.n_iter
     if history.stopped == "diverged":
-        best, kept = history.stopping.best_score, "that began its last finite iteration"
+        best = history.stopping.best_score
+        kept = "of the lowest training loss (its lowest-loss and last finite iterations')"
         if math.isfinite(best):  # early stopping keeps its best epoch (scikit-learn's rule)
             kept = f"of its best validation score ({best:.4g})"
         return (
@@ -147,8 +148,9 @@ def _stop_message(history: History, config: FitConfig, incremental: bool, unscal
         return (
             f"Training stopped after {n} iterations because the loss rose from its best "
             f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
-            "converging; the weights of the lowest training loss were kept. Lower "
-            "learning_rate_init or try another solver (e.g. solver='lbfgs').",
+            "converging; of its lowest-loss and last weights, those of the lowest "
+            "training loss were kept. Lower learning_rate_init or try another solver "
+            "(e.g. solver='lbfgs').",
             ConvergenceWarning,
         )
     if history.stopped == "interrupted":
