@@ -2,6 +2,7 @@
 
 import datetime as dt
 import pickle
+import warnings
 from decimal import Decimal
 
 import numpy as np
@@ -432,6 +433,12 @@ def test_float_levels_of_another_precision_match_at_the_coarser_one():
     assert_codes(enc.transform(given)[:, 0], [2, UNSEEN])
     with pytest.raises(TypeError, match="Column 'c' of X holds float32 values that match two"):
         enc.transform(pd.DataFrame({"c": np.array([0.1, 0.5], dtype=np.float32)}))
+    huge = TableEncoder()  # a level past float32's range: no overflow warning, unseen
+    huge.fit_transform(pd.DataFrame({"c": [0.5, 1e39]}), categorical_features=["c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codes = huge.transform(pd.DataFrame({"c": np.array([0.5, 3.0], dtype=np.float32)}))
+    assert_codes(codes[:, 0], [0, UNSEEN])
 
 
 def test_auto_refuses_object_columns_of_dates_or_periods_as_their_dtypes_are_refused():

@@ -113,7 +113,8 @@ def codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarra
 
 def _refuse_inexact(name: str, unseen: np.ndarray, levels: np.ndarray) -> None:
     """Refuse numbers equal to a level held as an object only in their float dtype
-    (0.1 and ``Decimal("0.1")``): they had been unseen."""
+    (0.1 and ``Decimal("0.1")``; float32's 0.1 and a float 0.1 held as an object):
+    they had been unseen."""
     try:
         inexact = np.isin(unseen, levels.astype(unseen.dtype)).any()
     except (TypeError, ValueError):  # levels that are not numbers
@@ -133,7 +134,8 @@ def _coarse_codes(name: str, unseen: np.ndarray, levels: np.ndarray) -> np.ndarr
     Casting keeps the sorted levels' order, so each value's match is found by
     ``searchsorted``; two levels that round to one value cannot tell which is meant."""
     coarse = min(unseen.dtype, levels.dtype, key=lambda dtype: dtype.itemsize)
-    values, rounded = unseen.astype(coarse), levels.astype(coarse)
+    with np.errstate(over="ignore"):  # a level past float32's range is inf there
+        values, rounded = unseen.astype(coarse), levels.astype(coarse)
     at = np.minimum(np.searchsorted(rounded, values), len(rounded) - 1)
     hit = rounded[at] == values
     after = np.minimum(at + 1, len(rounded) - 1)
