@@ -352,7 +352,7 @@ def _member_guard(task, net, plan, trained, data: Data, loss, settings, y, y_enc
     scored_X = None if held_out is None else encoded_rows(net, plan, held_out[0])
     return MemberGuard(trained, data, loss.per_sample, settings, held, scores,
                        folds=folds if oof else None, oof_score=oof,
-                       scored_X=scored_X, better_of_two=folds is not None)  # fmt: skip
+                       scored_X=scored_X)  # fmt: skip
 
 
 def _one_or_each(values: tuple[float, ...]) -> float | np.ndarray:

@@ -21,7 +21,8 @@ import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from torchsk.training.batches import Data
-from torchsk.training.members import MemberGuard, held_out_outputs
+from torchsk.training.member_outputs import held_out_outputs
+from torchsk.training.members import MemberGuard
 
 
 def cross_fitted_rows(

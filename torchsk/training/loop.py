@@ -272,7 +272,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
     except KeyboardInterrupt:
         _interrupted(history, module, last_good)
     if guard.broke.any():  # reported beside how the others stopped
-        kept = "best" if guard.keeps_best else "better" if guard.better_of_two else "last"
+        kept = "best" if guard.keeps_best else "lowest"
         history.diverged_members = (int(guard.broke.sum()), len(guard.broke), kept)
     if guard.rose.any():
         history.rose_members = (int(guard.rose.sum()), len(guard.rose))

@@ -19,6 +19,7 @@ from torch import nn
 
 from torchsk.training import batches as batching
 from torchsk.training.batches import Blocks, Data, row_weights, take_rows
+from torchsk.training.settings import FULL_BATCH_SOLVERS
 from torchsk.training.step import Step
 
 
@@ -30,22 +31,25 @@ def lowest_loss(module: nn.Module, step: Step, data: Data | Blocks, settings,
     which are not read again, those that ended the lowest-loss epoch, unmeasured.
 
     Each is measured with the objective training used, in eval mode (the model that
-    predicts), ``batch_size`` rows at a time (the sizes its buffers have); the
+    predicts), a training batch's rows at a time (the sizes its buffers have); the
     gradients it leaves are cleared. Weights whose loss is not finite come last.
     """
     if isinstance(data, Blocks):
         return lowest[-1]
     candidates = [*lowest, last]
+    full_batch = settings.solver in FULL_BATCH_SOLVERS  # an epoch of one step (Rprop)
+    batch = len(data.X) if full_batch else min(settings.batch_size, len(data.X))
     losses = []
     for state in candidates:
         module.load_state_dict(state)
-        loss = _training_loss(module, step, data, settings.batch_size)
+        loss = _training_loss(module, step, data, batch)
         losses.append(loss if math.isfinite(loss) else math.inf)
     return candidates[min(range(len(candidates)), key=lambda k: (losses[k], k))]
 
 
 def _training_loss(module: nn.Module, step: Step, data: Data, batch_size: int) -> float:
-    """The weighted mean loss over all rows, plus the penalty (as an epoch's is)."""
+    """The weighted mean loss over all rows, plus the penalty of each batch (as an
+    epoch's loss has it, ``training.loop._epoch``; a member's, ``MemberGuard``)."""
     n = len(data.X)
     total = weight = 0.0
     mode = module.training
@@ -63,4 +67,5 @@ def _training_loss(module: nn.Module, step: Step, data: Data, batch_size: int) -
         for p in module.parameters():
             if p.grad is not None:
                 p.grad.zero_()
-    return total / weight + step.penalty.value(weight) if weight > 0 else float("inf")
+    batches = math.ceil(n / batch_size)
+    return (total + step.penalty.value(1.0) * batches) / weight if weight > 0 else math.inf

@@ -18,6 +18,7 @@ import torch
 
 from torchsk.training.batches import Data
 from torchsk.training.member_losses import of_member
+from torchsk.training.member_outputs import held_out_outputs, members_output
 
 
 @dataclass(frozen=True)
@@ -148,17 +149,17 @@ class MemberGuard:
         The encoded rows that ``validation`` weighs, where they are not training
         rows (a split network's early-stopping rows, ``MemberRows.split``);
         ``data.X`` otherwise.
-    better_of_two : bool, default=False
-        Without ``validation``: a member that broke ends at its last finite weights or
-        at those of its lowest epoch, whichever fit its training rows better
-        (cross-fitted members, averaged into one prediction: the last finite weights
-        before a divergence may predict 1e50). A search's members keep a separate
-        fit's rule, the last finite weights, as they are scored as its fits.
+
+    Without ``validation``, a member that broke or whose loss rose ends, as a separate
+    fit does (``training.lowest``), at the weights of the lowest training loss (with
+    its penalty, measured in ``finish``) among those that began and ended its
+    lowest-loss epoch and its last finite ones (before a divergence they may predict
+    1e50): a search's members are scored as its fits.
     """
 
     def __init__(self, module, data: Data, per_sample, settings, validation=None,
                  member_scores=None, folds=None, oof_score=None,
-                 scored_X=None, better_of_two: bool = False) -> None:  # fmt: skip
+                 scored_X=None) -> None:  # fmt: skip
         self.module, self.data, self.per_sample = module, data, per_sample
         self.scored_X = data.X if scored_X is None else scored_X
         self.tol, self.patience = settings.tol, settings.n_iter_no_change
@@ -166,7 +167,6 @@ class MemberGuard:
         # the rows each member is judged on: its own training rows, or its held-out ones
         self.weights = self.train_weights if validation is None else validation
         self.keeps_best = validation is not None
-        self.better_of_two = better_of_two and not self.keeps_best
         # only the rows some member is judged on (early-stopping rows: a small share)
         self.scored_rows = torch.nonzero(self.weights.sum(1) > 0).flatten()
         self.train_rows = torch.nonzero(self.train_weights.sum(1) > 0).flatten()
@@ -180,6 +180,10 @@ class MemberGuard:
                 for m in range(validation.shape[1])
             ]
         self.best_weights = [p.detach().clone() for p in module.parameters()]
+        # without validation: the weights that began the lowest-loss epoch, where
+        # best_weights are those that ended it (an epoch of several batches)
+        self.lowest_start = None if self.keeps_best else [p.clone() for p in self.best_weights]
+        self.two_ends = False
         # a retired member's weights: its zero-weight rows stop its gradient, not
         # adamw's decoupled decay, so ``finish`` puts them back
         self.kept = [p.detach().clone() for p in module.parameters()]
@@ -187,6 +191,7 @@ class MemberGuard:
         self.retired = np.zeros(k, dtype=bool)
         self.broke = np.zeros(k, dtype=bool)  # members that had a non-finite loss
         self.rose = np.zeros(k, dtype=bool)  # members that stopped on a risen loss
+        self.penalty_terms = None  # (Penalty, batches) to measure their kept weights
         self.best = np.full(k, np.inf)
         self.lowest = np.full(k, np.inf)  # each member's lowest training loss
         self.count = np.zeros(k, dtype=np.int64)
@@ -246,16 +251,17 @@ class MemberGuard:
         if lower.any():
             self.best_epochs[lower] = self.epoch
             batches = one_step and epoch_losses is not None and not self.keeps_best
-            params = self.module.named_parameters()
-            source = [last_good[n] if batches else p for n, p in params]
-            _copy_members(source, self.best_weights, lower)
+            named = list(self.module.named_parameters())
+            started = [last_good[n] for n, _ in named]
+            _copy_members(started if batches else [p for _, p in named], self.best_weights, lower)
+            self.two_ends = not (self.keeps_best or batches or epoch_losses is None)
+            if self.two_ends:  # an epoch of several batches: its mean is of neither end
+                _copy_members(started, self.lowest_start, lower)
         converged = judged & (self.count > self.patience)
         if not self.keeps_best:  # a loss that rose instead of levelling off: its lowest
             with np.errstate(invalid="ignore"):  # inf - inf: a retired member's
                 rise = losses - self.best
-            rose = converged & (rise > np.maximum(self.tol, 0.1 * abs(self.best)))
-            _copy_members(self.best_weights, list(self.module.parameters()), rose)
-            self.rose |= rose
+            self.rose |= converged & (rise > np.maximum(self.tol, 0.1 * abs(self.best)))
         self._retire(broken | converged, optimizer)
         return float(train[judged].mean()) * len(judged) if judged.any() else math.nan
 
@@ -270,7 +276,7 @@ class MemberGuard:
     def per_row_penalties(self, penalty, batches: int) -> np.ndarray:
         """Each member's penalty as a separate fit adds it to its epoch loss: once per
         batch, over the weight of its rows (``training.loop._epoch``)."""
-        k = len(self.retired)
+        self.penalty_terms, k = (penalty, batches), len(self.retired)
         totals = self.train_weights.sum(0).to(torch.float64).cpu().numpy()
         if not penalty.weights:
             return np.zeros(k)
@@ -278,26 +284,34 @@ class MemberGuard:
 
     def finish(self) -> None:
         """The training weights back in place (for what reads them after training);
-        with early-stopping rows, each member back at its best epoch's weights (with
-        ``better_of_two``, each member that broke: ``_better_of_two``)."""
+        with early-stopping rows, each member back at its best epoch's weights; without,
+        each that broke or rose at its measured lowest (``_lowest_measured``)."""
         self.data.w.copy_(self.train_weights)
         params = list(self.module.parameters())
         best = self.best_epochs > 0 if self.keeps_best else np.zeros_like(self.retired)
         _copy_members(self.kept, params, self.retired & ~best)
         _copy_members(self.best_weights, params, best)
-        if self.better_of_two:
-            self._better_of_two(params, self.broke & (self.best_epochs > 0))
+        if not self.keeps_best:
+            self._lowest_measured(params, (self.broke | self.rose) & (self.best_epochs > 0))
 
-    def _better_of_two(self, params: list, members: np.ndarray) -> None:
-        """Give each of ``members`` (at their last finite weights: maybe 1e50) its lowest
-        epoch's where they fit its rows better (or the last's loss is NaN)."""
+    def _lowest_measured(self, params: list, members: np.ndarray) -> None:
+        """Give each of ``members`` the weights of its lowest training loss with its
+        penalty (``training.lowest``'s measure, its rows' weighted mean and the penalty
+        of each batch) among its lowest epoch's and its kept ones; non-finite last."""
         if not members.any():
             return
-        at_last = self._pass_losses(self.train_weights, self.train_rows, members)
-        _copy_members(self.best_weights, params, members)
-        at_lowest = self._pass_losses(self.train_weights, self.train_rows, members)
-        lowest = (at_lowest < at_last) | (np.isnan(at_last) & ~np.isnan(at_lowest))
-        _copy_members(self.kept, params, members & ~lowest)
+        ends = [self.best_weights] if not self.two_ends else [self.lowest_start, self.best_weights]
+        candidates, losses = [*ends, self.kept], []
+        for weights in candidates:
+            _copy_members(weights, params, members)
+            loss = self._pass_losses(self.train_weights, self.train_rows, members)
+            if self.penalty_terms is not None:
+                penalty, batches = self.penalty_terms
+                loss = loss + self.per_row_penalties(penalty, batches)
+            losses.append(np.where(np.isfinite(loss), loss, np.inf))
+        choice = np.argmin(np.stack(losses), axis=0)  # the first among equals
+        for i, weights in enumerate(candidates):
+            _copy_members(weights, params, members & (choice == i))
 
     def _losses(self) -> np.ndarray:
         """Each member's early-stopping loss: minus its score (R², accuracy) on its
@@ -407,41 +421,6 @@ def _clear_state(optimizer, params: list, members: np.ndarray) -> None:
     for state in states:
         if state is not None:
             state[mask.to(state.device)] = 0.0
-
-
-def held_out_outputs(trained, X: torch.Tensor, folds: np.ndarray) -> torch.Tensor:
-    """Each row's raw output by the member that held it out, ``(rows, outputs)``: member
-    ``m`` runs on its own fold's rows only (each row once, not once per member)."""
-    ensemble, before = _ensemble(trained), _before_ensemble(trained)
-    out = None
-    for m in range(ensemble.n_members):
-        rows = torch.as_tensor(np.flatnonzero(folds == m), device=X.device)
-        x = X.index_select(0, rows)
-        for layer in before:
-            x = layer(x)
-        z = ensemble.member(m, x)
-        if out is None:
-            out = z.new_empty((len(X), z.shape[1]))
-        out[rows] = z
-    return out
-
-
-def _ensemble(trained):
-    """The ``EnsembleMLP`` at the end of the trained module."""
-    return trained[-1] if isinstance(trained, torch.nn.Sequential) else trained
-
-
-def _before_ensemble(trained) -> list:
-    """The trainable input encoders the trained module runs before the ensemble."""
-    return list(trained)[:-1] if isinstance(trained, torch.nn.Sequential) else []
-
-
-def members_output(trained, x: torch.Tensor) -> torch.Tensor:
-    """Every member's output on ``x``, ``(members, rows, outputs)``, through the
-    trained module's encoders (each member's own embeddings) and the ensemble."""
-    for layer in _before_ensemble(trained):
-        x = layer(x)
-    return _ensemble(trained).members(x)
 
 
 def _stacked(p: torch.Tensor, k: int) -> torch.Tensor:

@@ -125,8 +125,8 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
 
 #: what members that diverged kept (``History.diverged_members``), by their rule
 MEMBERS_KEPT = {
-    "last": "its last finite weights",
-    "better": "the better fitting of its last finite weights and its lowest epoch's",
+    "lowest": "the weights of its lowest training loss among its lowest-loss epoch's "
+    "and its last finite ones",
     "best": "its best epoch's weights (its last finite ones without a scored epoch)",
 }
 
