@@ -150,9 +150,9 @@ hidden_layer_sizes : tuple of int, default=(100,)
         GPUs, a member's arithmetic moves by float rounding once others stop); the
         input and target scaling are the network's, computed on all the rows, so
         its fold's values reach a member through those constants alone.
-        A member whose loss diverges stops there, with a warning, back at its last
-        finite weights or its lowest epoch's, whichever fit its rows better (with
-        early stopping: at its best epoch's).
+        A member whose loss diverges or rises stops there, with a warning, at its
+        lowest measured training loss among its lowest epoch's and its last finite
+        weights (with early stopping: at its best epoch's).
         ``n_iter_`` counts the epochs until the last member stopped; ``loss_curve_``
         is the mean training loss of the members that trained in each epoch. Either
         way, each row's prediction by the member that never trained on it is kept

@@ -193,10 +193,9 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
     """Epochs of a mini-batch optimizer, with scikit-learn's stopping rules and
     learning-rate schedules; ``judge`` counts on from earlier fits (and is updated).
 
-    Kept weights: the best validation epoch's with a usable score (the weights it
-    started from when an earlier fit's best is not beaten, as scikit-learn's warm
-    start keeps them); the lowest-loss epoch's when the loss rose instead of
-    levelling off (``stopped="rose"``); else the last finite ones.
+    Kept weights: the best validation epoch's with a usable score (its first ones where
+    an earlier fit's best is not beaten, as scikit-learn's warm start keeps them); where
+    the loss rose or diverged, ``training.lowest``'s; else the last ones.
     """
     history = History()
     history.stopping = judge = judge or Stopping()
@@ -233,7 +232,8 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
     if math.isfinite(judge.best_score):  # only a real score selects weights
         module.load_state_dict(best_state)
     elif history.stopped in ("rose", "diverged"):  # measured (training.lowest)
-        module.load_state_dict(lowest_loss(module, step, data, settings, lowest, last_good))
+        kept = lowest_loss(module, step, data, settings, lowest, last_good, history.stopped)
+        module.load_state_dict(kept)
     module.eval()
     return history
 

@@ -24,18 +24,19 @@ from torchsk.training.step import Step
 
 
 def lowest_loss(module: nn.Module, step: Step, data: Data | Blocks, settings,
-                lowest: list[dict], last: dict) -> dict:  # fmt: skip
+                lowest: list[dict], last: dict, stopped: str) -> dict:  # fmt: skip
     """Of the weights that began and ended the lowest-loss epoch (``lowest``; one
     state for an epoch of one step) and the ``last`` ones, those of the lowest
-    training loss (with the penalty), the first among equals; for streamed blocks,
-    which are not read again, those that ended the lowest-loss epoch, unmeasured.
+    training loss (with the penalty), the first among equals. Streamed blocks are not
+    read again: unmeasured, a loss that rose keeps those that ended the lowest-loss
+    epoch, a divergence the ``last`` (those that ended it may have overflowed).
 
     Each is measured with the objective training used, in eval mode (the model that
     predicts), a training batch's rows at a time (the sizes its buffers have); the
     gradients it leaves are cleared. Weights whose loss is not finite come last.
     """
     if isinstance(data, Blocks):
-        return lowest[-1]
+        return last if stopped == "diverged" else lowest[-1]
     candidates = [*lowest, last]
     full_batch = settings.solver in FULL_BATCH_SOLVERS  # an epoch of one step (Rprop)
     batch = len(data.X) if full_batch else min(settings.batch_size, len(data.X))
@@ -59,8 +60,9 @@ def _training_loss(module: nn.Module, step: Step, data: Data, batch_size: int) -
             rows = slice(i, min(i + batch_size, n))
             w = None if data.w is None else take_rows(data.w, rows)
             batch_weight = float(rows.stop - i) if w is None else float(row_weights(w).sum())
-            if batch_weight > 0:
-                loss = step.objective(batching.step_rows(data.X, rows), take_rows(data.y, rows), w)
+            if batch_weight > 0:  # all rows: X itself (sparse: the objective's chunks)
+                X = data.X if batch_size >= n else batching.step_rows(data.X, rows)
+                loss = step.objective(X, take_rows(data.y, rows), w)
                 total, weight = total + float(loss) * batch_weight, weight + batch_weight
     finally:
         module.train(mode)

@@ -213,7 +213,7 @@ class MemberGuard:
         has no early-stopping rows (else a pass over its rows does). ``penalties``:
         each member's, added to a training loss (not to an early-stopping loss), as a
         separate fit's epoch loss has it. A member that converged with its loss risen
-        well above its lowest gets the weights of its lowest epoch back, as a
+        well above its lowest is marked (``rose``) for ``finish`` to measure, as a
         separate fit does; with ``one_step`` (one batch an epoch), an epoch loss is
         that of the epoch's first weights. A member whose training loss was not
         finite gets ``start`` back (the weights that began the last finite epoch: a

@@ -114,8 +114,9 @@ def warn_about(history: History, config: FitConfig, incremental: bool,
         rose, members = history.rose_members
         warn(
             f"Training stopped for {rose} of {members} members because their loss rose "
-            "from its best instead of converging; each kept the weights of its lowest "
-            "loss. Lower learning_rate_init or try another solver (e.g. solver='lbfgs').",
+            "from its best instead of converging; each kept, of its lowest-loss and "
+            "last weights, those of the lowest training loss. Lower learning_rate_init "
+            "or try another solver (e.g. solver='lbfgs').",
             ConvergenceWarning,
         )
     message = _stop_message(history, config, incremental, unscaled)
