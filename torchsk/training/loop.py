@@ -207,7 +207,7 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
             hooks.begin()
             loss = _run_epoch(step, data, settings, generator, graphed)
             if not math.isfinite(loss):
-                # its end weights may be what overflowed, not its start's (or lower ones)
+                # the last finite epoch's end weights may have overflowed: keep its start's
                 module.load_state_dict(last_good := start)
                 history.stopped = "diverged"
                 break
