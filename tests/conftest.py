@@ -1,5 +1,5 @@
-"""Shared fixtures (small real data sets), the ``short_fits`` marker and the test
-workers' share of the cores."""
+"""Shared fixtures (small real data sets, a Ctrl-C at an epoch), the ``short_fits``
+marker and the test workers' share of the cores."""
 
 import os
 
@@ -77,3 +77,27 @@ def iris():
 def diabetes():
     """scikit-learn's diabetes: 442 × 10 regression."""
     return load_diabetes(return_X_y=True)
+
+
+@pytest.fixture
+def interrupt_epoch(monkeypatch):
+    """``interrupt_epoch(n)``: from then on, the ``n``-th training epoch raises
+    ``KeyboardInterrupt`` (Ctrl-C); it returns the list that counts the epochs (clear
+    it to count again)."""
+    from torchsk.training import loop
+
+    run_epoch = loop._run_epoch
+
+    def patch(n: int) -> list:
+        calls = []
+
+        def interrupted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return run_epoch(*args, **kwargs)
+
+        monkeypatch.setattr(loop, "_run_epoch", interrupted)
+        return calls
+
+    return patch

@@ -445,24 +445,14 @@ def test_a_search_fit_that_raises_leaves_the_fitted_search_as_it_was(data, failu
     np.testing.assert_array_equal(search.predict(X[:5]), expected)
 
 
-def test_ctrl_c_ends_the_search_and_leaves_it_as_it_was(monkeypatch, data):
+def test_ctrl_c_ends_the_search_and_leaves_it_as_it_was(interrupt_epoch, data):
     """A stacked network had kept the epochs done at Ctrl-C, like one fit (with a
     warning): the search went on and ranked all its candidates x folds cut short."""
-    from torchsk.training import loop
-
     X, y = data
     grid = {"alpha": [1e-3, 1.0]}
     search = BatchedSearchCV(TorchRegressor(max_iter=5, random_state=0), grid, cv=3).fit(X, y)
     results = search.cv_results_["mean_test_score"].copy()
-    calls, run_epoch = [], loop._run_epoch
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return run_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "_run_epoch", interrupted)
+    calls = interrupt_epoch(3)
     with pytest.raises(KeyboardInterrupt):
         search.set_params(estimator__max_iter=50).fit(X, y)
     np.testing.assert_array_equal(search.cv_results_["mean_test_score"], results)

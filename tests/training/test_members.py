@@ -398,18 +398,8 @@ def test_members_that_diverge_say_so_and_keep_their_last_finite_weights(early_st
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
-def test_an_interrupted_fit_of_members_keeps_a_usable_model(monkeypatch, early_stopping):
-    from torchsk.training import loop
-
-    calls, run_epoch = [], loop._run_epoch
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return run_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "_run_epoch", interrupted)
+def test_an_interrupted_fit_of_members_keeps_a_usable_model(interrupt_epoch, early_stopping):
+    interrupt_epoch(3)
     X, y = load_diabetes(return_X_y=True)
     est = TorchRegressor(**_members(max_iter=50, early_stopping=early_stopping))
     with pytest.warns(UserWarning, match="interrupted after 2 iterations"):
