@@ -39,18 +39,20 @@ def level_kind(value) -> str:
     return f"{type(value).__name__} values"
 
 
-def level_kinds(values: np.ndarray) -> set[str]:
-    """The ``level_kind`` of every value of a column without missing values.
-
-    A typed array has one kind; an object column, one per type (the last value of
-    each, read in C), and naive and timezone-aware datetimes apart, which share
-    their types."""
+def _one_of_each_type(values: np.ndarray) -> dict:
+    """One value of each type in a column without missing values (an object column's
+    last of each, read in C; a typed array's first)."""
     if values.dtype.kind != "O":
-        return {level_kind(values[0])}
-    kinds = {
-        level_kind(value) for value in dict(zip(map(type, values), values, strict=True)).values()
-    }
-    if kinds & {"datetimes", "timezone-aware datetimes"}:
+        return {type(values[0]): values[0]}
+    return dict(zip(map(type, values), values, strict=True))
+
+
+def level_kinds(values: np.ndarray, typed: dict) -> set[str]:
+    """The ``level_kind`` of every value of a column without missing values, from
+    ``typed`` (``_one_of_each_type``): naive and timezone-aware datetimes, which
+    share their types, are told apart value by value."""
+    kinds = {level_kind(value) for value in typed.values()}
+    if values.dtype.kind == "O" and kinds & {"datetimes", "timezone-aware datetimes"}:
         stamps = (value for value in values if isinstance(value, datetime.datetime))
         kinds |= {level_kind(value) for value in stamps}
     return kinds
@@ -64,8 +66,9 @@ def check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | None
     or a ``datetime.date`` where it had ``datetime64``, would silently be unseen."""
     if not len(values):
         return
+    typed = _one_of_each_type(values)
     if values.dtype.kind == "O":
-        strings = {issubclass(t, str) for t in set(map(type, values))}
+        strings = {issubclass(t, str) for t in typed}
     else:
         strings = {values.dtype.kind in "UST"}
     if len(strings) > 1:
@@ -76,7 +79,7 @@ def check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | None
     if encoder is None:
         return
     trained = level_kind(encoder.categories_[0][0])
-    others = sorted(level_kinds(values) - {trained})
+    others = sorted(level_kinds(values, typed) - {trained})
     if others:
         advice = {"strings": " (e.g. .astype(str))", "numbers": " (e.g. .astype(float))"}
         raise TypeError(
