@@ -247,14 +247,14 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
     history = History()
     history.stopping = Stopping(on_score=guard.keeps_best)  # what the attributes follow
     last_good = start = _snapshot(module)
+    # each member's penalty, as a separate fit adds it to its epoch loss: once a batch
+    batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
     module.train()
     try:
         for _ in range(settings.max_iter):
             hooks.begin()
             _run_epoch(step, data, settings, generator, graphed)
             take = getattr(step.objective, "take_member_losses", None)
-            # each member's penalty, as a separate fit adds it to its epoch loss
-            batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
             penalties = guard.per_row_penalties(step.penalty, batches)
             loss = guard.after_epoch(last_good, step.optimizer, take and take(), penalties,
                                      one_step=_one_step(settings, data), start=start)  # fmt: skip
@@ -276,7 +276,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
         history.diverged_members = (int(guard.broke.sum()), len(guard.broke), kept)
     if guard.rose.any():
         history.rose_members = (int(guard.rose.sum()), len(guard.rose))
-    guard.finish()
+    guard.finish(step.penalty, batches)
     module.eval()
     return history
 

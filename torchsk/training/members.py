@@ -191,7 +191,6 @@ class MemberGuard:
         self.retired = np.zeros(k, dtype=bool)
         self.broke = np.zeros(k, dtype=bool)  # members that had a non-finite loss
         self.rose = np.zeros(k, dtype=bool)  # members that stopped on a risen loss
-        self.penalty_terms = None  # (Penalty, batches) to measure their kept weights
         self.best = np.full(k, np.inf)
         self.lowest = np.full(k, np.inf)  # each member's lowest training loss
         self.count = np.zeros(k, dtype=np.int64)
@@ -276,25 +275,27 @@ class MemberGuard:
     def per_row_penalties(self, penalty, batches: int) -> np.ndarray:
         """Each member's penalty as a separate fit adds it to its epoch loss: once per
         batch, over the weight of its rows (``training.loop._epoch``)."""
-        self.penalty_terms, k = (penalty, batches), len(self.retired)
+        k = len(self.retired)
         totals = self.train_weights.sum(0).to(torch.float64).cpu().numpy()
         if not penalty.weights:
             return np.zeros(k)
         return penalty.member_terms(k) * batches / np.where(totals > 0, totals, np.inf)
 
-    def finish(self) -> None:
+    def finish(self, penalty, batches: int) -> None:
         """The training weights back in place (for what reads them after training);
         with early-stopping rows, each member back at its best epoch's weights; without,
-        each that broke or rose at its measured lowest (``_lowest_measured``)."""
+        each that broke or rose at its measured lowest (``_lowest_measured``, with
+        ``penalty`` once for each of an epoch's ``batches``)."""
         self.data.w.copy_(self.train_weights)
         params = list(self.module.parameters())
         best = self.best_epochs > 0 if self.keeps_best else np.zeros_like(self.retired)
         _copy_members(self.kept, params, self.retired & ~best)
         _copy_members(self.best_weights, params, best)
         if not self.keeps_best:
-            self._lowest_measured(params, (self.broke | self.rose) & (self.best_epochs > 0))
+            lowest = (self.broke | self.rose) & (self.best_epochs > 0)
+            self._lowest_measured(params, lowest, penalty, batches)
 
-    def _lowest_measured(self, params: list, members: np.ndarray) -> None:
+    def _lowest_measured(self, params: list, members: np.ndarray, penalty, batches) -> None:
         """Give each of ``members`` the weights of its lowest training loss with its
         penalty (``training.lowest``'s measure, its rows' weighted mean and the penalty
         of each batch) among its lowest epoch's and its kept ones; non-finite last."""
@@ -305,9 +306,7 @@ class MemberGuard:
         for weights in candidates:
             _copy_members(weights, params, members)
             loss = self._pass_losses(self.train_weights, self.train_rows, members)
-            if self.penalty_terms is not None:
-                penalty, batches = self.penalty_terms
-                loss = loss + self.per_row_penalties(penalty, batches)
+            loss = loss + self.per_row_penalties(penalty, batches)
             losses.append(np.where(np.isfinite(loss), loss, np.inf))
         choice = np.argmin(np.stack(losses), axis=0)  # the first among equals
         for i, weights in enumerate(candidates):
