@@ -38,9 +38,12 @@ def test_lbfgs_5_units_generalizes_at_least_as_well_as_a_straight_line(body_mass
 def test_no_hidden_layer_reproduces_linear_regression(body_mass):
     X, y = body_mass
     linear = LinearRegression().fit(X, y).predict(X)
-    torch_linear = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0)
+    # alpha=0 as in the walkthrough: the default's penalty makes it a ridge regression
+    torch_linear = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", alpha=0, random_state=0)
     pred = torch_linear.fit(X, y).predict(X)
     assert np.max(np.abs(pred - linear)) <= 0.01 * np.std(y)
+    ridge = TorchRegressor(hidden_layer_sizes=(), solver="lbfgs", random_state=0).fit(X, y)
+    assert 0 < np.ptp(ridge.predict(X)) < np.ptp(linear)  # shrunk toward the mean
 
 
 @pytest.mark.short_fits  # the default 200 epochs, like MLPClassifier's, stop before tol is met

@@ -315,7 +315,7 @@ def test_members_that_diverge_are_reported_beside_the_others_running_out_of_epoc
     # at this rate some folds' members diverge and the others run all 50 epochs: the
     # user hears of both (the divergence used to hide the unconverged rest)
     X, y = load_diabetes(return_X_y=True)
-    est = TorchRegressor(**_members(max_iter=50, solver="sgd", learning_rate_init=0.5))
+    est = TorchRegressor(**_members(max_iter=50, solver="sgd", learning_rate_init=0.5, alpha=1.0))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est.fit(X, y)

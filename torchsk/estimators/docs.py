@@ -19,8 +19,10 @@ hidden_layer_sizes : tuple of int, default=(100,)
         better, see ``docs/comparison.md``). ``"auto"`` is ``400 / n`` clipped to
         ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
         included; for ``partial_fit``, the call's rows): stronger on small tables,
-        which overfit more (measured on the comparison suite). The value a fit
-        used is recorded in ``alpha_``. With k outputs whose losses the built-in
+        which overfit more (measured on the comparison suite with batches of 64);
+        times ``batch / min(64, n)`` on other batches (a full-batch solver's: all
+        ``n``), which keeps its strength per row (``alpha / batch``). The value a
+        fit used is recorded in ``alpha_``. With k outputs whose losses the built-in
         regression losses average, the penalty weighs ``1/k`` against that mean:
         scikit-learn's MLP differentiates their sum, so ``alpha`` strikes the same
         balance as there (``"poisson"`` and the classifiers' losses sum already; a
@@ -75,8 +77,7 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Improvement below which an epoch counts as no improvement; for L-BFGS, the
         largest gradient entry at which it has converged. The regressor compares it
         with the loss (and gradient) on the scaled target, as training computes them,
-        not in y's units as ``MLPRegressor`` does: one ``tol`` then suits y in any
-        units.
+        not in y's units as ``MLPRegressor`` does: one ``tol`` suits y in any units.
     n_iter_no_change : int or np.inf, default=10
         Epochs without an improvement of ``tol`` before stopping (``"adaptive"``:
         before dividing the learning rate), counted on across ``partial_fit`` calls
@@ -259,10 +260,9 @@ module_ : TabularNet
         float tensors (``to_module_input``; categorical columns enter as codes into
         ``categories_``, even where X held numbers there). Small CPU problems are
         trained in float64 (when ``6 × n_samples × n_parameters ≤ 1e8``), larger ones
-        in float32. It is
-        in eval mode and its parameters do not require gradients (after ``fit`` and
-        after loading), so calling it builds no autograd graph; to train it in your
-        own loop, call ``module_.train().requires_grad_()``.
+        in float32. It is in eval mode and its parameters do not require gradients
+        (after ``fit`` and after loading), so calling it builds no autograd graph; to
+        train it in your own loop, call ``module_.train().requires_grad_()``.
     n_features_in_ : int
         Number of features seen during fit.
     is_categorical_ : ndarray of bool of shape (n_features_in_,)
@@ -277,8 +277,8 @@ module_ : TabularNet
         Number of outputs of the network.
     alpha_ : float or ndarray of shape (n_members,)
         The L2 penalty the last ``fit`` or ``partial_fit`` trained with: ``alpha``,
-        with ``"auto"`` resolved for its rows (a ``GridSearchCV`` fold's and its
-        refit's can differ: they have other row counts); one per member where the
+        with ``"auto"`` resolved for its rows and batches (a ``GridSearchCV`` fold's
+        and its refit's can differ: they have other row counts); one per member where the
         members trained with their own (the candidates of a ``BatchedSearchCV``
         network, ``"auto"`` resolved on each one's rows).
     coefs_ : list of ndarray, length n_layers_ - 1

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from torchsk._warnings import warn
 from torchsk.nn.mlp import use_generators
+from torchsk.training.auto import auto_alpha_step, resolve_alpha, resolve_batch_size
 from torchsk.training.batches import Blocks, Data, weight_of
 from torchsk.training.devices import as_tensor
 from torchsk.training.encoding import (
@@ -46,18 +46,6 @@ from torchsk.training.settings import (
 )
 from torchsk.training.sparse import ChunkedObjective, dense_chunks, is_sparse_rows
 from torchsk.training.sparse_inference import training_fold
-
-# Defaults chosen on benchmarks/compare.py's suite (docs/comparison.md): smaller batches
-# than scikit-learn's 200 (more steps per epoch on small data) beat its default there.
-AUTO_BATCH_SIZE = 64
-# ... for the default solver. solver="sgd" keeps scikit-learn's 200: its code comes with
-# a learning_rate_init tuned for those batches (plot_mnist_filters' sgd at 0.1: test
-# accuracy 0.756 with batches of 64, 0.990 with 200; MLPClassifier 0.992).
-AUTO_BATCH_SIZE_SGD = 200
-
-# alpha="auto" is AUTO_ALPHA_ROWS / n_samples, clipped to [AUTO_ALPHA_FLOOR, 1] (resolve_alpha)
-AUTO_ALPHA_ROWS = 400
-AUTO_ALPHA_FLOOR = 0.3
 
 
 @dataclass(frozen=True)
@@ -103,20 +91,13 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
     """The engine's settings, with the batch size resolved for ``n_samples`` and
     ``alpha`` for ``weight_total`` (the sample weights' sum; ``n_samples`` when None);
     the penalty divided by ``weight_factor``, the sample weights' (``training.encoding``)."""
-    if config.batch_size == "auto":
-        auto = AUTO_BATCH_SIZE_SGD if config.solver == "sgd" else AUTO_BATCH_SIZE
-        batch_size = min(auto, n_samples)
-    else:
-        if config.batch_size > n_samples and config.solver not in FULL_BATCH_SOLVERS:
-            warn(
-                f"Got batch_size={config.batch_size} larger than the {n_samples} "
-                "samples; it is clipped to the sample count."
-            )
-        batch_size = min(config.batch_size, n_samples)
+    batch_size = resolve_batch_size(config.solver, config.batch_size, n_samples)
+    weight = n_samples if weight_total is None else weight_total
+    step = auto_alpha_step(config.solver, batch_size, n_samples, weight)
     return TrainSettings(
         solver=config.solver,
         learning_rate_init=config.learning_rate_init,
-        alpha=resolve_alpha(config.alpha, n_samples if weight_total is None else weight_total),
+        alpha=resolve_alpha(config.alpha, weight, step),
         batch_size=batch_size,
         max_iter=epoch_limit(config, incremental),
         tol=config.tol,
@@ -135,26 +116,6 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
         min_batch_rows=config.min_batch_rows,
         penalty_scale=config.penalty_scale / weight_factor,
     )
-
-
-def resolve_alpha(alpha: float | str, n_samples: float) -> float:
-    """``alpha``, with ``"auto"`` resolved to ``AUTO_ALPHA_ROWS / n_samples`` clipped to
-    ``[AUTO_ALPHA_FLOOR, 1]``, where a sample of weight k counts k times (as in the
-    penalty, ``training.loop``).
-
-    scikit-learn's penalty weighs ``0.5 * alpha * ||W||²`` against each batch's mean
-    loss, so a fixed ``alpha`` pulls as hard on 300 rows as on 20,000, where the small
-    table needs it more. Measured on the comparison suite (``docs/comparison.md``): 1.0
-    instead of 0.3 lifted the small noisy regressions (diabetes +0.05 R², CPS1985
-    +0.06); below 0.3 the narrow large tables gained a little (txhousing +0.016 at
-    0.06) but the wide one with embeddings overfit (loans 0.447 -> 0.370), hence the
-    floor.
-    """
-    if alpha != "auto":
-        return alpha
-    if n_samples <= 0:
-        return 1.0  # all-zero weights: nothing trains (the engine refuses them)
-    return min(1.0, max(AUTO_ALPHA_FLOOR, AUTO_ALPHA_ROWS / n_samples))
 
 
 def stratify_labels(y: np.ndarray, stratify: bool, fraction: float) -> np.ndarray | None:
@@ -309,7 +270,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     factor = weight_factor(float(total) / n)  # weights float32 holds; penalty alike
     settings = train_settings(config, n, incremental, float(total), factor)
     if members is not None:
-        settings = _member_settings(settings, members, sw)
+        settings = _member_settings(settings, members, sw, n)
     check_small_weights(float(total), n, settings)  # before encoding X: it may refuse
     w = device_weights(sw, factor, plan)  # members keep their columns
     data = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
@@ -360,11 +321,14 @@ def _one_or_each(values: tuple[float, ...]) -> float | np.ndarray:
     return values[0] if len(set(values)) == 1 else np.array(values)
 
 
-def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray):
+def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray, n: int):
     """``settings`` with each member's ``alpha`` (``"auto"`` resolved on its own rows'
-    weight) and learning rate (kept scalar where all are equal: no per-member step)."""
+    weight, at its step's rows of ``n``: ``auto_alpha_step``) and learning rate (kept
+    scalar where all are equal: no per-member step)."""
+    solver, batch = settings.solver, settings.batch_size
     alpha = tuple(
-        resolve_alpha(a, float(t)) for a, t in zip(members.alpha, sw.sum(0), strict=True)
+        resolve_alpha(a, t, auto_alpha_step(solver, batch, n, t))
+        for a, t in zip(members.alpha, sw.sum(0).tolist(), strict=True)
     )
     rates = tuple(float(r) for r in members.learning_rate_init)
     if len(set(rates)) == 1:
