@@ -84,6 +84,36 @@ def test_each_epoch_is_one_iteration_with_a_fitted_estimator(solver):
     assert scores.begun == len(scores.scores) == est.n_iter_ == 4
 
 
+class EpochProgress(EpochScores):
+    """A callback that reads each epoch's fitted estimator's progress attributes."""
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None, X=None, y=None):
+        if context.task_name == "epoch":
+            self.scores.append((fitted_estimator.n_iter_, list(fitted_estimator.loss_curve_)))
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize("n_ensemble", [1, 3])
+def test_each_epochs_fitted_estimator_has_the_epochs_and_losses_so_far(solver, n_ensemble):
+    """The copy handed to callbacks had the fit's weights but the previous fit's
+    n_iter_ and loss_curve_ (none at all on a first fit: AttributeError), so a
+    callback could not tell how far the fit had come or what its loss was."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    progress = EpochProgress()
+    kw = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=3, random_state=0)
+    est = TorchRegressor(**kw, n_ensemble=n_ensemble, warm_start=True).set_callbacks(progress)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, X[:, 0])
+        first = list(est.loss_curve_)
+        assert progress.scores == [(i + 1, first[: i + 1]) for i in range(3)]
+        progress.scores.clear()
+        est.fit(X, X[:, 0])  # a warm start goes on from the first fit's curve
+    assert progress.scores == [(i + 1, est.loss_curve_[: 4 + i]) for i in range(3)]
+    assert est.loss_curve_[:3] == first
+
+
 def test_an_epoch_scored_through_a_copy_leaves_a_user_module_training():
     """``sklearn.callback`` copies the estimator at each epoch: the copy went through
     pickling's state, which froze the user's module it shared with the fit (the next

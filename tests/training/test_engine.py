@@ -469,7 +469,9 @@ def test_lbfgs_ends_every_epoch_it_began_on_the_kept_weights():
         return float((d**4).sum())
 
     log = []
-    hooks = SimpleNamespace(begin=lambda: log.append("b"), end=lambda: log.append("e") or False)
+    hooks = SimpleNamespace(
+        begin=lambda: log.append("b"), end=lambda history: log.append("e") or False
+    )
     penalty = SimpleNamespace(value=lambda t: 0.0, add_grad=lambda t: None)
     data = SimpleNamespace(X=torch.zeros(4, 1), y=torch.zeros(4), w=None)
     settings = SimpleNamespace(max_iter=50, max_fun=15000, tol=1e-12, verbose=False)

@@ -223,7 +223,8 @@ class BaseTorchEstimator(
         config = replace(self._fit_config(), loss_units=units,
                          min_batch_rows=2 if _normalizes_batches(self.module_) else 1,
                          penalty_scale=penalty_scale(task.loss, task.n_outputs))  # fmt: skip
-        hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental))
+        hooks = EpochHooks(self, X, y, sample_weight, epoch_limit(config, incremental), units,
+                           [] if first else getattr(self, "loss_curve_", []))  # fmt: skip
         if not incremental:  # as scikit-learn's: fit starts a new optimizer, warm or not
             self._optimizer = None
         # the built-in network trains on its own generators; a user's module may not

@@ -47,10 +47,17 @@ class EpochHooks:
         Passed to the hooks as metadata.
     max_epochs : int
         The most epochs this fit can run.
+    units : training.settings.LossUnits, optional
+        Turns the losses into y's units, as the fitted estimator records them.
+    prior_losses : list of float, default=()
+        The ``loss_curve_`` this fit goes on from (a warm start's, ``partial_fit``'s).
     """
 
-    def __init__(self, estimator, X, y, sample_weight, max_epochs: int) -> None:
+    def __init__(self, estimator, X, y, sample_weight, max_epochs: int, units=None,
+                 prior_losses=()) -> None:  # fmt: skip
         self.estimator = estimator
+        # the fit's History, handed over at each epoch's end (``end``)
+        self.units, self.prior_losses, self.history = units, list(prior_losses), None
         self.data = dict(X=X, y=y, metadata=None)
         if sample_weight is not None:
             self.data["metadata"] = {"sample_weight": sample_weight}
@@ -65,8 +72,15 @@ class EpochHooks:
         )
 
     def _fitted(self) -> dict:
-        """The attributes of a copy of the estimator as it is now (built on demand)."""
+        """The attributes of a copy of the estimator as it is now (built on demand):
+        its weights, and the epochs run and their losses so far (the previous fit's had
+        been left there, or none on a first fit)."""
         attributes = {"module_": copy.deepcopy(self.estimator.module_).freeze()}
+        if self.history is not None:
+            convert = self.units.of_members if self.units is not None else float
+            losses = [convert(loss) for loss in self.history.loss_curve]
+            attributes["n_iter_"] = self.history.n_iter
+            attributes["loss_curve_"] = self.prior_losses + losses
         target = self.estimator._task.target
         if hasattr(target, "classes_"):  # classifiers: set only after fit
             attributes["classes_"] = target.classes_
@@ -80,8 +94,9 @@ class EpochHooks:
                 estimator=self.estimator, reconstruction_attributes=self._fitted, **self.data
             )
 
-    def end(self) -> bool:
-        """An epoch ended; True if a callback asks to stop."""
+    def end(self, history=None) -> bool:
+        """An epoch ended (``history``: the fit's so far); True if a callback asks to stop."""
+        self.history = history
         if not self.active or self.epoch_ctx is None:
             return False
         ctx, self.epoch_ctx = self.epoch_ctx, None
@@ -93,10 +108,12 @@ class EpochHooks:
 
     def close(self) -> None:
         """End an epoch that was begun and never finished (an L-BFGS evaluation after
-        its last iteration, an interrupted epoch), then the fit."""
+        its last iteration, an interrupted epoch), then the fit (whose attributes are
+        recorded by then: the estimator's own are read)."""
         if self.epoch_ctx is not None:
             self.epoch_ctx.call_on_fit_task_end(estimator=self.estimator)
             self.epoch_ctx = None
+        self.history = None
         if self.ctx is not None:
             self.ctx.call_on_fit_task_end(
                 estimator=self.estimator, reconstruction_attributes=self._fitted, **self.data

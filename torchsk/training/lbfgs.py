@@ -55,7 +55,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
         state["x"] = intermediate_result.x.copy()
         log_epoch(history, loss, len(data.X), settings)
         state["in_iteration"] = False
-        if hooks.end():
+        if hooks.end(history):
             history.stopped = "converged"  # a callback asked to stop
             raise StopIteration
 
@@ -80,7 +80,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     if state["in_iteration"] and history.stopped != "interrupted":
         # scipy evaluated after its last iteration (an abnormal line search): that
         # epoch ends on the kept weights, so a callback still gets a fitted estimator
-        hooks.end()
+        hooks.end(history)
     history.best_loss = min(history.loss_curve, default=math.inf)
     history.t = 0  # scikit-learn's t_ counts the samples its stochastic solvers see
     module.eval()

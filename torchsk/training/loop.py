@@ -74,8 +74,8 @@ class NoHooks:
     def begin(self) -> None:
         """An epoch starts."""
 
-    def end(self) -> bool:
-        """An epoch ended; return True to stop training."""
+    def end(self, history=None) -> bool:
+        """An epoch ended (``history``: the fit's so far); return True to stop training."""
         return False
 
 
@@ -266,7 +266,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
                 log_epoch(history, loss, n_rows(data), settings)
                 history.best_loss = min(history.best_loss, loss)
             step.optimizer.iteration_ends(samples_seen + history.t)
-            if hooks.end() or guard.done:
+            if hooks.end(history) or guard.done:
                 history.stopped = "converged"
                 break
     except KeyboardInterrupt:

@@ -255,7 +255,7 @@ def stop_reason(hooks, history: History, judge: Stopping, optimizer,
     size too large) did not converge but rose: ``"rose"``. With ``verbose``, prints
     scikit-learn's line for either.
     """
-    if hooks.end():
+    if hooks.end(history):
         return "converged"  # a callback asked to stop
     if judge.no_improvement <= settings.n_iter_no_change:
         return "max_iter"
