@@ -285,6 +285,21 @@ def test_alpha_auto_keeps_its_strength_per_row_on_any_batch(params, step):
             np.testing.assert_allclose(folds.alpha_, 400 / 480 * step)
 
 
+@pytest.mark.parametrize("params", [{"solver": "sgd"}, {"batch_size": 128}, {"batch_size": 16}])
+def test_cross_fitted_members_resolve_alpha_auto_as_fits_on_their_own_rows(params):
+    """Members scaled "auto" by the batch of all the rows: where a batch is clipped
+    to a member's 100 rows (sgd's 200, batches of 128), they were penalised 1.5x as
+    hard as the fit on those rows that each stands for."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        folds = TorchRegressor(n_ensemble=3, member_rows="folds", **kw).fit(X, X[:, 0])
+        alone = TorchRegressor(**kw).fit(X[:100], X[:100, 0])
+    np.testing.assert_array_equal(folds.alpha_, np.full(3, alone.alpha_))
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "huber", "poisson"])
 def test_alpha_weighs_each_output_of_a_multi_output_fit_as_a_single_output_fit(loss):
     # scikit-learn's MLP differentiates the outputs' summed loss: with a linear network

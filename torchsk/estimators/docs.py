@@ -20,8 +20,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         ``[0.3, 1]``, ``n`` the training rows' total sample weight (class weights
         included; for ``partial_fit``, the call's rows): stronger on small tables,
         which overfit more (measured on the comparison suite with batches of 64);
-        times ``batch / min(64, n)`` on other batches (a full-batch solver's: all
-        ``n``), which keeps its strength per row (``alpha / batch``). The value a
+        times ``batch / min(64, rows)`` on other batches (full batch: ``n / min(64, n)``),
+        which keeps its strength per row (``alpha / batch``). The value a
         fit used is recorded in ``alpha_``. With k outputs whose losses the built-in
         regression losses average, the penalty weighs ``1/k`` against that mean:
         scikit-learn's MLP differentiates their sum, so ``alpha`` strikes the same

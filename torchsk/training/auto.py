@@ -34,20 +34,24 @@ def resolve_batch_size(solver: str, batch_size: int | str, n_samples: int) -> in
 
 
 def auto_alpha_step(solver: str, batch_size: int, n_samples: int, weight: float) -> float:
-    """How many times the default step's rows a step of ``solver`` penalises over:
-    its batch over the default solver's (``min(AUTO_BATCH_SIZE, n_samples)``), or for a
-    full-batch solver all the rows' ``weight`` over ``min(AUTO_BATCH_SIZE, weight)``
-    (a row of weight k counts k times, as in ``resolve_alpha``).
+    """How many times the default step's rows a step of ``solver`` on ``n_samples``
+    rows penalises over: its batch (at most ``n_samples``) over the default solver's
+    (``min(AUTO_BATCH_SIZE, n_samples)``), or for a full-batch solver all the rows'
+    ``weight`` over ``min(AUTO_BATCH_SIZE, weight)`` (a row of weight k counts k
+    times, as in ``resolve_alpha``).
 
-    The penalty weighs ``0.5 * alpha * ||W||²`` against each batch's mean loss, so its
-    strength per row is ``alpha / batch``: ``"auto"``'s values were measured with Adam's
-    default batches, and keep their strength on other batches scaled by this ratio
-    (measured on the comparison suite's regressions, ``docs/defaults.md``: on batches
-    of 16 it had pulled four times as hard, MASS Boston 0.769 R² against scikit-learn's
-    0.856; L-BFGS on CPS1985's 427 training rows had overfit, 0.153 against 0.357 now)."""
+    Each step adds ``0.5 * alpha * ||W||² / batch`` to its batch's mean loss (as
+    scikit-learn's MLP does), so the penalty's strength is ``alpha / batch``:
+    ``"auto"``'s values were measured with Adam's default batches, and keep their
+    strength on other batches scaled by this ratio (measured on the comparison
+    suite's regressions, ``docs/defaults.md``: on batches of 16 it had pulled four
+    times as hard, MASS Boston 0.769 R² against scikit-learn's 0.856; L-BFGS on
+    CPS1985's 427 training rows had overfit, 0.153 against 0.357 now). A mini-batch
+    step counts rows (a weighted fit's defaults resolve as before), a full-batch step
+    weight (weights of 2 are rows repeated)."""
     if solver in FULL_BATCH_SOLVERS:
         return weight / min(AUTO_BATCH_SIZE, weight) if weight > 0 else 1.0
-    return batch_size / min(AUTO_BATCH_SIZE, n_samples)
+    return min(batch_size, n_samples) / min(AUTO_BATCH_SIZE, n_samples)
 
 
 def resolve_alpha(alpha: float | str, n_samples: float, step: float = 1.0) -> float:

@@ -87,13 +87,15 @@ def epoch_limit(config: FitConfig, incremental: bool) -> int:
 
 def train_settings(config: FitConfig, n_samples: int, incremental: bool,
                    weight_total: float | None = None, weight_factor: float = 1.0,
-                   ) -> TrainSettings:  # fmt: skip
+                   own_rows: float | None = None) -> TrainSettings:  # fmt: skip
     """The engine's settings, with the batch size resolved for ``n_samples`` and
-    ``alpha`` for ``weight_total`` (the sample weights' sum; ``n_samples`` when None);
-    the penalty divided by ``weight_factor``, the sample weights' (``training.encoding``)."""
+    ``alpha`` for ``weight_total`` (the sample weights' sum; ``n_samples`` when None)
+    and the rows each member trains on (``own_rows``: cross-fitted members'); the
+    penalty divided by ``weight_factor``, the sample weights' (``training.encoding``)."""
     batch_size = resolve_batch_size(config.solver, config.batch_size, n_samples)
     weight = n_samples if weight_total is None else weight_total
-    step = auto_alpha_step(config.solver, batch_size, n_samples, weight)
+    rows = n_samples if own_rows is None else own_rows
+    step = auto_alpha_step(config.solver, batch_size, rows, weight)
     return TrainSettings(
         solver=config.solver,
         learning_rate_init=config.learning_rate_init,
@@ -268,9 +270,10 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
     factor = weight_factor(float(total) / n)  # weights float32 holds; penalty alike
-    settings = train_settings(config, n, incremental, float(total), factor)
+    own = n - n / sw.shape[1] if folds is not None else None  # rows of all folds but one
+    settings = train_settings(config, n, incremental, float(total), factor, own)
     if members is not None:
-        settings = _member_settings(settings, members, sw, n)
+        settings = _member_settings(settings, members, sw)
     check_small_weights(float(total), n, settings)  # before encoding X: it may refuse
     w = device_weights(sw, factor, plan)  # members keep their columns
     data = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
@@ -321,15 +324,14 @@ def _one_or_each(values: tuple[float, ...]) -> float | np.ndarray:
     return values[0] if len(set(values)) == 1 else np.array(values)
 
 
-def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray, n: int):
-    """``settings`` with each member's ``alpha`` (``"auto"`` resolved on its own rows'
-    weight, at its step's rows of ``n``: ``auto_alpha_step``) and learning rate (kept
-    scalar where all are equal: no per-member step)."""
+def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray):
+    """``settings`` with each member's ``alpha`` (``"auto"`` resolved on its own rows,
+    as a fit on them alone resolves it: their weight, their count of the batch,
+    ``auto_alpha_step``) and learning rate (kept scalar where all are equal: no
+    per-member step)."""
     solver, batch = settings.solver, settings.batch_size
-    alpha = tuple(
-        resolve_alpha(a, t, auto_alpha_step(solver, batch, n, t))
-        for a, t in zip(members.alpha, sw.sum(0).tolist(), strict=True)
-    )
+    own = zip(members.alpha, sw.sum(0).tolist(), members.train.sum(0).tolist(), strict=True)
+    alpha = tuple(resolve_alpha(a, t, auto_alpha_step(solver, batch, n, t)) for a, t, n in own)
     rates = tuple(float(r) for r in members.learning_rate_init)
     if len(set(rates)) == 1:
         return replace(settings, member_alpha=alpha, learning_rate_init=rates[0])
