@@ -54,3 +54,12 @@ def reading_only():
     with _FILTERS, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         yield
+
+
+@contextlib.contextmanager
+def quiet(category: type[Warning], message: str):
+    """Silence warnings of ``category`` starting with ``message`` for the duration
+    (torchsk says the same in its own words); one thread at a time (``_FILTERS``)."""
+    with _FILTERS, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=message, category=category)
+        yield

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from torchsk._warnings import quiet, warn
 from torchsk.training.batches import Data
 from torchsk.training.member_outputs import held_out_outputs
 from torchsk.training.members import MemberGuard
@@ -72,14 +73,22 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
     # a class rarer than the folds is still spread over as many as it has rows, and the
     # others stay balanced (plain KFold for all, as before, had put both rows of a
     # 2-row class in one fold: its member never saw the class); StratifiedKFold
-    # refuses only where every class is rarer than the folds, and warns (its "The
-    # least populated class ..." tells the user that some members lack a class)
-    if labels is not None and np.unique(labels, return_counts=True)[1].max() >= n_members:
+    # refuses only where every class is rarer than the folds
+    counts = None if labels is None else np.unique(labels, return_counts=True)[1]
+    if counts is not None and counts.max() >= n_members:
         splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
+        if counts.min() < n_members:  # StratifiedKFold's own warning names its n_splits
+            warn(
+                f"member_rows='folds': the least populated class in y has only "
+                f"{counts.min()} rows, fewer than the n_ensemble={n_members} members, so "
+                f"{n_members - counts.min()} of them hold out none of its rows (their early "
+                "stopping does not score it)."
+            )
     else:
         splitter = KFold(n_members, shuffle=True, random_state=seed)
-    for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
-        folds[held_out] = m
+    with quiet(UserWarning, "The least populated class in y"):
+        for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
+            folds[held_out] = m
     return folds
 
 
