@@ -54,6 +54,22 @@ def test_a_warm_start_after_convergence_stops_after_one_epoch(ours, theirs):
     assert seen[ours] == seen[theirs] == [(4, 3, 4), (1, 4, 5)]
 
 
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS)
+def test_resetting_the_count_continues_a_converged_warm_start_as_in_scikit_learn(ours, theirs):
+    """The idiom that continues a converged MLP (``est._no_improvement_count = 0``)
+    raised AttributeError: the count was a read-only property."""
+    seen = {}
+    for cls in (ours, theirs):
+        est = cls(hidden_layer_sizes=(4,), warm_start=True, random_state=0, **NEVER_BETTER)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, _target(cls))
+            est._no_improvement_count = 0
+            est.fit(X, _target(cls))
+        seen[cls] = (est.n_iter_, est._no_improvement_count, len(est.loss_curve_))
+    assert seen[ours] == seen[theirs] == (3, 3, 7)  # counted from 0 again: 3 epochs
+
+
 def test_partial_fit_calls_count_on_and_lower_an_adaptive_rate_alike():
     """sgd with learning_rate="adaptive": each call past n_iter_no_change divides the
     rate by 5 and starts the count again, as over the epochs of one fit."""

@@ -183,6 +183,14 @@ class MLPAttributes:
         check_is_fitted(self, "loss_curve_")
         return (getattr(self, "_stopping", None) or {}).get("no_improvement", 0)
 
+    @_no_improvement_count.setter
+    def _no_improvement_count(self, value: int) -> None:
+        """scikit-learn's idiom to go on after a fit converged: setting the count to 0
+        lets a warm start run ``n_iter_no_change`` epochs or more again (raising
+        AttributeError, it had failed the client's code)."""
+        check_is_fitted(self, "loss_curve_")
+        self._stopping = {**(getattr(self, "_stopping", None) or {}), "no_improvement": value}
+
     @property
     def n_layers_(self) -> int:
         """``len(hidden_layer_sizes) + 2``: input, hidden and output layers."""
