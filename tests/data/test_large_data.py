@@ -358,6 +358,37 @@ def test_a_streamed_fit_worse_than_a_constant_says_so_as_in_memory():
         TorchRegressor(max_iter=20, random_state=0).fit(da.from_array(X, chunks=500), y)
 
 
+def test_a_streamed_fit_that_rose_or_diverged_says_its_weights_were_not_measured():
+    """Streamed data is not read again to measure which weights to keep, but the
+    warning described the in-memory rule ("those of the lowest training loss"); a
+    fit that diverged in its first epoch named iterations it never had."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 4))
+    y = X[:, 0] * 3 + rng.normal(size=2000)
+
+    class Batches:  # an iterable of (X, y) batches, read afresh each pass
+        def __iter__(self):
+            return ((X[i : i + 500], y[i : i + 500]) for i in range(0, 2000, 500))
+
+    def said(lr, source, target):
+        est = TorchRegressor(solver="sgd", learning_rate_init=lr, max_iter=20,
+                             hidden_layer_sizes=(8,), random_state=0)  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est.fit(source, target)
+        return " ".join(str(w.message) for w in caught)
+
+    assert "loss rose" in said(0.5, Batches(), None)
+    assert "ended its lowest-loss iteration (streamed data is not read" in said(
+        0.5, Batches(), None
+    )
+    assert "those of the lowest training loss were kept" in said(0.5, X, y)
+    for source, target in ((Batches(), None), (X, y)):  # diverged in its first epoch
+        assert "after 0 iterations; the weights it started from were kept" in said(
+            5.0, source, target
+        )
+
+
 def test_a_partition_whose_columns_are_not_the_metas_is_refused():
     """Blocks are read by position: a partition built with the columns in another
     order (metadata checks off) had trained silently on swapped columns."""

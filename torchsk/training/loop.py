@@ -232,7 +232,7 @@ def _train_epochs(module, step: Step, data, settings, validation_score, generato
     if math.isfinite(judge.best_score):  # only a real score selects weights
         module.load_state_dict(best_state)
     elif history.stopped in ("rose", "diverged"):  # measured (training.lowest)
-        kept = lowest_loss(module, step, data, settings, lowest, last_good, history.stopped)
+        kept = lowest_loss(module, step, data, settings, lowest, last_good, history)
         module.load_state_dict(kept)
     module.eval()
     return history

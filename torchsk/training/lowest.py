@@ -19,24 +19,27 @@ from torch import nn
 
 from torchsk.training import batches as batching
 from torchsk.training.batches import Blocks, Data, row_weights, take_rows
-from torchsk.training.settings import FULL_BATCH_SOLVERS
+from torchsk.training.settings import FULL_BATCH_SOLVERS, History
 from torchsk.training.step import Step
 
 
 def lowest_loss(module: nn.Module, step: Step, data: Data | Blocks, settings,
-                lowest: list[dict], last: dict, stopped: str) -> dict:  # fmt: skip
+                lowest: list[dict], last: dict, history: History) -> dict:  # fmt: skip
     """Of the weights that began and ended the lowest-loss epoch (``lowest``; one
     state for an epoch of one step) and the ``last`` ones, those of the lowest
-    training loss (with the penalty), the first among equals. Streamed blocks are not
-    read again: unmeasured, a loss that rose keeps those that ended the lowest-loss
-    epoch, a divergence the ``last`` (those that ended it may have overflowed).
+    training loss (with the penalty), the first among equals; ``history.stopped``
+    says whether the loss rose or diverged. Streamed blocks are not read again:
+    unmeasured (``history.measured``), a loss that rose keeps those that ended the
+    lowest-loss epoch, a divergence the ``last`` (those that ended it may have
+    overflowed).
 
     Each is measured with the objective training used, in eval mode (the model that
     predicts), a training batch's rows at a time (the sizes its buffers have); the
     gradients it leaves are cleared. Weights whose loss is not finite come last.
     """
     if isinstance(data, Blocks):
-        return last if stopped == "diverged" else lowest[-1]
+        history.measured = False
+        return last if history.stopped == "diverged" else lowest[-1]
     candidates = [*lowest, last]
     full_batch = settings.solver in FULL_BATCH_SOLVERS  # an epoch of one step (Rprop)
     batch = len(data.X) if full_batch else min(settings.batch_size, len(data.X))

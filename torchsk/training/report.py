@@ -132,12 +132,23 @@ MEMBERS_KEPT = {
 }
 
 
+#: what a fit whose loss rose kept, measured or not (``History.measured``)
+ROSE_KEPT = {
+    True: "of its lowest-loss and last weights, those of the lowest training loss",
+    False: "the weights that ended its lowest-loss iteration (streamed data is not read again)",
+}
+
+
 def _stop_message(history: History, config: FitConfig, incremental: bool, unscaled=()):
     """``(text, category)`` of the warning for how training stopped, or None."""
     n = history.n_iter
     if history.stopped == "diverged":
         best = history.stopping.best_score
         kept = "of the lowest training loss (its lowest-loss and last finite iterations')"
+        if not history.measured:
+            kept = "that began its last finite iteration (streamed data is not read again)"
+        if n == 0:
+            kept = "it started from"
         if math.isfinite(best):  # early stopping keeps its best epoch (scikit-learn's rule)
             kept = f"of its best validation score ({best:.4g})"
         return (
@@ -149,9 +160,8 @@ def _stop_message(history: History, config: FitConfig, incremental: bool, unscal
         return (
             f"Training stopped after {n} iterations because the loss rose from its best "
             f"({history.best_loss:.4g}) to {history.loss_curve[-1]:.4g} instead of "
-            "converging; of its lowest-loss and last weights, those of the lowest "
-            "training loss were kept. Lower learning_rate_init or try another solver "
-            "(e.g. solver='lbfgs').",
+            f"converging; {ROSE_KEPT[history.measured]} were kept. Lower "
+            "learning_rate_init or try another solver (e.g. solver='lbfgs').",
             ConvergenceWarning,
         )
     if history.stopped == "interrupted":

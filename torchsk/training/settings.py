@@ -219,7 +219,9 @@ class History:
     back at its lowest-loss weights). ``alpha``: the L2
     penalty the fit trained with (``"auto"`` resolved; members': their mean).
     ``output_losses``: with several outputs, ``(each output's loss, their total)`` at
-    the trained weights (``training.report``), else None.
+    the trained weights (``training.report``), else None. ``measured``: False where
+    a fit that rose or diverged kept weights without measuring them (streamed data,
+    ``training.lowest``).
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -235,6 +237,7 @@ class History:
     rose_members: tuple[int, int] | None = None
     alpha: float | None = None
     output_losses: tuple[tuple[float, ...], float] | None = None
+    measured: bool = True
 
 
 def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
