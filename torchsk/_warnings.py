@@ -41,8 +41,9 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
 
 
 # ``catch_warnings`` saves and restores the process's filters: two threads inside it
-# at once restored each other's (a predict's "ignore" filter was left installed)
-_FILTERS = threading.Lock()
+# at once restored each other's (a predict's "ignore" filter was left installed);
+# reentrant, so that one thread can nest ``reading_only`` and ``quiet``
+_FILTERS = threading.RLock()
 
 
 @contextlib.contextmanager

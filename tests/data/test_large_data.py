@@ -379,7 +379,7 @@ def test_a_streamed_fit_that_rose_or_diverged_says_its_weights_were_not_measured
         return " ".join(str(w.message) for w in caught)
 
     assert "loss rose" in said(0.5, Batches(), None)
-    assert "ended its lowest-loss iteration (streamed data is not read" in said(
+    assert "from its lowest-loss iteration (streamed data is not read" in said(
         0.5, Batches(), None
     )
     assert "those of the lowest training loss were kept" in said(0.5, X, y)

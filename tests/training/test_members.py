@@ -140,12 +140,27 @@ def test_a_class_rarer_than_the_folds_is_spread_over_them_and_the_rest_stratifie
             warnings.simplefilter("always")
             folds = assign_folds(K, y, True, seed)
         said = [str(w.message) for w in caught]
-        assert len(said) == 1 and f"only 2 rows, fewer than the n_ensemble={K}" in said[0]
+        assert len(said) == 1 and f"than the n_ensemble={K} members (the rarest: 2)" in said[0]
+        assert f", so {K - 2} member(s) hold out no row of some class" in said[0]
         assert "n_splits" not in said[0]  # StratifiedKFold's own, which the user never set
         assert len(set(folds[y == 2])) == 2
         for label in (0, 1):
             counts = np.bincount(folds[y == label], minlength=K)
             assert counts.max() - counts.min() <= 1
+
+
+def test_several_rare_classes_are_counted_in_the_members_they_leave_without_rows():
+    """The warning counted the members lacking the rarest class only: with classes of
+    1, 2 and 3 rows among 5 folds every member lacks one, where it said 4."""
+    y = np.r_[np.zeros(40), [1], [2, 2], [3, 3, 3]].astype(int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folds = assign_folds(5, y, True, 0)
+    lacking = sum(not {1, 2, 3} <= set(y[folds == m]) for m in range(5))
+    (said,) = [str(w.message) for w in caught]
+    assert "3 class(es) of y have fewer rows than the n_ensemble=5" in said
+    assert f"so {lacking} member(s) hold out no row of some class" in said
+    assert "never trains on it" in said  # the 1-row class
 
 
 def test_class_weight_weighs_the_out_of_fold_score_as_its_validation_scores():

@@ -74,7 +74,9 @@ class EpochHooks:
     def _fitted(self) -> dict:
         """The attributes of a copy of the estimator as it is now (built on demand):
         its weights, and the epochs run and their losses so far (the previous fit's had
-        been left there, or none on a first fit)."""
+        been left there, or none on a first fit), in the units known before training
+        (a multi-output regressor's are re-weighed by its outputs' trained losses
+        when the fit records them)."""
         attributes = {"module_": copy.deepcopy(self.estimator.module_).freeze()}
         if self.history is not None:
             convert = self.units.of_members if self.units is not None else float

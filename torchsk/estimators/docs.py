@@ -84,8 +84,8 @@ hidden_layer_sizes : tuple of int, default=(100,)
         and warm starts as scikit-learn counts them. Not used by ``lbfgs``. Unlike
         scikit-learn, a stop where the loss had risen well above its best (by more
         than ``tol`` and 10%) keeps, of the weights that began and ended the lowest-loss
-        epoch and the last ones, those of the lowest training loss (measured), with a
-        ``ConvergenceWarning`` saying so; ``loss_`` is still the last epoch's.
+        epoch and the last ones, those of the lowest training loss (measured; streamed:
+        the lowest-loss epoch's), with a warning saying so; ``loss_`` is the last epoch's.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
     early_stopping : bool, default=False

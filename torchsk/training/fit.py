@@ -219,7 +219,7 @@ def fit_network(
         One epoch, no validation split (``partial_fit``).
     seed : int
         Seeds the split and the shuffling.
-    hooks : object with ``begin()`` and ``end() -> bool``
+    hooks : object with ``begin()`` and ``end(history) -> bool``
     optimizer : FlatOptimizer or None
         The previous fit's optimizer (warm start, ``partial_fit``).
     samples_seen : int, default=0

@@ -77,19 +77,30 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
     counts = None if labels is None else np.unique(labels, return_counts=True)[1]
     if counts is not None and counts.max() >= n_members:
         splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
-        if counts.min() < n_members:  # StratifiedKFold's own warning names its n_splits
-            warn(
-                f"member_rows='folds': the least populated class in y has only "
-                f"{counts.min()} rows, fewer than the n_ensemble={n_members} members, so "
-                f"{n_members - counts.min()} of them hold out none of its rows (their early "
-                "stopping does not score it)."
-            )
     else:
         splitter = KFold(n_members, shuffle=True, random_state=seed)
+    # StratifiedKFold's own warning names its n_splits, which the user never set
     with quiet(UserWarning, "The least populated class in y"):
         for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
             folds[held_out] = m
+    if isinstance(splitter, StratifiedKFold) and counts.min() < n_members:
+        _warn_rare_classes(labels, folds, n_members)
     return folds
+
+
+def _warn_rare_classes(labels: np.ndarray, folds: np.ndarray, n_members: int) -> None:
+    """Say how many members' folds lack a class rarer than the members (their held-out
+    score never sees it)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    rare = classes[counts < n_members]
+    lacking = sum(not np.isin(rare, labels[folds == m]).all() for m in range(n_members))
+    single = " (a member that holds out a class's only row never trains on it)"
+    warn(
+        f"member_rows='folds': {len(rare)} class(es) of y have fewer rows than the "
+        f"n_ensemble={n_members} members (the rarest: {counts.min()}), so {lacking} "
+        "member(s) hold out no row of some class: their held-out score (early "
+        f"stopping, oof_score_) never sees it{single if counts.min() == 1 else ''}."
+    )
 
 
 def member_weights(sw: np.ndarray, folds: np.ndarray, n_members: int) -> np.ndarray:

@@ -117,7 +117,7 @@ def train(
         and the weights of the best epoch are restored at the end.
     generator : torch.Generator, default=None
         Source of the shuffling permutations.
-    hooks : object with ``begin()`` and ``end() -> bool``, default=None
+    hooks : object with ``begin()`` and ``end(history) -> bool``, default=None
         Called around each epoch (L-BFGS: iteration); ``end`` returning True stops.
     plan : ExecutionPlan, default=None
         Where CUDA graphs and numpy views of the parameters may be used (``training.plan``);

@@ -135,7 +135,7 @@ MEMBERS_KEPT = {
 #: what a fit whose loss rose kept, measured or not (``History.measured``)
 ROSE_KEPT = {
     True: "of its lowest-loss and last weights, those of the lowest training loss",
-    False: "the weights that ended its lowest-loss iteration (streamed data is not read again)",
+    False: "the weights from its lowest-loss iteration (streamed data is not read again)",
 }
 
 
