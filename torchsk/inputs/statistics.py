@@ -129,6 +129,11 @@ def to_numpy(*values) -> tuple:
 
 
 # ---------------------------------------------------------------- sources of blocks
+#: Rows per block of a narrow X, and values per block of a wide one (16 MB in float64)
+BLOCK_ROWS = 16384
+BLOCK_VALUES = BLOCK_ROWS * 128
+
+
 class Blocks:
     """Rows held in memory — a numpy array or a tensor — read in row chunks.
 
@@ -145,13 +150,16 @@ class Blocks:
     X : ndarray or Tensor of shape (n_samples, n_features)
     w : ndarray of shape (n_samples,)
         Sample weights.
-    rows : int, default=16384
+    rows : int, optional
         Rows per block: float64 temporaries of a block, not of X (which may be most
-        of the memory).
+        of the memory). By default ``BLOCK_ROWS``, fewer for X wider than
+        ``BLOCK_VALUES / BLOCK_ROWS`` columns (a block of 10,000 columns had been all
+        of X: temporaries 3x its size, most of a one-epoch fit's time).
     """
 
-    def __init__(self, X, w: np.ndarray, rows: int = 16384) -> None:
-        self.X, self.rows = X, rows
+    def __init__(self, X, w: np.ndarray, rows: int | None = None) -> None:
+        width = max(1, X.shape[1] if X.ndim == 2 else 1)
+        self.X, self.rows = X, rows or max(1, min(BLOCK_ROWS, BLOCK_VALUES // width))
         self.w = np.asarray(w, dtype=np.float64)
         if isinstance(X, torch.Tensor):
             self.w = torch.as_tensor(self.w, device=X.device)
