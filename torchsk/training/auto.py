@@ -60,7 +60,7 @@ def resolve_alpha(alpha: float | str, n_samples: float, step: float = 1.0) -> fl
     penalty, ``training.loop``), times ``step`` (``auto_alpha_step``: the same strength
     per row on another batch size or solver).
 
-    scikit-learn's penalty weighs ``0.5 * alpha * ||W||²`` against each batch's mean
+    scikit-learn's penalty adds ``0.5 * alpha * ||W||² / batch`` to each batch's mean
     loss, so a fixed ``alpha`` pulls as hard on 300 rows as on 20,000, where the small
     table needs it more. Measured on the comparison suite (``docs/comparison.md``): 1.0
     instead of 0.3 lifted the small noisy regressions (diabetes +0.05 R², CPS1985
