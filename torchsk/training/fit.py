@@ -43,6 +43,7 @@ from torchsk.training.settings import (
     LossUnits,
     Stopping,
     TrainSettings,
+    rows_per_step,
 )
 from torchsk.training.sparse import ChunkedObjective, dense_chunks, is_sparse_rows
 from torchsk.training.sparse_inference import training_fold
@@ -277,7 +278,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     check_small_weights(float(total), n, settings)  # before encoding X: it may refuse
     w = device_weights(sw, factor, plan)  # members keep their columns
     data = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
-    rows = n if settings.solver in FULL_BATCH_SOLVERS else settings.batch_size
+    rows = rows_per_step(settings, n)
     trained = net.inputs.trained_with(net.backbone)  # embeddings train too
     guard = None
     if folds is not None or (members is not None and settings.solver not in FULL_BATCH_SOLVERS):

@@ -34,6 +34,7 @@ from torchsk.training.settings import (
     Stopping,
     TrainSettings,
     log_epoch,
+    rows_per_step,
     stop_reason,
 )
 from torchsk.training.step import Penalty, Step
@@ -248,7 +249,7 @@ def _member_epochs(module, step: Step, data: Data, settings, generator, hooks, g
     history.stopping = Stopping(on_score=guard.keeps_best)  # what the attributes follow
     last_good = start = _snapshot(module)
     # each member's penalty, as a separate fit adds it to its epoch loss: once a batch
-    batches = math.ceil(n_rows(data) / min(settings.batch_size, n_rows(data)))
+    batches = math.ceil(n_rows(data) / rows_per_step(settings, n_rows(data)))
     module.train()
     try:
         for _ in range(settings.max_iter):
@@ -402,13 +403,10 @@ def _full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Da
 def _epoch(step: Step, data: Data, settings, generator,
            graphed: GraphedSteps | None = None) -> float:  # fmt: skip
     """One pass over the data; returns the epoch's weighted mean loss (with penalty).
-
-    With ``graphed``, its CUDA graph runs the full batches and only the last, partial
-    batch runs here.
-    """
+    With ``graphed``, its CUDA graph runs the full batches, the last partial one here."""
     n = len(data.X)
     full_batch = settings.solver in FULL_BATCH_SOLVERS
-    batch = n if full_batch else min(settings.batch_size, n)
+    batch = rows_per_step(settings, n)
     X, y, w = data.X, data.y, data.w
     shuffled = settings.shuffle and batch < n
     order = torch.randperm(n, generator=generator).to(X.device) if shuffled else None

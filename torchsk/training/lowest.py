@@ -19,7 +19,7 @@ from torch import nn
 
 from torchsk.training import batches as batching
 from torchsk.training.batches import Blocks, Data, row_weights, take_rows
-from torchsk.training.settings import FULL_BATCH_SOLVERS, History
+from torchsk.training.settings import History, rows_per_step
 from torchsk.training.step import Step
 
 
@@ -41,8 +41,7 @@ def lowest_loss(module: nn.Module, step: Step, data: Data | Blocks, settings,
         history.measured = False
         return last if history.stopped == "diverged" else lowest[-1]
     candidates = [*lowest, last]
-    full_batch = settings.solver in FULL_BATCH_SOLVERS  # an epoch of one step (Rprop)
-    batch = len(data.X) if full_batch else min(settings.batch_size, len(data.X))
+    batch = rows_per_step(settings, len(data.X))
     losses = []
     for state in candidates:
         module.load_state_dict(state)

@@ -240,6 +240,12 @@ class History:
     measured: bool = True
 
 
+def rows_per_step(settings: TrainSettings, n: int) -> int:
+    """The rows of ``n`` that one optimizer step reads: all of them for a full-batch
+    solver (Rprop's epoch is one step), else a batch of at most ``n``."""
+    return n if settings.solver in FULL_BATCH_SOLVERS else min(settings.batch_size, n)
+
+
 def log_epoch(history: History, loss: float, n_samples: int, settings: TrainSettings) -> None:
     history.n_iter += 1
     history.t += n_samples
