@@ -42,25 +42,21 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
 
 # ``catch_warnings`` saves and restores the process's filters: two threads inside it
 # at once restored each other's (a predict's "ignore" filter was left installed);
-# reentrant, so that one thread can nest ``reading_only`` and ``quiet``
+# reentrant, so that one thread can nest two ``quiet`` blocks
 _FILTERS = threading.RLock()
 
 
 @contextlib.contextmanager
-def reading_only():
-    """Silence torch's warning about a non-writable numpy array for the duration:
-    torchsk reads its inputs (memmaps, pandas' read-only views) and never writes to
-    them, so the warning does not apply and a copy would only cost memory. One
-    thread at a time (``_FILTERS``)."""
-    with _FILTERS, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        yield
-
-
-@contextlib.contextmanager
-def quiet(category: type[Warning], message: str):
-    """Silence warnings of ``category`` starting with ``message`` for the duration
-    (torchsk says the same in its own words); one thread at a time (``_FILTERS``)."""
+def quiet(message: str, category: type[Warning] = Warning):
+    """Silence warnings of ``category`` starting with ``message`` for the duration;
+    one thread at a time (``_FILTERS``)."""
     with _FILTERS, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=message, category=category)
         yield
+
+
+def reading_only():
+    """Silence torch's warning about a non-writable numpy array for the duration:
+    torchsk reads its inputs (memmaps, pandas' read-only views) and never writes to
+    them, so the warning does not apply and a copy would only cost memory."""
+    return quiet("The given NumPy array is not writable")

@@ -74,24 +74,24 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
     # others stay balanced (plain KFold for all, as before, had put both rows of a
     # 2-row class in one fold: its member never saw the class); StratifiedKFold
     # refuses only where every class is rarer than the folds
-    counts = None if labels is None else np.unique(labels, return_counts=True)[1]
+    classes, counts = (None, None) if labels is None else np.unique(labels, return_counts=True)
     if counts is not None and counts.max() >= n_members:
         splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
     else:
         splitter = KFold(n_members, shuffle=True, random_state=seed)
-    # StratifiedKFold's own warning names its n_splits, which the user never set
-    with quiet(UserWarning, "The least populated class in y"):
+    # StratifiedKFold's own warning names its n_splits, which the user never set: ours
+    with quiet("The least populated class in y", UserWarning):
         for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
             folds[held_out] = m
     if isinstance(splitter, StratifiedKFold) and counts.min() < n_members:
-        _warn_rare_classes(labels, folds, n_members)
+        _warn_rare_classes(labels, folds, n_members, classes, counts)
     return folds
 
 
-def _warn_rare_classes(labels: np.ndarray, folds: np.ndarray, n_members: int) -> None:
+def _warn_rare_classes(labels: np.ndarray, folds: np.ndarray, n_members: int,
+                       classes: np.ndarray, counts: np.ndarray) -> None:  # fmt: skip
     """Say how many members' folds lack a class rarer than the members (their held-out
-    score never sees it)."""
-    classes, counts = np.unique(labels, return_counts=True)
+    score never sees it); ``classes`` and ``counts``: ``labels``' ``np.unique``."""
     rare = classes[counts < n_members]
     lacking = sum(not np.isin(rare, labels[folds == m]).all() for m in range(n_members))
     single = " (a member that holds out a class's only row never trains on it)"
