@@ -37,6 +37,30 @@ def test_n_ensemble_builds_members_and_averages_them(diabetes):
     torch.testing.assert_close(backbone(x), members.mean(dim=0))
 
 
+@pytest.mark.parametrize("hidden", [(), (7,), (7, 5), (7, 5, 3)])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+def test_eval_output_is_the_members_mean_at_every_depth(hidden, activation):
+    # eval computes the mean as one wide network where it can (EnsembleMLP.mean_output)
+    g = torch.Generator().manual_seed(0)
+    net = EnsembleMLP(n_members=3, n_inputs=4, n_outputs=2, hidden_layer_sizes=hidden,
+                      activation=activation, generator=g, dtype=torch.float64).eval()  # fmt: skip
+    x = torch.randn(50, 4, generator=g, dtype=torch.float64)
+    expected = net.members(x).mean(dim=0)
+    torch.testing.assert_close(net(x), expected, rtol=1e-12, atol=1e-12)
+    own = x.expand(3, 50, 4) + torch.arange(3.0, dtype=torch.float64)[:, None, None]
+    torch.testing.assert_close(net(own), net.members(own).mean(dim=0))
+
+
+def test_ensemble_predicts_the_same_in_chunks_of_any_size(diabetes):
+    # a stack predicts in smaller chunks than one network (training.inference)
+    X, y = diabetes
+    reg = TorchRegressor(n_ensemble=8, hidden_layer_sizes=(16, 8), max_iter=3, random_state=0)
+    reg.fit(X, y)
+    big = np.tile(X, (5, 1))  # 2,210 rows: several chunks of 1,024
+    expected = np.concatenate([reg.predict(big[i : i + 300]) for i in range(0, len(big), 300)])
+    np.testing.assert_allclose(reg.predict(big), expected, rtol=1e-12)
+
+
 def test_each_member_gets_the_gradient_it_would_get_alone():
     torch.manual_seed(0)
     ens = EnsembleMLP(n_inputs=3, n_outputs=1, hidden_layer_sizes=(5,), n_members=2,

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from torchsk.nn.backbone import ACTIVATIONS, Backbone
+from torchsk.nn.backbone import ACTIVATIONS, IN_PLACE_ACTIVATIONS, Backbone
 from torchsk.nn.mlp import Dropout, init_bound
 
 
@@ -100,8 +100,35 @@ class EnsembleMLP(Backbone):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Members' outputs while training; their mean otherwise."""
-        z = self.members(x)
-        return z if self.training else z.mean(dim=0)
+        return self.members(x) if self.training else self.mean_output(x)
+
+    def mean_output(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' mean output in eval mode (no dropout): ``members(x).mean(0)``
+        to float rounding, computed as one wide network where the layout allows.
+
+        The shared input meets every member's first layer in one product whose
+        ``(rows, members * width)`` result holds the members side by side; with one
+        hidden layer, the mean of the members' linear outputs is then one product over
+        all their units (weights divided by the member count). ``members`` broadcasts
+        the input into a product per member and stacks ``(members, rows, out)``
+        outputs to average: 8 members of (100,) predicted 20,000 rows in 29x one
+        network's time, 2.5x this way (with ``inference``'s smaller chunks).
+        """
+        weights, biases, k = list(self.weights), list(self.biases), self.n_members
+        if x.ndim == 3 or len(weights) == 1:  # members' own inputs, or linear members
+            return self.members(x).mean(dim=0)
+        act = IN_PLACE_ACTIVATIONS[self.activation]
+        side_by_side = weights[0].permute(1, 0, 2).reshape(x.shape[-1], -1)
+        h = act(torch.addmm(biases[0], x, side_by_side))
+        if len(weights) == 2:  # (members * width, out): member m's rows m * width...
+            last, bias = weights[1].reshape(-1, weights[1].shape[-1]), biases[1].view(k, -1)
+            return torch.addmm(bias.mean(dim=0), h, last, alpha=1.0 / k)
+        h = h.view(len(x), k, -1).transpose(0, 1)  # (members, rows, width), a view
+        for i, (weight, bias) in enumerate(zip(weights[1:], biases[1:], strict=True), start=2):
+            h = torch.baddbmm(bias.view(k, 1, -1), h, weight)
+            if i < len(weights):
+                h = act(h)
+        return h.mean(dim=0)
 
     @torch.no_grad()
     def hold_constant(self, columns: torch.Tensor, value: torch.Tensor) -> None:

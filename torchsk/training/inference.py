@@ -39,6 +39,9 @@ def evaluating(net: nn.Module):
                 m.train(modes[m])
 
 
+MIN_MEMBER_ROWS = 512  # smallest chunk a stack of many members predicts in
+
+
 @torch.inference_mode()
 def predict_in_batches(
     backbone: nn.Module,
@@ -59,7 +62,10 @@ def predict_in_batches(
     near the cache.
     """
     n = X.shape[0]  # X may be sparse (``len`` is ambiguous there)
-    rows = min(batch_size, n)
+    # a stack's activations are its members' side by side: fewer rows keep a chunk's
+    # near the cache (8 members of (100,): 40 ms for 20,000 rows in chunks of 8192,
+    # 17 ms in 2048; 32 members: 318 ms, 64 ms in 512)
+    rows = min(max(MIN_MEMBER_ROWS, batch_size // plan.n_members), batch_size, n)
     inputs = torch.empty((rows, width), dtype=plan.dtype, device=plan.device)
     if plan.builtin_backbone:
         forward = partial(backbone.forward_reusing, buffers=backbone.inference_buffers(rows))
