@@ -142,16 +142,33 @@ def test_warm_start_refuses_another_ensemble_size(diabetes):
         reg.fit(X, y)
 
 
-def test_onnx_export_of_an_ensemble(tmp_path, diabetes):
+@pytest.mark.parametrize("hidden", [(16,), (6, 4)])
+def test_onnx_export_of_an_ensemble(tmp_path, diabetes, hidden):
     ort = pytest.importorskip("onnxruntime")
     X, y = diabetes
-    reg = TorchRegressor(n_ensemble=3, **FAST).fit(X, y)
+    reg = TorchRegressor(n_ensemble=3, **{**FAST, "hidden_layer_sizes": hidden}).fit(X, y)
     session = ort.InferenceSession(export_onnx(reg, tmp_path / "ens.onnx"))
-    (out,) = session.run(None, {"X": X.astype(np.float32)})
-    expected = reg.predict(X)
-    np.testing.assert_allclose(
-        out.ravel(), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()
-    )
+    for rows in (X, X[:1], X[:7]):  # any row count, not the export's example's
+        (out,) = session.run(None, {"X": rows.astype(np.float32)})
+        expected = reg.predict(rows)
+        np.testing.assert_allclose(
+            out.ravel(), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()
+        )
+    # float64 keeps float64's precision with 3 members (1/3 is no float32 constant)
+    path = export_onnx(reg, tmp_path / "ens64.onnx", input_dtype="float64")
+    (out,) = ort.InferenceSession(path).run(None, {"X": X})
+    np.testing.assert_allclose(out.ravel(), reg.predict(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("hidden", [(5,), (5, 4)])
+def test_an_ensemble_exports_for_any_row_count_and_takes_no_rows(hidden):
+    net = EnsembleMLP(n_members=3, n_inputs=4, n_outputs=2, hidden_layer_sizes=hidden,
+                      generator=torch.Generator().manual_seed(0)).eval()  # fmt: skip
+    assert net(torch.randn(0, 4)).shape == (0, 2)
+    rows = torch.export.Dim("rows")
+    exported = torch.export.export(net, (torch.randn(2, 4),), dynamic_shapes=({0: rows},))
+    x = torch.randn(7, 4)
+    torch.testing.assert_close(exported.module()(x), net(x))
 
 
 def test_sgd_moves_each_member_as_far_as_it_would_alone():

@@ -122,8 +122,11 @@ class EnsembleMLP(Backbone):
         h = act(torch.addmm(biases[0], x, side_by_side))
         if len(weights) == 2:  # (members * width, out): member m's rows m * width...
             last, bias = weights[1].reshape(-1, weights[1].shape[-1]), biases[1].view(k, -1)
-            return torch.addmm(bias.mean(dim=0), h, last, alpha=1.0 / k)
-        h = h.view(len(x), k, -1).transpose(0, 1)  # (members, rows, width), a view
+            # the weights divided, not addmm's alpha: ONNX keeps alpha in float32 only
+            return torch.addmm(bias.mean(dim=0), h, last / k)
+        # (members, rows, width), a view; rows as -1 (not len(x)): a traced or exported
+        # graph keeps its row count free, and 0 rows stay 0
+        h = h.view(-1, k, weights[0].shape[-1]).transpose(0, 1)
         for i, (weight, bias) in enumerate(zip(weights[1:], biases[1:], strict=True), start=2):
             h = torch.baddbmm(bias.view(k, 1, -1), h, weight)
             if i < len(weights):
