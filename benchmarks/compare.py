@@ -15,6 +15,7 @@ Writes ``docs/comparison.md`` and ``docs/comparison.png`` from the cache (``comp
     ./dev compare --time-limit 600              # start no fit after 10 minutes
     ./dev compare --doc-only                    # rebuild the doc from the cache, fit nothing
     ./dev compare --models hgb --refit          # time again what the cache has
+    ./dev compare --no-doc --results /tmp/r     # fit into another folder, no doc
 """
 
 from __future__ import annotations
@@ -347,6 +348,7 @@ def main(argv=None) -> None:
     parser.add_argument("--refit", action="store_true", help="refit even what the cache has")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--no-doc", action="store_true", help="fit, write no doc")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")  # the baselines' convergence warnings, fold after fold
     cache = ResultCache(args.results)
@@ -356,6 +358,8 @@ def main(argv=None) -> None:
             suite = {name: d for name, d in suite.items() if d.order_by is not None}
         run(suite, _select_models(args.models), cache, args.time_limit,
             log=lambda m: print(m, flush=True), refit=args.refit)  # fmt: skip
+    if args.no_doc:  # a results folder of a few data sets (``rekey_cache.py``)
+        return
     import compare_report
 
     full = load_suite()
