@@ -85,13 +85,12 @@ def disagreements(old: dict, new: dict, tolerance: float) -> list[str]:
     ]
 
 
-def rekey(old_hash: str) -> tuple[int, int, int]:
-    """File every cached torchsk fold computed under ``old_hash`` under this code's
-    hash; ``(moved, missing, already)``: missing folds were never cached under it."""
-    cache = compare.ResultCache()
-    specs = [s for s in MODELS + SEED_MODELS if s.slug.startswith("torchsk")]
+def rekey(cache: compare.ResultCache, suite: dict, specs: list, old_hash: str):
+    """File each fold of ``specs`` on ``suite`` that ``cache`` holds under torchsk's
+    ``old_hash`` under this code's hash; ``(moved, missing, already)``: missing folds
+    were never cached under ``old_hash``."""
     moved = missing = already = 0
-    for data, spec, fold, train, test, config, key in compare.plan(load_suite(), specs):
+    for data, spec, fold, train, test, config, key in compare.plan(suite, specs):
         if cache.get(data.slug, spec.slug, fold, key) is not None:
             already += 1
             continue
@@ -139,7 +138,8 @@ def main() -> int:
     if differ or not new:
         print("\n".join(differ) + "\nnothing re-keyed: refit what the change moves")
         return 1
-    moved, missing, already = rekey(old_hash)
+    specs = [s for s in MODELS + SEED_MODELS if s.slug.startswith("torchsk")]
+    moved, missing, already = rekey(compare.ResultCache(), load_suite(), specs, old_hash)
     print(f"re-keyed {moved} folds ({missing} never cached under {old_hash}, {already} "
           "already current); now ./dev compare --doc-only")  # fmt: skip
     return 0

@@ -12,6 +12,7 @@ from sklearn.model_selection import KFold, cross_val_score
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import compare  # noqa: E402
 import compare_report  # noqa: E402
+import rekey_cache  # noqa: E402
 from compare_suite import (  # noqa: E402
     EDGE_SHARE,
     Dataset,
@@ -87,6 +88,34 @@ def test_torchsk_fingerprint_follows_its_source(tmp_path):
     assert compare.source_hash(tmp_path) == before
     (tmp_path / "mod.py").write_text("x = 2\n")
     assert compare.source_hash(tmp_path) != before
+
+
+def test_rekeying_moves_folds_cached_under_the_old_code_and_reports_disagreements(
+    table, tmp_path, monkeypatch
+):
+    spec = ModelSpec(
+        "torchsk-dummy", "torchsk dummy", "neural", lambda task, n: DummyRegressor()
+    )  # a torchsk slug: keyed by the code's hash
+    suite, cache = {table.name: table}, compare.ResultCache(tmp_path / "cache")
+    with monkeypatch.context() as patch:
+        patch.setattr(compare, "source_hash", lambda *a: "old-code")
+        compare.run(suite, [spec], cache, log=lambda m: None)
+    assert compare.collect(suite, [spec], cache).empty  # another code's: not reported
+    moved = rekey_cache.rekey(cache, suite, [spec], "old-code")
+    assert moved == (compare.FOLDS, 0, 0)
+    assert compare.run(suite, [spec], cache, log=lambda m: None) == 0  # nothing to refit
+    assert rekey_cache.rekey(cache, suite, [spec], "old-code") == (0, 0, compare.FOLDS)
+    # the sample's comparison: equal scores agree, NaN with NaN; a change or a fold
+    # one side lacks does not
+    old = rekey_cache.fold_scores(tmp_path / "cache")
+    assert len(old) == compare.FOLDS and not rekey_cache.disagreements(old, old, 0.0)
+    key = next(iter(old))
+    new = {**old, key: (old[key][0] * (1 + 1e-9), None)}
+    assert rekey_cache.disagreements(old, new, 0.0) == [f"{key}: {old[key]} -> {new[key]}"]
+    assert not rekey_cache.disagreements(old, new, 1e-6)
+    assert rekey_cache.disagreements(old, {**new, ("x", "y", "0"): (1.0, None)}, 1e-6)
+    nan = {key: (float("nan"), None)}
+    assert not rekey_cache.disagreements(nan, dict(nan), 0.0)
 
 
 def test_torchsk_fingerprint_ignores_prose_not_code():
