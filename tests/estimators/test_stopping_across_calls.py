@@ -70,6 +70,19 @@ def test_resetting_the_count_continues_a_converged_warm_start_as_in_scikit_learn
     assert seen[ours] == seen[theirs] == (3, 3, 7)  # counted from 0 again: 3 epochs
 
 
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS)
+def test_setting_the_count_before_a_first_fit_is_ignored_as_in_scikit_learn(ours, theirs):
+    seen = {}
+    for cls in (ours, theirs):
+        est = cls(hidden_layer_sizes=(4,), random_state=0, **NEVER_BETTER)
+        est._no_improvement_count = 5  # raised NotFittedError here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, _target(cls))
+        seen[cls] = (est.n_iter_, est._no_improvement_count)
+    assert seen[ours] == seen[theirs] == (4, 3)  # a fresh count: stopped as usual
+
+
 def test_partial_fit_calls_count_on_and_lower_an_adaptive_rate_alike():
     """sgd with learning_rate="adaptive": each call past n_iter_no_change divides the
     rate by 5 and starts the count again, as over the epochs of one fit."""

@@ -187,8 +187,10 @@ class MLPAttributes:
     def _no_improvement_count(self, value: int) -> None:
         """scikit-learn's idiom to go on after a fit converged: setting the count to 0
         lets a warm start run ``n_iter_no_change`` epochs or more again (raising
-        AttributeError, it had failed the client's code)."""
-        check_is_fitted(self, "loss_curve_")
+        AttributeError, it had failed the client's code). Before a first fit it is
+        ignored, as scikit-learn's first fit sets its count to 0."""
+        if not hasattr(self, "loss_curve_"):
+            return
         self._stopping = {**(getattr(self, "_stopping", None) or {}), "no_improvement": value}
 
     @property
