@@ -58,10 +58,15 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def source_hash(package_dir: Path = ROOT / "torchsk") -> str:
-    """Hash of a package's code: every ``.py`` file's path and syntax tree, in path
-    order. Comments, docstrings and layout leave it as it is: they cannot change a
-    result, and a fix to the prose should not throw away an hour of cached fits."""
+def source_hash(package_dir: Path | None = None) -> str:
+    """Hash of a package's code (by default, the torchsk this process imports): every
+    ``.py`` file's path and syntax tree, in path order. Comments, docstrings and
+    layout leave it as it is: they cannot change a result, and a fix to the prose
+    should not throw away an hour of cached fits."""
+    if package_dir is None:
+        import torchsk
+
+        package_dir = Path(torchsk.__file__).parent
     digest = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
         digest.update(str(path.relative_to(package_dir)).encode())

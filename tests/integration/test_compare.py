@@ -1,5 +1,7 @@
 """The comparison (benchmarks/compare.py): baselines, result cache and summary; no slow fits."""
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,15 +109,36 @@ def test_rekeying_moves_folds_cached_under_the_old_code_and_reports_disagreement
     assert rekey_cache.rekey(cache, suite, [spec], "old-code") == (0, 0, compare.FOLDS)
     # the sample's comparison: equal scores agree, NaN with NaN; a change or a fold
     # one side lacks does not
-    old = rekey_cache.fold_scores(tmp_path / "cache")
+    old, hashes = rekey_cache.fold_scores(tmp_path / "cache")
+    assert hashes == {compare.source_hash()}  # the config of the re-keyed folds
     assert len(old) == compare.FOLDS and not rekey_cache.disagreements(old, old, 0.0)
     key = next(iter(old))
     new = {**old, key: (old[key][0] * (1 + 1e-9), None)}
     assert rekey_cache.disagreements(old, new, 0.0) == [f"{key}: {old[key]} -> {new[key]}"]
     assert not rekey_cache.disagreements(old, new, 1e-6)
     assert rekey_cache.disagreements(old, {**new, ("x", "y", "0"): (1.0, None)}, 1e-6)
+    assert rekey_cache.disagreements(old, old, 0.0, expected={("x", "y", "0")})  # both lack
     nan = {key: (float("nan"), None)}
     assert not rekey_cache.disagreements(nan, dict(nan), 0.0)
+
+
+def test_rekey_samples_every_fold_of_its_data_sets_and_runs_get_their_own_torchsk(tmp_path):
+    expected = rekey_cache.expected_folds()
+    assert ("modeldata-ames-price-extrapolation", "torchsk", "1") in expected
+    assert ("diabetes", "torchsk-search", "4") in expected
+    assert not any(m == "torchsk-search" and "extrapolation" in d for d, m, _ in expected)
+    package = tmp_path / "old" / "torchsk"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    # a script elsewhere, as rekey_cache runs compare.py (``python -c`` would put the
+    # working directory, the checkout, first on the path)
+    script = tmp_path / "which.py"
+    script.write_text("import torchsk; print(torchsk.__file__)")
+    run = subprocess.run(
+        [sys.executable, str(script)], env={**os.environ, "PYTHONPATH": str(package.parent)},
+        capture_output=True, text=True, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert run.stdout.strip() == str(package / "__init__.py")  # not the editable install
 
 
 def test_torchsk_fingerprint_ignores_prose_not_code():

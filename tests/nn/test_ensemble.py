@@ -48,7 +48,20 @@ def test_eval_output_is_the_members_mean_at_every_depth(hidden, activation):
     expected = net.members(x).mean(dim=0)
     torch.testing.assert_close(net(x), expected, rtol=1e-12, atol=1e-12)
     own = x.expand(3, 50, 4) + torch.arange(3.0, dtype=torch.float64)[:, None, None]
-    torch.testing.assert_close(net(own), net.members(own).mean(dim=0))
+    each = torch.stack([net.member(m, own) for m in range(3)])  # one member at a time
+    torch.testing.assert_close(net(own), each.mean(dim=0))
+
+
+def test_a_subclass_with_its_own_members_is_averaged_through_them():
+    class Doubled(EnsembleMLP):
+        def members(self, x):
+            return 2 * super().members(x)
+
+    g = torch.Generator().manual_seed(0)
+    net = Doubled(n_members=2, n_inputs=3, n_outputs=1, hidden_layer_sizes=(4,),
+                  generator=g, dtype=torch.float64).eval()  # fmt: skip
+    x = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(net(x), net.members(x).mean(dim=0))
 
 
 def test_ensemble_predicts_the_same_in_chunks_of_any_size(diabetes):

@@ -111,11 +111,14 @@ class EnsembleMLP(Backbone):
         hidden layer, the mean of the members' linear outputs is then one product over
         all their units (weights divided by the member count). ``members`` broadcasts
         the input into a product per member and stacks ``(members, rows, out)``
-        outputs to average: 8 members of (100,) predicted 20,000 rows in 29x one
-        network's time, 2.5x this way (with ``inference``'s smaller chunks).
+        outputs to average: 8 members of (100,) predicted 20,000 rows in 18x one
+        network's time, 4.7x this way (with ``inference``'s smaller chunks; T7 of
+        ``benchmarks/bench_speed.py``). A subclass with its own ``members`` is averaged
+        through it.
         """
         weights, biases, k = list(self.weights), list(self.biases), self.n_members
-        if x.ndim == 3 or len(weights) == 1:  # members' own inputs, or linear members
+        own = type(self).members is not EnsembleMLP.members
+        if own or x.ndim == 3 or len(weights) == 1:  # members' own inputs, linear members
             return self.members(x).mean(dim=0)
         act = IN_PLACE_ACTIVATIONS[self.activation]
         side_by_side = weights[0].permute(1, 0, 2).reshape(x.shape[-1], -1)

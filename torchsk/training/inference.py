@@ -63,8 +63,8 @@ def predict_in_batches(
     """
     n = X.shape[0]  # X may be sparse (``len`` is ambiguous there)
     # a stack's activations are its members' side by side: fewer rows keep a chunk's
-    # near the cache (8 members of (100,): 40 ms for 20,000 rows in chunks of 8192,
-    # 17 ms in 2048; 32 members: 318 ms, 64 ms in 512)
+    # near the cache (members' passes alone on 20,000 rows, 8 of (100,): 40 ms in
+    # chunks of 8192, 17 ms in 1024 or 2048; 32 members: 318 ms, 64 ms in 512)
     rows = min(max(MIN_MEMBER_ROWS, batch_size // plan.n_members), batch_size, n)
     inputs = torch.empty((rows, width), dtype=plan.dtype, device=plan.device)
     if plan.builtin_backbone:
