@@ -16,6 +16,9 @@ Writes ``docs/comparison.md`` and ``docs/comparison.png`` from the cache (``comp
     ./dev compare --doc-only                    # rebuild the doc from the cache, fit nothing
     ./dev compare --models hgb --refit          # time again what the cache has
     ./dev compare --no-doc --results /tmp/r     # fit into another folder, no doc
+
+After a change to torchsk that should leave every result as it was, keep the cache
+instead of refitting it: ``./dev python benchmarks/rekey_cache.py <the commit before>``.
 """
 
 from __future__ import annotations
