@@ -579,10 +579,10 @@ def to_markdown(suite: dict, folds: pd.DataFrame, seeds: pd.DataFrame | None = N
         "left out of the ranks, the summary and the figure. Fit times are wall-clock "
         "seconds per fold on this project's 2-core CPU machine, shared with other jobs while "
         "it ran: read them as orders of magnitude. torchsk's larger fits train in float32, "
-        "whose sums depend on the kernels the CPU runs: refitted on another machine than the one that "
-        "cached them, some of their scores move (2026-12-07: ames 0.892 to 0.890, loans "
-        "0.437 to 0.441, one ames fold by 0.01), where the float64 fits of the small "
-        "tables repeat to the last digit.", "",
+        "whose sums depend on the kernels the CPU runs: refitted on another machine than "
+        "the one that cached them, some of their scores move (2026-12-07: ames 0.892 to "
+        "0.890, loans 0.437 to 0.441, one ames fold by 0.01), where the float64 fits of the "
+        "small tables repeat to the last digit.", "",
         "Each model in its fairest form, all on the same prepared tables (strings as "
         "`category` columns, missing values as `NaN`):", "", *peers, "",
         "![mean rank against median fit time](comparison.png)", "",
