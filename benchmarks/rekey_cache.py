@@ -24,8 +24,8 @@ and new code alike (which is why the sample compares the two codes here, not the
     ./dev python benchmarks/rekey_cache.py e89ad02
     ./dev python benchmarks/rekey_cache.py e89ad02 --tolerance 1e-12
 
-Then ``./dev compare --doc-only``: ``docs/comparison.md`` should be as it was. About
-15 minutes on 2 cores.
+Then ``./dev compare --doc-only``: ``docs/comparison.md`` should be as it was. 5 to 15
+minutes on 2 cores (the sample's two runs side by side).
 """
 
 from __future__ import annotations
