@@ -310,7 +310,7 @@ def _graphed_steps(step: Step, data: Data, settings,
         return None  # a graph replays batches of one resident tensor
     if not step.optimizer.fixed_lr:
         return None
-    batch = min(settings.batch_size, len(data.X))
+    batch = rows_per_step(settings, len(data.X))
     if not plan.graphs_steps(len(data.X), batch, settings.max_iter, data.w is not None):
         return None
     return GraphedSteps(step.objective, step.penalty, step.optimizer, data.X, data.y, batch)
