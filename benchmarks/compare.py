@@ -118,7 +118,7 @@ def _version(package: str) -> str:
         return "missing"
 
 
-def model_config(spec: ModelSpec, task: str, n_classes: int) -> dict:
+def model_config(spec: ModelSpec, task: str, n_classes: int, source: str | None = None) -> dict:
     """Everything that defines a model's results apart from the data.
 
     Parameters
@@ -126,6 +126,8 @@ def model_config(spec: ModelSpec, task: str, n_classes: int) -> dict:
     spec : ModelSpec
     task : {"regression", "classification"}
     n_classes : int
+    source : str, optional
+        torchsk's :func:`source_hash`, computed here when not given.
 
     Returns
     -------
@@ -139,7 +141,7 @@ def model_config(spec: ModelSpec, task: str, n_classes: int) -> dict:
         "revision": spec.revision,
     }
     if spec.slug.startswith("torchsk"):
-        config["torchsk_source"] = source_hash()
+        config["torchsk_source"] = source or source_hash()
     return config
 
 
@@ -245,11 +247,14 @@ def plan(suite: dict, specs: list, n_folds: int = FOLDS):
         ``(data, spec, fold, train, test, config, key)``, data sets in suite order (smallest
         first), then models, then folds.
     """
+    # hashed once, as the plan starts: an edit made during a long run must not relabel
+    # the results of the code imported before it (and each hash takes 0.3 s)
+    source = source_hash()
     for data in suite.values():
         folds = folds_of(data, n_folds)
         fps = [data_fingerprint(data.X, data.y, tr, te) for tr, te in folds]
         for spec in specs:
-            config = model_config(spec, data.task, data.n_classes)
+            config = model_config(spec, data.task, data.n_classes, source)
             for fold, (train, test) in enumerate(folds):
                 yield data, spec, fold, train, test, config, fold_key(config, fps[fold])
 
