@@ -255,11 +255,13 @@ class NumpyMLPObjective(ManualMLPObjective):
             self._data = (X, X.numpy(), y.numpy())
         _, h, y_array = self._data
         acts = [h]
+        # np.dot, not @: numpy's matmul ufunc costs 2-3 µs more per call on these
+        # small arrays (the same BLAS product, the same bits): ~10% of the penguins fit
         for W, b in zip(weights[:-1], biases[:-1], strict=True):
-            h = h @ W.T
+            h = np.dot(h, W.T)
             h += b
             acts.append(self.numpy_forward(h))
-        z = h @ weights[-1].T
+        z = np.dot(h, weights[-1].T)
         z += biases[-1]
         if self.numpy_output_grad is not None:
             per_sample, g = self.numpy_output_grad(z, y_array)
@@ -276,5 +278,5 @@ class NumpyMLPObjective(ManualMLPObjective):
             np.dot(g.T, acts[j], out=weight_grads[j])
             g.sum(axis=0, out=bias_grads[j])
             if j:
-                g = self.numpy_backward(g @ weights[j], acts[j])
+                g = self.numpy_backward(np.dot(g, weights[j]), acts[j])
         return float(loss)
