@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
 from torchsk._warnings import warn
 from torchsk.data.checks import refuse_missing_targets
 from torchsk.data.columns import object_missing
-from torchsk.data.tensors import float32_holds, scorable
+from torchsk.data.tensors import scorable
 
 
 class ScoresTargetsAsFitReadsThem:
@@ -49,11 +49,9 @@ class RegressionTarget:
     """Remembers the target's dimensionality and gives it back at predict time."""
 
     def fit(self, y: np.ndarray) -> RegressionTarget:
-        """Record ``y``'s number of dimensions and outputs, and whether its values
-        survive float32 (``tensors.float32_holds``)."""
+        """Record ``y``'s number of dimensions and outputs."""
         self.ndim_ = y.ndim
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        self.float32_holds_ = float32_holds(y)
         return self
 
     def encode(self, y: np.ndarray) -> np.ndarray:

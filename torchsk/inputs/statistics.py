@@ -289,8 +289,9 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         fill=fill,
         indicator_columns=indicators,
         empty_columns=np.flatnonzero(empty),
-        center=np.r_[np.where(cat, 0.0, center), np.zeros(n_ind)],
-        scale=np.r_[np.where(cat, 1.0, scale), np.ones(n_ind)],
+        # np.concatenate, not np.r_: its index tricks cost ~30 µs a call (a small fit's 2%)
+        center=np.concatenate([np.where(cat, 0.0, center), np.zeros(n_ind)]),
+        scale=np.concatenate([np.where(cat, 1.0, scale), np.ones(n_ind)]),
         counts=[c[:n] for c, n in zip(counts, layout.n_categories, strict=True)],
         has_missing=list(missing[cat]),
         edges=_edges(blocks, numeric_bins, layout, fill),
