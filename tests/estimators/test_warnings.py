@@ -110,7 +110,8 @@ def test_the_documented_filter_for_mlp_code_silences_our_convergence_warning():
     [
         ("adam", "Stochastic Optimizer: Maximum iterations"),
         ("sgd", "Stochastic Optimizer: Maximum iterations"),
-        ("lbfgs", "lbfgs failed to converge after"),
+        # scikit-learn's whole prefix, its status included
+        ("lbfgs", r"lbfgs failed to converge after \d+ iteration\(s\) \(status=1\)"),
     ],
 )
 def test_a_filter_on_scikit_learns_text_catches_the_warning(solver, sklearn_text):
@@ -127,6 +128,40 @@ def test_a_filter_on_scikit_learns_text_catches_the_warning(solver, sklearn_text
             warnings.filterwarnings("ignore", message=sklearn_text, category=ConvergenceWarning)
             est.fit(X, Y)
         assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)], est
+
+
+class _Uphill(torch.autograd.Function):
+    """The identity whose gradient points the wrong way: no line search finds a
+    lower loss along it (scipy's status 2, "ABNORMAL")."""
+
+    @staticmethod
+    def forward(ctx, z):
+        return z.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class _UphillLoss(torch.nn.MSELoss):
+    def forward(self, z, y):
+        return super().forward(_Uphill.apply(z), y)
+
+
+def test_an_abnormal_lbfgs_stop_warns_as_scikit_learn_s_mlp_does():
+    # scikit-learn warns of every L-BFGS status but 0 ("lbfgs failed to converge ...
+    # (status=2): ABNORMAL"); a failed line search had counted as converged, silently
+    reg = TorchRegressor(solver="lbfgs", loss=_UphillLoss(reduction="none"), random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg.fit(X, Y)
+    texts = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(texts) == 1, texts
+    assert texts[0].startswith(
+        f"lbfgs failed to converge after {reg.n_iter_} iteration(s) (status=2):"
+    )
+    assert "ABNORMAL" in texts[0] and "gradient does not match" in texts[0]
+    assert np.isfinite(reg.predict(X)).all()  # the kept weights: a fitted model
 
 
 def _named_small_weights(fit) -> list:

@@ -46,7 +46,7 @@ def diverged_advice(solver: str, unscaled: tuple[str, ...] = ()) -> str:
 _SOLVER_PREFIX = {
     "adam": "Stochastic Optimizer:",
     "sgd": "Stochastic Optimizer:",
-    "lbfgs": "lbfgs failed to converge after {n} iteration(s):",
+    "lbfgs": "lbfgs failed to converge after {n} iteration(s) (status=1):",
 }
 
 
@@ -169,9 +169,19 @@ def _stop_message(history: History, config: FitConfig, incremental: bool, unscal
             f"Training interrupted after {n} iterations; the model keeps the best weights so far.",
             UserWarning,
         )
+    if history.stopped == "abnormal":  # scikit-learn's text first, as its MLP warns
+        status, message = history.solver_status
+        return (
+            f"lbfgs failed to converge after {n} iteration(s) (status={status}):\n{message}\n"
+            "The line search found no lower loss along L-BFGS's direction: the weights "
+            "of its last iteration (with none, the initial ones) were kept. A loss whose "
+            "gradient does not match its value (a custom loss module) or a tol below what "
+            "the dtype resolves does this; check the loss, raise tol, or try solver='adam'.",
+            ConvergenceWarning,
+        )
     if history.stopped == "max_fun":
         return (
-            f"lbfgs failed to converge after {n} iteration(s): maximum function "
+            f"lbfgs failed to converge after {n} iteration(s) (status=1): maximum function "
             f"evaluations (max_fun={config.max_fun}) reached and the optimization hasn't "
             "converged yet.",
             ConvergenceWarning,

@@ -207,21 +207,22 @@ class History:
     ``best_loss`` is this fit's lowest loss; ``stopping``, the no-improvement rule's
     memory for the next fit (``Stopping``).
     ``stopped`` is one of ``"converged"``, ``"max_iter"``, ``"max_fun"`` (L-BFGS's
-    function evaluations), ``"diverged"``, ``"interrupted"``, ``"rose"`` (the loss ended
-    well above its best). ``worse_than_constant``: ``(model loss, constant's loss)``
-    when the trained network fits its training data worse than the best constant
-    prediction. ``members``: what cross-fitted members leave (``training.folds``),
-    their best epochs and out-of-fold raw outputs, else None. ``diverged_members``:
-    ``(diverged, members, kept)`` when members that stop on their own diverged (the
-    others may have stopped otherwise: ``stopped`` says how; ``kept``: what they kept,
-    ``report.MEMBERS_KEPT``'s key), else None; ``rose_members``
-    likewise, members that stopped with their loss risen well above its lowest (each
-    back at its lowest-loss weights). ``alpha``: the L2
-    penalty the fit trained with (``"auto"`` resolved; members': their mean).
-    ``output_losses``: with several outputs, ``(each output's loss, their total)`` at
-    the trained weights (``training.report``), else None. ``measured``: False where
-    a fit that rose or diverged kept weights without measuring them (streamed data,
-    ``training.lowest``).
+    function evaluations), ``"abnormal"`` (L-BFGS's other stops, such as a failed line
+    search: ``solver_status`` holds scipy's ``(status, message)``), ``"diverged"``,
+    ``"interrupted"``, ``"rose"`` (the loss ended well above its best).
+    ``worse_than_constant``: ``(model loss, constant's loss)`` when the trained
+    network fits its training data worse than the best constant prediction.
+    ``members``: what cross-fitted members leave (``training.folds``), their best
+    epochs and out-of-fold raw outputs, else None. ``diverged_members``: ``(diverged,
+    members, kept)`` when members that stop on their own diverged (the others may
+    have stopped otherwise: ``stopped`` says how; ``kept``: what they kept,
+    ``report.MEMBERS_KEPT``'s key), else None; ``rose_members`` likewise, members that
+    stopped with their loss risen well above its lowest (each back at its lowest-loss
+    weights). ``alpha``: the L2 penalty the fit trained with (``"auto"`` resolved;
+    members': their mean). ``output_losses``: with several outputs, ``(each output's
+    loss, their total)`` at the trained weights (``training.report``), else None.
+    ``measured``: False where a fit that rose or diverged kept weights without
+    measuring them (streamed data, ``training.lowest``).
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -238,6 +239,7 @@ class History:
     alpha: float | None = None
     output_losses: tuple[tuple[float, ...], float] | None = None
     measured: bool = True
+    solver_status: tuple[int, str] | None = None
 
 
 def rows_per_step(settings: TrainSettings, n: int) -> int:
