@@ -71,6 +71,30 @@ def test_resetting_the_count_continues_a_converged_warm_start_as_in_scikit_learn
 
 
 @pytest.mark.parametrize(("ours", "theirs"), PAIRS)
+def test_resetting_the_best_too_counts_the_first_epoch_as_an_improvement(ours, theirs):
+    """The idiom's other half, ``best_loss_ = np.inf`` (``best_validation_score_ =
+    -np.inf`` under early stopping): the warm start's first epoch then beats the best
+    and the count starts after it (one epoch more). Setting them was ignored."""
+    seen = {}
+    for cls in (ours, theirs):
+        for early in (False, True):
+            est = cls(hidden_layer_sizes=(4,), warm_start=True, random_state=0,
+                      early_stopping=early, **NEVER_BETTER)  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.fit(X, _target(cls))
+                est._no_improvement_count = 0
+                if early:
+                    est.best_validation_score_ = -np.inf
+                else:
+                    est.best_loss_ = np.inf
+                est.fit(X, _target(cls))
+            seen[cls, early] = (est.n_iter_, est._no_improvement_count, len(est.loss_curve_))
+    for early in (False, True):
+        assert seen[ours, early] == seen[theirs, early] == (4, 3, 8), seen
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS)
 def test_setting_the_count_before_a_first_fit_is_ignored_as_in_scikit_learn(ours, theirs):
     seen = {}
     for cls in (ours, theirs):

@@ -22,6 +22,7 @@ from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.nn.heads import Exp
 from torchsk.nn.mlp import MLP
 from torchsk.training.report import warn_about
+from torchsk.training.settings import LossUnits, Stopping
 
 
 def _numpy(t) -> np.ndarray:
@@ -166,6 +167,8 @@ class MLPAttributes:
         prior = None if first or switched else getattr(self, "best_loss_", None)
         losses = history.loss_curve + ([] if prior is None else [prior])
         self.best_loss_ = None if scores is not None else min(losses, default=np.inf)
+        # what a later fit tells a user's edit of them by (resumed_stopping)
+        self._reported_bests = (self.best_loss_, self.best_validation_score_)
         self.n_outputs_ = self._task.n_outputs
         self.alpha_ = history.alpha  # the contract's record of a data-dependent default
 
@@ -192,6 +195,23 @@ class MLPAttributes:
         if not hasattr(self, "loss_curve_"):
             return
         self._stopping = {**(getattr(self, "_stopping", None) or {}), "no_improvement": value}
+
+    def _resumed_stopping(self, units: LossUnits) -> Stopping:
+        """The no-improvement rule's memory for this fit: the last fit's, with a
+        ``best_loss_`` or ``best_validation_score_`` a user set since in its place
+        (``units``: this fit's, to training's units). scikit-learn's idiom to go on
+        after convergence sets ``best_loss_ = np.inf`` with ``_no_improvement_count =
+        0``: the first epoch then counts as an improvement."""
+        stopping = Stopping.from_state(getattr(self, "_stopping", None))
+        reported = getattr(self, "_reported_bests", None)
+        if reported is None:  # a new network, or a model saved before this was kept
+            return stopping
+        loss, score = self.best_loss_, self.best_validation_score_
+        if loss is not None and not _same_value(loss, reported[0]):
+            stopping.best_loss = units.to_training(float(loss))
+        if score is not None and not _same_value(score, reported[1]):
+            stopping.best_score = float(score)
+        return stopping
 
     @property
     def n_layers_(self) -> int:
@@ -232,6 +252,11 @@ class MLPAttributes:
         (folded with the float64 scaling constants, they had come out float64)."""
         float32 = getattr(self, "_float32_fit", False)
         return [a.astype(np.float32) for a in arrays] if float32 else arrays
+
+
+def _same_value(value, recorded) -> bool:
+    """Whether ``value`` is still what a fit recorded (NaN as itself)."""
+    return value is recorded or value == recorded
 
 
 def in_y_units(history, units):

@@ -48,7 +48,7 @@ from torchsk.training.inference import (
 )
 from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
-from torchsk.training.settings import SOLVERS, Stopping, penalty_scale
+from torchsk.training.settings import SOLVERS, penalty_scale
 from torchsk.training.sparse_inference import predict_sparse
 
 
@@ -233,7 +233,7 @@ class BaseTorchEstimator(
             history, self._optimizer = rows.train(
                 self, task, loss, config, y_enc, sw, incremental=incremental, seed=seed,
                 hooks=hooks, validation=validation, **given,
-                stopping=Stopping.from_state(getattr(self, "_stopping", None)),
+                stopping=self._resumed_stopping(units),
             )  # fmt: skip
         if members is None:  # a search's members are candidates apart, not one model
             check_finite_outputs(self, rows.probe(self), history)

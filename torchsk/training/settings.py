@@ -50,6 +50,10 @@ class LossUnits:
         """A training loss (an ensemble's: its members' sum) as the members' mean."""
         return self(loss / self.members)
 
+    def to_training(self, loss: float) -> float:
+        """``of_members``' inverse: a loss in y's units as training's (members' sum)."""
+        return (loss - self.offset) / self.factor * self.members
+
 
 def weighed_units(y_units, scale: np.ndarray, t: np.ndarray, sw: np.ndarray, outputs):
     """``y_units``' ``(factor, offset)`` for outputs of different ``scale``: each
