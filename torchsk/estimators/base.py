@@ -187,7 +187,7 @@ class BaseTorchEstimator(
             # float32 predictions as MLPRegressor's where y survives it (tensors.py);
             # y is checked only for float32 X (its percentiles: 5% of the penguins fit)
             float32_x = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
-            self._float32_fit = float32_x and task.float32_holds(rows.y)
+            self._float32_fit = float32_x and task.target.float32_holds(rows.y)
         else:
             task.target = self._task.target
             self._check_warm_start(task)

@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
 from torchsk._warnings import warn
 from torchsk.data.checks import refuse_missing_targets
 from torchsk.data.columns import object_missing
-from torchsk.data.tensors import scorable
+from torchsk.data.tensors import float32_holds, scorable
 
 
 class ScoresTargetsAsFitReadsThem:
@@ -53,6 +53,11 @@ class RegressionTarget:
         self.ndim_ = y.ndim
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         return self
+
+    @staticmethod
+    def float32_holds(y: np.ndarray) -> bool:
+        """Whether a float32 fit may predict ``y`` in float32 (``tensors.float32_holds``)."""
+        return float32_holds(y)
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array."""
@@ -96,6 +101,11 @@ class ClassificationTarget:
 
     def __init__(self, classes=None) -> None:
         self.classes = classes
+
+    @staticmethod
+    def float32_holds(y) -> bool:
+        """True: labels and probabilities lose nothing of ``y`` in float32."""
+        return True
 
     def fit(self, y: np.ndarray) -> ClassificationTarget:
         """Record the target type and the classes."""

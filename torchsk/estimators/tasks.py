@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import accuracy_score, r2_score
 from torch import nn
 
-from torchsk.data.tensors import float32_holds, host_array
+from torchsk.data.tensors import host_array
 from torchsk.estimators.class_weights import class_sample_weights
 from torchsk.estimators.targets import ClassificationTarget, RegressionTarget
 from torchsk.inputs.quantiles import IQR_PER_STD, weighted_quantiles
@@ -73,10 +73,6 @@ class RegressionTask:
     def fit_target(self, y: np.ndarray, classes=None) -> None:
         """Record the target's dimensionality."""
         self.target = RegressionTarget().fit(y)
-
-    def float32_holds(self, y: np.ndarray) -> bool:
-        """Whether a float32 fit may predict ``y`` in float32 (``tensors.float32_holds``)."""
-        return float32_holds(y)
 
     @property
     def n_outputs(self) -> int:
@@ -276,10 +272,6 @@ class ClassificationTask:
         """Record the target type and the classes (``classes``: all of them, known
         in advance)."""
         self.target = ClassificationTarget(classes).fit(y)
-
-    def float32_holds(self, y: np.ndarray) -> bool:
-        """True: labels and probabilities lose nothing of ``y`` in float32."""
-        return True
 
     @property
     def target_type(self) -> str:
