@@ -140,6 +140,22 @@ def test_float32_x_predicts_in_float64_where_y_would_not_survive_float32(offset,
     assert usual.predict(X.astype(np.float32)).dtype == np.float32
 
 
+def test_a_later_call_whose_y_would_not_survive_float32_predicts_in_float64():
+    """Only the first fit judged y: a warm start on timestamps after a fit on small
+    values, or a stream whose first batch is one row (a constant, which float32 holds),
+    predicted the timestamps in float32 (R² 0.984 from a model of 0.99999)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    X32, stamps = X.astype(np.float32), 1.7e9 + 300 * X[:, 0]
+    warm = TorchRegressor(warm_start=True, solver="lbfgs", max_iter=50, random_state=0)
+    warm.fit(X32, X[:, 0])
+    assert warm.predict(X32).dtype == np.float32  # small values: float32, as MLPRegressor
+    assert warm.fit(X32, stamps).predict(X32).dtype == np.float64
+    stream = TorchRegressor(random_state=0)
+    stream.partial_fit(X32[:1], stamps[:1])
+    assert stream.partial_fit(X32, stamps).predict(X32).dtype == np.float64
+
+
 @pytest.mark.parametrize("order", [">f8", ">f4"])
 def test_a_dataframe_of_big_endian_columns_fits_and_predicts_as_native_ones(diabetes, order):
     """scikit-learn's checks keep a DataFrame's byte order (they convert arrays'):

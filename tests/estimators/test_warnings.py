@@ -164,6 +164,39 @@ def test_an_abnormal_lbfgs_stop_warns_as_scikit_learn_s_mlp_does():
     assert np.isfinite(reg.predict(X)).all()  # the kept weights: a fitted model
 
 
+class _StopAtThirdEpoch:
+    """An ``sklearn.callback`` callback that raises StopIteration at its third epoch."""
+
+    def __init__(self):
+        self.epochs = 0
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        pass
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        if context.task_name == "epoch":
+            self.epochs += 1
+            if self.epochs == 3:
+                raise StopIteration
+
+
+def test_a_callback_s_stop_iteration_is_no_failed_line_search():
+    # scipy reports a callback's StopIteration as status 99: a stop asked for, not
+    # L-BFGS's "ABNORMAL" (it had been told as a failed line search)
+    reg = TorchRegressor(solver="lbfgs", random_state=0).set_callbacks(_StopAtThirdEpoch())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg.fit(X, Y)
+    assert reg.n_iter_ == 3
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
 def _named_small_weights(fit) -> list:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -193,6 +193,10 @@ class BaseTorchEstimator(
             self._check_warm_start(task)
             if not incremental and hasattr(task.target, "check_warm_start"):
                 task.target.check_warm_start(rows.y)
+            # each later call's y must survive float32 too (a stream's first row, or a
+            # warm start's first y, cannot tell for the next)
+            float32 = getattr(self, "_float32_fit", False)
+            self._float32_fit = float32 and task.target.float32_holds(rows.y)
         y_enc = task.encode(rows.y)
         given_sw = check_weights(rows.host(sample_weight), rows.y)
         sw = weighted(given_sw, task.sample_weight(y_enc, given_sw))  # the loss's

@@ -20,7 +20,7 @@ import sklearn
 # ``_scorers`` and ``_score_weights``: a ``BatchedSearchCV``'s.
 FITTED_PRIVATE = frozenset(
     {"_task", "_plan", "_optimizer", "_build_params", "_table", "_stopping", "_float32_fit",
-     "_scorers", "_score_weights"}
+     "_reported_bests", "_scorers", "_score_weights"}
 )  # fmt: skip
 
 

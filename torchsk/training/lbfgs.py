@@ -94,18 +94,23 @@ def _record_start(history: History, result) -> None:
         history.loss_curve.append(float(result.fun))
 
 
+#: scipy's status where a callback raised StopIteration (a user's ``sklearn.callback``
+#: callback, from within ours): a callback that asks to stop, not a failed line search
+CALLBACK_STOPPED = 99
+
+
 def _how_scipy_stopped(history: History, result, max_iter: int) -> str:
     """``History.stopped`` after scipy's run (``history.stopped``: as the callback left
-    it). Status 1 is max_iter or max_fun; any other but 0 (2: "ABNORMAL", a line
-    search that found no decrease) is ``"abnormal"``, which scikit-learn's MLP warns
-    of as not converged; ``history.solver_status`` keeps scipy's status and message
-    for that warning."""
+    it). Status 1 is max_iter or max_fun; any other but 0 and ``CALLBACK_STOPPED``
+    (2: "ABNORMAL", a line search that found no decrease) is ``"abnormal"``, which
+    scikit-learn's MLP warns of as not converged; ``history.solver_status`` keeps
+    scipy's status and message for that warning."""
     history.solver_status = (int(result.status), str(result.message))
     if history.stopped != "max_iter":
         return history.stopped
     if not math.isfinite(result.fun):
         return "diverged"
-    if result.status == 0:
+    if result.status in (0, CALLBACK_STOPPED):
         return "converged"
     if result.status != 1:
         return "abnormal"
