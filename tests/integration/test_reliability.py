@@ -422,6 +422,21 @@ def test_set_params_and_refits_give_the_parameters_model_or_change_nothing(Est, 
                 np.testing.assert_array_equal(pred, clone(est).fit(X, y).predict(X))
 
 
+@pytest.mark.parametrize("Est", [TorchRegressor, TorchClassifier])
+def test_a_failed_fit_restores_every_private_attribute_a_fit_sets(Est):
+    """A fit that raises leaves the fitted state as it was: every private attribute a
+    fit sets is among those it saves (``fitstate.FITTED_PRIVATE``)."""
+    from torchsk.estimators.fitstate import FITTED_PRIVATE
+
+    est = Est(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    before = set(vars(est))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(_X, _TARGETS[Est])
+    private = {k for k in vars(est) if k not in before and not k.endswith("_")}
+    assert private and private <= FITTED_PRIVATE, private - FITTED_PRIVATE
+
+
 class _DropoutNet(nn.Module):
     """A user backbone that draws from torch's global generator while training."""
 
