@@ -184,19 +184,16 @@ class BaseTorchEstimator(
         if first:
             self._table = rows.table
             task.fit_target(rows.y, classes)
-            # float32 predictions as MLPRegressor's where y survives it (tensors.py);
-            # y is checked only for float32 X (its percentiles: 5% of the penguins fit)
-            float32_x = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
-            self._float32_fit = float32_x and task.target.float32_holds(rows.y)
+            self._float32_fit = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
         else:
             task.target = self._task.target
             self._check_warm_start(task)
             if not incremental and hasattr(task.target, "check_warm_start"):
                 task.target.check_warm_start(rows.y)
-            # each later call's y must survive float32 too (a stream's first row, or a
-            # warm start's first y, cannot tell for the next)
-            float32 = getattr(self, "_float32_fit", False)
-            self._float32_fit = float32 and task.target.float32_holds(rows.y)
+        # float32 predictions as MLPRegressor's where every call's y survives them (a
+        # stream's first row cannot tell); y checked for float32 X only (5% of a small fit)
+        float32 = getattr(self, "_float32_fit", False)
+        self._float32_fit = float32 and task.target.float32_holds(rows.y)
         y_enc = task.encode(rows.y)
         given_sw = check_weights(rows.host(sample_weight), rows.y)
         sw = weighted(given_sw, task.sample_weight(y_enc, given_sw))  # the loss's
