@@ -9,7 +9,7 @@ computed from ``module_`` at each access, so they never drift from the network
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import astuple, replace
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -167,8 +167,9 @@ class MLPAttributes:
         prior = None if first or switched else getattr(self, "best_loss_", None)
         losses = history.loss_curve + ([] if prior is None else [prior])
         self.best_loss_ = None if scores is not None else min(losses, default=np.inf)
-        # what a later fit tells a user's edit of them by (resumed_stopping)
-        self._reported_bests = (self.best_loss_, self.best_validation_score_)
+        # what a later fit tells a user's edit of them by, and the units they are in
+        # (_resumed_stopping)
+        self._reported_bests = (self.best_loss_, self.best_validation_score_, astuple(units))
         self.n_outputs_ = self._task.n_outputs
         self.alpha_ = history.alpha  # the contract's record of a data-dependent default
 
@@ -196,21 +197,22 @@ class MLPAttributes:
             return
         self._stopping = {**(getattr(self, "_stopping", None) or {}), "no_improvement": value}
 
-    def _resumed_stopping(self, units: LossUnits) -> Stopping:
+    def _resumed_stopping(self) -> Stopping:
         """The no-improvement rule's memory for this fit: the last fit's, with a
-        ``best_loss_`` or ``best_validation_score_`` a user set since in its place
-        (``units``: this fit's, to training's units). scikit-learn's idiom to go on
-        after convergence sets ``best_loss_ = np.inf`` with ``_no_improvement_count =
-        0``: the first epoch then counts as an improvement."""
-        stopping = Stopping.from_state(getattr(self, "_stopping", None))
-        reported = getattr(self, "_reported_bests", None)
-        if reported is None:  # a new network, or a model saved before this was kept
+        ``best_loss_`` or ``best_validation_score_`` a user set since in its place.
+        scikit-learn's idiom to go on after convergence sets ``best_loss_ = np.inf``
+        with ``_no_improvement_count = 0``: the first epoch then counts as an
+        improvement."""
+        state = getattr(self, "_stopping", None)
+        stopping = Stopping.from_state(state)
+        if state is None:  # a new network (a cold refit too): nothing to go on from
             return stopping
-        loss, score = self.best_loss_, self.best_validation_score_
-        if loss is not None and not _same_value(loss, reported[0]):
-            stopping.best_loss = units.to_training(float(loss))
-        if score is not None and not _same_value(score, reported[1]):
-            stopping.best_score = float(score)
+        loss, score, units = getattr(self, "_reported_bests", (None, None, None))
+        if _edited(self.best_loss_, loss):
+            edited = float(self.best_loss_)
+            stopping.best_loss = LossUnits(*units).to_training(edited) if units else edited
+        if _edited(self.best_validation_score_, score):
+            stopping.best_score = float(self.best_validation_score_)
         return stopping
 
     @property
@@ -254,9 +256,15 @@ class MLPAttributes:
         return [a.astype(np.float32) for a in arrays] if float32 else arrays
 
 
-def _same_value(value, recorded) -> bool:
-    """Whether ``value`` is still what a fit recorded (NaN as itself)."""
-    return value is recorded or value == recorded
+def _edited(value, recorded) -> bool:
+    """Whether a user set ``value`` since a fit recorded ``recorded`` (a NaN is still a
+    NaN: pickles copy it). ``recorded`` None: a model saved before it was kept, where
+    only an infinite value, a reset, can be told (no fit records one it would miss)."""
+    if value is None:
+        return False
+    if recorded is None:
+        return bool(np.isinf(value))
+    return not (value == recorded or (np.isnan(value) and np.isnan(recorded)))
 
 
 def in_y_units(history, units):

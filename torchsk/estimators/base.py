@@ -191,7 +191,7 @@ class BaseTorchEstimator(
             if not incremental and hasattr(task.target, "check_warm_start"):
                 task.target.check_warm_start(rows.y)
         # float32 predictions as MLPRegressor's where every call's y survives them (a
-        # stream's first row cannot tell); y checked for float32 X only (5% of a small fit)
+        # stream's first row cannot tell); y checked for float32 X only (~2% of a small fit)
         float32 = getattr(self, "_float32_fit", False)
         self._float32_fit = float32 and task.target.float32_holds(rows.y)
         y_enc = task.encode(rows.y)
@@ -234,7 +234,7 @@ class BaseTorchEstimator(
             history, self._optimizer = rows.train(
                 self, task, loss, config, y_enc, sw, incremental=incremental, seed=seed,
                 hooks=hooks, validation=validation, **given,
-                stopping=self._resumed_stopping(units),
+                stopping=self._resumed_stopping(),
             )  # fmt: skip
         if members is None:  # a search's members are candidates apart, not one model
             check_finite_outputs(self, rows.probe(self), history)

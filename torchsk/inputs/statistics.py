@@ -289,7 +289,7 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         fill=fill,
         indicator_columns=indicators,
         empty_columns=np.flatnonzero(empty),
-        # np.concatenate, not np.r_: its index tricks cost ~30 µs a call (a small fit's 2%)
+        # np.concatenate, not np.r_: its index tricks cost ~30 µs a call, twice a small fit
         center=np.concatenate([np.where(cat, 0.0, center), np.zeros(n_ind)]),
         scale=np.concatenate([np.where(cat, 1.0, scale), np.ones(n_ind)]),
         counts=[c[:n] for c, n in zip(counts, layout.n_categories, strict=True)],

@@ -30,6 +30,7 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     # an epoch (for callbacks) begins with an iteration's first evaluation, so none is
     # begun after the last iteration (scipy's callback cannot tell it is the last)
     state = {"x": flat.detach().cpu().double().numpy().copy(), "in_iteration": False}
+    raised = []  # a user's callback's StopIteration (_end_epoch)
     load, gradient = _vector_access(flat, numpy_views)
     module.train()
 
@@ -55,21 +56,12 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
         state["x"] = intermediate_result.x.copy()
         log_epoch(history, loss, len(data.X), settings)
         state["in_iteration"] = False
-        if hooks.end(history):
+        if _end_epoch(hooks, history, raised):
             history.stopped = "converged"  # a callback asked to stop
             raise StopIteration
 
     try:
-        result = scipy.optimize.minimize(
-            fun,
-            state["x"],
-            jac=True,
-            method="L-BFGS-B",
-            callback=callback,
-            options={
-                "maxiter": settings.max_iter, "maxfun": settings.max_fun, "gtol": settings.tol
-            },
-        )  # fmt: skip
+        result = _minimize(fun, state["x"], callback, settings, raised)
         history.stopped = _how_scipy_stopped(history, result, settings.max_iter)
         _record_start(history, result)
     except KeyboardInterrupt:
@@ -87,6 +79,32 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
     return history
 
 
+def _end_epoch(hooks, history: History, raised: list) -> bool:
+    """``hooks.end(history)``, a user's callback's StopIteration kept in ``raised``:
+    scipy would take it for a request to stop (its status 99), where the other
+    solvers' loops raise it (``_minimize`` raises it after scipy)."""
+    try:
+        return hooks.end(history)
+    except StopIteration as error:
+        raised.append(error)
+        raise
+
+
+def _minimize(fun, x0: np.ndarray, callback, settings, raised: list):
+    """scipy's L-BFGS-B from ``x0``; a user's callback's StopIteration raised after it."""
+    result = scipy.optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=callback,
+        options={"maxiter": settings.max_iter, "maxfun": settings.max_fun, "gtol": settings.tol},
+    )
+    if raised:
+        raise raised[0]
+    return result
+
+
 def _record_start(history: History, result) -> None:
     """scipy stopped before a first iteration (a huge ``tol``): the starting point's
     loss is the fit's ``loss_``, as scikit-learn reports it (``n_iter_`` stays 0)."""
@@ -94,15 +112,10 @@ def _record_start(history: History, result) -> None:
         history.loss_curve.append(float(result.fun))
 
 
-#: scipy's status where a callback raised StopIteration (a user's ``sklearn.callback``
-#: callback, from within ours): a callback that asks to stop, not a failed line search
-CALLBACK_STOPPED = 99
-
-
 def _how_scipy_stopped(history: History, result, max_iter: int) -> str:
     """``History.stopped`` after scipy's run (``history.stopped``: as the callback left
-    it). Status 1 is max_iter or max_fun; any other but 0 and ``CALLBACK_STOPPED``
-    (2: "ABNORMAL", a line search that found no decrease) is ``"abnormal"``, which
+    it). Status 1 is max_iter or max_fun; any other but 0 (2: "ABNORMAL", a line
+    search that found no decrease) is ``"abnormal"``, which
     scikit-learn's MLP warns of as not converged; ``history.solver_status`` keeps
     scipy's status and message for that warning."""
     history.solver_status = (int(result.status), str(result.message))
@@ -110,7 +123,7 @@ def _how_scipy_stopped(history: History, result, max_iter: int) -> str:
         return history.stopped
     if not math.isfinite(result.fun):
         return "diverged"
-    if result.status in (0, CALLBACK_STOPPED):
+    if result.status == 0:
         return "converged"
     if result.status != 1:
         return "abnormal"

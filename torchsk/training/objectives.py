@@ -256,7 +256,7 @@ class NumpyMLPObjective(ManualMLPObjective):
         _, h, y_array = self._data
         acts = [h]
         # np.dot, not @: numpy's matmul ufunc costs 2-3 µs more per call on these
-        # small arrays (the same BLAS product, the same bits): ~10% of the penguins fit
+        # small arrays (the same BLAS product, the same bits): ~5% of the penguins fit
         for W, b in zip(weights[:-1], biases[:-1], strict=True):
             h = np.dot(h, W.T)
             h += b
