@@ -156,6 +156,16 @@ def test_a_later_call_whose_y_would_not_survive_float32_predicts_in_float64():
     assert stream.partial_fit(X32, stamps).predict(X32).dtype == np.float64
 
 
+def test_a_later_batch_of_close_values_is_judged_by_the_fitted_spread():
+    # four readings 0.001 apart: their own spread is finer than float32 resolves at 293,
+    # the model's (kelvin from 255 to 315) is not; MLPRegressor stays float32 too
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)).astype(np.float32)
+    est = TorchRegressor(random_state=0).partial_fit(X, 285 + 10 * X[:, 0].astype(float))
+    est.partial_fit(X[:4], 293.150 + 0.001 * np.arange(4))
+    assert est.predict(X).dtype == np.float32
+
+
 @pytest.mark.parametrize("order", [">f8", ">f4"])
 def test_a_dataframe_of_big_endian_columns_fits_and_predicts_as_native_ones(diabetes, order):
     """scikit-learn's checks keep a DataFrame's byte order (they convert arrays'):

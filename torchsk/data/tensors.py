@@ -150,13 +150,14 @@ def in_dtype_of(out: np.ndarray, X, fitted_float32: bool) -> np.ndarray:
     return out.astype(np.float32) if fitted_float32 and all_float32(X) else out
 
 
-def float32_holds(y) -> bool:
+def float32_holds(y, spread=None) -> bool:
     """Whether targets like ``y`` keep what a fit learns of them in float32: inside its
     range, and each output's values rounding by at most 0.001 of its spread (its
     interquartile range, which outliers do not widen; a constant, by 1e-6 of itself).
     A float32 X's predictions of timestamps, 1.7e9 ± 300, had been cast to steps of
     128 (R² 0.74 from a model of 0.996), of 1e40 to inf, of 1e-50 to 0. Numbers only;
-    else True."""
+    else True. ``spread``: each output's spread a fitted model already predicts over,
+    where it is wider (a later batch of a few close values is judged by it)."""
     try:
         y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     except (TypeError, ValueError):
@@ -169,7 +170,8 @@ def float32_holds(y) -> bool:
     with np.errstate(under="ignore"):
         error = np.abs(y - y.astype(np.float32)).max(0)
     q75, q25 = np.percentile(y, [75, 25], axis=0)
-    spread = np.where(q75 > q25, q75 - q25, y.max(0) - y.min(0))
+    own = np.where(q75 > q25, q75 - q25, y.max(0) - y.min(0))
+    spread = own if spread is None else np.maximum(own, spread)
     size = np.abs(y).max(0)
     constant = spread <= 16 * np.finfo(np.float64).eps * size  # a constant's rounding
     return bool(np.all(np.where(constant, error <= 1e-6 * size, error <= 1e-3 * spread)))

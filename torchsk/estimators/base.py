@@ -190,10 +190,10 @@ class BaseTorchEstimator(
             self._check_warm_start(task)
             if not incremental and hasattr(task.target, "check_warm_start"):
                 task.target.check_warm_start(rows.y)
-        # float32 predictions as MLPRegressor's where every call's y survives them (a
-        # stream's first row cannot tell); y checked for float32 X only (~2% of a small fit)
-        float32 = getattr(self, "_float32_fit", False)
-        self._float32_fit = float32 and task.target.float32_holds(rows.y)
+        # float32 predictions as MLPRegressor's where each call's y survives them (a later
+        # one's judged by the fitted spread too); checked for float32 X only (~2% of a fit)
+        float32, net = getattr(self, "_float32_fit", False), None if first else self.module_
+        self._float32_fit = float32 and task.target.float32_holds(rows.y, net)
         y_enc = task.encode(rows.y)
         given_sw = check_weights(rows.host(sample_weight), rows.y)
         sw = weighted(given_sw, task.sample_weight(y_enc, given_sw))  # the loss's

@@ -55,9 +55,12 @@ class RegressionTarget:
         return self
 
     @staticmethod
-    def float32_holds(y: np.ndarray) -> bool:
-        """Whether a float32 fit may predict ``y`` in float32 (``tensors.float32_holds``)."""
-        return float32_holds(y)
+    def float32_holds(y: np.ndarray, net=None) -> bool:
+        """Whether a float32 fit may predict ``y`` in float32 (``tensors.float32_holds``),
+        a later call's against the spread ``net`` (the fitted ``TabularNet``) scales its
+        target by, where that is wider."""
+        scaling = None if net is None else net.target_scaling
+        return float32_holds(y, None if scaling is None else scaling.scale.cpu().numpy())
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array."""
@@ -103,7 +106,7 @@ class ClassificationTarget:
         self.classes = classes
 
     @staticmethod
-    def float32_holds(y) -> bool:
+    def float32_holds(y, net=None) -> bool:
         """True: labels and probabilities lose nothing of ``y`` in float32."""
         return True
 
