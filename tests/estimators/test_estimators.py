@@ -156,6 +156,26 @@ def test_a_later_call_whose_y_would_not_survive_float32_predicts_in_float64():
     assert stream.partial_fit(X32, stamps).predict(X32).dtype == np.float64
 
 
+@pytest.mark.parametrize("settings", [dict(loss="poisson"), dict(target_scaling=(0.0, 1.7e9))])
+def test_a_scale_only_target_scaling_is_no_spread_to_judge_later_calls_by(settings):
+    """A positive link's (or a given (0, s)) target scale is the target's size: taken
+    for its spread, a stream of timestamps predicted in float32 (errors of 64 on a
+    spread of 123)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)).astype(np.float32)
+    stamps = 1.7e9 + 100 * X[:, 0].astype(float)
+    est = TorchRegressor(random_state=0, **settings).partial_fit(X[:1], stamps[:1])
+    assert est.partial_fit(X[1:], stamps[1:]).predict(X).dtype == np.float64
+
+
+def test_a_later_call_of_another_output_count_gets_the_models_message():
+    X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    Y = np.c_[X[:, 0], 2 * X[:, 1]].astype(float)
+    est = TorchRegressor(max_iter=3).partial_fit(X, Y)
+    with pytest.raises(ValueError, match="y has 3 outputs, but the model was fitted with 2"):
+        est.partial_fit(X, np.c_[Y, Y[:, 0]])
+
+
 def test_a_later_batch_of_close_values_is_judged_by_the_fitted_spread():
     # four readings 0.001 apart: their own spread is finer than float32 resolves at 293,
     # the model's (kelvin from 255 to 315) is not; MLPRegressor stays float32 too

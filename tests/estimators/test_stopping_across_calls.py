@@ -141,6 +141,20 @@ def test_an_edited_best_loss_converts_to_training_units_as_it_was_recorded():
     assert est._resumed_stopping().best_loss == pytest.approx(est._stopping["best_loss"])
 
 
+def test_cross_fitted_members_out_of_fold_best_score_is_not_taken_for_an_edit():
+    # their best_validation_score_ is the kept members' out-of-fold score, recorded
+    # after the fit's bests: a later warm start had read it as a user's edit
+    est = TorchRegressor(hidden_layer_sizes=(4,), n_ensemble=3, member_rows="folds",
+                         early_stopping=True, max_iter=30, learning_rate_init=0.03,
+                         random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, Y)
+    assert est.oof_score_ != max(est.validation_scores_)  # members at their own epochs
+    assert est._reported_bests[1] == est.best_validation_score_ == est.oof_score_
+    assert est._resumed_stopping().best_score == est._stopping["best_score"]
+
+
 @pytest.mark.parametrize(("ours", "theirs"), PAIRS)
 def test_setting_the_count_before_a_first_fit_is_ignored_as_in_scikit_learn(ours, theirs):
     seen = {}

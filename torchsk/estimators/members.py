@@ -65,3 +65,5 @@ class CrossFittedMembers:
             # the kept model's held-out score, every member at its own best epoch: not
             # an entry of validation_scores_, each of which scores one epoch of all
             self.best_validation_score_ = self.oof_score_
+            loss, _, units = self._reported_bests  # not a user's edit (_resumed_stopping)
+            self._reported_bests = (loss, self.oof_score_, units)

@@ -59,8 +59,7 @@ class RegressionTarget:
         """Whether a float32 fit may predict ``y`` in float32 (``tensors.float32_holds``),
         a later call's against the spread ``net`` (the fitted ``TabularNet``) scales its
         target by, where that is wider."""
-        scaling = None if net is None else net.target_scaling
-        return float32_holds(y, None if scaling is None else scaling.scale.cpu().numpy())
+        return float32_holds(y, _fitted_spread(net))
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """``y`` as a 2-D float64 array."""
@@ -91,6 +90,16 @@ class RegressionTarget:
         """Predictions with the dimensionality of the ``y`` seen at fit; one column
         as a 1-D array, as ``MLPRegressor`` returns it for a y of shape (n, 1)."""
         return pred.ravel() if pred.shape[1] == 1 else pred
+
+
+def _fitted_spread(net) -> np.ndarray | None:
+    """The spread a fitted ``net`` scales its target by: its target scaling's scale
+    where that scaling centres the target (a scale-only one's, a positive link's or a
+    given ``(0, s)``, is the target's size, not its spread); else None."""
+    scaling = None if net is None else net.target_scaling
+    if scaling is None or not bool(scaling.center.ne(0).any()):
+        return None
+    return scaling.scale.cpu().numpy()
 
 
 class ClassificationTarget:
