@@ -115,9 +115,9 @@ def _record_start(history: History, result) -> None:
 def _how_scipy_stopped(history: History, result, max_iter: int) -> str:
     """``History.stopped`` after scipy's run (``history.stopped``: as the callback left
     it). Status 1 is max_iter or max_fun; any other but 0 (2: "ABNORMAL", a line
-    search that found no decrease) is ``"abnormal"``, which
-    scikit-learn's MLP warns of as not converged; ``history.solver_status`` keeps
-    scipy's status and message for that warning."""
+    search that found no decrease) is ``"abnormal"``, which scikit-learn's MLP warns
+    of as not converged; ``history.solver_status`` keeps scipy's status and message
+    for that warning."""
     history.solver_status = (int(result.status), str(result.message))
     if history.stopped != "max_iter":
         return history.stopped
