@@ -142,6 +142,8 @@ def compare_codes(old_ref: str, tmp: Path) -> tuple[str, dict, dict] | None:
     runs = []
     try:
         old_hash = compare.source_hash(tree / "torchsk")
+        if old_hash == compare.source_hash():  # comments or docstrings only: nothing to fit
+            return old_hash, {}, {}
         runs = [fit_sample(tree, tmp / "old"), fit_sample(compare.ROOT, tmp / "new")]
         if any([run.wait() for run in runs]):  # a list: wait for both
             for log in sorted(tmp.glob("*.log")):
