@@ -62,7 +62,8 @@ def train_lbfgs(module, objective, penalty, flat, data: Data, settings, hooks,
 
     try:
         result = _minimize(fun, state["x"], callback, settings, raised)
-        history.stopped = _how_scipy_stopped(history, result, settings.max_iter)
+        history.solver_status = (int(result.status), str(result.message))  # for warnings
+        history.stopped = _how_scipy_stopped(history.stopped, result, settings.max_iter)
         _record_start(history, result)
     except KeyboardInterrupt:
         if history.n_iter == 0 or not KEEP_INTERRUPTED.get():
@@ -112,15 +113,13 @@ def _record_start(history: History, result) -> None:
         history.loss_curve.append(float(result.fun))
 
 
-def _how_scipy_stopped(history: History, result, max_iter: int) -> str:
-    """``History.stopped`` after scipy's run (``history.stopped``: as the callback left
-    it). Status 1 is max_iter or max_fun; any other but 0 (2: "ABNORMAL", a line
-    search that found no decrease) is ``"abnormal"``, which scikit-learn's MLP warns
-    of as not converged; ``history.solver_status`` keeps scipy's status and message
-    for that warning."""
-    history.solver_status = (int(result.status), str(result.message))
-    if history.stopped != "max_iter":
-        return history.stopped
+def _how_scipy_stopped(stopped: str, result, max_iter: int) -> str:
+    """``History.stopped`` after scipy's run (``stopped``: as the callback left it).
+    Status 1 is max_iter or max_fun; any other but 0 (2: "ABNORMAL", a line search
+    that found no decrease) is ``"abnormal"``, which scikit-learn's MLP warns of as not
+    converged (``History.solver_status`` keeps scipy's status and message for it)."""
+    if stopped != "max_iter":
+        return stopped
     if not math.isfinite(result.fun):
         return "diverged"
     if result.status == 0:
