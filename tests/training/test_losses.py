@@ -225,3 +225,24 @@ def test_fast_path_is_used_only_where_it_is_exact():
     linear = torch.nn.Linear(5, 1).double()
     assert _plan_for(linear).objective == "autograd"
     assert isinstance(make_objective("autograd", linear, loss, []), AutogradObjective)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_each_outputs_loss_in_one_call_equals_one_call_per_output(weighted):
+    # training.report reads a several-output fit's losses per output (loss_ in y's
+    # units) with the outputs stacked as rows of one column: exact for every registered
+    # loss, whose rows are independent; a user's module loss keeps one call per output
+    from torchsk.training.report import _mean, _output_losses
+
+    g = torch.Generator().manual_seed(0)
+    for loss in (v for v in LOSSES.values() if v.task == REGRESSION):
+        for link in loss.outputs:
+            fns = loss_functions(loss, link, OPTIONS[0], linked=True)
+            assert fns.row_wise
+            z = torch.randn(97, 5, generator=g, dtype=torch.float64)
+            y = torch.rand(97, 5, generator=g, dtype=torch.float64) * 3
+            w = torch.rand(97, generator=g, dtype=torch.float64) if weighted else None
+            each = [_mean(fns.per_sample(z[:, [j]], y[:, [j]]), w) for j in range(5)]
+            assert _output_losses(fns, z, y, w, 1.0) == (tuple(each), 1.0), (loss.name, link)
+    module = loss_functions(torch.nn.L1Loss(reduction="none"), "identity", OPTIONS[0], linked=True)
+    assert not module.row_wise

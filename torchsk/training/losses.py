@@ -165,10 +165,14 @@ def check_pair(loss: Loss, output: str, target_kind: str | None = None, shown=No
 @dataclass(frozen=True)
 class LossFunctions:
     """What training needs of a loss: its torch form on raw outputs, and its analytic
-    output gradient where one exists (None: autograd)."""
+    output gradient where one exists (None: autograd). ``row_wise``: each row's loss
+    depends on that row alone (the registry's losses, per sample by contract; a user's
+    torch module may mix rows), so the outputs stacked as rows of one column give each
+    output's loss in one call (``training.report``)."""
 
     per_sample: LossFn
     output_grad: OutputGrad | None
+    row_wise: bool = False
 
 
 def loss_functions(loss, output: str, options: LossOptions, *, linked: bool) -> LossFunctions:
@@ -176,7 +180,9 @@ def loss_functions(loss, output: str, options: LossOptions, *, linked: bool) -> 
     output end. ``linked``: a regression link is applied before a module loss."""
     if isinstance(loss, Loss):
         return LossFunctions(
-            lambda z, y: loss.per_sample(z, y, output, options), loss.gradient(output, options)
+            lambda z, y: loss.per_sample(z, y, output, options),
+            loss.gradient(output, options),
+            row_wise=True,
         )
     # torch's NLLLoss takes log-probabilities: on the logits its loss, -z[y], has no floor
     # a classifier's labels sum, a regressor's outputs average, as the built-in losses'

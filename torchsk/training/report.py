@@ -237,9 +237,14 @@ def _output_losses(loss: LossFunctions, z, y, w, model: float):
     """Each output's loss and their total, as training reduces them (a mean or a
     sum over outputs): how to read the total in y's units when the outputs' scales
     differ (``estimators.tasks``). None for one output."""
-    if z.shape[1] < 2:
+    k = z.shape[1]
+    if k < 2:
         return None
-    per = tuple(_mean(loss.per_sample(z[:, [j]], y[:, [j]]), w) for j in range(z.shape[1]))
+    if loss.row_wise:  # the outputs as rows of one column: one call, not one per output
+        per = loss.per_sample(z.T.reshape(-1, 1), y.T.reshape(-1, 1)).view(k, -1)
+        means = per.mean(dim=1) if w is None else (per * w).sum(dim=1) / w.sum()
+        return tuple(means.tolist()), model
+    per = tuple(_mean(loss.per_sample(z[:, [j]], y[:, [j]]), w) for j in range(k))
     return per, model
 
 
