@@ -102,6 +102,14 @@ def test_out_of_fold_predictions_are_each_rows_held_out_members_and_honest():
     # a float32 fit predicts float32 (MLPRegressor's rule), and so do its held-out rows
     small = TorchRegressor(**_members(max_iter=2)).fit(X.astype(np.float32), noise)
     assert small.oof_prediction_.dtype == small.predict(X.astype(np.float32)).dtype
+    # ... and oof_score_ scores those float32 values, not the outputs before rounding
+    # (they differ where y sits on an offset the rounding is coarse against)
+    signal = (1e5 + 0.05 * X[:, 0] + 0.01 * noise).astype(np.float32)
+    est = TorchRegressor(**_members(max_iter=40, learning_rate_init=0.01))
+    est.fit(X.astype(np.float32), signal)
+    assert est.oof_prediction_.dtype == np.float32
+    held_out = r2_score(signal.astype(np.float64), est.oof_prediction_.astype(np.float64))
+    assert est.oof_score_ == pytest.approx(held_out, abs=1e-9)
 
 
 def test_each_member_keeps_its_own_best_epoch_under_early_stopping():
@@ -281,6 +289,22 @@ def test_each_member_is_penalised_by_its_own_rows_in_the_batch():
     np.testing.assert_array_equal(weight.grad[1].numpy(), 0.0)  # no rows: no pull either
 
 
+def test_each_members_auto_alpha_is_resolved_on_its_own_rows_as_a_fit_on_them_alone():
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = X[:, 0] + 0.1 * rng.randn(300)
+    folds = _folds(y)
+    sw = np.where(folds == 0, 10.0, 1.0)  # fold 0 weighs ten times the others
+    est = TorchRegressor(**_members(max_iter=2)).fit(X, y, sample_weight=sw)
+    alone = [TorchRegressor(hidden_layer_sizes=(16,), max_iter=2, random_state=0)
+             .fit(X[folds != m], y[folds != m], sample_weight=sw[folds != m]).alpha_
+             for m in range(K)]  # fmt: skip
+    np.testing.assert_allclose(est.alpha_, alone)  # 1.0 for member 0, less for the rest
+    assert len(set(alone)) == 2
+    # equal folds of equal weight: one value, as before
+    assert TorchRegressor(**_members(max_iter=2)).fit(X[:200], y[:200]).alpha_ == 1.0
+
+
 def test_an_early_stopping_member_of_one_batch_an_epoch_keeps_its_best_epochs_weights(
     monkeypatch, diabetes
 ):
@@ -316,6 +340,11 @@ def test_a_member_with_nothing_to_learn_from_or_stop_on_is_refused(early_stoppin
     with pytest.raises(ValueError, match=message):
         est.fit(X, y, sample_weight=weighs.astype(float))
     np.testing.assert_array_equal(est.predict(X), before)  # the earlier fit stays whole
+    if not early_stopping:  # zeros from a classifier's class_weight: the message names it
+        labels = np.where(np.arange(30) < 29, "a", "b")
+        clf = TorchClassifier(**_members(max_iter=2, class_weight={"a": 0.0, "b": 1.0}))
+        with pytest.raises(ValueError, match=r"zero sample_weight \(times class_weight\)"):
+            clf.fit(X[:30], labels)
 
 
 def test_the_loss_curve_is_the_training_loss_with_or_without_early_stopping():

@@ -55,10 +55,12 @@ class CrossFittedMembers:
             self.best_epochs_ = list(members["best_epochs"])
         with torch.inference_mode():
             out = self.module_.from_raw(members["oof_raw"]).cpu().numpy().astype(np.float64)
+        float32 = is_regressor(self) and getattr(self, "_float32_fit", False)
+        if float32:  # as predict gives the rows, and scored so: oof_score_ is the
+            # score of oof_prediction_ (the rounding moves R² where y sits on an offset)
+            out = out.astype(np.float32).astype(np.float64)
         predictions = self._predictions(out)
-        if is_regressor(self) and getattr(self, "_float32_fit", False):
-            predictions = predictions.astype(np.float32)  # as predict gives the rows
-        self.oof_prediction_ = predictions
+        self.oof_prediction_ = predictions.astype(np.float32) if float32 else predictions
         with np.errstate(over="ignore", invalid="ignore"):  # diverged members: warned of
             self.oof_score_ = float(self._task.score(y, out, sample_weight=sample_weight))
         if self.validation_scores_ is not None:  # early stopping on the folds

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -261,8 +262,10 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         row_sw, sw = sw, sw[:, None] * members.train  # the estimator split their encoders
     elif config.member_rows == "folds" and not incremental:  # each member its own rows
         row_sw, stops = sw, _early_stopping(config, incremental)
-        folds, sw = cross_fitted_rows(net.backbone.n_members, y, sw, stratify=task.stratify,
-                                      seed=seed, early_stopping=stops)  # fmt: skip
+        folds, sw = cross_fitted_rows(
+            net.backbone.n_members, y, sw, stratify=task.stratify, seed=seed,
+            early_stopping=stops, class_weighted=getattr(task, "class_weight", None) is not None,
+        )  # fmt: skip
     elif validation is not None:  # the caller checked that it early stops
         score = _scorer(task, net, plan, *validation)
     elif _early_stopping(config, incremental):
@@ -275,6 +278,8 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
     settings = train_settings(config, n, incremental, float(total), factor, own)
     if members is not None:
         settings = _member_settings(settings, members, sw)
+    elif folds is not None:
+        settings = _fold_alpha(settings, config.alpha, folds, sw)
     check_small_weights(float(total), n, settings)  # before encoding X: it may refuse
     w = device_weights(sw, factor, plan)  # members keep their columns
     data = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
@@ -323,6 +328,21 @@ def _member_guard(task, net, plan, trained, data: Data, loss, settings, y, y_enc
 def _one_or_each(values: tuple[float, ...]) -> float | np.ndarray:
     """One value where all are equal, else the array of them."""
     return values[0] if len(set(values)) == 1 else np.array(values)
+
+
+def _fold_alpha(settings: TrainSettings, alpha, folds: np.ndarray, sw: np.ndarray):
+    """``settings`` with cross-fitted members' ``alpha="auto"`` each resolved on its
+    own rows (all folds but its own: their weight and count), as a fit on them alone
+    resolves it; one value where they all agree (equal folds of equal weight)."""
+    if alpha != "auto":
+        return settings
+    rows = len(folds) - np.bincount(folds, minlength=sw.shape[1])
+    step = partial(auto_alpha_step, settings.solver, settings.batch_size)
+    own = zip(sw.sum(0).tolist(), rows.tolist(), strict=True)
+    values = tuple(resolve_alpha(alpha, t, step(int(n), t)) for t, n in own)
+    if len(set(values)) == 1:
+        return replace(settings, alpha=values[0])
+    return replace(settings, member_alpha=values)
 
 
 def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray):

@@ -28,10 +28,11 @@ from torchsk.training.members import MemberGuard
 
 def cross_fitted_rows(
     n_members: int, y: np.ndarray, sw: np.ndarray, *, stratify: bool, seed: int,
-    early_stopping: bool,
+    early_stopping: bool, class_weighted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Each training row's fold, and the per-member sample weights ``(rows, members)``
-    (``sw``, 0 on a member's fold).
+    (``sw``, 0 on a member's fold; ``class_weighted``: ``sw`` includes a classifier's
+    ``class_weight``, which errors then name).
 
     Raises
     ------
@@ -45,12 +46,14 @@ def cross_fitted_rows(
     held = np.bincount(folds, weights=sw, minlength=n_members)
     for m in range(n_members):
         if weights[:, m].sum() <= 0:
-            why = "training rows all have zero sample_weight: it has nothing to learn from"
+            why = "training rows all have zero sample_weight{}: it has nothing to learn from"
         elif early_stopping and held[m] <= 0:
-            why = "fold's rows all have zero sample_weight: it has nothing to stop on"
+            why = "fold's rows all have zero sample_weight{}: it has nothing to stop on"
         else:
             continue
-        raise ValueError(f"member_rows='folds': member {m}'s {why}.")
+        # a classifier's weights include class_weight's, which may be the zeros' cause
+        weighed = " (times class_weight)" if class_weighted else ""
+        raise ValueError(f"member_rows='folds': member {m}'s {why.format(weighed)}.")
     return folds, weights
 
 
