@@ -195,3 +195,13 @@ def test_ranks_put_failed_scoring_below_an_infinitely_bad_score():
     with pytest.warns(UserWarning, match="non-finite"):
         ranks = _score_columns("test_score", np.full((2, 1), np.nan), rank=True)
     assert ranks["rank_test_score"].tolist() == [1, 1]
+
+
+def test_fit_takes_its_metadata_by_keyword_only_as_gridsearchcv_does(diabetes):
+    # an old fit(X, y, groups) call: GridSearchCV refuses it; taken as sample_weight it
+    # had trained silently with the group labels as weights (group 0's rows at 0)
+    X, y = diabetes
+    groups = np.arange(len(y)) % 3
+    for search in (GridSearchCV(_est(), GRID, cv=CV), BatchedSearchCV(_est(), GRID, cv=CV)):
+        with pytest.raises(TypeError, match="positional argument"):
+            search.fit(X, y, groups)

@@ -228,7 +228,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=False)
     @all_or_nothing  # a fit that raises leaves the search as it was
     @interrupts_end_training()  # Ctrl-C in a refit too (a worker's: in _fit_chunk)
-    def fit(self, X, y=None, sample_weight=None, *, groups=None, **params):
+    def fit(self, X, y=None, *, sample_weight=None, groups=None, **params):
         """Score every candidate on every fold; refit the best on all rows.
 
         Parameters
