@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, make_friedman1
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, KFold, PredefinedSplit, ShuffleSplit
 
 from torchsk import BatchedSearchCV, TorchClassifier, TorchRegressor
 from torchsk.nn.ensemble import EnsembleMLP
@@ -133,6 +133,22 @@ def test_lone_candidates_and_chunks_of_one_still_score_as_gridsearchcv(diabetes)
                                   max_members=max_members).fit(X, y)  # fmt: skip
         for result in (search, chunked):
             np.testing.assert_allclose(_split_scores(result), _split_scores(reference), atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", [{}, {"separate_folds": True}, {"max_members": 1}])
+def test_one_split_a_fixed_validation_set_searches_as_gridsearchcv(diabetes, layout):
+    # a validation set of the user's (PredefinedSplit), one random split, one given pair
+    X, y = diabetes[0][:200], diabetes[1][:200]
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    grid = {"alpha": [1e-2, 1.0, 10.0]}
+    for cv in (PredefinedSplit(np.r_[[-1] * 150, [0] * 50]),
+               ShuffleSplit(1, test_size=0.25, random_state=0),
+               [(np.arange(50, 200), np.arange(50))]):  # fmt: skip
+        reference = GridSearchCV(est, grid, cv=cv).fit(X, y)
+        search = BatchedSearchCV(est, grid, cv=cv, **layout).fit(X, y)
+        assert search.n_splits_ == 1 and search.best_params_ == reference.best_params_
+        np.testing.assert_allclose(_split_scores(search), _split_scores(reference), atol=1e-10)
+        np.testing.assert_array_equal(search.predict(X), reference.predict(X))  # the refit
 
 
 @pytest.mark.parametrize("classifier", [False, True])

@@ -95,7 +95,9 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         a stand-in for the member: its predictions, ``score``, ``classes_``,
         ``n_features_in_``, not the fitted attributes of a separate fit.
     cv : int, cross-validation generator or iterable, default=5
-        As ``GridSearchCV``'s: ``StratifiedKFold`` for classifiers, ``KFold`` otherwise.
+        As ``GridSearchCV``'s: ``StratifiedKFold`` for classifiers, ``KFold`` otherwise;
+        one split (a fixed validation set, ``PredefinedSplit``) too, but not with
+        ``ensemble="greedy"``, which needs every row held out once.
     refit : bool, str or callable, default=True
         As ``GridSearchCV``'s: refit the best candidate on all the rows
         (``best_estimator_``), a separate fit; with several scorers, the name of the

@@ -275,9 +275,7 @@ def check_search(search, y, candidates: list[dict], splits: list, sample_weight)
         for f, (rows, _) in enumerate(splits):
             check_fold_weights(sample_weight, f, member_rows(est, rows, y, f)[0])
     why = None
-    if len(splits) < 2:
-        why = "needs at least 2 splits (each network holds 2 members or more)"
-    elif (
+    if (
         search.ensemble
         and is_classifier(search.estimator)
         and np.ndim(y) > 1
