@@ -53,6 +53,24 @@ def test_a_column_past_one_by_rounding_counts_as_scaled(rng):
     np.testing.assert_array_equal(scale, 1.0)
 
 
+@pytest.mark.parametrize("input_scaling", ["auto", "standard", "minmax", "robust"])
+def test_a_column_of_one_value_wherever_present_stays_constant_with_missing_values(
+    rng, input_scaling
+):
+    # 3.3 in every present row: the imputed mean, 3.3 off by an ulp, had made its range
+    # a spread of 4e-16, so any other value at predict time went to 1e12
+    X = np.column_stack([rng.normal(size=100), np.full(100, 3.3)])
+    X[::3, 1] = np.nan
+    est = TorchRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+                         input_scaling=input_scaling).fit(X, X[:, 0])  # fmt: skip
+    assert est.module_.inputs.impute.fill[1] == 3.3  # the value itself, not a mean of it
+    assert _constants(est)[1][1] == 1.0
+    other = X[:5].copy()
+    other[:, 1] = 3.4
+    filled = np.where(np.isnan(X[:5]), 3.3, X[:5])
+    assert np.abs(est.predict(other) - est.predict(filled)).max() < 10
+
+
 def test_a_rarely_nonzero_column_within_the_unit_interval_scales_within_four(rng):
     n = 2000
     pixel, heavy = np.zeros(n), np.zeros(n)

@@ -275,6 +275,9 @@ def column_statistics(blocks: Iterable, layout: Layout, method=None, *, numeric_
         weight, total, rows, lo, hi, missing, _ = first
         # the imputer's fill value; the imputed columns' weighted mean and range
         fill = np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
+        # a column of one value wherever present: that value exactly, not a mean off by
+        # an ulp, whose range with the value would pass for a spread (a scale of 1e-16)
+        fill = np.where(lo == hi, lo, fill)
         fill[cat] = 0.0
         empty = (weight == 0) & ~cat  # never present: held at the fill value (Imputer)
         mean = (total + fill * (rows - weight)) / rows
