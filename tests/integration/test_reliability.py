@@ -229,6 +229,41 @@ def test_predict_from_several_threads_matches_one_thread():
         np.testing.assert_array_equal(r, expected)
 
 
+def test_a_module_left_in_train_mode_predicts_in_eval_mode_from_every_thread():
+    # the first thread to finish had put dropout back on under the other's prediction
+    from torchsk.training.inference import evaluating
+
+    net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5)).train()
+    inside, released = threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with evaluating(net):
+            inside.set()
+            released.wait(10)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    inside.wait(10)
+    with evaluating(net):
+        released.set()
+        thread.join(10)  # the first prediction has ended; this one is still running
+        seen.append(net.training or net[1].training)
+    assert seen == [False]
+    assert net.training and net[1].training  # the user's mode, back after the last one
+    X, y = load_diabetes(return_X_y=True)
+    est = TorchRegressor(
+        module=nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1)),
+        max_iter=3,
+        random_state=0,
+    )
+    expected = est.fit(X, y).predict(X)
+    est.module_.train()
+    with ThreadPoolExecutor(2) as pool:
+        for got in pool.map(lambda _: est.predict(X), range(20)):
+            np.testing.assert_array_equal(got, expected)
+
+
 def test_threads_calling_partial_fit_on_one_model_run_one_at_a_time():
     """Each call had raised inside torch ('NoneType' has no 'data_ptr', ...) for a
     third of them, and a failed call's rollback undid calls that had returned."""
