@@ -3,6 +3,7 @@
 import io
 import pickle
 import warnings
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -176,6 +177,24 @@ def test_state_dict_and_pickle_carry_the_scaling(body_mass):
     np.testing.assert_allclose(
         clone(torch.as_tensor(X)).detach().numpy().ravel(), reg.predict(X), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("Estimator", [TorchRegressor, TorchClassifier])
+def test_a_module_moved_to_bfloat16_predicts_pickles_and_copies(body_mass, Estimator):
+    # a CPU serving dtype numpy has no counterpart of: predict, pickle and deepcopy had
+    # raised numpy's bare "Got unsupported ScalarType BFloat16"
+    X, y = body_mass
+    est = Estimator(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    est.fit(X, y if Estimator is TorchRegressor else y > np.median(y))
+    est.module_.to(torch.bfloat16)
+    with torch.no_grad():
+        own = est.module_(torch.as_tensor(X)).float().numpy()
+    if Estimator is TorchRegressor:  # the module on raw X, in its dtype
+        np.testing.assert_array_equal(est.predict(X), own.ravel())
+    for copy in (pickle.loads(pickle.dumps(est)), deepcopy(est)):
+        assert copy.module_.backbone.output.weight.dtype == torch.bfloat16
+        np.testing.assert_array_equal(copy.predict(X), est.predict(X))
+    np.testing.assert_array_equal(est.predict(X[:3]), est.predict(X)[:3])  # few rows too
 
 
 def test_user_backbone_module_and_builder_are_wrapped_by_scaling(body_mass):

@@ -352,7 +352,7 @@ class BaseTorchEstimator(
         with evaluating(net), plan.threads(X.shape[0]), torch.inference_mode():
             out = net.from_raw(self._raw_output(X))
             out = _probabilities(net.head, out) if proba else out
-        return out.detach().cpu().numpy().astype(np.float64, copy=False)
+        return out.detach().to("cpu", torch.float64).numpy()  # bfloat16 too: no numpy one
 
     def _few_plain_rows(self, X) -> np.ndarray | None:
         """``X`` when it surely passes ``validate_data`` unchanged: a float64 numpy

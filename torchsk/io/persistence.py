@@ -26,6 +26,7 @@ from torchsk.inputs.stage import STEPS, InputStage
 from torchsk.nn.backbone import backbone_class, is_built_in
 from torchsk.nn.heads import BinarySigmoid, Exp, Softmax, Softplus
 from torchsk.nn.net import TabularNet
+from torchsk.training.inference import numpy_holds
 from torchsk.training.optim import from_plain, to_plain
 from torchsk.training.plan import ExecutionPlan
 
@@ -51,7 +52,9 @@ def describe(net: TabularNet, plan: ExecutionPlan) -> dict | None:
     known = _encoder_classes()
     if not is_built_in(net.backbone) or any(p not in _PARTS for p in parts):
         return None
-    if any(cls not in known for _, cls, _ in encoders):
+    if any(cls not in known for _, cls, _ in encoders) or not all(
+        numpy_holds(t) for t in net.state_dict().values()
+    ):  # a module_ moved to bfloat16: pickled as a torch module
         return None
     return {
         "inputs": [list(step) for step in encoders],

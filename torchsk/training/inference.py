@@ -149,10 +149,17 @@ def _numpy_computes(net, backbone, steps) -> bool:
         and isinstance(backbone, MLP)
         and backbone.activation in NUMPY_FORWARD
         and backbone.output.weight.device.type == "cpu"
+        # numpy has no bfloat16 (a module_ moved to it predicts through torch)
+        and all(numpy_holds(t) for t in net.state_dict().values())
         and isinstance(steps[-1], Scaling)
         and all(isinstance(step, Imputer) for step in steps[:-1])
         and isinstance(net.link, nn.Identity)
     )
+
+
+def numpy_holds(t: torch.Tensor) -> bool:
+    """Whether ``t.numpy()`` works: numpy has no bfloat16 (nor float8) dtype."""
+    return not t.is_floating_point() or t.dtype in (torch.float16, torch.float32, torch.float64)
 
 
 def _view(t: torch.Tensor) -> np.ndarray:
