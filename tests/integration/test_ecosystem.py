@@ -434,6 +434,27 @@ def test_onnx_in_float64_keeps_an_input_far_from_zero_and_float32_warns(tmp_path
         export_onnx(TorchRegressor(max_iter=2, **FAST).fit(Xd, yd), tmp_path / "d.onnx")
 
 
+def test_onnx_warns_where_float32_rounds_the_target_or_onnxruntime_lacks_float64(
+    tmp_path, diabetes
+):
+    ort = pytest.importorskip("onnxruntime")
+    X, y = diabetes
+    # y of 1e8 with a spread of ~80: the float32 graph's outputs round by ~8
+    est = TorchRegressor(max_iter=2, **FAST).fit(X, 1e8 + y)
+    with pytest.warns(UserWarning, match="The target .* rounds in float32"):
+        export_onnx(est, tmp_path / "target.onnx")
+    # gelu's Erf has no float64 kernel in onnxruntime: the float64 file would not load
+    gelu = TorchRegressor(activation="gelu", max_iter=2, **FAST).fit(X, y)
+    with pytest.warns(UserWarning, match="Gelu, which onnxruntime's CPU provider cannot"):
+        path = export_onnx(gelu, tmp_path / "gelu.onnx", input_dtype="float64")
+    with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
+        ort.InferenceSession(path)
+    with warnings.catch_warnings():  # relu runs in float64: no warning
+        warnings.filterwarnings("error", message=".*cannot run in float64")
+        relu = TorchRegressor(max_iter=2, **FAST).fit(X, y)
+        ort.InferenceSession(export_onnx(relu, tmp_path / "relu.onnx", input_dtype="float64"))
+
+
 def test_grid_search_on_a_dask_local_cluster(iris):
     distributed = pytest.importorskip("distributed")
     X, y = iris

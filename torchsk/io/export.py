@@ -86,32 +86,65 @@ def export_onnx(estimator, path: str | os.PathLike, *, input_dtype: str = "float
         external_data=False,  # one self-contained file: torch's default puts the
         verbose=False,  # larger weights in a second file that must travel with it
     )
+    if input_dtype == "float64":
+        _warn_if_runtime_lacks_float64(os.fspath(path))
     return os.fspath(path)
 
 
+# operators onnxruntime's CPU provider (1.31) has no float64 kernel for, or expands into
+# one it lacks (Gelu into Erf, Mish into Softplus): the activations gelu, elu,
+# leaky_relu, mish, selu and the regressor's head="softplus"
+NO_FLOAT64_KERNEL = frozenset({"Gelu", "Erf", "Elu", "LeakyRelu", "Mish", "Softplus", "Selu"})
+
+
+def _warn_if_runtime_lacks_float64(path: str) -> None:
+    """Warn where a float64 graph holds operators onnxruntime cannot run in float64:
+    a valid file that onnxruntime refuses to load ("NOT_IMPLEMENTED"), found only
+    when serving."""
+    import onnx  # torch's ONNX exporter needs it: there whenever an export ran
+
+    model = onnx.load(path, load_external_data=False)
+    nodes = [*model.graph.node, *(n for f in model.functions for n in f.node)]
+    lacking = sorted({n.op_type for n in nodes} & NO_FLOAT64_KERNEL)
+    if lacking:
+        warn(
+            f"The float64 graph holds {', '.join(lacking)}, which onnxruntime's CPU "
+            "provider cannot run in float64 (it refuses to load the file): export with "
+            "input_dtype='float32' to serve it with onnxruntime, or use a runtime that "
+            "implements them in double."
+        )
+
+
 def _warn_if_float32_loses_inputs(net: nn.Module) -> None:
-    """Warn where a numeric input rounds, in float32, by more than 0.001 of its scale:
+    """Warn where a numeric input (or a regressor's target, whose scaling the graph
+    undoes in float32) rounds, in float32, by more than 0.001 of its scale:
     the module keeps X in float64 before scaling (a timestamp of 1.7e9 with an hour's
     spread), the float32 graph cannot (its predictions were 0.11 off, in silence).
     Every network's input stage (a search's blend holds several, each its own
     constants), in one warning."""
-    pairs = []
-    for part in net.modules():
-        scaling = getattr(getattr(part, "inputs", None), "scaling", None)
-        center, scale = getattr(scaling, "center", None), getattr(scaling, "scale", None)
-        if center is not None and scale is not None:
-            pairs.append((center.detach().double().cpu(), scale.detach().double().cpu()))
-    if pairs:
-        _warn_if_rounded(torch.cat([c for c, _ in pairs]), torch.cat([s for _, s in pairs]))
+    nets = [part for part in net.modules() if hasattr(part, "inputs")]
+    for what in ("inputs", "target"):  # a regressor's output: y of 1e8 with a spread of 10
+        pairs = []
+        for part in nets:
+            scaling = getattr(part.inputs, "scaling", None) if what == "inputs" else None
+            scaling = getattr(part, "target_scaling", None) if what == "target" else scaling
+            center, scale = getattr(scaling, "center", None), getattr(scaling, "scale", None)
+            if center is not None and scale is not None:
+                pairs.append((center.detach().double().cpu(), scale.detach().double().cpu()))
+        if pairs:
+            center, scale = (torch.cat(p) for p in zip(*pairs, strict=True))
+            _warn_if_rounded(center, scale, what)
 
 
-def _warn_if_rounded(center: torch.Tensor, scale: torch.Tensor) -> None:
+def _warn_if_rounded(center: torch.Tensor, scale: torch.Tensor, what: str) -> None:
     lost = torch.where(scale > 0, center.abs() * 2.0**-24 / scale, 0.0)
     if len(lost) and float(lost.max()) > 1e-3:
         j = int(lost.argmax())
+        which = "A numeric input" if what == "inputs" else "The target"
+        offset = "that column" if what == "inputs" else "y"
         warn(
-            f"A numeric input (centre {float(center[j]):.4g}, scale {float(scale[j]):.4g}) "
+            f"{which} (centre {float(center[j]):.4g}, scale {float(scale[j]):.4g}) "
             f"rounds in float32 by up to {float(lost[j]):.2g} of its scale, which the "
             "float32 graph's predictions inherit; export with input_dtype='float64' to "
-            "keep its precision (or subtract an offset from that column before the fit)."
+            f"keep its precision (or subtract an offset from {offset} before the fit)."
         )
