@@ -151,6 +151,14 @@ def test_one_split_a_fixed_validation_set_searches_as_gridsearchcv(diabetes, lay
         np.testing.assert_array_equal(search.predict(X), reference.predict(X))  # the refit
 
 
+def test_an_empty_cv_is_refused_as_gridsearchcv_refuses_it(diabetes):
+    X, y = diabetes
+    est = TorchRegressor(max_iter=2)
+    for Search in (GridSearchCV, BatchedSearchCV):  # not a division by zero
+        with pytest.raises(ValueError, match="No fits were performed. Was the CV iterator"):
+            Search(est, {"alpha": [1e-2, 1.0]}, cv=[]).fit(X, y)
+
+
 @pytest.mark.parametrize("classifier", [False, True])
 def test_weighted_rows_are_scored_weighted_as_gridsearchcv_scores_them(diabetes, classifier):
     X, y = load_breast_cancer(return_X_y=True) if classifier else diabetes

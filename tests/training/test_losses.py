@@ -228,11 +228,16 @@ def test_fast_path_is_used_only_where_it_is_exact():
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_each_outputs_loss_in_one_call_equals_one_call_per_output(weighted):
+@pytest.mark.parametrize("group", [None, 2 * 97])  # all outputs at once; 2 at a time
+def test_each_outputs_loss_in_one_call_equals_one_call_per_output(weighted, group, monkeypatch):
     # training.report reads a several-output fit's losses per output (loss_ in y's
     # units) with the outputs stacked as rows of one column: exact for every registered
     # loss, whose rows are independent; a user's module loss keeps one call per output
+    from torchsk.training import report
     from torchsk.training.report import _mean, _output_losses
+
+    if group:
+        monkeypatch.setattr(report, "OUTPUT_LOSS_VALUES", group)
 
     g = torch.Generator().manual_seed(0)
     for loss in (v for v in LOSSES.values() if v.task == REGRESSION):

@@ -280,7 +280,8 @@ module_ : TabularNet
         with ``"auto"`` resolved for its rows and batches (a ``GridSearchCV`` fold's
         and its refit's can differ: they have other row counts); one per member where the
         members trained with their own (the candidates of a ``BatchedSearchCV``
-        network, ``"auto"`` resolved on each one's rows).
+        network; cross-fitted members, ``member_rows="folds"``, whose folds differ in
+        size or weight: ``"auto"`` resolved on each one's rows).
     coefs_ : list of ndarray, length n_layers_ - 1
         ``coefs_[i]`` is the weight matrix of layer ``i``, of shape ``(n_in, n_out)``,
         as in scikit-learn's MLP, and ``intercepts_[i]`` its bias vector: the built-in

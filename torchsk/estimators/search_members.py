@@ -274,6 +274,10 @@ def check_search(search, y, candidates: list[dict], splits: list, sample_weight)
     for est in settings:  # validated by ``invalid_candidates``
         for f, (rows, _) in enumerate(splits):
             check_fold_weights(sample_weight, f, member_rows(est, rows, y, f)[0])
+    if not splits:  # GridSearchCV's words (the division by the splits would fail first)
+        raise ValueError(
+            "No fits were performed. Was the CV iterator empty? Were there no candidates?"
+        )
     why = None
     if (
         search.ensemble

@@ -93,8 +93,10 @@ def export_onnx(estimator, path: str | os.PathLike, *, input_dtype: str = "float
 
 # operators onnxruntime's CPU provider (1.31) has no float64 kernel for, or expands into
 # one it lacks (Gelu into Erf, Mish into Softplus): the activations gelu, elu,
-# leaky_relu, mish, selu and the regressor's head="softplus"
-NO_FLOAT64_KERNEL = frozenset({"Gelu", "Erf", "Elu", "LeakyRelu", "Mish", "Softplus", "Selu"})
+# leaky_relu, mish, selu, the regressor's head="softplus", a user module's hard ones
+NO_FLOAT64_KERNEL = frozenset(
+    {"Gelu", "Erf", "Elu", "LeakyRelu", "Mish", "Softplus", "Selu", "HardSwish", "HardSigmoid"}
+)
 
 
 def _warn_if_runtime_lacks_float64(path: str) -> None:

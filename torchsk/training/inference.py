@@ -41,7 +41,9 @@ def evaluating(net: nn.Module):
         running, modes = _EVALUATING.get(key, (0, None))
         if not running:
             modes = {m: m.training for m in net.modules()}
-            if any(modes.values()):  # a fitted module_ is frozen in eval: nothing to do
+            # a fitted module_ is frozen in eval: nothing to switch, nor to put back
+            modes = modes if any(modes.values()) else None
+            if modes:
                 net.eval()  # a module's own train() runs (batch norm's, a user's)
         _EVALUATING[key] = (running + 1, modes)
     try:
@@ -51,9 +53,9 @@ def evaluating(net: nn.Module):
             running, modes = _EVALUATING.pop(key)
             if running > 1:
                 _EVALUATING[key] = (running - 1, modes)
-            else:  # parents first: a train(mode) sets its children, which follow
+            elif modes:  # parents first: a train(mode) sets its children, which follow
                 for m in net.modules():
-                    if m.training != modes[m]:
+                    if m in modes and m.training != modes[m]:
                         m.train(modes[m])
 
 
@@ -149,13 +151,13 @@ def _numpy_computes(net, backbone, steps) -> bool:
         and isinstance(backbone, MLP)
         and backbone.activation in NUMPY_FORWARD
         and backbone.output.weight.device.type == "cpu"
+        and isinstance(steps[-1], Scaling)
+        and all(isinstance(step, Imputer) for step in steps[:-1])
+        and isinstance(net.link, nn.Identity)
         # numpy has no bfloat16 (a module_ moved to it predicts through torch): a few
         # of the tensors read here (walking them all cost a fifth of a 10-row predict)
         and numpy_holds(backbone.output.weight)
         and numpy_holds(steps[-1].scale)
-        and isinstance(steps[-1], Scaling)
-        and all(isinstance(step, Imputer) for step in steps[:-1])
-        and isinstance(net.link, nn.Identity)
     )
 
 

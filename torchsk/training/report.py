@@ -240,12 +240,21 @@ def _output_losses(loss: LossFunctions, z, y, w, model: float):
     k = z.shape[1]
     if k < 2:
         return None
-    if loss.row_wise:  # the outputs as rows of one column: one call, not one per output
-        per = loss.per_sample(z.T.reshape(-1, 1), y.T.reshape(-1, 1)).view(k, -1)
-        means = per.mean(dim=1) if w is None else (per * w).sum(dim=1) / w.sum()
-        return tuple(means.tolist()), model
-    per = tuple(_mean(loss.per_sample(z[:, [j]], y[:, [j]]), w) for j in range(k))
-    return per, model
+    if not loss.row_wise:  # a user's module loss may mix rows: one call per output
+        return tuple(_mean(loss.per_sample(z[:, [j]], y[:, [j]]), w) for j in range(k)), model
+    # the outputs as rows of one column: a call per group of outputs, not one per output
+    # (200 outputs: 0.64 s against 8.2 s), in groups of ~1M values (all at once, the
+    # stacked copies of z and y had added 400 MB to a fit's peak memory)
+    per_group = max(1, OUTPUT_LOSS_VALUES // len(z))
+    means = []
+    for j in range(0, k, per_group):
+        zj, yj = z[:, j : j + per_group], y[:, j : j + per_group]
+        per = loss.per_sample(zj.T.reshape(-1, 1), yj.T.reshape(-1, 1)).view(zj.shape[1], -1)
+        means += (per.mean(dim=1) if w is None else (per * w).sum(dim=1) / w.sum()).tolist()
+    return tuple(means), model
+
+
+OUTPUT_LOSS_VALUES = 2**20  # values of z per call of _output_losses' loss
 
 
 def _weights(data: Data):
