@@ -205,3 +205,20 @@ def test_fit_takes_its_metadata_by_keyword_only_as_gridsearchcv_does(diabetes):
     for search in (GridSearchCV(_est(), GRID, cv=CV), BatchedSearchCV(_est(), GRID, cv=CV)):
         with pytest.raises(TypeError, match="positional argument"):
             search.fit(X, y, groups)
+
+
+def test_a_grid_of_only_invalid_candidates_fails_as_gridsearchcv_does(diabetes):
+    # each candidate's own fit refuses its alpha: GridSearchCV's "All the N fits failed"
+    # ValueError with its summary, caused by the first candidate's error
+    X, y = diabetes
+    grid = {"alpha": [-1.0, -2.0]}
+    errors = []
+    for Search in (GridSearchCV, BatchedSearchCV):
+        with pytest.raises(ValueError, match="All the 6 fits failed") as caught:
+            Search(_est(), grid, cv=CV).fit(X, y)
+        errors.append(str(caught.value))
+    for error in errors:
+        assert "3 fits failed with the following error" in error
+        assert "InvalidParameterError" in error and "alpha" in error
+    with pytest.raises(ValueError, match="alpha"):  # error_score="raise": the error itself
+        BatchedSearchCV(_est(), grid, cv=CV, error_score="raise").fit(X, y)

@@ -262,10 +262,8 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         sample_weight, scored, groups = routed
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = index_splits(cv.split(X, y, groups))
-        invalid = invalid_candidates(self, candidates)
+        invalid = invalid_candidates(self, candidates, len(splits))
         valid = [i for i in range(len(candidates)) if i not in invalid]
-        if not valid:  # as GridSearchCV when every fit failed: the error
-            raise next(iter(invalid.values()))
         check_search(self, y, [candidates[i] for i in valid], splits, sample_weight)
         if self.ensemble:
             check_partition(splits, _num_samples(X))

@@ -238,11 +238,11 @@ def index_splits(splits) -> list[tuple[np.ndarray, np.ndarray]]:
                   for part in map(np.asarray, split)) for split in splits]  # fmt: skip
 
 
-def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
+def invalid_candidates(search, candidates: list[dict], n_splits: int) -> dict[int, Exception]:
     """The candidates whose parameters their own fit would refuse, by index, with the
     error it would raise (``GridSearchCV`` scores them ``error_score``); that error
-    raised where ``error_score="raise"``. No candidates at all raise (as
-    ``GridSearchCV``)."""
+    raised where ``error_score="raise"``. No candidates at all, or none valid, raise
+    as ``GridSearchCV`` does (``all_fits_failed``)."""
     if not candidates:
         raise ValueError("No fits were performed. Were there no candidates?")
     invalid = {}
@@ -256,7 +256,28 @@ def invalid_candidates(search, candidates: list[dict]) -> dict[int, Exception]:
             if search.error_score == "raise":
                 raise
             invalid[i] = error
+    if len(invalid) == len(candidates) and n_splits:
+        raise all_fits_failed(invalid, n_splits) from next(iter(invalid.values()))
     return invalid
+
+
+def all_fits_failed(invalid: dict, n_splits: int) -> ValueError:
+    """``GridSearchCV``'s error when every fit failed (here: every candidate's own fit
+    refused its parameters, ``invalid``), with its summary: each distinct error and
+    how many fits it failed."""
+    counts: dict[str, int] = {}
+    for error in invalid.values():
+        text = f"{type(error).__name__}: {error}"
+        counts[text] = counts.get(text, 0) + n_splits
+    summary = "\n".join(
+        f"{n} fits failed with the following error:\n{text}" for text, n in counts.items()
+    )
+    return ValueError(
+        f"\nAll the {len(invalid) * n_splits} fits failed.\n"
+        "It is very likely that your model is misconfigured.\n"
+        "You can try to debug the error by setting error_score='raise'.\n\n"
+        f"Below are more details about the failures:\n{summary}"
+    )
 
 
 def check_search(search, y, candidates: list[dict], splits: list, sample_weight) -> None:
