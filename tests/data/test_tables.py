@@ -517,3 +517,20 @@ def test_numpy_s_variable_width_strings_are_strings_as_fixed_width_ones():
     np.testing.assert_array_equal(
         TorchRegressor(**kw).fit(variable, y).predict(fixed), est.predict(fixed)
     )
+
+
+def test_an_object_column_of_only_missing_values_at_the_fit_reads_anything_later_as_missing():
+    # all None in one CV fold's training rows (so numeric there) and strings in its test
+    # rows: that fold's predict had refused them ("It was numeric when the model was
+    # fitted"), and cross_val_score scored the fold NaN
+    X = pd.DataFrame({"c": pd.Series([None, pd.NA], dtype=object), "s": ["a", "b"]})
+    enc = TableEncoder()
+    enc.fit_transform(X)
+    later = pd.DataFrame({"c": pd.Series(["x", 3.0], dtype=object), "s": ["a", "z"]})
+    assert_codes(enc.transform(later)[:, 0], [nan, nan])  # as the network ignores it
+    restored = pickle.loads(pickle.dumps(enc))
+    assert_codes(restored.transform(later)[:, 0], [nan, nan])
+    known = TableEncoder()  # a column with values at the fit still refuses strings
+    known.fit_transform(X.assign(c=pd.Series([1.0, None], dtype=object)))
+    with pytest.raises(ValueError, match="It was numeric when the model was fitted"):
+        known.transform(later)

@@ -261,13 +261,23 @@ class TableEncoder:
     def _encode(self, X, kind: str, columns: list, *, fitting: bool) -> np.ndarray:
         """Stack the encoded columns into one float64 matrix."""
         out = np.empty((num_samples(X), len(columns)), dtype=np.float64)
+        # a numeric column all missing at the fit taught the network nothing (it holds
+        # the column at its fill value): later values, of any kind, are read as missing,
+        # so an object column of strings, all None in one CV fold's training rows (and
+        # so numeric there), does not fail that fold's predict
+        ignored = () if fitting else getattr(self, "_ignored", ())
         for j, column in enumerate(columns):
             if self.is_categorical_[j]:
                 values, missing = _categorical_values(kind, column)
                 check_one_kind(X, j, values, self._encoders[j])
                 out[:, j] = codes(self._encoders[j], values, missing, column_label(X, j))
+            elif j in ignored:
+                out[:, j] = np.nan
             else:
                 out[:, j] = _numeric(X, j, kind, column, FIT_ADVICE if fitting else PREDICT_ADVICE)
+        if fitting:
+            empty = np.isnan(out).all(axis=0) & ~np.asarray(self.is_categorical_, dtype=bool)
+            self._ignored = tuple(np.flatnonzero(empty).tolist()) if len(out) else ()
         return out
 
 

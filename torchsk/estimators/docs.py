@@ -242,7 +242,8 @@ None, default="auto"
         ``category``, ``object`` and string columns and polars ``Categorical``,
         ``Enum`` and ``String`` columns (not an ``object`` column of
         numbers or booleans only, such as ``Decimal``, or of missing values only:
-        numbers; no column of a numpy array);
+        numbers, and a numeric column of missing values only reads whatever it holds
+        later as missing, as the network ignores it; no column of a numpy array);
         or a list of column names, of indices, or a boolean mask (for numpy object
         arrays and integer-coded categories); ``None``: all numeric. Categorical
         columns are encoded inside ``module_``: one-hot up to 64 slots, else learned
