@@ -242,8 +242,7 @@ None, default="auto"
         ``category``, ``object`` and string columns and polars ``Categorical``,
         ``Enum`` and ``String`` columns (not an ``object`` column of
         numbers or booleans only, such as ``Decimal``, or of missing values only:
-        numbers, and a numeric column of missing values only reads whatever it holds
-        later as missing, as the network ignores it; no column of a numpy array);
+        numbers, later read as missing whatever they hold; no column of a numpy array);
         or a list of column names, of indices, or a boolean mask (for numpy object
         arrays and integer-coded categories); ``None``: all numeric. Categorical
         columns are encoded inside ``module_``: one-hot up to 64 slots, else learned
@@ -280,9 +279,8 @@ module_ : TabularNet
         The L2 penalty the last ``fit`` or ``partial_fit`` trained with: ``alpha``,
         with ``"auto"`` resolved for its rows and batches (a ``GridSearchCV`` fold's
         and its refit's can differ: they have other row counts); one per member where the
-        members trained with their own (the candidates of a ``BatchedSearchCV``
-        network; cross-fitted members, ``member_rows="folds"``, whose folds differ in
-        size or weight: ``"auto"`` resolved on each one's rows).
+        members trained with their own (a ``BatchedSearchCV`` network's candidates;
+        cross-fitted members: ``"auto"`` resolved on each one's rows).
     coefs_ : list of ndarray, length n_layers_ - 1
         ``coefs_[i]`` is the weight matrix of layer ``i``, of shape ``(n_in, n_out)``,
         as in scikit-learn's MLP, and ``intercepts_[i]`` its bias vector: the built-in
