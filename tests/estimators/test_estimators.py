@@ -496,14 +496,18 @@ def test_a_categorical_column_present_only_in_zero_weight_rows_is_named_as_empty
 
 
 def test_an_object_column_of_only_none_is_read_as_numbers_and_the_warning_says_so():
-    """Its strings at predict time are refused (the column is numeric); the warning,
-    which promised that later values change nothing, now says how to let it take
-    them: in categorical_features, its strings are missing, as in training."""
+    """Read as numbers, it is ignored: its strings at predict time are read as missing
+    (an object column all None in one CV fold's training rows had failed that fold's
+    predict); one that held values, in rows of zero weight only, refuses them, as the
+    warning says; in categorical_features, its strings are missing too."""
     X = pd.DataFrame({"x": np.arange(20.0), "comment": pd.Series([None] * 20, dtype=object)})
     y = np.arange(20.0)
     later = pd.DataFrame({"x": [0.0, 1.0], "comment": ["late delivery", None]})
     with pytest.warns(UserWarning, match="refuses strings then: list it in categorical_feat"):
         reg = TorchRegressor(**FAST).fit(X, y)
+    np.testing.assert_array_equal(reg.predict(later), reg.predict(X.iloc[:2]))
+    weighed = X.assign(comment=pd.Series([1.0] + [None] * 19, dtype=object))
+    reg = TorchRegressor(**FAST).fit(weighed, y, sample_weight=np.r_[0.0, np.ones(19)])
     with pytest.raises(ValueError, match="Column 'comment'"):
         reg.predict(later)
     with pytest.warns(UserWarning, match="'comment' had no values") as caught:

@@ -229,8 +229,9 @@ def _warn_lost_columns(inputs, names, sw=None) -> None:
             "in rows of zero weight): the model "
             "ignores them, as SimpleImputer drops such columns; values they hold at "
             "predict time do not change its predictions."
-            + (" A column read as numbers still refuses strings then: list it in "
-               "categorical_features to let it hold any value." if read_as_numbers else "")
+            + (" A column read as numbers that held values (in rows of zero weight) still "
+               "refuses strings then: list it in categorical_features to let it hold any "
+               "value." if read_as_numbers else "")
         )  # fmt: skip
     pooled = [] if categorical is None else categorical.pooled_columns()
     if pooled:
