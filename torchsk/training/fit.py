@@ -337,12 +337,18 @@ def _fold_alpha(settings: TrainSettings, alpha, folds: np.ndarray, sw: np.ndarra
     if alpha != "auto":
         return settings
     rows = len(folds) - np.bincount(folds, minlength=sw.shape[1])
-    step = partial(auto_alpha_step, settings.solver, settings.batch_size)
-    own = zip(sw.sum(0).tolist(), rows.tolist(), strict=True)
-    values = tuple(resolve_alpha(alpha, t, step(int(n), t)) for t, n in own)
+    values = _own_alphas(settings, [alpha] * len(rows), sw.sum(0).tolist(), rows.tolist())
     if len(set(values)) == 1:
         return replace(settings, alpha=values[0])
     return replace(settings, member_alpha=values)
+
+
+def _own_alphas(settings: TrainSettings, alphas, totals: list, rows: list) -> tuple:
+    """Each member's ``alpha``, ``"auto"`` resolved on its own rows as a fit on them
+    alone resolves it: their total weight and their count (``auto_alpha_step``)."""
+    step = partial(auto_alpha_step, settings.solver, settings.batch_size)
+    own = zip(alphas, totals, rows, strict=True)
+    return tuple(resolve_alpha(a, t, step(n, t)) for a, t, n in own)
 
 
 def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarray):
@@ -350,9 +356,8 @@ def _member_settings(settings: TrainSettings, members: MemberRows, sw: np.ndarra
     as a fit on them alone resolves it: their weight, their count of the batch,
     ``auto_alpha_step``) and learning rate (kept scalar where all are equal: no
     per-member step)."""
-    solver, batch = settings.solver, settings.batch_size
-    own = zip(members.alpha, sw.sum(0).tolist(), members.train.sum(0).tolist(), strict=True)
-    alpha = tuple(resolve_alpha(a, t, auto_alpha_step(solver, batch, n, t)) for a, t, n in own)
+    alpha = _own_alphas(settings, members.alpha, sw.sum(0).tolist(),
+                        members.train.sum(0).tolist())  # fmt: skip
     rates = tuple(float(r) for r in members.learning_rate_init)
     if len(set(rates)) == 1:
         return replace(settings, member_alpha=alpha, learning_rate_init=rates[0])
