@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from epoch_callback import EpochCallback
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -164,20 +165,11 @@ def test_an_abnormal_lbfgs_stop_warns_as_scikit_learn_s_mlp_does():
     assert np.isfinite(reg.predict(X)).all()  # the kept weights: a fitted model
 
 
-class _StopAtThirdEpoch:
+class _StopAtThirdEpoch(EpochCallback):
     """An ``sklearn.callback`` callback that raises StopIteration at its third epoch."""
 
     def __init__(self):
         self.epochs = 0
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **kwargs):
-        pass
 
     def on_fit_task_end(self, estimator, context, **kwargs):
         if context.task_name == "epoch":

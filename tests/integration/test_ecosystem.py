@@ -12,6 +12,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from epoch_callback import EpochCallback
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -50,17 +51,11 @@ def test_scoring_monitor_records_a_score_per_epoch(iris, solver):
     assert rows["accuracy"].iloc[-1] == pytest.approx(est.score(X, y), abs=0.05)
 
 
-class EpochScores:
+class EpochScores(EpochCallback):
     """A callback that scores the fitted estimator it is handed at each epoch's end."""
 
     def __init__(self):
         self.begun, self.scores = 0, []
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
 
     def on_fit_task_begin(self, estimator, context, **kwargs):
         self.begun += context.task_name == "epoch"

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from epoch_callback import EpochCallback
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -274,20 +275,11 @@ def test_threads_calling_partial_fit_on_one_model_run_one_at_a_time():
     assert len(est.loss_curve_) == 31 and est.t_ == 31 * len(X)
 
 
-class _PredictAtEpochEnd:
+class _PredictAtEpochEnd(EpochCallback):
     """A scikit-learn callback that predicts on 400 rows (torch's path) each epoch."""
 
     def __init__(self, X):
         self.X = X
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **kwargs):
-        pass
 
     def on_fit_task_end(self, estimator, context, **kwargs):
         if context.task_name == "epoch":
