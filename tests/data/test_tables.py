@@ -8,11 +8,12 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pytest
 from sklearn.utils.validation import assert_all_finite
 
 from torchsk import TorchRegressor
-from torchsk.data.columns import resolve_categorical_features
+from torchsk.data.columns import from_arrow, resolve_categorical_features
 from torchsk.data.tables import UNSEEN, TableEncoder
 
 nan = np.nan
@@ -534,3 +535,49 @@ def test_an_object_column_of_only_missing_values_at_the_fit_reads_anything_later
     known.fit_transform(X.assign(c=pd.Series([1.0, None], dtype=object)))
     with pytest.raises(ValueError, match="It was numeric when the model was fitted"):
         known.transform(later)
+
+
+def _temporal_frames(values):
+    """One temporal column with a missing value, in pandas, polars and pyarrow."""
+    pandas = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "t": pd.Series([*values, None])})
+    return {
+        "pandas": pandas,
+        "polars": pl.from_pandas(pandas),
+        # as the estimators read a pyarrow Table (via pandas)
+        "pyarrow": from_arrow(pa.Table.from_pandas(pandas)),
+    }
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [dt.date(2020, 1, 1), dt.date(2020, 2, 1), dt.date(2020, 1, 1)],
+        list(pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-01"]).tz_localize("UTC")),
+    ],
+    ids=["dates", "timezone-aware"],
+)
+@pytest.mark.parametrize("fitted_on", ["pandas", "polars", "pyarrow"])
+def test_a_temporal_categorical_column_reads_alike_in_every_container(values, fitted_on):
+    """polars' ``to_numpy`` gives dates as ``datetime64[D]`` and drops a datetime's
+    zone, where pandas and pyarrow give Python dates and zoned timestamps: a model
+    fitted on one container refused the same column from another ("holds datetimes,
+    and its levels were dates")."""
+    frames = _temporal_frames(values)
+    enc = TableEncoder()
+    codes = enc.fit_transform(frames[fitted_on], categorical_features=["t"])
+    assert_codes(codes[:, 1], [0.0, 1.0, 0.0, nan])
+    for frame in frames.values():
+        assert_codes(enc.transform(frame), codes)
+
+
+def test_numpy_days_and_dates_are_the_same_levels():
+    """numpy's ``datetime64[D]`` against ``datetime.date`` levels, and the
+    ``datetime64[D]`` levels of a model fitted on polars before it read dates as
+    objects against Python dates."""
+    days = np.array(["2020-01-01", "2020-02-01"], dtype="datetime64[D]")
+    dates = pd.DataFrame({"t": [dt.date(2020, 1, 1), dt.date(2020, 2, 1)]})
+    by_dates, by_days = TableEncoder(), TableEncoder()
+    codes = by_dates.fit_transform(dates, categorical_features=["t"])
+    assert_codes(by_dates.transform(days.reshape(-1, 1)), codes)
+    assert_codes(by_days.fit_transform(days.reshape(-1, 1), categorical_features=[0]), codes)
+    assert_codes(by_days.transform(dates.to_numpy()), codes)

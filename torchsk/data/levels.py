@@ -89,6 +89,23 @@ def check_one_kind(X, j: int, values: np.ndarray, encoder: OrdinalEncoder | None
         )
 
 
+def as_trained(values: np.ndarray, encoder: OrdinalEncoder | None) -> np.ndarray:
+    """A column's dates in the form its training levels have: ``datetime.date``
+    objects (pandas, pyarrow, polars) and numpy's ``datetime64[D]`` (a numpy array, a
+    model fitted on polars before it read dates as objects) are the same levels.
+    Anything else is returned as it is."""
+    if encoder is None or not len(values):
+        return values
+    levels = encoder.categories_[0]
+    day = np.dtype("datetime64[D]")
+    if levels.dtype == object and values.dtype == day and level_kind(levels[0]) == "dates":
+        return values.astype(object)  # datetime.date objects
+    if levels.dtype == day and values.dtype == object:
+        if all(type(value) is datetime.date for value in values):
+            return values.astype(day)
+    return values
+
+
 def codes(encoder: OrdinalEncoder | None, values: np.ndarray, missing: np.ndarray, name=""):
     """Codes of column ``name``: NaN where missing, ``UNSEEN`` for new levels.
 

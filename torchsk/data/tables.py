@@ -35,7 +35,7 @@ from torchsk.data.columns import (
     table_read_columns,
     unreadable,
 )
-from torchsk.data.levels import UNSEEN, check_one_kind, codes
+from torchsk.data.levels import UNSEEN, as_trained, check_one_kind, codes
 
 
 def _array_missing(values: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ def _categorical_values(kind: str, column) -> tuple[np.ndarray, np.ndarray]:
         values = column[~missing].to_numpy()
     elif kind == "polars":
         missing = column.is_null().to_numpy()
-        values = column.filter(~column.is_null()).to_numpy()
+        values = _polars_values(column.filter(~column.is_null()))
     else:
         missing = _array_missing(column)
         values = column[~missing]
@@ -103,6 +103,17 @@ def _categorical_values(kind: str, column) -> tuple[np.ndarray, np.ndarray]:
     if values.dtype.kind in "UST":
         values = values.astype(object)  # the same categories whatever the string storage
     return values, missing
+
+
+def _polars_values(column) -> np.ndarray:
+    """A polars column's values as pandas and pyarrow give them: dates and datetimes
+    with a time zone as Python objects (``to_numpy`` makes dates ``datetime64[D]`` and
+    drops the zone), so a model fitted on one container predicts on the others."""
+    pl = sys.modules["polars"]
+    dtype = column.dtype
+    if dtype == pl.Date or getattr(dtype, "time_zone", None) is not None:
+        return np.array(column.to_list() + [None], dtype=object)[:-1]  # never 2-D
+    return column.to_numpy()
 
 
 def _fit_categories(values: np.ndarray) -> OrdinalEncoder | None:
@@ -269,6 +280,7 @@ class TableEncoder:
         for j, column in enumerate(columns):
             if self.is_categorical_[j]:
                 values, missing = _categorical_values(kind, column)
+                values = as_trained(values, self._encoders[j])
                 check_one_kind(X, j, values, self._encoders[j])
                 out[:, j] = codes(self._encoders[j], values, missing, column_label(X, j))
             elif j in ignored:
