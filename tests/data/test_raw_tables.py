@@ -14,6 +14,7 @@ from decimal import Decimal
 import joblib
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 import torch
 from sklearn.compose import ColumnTransformer, make_column_selector
@@ -192,6 +193,27 @@ def test_a_mask_and_the_indices_it_selects_are_the_same_columns_for_a_warm_start
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         old.fit(frame, y)  # the same columns: it had been refused
+
+
+@pytest.mark.short_fits
+@pytest.mark.parametrize("container", [pd.DataFrame, pl.from_pandas])
+def test_auto_and_the_names_it_selects_are_the_same_columns_for_a_warm_start(container):
+    """A warm start that names the columns "auto" found (or "auto" after names) had
+    been refused as another network."""
+    frame = container(pd.DataFrame({"x": np.arange(40.0), "k": ["a", "b"] * 20}))
+    y = np.r_[[0, 1] * 20]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = TorchClassifier(**kw).fit(frame, y)
+        before = est.module_.backbone.output.weight.detach().clone()
+        est.set_params(categorical_features=["k"]).fit(frame, y)
+        est.set_params(categorical_features="auto").partial_fit(frame, y)
+    assert not torch.equal(before, est.module_.backbone.output.weight)  # trained on
+    with pytest.raises(ValueError, match="categorical_features"):
+        est.set_params(categorical_features=["x", "k"]).fit(frame, y)  # other columns
+    with pytest.raises(ValueError, match="categorical_features"):
+        est.set_params(categorical_features=["nope"]).fit(frame, y)
 
 
 def test_pyarrow_backed_columns_read_as_their_numpy_kin():

@@ -355,6 +355,18 @@ def resolve_categorical_features(spec, X) -> np.ndarray:
     return resolve_columns(spec, kind, columns, getattr(X, "columns", None))
 
 
+def selects_columns(spec, X, fitted: np.ndarray) -> bool:
+    """Whether ``spec`` selects in ``X`` the columns ``fitted`` marks: a warm start may
+    name the columns its network was built for by another spelling (names where the
+    fit had ``"auto"``, indices, a mask). X of another kind (Dask, tensors) says no."""
+    if not (is_pandas_df(X) or is_polars_df(X) or isinstance(X, np.ndarray)):
+        return False
+    try:
+        return np.array_equal(resolve_categorical_features(spec, X), fitted)
+    except ValueError:  # names of no column, indices out of range: not the same columns
+        return False
+
+
 def resolve_columns(spec, kind: str, columns: list, names) -> np.ndarray:
     """``resolve_categorical_features`` on ``X`` already split into ``columns``."""
     n_features = len(columns)

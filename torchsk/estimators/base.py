@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from torchsk.data.checks import check_weights, check_X, new_table, weighted
-from torchsk.data.columns import comparable_spec, from_arrow
+from torchsk.data.columns import comparable_spec, from_arrow, selects_columns
 from torchsk.data.dask import is_dask, stream_blocks
 from torchsk.data.sparse import is_sparse, is_sparse_source, sparse_refusal
 from torchsk.data.tensors import all_float32
@@ -187,7 +187,7 @@ class BaseTorchEstimator(
             self._float32_fit = all_float32(getattr(rows, "first_rows", getattr(rows, "X", X)))
         else:
             task.target = self._task.target
-            self._check_warm_start(task)
+            self._check_warm_start(task, X)
             if not incremental and hasattr(task.target, "check_warm_start"):
                 task.target.check_warm_start(rows.y)
         # float32 predictions as MLPRegressor's where each call's y survives them (a later
@@ -286,18 +286,17 @@ class BaseTorchEstimator(
             **module_params(self),
         }
 
-    def _check_warm_start(self, task) -> None:
+    def _check_warm_start(self, task, X) -> None:
         """Refuse, before anything changes, a warm start or ``partial_fit`` that would
         keep training a network built for other parameters (its layers, input stage,
         output end or device); the optimizer follows a new ``solver``,
         ``learning_rate_init`` or setting its solver reads on its own
         (``training.loop.train``)."""
-        built = getattr(self, "_build_params", None)
-        changed = [
-            name
-            for name, value in self._network_params().items()
-            if built is not None and not _same(value, built.get(name))
-        ]
+        built, fitted = getattr(self, "_build_params", None), self.is_categorical_
+        changed = [name for name, value in self._network_params().items()
+                   if built is not None and not _same(value, built.get(name))
+                   and not (name == "categorical_features"  # the same columns, named anew
+                            and selects_columns(value, X, fitted))]  # fmt: skip
         changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
         if not same_device(resolve_device(self.device), self._plan.device):
             changed.append(f"device ({self._plan.device} → {self.device})")
