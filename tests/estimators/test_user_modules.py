@@ -11,7 +11,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from torch import nn
 
 from torchsk import TorchClassifier, TorchRegressor
@@ -565,3 +565,73 @@ def test_the_fit_s_probe_of_a_user_module_leaves_its_batch_norm_statistics_alone
     bn = est.module_.backbone.bn
     assert int(bn.num_batches_tracked) == 2  # two epochs of one batch
     np.testing.assert_allclose(bn.running_mean.numpy(), X.mean(axis=0), rtol=1e-10)
+
+
+def test_sigmoid_in_forward_on_imbalanced_classes_is_warned_about():
+    """Trained through a second sigmoid, one logit stayed above 0.5 without spreading:
+    every row predicted the minority class, and only a ConvergenceWarning advised
+    another learning rate."""
+    X = np.random.RandomState(0).randn(200, 3)
+    y = (X[:, 0] > 1.2).astype(int)
+    with pytest.warns(UserWarning, match=r"predicts classes_\[1\] for every row"):
+        est = TorchClassifier(module=SigmoidInForward, random_state=0).fit(X, y)
+    assert (est.predict(X) == 1).all() and y.mean() < 0.2  # what the warning is about
+
+
+class Gated(nn.Module):
+    """A module built around an activation module given as module__act."""
+
+    def __init__(self, n_inputs, n_outputs, act):
+        super().__init__()
+        self.hidden, self.act, self.out = nn.Linear(n_inputs, 8), act, nn.Linear(8, n_outputs)
+
+    def forward(self, x):
+        return self.out(self.act(self.hidden(x)))
+
+
+def test_a_fit_trains_copies_of_module_params_and_of_what_a_builder_returns():
+    """A module__act=nn.PReLU() had been trained, cast to float64 and frozen in place
+    (the next fit started from it, frozen); a builder returning one module had failed
+    every CV fold after the first ("None of the module's parameters requires gradients")."""
+    X = np.random.RandomState(0).randn(100, 3)
+    y = X @ [1.0, 2.0, 3.0]
+    act = nn.PReLU()
+    before = act.weight.detach().clone()
+    kw = dict(max_iter=20, random_state=0)
+    est = TorchRegressor(module=Gated, module__act=act, **kw)
+    first = est.fit(X, y).predict(X)
+    assert torch.equal(act.weight, before) and act.weight.requires_grad
+    assert act.weight.dtype == torch.float32
+    np.testing.assert_array_equal(est.fit(X, y).predict(X), first)  # fresh, as sklearn's
+    net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    scores = cross_val_score(TorchRegressor(module=lambda i, o: net, **kw), X, y, cv=3)
+    assert np.isfinite(scores).all()
+
+
+class Forwarding(Gated):
+    """A subclass passing its arguments through to its parent's (n_inputs, n_outputs)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+def test_a_module_class_forwarding_args_gets_the_widths():
+    X = np.random.RandomState(0).randn(30, 3)
+    est = TorchRegressor(module=Forwarding, module__act=nn.ReLU(), max_iter=2).fit(X, X[:, 0])
+    assert est.module_.backbone.hidden.in_features == 3
+
+
+class CastsItsInput(nn.Module):
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+
+    def forward(self, x):
+        return self.linear(x.float())
+
+
+def test_a_module_that_casts_its_input_is_told_the_dtype_it_trains_in():
+    """torch's bare "mat1 and mat2 must have the same dtype" named no cause."""
+    X = np.random.RandomState(0).randn(30, 3)
+    with pytest.raises(ValueError, match=r"inputs of torch.float64.*no x.float\(\)"):
+        TorchRegressor(module=CastsItsInput, max_iter=2).fit(X, X[:, 0])

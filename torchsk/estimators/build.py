@@ -118,10 +118,13 @@ class NetworkBuilder:
                 return EnsembleMLP(**shape, n_members=self.n_ensemble)
             return MLP(**shape)
         if isinstance(self.module, nn.Module):
-            # the user's (possibly pretrained) weights are kept; their object is not
-            module = copy.deepcopy(self.module)
+            module = self.module
         else:
             module = build_module(self.module, n_inputs, n_outputs, params)
+        # the user's (possibly pretrained) weights are kept; their objects are not: a
+        # module__act=nn.PReLU() or a builder's `lambda i, o: net` had been trained, cast
+        # and frozen in place (the next fit, or CV fold, started from them, frozen)
+        module = copy.deepcopy(module)
         return _trainable(_materialized(_trainable_kind(module).double(), n_inputs))
 
     def _hidden_sizes(self):
@@ -144,7 +147,15 @@ class NetworkBuilder:
                 out, last = run_recording_last_layer(
                     self.module_.backbone, lambda: self.module_.raw_output(x)
                 )
-            except RuntimeError as error:  # torch's, naming no width of ours
+            except RuntimeError as error:  # torch's, naming no width nor dtype of ours
+                if "dtype" in str(error) or "scalar type" in str(error):
+                    raise ValueError(
+                        f"The module failed on inputs of {self._plan.dtype}, the dtype "
+                        "torchsk trains it in (float64 on the CPU for small problems, else "
+                        "float32): its forward must follow its input's dtype (no "
+                        "x.float()), and hold its tensors as parameters or buffers, which "
+                        f"are cast with it. It failed: {error}"
+                    ) from error
                 if "shape" not in str(error):
                     raise
                 raise ValueError(
@@ -170,13 +181,16 @@ class NetworkBuilder:
 
     def _check_trained_module(self, X, task) -> None:
         """Warn when a classifier's own module never output a logit outside [0, 1]
-        on (up to 256) training rows: a sigmoid in its ``forward`` that the check of
-        its layers (``_place``) cannot see."""
+        on (up to 256) training rows, nor on inputs far from them: a sigmoid in its
+        ``forward`` that the check of its layers (``_place``) cannot see."""
         if self.module is None or task.kind != CLASSIFICATION:
             return
+        backbone, width = self.module_.backbone, self.module_.inputs.n_outputs
+        seeded = torch.Generator().manual_seed(0)
         with torch.no_grad():
             out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
-        warn_if_bounded(out)
+            far = torch.randn(64, width, generator=seeded, dtype=self._plan.dtype) * 1e3
+            warn_if_bounded(out, lambda: backbone(far.to(self._plan.device)))
 
 
 def warn_non_finite(out: np.ndarray) -> np.ndarray:

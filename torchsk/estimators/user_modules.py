@@ -59,7 +59,7 @@ def _class_arguments(cls: type, n_inputs: int, n_outputs: int, kwargs: dict):
     """``(args, kwargs)`` to build ``cls`` with: the widths as keywords under the first
     pair of ``WIDTH_NAMES`` its ``__init__`` names (those of them it names and
     ``module__*`` does not set), else as the first two positional arguments when two
-    required ones are left."""
+    required ones are left or it takes ``*args``."""
     signature = inspect.signature(cls)
     args, kwargs = _with_widths(signature.parameters, (n_inputs, n_outputs), kwargs)
     try:
@@ -87,7 +87,9 @@ def _with_widths(names, widths: tuple, kwargs: dict):
         and p.name not in kwargs
         and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    return (widths if len(required) >= 2 else ()), kwargs
+    # a subclass forwarding (*args, **kwargs) to its parent's widths takes them so too
+    forwards = any(p.kind == p.VAR_POSITIONAL for p in names.values())
+    return (widths if len(required) >= 2 or forwards else ()), kwargs
 
 
 def run_recording_last_layer(backbone: nn.Module, run):
@@ -124,18 +126,37 @@ def refuse_probability_output(out: torch.Tensor) -> None:
         _refuse("The module's outputs are rows of log-probabilities (log-softmax)")
 
 
-def warn_if_bounded(out: torch.Tensor) -> None:
-    """A trained classifier's logits all in [0, 1], spread over half of it at least:
-    its module squashes them (a sigmoid's outputs spread from the first epochs; an
-    undertrained small network's logits, near their start, can all lie in [0, 1])."""
-    bounded = bool(((out >= 0) & (out <= 1)).all())
-    if len(out) >= 8 and bounded and float(out.max() - out.min()) >= 0.5:
+def warn_if_bounded(out: torch.Tensor, far) -> None:
+    """Warn where a trained classifier's module squashes its logits into [0, 1] (a
+    sigmoid in its ``forward``): its outputs on the training rows all lie there, and
+    either spread over half of it at least (a sigmoid's spread from the first epochs)
+    or stay there on inputs far outside the data (``far()``: a sigmoid's do, where an
+    undertrained network's logits, near their start all in [0, 1], leave it). A
+    sigmoid trained on imbalanced classes kept its outputs together above 0.5: the
+    head predicted the minority class for every row, with no warning."""
+    if len(out) < 8 or not _in_unit(out):
+        return
+    if float(out.max() - out.min()) >= 0.5 or _far_in_unit(far):
         warn(
             "The module's outputs stayed within [0, 1] on the training rows after "
             "training: they look like probabilities (a sigmoid in its forward?), but "
             "torchsk applies the classifier's head to them as logits, a second "
-            "activation. Remove the final activation: the module must return logits."
+            "activation (one logit in [0, 1] predicts classes_[1] for every row). "
+            "Remove the final activation: the module must return logits."
         )
+
+
+def _in_unit(out: torch.Tensor) -> bool:
+    return bool(((out >= 0) & (out <= 1)).all())
+
+
+def _far_in_unit(far) -> bool:
+    """``_in_unit(far())``; False where the module cannot take such inputs (one that
+    indexes an embedding with an input column): a probe never fails the fit."""
+    try:
+        return _in_unit(far())
+    except (RuntimeError, IndexError, ValueError):
+        return False
 
 
 def _refuse(what: str) -> None:
