@@ -67,6 +67,12 @@ def test_attributes_are_scikit_learn_s(target, early_stopping):
         assert all(a.dtype == np.float64 for a in getattr(mine, name))
     assert mine.loss_ == mine.loss_curve_[-1]
     assert mine.predict(X).shape == ref.predict(X).shape
+    # the same types: Python floats had no .item() (numpy's loss_ has)
+    for name in ["loss_", "best_loss_", "best_validation_score_"]:
+        assert type(getattr(mine, name)) is type(getattr(ref, name)), name
+    for name in ["loss_curve_", "validation_scores_"]:
+        mine_types = {type(v) for v in getattr(mine, name) or []}
+        assert mine_types == {type(v) for v in getattr(ref, name) or []}, name
 
 
 def test_unfitted_estimators_have_none_of_them():

@@ -272,8 +272,9 @@ def in_y_units(history, units):
     worse = history.worse_than_constant
     return replace(
         history,
-        loss_curve=[units.of_members(loss) for loss in history.loss_curve],
-        best_loss=units.of_members(history.best_loss),
+        # numpy floats, as scikit-learn's (MLP code calls loss_.item())
+        loss_curve=[np.float64(units.of_members(loss)) for loss in history.loss_curve],
+        best_loss=np.float64(units.of_members(history.best_loss)),
         worse_than_constant=None if worse is None else tuple(map(units, worse)),
     )
 
