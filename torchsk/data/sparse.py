@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from torchsk.inputs.statistics import to_numpy
+from torchsk.inputs.reductions import to_numpy
 
 
 def is_sparse(X) -> bool:
@@ -116,7 +116,7 @@ class SparseOps:
     @staticmethod
     def first_pass(X, w: np.ndarray, layout) -> tuple:
         """Per column: present weight, weighted sum, min, max, missing; the total
-        weight; whether any entry is infinite (``inputs.statistics.DenseOps.first_pass``)."""
+        weight; whether any entry is infinite (``inputs.reductions.DenseOps.first_pass``)."""
         d, cols, values, we = _entries(X, w)
         kept, nan = we > 0, np.isnan(values)
         total = float(np.sum(w))
@@ -131,14 +131,16 @@ class SparseOps:
         return weight, sums, total, lo, hi, missing, bool(np.isinf(values).any())
 
     @staticmethod
-    def squares(X, w: np.ndarray, fill: np.ndarray, mean: np.ndarray) -> np.ndarray:
-        """Per column, the weighted squares of the imputed values about ``mean``: the
-        stored entries' (NaN at their fill value), then the implicit zeros'."""
+    def squares(X, w: np.ndarray, fill: np.ndarray, mean: np.ndarray, unit=None):
+        """Per column, the weighted squares of the imputed values about ``mean`` (in
+        ``unit``s where given): the stored entries' (NaN at their fill value), then
+        the implicit zeros'."""
         d, cols, values, we = _entries(X, w)
+        unit = np.ones(d) if unit is None else unit
         imputed = np.where(np.isnan(values), fill[cols], values)
-        squares = _column_sums(cols, we * (imputed - mean[cols]) ** 2, d)
+        squares = _column_sums(cols, we * ((imputed - mean[cols]) / unit[cols]) ** 2, d)
         zeros_w = float(np.sum(w)) - _column_sums(cols, we, d)
-        return squares + np.maximum(zeros_w, 0.0) * mean**2
+        return squares + np.maximum(zeros_w, 0.0) * (mean / unit) ** 2
 
 
 def _entries(X, w: np.ndarray):

@@ -26,8 +26,8 @@ from torchsk.data.tables import frame_as_numbers
 from torchsk.data.tensors import host_array
 from torchsk.estimators.class_weights import balances_per_call
 from torchsk.estimators.streamed import check_streamable
+from torchsk.inputs.reductions import to_numpy
 from torchsk.inputs.stage import InputStage, fit_input_stage
-from torchsk.inputs.statistics import to_numpy
 from torchsk.training.fit import fit_blocks
 
 _SOURCE = "an iterable of batches"

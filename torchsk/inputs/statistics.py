@@ -4,12 +4,13 @@ A source hands its rows to ``column_statistics`` as ``Blocks``: row chunks of an
 in memory, chunks of a tensor on its device (torch's reductions; a CUDA tensor sends
 only per-column results to the host), a Dask collection as one lazy block (Dask
 reduces over its partitions), or the batches of an iterable. Every block gives the
-same sums, added over the blocks:
+same sums (``inputs.reductions``, per kind of block), added over the blocks:
 
 - first pass: per column, the weight and the weighted sum of its present values,
   its minimum and maximum, whether a row misses it; the weighted level counts of
   each categorical column; any extra sums an encoder declares (``block_sums``);
-- second pass (standard scaling only): the weighted squares about the imputed mean.
+- second pass (standard scaling only): the weighted squares about the imputed mean
+  (in units of a column's range where they would overflow float64).
 
 All in float64, weights counted as repeated rows (a weight of 0 removes a row).
 What needs a column sorted — robust scaling, bin edges (``inputs.quantiles``) — is
@@ -26,107 +27,13 @@ import numpy as np
 import torch
 
 from torchsk.inputs.quantiles import bin_edges, robust_constants
+from torchsk.inputs.reductions import ArrayOps, TorchOps, to_numpy
 from torchsk.inputs.scaling import (
     auto_constants,
     explicit_constants,
     refuse_overflow,
     usable_spread,
 )
-
-
-# ---------------------------------------------------------------- reductions per kind
-class DenseOps:
-    """The two passes' sums of one dense block, from the elementwise operations and
-    reductions a subclass names (numpy's, torch's). A source with its own kernels
-    (sparse X: ``data.sparse.SparseOps``) gives the same two methods."""
-
-    @classmethod
-    def first_pass(cls, X, w, layout: Layout) -> tuple:
-        """One block's first-pass sums (lazy on Dask, on the device for a tensor):
-        per column its present weight, weighted sum, minimum, maximum, and whether a
-        row misses it; the total weight; whether any value is infinite; then each
-        categorical column's weighted level counts."""
-        X = cls.float64(X)
-        nan, kept = cls.isnan(X), w > 0
-        present = ~nan & kept[:, None]
-        wide = w[:, None]
-        codes = [
-            _level_counts(X[:, j], w, n, cls)
-            for j, n in zip(
-                np.flatnonzero(layout.is_categorical), layout.n_categories, strict=True
-            )  # fmt: skip
-        ]
-        return (
-            (wide * present).sum(0), (wide * cls.where(present, X, 0.0)).sum(0), w.sum(),
-            cls.colmin(cls.where(present, X, np.inf)), cls.colmax(cls.where(present, X, -np.inf)),
-            (nan & kept[:, None]).any(0), cls.isinf(X).any(), *codes,
-        )  # fmt: skip
-
-    @classmethod
-    def squares(cls, X, w, fill: np.ndarray, mean: np.ndarray):
-        """Per column, the weighted squares of the imputed values about ``mean``."""
-        X = cls.float64(X)
-        imputed = cls.where(cls.isnan(X), cls.constant(fill, X), X)
-        return (w[:, None] * (imputed - cls.constant(mean, X)) ** 2).sum(0)
-
-
-class ArrayOps(DenseOps):
-    """The reductions the statistics need, on numpy arrays and (through numpy's
-    dispatch) lazily on Dask arrays."""
-
-    where, isnan, isinf, floor = np.where, np.isnan, np.isinf, np.floor
-
-    @staticmethod
-    def colmin(x):
-        return x.min(axis=0)
-
-    @staticmethod
-    def colmax(x):
-        return x.max(axis=0)
-
-    @staticmethod
-    def bincount(codes, n: int, weights=None):
-        return np.bincount(codes.astype(np.int64), weights, minlength=n)
-
-    @staticmethod
-    def float64(x):
-        return x.astype(np.float64, copy=False)
-
-    @staticmethod
-    def constant(values, like):
-        return values
-
-
-class TorchOps(DenseOps):
-    """The same reductions on a tensor, on its device."""
-
-    where, isnan, isinf, floor = torch.where, torch.isnan, torch.isinf, torch.floor
-
-    @staticmethod
-    def colmin(x):
-        return x.amin(0)
-
-    @staticmethod
-    def colmax(x):
-        return x.amax(0)
-
-    @staticmethod
-    def bincount(codes, n: int, weights=None):
-        return torch.bincount(codes.long(), weights, minlength=n)
-
-    @staticmethod
-    def float64(x):
-        return x.to(torch.float64)
-
-    @staticmethod
-    def constant(values, like):
-        return torch.as_tensor(values, dtype=torch.float64, device=like.device)
-
-
-def to_numpy(*values) -> tuple:
-    """Evaluate a block's results into numpy arrays (a tensor's copied to the host)."""
-    return tuple(v.cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for v in values)
-
 
 # ---------------------------------------------------------------- sources of blocks
 #: Rows per block of a narrow X, and values per block of a wide one (16 MB in float64)
@@ -341,13 +248,6 @@ def _ops(blocks, X):
     return ops or (TorchOps if isinstance(X, torch.Tensor) else ArrayOps)
 
 
-def _level_counts(codes, w, n: int, ops):
-    """The weight per valid code ``0 .. n - 1`` of one column (index ``n``: the
-    missing and unseen rest); a row of weight k counts k times, of weight 0 not at all."""
-    valid = (codes >= 0) & (codes < n) & (codes == ops.floor(codes))  # NaN: never valid
-    return ops.bincount(ops.where(valid, codes, float(n)), n + 1, w)
-
-
 def _scaling(blocks, method, layout: Layout, fill, mean, lo, hi, rows):
     """``(center, scale)`` of the imputed columns (a second pass for ``"standard"``)."""
     n = len(mean)
@@ -362,19 +262,35 @@ def _scaling(blocks, method, layout: Layout, fill, mean, lo, hi, rows):
         span = hi - lo  # inf where it overflows: refused (refuse_overflow)
         return lo, np.where(np.isfinite(span), usable_spread(lo, hi, span), np.inf)
     if method in ("standard", "auto"):
-        squares = _second_pass(blocks, fill, mean)
-        scale = usable_spread(lo, hi, np.sqrt(squares / rows))
+        scale = usable_spread(lo, hi, _standard_deviation(blocks, fill, mean, lo, hi, rows))
         return (mean, scale) if method == "standard" else auto_constants(mean, scale, lo, hi)
     if method == "robust":
         return _robust(blocks, layout, fill, lo, hi)
     raise ValueError(f"Unknown scaling method {method!r}.")
 
 
-def _second_pass(blocks, fill: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Per column, the weighted squares of the imputed values about ``mean``."""
+def _standard_deviation(blocks, fill, mean, lo, hi, rows) -> np.ndarray:
+    """Per column, the weighted standard deviation of the imputed values. Values past
+    ~1e154, whose squares overflow float64 where their range does not, are measured
+    in units of that range (usable_spread had taken the range, ~5x the deviation,
+    for the scale, in silence)."""
+    spread = np.sqrt(_second_pass(blocks, fill, mean) / rows)
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    over = ~np.isfinite(spread) & np.isfinite(span)  # sparse X: 0 * inf, NaN
+    if over.any():
+        unit = np.where(over, span, 1.0)
+        in_units = np.sqrt(_second_pass(blocks, fill, mean, unit) / rows)
+        spread = np.where(over, unit * in_units, spread)
+    return spread
+
+
+def _second_pass(blocks, fill: np.ndarray, mean: np.ndarray, unit=None) -> np.ndarray:
+    """Per column, the weighted squares of the imputed values about ``mean`` (in
+    ``unit``s where given)."""
     squares = 0.0
     for X, w in blocks:
-        (block,) = blocks.compute(_ops(blocks, X).squares(X, w, fill, mean))
+        (block,) = blocks.compute(_ops(blocks, X).squares(X, w, fill, mean, unit))
         squares = squares + block
     return squares
 
