@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.neural_network import MLPClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 
 from torchsk import TorchClassifier, TorchRegressor
@@ -431,6 +432,14 @@ def test_labels_of_types_numpy_cannot_order_are_refused_by_name(odd):
     y = np.array(["a", odd, "b", "a"] * 10, dtype=object)
     with pytest.raises(ValueError, match=r"Unknown label type: the labels mix types \[.*'str'\]"):
         clf().fit(X, y)
+
+
+def test_bytes_labels_get_scikit_learn_s_error():
+    """Labels of one type, bytes, had been told they "mix types ['bytes']"."""
+    y = np.array([b"a", b"b"] * 10)
+    for fit in (lambda: clf().fit(X[:20], y), lambda: MLPClassifier().fit(X[:20], y)):
+        with pytest.raises(TypeError, match="labels represented as bytes is not supported"):
+            fit()
 
 
 @pytest.mark.parametrize("classes", [[], ["a"]])

@@ -137,7 +137,7 @@ class ClassificationTarget:
         try:
             self._encoder = LabelEncoder().fit(labels)
         except TypeError as error:  # classes that numpy cannot order
-            raise _unorderable(labels) from error
+            raise _unorderable(labels, error) from error
         self.classes_ = self._encoder.classes_
         if len(self.classes_) < 2 and self.classes is not None:
             raise ValueError(
@@ -161,7 +161,7 @@ class ClassificationTarget:
             check_classification_targets(y)
             kind = type_of_target(y, input_name="y")
         except TypeError as error:  # numpy cannot order them: a float among strings
-            raise _unorderable(y) from error
+            raise _unorderable(y, error) from error
         if kind == "multiclass-multioutput":
             raise ValueError(
                 "Multiclass-multioutput targets are not supported; use a 1-D label array, "
@@ -219,10 +219,14 @@ def _refuse_non_indicator(y: np.ndarray) -> None:
         )
 
 
-def _unorderable(labels) -> ValueError:
+def _unorderable(labels, error: TypeError) -> Exception:
     """scikit-learn's error for labels of mixed types, where numpy's sort raised a
-    ``TypeError`` first (a float or a bool among strings)."""
+    ``TypeError`` first (a float or a bool among strings); labels of one type get
+    scikit-learn's own ``error`` (bytes: "Support for labels represented as bytes is
+    not supported"), which the mixed types' message had misnamed."""
     kinds = sorted({type(v).__name__ for v in np.asarray(labels, dtype=object).flat})
+    if len(kinds) < 2:
+        return TypeError(*error.args)
     return ValueError(
         f"Unknown label type: the labels mix types {kinds}, which cannot be ordered; give "
         "every label one type (e.g. all strings)."
