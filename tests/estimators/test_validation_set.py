@@ -201,6 +201,26 @@ def test_a_split_whose_held_out_rows_weigh_nothing_says_it_stops_on_the_loss():
     pytest.fail("no seed held out only zero-weight rows")
 
 
+def test_held_out_targets_r2_cannot_score_are_refused_or_said_not_kept_at_epoch_one():
+    """Held-out targets all equal (a zero-inflated y, one weighted row) score R² 0 at
+    every epoch: early stopping had stopped at epoch 12 on the first epoch's weights
+    (training R² -2.2 where training to the end gives 0.0)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = np.zeros(200)
+    y[[5, 77]] = 5.0  # held out by neither split of seed 0
+    est = TorchRegressor(hidden_layer_sizes=(8,), random_state=0, early_stopping=True)
+    with pytest.warns(UserWarning, match="held-out rows have targets all equal"):
+        est.fit(X, y)
+    assert np.isnan(est.validation_scores_).all() and est.n_iter_ == est.max_iter
+    for y_val, weights in [(np.full(10, 0.5), None), (X[:10, 0], np.r_[1.0, np.zeros(9)])]:
+        with pytest.raises(ValueError, match="y_val holds one value"):
+            est.fit(X, X[:, 0], X_val=X[:10], y_val=y_val, sample_weight_val=weights)
+    members = dict(n_ensemble=4, member_rows="folds", early_stopping=True, random_state=0)
+    with pytest.raises(ValueError, match=r"member \d's fold's targets are all equal"):
+        TorchRegressor(**members).fit(X, y)
+
+
 def test_early_stopping_fits_a_multiclass_y_with_a_class_of_one_row():
     """No stratified split puts the lone row on both sides: the rows are split
     unstratified, as ``MLPClassifier`` splits every multiclass y (it raised

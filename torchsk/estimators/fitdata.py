@@ -24,7 +24,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_consistent_length
 
-from torchsk.data.checks import check_weights, check_X, check_X_y, check_y, weighted
+from torchsk.data.checks import (
+    check_weights,
+    check_X,
+    check_X_y,
+    check_y,
+    constant_targets,
+    weighted,
+)
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array
@@ -158,4 +165,10 @@ class ValidationSet:
             )
         sw = check_weights(host_array(sample_weight_val), X_val, "sample_weight_val")
         sw = weighted(sw, task.sample_weight(y_enc, sw), "sample_weight_val")
+        if task.y_numeric and constant_targets(y_val, sw):  # R² 0 at every epoch
+            raise ValueError(
+                "y_val holds one value over the rows of positive sample_weight_val: R² "
+                "cannot score predictions of it, and early stopping would keep the first "
+                "epoch's weights. Pass a validation set whose targets vary."
+            )
         return X_val, y_val, sw

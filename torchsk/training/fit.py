@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from torchsk.data.checks import constant_targets
 from torchsk.nn.mlp import use_generators
 from torchsk.training.auto import auto_alpha_step, resolve_alpha, resolve_batch_size
 from torchsk.training.batches import Blocks, Data, weight_of
@@ -166,6 +167,9 @@ def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
     )  # fmt: skip
     if not swv.sum() > 0:  # no score: the engine judges the training loss instead
         warn_unscored_split()
+    elif task.y_numeric and constant_targets(yv, swv):  # R² 0 whatever is predicted
+        warn_unscored_split("have targets all equal (R² cannot score them)")
+        swv = np.zeros_like(swv)  # unscored: as above (it had kept the first epoch)
     return X, y_enc, sw, _scorer(task, net, plan, Xv, yv, swv)
 
 
@@ -265,6 +269,7 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
         folds, sw = cross_fitted_rows(
             net.backbone.n_members, y, sw, stratify=task.stratify, seed=seed,
             early_stopping=stops, class_weighted=getattr(task, "class_weight", None) is not None,
+            r2=task.y_numeric,
         )  # fmt: skip
     elif validation is not None:  # the caller checked that it early stops
         score = _scorer(task, net, plan, *validation)

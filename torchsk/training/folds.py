@@ -21,6 +21,7 @@ import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from torchsk._warnings import quiet, warn
+from torchsk.data.checks import constant_targets
 from torchsk.training.batches import Data
 from torchsk.training.member_outputs import held_out_outputs
 from torchsk.training.members import MemberGuard
@@ -28,18 +29,19 @@ from torchsk.training.members import MemberGuard
 
 def cross_fitted_rows(
     n_members: int, y: np.ndarray, sw: np.ndarray, *, stratify: bool, seed: int,
-    early_stopping: bool, class_weighted: bool = False,
+    early_stopping: bool, class_weighted: bool = False, r2: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Each training row's fold, and the per-member sample weights ``(rows, members)``
     (``sw``, 0 on a member's fold; ``class_weighted``: ``sw`` includes a classifier's
-    ``class_weight``, which errors then name).
+    ``class_weight``, which errors then name; ``r2``: folds are scored by R²).
 
     Raises
     ------
     ValueError
         Fewer than two rows per member, or a member whose training rows (with
         ``early_stopping``: or whose fold) all weigh 0: its loss there would be 0 / 0,
-        nothing to learn from or stop on.
+        nothing to learn from or stop on; with ``r2``, a fold whose targets are all
+        equal (R² would score every epoch 0).
     """
     folds = assign_folds(n_members, y, stratify, seed)
     weights = member_weights(sw, folds, n_members)
@@ -49,6 +51,8 @@ def cross_fitted_rows(
             why = "training rows all have zero sample_weight{}: it has nothing to learn from"
         elif early_stopping and held[m] <= 0:
             why = "fold's rows all have zero sample_weight{}: it has nothing to stop on"
+        elif early_stopping and r2 and constant_targets(y, np.where(folds == m, sw, 0.0)):
+            why = "fold's targets are all equal: R² cannot score it (it has nothing to stop on)"
         else:
             continue
         # a classifier's weights include class_weight's, which may be the zeros' cause
