@@ -236,8 +236,8 @@ def test_early_stopping_members_stop_as_gridsearchcvs_fits_on_their_split(
     # unstratified; a RandomState drawn from as a copy) and trains on the rest alone, in
     # the split's order, so its mini-batches are the separate fit's; it stops on its
     # score (R², accuracy) with tol, as scikit-learn's early stopping does: judged by
-    # its training loss where its held-out rows weigh 0 (a score of one weighted row is
-    # still a score)
+    # its training loss where its held-out rows weigh 0, or all but one (R² cannot score
+    # the targets of one weighted row: a separate fit's split says so, and stops so too)
     from torchsk.estimators.search_members import member_rows
 
     X, y = diabetes[0][:240], diabetes[1][:240]

@@ -42,6 +42,13 @@ class MemberScores:
         self.from_raw, self.counts = from_raw, counts
         self.totals = weights.sum(0)  # (members,)
         if regression:  # each member's weighted total sum of squares, once
+            # targets all equal where it weighs rows: R² cannot judge it (a separate
+            # fit's split of them is unscored too, training.fit._hold_out)
+            self.flat = (
+                torch.stack([(targets[w > 0] == targets[w > 0][:1]).all() for w in weights.T])
+                .cpu()
+                .numpy()
+            )
             mean = (weights.T @ targets) / self.totals[:, None]
             self.squares = torch.stack(
                 [
@@ -80,7 +87,8 @@ class MemberScores:
             r2 = np.where(
                 flat, np.where(errors == 0, 1.0, 0.0), 1 - errors / np.where(flat, 1, squares)
             )
-            scores = np.where((totals > 0) & (self.counts >= 2), r2.mean(1), np.nan)
+            judged = (totals > 0) & (self.counts >= 2) & ~self.flat
+            scores = np.where(judged, r2.mean(1), np.nan)
         self.start()
         return scores
 
