@@ -345,3 +345,37 @@ def test_random_state_fixes_the_order_of_a_loaders_batch_sampler():
     fits = [TorchRegressor(max_iter=2, random_state=0).fit(loader).coefs_[0] for _ in range(2)]
     np.testing.assert_array_equal(*fits)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def _constant_warnings(fit) -> list:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [w for w in caught if "worse than that of predicting a constant" in str(w.message)]
+
+
+def test_a_streamed_fit_is_judged_against_the_constant_of_all_its_rows():
+    """The check read the last block alone against that block's own best constant: a
+    last block of one row (301 rows in blocks of 100), or of one class (a loader sorted
+    by label), beat good models (R² 0.98, accuracy 0.99) with a ConvergenceWarning."""
+    import dask.array as da
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(301, 3))
+    y = X @ [1.0, 2.0, 3.0] + 0.1 * rng.normal(size=301)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=0.01, random_state=0)
+    est = TorchRegressor(shuffle=False, **kw)
+    dask_fit = lambda: est.fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100))  # noqa: E731
+    assert not _constant_warnings(dask_fit) and est.score(X, y) > 0.95
+    order = np.argsort(X[:, 0])
+    labels = (X[order, 0] > 0).astype(int)
+    loader = DataLoader(TensorDataset(torch.as_tensor(X[order]), torch.as_tensor(labels)), 50)
+    clf = TorchClassifier(max_iter=30, random_state=0)
+    assert not _constant_warnings(lambda: clf.fit(loader)) and clf.score(X[order], labels) > 0.95
+    noise = rng.normal(size=301)  # a model worse than the mean still hears of it
+    bad = TorchRegressor(
+        hidden_layer_sizes=(64,), max_iter=3, learning_rate_init=1.0, random_state=0
+    )
+    assert _constant_warnings(lambda: bad.fit(da.from_array(X, chunks=100), noise))

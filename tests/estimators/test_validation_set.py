@@ -237,7 +237,7 @@ def test_early_stopping_fits_a_multiclass_y_with_a_class_of_one_row():
 
 
 def test_early_stopping_splits_are_stratified_where_every_class_can_be():
-    from torchsk.training.fit import stratify_labels
+    from torchsk.training.holdout import stratify_labels
 
     y = np.array(["a", "a", "b", "b", "b"])
     assert stratify_labels(y, True, 0.4) is y

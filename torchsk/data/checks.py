@@ -81,16 +81,6 @@ def weighted(sw: np.ndarray, factors, name: str = "sample_weight") -> np.ndarray
     return product
 
 
-def constant_targets(y, sw: np.ndarray) -> bool:
-    """Whether every column of the regression targets ``y`` holds one value over the
-    rows of positive weight ``sw``: R² cannot score a prediction of them (it is 0
-    whatever the network predicts, 1 where exact), so early stopping on them would
-    keep the first epoch's weights."""
-    rows = np.asarray(y)[np.asarray(sw) > 0]
-    rows = rows.reshape(len(rows), -1)
-    return not bool((rows != rows[:1]).any())
-
-
 def _refuse_overflowing_sum(w: np.ndarray, name: str) -> None:
     """Refuse finite weights (called ``name``) whose float64 sum is not finite."""
     with np.errstate(over="ignore"):

@@ -29,7 +29,6 @@ from torchsk.data.checks import (
     check_X,
     check_X_y,
     check_y,
-    constant_targets,
     weighted,
 )
 from torchsk.data.dask import is_dask
@@ -39,6 +38,7 @@ from torchsk.estimators.iterable import is_batches
 from torchsk.inputs.stage import fit_input_stage
 from torchsk.inputs.statistics import Blocks
 from torchsk.training.fit import fit_network
+from torchsk.training.holdout import constant_targets
 from torchsk.training.sparse import chunk_rows
 
 

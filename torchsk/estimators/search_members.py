@@ -23,7 +23,7 @@ from torchsk.estimators.base import _same
 from torchsk.estimators.callbacks import managed_fit
 from torchsk.estimators.iterable import is_batches
 from torchsk.estimators.selection import Blend
-from torchsk.training.fit import check_validation_split, stratify_labels
+from torchsk.training.holdout import check_validation_split, stratify_labels
 from torchsk.training.losses import LossOptions
 from torchsk.training.members import MemberRows
 
@@ -41,7 +41,7 @@ SEARCH_OWNED = ("n_ensemble", "member_rows")
 def member_rows(est, rows: np.ndarray, y, fold: int) -> tuple[np.ndarray, np.ndarray]:
     """A fold's training rows, and with ``early_stopping`` the share of them that
     its members hold out to stop on (the same for every candidate of the fold),
-    drawn as a separate fit draws them (``training.fit.stratify_labels``). Where
+    drawn as a separate fit draws them (``training.holdout.stratify_labels``). Where
     that split cannot be drawn (too few rows), the error is the one a separate fit
     raises."""
     if not est.early_stopping:

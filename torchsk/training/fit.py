@@ -1,27 +1,24 @@
-"""Assembling a fit for the engine: settings, the validation split, tensors, objective.
+"""Assembling a fit for the engine: settings, the held-out rows, tensors, objective.
 
 ``fit_network`` is what an estimator calls once it has validated the data and built
-the network and its plan: it holds out the early-stopping split, encodes X once
-through the network's input stage, picks the objective the plan chose, and runs
-``training.loop.train`` under the plan's thread policy.
+the network and its plan: it holds out the early-stopping split
+(``training.holdout``), encodes X once through the network's input stage, picks the
+objective the plan chose, and runs ``training.loop.train`` under the plan's thread
+policy.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
-from torchsk.data.checks import constant_targets
 from torchsk.nn.mlp import use_generators
 from torchsk.training.auto import auto_alpha_step, resolve_alpha, resolve_batch_size
 from torchsk.training.batches import Blocks, Data, weight_of
-from torchsk.training.devices import as_tensor
 from torchsk.training.encoding import (
     device_targets,
     device_weights,
@@ -29,6 +26,7 @@ from torchsk.training.encoding import (
     weight_factor,
 )
 from torchsk.training.folds import cross_fitted_rows, fold_record
+from torchsk.training.holdout import hold_out, scorer
 from torchsk.training.loop import train
 from torchsk.training.losses import LossFunctions
 from torchsk.training.member_losses import PerMember
@@ -38,7 +36,11 @@ from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.passes import make_objective
 from torchsk.training.plan import ExecutionPlan
-from torchsk.training.report import check_small_weights, warn_unscored_split, worse_than_constant
+from torchsk.training.report import (
+    CHECK_ROWS,
+    check_small_weights,
+    worse_than_constant,
+)
 from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
     History,
@@ -47,7 +49,7 @@ from torchsk.training.settings import (
     TrainSettings,
     rows_per_step,
 )
-from torchsk.training.sparse import ChunkedObjective, dense_chunks, is_sparse_rows
+from torchsk.training.sparse import ChunkedObjective
 from torchsk.training.sparse_inference import training_fold
 
 
@@ -123,75 +125,11 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
     )
 
 
-def stratify_labels(y: np.ndarray, stratify: bool, fraction: float) -> np.ndarray | None:
-    """The labels an early-stopping split (``fraction`` held out) is stratified by: a
-    classifier's 1-D ``y`` (``stratify``), unless the split cannot put every class on
-    both sides (a class of one row, or more classes than one side's rows); such a
-    ``y`` is split unstratified, as ``MLPClassifier`` splits every multiclass ``y``."""
-    if not stratify or y.ndim != 1:
-        return None
-    counts, n_val = np.unique(y, return_counts=True)[1], math.ceil(fraction * len(y))
-    return None if counts.min() < 2 or min(n_val, len(y) - n_val) < len(counts) else y
-
-
-def check_validation_split(validation_fraction: float, n_samples: int, stratify) -> None:
-    """Refuse a split that leaves a side too small to train or score on: two samples
-    to score (scikit-learn's rule: R² of one sample is NaN), and one per class on each
-    side if stratified."""
-    n_val = math.ceil(validation_fraction * n_samples)  # train_test_split's rule
-    need = 1 if stratify is None else len(np.unique(stratify))
-    if n_val < max(need, 2) or n_samples - n_val < need:
-        # scikit-learn's words for the held-out side; the other side asks the opposite
-        advice = (
-            "validation set is too small. Increase 'validation_fraction' or the size"
-            if n_val < max(need, 2)
-            else "training set is too small. Lower 'validation_fraction' or increase the size"
-        )
-        raise ValueError(
-            f"The {advice} of your dataset: "
-            f"validation_fraction={validation_fraction} of {n_samples} "
-            f"samples leaves {n_val} for validation and {n_samples - n_val} for training; "
-            f"early stopping needs at least {max(need, 2)} to score and {need} to train "
-            "(one per class). Or set early_stopping=False."
-        )
-
-
-def _hold_out(task, net, plan, config: FitConfig, X, y, y_enc, sw, seed: int):
-    """Split off the early-stopping share; returns the training rows and a scorer
-    that weights the held-out rows as training does (scikit-learn >= 1.9 too)."""
-    stratify = stratify_labels(y, task.stratify, config.validation_fraction)
-    check_validation_split(config.validation_fraction, X.shape[0], stratify)
-    X, Xv, y_enc, _, sw, swv, _, yv = train_test_split(
-        X, y_enc, sw, y,
-        test_size=config.validation_fraction, random_state=seed, stratify=stratify,
-    )  # fmt: skip
-    if not swv.sum() > 0:  # no score: the engine judges the training loss instead
-        warn_unscored_split()
-    elif task.y_numeric and constant_targets(yv, swv):  # R² 0 whatever is predicted
-        warn_unscored_split("have targets all equal (R² cannot score them)")
-        swv = np.zeros_like(swv)  # unscored: as above (it had kept the first epoch)
-    return X, y_enc, sw, _scorer(task, net, plan, Xv, yv, swv)
-
-
-def _scorer(task, net, plan, Xv, yv, swv):
-    """The score of ``net`` on validated ``Xv``, ``yv`` (as given) weighted by ``swv``."""
-    swv = None if np.all(swv == 1.0) else swv
-    if is_sparse_rows(Xv):  # densified a chunk at a time, for each score
-
-        def outputs() -> np.ndarray:
-            return torch.cat([net(x) for x in dense_chunks(Xv, plan.device)]).cpu().numpy()
-    else:
-        Xv = as_tensor(Xv, None, plan.device)  # raw: the network encodes it itself
-
-        def outputs() -> np.ndarray:
-            return net(Xv).cpu().numpy()
-
-    def score() -> float:
-        if swv is not None and not swv.sum() > 0:
-            return math.nan  # nothing to score: the engine then ignores the split
-        return task.score(yv, outputs(), sample_weight=swv)
-
-    return score
+def _joined(blocks) -> Data:
+    """The blocks' targets and weights as one ``Data`` (no X)."""
+    blocks = list(blocks)
+    w = None if any(b.w is None for b in blocks) else torch.cat([b.w for b in blocks])
+    return Data(None, torch.cat([b.y for b in blocks]), w)
 
 
 def _early_stopping(config: FitConfig, incremental: bool) -> bool:
@@ -272,9 +210,11 @@ def _fit_unfrozen(net, task, plan, loss, config, X, y, y_enc, sw, *, incremental
             r2=task.y_numeric,
         )  # fmt: skip
     elif validation is not None:  # the caller checked that it early stops
-        score = _scorer(task, net, plan, *validation)
+        score = scorer(task, net, plan, *validation)
     elif _early_stopping(config, incremental):
-        X, y_enc, sw, score = _hold_out(task, net, plan, config, X, y, y_enc, sw, seed)
+        X, y_enc, sw, score = hold_out(
+            task, net, plan, config.validation_fraction, X, y, y_enc, sw, seed
+        )
     # members given their rows keep their columns (each member's own stopping reads them)
     n = X.shape[0]
     total = sw.mean(axis=1).sum() if sw.ndim == 2 else sw.sum()  # per member: its mean
@@ -385,16 +325,19 @@ def fit_blocks(
     itself (the batches of a ``DataLoader``). No split of the blocks: early stopping
     scores the given ``validation`` set (in memory) only.
     """
-    score = None if validation is None else _scorer(task, net, plan, *validation)
+    score = None if validation is None else scorer(task, net, plan, *validation)
     n_samples = int(sum(lengths))
     factor = weight_factor(total_weight / n_samples)
 
-    last = {}  # the block loaded last, which the worse-than-constant check reads
+    # the block loaded last, which the worse-than-constant check reads, and a sample of
+    # every block's targets, whose best constant it is judged against
+    last, sampled, every = {}, {}, -(-n_samples // CHECK_ROWS)
 
     def block(k: int) -> Data:
         X, y_enc, sw = load(k)
         w = device_weights(sw, factor, plan)  # ones too, where other blocks are divided
         last["data"] = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
+        sampled[k] = Data(None, last["data"].y[::every], None if w is None else w[::every])
         return last["data"]
 
     blocks = Blocks(block, len(lengths), n_samples, shuffle=not in_order)
@@ -417,7 +360,9 @@ def fit_blocks(
                 and not isinstance(loss.per_sample, PerMember)
                 and weight_of(judged.w, len(judged.y)) > 0
             ):
-                history.worse_than_constant, _ = worse_than_constant(task, trained, loss, judged)
+                history.worse_than_constant, _ = worse_than_constant(
+                    task, trained, loss, judged, targets=_joined(sampled.values())
+                )
             return history, optimizer
     finally:
         net.freeze()

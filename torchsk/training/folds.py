@@ -21,8 +21,8 @@ import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from torchsk._warnings import quiet, warn
-from torchsk.data.checks import constant_targets
 from torchsk.training.batches import Data
+from torchsk.training.holdout import constant_targets
 from torchsk.training.member_outputs import held_out_outputs
 from torchsk.training.members import MemberGuard
 

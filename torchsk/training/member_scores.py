@@ -1,5 +1,5 @@
 """Held-out scores of many members at once: each member's R² or accuracy on its own
-early-stopping rows, as a separate fit's scorer gives it (``training.fit._scorer``)
+early-stopping rows, as a separate fit's scorer gives it (``training.holdout.scorer``)
 on its validation split, for every member in one pass over the rows.
 
 The members' early stopping judges them by these scores after every epoch
@@ -43,7 +43,7 @@ class MemberScores:
         self.totals = weights.sum(0)  # (members,)
         if regression:  # each member's weighted total sum of squares, once
             # targets all equal where it weighs rows: R² cannot judge it (a separate
-            # fit's split of them is unscored too, training.fit._hold_out)
+            # fit's split of them is unscored too, training.holdout.hold_out)
             self.flat = (
                 torch.stack([(targets[w > 0] == targets[w > 0][:1]).all() for w in weights.T])
                 .cpu()

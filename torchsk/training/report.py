@@ -200,11 +200,14 @@ def _stop_message(history: History, config: FitConfig, incremental: bool, unscal
 CHECK_ROWS = 65536
 
 
-def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
+def worse_than_constant(task, trained, loss: LossFunctions, data: Data, targets=None):
     """``(model loss, constant's loss)`` on the training data when the trained
     module (the backbone, after any trainable input encoders) does worse than the
     task's best constant output, else None; and, for several outputs, each output's
-    loss and all of them together (``History.output_losses``), else None.
+    loss and all of them together (``History.output_losses``), else None. The
+    constant is the best on ``data``, or on ``targets`` where given (a streamed fit's
+    sample of every block's ``Data``, ``data`` being one block: a block of one row,
+    or of one class, had its own constant beat a good model).
 
     One inference pass after training over the (statically encoded) training rows, at
     most ``CHECK_ROWS`` of them evenly spaced: an estimate of both losses on the same
@@ -224,7 +227,9 @@ def worse_than_constant(task, trained, loss: LossFunctions, data: Data):
         model = _mean(loss.per_sample(z, y), w)
         constant = min(
             _mean(loss.per_sample(torch.as_tensor(z0).to(z.dtype).to(z.device).expand_as(z), y), w)
-            for z0 in task.constant_outputs(data.y.cpu().numpy(), _weights(data))
+            for z0 in task.constant_outputs(
+                (targets or data).y.cpu().numpy(), _weights(targets or data)
+            )
         )
         outputs = _output_losses(loss, z, y, w, model) if task.kind == REGRESSION else None
     # a margin for rounding: an exact constant target is fitted exactly by both
