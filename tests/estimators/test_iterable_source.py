@@ -379,3 +379,35 @@ def test_a_streamed_fit_is_judged_against_the_constant_of_all_its_rows():
         hidden_layer_sizes=(64,), max_iter=3, learning_rate_init=1.0, random_state=0
     )
     assert _constant_warnings(lambda: bad.fit(da.from_array(X, chunks=100), noise))
+
+
+def test_a_batch_sampler_given_as_sampler_draws_from_random_state():
+    """DataLoader(sampler=BatchSampler(RandomSampler(ds), ...), batch_size=None): the
+    wrapped sampler had drawn from torch's global generator, so two fits of one
+    random_state differed (by 0.28) and each advanced torch's global state."""
+    from torch.utils.data import BatchSampler, RandomSampler
+
+    X = np.random.RandomState(0).normal(size=(256, 3))
+    ds = TensorDataset(torch.as_tensor(X), torch.as_tensor(X @ [1.0, 2.0, 3.0]))
+    fits = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        sampler = BatchSampler(RandomSampler(ds), 64, drop_last=False)
+        loader = DataLoader(ds, sampler=sampler, batch_size=None)
+        fits.append(TorchRegressor(max_iter=3, random_state=0).fit(loader).predict(X))
+        assert torch.equal(torch.random.get_rng_state(), torch.manual_seed(seed).get_state())
+    np.testing.assert_array_equal(fits[0], fits[1])
+
+
+def test_a_batch_s_weight_of_none_is_unweighted_and_a_scalar_one_is_refused():
+    """(X, y, None) had raised "object of type 'NoneType' has no len()"."""
+    X = np.random.RandomState(0).normal(size=(128, 3))
+    y = X[:, 0]
+    batches = [(X[i : i + 64], y[i : i + 64]) for i in (0, 64)]
+    kw = dict(max_iter=2, random_state=0)
+    loader = lambda batches: DataLoader(batches, batch_size=None)  # noqa: E731
+    plain = TorchRegressor(**kw).fit(loader(batches)).predict(X)
+    none = TorchRegressor(**kw).fit(loader([(*b, None) for b in batches])).predict(X)
+    np.testing.assert_array_equal(none, plain)
+    with pytest.raises(ValueError, match="Batch 0's sample_weight is not 1-D"):
+        TorchRegressor(**kw).fit(loader([(*b, 1.0) for b in batches]))

@@ -242,7 +242,13 @@ def _seeded_copy(loader, generator: torch.Generator):
 
 def _lent(sampler, generator: torch.Generator):
     """A copy of ``sampler`` drawing from ``generator`` where it draws from torch's
-    global one (a ``RandomSampler`` of no generator), else ``sampler``."""
+    global one (a ``RandomSampler`` of no generator), else ``sampler``. A sampler
+    wrapping another (a ``BatchSampler`` given as ``sampler=``) lends it to the one
+    it wraps: that one had drawn from torch's global generator, whatever random_state."""
+    if not hasattr(sampler, "generator") and hasattr(sampler, "sampler"):
+        wrapper = copy.copy(sampler)
+        wrapper.sampler = _lent(sampler.sampler, generator)
+        return wrapper
     if getattr(sampler, "generator", 0) is not None:
         return sampler
     sampler = copy.copy(sampler)
@@ -257,6 +263,9 @@ def _parts(batch, k: int) -> tuple:
             f"Batch {k} is a {type(batch).__name__}; a batch is (X, y) or (X, y, sample_weight)."
         )
     X, y, *w = batch
+    w = [] if len(w) == 1 and w[0] is None else w  # unweighted: fit's sample_weight=None
+    if w and np.ndim(w[0]) != 1:
+        raise ValueError(f"Batch {k}'s sample_weight is not 1-D: give one weight per row.")
     if is_sparse(X):  # len() of a sparse matrix had raised a TypeError
         raise ValueError(
             f"Batch {k}'s X is sparse; a fit on batches takes dense ones (pass sparse X "
