@@ -291,6 +291,13 @@ def _quantile_grad(options: LossOptions) -> OutputGrad:
     return grad
 
 
+def _pinball(d: torch.Tensor, q: float) -> torch.Tensor:
+    """The quantile loss of residuals ``d``, whose autograd gradient is 0 where
+    ``d == 0``, as ``_quantile_grad``'s: through a positive link, torch.maximum's
+    tie had split its gradient and moved a held constant output (5.0 to 5.02)."""
+    return torch.where(d > 0, q * d, torch.where(d < 0, (q - 1) * d, d * 0.0))
+
+
 # summed over outputs, as scikit-learn's poisson_loss (and so alpha weighs as there)
 def _poisson_per_sample(z, y, link, options):
     if link == "exp":  # log link: the stable form takes the log-rate directly
@@ -332,9 +339,7 @@ for _loss in (
     ),
     Loss(
         "quantile", REGRESSION, LINKS, ("real",),
-        elementwise(
-            lambda p, y, o: torch.maximum(o.quantile * (y - p), (o.quantile - 1) * (y - p))
-        ),
+        elementwise(lambda p, y, o: _pinball(y - p, o.quantile)),
         identity_link_only(_quantile_grad), "the quantile loss", robust=True,
         y_units=scale_power(1),
     ),
