@@ -334,10 +334,13 @@ def test_a_poisson_loss_module_is_refused_on_a_centred_target_and_on_log_rates()
         with pytest.raises(ValueError, match="log-rate.*log_input=False"):
             TorchRegressor(loss=nn.PoissonNLLLoss(), head=head, target_scaling=None,
                            max_iter=2).fit(X, counts)  # fmt: skip
+    # rates through the identity head: negative from the first outputs on (a log of
+    # NaN, and predictions of negative rates, where they started below 0)
+    with pytest.raises(ValueError, match="the head is the identity.*head='exp'"):
+        TorchRegressor(loss=poisson, target_scaling=None, max_iter=2).fit(X, counts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = TorchRegressor(loss=poisson, head="exp", solver="lbfgs", random_state=0)
-        TorchRegressor(loss=poisson, target_scaling=None, max_iter=2).fit(X, counts)
         est.fit(X, counts)
     assert est.predict(X).mean() == pytest.approx(counts.mean(), rel=0.05)  # rates
     # a positive head's target is divided by its mean only: it stays non-negative

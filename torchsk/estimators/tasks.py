@@ -97,7 +97,7 @@ class RegressionTask:
         shifted = isinstance(scaling, tuple) and _has_center(scaling)
         # (a positive link's target is divided by its mean only: it stays non-negative)
         centred = shifted or (scaling == "standard" and link not in POSITIVE_LINKS)
-        refuse_for_regressor(self.loss, centred)  # classification, Poisson's log-rates
+        refuse_for_regressor(self.loss, centred, link in POSITIVE_LINKS)  # classification, Poisson
         if isinstance(scaling, tuple):  # given: used as it is
             if link in POSITIVE_LINKS and shifted:
                 raise ValueError(

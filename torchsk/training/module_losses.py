@@ -134,7 +134,7 @@ CLASSIFICATION_LOSSES = (
 ) + SIGN_TARGET_LOSSES  # fmt: skip
 
 
-def refuse_for_regressor(loss, centred: bool) -> None:
+def refuse_for_regressor(loss, centred: bool, positive: bool = True) -> None:
     """Refuse a torch loss module that cannot train a regressor's outputs.
 
     Parameters
@@ -144,14 +144,17 @@ def refuse_for_regressor(loss, centred: bool) -> None:
     centred : bool
         Whether the target is centred (``target_scaling="standard"`` without a
         positive head, or a tuple with a center): negative targets.
+    positive : bool, default=True
+        Whether the head's link keeps outputs positive (``"exp"``, ``"softplus"``).
 
     Raises
     ------
     ValueError
         For classification losses on a centred target, ``nn.PoissonNLLLoss`` with
         ``log_input=True`` (it reads the output as a log-rate, which ``predict``
-        returns as the rate) and a Poisson loss on a centred target (no floor below
-        0: outputs of -6e281, with no divergence to stop at).
+        returns as the rate), a Poisson loss on a centred target (no floor below
+        0: outputs of -6e281, with no divergence to stop at), and one of rates
+        without a positive head (the log of a negative rate is NaN at the first epoch).
     """
     if centred and type(loss) in CLASSIFICATION_LOSSES:  # a subclass may regress
         raise ValueError(
@@ -173,6 +176,12 @@ def refuse_for_regressor(loss, centred: bool) -> None:
             f"loss={loss!r} needs non-negative targets, but the target scaling centres "
             "y ('standard', or a tuple with a center). Use loss='poisson', or a positive "
             "head ('exp', 'softplus'), which divides y by its mean only."
+        )
+    if type(loss) is nn.PoissonNLLLoss and not positive:
+        raise ValueError(
+            f"loss={loss!r} reads the outputs as rates, which must be positive, but "
+            "the head is the identity (its first outputs were negative rates, whose log "
+            "is NaN). Use head='exp' or 'softplus', or loss='poisson'."
         )
 
 
