@@ -514,3 +514,21 @@ def test_a_first_partial_fit_on_dask_gives_exact_statistics_for_later_chunks():
     for key in ("inputs.scaling.center", "inputs.scaling.scale"):
         torch.testing.assert_close(_constants(est)[key], _constants(ref)[key], rtol=1e-12, atol=0)
     assert len(est.loss_curve_) == 2
+
+
+def test_a_dask_series_or_a_loader_is_refused_as_scikit_learn_refuses_a_series():
+    """A Dask Series as X had raised "'Series' object has no attribute 'columns'";
+    a DataLoader given to predict, "float() argument must be ... not 'DataLoader'"."""
+    import dask.dataframe as dd
+    from torch.utils.data import DataLoader, TensorDataset
+
+    frame = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0)})
+    series = dd.from_pandas(frame, npartitions=3).a
+    with pytest.raises(ValueError, match="Expected a 2-dimensional container"):
+        TorchRegressor(max_iter=2).fit(series, frame.b.to_numpy())
+    X = torch.as_tensor(frame.to_numpy())
+    loader = DataLoader(TensorDataset(X, X[:, 0]), batch_size=10)
+    est = TorchRegressor(max_iter=2).fit(X, X[:, 0])
+    for method in (est.predict, est.to_module_input):
+        with pytest.raises(ValueError, match="predict takes X itself"):
+            method(loader)

@@ -30,8 +30,14 @@ from torchsk.estimators.build import NetworkBuilder, check_finite_outputs, warn_
 from torchsk.estimators.callbacks import CallbackSupportMixin, EpochHooks
 from torchsk.estimators.fitdata import InMemoryFit, SparseFit, ValidationSet
 from torchsk.estimators.fitstate import all_or_nothing
-from torchsk.estimators.iterable import IterableFit, is_batches, refuse_listed_batches
+from torchsk.estimators.iterable import (
+    IterableFit,
+    is_batches,
+    refuse_batches_to_predict,
+    refuse_listed_batches,
+)
 from torchsk.estimators.members import CrossFittedMembers
+from torchsk.estimators.same import changed_values, same_value
 from torchsk.estimators.streamed import StreamedFit
 from torchsk.estimators.user_modules import ModuleParams, check_module_params, module_params
 from torchsk.io.persistence import PicklesPlainData
@@ -50,21 +56,6 @@ from torchsk.training.member_losses import member_loss
 from torchsk.training.plan import ONE_BLAS_THREAD, backbone_dtype, for_inference, make_plan
 from torchsk.training.settings import SOLVERS, penalty_scale
 from torchsk.training.sparse_inference import predict_sparse
-
-
-def _same(a, b) -> bool:
-    """Parameter equality; modules (and builders) by identity, lists and masks by value."""
-    if callable(a) or callable(b):
-        return a is b
-    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
-        return a == b
-    return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-
-
-def _diff(old: dict, new: dict):
-    """``(key, "old → new")`` for each key whose value changed."""
-    return [(k, f"{old[k]} → {new[k]}") for k in old if not _same(old[k], new[k])]
-
 
 #: Rows that ``predict`` sends through ``module_`` in one call, without the batched
 #: path's buffers: on 10 rows those cost more than the arithmetic.
@@ -294,10 +285,11 @@ class BaseTorchEstimator(
         (``training.loop.train``)."""
         built, fitted = getattr(self, "_build_params", None), self.is_categorical_
         changed = [name for name, value in self._network_params().items()
-                   if built is not None and not _same(value, built.get(name))
+                   if built is not None and not same_value(value, built.get(name))
                    and not (name == "categorical_features"  # the same columns, named anew
                             and selects_columns(value, X, fitted))]  # fmt: skip
-        changed += [f"{k} ({v})" for k, v in _diff(self._task.structure(), task.structure())]
+        structure = changed_values(self._task.structure(), task.structure())
+        changed += [f"{k} ({v})" for k, v in structure]
         if not same_device(resolve_device(self.device), self._plan.device):
             changed.append(f"device ({self._plan.device} → {self.device})")
         converted = backbone_dtype(self.module_)
@@ -389,7 +381,7 @@ class BaseTorchEstimator(
 
     def _module_input_array(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
-        X = from_arrow(X)
+        refuse_batches_to_predict(X := from_arrow(X))
         return check_X(self, X, reset=False, encode=self._encoder(self._table, False))
 
     def to_module_input(self, X) -> torch.Tensor:

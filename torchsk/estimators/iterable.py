@@ -48,6 +48,18 @@ def is_batches(X) -> bool:
     )
 
 
+def refuse_batches_to_predict(X) -> None:
+    """A ``ValueError`` for batches given to ``predict`` (and its kin), which take
+    X itself: the loader had reached numpy as "float() argument must be ... not
+    'DataLoader'"."""
+    if is_batches(X):
+        raise ValueError(
+            f"X is an iterable of batches ({type(X).__name__}); predict takes X itself (an "
+            "array, DataFrame, tensor, Dask collection): predict each batch's X, e.g. "
+            "np.concatenate([est.predict(X) for X, *_ in loader])."
+        )
+
+
 def refuse_listed_batches(X, y) -> None:
     """A ``ValueError`` for ``(X, y)`` batches held in a list or tuple without ``y``:
     such a list is rows of X to scikit-learn (``[(1, 2), (3, 4)]`` has two features),

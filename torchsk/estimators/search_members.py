@@ -19,9 +19,9 @@ from torchsk.data.checks import refuse_missing_targets
 from torchsk.data.columns import from_arrow
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import is_sparse
-from torchsk.estimators.base import _same
 from torchsk.estimators.callbacks import managed_fit
 from torchsk.estimators.iterable import is_batches
+from torchsk.estimators.same import same_value
 from torchsk.estimators.selection import Blend
 from torchsk.training.holdout import check_validation_split, stratify_labels
 from torchsk.training.losses import LossOptions
@@ -180,7 +180,7 @@ def candidate_groups(candidates: list[dict], per_chunk: int) -> list[list[int]]:
     for i, params in enumerate(candidates):
         shared = {k: v for k, v in params.items() if k not in MEMBER_PARAMS}
         for key, members in groups:
-            if key.keys() == shared.keys() and all(_same(key[k], shared[k]) for k in key):
+            if key.keys() == shared.keys() and all(same_value(key[k], shared[k]) for k in key):
                 members.append(i)
                 break
         else:
