@@ -411,3 +411,17 @@ def test_a_batch_s_weight_of_none_is_unweighted_and_a_scalar_one_is_refused():
     np.testing.assert_array_equal(none, plain)
     with pytest.raises(ValueError, match="Batch 0's sample_weight is not 1-D"):
         TorchRegressor(**kw).fit(loader([(*b, 1.0) for b in batches]))
+
+
+def test_labels_a_later_pass_draws_are_blamed_on_the_iterable():
+    """A sampler with replacement draws other rows on each pass: a class its first
+    pass missed had been refused as "y contains labels [2] not in classes [0, 1]"."""
+    from torch.utils.data import RandomSampler
+
+    X = np.random.RandomState(0).normal(size=(200, 2))
+    y = (X[:, 0] > 0).astype(int)
+    y[0] = 2
+    ds = TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
+    loader = DataLoader(ds, batch_size=50, sampler=RandomSampler(ds, replacement=True))
+    with pytest.raises(ValueError, match=r"not in classes \[0, 1\]\. The classes are those of"):
+        TorchClassifier(max_iter=2, random_state=0).fit(loader)

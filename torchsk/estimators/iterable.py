@@ -196,7 +196,7 @@ class IterableFit:
                     "batch sizes on every pass."
                 )
             X = _floats(X)
-            y_enc = self.task.encode(host_array(y))
+            y_enc = _encoded(self.task, host_array(y), k)
             w = np.ones(len(X)) if w is None else host_array(w).astype(np.float64)
             yield X, y_enc, (w * self.task.sample_weight(y_enc) if class_weighted else w)
         if k + 1 != len(self.lengths):
@@ -204,6 +204,22 @@ class IterableFit:
                 f"The iterable gave {k + 1} batches where its first pass gave "
                 f"{len(self.lengths)}; it must give the same batches on every pass."
             )
+
+
+def _encoded(task, y, k: int):
+    """Batch ``k``'s encoded targets; labels outside the classes are blamed on the
+    iterable, which found them (a sampler drawing with replacement gives other rows
+    on each pass: "y contains labels [2] not in classes [0, 1]" had blamed y)."""
+    try:
+        return task.encode(y)
+    except ValueError as error:
+        if not str(error).startswith("y contains labels"):
+            raise
+        raise ValueError(
+            f"Batch {k}: {error} The classes are those of the iterable's first pass (or "
+            "partial_fit's classes=): it must give the same rows on every pass, which a "
+            "sampler drawing with replacement does not."
+        ) from error
 
 
 class _SeededLoader:
