@@ -532,3 +532,18 @@ def test_a_dask_series_or_a_loader_is_refused_as_scikit_learn_refuses_a_series()
     for method in (est.predict, est.to_module_input):
         with pytest.raises(ValueError, match="predict takes X itself"):
             method(loader)
+
+
+@pytest.mark.parametrize("categorical_features", [None, ["k"]])
+def test_a_dask_fit_names_a_string_column_to_mark_as_an_in_memory_fit_does(
+    categorical_features,
+):
+    """Without a table, numpy's bare "could not convert string to float" had come
+    out; with one, the advice of predict ("It was numeric when the model was fitted")
+    on a first fit."""
+    import dask.dataframe as dd
+
+    frame = pd.DataFrame({"a": np.arange(30.0), "s": ["u", "v", "w"] * 10, "k": [0, 1, 2] * 10})
+    est = TorchRegressor(max_iter=2, categorical_features=categorical_features)
+    with pytest.raises(ValueError, match="Column 's' of X is not numeric.*Mark it categorical"):
+        est.fit(dd.from_pandas(frame, npartitions=3), np.arange(30.0))

@@ -10,12 +10,20 @@ when X is a Dask collection.
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import numpy as np
 
 from torchsk.data.checks import new_table
 from torchsk.data.columns import holds_numbers, resolve_categorical_features
-from torchsk.data.tables import TableEncoder, check_frame_columns, column_values
+from torchsk.data.tables import (
+    FIT_ADVICE,
+    PREDICT_ADVICE,
+    TableEncoder,
+    check_frame_columns,
+    column_values,
+    named_numbers_error,
+)
 
 
 def is_dask(X) -> bool:
@@ -68,7 +76,10 @@ class DaskSource:
             self.table = TableEncoder.from_values(mask, merged, self.meta)
         if self.table is None:  # read as numbers without a table: the same refusals
             check_frame_columns(self.meta)
-        encode = self.table.transform if self.table is not None else _frame_floats
+        # a fit's blocks: an error for a column that is not numeric says to mark it
+        advice = FIT_ADVICE if fit else PREDICT_ADVICE
+        encode = partial(self.table.transform if self.table is not None else _frame_floats,
+                         advice=advice)  # fmt: skip
         keep = _nonempty(lengths)  # a filter leaves partitions without rows: skipped
         self.lengths = [lengths[k] for k in keep]
         self.blocks = [dask.delayed(encode)(parts[k]) for k in keep]
@@ -228,9 +239,14 @@ def _check_2d(X) -> None:
         )
 
 
-def _frame_floats(part) -> np.ndarray:
-    """A numeric pandas partition as float64, missing values as NaN."""
-    return part.to_numpy(dtype=np.float64, na_value=np.nan)
+def _frame_floats(part, advice: str = PREDICT_ADVICE) -> np.ndarray:
+    """A numeric pandas partition as float64, missing values as NaN; a column that
+    is not numeric named, with ``advice`` (it had been numpy's bare "could not
+    convert string to float")."""
+    try:
+        return part.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as error:
+        raise named_numbers_error(part, error, advice) from error
 
 
 def stream_blocks(X):

@@ -247,13 +247,17 @@ class TableEncoder:
             )
         return table
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X, advice: str | None = None) -> np.ndarray:
         """Encode ``X`` with the columns and categories found by ``fit_transform``.
 
         Parameters
         ----------
         X : DataFrame, ndarray or list of rows, shape (n_samples, n_features)
             The training columns, in the training order.
+        advice : str, default=None
+            What the error for a column that is not numeric advises (``FIT_ADVICE``
+            for a fit's blocks, encoded by an encoder of merged levels); by default
+            ``PREDICT_ADVICE``.
 
         Returns
         -------
@@ -267,9 +271,9 @@ class TableEncoder:
                 f"X has {len(columns)} features, but the encoder was fitted with "
                 f"{len(self.is_categorical_)} features."
             )
-        return self._encode(X, kind, columns, fitting=False)
+        return self._encode(X, kind, columns, fitting=False, advice=advice)
 
-    def _encode(self, X, kind: str, columns: list, *, fitting: bool) -> np.ndarray:
+    def _encode(self, X, kind: str, columns: list, *, fitting: bool, advice=None) -> np.ndarray:
         """Stack the encoded columns into one float64 matrix."""
         out = np.empty((num_samples(X), len(columns)), dtype=np.float64)
         # a numeric column all missing at the fit taught the network nothing (it holds
@@ -286,7 +290,8 @@ class TableEncoder:
             elif j in ignored:
                 out[:, j] = np.nan
             else:
-                out[:, j] = _numeric(X, j, kind, column, FIT_ADVICE if fitting else PREDICT_ADVICE)
+                advice = advice or (FIT_ADVICE if fitting else PREDICT_ADVICE)
+                out[:, j] = _numeric(X, j, kind, column, advice)
         if fitting:
             empty = np.isnan(out).all(axis=0) & ~np.asarray(self.is_categorical_, dtype=bool)
             self._ignored = tuple(np.flatnonzero(empty).tolist()) if len(out) else ()
