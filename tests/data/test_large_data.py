@@ -524,7 +524,7 @@ def test_a_dask_series_or_a_loader_is_refused_as_scikit_learn_refuses_a_series()
 
     frame = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0)})
     series = dd.from_pandas(frame, npartitions=3).a
-    with pytest.raises(ValueError, match="Expected a 2-dimensional container"):
+    with pytest.raises(ValueError, match="2-dimensional container.*single row .*single column"):
         TorchRegressor(max_iter=2).fit(series, frame.b.to_numpy())
     X = torch.as_tensor(frame.to_numpy())
     loader = DataLoader(TensorDataset(X, X[:, 0]), batch_size=10)
@@ -547,3 +547,33 @@ def test_a_dask_fit_names_a_string_column_to_mark_as_an_in_memory_fit_does(
     est = TorchRegressor(max_iter=2, categorical_features=categorical_features)
     with pytest.raises(ValueError, match="Column 's' of X is not numeric.*Mark it categorical"):
         est.fit(dd.from_pandas(frame, npartitions=3), np.arange(30.0))
+
+
+def test_a_dask_warm_start_may_name_its_categorical_columns_anew():
+    """Names where the fit had indices (or "auto") had been refused on a Dask
+    DataFrame alone: the spelling was compared, not the columns it selects."""
+    import dask.dataframe as dd
+
+    frame = pd.DataFrame({"a": np.arange(30.0), "s": ["u", "v", "w"] * 10})
+    X = dd.from_pandas(frame, npartitions=3)
+    est = TorchRegressor(max_iter=2, warm_start=True, categorical_features=["s"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, np.arange(30.0))
+        est.set_params(categorical_features=[1]).fit(X, np.arange(30.0))
+        est.set_params(categorical_features="auto").fit(X, np.arange(30.0))
+    with pytest.raises(ValueError, match="categorical_features"):
+        est.set_params(categorical_features=[0, 1]).fit(X, np.arange(30.0))
+
+
+def test_a_streamed_fit_s_sample_of_targets_weighs_blocks_of_unit_weights_too():
+    """A block whose weights are all 1 has none on the device: the sample of every
+    block's targets had then dropped the other blocks' weights too."""
+    from torchsk.training.batches import Data
+    from torchsk.training.fit import _every, _joined
+
+    weighted = Data(None, torch.tensor([[10.0]]), _every(torch.tensor([100.0]), 1, 1))
+    unit = Data(None, torch.zeros(3, 1), _every(None, 1, 3))
+    joined = _joined([weighted, unit])
+    np.testing.assert_array_equal(joined.w.numpy(), [100.0, 1.0, 1.0, 1.0])
+    assert _every(torch.arange(5.0), 2, 5).tolist() == [0.0, 2.0, 4.0]

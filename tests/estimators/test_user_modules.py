@@ -618,10 +618,54 @@ class Forwarding(Gated):
         super().__init__(*args, **kwargs)
 
 
+class DefaultBeforeArgs(nn.Module):
+    """Widths fixed inside; a default before *args, which the widths must not fill."""
+
+    def __init__(self, hidden=8, *args, **kwargs):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
 def test_a_module_class_forwarding_args_gets_the_widths():
     X = np.random.RandomState(0).randn(30, 3)
     est = TorchRegressor(module=Forwarding, module__act=nn.ReLU(), max_iter=2).fit(X, X[:, 0])
     assert est.module_.backbone.hidden.in_features == 3
+    # *args after a parameter of its own: the widths are not passed (hidden had got 3)
+    est = TorchRegressor(module=DefaultBeforeArgs, max_iter=2).fit(X, X[:, 0])
+    assert est.module_.backbone.net[0].out_features == 8
+    est = TorchRegressor(module=DefaultBeforeArgs, module__hidden=16, max_iter=2)
+    assert est.fit(X, X[:, 0]).module_.backbone.net[0].out_features == 16
+
+
+class WeightNormed(nn.Module):
+    """A module deepcopy refuses (weight_norm's weight is computed, not a leaf)."""
+
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.linear = nn.utils.weight_norm(nn.Linear(n_inputs, n_outputs))
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_modules_that_cannot_be_copied_still_fit_from_a_class_or_a_builder():
+    X = np.random.RandomState(0).randn(30, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # weight_norm's deprecation
+        for module in (WeightNormed, lambda i, o: WeightNormed(i, o)):
+            TorchRegressor(module=module, max_iter=2).fit(X, X[:, 0])
+
+
+class IndexesAnEmbedding(nn.Module):
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.embedding = nn.Embedding(4, n_outputs)
+
+    def forward(self, x):
+        return self.embedding(x[:, 0])  # no .long(): torch's own error is the right one
 
 
 class CastsItsInput(nn.Module):
@@ -638,3 +682,5 @@ def test_a_module_that_casts_its_input_is_told_the_dtype_it_trains_in():
     X = np.random.RandomState(0).randn(30, 3)
     with pytest.raises(ValueError, match=r"inputs of torch.float64.*no x.float\(\)"):
         TorchRegressor(module=CastsItsInput, max_iter=2).fit(X, X[:, 0])
+    with pytest.raises(RuntimeError, match="Long"):  # not told to follow float dtypes
+        TorchRegressor(module=IndexesAnEmbedding, max_iter=2).fit(np.abs(X), X[:, 0])

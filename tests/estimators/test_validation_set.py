@@ -210,7 +210,7 @@ def test_held_out_targets_r2_cannot_score_are_refused_or_said_not_kept_at_epoch_
     y = np.zeros(200)
     y[[5, 77]] = 5.0  # held out by neither split of seed 0
     est = TorchRegressor(hidden_layer_sizes=(8,), random_state=0, early_stopping=True)
-    with pytest.warns(UserWarning, match="held-out rows have targets all equal"):
+    with pytest.warns(UserWarning, match="targets all equal.*Raise validation_fraction"):
         est.fit(X, y)
     assert np.isnan(est.validation_scores_).all() and est.n_iter_ == est.max_iter
     for y_val, weights in [(np.full(10, 0.5), None), (X[:10, 0], np.r_[1.0, np.zeros(9)])]:

@@ -40,12 +40,13 @@ def test_the_scaling_read_in_blocks_is_the_scaling_of_all_rows():
 
 
 def test_values_whose_squares_overflow_are_standardized_by_their_deviation():
-    """Past ~1e154 the squares overflow float64 where the range does not: the scale
-    had silently been the range (4.4 deviations), of X's columns and of y alike."""
+    """Past ~1e154 the squares overflow float64 where the range does not (below
+    ~1e-154 they underflow to 0): the scale had silently been the range (4.4
+    deviations), of X's columns and of y alike."""
     rng = np.random.RandomState(0)
     X = rng.randn(60, 3)
     y = X @ [2.0, 1.0, 0.0]
-    for big in (1e160, 1e200):
+    for big in (1e160, 1e200, 1e-170):  # squares past float64's range, or under it
         for x in (X * big, torch.as_tensor(X * big), sp.csr_array(X * big)):
             scale = scaling_statistics(x, "standard")[1] if not sp.issparse(x) else None
             if scale is None:  # sparse X: through the estimator's input stage

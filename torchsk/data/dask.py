@@ -57,7 +57,8 @@ class DaskSource:
         if hasattr(X, "to_frame"):  # a Series (a 1-D array is refused below)
             raise ValueError(
                 f"Expected a 2-dimensional container but got {type(X)} instead. Pass a "
-                "DataFrame holding a single column (i.e. single feature) instead."
+                "DataFrame containing a single row (i.e. single sample) or a single "
+                "column (i.e. single feature) instead."
             )
         self.frame = _is_frame(X)
         if not self.frame:

@@ -118,13 +118,10 @@ class NetworkBuilder:
                 return EnsembleMLP(**shape, n_members=self.n_ensemble)
             return MLP(**shape)
         if isinstance(self.module, nn.Module):
-            module = self.module
-        else:
+            # the user's (possibly pretrained) weights are kept; their object is not
+            module = copy.deepcopy(self.module)
+        else:  # copies of the modules among its arguments, and of what a builder returns
             module = build_module(self.module, n_inputs, n_outputs, params)
-        # the user's (possibly pretrained) weights are kept; their objects are not: a
-        # module__act=nn.PReLU() or a builder's `lambda i, o: net` had been trained, cast
-        # and frozen in place (the next fit, or CV fold, started from them, frozen)
-        module = copy.deepcopy(module)
         return _trainable(_materialized(_trainable_kind(module).double(), n_inputs))
 
     def _hidden_sizes(self):
@@ -148,7 +145,8 @@ class NetworkBuilder:
                     self.module_.backbone, lambda: self.module_.raw_output(x)
                 )
             except RuntimeError as error:  # torch's, naming no width nor dtype of ours
-                if "dtype" in str(error) or "scalar type" in str(error):
+                said = str(error)  # floats of two widths (an index's error is torch's)
+                if "same dtype" in said or ("Float" in said and "Double" in said):
                     raise ValueError(
                         f"The module failed on inputs of {self._plan.dtype}, the dtype "
                         "torchsk trains it in (float64 on the CPU for small problems, else "

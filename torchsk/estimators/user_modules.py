@@ -8,6 +8,7 @@ so ``get_params`` / ``set_params`` / ``clone`` / ``GridSearchCV`` see them
 
 from __future__ import annotations
 
+import copy
 import inspect
 
 import torch
@@ -48,11 +49,24 @@ def check_module_params(owner: str, params: dict) -> None:
 def build_module(module, n_inputs: int, n_outputs: int, params: dict) -> nn.Module:
     """The backbone from ``module`` (a class or a builder) and the ``module__*``
     parameters ``params`` (full names), following the rule in ``estimators.docs``'s ``module``."""
-    kwargs = {k.removeprefix(PREFIX): v for k, v in params.items()}
-    if not isinstance(module, type):
-        return module(n_inputs, n_outputs, **kwargs)  # a builder
+    kwargs = {k.removeprefix(PREFIX): _copied(v) for k, v in params.items()}
+    if not isinstance(module, type):  # a builder: it may return one module every time
+        return _copied(module(n_inputs, n_outputs, **kwargs))
     args, kwargs = _class_arguments(module, n_inputs, n_outputs, kwargs)
     return module(*args, **kwargs)
+
+
+def _copied(value):
+    """A copy of a module (or tensor) that a fit would otherwise train, cast and
+    freeze in place: a module__act=nn.PReLU(), or a builder's ``lambda i, o: net``,
+    whose next fit (a CV fold's) had started from them, frozen. A module that cannot
+    be copied (``weight_norm``'s, whose weight is computed) is used as it is."""
+    if not isinstance(value, nn.Module | torch.Tensor):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except (RuntimeError, TypeError):
+        return value
 
 
 def _class_arguments(cls: type, n_inputs: int, n_outputs: int, kwargs: dict):
@@ -87,8 +101,10 @@ def _with_widths(names, widths: tuple, kwargs: dict):
         and p.name not in kwargs
         and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    # a subclass forwarding (*args, **kwargs) to its parent's widths takes them so too
-    forwards = any(p.kind == p.VAR_POSITIONAL for p in names.values())
+    # a subclass forwarding (*args, **kwargs) to its parent's widths takes them so
+    # too, where no parameter before *args would take them instead (hidden=8, *args)
+    kinds = [p.kind for p in names.values()]
+    forwards = bool(kinds) and kinds[0] == inspect.Parameter.VAR_POSITIONAL
     return (widths if len(required) >= 2 or forwards else ()), kwargs
 
 

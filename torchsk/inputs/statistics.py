@@ -271,13 +271,14 @@ def _scaling(blocks, method, layout: Layout, fill, mean, lo, hi, rows):
 
 def _standard_deviation(blocks, fill, mean, lo, hi, rows) -> np.ndarray:
     """Per column, the weighted standard deviation of the imputed values. Values past
-    ~1e154, whose squares overflow float64 where their range does not, are measured
-    in units of that range (usable_spread had taken the range, ~5x the deviation,
-    for the scale, in silence)."""
+    ~1e154 (or below ~1e-154), whose squares overflow (underflow) float64 where their
+    range does not, are measured in units of that range (usable_spread had taken the
+    range, ~5x the deviation, for the scale, in silence)."""
     spread = np.sqrt(_second_pass(blocks, fill, mean) / rows)
     with np.errstate(over="ignore"):
         span = hi - lo
-    over = ~np.isfinite(spread) & np.isfinite(span)  # sparse X: 0 * inf, NaN
+    # not finite (sparse X: 0 * inf, NaN), or 0 where the values differ
+    over = (~np.isfinite(spread) | (spread == 0)) & np.isfinite(span) & (span > 0)
     if over.any():
         unit = np.where(over, span, 1.0)
         in_units = np.sqrt(_second_pass(blocks, fill, mean, unit) / rows)

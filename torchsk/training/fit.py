@@ -125,11 +125,19 @@ def train_settings(config: FitConfig, n_samples: int, incremental: bool,
     )
 
 
+def _every(w, every: int, n: int) -> torch.Tensor:
+    """Every ``every``-th of a block's ``n`` weights, ones where it has none (a block
+    of weights all 1 has None where others have theirs), on the host."""
+    if w is None:
+        return torch.ones(len(range(0, n, every)), dtype=torch.float64)
+    return w[::every].to("cpu", torch.float64, copy=True)
+
+
 def _joined(blocks) -> Data:
-    """The blocks' targets and weights as one ``Data`` (no X)."""
+    """The blocks' targets and weights as one ``Data`` (no X), on the host."""
     blocks = list(blocks)
-    w = None if any(b.w is None for b in blocks) else torch.cat([b.w for b in blocks])
-    return Data(None, torch.cat([b.y for b in blocks]), w)
+    y = torch.cat([b.y.cpu() for b in blocks])
+    return Data(None, y, torch.cat([b.w for b in blocks]))
 
 
 def _early_stopping(config: FitConfig, incremental: bool) -> bool:
@@ -337,7 +345,9 @@ def fit_blocks(
         X, y_enc, sw = load(k)
         w = device_weights(sw, factor, plan)  # ones too, where other blocks are divided
         last["data"] = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
-        sampled[k] = Data(None, last["data"].y[::every], None if w is None else w[::every])
+        # copies: views would hold every block's targets for the whole fit
+        y = last["data"].y[::every].to("cpu", copy=True)
+        sampled[k] = Data(None, y, _every(w, every, len(y_enc)))
         return last["data"]
 
     blocks = Blocks(block, len(lengths), n_samples, shuffle=not in_order)

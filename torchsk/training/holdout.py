@@ -61,7 +61,8 @@ def hold_out(task, net, plan, fraction: float, X, y, y_enc, sw, seed: int):
     if not swv.sum() > 0:  # no score: the engine judges the training loss instead
         warn_unscored_split()
     elif task.y_numeric and constant_targets(yv, swv):  # R² 0 whatever is predicted
-        warn_unscored_split("have targets all equal (R² cannot score them)")
+        why = "have targets all equal (R² cannot score them)"
+        warn_unscored_split(why, "Raise validation_fraction")
         swv = np.zeros_like(swv)  # unscored: as above (it had kept the first epoch)
     return X, y_enc, sw, scorer(task, net, plan, Xv, yv, swv)
 

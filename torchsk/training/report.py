@@ -270,12 +270,14 @@ def _mean(per_sample: torch.Tensor, w: torch.Tensor | None) -> float:
     return float(per_sample.mean() if w is None else (per_sample * w).sum() / w.sum())
 
 
-def warn_unscored_split(why: str = "all have zero sample_weight") -> None:
+def warn_unscored_split(
+    why: str = "all have zero sample_weight", advice: str = "Give them weight"
+) -> None:
     """An early-stopping split whose held-out rows all weigh 0, or whose targets R²
     cannot score: said, not refused (a batched search's members stop so too,
     ``training.members``)."""
     warn(
         f"The early-stopping split's held-out rows {why}, so no epoch is scored "
         "(validation_scores_ NaN): training stops on its loss, as without early "
-        "stopping. Give them weight, or pass fit's X_val and y_val."
+        f"stopping. {advice}, or pass fit's X_val and y_val."
     )
