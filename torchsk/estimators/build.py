@@ -184,11 +184,15 @@ class NetworkBuilder:
         if self.module is None or task.kind != CLASSIFICATION:
             return
         backbone, width = self.module_.backbone, self.module_.inputs.n_outputs
-        seeded = torch.Generator().manual_seed(0)
+        seeded, dtype = torch.Generator().manual_seed(0), self._plan.dtype
+
+        def far() -> torch.Tensor:  # drawn only where the outputs lie in [0, 1]
+            x = torch.randn(64, width, generator=seeded, dtype=dtype) * 1e3
+            return backbone(x.to(self._plan.device))
+
         with torch.no_grad():
             out = self.module_.raw_output(as_tensor(X[:256], None, self._plan.device))
-            far = torch.randn(64, width, generator=seeded, dtype=self._plan.dtype) * 1e3
-            warn_if_bounded(out, lambda: backbone(far.to(self._plan.device)))
+            warn_if_bounded(out, far)
 
 
 def warn_non_finite(out: np.ndarray) -> np.ndarray:

@@ -231,7 +231,7 @@ None, default="auto"
         ``input_dim``/``output_dim`` (those of the pair it names, unless a
         ``module__`` argument sets them); a class naming none of them gets the widths
         as its first two positional arguments when two of its required arguments
-        are left or it takes ``*args``, else not at all; or any other callable,
+        are left or it starts with ``*args``, else not at all; or any other callable,
         called as ``module(n_inputs, n_outputs, **module__params)``. What these
         build is copied as an instance is (never trained in place). Lazy layers
         (``nn.LazyLinear``, ...) get their shapes from two rows of zeros, in eval mode.

@@ -24,13 +24,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_consistent_length
 
-from torchsk.data.checks import (
-    check_weights,
-    check_X,
-    check_X_y,
-    check_y,
-    weighted,
-)
+from torchsk.data.checks import check_weights, check_X, check_X_y, check_y, weighted
 from torchsk.data.dask import is_dask
 from torchsk.data.sparse import SparseBlocks, canonical_csr, check_sparse_options
 from torchsk.data.tensors import host_array

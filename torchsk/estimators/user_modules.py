@@ -73,7 +73,7 @@ def _class_arguments(cls: type, n_inputs: int, n_outputs: int, kwargs: dict):
     """``(args, kwargs)`` to build ``cls`` with: the widths as keywords under the first
     pair of ``WIDTH_NAMES`` its ``__init__`` names (those of them it names and
     ``module__*`` does not set), else as the first two positional arguments when two
-    required ones are left or it takes ``*args``."""
+    required ones are left or its first parameter is ``*args``."""
     signature = inspect.signature(cls)
     args, kwargs = _with_widths(signature.parameters, (n_inputs, n_outputs), kwargs)
     try:
