@@ -359,8 +359,6 @@ def selects_columns(spec, X, fitted: np.ndarray) -> bool:
     """Whether ``spec`` selects in ``X`` the columns ``fitted`` marks: a warm start may
     name the columns its network was built for by another spelling (names where the
     fit had ``"auto"``, indices, a mask). X of another kind (Dask, tensors) says no."""
-    if type(X).__module__.startswith("dask") and hasattr(X, "_meta"):
-        X = X._meta  # a Dask DataFrame's columns, as its fit resolved them
     if not (is_pandas_df(X) or is_polars_df(X) or isinstance(X, np.ndarray)):
         return False
     try:

@@ -284,10 +284,11 @@ class BaseTorchEstimator(
         ``learning_rate_init`` or setting its solver reads on its own
         (``training.loop.train``)."""
         built, fitted = getattr(self, "_build_params", None), self.is_categorical_
+        columns = X._meta if is_dask(X) else X  # a Dask DataFrame's, as its fit read them
         changed = [name for name, value in self._network_params().items()
                    if built is not None and not same_value(value, built.get(name))
                    and not (name == "categorical_features"  # the same columns, named anew
-                            and selects_columns(value, X, fitted))]  # fmt: skip
+                            and selects_columns(value, columns, fitted))]  # fmt: skip
         structure = changed_values(self._task.structure(), task.structure())
         changed += [f"{k} ({v})" for k, v in structure]
         if not same_device(resolve_device(self.device), self._plan.device):

@@ -36,11 +36,7 @@ from torchsk.training.objectives import quiet_numpy
 from torchsk.training.optim import FlatOptimizer
 from torchsk.training.passes import make_objective
 from torchsk.training.plan import ExecutionPlan
-from torchsk.training.report import (
-    CHECK_ROWS,
-    check_small_weights,
-    worse_than_constant,
-)
+from torchsk.training.report import CHECK_ROWS, check_small_weights, worse_than_constant
 from torchsk.training.settings import (
     FULL_BATCH_SOLVERS,
     History,
@@ -345,9 +341,10 @@ def fit_blocks(
         X, y_enc, sw = load(k)
         w = device_weights(sw, factor, plan)  # ones too, where other blocks are divided
         last["data"] = Data(encoded_rows(net, plan, X), device_targets(task, net, plan, y_enc), w)
-        # copies: views would hold every block's targets for the whole fit
-        y = last["data"].y[::every].to("cpu", copy=True)
-        sampled[k] = Data(None, y, _every(w, every, len(y_enc)))
+        if k not in sampled:  # once: a block's rows are all a later pass reads again
+            # copies: views would hold every block's targets for the whole fit
+            y = last["data"].y[::every].to("cpu", copy=True)
+            sampled[k] = Data(None, y, _every(w, every, len(y_enc)))
         return last["data"]
 
     blocks = Blocks(block, len(lengths), n_samples, shuffle=not in_order)

@@ -93,6 +93,6 @@ def constant_targets(y, sw: np.ndarray) -> bool:
     rows of positive weight ``sw``: R² cannot score a prediction of them (it is 0
     whatever the network predicts, 1 where exact), so early stopping on them would
     keep the first epoch's weights."""
-    rows = np.asarray(y)[np.asarray(sw) > 0]
-    rows = rows.reshape(len(rows), -1)
+    rows = np.asarray(y)
+    rows = rows.reshape(len(rows), -1)[np.asarray(sw) > 0]  # none: equal, vacuously
     return not bool((rows != rows[:1]).any())

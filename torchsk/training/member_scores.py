@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from torchsk.training.holdout import constant_targets
+
 
 class MemberScores:
     """Accumulates each member's score over chunks of its early-stopping rows.
@@ -44,11 +46,8 @@ class MemberScores:
         if regression:  # each member's weighted total sum of squares, once
             # targets all equal where it weighs rows: R² cannot judge it (a separate
             # fit's split of them is unscored too, training.holdout.hold_out)
-            self.flat = (
-                torch.stack([(targets[w > 0] == targets[w > 0][:1]).all() for w in weights.T])
-                .cpu()
-                .numpy()
-            )
+            host = targets.cpu().numpy()
+            self.flat = np.array([constant_targets(host, w) for w in weights.T.cpu().numpy()])
             mean = (weights.T @ targets) / self.totals[:, None]
             self.squares = torch.stack(
                 [
