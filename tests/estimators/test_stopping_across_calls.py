@@ -262,6 +262,24 @@ def test_an_early_stopped_warm_start_keeps_the_best_weights_of_all_fits():
     np.testing.assert_array_equal(reg.predict(X), before)
 
 
+@pytest.mark.parametrize("cls", [TorchRegressor, MLPRegressor])
+def test_a_reset_best_validation_score_reports_the_warm_fits_own_best(cls):
+    """``best_validation_score_ = -np.inf`` before a warm start: the best reported is
+    that of the warm fit's epochs, as scikit-learn's (not the earlier fit's better one)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    Y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
+    est = cls(hidden_layer_sizes=(8,), early_stopping=True, warm_start=True,
+              n_iter_no_change=3, max_iter=300, random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, Y)
+        first = est.best_validation_score_
+        est.best_validation_score_ = -np.inf
+        est.set_params(learning_rate_init=0.5).fit(X, Y)
+    assert est.best_validation_score_ == max(est.validation_scores_[-est.n_iter_ :]) < first
+
+
 def test_a_warm_fit_starts_a_new_optimizer_as_scikit_learn_s():
     """Only partial_fit continues the optimizer: the first fit's adaptive rate fell to
     the floor, and a warm refit that kept it stopped after one epoch, where

@@ -265,6 +265,21 @@ def test_cross_fitted_members_best_validation_score_is_the_kept_models():
     assert est.best_validation_score_ == est.oof_score_ > max(est.validation_scores_)
 
 
+def test_a_warm_refit_of_all_rows_after_folds_judges_and_reports_its_own_scores():
+    # the members' out-of-fold score was measured on other rows than the refit's X_val:
+    # the refit counts afresh and reports its own best (it had reported the best of the
+    # folds' epochs, a score of no model it returned)
+    X, y = load_diabetes(return_X_y=True)
+    noisy = y[300:] + np.random.default_rng(1).normal(scale=150, size=len(y) - 300)
+    params = _members(early_stopping=True, learning_rate_init=1e-2, max_iter=30, warm_start=True)
+    est = TorchRegressor(**params).fit(X[:300], y[:300])
+    folds_best = est.best_validation_score_
+    est.set_params(member_rows="all").fit(X[:300], y[:300], X_val=X[300:], y_val=noisy)
+    own = est.validation_scores_[-est.n_iter_ :]
+    assert est.best_validation_score_ == max(own) < folds_best
+    assert est.best_validation_score_ == pytest.approx(r2_score(noisy, est.predict(X[300:])))
+
+
 def test_a_warm_start_or_a_solver_that_ties_the_members_is_refused_with_folds():
     X, y = load_diabetes(return_X_y=True)
     est = TorchRegressor(**_members(max_iter=2, warm_start=True)).fit(X, y)

@@ -158,10 +158,12 @@ class MLPAttributes:
         # as scikit-learn's MLP: best_loss_ without early stopping, best_validation_score_
         # with it, None for the other
         scores = self.validation_scores_
-        # the kept weights' score: a diverged fit's first weights, never an epoch's
-        # score, may be kept as its best (``training.loop._train_epochs``)
-        kept = [history.stopping.best_score] if np.isfinite(history.stopping.best_score) else []
-        self.best_validation_score_ = max(scores + kept) if scores else None
+        # the best the no-improvement rule judged by: the kept weights' score (a diverged
+        # fit's first weights, never an epoch's score, may be kept: training.loop), the
+        # earlier fits' best where the count went on from it, but not where it began
+        # afresh (after cross-fitted members, scored on other rows; a user's reset)
+        best = history.stopping.best_score
+        self.best_validation_score_ = (best if np.isfinite(best) else np.nan) if scores else None
         # the count on the loss goes on from the previous best unless it began afresh;
         # kept apart from loss_curve_, which is the user's list to edit (as MLP's)
         prior = None if first or switched else getattr(self, "best_loss_", None)
