@@ -157,6 +157,21 @@ def test_a_class_rarer_than_the_folds_is_spread_over_them_and_the_rest_stratifie
             assert counts.max() - counts.min() <= 1
 
 
+def test_classes_all_rarer_than_the_folds_are_each_spread_over_as_many_folds_as_rows():
+    # StratifiedKFold refuses them, and plain KFold had put both rows of a class in one
+    # fold at 4 seeds of 6 (its member never trained on the class), silently
+    y = np.repeat(np.arange(5), [2, 2, 3, 3, 1])
+    for seed in range(20):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            folds = assign_folds(K, y, True, seed)
+        assert all(len(set(folds[y == c])) == min(np.sum(y == c), K) for c in range(5))
+        sizes = np.bincount(folds, minlength=K)
+        assert sizes.max() - sizes.min() <= 1
+        (said,) = [str(w.message) for w in caught]
+        assert f"5 class(es) of y have fewer rows than the n_ensemble={K}" in said
+
+
 def test_several_rare_classes_are_counted_in_the_members_they_leave_without_rows():
     """The warning counted the members lacking the rarest class only: with classes of
     1, 2 and 3 rows among 5 folds every member lacks one, where it said 4."""

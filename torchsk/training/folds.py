@@ -82,16 +82,33 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
     # 2-row class in one fold: its member never saw the class); StratifiedKFold
     # refuses only where every class is rarer than the folds
     classes, counts = (None, None) if labels is None else np.unique(labels, return_counts=True)
-    if counts is not None and counts.max() >= n_members:
-        splitter = StratifiedKFold(n_members, shuffle=True, random_state=seed)
+    if counts is not None and counts.max() < n_members:  # StratifiedKFold refuses
+        folds = _dealt(labels, n_members, seed)
     else:
-        splitter = KFold(n_members, shuffle=True, random_state=seed)
-    # StratifiedKFold's own warning names its n_splits, which the user never set: ours
-    with quiet("The least populated class in y", UserWarning):
-        for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
-            folds[held_out] = m
-    if isinstance(splitter, StratifiedKFold) and counts.min() < n_members:
+        splitter = (
+            KFold(n_members, shuffle=True, random_state=seed)
+            if labels is None
+            else StratifiedKFold(n_members, shuffle=True, random_state=seed)
+        )
+        # StratifiedKFold's own warning names its n_splits, which the user never set: ours
+        with quiet("The least populated class in y", UserWarning):
+            for m, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels)):
+                folds[held_out] = m
+    if counts is not None and counts.min() < n_members:
         _warn_rare_classes(labels, folds, n_members, classes, counts)
+    return folds
+
+
+def _dealt(labels: np.ndarray, n_members: int, seed: int) -> np.ndarray:
+    """Folds for classes all rarer than the folds: the rows, shuffled and grouped by
+    class, dealt round the folds, so a class of c rows lies in c folds and the folds'
+    sizes differ by at most one (plain KFold had put both rows of a 2-row class in one
+    fold: its member never trained on the class)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    order = order[np.argsort(labels[order], kind="stable")]
+    folds = np.empty(len(labels), dtype=np.int64)
+    folds[order] = (np.arange(len(labels)) + rng.integers(n_members)) % n_members
     return folds
 
 
