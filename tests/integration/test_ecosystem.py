@@ -340,6 +340,28 @@ def test_an_edited_optimizer_state_is_refused_before_it_allocates(diabetes):
         )
 
 
+@pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "rprop"])
+def test_an_edited_optimizer_moment_of_another_shape_or_kind_is_refused_at_load(diabetes, solver):
+    """Adam's moments cut to one value had loaded, and the next partial_fit's fused
+    kernel wrote past their end (a segmentation fault; adamw: a corrupted heap)."""
+    X, y = diabetes
+    est = TorchRegressor(solver=solver, max_iter=1, **FAST).partial_fit(X, y)
+    state = est.__getstate__()
+    stored = state["_optimizer"]["state"]
+    # exp_avg / exp_avg_sq, prev / step_sizes, sgd's momentum buffer (in a list)
+    moments = {
+        k: v
+        for k, v in stored.items()
+        if isinstance(v[0] if isinstance(v, list) else v, np.ndarray) and np.ndim(v) in (1, 2)
+    }
+    assert moments
+    for cut in (lambda v: v[:1], lambda v: v.astype(np.complex128)):
+        edited = {k: [cut(v[0])] if isinstance(v, list) else cut(v) for k, v in moments.items()}
+        optimizer = dict(state["_optimizer"], state={**state["_optimizer"]["state"], **edited})
+        with pytest.raises(ValueError, match="optimizer state does not match"):
+            TorchRegressor.__new__(TorchRegressor).__setstate__(dict(state, _optimizer=optimizer))
+
+
 def test_a_user_module_parameter_ending_in_underscore_is_not_a_fitted_model():
     """scikit-learn reads any attribute ending in "_" as fitted without
     ``__sklearn_is_fitted__``: check_is_fitted had passed before fit."""

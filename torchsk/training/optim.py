@@ -379,7 +379,17 @@ def _to_plain(value):
 
 def _from_plain(value, flat: torch.Tensor, device):
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(value.copy()).to(device)
+        # a step count, or one value per weight: an edited file's moments of 1 value
+        # had been written past their end by the fused Adam kernel (a crash)
+        per_weight = value.shape == (flat.numel(),)
+        if value.dtype.kind != "f" or not (value.ndim == 0 or per_weight):
+            raise ValueError(
+                "The stored optimizer state does not match its network (an edited or "
+                f"damaged file?): an array of shape {value.shape} and dtype {value.dtype} "
+                f"for a network of {flat.numel()} {flat.dtype} values."
+            )
+        tensor = torch.from_numpy(value.copy()).to(device)
+        return tensor.to(flat.dtype) if per_weight else tensor
     if isinstance(value, list):
         return [_from_plain(v, flat, device) for v in value]
     if isinstance(value, dict) and "class" in value:  # MemberRates.inner
