@@ -248,6 +248,22 @@ def test_modules_of_no_columns_are_valid():
     assert nn.Sequential(imp, enc)(empty).shape == (3, 0)
 
 
+def test_a_config_of_a_billion_categories_allocates_nothing_on_the_meta_device():
+    """io.persistence builds a file's network there to check its shapes before loading:
+    the code table was built by numpy and a Python list (40 GB for a file claiming
+    1e9 categories) before the ValueError came."""
+    with torch.device("meta"):
+        enc = CategoricalEncoder(
+            is_categorical=[True, True], n_categories=[10**12, 3], n_slots=[2, 2],
+            embedded=[False, True],
+        )  # fmt: skip
+    assert enc.table.is_meta and enc.table.shape == (10**12 + 7,)
+    enc = CategoricalEncoder(
+        is_categorical=[True, True], n_categories=[2, 1], n_slots=[2, 2], embedded=[False, True]
+    )
+    assert enc.table.tolist() == [2, 2, 2, 2, 0, 0, 0] and enc.table.dtype == torch.long
+
+
 def test_categorical_encoder_refuses_bad_config_and_data():
     with pytest.raises(ValueError, match=r"n_slots must have one entry per categorical column"):
         CategoricalEncoder(is_categorical=[True], n_categories=[2], n_slots=[], embedded=[False])

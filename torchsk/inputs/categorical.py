@@ -194,11 +194,13 @@ class CategoricalEncoder(CastingEncoder):
         self.register_buffer("offsets", index(np.cumsum([0] + [n + 2 for n in n_categories])[:-1]))
         self.register_buffer("onehot_index", index(onehot))
         self.register_buffer("embed_index", index(embed))
-        # until fit fills it, every code goes to "no slot"
-        nothing = [0 if e else self.onehot_width for e in embedded]
-        self.register_buffer(
-            "table", index(np.repeat(nothing, [n + 2 for n in n_categories]).astype(np.int64))
-        )
+        # until fit fills it, every code goes to "no slot"; built by torch, so that on
+        # the meta device (io.persistence checks a file's shapes there) a file claiming
+        # 1e9 categories allocates nothing before it is refused
+        nothing = index([0 if e else self.onehot_width for e in embedded])
+        sizes = [n + 2 for n in n_categories]
+        table = torch.repeat_interleave(nothing, index(sizes), output_size=sum(sizes))
+        self.register_buffer("table", table)
         n_rows = 1 + sum(n_slots[k] for k in embed)
         self.embedding = None
         if embed and n_members > 1:
