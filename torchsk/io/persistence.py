@@ -27,7 +27,7 @@ from torchsk.nn.backbone import backbone_class, is_built_in
 from torchsk.nn.heads import BinarySigmoid, Exp, Softmax, Softplus
 from torchsk.nn.net import TabularNet
 from torchsk.training.inference import numpy_holds
-from torchsk.training.optim import from_plain, to_plain
+from torchsk.training.optim_state import from_plain, to_plain
 from torchsk.training.plan import ExecutionPlan
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -76,3 +76,49 @@ def take_rows(t, rows: slice | torch.Tensor) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         return t.gather(rows)
     return t[rows] if isinstance(rows, slice) else t.index_select(0, rows)
+
+
+def joined(rest: Data | None, block: Data) -> Data:
+    """The rows an earlier block left over, then ``block``'s."""
+    if rest is None or not len(rest.X):
+        return block
+    w = None
+    if rest.w is not None or block.w is not None:
+        w = torch.cat([_ones_or_weights(rest), _ones_or_weights(block)])
+    return Data(torch.cat([rest.X, block.X]), torch.cat([rest.y, block.y]), w)
+
+
+def _ones_or_weights(data: Data) -> torch.Tensor:
+    if data.w is not None:
+        return data.w
+    return torch.ones(len(data.X), dtype=data.X.dtype, device=data.X.device)
+
+
+def full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Data | None]:
+    """``data`` shuffled (``settings.shuffle``), split into whole batches and the rows
+    left over for the next block (none after the last block)."""
+    n = len(data.X)
+    if settings.shuffle and n > 1:
+        order = torch.randperm(n, generator=generator).to(data.X.device)
+        w = None if data.w is None else data.w.index_select(0, order)
+        data = Data(data.X.index_select(0, order), data.y.index_select(0, order), w)
+    cut = n if last else n - n % settings.batch_size
+    if cut == n:
+        return data, None
+    head, tail, w = slice(0, cut), slice(cut, n), data.w
+    return (
+        Data(data.X[head], data.y[head], None if w is None else w[head]),
+        # copied: a view would hold this whole block until the next one joins it
+        Data(data.X[tail].clone(), data.y[tail].clone(), None if w is None else w[tail].clone()),
+    )
+
+
+def idle_members(w: torch.Tensor | None, batches: list) -> list[torch.Tensor | None]:
+    """For each batch, which members have no row of weight in it (a bool per member),
+    or None where every member has some (or none has: the batch is skipped). Such a
+    member's separate fit would take no step there; its gradient is 0, but Adam's
+    moments or sgd's momentum would still move it (``Step``). Read once an epoch."""
+    if w is None or w.ndim != 2:
+        return [None] * len(batches)
+    empty = torch.stack([take_rows(w, b).sum(0) == 0 for b in batches]).cpu()
+    return [e.to(w.device) if e.any() and not e.all() else None for e in empty]

@@ -19,7 +19,17 @@ import torch
 from torch import nn
 
 from torchsk.training import batches as batching  # its step_rows: "batches" is a local
-from torchsk.training.batches import Blocks, Data, n_rows, row_weights, take_rows, weight_of
+from torchsk.training.batches import (
+    Blocks,
+    Data,
+    full_batches,
+    idle_members,
+    joined,
+    n_rows,
+    row_weights,
+    take_rows,
+    weight_of,
+)
 from torchsk.training.graphs import GraphedSteps
 from torchsk.training.lbfgs import train_lbfgs
 from torchsk.training.lowest import lowest_loss
@@ -160,7 +170,7 @@ def train(
                 if settings.member_lr is not None:  # each member its own rate
                     scale = member_scale(params, settings.member_lr, settings.learning_rate_init)
                     optimizer = MemberRates(optimizer, scale.to(flat))
-            step = Step(objective, penalty, optimizer)  # the plan may replay it as a graph
+            step = Step(objective, penalty, optimizer, params)  # a plan may replay it as a graph
             graphed = _graphed_steps(step, data, settings, plan)
             if guard is not None:  # members given their rows: each stops on its own
                 history = _member_epochs(
@@ -357,47 +367,12 @@ def _run_epoch(step: Step, data: Data | Blocks, settings, generator,
             last = i + 1 == len(order)
             if not last:
                 upcoming = loader.submit(data.load, order[i + 1])
-            block, rest = _full_batches(_joined(rest, block), settings, generator, last)
+            block, rest = full_batches(joined(rest, block), settings, generator, last)
             block_weight = weight_of(block.w, len(block.X))
             if block_weight > 0:  # rows of zero weight only: nothing to learn
                 loss = _epoch(step, block, in_order, generator)
                 total, weight = total + loss * block_weight, weight + block_weight
     return total / weight if weight > 0 else math.nan
-
-
-def _joined(rest: Data | None, block: Data) -> Data:
-    """The rows an earlier block left over, then ``block``'s."""
-    if rest is None or not len(rest.X):
-        return block
-    w = None
-    if rest.w is not None or block.w is not None:
-        w = torch.cat([_weights(rest), _weights(block)])
-    return Data(torch.cat([rest.X, block.X]), torch.cat([rest.y, block.y]), w)
-
-
-def _weights(data: Data) -> torch.Tensor:
-    if data.w is not None:
-        return data.w
-    return torch.ones(len(data.X), dtype=data.X.dtype, device=data.X.device)
-
-
-def _full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Data | None]:
-    """``data`` shuffled (``settings.shuffle``), split into whole batches and the rows
-    left over for the next block (none after the last block)."""
-    n = len(data.X)
-    if settings.shuffle and n > 1:
-        order = torch.randperm(n, generator=generator).to(data.X.device)
-        w = None if data.w is None else data.w.index_select(0, order)
-        data = Data(data.X.index_select(0, order), data.y.index_select(0, order), w)
-    cut = n if last else n - n % settings.batch_size
-    if cut == n:
-        return data, None
-    head, tail, w = slice(0, cut), slice(cut, n), data.w
-    return (
-        Data(data.X[head], data.y[head], None if w is None else w[head]),
-        # copied: a view would hold this whole block until the next one joins it
-        Data(data.X[tail].clone(), data.y[tail].clone(), None if w is None else w[tail].clone()),
-    )
 
 
 def _epoch(step: Step, data: Data, settings, generator,
@@ -431,8 +406,9 @@ def _epoch(step: Step, data: Data, settings, generator,
     # all epoch between the steps' temporaries fragment the heap (1M rows: ~50 MB more).
     losses = torch.zeros(len(batches), dtype=torch.float64, device=X.device)
     used = [weight > 0 for weight in totals]  # only zero-weight rows: nothing to learn
+    idle = idle_members(w, batches)  # a graph's steps would move them: eager steps then
     done = 0
-    if graphed is not None:
+    if graphed is not None and all(i is None for i in idle[: graphed.n_full]):
         done = graphed.n_full
         losses[:done] = graphed.run(order)
     for k, b in enumerate(batches[done:], start=done):
@@ -440,7 +416,7 @@ def _epoch(step: Step, data: Data, settings, generator,
             # a full batch is X itself (sparse rows: the objective goes over it in chunks)
             losses[k] = step(
                 X if full_batch else batching.step_rows(X, b), take_rows(y, b),
-                None if w is None else take_rows(w, b), totals[k],
+                None if w is None else take_rows(w, b), totals[k], idle=idle[k],
             )  # fmt: skip
     total = float(losses @ torch.tensor(totals, dtype=torch.float64, device=X.device))
     # as scikit-learn reports it: each batch adds 0.5 * alpha * ||W||² (final weights)

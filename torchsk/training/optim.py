@@ -21,9 +21,7 @@ counterpart step for step, and scikit-learn's update rules and schedules.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from torch import nn
 from torch.optim.rprop import rprop
 from torch.optim.sgd import sgd
 
@@ -66,6 +64,25 @@ class FlatOptimizer:
     def step(self) -> None:
         """One update from the current gradient."""
         raise NotImplementedError
+
+    def step_except(self, idle: torch.Tensor, member_of: torch.Tensor) -> None:
+        """``step`` for members with rows of their own, leaving the ``idle`` members'
+        (a bool per member; ``member_of``: each flat entry's member) weights and state
+        as they were: a member with no row in the batch takes no step there."""
+        frozen = idle[member_of]
+        tensors = [self.values, *self.moments()]
+        saved = [t[frozen] for t in tensors]
+        self._step_members(idle, member_of)
+        for t, kept in zip(tensors, saved, strict=True):
+            t[frozen] = kept
+
+    def _step_members(self, idle: torch.Tensor, member_of: torch.Tensor) -> None:
+        """The step ``step_except`` takes (and then undoes for the idle members)."""
+        self.step()
+
+    def moments(self) -> list[torch.Tensor]:
+        """The state tensors with one entry per weight (moments, momentum, step sizes)."""
+        return []
 
     def state(self) -> dict:
         """A copy of what steps and schedules change (moments, step counts, momentum
@@ -114,9 +131,19 @@ class Adam(FlatOptimizer):
         self.exp_avg_sq = torch.zeros_like(flat)
         # fused kernels keep the step count as a float32 tensor on the parameter's device
         self.steps = torch.zeros((), dtype=torch.float32, device=flat.device)
+        # once a member sat a batch out (step_except), each member's own count and
+        # each flat entry's member: its bias correction follows its own steps
+        self.member_steps = self.member_of = None
+
+    def moments(self) -> list[torch.Tensor]:
+        """Adam's two moments."""
+        return [self.exp_avg, self.exp_avg_sq]
 
     def step(self) -> None:
         """One fused Adam update."""
+        if self.member_steps is not None:
+            self._step_members(torch.zeros_like(self.member_steps, dtype=torch.bool), None)
+            return
         self.steps.add_(1)  # the kernel reads the incremented count (bias correction)
         beta1, beta2 = self.betas
         self.update(
@@ -124,6 +151,24 @@ class Adam(FlatOptimizer):
             lr=self.lr, beta1=beta1, beta2=beta2, weight_decay=self.weight_decay,
             eps=self.eps, amsgrad=False, maximize=False,
         )  # fmt: skip
+
+    def _step_members(self, idle: torch.Tensor, member_of: torch.Tensor | None) -> None:
+        """Adam's update with each member's bias correction at its own step count
+        (the fused kernel takes one count per tensor); the moments and weights of idle
+        members are put back by ``step_except``."""
+        if self.member_steps is None:
+            self.member_steps = self.steps.expand(len(idle)).clone()
+            self.member_of = member_of
+        self.steps.add_(1)
+        self.member_steps.add_((~idle).to(self.member_steps.dtype))
+        t = self.member_steps.to(self.values.dtype)[self.member_of]
+        (beta1, beta2), grad = self.betas, self.flat.grad
+        if self.weight_decay:  # decoupled (AdamW), as torch's
+            self.values.mul_(1.0 - self.lr * self.weight_decay)
+        self.exp_avg.lerp_(grad, 1.0 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+        denominator = (self.exp_avg_sq.sqrt() / (1.0 - beta2**t).sqrt()).add_(self.eps)
+        self.values.addcdiv_(self.exp_avg * (self.lr / (1.0 - beta1**t)), denominator, value=-1.0)
 
 
 class SGD(FlatOptimizer):
@@ -166,6 +211,10 @@ class SGD(FlatOptimizer):
         """Only ``"constant"`` keeps the rate."""
         return self.schedule == "constant"
 
+    def moments(self) -> list[torch.Tensor]:
+        """The momentum buffer, once a first step made it."""
+        return [b for b in self.momentum_buffers if b is not None]
+
     def step(self) -> None:
         """One momentum step."""
         sgd(
@@ -204,6 +253,10 @@ class Rprop(FlatOptimizer):
         self.prev = torch.zeros_like(flat)
         self.step_sizes = torch.full_like(flat, lr)
         self.steps = torch.zeros(())
+
+    def moments(self) -> list[torch.Tensor]:
+        """The last gradients and the step sizes."""
+        return [self.prev, self.step_sizes]
 
     def step(self) -> None:
         """One resilient-propagation step."""
@@ -252,6 +305,12 @@ class MemberRates(FlatOptimizer):
         """``inner``'s update, each member's share scaled by its factor."""
         self.before.copy_(self.values)
         self.inner.step()
+        self.values.sub_(self.before).mul_(self.scale).add_(self.before)
+
+    def step_except(self, idle: torch.Tensor, member_of: torch.Tensor) -> None:
+        """``step``, ``inner``'s leaving the ``idle`` members as they were."""
+        self.before.copy_(self.values)
+        self.inner.step_except(idle, member_of)
         self.values.sub_(self.before).mul_(self.scale).add_(self.before)
 
     def iteration_ends(self, time_step: int) -> None:
@@ -312,96 +371,3 @@ def make_optimizer(
     if solver == "rprop":
         return Rprop(flat, lr)
     raise ValueError(f"Unknown solver {solver!r}; expected adam, adamw, sgd or rprop.")
-
-
-#: the classes ``from_plain`` rebuilds, by name
-_CLASSES = {cls.__name__: cls for cls in (Adam, SGD, Rprop, MemberRates)}
-#: attributes that are not state: rebuilt from the others (``_rebuild_parts``)
-_DERIVED = ("update", "before", "made_for")
-
-
-def to_plain(optimizer: FlatOptimizer) -> dict:
-    """``optimizer``'s state as numpy arrays and builtins, for pickle and skops
-    (``io.persistence``): a reloaded estimator's ``partial_fit`` continues it, as a
-    reloaded ``MLPRegressor``'s continues its optimizer."""
-    skip = (*FlatOptimizer.PARAMETERS, *_DERIVED)
-    state = {k: _to_plain(v) for k, v in vars(optimizer).items() if k not in skip}
-    flat = optimizer.flat
-    return {"class": type(optimizer).__name__, "made_for": getattr(optimizer, "made_for", None),
-            "numel": flat.numel(), "dtype": str(flat.dtype).removeprefix("torch."),
-            "state": state}  # fmt: skip
-
-
-def from_plain(plain: dict, device: torch.device | str, max_numel: int) -> FlatOptimizer:
-    """The optimizer ``to_plain`` described, on ``device``, over a new flat parameter
-    of its size, which ``training.loop.train`` fills with the model's weights and
-    keeps (so that ``_continues`` holds).
-
-    Raises
-    ------
-    ValueError
-        A description no fit writes (an edited file): a size above ``max_numel`` (the
-        network's parameters: 2e10 would be allocated before any other check), a
-        dtype or class that is not one of torchsk's.
-    """
-    dtype = {"float32": torch.float32, "float64": torch.float64}.get(plain.get("dtype"))
-    numel = plain.get("numel")
-    if dtype is None or not isinstance(numel, int | np.integer) or not 0 <= numel <= max_numel:
-        raise ValueError(
-            "The stored optimizer state does not match its network (an edited or damaged "
-            f"file?): dtype {plain.get('dtype')!r}, {numel!r} values for a network of "
-            f"{max_numel}."
-        )
-    flat = nn.Parameter(torch.zeros(numel, dtype=dtype, device=device))
-    return _rebuild(plain, flat)
-
-
-def _rebuild(plain: dict, flat: nn.Parameter) -> FlatOptimizer:
-    if plain.get("class") not in _CLASSES:
-        raise ValueError(f"The stored optimizer's class {plain.get('class')!r} is not torchsk's.")
-    optimizer = _CLASSES[plain["class"]].__new__(_CLASSES[plain["class"]])
-    optimizer.flat, optimizer.values = flat, flat.detach()
-    for k, v in plain["state"].items():
-        device = "cpu" if k in optimizer.CPU_STATE else flat.device
-        setattr(optimizer, k, _from_plain(v, flat, device))
-    _rebuild_parts(optimizer)
-    optimizer.made_for = plain["made_for"]
-    return optimizer
-
-
-def _to_plain(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy().copy()
-    if isinstance(value, list):
-        return [_to_plain(v) for v in value]
-    return to_plain(value) if isinstance(value, FlatOptimizer) else value
-
-
-def _from_plain(value, flat: torch.Tensor, device):
-    if isinstance(value, np.ndarray):
-        # a step count, or one value per weight: an edited file's moments of 1 value
-        # had been written past their end by the fused Adam kernel (a crash)
-        per_weight = value.shape == (flat.numel(),)
-        if value.dtype.kind != "f" or not (value.ndim == 0 or per_weight):
-            raise ValueError(
-                "The stored optimizer state does not match its network (an edited or "
-                f"damaged file?): an array of shape {value.shape} and dtype {value.dtype} "
-                f"for a network of {flat.numel()} {flat.dtype} values."
-            )
-        tensor = torch.from_numpy(value.copy()).to(device)
-        return tensor.to(flat.dtype) if per_weight else tensor
-    if isinstance(value, list):
-        return [_from_plain(v, flat, device) for v in value]
-    if isinstance(value, dict) and "class" in value:  # MemberRates.inner
-        return _rebuild(value, flat)
-    return value
-
-
-def _rebuild_parts(optimizer: FlatOptimizer) -> None:
-    """The attributes ``to_plain`` leaves out, which follow from the others."""
-    if isinstance(optimizer, Adam):
-        decoupled = optimizer.weight_decay != 0.0
-        optimizer.update = torch._fused_adamw_ if decoupled else torch._fused_adam_
-    if isinstance(optimizer, MemberRates):
-        optimizer.scale = optimizer.scale.to(optimizer.values)
-        optimizer.before = torch.empty_like(optimizer.values)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from torchsk.training.members import member_index
 from torchsk.training.optim import FlatOptimizer
 
 
@@ -116,17 +117,27 @@ class Step:
     optimizer : FlatOptimizer
     """
 
-    def __init__(self, objective: Callable, penalty: Penalty, optimizer: FlatOptimizer) -> None:
+    def __init__(self, objective: Callable, penalty: Penalty, optimizer: FlatOptimizer,
+                 params: list[nn.Parameter] = ()) -> None:  # fmt: skip
         self.objective, self.penalty, self.optimizer = objective, penalty, optimizer
+        self.params = list(params)  # flattened into optimizer.flat, in this order
+        self._member_of = None  # each flat entry's member (members with rows of their own)
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None,
-                 total_weight: float) -> torch.Tensor:  # fmt: skip
+                 total_weight: float, idle=None) -> torch.Tensor:  # fmt: skip
         """Train on one batch of weight ``total_weight``; returns its loss (a tensor:
-        reading it would wait for the device)."""
+        reading it would wait for the device). ``idle``: the members with no row of
+        weight in the batch (``batches.idle_members``), whose weights and optimizer
+        state the step leaves as they were, as their separate fits take no step."""
         loss = self.objective(X, y, w)
         if w is not None and w.ndim == 2:  # members with rows of their own
             self.penalty.add_member_grad(w.sum(0))
         else:
             self.penalty.add_grad(total_weight)
-        self.optimizer.step()
+        if idle is None:
+            self.optimizer.step()
+        else:
+            if self._member_of is None:
+                self._member_of = member_index(self.params, len(idle)).to(idle.device)
+            self.optimizer.step_except(idle, self._member_of)
         return loss
