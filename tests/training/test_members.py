@@ -505,3 +505,15 @@ def test_members_own_adam_step_counts_survive_a_reload_and_an_edited_one_is_refu
         optimizer = dict(state["_optimizer"], state={**stored, **edit})
         with pytest.raises(ValueError, match="members' step counts"):
             TorchRegressor.__new__(TorchRegressor).__setstate__(dict(state, _optimizer=optimizer))
+
+
+def test_only_members_that_train_this_epoch_can_sit_a_batch_out():
+    # a retired member (its column all 0, its optimizer state cleared) is not idle: it
+    # had sent every later step of a search down the slower per-member Adam update
+    from torchsk.training.batches import idle_members
+
+    w = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    idle = idle_members(w, [slice(0, 1), slice(1, 2), torch.tensor([2])])
+    assert idle[0].tolist() == [False, False, True] and idle[1] is None
+    assert idle[2].tolist() == [True, False, False]
+    assert idle_members(w[:, 0], [slice(0, 3)]) == [None]

@@ -114,11 +114,13 @@ def full_batches(data: Data, settings, generator, last: bool) -> tuple[Data, Dat
 
 
 def idle_members(w: torch.Tensor | None, batches: list) -> list[torch.Tensor | None]:
-    """For each batch, which members have no row of weight in it (a bool per member),
-    or None where every member has some (or none has: the batch is skipped). Such a
-    member's separate fit would take no step there; its gradient is 0, but Adam's
-    moments or sgd's momentum would still move it (``Step``). Read once an epoch."""
+    """For each batch, which members that train this epoch have no row of weight in it
+    (a bool per member), or None where each has some. Such a member's separate fit
+    would take no step there; its gradient is 0, but Adam's moments or sgd's momentum
+    would still move it (``Step``). A member without rows (retired by
+    ``members.MemberGuard``, its state cleared) is not idle. Read once an epoch."""
     if w is None or w.ndim != 2:
         return [None] * len(batches)
-    empty = torch.stack([take_rows(w, b).sum(0) == 0 for b in batches]).cpu()
-    return [e.to(w.device) if e.any() and not e.all() else None for e in empty]
+    sums = torch.stack([take_rows(w, b).sum(0) for b in batches])
+    empty = ((sums == 0) & (sums > 0).any(0)).cpu()
+    return [e.to(w.device) if e.any() else None for e in empty]
