@@ -118,7 +118,13 @@ class EnsembleMLP(Backbone):
         """
         weights, biases, k = list(self.weights), list(self.biases), self.n_members
         own = type(self).members is not EnsembleMLP.members
-        if own or x.ndim == 3 or len(weights) == 1:  # members' own inputs, linear members
+        if own:
+            return self.members(x).mean(dim=0)
+        if torch.onnx.is_in_onnx_export():  # each member its own 2-D products: ONNX
+            # Runtime's graph optimizer had crashed the process (SIGFPE) on a batch of 0
+            # rows through the stacked products of members of two or more hidden layers
+            return torch.stack([self.member(m, x) for m in range(k)]).mean(dim=0)
+        if x.ndim == 3 or len(weights) == 1:  # members' own inputs, linear members
             return self.members(x).mean(dim=0)
         act = IN_PLACE_ACTIVATIONS[self.activation]
         side_by_side = weights[0].permute(1, 0, 2).reshape(x.shape[-1], -1)
