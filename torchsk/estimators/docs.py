@@ -137,20 +137,20 @@ hidden_layer_sizes : tuple of int, default=(100,)
         Which rows each of the ``n_ensemble`` members trains on. ``"all"``: every
         row. ``"folds"``: the rows are split into ``n_ensemble`` folds (a classifier's
         single-label y as ``StratifiedKFold`` splits it, a class rarer than the folds
-        in as many as it has rows, with its warning; ``KFold`` where every class is
-        rarer, and for multilabel y) and member ``m`` trains on all but fold ``m`` (cross-fitted
-        members; still one stacked network on shared batches). Each member stops on
-        its own, as a separate fit on its rows would: once its training loss has not
-        improved by ``tol`` for ``n_iter_no_change`` epochs, or, with
-        ``early_stopping=True``, its score on its own fold (it then keeps the weights
-        of its best epoch, ``best_epochs_``; no ``validation_fraction`` is held out,
-        so no row is lost to validation, and ``validation_scores_`` holds each
-        epoch's out-of-fold score: R² or accuracy of every row by the member holding
-        it out). A member's stopping point never depends on its fold's targets
-        through the other members' losses (on the torch pass of large stacks and
-        GPUs, a member's arithmetic moves by float rounding once others stop); the
-        input and target scaling are the network's, computed on all the rows, so
-        its fold's values reach a member through those constants alone.
+        in as many as it has rows, with its warning, also where all are; ``KFold``
+        for multilabel y) and member ``m`` trains on all but fold ``m`` (cross-fitted
+        members; one stacked network on shared batches, a member taking no step on
+        a batch without its rows). Each member stops on its own, as a separate fit
+        on its rows would: once its training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, or, with ``early_stopping=True``, its score on
+        its own fold (keeping its best epoch's weights, ``best_epochs_``; no
+        ``validation_fraction`` is held out, so no row is lost to validation, and
+        ``validation_scores_`` holds each epoch's out-of-fold score: R² or accuracy
+        of every row by the member holding it out). A member's stopping point never
+        depends on its fold's targets through the other members' losses (on the
+        torch pass of large stacks and GPUs, a member's arithmetic moves by float
+        rounding once others stop); the input and target scaling are the network's,
+        computed on all the rows: its fold's values reach a member through them alone.
         A member whose loss diverges or rises stops there, with a warning, at its
         lowest measured training loss among its lowest epoch's and its last finite
         weights (with early stopping: at its best epoch's).
