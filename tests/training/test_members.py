@@ -172,6 +172,22 @@ def test_classes_all_rarer_than_the_folds_are_each_spread_over_as_many_folds_as_
         assert f"5 class(es) of y have fewer rows than the n_ensemble={K}" in said
 
 
+def test_a_multilabel_label_whose_positives_lie_in_one_fold_is_said_to_be_unlearnt():
+    # KFold splits multilabel y: a label with its one positive in member m's fold left m
+    # without it, silently
+    rng = np.random.default_rng(0)
+    Y = (rng.random((40, 3)) < 0.5).astype(int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assign_folds(K, Y, True, 0)
+        assign_folds(K, Y[:, :1] * 1.5, False, 0)  # a regressor's 2-D y: no labels
+    assert not [w for w in caught if "member_rows" in str(w.message)]
+    Y[:, 2] = 0
+    Y[5, 2] = 1
+    with pytest.warns(UserWarning, match=f"1 of the n_ensemble={K} members train on rows"):
+        assign_folds(K, Y, True, 0)
+
+
 def test_several_rare_classes_are_counted_in_the_members_they_leave_without_rows():
     """The warning counted the members lacking the rarest class only: with classes of
     1, 2 and 3 rows among 5 folds every member lacks one, where it said 4."""

@@ -96,7 +96,27 @@ def assign_folds(n_members: int, y: np.ndarray, stratify: bool, seed: int) -> np
                 folds[held_out] = m
     if counts is not None and counts.min() < n_members:
         _warn_rare_classes(labels, folds, n_members, classes, counts)
+    elif stratify and y.ndim == 2:
+        _warn_one_sided_labels(y, folds, n_members)
     return folds
+
+
+def _warn_one_sided_labels(y, folds: np.ndarray, n_members: int) -> None:
+    """Multilabel y (folds by ``KFold``): say how many members train on only one value
+    of some label that has both (its positives all in their fold: they never learn it)."""
+    positives = np.asarray(y.sum(axis=0), dtype=float).ravel()
+    both = (positives > 0) & (positives < y.shape[0])
+    lacking = 0
+    for m in range(n_members):
+        rows = folds != m
+        own = np.asarray(y[rows].sum(axis=0), dtype=float).ravel()
+        lacking += bool((both & ((own == 0) | (own == rows.sum()))).any())
+    if lacking:
+        warn(
+            f"member_rows='folds': {lacking} of the n_ensemble={n_members} members train "
+            "on rows where some label of y is all 0 or all 1 (its other value lies only "
+            "in their fold): they never learn that label."
+        )
 
 
 def _dealt(labels: np.ndarray, n_members: int, seed: int) -> np.ndarray:
