@@ -95,6 +95,24 @@ def test_a_diverged_fit_keeps_the_measured_lowest_weights():
     assert 0.5 * np.mean((est.predict(X) - y) ** 2) <= min(est.loss_curve_)
 
 
+def test_an_ensemble_keeps_the_same_lowest_loss_weights_through_any_pass():
+    """The autograd pass measured the candidates in eval mode, where an ensemble
+    averages its members, against the hand-written passes' sum of the members' own
+    losses: the same run kept other weights (predictions 2.0 apart)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = X[:, 0] * 3 + np.sin(2 * X[:, 1]) + rng.randn(60) * 0.3
+    params = dict(solver="sgd", n_ensemble=3, max_iter=30, learning_rate_init=0.1,
+                  batch_size=60, random_state=2, n_iter_no_change=3, alpha=1e-4)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        numpy_pass = TorchRegressor((8,), "tanh", **params).fit(X, y)
+        autograd = TorchRegressor((8,), "tanh", dropout=1e-13, **params).fit(X, y)
+    assert (numpy_pass._plan.objective, autograd._plan.objective) == ("numpy", "autograd")
+    assert sum("rose" in str(w.message) for w in caught) == 2
+    np.testing.assert_allclose(autograd.predict(X), numpy_pass.predict(X), atol=1e-9)
+
+
 def test_hitting_max_iter_warns_like_scikit_learn():
     X, y = load_iris(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):

@@ -17,6 +17,7 @@ import math
 
 from torch import nn
 
+from torchsk.nn.ensemble import EnsembleMLP
 from torchsk.training import batches as batching
 from torchsk.training.batches import Blocks, Data, row_weights, take_rows
 from torchsk.training.settings import History, rows_per_step
@@ -57,6 +58,9 @@ def _training_loss(module: nn.Module, step: Step, data: Data, batch_size: int) -
     total = weight = 0.0
     mode = module.training
     module.eval()
+    for part in module.modules():
+        if isinstance(part, EnsembleMLP):  # its members' outputs, as training's loss
+            part.training = True  # (eval mode averages them); its dropout stays off
     try:
         for i in range(0, n, batch_size):
             rows = slice(i, min(i + batch_size, n))
