@@ -187,6 +187,25 @@ def test_loss_curve_displays_of_two_models_share_one_axes(diabetes):
     plt.close("all")
 
 
+@pytest.mark.parametrize("layout", [(1, 2), (2, 1)])
+def test_loss_curve_displays_on_panels_sharing_x_each_get_their_own_twin(diabetes, layout):
+    # sharex=True links the panels' x axes: the second panel's scores had been drawn on
+    # the first panel's twin, and its legend named the first model's curve
+    import matplotlib.pyplot as plt
+
+    X, y = diabetes
+    _, axes = plt.subplots(*layout, sharex=True)
+    shown = []
+    for seed, (ax, name) in enumerate(zip(axes, "AB", strict=True)):
+        reg = TorchRegressor(early_stopping=True, max_iter=4, **{**FAST, "random_state": seed})
+        shown.append(LossCurveDisplay.from_estimator(reg.fit(X, y), ax=ax, name=name))
+    assert shown[0].validation_ax_ is not shown[1].validation_ax_ and len(axes[0].figure.axes) == 4
+    for ax, name in zip(axes, "AB", strict=True):
+        labels = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert labels == [f"{name} training loss", f"{name} validation score"]
+    plt.close("all")
+
+
 def test_loss_curve_display_of_a_search_or_pipeline_draws_its_network(diabetes):
     X, y = diabetes
     net = TorchRegressor(max_iter=5, **FAST)

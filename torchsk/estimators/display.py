@@ -123,11 +123,14 @@ class LossCurveDisplay:
 
 
 def _twin_of(ax):
-    """The twin axes (``ax.twinx()``) already drawn beside ``ax``, or None."""
+    """The twin axes (``ax.twinx()``) already drawn beside ``ax``, or None: sharing its
+    x axis and its place (subplots made with ``sharex=True`` share x too, and one
+    panel's scores had been drawn on another's twin)."""
     for other in ax.figure.axes:
         if (
             other is not ax
             and ax.get_shared_x_axes().joined(ax, other)
+            and other.get_position().bounds == ax.get_position().bounds
             and other.yaxis.get_label_position() == "right"
         ):
             return other
