@@ -507,3 +507,20 @@ def test_a_member_with_no_row_in_a_batch_is_left_as_its_separate_fit_leaves_it(s
         beside.cv_results_["split0_test_score"], alone.cv_results_["split0_test_score"],
         rtol=0, atol=1e-12,
     )  # fmt: skip
+
+
+def test_cpu_tensors_are_searched_as_the_arrays_they_hold():
+    # refused before ("needs dense rows in memory"), where GridSearchCV and the
+    # estimator take them
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    y = 2 * X[:, 0]
+    est = TorchRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    arrays = BatchedSearchCV(est, {"alpha": [1e-3, 1.0]}, cv=3).fit(X, y)
+    tensors = BatchedSearchCV(est, {"alpha": [1e-3, 1.0]}, cv=3).fit(
+        torch.from_numpy(X), torch.from_numpy(y)
+    )
+    np.testing.assert_array_equal(
+        tensors.cv_results_["mean_test_score"], arrays.cv_results_["mean_test_score"]
+    )
+    np.testing.assert_allclose(tensors.predict(torch.from_numpy(X)), arrays.predict(X), rtol=1e-12)

@@ -254,7 +254,7 @@ class BatchedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self : BatchedSearchCV
         """
         candidates = list(ParameterGrid(self.param_grid))
-        X = check_rows(X, y, self.estimator)  # an Arrow table as a DataFrame
+        X, y = check_rows(X, y, self.estimator)  # an Arrow table as a DataFrame
         X, y, sample_weight = indexable(X, y, sample_weight)  # rows that folds can index
         scorers, multimetric = check_scorers(self.estimator, self.scoring)
         metric = refit_metric(self, scorers, multimetric)

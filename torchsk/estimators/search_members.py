@@ -217,18 +217,29 @@ def candidate_estimator(estimator, params: dict):
 
 def check_rows(X, y, estimator):
     """Refuse what a search's folds cannot index (rows not dense and in memory), and
-    a missing y or target (scikit-learn's messages for a fit); return ``X``, a
-    pyarrow table as a DataFrame (``data.columns.from_arrow``)."""
+    a missing y or target (scikit-learn's messages for a fit); return ``X`` and ``y``,
+    a pyarrow table as a DataFrame (``data.columns.from_arrow``), dense CPU tensors
+    as numpy arrays (what the estimator reads them as; ``GridSearchCV`` takes them)."""
+    X, y = _from_cpu_tensor(X), _from_cpu_tensor(y)
     if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
         raise ValueError(
-            "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or a tensor)."
+            "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or a "
+            "tensor on a GPU)."
         )
     if y is None:
         raise ValueError(
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
     refuse_missing_targets(y)  # before the folds read it (check_cv's TypeError)
-    return from_arrow(X)
+    return from_arrow(X), y
+
+
+def _from_cpu_tensor(values):
+    """A dense CPU tensor of a dtype numpy holds as a numpy array (a view)."""
+    if torch.is_tensor(values) and values.device.type == "cpu" and values.layout == torch.strided:
+        if values.dtype not in (torch.bfloat16, torch.complex32):
+            return values.detach().resolve_conj().resolve_neg().numpy()
+    return values
 
 
 def index_splits(splits) -> list[tuple[np.ndarray, np.ndarray]]:
