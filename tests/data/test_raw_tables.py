@@ -693,3 +693,13 @@ def test_a_pyarrow_table_is_read_as_its_dataframe_is():
     batch = table.to_batches()[0]  # a RecordBatch reads alike
     np.testing.assert_array_equal(from_frame.predict(batch), from_frame.predict(df))
     assert search.predict(table).shape == (120,)
+
+
+@pytest.mark.parametrize("spec", [[0], [True]])
+def test_columns_named_in_an_x_of_none_get_scikit_learns_empty_data_message(spec):
+    # check_estimators_empty_data_messages: "column indices [0] outside [0, -1]" before
+    from sklearn.utils.estimator_checks import check_estimators_empty_data_messages
+
+    check_estimators_empty_data_messages(
+        "TorchRegressor", TorchRegressor(categorical_features=spec)
+    )

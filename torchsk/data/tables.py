@@ -203,6 +203,11 @@ class TableEncoder:
             columns as codes into ``categories_`` (NaN where missing).
         """
         kind, columns = column_names(X)
+        if not columns:  # before categorical_features' indices: scikit-learn's message
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape=({num_samples(X)}, 0)) while a "
+                "minimum of 1 is required."
+            )
         self.is_categorical_ = resolve_columns(
             categorical_features, kind, columns, getattr(X, "columns", None)
         )
