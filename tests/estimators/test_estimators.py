@@ -363,6 +363,21 @@ def test_a_label_constant_in_training_is_predicted_as_that_constant():
         assert 0.01 < proba[:, 1].mean() < 0.99  # the other label still learns
 
 
+def test_a_constant_target_column_through_softplus_stays_exactly_constant():
+    # its held bias was an ulp off softplus's inverse: Adam turned the ~1e-16 gradient
+    # into rate-sized steps (predicted 4.197-4.201, output weights 2.8e-4). Not yet
+    # with loss="poisson", whose torch form adds 1e-8 inside its log (its minimum lies
+    # 1e-8 below the target)
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    Y = np.c_[np.abs(X[:, 0] * 3 + 10), np.full(60, 4.2)]
+    est = TorchRegressor((5,), "tanh", head="softplus", max_iter=10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, Y)
+    assert (est.predict(rng.randn(200, 3) * 3)[:, 1] == 4.2).all()
+
+
 def test_class_weight_shifts_predictions(iris):
     X, y = iris
     base = TorchClassifier(**FAST).fit(X, y).predict_proba(X)[:, 2].mean()

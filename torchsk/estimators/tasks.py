@@ -28,6 +28,7 @@ from torchsk.nn.heads import (
     POSITIVE_LINKS,
     REGRESSION_LINKS,
     ClassifierHead,
+    Softplus,
 )
 from torchsk.training.losses import (
     CLASSIFICATION,
@@ -243,7 +244,7 @@ def _unlink(link: str, value: np.ndarray) -> np.ndarray:
     if link == "identity":
         return value
     value = np.maximum(value, 1e-12)  # a positive link never reaches 0: come close
-    return np.log(value) if link == "exp" else value + np.log(-np.expm1(-value))
+    return np.log(value) if link == "exp" else Softplus.inverse(value)
 
 
 class ClassificationTask:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,6 +94,18 @@ class Exp(nn.Module):
 
 class Softplus(nn.Softplus):
     """``softplus`` output link for positive targets."""
+
+    @staticmethod
+    def inverse(value: np.ndarray) -> np.ndarray:
+        """The float64 raw outputs that this link maps to ``value`` (positive): of
+        those within a few units in the last place of ``log(expm1(value))``, the one
+        whose softplus comes closest, exactly where one does (a constant target
+        column held there must have no gradient at all: Adam turns 1e-16 into steps)."""
+        value = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        raw = value + np.log(-np.expm1(-value))  # log(expm1(v)), not overflowing past 709
+        near = raw + np.arange(-4, 5)[:, None] * np.spacing(raw)
+        errors = np.abs(F.softplus(torch.from_numpy(near)).numpy() - value)
+        return near[errors.argmin(axis=0), np.arange(len(raw))]
 
 
 REGRESSION_LINKS = {"identity": nn.Identity, "exp": Exp, "softplus": Softplus}
