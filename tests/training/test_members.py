@@ -501,28 +501,6 @@ def test_an_interrupted_fit_of_members_keeps_a_usable_model(interrupt_epoch, ear
     assert est.n_iter_ == 2 and np.isfinite(est.predict(X)).all()
 
 
-def test_members_own_adam_step_counts_survive_a_reload_and_an_edited_one_is_refused():
-    """A member with no row in a batch takes no step there, so Adam's bias correction
-    follows each member's own count from then on: kept through pickle (partial_fit
-    after it continues as without the reload), and checked where a file is loaded."""
-    import pickle
-
-    X, y = load_diabetes(return_X_y=True)
-    est = TorchRegressor(**_members(shuffle=False, batch_size=2, max_iter=2)).fit(X, y)
-    steps = est._optimizer.member_steps
-    assert steps is not None and len(set(steps.tolist())) > 1  # batches left members idle
-    copy = pickle.loads(pickle.dumps(est))
-    for model in (est, copy):
-        model.set_params(member_rows="all").partial_fit(X, y)
-    np.testing.assert_array_equal(copy.predict(X), est.predict(X))
-    state = est.__getstate__()
-    stored = state["_optimizer"]["state"]
-    for edit in ({"member_of": stored["member_of"] + K}, {"member_steps": None}):
-        optimizer = dict(state["_optimizer"], state={**stored, **edit})
-        with pytest.raises(ValueError, match="members' step counts"):
-            TorchRegressor.__new__(TorchRegressor).__setstate__(dict(state, _optimizer=optimizer))
-
-
 def test_only_members_that_train_this_epoch_can_sit_a_batch_out():
     # a retired member (its column all 0, its optimizer state cleared) is not idle: it
     # had sent every later step of a search down the slower per-member Adam update

@@ -406,12 +406,9 @@ def _epoch(step: Step, data: Data, settings, generator,
     # all epoch between the steps' temporaries fragment the heap (1M rows: ~50 MB more).
     losses = torch.zeros(len(batches), dtype=torch.float64, device=X.device)
     used = [weight > 0 for weight in totals]  # only zero-weight rows: nothing to learn
-    # a graph's captured steps would move idle members, or step members whose counts
-    # have parted (Adam._step_members) at one count: eager steps then
-    idle = idle_members(w, batches)
-    parted = getattr(step.optimizer, "member_steps", None) is not None
+    idle = idle_members(w, batches)  # a graph's captured steps would move them
     done = 0
-    if graphed is not None and not parted and all(i is None for i in idle[: graphed.n_full]):
+    if graphed is not None and all(i is None for i in idle[: graphed.n_full]):
         done = graphed.n_full
         losses[:done] = graphed.run(order)
     for k, b in enumerate(batches[done:], start=done):

@@ -65,20 +65,15 @@ class FlatOptimizer:
         """One update from the current gradient."""
         raise NotImplementedError
 
-    def step_except(self, idle: torch.Tensor, member_of: torch.Tensor) -> None:
-        """``step`` for members with rows of their own, leaving the ``idle`` members'
-        (a bool per member; ``member_of``: each flat entry's member) weights and state
-        as they were: a member with no row in the batch takes no step there."""
-        frozen = idle[member_of]
+    def step_except(self, frozen: torch.Tensor) -> None:
+        """``step``, leaving the flat entries where ``frozen`` holds (an idle member's,
+        with no row in the batch) and their state (moments, momentum) as they were.
+        A step count the optimizer keeps (Adam's) is the network's, as before."""
         tensors = [self.values, *self.moments()]
-        saved = [t[frozen] for t in tensors]
-        self._step_members(idle, member_of)
-        for t, kept in zip(tensors, saved, strict=True):
-            t[frozen] = kept
-
-    def _step_members(self, idle: torch.Tensor, member_of: torch.Tensor) -> None:
-        """The step ``step_except`` takes (and then undoes for the idle members)."""
+        saved = [t.clone() for t in tensors]
         self.step()
+        for t, kept in zip(tensors, saved, strict=True):
+            t.copy_(torch.where(frozen, kept, t))  # no boolean indexing: no device sync
 
     def moments(self) -> list[torch.Tensor]:
         """The state tensors with one entry per weight (moments, momentum, step sizes)."""
@@ -131,9 +126,6 @@ class Adam(FlatOptimizer):
         self.exp_avg_sq = torch.zeros_like(flat)
         # fused kernels keep the step count as a float32 tensor on the parameter's device
         self.steps = torch.zeros((), dtype=torch.float32, device=flat.device)
-        # once a member sat a batch out (step_except), each member's own count and
-        # each flat entry's member: its bias correction follows its own steps
-        self.member_steps = self.member_of = None
 
     def moments(self) -> list[torch.Tensor]:
         """Adam's two moments."""
@@ -141,9 +133,6 @@ class Adam(FlatOptimizer):
 
     def step(self) -> None:
         """One fused Adam update."""
-        if self.member_steps is not None:
-            self._step_members(torch.zeros_like(self.member_steps, dtype=torch.bool), None)
-            return
         self.steps.add_(1)  # the kernel reads the incremented count (bias correction)
         beta1, beta2 = self.betas
         self.update(
@@ -151,24 +140,6 @@ class Adam(FlatOptimizer):
             lr=self.lr, beta1=beta1, beta2=beta2, weight_decay=self.weight_decay,
             eps=self.eps, amsgrad=False, maximize=False,
         )  # fmt: skip
-
-    def _step_members(self, idle: torch.Tensor, member_of: torch.Tensor | None) -> None:
-        """Adam's update with each member's bias correction at its own step count
-        (the fused kernel takes one count per tensor); the moments and weights of idle
-        members are put back by ``step_except``."""
-        if self.member_steps is None:
-            self.member_steps = self.steps.expand(len(idle)).clone()
-            self.member_of = member_of
-        self.steps.add_(1)
-        self.member_steps.add_((~idle).to(self.member_steps.dtype))
-        t = self.member_steps.to(self.values.dtype)[self.member_of]
-        (beta1, beta2), grad = self.betas, self.flat.grad
-        if self.weight_decay:  # decoupled (AdamW), as torch's
-            self.values.mul_(1.0 - self.lr * self.weight_decay)
-        self.exp_avg.lerp_(grad, 1.0 - beta1)
-        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-        denominator = (self.exp_avg_sq.sqrt() / (1.0 - beta2**t).sqrt()).add_(self.eps)
-        self.values.addcdiv_(self.exp_avg * (self.lr / (1.0 - beta1**t)), denominator, value=-1.0)
 
 
 class SGD(FlatOptimizer):
@@ -307,10 +278,10 @@ class MemberRates(FlatOptimizer):
         self.inner.step()
         self.values.sub_(self.before).mul_(self.scale).add_(self.before)
 
-    def step_except(self, idle: torch.Tensor, member_of: torch.Tensor) -> None:
-        """``step``, ``inner``'s leaving the ``idle`` members as they were."""
+    def step_except(self, frozen: torch.Tensor) -> None:
+        """``step``, ``inner``'s leaving the ``frozen`` entries as they were."""
         self.before.copy_(self.values)
-        self.inner.step_except(idle, member_of)
+        self.inner.step_except(frozen)
         self.values.sub_(self.before).mul_(self.scale).add_(self.before)
 
     def iteration_ends(self, time_step: int) -> None:

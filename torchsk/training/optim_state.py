@@ -60,8 +60,7 @@ def _rebuild(plain: dict, flat: nn.Parameter) -> FlatOptimizer:
     optimizer.flat, optimizer.values = flat, flat.detach()
     for k, v in plain["state"].items():
         device = "cpu" if k in optimizer.CPU_STATE else flat.device
-        member = k in ("member_steps", "member_of")  # checked with each other (Adam's)
-        setattr(optimizer, k, _from_plain(v, flat, device, member))
+        setattr(optimizer, k, _from_plain(v, flat, device))
     _rebuild_parts(optimizer)
     optimizer.made_for = plain["made_for"]
     return optimizer
@@ -75,9 +74,7 @@ def _to_plain(value):
     return to_plain(value) if isinstance(value, FlatOptimizer) else value
 
 
-def _from_plain(value, flat: torch.Tensor, device, member: bool = False):
-    if isinstance(value, np.ndarray) and member:
-        return torch.from_numpy(value.copy()).to(device)
+def _from_plain(value, flat: torch.Tensor, device):
     if isinstance(value, np.ndarray):
         # a step count, or one value per weight: an edited file's moments of 1 value
         # had been written past their end by the fused Adam kernel (a crash)
@@ -100,28 +97,8 @@ def _from_plain(value, flat: torch.Tensor, device, member: bool = False):
 def _rebuild_parts(optimizer: FlatOptimizer) -> None:
     """The attributes ``to_plain`` leaves out, which follow from the others."""
     if isinstance(optimizer, Adam):
-        _check_member_steps(getattr(optimizer, "member_steps", None),
-                            getattr(optimizer, "member_of", None), optimizer.values)  # fmt: skip
         decoupled = optimizer.weight_decay != 0.0
         optimizer.update = torch._fused_adamw_ if decoupled else torch._fused_adam_
     if isinstance(optimizer, MemberRates):
         optimizer.scale = optimizer.scale.to(optimizer.values)
         optimizer.before = torch.empty_like(optimizer.values)
-
-
-def _check_member_steps(steps, member_of, values: torch.Tensor) -> None:
-    """Refuse stored per-member Adam counts (``Adam._step_members``) that do not fit the
-    network: an index past the members would read out of bounds."""
-    if steps is None and member_of is None:
-        return
-    ok = (
-        isinstance(steps, torch.Tensor) and isinstance(member_of, torch.Tensor)
-        and steps.ndim == 1 and steps.dtype == torch.float32 and len(steps) > 0
-        and member_of.shape == values.shape and member_of.dtype == torch.int64
-        and bool((member_of >= 0).all()) and bool((member_of < len(steps)).all())
-    )  # fmt: skip
-    if not ok:
-        raise ValueError(
-            "The stored optimizer state does not match its network (an edited or "
-            "damaged file?): its members' step counts."
-        )

@@ -139,5 +139,5 @@ class Step:
         else:
             if self._member_of is None:
                 self._member_of = member_index(self.params, len(idle)).to(idle.device)
-            self.optimizer.step_except(idle, self._member_of)
+            self.optimizer.step_except(idle[self._member_of])
         return loss
