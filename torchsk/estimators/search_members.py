@@ -224,7 +224,7 @@ def check_rows(X, y, estimator):
     if any(test(X) for test in (is_sparse, is_dask, is_batches)) or torch.is_tensor(X):
         raise ValueError(
             "BatchedSearchCV needs dense rows in memory (not sparse, Dask, batches or a "
-            "tensor on a GPU)."
+            "tensor numpy cannot hold: on a GPU, in bfloat16)."
         )
     if y is None:
         raise ValueError(

@@ -413,13 +413,10 @@ def _clear_state(optimizer, params: list, members: np.ndarray) -> None:
     """Zero ``members``' entries of the optimizer's state (Adam's moments, SGD's
     momentum) over the trained ``params``: with no gradient they then take no step."""
     inner = getattr(optimizer, "inner", optimizer)  # under MemberRates
-    states = [getattr(inner, name, None) for name in ("exp_avg", "exp_avg_sq")]
-    states += list(getattr(inner, "momentum_buffers", []))
     index = member_index(params, len(members))
     mask = torch.as_tensor(members)[index]
-    for state in states:
-        if state is not None:
-            state[mask.to(state.device)] = 0.0
+    for state in inner.moments():
+        state[mask.to(state.device)] = 0.0
 
 
 def _stacked(p: torch.Tensor, k: int) -> torch.Tensor:
