@@ -570,10 +570,10 @@ def test_a_streamed_fit_s_sample_of_targets_weighs_blocks_of_unit_weights_too():
     """A block whose weights are all 1 has none on the device: the sample of every
     block's targets had then dropped the other blocks' weights too."""
     from torchsk.training.batches import Data
-    from torchsk.training.fit import _every, _joined
+    from torchsk.training.fit import _every, _sampled_targets
 
     weighted = Data(None, torch.tensor([[10.0]]), _every(torch.tensor([100.0]), 1, 1))
     unit = Data(None, torch.zeros(3, 1), _every(None, 1, 3))
-    joined = _joined([weighted, unit])
+    joined = _sampled_targets([weighted, unit])
     np.testing.assert_array_equal(joined.w.numpy(), [100.0, 1.0, 1.0, 1.0])
     assert _every(torch.arange(5.0), 2, 5).tolist() == [0.0, 2.0, 4.0]

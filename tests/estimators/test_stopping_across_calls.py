@@ -242,16 +242,23 @@ def test_switching_early_stopping_on_a_warm_start_counts_afresh():
     assert reg.best_loss_ is None and reg.best_validation_score_ == max(reg.validation_scores_)
 
 
+def _warm_early_stopping(cls):
+    """200 rows of a linear target, and a warm-started (8,) network of ``cls`` that
+    stops early on them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    Y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
+    est = cls(hidden_layer_sizes=(8,), early_stopping=True, warm_start=True,
+              n_iter_no_change=3, max_iter=300, random_state=0)  # fmt: skip
+    return X, Y, est
+
+
 def test_an_early_stopped_warm_start_keeps_the_best_weights_of_all_fits():
     """The best validation score carries over too: a refit whose epochs never beat
     it (a learning rate far too high) keeps the earlier fit's best weights, and stops
     as soon as the carried count allows. (scikit-learn means the same, but its
     optimizer updates its saved best weights in place, so it returns the last ones.)"""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 3))
-    Y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
-    reg = TorchRegressor(hidden_layer_sizes=(8,), early_stopping=True, warm_start=True,
-                         n_iter_no_change=3, max_iter=300, random_state=0)  # fmt: skip
+    X, Y, reg = _warm_early_stopping(TorchRegressor)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg.fit(X, Y)
@@ -266,11 +273,7 @@ def test_an_early_stopped_warm_start_keeps_the_best_weights_of_all_fits():
 def test_a_reset_best_validation_score_reports_the_warm_fits_own_best(cls):
     """``best_validation_score_ = -np.inf`` before a warm start: the best reported is
     that of the warm fit's epochs, as scikit-learn's (not the earlier fit's better one)."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 3))
-    Y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
-    est = cls(hidden_layer_sizes=(8,), early_stopping=True, warm_start=True,
-              n_iter_no_change=3, max_iter=300, random_state=0)  # fmt: skip
+    X, Y, est = _warm_early_stopping(cls)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, Y)

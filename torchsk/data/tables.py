@@ -286,6 +286,7 @@ class TableEncoder:
         # so an object column of strings, all None in one CV fold's training rows (and
         # so numeric there), does not fail that fold's predict
         ignored = () if fitting else getattr(self, "_ignored", ())
+        advice = advice or (FIT_ADVICE if fitting else PREDICT_ADVICE)
         for j, column in enumerate(columns):
             if self.is_categorical_[j]:
                 values, missing = _categorical_values(kind, column)
@@ -295,7 +296,6 @@ class TableEncoder:
             elif j in ignored:
                 out[:, j] = np.nan
             else:
-                advice = advice or (FIT_ADVICE if fitting else PREDICT_ADVICE)
                 out[:, j] = _numeric(X, j, kind, column, advice)
         if fitting:
             empty = np.isnan(out).all(axis=0) & ~np.asarray(self.is_categorical_, dtype=bool)

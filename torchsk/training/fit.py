@@ -129,7 +129,7 @@ def _every(w, every: int, n: int) -> torch.Tensor:
     return w[::every].to("cpu", torch.float64, copy=True)
 
 
-def _joined(blocks) -> Data:
+def _sampled_targets(blocks) -> Data:
     """The blocks' targets and weights as one ``Data`` (no X), on the host."""
     blocks = list(blocks)
     y = torch.cat([b.y.cpu() for b in blocks])
@@ -368,7 +368,7 @@ def fit_blocks(
                 and weight_of(judged.w, len(judged.y)) > 0
             ):
                 history.worse_than_constant, _ = worse_than_constant(
-                    task, trained, loss, judged, targets=_joined(sampled.values())
+                    task, trained, loss, judged, targets=_sampled_targets(sampled.values())
                 )
             return history, optimizer
     finally:

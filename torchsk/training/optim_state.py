@@ -15,6 +15,8 @@ from torchsk.training.optim import SGD, Adam, FlatOptimizer, MemberRates, Rprop
 _CLASSES = {cls.__name__: cls for cls in (Adam, SGD, Rprop, MemberRates)}
 #: attributes that are not state: rebuilt from the others (``_rebuild_parts``)
 _DERIVED = ("update", "before", "made_for")
+#: what an edited or damaged file's optimizer state is refused with, then its details
+_MISMATCH = "The stored optimizer state does not match its network (an edited or damaged file?)"
 
 
 def to_plain(optimizer: FlatOptimizer) -> dict:
@@ -45,8 +47,7 @@ def from_plain(plain: dict, device: torch.device | str, max_numel: int) -> FlatO
     numel = plain.get("numel")
     if dtype is None or not isinstance(numel, int | np.integer) or not 0 <= numel <= max_numel:
         raise ValueError(
-            "The stored optimizer state does not match its network (an edited or damaged "
-            f"file?): dtype {plain.get('dtype')!r}, {numel!r} values for a network of "
+            f"{_MISMATCH}: dtype {plain.get('dtype')!r}, {numel!r} values for a network of "
             f"{max_numel}."
         )
     flat = nn.Parameter(torch.zeros(numel, dtype=dtype, device=device))
@@ -81,8 +82,7 @@ def _from_plain(value, flat: torch.Tensor, device):
         per_weight = value.shape == (flat.numel(),)
         if value.dtype.kind != "f" or not (value.ndim == 0 or per_weight):
             raise ValueError(
-                "The stored optimizer state does not match its network (an edited or "
-                f"damaged file?): an array of shape {value.shape} and dtype {value.dtype} "
+                f"{_MISMATCH}: an array of shape {value.shape} and dtype {value.dtype} "
                 f"for a network of {flat.numel()} {flat.dtype} values."
             )
         tensor = torch.from_numpy(value.copy()).to(device)
